@@ -1,0 +1,50 @@
+package dev.patchbay.checkpoint;
+
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import dev.patchbay.model.HookedTransformer;
+import dev.patchbay.model.ModelConfig;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/** A model loaded from a Hugging Face directory: the runtime, its tokenizer, and the name requests use. */
+public record LoadedModel(String name, Path directory, HookedTransformer transformer, TextTokenizer tokenizer)
+        implements AutoCloseable {
+
+    /** Loads {@code dir} for fp32 compute. */
+    public static LoadedModel load(Path dir) {
+        return load(dir, DataType.FLOAT32);
+    }
+
+    /**
+     * Loads {@code dir}, converting weights to {@code computeType} (FLOAT32, or FLOAT64 for precise checks).
+     * Every failure is a {@link CheckpointException} naming the file and, where one is at fault, the tensor.
+     */
+    public static LoadedModel load(Path dir, DataType computeType) {
+        if (!Files.isDirectory(dir)) {
+            throw new CheckpointException(dir, "not a directory (expected a Hugging Face model directory)");
+        }
+        ModelConfig config = HfConfig.read(dir);
+        NDManager manager = NDManager.newBaseManager("PyTorch");
+        try {
+            TensorStore store = TensorStore.open(dir, manager, computeType);
+            HookedTransformer transformer = HookedTransformer.build(config, store, manager);
+            TextTokenizer tokenizer = TextTokenizer.open(dir);
+            Path name = dir.toAbsolutePath().normalize().getFileName();
+            return new LoadedModel(name == null ? dir.toString() : name.toString(), dir, transformer, tokenizer);
+        } catch (RuntimeException e) {
+            manager.close();
+            throw e;
+        }
+    }
+
+    public ModelConfig config() {
+        return transformer.config();
+    }
+
+    @Override
+    public void close() {
+        tokenizer.close();
+        transformer.close();
+    }
+}

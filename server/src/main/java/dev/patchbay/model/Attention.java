@@ -1,0 +1,54 @@
+package dev.patchbay.model;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.types.Shape;
+
+/**
+ * Causal multi-head attention from per-head q, k, v, with the hook sites every architecture shares:
+ * {@code hook_attn_scores} (masked, pre-softmax), {@code hook_pattern} and {@code hook_z}. Eager on purpose:
+ * the QK fix needs the probabilities and their gradients, which fused kernels hide.
+ */
+final class Attention {
+    private Attention() {}
+
+    /**
+     * @param q [B, T, H, d_head] (after rotary where the model has it)
+     * @param k [B, T, H_kv, d_head]
+     * @param v [B, T, H_kv, d_head]
+     * @return z [B, T, H, d_head]
+     */
+    static NDArray attend(HookContext ctx, int layer, NDArray q, NDArray k, NDArray v, double scale) {
+        int groups = (int) (q.getShape().get(2) / k.getShape().get(2));
+        NDArray keys = expandKvHeads(k, groups).transpose(0, 2, 3, 1); // [B, H, d, T]
+        NDArray values = expandKvHeads(v, groups).transpose(0, 2, 1, 3); // [B, H, T, d]
+        long length = q.getShape().get(1);
+        NDArray scores = q.transpose(0, 2, 1, 3).matMul(keys).mul(scale)
+                .add(ctx.causalMask(length, q.getDataType()));
+        scores = ctx.apply(HookSites.attn(layer, "attn_scores"), scores);
+        NDArray pattern = ctx.apply(HookSites.attn(layer, "pattern"), scores.softmax(-1));
+        NDArray z = pattern.matMul(values).transpose(0, 2, 1, 3);
+        return ctx.apply(HookSites.attn(layer, "z"), z);
+    }
+
+    /** Grouped-query attention: query head h reads key/value head h / groups. */
+    private static NDArray expandKvHeads(NDArray x, int groups) {
+        if (groups == 1) {
+            return x;
+        }
+        Shape s = x.getShape();
+        return x.expandDims(3).broadcast(new Shape(s.get(0), s.get(1), s.get(2), groups, s.get(3)))
+                .reshape(s.get(0), s.get(1), s.get(2) * groups, s.get(3));
+    }
+
+    /** [B, T, H * d] to [B, T, H, d]. */
+    static NDArray splitHeads(NDArray x, long heads) {
+        Shape s = x.getShape();
+        return x.reshape(s.get(0), s.get(1), heads, s.get(2) / heads);
+    }
+
+    /** [B, T, H, d] to [B, T, H * d]. */
+    static NDArray mergeHeads(NDArray x) {
+        Shape s = x.getShape();
+        return x.reshape(s.get(0), s.get(1), s.get(2) * s.get(3));
+    }
+}

@@ -1,0 +1,41 @@
+package dev.patchbay.model;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.nn.Activation;
+
+/** The few stateless ops the blocks share, written to match Hugging Face's definitions to the last term. */
+final class Functional {
+    private static final double SQRT_2_OVER_PI = Math.sqrt(2.0 / Math.PI);
+
+    private Functional() {}
+
+    /** x W + b, with W stored [in, out]. The activation is the left operand so results live in its scope. */
+    static NDArray linear(NDArray x, NDArray weight, NDArray bias) {
+        NDArray y = x.matMul(weight);
+        return bias == null ? y : y.add(bias);
+    }
+
+    static NDArray layerNorm(NDArray x, NDArray weight, NDArray bias, double eps) {
+        NDArray centered = x.sub(x.mean(new int[] {-1}, true));
+        NDArray variance = centered.square().mean(new int[] {-1}, true);
+        return centered.div(variance.add(eps).sqrt()).mul(weight).add(bias);
+    }
+
+    static NDArray rmsNorm(NDArray x, NDArray weight, double eps) {
+        NDArray meanSquare = x.square().mean(new int[] {-1}, true);
+        return x.div(meanSquare.add(eps).sqrt()).mul(weight);
+    }
+
+    /** The MLP nonlinearity by its Hugging Face name (checked when the config is read). */
+    static NDArray activation(String name, NDArray x) {
+        return switch (name) {
+            // GPT-2's tanh approximation; DJL's gelu is the exact erf form.
+            case "gelu_new", "gelu_pytorch_tanh" ->
+                x.mul(0.5).mul(x.add(x.pow(3).mul(0.044715)).mul(SQRT_2_OVER_PI).tanh().add(1));
+            case "gelu" -> Activation.gelu(x);
+            case "silu" -> x.mul(Activation.sigmoid(x));
+            case "relu" -> Activation.relu(x);
+            default -> throw new IllegalArgumentException("unknown activation " + name);
+        };
+    }
+}

@@ -1,0 +1,177 @@
+package dev.patchbay.model;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Supplier;
+
+/**
+ * One forward pass's view of its {@link Hooks}: every site's activation flows through {@link #apply}, which
+ * patches it, adds a zero leaf that requires gradient (so the leaf's gradient is the total derivative of the
+ * metric with respect to the site, without detaching anything upstream), and caches it, in that order.
+ */
+final class HookContext {
+    private final NDManager scope;
+    private final Hooks hooks;
+    private final Map<String, NDArray> cache = new LinkedHashMap<>();
+    private final Map<String, NDArray> leaves = new HashMap<>();
+    private final Map<String, Object> perPass = new HashMap<>();
+
+    HookContext(NDManager scope, Hooks hooks) {
+        this.scope = scope;
+        this.hooks = hooks;
+    }
+
+    NDManager scope() {
+        return scope;
+    }
+
+    Hooks hooks() {
+        return hooks;
+    }
+
+    NDArray apply(String site, NDArray x) {
+        if (!hooks.touches(site)) {
+            return x;
+        }
+        List<Patch> patches = hooks.patchesAt(site);
+        if (!patches.isEmpty()) {
+            x = patch(site, x, patches);
+        }
+        if (hooks.capturesGradient(site)) {
+            NDArray leaf = scope.zeros(x.getShape(), x.getDataType());
+            leaf.setRequiresGradient(true);
+            leaves.put(site, leaf);
+            x = x.add(leaf);
+        }
+        if (hooks.caches(site)) {
+            cache.put(site, x);
+        }
+        return x;
+    }
+
+    Map<String, NDArray> cache() {
+        return cache;
+    }
+
+    Map<String, NDArray> leaves() {
+        return leaves;
+    }
+
+    /** Additive causal mask [T, T]: 0 where a query may see a key, -inf after it. */
+    NDArray causalMask(long length, DataType type) {
+        return memo("causal-mask", () -> {
+            long t = length;
+            float[] mask = new float[(int) (t * t)];
+            for (int q = 0; q < t; q++) {
+                for (int k = q + 1; k < t; k++) {
+                    mask[(int) (q * t + k)] = Float.NEGATIVE_INFINITY;
+                }
+            }
+            return scope.create(mask, new Shape(t, t)).toType(type, false);
+        });
+    }
+
+    /** A value computed once per forward pass and shared by every layer (masks, rotary tables). */
+    @SuppressWarnings("unchecked")
+    <T> T memo(String key, Supplier<T> compute) {
+        return (T) perPass.computeIfAbsent(key, k -> compute.get());
+    }
+
+    private NDArray patch(String site, NDArray x, List<Patch> patches) {
+        SiteLayout layout = HookSites.layoutOf(site);
+        Shape shape = x.getShape();
+        int rows = (int) shape.get(0);
+        int positions = (int) shape.get(layout.positionAxis());
+        int units = layout.unitAxis() < 0 ? 1 : (int) shape.get(layout.unitAxis());
+        Shape rowShape = shape.slice(1);
+        boolean[] mask = new boolean[rows * positions * units];
+        NDArray[] sources = new NDArray[rows];
+        for (Patch p : patches) {
+            if (p.row() < 0 || p.row() >= rows) {
+                throw new IllegalArgumentException("patch at " + site + ": row " + p.row() + " outside batch of " + rows);
+            }
+            boolean[] own = new boolean[positions * units];
+            for (int t : indices(p.positions(), positions, site, "position")) {
+                for (int u : layout.unitAxis() < 0 ? new int[] {0} : indices(p.units(), units, site, "unit")) {
+                    own[t * units + u] = true;
+                }
+            }
+            NDArray source = fitted(site, p.source(), rowShape, layout, x.getDataType());
+            if (sources[p.row()] == null || sources[p.row()] == source) {
+                sources[p.row()] = source;
+            } else {
+                // A second source for the same row: it wins where its own mask is set.
+                sources[p.row()] = NDArrays.where(rowMask(own, positions, units, layout), source, sources[p.row()]);
+            }
+            for (int i = 0; i < own.length; i++) {
+                mask[p.row() * own.length + i] |= own[i];
+            }
+        }
+        NDList full = new NDList(rows);
+        for (int r = 0; r < rows; r++) {
+            full.add(sources[r] != null ? sources[r] : scope.zeros(rowShape, x.getDataType()));
+        }
+        NDArray source = NDArrays.stack(full);
+        NDArray condition = broadcastable(scope.create(mask, new Shape(rows, positions, units)), layout);
+        return NDArrays.where(condition, source, x);
+    }
+
+    private NDArray rowMask(boolean[] own, int positions, int units, SiteLayout layout) {
+        NDArray m = scope.create(own, new Shape(1, positions, units));
+        return broadcastable(m, layout).squeeze(0);
+    }
+
+    /** Reshapes a [rows, positions, units] mask so that it broadcasts against the site's tensor. */
+    private static NDArray broadcastable(NDArray mask, SiteLayout layout) {
+        return switch (layout) {
+            case RESIDUAL, NEURONS -> mask;
+            case HEADS -> mask.expandDims(3);
+            case ATTENTION_MAP -> mask.transpose(0, 2, 1).expandDims(3);
+        };
+    }
+
+    private NDArray fitted(String site, NDArray source, Shape rowShape, SiteLayout layout, DataType type) {
+        Shape s = source.getShape();
+        int posAxis = layout.positionAxis() - 1;
+        boolean sameExceptPositions = s.dimension() == rowShape.dimension();
+        for (int i = 0; sameExceptPositions && i < s.dimension(); i++) {
+            sameExceptPositions = i == posAxis ? s.get(i) <= rowShape.get(i) : s.get(i) == rowShape.get(i);
+        }
+        if (!sameExceptPositions) {
+            throw new IllegalArgumentException("patch at " + site + ": source shape " + s + " does not fit row shape "
+                    + rowShape);
+        }
+        NDArray fitted = source.getDataType() == type ? source : source.toType(type, false);
+        long missing = rowShape.get(posAxis) - s.get(posAxis);
+        if (missing > 0) {
+            long[] padShape = s.getShape();
+            padShape[posAxis] = missing;
+            fitted = fitted.concat(scope.zeros(new Shape(padShape), type), posAxis);
+        }
+        return fitted;
+    }
+
+    private static int[] indices(int[] chosen, int size, String site, String what) {
+        if (chosen == null) {
+            int[] all = new int[size];
+            for (int i = 0; i < size; i++) {
+                all[i] = i;
+            }
+            return all;
+        }
+        for (int i : chosen) {
+            if (i < 0 || i >= size) {
+                throw new IllegalArgumentException("patch at " + site + ": " + what + " " + i + " outside [0, " + size + ")");
+            }
+        }
+        return chosen;
+    }
+}

@@ -1,0 +1,177 @@
+package dev.patchbay.model;
+
+import static dev.patchbay.model.Functional.layerNorm;
+import static dev.patchbay.model.Functional.rmsNorm;
+
+import ai.djl.engine.Engine;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.training.GradientCollector;
+import java.util.ArrayList;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Set;
+import java.util.function.Function;
+
+/**
+ * A decoder-only transformer whose every internal activation can be read, overwritten and differentiated at
+ * TransformerLens-named hook sites. The weights live in the model's own manager; everything a forward pass
+ * creates lives in the scope the caller passes, so closing that scope frees the pass.
+ *
+ * <p>Not thread-safe for gradients: PyTorch's gradient mode is global to the process, so passes that
+ * differentiate must run on one thread.
+ */
+public final class HookedTransformer implements AutoCloseable {
+    private final ModelConfig config;
+    private final NDManager manager;
+    private final NDArray tokenEmbedding;
+    private final NDArray positionEmbedding;
+    private final List<TransformerBlock> blocks;
+    private final NDArray finalNormWeight;
+    private final NDArray finalNormBias;
+    private final NDArray unembed;
+    private final Set<String> sites;
+
+    private HookedTransformer(ModelConfig config, NDManager manager, NDArray tokenEmbedding,
+            NDArray positionEmbedding, List<TransformerBlock> blocks, NDArray finalNormWeight, NDArray finalNormBias,
+            NDArray unembed) {
+        this.config = config;
+        this.manager = manager;
+        this.tokenEmbedding = tokenEmbedding;
+        this.positionEmbedding = positionEmbedding;
+        this.blocks = blocks;
+        this.finalNormWeight = finalNormWeight;
+        this.finalNormBias = finalNormBias;
+        this.unembed = unembed;
+        this.sites = new LinkedHashSet<>(HookSites.all(config));
+    }
+
+    /** Builds the model from weights named as in the architecture's Hugging Face checkpoints. */
+    public static HookedTransformer build(ModelConfig config, Weights w, NDManager manager) {
+        long d = config.dModel();
+        long vocab = config.vocabSize();
+        List<TransformerBlock> blocks = new ArrayList<>();
+        switch (config.architecture()) {
+            case GPT2 -> {
+                // A bare GPT2Model checkpoint has no "transformer." prefix.
+                String p = w.has("transformer.wte.weight") ? "transformer." : "";
+                NDArray wte = w.get(p + "wte.weight", vocab, d);
+                NDArray wpe = w.get(p + "wpe.weight", config.maxPositions(), d);
+                for (int l = 0; l < config.nLayers(); l++) {
+                    blocks.add(Gpt2Block.load(config, l, w, p));
+                }
+                return new HookedTransformer(config, manager, wte, wpe, blocks, w.get(p + "ln_f.weight", d),
+                        w.get(p + "ln_f.bias", d), wte.transpose());
+            }
+            case GPT_NEOX -> {
+                NDArray embed = w.get("gpt_neox.embed_in.weight", vocab, d);
+                for (int l = 0; l < config.nLayers(); l++) {
+                    blocks.add(NeoXBlock.load(config, l, w));
+                }
+                NDArray out = config.tiedEmbeddings() ? embed : w.get("embed_out.weight", vocab, d);
+                return new HookedTransformer(config, manager, embed, null, blocks,
+                        w.get("gpt_neox.final_layer_norm.weight", d), w.get("gpt_neox.final_layer_norm.bias", d),
+                        out.transpose());
+            }
+            case LLAMA -> {
+                NDArray embed = w.get("model.embed_tokens.weight", vocab, d);
+                for (int l = 0; l < config.nLayers(); l++) {
+                    blocks.add(LlamaBlock.load(config, l, w));
+                }
+                NDArray out = config.tiedEmbeddings() || !w.has("lm_head.weight")
+                        ? embed : w.get("lm_head.weight", vocab, d);
+                return new HookedTransformer(config, manager, embed, null, blocks, w.get("model.norm.weight", d),
+                        null, out.transpose());
+            }
+            default -> throw new IllegalStateException("unhandled architecture " + config.architecture());
+        }
+    }
+
+    public ModelConfig config() {
+        return config;
+    }
+
+    /** The compute dtype of the weights (FLOAT32, or FLOAT64 for precise checks). */
+    public DataType dataType() {
+        return tokenEmbedding.getDataType();
+    }
+
+    /** Every hook site, in the order a forward pass reaches them. */
+    public Set<String> hookSites() {
+        return sites;
+    }
+
+    /** A forward pass with hooks but no gradients. */
+    public ForwardResult forward(NDManager scope, TokenBatch batch, Hooks hooks) {
+        check(batch, hooks);
+        HookContext ctx = new HookContext(scope, hooks);
+        NDArray logits = run(batch, ctx);
+        return new ForwardResult(logits, ctx.cache(), ctx.leaves(), null);
+    }
+
+    /**
+     * A forward and a backward pass of {@code metric}, which maps logits [B, T, V] to one value per row [B].
+     * The backward pass runs on the sum over rows, so each row's gradients are its own metric's.
+     */
+    public ForwardResult forwardWithGradients(NDManager scope, TokenBatch batch, Hooks hooks,
+            Function<NDArray, NDArray> metric) {
+        check(batch, hooks);
+        try (GradientCollector collector = Engine.getEngine("PyTorch").newGradientCollector()) {
+            HookContext ctx = new HookContext(scope, hooks);
+            NDArray logits = run(batch, ctx);
+            NDArray perRow = metric.apply(logits);
+            collector.backward(perRow.sum());
+            return new ForwardResult(logits.stopGradient(), ctx.cache(), ctx.leaves(), perRow.stopGradient());
+        }
+    }
+
+    private NDArray run(TokenBatch batch, HookContext ctx) {
+        NDManager scope = ctx.scope();
+        NDArray ids = batch.ids(scope);
+        NDArray resid = ctx.apply(HookSites.EMBED, tokenEmbedding.get(scope, new NDIndex("{}", ids)));
+        if (positionEmbedding != null) {
+            NDArray positions = positionEmbedding.get(scope, new NDIndex(":{}", batch.length()))
+                    .expandDims(0).repeat(0, batch.size());
+            resid = resid.add(ctx.apply(HookSites.POS_EMBED, positions));
+        }
+        for (int l = 0; l < blocks.size(); l++) {
+            resid = ctx.apply(HookSites.residPre(l), resid);
+            NDArray out = blocks.get(l).forward(resid, ctx);
+            if (ctx.hooks().stopsGradientThrough(l)) {
+                // Same values bit for bit (x - x is exactly 0), but the gradient reaches resid_pre only
+                // through the skip connection: layer l's own write is a constant to the backward pass.
+                out = out.stopGradient().add(resid.sub(resid.stopGradient()));
+            }
+            resid = ctx.apply(HookSites.residPost(l), out);
+        }
+        NDArray normalized = finalNormBias == null
+                ? rmsNorm(resid, finalNormWeight, config.normEps())
+                : layerNorm(resid, finalNormWeight, finalNormBias, config.normEps());
+        normalized = ctx.apply(HookSites.FINAL_NORMALIZED, normalized);
+        return normalized.matMul(unembed);
+    }
+
+    private void check(TokenBatch batch, Hooks hooks) {
+        batch.checkIds(config.vocabSize());
+        if (positionEmbedding != null && batch.length() > config.maxPositions()) {
+            throw new IllegalArgumentException("a prompt of " + batch.length() + " tokens exceeds the model's "
+                    + config.maxPositions() + " positions");
+        }
+        for (String site : hooks.namedSites()) {
+            if (!sites.contains(site)) {
+                throw new IllegalArgumentException("unknown hook site '" + site + "'");
+            }
+        }
+        if (hooks.highestStoppedLayer() >= config.nLayers()) {
+            throw new IllegalArgumentException("cannot stop the gradient through layer " + hooks.highestStoppedLayer()
+                    + " of a model with " + config.nLayers() + " layers");
+        }
+    }
+
+    @Override
+    public void close() {
+        manager.close();
+    }
+}

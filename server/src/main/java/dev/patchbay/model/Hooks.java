@@ -1,0 +1,126 @@
+package dev.patchbay.model;
+
+import java.util.ArrayList;
+import java.util.BitSet;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * What one forward pass should do at its hook sites: which activations to keep (cache), which to overwrite
+ * (patch, per batch row), where to capture the gradient of the metric, and through which layers' residual
+ * writes no gradient may flow (GradDrop). Immutable once built; {@link #NONE} is a plain forward.
+ */
+public final class Hooks {
+    public static final Hooks NONE = builder().build();
+
+    private final Set<String> cached;
+    private final boolean cacheAll;
+    private final Map<String, List<Patch>> patches;
+    private final Set<String> gradients;
+    private final BitSet stopGradientLayers;
+
+    private Hooks(Builder b) {
+        this.cached = Set.copyOf(b.cached);
+        this.cacheAll = b.cacheAll;
+        Map<String, List<Patch>> copy = new HashMap<>();
+        b.patches.forEach((site, list) -> copy.put(site, List.copyOf(list)));
+        this.patches = Map.copyOf(copy);
+        this.gradients = Set.copyOf(b.gradients);
+        this.stopGradientLayers = (BitSet) b.stopGradientLayers.clone();
+    }
+
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    public boolean caches(String site) {
+        return cacheAll || cached.contains(site);
+    }
+
+    public List<Patch> patchesAt(String site) {
+        return patches.getOrDefault(site, List.of());
+    }
+
+    public boolean capturesGradient(String site) {
+        return gradients.contains(site);
+    }
+
+    public boolean needsGradients() {
+        return !gradients.isEmpty();
+    }
+
+    public boolean stopsGradientThrough(int layer) {
+        return stopGradientLayers.get(layer);
+    }
+
+    int highestStoppedLayer() {
+        return stopGradientLayers.length() - 1;
+    }
+
+    boolean touches(String site) {
+        return caches(site) || patches.containsKey(site) || gradients.contains(site);
+    }
+
+    /** Every site this spec names, so a forward can reject names that the model does not have. */
+    Set<String> namedSites() {
+        Set<String> all = new HashSet<>(cached);
+        all.addAll(patches.keySet());
+        all.addAll(gradients);
+        return all;
+    }
+
+    public static final class Builder {
+        private final Set<String> cached = new HashSet<>();
+        private boolean cacheAll;
+        private final Map<String, List<Patch>> patches = new HashMap<>();
+        private final Set<String> gradients = new HashSet<>();
+        private final BitSet stopGradientLayers = new BitSet();
+
+        public Builder cache(String... sites) {
+            cached.addAll(List.of(sites));
+            return this;
+        }
+
+        public Builder cache(Iterable<String> sites) {
+            sites.forEach(cached::add);
+            return this;
+        }
+
+        public Builder cacheAll() {
+            cacheAll = true;
+            return this;
+        }
+
+        public Builder patch(String site, Patch patch) {
+            patches.computeIfAbsent(site, s -> new ArrayList<>()).add(patch);
+            return this;
+        }
+
+        /** Captures d(sum of per-row metrics)/d(site), i.e. each row's own metric gradient. */
+        public Builder gradient(String... sites) {
+            gradients.addAll(List.of(sites));
+            return this;
+        }
+
+        public Builder gradient(Iterable<String> sites) {
+            sites.forEach(gradients::add);
+            return this;
+        }
+
+        /**
+         * Lets no gradient through layer {@code layer}'s write to the residual stream; the forward values are
+         * unchanged, and the gradient still reaches earlier layers through the residual skip.
+         */
+        public Builder stopGradientThrough(int layer) {
+            stopGradientLayers.set(layer);
+            return this;
+        }
+
+        public Hooks build() {
+            return new Hooks(this);
+        }
+    }
+}

@@ -1,0 +1,51 @@
+package dev.patchbay.model;
+
+/**
+ * The shape and the choices of one transformer, independent of how its checkpoint spells them.
+ *
+ * @param rotaryDim dimensions of each head that rotary embedding rotates (0 for learned positions; less
+ *     than {@code dHead} for partial rotary, as in Pythia)
+ * @param activation the MLP nonlinearity, as Hugging Face names it: gelu_new (tanh), gelu (erf), silu, relu
+ * @param attnScale multiplier of q.k before the softmax (usually 1/sqrt(dHead))
+ * @param scaleAttnByInverseLayer GPT-2's option to divide layer l's scores further by l+1
+ */
+public record ModelConfig(
+        Architecture architecture,
+        int nLayers,
+        int nHeads,
+        int nKvHeads,
+        int dModel,
+        int dHead,
+        int dMlp,
+        int vocabSize,
+        int maxPositions,
+        double normEps,
+        String activation,
+        int rotaryDim,
+        double ropeTheta,
+        boolean parallelResidual,
+        boolean tiedEmbeddings,
+        boolean attentionBias,
+        boolean mlpBias,
+        double attnScale,
+        boolean scaleAttnByInverseLayer) {
+
+    public ModelConfig {
+        if (nLayers <= 0 || nHeads <= 0 || dModel <= 0 || dHead <= 0 || dMlp <= 0 || vocabSize <= 0) {
+            throw new IllegalArgumentException("sizes must be positive: " + this);
+        }
+        if (nKvHeads <= 0 || nHeads % nKvHeads != 0) {
+            throw new IllegalArgumentException("heads (" + nHeads + ") must be a multiple of key/value heads ("
+                    + nKvHeads + ")");
+        }
+        if (rotaryDim % 2 != 0 || rotaryDim > dHead) {
+            throw new IllegalArgumentException("rotary dimensions (" + rotaryDim + ") must be even and at most d_head ("
+                    + dHead + ")");
+        }
+    }
+
+    /** Query heads that share one key/value head under grouped-query attention. */
+    public int groupSize() {
+        return nHeads / nKvHeads;
+    }
+}

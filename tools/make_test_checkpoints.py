@@ -1,0 +1,185 @@
+#!/usr/bin/env python3
+"""Makes the tiny random checkpoints and golden files that the Java parity tests hold the runtime to.
+
+For each architecture (GPT-2, GPT-NeoX, Llama) this writes, under
+server/src/test/resources/checkpoints/tiny-<arch>/, a Hugging Face model directory
+(config.json, safetensors weights, tokenizer.json), and under
+server/src/test/resources/golden/tiny-<arch>.json the token ids, logits and a few
+hook-site values that transformers itself computes for a few prompts.
+
+The oracle is transformers, not Patchbay: golden values are computed in float64 from the
+weights exactly as saved (so fp16/bf16 rounding is part of the model, not an error).
+
+Each checkpoint exercises a different loading path:
+  tiny-gpt2   fp32, one model.safetensors, tied embeddings, Conv1D weights
+  tiny-neox   fp16, partial rotary (half the head dim), parallel attention and MLP
+  tiny-llama  bf16, sharded (model.safetensors.index.json), grouped-query attention, a BOS token
+
+Developer tool: needs torch, transformers, tokenizers and safetensors from PyPI; CI does not run it.
+Usage: python3 tools/make_test_checkpoints.py   (deterministic: fixed seeds)
+"""
+import json
+import pathlib
+
+import torch
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+from transformers import (GPT2Config, GPT2LMHeadModel, GPTNeoXConfig, GPTNeoXForCausalLM,
+                          LlamaConfig, LlamaForCausalLM)
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+RESOURCES = ROOT / "server" / "src" / "test" / "resources"
+
+CORPUS = [
+    "When Mary and John went to the store, John gave a drink to Mary.",
+    "The quick brown fox jumps over the lazy dog near the river bank.",
+    "City: Paris. Country: France. City: Rome. Country: Italy.",
+    "Patchbay patches activations to find which heads and neurons matter.",
+    "0123456789 abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ .,;:!?'\"()-",
+]
+PROMPTS = [
+    "When Mary and John went to the store, John gave a drink to",
+    "The quick brown fox",
+    "City: Rome. Country:",
+]
+VOCAB_SIZE = 300
+
+
+def make_tokenizer(bos: bool) -> Tokenizer:
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    specials = ["<|endoftext|>"] + (["<s>"] if bos else [])
+    trainer = trainers.BpeTrainer(vocab_size=VOCAB_SIZE, special_tokens=specials,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator(CORPUS * 20, trainer)
+    if bos:
+        bos_id = tok.token_to_id("<s>")
+        tok.post_processor = processors.TemplateProcessing(
+            single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", bos_id)])
+    else:
+        tok.post_processor = processors.ByteLevel(trim_offsets=False)
+    return tok
+
+
+def randomize(model: torch.nn.Module, seed: int) -> None:
+    """Weights large enough that every op matters (the default init of 0.02 makes a near-constant model)."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if p.dim() == 1 and ("norm" in name or "ln" in name) and name.endswith("weight"):
+                p.copy_(1.0 + 0.2 * torch.randn(p.shape, generator=gen))
+            else:
+                p.copy_(0.3 * torch.randn(p.shape, generator=gen))
+
+
+def capture_golden(model, tok: Tokenizer, name: str) -> dict:
+    """Logits for every prompt; hook values for the first prompt, under TransformerLens names."""
+    model = model.to(torch.float64).eval()
+    n_layers = model.config.num_hidden_layers
+    golden = {"model": name, "dtype": "float64", "prompts": []}
+    for index, text in enumerate(PROMPTS):
+        ids = tok.encode(text).ids
+        captured = {}
+        handles = []
+        if index == 0:
+            for layer, block in enumerate(blocks_of(model)):
+                out_proj, down_proj = projections_of(model, block)
+                handles.append(out_proj.register_forward_pre_hook(
+                    lambda m, args, l=layer: captured.__setitem__(f"blocks.{l}.attn.hook_z", args[0])))
+                handles.append(down_proj.register_forward_pre_hook(
+                    lambda m, args, l=layer: captured.__setitem__(f"blocks.{l}.mlp.hook_post", args[0])))
+        with torch.no_grad():
+            out = model(torch.tensor([ids]), output_hidden_states=True, output_attentions=True)
+        for h in handles:
+            h.remove()
+        entry = {"text": text, "ids": ids, "logits": out.logits[0].tolist()}
+        if index == 0:
+            hooks = {}
+            for layer in range(n_layers):
+                hooks[f"blocks.{layer}.hook_resid_pre"] = out.hidden_states[layer][0].tolist()
+                hooks[f"blocks.{layer}.attn.hook_pattern"] = out.attentions[layer][0].tolist()
+                n_heads = model.config.num_attention_heads
+                z = captured[f"blocks.{layer}.attn.hook_z"][0]
+                hooks[f"blocks.{layer}.attn.hook_z"] = z.reshape(z.shape[0], n_heads, -1).tolist()
+                hooks[f"blocks.{layer}.mlp.hook_post"] = captured[f"blocks.{layer}.mlp.hook_post"][0].tolist()
+            hooks["ln_final.hook_normalized"] = out.hidden_states[n_layers][0].tolist()
+            entry["hooks"] = hooks
+        golden["prompts"].append(entry)
+    return golden
+
+
+def rounded(value):
+    """Ten significant digits: far below every tolerance the tests use, and a third of the file size."""
+    if isinstance(value, float):
+        return float(f"{value:.10g}")
+    if isinstance(value, list):
+        return [rounded(v) for v in value]
+    if isinstance(value, dict):
+        return {k: rounded(v) for k, v in value.items()}
+    return value
+
+
+def blocks_of(model):
+    if hasattr(model, "transformer"):
+        return model.transformer.h
+    if hasattr(model, "gpt_neox"):
+        return model.gpt_neox.layers
+    return model.model.layers
+
+
+def projections_of(model, block):
+    """The attention output projection (its input is hook_z) and the MLP output projection (input hook_post)."""
+    if hasattr(model, "transformer"):
+        return block.attn.c_proj, block.mlp.c_proj
+    if hasattr(model, "gpt_neox"):
+        return block.attention.dense, block.mlp.dense_4h_to_h
+    return block.self_attn.o_proj, block.mlp.down_proj
+
+
+def build(name: str, model, tok: Tokenizer, seed: int, dtype: torch.dtype, shard: str | None) -> None:
+    randomize(model, seed)
+    model = model.to(dtype)  # the saved precision is part of the model
+    out_dir = RESOURCES / "checkpoints" / name
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for stale in out_dir.glob("model*.safetensors*"):
+        stale.unlink()
+    kwargs = {"max_shard_size": shard} if shard else {}
+    model.save_pretrained(out_dir, safe_serialization=True, **kwargs)
+    tok.save(str(out_dir / "tokenizer.json"))
+    for extra in ("generation_config.json",):
+        (out_dir / extra).unlink(missing_ok=True)
+    golden = capture_golden(model, tok, name)
+    golden_dir = RESOURCES / "golden"
+    golden_dir.mkdir(parents=True, exist_ok=True)
+    (golden_dir / f"{name}.json").write_text(json.dumps(rounded(golden)))
+    size = sum(p.stat().st_size for p in out_dir.iterdir())
+    print(f"{name}: {size / 1024:.0f} KiB in {out_dir.relative_to(ROOT)}")
+
+
+def main() -> None:
+    torch.manual_seed(0)
+    torch.set_num_threads(2)
+    gpt2_tok = make_tokenizer(bos=False)
+    gpt2 = GPT2LMHeadModel(GPT2Config(
+        vocab_size=gpt2_tok.get_vocab_size(), n_positions=64, n_embd=32, n_layer=2, n_head=4,
+        activation_function="gelu_new", bos_token_id=0, eos_token_id=0,
+        attn_implementation="eager"))
+    build("tiny-gpt2", gpt2, gpt2_tok, seed=1, dtype=torch.float32, shard=None)
+
+    neox_tok = make_tokenizer(bos=False)
+    neox = GPTNeoXForCausalLM(GPTNeoXConfig(
+        vocab_size=neox_tok.get_vocab_size(), hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+        intermediate_size=128, rotary_pct=0.5, max_position_embeddings=64, hidden_act="gelu",
+        use_parallel_residual=True, tie_word_embeddings=False, attn_implementation="eager"))
+    build("tiny-neox", neox, neox_tok, seed=2, dtype=torch.float16, shard=None)
+
+    llama_tok = make_tokenizer(bos=True)
+    llama = LlamaForCausalLM(LlamaConfig(
+        vocab_size=llama_tok.get_vocab_size(), hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, intermediate_size=64, max_position_embeddings=64, rms_norm_eps=1e-6,
+        tie_word_embeddings=False, bos_token_id=llama_tok.token_to_id("<s>"), attn_implementation="eager"))
+    build("tiny-llama", llama, llama_tok, seed=3, dtype=torch.bfloat16, shard="40KB")
+
+
+if __name__ == "__main__":
+    main()
