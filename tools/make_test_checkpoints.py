@@ -8,7 +8,9 @@ server/src/test/resources/golden/tiny-<arch>.json the token ids, logits and a fe
 hook-site values that transformers itself computes for a few prompts.
 
 The oracle is transformers, not Patchbay: golden values are computed in float64 from the
-weights exactly as saved (so fp16/bf16 rounding is part of the model, not an error).
+checkpoint as saved and reloaded (so fp16/bf16 rounding is part of the model, not an error).
+transformers keeps float32 islands even in a float64 model: NeoX and Llama softmax, Llama's RMSNorm
+and the rotary cos/sin tables. Their golden values are therefore float32-accurate there.
 
 Each checkpoint exercises a different loading path:
   tiny-gpt2   fp32, one model.safetensors, tied embeddings, Conv1D weights
@@ -74,7 +76,7 @@ def randomize(model: torch.nn.Module, seed: int) -> None:
 
 def capture_golden(model, tok: Tokenizer, name: str) -> dict:
     """Logits for every prompt; hook values for the first prompt, under TransformerLens names."""
-    model = model.to(torch.float64).eval()
+    model = model.eval()
     n_layers = model.config.num_hidden_layers
     golden = {"model": name, "dtype": "float64", "prompts": []}
     for index, text in enumerate(PROMPTS):
@@ -148,7 +150,10 @@ def build(name: str, model, tok: Tokenizer, seed: int, dtype: torch.dtype, shard
     tok.save(str(out_dir / "tokenizer.json"))
     for extra in ("generation_config.json",):
         (out_dir / extra).unlink(missing_ok=True)
-    golden = capture_golden(model, tok, name)
+    # The golden values come from the directory as saved, loaded the way a user would load it: computing
+    # them on the in-memory model would keep buffers (rotary inv_freq) rounded by the .to(dtype) above.
+    reloaded = type(model).from_pretrained(out_dir, dtype=torch.float64, attn_implementation="eager")
+    golden = capture_golden(reloaded, tok, name)
     golden_dir = RESOURCES / "golden"
     golden_dir.mkdir(parents=True, exist_ok=True)
     (golden_dir / f"{name}.json").write_text(json.dumps(rounded(golden)))
