@@ -109,7 +109,8 @@ final class HookContext {
                 sources[p.row()] = source;
             } else {
                 // A second source for the same row: it wins where its own mask is set.
-                sources[p.row()] = NDArrays.where(rowMask(own, positions, units, layout), source, sources[p.row()]);
+                NDArray rowMask = rowMask(own, positions, units, layout).broadcast(rowShape);
+                sources[p.row()] = NDArrays.where(rowMask, source, sources[p.row()]);
             }
             for (int i = 0; i < own.length; i++) {
                 mask[p.row() * own.length + i] |= own[i];
@@ -120,7 +121,8 @@ final class HookContext {
             full.add(sources[r] != null ? sources[r] : scope.zeros(rowShape, x.getDataType()));
         }
         NDArray source = NDArrays.stack(full);
-        NDArray condition = broadcastable(scope.create(mask, new Shape(rows, positions, units)), layout);
+        // DJL's where() does not broadcast its condition.
+        NDArray condition = broadcastable(scope.create(mask, new Shape(rows, positions, units)), layout).broadcast(shape);
         return NDArrays.where(condition, source, x);
     }
 
