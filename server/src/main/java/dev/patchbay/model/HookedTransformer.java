@@ -170,6 +170,11 @@ public final class HookedTransformer implements AutoCloseable {
         }
     }
 
+    /** The manager that owns the weights; a pass that leaves arrays here leaks them for the model's lifetime. */
+    NDManager weightsManager() {
+        return manager;
+    }
+
     @Override
     public void close() {
         manager.close();

@@ -1,0 +1,160 @@
+package dev.patchbay.checkpoint;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.patchbay.TestCheckpoints;
+import java.io.IOException;
+import java.io.RandomAccessFile;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.function.Consumer;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** Each broken checkpoint gives one clear error naming the file and the tensor, never a crash or a wrong model. */
+class BadCheckpointTest {
+    @TempDir
+    Path temp;
+
+    @Test
+    void missingConfig() throws IOException {
+        Path dir = copy("tiny-gpt2");
+        Files.delete(dir.resolve("config.json"));
+        CheckpointException e = fails(dir);
+        assertEquals(dir.resolve("config.json"), e.file());
+        assertTrue(e.getMessage().contains("not found"), e.getMessage());
+    }
+
+    @Test
+    void malformedConfig() throws IOException {
+        Path dir = copy("tiny-gpt2");
+        Files.writeString(dir.resolve("config.json"), "{\"model_type\": \"gpt2\", \"n_layer\": ");
+        CheckpointException e = fails(dir);
+        assertEquals(dir.resolve("config.json"), e.file());
+        assertTrue(e.getMessage().contains("malformed JSON"), e.getMessage());
+    }
+
+    @Test
+    void configFieldOfTheWrongType() throws IOException {
+        Path dir = copy("tiny-gpt2");
+        edit(dir.resolve("config.json"), "\"n_layer\": 2", "\"n_layer\": \"two\"");
+        CheckpointException e = fails(dir);
+        assertTrue(e.getMessage().contains("\"n_layer\" must be an integer"), e.getMessage());
+    }
+
+    @Test
+    void unknownArchitecture() throws IOException {
+        Path dir = copy("tiny-gpt2");
+        edit(dir.resolve("config.json"), "\"model_type\": \"gpt2\"", "\"model_type\": \"bert\"");
+        CheckpointException e = fails(dir);
+        assertTrue(e.getMessage().contains("unknown architecture") && e.getMessage().contains("bert"), e.getMessage());
+    }
+
+    @Test
+    void unsupportedRopeScaling() throws IOException {
+        Path dir = copy("tiny-llama");
+        edit(dir.resolve("config.json"), "\"rope_type\": \"default\"", "\"rope_type\": \"yarn\"");
+        CheckpointException e = fails(dir);
+        assertTrue(e.getMessage().contains("yarn"), e.getMessage());
+    }
+
+    @Test
+    void missingTensor() throws IOException {
+        Path dir = copy("tiny-gpt2");
+        // Renaming a tensor in the header keeps the file valid but leaves the model without ln_f.weight.
+        edit(dir.resolve("model.safetensors"), "transformer.ln_f.weight", "transformer.ln_f.weighx");
+        CheckpointException e = fails(dir);
+        assertTrue(e.getMessage().contains("missing tensor 'transformer.ln_f.weight'"), e.getMessage());
+    }
+
+    @Test
+    void tensorOfTheWrongShape() throws IOException {
+        Path dir = copy("tiny-gpt2");
+        // [64, 32] -> [32, 64]: same byte count, so only the shape check can catch it.
+        edit(dir.resolve("model.safetensors"), "\"shape\":[64,32]", "\"shape\":[32,64]");
+        CheckpointException e = fails(dir);
+        assertEquals(dir.resolve("model.safetensors"), e.file());
+        assertTrue(e.getMessage().contains("'transformer.wpe.weight' has shape (32, 64)")
+                && e.getMessage().contains("(64, 32)"), e.getMessage());
+    }
+
+    @Test
+    void truncatedSafetensors() throws IOException {
+        Path dir = copy("tiny-neox");
+        Path file = dir.resolve("model.safetensors");
+        try (RandomAccessFile f = new RandomAccessFile(file.toFile(), "rw")) {
+            f.setLength(f.length() - 1000);
+        }
+        CheckpointException e = fails(dir);
+        assertEquals(file, e.file());
+        assertTrue(e.getMessage().contains("truncated") && e.getMessage().contains("tensor '"), e.getMessage());
+    }
+
+    @Test
+    void fileTooShortForAHeader() throws IOException {
+        Path dir = copy("tiny-gpt2");
+        Files.write(dir.resolve("model.safetensors"), new byte[] {1, 2, 3});
+        assertTrue(fails(dir).getMessage().contains("truncated"));
+    }
+
+    @Test
+    void shardIndexPointingToAMissingShard() throws IOException {
+        Path dir = copy("tiny-llama");
+        Files.delete(dir.resolve("model-00002-of-00002.safetensors"));
+        CheckpointException e = fails(dir);
+        assertEquals(dir.resolve("model.safetensors.index.json"), e.file());
+        assertTrue(e.getMessage().contains("model-00002-of-00002.safetensors"), e.getMessage());
+    }
+
+    @Test
+    void missingTokenizer() throws IOException {
+        Path dir = copy("tiny-gpt2");
+        Files.delete(dir.resolve("tokenizer.json"));
+        assertEquals(dir.resolve("tokenizer.json"), fails(dir).file());
+    }
+
+    @Test
+    void notADirectory() {
+        assertTrue(fails(temp.resolve("nowhere")).getMessage().contains("not a directory"));
+    }
+
+    private CheckpointException fails(Path dir) {
+        return assertThrows(CheckpointException.class, () -> LoadedModel.load(dir).close());
+    }
+
+    private Path copy(String name) throws IOException {
+        Path dir = temp.resolve(name);
+        Files.createDirectories(dir);
+        try (var files = Files.list(TestCheckpoints.dir(name))) {
+            files.forEach(rethrowing(f -> Files.copy(f, dir.resolve(f.getFileName()))));
+        }
+        return dir;
+    }
+
+    /** Replaces text of the same length in place, so binary files keep their layout. */
+    private static void edit(Path file, String from, String to) throws IOException {
+        byte[] bytes = Files.readAllBytes(file);
+        String text = new String(bytes, StandardCharsets.ISO_8859_1);
+        int at = text.indexOf(from);
+        assertTrue(at >= 0, from + " not found in " + file);
+        String edited = text.substring(0, at) + to + text.substring(at + from.length());
+        Files.write(file, edited.getBytes(StandardCharsets.ISO_8859_1));
+    }
+
+    private interface IoConsumer<T> {
+        void accept(T t) throws IOException;
+    }
+
+    private static <T> Consumer<T> rethrowing(IoConsumer<T> body) {
+        return t -> {
+            try {
+                body.accept(t);
+            } catch (IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
+        };
+    }
+}
