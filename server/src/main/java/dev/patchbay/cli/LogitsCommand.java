@@ -24,8 +24,8 @@ import picocli.CommandLine.Model.CommandSpec;
 @Command(name = "logits", mixinStandardHelpOptions = true,
         description = "Runs one forward pass and prints the final position's logits.")
 final class LogitsCommand implements Callable<Integer> {
-    @Option(names = "--model", description = "Hugging Face model directory (default: ${DEFAULT-VALUE}).",
-            defaultValue = PatchbayCli.DEFAULT_MODEL)
+    @Option(names = "--model", description = "Hugging Face model directory (default: the bundled "
+            + PatchbayCli.DEFAULT_MODEL + ").")
     Path model;
 
     @Option(names = "--text", required = true, description = "The prompt.")
@@ -43,7 +43,7 @@ final class LogitsCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         PrintWriter out = spec.commandLine().getOut();
-        try (LoadedModel loaded = LoadedModel.load(model); NDManager scope = NDManager.newBaseManager("PyTorch")) {
+        try (LoadedModel loaded = LoadedModel.load(model != null ? model : PatchbayCli.defaultModel()); NDManager scope = NDManager.newBaseManager("PyTorch")) {
             TextTokenizer.Tokens tokens = loaded.tokenizer().encode(text);
             if (tokens.ids().length == 0) {
                 throw new IllegalArgumentException("--text tokenizes to no tokens");

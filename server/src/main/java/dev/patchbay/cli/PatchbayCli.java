@@ -1,5 +1,6 @@
 package dev.patchbay.cli;
 
+import java.nio.file.Path;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
@@ -11,8 +12,13 @@ import picocli.CommandLine.Command;
         description = "Localizes language-model behaviour to components (activation patching, AtP, AtP*).",
         subcommands = {LogitsCommand.class, ServeCommand.class, CommandLine.HelpCommand.class})
 public final class PatchbayCli {
-    /** The checkpoint used when a command is given no --model. */
+    /** The checkpoint used when a command is given no --model, relative to the Patchbay checkout. */
     static final String DEFAULT_MODEL = "server/src/test/resources/checkpoints/tiny-gpt2";
+
+    /** The default model's directory; the ./patchbay wrapper sets patchbay.home so any working directory works. */
+    static Path defaultModel() {
+        return Path.of(System.getProperty("patchbay.home", ".")).resolve(DEFAULT_MODEL);
+    }
 
     public static void main(String[] args) {
         // Nothing may be downloaded at run time: DJL must use the native library bundled in the jar.

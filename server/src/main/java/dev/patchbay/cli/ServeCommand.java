@@ -23,7 +23,7 @@ final class ServeCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         Map<String, LoadedModel> loaded = new LinkedHashMap<>();
-        for (Path dir : models == null ? List.of(Path.of(PatchbayCli.DEFAULT_MODEL)) : models) {
+        for (Path dir : models == null ? List.of(PatchbayCli.defaultModel()) : models) {
             LoadedModel m = LoadedModel.load(dir);
             if (loaded.putIfAbsent(m.name(), m) != null) {
                 throw new IllegalArgumentException("--model: two models are named '" + m.name() + "'");

@@ -1,0 +1,35 @@
+"""Starts a real Patchbay server (the built jar) on a free loopback port for the whole test session."""
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+CHECKPOINTS = REPO / "server" / "src" / "test" / "resources" / "checkpoints"
+
+
+@pytest.fixture(scope="session")
+def server_address():
+    jar = pathlib.Path(os.environ.get("PATCHBAY_JAR", REPO / "server" / "target" / "patchbay.jar"))
+    if not jar.exists():
+        pytest.fail(f"{jar} does not exist: build it first (./patchbay test does)")
+    command = ["java", "-Dai.djl.offline=true", "-jar", str(jar), "serve", "--port", "0",
+               "--model", str(CHECKPOINTS / "tiny-gpt2"), "--model", str(CHECKPOINTS / "tiny-llama")]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=sys.stderr, text=True)
+    try:
+        address = None
+        for line in process.stdout:
+            if line.startswith("patchbay listening on "):
+                address = line.split()[-1]
+                break
+        if address is None:
+            pytest.fail(f"the server exited with {process.wait()} before listening")
+        yield address
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
