@@ -127,7 +127,32 @@ public final class HookedTransformer implements AutoCloseable {
         }
     }
 
-    private NDArray run(TokenBatch batch, HookContext ctx) {
+    /**
+     * A forward pass that starts at layer {@code layer} from a given residual stream [B, T, d_model] instead of
+     * the embeddings (activation patching resumes from the clean run's resid_pre there, so earlier layers are
+     * not recomputed). Hooks at earlier layers are not reached.
+     */
+    public ForwardResult forwardFrom(NDManager scope, TokenBatch batch, int layer, NDArray residPre, Hooks hooks) {
+        check(batch, hooks);
+        if (layer < 0 || layer >= blocks.size()) {
+            throw new IllegalArgumentException("cannot resume at layer " + layer + " of " + blocks.size());
+        }
+        HookContext ctx = new HookContext(scope, hooks);
+        NDArray logits = runBlocks(layer, residPre, ctx);
+        return new ForwardResult(logits, ctx.cache(), ctx.leaves(), null);
+    }
+
+    /**
+     * A forward pass whose graph is kept for several backward passes (see {@link GradientSession}); the
+     * metric maps logits [B, T, V] to one value per row [B]. Close the session before opening another.
+     */
+    public GradientSession openGradientSession(NDManager scope, TokenBatch batch, Hooks hooks,
+            Function<NDArray, NDArray> metric) {
+        check(batch, hooks);
+        return GradientSession.open(this, scope, batch, hooks, metric);
+    }
+
+    NDArray run(TokenBatch batch, HookContext ctx) {
         NDManager scope = ctx.scope();
         NDArray ids = batch.ids(scope);
         NDArray resid = ctx.apply(HookSites.EMBED, tokenEmbedding.get(scope, new NDIndex("{}", ids)));
@@ -136,7 +161,11 @@ public final class HookedTransformer implements AutoCloseable {
                     .expandDims(0).repeat(0, batch.size());
             resid = resid.add(ctx.apply(HookSites.POS_EMBED, positions));
         }
-        for (int l = 0; l < blocks.size(); l++) {
+        return runBlocks(0, resid, ctx);
+    }
+
+    private NDArray runBlocks(int first, NDArray resid, HookContext ctx) {
+        for (int l = first; l < blocks.size(); l++) {
             resid = ctx.apply(HookSites.residPre(l), resid);
             NDArray out = blocks.get(l).forward(resid, ctx);
             if (ctx.hooks().stopsGradientThrough(l)) {

@@ -1,0 +1,86 @@
+package dev.patchbay.model;
+
+import ai.djl.engine.Engine;
+import ai.djl.ndarray.NDArray;
+import ai.djl.pytorch.engine.PtNDArray;
+import ai.djl.pytorch.jni.JniUtils;
+import ai.djl.training.GradientCollector;
+import java.util.Collection;
+import java.util.Map;
+
+/**
+ * A forward pass whose autograd graph is kept for several backward passes: one full backward of the metric,
+ * then vector-Jacobian products pushed back from any cached site. GradDrop needs exactly this: variant l
+ * equals the full backward above layer l, and below it is the full gradient at resid_post(l) pushed from
+ * resid_pre(l) through the earlier layers, so all variants share the backward through the layers above.
+ *
+ * <p>PyTorch's gradient mode is global to the process: open one session at a time, on one thread, and close
+ * it (which frees the graph's bookkeeping; the arrays belong to the forward's scope).
+ */
+public final class GradientSession implements AutoCloseable {
+    private final GradientCollector collector;
+    private final ForwardResult result;
+    private final NDArray metricSum;
+    private final Map<String, NDArray> leaves;
+
+    GradientSession(GradientCollector collector, ForwardResult result, NDArray metricSum, Map<String, NDArray> leaves) {
+        this.collector = collector;
+        this.result = result;
+        this.metricSum = metricSum;
+        this.leaves = leaves;
+    }
+
+    static GradientSession open(HookedTransformer model, ai.djl.ndarray.NDManager scope, TokenBatch batch, Hooks hooks,
+            java.util.function.Function<NDArray, NDArray> metric) {
+        GradientCollector collector = Engine.getEngine("PyTorch").newGradientCollector();
+        try {
+            HookContext ctx = new HookContext(scope, hooks);
+            NDArray logits = model.run(batch, ctx);
+            NDArray perRow = metric.apply(logits);
+            ForwardResult result = new ForwardResult(logits, ctx.cache(), ctx.leaves(), perRow);
+            return new GradientSession(collector, result, perRow.sum(), ctx.leaves());
+        } catch (RuntimeException e) {
+            collector.close();
+            throw e;
+        }
+    }
+
+    /** The forward pass: logits, cached activations, per-row metric, and (after a backward) gradients. */
+    public ForwardResult result() {
+        return result;
+    }
+
+    /** The full backward of the summed per-row metric; the graph is kept. */
+    public void backward() {
+        NDArray ones = metricSum.onesLike();
+        JniUtils.backward((PtNDArray) metricSum, (PtNDArray) ones, true, false);
+    }
+
+    /**
+     * Pushes {@code upstream} (same shape as the site) back from the cached activation at {@code site}: every
+     * gradient site upstream of it accumulates upstream^T d(site)/d(its value). Zero them first to read the
+     * product alone.
+     */
+    public void backwardFrom(String site, NDArray upstream) {
+        PtNDArray activation = (PtNDArray) result.activation(site);
+        if (!JniUtils.requiresGrad(activation)) {
+            throw new IllegalStateException(site + " does not depend on any gradient site");
+        }
+        JniUtils.backward(activation, (PtNDArray) upstream, true, false);
+    }
+
+    /** Resets the accumulated gradient of these sites to zero. */
+    public void zeroGradients(Collection<String> sites) {
+        for (String site : sites) {
+            NDArray leaf = leaves.get(site);
+            if (leaf != null) {
+                JniUtils.zeroGrad((PtNDArray) leaf);
+            }
+        }
+    }
+
+    @Override
+    public void close() {
+        collector.close();
+    }
+}
