@@ -13,7 +13,7 @@ import java.util.Set;
  * those transformers 5 writes ({@code rope_parameters}).
  */
 public final class HfConfig {
-    private static final Set<String> ACTIVATIONS = Set.of("gelu_new", "gelu_pytorch_tanh", "gelu", "silu", "relu");
+    private static final Set<String> ACTIVATIONS = Set.of("gelu_new", "gelu_pytorch_tanh", "gelu", "silu", "relu", "linear");
 
     private final Path file;
     private final JsonObject json;
@@ -51,7 +51,8 @@ public final class HfConfig {
         double scale = bool("scale_attn_weights", true) ? 1.0 / Math.sqrt(d / heads) : 1.0;
         return new ModelConfig(Architecture.GPT2, integer("n_layer"), heads, heads, d, headDim(d, heads), inner,
                 integer("vocab_size"), integer("n_positions"), number("layer_norm_epsilon", 1e-5), act, 0, 0,
-                false, true, true, true, scale, bool("scale_attn_by_inverse_layer_idx", false));
+                false, true, true, true, scale, bool("scale_attn_by_inverse_layer_idx", false),
+                ModelConfig.Normalization.LAYER_NORM);
     }
 
     private ModelConfig neox() {
@@ -69,7 +70,8 @@ public final class HfConfig {
                 integer("intermediate_size"), integer("vocab_size"), integer("max_position_embeddings"),
                 number("layer_norm_eps", 1e-5), activation("hidden_act"), (int) (dHead * fraction), theta,
                 bool("use_parallel_residual", true), bool("tie_word_embeddings", false),
-                bool("attention_bias", true), true, 1.0 / Math.sqrt(dHead), false);
+                bool("attention_bias", true), true, 1.0 / Math.sqrt(dHead), false,
+                ModelConfig.Normalization.LAYER_NORM);
     }
 
     private ModelConfig llama() {
@@ -85,7 +87,7 @@ public final class HfConfig {
                 integer("intermediate_size"), integer("vocab_size"), integer("max_position_embeddings"),
                 number("rms_norm_eps", 1e-6), activation("hidden_act"), dHead, theta, false,
                 bool("tie_word_embeddings", false), bool("attention_bias", false), bool("mlp_bias", false),
-                1.0 / Math.sqrt(dHead), false);
+                1.0 / Math.sqrt(dHead), false, ModelConfig.Normalization.RMS_NORM);
     }
 
     /** The rope settings, refusing scaled variants whose frequencies this runtime would get wrong. */

@@ -15,6 +15,15 @@ final class Functional {
         return bias == null ? y : y.add(bias);
     }
 
+    /** The block's normalization: LayerNorm (with bias), RMSNorm (bias null), or none for toy models. */
+    static NDArray norm(ModelConfig config, NDArray x, NDArray weight, NDArray bias) {
+        return switch (config.normalization()) {
+            case LAYER_NORM -> layerNorm(x, weight, bias, config.normEps());
+            case RMS_NORM -> rmsNorm(x, weight, config.normEps());
+            case NONE -> x;
+        };
+    }
+
     static NDArray layerNorm(NDArray x, NDArray weight, NDArray bias, double eps) {
         NDArray centered = x.sub(x.mean(new int[] {-1}, true));
         NDArray variance = centered.square().mean(new int[] {-1}, true);
@@ -35,6 +44,7 @@ final class Functional {
             case "gelu" -> Activation.gelu(x);
             case "silu" -> x.mul(Activation.sigmoid(x));
             case "relu" -> Activation.relu(x);
+            case "linear" -> x;
             default -> throw new IllegalArgumentException("unknown activation " + name);
         };
     }

@@ -1,7 +1,7 @@
 package dev.patchbay.model;
 
 import static dev.patchbay.model.Functional.activation;
-import static dev.patchbay.model.Functional.layerNorm;
+import static dev.patchbay.model.Functional.norm;
 import static dev.patchbay.model.Functional.linear;
 
 import ai.djl.ndarray.NDArray;
@@ -48,17 +48,16 @@ final class Gpt2Block implements TransformerBlock {
     @Override
     public NDArray forward(NDArray resid, HookContext ctx) {
         int heads = config.nHeads();
-        NDArray x = layerNorm(resid, ln1Weight, ln1Bias, config.normEps());
+        NDArray x = norm(config, resid, ln1Weight, ln1Bias);
         NDArray q = ctx.apply(HookSites.attn(layer, "q"), Attention.splitHeads(linear(x, wq, bq), heads));
         NDArray k = ctx.apply(HookSites.attn(layer, "k"), Attention.splitHeads(linear(x, wk, bk), heads));
         NDArray v = ctx.apply(HookSites.attn(layer, "v"), Attention.splitHeads(linear(x, wv, bv), heads));
-        double scale = config.attnScale() / (config.scaleAttnByInverseLayer() ? layer + 1 : 1);
-        NDArray z = Attention.attend(ctx, layer, q, k, v, scale);
+        NDArray z = Attention.attend(ctx, layer, q, k, v, config.attnScale(layer));
         NDArray attnOut = ctx.apply(HookSites.attnOut(layer), linear(Attention.mergeHeads(z), wo, bo));
         NDArray mid = ctx.apply(HookSites.residMid(layer), resid.add(attnOut));
 
         NDArray pre = ctx.apply(HookSites.mlp(layer, "pre"),
-                linear(layerNorm(mid, ln2Weight, ln2Bias, config.normEps()), wIn, bIn));
+                linear(norm(config, mid, ln2Weight, ln2Bias), wIn, bIn));
         NDArray post = ctx.apply(HookSites.mlp(layer, "post"), activation(config.activation(), pre));
         NDArray mlpOut = ctx.apply(HookSites.mlpOut(layer), linear(post, wOut, bOut));
         return mid.add(mlpOut);

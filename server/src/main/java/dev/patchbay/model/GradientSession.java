@@ -1,6 +1,7 @@
 package dev.patchbay.model;
 
 import ai.djl.engine.Engine;
+import ai.djl.engine.EngineException;
 import ai.djl.ndarray.NDArray;
 import ai.djl.pytorch.engine.PtNDArray;
 import ai.djl.pytorch.jni.JniUtils;
@@ -63,10 +64,12 @@ public final class GradientSession implements AutoCloseable {
      */
     public void backwardFrom(String site, NDArray upstream) {
         PtNDArray activation = (PtNDArray) result.activation(site);
-        if (!JniUtils.requiresGrad(activation)) {
-            throw new IllegalStateException(site + " does not depend on any gradient site");
+        try {
+            JniUtils.backward(activation, (PtNDArray) upstream, true, false);
+        } catch (EngineException e) {
+            // PyTorch refuses when no gradient site lies upstream of the activation.
+            throw new IllegalStateException("cannot push a gradient back from " + site + ": " + e.getMessage(), e);
         }
-        JniUtils.backward(activation, (PtNDArray) upstream, true, false);
     }
 
     /** Resets the accumulated gradient of these sites to zero. */

@@ -1,7 +1,6 @@
 package dev.patchbay.model;
 
-import static dev.patchbay.model.Functional.layerNorm;
-import static dev.patchbay.model.Functional.rmsNorm;
+import static dev.patchbay.model.Functional.norm;
 
 import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
@@ -175,9 +174,7 @@ public final class HookedTransformer implements AutoCloseable {
             }
             resid = ctx.apply(HookSites.residPost(l), out);
         }
-        NDArray normalized = finalNormBias == null
-                ? rmsNorm(resid, finalNormWeight, config.normEps())
-                : layerNorm(resid, finalNormWeight, finalNormBias, config.normEps());
+        NDArray normalized = norm(config, resid, finalNormWeight, finalNormBias);
         normalized = ctx.apply(HookSites.FINAL_NORMALIZED, normalized);
         return normalized.matMul(unembed);
     }

@@ -2,7 +2,7 @@ package dev.patchbay.model;
 
 import static dev.patchbay.model.Functional.activation;
 import static dev.patchbay.model.Functional.linear;
-import static dev.patchbay.model.Functional.rmsNorm;
+import static dev.patchbay.model.Functional.norm;
 
 import ai.djl.ndarray.NDArray;
 
@@ -53,18 +53,18 @@ final class LlamaBlock implements TransformerBlock {
 
     @Override
     public NDArray forward(NDArray resid, HookContext ctx) {
-        NDArray x = rmsNorm(resid, norm1, config.normEps());
+        NDArray x = norm(config, resid, norm1, null);
         NDArray q = ctx.apply(HookSites.attn(layer, "q"), Attention.splitHeads(linear(x, wq, bq), config.nHeads()));
         NDArray k = ctx.apply(HookSites.attn(layer, "k"), Attention.splitHeads(linear(x, wk, bk), config.nKvHeads()));
         NDArray v = ctx.apply(HookSites.attn(layer, "v"), Attention.splitHeads(linear(x, wv, bv), config.nKvHeads()));
         NDArray[] tables = ctx.memo("rotary", () -> rotary.tables(ctx.scope(), q.getShape().get(1), q.getDataType()));
         NDArray rq = ctx.apply(HookSites.attn(layer, "rot_q"), rotary.apply(q, tables));
         NDArray rk = ctx.apply(HookSites.attn(layer, "rot_k"), rotary.apply(k, tables));
-        NDArray z = Attention.attend(ctx, layer, rq, rk, v, config.attnScale());
+        NDArray z = Attention.attend(ctx, layer, rq, rk, v, config.attnScale(layer));
         NDArray attnOut = ctx.apply(HookSites.attnOut(layer), linear(Attention.mergeHeads(z), wo, bo));
         NDArray mid = ctx.apply(HookSites.residMid(layer), resid.add(attnOut));
 
-        NDArray y = rmsNorm(mid, norm2, config.normEps());
+        NDArray y = norm(config, mid, norm2, null);
         NDArray pre = ctx.apply(HookSites.mlp(layer, "pre"), linear(y, wGate, bGate));
         NDArray preLinear = ctx.apply(HookSites.mlp(layer, "pre_linear"), linear(y, wUp, bUp));
         NDArray post = ctx.apply(HookSites.mlp(layer, "post"), activation(config.activation(), pre).mul(preLinear));

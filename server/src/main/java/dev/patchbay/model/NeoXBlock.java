@@ -1,7 +1,7 @@
 package dev.patchbay.model;
 
 import static dev.patchbay.model.Functional.activation;
-import static dev.patchbay.model.Functional.layerNorm;
+import static dev.patchbay.model.Functional.norm;
 import static dev.patchbay.model.Functional.linear;
 
 import ai.djl.ndarray.NDArray;
@@ -55,14 +55,14 @@ final class NeoXBlock implements TransformerBlock {
     @Override
     public NDArray forward(NDArray resid, HookContext ctx) {
         int heads = config.nHeads();
-        NDArray x = layerNorm(resid, ln1Weight, ln1Bias, config.normEps());
+        NDArray x = norm(config, resid, ln1Weight, ln1Bias);
         NDArray q = ctx.apply(HookSites.attn(layer, "q"), Attention.splitHeads(linear(x, wq, bq), heads));
         NDArray k = ctx.apply(HookSites.attn(layer, "k"), Attention.splitHeads(linear(x, wk, bk), heads));
         NDArray v = ctx.apply(HookSites.attn(layer, "v"), Attention.splitHeads(linear(x, wv, bv), heads));
         NDArray[] tables = ctx.memo("rotary", () -> rotary.tables(ctx.scope(), q.getShape().get(1), q.getDataType()));
         NDArray rq = ctx.apply(HookSites.attn(layer, "rot_q"), rotary.apply(q, tables));
         NDArray rk = ctx.apply(HookSites.attn(layer, "rot_k"), rotary.apply(k, tables));
-        NDArray z = Attention.attend(ctx, layer, rq, rk, v, config.attnScale());
+        NDArray z = Attention.attend(ctx, layer, rq, rk, v, config.attnScale(layer));
         NDArray attnOut = ctx.apply(HookSites.attnOut(layer), linear(Attention.mergeHeads(z), wo, bo));
 
         NDArray mlpInput;
@@ -74,7 +74,7 @@ final class NeoXBlock implements TransformerBlock {
             mlpInput = afterAttn;
         }
         NDArray pre = ctx.apply(HookSites.mlp(layer, "pre"),
-                linear(layerNorm(mlpInput, ln2Weight, ln2Bias, config.normEps()), wIn, bIn));
+                linear(norm(config, mlpInput, ln2Weight, ln2Bias), wIn, bIn));
         NDArray post = ctx.apply(HookSites.mlp(layer, "post"), activation(config.activation(), pre));
         NDArray mlpOut = ctx.apply(HookSites.mlpOut(layer), linear(post, wOut, bOut));
         return afterAttn == null ? resid.add(attnOut).add(mlpOut) : afterAttn.add(mlpOut);
