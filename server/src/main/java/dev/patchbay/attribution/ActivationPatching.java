@@ -74,11 +74,11 @@ public final class ActivationPatching implements AttributionMethod {
                 MetricBatch own = new MetricBatch(scope, List.of(pair.metric()), new int[] {pair.metricPosition()}, null);
                 NDArray cleanLast = own.atPositions(clean.logits());
                 NDArray reference = cleanLast.logSoftmax(-1);
-                double cleanMetric = own.apply(clean.logits()).getDouble(0);
+                double cleanMetric = firstValue(own.apply(clean.logits()));
                 MetricBatch vsClean = new MetricBatch(scope, List.of(pair.metric()), new int[] {pair.metricPosition()},
                         reference);
                 cleanSum += cleanMetric;
-                noiseSum += vsClean.apply(noise.logits()).getDouble(0);
+                noiseSum += firstValue(vsClean.apply(noise.logits()));
                 passes += 2;
                 compute += 2;
                 for (Group g : groups) {
@@ -142,6 +142,11 @@ public final class ActivationPatching implements AttributionMethod {
             NDArray values = new MetricBatch(scope, metrics, positions, NDArrays.concat(references)).apply(patched.logits());
             return values.toType(ai.djl.ndarray.types.DataType.FLOAT64, false).toDoubleArray();
         }
+    }
+
+    /** Reads element 0 whatever the compute dtype (NDArray.getDouble insists on float64). */
+    private static double firstValue(NDArray a) {
+        return a.toType(ai.djl.ndarray.types.DataType.FLOAT64, false).getDouble(0);
     }
 
     /** The nodes of one kind in one layer, with their running sums of effects over pairs. */

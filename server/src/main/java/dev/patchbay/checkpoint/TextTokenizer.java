@@ -35,8 +35,17 @@ public final class TextTokenizer implements AutoCloseable {
         }
     }
 
+    /** Tokens as the model sees a prompt, with the special tokens its tokenizer adds (such as a BOS). */
     public Tokens encode(String text) {
-        Encoding encoding = tokenizer.encode(text);
+        return tokens(tokenizer.encode(text));
+    }
+
+    /** Tokens of a fragment, such as an answer word, without special tokens. */
+    public Tokens encodeFragment(String text) {
+        return tokens(tokenizer.encode(text, false, false));
+    }
+
+    private static Tokens tokens(Encoding encoding) {
         long[] ids = encoding.getIds();
         int[] narrow = new int[ids.length];
         for (int i = 0; i < ids.length; i++) {
