@@ -138,8 +138,10 @@ public final class ActivationPatching implements AttributionMethod {
                 positions[r] = pair.metricPosition();
                 references.add(reference);
             }
-            ForwardResult patched = model.forwardFrom(scope, TokenBatch.of(tokens), g.layer, start, hooks.build());
-            NDArray values = new MetricBatch(scope, metrics, positions, NDArrays.concat(references)).apply(patched.logits());
+            ForwardResult patched = model.forwardFrom(scope, TokenBatch.of(tokens), g.layer, start, hooks.build(), positions);
+            // The logits are [rows, 1, V]: the metric reads position 0 of each.
+            NDArray values = new MetricBatch(scope, metrics, new int[rows], NDArrays.concat(references))
+                    .apply(patched.logits());
             return values.toType(ai.djl.ndarray.types.DataType.FLOAT64, false).toDoubleArray();
         }
     }

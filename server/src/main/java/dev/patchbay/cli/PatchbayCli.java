@@ -10,7 +10,8 @@ import picocli.CommandLine.Command;
         mixinStandardHelpOptions = true,
         version = "patchbay 0.1.0",
         description = "Localizes language-model behaviour to components (activation patching, AtP, AtP*).",
-        subcommands = {LogitsCommand.class, AttributeCommand.class, ServeCommand.class, CommandLine.HelpCommand.class})
+        subcommands = {LogitsCommand.class, AttributeCommand.class, ServeCommand.class, BenchCommand.class,
+                CommandLine.HelpCommand.class})
 public final class PatchbayCli {
     /** The checkpoint used when a command is given no --model, relative to the Patchbay checkout. */
     static final String DEFAULT_MODEL = "server/src/test/resources/checkpoints/tiny-gpt2";

@@ -132,12 +132,25 @@ public final class HookedTransformer implements AutoCloseable {
      * not recomputed). Hooks at earlier layers are not reached.
      */
     public ForwardResult forwardFrom(NDManager scope, TokenBatch batch, int layer, NDArray residPre, Hooks hooks) {
+        return forwardFrom(scope, batch, layer, residPre, hooks, null);
+    }
+
+    /**
+     * As {@link #forwardFrom(NDManager, TokenBatch, int, NDArray, Hooks)}, but unembeds only position
+     * {@code logitPositions[r]} of each row r: logits are [B, 1, V]. A patched run reads its metric at one
+     * position, and at a late layer the unembedding is most of the work.
+     */
+    public ForwardResult forwardFrom(NDManager scope, TokenBatch batch, int layer, NDArray residPre, Hooks hooks,
+            int[] logitPositions) {
         check(batch, hooks);
         if (layer < 0 || layer >= blocks.size()) {
             throw new IllegalArgumentException("cannot resume at layer " + layer + " of " + blocks.size());
         }
+        if (logitPositions != null && logitPositions.length != batch.size()) {
+            throw new IllegalArgumentException("need one logit position per row");
+        }
         HookContext ctx = new HookContext(scope, hooks);
-        NDArray logits = runBlocks(layer, residPre, ctx);
+        NDArray logits = runBlocks(layer, residPre, ctx, logitPositions);
         return new ForwardResult(logits, ctx.cache(), ctx.leaves(), null);
     }
 
@@ -160,10 +173,10 @@ public final class HookedTransformer implements AutoCloseable {
                     .expandDims(0).repeat(0, batch.size());
             resid = resid.add(ctx.apply(HookSites.POS_EMBED, positions));
         }
-        return runBlocks(0, resid, ctx);
+        return runBlocks(0, resid, ctx, null);
     }
 
-    private NDArray runBlocks(int first, NDArray resid, HookContext ctx) {
+    private NDArray runBlocks(int first, NDArray resid, HookContext ctx, int[] logitPositions) {
         for (int l = first; l < blocks.size(); l++) {
             resid = ctx.apply(HookSites.residPre(l), resid);
             NDArray out = blocks.get(l).forward(resid, ctx);
@@ -176,6 +189,15 @@ public final class HookedTransformer implements AutoCloseable {
         }
         NDArray normalized = norm(config, resid, finalNormWeight, finalNormBias);
         normalized = ctx.apply(HookSites.FINAL_NORMALIZED, normalized);
+        if (logitPositions != null) {
+            long length = normalized.getShape().get(1);
+            long[] rows = new long[logitPositions.length];
+            for (int r = 0; r < rows.length; r++) {
+                rows[r] = r * length + logitPositions[r];
+            }
+            normalized = normalized.reshape(rows.length * length, config.dModel())
+                    .get(new NDIndex("{}", ctx.scope().create(rows))).expandDims(1);
+        }
         return normalized.matMul(unembed);
     }
 
