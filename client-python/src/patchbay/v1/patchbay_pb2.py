@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1apatchbay/v1/patchbay.proto\x12\x0bpatchbay.v1\"\x13\n\x11ListModelsRequest\"<\n\x12ListModelsResponse\x12&\n\x06models\x18\x01 \x03(\x0b\x32\x16.patchbay.v1.ModelInfo\"\xd5\x01\n\tModelInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x14\n\x0c\x61rchitecture\x18\x02 \x01(\t\x12\x10\n\x08n_layers\x18\x03 \x01(\x05\x12\x0f\n\x07n_heads\x18\x04 \x01(\x05\x12\x12\n\nn_kv_heads\x18\x05 \x01(\x05\x12\x0f\n\x07\x64_model\x18\x06 \x01(\x05\x12\x0e\n\x06\x64_head\x18\x07 \x01(\x05\x12\r\n\x05\x64_mlp\x18\x08 \x01(\x05\x12\x12\n\nvocab_size\x18\t \x01(\x05\x12\x15\n\rmax_positions\x18\n \x01(\x05\x12\x12\n\nhook_sites\x18\x0b \x03(\t\".\n\x0fTokenizeRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\"/\n\x10TokenizeResponse\x12\x0b\n\x03ids\x18\x01 \x03(\x05\x12\x0e\n\x06tokens\x18\x02 \x03(\t2\xa2\x01\n\x08Patchbay\x12M\n\nListModels\x12\x1e.patchbay.v1.ListModelsRequest\x1a\x1f.patchbay.v1.ListModelsResponse\x12G\n\x08Tokenize\x12\x1c.patchbay.v1.TokenizeRequest\x1a\x1d.patchbay.v1.TokenizeResponseB(\n\x15\x64\x65v.patchbay.proto.v1B\rPatchbayProtoP\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1apatchbay/v1/patchbay.proto\x12\x0bpatchbay.v1\"\x13\n\x11ListModelsRequest\"<\n\x12ListModelsResponse\x12&\n\x06models\x18\x01 \x03(\x0b\x32\x16.patchbay.v1.ModelInfo\"\xd5\x01\n\tModelInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x14\n\x0c\x61rchitecture\x18\x02 \x01(\t\x12\x10\n\x08n_layers\x18\x03 \x01(\x05\x12\x0f\n\x07n_heads\x18\x04 \x01(\x05\x12\x12\n\nn_kv_heads\x18\x05 \x01(\x05\x12\x0f\n\x07\x64_model\x18\x06 \x01(\x05\x12\x0e\n\x06\x64_head\x18\x07 \x01(\x05\x12\r\n\x05\x64_mlp\x18\x08 \x01(\x05\x12\x12\n\nvocab_size\x18\t \x01(\x05\x12\x15\n\rmax_positions\x18\n \x01(\x05\x12\x12\n\nhook_sites\x18\x0b \x03(\t\".\n\x0fTokenizeRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\"/\n\x10TokenizeResponse\x12\x0b\n\x03ids\x18\x01 \x03(\x05\x12\x0e\n\x06tokens\x18\x02 \x03(\t\"G\n\x06Prompt\x12\x0e\n\x04text\x18\x01 \x01(\tH\x00\x12$\n\x03ids\x18\x02 \x01(\x0b\x32\x15.patchbay.v1.TokenIdsH\x00\x42\x07\n\x05input\"\x17\n\x08TokenIds\x12\x0b\n\x03ids\x18\x01 \x03(\x05\".\n\x05Token\x12\x0e\n\x04text\x18\x01 \x01(\tH\x00\x12\x0c\n\x02id\x18\x02 \x01(\x05H\x00\x42\x07\n\x05token\"\xc1\x01\n\nPromptPair\x12\"\n\x05\x63lean\x18\x01 \x01(\x0b\x32\x13.patchbay.v1.Prompt\x12\"\n\x05noise\x18\x02 \x01(\x0b\x32\x13.patchbay.v1.Prompt\x12#\n\x07\x61nswers\x18\x03 \x03(\x0b\x32\x12.patchbay.v1.Token\x12\"\n\x06wrongs\x18\x04 \x03(\x0b\x32\x12.patchbay.v1.Token\x12\x15\n\x08position\x18\x05 \x01(\x05H\x00\x88\x01\x01\x42\x0b\n\t_position\"h\n\x07NodeSet\x12$\n\x05kinds\x18\x01 \x03(\x0e\x32\x15.patchbay.v1.NodeKind\x12\x0e\n\x06layers\x18\x02 \x03(\x05\x12\x14\n\x0cper_position\x18\x03 \x01(\x08\x12\x11\n\tpositions\x18\x04 \x03(\x05\"\xd2\x01\n\x10\x41ttributeRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12&\n\x05pairs\x18\x02 \x03(\x0b\x32\x17.patchbay.v1.PromptPair\x12\'\n\x06metric\x18\x03 \x01(\x0e\x32\x17.patchbay.v1.MetricKind\x12#\n\x05nodes\x18\x04 \x01(\x0b\x32\x14.patchbay.v1.NodeSet\x12#\n\x06method\x18\x05 \x01(\x0e\x32\x13.patchbay.v1.Method\x12\x14\n\x0cverify_top_k\x18\x06 \x01(\x05\"h\n\x04Node\x12#\n\x04kind\x18\x01 \x01(\x0e\x32\x15.patchbay.v1.NodeKind\x12\r\n\x05layer\x18\x02 \x01(\x05\x12\x0c\n\x04unit\x18\x03 \x01(\x05\x12\x10\n\x08position\x18\x04 \x01(\x05\x12\x0c\n\x04name\x18\x05 \x01(\t\"\x82\x01\n\x0b\x45\x66\x66\x65\x63tBlock\x12#\n\x04kind\x18\x01 \x01(\x0e\x32\x15.patchbay.v1.NodeKind\x12\r\n\x05layer\x18\x02 \x01(\x05\x12\x11\n\tpositions\x18\x03 \x03(\x05\x12\r\n\x05units\x18\x04 \x01(\x05\x12\r\n\x05shape\x18\x05 \x03(\x05\x12\x0e\n\x06values\x18\x06 \x03(\x02\"r\n\x08\x41\x63\x63\x65pted\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x12\n\nnode_count\x18\x02 \x01(\x03\x12\x1e\n\x16planned_forward_passes\x18\x03 \x01(\x01\x12\x0e\n\x06method\x18\x04 \x01(\t\x12\x0e\n\x06metric\x18\x05 \x01(\t\"6\n\x08Progress\x12\r\n\x05stage\x18\x01 \x01(\t\x12\x0c\n\x04\x64one\x18\x02 \x01(\x03\x12\r\n\x05total\x18\x03 \x01(\x03\"_\n\x0cVerifiedNode\x12\x0c\n\x04rank\x18\x01 \x01(\x05\x12\x1f\n\x04node\x18\x02 \x01(\x0b\x32\x11.patchbay.v1.Node\x12\x10\n\x08\x65stimate\x18\x03 \x01(\x01\x12\x0e\n\x06\x65\x66\x66\x65\x63t\x18\x04 \x01(\x01\"\xf9\x01\n\x07Summary\x12\x0e\n\x06method\x18\x01 \x01(\t\x12\x0e\n\x06metric\x18\x02 \x01(\t\x12\r\n\x05pairs\x18\x03 \x01(\x05\x12\x14\n\x0c\x63lean_metric\x18\x04 \x01(\x01\x12\x14\n\x0cnoise_metric\x18\x05 \x01(\x01\x12\x16\n\x0e\x66orward_passes\x18\x06 \x01(\x01\x12#\n\x1b\x63ompute_forward_equivalents\x18\x07 \x01(\x01\x12\x14\n\x0cwall_seconds\x18\x08 \x01(\x01\x12\x12\n\ncache_hits\x18\t \x01(\x05\x12\x14\n\x0c\x63\x61\x63he_misses\x18\n \x01(\x05\x12\x16\n\x0eshared_batches\x18\x0b \x01(\x05\"\xf2\x01\n\x0e\x41ttributeEvent\x12)\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x0b\x32\x15.patchbay.v1.AcceptedH\x00\x12)\n\x08progress\x18\x02 \x01(\x0b\x32\x15.patchbay.v1.ProgressH\x00\x12)\n\x05\x62lock\x18\x03 \x01(\x0b\x32\x18.patchbay.v1.EffectBlockH\x00\x12-\n\x08verified\x18\x04 \x01(\x0b\x32\x19.patchbay.v1.VerifiedNodeH\x00\x12\'\n\x07summary\x18\x05 \x01(\x0b\x32\x14.patchbay.v1.SummaryH\x00\x42\x07\n\x05\x65vent\";\n\tNodeGroup\x12\x0c\n\x04name\x18\x01 \x01(\t\x12 \n\x05nodes\x18\x02 \x03(\x0b\x32\x11.patchbay.v1.Node\"\x96\x01\n\x0cPatchRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12&\n\x05pairs\x18\x02 \x03(\x0b\x32\x17.patchbay.v1.PromptPair\x12\'\n\x06metric\x18\x03 \x01(\x0e\x32\x17.patchbay.v1.MetricKind\x12&\n\x06groups\x18\x04 \x03(\x0b\x32\x16.patchbay.v1.NodeGroup\">\n\x0bPatchResult\x12\r\n\x05group\x18\x01 \x01(\t\x12\x0e\n\x06\x65\x66\x66\x65\x63t\x18\x02 \x01(\x01\x12\x10\n\x08per_pair\x18\x03 \x03(\x01\"\x95\x01\n\nPatchEvent\x12)\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x0b\x32\x15.patchbay.v1.AcceptedH\x00\x12*\n\x06result\x18\x02 \x01(\x0b\x32\x18.patchbay.v1.PatchResultH\x00\x12\'\n\x07summary\x18\x03 \x01(\x0b\x32\x14.patchbay.v1.SummaryH\x00\x42\x07\n\x05\x65vent\"J\n\x0cSweepRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12*\n\x03job\x18\x02 \x01(\x0b\x32\x1d.patchbay.v1.AttributeRequest\")\n\x08JobError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\"\x7f\n\nSweepEvent\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x30\n\tattribute\x18\x02 \x01(\x0b\x32\x1b.patchbay.v1.AttributeEventH\x00\x12&\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x15.patchbay.v1.JobErrorH\x00\x42\x07\n\x05\x65vent*d\n\nMetricKind\x12\x1b\n\x17METRIC_KIND_UNSPECIFIED\x10\x00\x12\x0e\n\nLOGIT_DIFF\x10\x01\x12\x0c\n\x08LOG_PROB\x10\x02\x12\x08\n\x04PROB\x10\x03\x12\x11\n\rKL_DIVERGENCE\x10\x04*\x8a\x01\n\x08NodeKind\x12\x19\n\x15NODE_KIND_UNSPECIFIED\x10\x00\x12\t\n\x05QUERY\x10\x01\x12\x07\n\x03KEY\x10\x02\x12\t\n\x05VALUE\x10\x03\x12\x0f\n\x0bHEAD_OUTPUT\x10\x04\x12\n\n\x06NEURON\x10\x05\x12\x0c\n\x08\x41TTN_OUT\x10\x06\x12\x0b\n\x07MLP_OUT\x10\x07\x12\x0c\n\x08RESIDUAL\x10\x08*\\\n\x06Method\x12\x16\n\x12METHOD_UNSPECIFIED\x10\x00\x12\x17\n\x13\x41\x43TIVATION_PATCHING\x10\x01\x12\x07\n\x03\x41TP\x10\x02\x12\n\n\x06\x41TP_QK\x10\x03\x12\x0c\n\x08\x41TP_STAR\x10\x04\x32\xed\x02\n\x08Patchbay\x12M\n\nListModels\x12\x1e.patchbay.v1.ListModelsRequest\x1a\x1f.patchbay.v1.ListModelsResponse\x12G\n\x08Tokenize\x12\x1c.patchbay.v1.TokenizeRequest\x1a\x1d.patchbay.v1.TokenizeResponse\x12I\n\tAttribute\x12\x1d.patchbay.v1.AttributeRequest\x1a\x1b.patchbay.v1.AttributeEvent0\x01\x12=\n\x05Patch\x12\x19.patchbay.v1.PatchRequest\x1a\x17.patchbay.v1.PatchEvent0\x01\x12?\n\x05Sweep\x12\x19.patchbay.v1.SweepRequest\x1a\x17.patchbay.v1.SweepEvent(\x01\x30\x01\x42(\n\x15\x64\x65v.patchbay.proto.v1B\rPatchbayProtoP\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,6 +32,12 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'patchbay.v1.patchbay_pb2', 
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\025dev.patchbay.proto.v1B\rPatchbayProtoP\001'
+  _globals['_METRICKIND']._serialized_start=2783
+  _globals['_METRICKIND']._serialized_end=2883
+  _globals['_NODEKIND']._serialized_start=2886
+  _globals['_NODEKIND']._serialized_end=3024
+  _globals['_METHOD']._serialized_start=3026
+  _globals['_METHOD']._serialized_end=3118
   _globals['_LISTMODELSREQUEST']._serialized_start=43
   _globals['_LISTMODELSREQUEST']._serialized_end=62
   _globals['_LISTMODELSRESPONSE']._serialized_start=64
@@ -42,6 +48,46 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_TOKENIZEREQUEST']._serialized_end=388
   _globals['_TOKENIZERESPONSE']._serialized_start=390
   _globals['_TOKENIZERESPONSE']._serialized_end=437
-  _globals['_PATCHBAY']._serialized_start=440
-  _globals['_PATCHBAY']._serialized_end=602
+  _globals['_PROMPT']._serialized_start=439
+  _globals['_PROMPT']._serialized_end=510
+  _globals['_TOKENIDS']._serialized_start=512
+  _globals['_TOKENIDS']._serialized_end=535
+  _globals['_TOKEN']._serialized_start=537
+  _globals['_TOKEN']._serialized_end=583
+  _globals['_PROMPTPAIR']._serialized_start=586
+  _globals['_PROMPTPAIR']._serialized_end=779
+  _globals['_NODESET']._serialized_start=781
+  _globals['_NODESET']._serialized_end=885
+  _globals['_ATTRIBUTEREQUEST']._serialized_start=888
+  _globals['_ATTRIBUTEREQUEST']._serialized_end=1098
+  _globals['_NODE']._serialized_start=1100
+  _globals['_NODE']._serialized_end=1204
+  _globals['_EFFECTBLOCK']._serialized_start=1207
+  _globals['_EFFECTBLOCK']._serialized_end=1337
+  _globals['_ACCEPTED']._serialized_start=1339
+  _globals['_ACCEPTED']._serialized_end=1453
+  _globals['_PROGRESS']._serialized_start=1455
+  _globals['_PROGRESS']._serialized_end=1509
+  _globals['_VERIFIEDNODE']._serialized_start=1511
+  _globals['_VERIFIEDNODE']._serialized_end=1606
+  _globals['_SUMMARY']._serialized_start=1609
+  _globals['_SUMMARY']._serialized_end=1858
+  _globals['_ATTRIBUTEEVENT']._serialized_start=1861
+  _globals['_ATTRIBUTEEVENT']._serialized_end=2103
+  _globals['_NODEGROUP']._serialized_start=2105
+  _globals['_NODEGROUP']._serialized_end=2164
+  _globals['_PATCHREQUEST']._serialized_start=2167
+  _globals['_PATCHREQUEST']._serialized_end=2317
+  _globals['_PATCHRESULT']._serialized_start=2319
+  _globals['_PATCHRESULT']._serialized_end=2381
+  _globals['_PATCHEVENT']._serialized_start=2384
+  _globals['_PATCHEVENT']._serialized_end=2533
+  _globals['_SWEEPREQUEST']._serialized_start=2535
+  _globals['_SWEEPREQUEST']._serialized_end=2609
+  _globals['_JOBERROR']._serialized_start=2611
+  _globals['_JOBERROR']._serialized_end=2652
+  _globals['_SWEEPEVENT']._serialized_start=2654
+  _globals['_SWEEPEVENT']._serialized_end=2781
+  _globals['_PATCHBAY']._serialized_start=3121
+  _globals['_PATCHBAY']._serialized_end=3486
 # @@protoc_insertion_point(module_scope)

@@ -1,10 +1,58 @@
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class MetricKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    METRIC_KIND_UNSPECIFIED: _ClassVar[MetricKind]
+    LOGIT_DIFF: _ClassVar[MetricKind]
+    LOG_PROB: _ClassVar[MetricKind]
+    PROB: _ClassVar[MetricKind]
+    KL_DIVERGENCE: _ClassVar[MetricKind]
+
+class NodeKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    NODE_KIND_UNSPECIFIED: _ClassVar[NodeKind]
+    QUERY: _ClassVar[NodeKind]
+    KEY: _ClassVar[NodeKind]
+    VALUE: _ClassVar[NodeKind]
+    HEAD_OUTPUT: _ClassVar[NodeKind]
+    NEURON: _ClassVar[NodeKind]
+    ATTN_OUT: _ClassVar[NodeKind]
+    MLP_OUT: _ClassVar[NodeKind]
+    RESIDUAL: _ClassVar[NodeKind]
+
+class Method(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    METHOD_UNSPECIFIED: _ClassVar[Method]
+    ACTIVATION_PATCHING: _ClassVar[Method]
+    ATP: _ClassVar[Method]
+    ATP_QK: _ClassVar[Method]
+    ATP_STAR: _ClassVar[Method]
+METRIC_KIND_UNSPECIFIED: MetricKind
+LOGIT_DIFF: MetricKind
+LOG_PROB: MetricKind
+PROB: MetricKind
+KL_DIVERGENCE: MetricKind
+NODE_KIND_UNSPECIFIED: NodeKind
+QUERY: NodeKind
+KEY: NodeKind
+VALUE: NodeKind
+HEAD_OUTPUT: NodeKind
+NEURON: NodeKind
+ATTN_OUT: NodeKind
+MLP_OUT: NodeKind
+RESIDUAL: NodeKind
+METHOD_UNSPECIFIED: Method
+ACTIVATION_PATCHING: Method
+ATP: Method
+ATP_QK: Method
+ATP_STAR: Method
 
 class ListModelsRequest(_message.Message):
     __slots__ = ()
@@ -57,3 +105,239 @@ class TokenizeResponse(_message.Message):
     ids: _containers.RepeatedScalarFieldContainer[int]
     tokens: _containers.RepeatedScalarFieldContainer[str]
     def __init__(self, ids: _Optional[_Iterable[int]] = ..., tokens: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class Prompt(_message.Message):
+    __slots__ = ("text", "ids")
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    IDS_FIELD_NUMBER: _ClassVar[int]
+    text: str
+    ids: TokenIds
+    def __init__(self, text: _Optional[str] = ..., ids: _Optional[_Union[TokenIds, _Mapping]] = ...) -> None: ...
+
+class TokenIds(_message.Message):
+    __slots__ = ("ids",)
+    IDS_FIELD_NUMBER: _ClassVar[int]
+    ids: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, ids: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class Token(_message.Message):
+    __slots__ = ("text", "id")
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    text: str
+    id: int
+    def __init__(self, text: _Optional[str] = ..., id: _Optional[int] = ...) -> None: ...
+
+class PromptPair(_message.Message):
+    __slots__ = ("clean", "noise", "answers", "wrongs", "position")
+    CLEAN_FIELD_NUMBER: _ClassVar[int]
+    NOISE_FIELD_NUMBER: _ClassVar[int]
+    ANSWERS_FIELD_NUMBER: _ClassVar[int]
+    WRONGS_FIELD_NUMBER: _ClassVar[int]
+    POSITION_FIELD_NUMBER: _ClassVar[int]
+    clean: Prompt
+    noise: Prompt
+    answers: _containers.RepeatedCompositeFieldContainer[Token]
+    wrongs: _containers.RepeatedCompositeFieldContainer[Token]
+    position: int
+    def __init__(self, clean: _Optional[_Union[Prompt, _Mapping]] = ..., noise: _Optional[_Union[Prompt, _Mapping]] = ..., answers: _Optional[_Iterable[_Union[Token, _Mapping]]] = ..., wrongs: _Optional[_Iterable[_Union[Token, _Mapping]]] = ..., position: _Optional[int] = ...) -> None: ...
+
+class NodeSet(_message.Message):
+    __slots__ = ("kinds", "layers", "per_position", "positions")
+    KINDS_FIELD_NUMBER: _ClassVar[int]
+    LAYERS_FIELD_NUMBER: _ClassVar[int]
+    PER_POSITION_FIELD_NUMBER: _ClassVar[int]
+    POSITIONS_FIELD_NUMBER: _ClassVar[int]
+    kinds: _containers.RepeatedScalarFieldContainer[NodeKind]
+    layers: _containers.RepeatedScalarFieldContainer[int]
+    per_position: bool
+    positions: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, kinds: _Optional[_Iterable[_Union[NodeKind, str]]] = ..., layers: _Optional[_Iterable[int]] = ..., per_position: _Optional[bool] = ..., positions: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class AttributeRequest(_message.Message):
+    __slots__ = ("model", "pairs", "metric", "nodes", "method", "verify_top_k")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    PAIRS_FIELD_NUMBER: _ClassVar[int]
+    METRIC_FIELD_NUMBER: _ClassVar[int]
+    NODES_FIELD_NUMBER: _ClassVar[int]
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    VERIFY_TOP_K_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    pairs: _containers.RepeatedCompositeFieldContainer[PromptPair]
+    metric: MetricKind
+    nodes: NodeSet
+    method: Method
+    verify_top_k: int
+    def __init__(self, model: _Optional[str] = ..., pairs: _Optional[_Iterable[_Union[PromptPair, _Mapping]]] = ..., metric: _Optional[_Union[MetricKind, str]] = ..., nodes: _Optional[_Union[NodeSet, _Mapping]] = ..., method: _Optional[_Union[Method, str]] = ..., verify_top_k: _Optional[int] = ...) -> None: ...
+
+class Node(_message.Message):
+    __slots__ = ("kind", "layer", "unit", "position", "name")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    LAYER_FIELD_NUMBER: _ClassVar[int]
+    UNIT_FIELD_NUMBER: _ClassVar[int]
+    POSITION_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    kind: NodeKind
+    layer: int
+    unit: int
+    position: int
+    name: str
+    def __init__(self, kind: _Optional[_Union[NodeKind, str]] = ..., layer: _Optional[int] = ..., unit: _Optional[int] = ..., position: _Optional[int] = ..., name: _Optional[str] = ...) -> None: ...
+
+class EffectBlock(_message.Message):
+    __slots__ = ("kind", "layer", "positions", "units", "shape", "values")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    LAYER_FIELD_NUMBER: _ClassVar[int]
+    POSITIONS_FIELD_NUMBER: _ClassVar[int]
+    UNITS_FIELD_NUMBER: _ClassVar[int]
+    SHAPE_FIELD_NUMBER: _ClassVar[int]
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    kind: NodeKind
+    layer: int
+    positions: _containers.RepeatedScalarFieldContainer[int]
+    units: int
+    shape: _containers.RepeatedScalarFieldContainer[int]
+    values: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, kind: _Optional[_Union[NodeKind, str]] = ..., layer: _Optional[int] = ..., positions: _Optional[_Iterable[int]] = ..., units: _Optional[int] = ..., shape: _Optional[_Iterable[int]] = ..., values: _Optional[_Iterable[float]] = ...) -> None: ...
+
+class Accepted(_message.Message):
+    __slots__ = ("request_id", "node_count", "planned_forward_passes", "method", "metric")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    NODE_COUNT_FIELD_NUMBER: _ClassVar[int]
+    PLANNED_FORWARD_PASSES_FIELD_NUMBER: _ClassVar[int]
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    METRIC_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    node_count: int
+    planned_forward_passes: float
+    method: str
+    metric: str
+    def __init__(self, request_id: _Optional[str] = ..., node_count: _Optional[int] = ..., planned_forward_passes: _Optional[float] = ..., method: _Optional[str] = ..., metric: _Optional[str] = ...) -> None: ...
+
+class Progress(_message.Message):
+    __slots__ = ("stage", "done", "total")
+    STAGE_FIELD_NUMBER: _ClassVar[int]
+    DONE_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    stage: str
+    done: int
+    total: int
+    def __init__(self, stage: _Optional[str] = ..., done: _Optional[int] = ..., total: _Optional[int] = ...) -> None: ...
+
+class VerifiedNode(_message.Message):
+    __slots__ = ("rank", "node", "estimate", "effect")
+    RANK_FIELD_NUMBER: _ClassVar[int]
+    NODE_FIELD_NUMBER: _ClassVar[int]
+    ESTIMATE_FIELD_NUMBER: _ClassVar[int]
+    EFFECT_FIELD_NUMBER: _ClassVar[int]
+    rank: int
+    node: Node
+    estimate: float
+    effect: float
+    def __init__(self, rank: _Optional[int] = ..., node: _Optional[_Union[Node, _Mapping]] = ..., estimate: _Optional[float] = ..., effect: _Optional[float] = ...) -> None: ...
+
+class Summary(_message.Message):
+    __slots__ = ("method", "metric", "pairs", "clean_metric", "noise_metric", "forward_passes", "compute_forward_equivalents", "wall_seconds", "cache_hits", "cache_misses", "shared_batches")
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    METRIC_FIELD_NUMBER: _ClassVar[int]
+    PAIRS_FIELD_NUMBER: _ClassVar[int]
+    CLEAN_METRIC_FIELD_NUMBER: _ClassVar[int]
+    NOISE_METRIC_FIELD_NUMBER: _ClassVar[int]
+    FORWARD_PASSES_FIELD_NUMBER: _ClassVar[int]
+    COMPUTE_FORWARD_EQUIVALENTS_FIELD_NUMBER: _ClassVar[int]
+    WALL_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    CACHE_HITS_FIELD_NUMBER: _ClassVar[int]
+    CACHE_MISSES_FIELD_NUMBER: _ClassVar[int]
+    SHARED_BATCHES_FIELD_NUMBER: _ClassVar[int]
+    method: str
+    metric: str
+    pairs: int
+    clean_metric: float
+    noise_metric: float
+    forward_passes: float
+    compute_forward_equivalents: float
+    wall_seconds: float
+    cache_hits: int
+    cache_misses: int
+    shared_batches: int
+    def __init__(self, method: _Optional[str] = ..., metric: _Optional[str] = ..., pairs: _Optional[int] = ..., clean_metric: _Optional[float] = ..., noise_metric: _Optional[float] = ..., forward_passes: _Optional[float] = ..., compute_forward_equivalents: _Optional[float] = ..., wall_seconds: _Optional[float] = ..., cache_hits: _Optional[int] = ..., cache_misses: _Optional[int] = ..., shared_batches: _Optional[int] = ...) -> None: ...
+
+class AttributeEvent(_message.Message):
+    __slots__ = ("accepted", "progress", "block", "verified", "summary")
+    ACCEPTED_FIELD_NUMBER: _ClassVar[int]
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    BLOCK_FIELD_NUMBER: _ClassVar[int]
+    VERIFIED_FIELD_NUMBER: _ClassVar[int]
+    SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    accepted: Accepted
+    progress: Progress
+    block: EffectBlock
+    verified: VerifiedNode
+    summary: Summary
+    def __init__(self, accepted: _Optional[_Union[Accepted, _Mapping]] = ..., progress: _Optional[_Union[Progress, _Mapping]] = ..., block: _Optional[_Union[EffectBlock, _Mapping]] = ..., verified: _Optional[_Union[VerifiedNode, _Mapping]] = ..., summary: _Optional[_Union[Summary, _Mapping]] = ...) -> None: ...
+
+class NodeGroup(_message.Message):
+    __slots__ = ("name", "nodes")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    NODES_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    nodes: _containers.RepeatedCompositeFieldContainer[Node]
+    def __init__(self, name: _Optional[str] = ..., nodes: _Optional[_Iterable[_Union[Node, _Mapping]]] = ...) -> None: ...
+
+class PatchRequest(_message.Message):
+    __slots__ = ("model", "pairs", "metric", "groups")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    PAIRS_FIELD_NUMBER: _ClassVar[int]
+    METRIC_FIELD_NUMBER: _ClassVar[int]
+    GROUPS_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    pairs: _containers.RepeatedCompositeFieldContainer[PromptPair]
+    metric: MetricKind
+    groups: _containers.RepeatedCompositeFieldContainer[NodeGroup]
+    def __init__(self, model: _Optional[str] = ..., pairs: _Optional[_Iterable[_Union[PromptPair, _Mapping]]] = ..., metric: _Optional[_Union[MetricKind, str]] = ..., groups: _Optional[_Iterable[_Union[NodeGroup, _Mapping]]] = ...) -> None: ...
+
+class PatchResult(_message.Message):
+    __slots__ = ("group", "effect", "per_pair")
+    GROUP_FIELD_NUMBER: _ClassVar[int]
+    EFFECT_FIELD_NUMBER: _ClassVar[int]
+    PER_PAIR_FIELD_NUMBER: _ClassVar[int]
+    group: str
+    effect: float
+    per_pair: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, group: _Optional[str] = ..., effect: _Optional[float] = ..., per_pair: _Optional[_Iterable[float]] = ...) -> None: ...
+
+class PatchEvent(_message.Message):
+    __slots__ = ("accepted", "result", "summary")
+    ACCEPTED_FIELD_NUMBER: _ClassVar[int]
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    accepted: Accepted
+    result: PatchResult
+    summary: Summary
+    def __init__(self, accepted: _Optional[_Union[Accepted, _Mapping]] = ..., result: _Optional[_Union[PatchResult, _Mapping]] = ..., summary: _Optional[_Union[Summary, _Mapping]] = ...) -> None: ...
+
+class SweepRequest(_message.Message):
+    __slots__ = ("job_id", "job")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    JOB_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    job: AttributeRequest
+    def __init__(self, job_id: _Optional[str] = ..., job: _Optional[_Union[AttributeRequest, _Mapping]] = ...) -> None: ...
+
+class JobError(_message.Message):
+    __slots__ = ("code", "message")
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    code: str
+    message: str
+    def __init__(self, code: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
+
+class SweepEvent(_message.Message):
+    __slots__ = ("job_id", "attribute", "error")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    ATTRIBUTE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    attribute: AttributeEvent
+    error: JobError
+    def __init__(self, job_id: _Optional[str] = ..., attribute: _Optional[_Union[AttributeEvent, _Mapping]] = ..., error: _Optional[_Union[JobError, _Mapping]] = ...) -> None: ...

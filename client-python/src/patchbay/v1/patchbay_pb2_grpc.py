@@ -45,6 +45,21 @@ class PatchbayStub:
                 request_serializer=patchbay_dot_v1_dot_patchbay__pb2.TokenizeRequest.SerializeToString,
                 response_deserializer=patchbay_dot_v1_dot_patchbay__pb2.TokenizeResponse.FromString,
                 _registered_method=True)
+        self.Attribute = channel.unary_stream(
+                '/patchbay.v1.Patchbay/Attribute',
+                request_serializer=patchbay_dot_v1_dot_patchbay__pb2.AttributeRequest.SerializeToString,
+                response_deserializer=patchbay_dot_v1_dot_patchbay__pb2.AttributeEvent.FromString,
+                _registered_method=True)
+        self.Patch = channel.unary_stream(
+                '/patchbay.v1.Patchbay/Patch',
+                request_serializer=patchbay_dot_v1_dot_patchbay__pb2.PatchRequest.SerializeToString,
+                response_deserializer=patchbay_dot_v1_dot_patchbay__pb2.PatchEvent.FromString,
+                _registered_method=True)
+        self.Sweep = channel.stream_stream(
+                '/patchbay.v1.Patchbay/Sweep',
+                request_serializer=patchbay_dot_v1_dot_patchbay__pb2.SweepRequest.SerializeToString,
+                response_deserializer=patchbay_dot_v1_dot_patchbay__pb2.SweepEvent.FromString,
+                _registered_method=True)
 
 
 class PatchbayServicer:
@@ -65,6 +80,31 @@ class PatchbayServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Attribute(self, request, context):
+        """Scores every node of a node set with one method. Streams an Accepted event, progress, effect blocks as
+        each is computed (a client that reads only the first blocks already has useful results), the top-k nodes
+        verified by exact activation patching in rank order, and a Summary last.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Patch(self, request, context):
+        """Exact activation patching of given nodes or groups of nodes (each group patched jointly), streamed as
+        each batch of patched runs completes.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Sweep(self, request_iterator, context):
+        """Many attribution jobs over one stream, with flow control both ways: each job's events come back tagged
+        with the client's job id as soon as they are ready, in whatever order jobs finish.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PatchbayServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -77,6 +117,21 @@ def add_PatchbayServicer_to_server(servicer, server):
                     servicer.Tokenize,
                     request_deserializer=patchbay_dot_v1_dot_patchbay__pb2.TokenizeRequest.FromString,
                     response_serializer=patchbay_dot_v1_dot_patchbay__pb2.TokenizeResponse.SerializeToString,
+            ),
+            'Attribute': grpc.unary_stream_rpc_method_handler(
+                    servicer.Attribute,
+                    request_deserializer=patchbay_dot_v1_dot_patchbay__pb2.AttributeRequest.FromString,
+                    response_serializer=patchbay_dot_v1_dot_patchbay__pb2.AttributeEvent.SerializeToString,
+            ),
+            'Patch': grpc.unary_stream_rpc_method_handler(
+                    servicer.Patch,
+                    request_deserializer=patchbay_dot_v1_dot_patchbay__pb2.PatchRequest.FromString,
+                    response_serializer=patchbay_dot_v1_dot_patchbay__pb2.PatchEvent.SerializeToString,
+            ),
+            'Sweep': grpc.stream_stream_rpc_method_handler(
+                    servicer.Sweep,
+                    request_deserializer=patchbay_dot_v1_dot_patchbay__pb2.SweepRequest.FromString,
+                    response_serializer=patchbay_dot_v1_dot_patchbay__pb2.SweepEvent.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -134,6 +189,87 @@ class Patchbay:
             '/patchbay.v1.Patchbay/Tokenize',
             patchbay_dot_v1_dot_patchbay__pb2.TokenizeRequest.SerializeToString,
             patchbay_dot_v1_dot_patchbay__pb2.TokenizeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Attribute(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/patchbay.v1.Patchbay/Attribute',
+            patchbay_dot_v1_dot_patchbay__pb2.AttributeRequest.SerializeToString,
+            patchbay_dot_v1_dot_patchbay__pb2.AttributeEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Patch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/patchbay.v1.Patchbay/Patch',
+            patchbay_dot_v1_dot_patchbay__pb2.PatchRequest.SerializeToString,
+            patchbay_dot_v1_dot_patchbay__pb2.PatchEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Sweep(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/patchbay.v1.Patchbay/Sweep',
+            patchbay_dot_v1_dot_patchbay__pb2.SweepRequest.SerializeToString,
+            patchbay_dot_v1_dot_patchbay__pb2.SweepEvent.FromString,
             options,
             channel_credentials,
             insecure,

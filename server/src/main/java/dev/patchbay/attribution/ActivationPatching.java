@@ -1,18 +1,14 @@
 package dev.patchbay.attribution;
 
 import ai.djl.ndarray.NDArray;
-import ai.djl.ndarray.NDArrays;
-import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
-import dev.patchbay.model.ForwardResult;
+import ai.djl.ndarray.types.DataType;
 import dev.patchbay.model.HookSites;
 import dev.patchbay.model.HookedTransformer;
-import dev.patchbay.model.Hooks;
 import dev.patchbay.model.ModelConfig;
 import dev.patchbay.model.Patch;
-import dev.patchbay.model.TokenBatch;
 import java.util.ArrayList;
-import java.util.HashSet;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Set;
 
@@ -39,116 +35,105 @@ public final class ActivationPatching implements AttributionMethod {
     }
 
     @Override
-    public AttributionResult run(HookedTransformer model, List<PromptPair> pairs, NodeSet nodes,
-            AttributionListener listener) {
-        ModelConfig config = model.config();
+    public double plannedForwardPasses(HookedTransformer model, List<PromptPair> pairs, NodeSet nodes) {
+        return pairs.size() * (2 + nodes.count(model.config(), pairs.get(0).length()));
+    }
+
+    @Override
+    public AttributionResult run(PassRunner runner, List<PromptPair> pairs, NodeSet nodes, AttributionListener listener) {
+        ModelConfig config = runner.model().config();
         PairBatch.validate(pairs, nodes, config);
         long start = System.nanoTime();
-        int[] layers = nodes.layers(config);
         List<Group> groups = new ArrayList<>();
-        for (int layer : layers) {
+        for (int layer : nodes.layers(config)) {
             for (NodeKind kind : nodes.orderedKinds()) {
                 groups.add(new Group(kind, layer, nodes.positions(pairs.get(0).length()), kind.units(config)));
             }
         }
-        long perPair = groups.stream().mapToLong(g -> g.sums.length).sum();
-        long total = perPair * pairs.size();
-        double passes = 0;
-        double compute = 0;
-        double cleanSum = 0;
-        double noiseSum = 0;
-        long done = 0;
+        long total = groups.stream().mapToLong(g -> g.sums.length).sum() * pairs.size();
+        Tally tally = new Tally();
         for (int p = 0; p < pairs.size(); p++) {
             PromptPair pair = pairs.get(p);
-            boolean last = p == pairs.size() - 1;
             try (NDManager scope = NDManager.newBaseManager("PyTorch")) {
-                Set<String> residSites = new HashSet<>();
-                Set<String> nodeSites = new HashSet<>();
+                Set<String> residSites = new LinkedHashSet<>();
+                Set<String> nodeSites = new LinkedHashSet<>();
                 for (Group g : groups) {
                     residSites.add(HookSites.residPre(g.layer));
                     nodeSites.add(g.kind.site(g.layer));
                 }
-                TokenBatch cleanTokens = TokenBatch.of(pair.clean());
-                ForwardResult clean = model.forward(scope, cleanTokens, Hooks.builder().cache(residSites).build());
-                ForwardResult noise = model.forward(scope, TokenBatch.of(pair.noise()), Hooks.builder().cache(nodeSites).build());
-                MetricBatch own = new MetricBatch(scope, List.of(pair.metric()), new int[] {pair.metricPosition()}, null);
-                NDArray cleanLast = own.atPositions(clean.logits());
-                NDArray reference = cleanLast.logSoftmax(-1);
-                double cleanMetric = firstValue(own.apply(clean.logits()));
-                MetricBatch vsClean = new MetricBatch(scope, List.of(pair.metric()), new int[] {pair.metricPosition()},
-                        reference);
-                cleanSum += cleanMetric;
-                noiseSum += firstValue(vsClean.apply(noise.logits()));
-                passes += 2;
-                compute += 2;
+                CleanAndNoise runs = CleanAndNoise.of(runner, scope, pair, residSites, nodeSites, tally);
                 for (Group g : groups) {
+                    String site = g.kind.site(g.layer);
+                    NDArray source = runs.noise.sites().get(site).get("0");
+                    NDArray residPre = runs.clean.sites().get(HookSites.residPre(g.layer));
                     for (int from = 0; from < g.sums.length; from += maxRows) {
                         int rows = Math.min(maxRows, g.sums.length - from);
-                        double[] effects = patchedRuns(model, scope, pair, g, from, rows, clean, noise, reference);
+                        List<PatchRow> batch = new ArrayList<>(rows);
                         for (int r = 0; r < rows; r++) {
-                            g.sums[from + r] += effects[r] - cleanMetric;
+                            Node node = g.block().node(from + r);
+                            Patch patch = Patch.of(0, source, node.position() < 0 ? null : new int[] {node.position()},
+                                    g.kind.hasUnits() ? new int[] {node.unit()} : null);
+                            batch.add(new PatchRow(pair.clean(), g.layer, residPre,
+                                    List.of(new PatchRow.SitePatch(site, patch)), pair.metric(), pair.metricPosition(),
+                                    runs.reference));
                         }
-                        passes += rows;
-                        compute += rows * (double) (config.nLayers() - g.layer) / config.nLayers();
-                        done += rows;
-                        listener.onProgress(done, total);
+                        PassRunner.RowResults results = runner.patchRows(batch);
+                        for (int r = 0; r < rows; r++) {
+                            g.sums[from + r] += results.metrics()[r] - runs.cleanMetric;
+                        }
+                        tally.rows(rows, (double) (config.nLayers() - g.layer) / config.nLayers(), results.shared());
+                        listener.onProgress(tally.rows, total);
                     }
-                    if (last) {
-                        double[] mean = g.sums.clone();
-                        for (int i = 0; i < mean.length; i++) {
-                            mean[i] /= pairs.size();
-                        }
-                        listener.onBlock(g.block(mean));
+                    if (p == pairs.size() - 1) {
+                        listener.onBlock(g.block(pairs.size()));
                     }
                 }
             }
         }
-        List<EffectBlock> blocks = groups.stream().map(g -> {
-            double[] mean = g.sums.clone();
-            for (int i = 0; i < mean.length; i++) {
-                mean[i] /= pairs.size();
-            }
-            return g.block(mean);
-        }).toList();
-        return new AttributionResult(id(), pairs.get(0).metric().describe(), pairs.size(), cleanSum / pairs.size(),
-                noiseSum / pairs.size(), blocks, new Cost(passes, compute, (System.nanoTime() - start) / 1e9));
+        return new AttributionResult(id(), pairs.get(0).metric().describe(), pairs.size(), tally.clean / pairs.size(),
+                tally.noise / pairs.size(), groups.stream().map(g -> g.block(pairs.size())).toList(),
+                new Cost(tally.passes, tally.compute, (System.nanoTime() - start) / 1e9), tally.shared);
     }
 
-    /** The metric of {@code rows} runs, each patching one node of the group, resumed at the group's layer. */
-    private static double[] patchedRuns(HookedTransformer model, NDManager parent, PromptPair pair, Group g, int from,
-            int rows, ForwardResult clean, ForwardResult noise, NDArray reference) {
-        try (NDManager scope = parent.newSubManager()) {
-            String site = g.kind.site(g.layer);
-            NDArray source = noise.activation(site).get("0");
-            Hooks.Builder hooks = Hooks.builder();
-            int[][] tokens = new int[rows][];
-            for (int r = 0; r < rows; r++) {
-                Node node = g.node(from + r);
-                hooks.patch(site, Patch.of(r, source, node.position() < 0 ? null : new int[] {node.position()},
-                        g.kind.hasUnits() ? new int[] {node.unit()} : null));
-                tokens[r] = pair.clean();
-            }
-            NDArray residPre = clean.activation(HookSites.residPre(g.layer));
-            NDArray start = residPre.repeat(0, rows);
-            List<Metric> metrics = new ArrayList<>();
-            int[] positions = new int[rows];
-            NDList references = new NDList();
-            for (int r = 0; r < rows; r++) {
-                metrics.add(pair.metric());
-                positions[r] = pair.metricPosition();
-                references.add(reference);
-            }
-            ForwardResult patched = model.forwardFrom(scope, TokenBatch.of(tokens), g.layer, start, hooks.build(), positions);
-            // The logits are [rows, 1, V]: the metric reads position 0 of each.
-            NDArray values = new MetricBatch(scope, metrics, new int[rows], NDArrays.concat(references))
-                    .apply(patched.logits());
-            return values.toType(ai.djl.ndarray.types.DataType.FLOAT64, false).toDoubleArray();
+    /** A pair's clean and noise runs with the metric's clean value and the clean log-probs (for KL). */
+    record CleanAndNoise(PassRunner.Activations clean, PassRunner.Activations noise, double cleanMetric,
+            NDArray reference) {
+        static CleanAndNoise of(PassRunner runner, NDManager scope, PromptPair pair, Set<String> cleanSites,
+                Set<String> noiseSites, Tally tally) {
+            PassRunner.Activations clean = runner.forward(scope, pair.clean(), cleanSites, true);
+            PassRunner.Activations noise = runner.forward(scope, pair.noise(), noiseSites, false);
+            int[] position = {pair.metricPosition()};
+            MetricBatch own = new MetricBatch(scope, List.of(pair.metric()), position, null);
+            NDArray reference = own.atPositions(clean.logits()).logSoftmax(-1);
+            double cleanMetric = first(own.apply(clean.logits()));
+            tally.clean += cleanMetric;
+            tally.noise += first(new MetricBatch(scope, List.of(pair.metric()), position, reference).apply(noise.logits()));
+            tally.passes += 2;
+            tally.compute += clean.fromCache() ? 1 : 2;
+            return new CleanAndNoise(clean, noise, cleanMetric, reference);
+        }
+
+        /** Element 0 whatever the compute dtype (NDArray.getDouble insists on float64). */
+        private static double first(NDArray a) {
+            return a.toType(DataType.FLOAT64, false).getDouble(0);
         }
     }
 
-    /** Reads element 0 whatever the compute dtype (NDArray.getDouble insists on float64). */
-    private static double firstValue(NDArray a) {
-        return a.toType(ai.djl.ndarray.types.DataType.FLOAT64, false).getDouble(0);
+    /** Running totals of a request. */
+    static final class Tally {
+        double clean;
+        double noise;
+        double passes;
+        double compute;
+        long rows;
+        int shared;
+
+        void rows(int count, double fractionOfModel, boolean sharedBatch) {
+            rows += count;
+            passes += count;
+            compute += count * fractionOfModel;
+            shared += sharedBatch ? 1 : 0;
+        }
     }
 
     /** The nodes of one kind in one layer, with their running sums of effects over pairs. */
@@ -167,12 +152,17 @@ public final class ActivationPatching implements AttributionMethod {
             this.sums = new double[units * (positions == null ? 1 : positions.length)];
         }
 
-        Node node(int index) {
-            return block(sums).node(index);
+        EffectBlock block() {
+            return new EffectBlock(kind, layer, positions, units, sums);
         }
 
-        EffectBlock block(double[] values) {
-            return new EffectBlock(kind, layer, positions, units, values);
+        /** The mean effects over {@code pairs}. */
+        EffectBlock block(int pairs) {
+            double[] mean = sums.clone();
+            for (int i = 0; i < mean.length; i++) {
+                mean[i] /= pairs;
+            }
+            return new EffectBlock(kind, layer, positions, units, mean);
         }
     }
 }

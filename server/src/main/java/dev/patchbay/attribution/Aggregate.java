@@ -13,10 +13,10 @@ import java.util.Map;
  */
 final class Aggregate {
     private final int pairs;
-    private final Map<GradientPass.Group, double[]> signed = new LinkedHashMap<>();
-    private final Map<GradientPass.Group, double[]> absolute = new LinkedHashMap<>();
-    private final Map<GradientPass.Group, int[]> positions = new LinkedHashMap<>();
-    private final Map<GradientPass.Group, Integer> units = new LinkedHashMap<>();
+    private final Map<BlockKey, double[]> signed = new LinkedHashMap<>();
+    private final Map<BlockKey, double[]> absolute = new LinkedHashMap<>();
+    private final Map<BlockKey, int[]> positions = new LinkedHashMap<>();
+    private final Map<BlockKey, Integer> units = new LinkedHashMap<>();
     private double cleanSum;
     private double noiseSum;
 
@@ -24,17 +24,17 @@ final class Aggregate {
         this.pairs = pairs;
     }
 
-    void metrics(GradientPass pass) {
-        for (double m : pass.cleanMetrics()) {
+    void metrics(double[] clean, double[] noise) {
+        for (double m : clean) {
             cleanSum += m;
         }
-        for (double m : pass.noiseMetrics()) {
+        for (double m : noise) {
             noiseSum += m;
         }
     }
 
     /** Adds one pair's estimates of one group. */
-    void add(GradientPass.Group g, int[] nodePositions, ModelConfig config, double[] estimates) {
+    void add(BlockKey g, int[] nodePositions, ModelConfig config, double[] estimates) {
         double[] s = signed.computeIfAbsent(g, k -> new double[estimates.length]);
         double[] a = absolute.computeIfAbsent(g, k -> new double[estimates.length]);
         positions.putIfAbsent(g, nodePositions);
@@ -48,7 +48,7 @@ final class Aggregate {
     /** The blocks: signed values when {@code signedResult}, else means of absolute values. */
     List<EffectBlock> blocks(boolean signedResult) {
         List<EffectBlock> out = new ArrayList<>();
-        for (GradientPass.Group g : signed.keySet()) {
+        for (BlockKey g : signed.keySet()) {
             double[] values = (signedResult ? signed : absolute).get(g).clone();
             for (int i = 0; i < values.length; i++) {
                 values[i] /= pairs;

@@ -1,6 +1,5 @@
 package dev.patchbay.attribution;
 
-import ai.djl.ndarray.NDManager;
 import dev.patchbay.model.HookedTransformer;
 import java.util.List;
 
@@ -32,31 +31,12 @@ public final class AtP implements AttributionMethod {
     }
 
     @Override
-    public AttributionResult run(HookedTransformer model, List<PromptPair> pairs, NodeSet nodes,
-            AttributionListener listener) {
-        PairBatch.validate(pairs, nodes, model.config());
-        long start = System.nanoTime();
-        Aggregate aggregate = new Aggregate(pairs.size());
-        int done = 0;
-        for (PairBatch batch : PairBatch.split(pairs, maxRows)) {
-            try (NDManager scope = NDManager.newBaseManager("PyTorch");
-                    GradientPass pass = new GradientPass(model, scope, batch, nodes, qkFix, false)) {
-                aggregate.metrics(pass);
-                for (GradientPass.Group g : pass.groups()) {
-                    double[][] perPair = pass.estimates(g);
-                    for (double[] estimates : perPair) {
-                        aggregate.add(g, pass.positions(), model.config(), estimates);
-                    }
-                }
-            }
-            done += batch.size();
-            listener.onProgress(done, pairs.size());
-        }
-        List<EffectBlock> blocks = aggregate.blocks(pairs.size() == 1);
-        blocks.forEach(listener::onBlock);
-        // Per pair: two forward passes and one backward pass (counted as two).
-        double passes = 4.0 * pairs.size();
-        return new AttributionResult(id(), pairs.get(0).metric().describe(), pairs.size(), aggregate.cleanMean(),
-                aggregate.noiseMean(), blocks, new Cost(passes, passes, (System.nanoTime() - start) / 1e9));
+    public AttributionResult run(PassRunner runner, List<PromptPair> pairs, NodeSet nodes, AttributionListener listener) {
+        return GradientAttribution.run(id(), runner, pairs, nodes, qkFix, false, maxRows, listener);
+    }
+
+    @Override
+    public double plannedForwardPasses(HookedTransformer model, List<PromptPair> pairs, NodeSet nodes) {
+        return 4.0 * pairs.size();
     }
 }

@@ -1,9 +1,7 @@
 package dev.patchbay.attribution;
 
 import ai.djl.ndarray.NDArray;
-import ai.djl.ndarray.NDManager;
 import dev.patchbay.model.HookedTransformer;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 
@@ -36,78 +34,67 @@ public final class AtPStar implements AttributionMethod {
     }
 
     @Override
-    public AttributionResult run(HookedTransformer model, List<PromptPair> pairs, NodeSet nodes,
-            AttributionListener listener) {
-        PairBatch.validate(pairs, nodes, model.config());
-        long start = System.nanoTime();
-        int layers = model.config().nLayers();
-        Aggregate aggregate = new Aggregate(pairs.size());
-        double passes = 0;
+    public AttributionResult run(PassRunner runner, List<PromptPair> pairs, NodeSet nodes, AttributionListener listener) {
+        return GradientAttribution.run(id(), runner, pairs, nodes, true, true, maxRows, listener);
+    }
+
+    @Override
+    public double plannedForwardPasses(HookedTransformer model, List<PromptPair> pairs, NodeSet nodes) {
+        return pairs.size() * (2 + 2.0 * model.config().nLayers());
+    }
+
+    /**
+     * Fills {@code scores} with each pair's GradDrop score (eq. 11, before the mean over pairs) for every group
+     * of the pass, whose full backward has run. Returns the compute of the partial backward passes, in forward
+     * passes per pair.
+     */
+    static double gradDropScores(GradientPass pass, int layers, Map<BlockKey, double[][]> scores) {
+        for (BlockKey g : pass.groups()) {
+            double[][] full = pass.estimates(g);
+            for (double[] row : full) {
+                for (int i = 0; i < row.length; i++) {
+                    row[i] = g.layer() * Math.abs(row[i]); // the variants above the node's layer
+                }
+            }
+            scores.put(g, full);
+        }
+        NDArray[] upstream = new NDArray[layers];
+        for (int l = 0; l < layers; l++) {
+            upstream[l] = pass.residualGradient(l);
+        }
         double compute = 0;
-        int done = 0;
-        for (PairBatch batch : PairBatch.split(pairs, maxRows)) {
-            try (NDManager scope = NDManager.newBaseManager("PyTorch");
-                    GradientPass pass = new GradientPass(model, scope, batch, nodes, true, true)) {
-                aggregate.metrics(pass);
-                Map<GradientPass.Group, double[][]> scores = new HashMap<>();
-                for (GradientPass.Group g : pass.groups()) {
-                    double[][] full = pass.estimates(g);
-                    for (double[] row : full) {
-                        for (int i = 0; i < row.length; i++) {
-                            row[i] = g.layer() * Math.abs(row[i]);
-                        }
-                    }
-                    scores.put(g, full);
-                }
-                NDArray[] upstream = new NDArray[layers];
-                for (int l = 0; l < layers; l++) {
-                    upstream[l] = pass.residualGradient(l);
-                }
-                double variantCompute = 0;
-                for (int l = 0; l < layers; l++) {
-                    final int dropped = l;
-                    List<GradientPass.Group> below = pass.groups().stream().filter(g -> isBelow(g, dropped)).toList();
-                    if (below.isEmpty()) {
-                        continue;
-                    }
-                    pass.zeroGradients();
-                    pass.backwardFrom(l, upstream[l]);
-                    variantCompute += 2.0 * l / layers;
-                    for (GradientPass.Group g : below) {
-                        double[][] variant = pass.estimates(g);
-                        double[][] score = scores.get(g);
-                        for (int p = 0; p < variant.length; p++) {
-                            for (int i = 0; i < variant[p].length; i++) {
-                                score[p][i] += Math.abs(variant[p][i]);
-                            }
-                        }
-                    }
-                }
-                // Per pair, in the paper's unit: two forward passes and L backward passes. The compute is two
-                // forwards, one full backward and the partial backward passes below the dropped layers.
-                passes += batch.size() * (2 + 2.0 * layers);
-                compute += batch.size() * (4 + variantCompute);
-                int informative = Math.max(1, layers - 1);
-                for (GradientPass.Group g : pass.groups()) {
-                    for (double[] row : scores.get(g)) {
-                        for (int i = 0; i < row.length; i++) {
-                            row[i] /= informative;
-                        }
-                        aggregate.add(g, pass.positions(), model.config(), row);
+        for (int l = 0; l < layers; l++) {
+            final int dropped = l;
+            List<BlockKey> below = pass.groups().stream().filter(g -> isBelow(g, dropped)).toList();
+            if (below.isEmpty()) {
+                continue;
+            }
+            pass.zeroGradients();
+            pass.backwardFrom(l, upstream[l]);
+            compute += 2.0 * l / layers;
+            for (BlockKey g : below) {
+                double[][] variant = pass.estimates(g);
+                double[][] score = scores.get(g);
+                for (int p = 0; p < variant.length; p++) {
+                    for (int i = 0; i < variant[p].length; i++) {
+                        score[p][i] += Math.abs(variant[p][i]);
                     }
                 }
             }
-            done += batch.size();
-            listener.onProgress(done, pairs.size());
         }
-        List<EffectBlock> blocks = aggregate.blocks(false);
-        blocks.forEach(listener::onBlock);
-        return new AttributionResult(id(), pairs.get(0).metric().describe(), pairs.size(), aggregate.cleanMean(),
-                aggregate.noiseMean(), blocks, new Cost(passes, compute, (System.nanoTime() - start) / 1e9));
+        int informative = Math.max(1, layers - 1);
+        for (double[][] rows : scores.values()) {
+            for (double[] row : rows) {
+                for (int i = 0; i < row.length; i++) {
+                    row[i] /= informative;
+                }
+            }
+        }
+        return compute;
     }
 
     /** Whether the group's site lies below the stop at layer {@code dropped}, i.e. before resid_pre(dropped). */
-    private static boolean isBelow(GradientPass.Group g, int dropped) {
+    private static boolean isBelow(BlockKey g, int dropped) {
         return g.layer() < dropped || g.kind() == NodeKind.RESIDUAL && g.layer() == dropped;
     }
 }

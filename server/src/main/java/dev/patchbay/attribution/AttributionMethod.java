@@ -9,12 +9,16 @@ public interface AttributionMethod {
     String id();
 
     /**
-     * Scores every node of {@code nodes}. Runs on the calling thread; methods that differentiate must not run
-     * concurrently with each other (PyTorch's gradient mode is global to the process).
+     * Scores every node of {@code nodes}, doing all compute through {@code runner}. Orchestration runs on the
+     * calling thread; the runner decides where the passes run.
      */
-    AttributionResult run(HookedTransformer model, List<PromptPair> pairs, NodeSet nodes, AttributionListener listener);
+    AttributionResult run(PassRunner runner, List<PromptPair> pairs, NodeSet nodes, AttributionListener listener);
 
+    /** Runs in-process on the calling thread. */
     default AttributionResult run(HookedTransformer model, List<PromptPair> pairs, NodeSet nodes) {
-        return run(model, pairs, nodes, AttributionListener.NONE);
+        return run(PassRunner.direct(model), pairs, nodes, AttributionListener.NONE);
     }
+
+    /** The planned cost in the paper's forward-pass unit, for a request's Accepted event. */
+    double plannedForwardPasses(HookedTransformer model, List<PromptPair> pairs, NodeSet nodes);
 }

@@ -23,14 +23,11 @@ import java.util.Set;
  * estimates, (n(noise) - n(clean)) . dMetric/dn (eq. 4), or the QK fix for queries and keys (eqs. 6-10).
  */
 final class GradientPass implements AutoCloseable {
-    /** One kind of node in one layer. */
-    record Group(NodeKind kind, int layer) {}
-
     private final HookedTransformer model;
     private final ModelConfig config;
     private final NodeSet nodes;
     private final boolean qkFix;
-    private final List<Group> groups = new ArrayList<>();
+    private final List<BlockKey> groups = new ArrayList<>();
     private final Set<String> gradientSites = new LinkedHashSet<>();
     private final GradientSession session;
     private final ForwardResult clean;
@@ -55,7 +52,7 @@ final class GradientPass implements AutoCloseable {
         Set<String> cleanSites = new LinkedHashSet<>();
         for (int layer : nodes.layers(config)) {
             for (NodeKind kind : nodes.orderedKinds()) {
-                groups.add(new Group(kind, layer));
+                groups.add(new BlockKey(kind, layer));
                 String site = kind.site(layer);
                 noiseSites.add(site);
                 cleanSites.add(site);
@@ -86,11 +83,11 @@ final class GradientPass implements AutoCloseable {
             cleanMetrics = doubles(clean.metric());
             noiseMetrics = doubles(batch.metric(scope, reference).apply(noise.logits()));
             positions = nodes.positions(batch.clean.length());
-            for (Group g : groups) {
-                String site = g.kind.site(g.layer);
+            for (BlockKey g : groups) {
+                String site = g.kind().site(g.layer());
                 deltas.computeIfAbsent(site, s -> noise.activation(s).sub(clean.activation(s)));
-                if (qkFix && (g.kind == NodeKind.QUERY || g.kind == NodeKind.KEY)) {
-                    qk.computeIfAbsent(g.layer, l -> new QkFix(clean.activation(HookSites.attn(l, "attn_scores")),
+                if (qkFix && (g.kind() == NodeKind.QUERY || g.kind() == NodeKind.KEY)) {
+                    qk.computeIfAbsent(g.layer(), l -> new QkFix(clean.activation(HookSites.attn(l, "attn_scores")),
                             clean.activation(rotated(l, "q")), noise.activation(rotated(l, "q")),
                             clean.activation(rotated(l, "k")), noise.activation(rotated(l, "k")),
                             config.attnScale(l), !nodes.perPosition()));
@@ -102,7 +99,7 @@ final class GradientPass implements AutoCloseable {
         }
     }
 
-    List<Group> groups() {
+    List<BlockKey> groups() {
         return groups;
     }
 
@@ -119,22 +116,22 @@ final class GradientPass implements AutoCloseable {
     }
 
     /** Signed estimates [pair][node] of one group from the gradients the leaves hold now. */
-    double[][] estimates(Group g) {
+    double[][] estimates(BlockKey g) {
         NDArray perPosition;
-        if (qkFix && g.kind == NodeKind.QUERY) {
-            perPosition = qk.get(g.layer).queries(gradient(HookSites.attn(g.layer, "pattern")));
-        } else if (qkFix && g.kind == NodeKind.KEY) {
+        if (qkFix && g.kind() == NodeKind.QUERY) {
+            perPosition = qk.get(g.layer()).queries(gradient(HookSites.attn(g.layer(), "pattern")));
+        } else if (qkFix && g.kind() == NodeKind.KEY) {
             if (!nodes.perPosition()) {
-                return rows(qk.get(g.layer).allKeys(gradient(HookSites.attn(g.layer, "pattern"))));
+                return rows(qk.get(g.layer()).allKeys(gradient(HookSites.attn(g.layer(), "pattern"))));
             }
-            perPosition = qk.get(g.layer).keys(gradient(HookSites.attn(g.layer, "pattern")));
+            perPosition = qk.get(g.layer()).keys(gradient(HookSites.attn(g.layer(), "pattern")));
         } else {
-            String site = g.kind.site(g.layer);
+            String site = g.kind().site(g.layer());
             NDArray product = deltas.get(site).mul(gradient(site)).toType(DataType.FLOAT64, false);
             // Sum over each node's own coordinates: d_head for q/k/v/z, d_model for whole-layer outputs.
-            perPosition = g.kind.hasUnits() && g.kind != NodeKind.NEURON
+            perPosition = g.kind().hasUnits() && g.kind() != NodeKind.NEURON
                     ? product.sum(new int[] {-1})
-                    : g.kind == NodeKind.NEURON ? product : product.sum(new int[] {-1}, true);
+                    : g.kind() == NodeKind.NEURON ? product : product.sum(new int[] {-1}, true);
         }
         NDArray chosen = positions == null
                 ? perPosition.sum(new int[] {1})

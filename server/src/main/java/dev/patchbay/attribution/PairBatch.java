@@ -21,10 +21,15 @@ final class PairBatch {
         this.positions = pairs.stream().mapToInt(PromptPair::metricPosition).toArray();
     }
 
-    static List<PairBatch> split(List<PromptPair> pairs, int maxRows) {
-        List<PairBatch> batches = new ArrayList<>();
+    static PairBatch of(List<PromptPair> pairs) {
+        return new PairBatch(pairs);
+    }
+
+    /** Consecutive slices of at most {@code maxRows} pairs. */
+    static List<List<PromptPair>> split(List<PromptPair> pairs, int maxRows) {
+        List<List<PromptPair>> batches = new ArrayList<>();
         for (int i = 0; i < pairs.size(); i += maxRows) {
-            batches.add(new PairBatch(pairs.subList(i, Math.min(pairs.size(), i + maxRows))));
+            batches.add(pairs.subList(i, Math.min(pairs.size(), i + maxRows)));
         }
         return batches;
     }

@@ -1,0 +1,27 @@
+package dev.patchbay.attribution;
+
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Per-pair results of a {@link GradientWork}: for each group (kind, layer) the estimates [pair][node], the
+ * pairs' clean and noise metrics, and what the passes cost.
+ */
+public record GradientEstimates(Map<BlockKey, double[][]> estimates, int[] positions, double[] cleanMetrics,
+        double[] noiseMetrics, Cost cost, boolean shared) {
+
+    /** The rows [from, from + count) of a merged batch, for the work that owns them. */
+    public GradientEstimates slice(int from, int count, boolean sharedBatch) {
+        Map<BlockKey, double[][]> part = new java.util.LinkedHashMap<>();
+        estimates.forEach((g, rows) -> part.put(g, java.util.Arrays.copyOfRange(rows, from, from + count)));
+        double share = (double) count / cleanMetrics.length;
+        return new GradientEstimates(part, positions, java.util.Arrays.copyOfRange(cleanMetrics, from, from + count),
+                java.util.Arrays.copyOfRange(noiseMetrics, from, from + count),
+                new Cost(cost.forwardPasses() * share, cost.computeEquivalents() * share, cost.wallSeconds()),
+                sharedBatch);
+    }
+
+    public List<BlockKey> groups() {
+        return List.copyOf(estimates.keySet());
+    }
+}
