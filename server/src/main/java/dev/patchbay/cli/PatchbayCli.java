@@ -30,6 +30,7 @@ public final class PatchbayCli {
     /** The configured command line, also for tests that run commands in-process. */
     public static CommandLine commandLine() {
         CommandLine cli = new CommandLine(new PatchbayCli());
+        cli.setDefaultValueProvider(new ConfigFileDefaults());
         cli.setExecutionExceptionHandler((e, cmd, parsed) -> {
             cmd.getErr().println("error: " + e.getMessage());
             return 1;

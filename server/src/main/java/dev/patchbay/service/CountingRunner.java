@@ -1,0 +1,66 @@
+package dev.patchbay.service;
+
+import ai.djl.ndarray.NDManager;
+import dev.patchbay.attribution.GradientEstimates;
+import dev.patchbay.attribution.GradientWork;
+import dev.patchbay.attribution.PassRunner;
+import dev.patchbay.attribution.PatchRow;
+import dev.patchbay.model.HookedTransformer;
+import java.util.List;
+import java.util.Set;
+
+/** Counts a request's cache hits and misses and the batches it shared with other requests, for its summary. */
+final class CountingRunner implements PassRunner {
+    private final PassRunner inner;
+    private int hits;
+    private int misses;
+    private int shared;
+
+    CountingRunner(PassRunner inner) {
+        this.inner = inner;
+    }
+
+    @Override
+    public HookedTransformer model() {
+        return inner.model();
+    }
+
+    @Override
+    public Activations forward(NDManager scope, int[] tokens, Set<String> sites, boolean clean) {
+        Activations a = inner.forward(scope, tokens, sites, clean);
+        if (clean) {
+            if (a.fromCache()) {
+                hits++;
+            } else {
+                misses++;
+            }
+        }
+        return a;
+    }
+
+    @Override
+    public RowResults patchRows(List<PatchRow> rows) {
+        RowResults r = inner.patchRows(rows);
+        shared += r.shared() ? 1 : 0;
+        return r;
+    }
+
+    @Override
+    public GradientEstimates gradients(GradientWork work) {
+        GradientEstimates e = inner.gradients(work);
+        shared += e.shared() ? 1 : 0;
+        return e;
+    }
+
+    int cacheHits() {
+        return hits;
+    }
+
+    int cacheMisses() {
+        return misses;
+    }
+
+    int sharedBatches() {
+        return shared;
+    }
+}

@@ -1,0 +1,263 @@
+package dev.patchbay.service;
+
+import dev.patchbay.attribution.AttributionMethod;
+import dev.patchbay.attribution.Methods;
+import dev.patchbay.attribution.Metric;
+import dev.patchbay.attribution.NodeKind;
+import dev.patchbay.attribution.NodeSet;
+import dev.patchbay.attribution.PromptPair;
+import dev.patchbay.checkpoint.TextTokenizer;
+import dev.patchbay.model.ModelConfig;
+import dev.patchbay.proto.v1.AttributeRequest;
+import dev.patchbay.proto.v1.MetricKind;
+import dev.patchbay.proto.v1.Node;
+import dev.patchbay.proto.v1.PatchRequest;
+import dev.patchbay.proto.v1.Prompt;
+import dev.patchbay.proto.v1.Token;
+import io.grpc.Status;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.EnumSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/** Turns requests into the engine's terms, or refuses them with a message that names the field at fault. */
+final class RequestParser {
+    /** A checked Attribute request. */
+    record Attribute(ServedModel model, List<PromptPair> pairs, NodeSet nodes, AttributionMethod method, int verifyTopK,
+            long nodeCount) {}
+
+    /** A checked Patch request. */
+    record Patch(ServedModel model, List<PromptPair> pairs, List<List<dev.patchbay.attribution.Node>> groups,
+            List<String> names) {}
+
+    private final Map<String, ServedModel> models;
+    private final ServerLimits limits;
+    private final int batchRows;
+
+    RequestParser(Map<String, ServedModel> models, ServerLimits limits, int batchRows) {
+        this.models = models;
+        this.limits = limits;
+        this.batchRows = batchRows;
+    }
+
+    Attribute attribute(AttributeRequest r) throws RequestException {
+        ServedModel model = model(r.getModel());
+        List<PromptPair> pairs = pairs(model, r.getPairsList(), r.getMetric());
+        NodeSet nodes = nodes(r, model.config(), pairs);
+        AttributionMethod method = switch (r.getMethod()) {
+            case ACTIVATION_PATCHING -> Methods.byId("ap", batchRows, batchRows);
+            case ATP -> Methods.byId("atp", batchRows, batchRows);
+            case ATP_QK -> Methods.byId("atp-qk", batchRows, batchRows);
+            case ATP_STAR, METHOD_UNSPECIFIED -> Methods.byId("atp-star", batchRows, batchRows);
+            default -> throw RequestException.invalid("method: unknown value " + r.getMethodValue());
+        };
+        long count = nodes.count(model.config(), pairs.get(0).length());
+        if (r.getVerifyTopK() < 0) {
+            throw RequestException.invalid("verify_top_k: must not be negative, got " + r.getVerifyTopK());
+        }
+        long planned = (method.id().equals("ap") ? count : 0) + Math.min(count, r.getVerifyTopK());
+        if (planned * pairs.size() > limits.maxPatchedRuns()) {
+            throw RequestException.tooLarge("nodes: " + planned + " patched runs for each of " + pairs.size()
+                    + " pairs exceed the server's limit of " + limits.maxPatchedRuns() + "; choose fewer nodes or use an AtP method");
+        }
+        return new Attribute(model, pairs, nodes, method, (int) Math.min(count, r.getVerifyTopK()), count);
+    }
+
+    Patch patch(PatchRequest r) throws RequestException {
+        ServedModel model = model(r.getModel());
+        List<PromptPair> pairs = pairs(model, r.getPairsList(), r.getMetric());
+        if (r.getGroupsCount() == 0) {
+            throw RequestException.invalid("groups: at least one node group is needed");
+        }
+        if ((long) r.getGroupsCount() * pairs.size() > limits.maxPatchedRuns()) {
+            throw RequestException.tooLarge("groups: " + r.getGroupsCount() + " groups for " + pairs.size()
+                    + " pairs exceed the server's limit of " + limits.maxPatchedRuns() + " patched runs");
+        }
+        List<List<dev.patchbay.attribution.Node>> groups = new ArrayList<>();
+        List<String> names = new ArrayList<>();
+        for (int g = 0; g < r.getGroupsCount(); g++) {
+            var group = r.getGroups(g);
+            if (group.getNodesCount() == 0) {
+                throw RequestException.invalid("groups[" + g + "].nodes: empty group");
+            }
+            List<dev.patchbay.attribution.Node> nodes = new ArrayList<>();
+            for (int n = 0; n < group.getNodesCount(); n++) {
+                Node node = group.getNodes(n);
+                nodes.add(new dev.patchbay.attribution.Node(kind(node.getKind(), "groups[" + g + "].nodes[" + n + "].kind"),
+                        node.getLayer(), node.getUnit(), node.getPosition()));
+            }
+            groups.add(nodes);
+            names.add(group.getName().isEmpty()
+                    ? String.join("+", nodes.stream().map(dev.patchbay.attribution.Node::name).toList())
+                    : group.getName());
+        }
+        return new Patch(model, pairs, groups, names);
+    }
+
+    ServedModel model(String name) throws RequestException {
+        ServedModel model = models.get(name);
+        if (model == null) {
+            throw new RequestException(Status.Code.NOT_FOUND, "model: no model named '" + name + "' is loaded; loaded are "
+                    + models.keySet());
+        }
+        return model;
+    }
+
+    private List<PromptPair> pairs(ServedModel model, List<dev.patchbay.proto.v1.PromptPair> in, MetricKind kind)
+            throws RequestException {
+        if (in.isEmpty()) {
+            throw RequestException.invalid("pairs: at least one prompt pair is needed");
+        }
+        if (in.size() > limits.maxPairs()) {
+            throw RequestException.tooLarge("pairs: " + in.size() + " pairs exceed the server's limit of " + limits.maxPairs());
+        }
+        Metric.Kind metricKind = switch (kind) {
+            case LOGIT_DIFF, METRIC_KIND_UNSPECIFIED -> Metric.Kind.LOGIT_DIFF;
+            case LOG_PROB -> Metric.Kind.LOG_PROB;
+            case PROB -> Metric.Kind.PROB;
+            case KL_DIVERGENCE -> Metric.Kind.KL_DIVERGENCE;
+            default -> throw RequestException.invalid("metric: unknown value " + kind);
+        };
+        List<PromptPair> pairs = new ArrayList<>();
+        for (int i = 0; i < in.size(); i++) {
+            var p = in.get(i);
+            String at = "pairs[" + i + "]";
+            int[] clean = prompt(model, p.getClean(), at + ".clean");
+            int[] noise = prompt(model, p.getNoise(), at + ".noise");
+            if (clean.length != noise.length) {
+                throw RequestException.invalid(at + ": clean and noise prompts must have the same token length, but clean"
+                        + " has " + clean.length + " tokens " + spelled(model, clean) + " and noise has " + noise.length
+                        + " " + spelled(model, noise));
+            }
+            int[] answers = tokens(model, p.getAnswersList(), at + ".answers");
+            int[] wrongs = tokens(model, p.getWrongsList(), at + ".wrongs");
+            if (metricKind != Metric.Kind.KL_DIVERGENCE && answers.length == 0) {
+                throw RequestException.invalid(at + ".answers: the " + metricKind.id() + " metric needs at least one answer token");
+            }
+            if (metricKind == Metric.Kind.LOGIT_DIFF && wrongs.length == 0) {
+                throw RequestException.invalid(at + ".wrongs: the logit_diff metric needs at least one wrong-answer token");
+            }
+            int position = p.hasPosition() ? p.getPosition() : -1;
+            if (p.hasPosition() && (position < 0 || position >= clean.length)) {
+                throw RequestException.invalid(at + ".position: " + position + " is outside the prompt of " + clean.length + " tokens");
+            }
+            pairs.add(new PromptPair(clean, noise, new Metric(metricKind, answers, wrongs), position));
+        }
+        return pairs;
+    }
+
+    private int[] prompt(ServedModel model, Prompt prompt, String field) throws RequestException {
+        int[] ids;
+        switch (prompt.getInputCase()) {
+            case TEXT -> ids = model.loaded().tokenizer().encode(prompt.getText()).ids();
+            case IDS -> {
+                ids = prompt.getIds().getIdsList().stream().mapToInt(Integer::intValue).toArray();
+                int vocab = model.config().vocabSize();
+                for (int t = 0; t < ids.length; t++) {
+                    if (ids[t] < 0 || ids[t] >= vocab) {
+                        throw RequestException.invalid(field + ".ids[" + t + "]: token id " + ids[t]
+                                + " is outside the vocabulary [0, " + vocab + ")");
+                    }
+                }
+            }
+            default -> throw RequestException.invalid(field + ": give text or ids");
+        }
+        if (ids.length == 0) {
+            throw RequestException.invalid(field + ": the prompt has no tokens");
+        }
+        if (ids.length > limits.maxTokens()) {
+            throw RequestException.tooLarge(field + ": " + ids.length + " tokens exceed the server's limit of " + limits.maxTokens());
+        }
+        int positions = model.config().maxPositions();
+        if (model.config().architecture() == dev.patchbay.model.Architecture.GPT2 && ids.length > positions) {
+            throw RequestException.invalid(field + ": " + ids.length + " tokens exceed the model's " + positions + " positions");
+        }
+        return ids;
+    }
+
+    private int[] tokens(ServedModel model, List<Token> in, String field) throws RequestException {
+        int[] ids = new int[in.size()];
+        for (int i = 0; i < ids.length; i++) {
+            Token t = in.get(i);
+            String at = field + "[" + i + "]";
+            switch (t.getTokenCase()) {
+                case ID -> {
+                    if (t.getId() < 0 || t.getId() >= model.config().vocabSize()) {
+                        throw RequestException.invalid(at + ": token id " + t.getId() + " is outside the vocabulary [0, "
+                                + model.config().vocabSize() + ")");
+                    }
+                    ids[i] = t.getId();
+                }
+                case TEXT -> {
+                    TextTokenizer.Tokens tokens = model.loaded().tokenizer().encodeFragment(t.getText());
+                    if (tokens.ids().length != 1) {
+                        throw RequestException.invalid(at + ": '" + t.getText() + "' is " + tokens.ids().length + " tokens "
+                                + Arrays.toString(tokens.strings()) + "; an answer must be a single token");
+                    }
+                    ids[i] = tokens.ids()[0];
+                }
+                default -> throw RequestException.invalid(at + ": give text or id");
+            }
+        }
+        return ids;
+    }
+
+    private static NodeSet nodes(AttributeRequest r, ModelConfig config, List<PromptPair> pairs) throws RequestException {
+        var in = r.getNodes();
+        if (in.getKindsCount() == 0) {
+            throw RequestException.invalid("nodes.kinds: the node set is empty; choose at least one node kind");
+        }
+        Set<NodeKind> kinds = EnumSet.noneOf(NodeKind.class);
+        for (int i = 0; i < in.getKindsCount(); i++) {
+            kinds.add(kind(in.getKinds(i), "nodes.kinds[" + i + "]"));
+        }
+        for (int l : in.getLayersList()) {
+            if (l < 0 || l >= config.nLayers()) {
+                throw RequestException.invalid("nodes.layers: layer " + l + " is outside [0, " + config.nLayers() + ")");
+            }
+        }
+        int length = pairs.get(0).length();
+        for (int p : in.getPositionsList()) {
+            if (p < 0 || p >= length) {
+                throw RequestException.invalid("nodes.positions: position " + p + " is outside the prompt of " + length + " tokens");
+            }
+        }
+        if (in.getPositionsCount() > 0 && !in.getPerPosition()) {
+            throw RequestException.invalid("nodes.positions: positions can only be chosen with per_position");
+        }
+        if (in.getPerPosition()) {
+            for (int i = 1; i < pairs.size(); i++) {
+                if (pairs.get(i).length() != length) {
+                    throw RequestException.invalid("pairs[" + i + "]: per-position nodes need every pair to have the same"
+                            + " length (" + length + " tokens), this one has " + pairs.get(i).length());
+                }
+            }
+        }
+        return new NodeSet(kinds, in.getLayersCount() == 0 ? null : in.getLayersList().stream().mapToInt(i -> i).toArray(),
+                in.getPerPosition(), in.getPositionsCount() == 0 ? null : in.getPositionsList().stream().mapToInt(i -> i).toArray());
+    }
+
+    static NodeKind kind(dev.patchbay.proto.v1.NodeKind kind, String field) throws RequestException {
+        return switch (kind) {
+            case QUERY -> NodeKind.QUERY;
+            case KEY -> NodeKind.KEY;
+            case VALUE -> NodeKind.VALUE;
+            case HEAD_OUTPUT -> NodeKind.HEAD_OUTPUT;
+            case NEURON -> NodeKind.NEURON;
+            case ATTN_OUT -> NodeKind.ATTN_OUT;
+            case MLP_OUT -> NodeKind.MLP_OUT;
+            case RESIDUAL -> NodeKind.RESIDUAL;
+            default -> throw RequestException.invalid(field + ": unknown node kind " + kind);
+        };
+    }
+
+    private static String spelled(ServedModel model, int[] ids) {
+        List<String> out = new ArrayList<>();
+        for (int id : ids) {
+            out.add(model.loaded().tokenizer().decode(id));
+        }
+        return out.toString();
+    }
+}
