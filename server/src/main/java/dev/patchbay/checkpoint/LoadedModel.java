@@ -7,7 +7,10 @@ import dev.patchbay.model.ModelConfig;
 import java.nio.file.Files;
 import java.nio.file.Path;
 
-/** A model loaded from a Hugging Face directory: the runtime, its tokenizer, and the name requests use. */
+/**
+ * A model loaded from a Hugging Face directory: the runtime, its tokenizer, and the name requests use. A model
+ * built in memory (the benchmark's) has no directory and no tokenizer: requests must then give token ids.
+ */
 public record LoadedModel(String name, Path directory, HookedTransformer transformer, TextTokenizer tokenizer)
         implements AutoCloseable {
 
@@ -42,9 +45,16 @@ public record LoadedModel(String name, Path directory, HookedTransformer transfo
         return transformer.config();
     }
 
+    /** A model built in memory, without a tokenizer. */
+    public static LoadedModel inMemory(String name, HookedTransformer transformer) {
+        return new LoadedModel(name, null, transformer, null);
+    }
+
     @Override
     public void close() {
-        tokenizer.close();
+        if (tokenizer != null) {
+            tokenizer.close();
+        }
         transformer.close();
     }
 }

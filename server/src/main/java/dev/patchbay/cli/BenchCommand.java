@@ -22,6 +22,9 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--repeats", defaultValue = "3", description = "Timed runs per measurement; the median is reported (default: ${DEFAULT-VALUE}).")
     int repeats;
 
+    @Option(names = "--section", defaultValue = "all", description = "methods, service or all (default: ${DEFAULT-VALUE}).")
+    String section;
+
     @Option(names = "--out", defaultValue = "patchbay-bench.json", description = "Where to write the JSON (default: ${DEFAULT-VALUE}).")
     Path out;
 
@@ -31,10 +34,20 @@ final class BenchCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         PrintWriter w = spec.commandLine().getOut();
-        List<Benchmark.Row> rows = new Benchmark(tokens, repeats).run();
+        List<Benchmark.Row> rows = new java.util.ArrayList<>();
+        if (!List.of("all", "methods", "service").contains(section)) {
+            throw new IllegalArgumentException("--section: unknown '" + section + "'; use methods, service or all");
+        }
+        if (!section.equals("service")) {
+            rows.addAll(new Benchmark(tokens, repeats).run());
+        }
+        if (!section.equals("methods")) {
+            rows.addAll(new dev.patchbay.bench.ServiceBenchmark(tokens, repeats).run());
+        }
         w.printf("%-52s %12s %10s  %s%n", "measurement", "median (s)", "x forward", "target");
         for (Benchmark.Row r : rows) {
-            w.printf("%-52s %12.4f %10.2f  %s%n", r.name(), r.medianSeconds(), r.ratioToForward(), r.target());
+            w.printf("%-52s %12.4f %10s  %s%n", r.name(), r.medianSeconds(),
+                    r.ratioToForward() > 0 ? String.format("%.2f", r.ratioToForward()) : "", r.target());
         }
         Files.writeString(out, new GsonBuilder().setPrettyPrinting().create().toJson(Benchmark.toMap(rows, tokens, repeats)));
         w.printf("wrote %s%n", out.toAbsolutePath());

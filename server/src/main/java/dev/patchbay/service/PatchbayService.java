@@ -66,7 +66,8 @@ final class PatchbayService extends PatchbayGrpc.PatchbayImplBase {
     @Override
     public void tokenize(TokenizeRequest request, StreamObserver<TokenizeResponse> response) {
         try {
-            TextTokenizer.Tokens tokens = parser.model(request.getModel()).loaded().tokenizer().encode(request.getText());
+            TextTokenizer.Tokens tokens = RequestParser.tokenizer(parser.model(request.getModel()), "model")
+                    .encode(request.getText());
             response.onNext(TokenizeResponse.newBuilder()
                     .addAllIds(Arrays.stream(tokens.ids()).boxed().toList())
                     .addAllTokens(Arrays.asList(tokens.strings()))

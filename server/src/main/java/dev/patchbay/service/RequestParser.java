@@ -151,7 +151,7 @@ final class RequestParser {
     private int[] prompt(ServedModel model, Prompt prompt, String field) throws RequestException {
         int[] ids;
         switch (prompt.getInputCase()) {
-            case TEXT -> ids = model.loaded().tokenizer().encode(prompt.getText()).ids();
+            case TEXT -> ids = tokenizer(model, field).encode(prompt.getText()).ids();
             case IDS -> {
                 ids = prompt.getIds().getIdsList().stream().mapToInt(Integer::intValue).toArray();
                 int vocab = model.config().vocabSize();
@@ -191,7 +191,7 @@ final class RequestParser {
                     ids[i] = t.getId();
                 }
                 case TEXT -> {
-                    TextTokenizer.Tokens tokens = model.loaded().tokenizer().encodeFragment(t.getText());
+                    TextTokenizer.Tokens tokens = tokenizer(model, at).encodeFragment(t.getText());
                     if (tokens.ids().length != 1) {
                         throw RequestException.invalid(at + ": '" + t.getText() + "' is " + tokens.ids().length + " tokens "
                                 + Arrays.toString(tokens.strings()) + "; an answer must be a single token");
@@ -253,7 +253,17 @@ final class RequestParser {
         };
     }
 
+    static TextTokenizer tokenizer(ServedModel model, String field) throws RequestException {
+        if (model.loaded().tokenizer() == null) {
+            throw RequestException.invalid(field + ": model '" + model.loaded().name() + "' has no tokenizer; give token ids");
+        }
+        return model.loaded().tokenizer();
+    }
+
     private static String spelled(ServedModel model, int[] ids) {
+        if (model.loaded().tokenizer() == null) {
+            return Arrays.toString(ids);
+        }
         List<String> out = new ArrayList<>();
         for (int id : ids) {
             out.add(model.loaded().tokenizer().decode(id));
