@@ -3,6 +3,8 @@ package dev.patchbay.attribution;
 import ai.djl.ndarray.NDManager;
 import dev.patchbay.model.HookedTransformer;
 import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.function.Consumer;
 import java.util.Map;
 
 /** Runs one {@link GradientWork}: the AtP family's passes for a batch of pairs, on the calling thread. */
@@ -10,11 +12,30 @@ public final class GradientEstimator {
     private GradientEstimator() {}
 
     public static GradientEstimates run(HookedTransformer model, GradientWork work) {
+        return run(model, work, null, null);
+    }
+
+    /**
+     * Runs {@code work}. With {@code cached} (one clean side per pair, all of one length; not for GradDrop, which
+     * needs the live graph) only the noise forward runs; otherwise the clean sides computed are handed to
+     * {@code computed}, if given, before they are freed.
+     */
+    public static GradientEstimates run(HookedTransformer model, GradientWork work, List<CleanSide> cached,
+            Consumer<List<CleanSide>> computed) {
         long start = System.nanoTime();
         PairBatch batch = PairBatch.of(work.pairs());
         int layers = model.config().nLayers();
+        if (cached != null && work.gradDrop()) {
+            throw new IllegalArgumentException("GradDrop needs the live graph; its clean passes cannot come from a cache");
+        }
         try (NDManager scope = NDManager.newBaseManager("PyTorch");
-                GradientPass pass = new GradientPass(model, scope, batch, work.nodes(), work.qkFix(), work.gradDrop())) {
+                GradientPass pass = cached == null
+                        ? new GradientPass(model, scope, batch, work.nodes(), work.qkFix(), work.gradDrop())
+                        : new GradientPass(model, scope, batch, work.nodes(), work.qkFix(),
+                                CleanSide.stack(cached))) {
+            if (computed != null && cached == null) {
+                computed.accept(pass.cleanRows());
+            }
             Map<BlockKey, double[][]> estimates = new LinkedHashMap<>();
             double passes;
             double compute;
@@ -28,11 +49,13 @@ public final class GradientEstimator {
                 for (BlockKey g : pass.groups()) {
                     estimates.put(g, pass.estimates(g));
                 }
-                passes = 4.0 * batch.size(); // two forward passes and one backward pass per pair
+                // Two forward passes and one backward pass per pair, or the noise forward alone when cached.
+                passes = (cached == null ? 4.0 : 1.0) * batch.size();
                 compute = passes;
             }
             return new GradientEstimates(estimates, pass.positions(), pass.cleanMetrics(), pass.noiseMetrics(),
-                    new Cost(passes, compute, (System.nanoTime() - start) / 1e9), false);
+                    new Cost(passes, compute, (System.nanoTime() - start) / 1e9), false,
+                    GradientEstimates.CacheUse.NOT_APPLICABLE);
         }
     }
 }

@@ -1,6 +1,8 @@
 package dev.patchbay.attribution;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
@@ -16,6 +18,7 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.function.Function;
 
 /**
  * The passes the AtP family shares for a batch of pairs: a noise forward, a clean forward whose graph is kept,
@@ -29,27 +32,39 @@ final class GradientPass implements AutoCloseable {
     private final boolean qkFix;
     private final List<BlockKey> groups = new ArrayList<>();
     private final Set<String> gradientSites = new LinkedHashSet<>();
+    private final Set<String> cleanSites = new LinkedHashSet<>();
     private final GradientSession session;
-    private final ForwardResult clean;
+    private CleanSide clean;
     private final ForwardResult noise;
     private final Map<String, NDArray> deltas = new HashMap<>();
     private final Map<Integer, QkFix> qk = new HashMap<>();
-    private final int[] positions;
-    private final double[] cleanMetrics;
-    private final double[] noiseMetrics;
+    private int[] positions;
+    private double[] cleanMetrics;
+    private double[] noiseMetrics;
 
     /**
+     * Runs the noise forward, the clean forward with its graph kept, and the full backward.
+     *
      * @param residualGradients also capture the gradient at every layer's resid_post and keep every resid_pre,
      *     for GradDrop's partial backward passes
      */
     GradientPass(HookedTransformer model, NDManager scope, PairBatch batch, NodeSet nodes, boolean qkFix,
             boolean residualGradients) {
+        this(model, scope, batch, nodes, qkFix, residualGradients, null);
+    }
+
+    /** Runs only the noise forward; the clean side comes from {@code cached}. */
+    GradientPass(HookedTransformer model, NDManager scope, PairBatch batch, NodeSet nodes, boolean qkFix, CleanSide cached) {
+        this(model, scope, batch, nodes, qkFix, false, cached);
+    }
+
+    private GradientPass(HookedTransformer model, NDManager scope, PairBatch batch, NodeSet nodes, boolean qkFix,
+            boolean residualGradients, CleanSide cached) {
         this.model = model;
         this.config = model.config();
         this.nodes = nodes;
         this.qkFix = qkFix;
         Set<String> noiseSites = new LinkedHashSet<>();
-        Set<String> cleanSites = new LinkedHashSet<>();
         for (int layer : nodes.layers(config)) {
             for (NodeKind kind : nodes.orderedKinds()) {
                 groups.add(new BlockKey(kind, layer));
@@ -74,29 +89,51 @@ final class GradientPass implements AutoCloseable {
             }
         }
         noise = model.forward(scope, batch.noise, Hooks.builder().cache(noiseSites).build());
-        session = model.openGradientSession(scope, batch.clean,
-                Hooks.builder().cache(cleanSites).gradient(gradientSites).build(), batch.metric(scope, null));
+        if (cached != null) {
+            session = null;
+            clean = cached;
+        } else {
+            session = model.openGradientSession(scope, batch.clean,
+                    Hooks.builder().cache(cleanSites).gradient(gradientSites).build(), batch.metric(scope, null));
+        }
         try {
-            clean = session.result();
-            session.backward();
-            NDArray reference = batch.metric(scope, null).atPositions(clean.logits()).logSoftmax(-1).stopGradient();
-            cleanMetrics = doubles(clean.metric());
-            noiseMetrics = doubles(batch.metric(scope, reference).apply(noise.logits()));
+            if (session != null) {
+                ForwardResult result = session.result();
+                session.backward();
+                NDArray reference = batch.metric(scope, null).atPositions(result.logits()).logSoftmax(-1).stopGradient();
+                // Read from the leaves when asked: GradDrop's variants change them.
+                clean = new CleanSide(result.activations(), gradientSites, result::gradient, doubles(result.metric()),
+                        reference);
+            }
+            cleanMetrics = clean.metrics();
+            noiseMetrics = doubles(batch.metric(scope, clean.reference()).apply(noise.logits()));
             positions = nodes.positions(batch.clean.length());
             for (BlockKey g : groups) {
                 String site = g.kind().site(g.layer());
-                deltas.computeIfAbsent(site, s -> noise.activation(s).sub(clean.activation(s)));
+                deltas.computeIfAbsent(site, s -> noise.activation(s).sub(clean.activations().get(s)));
                 if (qkFix && (g.kind() == NodeKind.QUERY || g.kind() == NodeKind.KEY)) {
-                    qk.computeIfAbsent(g.layer(), l -> new QkFix(clean.activation(HookSites.attn(l, "attn_scores")),
-                            clean.activation(rotated(l, "q")), noise.activation(rotated(l, "q")),
-                            clean.activation(rotated(l, "k")), noise.activation(rotated(l, "k")),
+                    qk.computeIfAbsent(g.layer(), l -> new QkFix(clean.activations().get(HookSites.attn(l, "attn_scores")),
+                            clean.activations().get(rotated(l, "q")), noise.activation(rotated(l, "q")),
+                            clean.activations().get(rotated(l, "k")), noise.activation(rotated(l, "k")),
                             config.attnScale(l), !nodes.perPosition()));
                 }
             }
         } catch (RuntimeException e) {
-            session.close();
+            close();
             throw e;
         }
+    }
+
+    /** Each pair's clean side, for a cache: the estimates' sites only, with the gradients as they are now. */
+    List<CleanSide> cleanRows() {
+        Map<String, NDArray> activations = new HashMap<>();
+        cleanSites.forEach(s -> activations.put(s, clean.activations().get(s)));
+        CleanSide batch = new CleanSide(activations, gradientSites, clean.gradients(), cleanMetrics, clean.reference());
+        List<CleanSide> rows = new ArrayList<>();
+        for (int r = 0; r < cleanMetrics.length; r++) {
+            rows.add(batch.row(r));
+        }
+        return rows;
     }
 
     List<BlockKey> groups() {
@@ -155,7 +192,7 @@ final class GradientPass implements AutoCloseable {
     }
 
     private NDArray gradient(String site) {
-        return clean.gradient(site);
+        return clean.gradients().apply(site);
     }
 
     private String rotated(int layer, String qOrK) {
@@ -187,6 +224,8 @@ final class GradientPass implements AutoCloseable {
 
     @Override
     public void close() {
-        session.close();
+        if (session != null) {
+            session.close();
+        }
     }
 }

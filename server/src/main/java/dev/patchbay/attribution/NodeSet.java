@@ -31,6 +31,26 @@ public record NodeSet(Set<NodeKind> kinds, int[] layers, boolean perPosition, in
         }
     }
 
+    // Records compare arrays by identity; two requests asking for the same layers must be equal (they may
+    // then share batches and cache entries).
+    @Override
+    public boolean equals(Object o) {
+        return o instanceof NodeSet n && kinds.equals(n.kinds) && Arrays.equals(layers, n.layers)
+                && perPosition == n.perPosition && Arrays.equals(positions, n.positions);
+    }
+
+    @Override
+    public int hashCode() {
+        return ((kinds.hashCode() * 31 + Arrays.hashCode(layers)) * 31 + Boolean.hashCode(perPosition)) * 31
+                + Arrays.hashCode(positions);
+    }
+
+    @Override
+    public String toString() {
+        return "NodeSet" + orderedKinds() + " layers " + (layers == null ? "all" : Arrays.toString(layers))
+                + (perPosition ? " per position " + (positions == null ? "all" : Arrays.toString(positions)) : " over all positions");
+    }
+
     /** AttentionNodes: query, key, value and head output of every head at every position. */
     public static NodeSet attention() {
         return new NodeSet(EnumSet.of(NodeKind.QUERY, NodeKind.KEY, NodeKind.VALUE, NodeKind.HEAD_OUTPUT), null, true, null);

@@ -6,50 +6,51 @@ import com.github.benmanes.caffeine.cache.Cache;
 import com.github.benmanes.caffeine.cache.Caffeine;
 import com.github.benmanes.caffeine.cache.RemovalCause;
 import com.github.benmanes.caffeine.cache.stats.CacheStats;
+import dev.patchbay.attribution.CleanSide;
 import java.util.Arrays;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.Set;
 
 /**
- * Clean-prompt activations, keyed by model and token ids, weighed in bytes of native memory. An entry owns its
- * arrays (in its own manager) and frees them when it is evicted; callers get copies, so an eviction can never
- * pull memory from under a running pass. Only the device thread touches it.
+ * What clean prompts cost once, kept for the next request with the same prompt: a clean forward's activations
+ * (every layer's residual stream and the logits), and, per metric and node set, the clean side of an AtP pass
+ * (activations and metric gradients at the node sites). Keyed by model and token ids, weighed in bytes of
+ * native memory. An entry owns its arrays (in its own manager) and frees them when evicted; callers get
+ * copies, so an eviction never pulls memory from under a running pass. Only the device thread touches it.
  */
 public final class CleanCache implements AutoCloseable {
-    /** The key: a model and a clean prompt. */
-    record Key(String model, int[] ids) {
+    /**
+     * A model, a clean prompt, and what was kept of it: "" for a forward's activations, or a description of
+     * the metric and the node set for an AtP clean side.
+     */
+    record Key(String model, int[] ids, String variant) {
         @Override
         public boolean equals(Object o) {
-            return o instanceof Key k && k.model.equals(model) && Arrays.equals(k.ids, ids);
+            return o instanceof Key k && k.model.equals(model) && Arrays.equals(k.ids, ids) && k.variant.equals(variant);
         }
 
         @Override
         public int hashCode() {
-            return model.hashCode() * 31 + Arrays.hashCode(ids);
+            return (model.hashCode() * 31 + Arrays.hashCode(ids)) * 31 + variant.hashCode();
         }
     }
 
-    /** The activations of one clean forward pass. */
-    static final class Entry {
-        final NDManager manager;
-        final Map<String, NDArray> sites;
-        final NDArray logits;
-        final long bytes;
+    private static final String LOGITS = "#logits";
+    private static final String REFERENCE = "#reference";
+    private static final String GRADIENT = "#gradient:";
 
-        Entry(NDManager manager, Map<String, NDArray> sites, NDArray logits) {
-            this.manager = manager;
-            this.sites = sites;
-            this.logits = logits;
-            long b = logits.getShape().size() * logits.getDataType().getNumOfBytes();
-            for (NDArray a : sites.values()) {
-                b += a.getShape().size() * a.getDataType().getNumOfBytes();
+    /** Arrays (and a metric value, for clean sides) owned by one manager. */
+    private record Entry(NDManager manager, Map<String, NDArray> arrays, double metric, long bytes) {
+        static Entry of(Map<String, NDArray> arrays, double metric) {
+            NDManager manager = NDManager.newBaseManager("PyTorch");
+            Map<String, NDArray> own = new HashMap<>();
+            long bytes = 0;
+            for (var e : arrays.entrySet()) {
+                own.put(e.getKey(), copyInto(e.getValue(), manager));
+                bytes += e.getValue().getShape().size() * e.getValue().getDataType().getNumOfBytes();
             }
-            this.bytes = b;
-        }
-
-        boolean has(Set<String> wanted) {
-            return sites.keySet().containsAll(wanted);
+            return new Entry(manager, own, metric, bytes);
         }
     }
 
@@ -58,39 +59,62 @@ public final class CleanCache implements AutoCloseable {
     CleanCache(long maxBytes) {
         cache = Caffeine.newBuilder()
                 .maximumWeight(maxBytes)
-                .weigher((Key k, Entry e) -> (int) Math.min(Integer.MAX_VALUE, e.bytes))
-                // Run evictions on the calling (device) thread: native memory is freed at once, by the one
-                // thread that uses it.
+                .weigher((Key k, Entry e) -> (int) Math.min(Integer.MAX_VALUE, e.bytes()))
+                // Evict on the calling (device) thread: native memory is freed at once, by its one user.
                 .executor(Runnable::run)
                 .removalListener((Key k, Entry e, RemovalCause cause) -> {
                     if (e != null) {
-                        e.manager.close();
+                        e.manager().close();
                     }
                 })
                 .recordStats()
                 .build();
     }
 
-    /** Copies of the entry's arrays into {@code scope}, or null when the prompt or a site is not cached. */
-    Map<String, NDArray> copy(Key key, Set<String> sites, NDManager scope, NDArray[] logitsOut) {
+    /** Copies of a forward's activations at {@code sites} into {@code scope}, or null unless all are cached. */
+    Map<String, NDArray> activations(Key key, Set<String> sites, NDManager scope, NDArray[] logitsOut) {
         Entry e = cache.getIfPresent(key);
-        if (e == null || !e.has(sites)) {
+        if (e == null || !e.arrays().keySet().containsAll(sites)) {
             return null;
         }
         Map<String, NDArray> out = new HashMap<>();
         for (String s : sites) {
-            out.put(s, copyInto(e.sites.get(s), scope));
+            out.put(s, copyInto(e.arrays().get(s), scope));
         }
-        logitsOut[0] = copyInto(e.logits, scope);
+        logitsOut[0] = copyInto(e.arrays().get(LOGITS), scope);
         return out;
     }
 
-    /** Stores copies of a clean pass's arrays (replacing an entry with fewer sites). */
-    void put(Key key, Map<String, NDArray> sites, NDArray logits) {
-        NDManager manager = NDManager.newBaseManager("PyTorch");
-        Map<String, NDArray> own = new HashMap<>();
-        sites.forEach((s, a) -> own.put(s, copyInto(a, manager)));
-        cache.put(key, new Entry(manager, own, copyInto(logits, manager)));
+    void putActivations(Key key, Map<String, NDArray> sites, NDArray logits) {
+        Map<String, NDArray> arrays = new HashMap<>(sites);
+        arrays.put(LOGITS, logits);
+        cache.put(key, Entry.of(arrays, 0));
+    }
+
+    /** A copy of one pair's AtP clean side into {@code scope}, or null. */
+    CleanSide cleanSide(Key key, NDManager scope) {
+        Entry e = cache.getIfPresent(key);
+        if (e == null) {
+            return null;
+        }
+        Map<String, NDArray> activations = new HashMap<>();
+        Map<String, NDArray> gradients = new HashMap<>();
+        e.arrays().forEach((name, a) -> {
+            if (name.startsWith(GRADIENT)) {
+                gradients.put(name.substring(GRADIENT.length()), copyInto(a, scope));
+            } else if (!name.equals(REFERENCE)) {
+                activations.put(name, copyInto(a, scope));
+            }
+        });
+        return new CleanSide(activations, Set.copyOf(gradients.keySet()), gradients::get, new double[] {e.metric()},
+                copyInto(e.arrays().get(REFERENCE), scope));
+    }
+
+    void putCleanSide(Key key, CleanSide side) {
+        Map<String, NDArray> arrays = new HashMap<>(side.activations());
+        side.gradientSites().forEach(s -> arrays.put(GRADIENT + s, side.gradients().apply(s)));
+        arrays.put(REFERENCE, side.reference());
+        cache.put(key, Entry.of(arrays, side.metrics()[0]));
     }
 
     private static NDArray copyInto(NDArray a, NDManager manager) {

@@ -2,6 +2,7 @@ package dev.patchbay.scheduler;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import dev.patchbay.attribution.CleanSide;
 import dev.patchbay.attribution.GradientEstimates;
 import dev.patchbay.attribution.GradientEstimator;
 import dev.patchbay.attribution.GradientWork;
@@ -357,9 +358,9 @@ public final class Device implements AutoCloseable {
                 result.complete(new PassRunner.Activations(r.activations(), r.logits(), false));
                 return;
             }
-            CleanCache.Key key = new CleanCache.Key(modelName, tokens);
+            CleanCache.Key key = new CleanCache.Key(modelName, tokens, "");
             NDArray[] logits = new NDArray[1];
-            Map<String, NDArray> hit = cache.copy(key, sites, scope, logits);
+            Map<String, NDArray> hit = cache.activations(key, sites, scope, logits);
             if (hit != null) {
                 result.complete(new PassRunner.Activations(hit, logits[0], true));
                 return;
@@ -370,7 +371,7 @@ public final class Device implements AutoCloseable {
                 kept.add(HookSites.residPre(l));
             }
             ForwardResult r = model.forward(scope, TokenBatch.of(tokens), Hooks.builder().cache(kept).build());
-            cache.put(key, r.activations(), r.logits());
+            cache.putActivations(key, r.activations(), r.logits());
             result.complete(new PassRunner.Activations(r.activations(), r.logits(), false));
         }
     }
@@ -450,14 +451,47 @@ public final class Device implements AutoCloseable {
         void runBatch(List<Work<?>> batch) {
             List<PromptPair> pairs = new ArrayList<>();
             batch.forEach(w -> pairs.addAll(((GradientsWork) w).work.pairs()));
-            GradientEstimates all = GradientEstimator.run(model,
-                    new GradientWork(pairs, work.nodes(), work.qkFix(), work.gradDrop()));
+            GradientWork merged = new GradientWork(pairs, work.nodes(), work.qkFix(), work.gradDrop());
+            GradientEstimates all = withCache(merged);
             int from = 0;
             for (Work<?> w : batch) {
                 GradientsWork g = (GradientsWork) w;
                 g.result.complete(all.slice(from, g.work.pairs().size(), batch.size() > 1));
                 from += g.work.pairs().size();
             }
+        }
+
+        /**
+         * Serves the clean side of AtP (not GradDrop, which needs the live graph) from the cache when every
+         * pair of the batch has one cached, and caches what it computes otherwise.
+         */
+        private GradientEstimates withCache(GradientWork merged) {
+            boolean cacheable = config.cacheBytes() > 0 && !merged.gradDrop()
+                    && merged.pairs().stream().mapToInt(PromptPair::length).distinct().count() == 1;
+            if (!cacheable) {
+                return GradientEstimator.run(model, merged);
+            }
+            List<CleanCache.Key> keys = merged.pairs().stream().map(p -> new CleanCache.Key(modelName, p.clean(),
+                    "atp " + merged.qkFix() + " " + merged.nodes() + " " + p.metric().describe() + " @" + p.metricPosition()))
+                    .toList();
+            try (NDManager scope = NDManager.newBaseManager("PyTorch")) {
+                List<CleanSide> hits = new ArrayList<>();
+                for (CleanCache.Key key : keys) {
+                    CleanSide hit = cache.cleanSide(key, scope);
+                    if (hit == null) {
+                        break;
+                    }
+                    hits.add(hit);
+                }
+                if (hits.size() == keys.size()) {
+                    return GradientEstimator.run(model, merged, hits, null).withCache(GradientEstimates.CacheUse.HIT);
+                }
+            }
+            return GradientEstimator.run(model, merged, null, computed -> {
+                for (int i = 0; i < keys.size(); i++) {
+                    cache.putCleanSide(keys.get(i), computed.get(i));
+                }
+            }).withCache(GradientEstimates.CacheUse.MISS);
         }
     }
 

@@ -49,6 +49,11 @@ final class CountingRunner implements PassRunner {
     public GradientEstimates gradients(GradientWork work) {
         GradientEstimates e = inner.gradients(work);
         shared += e.shared() ? 1 : 0;
+        switch (e.cache()) {
+            case HIT -> hits += work.pairs().size();
+            case MISS -> misses += work.pairs().size();
+            case NOT_APPLICABLE -> { }
+        }
         return e;
     }
 

@@ -174,6 +174,23 @@ class AttributeServiceTest {
     }
 
     @Test
+    void aRepeatedAtPRequestGetsItsCleanPassFromTheCacheWithIdenticalResults() {
+        AttributeRequest r = AttributeRequest.newBuilder().setModel("tiny-llama").addPairs(pair(CLEAN,
+                "When John and Mary went to the store, John gave a drink to")).setMethod(Method.ATP_QK)
+                .setNodes(perPosition(NodeKind.QUERY, NodeKind.KEY, NodeKind.NEURON)).build();
+        List<AttributeEvent> first = collect(r);
+        List<AttributeEvent> second = collect(r);
+        var summary = second.get(second.size() - 1).getSummary();
+        assertEquals(1, summary.getCacheHits(), "the clean forward and backward come from the cache");
+        assertEquals(1, first.get(first.size() - 1).getSummary().getCacheMisses());
+        assertTrue(summary.getForwardPasses() < first.get(first.size() - 1).getSummary().getForwardPasses());
+        List<EffectBlock> a = first.stream().filter(AttributeEvent::hasBlock).map(AttributeEvent::getBlock).toList();
+        List<EffectBlock> b = second.stream().filter(AttributeEvent::hasBlock).map(AttributeEvent::getBlock).toList();
+        assertEquals(a, b, "cached and computed clean passes give the same estimates");
+        assertEquals(first.get(first.size() - 1).getSummary().getCleanMetric(), summary.getCleanMetric());
+    }
+
+    @Test
     void cancellingARequestDropsItsPendingPasses() throws Exception {
         // Activation patching of every neuron at every position: hundreds of batches.
         AttributeRequest big = request("tiny-llama", Method.ACTIVATION_PATCHING, perPosition(NodeKind.NEURON)).build();
