@@ -224,6 +224,19 @@ class AttributeServiceTest {
     }
 
     @Test
+    void aPassedDeadlineEndsTheRequestAndItsPasses() throws Exception {
+        AttributeRequest big = request("tiny-llama", Method.ACTIVATION_PATCHING, perPosition(NodeKind.NEURON)).build();
+        var device = server.device("tiny-llama");
+        StatusRuntimeException e = assertThrows(StatusRuntimeException.class, () -> PatchbayGrpc.newBlockingStub(channel)
+                .withDeadlineAfter(300, TimeUnit.MILLISECONDS).attribute(big).forEachRemaining(event -> { }));
+        assertEquals(Status.Code.DEADLINE_EXCEEDED, e.getStatus().getCode());
+        Thread.sleep(300);
+        long after = device.batches();
+        Thread.sleep(500);
+        assertTrue(device.batches() - after <= 1, "the device kept running an expired request's passes");
+    }
+
+    @Test
     void badInputsGetTheirStatusAndTheServerKeepsServing() {
         NodeSet heads = NodeSet.newBuilder().addKinds(NodeKind.HEAD_OUTPUT).build();
         expect(Status.Code.NOT_FOUND, "model", request("gpt-9", Method.ATP, heads));
