@@ -1,0 +1,208 @@
+package dev.patchbay.client;
+
+import dev.patchbay.proto.v1.AttributeEvent;
+import dev.patchbay.proto.v1.AttributeRequest;
+import dev.patchbay.proto.v1.EffectBlock;
+import dev.patchbay.proto.v1.ListModelsRequest;
+import dev.patchbay.proto.v1.ModelInfo;
+import dev.patchbay.proto.v1.PatchbayGrpc;
+import dev.patchbay.proto.v1.TokenizeRequest;
+import io.grpc.Context;
+import io.grpc.Grpc;
+import io.grpc.InsecureChannelCredentials;
+import io.grpc.ManagedChannel;
+import io.grpc.StatusRuntimeException;
+import io.grpc.stub.StreamObserver;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Spliterator;
+import java.util.Spliterators;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
+import java.util.stream.StreamSupport;
+
+/**
+ * A connection to a Patchbay server.
+ * <pre>{@code
+ * try (PatchbayClient client = PatchbayClient.connect("localhost:50051");
+ *      Stream<AttributionEvent> events = client.attribute(request)) {
+ *     events.forEach(System.out::println);   // closing the stream early cancels the request
+ * }
+ * }</pre>
+ */
+public final class PatchbayClient implements AutoCloseable {
+    private final ManagedChannel channel;
+    private final boolean ownsChannel;
+    private final Duration timeout;
+
+    private PatchbayClient(ManagedChannel channel, boolean ownsChannel, Duration timeout) {
+        this.channel = channel;
+        this.ownsChannel = ownsChannel;
+        this.timeout = timeout;
+    }
+
+    /** Connects to {@code target}, e.g. "localhost:50051" (plaintext). */
+    public static PatchbayClient connect(String target) {
+        return new PatchbayClient(Grpc.newChannelBuilder(target, InsecureChannelCredentials.create())
+                .maxInboundMessageSize(64 << 20).build(), true, Duration.ofMinutes(10));
+    }
+
+    /** A client over a channel the caller owns (and closes). */
+    public static PatchbayClient over(ManagedChannel channel) {
+        return new PatchbayClient(channel, false, Duration.ofMinutes(10));
+    }
+
+    /** The same connection with another deadline for each call (the default is 10 minutes). */
+    public PatchbayClient withTimeout(Duration timeout) {
+        return new PatchbayClient(channel, false, timeout);
+    }
+
+    public List<ModelInfo> models() {
+        try {
+            return stub().listModels(ListModelsRequest.getDefaultInstance()).getModelsList();
+        } catch (StatusRuntimeException e) {
+            throw new PatchbayException(e.getStatus(), e);
+        }
+    }
+
+    /** Token ids and strings of {@code text}. */
+    public record Tokens(List<Integer> ids, List<String> tokens) {}
+
+    public Tokens tokenize(String model, String text) {
+        try {
+            var r = stub().tokenize(TokenizeRequest.newBuilder().setModel(model).setText(text).build());
+            return new Tokens(r.getIdsList(), r.getTokensList());
+        } catch (StatusRuntimeException e) {
+            throw new PatchbayException(e.getStatus(), e);
+        }
+    }
+
+    /**
+     * Streams an Attribute call's events as they arrive. Close the stream when done: closing it before the
+     * end cancels the request on the server. A refused or failed request throws {@link PatchbayException}.
+     */
+    public Stream<AttributionEvent> attribute(AttributeRequest request) {
+        Context.CancellableContext context = Context.current().withCancellation();
+        Iterator<AttributeEvent> events;
+        try {
+            events = context.call(() -> stub().attribute(request));
+        } catch (Exception e) {
+            context.cancel(e);
+            throw e instanceof StatusRuntimeException s ? new PatchbayException(s.getStatus(), s)
+                    : new IllegalStateException(e);
+        }
+        Iterator<AttributionEvent> typed = new Iterator<>() {
+            @Override
+            public boolean hasNext() {
+                try {
+                    return events.hasNext();
+                } catch (StatusRuntimeException e) {
+                    throw new PatchbayException(e.getStatus(), e);
+                }
+            }
+
+            @Override
+            public AttributionEvent next() {
+                try {
+                    return convert(events.next());
+                } catch (StatusRuntimeException e) {
+                    throw new PatchbayException(e.getStatus(), e);
+                }
+            }
+        };
+        return StreamSupport.stream(Spliterators.spliteratorUnknownSize(typed, Spliterator.ORDERED), false)
+                .onClose(() -> context.cancel(null));
+    }
+
+    /** Receives an asynchronous call's events on gRPC's threads. */
+    public interface Listener {
+        void onEvent(AttributionEvent event);
+
+        default void onError(PatchbayException error) {}
+
+        default void onCompleted() {}
+    }
+
+    /** A call in flight. */
+    public interface Call {
+        /** Cancels the request; the server drops its pending work. */
+        void cancel();
+    }
+
+    /** Starts an Attribute call without blocking; events go to {@code listener}. */
+    public Call attributeAsync(AttributeRequest request, Listener listener) {
+        Context.CancellableContext context = Context.current().withCancellation();
+        context.run(() -> PatchbayGrpc.newStub(channel).withDeadlineAfter(timeout.toMillis(), TimeUnit.MILLISECONDS)
+                .attribute(request, new StreamObserver<>() {
+                    @Override
+                    public void onNext(AttributeEvent e) {
+                        listener.onEvent(convert(e));
+                    }
+
+                    @Override
+                    public void onError(Throwable t) {
+                        listener.onError(new PatchbayException(io.grpc.Status.fromThrowable(t), t));
+                    }
+
+                    @Override
+                    public void onCompleted() {
+                        listener.onCompleted();
+                    }
+                }));
+        return () -> context.cancel(null);
+    }
+
+    private PatchbayGrpc.PatchbayBlockingStub stub() {
+        return PatchbayGrpc.newBlockingStub(channel).withDeadlineAfter(timeout.toMillis(), TimeUnit.MILLISECONDS);
+    }
+
+    static AttributionEvent convert(AttributeEvent e) {
+        return switch (e.getEventCase()) {
+            case ACCEPTED -> {
+                var a = e.getAccepted();
+                yield new AttributionEvent.Accepted(a.getRequestId(), a.getNodeCount(), a.getPlannedForwardPasses(),
+                        a.getMethod(), a.getMetric());
+            }
+            case PROGRESS -> new AttributionEvent.Progress(e.getProgress().getStage(), e.getProgress().getDone(),
+                    e.getProgress().getTotal());
+            case BLOCK -> effects(e.getBlock());
+            case VERIFIED -> {
+                var v = e.getVerified();
+                var n = v.getNode();
+                yield new AttributionEvent.Verified(v.getRank(), new NodeEffect(n.getName(), Nodes.site(n.getKind()),
+                        n.getLayer(), n.getUnit(), n.getPosition(), v.getEstimate()), v.getEffect());
+            }
+            case SUMMARY -> {
+                var s = e.getSummary();
+                yield new AttributionEvent.Summary(s.getMethod(), s.getMetric(), s.getPairs(), s.getCleanMetric(),
+                        s.getNoiseMetric(), s.getForwardPasses(), s.getComputeForwardEquivalents(), s.getWallSeconds(),
+                        s.getCacheHits(), s.getCacheMisses(), s.getSharedBatches());
+            }
+            default -> throw new IllegalStateException("an event of a newer server: " + e.getEventCase());
+        };
+    }
+
+    private static AttributionEvent.Effects effects(EffectBlock b) {
+        List<NodeEffect> nodes = new ArrayList<>(b.getValuesCount());
+        boolean hasUnits = switch (b.getKind()) {
+            case ATTN_OUT, MLP_OUT, RESIDUAL -> false;
+            default -> true;
+        };
+        for (int i = 0; i < b.getValuesCount(); i++) {
+            int unit = hasUnits ? i % b.getUnits() : 0;
+            int position = b.getPositionsCount() == 0 ? -1 : b.getPositions(i / b.getUnits());
+            nodes.add(new NodeEffect(Nodes.name(b.getKind(), b.getLayer(), unit, position), Nodes.site(b.getKind()),
+                    b.getLayer(), unit, position, b.getValues(i)));
+        }
+        return new AttributionEvent.Effects(Nodes.site(b.getKind()), b.getLayer(), nodes);
+    }
+
+    @Override
+    public void close() throws InterruptedException {
+        if (ownsChannel) {
+            channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+        }
+    }
+}
