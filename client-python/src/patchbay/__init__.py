@@ -1,5 +1,8 @@
 """Python client for Patchbay, a gRPC backend that localizes language-model behaviour to components."""
-from patchbay.client import Client, PatchbayError, Tokens
+from patchbay.client import AsyncClient, Attribution, Client, PatchbayError, Tokens
+from patchbay.events import Accepted, Effects, Progress, Summary, Verified, node_name
+from patchbay.requests import Pair
 
-__all__ = ["Client", "PatchbayError", "Tokens"]
+__all__ = ["AsyncClient", "Attribution", "Client", "PatchbayError", "Tokens", "Pair", "Accepted", "Effects",
+           "Progress", "Summary", "Verified", "node_name"]
 __version__ = "0.1.0"

@@ -2,9 +2,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Iterable, Iterator
 
 import grpc
+import numpy as np
 
+from patchbay import events as ev
+from patchbay.requests import attribute_request, pair, node_set, METRICS, KINDS
 from patchbay.v1 import patchbay_pb2, patchbay_pb2_grpc
 
 
@@ -16,6 +20,10 @@ class PatchbayError(Exception):
         self.code = code
         self.message = message
 
+    @classmethod
+    def of(cls, error: grpc.RpcError) -> "PatchbayError":
+        return cls(error.code(), error.details())
+
 
 @dataclass(frozen=True)
 class Tokens:
@@ -25,22 +33,150 @@ class Tokens:
     tokens: list[str]
 
 
+class Attribution:
+    """One Attribute call. Iterate it to get typed events as they stream; or collect it whole.
+
+    ``to_dataframe()`` and ``top(k)`` read whatever remains of the stream first. ``cancel()`` stops the
+    request on the server.
+    """
+
+    def __init__(self, call, progress: bool = False):
+        self._call = call
+        self._events: list = []
+        self._done = False
+        self._bar = _progress_bar() if progress else None
+
+    def __iter__(self) -> Iterator:
+        yield from self._events
+        if self._done:
+            return
+        try:
+            for message in self._call:
+                event = ev.convert(message)
+                self._events.append(event)
+                self._show(event)
+                yield event
+        except grpc.RpcError as e:
+            raise PatchbayError.of(e) from None
+        finally:
+            self._done = True
+            if self._bar is not None:
+                self._bar.close()
+
+    def collect(self) -> "Attribution":
+        for _ in self:
+            pass
+        return self
+
+    def cancel(self) -> None:
+        self._call.cancel()
+
+    @property
+    def events(self) -> list:
+        return list(self._events)
+
+    @property
+    def summary(self) -> ev.Summary | None:
+        return next((e for e in self.collect()._events if isinstance(e, ev.Summary)), None)
+
+    def effects(self) -> list[ev.Effects]:
+        return [e for e in self.collect()._events if isinstance(e, ev.Effects)]
+
+    def verified(self) -> list[ev.Verified]:
+        return [e for e in self.collect()._events if isinstance(e, ev.Verified)]
+
+    def to_dataframe(self):
+        """One row per node: name, site, layer, unit (head or neuron), position (-1: all), estimate and
+        verified_effect (NaN unless verified), largest |estimate| first. Needs pandas."""
+        import pandas as pd
+
+        verified = {v.name: v.effect for v in self.verified()}
+        rows = []
+        for block in self.effects():
+            flat = block.values.reshape(-1)
+            units = block.values.shape[-1]
+            positions = block.positions or [-1]
+            for i, name in enumerate(block.names):
+                rows.append((name, block.site, block.layer, i % units, positions[i // units], float(flat[i]),
+                             verified.get(name, np.nan)))
+        df = pd.DataFrame(rows, columns=["name", "site", "layer", "unit", "position", "estimate", "verified_effect"])
+        return df.reindex(df["estimate"].abs().sort_values(ascending=False).index).reset_index(drop=True)
+
+    def top(self, k: int = 10):
+        """The k nodes of largest |estimate|, as a DataFrame."""
+        return self.to_dataframe().head(k)
+
+    def _show(self, event) -> None:
+        if self._bar is None:
+            return
+        if isinstance(event, ev.Accepted):
+            self._bar.set_description(event.method)
+        elif isinstance(event, ev.Progress):
+            self._bar.total = event.total
+            self._bar.set_postfix_str(event.stage)
+            self._bar.n = event.done
+            self._bar.refresh()
+
+
 class Client:
     """A connection to a Patchbay server, e.g. ``Client("localhost:50051")``. Use it as a context manager."""
 
-    def __init__(self, target: str, *, timeout: float | None = 60.0):
-        self._channel = grpc.insecure_channel(target)
+    def __init__(self, target: str, *, timeout: float | None = 600.0):
+        self._channel = grpc.insecure_channel(target, options=[("grpc.max_receive_message_length", 64 << 20)])
         self._stub = patchbay_pb2_grpc.PatchbayStub(self._channel)
         self._timeout = timeout
 
     def models(self) -> list[patchbay_pb2.ModelInfo]:
         """The models the server has loaded, with their shapes and hook sites."""
-        return list(self._call(self._stub.ListModels, patchbay_pb2.ListModelsRequest()).models)
+        return list(self._unary(self._stub.ListModels, patchbay_pb2.ListModelsRequest()).models)
 
     def tokenize(self, model: str, text: str) -> Tokens:
         """How ``model`` tokenizes ``text``: check here that a clean and a noise prompt align."""
-        response = self._call(self._stub.Tokenize, patchbay_pb2.TokenizeRequest(model=model, text=text))
+        response = self._unary(self._stub.Tokenize, patchbay_pb2.TokenizeRequest(model=model, text=text))
         return Tokens(ids=list(response.ids), tokens=list(response.tokens))
+
+    def attribute(self, model: str, pairs, *, method: str = "atp-star", nodes="heads", metric: str = "logit_diff",
+                  verify_top_k: int = 0, progress: bool = False) -> Attribution:
+        """Scores every node of ``nodes`` for one pair or a list of pairs (a distribution).
+
+        pairs: Pair objects, (clean, noise, answer, wrong) tuples or dicts. method: "ap", "atp", "atp-qk",
+        "atp-star". nodes: "heads", "attention", "neurons", "all" or a dict (kinds, layers, per_position,
+        positions). progress: show a tqdm bar (with the ``progress`` extra installed).
+        """
+        request = attribute_request(model, pairs, method, nodes, metric, verify_top_k)
+        return Attribution(self._stub.Attribute(request, timeout=self._timeout), progress)
+
+    def patch(self, model: str, pairs, groups, *, metric: str = "logit_diff") -> Iterator[patchbay_pb2.PatchResult]:
+        """Exact activation patching of node groups (each a list of node names such as "L1H2" or "L0N5@3",
+        patched jointly); yields each group's result as it is computed."""
+        if isinstance(pairs, (dict, tuple)) or not isinstance(pairs, list):
+            pairs = [pairs]
+        request = patchbay_pb2.PatchRequest(model=model, pairs=[pair(p) for p in pairs], metric=METRICS[metric],
+                                            groups=[_group(g) for g in groups])
+        try:
+            for event in self._stub.Patch(request, timeout=self._timeout):
+                if event.HasField("result"):
+                    yield event.result
+        except grpc.RpcError as e:
+            raise PatchbayError.of(e) from None
+
+    def sweep(self, jobs: Iterable[tuple[str, dict]]) -> Iterator[tuple[str, object]]:
+        """Many attribution jobs over one stream: ``jobs`` yields (job_id, keyword arguments of attribute()
+        plus "model" and "pairs"); yields (job_id, event) as results arrive, and (job_id, PatchbayError) for a
+        job that failed while the others go on."""
+        def requests():
+            for job_id, job in jobs:
+                job = dict(job)
+                yield patchbay_pb2.SweepRequest(job_id=job_id, job=attribute_request(
+                    job.pop("model"), job.pop("pairs"), **job))
+        try:
+            for event in self._stub.Sweep(requests(), timeout=self._timeout):
+                if event.HasField("error"):
+                    yield event.job_id, PatchbayError(getattr(grpc.StatusCode, event.error.code), event.error.message)
+                else:
+                    yield event.job_id, ev.convert(event.attribute)
+        except grpc.RpcError as e:
+            raise PatchbayError.of(e) from None
 
     def close(self) -> None:
         self._channel.close()
@@ -51,8 +187,80 @@ class Client:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def _call(self, method, request):
+    def _unary(self, method, request):
         try:
             return method(request, timeout=self._timeout)
-        except grpc.RpcError as e:  # every unary failure is also a grpc.Call with code() and details()
-            raise PatchbayError(e.code(), e.details()) from None
+        except grpc.RpcError as e:
+            raise PatchbayError.of(e) from None
+
+
+class AsyncClient:
+    """The same calls over grpc.aio, for notebooks that run several requests at once:
+
+        async with AsyncClient("localhost:50051") as client:
+            async for event in client.attribute("patchbay-tiny", pair):
+                ...
+    """
+
+    def __init__(self, target: str, *, timeout: float | None = 600.0):
+        self._channel = grpc.aio.insecure_channel(target, options=[("grpc.max_receive_message_length", 64 << 20)])
+        self._stub = patchbay_pb2_grpc.PatchbayStub(self._channel)
+        self._timeout = timeout
+
+    async def models(self) -> list[patchbay_pb2.ModelInfo]:
+        try:
+            return list((await self._stub.ListModels(patchbay_pb2.ListModelsRequest(), timeout=self._timeout)).models)
+        except grpc.RpcError as e:
+            raise PatchbayError.of(e) from None
+
+    async def attribute(self, model: str, pairs, *, method: str = "atp-star", nodes="heads",
+                        metric: str = "logit_diff", verify_top_k: int = 0):
+        """Yields typed events as they stream."""
+        request = attribute_request(model, pairs, method, nodes, metric, verify_top_k)
+        try:
+            async for message in self._stub.Attribute(request, timeout=self._timeout):
+                yield ev.convert(message)
+        except grpc.RpcError as e:
+            raise PatchbayError.of(e) from None
+
+    async def close(self) -> None:
+        await self._channel.close()
+
+    async def __aenter__(self) -> "AsyncClient":
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.close()
+
+
+def _group(nodes) -> patchbay_pb2.NodeGroup:
+    names = [nodes] if isinstance(nodes, str) else list(nodes)
+    return patchbay_pb2.NodeGroup(nodes=[_node(n) for n in names])
+
+
+def _node(name: str) -> patchbay_pb2.Node:
+    """Parses a node name: L9H6, L9H6.q@12, L3N1024@7, L5.attn, L5.mlp, L5.resid@7."""
+    import re
+
+    m = re.fullmatch(r"L(\d+)(?:H(\d+)(?:\.([qkvz]))?|N(\d+)|\.(attn|mlp|resid))(?:@(\d+))?", name)
+    if not m:
+        raise ValueError(f"not a node name: {name!r}")
+    layer, head, site, neuron, whole, position = m.groups()
+    if head is not None:
+        kind, unit = KINDS[site or "z"], int(head)
+    elif neuron is not None:
+        kind, unit = KINDS["post"], int(neuron)
+    else:
+        kind, unit = {"attn": KINDS["attn_out"], "mlp": KINDS["mlp_out"], "resid": KINDS["resid_pre"]}[whole], 0
+    return patchbay_pb2.Node(kind=kind, layer=int(layer), unit=unit, position=-1 if position is None else int(position))
+
+
+def _progress_bar():
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=0, unit="step")
+
+
+__all__ = ["Client", "AsyncClient", "Attribution", "PatchbayError", "Tokens", "node_set"]

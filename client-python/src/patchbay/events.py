@@ -1,0 +1,102 @@
+"""Typed results of the streaming RPCs, and the node-naming rule they share with the server."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from patchbay.v1 import patchbay_pb2 as pb
+
+SITES = {pb.QUERY: "q", pb.KEY: "k", pb.VALUE: "v", pb.HEAD_OUTPUT: "z", pb.NEURON: "post",
+         pb.ATTN_OUT: "attn_out", pb.MLP_OUT: "mlp_out", pb.RESIDUAL: "resid_pre"}
+_WHOLE_LAYER = {pb.ATTN_OUT, pb.MLP_OUT, pb.RESIDUAL}
+
+
+def node_name(kind: int, layer: int, unit: int, position: int) -> str:
+    """L9H6 (a head over all positions), L9H6.q@12, L3N1024@7, L5.attn, L5.mlp, L5.resid@7."""
+    at = "" if position < 0 else f"@{position}"
+    if kind == pb.HEAD_OUTPUT:
+        return f"L{layer}H{unit}" + ("" if position < 0 else f".z{at}")
+    if kind in (pb.QUERY, pb.KEY, pb.VALUE):
+        return f"L{layer}H{unit}.{SITES[kind]}{at}"
+    if kind == pb.NEURON:
+        return f"L{layer}N{unit}{at}"
+    return f"L{layer}." + {pb.ATTN_OUT: "attn", pb.MLP_OUT: "mlp"}.get(kind, "resid") + at
+
+
+@dataclass(frozen=True)
+class Accepted:
+    request_id: str
+    node_count: int
+    planned_forward_passes: float
+    method: str
+    metric: str
+
+
+@dataclass(frozen=True)
+class Progress:
+    stage: str
+    done: int
+    total: int
+
+
+@dataclass(frozen=True)
+class Effects:
+    """All nodes of one kind in one layer: ``values`` has shape (positions, units), or (units,) over all positions."""
+    site: str
+    layer: int
+    positions: list[int]
+    values: np.ndarray
+    names: list[str]
+
+
+@dataclass(frozen=True)
+class Verified:
+    rank: int
+    name: str
+    site: str
+    layer: int
+    unit: int
+    position: int
+    estimate: float
+    effect: float
+
+
+@dataclass(frozen=True)
+class Summary:
+    method: str
+    metric: str
+    pairs: int
+    clean_metric: float
+    noise_metric: float
+    forward_passes: float
+    compute_forward_equivalents: float
+    wall_seconds: float
+    cache_hits: int
+    cache_misses: int
+    shared_batches: int
+
+
+def convert(event: pb.AttributeEvent):
+    kind = event.WhichOneof("event")
+    if kind == "accepted":
+        a = event.accepted
+        return Accepted(a.request_id, a.node_count, a.planned_forward_passes, a.method, a.metric)
+    if kind == "progress":
+        return Progress(event.progress.stage, event.progress.done, event.progress.total)
+    if kind == "block":
+        b = event.block
+        values = np.asarray(b.values, dtype=np.float32).reshape(tuple(b.shape))
+        positions = list(b.positions) or [-1]
+        units = b.units
+        names = [node_name(b.kind, b.layer, 0 if b.kind in _WHOLE_LAYER else u, p)
+                 for p in positions for u in range(units)]
+        return Effects(SITES[b.kind], b.layer, list(b.positions), values, names)
+    if kind == "verified":
+        v, n = event.verified, event.verified.node
+        return Verified(v.rank, n.name, SITES[n.kind], n.layer, n.unit, n.position, v.estimate, v.effect)
+    if kind == "summary":
+        s = event.summary
+        return Summary(s.method, s.metric, s.pairs, s.clean_metric, s.noise_metric, s.forward_passes,
+                       s.compute_forward_equivalents, s.wall_seconds, s.cache_hits, s.cache_misses, s.shared_batches)
+    raise ValueError(f"an event this client does not know: {kind}")

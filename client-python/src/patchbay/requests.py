@@ -1,0 +1,86 @@
+"""Building requests from plain Python values."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence, Union
+
+from patchbay.v1 import patchbay_pb2 as pb
+
+METHODS = {"ap": pb.ACTIVATION_PATCHING, "activation-patching": pb.ACTIVATION_PATCHING, "atp": pb.ATP,
+           "atp-qk": pb.ATP_QK, "atp-star": pb.ATP_STAR}
+METRICS = {"logit_diff": pb.LOGIT_DIFF, "log_prob": pb.LOG_PROB, "prob": pb.PROB, "kl_divergence": pb.KL_DIVERGENCE}
+KINDS = {"q": pb.QUERY, "k": pb.KEY, "v": pb.VALUE, "z": pb.HEAD_OUTPUT, "post": pb.NEURON,
+         "attn_out": pb.ATTN_OUT, "mlp_out": pb.MLP_OUT, "resid_pre": pb.RESIDUAL}
+NODE_SETS = {
+    "heads": dict(kinds=["z"], per_position=False),
+    "attention": dict(kinds=["q", "k", "v", "z"], per_position=True),
+    "neurons": dict(kinds=["post"], per_position=True),
+    "all": dict(kinds=["q", "k", "v", "z", "post"], per_position=True),
+}
+
+Prompt = Union[str, Sequence[int]]
+TokenSpec = Union[str, int, Sequence[Union[str, int]]]
+
+
+@dataclass
+class Pair:
+    """A clean prompt and a noise prompt of the same token length (text or token ids), with answer tokens.
+
+    ``answer`` and ``wrong`` are single tokens given as text (" Mary") or ids, or lists of them.
+    ``position`` is where the metric is read; None means the final token.
+    """
+    clean: Prompt
+    noise: Prompt
+    answer: TokenSpec = field(default_factory=list)
+    wrong: TokenSpec = field(default_factory=list)
+    position: int | None = None
+
+    def to_proto(self) -> pb.PromptPair:
+        out = pb.PromptPair(clean=_prompt(self.clean), noise=_prompt(self.noise),
+                            answers=_tokens(self.answer), wrongs=_tokens(self.wrong))
+        if self.position is not None:
+            out.position = self.position
+        return out
+
+
+def pair(value) -> pb.PromptPair:
+    """A Pair, a (clean, noise, answer, wrong) tuple, a dict of Pair's fields, or a PromptPair message."""
+    if isinstance(value, pb.PromptPair):
+        return value
+    if isinstance(value, Pair):
+        return value.to_proto()
+    if isinstance(value, dict):
+        return Pair(**value).to_proto()
+    return Pair(*value).to_proto()
+
+
+def node_set(nodes) -> pb.NodeSet:
+    """"heads", "attention", "neurons", "all", a dict (kinds, layers, per_position, positions), or a NodeSet."""
+    if isinstance(nodes, pb.NodeSet):
+        return nodes
+    spec = NODE_SETS[nodes] if isinstance(nodes, str) else dict(nodes)
+    if isinstance(nodes, str) and nodes not in NODE_SETS:
+        raise ValueError(f"nodes: unknown {nodes!r}; use one of {sorted(NODE_SETS)} or a dict")
+    kinds = [KINDS[k] if isinstance(k, str) else k for k in spec.get("kinds", [])]
+    return pb.NodeSet(kinds=kinds, layers=spec.get("layers", []), per_position=spec.get("per_position", False),
+                      positions=spec.get("positions", []))
+
+
+def attribute_request(model, pairs, method="atp-star", nodes="heads", metric="logit_diff", verify_top_k=0):
+    if method not in METHODS:
+        raise ValueError(f"method: unknown {method!r}; use one of {sorted(METHODS)}")
+    if metric not in METRICS:
+        raise ValueError(f"metric: unknown {metric!r}; use one of {sorted(METRICS)}")
+    if isinstance(pairs, (Pair, dict, tuple)) and not (isinstance(pairs, tuple) and pairs and isinstance(pairs[0], Pair)):
+        pairs = [pairs]
+    return pb.AttributeRequest(model=model, pairs=[pair(p) for p in pairs], method=METHODS[method],
+                               nodes=node_set(nodes), metric=METRICS[metric], verify_top_k=verify_top_k)
+
+
+def _prompt(p: Prompt) -> pb.Prompt:
+    return pb.Prompt(text=p) if isinstance(p, str) else pb.Prompt(ids=pb.TokenIds(ids=list(p)))
+
+
+def _tokens(spec: TokenSpec) -> list[pb.Token]:
+    items = [spec] if isinstance(spec, (str, int)) else list(spec)
+    return [pb.Token(text=t) if isinstance(t, str) else pb.Token(id=t) for t in items]

@@ -1,0 +1,113 @@
+"""The attribution API of the Python client against a real server."""
+import asyncio
+import math
+
+import numpy as np
+import pytest
+
+import patchbay
+from patchbay.client import _node
+
+CLEAN = "When Mary and John went to the store, John gave a drink to"
+NOISE = "When Mary and John went to the store, Mary gave a drink to"
+PAIR = patchbay.Pair(CLEAN, NOISE, answer=" Mary", wrong=" John")
+
+
+@pytest.fixture
+def client(server_address):
+    with patchbay.Client(server_address) as c:
+        yield c
+
+
+def test_events_stream_in_order_and_collect_into_a_dataframe(client):
+    run = client.attribute("tiny-gpt2", PAIR, method="atp-star", nodes="heads", verify_top_k=3)
+    kinds = [type(e).__name__ for e in run]
+    assert kinds[0] == "Accepted" and kinds[-1] == "Summary"
+    assert kinds.index("Effects") < kinds.index("Verified")
+    blocks = run.effects()
+    assert [b.values.shape for b in blocks] == [(4,), (4,)]  # two layers, four heads over all positions
+    assert blocks[1].names == ["L1H0", "L1H1", "L1H2", "L1H3"]
+    df = run.to_dataframe()
+    assert list(df.columns) == ["name", "site", "layer", "unit", "position", "estimate", "verified_effect"]
+    assert len(df) == 8
+    assert (df["estimate"].abs().diff().dropna() <= 0).all(), "largest |estimate| first"
+    top = run.top(3)
+    assert top["verified_effect"].notna().all(), "the top three were verified"
+    assert df["verified_effect"].isna().sum() == 5
+    assert run.summary.method == "atp-star" and run.summary.forward_passes > 0
+
+
+def test_per_position_blocks_are_arrays_with_node_names(client):
+    run = client.attribute("tiny-llama", PAIR, method="atp-qk", nodes="attention").collect()
+    keys = next(b for b in run.effects() if b.site == "k" and b.layer == 1)
+    assert keys.values.shape == (len(keys.positions), 2)  # two key/value heads under GQA
+    assert keys.names[3] == f"L1H1.k@{keys.positions[1]}"
+    assert np.isfinite(keys.values).all()
+
+
+def test_a_progress_bar_does_not_change_results(client):
+    quiet = client.attribute("tiny-gpt2", PAIR, method="ap", nodes="heads").to_dataframe()
+    shown = client.attribute("tiny-gpt2", PAIR, method="ap", nodes="heads", progress=True).to_dataframe()
+    assert quiet.equals(shown)
+
+
+def test_the_async_client_streams_the_same_events(server_address):
+    async def run():
+        async with patchbay.AsyncClient(server_address) as client:
+            first, second = await asyncio.gather(
+                collect(client.attribute("tiny-gpt2", PAIR, method="atp")),
+                collect(client.attribute("tiny-gpt2", PAIR, method="atp-qk")))
+            return first, second
+
+    async def collect(stream):
+        return [e async for e in stream]
+
+    first, second = asyncio.run(run())
+    assert isinstance(first[-1], patchbay.Summary) and first[-1].method == "atp"
+    assert isinstance(second[-1], patchbay.Summary) and second[-1].method == "atp-qk"
+
+
+def test_patch_matches_activation_patching(client):
+    ap = client.attribute("tiny-gpt2", PAIR, method="ap", nodes="heads").to_dataframe().set_index("name")
+    results = list(client.patch("tiny-gpt2", PAIR, [["L1H2"], ["L1H2", "L0N5@3"]]))
+    assert [r.group for r in results] == ["L1H2", "L1H2+L0N5@3"]
+    assert math.isclose(results[0].effect, ap.loc["L1H2", "estimate"], abs_tol=1e-5)
+
+
+def test_sweep_tags_events_and_reports_a_failed_job(client):
+    jobs = [(f"job{i}", dict(model="tiny-gpt2", pairs=PAIR, method="atp")) for i in range(5)]
+    jobs.append(("broken", dict(model="missing", pairs=PAIR)))
+    summaries, errors = set(), {}
+    for job_id, event in client.sweep(iter(jobs)):
+        if isinstance(event, patchbay.PatchbayError):
+            errors[job_id] = event
+        elif isinstance(event, patchbay.Summary):
+            summaries.add(job_id)
+    assert summaries == {f"job{i}" for i in range(5)}
+    assert errors["broken"].code.name == "NOT_FOUND"
+
+
+def test_plots_are_written(client, tmp_path):
+    from patchbay import plots
+
+    run = client.attribute("tiny-gpt2", PAIR, nodes="heads", verify_top_k=4).collect()
+    assert plots.head_matrix(run).shape == (2, 4)
+    for path in (plots.head_heatmap(run, str(tmp_path / "heads.png")),
+                 plots.verified_bars(run, str(tmp_path / "verified.png"))):
+        with open(path, "rb") as f:
+            assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_errors_carry_the_servers_status_and_message(client):
+    with pytest.raises(patchbay.PatchbayError) as error:
+        client.attribute("tiny-gpt2", patchbay.Pair(CLEAN, "Hi", " Mary", " John")).collect()
+    assert error.value.code.name == "INVALID_ARGUMENT"
+    assert "pairs[0]" in error.value.message
+    with pytest.raises(ValueError):
+        client.attribute("tiny-gpt2", PAIR, method="magic")
+
+
+def test_node_names_parse_back():
+    for name in ["L9H6", "L9H6.q@12", "L3N1024@7", "L5.attn", "L5.mlp", "L5.resid@7", "L0H1.k"]:
+        n = _node(name)
+        assert patchbay.node_name(n.kind, n.layer, n.unit, n.position) == name
