@@ -10,7 +10,7 @@ import picocli.CommandLine.Command;
         mixinStandardHelpOptions = true,
         version = "patchbay 0.1.0",
         description = "Localizes language-model behaviour to components (activation patching, AtP, AtP*).",
-        subcommands = {LogitsCommand.class, AttributeCommand.class, ServeCommand.class, BenchCommand.class,
+        subcommands = {DemoCommand.class, LogitsCommand.class, AttributeCommand.class, ServeCommand.class, BenchCommand.class,
                 CommandLine.HelpCommand.class})
 public final class PatchbayCli {
     /** The checkpoint used when a command is given no --model, relative to the Patchbay checkout. */

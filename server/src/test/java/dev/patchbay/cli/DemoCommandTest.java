@@ -1,0 +1,42 @@
+package dev.patchbay.cli;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import picocli.CommandLine;
+
+class DemoCommandTest {
+    @TempDir
+    Path temp;
+
+    @Test
+    void streamsTheTopHeadsVerifiesTenAndDrawsTheHeatmap() throws Exception {
+        StringWriter out = new StringWriter();
+        StringWriter err = new StringWriter();
+        CommandLine cli = PatchbayCli.commandLine();
+        cli.setOut(new PrintWriter(out));
+        cli.setErr(new PrintWriter(err));
+        Path png = temp.resolve("heads.png");
+        System.setProperty("patchbay.home", Path.of("..").toAbsolutePath().normalize().toString());
+        assertEquals(0, cli.execute("demo", "--out", png.toString()), err.toString());
+        String text = out.toString();
+        assertTrue(text.contains("layer 0 heads arrived") && text.contains("patched effect"), text);
+        long verified = text.lines().filter(l -> l.matches("\\d+\\s+L\\d+H\\d+\\s+.*")).count();
+        assertEquals(Math.min(10, headCount(text)), verified, text);
+        byte[] magic = Arrays.copyOf(Files.readAllBytes(png), 8);
+        assertArrayEquals(new byte[] {(byte) 0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'}, magic);
+        assertTrue(text.contains(png.toAbsolutePath().toString()));
+    }
+
+    private static long headCount(String text) {
+        return Long.parseLong(text.replaceAll("(?s).*accepted r\\d+: (\\d+) nodes.*", "$1"));
+    }
+}
