@@ -1,30 +1,23 @@
 package dev.patchbay.service;
 
 import dev.patchbay.checkpoint.TextTokenizer;
-import dev.patchbay.proto.v1.Accepted;
 import dev.patchbay.proto.v1.AttributeEvent;
 import dev.patchbay.proto.v1.AttributeRequest;
 import dev.patchbay.proto.v1.ListModelsRequest;
 import dev.patchbay.proto.v1.ListModelsResponse;
 import dev.patchbay.proto.v1.PatchEvent;
 import dev.patchbay.proto.v1.PatchRequest;
-import dev.patchbay.proto.v1.PatchResult;
 import dev.patchbay.proto.v1.PatchbayGrpc;
-import dev.patchbay.proto.v1.Summary;
 import dev.patchbay.proto.v1.SweepEvent;
 import dev.patchbay.proto.v1.SweepRequest;
 import dev.patchbay.proto.v1.TokenizeRequest;
 import dev.patchbay.proto.v1.TokenizeResponse;
-import dev.patchbay.attribution.Cost;
-import dev.patchbay.attribution.NodePatching;
 import dev.patchbay.scheduler.Device;
 import io.grpc.Status;
-import io.grpc.StatusRuntimeException;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
 import java.util.Arrays;
 import java.util.Map;
-import java.util.concurrent.CancellationException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -81,61 +74,33 @@ final class PatchbayService extends PatchbayGrpc.PatchbayImplBase {
     @Override
     public void attribute(AttributeRequest request, StreamObserver<AttributeEvent> response) {
         var call = (ServerCallStreamObserver<AttributeEvent>) response;
-        RequestParser.Attribute parsed;
         try {
-            parsed = parser.attribute(request);
+            RequestParser.Attribute parsed = parser.attribute(request);
+            Device.Job job = openJob(parsed.model().device(), call);
+            start(job, call, new AttributeJob(parsed, job, EventSink.of(response), batchRows));
         } catch (RequestException e) {
             response.onError(e.status().asRuntimeException());
-            return;
         }
-        Device device = parsed.model().device();
-        Device.Job job = device.open(nextId(), call::isReady);
-        call.setOnCancelHandler(job::cancel);
-        call.setOnReadyHandler(device::wake);
-        start(job, call, new AttributeJob(parsed, job, EventSink.of(response), batchRows));
     }
 
     @Override
     public void patch(PatchRequest request, StreamObserver<PatchEvent> response) {
         var call = (ServerCallStreamObserver<PatchEvent>) response;
-        RequestParser.Patch parsed;
         try {
-            parsed = parser.patch(request);
+            RequestParser.Patch parsed = parser.patch(request);
+            Device.Job job = openJob(parsed.model().device(), call);
+            start(job, call, new PatchJob(parsed, job, response, batchRows));
         } catch (RequestException e) {
             response.onError(e.status().asRuntimeException());
-            return;
         }
-        Device device = parsed.model().device();
+    }
+
+    /** A job on {@code device} that the call's cancellation (or deadline) cancels and its readiness paces. */
+    private Device.Job openJob(Device device, ServerCallStreamObserver<?> call) {
         Device.Job job = device.open(nextId(), call::isReady);
         call.setOnCancelHandler(job::cancel);
         call.setOnReadyHandler(device::wake);
-        start(job, call, () -> {
-            try (job) {
-                response.onNext(PatchEvent.newBuilder().setAccepted(Accepted.newBuilder().setRequestId(job.id())
-                        .setNodeCount(parsed.groups().size()).setMethod("ap")
-                        .setPlannedForwardPasses(parsed.pairs().size() * (2.0 + parsed.groups().size()))
-                        .setMetric(parsed.pairs().get(0).metric().describe())).build());
-                CountingRunner runner = new CountingRunner(job.runner());
-                Cost cost = new NodePatching(batchRows).run(runner, parsed.pairs(), parsed.groups(), (index, effect, perPair) -> {
-                    var result = PatchResult.newBuilder().setGroup(parsed.names().get(index)).setEffect(effect);
-                    Arrays.stream(perPair).forEach(result::addPerPair);
-                    response.onNext(PatchEvent.newBuilder().setResult(result).build());
-                });
-                response.onNext(PatchEvent.newBuilder().setSummary(Summary.newBuilder().setMethod("ap")
-                        .setMetric(parsed.pairs().get(0).metric().describe()).setPairs(parsed.pairs().size())
-                        .setForwardPasses(cost.forwardPasses()).setComputeForwardEquivalents(cost.computeEquivalents())
-                        .setWallSeconds(cost.wallSeconds()).setCacheHits(runner.cacheHits())
-                        .setCacheMisses(runner.cacheMisses()).setSharedBatches(runner.sharedBatches())).build());
-                response.onCompleted();
-            } catch (CancellationException | StatusRuntimeException e) {
-                log.info("patch request {} ended: {}", job.id(), e.toString());
-            } catch (IllegalArgumentException e) {
-                response.onError(Status.INVALID_ARGUMENT.withDescription(e.getMessage()).asRuntimeException());
-            } catch (RuntimeException | Error e) {
-                log.error("patch request {} failed", job.id(), e);
-                response.onError(Status.INTERNAL.withDescription("request " + job.id() + " failed: " + e).asRuntimeException());
-            }
-        });
+        return job;
     }
 
     @Override

@@ -4,14 +4,11 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import picocli.CommandLine;
 
 class DemoCommandTest {
     @TempDir
@@ -19,15 +16,11 @@ class DemoCommandTest {
 
     @Test
     void streamsTheTopHeadsVerifiesTenAndDrawsTheHeatmap() throws Exception {
-        StringWriter out = new StringWriter();
-        StringWriter err = new StringWriter();
-        CommandLine cli = PatchbayCli.commandLine();
-        cli.setOut(new PrintWriter(out));
-        cli.setErr(new PrintWriter(err));
+        CliRun cli = new CliRun();
         Path png = temp.resolve("heads.png");
         System.setProperty("patchbay.home", Path.of("..").toAbsolutePath().normalize().toString());
-        assertEquals(0, cli.execute("demo", "--out", png.toString()), err.toString());
-        String text = out.toString();
+        assertEquals(0, cli.run("demo", "--out", png.toString()), cli.err.toString());
+        String text = cli.out.toString();
         assertTrue(text.contains("layer 0 heads arrived") && text.contains("patched effect"), text);
         long verified = text.lines().filter(l -> l.matches("\\d+\\s+L\\d+H\\d+\\s+.*")).count();
         assertEquals(Math.min(10, headCount(text)), verified, text);
