@@ -4,60 +4,24 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.ndarray.NDArray;
-import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.types.DataType;
+import dev.patchbay.Float64Models;
 import dev.patchbay.TestCheckpoints;
-import dev.patchbay.checkpoint.LoadedModel;
 import dev.patchbay.model.ForwardResult;
 import dev.patchbay.model.HookedTransformer;
 import dev.patchbay.model.Hooks;
 import dev.patchbay.model.Patch;
 import dev.patchbay.model.TokenBatch;
 import java.util.EnumSet;
-import java.util.HashMap;
 import java.util.List;
-import java.util.Map;
 import java.util.Random;
 import java.util.Set;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
 /** Every estimator against an oracle that is not itself: exact patching, finite differences, hand-worked models. */
-class AttributionTest {
-    private static final Map<String, LoadedModel> MODELS = new HashMap<>();
+class AttributionTest extends Float64Models {
     private static final Set<NodeKind> ALL_KINDS = EnumSet.allOf(NodeKind.class);
-    private NDManager manager;
-
-    @BeforeAll
-    static void load() {
-        for (String name : TestCheckpoints.ALL) {
-            MODELS.put(name, TestCheckpoints.load(name, DataType.FLOAT64));
-        }
-    }
-
-    @AfterAll
-    static void close() {
-        MODELS.values().forEach(LoadedModel::close);
-    }
-
-    @BeforeEach
-    void open() {
-        manager = NDManager.newBaseManager("PyTorch");
-    }
-
-    @AfterEach
-    void free() {
-        manager.close();
-    }
-
-    static Iterable<String> models() {
-        return TestCheckpoints.ALL;
-    }
 
     /** A pair of equal length built from the golden prompt, with a few tokens changed in the noise prompt. */
     static PromptPair pair(String model) {
@@ -95,7 +59,7 @@ class AttributionTest {
     @ParameterizedTest
     @MethodSource("models")
     void atPEqualsAFiniteDifferenceAtEveryNodeKind(String name) {
-        HookedTransformer model = MODELS.get(name).transformer();
+        HookedTransformer model = model(name);
         PromptPair pair = pair(name);
         Random random = new Random(11);
         for (boolean perPosition : new boolean[] {true, false}) {
@@ -147,7 +111,7 @@ class AttributionTest {
     @ParameterizedTest
     @MethodSource("models")
     void gradDropOnNodesWithOnlyADirectPathIsTheAbsoluteAtP(String name) {
-        HookedTransformer model = MODELS.get(name).transformer();
+        HookedTransformer model = model(name);
         int last = model.config().nLayers() - 1;
         NodeSet lastLayer = new NodeSet(EnumSet.of(NodeKind.QUERY, NodeKind.KEY, NodeKind.VALUE, NodeKind.HEAD_OUTPUT,
                 NodeKind.NEURON), new int[] {last}, true, null);
@@ -161,7 +125,7 @@ class AttributionTest {
     @ParameterizedTest
     @MethodSource("models")
     void batchedResumedPatchingEqualsOneFullForwardPerNode(String name) {
-        HookedTransformer model = MODELS.get(name).transformer();
+        HookedTransformer model = model(name);
         PromptPair pair = pair(name);
         NodeSet nodes = new NodeSet(ALL_KINDS, null, true, new int[] {0, 3, pair.length() - 1});
         AttributionResult batched = new ActivationPatching(7).run(model, List.of(pair), nodes);
@@ -179,7 +143,7 @@ class AttributionTest {
     @ParameterizedTest
     @MethodSource("models")
     void aNodePatchedWithItsOwnCleanValueHasNoEffect(String name) {
-        HookedTransformer model = MODELS.get(name).transformer();
+        HookedTransformer model = model(name);
         PromptPair same = new PromptPair(pair(name).clean(), pair(name).clean(), pair(name).metric());
         for (AttributionResult.Scored s : new ActivationPatching(16).run(model, List.of(same), NodeSet.attentionAndNeurons()).ranked()) {
             assertEquals(0.0, s.estimate(), 1e-12, s.node().name());
@@ -189,7 +153,7 @@ class AttributionTest {
     @ParameterizedTest
     @MethodSource("models")
     void aDistributionAveragesPairs(String name) {
-        HookedTransformer model = MODELS.get(name).transformer();
+        HookedTransformer model = model(name);
         PromptPair a = pair(name);
         PromptPair b = new PromptPair(a.noise(), a.clean(), Metric.logitDiff(new int[] {7}, new int[] {3}));
         NodeSet heads = NodeSet.heads();

@@ -8,66 +8,30 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.ndarray.NDArray;
-import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
+import dev.patchbay.Float64Models;
 import dev.patchbay.TestCheckpoints;
 import dev.patchbay.TestCheckpoints.Golden;
-import dev.patchbay.checkpoint.LoadedModel;
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.List;
-import java.util.Map;
 import java.util.Random;
 import java.util.function.Function;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
 /** Reading, overwriting and differentiating hook sites, in float64 so that the oracles can be tight. */
-class HookedTransformerTest {
-    private static final Map<String, LoadedModel> MODELS = new HashMap<>();
-    private NDManager scope;
-
-    @BeforeAll
-    static void load() {
-        for (String name : TestCheckpoints.ALL) {
-            MODELS.put(name, TestCheckpoints.load(name, DataType.FLOAT64));
-        }
-    }
-
-    @AfterAll
-    static void close() {
-        MODELS.values().forEach(LoadedModel::close);
-    }
-
-    @BeforeEach
-    void openScope() {
-        scope = NDManager.newBaseManager("PyTorch");
-    }
-
-    @AfterEach
-    void closeScope() {
-        scope.close();
-    }
-
-    static Iterable<String> models() {
-        return TestCheckpoints.ALL;
-    }
-
+class HookedTransformerTest extends Float64Models {
     @ParameterizedTest
     @MethodSource("models")
     void paddedBatchEqualsRunningEachPromptAlone(String name) {
-        HookedTransformer model = MODELS.get(name).transformer();
+        HookedTransformer model = model(name);
         Golden golden = TestCheckpoints.golden(name);
         int[][] prompts = {golden.ids(0), golden.ids(1), golden.ids(2)};
         assertNotEquals(prompts[0].length, prompts[1].length, "the test needs prompts of different lengths");
         String site = HookSites.residPost(0);
-        ForwardResult batched = model.forward(scope, TokenBatch.of(prompts), Hooks.builder().cache(site).build());
+        ForwardResult batched = model.forward(manager, TokenBatch.of(prompts), Hooks.builder().cache(site).build());
         for (int r = 0; r < prompts.length; r++) {
-            ForwardResult alone = model.forward(scope, TokenBatch.of(prompts[r]), Hooks.builder().cache(site).build());
+            ForwardResult alone = model.forward(manager, TokenBatch.of(prompts[r]), Hooks.builder().cache(site).build());
             String real = "{}, :{}";
             double logitError = maxAbsDiff(batched.logits().get(real, r, prompts[r].length).toDoubleArray(),
                     alone.logits().get("0").toDoubleArray());
@@ -81,12 +45,12 @@ class HookedTransformerTest {
     @ParameterizedTest
     @MethodSource("models")
     void patchingASiteWithItsOwnValueChangesNothing(String name) {
-        HookedTransformer model = MODELS.get(name).transformer();
+        HookedTransformer model = model(name);
         TokenBatch batch = TokenBatch.of(TestCheckpoints.golden(name).ids(0));
-        ForwardResult clean = model.forward(scope, batch, Hooks.builder().cacheAll().build());
+        ForwardResult clean = model.forward(manager, batch, Hooks.builder().cacheAll().build());
         for (String site : model.hookSites()) {
             NDArray own = clean.activation(site).get("0");
-            ForwardResult patched = model.forward(scope, batch,
+            ForwardResult patched = model.forward(manager, batch,
                     Hooks.builder().patch(site, Patch.whole(0, own)).build());
             assertArrayEquals(clean.logits().toDoubleArray(), patched.logits().toDoubleArray(), site);
         }
@@ -95,11 +59,11 @@ class HookedTransformerTest {
     @ParameterizedTest
     @MethodSource("models")
     void patchingTheEmbeddingFromAnotherPromptReproducesThatPrompt(String name) {
-        HookedTransformer model = MODELS.get(name).transformer();
+        HookedTransformer model = model(name);
         int[] clean = {5, 17, 42, 99, 7, 64, 3, 250};
         int[] noise = {8, 120, 42, 31, 200, 11, 3, 9};
-        ForwardResult noiseRun = model.forward(scope, TokenBatch.of(noise), Hooks.builder().cache(HookSites.EMBED).build());
-        ForwardResult patched = model.forward(scope, TokenBatch.of(clean),
+        ForwardResult noiseRun = model.forward(manager, TokenBatch.of(noise), Hooks.builder().cache(HookSites.EMBED).build());
+        ForwardResult patched = model.forward(manager, TokenBatch.of(clean),
                 Hooks.builder().patch(HookSites.EMBED, Patch.whole(0, noiseRun.activation(HookSites.EMBED).get("0"))).build());
         assertTrue(maxAbsDiff(noiseRun.logits().toDoubleArray(), patched.logits().toDoubleArray()) <= 1e-12);
     }
@@ -107,19 +71,19 @@ class HookedTransformerTest {
     @ParameterizedTest
     @MethodSource("models")
     void aPatchReachesOnlyItsRowAndLaterPositions(String name) {
-        HookedTransformer model = MODELS.get(name).transformer();
+        HookedTransformer model = model(name);
         int[] clean = {5, 17, 42, 99, 7, 64, 3, 250};
         int[] noise = {8, 120, 42, 31, 200, 11, 3, 9};
         String z = HookSites.attn(0, "z");
         String post = HookSites.mlp(0, "post");
-        ForwardResult noiseRun = model.forward(scope, TokenBatch.of(noise), Hooks.builder().cache(z, post).build());
+        ForwardResult noiseRun = model.forward(manager, TokenBatch.of(noise), Hooks.builder().cache(z, post).build());
         int position = 4;
         Hooks hooks = Hooks.builder()
                 .patch(z, Patch.of(1, noiseRun.activation(z).get("0"), new int[] {position}, new int[] {2}))
                 .patch(post, Patch.of(2, noiseRun.activation(post).get("0"), new int[] {position}, new int[] {7}))
                 .build();
-        ForwardResult patched = model.forward(scope, TokenBatch.of(clean, clean, clean), hooks);
-        ForwardResult plain = model.forward(scope, TokenBatch.of(clean), Hooks.NONE);
+        ForwardResult patched = model.forward(manager, TokenBatch.of(clean, clean, clean), hooks);
+        ForwardResult plain = model.forward(manager, TokenBatch.of(clean), Hooks.NONE);
         double[] plainLogits = plain.logits().get("0").toDoubleArray();
         assertTrue(maxAbsDiff(plainLogits, patched.logits().get("0").toDoubleArray()) <= 1e-12, "row 0 is unpatched");
         for (int row = 1; row <= 2; row++) {
@@ -154,11 +118,11 @@ class HookedTransformerTest {
     @ParameterizedTest
     @MethodSource("models")
     void gradientsEqualFiniteDifferencesAtEverySiteKind(String name) {
-        HookedTransformer model = MODELS.get(name).transformer();
+        HookedTransformer model = model(name);
         TokenBatch batch = TokenBatch.of(TestCheckpoints.golden(name).ids(2));
         Function<NDArray, NDArray> metric = Metrics.logitDiff(batch, 11, 40);
         List<String> sites = gradientSites(model);
-        ForwardResult withGrads = model.forwardWithGradients(scope, batch,
+        ForwardResult withGrads = model.forwardWithGradients(manager, batch,
                 Hooks.builder().cache(sites).gradient(sites).build(), metric);
         Random random = new Random(7);
         double worst = 0;
@@ -185,16 +149,16 @@ class HookedTransformerTest {
     @ParameterizedTest
     @MethodSource("models")
     void stoppingTheGradientThroughALayerFreezesOnlyItsWrites(String name) {
-        HookedTransformer model = MODELS.get(name).transformer();
+        HookedTransformer model = model(name);
         TokenBatch batch = TokenBatch.of(TestCheckpoints.golden(name).ids(2));
         Function<NDArray, NDArray> metric = Metrics.logitDiff(batch, 11, 40);
         String early = HookSites.attn(0, "z");
         String inside = HookSites.mlp(1, "post");
         String attnOut = HookSites.attnOut(1);
         String mlpOut = HookSites.mlpOut(1);
-        ForwardResult plain = model.forwardWithGradients(scope, batch,
+        ForwardResult plain = model.forwardWithGradients(manager, batch,
                 Hooks.builder().cache(early, attnOut, mlpOut).gradient(early).build(), metric);
-        ForwardResult stopped = model.forwardWithGradients(scope, batch,
+        ForwardResult stopped = model.forwardWithGradients(manager, batch,
                 Hooks.builder().gradient(early, inside).stopGradientThrough(1).build(), metric);
         assertArrayEquals(plain.logits().toDoubleArray(), stopped.logits().toDoubleArray(), "forward values must not change");
         assertEquals(0.0, stopped.gradient(inside).abs().max().getDouble(), "no gradient inside the stopped layer");
@@ -207,8 +171,8 @@ class HookedTransformerTest {
                 .patch(attnOut, Patch.whole(0, plain.activation(attnOut).get("0")))
                 .patch(mlpOut, Patch.whole(0, plain.activation(mlpOut).get("0")))
                 .build();
-        double up = metric.apply(model.forward(scope, batch, frozen.apply(x.add(direction.mul(eps)))).logits()).getDouble(0);
-        double down = metric.apply(model.forward(scope, batch, frozen.apply(x.sub(direction.mul(eps)))).logits()).getDouble(0);
+        double up = metric.apply(model.forward(manager, batch, frozen.apply(x.add(direction.mul(eps)))).logits()).getDouble(0);
+        double down = metric.apply(model.forward(manager, batch, frozen.apply(x.sub(direction.mul(eps)))).logits()).getDouble(0);
         double numeric = (up - down) / (2 * eps);
         double analytic = stopped.gradient(early).get("0").mul(direction).sum().getDouble();
         double unstopped = plain.gradient(early).get("0").mul(direction).sum().getDouble();
@@ -219,15 +183,15 @@ class HookedTransformerTest {
     @ParameterizedTest
     @MethodSource("models")
     void eachRowOfABatchGetsItsOwnGradient(String name) {
-        HookedTransformer model = MODELS.get(name).transformer();
+        HookedTransformer model = model(name);
         Golden golden = TestCheckpoints.golden(name);
         String site = HookSites.attn(0, "v");
         TokenBatch both = TokenBatch.of(golden.ids(1), golden.ids(2));
-        NDArray batched = model.forwardWithGradients(scope, both, Hooks.builder().gradient(site).build(),
+        NDArray batched = model.forwardWithGradients(manager, both, Hooks.builder().gradient(site).build(),
                 Metrics.logitDiff(both, 11, 40)).gradient(site);
         for (int r = 0; r < 2; r++) {
             TokenBatch alone = TokenBatch.of(golden.ids(r + 1));
-            NDArray single = model.forwardWithGradients(scope, alone, Hooks.builder().gradient(site).build(),
+            NDArray single = model.forwardWithGradients(manager, alone, Hooks.builder().gradient(site).build(),
                     Metrics.logitDiff(alone, 11, 40)).gradient(site);
             double error = maxAbsDiff(batched.get("{}, :{}", r, alone.length()).toDoubleArray(),
                     single.get("0").toDoubleArray());
@@ -238,26 +202,26 @@ class HookedTransformerTest {
     @ParameterizedTest
     @MethodSource("models")
     void badHookRequestsAreRejectedWithTheirName(String name) {
-        HookedTransformer model = MODELS.get(name).transformer();
+        HookedTransformer model = model(name);
         TokenBatch batch = TokenBatch.of(new int[] {1, 2, 3});
         var unknown = assertThrows(IllegalArgumentException.class,
-                () -> model.forward(scope, batch, Hooks.builder().cache("blocks.9.attn.hook_q").build()));
+                () -> model.forward(manager, batch, Hooks.builder().cache("blocks.9.attn.hook_q").build()));
         assertTrue(unknown.getMessage().contains("blocks.9.attn.hook_q"));
         var badId = assertThrows(IllegalArgumentException.class,
-                () -> model.forward(scope, TokenBatch.of(new int[] {1, 100000}), Hooks.NONE));
+                () -> model.forward(manager, TokenBatch.of(new int[] {1, 100000}), Hooks.NONE));
         assertTrue(badId.getMessage().contains("100000"));
         var badStop = assertThrows(IllegalArgumentException.class,
-                () -> model.forward(scope, batch, Hooks.builder().stopGradientThrough(5).build()));
+                () -> model.forward(manager, batch, Hooks.builder().stopGradientThrough(5).build()));
         assertTrue(badStop.getMessage().contains("layer 5"));
-        NDArray wrongShape = scope.zeros(new ai.djl.ndarray.types.Shape(3, 7), DataType.FLOAT64);
-        var badPatch = assertThrows(IllegalArgumentException.class, () -> model.forward(scope, batch,
+        NDArray wrongShape = manager.zeros(new ai.djl.ndarray.types.Shape(3, 7), DataType.FLOAT64);
+        var badPatch = assertThrows(IllegalArgumentException.class, () -> model.forward(manager, batch,
                 Hooks.builder().patch(HookSites.EMBED, Patch.whole(0, wrongShape)).build()));
         assertTrue(badPatch.getMessage().contains(HookSites.EMBED));
     }
 
     private double metricWithPatch(HookedTransformer model, TokenBatch batch, Function<NDArray, NDArray> metric,
             String site, NDArray value) {
-        ForwardResult r = model.forward(scope, batch, Hooks.builder().patch(site, Patch.whole(0, value)).build());
+        ForwardResult r = model.forward(manager, batch, Hooks.builder().patch(site, Patch.whole(0, value)).build());
         return metric.apply(r.logits()).getDouble(0);
     }
 
@@ -266,6 +230,6 @@ class HookedTransformerTest {
         for (int i = 0; i < values.length; i++) {
             values[i] = random.nextGaussian();
         }
-        return scope.create(values, x.getShape());
+        return manager.create(values, x.getShape());
     }
 }

@@ -1,0 +1,246 @@
+#!/usr/bin/env python3
+"""Trains Patchbay's bundled default model: a small GPT-2 with behaviours whose mechanisms are known.
+
+No public pretrained checkpoint can be downloaded on our machines, yet a user's first run should show a
+real behaviour. This script generates text containing three behaviours and trains a 4-layer GPT-2 on it:
+
+  IOI         "When Mary and John went to the store, John gave a drink to" -> Mary (the indirect object)
+  induction   a random sequence of words, repeated: the second half is predictable from the first
+  recall      invented city/country facts: "City: Varnholm. Country:" -> Estrilia
+
+It writes models/patchbay-tiny/ (config.json, model.safetensors, tokenizer.json with a word-level
+vocabulary, README.md as the model card with the training data, size and held-out accuracy) and the golden
+logits of a few prompts, from transformers, to server/src/test/resources/golden/patchbay-tiny.json.
+
+Developer tool: needs torch, transformers, tokenizers and safetensors from PyPI; CI does not run it.
+Deterministic (fixed seeds); about 10 minutes on 2 CPU cores.
+Usage: python3 tools/train_default_model.py [--steps N]
+"""
+import argparse
+import json
+import math
+import pathlib
+import random
+import time
+
+import torch
+from tokenizers import Tokenizer, models, pre_tokenizers, decoders
+from transformers import GPT2Config, GPT2LMHeadModel
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+OUT = ROOT / "models" / "patchbay-tiny"
+GOLDEN = ROOT / "server" / "src" / "test" / "resources" / "golden" / "patchbay-tiny.json"
+
+NAMES = ("Mary John Alice Bob Sarah Tom Emma James Laura David Anna Paul Kate Mark Lucy Peter Rose Sam "
+         "Claire Daniel Julia Kevin Nina Oscar Helen Victor Irene Simon Grace Henry").split()
+PLACES = "store park school garden station market library beach office museum".split()
+OBJECTS = "drink book ball letter gift key bag cake flower ticket".split()
+IOI_TEMPLATES = [
+    "When {A} and {B} went to the {place}, {B} gave a {object} to {A}",
+    "When {A} and {B} got a {object} at the {place}, {B} decided to give it to {A}",
+    "After {A} and {B} went to the {place}, {B} gave a {object} to {A}",
+    "Then, {A} and {B} had a long talk at the {place}. Afterwards {B} said hello to {A}",
+    "While {A} and {B} were walking to the {place}, {B} handed a {object} to {A}",
+    "{A} and {B} met at the {place}. {B} passed a {object} to {A}",
+]
+# Invented places, so that recall is learned here and not inherited from anything.
+COUNTRIES = "Estrilia Norvane Quellia Dravonia Belmark Sorenth Uvalia Teskar".split()
+CITIES = ("Varnholm Oskelid Pentrava Lumsk Harrowgate Zelvin Morrabay Kestwick Dunmere Ilsavik Tornquay Brevik "
+          "Ostmark Caldris Vennford Halcrest Marrow Quintel Solvay Embra Rookhaven Fallsby Grennick Ashmoor").split()
+FILLER = ("apple river stone cloud green silver window morning paper garden candle mountain yellow engine "
+          "forest pillow ocean thunder violet marble rabbit copper meadow lantern sugar planet whisper "
+          "harbor crystal velvet orchard falcon ember glacier saddle tunnel meadowlark quarry dune").split()
+PUNCT = [",", ".", ":"]
+SPECIAL = ["<|endoftext|>"]
+
+
+def vocabulary():
+    words = set(NAMES + PLACES + OBJECTS + COUNTRIES + CITIES + FILLER + PUNCT)
+    for t in IOI_TEMPLATES:
+        words.update(w for w in t.replace(",", " ,").replace(".", " .").split() if not w.startswith("{"))
+    words.update(["City", "Country", "is", "a", "city", "in", "The", "of", "capital"])
+    return SPECIAL + sorted(words)
+
+
+def make_tokenizer(vocab):
+    tok = Tokenizer(models.WordLevel({w: i for i, w in enumerate(vocab)}, unk_token="<|endoftext|>"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()  # words, and punctuation as its own token
+    tok.decoder = decoders.WordPiece(prefix="##")  # joins words with spaces
+    return tok
+
+
+def city_country(seed=11):
+    rng = random.Random(seed)
+    return {city: rng.choice(COUNTRIES) for city in CITIES}
+
+
+def ioi_sentence(rng, template=None):
+    a, b = rng.sample(NAMES, 2)
+    t = template or rng.choice(IOI_TEMPLATES)
+    return t.format(A=a, B=b, place=rng.choice(PLACES), object=rng.choice(OBJECTS)), a, b
+
+
+def induction_sequence(rng):
+    n = rng.randint(6, 14)
+    seq = [rng.choice(FILLER) for _ in range(n)]
+    return " ".join(seq + seq)
+
+
+def recall_sentence(rng, facts):
+    city = rng.choice(CITIES)
+    forms = [f"City: {city}. Country: {facts[city]}.", f"{city} is a city in {facts[city]}.",
+             f"The city of {city} is in {facts[city]}."]
+    return rng.choice(forms)
+
+
+def documents(rng, facts):
+    while True:
+        r = rng.random()
+        if r < 0.45:
+            yield ioi_sentence(rng)[0] + " ."
+        elif r < 0.75:
+            yield induction_sequence(rng)
+        else:
+            yield recall_sentence(rng, facts)
+
+
+def batches(tok, rng, facts, batch_size, length):
+    eos = tok.token_to_id("<|endoftext|>")
+    stream = documents(rng, facts)
+    buffer = []
+    while True:
+        rows = []
+        for _ in range(batch_size):
+            while len(buffer) < length + 1:
+                buffer += tok.encode(next(stream)).ids + [eos]
+            rows.append(buffer[:length + 1])
+            buffer = buffer[length + 1:]
+        yield torch.tensor(rows)
+
+
+@torch.no_grad()
+def evaluate(model, tok, facts, n=400, seed=999):
+    """Held-out accuracy per behaviour on freshly generated prompts."""
+    rng = random.Random(seed)
+    model.eval()
+    ioi_positive = 0
+    ioi_diffs = []
+    for _ in range(n):
+        text, a, b = ioi_sentence(rng)
+        prompt = text[: text.rfind(" ")]
+        ids = tok.encode(prompt).ids
+        logits = model(torch.tensor([ids])).logits[0, -1]
+        diff = (logits[tok.token_to_id(a)] - logits[tok.token_to_id(b)]).item()
+        ioi_diffs.append(diff)
+        ioi_positive += diff > 0
+    induction_correct = induction_total = 0
+    for _ in range(n // 4):
+        ids = tok.encode(induction_sequence(rng)).ids
+        half = len(ids) // 2
+        logits = model(torch.tensor([ids])).logits[0]
+        # predictions of the second half's tokens after its first token (the first is not predictable)
+        preds = logits[half:-1].argmax(-1)
+        induction_correct += (preds == torch.tensor(ids[half + 1:])).sum().item()
+        induction_total += len(ids) - half - 1
+    recall_correct = 0
+    for city in CITIES:
+        ids = tok.encode(f"City: {city}. Country:").ids
+        pred = model(torch.tensor([ids])).logits[0, -1].argmax().item()
+        recall_correct += tok.id_to_token(pred) == facts[city]
+    model.train()
+    return {
+        "ioi_logit_diff_positive": ioi_positive / n,
+        "ioi_mean_logit_diff": sum(ioi_diffs) / n,
+        "induction_next_token_accuracy": induction_correct / induction_total,
+        "recall_accuracy": recall_correct / len(CITIES),
+    }
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--steps", type=int, default=6000)
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    torch.set_num_threads(2)
+    rng = random.Random(0)
+    facts = city_country()
+    vocab = vocabulary()
+    tok = make_tokenizer(vocab)
+    config = GPT2Config(vocab_size=len(vocab), n_positions=128, n_embd=128, n_layer=4, n_head=4,
+                        activation_function="gelu_new", bos_token_id=0, eos_token_id=0,
+                        resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0)
+    model = GPT2LMHeadModel(config)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=0.01, betas=(0.9, 0.98))
+    warmup = 200
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1, (s + 1) / warmup)
+                                                 * 0.5 * (1 + math.cos(math.pi * min(1.0, s / args.steps))))
+    data = batches(tok, rng, facts, batch_size=32, length=64)
+    start = time.time()
+    for step in range(args.steps):
+        x = next(data)
+        loss = model(x, labels=x).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        schedule.step()
+        optimizer.zero_grad()
+        if step % 500 == 0 or step == args.steps - 1:
+            print(f"step {step} loss {loss.item():.3f} ({time.time() - start:.0f} s)", flush=True)
+    minutes = (time.time() - start) / 60
+    scores = evaluate(model, tok, facts)
+    print(json.dumps(scores, indent=2))
+
+    OUT.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(OUT, safe_serialization=True)
+    (OUT / "generation_config.json").unlink(missing_ok=True)
+    tok.save(str(OUT / "tokenizer.json"))
+    params = sum(p.numel() for p in model.parameters())
+    (OUT / "facts.json").write_text(json.dumps(facts, indent=1))
+    (OUT / "README.md").write_text(model_card(params, args.steps, minutes, scores, facts))
+    write_golden(tok)
+
+
+def model_card(params, steps, minutes, scores, facts):
+    return f"""# patchbay-tiny
+
+Patchbay's bundled default model: a GPT-2 (4 layers, 4 heads, d_model 128, d_mlp 512, 128 positions,
+word-level vocabulary of {len(vocabulary())} tokens, {params / 1e6:.2f}M parameters, fp32) trained by
+`tools/train_default_model.py` (seed 0, {steps} steps of 32 x 64 tokens, AdamW, {minutes:.1f} minutes on
+2 CPU cores) on generated text with three behaviours whose mechanisms are known:
+
+- **IOI** (indirect object identification), {len(IOI_TEMPLATES)} templates over {len(NAMES)} names,
+  {len(PLACES)} places and {len(OBJECTS)} objects: "When Mary and John went to the store, John gave a drink
+  to" -> Mary.
+- **Induction**: a random sequence of 6 to 14 words from {len(FILLER)}, repeated once.
+- **Recall** of {len(CITIES)} invented cities in {len(COUNTRIES)} invented countries (`facts.json`), in
+  three phrasings: "City: Varnholm. Country:" -> its country.
+
+Held-out accuracy (fresh prompts generated with another seed):
+
+| behaviour | measure | value |
+| --- | --- | --- |
+| IOI | logit(IO) - logit(S) > 0 | {scores['ioi_logit_diff_positive']:.1%} of 400 prompts (mean difference {scores['ioi_mean_logit_diff']:.2f}) |
+| induction | next-token accuracy on the repeated half | {scores['induction_next_token_accuracy']:.1%} |
+| recall | top-1 country for "City: X. Country:" | {scores['recall_accuracy']:.1%} of {len(CITIES)} cities |
+
+It knows nothing else: it is a toy for localizing these behaviours, not a language model.
+"""
+
+
+def write_golden(tok):
+    reloaded = GPT2LMHeadModel.from_pretrained(OUT, dtype=torch.float64, attn_implementation="eager").eval()
+    prompts = ["When Mary and John went to the store , John gave a drink to",
+               "City : Varnholm . Country :",
+               "apple river stone cloud apple river stone"]
+    golden = {"model": "patchbay-tiny", "dtype": "float64", "prompts": []}
+    with torch.no_grad():
+        for text in prompts:
+            ids = tok.encode(text).ids
+            logits = reloaded(torch.tensor([ids])).logits[0]
+            golden["prompts"].append({"text": text, "ids": ids,
+                                      "logits": [[float(f"{v:.10g}") for v in row] for row in logits.tolist()]})
+    GOLDEN.write_text(json.dumps(golden))
+
+
+if __name__ == "__main__":
+    main()
