@@ -191,7 +191,7 @@ public final class Device implements AutoCloseable {
             Thread.currentThread().interrupt();
             work.job.cancel();
             throw new CancellationException("interrupted");
-        } catch (java.util.concurrent.CancellationException e) {
+        } catch (CancellationException e) {
             throw new CancellationException("request " + work.job.id + " was cancelled");
         }
     }
@@ -208,6 +208,9 @@ public final class Device implements AutoCloseable {
                     head = takeNext();
                 }
                 if (closed) {
+                    if (head != null) {
+                        head.result.cancel(false); // taken off its queue, so close() did not see it
+                    }
                     return;
                 }
                 if (head.mergeable() && ring.size() > 1 && !config.queueDelay().isZero()) {
