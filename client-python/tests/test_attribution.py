@@ -111,3 +111,9 @@ def test_node_names_parse_back():
     for name in ["L9H6", "L9H6.q@12", "L3N1024@7", "L5.attn", "L5.mlp", "L5.resid@7", "L0H1.k"]:
         n = _node(name)
         assert patchbay.node_name(n.kind, n.layer, n.unit, n.position) == name
+
+
+def test_baselines_take_their_settings(client):
+    run = client.attribute("tiny-gpt2", PAIR, method="subsampling", baseline={"samples": 30, "seed": 3}).collect()
+    assert run.summary.method == "subsampling" and run.summary.forward_passes == 2 + 30
+    assert len(run.to_dataframe()) == 8

@@ -136,14 +136,15 @@ class Client:
         return Tokens(ids=list(response.ids), tokens=list(response.tokens))
 
     def attribute(self, model: str, pairs, *, method: str = "atp-star", nodes="heads", metric: str = "logit_diff",
-                  verify_top_k: int = 0, progress: bool = False) -> Attribution:
+                  verify_top_k: int = 0, progress: bool = False, baseline: dict | None = None) -> Attribution:
         """Scores every node of ``nodes`` for one pair or a list of pairs (a distribution).
 
         pairs: Pair objects, (clean, noise, answer, wrong) tuples or dicts. method: "ap", "atp", "atp-qk",
-        "atp-star". nodes: "heads", "attention", "neurons", "all" or a dict (kinds, layers, per_position,
+        "atp-star", or a baseline ("iterative", "subsampling", "blocks", "hierarchical", with settings in
+        ``baseline``, e.g. {"samples": 512}). nodes: "heads", "attention", "neurons", "all" or a dict (kinds, layers, per_position,
         positions). progress: show a tqdm bar (with the ``progress`` extra installed).
         """
-        request = attribute_request(model, pairs, method, nodes, metric, verify_top_k)
+        request = attribute_request(model, pairs, method, nodes, metric, verify_top_k, baseline)
         return Attribution(self._stub.Attribute(request, timeout=self._timeout), progress)
 
     def patch(self, model: str, pairs, groups, *, metric: str = "logit_diff") -> Iterator[patchbay_pb2.PatchResult]:

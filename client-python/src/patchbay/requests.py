@@ -7,7 +7,8 @@ from typing import Sequence, Union
 from patchbay.v1 import patchbay_pb2 as pb
 
 METHODS = {"ap": pb.ACTIVATION_PATCHING, "activation-patching": pb.ACTIVATION_PATCHING, "atp": pb.ATP,
-           "atp-qk": pb.ATP_QK, "atp-star": pb.ATP_STAR}
+           "atp-qk": pb.ATP_QK, "atp-star": pb.ATP_STAR, "iterative": pb.ITERATIVE, "subsampling": pb.SUBSAMPLING,
+           "blocks": pb.BLOCKS, "hierarchical": pb.HIERARCHICAL}
 METRICS = {"logit_diff": pb.LOGIT_DIFF, "log_prob": pb.LOG_PROB, "prob": pb.PROB, "kl_divergence": pb.KL_DIVERGENCE}
 KINDS = {"q": pb.QUERY, "k": pb.KEY, "v": pb.VALUE, "z": pb.HEAD_OUTPUT, "post": pb.NEURON,
          "attn_out": pb.ATTN_OUT, "mlp_out": pb.MLP_OUT, "resid_pre": pb.RESIDUAL}
@@ -66,7 +67,10 @@ def node_set(nodes) -> pb.NodeSet:
                       positions=spec.get("positions", []))
 
 
-def attribute_request(model, pairs, method="atp-star", nodes="heads", metric="logit_diff", verify_top_k=0):
+def attribute_request(model, pairs, method="atp-star", nodes="heads", metric="logit_diff", verify_top_k=0,
+                      baseline=None):
+    """baseline: the baselines' settings, a dict of BaselineOptions fields (seed, samples,
+    inclusion_probability, block_size, branching, max_group_patches)."""
     if method not in METHODS:
         raise ValueError(f"method: unknown {method!r}; use one of {sorted(METHODS)}")
     if metric not in METRICS:
@@ -74,7 +78,8 @@ def attribute_request(model, pairs, method="atp-star", nodes="heads", metric="lo
     if isinstance(pairs, (Pair, dict, tuple)) and not (isinstance(pairs, tuple) and pairs and isinstance(pairs[0], Pair)):
         pairs = [pairs]
     return pb.AttributeRequest(model=model, pairs=[pair(p) for p in pairs], method=METHODS[method],
-                               nodes=node_set(nodes), metric=METRICS[metric], verify_top_k=verify_top_k)
+                               nodes=node_set(nodes), metric=METRICS[metric], verify_top_k=verify_top_k,
+                               baseline=pb.BaselineOptions(**(baseline or {})))
 
 
 def _prompt(p: Prompt) -> pb.Prompt:

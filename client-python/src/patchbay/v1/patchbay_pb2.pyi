@@ -34,6 +34,10 @@ class Method(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ATP: _ClassVar[Method]
     ATP_QK: _ClassVar[Method]
     ATP_STAR: _ClassVar[Method]
+    ITERATIVE: _ClassVar[Method]
+    SUBSAMPLING: _ClassVar[Method]
+    BLOCKS: _ClassVar[Method]
+    HIERARCHICAL: _ClassVar[Method]
 METRIC_KIND_UNSPECIFIED: MetricKind
 LOGIT_DIFF: MetricKind
 LOG_PROB: MetricKind
@@ -53,6 +57,10 @@ ACTIVATION_PATCHING: Method
 ATP: Method
 ATP_QK: Method
 ATP_STAR: Method
+ITERATIVE: Method
+SUBSAMPLING: Method
+BLOCKS: Method
+HIERARCHICAL: Method
 
 class ListModelsRequest(_message.Message):
     __slots__ = ()
@@ -154,21 +162,39 @@ class NodeSet(_message.Message):
     positions: _containers.RepeatedScalarFieldContainer[int]
     def __init__(self, kinds: _Optional[_Iterable[_Union[NodeKind, str]]] = ..., layers: _Optional[_Iterable[int]] = ..., per_position: _Optional[bool] = ..., positions: _Optional[_Iterable[int]] = ...) -> None: ...
 
+class BaselineOptions(_message.Message):
+    __slots__ = ("seed", "samples", "inclusion_probability", "block_size", "branching", "max_group_patches")
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    SAMPLES_FIELD_NUMBER: _ClassVar[int]
+    INCLUSION_PROBABILITY_FIELD_NUMBER: _ClassVar[int]
+    BLOCK_SIZE_FIELD_NUMBER: _ClassVar[int]
+    BRANCHING_FIELD_NUMBER: _ClassVar[int]
+    MAX_GROUP_PATCHES_FIELD_NUMBER: _ClassVar[int]
+    seed: int
+    samples: int
+    inclusion_probability: float
+    block_size: int
+    branching: int
+    max_group_patches: int
+    def __init__(self, seed: _Optional[int] = ..., samples: _Optional[int] = ..., inclusion_probability: _Optional[float] = ..., block_size: _Optional[int] = ..., branching: _Optional[int] = ..., max_group_patches: _Optional[int] = ...) -> None: ...
+
 class AttributeRequest(_message.Message):
-    __slots__ = ("model", "pairs", "metric", "nodes", "method", "verify_top_k")
+    __slots__ = ("model", "pairs", "metric", "nodes", "method", "verify_top_k", "baseline")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     PAIRS_FIELD_NUMBER: _ClassVar[int]
     METRIC_FIELD_NUMBER: _ClassVar[int]
     NODES_FIELD_NUMBER: _ClassVar[int]
     METHOD_FIELD_NUMBER: _ClassVar[int]
     VERIFY_TOP_K_FIELD_NUMBER: _ClassVar[int]
+    BASELINE_FIELD_NUMBER: _ClassVar[int]
     model: str
     pairs: _containers.RepeatedCompositeFieldContainer[PromptPair]
     metric: MetricKind
     nodes: NodeSet
     method: Method
     verify_top_k: int
-    def __init__(self, model: _Optional[str] = ..., pairs: _Optional[_Iterable[_Union[PromptPair, _Mapping]]] = ..., metric: _Optional[_Union[MetricKind, str]] = ..., nodes: _Optional[_Union[NodeSet, _Mapping]] = ..., method: _Optional[_Union[Method, str]] = ..., verify_top_k: _Optional[int] = ...) -> None: ...
+    baseline: BaselineOptions
+    def __init__(self, model: _Optional[str] = ..., pairs: _Optional[_Iterable[_Union[PromptPair, _Mapping]]] = ..., metric: _Optional[_Union[MetricKind, str]] = ..., nodes: _Optional[_Union[NodeSet, _Mapping]] = ..., method: _Optional[_Union[Method, str]] = ..., verify_top_k: _Optional[int] = ..., baseline: _Optional[_Union[BaselineOptions, _Mapping]] = ...) -> None: ...
 
 class Node(_message.Message):
     __slots__ = ("kind", "layer", "unit", "position", "name")

@@ -110,6 +110,29 @@ public record NodeSet(Set<NodeKind> kinds, int[] layers, boolean perPosition, in
         return Arrays.stream(NodeKind.values()).filter(kinds::contains).toList();
     }
 
+    /**
+     * Every node, in the canonical order the baselines use: layer, then site (in {@link NodeKind} order), then
+     * unit, then position.
+     */
+    public java.util.List<Node> enumerate(ModelConfig config, int length) {
+        int[] pos = positions(length);
+        java.util.List<Node> out = new java.util.ArrayList<>();
+        for (int layer : layers(config)) {
+            for (NodeKind kind : orderedKinds()) {
+                for (int u = 0; u < kind.units(config); u++) {
+                    if (pos == null) {
+                        out.add(new Node(kind, layer, u, -1));
+                    } else {
+                        for (int p : pos) {
+                            out.add(new Node(kind, layer, u, p));
+                        }
+                    }
+                }
+            }
+        }
+        return out;
+    }
+
     /** How many nodes this set has on a model, for prompts of {@code length} tokens. */
     public long count(ModelConfig config, int length) {
         int[] pos = positions(length);

@@ -42,8 +42,27 @@ final class AttributeCommand implements Callable<Integer> {
             description = "logit_diff, log_prob, prob or kl_divergence (default: ${DEFAULT-VALUE}).")
     String metric;
 
-    @Option(names = "--method", defaultValue = "atp-star", description = "ap, atp, atp-qk or atp-star (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--method", defaultValue = "atp-star", description = "ap, atp, atp-qk, atp-star, or a baseline:"
+            + " iterative, subsampling, blocks, hierarchical (default: ${DEFAULT-VALUE}).")
     String method;
+
+    @Option(names = "--seed", defaultValue = "0", description = "Iterative's order and Subsampling's subsets (default: ${DEFAULT-VALUE}).")
+    long seed;
+
+    @Option(names = "--samples", defaultValue = "256", description = "Subsampling's patched runs (default: ${DEFAULT-VALUE}).")
+    int samples;
+
+    @Option(names = "--inclusion", defaultValue = "0.1", description = "Subsampling's inclusion probability (default: ${DEFAULT-VALUE}).")
+    double inclusion;
+
+    @Option(names = "--block-size", defaultValue = "16", description = "Blocks' nodes per block (default: ${DEFAULT-VALUE}).")
+    int blockSize;
+
+    @Option(names = "--branching", defaultValue = "4", description = "Hierarchical's children per group (default: ${DEFAULT-VALUE}).")
+    int branching;
+
+    @Option(names = "--max-group-patches", defaultValue = "0", description = "Hierarchical's budget; 0 for none (default: ${DEFAULT-VALUE}).")
+    long maxGroupPatches;
 
     @Option(names = "--nodes", defaultValue = "heads",
             description = "heads (each head's output over all positions), attention, neurons or all (default: ${DEFAULT-VALUE}).")
@@ -80,8 +99,8 @@ final class AttributeCommand implements Callable<Integer> {
             Metric m = new Metric(kind, tokenIds(tokenizer, "--answer", answers),
                     kind == Metric.Kind.LOGIT_DIFF ? tokenIds(tokenizer, "--wrong", wrongs) : null);
             PromptPair pair = new PromptPair(cleanTokens.ids(), noiseTokens.ids(), m);
-            AttributionResult result = Methods.byId(method, batchRows, 8)
-                    .run(loaded.transformer(), List.of(pair), nodeSet());
+            AttributionResult result = Methods.byId(method, batchRows, 8, new Methods.BaselineSettings(seed, samples,
+                    inclusion, blockSize, branching, maxGroupPatches)).run(loaded.transformer(), List.of(pair), nodeSet());
             if (json) {
                 out.println(toJson(result));
             } else {

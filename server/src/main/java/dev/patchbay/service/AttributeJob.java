@@ -83,13 +83,16 @@ final class AttributeJob implements Runnable {
 
     private Cost verify(PassRunner runner, List<AttributionResult.Scored> top) {
         long[] done = {0};
-        return new NodePatching(verifyChunk).run(runner, request.pairs(),
-                top.stream().map(s -> List.of(s.node())).toList(), (index, effect, perPair) -> {
-                    AttributionResult.Scored s = top.get(index);
-                    sink.send(AttributeEvent.newBuilder().setVerified(VerifiedNode.newBuilder().setRank(index + 1)
-                            .setNode(Protos.node(s.node())).setEstimate(s.estimate()).setEffect(effect)).build());
-                    sink.send(progress("verifying", ++done[0], top.size()));
-                });
+        List<dev.patchbay.attribution.Node> nodes = top.stream().map(AttributionResult.Scored::node).toList();
+        try (NodePatching patching = new NodePatching(runner, request.pairs(), nodes, verifyChunk)) {
+            patching.patch(nodes.stream().map(List::of).toList(), (index, effect, perPair) -> {
+                AttributionResult.Scored s = top.get(index);
+                sink.send(AttributeEvent.newBuilder().setVerified(VerifiedNode.newBuilder().setRank(index + 1)
+                        .setNode(Protos.node(s.node())).setEstimate(s.estimate()).setEffect(effect)).build());
+                sink.send(progress("verifying", ++done[0], top.size()));
+            });
+            return patching.cost();
+        }
     }
 
     private static AttributeEvent progress(String stage, long done, long total) {

@@ -11,6 +11,7 @@ import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.grpc.stub.StreamObserver;
 import java.util.Arrays;
+import java.util.List;
 import java.util.concurrent.CancellationException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -39,11 +40,16 @@ final class PatchJob implements Runnable {
                     .setNodeCount(request.groups().size()).setMethod("ap").setMetric(metric)
                     .setPlannedForwardPasses(request.pairs().size() * (2.0 + request.groups().size()))).build());
             CountingRunner runner = new CountingRunner(job.runner());
-            Cost cost = new NodePatching(chunk).run(runner, request.pairs(), request.groups(), (index, effect, perPair) -> {
-                var result = PatchResult.newBuilder().setGroup(request.names().get(index)).setEffect(effect);
-                Arrays.stream(perPair).forEach(result::addPerPair);
-                response.onNext(PatchEvent.newBuilder().setResult(result).build());
-            });
+            Cost cost;
+            try (NodePatching patching = new NodePatching(runner, request.pairs(),
+                    request.groups().stream().flatMap(List::stream).toList(), chunk)) {
+                patching.patch(request.groups(), (index, effect, perPair) -> {
+                    var result = PatchResult.newBuilder().setGroup(request.names().get(index)).setEffect(effect);
+                    Arrays.stream(perPair).forEach(result::addPerPair);
+                    response.onNext(PatchEvent.newBuilder().setResult(result).build());
+                });
+                cost = patching.cost();
+            }
             response.onNext(PatchEvent.newBuilder().setSummary(Summary.newBuilder().setMethod("ap").setMetric(metric)
                     .setPairs(request.pairs().size()).setForwardPasses(cost.forwardPasses())
                     .setComputeForwardEquivalents(cost.computeEquivalents()).setWallSeconds(cost.wallSeconds())

@@ -46,18 +46,32 @@ final class RequestParser {
         ServedModel model = model(r.getModel());
         List<PromptPair> pairs = pairs(model, r.getPairsList(), r.getMetric());
         NodeSet nodes = nodes(r, model.config(), pairs);
-        AttributionMethod method = switch (r.getMethod()) {
-            case ACTIVATION_PATCHING -> Methods.byId("ap", batchRows, batchRows);
-            case ATP -> Methods.byId("atp", batchRows, batchRows);
-            case ATP_QK -> Methods.byId("atp-qk", batchRows, batchRows);
-            case ATP_STAR, METHOD_UNSPECIFIED -> Methods.byId("atp-star", batchRows, batchRows);
+        String id = switch (r.getMethod()) {
+            case ACTIVATION_PATCHING -> "ap";
+            case ATP -> "atp";
+            case ATP_QK -> "atp-qk";
+            case ATP_STAR, METHOD_UNSPECIFIED -> "atp-star";
+            case ITERATIVE -> "iterative";
+            case SUBSAMPLING -> "subsampling";
+            case BLOCKS -> "blocks";
+            case HIERARCHICAL -> "hierarchical";
             default -> throw RequestException.invalid("method: unknown value " + r.getMethodValue());
         };
+        var b = r.getBaseline();
+        if (b.getSamples() < 0 || b.getBlockSize() < 0 || b.getBranching() < 0 || b.getMaxGroupPatches() < 0
+                || b.getInclusionProbability() < 0 || b.getInclusionProbability() >= 1 || b.getBranching() == 1
+                || b.getSamples() == 1) {
+            throw RequestException.invalid("baseline: samples >= 2, 0 < inclusion_probability < 1, block_size >= 1,"
+                    + " branching >= 2 and max_group_patches >= 0 (zero takes the default)");
+        }
+        AttributionMethod method = Methods.byId(id, batchRows, batchRows, new Methods.BaselineSettings(b.getSeed(),
+                b.getSamples(), b.getInclusionProbability(), b.getBlockSize(), b.getBranching(), b.getMaxGroupPatches()));
         long count = nodes.count(model.config(), pairs.get(0).length());
         if (r.getVerifyTopK() < 0) {
             throw RequestException.invalid("verify_top_k: must not be negative, got " + r.getVerifyTopK());
         }
-        long planned = (method.id().equals("ap") ? count : 0) + Math.min(count, r.getVerifyTopK());
+        long planned = (long) method.plannedForwardPasses(model.loaded().transformer(), pairs, nodes) / pairs.size()
+                + Math.min(count, r.getVerifyTopK());
         if (planned * pairs.size() > limits.maxPatchedRuns()) {
             throw RequestException.tooLarge("nodes: " + planned + " patched runs for each of " + pairs.size()
                     + " pairs exceed the server's limit of " + limits.maxPatchedRuns() + "; choose fewer nodes or use an AtP method");

@@ -139,6 +139,31 @@ class AttributeServiceTest {
     }
 
     @Test
+    void everyBaselineRunsThroughTheRpcAndReportsItsCost() {
+        NodeSet heads = NodeSet.newBuilder().addKinds(NodeKind.HEAD_OUTPUT).build();
+        var options = dev.patchbay.proto.v1.BaselineOptions.newBuilder().setSamples(20).setInclusionProbability(0.3)
+                .setBlockSize(3).setBranching(2).setSeed(5).build();
+        for (Method m : List.of(Method.ITERATIVE, Method.SUBSAMPLING, Method.BLOCKS, Method.HIERARCHICAL)) {
+            List<AttributeEvent> events = collect(request("tiny-gpt2", m, heads).setBaseline(options).setVerifyTopK(2).build());
+            var summary = events.get(events.size() - 1).getSummary();
+            assertEquals(8, events.stream().filter(AttributeEvent::hasBlock).mapToInt(e -> e.getBlock().getValuesCount()).sum());
+            assertEquals(2, events.stream().filter(AttributeEvent::hasVerified).count(), m.name());
+            double own = switch (m) {
+                case ITERATIVE -> 0;
+                case SUBSAMPLING -> 2 + 20;
+                case BLOCKS -> 2 + 3; // 8 heads in blocks of 3
+                default -> -1;
+            };
+            double verification = 2 + 2; // clean and noise runs, then the two verified heads
+            if (own >= 0) {
+                assertEquals(own + verification, summary.getForwardPasses(), 1e-9, m.name());
+            }
+        }
+        expect(Status.Code.INVALID_ARGUMENT, "baseline", request("tiny-gpt2", Method.SUBSAMPLING, heads)
+                .setBaseline(options.toBuilder().setInclusionProbability(1.5)));
+    }
+
+    @Test
     void concurrentRequestsAreBatchedTogether() throws Exception {
         long sharedBefore = server.device("tiny-gpt2").sharedBatches();
         ExecutorService clients = Executors.newFixedThreadPool(6);
