@@ -117,3 +117,13 @@ def test_baselines_take_their_settings(client):
     run = client.attribute("tiny-gpt2", PAIR, method="subsampling", baseline={"samples": 30, "seed": 3}).collect()
     assert run.summary.method == "subsampling" and run.summary.forward_passes == 2 + 30
     assert len(run.to_dataframe()) == 8
+
+
+def test_the_false_negative_diagnostic_streams_after_verification(client):
+    run = client.attribute("tiny-gpt2", PAIR, nodes="heads", verify_top_k=3,
+                           diagnostic={"samples": 40, "inclusion_probability": 0.3}).collect()
+    kinds = [type(e).__name__ for e in run.events]
+    assert kinds.index("Verified") < kinds.index("Diagnostic") < kinds.index("Summary")
+    diagnostic = next(e for e in run.events if isinstance(e, patchbay.Diagnostic))
+    assert diagnostic.nodes == 8 - 3 and diagnostic.forward_passes == 2 + 40
+    assert diagnostic.max_upper_bound >= max((b for _, b in diagnostic.flagged), default=0)

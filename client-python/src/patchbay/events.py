@@ -77,6 +77,18 @@ class Summary:
     shared_batches: int
 
 
+@dataclass(frozen=True)
+class Diagnostic:
+    """Bounds on the effects of the nodes left unverified; ``flagged`` (name, upper bound) should be verified next."""
+    nodes: int
+    max_upper_bound: float
+    threshold: float
+    alpha: float
+    flagged: list[tuple[str, float]]
+    expected_missed: float
+    forward_passes: float
+
+
 def convert(event: pb.AttributeEvent):
     kind = event.WhichOneof("event")
     if kind == "accepted":
@@ -99,4 +111,8 @@ def convert(event: pb.AttributeEvent):
         s = event.summary
         return Summary(s.method, s.metric, s.pairs, s.clean_metric, s.noise_metric, s.forward_passes,
                        s.compute_forward_equivalents, s.wall_seconds, s.cache_hits, s.cache_misses, s.shared_batches)
+    if kind == "diagnostic":
+        d = event.diagnostic
+        return Diagnostic(d.nodes, d.max_upper_bound, d.threshold, d.alpha,
+                          [(b.node.name, b.upper_bound) for b in d.flagged], d.expected_missed, d.forward_passes)
     raise ValueError(f"an event this client does not know: {kind}")

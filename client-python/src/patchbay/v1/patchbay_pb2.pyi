@@ -179,7 +179,7 @@ class BaselineOptions(_message.Message):
     def __init__(self, seed: _Optional[int] = ..., samples: _Optional[int] = ..., inclusion_probability: _Optional[float] = ..., block_size: _Optional[int] = ..., branching: _Optional[int] = ..., max_group_patches: _Optional[int] = ...) -> None: ...
 
 class AttributeRequest(_message.Message):
-    __slots__ = ("model", "pairs", "metric", "nodes", "method", "verify_top_k", "baseline")
+    __slots__ = ("model", "pairs", "metric", "nodes", "method", "verify_top_k", "baseline", "diagnostic")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     PAIRS_FIELD_NUMBER: _ClassVar[int]
     METRIC_FIELD_NUMBER: _ClassVar[int]
@@ -187,6 +187,7 @@ class AttributeRequest(_message.Message):
     METHOD_FIELD_NUMBER: _ClassVar[int]
     VERIFY_TOP_K_FIELD_NUMBER: _ClassVar[int]
     BASELINE_FIELD_NUMBER: _ClassVar[int]
+    DIAGNOSTIC_FIELD_NUMBER: _ClassVar[int]
     model: str
     pairs: _containers.RepeatedCompositeFieldContainer[PromptPair]
     metric: MetricKind
@@ -194,7 +195,56 @@ class AttributeRequest(_message.Message):
     method: Method
     verify_top_k: int
     baseline: BaselineOptions
-    def __init__(self, model: _Optional[str] = ..., pairs: _Optional[_Iterable[_Union[PromptPair, _Mapping]]] = ..., metric: _Optional[_Union[MetricKind, str]] = ..., nodes: _Optional[_Union[NodeSet, _Mapping]] = ..., method: _Optional[_Union[Method, str]] = ..., verify_top_k: _Optional[int] = ..., baseline: _Optional[_Union[BaselineOptions, _Mapping]] = ...) -> None: ...
+    diagnostic: DiagnosticOptions
+    def __init__(self, model: _Optional[str] = ..., pairs: _Optional[_Iterable[_Union[PromptPair, _Mapping]]] = ..., metric: _Optional[_Union[MetricKind, str]] = ..., nodes: _Optional[_Union[NodeSet, _Mapping]] = ..., method: _Optional[_Union[Method, str]] = ..., verify_top_k: _Optional[int] = ..., baseline: _Optional[_Union[BaselineOptions, _Mapping]] = ..., diagnostic: _Optional[_Union[DiagnosticOptions, _Mapping]] = ...) -> None: ...
+
+class DiagnosticOptions(_message.Message):
+    __slots__ = ("enabled", "samples", "inclusion_probability", "alpha", "threshold", "seed")
+    ENABLED_FIELD_NUMBER: _ClassVar[int]
+    SAMPLES_FIELD_NUMBER: _ClassVar[int]
+    INCLUSION_PROBABILITY_FIELD_NUMBER: _ClassVar[int]
+    ALPHA_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    enabled: bool
+    samples: int
+    inclusion_probability: float
+    alpha: float
+    threshold: float
+    seed: int
+    def __init__(self, enabled: _Optional[bool] = ..., samples: _Optional[int] = ..., inclusion_probability: _Optional[float] = ..., alpha: _Optional[float] = ..., threshold: _Optional[float] = ..., seed: _Optional[int] = ...) -> None: ...
+
+class NodeBound(_message.Message):
+    __slots__ = ("node", "difference", "standard_error", "upper_bound", "miss_probability")
+    NODE_FIELD_NUMBER: _ClassVar[int]
+    DIFFERENCE_FIELD_NUMBER: _ClassVar[int]
+    STANDARD_ERROR_FIELD_NUMBER: _ClassVar[int]
+    UPPER_BOUND_FIELD_NUMBER: _ClassVar[int]
+    MISS_PROBABILITY_FIELD_NUMBER: _ClassVar[int]
+    node: Node
+    difference: float
+    standard_error: float
+    upper_bound: float
+    miss_probability: float
+    def __init__(self, node: _Optional[_Union[Node, _Mapping]] = ..., difference: _Optional[float] = ..., standard_error: _Optional[float] = ..., upper_bound: _Optional[float] = ..., miss_probability: _Optional[float] = ...) -> None: ...
+
+class Diagnostic(_message.Message):
+    __slots__ = ("nodes", "max_upper_bound", "threshold", "alpha", "flagged", "expected_missed", "forward_passes")
+    NODES_FIELD_NUMBER: _ClassVar[int]
+    MAX_UPPER_BOUND_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    ALPHA_FIELD_NUMBER: _ClassVar[int]
+    FLAGGED_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_MISSED_FIELD_NUMBER: _ClassVar[int]
+    FORWARD_PASSES_FIELD_NUMBER: _ClassVar[int]
+    nodes: int
+    max_upper_bound: float
+    threshold: float
+    alpha: float
+    flagged: _containers.RepeatedCompositeFieldContainer[NodeBound]
+    expected_missed: float
+    forward_passes: float
+    def __init__(self, nodes: _Optional[int] = ..., max_upper_bound: _Optional[float] = ..., threshold: _Optional[float] = ..., alpha: _Optional[float] = ..., flagged: _Optional[_Iterable[_Union[NodeBound, _Mapping]]] = ..., expected_missed: _Optional[float] = ..., forward_passes: _Optional[float] = ...) -> None: ...
 
 class Node(_message.Message):
     __slots__ = ("kind", "layer", "unit", "position", "name")
@@ -289,18 +339,20 @@ class Summary(_message.Message):
     def __init__(self, method: _Optional[str] = ..., metric: _Optional[str] = ..., pairs: _Optional[int] = ..., clean_metric: _Optional[float] = ..., noise_metric: _Optional[float] = ..., forward_passes: _Optional[float] = ..., compute_forward_equivalents: _Optional[float] = ..., wall_seconds: _Optional[float] = ..., cache_hits: _Optional[int] = ..., cache_misses: _Optional[int] = ..., shared_batches: _Optional[int] = ...) -> None: ...
 
 class AttributeEvent(_message.Message):
-    __slots__ = ("accepted", "progress", "block", "verified", "summary")
+    __slots__ = ("accepted", "progress", "block", "verified", "summary", "diagnostic")
     ACCEPTED_FIELD_NUMBER: _ClassVar[int]
     PROGRESS_FIELD_NUMBER: _ClassVar[int]
     BLOCK_FIELD_NUMBER: _ClassVar[int]
     VERIFIED_FIELD_NUMBER: _ClassVar[int]
     SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    DIAGNOSTIC_FIELD_NUMBER: _ClassVar[int]
     accepted: Accepted
     progress: Progress
     block: EffectBlock
     verified: VerifiedNode
     summary: Summary
-    def __init__(self, accepted: _Optional[_Union[Accepted, _Mapping]] = ..., progress: _Optional[_Union[Progress, _Mapping]] = ..., block: _Optional[_Union[EffectBlock, _Mapping]] = ..., verified: _Optional[_Union[VerifiedNode, _Mapping]] = ..., summary: _Optional[_Union[Summary, _Mapping]] = ...) -> None: ...
+    diagnostic: Diagnostic
+    def __init__(self, accepted: _Optional[_Union[Accepted, _Mapping]] = ..., progress: _Optional[_Union[Progress, _Mapping]] = ..., block: _Optional[_Union[EffectBlock, _Mapping]] = ..., verified: _Optional[_Union[VerifiedNode, _Mapping]] = ..., summary: _Optional[_Union[Summary, _Mapping]] = ..., diagnostic: _Optional[_Union[Diagnostic, _Mapping]] = ...) -> None: ...
 
 class NodeGroup(_message.Message):
     __slots__ = ("name", "nodes")

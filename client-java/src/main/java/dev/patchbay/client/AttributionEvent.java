@@ -17,6 +17,13 @@ public sealed interface AttributionEvent {
     /** A top node verified by exact activation patching, in rank order. */
     record Verified(int rank, NodeEffect node, double effect) implements AttributionEvent {}
 
+    /**
+     * Bounds on the effects of the nodes left unverified: {@code flagged} maps node names to their upper
+     * bounds (largest first) and should be verified next.
+     */
+    record Diagnostic(long nodes, double maxUpperBound, double threshold, double alpha,
+            java.util.Map<String, Double> flagged, double expectedMissed, double forwardPasses) implements AttributionEvent {}
+
     /** Costs and metric values, last. */
     record Summary(String method, String metric, int pairs, double cleanMetric, double noiseMetric,
             double forwardPasses, double computeForwardEquivalents, double wallSeconds, int cacheHits,

@@ -180,6 +180,13 @@ public final class PatchbayClient implements AutoCloseable {
                         s.getNoiseMetric(), s.getForwardPasses(), s.getComputeForwardEquivalents(), s.getWallSeconds(),
                         s.getCacheHits(), s.getCacheMisses(), s.getSharedBatches());
             }
+            case DIAGNOSTIC -> {
+                var d = e.getDiagnostic();
+                java.util.Map<String, Double> flagged = new java.util.LinkedHashMap<>();
+                d.getFlaggedList().forEach(b -> flagged.put(b.getNode().getName(), b.getUpperBound()));
+                yield new AttributionEvent.Diagnostic(d.getNodes(), d.getMaxUpperBound(), d.getThreshold(), d.getAlpha(),
+                        flagged, d.getExpectedMissed(), d.getForwardPasses());
+            }
             default -> throw new IllegalStateException("an event of a newer server: " + e.getEventCase());
         };
     }

@@ -4,10 +4,13 @@ import dev.patchbay.attribution.AttributionListener;
 import dev.patchbay.attribution.AttributionResult;
 import dev.patchbay.attribution.Cost;
 import dev.patchbay.attribution.EffectBlock;
+import dev.patchbay.attribution.FalseNegativeDiagnostic;
 import dev.patchbay.attribution.NodePatching;
 import dev.patchbay.attribution.PassRunner;
 import dev.patchbay.proto.v1.Accepted;
 import dev.patchbay.proto.v1.AttributeEvent;
+import dev.patchbay.proto.v1.Diagnostic;
+import dev.patchbay.proto.v1.NodeBound;
 import dev.patchbay.proto.v1.Progress;
 import dev.patchbay.proto.v1.Summary;
 import dev.patchbay.proto.v1.VerifiedNode;
@@ -59,8 +62,13 @@ final class AttributeJob implements Runnable {
                 }
             });
             Cost cost = result.cost();
+            List<AttributionResult.Scored> ranked = result.ranked();
             if (request.verifyTopK() > 0) {
-                cost = cost.plus(verify(runner, result.ranked().subList(0, request.verifyTopK())));
+                double[] largest = {0};
+                cost = cost.plus(verify(runner, ranked.subList(0, request.verifyTopK()), largest));
+                if (request.diagnostic() != null) {
+                    cost = cost.plus(diagnose(runner, ranked.subList(request.verifyTopK(), ranked.size()), largest[0]));
+                }
             }
             sink.send(AttributeEvent.newBuilder().setSummary(Summary.newBuilder().setMethod(result.method())
                     .setMetric(result.metric()).setPairs(result.pairs()).setCleanMetric(result.cleanMetric())
@@ -81,12 +89,33 @@ final class AttributeJob implements Runnable {
         }
     }
 
-    private Cost verify(PassRunner runner, List<AttributionResult.Scored> top) {
+    /** Bounds the unverified nodes' effects; the default threshold is a tenth of the largest verified effect. */
+    private Cost diagnose(PassRunner runner, List<AttributionResult.Scored> rest, double largestVerified) {
+        var settings = request.diagnostic();
+        if (settings.threshold() == 0) {
+            settings = new FalseNegativeDiagnostic.Settings(settings.samples(), settings.inclusionProbability(),
+                    settings.alpha(), largestVerified / 10, settings.seed());
+        }
+        FalseNegativeDiagnostic.Report report = FalseNegativeDiagnostic.run(runner, request.pairs(),
+                rest.stream().map(AttributionResult.Scored::node).toList(), settings, verifyChunk);
+        Diagnostic.Builder out = Diagnostic.newBuilder().setNodes(report.nodes()).setMaxUpperBound(report.maxUpperBound())
+                .setThreshold(report.threshold()).setAlpha(report.alpha()).setExpectedMissed(report.expectedMissed())
+                .setForwardPasses(report.cost().forwardPasses());
+        for (FalseNegativeDiagnostic.Bound b : report.flagged()) {
+            out.addFlagged(NodeBound.newBuilder().setNode(Protos.node(b.node())).setDifference(b.difference())
+                    .setStandardError(b.standardError()).setUpperBound(b.upperBound()).setMissProbability(b.missProbability()));
+        }
+        sink.send(AttributeEvent.newBuilder().setDiagnostic(out).build());
+        return report.cost();
+    }
+
+    private Cost verify(PassRunner runner, List<AttributionResult.Scored> top, double[] largestEffect) {
         long[] done = {0};
         List<dev.patchbay.attribution.Node> nodes = top.stream().map(AttributionResult.Scored::node).toList();
         try (NodePatching patching = new NodePatching(runner, request.pairs(), nodes, verifyChunk)) {
             patching.patch(nodes.stream().map(List::of).toList(), (index, effect, perPair) -> {
                 AttributionResult.Scored s = top.get(index);
+                largestEffect[0] = Math.max(largestEffect[0], Math.abs(effect));
                 sink.send(AttributeEvent.newBuilder().setVerified(VerifiedNode.newBuilder().setRank(index + 1)
                         .setNode(Protos.node(s.node())).setEstimate(s.estimate()).setEffect(effect)).build());
                 sink.send(progress("verifying", ++done[0], top.size()));

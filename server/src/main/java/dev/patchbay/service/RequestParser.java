@@ -26,7 +26,7 @@ import java.util.Set;
 final class RequestParser {
     /** A checked Attribute request. */
     record Attribute(ServedModel model, List<PromptPair> pairs, NodeSet nodes, AttributionMethod method, int verifyTopK,
-            long nodeCount) {}
+            long nodeCount, dev.patchbay.attribution.FalseNegativeDiagnostic.Settings diagnostic) {}
 
     /** A checked Patch request. */
     record Patch(ServedModel model, List<PromptPair> pairs, List<List<dev.patchbay.attribution.Node>> groups,
@@ -76,7 +76,26 @@ final class RequestParser {
             throw RequestException.tooLarge("nodes: " + planned + " patched runs for each of " + pairs.size()
                     + " pairs exceed the server's limit of " + limits.maxPatchedRuns() + "; choose fewer nodes or use an AtP method");
         }
-        return new Attribute(model, pairs, nodes, method, (int) Math.min(count, r.getVerifyTopK()), count);
+        dev.patchbay.attribution.FalseNegativeDiagnostic.Settings diagnostic = null;
+        if (r.getDiagnostic().getEnabled()) {
+            var d = r.getDiagnostic();
+            if (r.getVerifyTopK() == 0) {
+                throw RequestException.invalid("diagnostic: needs verify_top_k > 0 (it bounds the nodes left unverified)");
+            }
+            try {
+                diagnostic = new dev.patchbay.attribution.FalseNegativeDiagnostic.Settings(
+                        d.getSamples() > 0 ? d.getSamples() : 256,
+                        d.getInclusionProbability() > 0 ? d.getInclusionProbability() : 0.05,
+                        d.getAlpha() > 0 ? d.getAlpha() : 0.05, Math.max(0, d.getThreshold()), d.getSeed());
+            } catch (IllegalArgumentException e) {
+                throw RequestException.invalid(e.getMessage());
+            }
+            if ((long) diagnostic.samples() * pairs.size() > limits.maxPatchedRuns()) {
+                throw RequestException.tooLarge("diagnostic.samples: " + diagnostic.samples() + " runs for each of "
+                        + pairs.size() + " pairs exceed the server's limit of " + limits.maxPatchedRuns());
+            }
+        }
+        return new Attribute(model, pairs, nodes, method, (int) Math.min(count, r.getVerifyTopK()), count, diagnostic);
     }
 
     Patch patch(PatchRequest r) throws RequestException {

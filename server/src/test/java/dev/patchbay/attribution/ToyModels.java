@@ -110,6 +110,29 @@ final class ToyModels {
     }
 
     /**
+     * A cancellation GradDrop cannot see, because both paths run through the same layer. Neuron L0N0 reads
+     * the input feature (dim 1) and writes a relay (dim 2); in layer 1, neuron 0 (ReLU, bias -0.5) reads the
+     * relay and writes +1 to the metric, neuron 1 (ReLU, bias +0.5) reads it and writes -1. On the clean prompt
+     * [1, 0] the relay is 1: the two gradients cancel (+1 - 1 = 0), in the full backward and in every GradDrop
+     * variant (dropping layer 1 cuts both), so AtP* scores L0N0@1 zero. Patching it from [1, 1] sets the relay
+     * to 0: neuron 0 falls to 0 (from 0.5) and neuron 1 to 0.5 (from 1.5), moving the metric from -1 to -0.5.
+     */
+    static HookedTransformer sameLayerCancellation(NDManager manager) {
+        return new Builder(2, 1, 4, 3, 4, "relu")
+                .set("wte.weight", 0, 1, 1.0)
+                .set("wte.weight", 2, 0, 1.0)
+                .set("h.0.mlp.c_fc.weight", 1, 0, 1.0)
+                .set("h.0.mlp.c_proj.weight", 0, 2, 1.0)
+                .set("h.1.mlp.c_fc.weight", 2, 0, 1.0)
+                .set("h.1.mlp.c_fc.bias", 0, 0, -0.5)
+                .set("h.1.mlp.c_proj.weight", 0, 0, 1.0)
+                .set("h.1.mlp.c_fc.weight", 2, 1, 1.0)
+                .set("h.1.mlp.c_fc.bias", 0, 1, 0.5)
+                .set("h.1.mlp.c_proj.weight", 1, 0, -1.0)
+                .build(manager);
+    }
+
+    /**
      * One head (d_head 4, scale 1/2). Residual dims: 0 metric, 1 key feature, 2 query feature, 3 value.
      * Token 0 (filler) has only the query feature, token 1 a key feature of -1 and a value, token 2 a key
      * feature of +1 and a value; tokens 3 and 4 read the metric (e0 and 0). The key weight is 20, so at the

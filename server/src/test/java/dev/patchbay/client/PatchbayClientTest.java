@@ -71,6 +71,20 @@ class PatchbayClientTest {
     }
 
     @Test
+    void theDiagnosticArrivesAsItsOwnEvent() {
+        var request = heads().verifyTopK(2).build().toBuilder().setDiagnostic(dev.patchbay.proto.v1.DiagnosticOptions
+                .newBuilder().setEnabled(true).setSamples(30).setInclusionProbability(0.3)).build();
+        List<AttributionEvent> events;
+        try (Stream<AttributionEvent> s = client.attribute(request)) {
+            events = s.toList();
+        }
+        var diagnostic = (AttributionEvent.Diagnostic) events.stream()
+                .filter(e -> e instanceof AttributionEvent.Diagnostic).findFirst().orElseThrow();
+        assertEquals(6, diagnostic.nodes());
+        assertEquals(32, diagnostic.forwardPasses());
+    }
+
+    @Test
     void asyncCallsDeliverEveryEventAndCanBeCancelled() throws Exception {
         List<AttributionEvent> events = new CopyOnWriteArrayList<>();
         CountDownLatch done = new CountDownLatch(1);
