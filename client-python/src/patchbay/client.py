@@ -136,17 +136,18 @@ class Client:
         return Tokens(ids=list(response.ids), tokens=list(response.tokens))
 
     def attribute(self, model: str, pairs, *, method: str = "atp-star", nodes="heads", metric: str = "logit_diff",
-                  verify_top_k: int = 0, progress: bool = False, baseline: dict | None = None,
-                  diagnostic: dict | bool | None = None) -> Attribution:
+                  verify_top_k: int = 0, verify_budget: float = 0.0, progress: bool = False,
+                  baseline: dict | None = None, diagnostic: dict | bool | None = None) -> Attribution:
         """Scores every node of ``nodes`` for one pair or a list of pairs (a distribution).
 
         pairs: Pair objects, (clean, noise, answer, wrong) tuples or dicts. method: "ap", "atp", "atp-qk",
         "atp-star", or a baseline ("iterative", "subsampling", "blocks", "hierarchical", with settings in
         ``baseline``, e.g. {"samples": 512}). diagnostic: True (or DiagnosticOptions fields) to bound the
-        effects of the nodes verification left out. nodes: "heads", "attention", "neurons", "all" or a dict (kinds, layers, per_position,
+        effects of the nodes verification left out. verify_budget: a cap, in forward passes, on verification.
+        nodes: "heads", "attention", "neurons", "all" or a dict (kinds, layers, per_position,
         positions). progress: show a tqdm bar (with the ``progress`` extra installed).
         """
-        request = attribute_request(model, pairs, method, nodes, metric, verify_top_k, baseline)
+        request = attribute_request(model, pairs, method, nodes, metric, verify_top_k, baseline, verify_budget)
         if diagnostic:
             options = {} if diagnostic is True else dict(diagnostic)
             request.diagnostic.CopyFrom(patchbay_pb2.DiagnosticOptions(enabled=True, **options))

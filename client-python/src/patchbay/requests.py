@@ -68,7 +68,7 @@ def node_set(nodes) -> pb.NodeSet:
 
 
 def attribute_request(model, pairs, method="atp-star", nodes="heads", metric="logit_diff", verify_top_k=0,
-                      baseline=None):
+                      baseline=None, verify_budget=0.0):
     """baseline: the baselines' settings, a dict of BaselineOptions fields (seed, samples,
     inclusion_probability, block_size, branching, max_group_patches)."""
     if method not in METHODS:
@@ -79,7 +79,7 @@ def attribute_request(model, pairs, method="atp-star", nodes="heads", metric="lo
         pairs = [pairs]
     return pb.AttributeRequest(model=model, pairs=[pair(p) for p in pairs], method=METHODS[method],
                                nodes=node_set(nodes), metric=METRICS[metric], verify_top_k=verify_top_k,
-                               baseline=pb.BaselineOptions(**(baseline or {})))
+                               verify_budget=verify_budget, baseline=pb.BaselineOptions(**(baseline or {})))
 
 
 def _prompt(p: Prompt) -> pb.Prompt:

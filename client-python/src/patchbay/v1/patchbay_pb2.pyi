@@ -179,7 +179,7 @@ class BaselineOptions(_message.Message):
     def __init__(self, seed: _Optional[int] = ..., samples: _Optional[int] = ..., inclusion_probability: _Optional[float] = ..., block_size: _Optional[int] = ..., branching: _Optional[int] = ..., max_group_patches: _Optional[int] = ...) -> None: ...
 
 class AttributeRequest(_message.Message):
-    __slots__ = ("model", "pairs", "metric", "nodes", "method", "verify_top_k", "baseline", "diagnostic")
+    __slots__ = ("model", "pairs", "metric", "nodes", "method", "verify_top_k", "baseline", "diagnostic", "verify_budget")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     PAIRS_FIELD_NUMBER: _ClassVar[int]
     METRIC_FIELD_NUMBER: _ClassVar[int]
@@ -188,6 +188,7 @@ class AttributeRequest(_message.Message):
     VERIFY_TOP_K_FIELD_NUMBER: _ClassVar[int]
     BASELINE_FIELD_NUMBER: _ClassVar[int]
     DIAGNOSTIC_FIELD_NUMBER: _ClassVar[int]
+    VERIFY_BUDGET_FIELD_NUMBER: _ClassVar[int]
     model: str
     pairs: _containers.RepeatedCompositeFieldContainer[PromptPair]
     metric: MetricKind
@@ -196,7 +197,8 @@ class AttributeRequest(_message.Message):
     verify_top_k: int
     baseline: BaselineOptions
     diagnostic: DiagnosticOptions
-    def __init__(self, model: _Optional[str] = ..., pairs: _Optional[_Iterable[_Union[PromptPair, _Mapping]]] = ..., metric: _Optional[_Union[MetricKind, str]] = ..., nodes: _Optional[_Union[NodeSet, _Mapping]] = ..., method: _Optional[_Union[Method, str]] = ..., verify_top_k: _Optional[int] = ..., baseline: _Optional[_Union[BaselineOptions, _Mapping]] = ..., diagnostic: _Optional[_Union[DiagnosticOptions, _Mapping]] = ...) -> None: ...
+    verify_budget: float
+    def __init__(self, model: _Optional[str] = ..., pairs: _Optional[_Iterable[_Union[PromptPair, _Mapping]]] = ..., metric: _Optional[_Union[MetricKind, str]] = ..., nodes: _Optional[_Union[NodeSet, _Mapping]] = ..., method: _Optional[_Union[Method, str]] = ..., verify_top_k: _Optional[int] = ..., baseline: _Optional[_Union[BaselineOptions, _Mapping]] = ..., diagnostic: _Optional[_Union[DiagnosticOptions, _Mapping]] = ..., verify_budget: _Optional[float] = ...) -> None: ...
 
 class DiagnosticOptions(_message.Message):
     __slots__ = ("enabled", "samples", "inclusion_probability", "alpha", "threshold", "seed")

@@ -70,8 +70,16 @@ final class RequestParser {
         if (r.getVerifyTopK() < 0) {
             throw RequestException.invalid("verify_top_k: must not be negative, got " + r.getVerifyTopK());
         }
+        if (r.getVerifyBudget() < 0) {
+            throw RequestException.invalid("verify_budget: must not be negative, got " + r.getVerifyBudget());
+        }
+        long verify = Math.min(count, r.getVerifyTopK());
+        if (r.getVerifyBudget() > 0) {
+            // Each verified node costs one run per pair, after every pair's clean and noise runs.
+            verify = Math.min(verify, Math.max(0, (long) Math.floor(r.getVerifyBudget() / pairs.size()) - 2));
+        }
         long planned = (long) method.plannedForwardPasses(model.loaded().transformer(), pairs, nodes) / pairs.size()
-                + Math.min(count, r.getVerifyTopK());
+                + verify;
         if (planned * pairs.size() > limits.maxPatchedRuns()) {
             throw RequestException.tooLarge("nodes: " + planned + " patched runs for each of " + pairs.size()
                     + " pairs exceed the server's limit of " + limits.maxPatchedRuns() + "; choose fewer nodes or use an AtP method");
@@ -79,8 +87,9 @@ final class RequestParser {
         dev.patchbay.attribution.FalseNegativeDiagnostic.Settings diagnostic = null;
         if (r.getDiagnostic().getEnabled()) {
             var d = r.getDiagnostic();
-            if (r.getVerifyTopK() == 0) {
-                throw RequestException.invalid("diagnostic: needs verify_top_k > 0 (it bounds the nodes left unverified)");
+            if (verify == 0) {
+                throw RequestException.invalid("diagnostic: needs verification (verify_top_k > 0, and a verify_budget"
+                        + " that allows it): it bounds the nodes left unverified");
             }
             try {
                 diagnostic = new dev.patchbay.attribution.FalseNegativeDiagnostic.Settings(
@@ -95,7 +104,7 @@ final class RequestParser {
                         + pairs.size() + " pairs exceed the server's limit of " + limits.maxPatchedRuns());
             }
         }
-        return new Attribute(model, pairs, nodes, method, (int) Math.min(count, r.getVerifyTopK()), count, diagnostic);
+        return new Attribute(model, pairs, nodes, method, (int) verify, count, diagnostic);
     }
 
     Patch patch(PatchRequest r) throws RequestException {

@@ -164,6 +164,16 @@ class AttributeServiceTest {
     }
 
     @Test
+    void verificationStopsAtItsBudget() {
+        NodeSet heads = NodeSet.newBuilder().addKinds(NodeKind.HEAD_OUTPUT).build();
+        // 2 runs for the clean and noise prompts, then one per verified head: a budget of 5 verifies 3 of 8.
+        List<AttributeEvent> events = collect(request("tiny-gpt2", Method.ATP, heads).setVerifyTopK(8)
+                .setVerifyBudget(5).build());
+        assertEquals(3, events.stream().filter(AttributeEvent::hasVerified).count());
+        assertEquals(4 + 5, events.get(events.size() - 1).getSummary().getForwardPasses(), 1e-9);
+    }
+
+    @Test
     void concurrentRequestsAreBatchedTogether() throws Exception {
         long sharedBefore = server.device("tiny-gpt2").sharedBatches();
         ExecutorService clients = Executors.newFixedThreadPool(6);
