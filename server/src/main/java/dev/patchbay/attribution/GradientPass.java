@@ -26,7 +26,6 @@ import java.util.function.Function;
  * estimates, (n(noise) - n(clean)) . dMetric/dn (eq. 4), or the QK fix for queries and keys (eqs. 6-10).
  */
 final class GradientPass implements AutoCloseable {
-    private final HookedTransformer model;
     private final ModelConfig config;
     private final NodeSet nodes;
     private final boolean qkFix;
@@ -60,7 +59,6 @@ final class GradientPass implements AutoCloseable {
 
     private GradientPass(HookedTransformer model, NDManager scope, PairBatch batch, NodeSet nodes, boolean qkFix,
             boolean residualGradients, CleanSide cached) {
-        this.model = model;
         this.config = model.config();
         this.nodes = nodes;
         this.qkFix = qkFix;
