@@ -13,7 +13,7 @@ vocabulary, README.md as the model card with the training data, size and held-ou
 logits of a few prompts, from transformers, to server/src/test/resources/golden/patchbay-tiny.json.
 
 Developer tool: needs torch, transformers, tokenizers and safetensors from PyPI; CI does not run it.
-Deterministic (fixed seeds); about 10 minutes on 2 CPU cores.
+Deterministic (fixed seeds); about 20 minutes on 2 CPU cores.
 Usage: python3 tools/train_default_model.py [--steps N]
 """
 import argparse
@@ -35,13 +35,16 @@ NAMES = ("Mary John Alice Bob Sarah Tom Emma James Laura David Anna Paul Kate Ma
          "Claire Daniel Julia Kevin Nina Oscar Helen Victor Irene Simon Grace Henry").split()
 PLACES = "store park school garden station market library beach office museum".split()
 OBJECTS = "drink book ball letter gift key bag cake flower ticket".split()
+# {A} and {B} are the two names in the order they first appear; the subject {S} is one of them at random and
+# the answer is the other ({IO}). Both orders matter: with the answer always first, a model learns "answer
+# the first name" instead of IOI's mechanism (find the name that is not repeated).
 IOI_TEMPLATES = [
-    "When {A} and {B} went to the {place}, {B} gave a {object} to {A}",
-    "When {A} and {B} got a {object} at the {place}, {B} decided to give it to {A}",
-    "After {A} and {B} went to the {place}, {B} gave a {object} to {A}",
-    "Then, {A} and {B} had a long talk at the {place}. Afterwards {B} said hello to {A}",
-    "While {A} and {B} were walking to the {place}, {B} handed a {object} to {A}",
-    "{A} and {B} met at the {place}. {B} passed a {object} to {A}",
+    "When {A} and {B} went to the {place}, {S} gave a {object} to {IO}",
+    "When {A} and {B} got a {object} at the {place}, {S} decided to give it to {IO}",
+    "After {A} and {B} went to the {place}, {S} gave a {object} to {IO}",
+    "Then, {A} and {B} had a long talk at the {place}. Afterwards {S} said hello to {IO}",
+    "While {A} and {B} were walking to the {place}, {S} handed a {object} to {IO}",
+    "{A} and {B} met at the {place}. {S} passed a {object} to {IO}",
 ]
 # Invented places, so that recall is learned here and not inherited from anything.
 COUNTRIES = "Estrilia Norvane Quellia Dravonia Belmark Sorenth Uvalia Teskar".split()
@@ -75,9 +78,11 @@ def city_country(seed=11):
 
 
 def ioi_sentence(rng, template=None):
+    """An IOI sentence with its indirect object (the answer) and its subject (the repeated name)."""
     a, b = rng.sample(NAMES, 2)
+    io, s = (a, b) if rng.random() < 0.5 else (b, a)
     t = template or rng.choice(IOI_TEMPLATES)
-    return t.format(A=a, B=b, place=rng.choice(PLACES), object=rng.choice(OBJECTS)), a, b
+    return t.format(A=a, B=b, S=s, IO=io, place=rng.choice(PLACES), object=rng.choice(OBJECTS)), io, s
 
 
 def induction_sequence(rng):
@@ -96,9 +101,9 @@ def recall_sentence(rng, facts):
 def documents(rng, facts):
     while True:
         r = rng.random()
-        if r < 0.45:
+        if r < 0.4:
             yield ioi_sentence(rng)[0] + " ."
-        elif r < 0.75:
+        elif r < 0.8:
             yield induction_sequence(rng)
         else:
             yield recall_sentence(rng, facts)
@@ -158,7 +163,9 @@ def evaluate(model, tok, facts, n=400, seed=999):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--steps", type=int, default=6000)
+    parser.add_argument("--steps", type=int, default=8000)
+    parser.add_argument("--out", type=pathlib.Path, default=OUT, help="model directory to write")
+    parser.add_argument("--golden", type=pathlib.Path, default=GOLDEN, help="golden logits file to write")
     args = parser.parse_args()
     torch.manual_seed(0)
     torch.set_num_threads(2)
@@ -190,14 +197,15 @@ def main():
     scores = evaluate(model, tok, facts)
     print(json.dumps(scores, indent=2))
 
-    OUT.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(OUT, safe_serialization=True)
-    (OUT / "generation_config.json").unlink(missing_ok=True)
-    tok.save(str(OUT / "tokenizer.json"))
+    out = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out, safe_serialization=True)
+    (out / "generation_config.json").unlink(missing_ok=True)
+    tok.save(str(out / "tokenizer.json"))
     params = sum(p.numel() for p in model.parameters())
-    (OUT / "facts.json").write_text(json.dumps(facts, indent=1))
-    (OUT / "README.md").write_text(model_card(params, args.steps, minutes, scores, facts))
-    write_golden(tok)
+    (out / "facts.json").write_text(json.dumps(facts, indent=1))
+    (out / "README.md").write_text(model_card(params, args.steps, minutes, scores, facts))
+    write_golden(tok, out, args.golden)
 
 
 def model_card(params, steps, minutes, scores, facts):
@@ -209,8 +217,9 @@ word-level vocabulary of {len(vocabulary())} tokens, {params / 1e6:.2f}M paramet
 2 CPU cores) on generated text with three behaviours whose mechanisms are known:
 
 - **IOI** (indirect object identification), {len(IOI_TEMPLATES)} templates over {len(NAMES)} names,
-  {len(PLACES)} places and {len(OBJECTS)} objects: "When Mary and John went to the store, John gave a drink
-  to" -> Mary.
+  {len(PLACES)} places and {len(OBJECTS)} objects, with the repeated name (the subject) first or second at
+  random: "When Mary and John went to the store, John gave a drink to" -> Mary, and "..., Mary gave a drink
+  to" -> John.
 - **Induction**: a random sequence of 6 to 14 words from {len(FILLER)}, repeated once.
 - **Recall** of {len(CITIES)} invented cities in {len(COUNTRIES)} invented countries (`facts.json`), in
   three phrasings: "City: Varnholm. Country:" -> its country.
@@ -223,12 +232,19 @@ Held-out accuracy (fresh prompts generated with another seed):
 | induction | next-token accuracy on the repeated half | {scores['induction_next_token_accuracy']:.1%} |
 | recall | top-1 country for "City: X. Country:" | {scores['recall_accuracy']:.1%} of {len(CITIES)} cities |
 
-It knows nothing else: it is a toy for localizing these behaviours, not a language model.
+{induction_note(scores)}It knows nothing else: it is a toy for localizing these behaviours, not a language model.
 """
 
 
-def write_golden(tok):
-    reloaded = GPT2LMHeadModel.from_pretrained(OUT, dtype=torch.float64, attn_implementation="eager").eval()
+def induction_note(scores):
+    if scores["induction_next_token_accuracy"] >= 0.5:
+        return ""
+    return ("Induction was not learned in this run: its accuracy is at chance, the model spreads its guess over\n"
+            "the filler words. IOI and recall are what this model is for.\n\n")
+
+
+def write_golden(tok, out, golden_file):
+    reloaded = GPT2LMHeadModel.from_pretrained(out, dtype=torch.float64, attn_implementation="eager").eval()
     prompts = ["When Mary and John went to the store , John gave a drink to",
                "City : Varnholm . Country :",
                "apple river stone cloud apple river stone"]
@@ -239,7 +255,7 @@ def write_golden(tok):
             logits = reloaded(torch.tensor([ids])).logits[0]
             golden["prompts"].append({"text": text, "ids": ids,
                                       "logits": [[float(f"{v:.10g}") for v in row] for row in logits.tolist()]})
-    GOLDEN.write_text(json.dumps(golden))
+    golden_file.write_text(json.dumps(golden))
 
 
 if __name__ == "__main__":

@@ -21,8 +21,14 @@ public final class TestCheckpoints {
     private TestCheckpoints() {}
 
     public static Path dir(String name) {
+        if (name.equals(DEFAULT_MODEL)) {
+            return Path.of("..", "models", DEFAULT_MODEL).toAbsolutePath().normalize();
+        }
         return resource("/checkpoints/" + name);
     }
+
+    /** The bundled default model, trained by tools/train_default_model.py, in models/ at the top. */
+    public static final String DEFAULT_MODEL = "patchbay-tiny";
 
     public static LoadedModel load(String name, DataType type) {
         return LoadedModel.load(dir(name), type);

@@ -14,7 +14,7 @@ import picocli.CommandLine.Command;
                 CommandLine.HelpCommand.class})
 public final class PatchbayCli {
     /** The checkpoint used when a command is given no --model, relative to the Patchbay checkout. */
-    static final String DEFAULT_MODEL = "server/src/test/resources/checkpoints/tiny-gpt2";
+    static final String DEFAULT_MODEL = "models/patchbay-tiny";
 
     /** The default model's directory; the ./patchbay wrapper sets patchbay.home so any working directory works. */
     static Path defaultModel() {
