@@ -167,8 +167,12 @@ class AttributeServiceTest {
     void verificationStopsAtItsBudget() {
         NodeSet heads = NodeSet.newBuilder().addKinds(NodeKind.HEAD_OUTPUT).build();
         // 2 runs for the clean and noise prompts, then one per verified head: a budget of 5 verifies 3 of 8.
-        List<AttributeEvent> events = collect(request("tiny-gpt2", Method.ATP, heads).setVerifyTopK(8)
-                .setVerifyBudget(5).build());
+        // A prompt no other test uses, so that AtP's own clean pass is not a cache hit.
+        List<AttributeEvent> events = collect(AttributeRequest.newBuilder().setModel("tiny-gpt2")
+                .addPairs(pair("When Mary and John went to the park, John gave a drink to",
+                        "When Mary and John went to the park, Mary gave a drink to"))
+                .setMethod(Method.ATP).setNodes(heads).setVerifyTopK(8).setVerifyBudget(5).build());
+        assertEquals(0, events.get(events.size() - 1).getSummary().getCacheHits());
         assertEquals(3, events.stream().filter(AttributeEvent::hasVerified).count());
         assertEquals(4 + 5, events.get(events.size() - 1).getSummary().getForwardPasses(), 1e-9);
     }
