@@ -81,7 +81,7 @@ public final class ActivationPatching implements AttributionMethod {
                         for (int r = 0; r < rows; r++) {
                             g.sums[from + r] += results.metrics()[r] - runs.cleanMetric;
                         }
-                        tally.rows(rows, (double) (config.nLayers() - g.layer) / config.nLayers(), results.shared());
+                        tally.rows(rows, (double) (config.nLayers() - g.layer) / config.nLayers());
                         listener.onProgress(tally.rows, total);
                     }
                     if (p == pairs.size() - 1) {
@@ -92,7 +92,7 @@ public final class ActivationPatching implements AttributionMethod {
         }
         return new AttributionResult(id(), pairs.get(0).metric().describe(), pairs.size(), tally.clean / pairs.size(),
                 tally.noise / pairs.size(), groups.stream().map(g -> g.block(pairs.size())).toList(),
-                new Cost(tally.passes, tally.compute, (System.nanoTime() - start) / 1e9), tally.shared);
+                new Cost(tally.passes, tally.compute, (System.nanoTime() - start) / 1e9));
     }
 
     /** A pair's clean and noise runs with the metric's clean value and the clean log-probs (for KL). */
@@ -126,13 +126,11 @@ public final class ActivationPatching implements AttributionMethod {
         double passes;
         double compute;
         long rows;
-        int shared;
 
-        void rows(int count, double fractionOfModel, boolean sharedBatch) {
+        void rows(int count, double fractionOfModel) {
             rows += count;
             passes += count;
             compute += count * fractionOfModel;
-            shared += sharedBatch ? 1 : 0;
         }
     }
 

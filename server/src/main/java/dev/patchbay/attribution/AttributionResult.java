@@ -11,11 +11,9 @@ import java.util.List;
  * <p>Estimates are signed for one pair where the method is signed (activation patching, AtP); over a
  * distribution activation patching reports the signed mean effect (c(n) is its absolute value) and the AtP
  * family the mean of per-pair absolute values (eq. 5, 11); AtP* is always unsigned.
- *
- * @param sharedBatches batches of passes this request shared with other requests (in the server)
  */
 public record AttributionResult(String method, String metric, int pairs, double cleanMetric, double noiseMetric,
-        List<EffectBlock> blocks, Cost cost, int sharedBatches) {
+        List<EffectBlock> blocks, Cost cost) {
 
     /** A node with its estimate. */
     public record Scored(Node node, double estimate) {}

@@ -13,7 +13,6 @@ final class GradientAttribution {
         Aggregate aggregate = new Aggregate(pairs.size());
         Cost cost = new Cost(0, 0, 0);
         int done = 0;
-        int shared = 0;
         for (List<PromptPair> batch : PairBatch.split(pairs, maxRows)) {
             GradientEstimates e = runner.gradients(new GradientWork(batch, nodes, qkFix, gradDrop));
             aggregate.metrics(e.cleanMetrics(), e.noiseMetrics());
@@ -23,7 +22,6 @@ final class GradientAttribution {
                 }
             });
             cost = cost.plus(e.cost());
-            shared += e.shared() ? 1 : 0;
             done += batch.size();
             listener.onProgress(done, pairs.size());
         }
@@ -32,6 +30,6 @@ final class GradientAttribution {
         blocks.forEach(listener::onBlock);
         return new AttributionResult(id, pairs.get(0).metric().describe(), pairs.size(), aggregate.cleanMean(),
                 aggregate.noiseMean(), blocks,
-                new Cost(cost.forwardPasses(), cost.computeEquivalents(), (System.nanoTime() - start) / 1e9), shared);
+                new Cost(cost.forwardPasses(), cost.computeEquivalents(), (System.nanoTime() - start) / 1e9));
     }
 }

@@ -43,6 +43,6 @@ public final class Iterative implements AttributionMethod {
         List<EffectBlock> blocks = PatchingBaseline.blocks(nodes, config, pairs.get(0).length(), scores);
         blocks.forEach(listener::onBlock);
         return new AttributionResult(id(), pairs.get(0).metric().describe(), pairs.size(), Double.NaN, Double.NaN,
-                blocks, new Cost(0, 0, 0), 0);
+                blocks, new Cost(0, 0, 0));
     }
 }

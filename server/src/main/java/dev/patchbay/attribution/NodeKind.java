@@ -67,13 +67,4 @@ public enum NodeKind {
             default -> true;
         };
     }
-
-    public static NodeKind fromId(String id) {
-        for (NodeKind k : values()) {
-            if (k.id.equals(id) || k.name().equalsIgnoreCase(id)) {
-                return k;
-            }
-        }
-        throw new IllegalArgumentException("unknown node kind '" + id + "'");
-    }
 }

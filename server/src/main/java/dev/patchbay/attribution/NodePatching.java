@@ -95,7 +95,7 @@ public final class NodePatching implements AutoCloseable {
                     for (int i = 0; i < rows.size(); i++) {
                         perPair[entry.getValue().get(i) - from][p] = results.metrics()[i] - run.cleanMetric();
                     }
-                    tally.rows(rows.size(), (double) (config.nLayers() - layer) / config.nLayers(), results.shared());
+                    tally.rows(rows.size(), (double) (config.nLayers() - layer) / config.nLayers());
                 }
             }
             for (int g = from; g < to; g++) {

@@ -33,7 +33,7 @@ abstract class PatchingBaseline implements AttributionMethod {
             Cost cost = patching.cost();
             return new AttributionResult(id(), pairs.get(0).metric().describe(), pairs.size(), patching.cleanMetric(),
                     patching.noiseMetric(), blocks,
-                    new Cost(cost.forwardPasses(), cost.computeEquivalents(), (System.nanoTime() - start) / 1e9), 0);
+                    new Cost(cost.forwardPasses(), cost.computeEquivalents(), (System.nanoTime() - start) / 1e9));
         }
     }
 

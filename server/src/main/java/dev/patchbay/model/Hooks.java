@@ -48,10 +48,6 @@ public final class Hooks {
         return gradients.contains(site);
     }
 
-    public boolean needsGradients() {
-        return !gradients.isEmpty();
-    }
-
     public boolean stopsGradientThrough(int layer) {
         return stopGradientLayers.get(layer);
     }

@@ -49,10 +49,6 @@ public final class TokenBatch {
         return rows[row].length;
     }
 
-    public int[] row(int row) {
-        return rows[row].clone();
-    }
-
     /** Checks every id against the vocabulary, naming the first bad one. */
     void checkIds(int vocabSize) {
         for (int r = 0; r < rows.length; r++) {

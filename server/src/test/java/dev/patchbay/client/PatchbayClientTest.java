@@ -127,8 +127,9 @@ class PatchbayClientTest {
                 .pair(CLEAN, NOISE, " Mary", " John").method(Method.ACTIVATION_PATCHING).nodes(Nodes.neurons()).build())) {
             assertTrue(s.findFirst().isPresent());
         }
+        // Uncancelled, the request would run about 240 batches; at most the one in flight may finish.
         long after = device.batches();
-        assertTrue(waitStable(device) - after < 200, "the closed request kept running");
+        assertTrue(waitStable(device) - after <= 1, "the closed request kept running");
     }
 
     @Test
