@@ -1,8 +1,8 @@
 package dev.patchbay.attribution;
 
 import ai.djl.ndarray.NDArray;
-import ai.djl.ndarray.NDArrays;
-import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import dev.patchbay.model.Scoped;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -25,19 +25,19 @@ public record CleanSide(Map<String, NDArray> activations, Set<String> gradientSi
         return new CleanSide(acts, gradientSites, grads::get, new double[] {metrics[r]}, reference.get("{}:{}", r, r + 1));
     }
 
-    /** Pairs' clean sides (of equal length) as one batch. */
-    static CleanSide stack(List<CleanSide> rows) {
+    /** Pairs' clean sides (of equal length) as one batch owned by {@code scope}. */
+    static CleanSide stack(NDManager scope, List<CleanSide> rows) {
         Set<String> gradientSites = rows.get(0).gradientSites;
         Map<String, NDArray> acts = new HashMap<>();
         for (String s : rows.get(0).activations.keySet()) {
-            acts.put(s, NDArrays.concat(new NDList(rows.stream().map(c -> c.activations.get(s)).toList())));
+            acts.put(s, Scoped.concat(scope, rows.stream().map(c -> c.activations.get(s)).toList()));
         }
         Map<String, NDArray> grads = new HashMap<>();
         for (String s : gradientSites) {
-            grads.put(s, NDArrays.concat(new NDList(rows.stream().map(c -> c.gradients.apply(s)).toList())));
+            grads.put(s, Scoped.concat(scope, rows.stream().map(c -> c.gradients.apply(s)).toList()));
         }
         double[] metrics = rows.stream().mapToDouble(c -> c.metrics[0]).toArray();
-        NDArray reference = NDArrays.concat(new NDList(rows.stream().map(c -> c.reference).toList()));
+        NDArray reference = Scoped.concat(scope, rows.stream().map(c -> c.reference).toList());
         return new CleanSide(acts, gradientSites, grads::get, metrics, reference);
     }
 }

@@ -32,7 +32,7 @@ public final class GradientEstimator {
                 GradientPass pass = cached == null
                         ? new GradientPass(model, scope, batch, work.nodes(), work.qkFix(), work.gradDrop())
                         : new GradientPass(model, scope, batch, work.nodes(), work.qkFix(),
-                                CleanSide.stack(cached))) {
+                                CleanSide.stack(scope, cached))) {
             if (computed != null && cached == null) {
                 computed.accept(pass.cleanRows());
             }

@@ -1,8 +1,6 @@
 package dev.patchbay.attribution;
 
 import ai.djl.ndarray.NDArray;
-import ai.djl.ndarray.NDArrays;
-import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
@@ -10,6 +8,7 @@ import dev.patchbay.model.ForwardResult;
 import dev.patchbay.model.HookedTransformer;
 import dev.patchbay.model.Hooks;
 import dev.patchbay.model.Patch;
+import dev.patchbay.model.Scoped;
 import dev.patchbay.model.TokenBatch;
 import java.util.ArrayList;
 import java.util.List;
@@ -25,8 +24,8 @@ public final class PatchBatch {
         try (NDManager scope = NDManager.newBaseManager("PyTorch")) {
             Hooks.Builder hooks = Hooks.builder();
             int[][] tokens = new int[rows.size()][];
-            NDList residuals = new NDList();
-            NDList references = new NDList();
+            List<NDArray> residuals = new ArrayList<>();
+            List<NDArray> references = new ArrayList<>();
             List<Metric> metrics = new ArrayList<>();
             int[] positions = new int[rows.size()];
             for (int r = 0; r < rows.size(); r++) {
@@ -44,10 +43,10 @@ public final class PatchBatch {
                     hooks.patch(sp.site(), Patch.of(r, p.source(), p.positions(), p.units()));
                 }
             }
-            ForwardResult patched = model.forwardFrom(scope, TokenBatch.of(tokens), layer, NDArrays.concat(residuals),
-                    hooks.build(), positions);
+            ForwardResult patched = model.forwardFrom(scope, TokenBatch.of(tokens), layer,
+                    Scoped.concat(scope, residuals), hooks.build(), positions);
             // The logits are [rows, 1, V]: the metric reads position 0 of each.
-            NDArray values = new MetricBatch(scope, metrics, new int[rows.size()], NDArrays.concat(references))
+            NDArray values = new MetricBatch(scope, metrics, new int[rows.size()], Scoped.concat(scope, references))
                     .apply(patched.logits());
             return values.toType(DataType.FLOAT64, false).toDoubleArray();
         }
@@ -59,6 +58,6 @@ public final class PatchBatch {
         if (t == length) {
             return resid;
         }
-        return resid.concat(scope.zeros(new Shape(1, length - t, resid.getShape().get(2)), resid.getDataType()), 1);
+        return Scoped.view(scope, resid).concat(scope.zeros(new Shape(1, length - t, resid.getShape().get(2)), resid.getDataType()), 1);
     }
 }

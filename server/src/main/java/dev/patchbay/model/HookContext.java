@@ -120,7 +120,7 @@ final class HookContext {
         for (int r = 0; r < rows; r++) {
             full.add(sources[r] != null ? sources[r] : scope.zeros(rowShape, x.getDataType()));
         }
-        NDArray source = NDArrays.stack(full);
+        NDArray source = Scoped.stack(scope, full);
         // DJL's where() does not broadcast its condition.
         NDArray condition = broadcastable(scope.create(mask, new Shape(rows, positions, units)), layout).broadcast(shape);
         return NDArrays.where(condition, source, x);
@@ -151,7 +151,8 @@ final class HookContext {
             throw new IllegalArgumentException("patch at " + site + ": source shape " + s + " does not fit row shape "
                     + rowShape);
         }
-        NDArray fitted = source.getDataType() == type ? source : source.toType(type, false);
+        NDArray fitted = Scoped.view(scope, source);
+        fitted = source.getDataType() == type ? fitted : fitted.toType(type, false);
         long missing = rowShape.get(posAxis) - s.get(posAxis);
         if (missing > 0) {
             long[] padShape = s.getShape();

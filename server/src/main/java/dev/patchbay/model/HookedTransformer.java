@@ -150,7 +150,7 @@ public final class HookedTransformer implements AutoCloseable {
             throw new IllegalArgumentException("need one logit position per row");
         }
         HookContext ctx = new HookContext(scope, hooks);
-        NDArray logits = runBlocks(layer, residPre, ctx, logitPositions);
+        NDArray logits = runBlocks(layer, Scoped.view(scope, residPre), ctx, logitPositions);
         return new ForwardResult(logits, ctx.cache(), ctx.leaves(), null);
     }
 
