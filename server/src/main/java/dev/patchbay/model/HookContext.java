@@ -94,6 +94,8 @@ final class HookContext {
         Shape rowShape = shape.slice(1);
         boolean[] mask = new boolean[rows * positions * units];
         NDArray[] sources = new NDArray[rows];
+        NDArray[] given = new NDArray[rows];
+        boolean[] mixed = new boolean[rows];
         for (Patch p : patches) {
             if (p.row() < 0 || p.row() >= rows) {
                 throw new IllegalArgumentException("patch at " + site + ": row " + p.row() + " outside batch of " + rows);
@@ -104,10 +106,14 @@ final class HookContext {
                     own[t * units + u] = true;
                 }
             }
-            NDArray source = fitted(site, p.source(), rowShape, layout, x.getDataType());
-            if (sources[p.row()] == null || sources[p.row()] == source) {
-                sources[p.row()] = source;
-            } else {
+            // A row's first source fills the whole row, so further patches from it (a baseline's group of
+            // nodes) need nothing more, until another source has been mixed in.
+            if (given[p.row()] == null) {
+                given[p.row()] = p.source();
+                sources[p.row()] = fitted(site, p.source(), rowShape, layout, x.getDataType());
+            } else if (given[p.row()] != p.source() || mixed[p.row()]) {
+                mixed[p.row()] = true;
+                NDArray source = fitted(site, p.source(), rowShape, layout, x.getDataType());
                 // A second source for the same row: it wins where its own mask is set.
                 NDArray rowMask = rowMask(own, positions, units, layout).broadcast(rowShape);
                 sources[p.row()] = NDArrays.where(rowMask, source, sources[p.row()]);
@@ -151,13 +157,12 @@ final class HookContext {
             throw new IllegalArgumentException("patch at " + site + ": source shape " + s + " does not fit row shape "
                     + rowShape);
         }
-        NDArray fitted = Scoped.view(scope, source);
-        fitted = source.getDataType() == type ? fitted : fitted.toType(type, false);
+        NDArray fitted = source.getDataType() == type ? source : Scoped.view(scope, source).toType(type, false);
         long missing = rowShape.get(posAxis) - s.get(posAxis);
         if (missing > 0) {
             long[] padShape = s.getShape();
             padShape[posAxis] = missing;
-            fitted = fitted.concat(scope.zeros(new Shape(padShape), type), posAxis);
+            fitted = Scoped.view(scope, fitted).concat(scope.zeros(new Shape(padShape), type), posAxis);
         }
         return fitted;
     }

@@ -70,6 +70,30 @@ class HookedTransformerTest extends Float64Models {
 
     @ParameterizedTest
     @MethodSource("models")
+    void patchesFromSeveralSourcesInOneRowApplyInOrder(String name) {
+        HookedTransformer model = model(name);
+        int[] clean = {5, 17, 42, 99, 7, 64};
+        String site = HookSites.residPre(1);
+        NDArray a = model.forward(manager, TokenBatch.of(new int[] {8, 120, 41, 31, 200, 11}), Hooks.builder().cache(site).build())
+                .activation(site).get("0");
+        NDArray b = model.forward(manager, TokenBatch.of(new int[] {9, 121, 40, 30, 201, 12}), Hooks.builder().cache(site).build())
+                .activation(site).get("0");
+        Hooks hooks = Hooks.builder().cache(site)
+                .patch(site, Patch.of(0, a, new int[] {1, 2}, null))
+                .patch(site, Patch.of(0, b, new int[] {2, 3}, null))
+                .patch(site, Patch.of(0, a, new int[] {3}, null))
+                .build();
+        NDArray patched = model.forward(manager, TokenBatch.of(clean), hooks).activation(site).get("0");
+        NDArray plain = model.forward(manager, TokenBatch.of(clean), Hooks.builder().cache(site).build()).activation(site).get("0");
+        NDArray[] expected = {plain, a, b, a, plain, plain};
+        for (int t = 0; t < clean.length; t++) {
+            assertTrue(maxAbsDiff(expected[t].get(t).toDoubleArray(), patched.get(t).toDoubleArray()) <= 1e-12,
+                    "position " + t + ": the last patch covering it must win");
+        }
+    }
+
+    @ParameterizedTest
+    @MethodSource("models")
     void aPatchReachesOnlyItsRowAndLaterPositions(String name) {
         HookedTransformer model = model(name);
         int[] clean = {5, 17, 42, 99, 7, 64, 3, 250};
