@@ -45,6 +45,16 @@ public final class TextTokenizer implements AutoCloseable {
         return tokens(tokenizer.encode(text, false, false));
     }
 
+    /** The id of a fragment that must be one token, such as an answer word (" Mary"). */
+    public int singleToken(String text) {
+        Tokens t = encodeFragment(text);
+        if (t.ids().length != 1) {
+            throw new IllegalArgumentException("'" + text + "' is " + t.ids().length + " tokens "
+                    + java.util.Arrays.toString(t.strings()) + "; an answer must be a single token");
+        }
+        return t.ids()[0];
+    }
+
     private static Tokens tokens(Encoding encoding) {
         long[] ids = encoding.getIds();
         int[] narrow = new int[ids.length];

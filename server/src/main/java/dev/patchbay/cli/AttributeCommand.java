@@ -135,12 +135,11 @@ final class AttributeCommand implements Callable<Integer> {
         }
         int[] ids = new int[texts.size()];
         for (int i = 0; i < ids.length; i++) {
-            TextTokenizer.Tokens t = tokenizer.encodeFragment(texts.get(i));
-            if (t.ids().length != 1) {
-                throw new IllegalArgumentException(option + " '" + texts.get(i) + "' is " + t.ids().length + " tokens "
-                        + Arrays.toString(t.strings()) + "; give a single token");
+            try {
+                ids[i] = tokenizer.singleToken(texts.get(i));
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException(option + " " + e.getMessage(), e);
             }
-            ids[i] = t.ids()[0];
         }
         return ids;
     }

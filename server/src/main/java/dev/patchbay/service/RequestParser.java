@@ -233,12 +233,11 @@ final class RequestParser {
                     ids[i] = t.getId();
                 }
                 case TEXT -> {
-                    TextTokenizer.Tokens tokens = tokenizer(model, at).encodeFragment(t.getText());
-                    if (tokens.ids().length != 1) {
-                        throw RequestException.invalid(at + ": '" + t.getText() + "' is " + tokens.ids().length + " tokens "
-                                + Arrays.toString(tokens.strings()) + "; an answer must be a single token");
+                    try {
+                        ids[i] = tokenizer(model, at).singleToken(t.getText());
+                    } catch (IllegalArgumentException e) {
+                        throw RequestException.invalid(at + ": " + e.getMessage());
                     }
-                    ids[i] = tokens.ids()[0];
                 }
                 default -> throw RequestException.invalid(at + ": give text or id");
             }
