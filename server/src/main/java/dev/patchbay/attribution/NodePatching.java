@@ -7,6 +7,7 @@ import dev.patchbay.model.ModelConfig;
 import dev.patchbay.model.Patch;
 import java.util.ArrayList;
 import java.util.Collection;
+import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
@@ -31,6 +32,8 @@ public final class NodePatching implements AutoCloseable {
     private final int chunk;
     private final List<NDManager> scopes = new ArrayList<>();
     private final List<ActivationPatching.CleanAndNoise> runs = new ArrayList<>();
+    /** Per pair, each site's noise activation [T, ...]: one array shared by all of a group's patches there. */
+    private final List<Map<String, NDArray>> sources = new ArrayList<>();
     private final ActivationPatching.Tally tally = new ActivationPatching.Tally();
     private final long start = System.nanoTime();
 
@@ -60,7 +63,12 @@ public final class NodePatching implements AutoCloseable {
             for (PromptPair pair : pairs) {
                 NDManager scope = NDManager.newBaseManager("PyTorch");
                 scopes.add(scope);
-                runs.add(ActivationPatching.CleanAndNoise.of(runner, scope, pair, residSites, nodeSites, tally));
+                ActivationPatching.CleanAndNoise run = ActivationPatching.CleanAndNoise.of(runner, scope, pair,
+                        residSites, nodeSites, tally);
+                runs.add(run);
+                Map<String, NDArray> bySite = new HashMap<>();
+                nodeSites.forEach(site -> bySite.put(site, run.noise().sites().get(site).get("0")));
+                sources.add(bySite);
             }
         } catch (RuntimeException e) {
             close();
@@ -89,7 +97,7 @@ public final class NodePatching implements AutoCloseable {
                     int layer = entry.getKey();
                     List<PatchRow> rows = new ArrayList<>();
                     for (int g : entry.getValue()) {
-                        rows.add(row(pairs.get(p), run, groups.get(g), layer));
+                        rows.add(row(pairs.get(p), run, sources.get(p), groups.get(g), layer));
                     }
                     PassRunner.RowResults results = runner.patchRows(rows);
                     for (int i = 0; i < rows.size(); i++) {
@@ -130,15 +138,16 @@ public final class NodePatching implements AutoCloseable {
         return tally.noise / pairs.size();
     }
 
-    private PatchRow row(PromptPair pair, ActivationPatching.CleanAndNoise run, List<Node> group, int layer) {
+    private PatchRow row(PromptPair pair, ActivationPatching.CleanAndNoise run, Map<String, NDArray> sources,
+            List<Node> group, int layer) {
         List<PatchRow.SitePatch> patches = new ArrayList<>();
         for (Node n : group) {
             String site = n.kind().site(n.layer());
-            NDArray source = run.noise().sites().get(site);
+            NDArray source = sources.get(site);
             if (source == null) {
                 throw new IllegalArgumentException("node " + n.name() + " was not among the session's nodes");
             }
-            patches.add(new PatchRow.SitePatch(site, Patch.of(0, source.get("0"),
+            patches.add(new PatchRow.SitePatch(site, Patch.of(0, source,
                     n.position() < 0 ? null : new int[] {n.position()}, n.kind().hasUnits() ? new int[] {n.unit()} : null)));
         }
         return new PatchRow(pair.clean(), layer, run.clean().sites().get(HookSites.residPre(layer)), patches,

@@ -100,12 +100,8 @@ final class HookContext {
             if (p.row() < 0 || p.row() >= rows) {
                 throw new IllegalArgumentException("patch at " + site + ": row " + p.row() + " outside batch of " + rows);
             }
-            boolean[] own = new boolean[positions * units];
-            for (int t : indices(p.positions(), positions, site, "position")) {
-                for (int u : layout.unitAxis() < 0 ? new int[] {0} : indices(p.units(), units, site, "unit")) {
-                    own[t * units + u] = true;
-                }
-            }
+            int[] ts = indices(p.positions(), positions, site, "position");
+            int[] us = layout.unitAxis() < 0 ? new int[] {0} : indices(p.units(), units, site, "unit");
             // A row's first source fills the whole row, so further patches from it (a baseline's group of
             // nodes) need nothing more, until another source has been mixed in.
             if (given[p.row()] == null) {
@@ -114,12 +110,20 @@ final class HookContext {
             } else if (given[p.row()] != p.source() || mixed[p.row()]) {
                 mixed[p.row()] = true;
                 NDArray source = fitted(site, p.source(), rowShape, layout, x.getDataType());
-                // A second source for the same row: it wins where its own mask is set.
+                // A further source for the same row: it wins where its own mask is set.
+                boolean[] own = new boolean[positions * units];
+                for (int t : ts) {
+                    for (int u : us) {
+                        own[t * units + u] = true;
+                    }
+                }
                 NDArray rowMask = rowMask(own, positions, units, layout).broadcast(rowShape);
                 sources[p.row()] = NDArrays.where(rowMask, source, sources[p.row()]);
             }
-            for (int i = 0; i < own.length; i++) {
-                mask[p.row() * own.length + i] |= own[i];
+            for (int t : ts) {
+                for (int u : us) {
+                    mask[(p.row() * positions + t) * units + u] = true;
+                }
             }
         }
         NDList full = new NDList(rows);
