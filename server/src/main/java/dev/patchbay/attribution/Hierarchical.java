@@ -12,19 +12,33 @@ import java.util.PriorityQueue;
  * |effect| is repeatedly split and its children patched, until single nodes are reached or
  * {@code maxPatches} group patches are spent. A node scores the effect of the smallest group of it that was
  * patched (its own, if it was reached). Cost: the group patches.
+ *
+ * <p>A node's own patch is its exact effect, so reaching it verifies it: the cost of verifying a node is the
+ * number of group patches spent when it was reached, which a {@link LeafVisitor} is told.
  */
 public final class Hierarchical extends PatchingBaseline {
+    /** Told of each node reached, with the group patches spent so far; returns whether to go on. */
+    public interface LeafVisitor {
+        boolean reached(Node node, long groupPatches);
+    }
+
     private final int branching;
     private final long maxPatches;
+    private final LeafVisitor visitor;
 
     /** @param maxPatches the patch budget; 0 for no limit (every group is refined down to its nodes) */
     public Hierarchical(int branching, long maxPatches, int chunk) {
+        this(branching, maxPatches, chunk, (node, patches) -> true);
+    }
+
+    public Hierarchical(int branching, long maxPatches, int chunk, LeafVisitor visitor) {
         super(chunk);
         if (branching < 2 || maxPatches < 0) {
             throw new IllegalArgumentException("hierarchical needs a branching factor of at least 2");
         }
         this.branching = branching;
         this.maxPatches = maxPatches;
+        this.visitor = visitor;
     }
 
     @Override
@@ -48,7 +62,8 @@ public final class Hierarchical extends PatchingBaseline {
         PriorityQueue<Group> open = new PriorityQueue<>((a, b) -> Double.compare(Math.abs(b.effect), Math.abs(a.effect)));
         long spent = 0;
         List<Group> frontier = children(new Group(0, nodes.size(), Double.NaN));
-        while (!frontier.isEmpty() && (maxPatches == 0 || spent < maxPatches)) {
+        boolean goOn = true;
+        while (goOn && !frontier.isEmpty() && (maxPatches == 0 || spent < maxPatches)) {
             if (maxPatches > 0 && spent + frontier.size() > maxPatches) {
                 frontier = frontier.subList(0, (int) (maxPatches - spent));
             }
@@ -61,6 +76,8 @@ public final class Hierarchical extends PatchingBaseline {
                 }
                 if (g.to - g.from > 1) {
                     open.add(g);
+                } else {
+                    goOn &= visitor.reached(nodes.get(g.from), spent);
                 }
             }
             frontier = open.isEmpty() ? List.of() : children(open.poll());

@@ -11,6 +11,7 @@ import picocli.CommandLine.Command;
         version = "patchbay 0.1.0",
         description = "Localizes language-model behaviour to components (activation patching, AtP, AtP*).",
         subcommands = {DemoCommand.class, LogitsCommand.class, AttributeCommand.class, ServeCommand.class, BenchCommand.class,
+                ReplicateCommand.class,
                 CommandLine.HelpCommand.class})
 public final class PatchbayCli {
     /** The checkpoint used when a command is given no --model, relative to the Patchbay checkout. */

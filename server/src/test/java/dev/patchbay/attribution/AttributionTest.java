@@ -8,6 +8,7 @@ import dev.patchbay.Float64Models;
 import dev.patchbay.TestCheckpoints;
 import dev.patchbay.model.ForwardResult;
 import dev.patchbay.model.HookedTransformer;
+import dev.patchbay.replication.ConstructedExample;
 import dev.patchbay.model.Hooks;
 import dev.patchbay.model.Patch;
 import dev.patchbay.model.TokenBatch;
@@ -77,35 +78,39 @@ class AttributionTest extends Float64Models {
         }
     }
 
+    private ConstructedExample.Measured measure(String example) {
+        return ConstructedExample.all().stream().filter(e -> e.name().equals(example)).findFirst().orElseThrow()
+                .measure(manager);
+    }
+
     @Test
     void cancellationHidesANodeFromAtPButNotFromAtPStar() {
-        HookedTransformer model = ToyModels.cancellation(manager);
-        PromptPair pair = new PromptPair(new int[] {1, 0}, new int[] {1, 1}, Metric.logitDiff(new int[] {2}, new int[] {3}));
-        NodeSet neurons = NodeSet.neurons();
-        String planted = "L0N0@1";
-        double exact = new ActivationPatching(8).run(model, List.of(pair), neurons).estimate(planted);
-        double atp = new AtP(false, 1).run(model, List.of(pair), neurons).estimate(planted);
-        double atpStar = new AtPStar(1).run(model, List.of(pair), neurons).estimate(planted);
-        assertEquals(-0.5, exact, 1e-12, "activation patching: the node matters");
-        assertEquals(0.0, atp, 1e-12, "AtP: direct and indirect gradients cancel");
-        assertEquals(1.0, atpStar, 1e-12, "AtP*: GradDrop sees the direct path alone");
+        ConstructedExample.Measured m = measure("cancellation");
+        assertEquals(-0.5, m.exact(), 1e-12, "activation patching: the node matters");
+        assertEquals(0.0, m.atp(), 1e-12, "AtP: direct and indirect gradients cancel");
+        assertEquals(0.0, m.atpQkFix(), 1e-12, "the QK fix does not touch neurons");
+        assertEquals(1.0, m.atpStar(), 1e-12, "AtP*: GradDrop sees the direct path alone");
+        assertEquals(1, m.atpStarRank(), "AtP* ranks it first");
     }
 
     @Test
     void saturationHidesAKeyFromAtPButNotFromTheQkFix() {
-        HookedTransformer model = ToyModels.saturation(manager);
-        PromptPair pair = new PromptPair(new int[] {0, 1, 0}, new int[] {0, 2, 0}, Metric.logitDiff(new int[] {3}, new int[] {4}));
-        NodeSet attention = NodeSet.attention();
-        String planted = "L0H0.k@1";
-        double exact = new ActivationPatching(8).run(model, List.of(pair), attention).estimate(planted);
-        double atp = new AtP(false, 1).run(model, List.of(pair), attention).estimate(planted);
-        double fixed = new AtP(true, 1).run(model, List.of(pair), attention).estimate(planted);
-        double star = new AtPStar(1).run(model, List.of(pair), attention).estimate(planted);
-        assertTrue(exact > 0.99, "activation patching: the key matters, effect " + exact);
-        assertTrue(Math.abs(atp) < 1e-3, "AtP misses it: " + atp);
+        ConstructedExample.Measured m = measure("saturation");
+        assertTrue(m.exact() > 0.99, "activation patching: the key matters, effect " + m.exact());
+        assertTrue(Math.abs(m.atp()) < 1e-3, "AtP misses it: " + m.atp());
         // Everything after the pattern is linear in this model, so the QK fix is exact here.
-        assertEquals(exact, fixed, 1e-9, "the QK fix finds it");
-        assertEquals(Math.abs(exact), star, 1e-9, "AtP* keeps the QK fix");
+        assertEquals(m.exact(), m.atpQkFix(), 1e-9, "the QK fix finds it");
+        assertEquals(Math.abs(m.exact()), m.atpStar(), 1e-9, "AtP* keeps the QK fix");
+        assertTrue(m.atpRank() > 1 && m.atpQkFixRank() == 1 && m.atpStarRank() == 1,
+                "ranks " + m.atpRank() + ", " + m.atpQkFixRank() + ", " + m.atpStarRank());
+    }
+
+    @Test
+    void aCancellationWithinOneLayerHidesANodeFromAtPStarToo() {
+        ConstructedExample.Measured m = measure("same-layer cancellation");
+        assertEquals(0.5, m.exact(), 1e-12);
+        assertEquals(0.0, m.atp(), 1e-12);
+        assertEquals(0.0, m.atpStar(), 1e-12);
     }
 
     @ParameterizedTest

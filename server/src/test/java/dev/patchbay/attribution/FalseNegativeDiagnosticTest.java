@@ -5,13 +5,14 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.patchbay.Float64Models;
 import dev.patchbay.model.HookedTransformer;
+import dev.patchbay.replication.ConstructedExample;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 
 class FalseNegativeDiagnosticTest extends Float64Models {
     @Test
     void flagsANodeThatAtPStarMisses() {
-        HookedTransformer model = ToyModels.sameLayerCancellation(manager);
+        HookedTransformer model = ConstructedExample.sameLayerCancellation(manager);
         PromptPair pair = new PromptPair(new int[] {1, 0}, new int[] {1, 1}, Metric.logitDiff(new int[] {2}, new int[] {3}));
         NodeSet neurons = NodeSet.neurons();
         String planted = "L0N0@1";
