@@ -233,6 +233,9 @@ Held-out accuracy (fresh prompts generated with another seed):
 | recall | top-1 country for "City: X. Country:" | {scores['recall_accuracy']:.1%} of {len(CITIES)} cities |
 
 {induction_note(scores)}It knows nothing else: it is a toy for localizing these behaviours, not a language model.
+
+`replication.json` holds the prompt settings of `./patchbay replicate` (IOI-PP, CITY-PP, RAND-PP and an IOI
+distribution, on prompts the model was not trained on), written by `tools/make_replication_prompts.py`.
 """
 
 
