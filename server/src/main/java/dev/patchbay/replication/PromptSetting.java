@@ -34,11 +34,12 @@ public record PromptSetting(String name, String description, List<PromptPair> pa
         JsonArray settings = array(root, "settings", file);
         for (int s = 0; s < settings.size(); s++) {
             String at = file + ": settings[" + s + "]";
-            JsonObject setting = settings.get(s).getAsJsonObject();
+            JsonObject setting = object(settings.get(s), at);
             JsonArray pairs = array(setting, "pairs", at);
             List<PromptPair> parsed = new ArrayList<>();
             for (int p = 0; p < pairs.size(); p++) {
-                parsed.add(pair(pairs.get(p).getAsJsonObject(), tokenizer, at + ".pairs[" + p + "]"));
+                String pairAt = at + ".pairs[" + p + "]";
+                parsed.add(pair(object(pairs.get(p), pairAt), tokenizer, pairAt));
             }
             if (parsed.isEmpty()) {
                 throw new IllegalArgumentException(at + ".pairs: no pairs");
@@ -72,6 +73,13 @@ public record PromptSetting(String name, String description, List<PromptPair> pa
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException(at + "." + field + ": " + e.getMessage(), e);
         }
+    }
+
+    private static JsonObject object(JsonElement e, String at) {
+        if (!e.isJsonObject()) {
+            throw new IllegalArgumentException(at + ": not a JSON object");
+        }
+        return e.getAsJsonObject();
     }
 
     private static String string(JsonObject o, String field, String at) {
