@@ -61,29 +61,17 @@ interface Contender {
 
     /** A method that scores every node and is then verified in its order, after its own cost. */
     static Contender ranked(String family, String label, boolean randomized, LongFunction<AttributionMethod> make) {
-        return new Contender() {
-            @Override
-            public String family() {
-                return family;
-            }
+        return new Ranked(family, label, randomized, make);
+    }
 
-            @Override
-            public String label() {
-                return label;
-            }
-
-            @Override
-            public boolean randomized() {
-                return randomized;
-            }
-
-            @Override
-            public double[] cost(HookedTransformer model, List<PromptPair> pairs, NodeSet nodes,
-                    List<AttributionResult.Scored> top, long seed) {
-                AttributionResult r = make.apply(seed).run(model, pairs, nodes);
-                return VerifiedRecall.cost(top, VerifiedRecall.places(r.ranked()), r.cost().forwardPasses() / pairs.size());
-            }
-        };
+    record Ranked(String family, String label, boolean randomized, LongFunction<AttributionMethod> make)
+            implements Contender {
+        @Override
+        public double[] cost(HookedTransformer model, List<PromptPair> pairs, NodeSet nodes,
+                List<AttributionResult.Scored> top, long seed) {
+            AttributionResult r = make.apply(seed).run(model, pairs, nodes);
+            return VerifiedRecall.cost(top, VerifiedRecall.places(r.ranked()), r.cost().forwardPasses() / pairs.size());
+        }
     }
 
     /**

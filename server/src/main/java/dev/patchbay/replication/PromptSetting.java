@@ -31,7 +31,7 @@ public record PromptSetting(String name, String description, List<PromptPair> pa
             throw new IllegalArgumentException(file + ": not a readable JSON object (" + e.getMessage() + ")", e);
         }
         List<PromptSetting> out = new ArrayList<>();
-        JsonArray settings = array(root, "settings", file);
+        JsonArray settings = array(root, "settings", file.toString());
         for (int s = 0; s < settings.size(); s++) {
             String at = file + ": settings[" + s + "]";
             JsonObject setting = object(settings.get(s), at);
@@ -90,7 +90,7 @@ public record PromptSetting(String name, String description, List<PromptPair> pa
         return e.getAsString();
     }
 
-    private static JsonArray array(JsonObject o, String field, Object at) {
+    private static JsonArray array(JsonObject o, String field, String at) {
         JsonElement e = o.get(field);
         if (e == null || !e.isJsonArray()) {
             throw new IllegalArgumentException(at + "." + field + ": missing or not an array");

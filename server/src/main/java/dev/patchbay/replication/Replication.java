@@ -2,6 +2,7 @@ package dev.patchbay.replication;
 
 import dev.patchbay.attribution.ActivationPatching;
 import dev.patchbay.attribution.AttributionResult;
+import dev.patchbay.attribution.EffectBlock;
 import dev.patchbay.attribution.NodeSet;
 import dev.patchbay.model.HookedTransformer;
 import java.util.ArrayList;
@@ -18,6 +19,12 @@ import java.util.function.Consumer;
  *     VerifiedRecall#trueTop})
  */
 public record Replication(int maxK, int seeds, int batchRows, double relativeFloor) {
+    public Replication {
+        if (maxK < 1 || seeds < 1 || batchRows < 1) {
+            throw new IllegalArgumentException("max k, seeds and batch rows must be positive: " + maxK + ", " + seeds
+                    + ", " + batchRows);
+        }
+    }
 
     /** One method's curve in one setting. */
     public record Curve(String family, String label, double[] cost, double relativeCost, double seconds) {}
@@ -54,7 +61,7 @@ public record Replication(int maxK, int seeds, int batchRows, double relativeFlo
             Consumer<String> log) {
         AttributionResult truth = new ActivationPatching(batchRows).run(model, setting.pairs(), nodes);
         List<AttributionResult.Scored> top = VerifiedRecall.trueTop(truth, maxK, relativeFloor);
-        int count = truth.ranked().size();
+        int count = truth.blocks().stream().mapToInt(EffectBlock::size).sum();
         log.accept(String.format("%s / %s: %d nodes, %d pairs; ground truth %.1f s; top %d nonzero effects, largest %s %.4f",
                 setting.name(), nodeSetName, count, setting.pairs().size(), truth.cost().wallSeconds(), top.size(),
                 top.get(0).node().name(), top.get(0).estimate()));
