@@ -54,7 +54,7 @@ public final class ActivationPatching implements AttributionMethod {
         Tally tally = new Tally();
         for (int p = 0; p < pairs.size(); p++) {
             PromptPair pair = pairs.get(p);
-            try (NDManager scope = NDManager.newBaseManager("PyTorch")) {
+            try (NDManager scope = runner.model().compute().newScope()) {
                 Set<String> residSites = new LinkedHashSet<>();
                 Set<String> nodeSites = new LinkedHashSet<>();
                 for (Group g : groups) {

@@ -10,7 +10,7 @@ import java.util.List;
  * estimates; a distribution gives the mean of per-pair absolute values (eq. 5).
  */
 public final class AtP implements AttributionMethod {
-    private final boolean qkFix;
+    private final GradientVariant variant;
     private final int maxRows;
 
     /**
@@ -21,18 +21,18 @@ public final class AtP implements AttributionMethod {
         if (maxRows < 1) {
             throw new IllegalArgumentException("maxRows must be positive");
         }
-        this.qkFix = qkFix;
+        this.variant = qkFix ? GradientVariant.ATP_QK_FIX : GradientVariant.ATP;
         this.maxRows = maxRows;
     }
 
     @Override
     public String id() {
-        return qkFix ? "atp-qk" : "atp";
+        return variant.qkFix() ? "atp-qk" : "atp";
     }
 
     @Override
     public AttributionResult run(PassRunner runner, List<PromptPair> pairs, NodeSet nodes, AttributionListener listener) {
-        return GradientAttribution.run(id(), runner, pairs, nodes, qkFix, false, maxRows, listener);
+        return GradientAttribution.run(id(), runner, pairs, nodes, variant, maxRows, listener);
     }
 
     @Override

@@ -6,15 +6,15 @@ import java.util.List;
 final class GradientAttribution {
     private GradientAttribution() {}
 
-    static AttributionResult run(String id, PassRunner runner, List<PromptPair> pairs, NodeSet nodes, boolean qkFix,
-            boolean gradDrop, int maxRows, AttributionListener listener) {
+    static AttributionResult run(String id, PassRunner runner, List<PromptPair> pairs, NodeSet nodes,
+            GradientVariant variant, int maxRows, AttributionListener listener) {
         PairBatch.validate(pairs, nodes, runner.model().config());
         long start = System.nanoTime();
         Aggregate aggregate = new Aggregate(pairs.size());
         Cost cost = new Cost(0, 0, 0);
         int done = 0;
         for (List<PromptPair> batch : PairBatch.split(pairs, maxRows)) {
-            GradientEstimates e = runner.gradients(new GradientWork(batch, nodes, qkFix, gradDrop));
+            GradientEstimates e = runner.gradients(new GradientWork(batch, nodes, variant));
             aggregate.metrics(e.cleanMetrics(), e.noiseMetrics());
             e.estimates().forEach((key, rows) -> {
                 for (double[] row : rows) {
@@ -26,7 +26,7 @@ final class GradientAttribution {
             listener.onProgress(done, pairs.size());
         }
         // AtP* scores are absolute values already; AtP is signed for a single pair (eq. 4), else eq. 5.
-        List<EffectBlock> blocks = aggregate.blocks(!gradDrop && pairs.size() == 1);
+        List<EffectBlock> blocks = aggregate.blocks(variant.signed() && pairs.size() == 1);
         blocks.forEach(listener::onBlock);
         return new AttributionResult(id, pairs.get(0).metric().describe(), pairs.size(), aggregate.cleanMean(),
                 aggregate.noiseMean(), blocks,

@@ -25,13 +25,13 @@ public final class GradientEstimator {
         long start = System.nanoTime();
         PairBatch batch = PairBatch.of(work.pairs());
         int layers = model.config().nLayers();
-        if (cached != null && work.gradDrop()) {
+        if (cached != null && work.variant().gradDrop()) {
             throw new IllegalArgumentException("GradDrop needs the live graph; its clean passes cannot come from a cache");
         }
-        try (NDManager scope = NDManager.newBaseManager("PyTorch");
+        try (NDManager scope = model.compute().newScope();
                 GradientPass pass = cached == null
-                        ? new GradientPass(model, scope, batch, work.nodes(), work.qkFix(), work.gradDrop())
-                        : new GradientPass(model, scope, batch, work.nodes(), work.qkFix(),
+                        ? new GradientPass(model, scope, batch, work.nodes(), work.variant().qkFix(), work.variant().gradDrop())
+                        : new GradientPass(model, scope, batch, work.nodes(), work.variant().qkFix(),
                                 CleanSide.stack(scope, cached))) {
             if (computed != null && cached == null) {
                 computed.accept(pass.cleanRows());
@@ -39,8 +39,8 @@ public final class GradientEstimator {
             Map<BlockKey, double[][]> estimates = new LinkedHashMap<>();
             double passes;
             double compute;
-            if (work.gradDrop()) {
-                double variants = AtPStar.gradDropScores(pass, layers, estimates);
+            if (work.variant().gradDrop()) {
+                double variants = GradDrop.scores(pass, layers, estimates);
                 // Per pair, in the paper's unit: two forward passes and L backward passes. The compute is two
                 // forwards, one full backward and the partial backward passes below the dropped layers.
                 passes = batch.size() * (2 + 2.0 * layers);

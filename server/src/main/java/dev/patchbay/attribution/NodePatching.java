@@ -61,7 +61,7 @@ public final class NodePatching implements AutoCloseable {
         }
         try {
             for (PromptPair pair : pairs) {
-                NDManager scope = NDManager.newBaseManager("PyTorch");
+                NDManager scope = runner.model().compute().newScope();
                 scopes.add(scope);
                 ActivationPatching.CleanAndNoise run = ActivationPatching.CleanAndNoise.of(runner, scope, pair,
                         residSites, nodeSites, tally);

@@ -21,7 +21,7 @@ public final class PatchBatch {
     public static double[] run(HookedTransformer model, List<PatchRow> rows) {
         int layer = rows.get(0).layer();
         int length = rows.stream().mapToInt(r -> r.tokens().length).max().orElseThrow();
-        try (NDManager scope = NDManager.newBaseManager("PyTorch")) {
+        try (NDManager scope = model.compute().newScope()) {
             Hooks.Builder hooks = Hooks.builder();
             int[][] tokens = new int[rows.size()][];
             List<NDArray> residuals = new ArrayList<>();

@@ -2,6 +2,7 @@ package dev.patchbay.checkpoint;
 
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
+import dev.patchbay.model.ComputeContext;
 import dev.patchbay.model.HookedTransformer;
 import dev.patchbay.model.ModelConfig;
 import java.nio.file.Files;
@@ -24,11 +25,16 @@ public record LoadedModel(String name, Path directory, HookedTransformer transfo
      * Every failure is a {@link CheckpointException} naming the file and, where one is at fault, the tensor.
      */
     public static LoadedModel load(Path dir, DataType computeType) {
+        return load(dir, computeType, ComputeContext.cpu());
+    }
+
+    /** As {@link #load(Path, DataType)}, with the weights and every later pass on {@code compute}'s device. */
+    public static LoadedModel load(Path dir, DataType computeType, ComputeContext compute) {
         if (!Files.isDirectory(dir)) {
             throw new CheckpointException(dir, "not a directory (expected a Hugging Face model directory)");
         }
         ModelConfig config = HfConfig.read(dir);
-        NDManager manager = NDManager.newBaseManager("PyTorch");
+        NDManager manager = compute.newScope();
         try {
             TensorStore store = TensorStore.open(dir, manager, computeType);
             HookedTransformer transformer = HookedTransformer.build(config, store, manager);

@@ -1,11 +1,9 @@
 package dev.patchbay.model;
 
-import ai.djl.engine.Engine;
 import ai.djl.engine.EngineException;
 import ai.djl.ndarray.NDArray;
 import ai.djl.pytorch.engine.PtNDArray;
 import ai.djl.pytorch.jni.JniUtils;
-import ai.djl.training.GradientCollector;
 import java.util.Collection;
 import java.util.Map;
 
@@ -15,17 +13,17 @@ import java.util.Map;
  * equals the full backward above layer l, and below it is the full gradient at resid_post(l) pushed from
  * resid_pre(l) through the earlier layers, so all variants share the backward through the layers above.
  *
- * <p>PyTorch's gradient mode is global to the process: open one session at a time, on one thread, and close
- * it (which frees the graph's bookkeeping; the arrays belong to the forward's scope).
+ * <p>Open, use and close a session on one thread: gradient mode is on for that thread while it is open (see
+ * {@link GradMode}). Closing it restores the mode; the arrays belong to the forward's scope.
  */
 public final class GradientSession implements AutoCloseable {
-    private final GradientCollector collector;
+    private final GradMode gradMode;
     private final ForwardResult result;
     private final NDArray metricSum;
     private final Map<String, NDArray> leaves;
 
-    GradientSession(GradientCollector collector, ForwardResult result, NDArray metricSum, Map<String, NDArray> leaves) {
-        this.collector = collector;
+    GradientSession(GradMode gradMode, ForwardResult result, NDArray metricSum, Map<String, NDArray> leaves) {
+        this.gradMode = gradMode;
         this.result = result;
         this.metricSum = metricSum;
         this.leaves = leaves;
@@ -33,15 +31,15 @@ public final class GradientSession implements AutoCloseable {
 
     static GradientSession open(HookedTransformer model, ai.djl.ndarray.NDManager scope, TokenBatch batch, Hooks hooks,
             java.util.function.Function<NDArray, NDArray> metric) {
-        GradientCollector collector = Engine.getEngine("PyTorch").newGradientCollector();
+        GradMode gradMode = GradMode.enable();
         try {
             HookContext ctx = new HookContext(scope, hooks);
             NDArray logits = model.run(batch, ctx);
             NDArray perRow = metric.apply(logits);
             ForwardResult result = new ForwardResult(logits, ctx.cache(), ctx.leaves(), perRow);
-            return new GradientSession(collector, result, perRow.sum(), ctx.leaves());
+            return new GradientSession(gradMode, result, perRow.sum(), ctx.leaves());
         } catch (RuntimeException e) {
-            collector.close();
+            gradMode.close();
             throw e;
         }
     }
@@ -84,6 +82,6 @@ public final class GradientSession implements AutoCloseable {
 
     @Override
     public void close() {
-        collector.close();
+        gradMode.close();
     }
 }

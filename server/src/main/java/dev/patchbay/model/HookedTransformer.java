@@ -2,12 +2,12 @@ package dev.patchbay.model;
 
 import static dev.patchbay.model.Functional.norm;
 
-import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
-import ai.djl.training.GradientCollector;
+import ai.djl.pytorch.engine.PtNDArray;
+import ai.djl.pytorch.jni.JniUtils;
 import java.util.ArrayList;
 import java.util.LinkedHashSet;
 import java.util.List;
@@ -19,8 +19,8 @@ import java.util.function.Function;
  * TransformerLens-named hook sites. The weights live in the model's own manager; everything a forward pass
  * creates lives in the scope the caller passes, so closing that scope frees the pass.
  *
- * <p>Not thread-safe for gradients: PyTorch's gradient mode is global to the process, so passes that
- * differentiate must run on one thread.
+ * <p>Passes on different threads may run at once, gradients too: PyTorch's gradient mode is per thread (see
+ * {@link GradMode}). A pass itself runs on one thread.
  */
 public final class HookedTransformer implements AutoCloseable {
     private final ModelConfig config;
@@ -97,6 +97,11 @@ public final class HookedTransformer implements AutoCloseable {
         return tokenEmbedding.getDataType();
     }
 
+    /** The engine and device the weights live on; every pass's scope should come from here. */
+    public ComputeContext compute() {
+        return ComputeContext.of(manager);
+    }
+
     /** Every hook site, in the order a forward pass reaches them. */
     public Set<String> hookSites() {
         return sites;
@@ -117,11 +122,12 @@ public final class HookedTransformer implements AutoCloseable {
     public ForwardResult forwardWithGradients(NDManager scope, TokenBatch batch, Hooks hooks,
             Function<NDArray, NDArray> metric) {
         check(batch, hooks);
-        try (GradientCollector collector = Engine.getEngine("PyTorch").newGradientCollector()) {
+        try (GradMode on = GradMode.enable()) {
             HookContext ctx = new HookContext(scope, hooks);
             NDArray logits = run(batch, ctx);
             NDArray perRow = metric.apply(logits);
-            collector.backward(perRow.sum());
+            NDArray total = perRow.sum();
+            JniUtils.backward((PtNDArray) total, (PtNDArray) total.onesLike(), false, false);
             return new ForwardResult(logits.stopGradient(), ctx.cache(), ctx.leaves(), perRow.stopGradient());
         }
     }

@@ -7,6 +7,7 @@ import com.github.benmanes.caffeine.cache.Caffeine;
 import com.github.benmanes.caffeine.cache.RemovalCause;
 import com.github.benmanes.caffeine.cache.stats.CacheStats;
 import dev.patchbay.attribution.CleanSide;
+import dev.patchbay.model.ComputeContext;
 import java.util.Arrays;
 import java.util.HashMap;
 import java.util.Map;
@@ -42,8 +43,8 @@ public final class CleanCache implements AutoCloseable {
 
     /** Arrays (and a metric value, for clean sides) owned by one manager. */
     private record Entry(NDManager manager, Map<String, NDArray> arrays, double metric, long bytes) {
-        static Entry of(Map<String, NDArray> arrays, double metric) {
-            NDManager manager = NDManager.newBaseManager("PyTorch");
+        static Entry of(ComputeContext compute, Map<String, NDArray> arrays, double metric) {
+            NDManager manager = compute.newScope();
             Map<String, NDArray> own = new HashMap<>();
             long bytes = 0;
             for (var e : arrays.entrySet()) {
@@ -55,8 +56,10 @@ public final class CleanCache implements AutoCloseable {
     }
 
     private final Cache<Key, Entry> cache;
+    private final ComputeContext compute;
 
-    CleanCache(long maxBytes) {
+    CleanCache(long maxBytes, ComputeContext compute) {
+        this.compute = compute;
         cache = Caffeine.newBuilder()
                 .maximumWeight(maxBytes)
                 .weigher((Key k, Entry e) -> (int) Math.min(Integer.MAX_VALUE, e.bytes()))
@@ -88,7 +91,7 @@ public final class CleanCache implements AutoCloseable {
     void putActivations(Key key, Map<String, NDArray> sites, NDArray logits) {
         Map<String, NDArray> arrays = new HashMap<>(sites);
         arrays.put(LOGITS, logits);
-        cache.put(key, Entry.of(arrays, 0));
+        cache.put(key, Entry.of(compute, arrays, 0));
     }
 
     /** A copy of one pair's AtP clean side into {@code scope}, or null. */
@@ -114,7 +117,7 @@ public final class CleanCache implements AutoCloseable {
         Map<String, NDArray> arrays = new HashMap<>(side.activations());
         side.gradientSites().forEach(s -> arrays.put(GRADIENT + s, side.gradients().apply(s)));
         arrays.put(REFERENCE, side.reference());
-        cache.put(key, Entry.of(arrays, side.metrics()[0]));
+        cache.put(key, Entry.of(compute, arrays, side.metrics()[0]));
     }
 
     private static NDArray copyInto(NDArray a, NDManager manager) {

@@ -34,8 +34,8 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * One model's compute, on one worker thread (PyTorch's gradient mode is global to the process, and two
- * threads would only fight over the cores). Requests run their orchestration on their own threads and submit
+ * One model's compute, on one worker thread (two threads on one model would only fight over its cores; models
+ * on different devices differentiate at once, since gradient mode is per thread). Requests run their orchestration on their own threads and submit
  * passes here; the worker serves the jobs round-robin, one pass at a time, so a huge sweep cannot starve a
  * small request, and merges compatible passes of different jobs into one batch: patched runs of the same
  * layer, and AtP-family pair batches with the same settings, up to the row and token limits, after waiting
@@ -63,7 +63,7 @@ public final class Device implements AutoCloseable {
         this.modelName = modelName;
         this.model = model;
         this.config = config;
-        this.cache = new CleanCache(config.cacheBytes());
+        this.cache = new CleanCache(config.cacheBytes(), model.compute());
         this.worker = new Thread(this::work, "patchbay-device-" + modelName);
         worker.setDaemon(true);
         worker.start();
@@ -454,7 +454,7 @@ public final class Device implements AutoCloseable {
         void runBatch(List<Work<?>> batch) {
             List<PromptPair> pairs = new ArrayList<>();
             batch.forEach(w -> pairs.addAll(((GradientsWork) w).work.pairs()));
-            GradientWork merged = new GradientWork(pairs, work.nodes(), work.qkFix(), work.gradDrop());
+            GradientWork merged = new GradientWork(pairs, work.nodes(), work.variant());
             GradientEstimates all = withCache(merged);
             int from = 0;
             for (Work<?> w : batch) {
@@ -469,15 +469,15 @@ public final class Device implements AutoCloseable {
          * pair of the batch has one cached, and caches what it computes otherwise.
          */
         private GradientEstimates withCache(GradientWork merged) {
-            boolean cacheable = config.cacheBytes() > 0 && !merged.gradDrop()
+            boolean cacheable = config.cacheBytes() > 0 && !merged.variant().gradDrop()
                     && merged.pairs().stream().mapToInt(PromptPair::length).distinct().count() == 1;
             if (!cacheable) {
                 return GradientEstimator.run(model, merged);
             }
             List<CleanCache.Key> keys = merged.pairs().stream().map(p -> new CleanCache.Key(modelName, p.clean(),
-                    "atp " + merged.qkFix() + " " + merged.nodes() + " " + p.metric().describe() + " @" + p.metricPosition()))
+                    "atp " + merged.variant() + " " + merged.nodes() + " " + p.metric().describe() + " @" + p.metricPosition()))
                     .toList();
-            try (NDManager scope = NDManager.newBaseManager("PyTorch")) {
+            try (NDManager scope = model.compute().newScope()) {
                 List<CleanSide> hits = new ArrayList<>();
                 for (CleanCache.Key key : keys) {
                     CleanSide hit = cache.cleanSide(key, scope);

@@ -74,7 +74,7 @@ class ArrayOwnershipTest {
     void gradientBatchesFromCachedCleanSidesLeaveNothingInTheCache() {
         NodeSet nodes = NodeSet.attentionAndNeurons();
         GradientWork work = new GradientWork(List.of(new PromptPair(CLEAN, NOISE, METRIC),
-                new PromptPair(NOISE, CLEAN, METRIC)), nodes, true, false);
+                new PromptPair(NOISE, CLEAN, METRIC)), nodes, GradientVariant.ATP_QK_FIX);
         try (NDManager cache = NDManager.newBaseManager("PyTorch")) {
             List<CleanSide> cached = new ArrayList<>();
             GradientEstimator.run(model, work, null, sides -> sides.forEach(s -> cached.add(copy(s, cache))));

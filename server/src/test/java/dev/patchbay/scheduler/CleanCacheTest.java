@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import dev.patchbay.model.ComputeContext;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import java.util.Map;
@@ -17,7 +18,7 @@ class CleanCacheTest {
     @Test
     void staysWithinItsBytesAndEvictedEntriesAreGone() {
         long entryBytes = 4 * 1000 + 4 * 100; // one site of 1000 floats and 100 logits
-        try (CleanCache cache = new CleanCache(3 * entryBytes); NDManager scope = NDManager.newBaseManager("PyTorch")) {
+        try (CleanCache cache = new CleanCache(3 * entryBytes, ComputeContext.cpu()); NDManager scope = NDManager.newBaseManager("PyTorch")) {
             for (int i = 0; i < 10; i++) {
                 NDArray site = scope.ones(new Shape(1, 1000), DataType.FLOAT32).mul(i);
                 cache.putActivations(new CleanCache.Key("m", new int[] {i}, ""), Map.of("s", site),
