@@ -51,6 +51,16 @@ public record Metric(Kind kind, int[] answers, int[] wrongs) {
         }
     }
 
+    @Override
+    public boolean equals(Object o) {
+        return o instanceof Metric m && m.kind == kind && Arrays.equals(m.answers, answers) && Arrays.equals(m.wrongs, wrongs);
+    }
+
+    @Override
+    public int hashCode() {
+        return (kind.hashCode() * 31 + Arrays.hashCode(answers)) * 31 + Arrays.hashCode(wrongs);
+    }
+
     public static Metric logitDiff(int[] answers, int[] wrongs) {
         return new Metric(Kind.LOGIT_DIFF, answers, wrongs);
     }

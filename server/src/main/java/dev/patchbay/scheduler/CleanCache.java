@@ -7,6 +7,9 @@ import com.github.benmanes.caffeine.cache.Caffeine;
 import com.github.benmanes.caffeine.cache.RemovalCause;
 import com.github.benmanes.caffeine.cache.stats.CacheStats;
 import dev.patchbay.attribution.CleanSide;
+import dev.patchbay.attribution.GradientVariant;
+import dev.patchbay.attribution.Metric;
+import dev.patchbay.attribution.NodeSet;
 import dev.patchbay.model.ComputeContext;
 import java.util.Arrays;
 import java.util.HashMap;
@@ -21,21 +24,29 @@ import java.util.Set;
  * copies, so an eviction never pulls memory from under a running pass. Only the device thread touches it.
  */
 public final class CleanCache implements AutoCloseable {
-    /**
-     * A model, a clean prompt, and what was kept of it: "" for a forward's activations, or a description of
-     * the metric and the node set for an AtP clean side.
-     */
-    record Key(String model, int[] ids, String variant) {
+    /** A model, a clean prompt, and what was kept of it. */
+    record Key(String model, int[] ids, Kept kept) {
         @Override
         public boolean equals(Object o) {
-            return o instanceof Key k && k.model.equals(model) && Arrays.equals(k.ids, ids) && k.variant.equals(variant);
+            return o instanceof Key k && k.model.equals(model) && Arrays.equals(k.ids, ids) && k.kept.equals(kept);
         }
 
         @Override
         public int hashCode() {
-            return (model.hashCode() * 31 + Arrays.hashCode(ids)) * 31 + variant.hashCode();
+            return (model.hashCode() * 31 + Arrays.hashCode(ids)) * 31 + kept.hashCode();
         }
     }
+
+    /** What is kept of a clean prompt: its forward's activations, or the clean side of one AtP setting. */
+    sealed interface Kept permits Forward, AtPCleanSide {}
+
+    /** Every layer's residual stream, and the logits. */
+    enum Forward implements Kept {
+        ACTIVATIONS
+    }
+
+    /** Activations and metric gradients at the node sites, for one gradient variant, node set and metric. */
+    record AtPCleanSide(GradientVariant variant, NodeSet nodes, Metric metric, int metricPosition) implements Kept {}
 
     private static final String LOGITS = "#logits";
     private static final String REFERENCE = "#reference";

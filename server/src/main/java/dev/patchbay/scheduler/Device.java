@@ -15,9 +15,7 @@ import dev.patchbay.model.HookSites;
 import dev.patchbay.model.HookedTransformer;
 import dev.patchbay.model.Hooks;
 import dev.patchbay.model.TokenBatch;
-import java.util.ArrayDeque;
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
@@ -25,22 +23,18 @@ import java.util.Set;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
-import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
-import java.util.concurrent.locks.Condition;
-import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.BooleanSupplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * One model's compute, on one worker thread (two threads on one model would only fight over its cores; models
- * on different devices differentiate at once, since gradient mode is per thread). Requests run their orchestration on their own threads and submit
- * passes here; the worker serves the jobs round-robin, one pass at a time, so a huge sweep cannot starve a
- * small request, and merges compatible passes of different jobs into one batch: patched runs of the same
- * layer, and AtP-family pair batches with the same settings, up to the row and token limits, after waiting
- * up to the queue delay for them. A job whose client reads slowly is skipped until it is ready again, and a
- * cancelled job's pending passes are dropped.
+ * One model's compute, on one worker thread: two threads on one model would only fight over its cores, while
+ * models on different devices differentiate at once (gradient mode is per thread). Requests run their
+ * orchestration on their own threads and submit passes here; the {@link BatchQueue} decides the order and the
+ * merging (fairness, row and token limits, readiness, cancellation), and this class runs each batch: clean
+ * forwards (served from the {@link CleanCache} when it can), patched runs of one layer, and the AtP family's
+ * pair batches.
  */
 public final class Device implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(Device.class);
@@ -49,21 +43,18 @@ public final class Device implements AutoCloseable {
     private final HookedTransformer model;
     private final SchedulerConfig config;
     private final CleanCache cache;
-    private final ReentrantLock lock = new ReentrantLock();
-    private final Condition changed = lock.newCondition();
-    private final List<Job> ring = new ArrayList<>();
-    private final Map<Job, ArrayDeque<Work<?>>> queues = new HashMap<>();
+    private final BatchQueue<Work<?>> queue;
     private final Thread worker;
     private final AtomicLong batches = new AtomicLong();
     private final AtomicLong sharedBatches = new AtomicLong();
-    private int next;
-    private volatile boolean closed;
 
     public Device(String modelName, HookedTransformer model, SchedulerConfig config) {
         this.modelName = modelName;
         this.model = model;
         this.config = config;
         this.cache = new CleanCache(config.cacheBytes(), model.compute());
+        this.queue = new BatchQueue<>(new BatchQueue.Limits(config.maxBatchRows(), config.maxBatchTokens(),
+                config.queueDelay()));
         this.worker = new Thread(this::work, "patchbay-device-" + modelName);
         worker.setDaemon(true);
         worker.start();
@@ -91,40 +82,24 @@ public final class Device implements AutoCloseable {
      * {@link #wake()} when that changes.
      */
     public Job open(String id, BooleanSupplier ready) {
-        Job job = new Job(id, ready);
-        lock.lock();
-        try {
-            ring.add(job);
-            queues.put(job, new ArrayDeque<>());
-        } finally {
-            lock.unlock();
-        }
-        return job;
+        return new Job(queue.open(id, ready));
     }
 
     /** Tells the worker that a client became ready. */
     public void wake() {
-        lock.lock();
-        try {
-            changed.signalAll();
-        } finally {
-            lock.unlock();
-        }
+        queue.wake();
     }
 
     /** A request's handle: its runner, and its cancellation. */
     public final class Job implements AutoCloseable {
-        private final String id;
-        private final BooleanSupplier ready;
-        private volatile boolean cancelled;
+        private final BatchQueue<Work<?>>.Line line;
 
-        private Job(String id, BooleanSupplier ready) {
-            this.id = id;
-            this.ready = ready;
+        private Job(BatchQueue<Work<?>>.Line line) {
+            this.line = line;
         }
 
         public String id() {
-            return id;
+            return line.id();
         }
 
         /** The runner through which this job's method does its compute. */
@@ -134,52 +109,21 @@ public final class Device implements AutoCloseable {
 
         /** Drops the job's pending passes; its thread gets a CancellationException from the runner. */
         public void cancel() {
-            cancelled = true;
-            lock.lock();
-            try {
-                ArrayDeque<Work<?>> queue = queues.get(this);
-                if (queue != null) {
-                    queue.forEach(w -> w.result.cancel(false));
-                    queue.clear();
-                }
-                changed.signalAll();
-            } finally {
-                lock.unlock();
-            }
+            line.cancel();
         }
 
         public boolean cancelled() {
-            return cancelled;
+            return line.cancelled();
         }
 
         @Override
         public void close() {
-            cancel();
-            lock.lock();
-            try {
-                int index = ring.indexOf(this);
-                ring.remove(this);
-                queues.remove(this);
-                if (index >= 0 && index < next) {
-                    next--;
-                }
-            } finally {
-                lock.unlock();
-            }
+            line.close();
         }
     }
 
     private <T> T submit(Work<T> work) {
-        lock.lock();
-        try {
-            if (work.job.cancelled || closed) {
-                throw new CancellationException("request " + work.job.id + " was cancelled");
-            }
-            queues.get(work.job).add(work);
-            changed.signalAll();
-        } finally {
-            lock.unlock();
-        }
+        work.job.line.submit(work);
         try {
             return work.result.get();
         } catch (ExecutionException e) {
@@ -192,79 +136,18 @@ public final class Device implements AutoCloseable {
             work.job.cancel();
             throw new CancellationException("interrupted");
         } catch (CancellationException e) {
-            throw new CancellationException("request " + work.job.id + " was cancelled");
+            throw new CancellationException("request " + work.job.id() + " was cancelled");
         }
     }
 
     private void work() {
-        while (!closed) {
-            List<Work<?>> batch;
-            lock.lock();
-            try {
-                Work<?> head = takeNext();
-                while (head == null && !closed) {
-                    // Wake now and then too: a client's readiness can change without a wake() (it is polled).
-                    changed.await(50, TimeUnit.MILLISECONDS);
-                    head = takeNext();
-                }
-                if (closed) {
-                    if (head != null) {
-                        head.result.cancel(false); // taken off its queue, so close() did not see it
-                    }
-                    return;
-                }
-                if (head.mergeable() && ring.size() > 1 && !config.queueDelay().isZero()) {
-                    changed.await(config.queueDelay().toNanos(), TimeUnit.NANOSECONDS);
-                }
-                batch = mergeWith(head);
-            } catch (InterruptedException e) {
-                return;
-            } finally {
-                lock.unlock();
+        try {
+            for (List<Work<?>> batch = queue.take(); !batch.isEmpty(); batch = queue.take()) {
+                run(batch);
             }
-            run(batch);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
         }
-    }
-
-    /** The next job in round-robin order that has a pass and a ready client: its first pass. */
-    private Work<?> takeNext() {
-        for (int i = 0; i < ring.size(); i++) {
-            int index = (next + i) % ring.size();
-            Job job = ring.get(index);
-            ArrayDeque<Work<?>> queue = queues.get(job);
-            if (!queue.isEmpty() && job.ready.getAsBoolean()) {
-                next = (index + 1) % ring.size();
-                return queue.poll();
-            }
-        }
-        return null;
-    }
-
-    /** The head pass and the compatible first passes of the other ready jobs, within the batch limits. */
-    private List<Work<?>> mergeWith(Work<?> head) {
-        List<Work<?>> batch = new ArrayList<>(List.of(head));
-        if (!head.mergeable()) {
-            return batch;
-        }
-        int rows = head.rows();
-        int length = head.length();
-        for (int i = 0; i < ring.size(); i++) {
-            Job job = ring.get((next + i) % ring.size());
-            ArrayDeque<Work<?>> queue = queues.get(job);
-            Work<?> candidate = queue.peek();
-            if (job == head.job || candidate == null || !job.ready.getAsBoolean() || !head.compatible(candidate)) {
-                continue;
-            }
-            int longer = Math.max(length, candidate.length());
-            if (rows + candidate.rows() > config.maxBatchRows()
-                    || (long) (rows + candidate.rows()) * longer > config.maxBatchTokens()) {
-                continue;
-            }
-            batch.add(queue.poll());
-            rows += candidate.rows();
-            length = longer;
-        }
-        return batch;
     }
 
     private void run(List<Work<?>> batch) {
@@ -276,7 +159,7 @@ public final class Device implements AutoCloseable {
             batch.get(0).runBatch(batch);
         } catch (RuntimeException | Error e) {
             if (batch.size() == 1) {
-                log.warn("pass of request {} failed", batch.get(0).job.id, e);
+                log.warn("pass of request {} failed", batch.get(0).job.id(), e);
                 batch.get(0).result.completeExceptionally(e);
                 return;
             }
@@ -285,7 +168,7 @@ public final class Device implements AutoCloseable {
                 try {
                     w.runBatch(List.of(w));
                 } catch (RuntimeException | Error single) {
-                    log.warn("pass of request {} failed", w.job.id, single);
+                    log.warn("pass of request {} failed", w.job.id(), single);
                     w.result.completeExceptionally(single);
                 }
             }
@@ -294,14 +177,7 @@ public final class Device implements AutoCloseable {
 
     @Override
     public void close() {
-        closed = true;
-        lock.lock();
-        try {
-            queues.values().forEach(q -> q.forEach(w -> w.result.cancel(false)));
-            changed.signalAll();
-        } finally {
-            lock.unlock();
-        }
+        queue.close();
         try {
             worker.join(10_000);
         } catch (InterruptedException e) {
@@ -312,7 +188,7 @@ public final class Device implements AutoCloseable {
 
     // ---- passes ----
 
-    private abstract static class Work<T> {
+    private abstract static class Work<T> implements BatchQueue.Task<Work<?>> {
         final Job job;
         final CompletableFuture<T> result = new CompletableFuture<>();
 
@@ -320,20 +196,29 @@ public final class Device implements AutoCloseable {
             this.job = job;
         }
 
-        boolean mergeable() {
+        @Override
+        public boolean mergeable() {
             return false;
         }
 
-        boolean compatible(Work<?> other) {
+        @Override
+        public boolean compatible(Work<?> other) {
             return false;
         }
 
-        int rows() {
+        @Override
+        public int rows() {
             return 1;
         }
 
-        int length() {
+        @Override
+        public int length() {
             return 1;
+        }
+
+        @Override
+        public void drop() {
+            result.cancel(false);
         }
 
         /** Runs {@code batch} (this pass first, then compatible ones) and completes every pass's result. */
@@ -361,7 +246,7 @@ public final class Device implements AutoCloseable {
                 result.complete(new PassRunner.Activations(r.activations(), r.logits(), false));
                 return;
             }
-            CleanCache.Key key = new CleanCache.Key(modelName, tokens, "");
+            CleanCache.Key key = new CleanCache.Key(modelName, tokens, CleanCache.Forward.ACTIVATIONS);
             NDArray[] logits = new NDArray[1];
             Map<String, NDArray> hit = cache.activations(key, sites, scope, logits);
             if (hit != null) {
@@ -388,22 +273,22 @@ public final class Device implements AutoCloseable {
         }
 
         @Override
-        boolean mergeable() {
+        public boolean mergeable() {
             return true;
         }
 
         @Override
-        boolean compatible(Work<?> other) {
+        public boolean compatible(Work<?> other) {
             return other instanceof RowsWork r && r.rows.get(0).layer() == rows.get(0).layer();
         }
 
         @Override
-        int rows() {
+        public int rows() {
             return rows.size();
         }
 
         @Override
-        int length() {
+        public int length() {
             return rows.stream().mapToInt(r -> r.tokens().length).max().orElse(1);
         }
 
@@ -431,22 +316,22 @@ public final class Device implements AutoCloseable {
         }
 
         @Override
-        boolean mergeable() {
+        public boolean mergeable() {
             return true;
         }
 
         @Override
-        boolean compatible(Work<?> other) {
+        public boolean compatible(Work<?> other) {
             return other instanceof GradientsWork g && work.compatible(g.work);
         }
 
         @Override
-        int rows() {
+        public int rows() {
             return work.pairs().size();
         }
 
         @Override
-        int length() {
+        public int length() {
             return work.pairs().stream().mapToInt(PromptPair::length).max().orElse(1);
         }
 
@@ -475,7 +360,7 @@ public final class Device implements AutoCloseable {
                 return GradientEstimator.run(model, merged);
             }
             List<CleanCache.Key> keys = merged.pairs().stream().map(p -> new CleanCache.Key(modelName, p.clean(),
-                    "atp " + merged.variant() + " " + merged.nodes() + " " + p.metric().describe() + " @" + p.metricPosition()))
+                    new CleanCache.AtPCleanSide(merged.variant(), merged.nodes(), p.metric(), p.metricPosition())))
                     .toList();
             try (NDManager scope = model.compute().newScope()) {
                 List<CleanSide> hits = new ArrayList<>();
