@@ -2,9 +2,9 @@
 """Makes the tiny random checkpoints and golden files that the Java parity tests hold the runtime to.
 
 For each architecture (GPT-2, GPT-NeoX, Llama) this writes, under
-server/src/test/resources/checkpoints/tiny-<arch>/, a Hugging Face model directory
+testdata/checkpoints/tiny-<arch>/, a Hugging Face model directory
 (config.json, safetensors weights, tokenizer.json), and under
-server/src/test/resources/golden/tiny-<arch>.json the token ids, logits and a few
+testdata/golden/tiny-<arch>.json the token ids, logits and a few
 hook-site values that transformers itself computes for a few prompts.
 
 The oracle is transformers, not Patchbay: golden values are computed in float64 from the
@@ -29,7 +29,7 @@ from transformers import (GPT2Config, GPT2LMHeadModel, GPTNeoXConfig, GPTNeoXFor
                           LlamaConfig, LlamaForCausalLM)
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-RESOURCES = ROOT / "server" / "src" / "test" / "resources"
+RESOURCES = ROOT / "testdata"
 
 CORPUS = [
     "When Mary and John went to the store, John gave a drink to Mary.",

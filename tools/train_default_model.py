@@ -10,7 +10,7 @@ real behaviour. This script generates text containing three behaviours and train
 
 It writes models/patchbay-tiny/ (config.json, model.safetensors, tokenizer.json with a word-level
 vocabulary, README.md as the model card with the training data, size and held-out accuracy) and the golden
-logits of a few prompts, from transformers, to server/src/test/resources/golden/patchbay-tiny.json.
+logits of a few prompts, from transformers, to testdata/golden/patchbay-tiny.json.
 
 Developer tool: needs torch, transformers, tokenizers and safetensors from PyPI; CI does not run it.
 Deterministic (fixed seeds); about 20 minutes on 2 CPU cores.
@@ -29,7 +29,7 @@ from transformers import GPT2Config, GPT2LMHeadModel
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 OUT = ROOT / "models" / "patchbay-tiny"
-GOLDEN = ROOT / "server" / "src" / "test" / "resources" / "golden" / "patchbay-tiny.json"
+GOLDEN = ROOT / "testdata" / "golden" / "patchbay-tiny.json"
 
 NAMES = ("Mary John Alice Bob Sarah Tom Emma James Laura David Anna Paul Kate Mark Lucy Peter Rose Sam "
          "Claire Daniel Julia Kevin Nina Oscar Helen Victor Irene Simon Grace Henry").split()

@@ -7,12 +7,12 @@ import sys
 import pytest
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
-CHECKPOINTS = REPO / "server" / "src" / "test" / "resources" / "checkpoints"
+CHECKPOINTS = REPO / "testdata" / "checkpoints"
 
 
 @pytest.fixture(scope="session")
 def server_address():
-    jar = pathlib.Path(os.environ.get("PATCHBAY_JAR", REPO / "server" / "target" / "patchbay.jar"))
+    jar = pathlib.Path(os.environ.get("PATCHBAY_JAR", REPO / "cli" / "target" / "patchbay.jar"))
     if not jar.exists():
         pytest.fail(f"{jar} does not exist: build it first (./patchbay test does)")
     command = ["java", "-Dai.djl.offline=true", "-jar", str(jar), "serve", "--port", "0",

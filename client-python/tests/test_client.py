@@ -7,7 +7,7 @@ import pytest
 
 import patchbay
 
-GOLDEN = pathlib.Path(__file__).resolve().parents[2] / "server" / "src" / "test" / "resources" / "golden"
+GOLDEN = pathlib.Path(__file__).resolve().parents[2] / "testdata" / "golden"
 
 
 @pytest.fixture

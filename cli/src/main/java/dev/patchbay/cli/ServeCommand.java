@@ -1,0 +1,92 @@
+package dev.patchbay.cli;
+
+import dev.patchbay.checkpoint.BundledModel;
+import dev.patchbay.checkpoint.LoadedModel;
+import dev.patchbay.execution.SchedulerConfig;
+import dev.patchbay.server.PatchbayServer;
+import dev.patchbay.server.config.ServerLimits;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/**
+ * Starts the gRPC server. Every flag can also come from a properties file given with --config, under the
+ * flag's name without dashes (e.g. {@code cache-bytes=2147483648}); flags on the command line win.
+ */
+@Command(name = "serve", mixinStandardHelpOptions = true, description = "Serves the Patchbay gRPC API.")
+final class ServeCommand implements Callable<Integer> {
+    @Option(names = "--config", description = "A properties file of flag values (keys are flag names without dashes).")
+    Path config;
+
+    @Option(names = "--port", defaultValue = "50051", description = "Port to listen on; 0 picks a free one (default: ${DEFAULT-VALUE}).")
+    int port;
+
+    @Option(names = "--model", split = ",", description = "Hugging Face model directory to load; repeat for several (default: "
+            + BundledModel.RELATIVE_PATH + ").")
+    List<Path> models;
+
+    @Option(names = "--cache-bytes", defaultValue = "1073741824",
+            description = "Native memory for the cache of clean activations (default: ${DEFAULT-VALUE}, 1 GiB; 0 disables it).")
+    long cacheBytes;
+
+    @Option(names = "--max-batch-rows", defaultValue = "32", description = "Rows (pairs or patched runs) per batched pass (default: ${DEFAULT-VALUE}).")
+    int maxBatchRows;
+
+    @Option(names = "--max-batch-tokens", defaultValue = "8192", description = "Rows times padded length per batched pass (default: ${DEFAULT-VALUE}).")
+    int maxBatchTokens;
+
+    @Option(names = "--queue-delay-ms", defaultValue = "2",
+            description = "How long to wait for other requests' passes to fill a batch (default: ${DEFAULT-VALUE}).")
+    long queueDelayMs;
+
+    @Option(names = "--max-request-bytes", defaultValue = "16777216", description = "Largest request message (default: ${DEFAULT-VALUE}, 16 MiB).")
+    int maxRequestBytes;
+
+    @Option(names = "--max-pairs", defaultValue = "4096", description = "Prompt pairs per request (default: ${DEFAULT-VALUE}).")
+    int maxPairs;
+
+    @Option(names = "--max-tokens", defaultValue = "2048", description = "Tokens per prompt (default: ${DEFAULT-VALUE}).")
+    int maxTokens;
+
+    @Option(names = "--max-patched-runs", defaultValue = "2000000",
+            description = "Patched runs (nodes times pairs) one request may plan (default: ${DEFAULT-VALUE}).")
+    long maxPatchedRuns;
+
+    @Option(names = "--max-concurrent-requests", defaultValue = "64", description = "Requests running at once (default: ${DEFAULT-VALUE}).")
+    int maxConcurrentRequests;
+
+    @Option(names = "--sweep-window", defaultValue = "8", description = "Jobs of one sweep running at once (default: ${DEFAULT-VALUE}).")
+    int sweepWindow;
+
+    @Override
+    public Integer call() throws Exception {
+        Map<String, LoadedModel> loaded = new LinkedHashMap<>();
+        for (Path dir : models == null || models.isEmpty() ? List.of(BundledModel.directory()) : models) {
+            LoadedModel m = LoadedModel.load(dir);
+            if (loaded.putIfAbsent(m.name(), m) != null) {
+                throw new IllegalArgumentException("--model: two models are named '" + m.name() + "'");
+            }
+        }
+        PatchbayServer server = PatchbayServer.start(port, loaded,
+                new SchedulerConfig(maxBatchRows, maxBatchTokens, Duration.ofMillis(queueDelayMs), cacheBytes),
+                new ServerLimits(maxRequestBytes, maxPairs, maxTokens, maxPatchedRuns, maxConcurrentRequests, sweepWindow));
+        // Tests and scripts read this line to find a port chosen with --port 0.
+        System.out.println("patchbay listening on 127.0.0.1:" + server.port());
+        System.out.flush();
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            try {
+                server.close();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            loaded.values().forEach(LoadedModel::close);
+        }));
+        server.awaitTermination();
+        return 0;
+    }
+}

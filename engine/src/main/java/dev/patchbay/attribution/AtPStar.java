@@ -1,0 +1,42 @@
+package dev.patchbay.attribution;
+
+import dev.patchbay.model.HookedTransformer;
+import dev.patchbay.nodes.NodeSet;
+import dev.patchbay.nodes.PromptPair;
+import dev.patchbay.passes.GradientVariant;
+import dev.patchbay.passes.PassRunner;
+import java.util.List;
+
+/**
+ * AtP*: AtP with the QK fix and GradDrop (eqs. 10-11). For each layer l a backward variant stops the gradient
+ * through l's residual write; a node's score is (1/(L-1)) sum_l |estimate_l| per pair, then the mean over
+ * pairs, so a direct effect and an indirect effect that cancel in the full gradient no longer hide the node.
+ *
+ * <p>The variants share one forward and one full backward; GradDrop (in the passes) says how.
+ */
+public final class AtPStar implements AttributionMethod {
+    private final int maxRows;
+
+    /** @param maxRows prompt pairs per batch */
+    public AtPStar(int maxRows) {
+        if (maxRows < 1) {
+            throw new IllegalArgumentException("maxRows must be positive");
+        }
+        this.maxRows = maxRows;
+    }
+
+    @Override
+    public String id() {
+        return "atp-star";
+    }
+
+    @Override
+    public AttributionResult run(PassRunner runner, List<PromptPair> pairs, NodeSet nodes, AttributionListener listener) {
+        return GradientAttribution.run(id(), runner, pairs, nodes, GradientVariant.ATP_STAR, maxRows, listener);
+    }
+
+    @Override
+    public double plannedForwardPasses(HookedTransformer model, List<PromptPair> pairs, NodeSet nodes) {
+        return pairs.size() * (2 + 2.0 * model.config().nLayers());
+    }
+}

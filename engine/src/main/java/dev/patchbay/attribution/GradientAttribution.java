@@ -1,0 +1,44 @@
+package dev.patchbay.attribution;
+
+import dev.patchbay.nodes.Cost;
+import dev.patchbay.nodes.EffectBlock;
+import dev.patchbay.nodes.NodeSet;
+import dev.patchbay.nodes.PromptPair;
+import dev.patchbay.passes.GradientEstimates;
+import dev.patchbay.passes.GradientVariant;
+import dev.patchbay.passes.GradientWork;
+import dev.patchbay.passes.PairBatch;
+import dev.patchbay.passes.PassRunner;
+import java.util.List;
+
+/** The loop the AtP family shares: batches of pairs through the runner, aggregated into blocks. */
+final class GradientAttribution {
+    private GradientAttribution() {}
+
+    static AttributionResult run(String id, PassRunner runner, List<PromptPair> pairs, NodeSet nodes,
+            GradientVariant variant, int maxRows, AttributionListener listener) {
+        PairBatch.validate(pairs, nodes, runner.model().config());
+        long start = System.nanoTime();
+        Aggregate aggregate = new Aggregate(pairs.size());
+        Cost cost = new Cost(0, 0, 0);
+        int done = 0;
+        for (List<PromptPair> batch : PairBatch.split(pairs, maxRows)) {
+            GradientEstimates e = runner.gradients(new GradientWork(batch, nodes, variant));
+            aggregate.metrics(e.cleanMetrics(), e.noiseMetrics());
+            e.estimates().forEach((key, rows) -> {
+                for (double[] row : rows) {
+                    aggregate.add(key, e.positions(), runner.model().config(), row);
+                }
+            });
+            cost = cost.plus(e.cost());
+            done += batch.size();
+            listener.onProgress(done, pairs.size());
+        }
+        // AtP* scores are absolute values already; AtP is signed for a single pair (eq. 4), else eq. 5.
+        List<EffectBlock> blocks = aggregate.blocks(variant.signed() && pairs.size() == 1);
+        blocks.forEach(listener::onBlock);
+        return new AttributionResult(id, pairs.get(0).metric().describe(), pairs.size(), aggregate.cleanMean(),
+                aggregate.noiseMean(), blocks,
+                new Cost(cost.forwardPasses(), cost.computeEquivalents(), (System.nanoTime() - start) / 1e9));
+    }
+}

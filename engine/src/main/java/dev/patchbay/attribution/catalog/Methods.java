@@ -1,0 +1,48 @@
+package dev.patchbay.attribution.catalog;
+
+import dev.patchbay.attribution.ActivationPatching;
+import dev.patchbay.attribution.AtP;
+import dev.patchbay.attribution.AtPStar;
+import dev.patchbay.attribution.AttributionMethod;
+import dev.patchbay.attribution.baselines.Blocks;
+import dev.patchbay.attribution.baselines.Hierarchical;
+import dev.patchbay.attribution.baselines.Iterative;
+import dev.patchbay.attribution.baselines.Subsampling;
+import java.util.List;
+
+/** The attribution methods by their short names. */
+public final class Methods {
+    public static final List<String> IDS = List.of("ap", "atp", "atp-qk", "atp-star", "iterative", "subsampling",
+            "blocks", "hierarchical");
+
+    /** The baselines' settings; zeros take the defaults. */
+    public record BaselineSettings(long seed, int samples, double inclusionProbability, int blockSize, int branching,
+            long maxGroupPatches) {
+        public static final BaselineSettings DEFAULTS = new BaselineSettings(0, 0, 0, 0, 0, 0);
+    }
+
+    private Methods() {}
+
+    /**
+     * @param patchRows patched runs per forward pass (activation patching and the baselines)
+     * @param pairRows prompt pairs per batch (the AtP family)
+     */
+    public static AttributionMethod byId(String id, int patchRows, int pairRows) {
+        return byId(id, patchRows, pairRows, BaselineSettings.DEFAULTS);
+    }
+
+    public static AttributionMethod byId(String id, int patchRows, int pairRows, BaselineSettings b) {
+        return switch (id) {
+            case "ap" -> new ActivationPatching(patchRows);
+            case "atp" -> new AtP(false, pairRows);
+            case "atp-qk" -> new AtP(true, pairRows);
+            case "atp-star" -> new AtPStar(pairRows);
+            case "iterative" -> new Iterative(b.seed());
+            case "subsampling" -> new Subsampling(b.samples() > 0 ? b.samples() : 256,
+                    b.inclusionProbability() > 0 ? b.inclusionProbability() : 0.1, b.seed(), patchRows);
+            case "blocks" -> new Blocks(b.blockSize() > 0 ? b.blockSize() : 16, patchRows);
+            case "hierarchical" -> new Hierarchical(b.branching() > 0 ? b.branching() : 4, b.maxGroupPatches(), patchRows);
+            default -> throw new IllegalArgumentException("method: unknown '" + id + "'; known are " + IDS);
+        };
+    }
+}

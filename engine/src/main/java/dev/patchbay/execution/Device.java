@@ -1,0 +1,414 @@
+package dev.patchbay.execution;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import dev.patchbay.model.ForwardResult;
+import dev.patchbay.model.HookSites;
+import dev.patchbay.model.HookedTransformer;
+import dev.patchbay.model.Hooks;
+import dev.patchbay.model.TokenBatch;
+import dev.patchbay.nodes.PromptPair;
+import dev.patchbay.passes.CleanSide;
+import dev.patchbay.passes.GradientEstimates;
+import dev.patchbay.passes.GradientEstimator;
+import dev.patchbay.passes.GradientWork;
+import dev.patchbay.passes.PassRunner;
+import dev.patchbay.passes.PatchBatch;
+import dev.patchbay.passes.PatchRow;
+import java.util.ArrayList;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.CancellationException;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.BooleanSupplier;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * One model's compute, on one worker thread: two threads on one model would only fight over its cores, while
+ * models on different devices differentiate at once (gradient mode is per thread). Requests run their
+ * orchestration on their own threads and submit passes here; the {@link BatchQueue} decides the order and the
+ * merging (fairness, row and token limits, readiness, cancellation), and this class runs each batch: clean
+ * forwards (served from the {@link CleanCache} when it can), patched runs of one layer, and the AtP family's
+ * pair batches.
+ */
+public final class Device implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(Device.class);
+
+    private final String modelName;
+    private final HookedTransformer model;
+    private final SchedulerConfig config;
+    private final CleanCache cache;
+    private final BatchQueue<Work<?>> queue;
+    private final Thread worker;
+    private final AtomicLong batches = new AtomicLong();
+    private final AtomicLong sharedBatches = new AtomicLong();
+
+    public Device(String modelName, HookedTransformer model, SchedulerConfig config) {
+        this.modelName = modelName;
+        this.model = model;
+        this.config = config;
+        this.cache = new CleanCache(config.cacheBytes(), model.compute());
+        this.queue = new BatchQueue<>(new BatchQueue.Limits(config.maxBatchRows(), config.maxBatchTokens(),
+                config.queueDelay()));
+        this.worker = new Thread(this::work, "patchbay-device-" + modelName);
+        worker.setDaemon(true);
+        worker.start();
+    }
+
+    public HookedTransformer model() {
+        return model;
+    }
+
+    public CleanCache cache() {
+        return cache;
+    }
+
+    /** Batches run so far, and how many of them carried passes of more than one request. */
+    public long batches() {
+        return batches.get();
+    }
+
+    public long sharedBatches() {
+        return sharedBatches.get();
+    }
+
+    /**
+     * Registers a request. {@code ready} tells whether its client can take more results now; call
+     * {@link #wake()} when that changes.
+     */
+    public Job open(String id, BooleanSupplier ready) {
+        return new Job(queue.open(id, ready));
+    }
+
+    /** Tells the worker that a client became ready. */
+    public void wake() {
+        queue.wake();
+    }
+
+    /** A request's handle: its runner, and its cancellation. */
+    public final class Job implements AutoCloseable {
+        private final BatchQueue<Work<?>>.Line line;
+
+        private Job(BatchQueue<Work<?>>.Line line) {
+            this.line = line;
+        }
+
+        public String id() {
+            return line.id();
+        }
+
+        /** The runner through which this job's method does its compute. */
+        public PassRunner runner() {
+            return new Runner(this);
+        }
+
+        /** Drops the job's pending passes; its thread gets a CancellationException from the runner. */
+        public void cancel() {
+            line.cancel();
+        }
+
+        public boolean cancelled() {
+            return line.cancelled();
+        }
+
+        @Override
+        public void close() {
+            line.close();
+        }
+    }
+
+    private <T> T submit(Work<T> work) {
+        work.job.line.submit(work);
+        try {
+            return work.result.get();
+        } catch (ExecutionException e) {
+            if (e.getCause() instanceof RuntimeException r) {
+                throw r;
+            }
+            throw new IllegalStateException(e.getCause());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            work.job.cancel();
+            throw new CancellationException("interrupted");
+        } catch (CancellationException e) {
+            throw new CancellationException("request " + work.job.id() + " was cancelled");
+        }
+    }
+
+    private void work() {
+        try {
+            for (List<Work<?>> batch = queue.take(); !batch.isEmpty(); batch = queue.take()) {
+                run(batch);
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    private void run(List<Work<?>> batch) {
+        batches.incrementAndGet();
+        if (batch.size() > 1) {
+            sharedBatches.incrementAndGet();
+        }
+        try {
+            batch.get(0).runBatch(batch);
+        } catch (RuntimeException | Error e) {
+            if (batch.size() == 1) {
+                log.warn("pass of request {} failed", batch.get(0).job.id(), e);
+                batch.get(0).result.completeExceptionally(e);
+                return;
+            }
+            // A failure in a shared batch must fail only the request at fault: run each alone.
+            for (Work<?> w : batch) {
+                try {
+                    w.runBatch(List.of(w));
+                } catch (RuntimeException | Error single) {
+                    log.warn("pass of request {} failed", w.job.id(), single);
+                    w.result.completeExceptionally(single);
+                }
+            }
+        }
+    }
+
+    @Override
+    public void close() {
+        queue.close();
+        try {
+            worker.join(10_000);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        cache.close();
+    }
+
+    // ---- passes ----
+
+    private abstract static class Work<T> implements BatchQueue.Task<Work<?>> {
+        final Job job;
+        final CompletableFuture<T> result = new CompletableFuture<>();
+
+        Work(Job job) {
+            this.job = job;
+        }
+
+        @Override
+        public boolean mergeable() {
+            return false;
+        }
+
+        @Override
+        public boolean compatible(Work<?> other) {
+            return false;
+        }
+
+        @Override
+        public int rows() {
+            return 1;
+        }
+
+        @Override
+        public int length() {
+            return 1;
+        }
+
+        @Override
+        public void drop() {
+            result.cancel(false);
+        }
+
+        /** Runs {@code batch} (this pass first, then compatible ones) and completes every pass's result. */
+        abstract void runBatch(List<Work<?>> batch);
+    }
+
+    private final class ForwardWork extends Work<PassRunner.Activations> {
+        final NDManager scope;
+        final int[] tokens;
+        final Set<String> sites;
+        final boolean clean;
+
+        ForwardWork(Job job, NDManager scope, int[] tokens, Set<String> sites, boolean clean) {
+            super(job);
+            this.scope = scope;
+            this.tokens = tokens;
+            this.sites = sites;
+            this.clean = clean;
+        }
+
+        @Override
+        void runBatch(List<Work<?>> batch) {
+            if (!clean || config.cacheBytes() == 0) {
+                ForwardResult r = model.forward(scope, TokenBatch.of(tokens), Hooks.builder().cache(sites).build());
+                result.complete(new PassRunner.Activations(r.activations(), r.logits(), false));
+                return;
+            }
+            CleanCache.Key key = new CleanCache.Key(modelName, tokens, CleanCache.Forward.ACTIVATIONS);
+            NDArray[] logits = new NDArray[1];
+            Map<String, NDArray> hit = cache.activations(key, sites, scope, logits);
+            if (hit != null) {
+                result.complete(new PassRunner.Activations(hit, logits[0], true));
+                return;
+            }
+            // Keep every layer's residual stream too: that is what activation patching resumes from.
+            Set<String> kept = new LinkedHashSet<>(sites);
+            for (int l = 0; l < model.config().nLayers(); l++) {
+                kept.add(HookSites.residPre(l));
+            }
+            ForwardResult r = model.forward(scope, TokenBatch.of(tokens), Hooks.builder().cache(kept).build());
+            cache.putActivations(key, r.activations(), r.logits());
+            result.complete(new PassRunner.Activations(r.activations(), r.logits(), false));
+        }
+    }
+
+    private final class RowsWork extends Work<PassRunner.RowResults> {
+        final List<PatchRow> rows;
+
+        RowsWork(Job job, List<PatchRow> rows) {
+            super(job);
+            this.rows = rows;
+        }
+
+        @Override
+        public boolean mergeable() {
+            return true;
+        }
+
+        @Override
+        public boolean compatible(Work<?> other) {
+            return other instanceof RowsWork r && r.rows.get(0).layer() == rows.get(0).layer();
+        }
+
+        @Override
+        public int rows() {
+            return rows.size();
+        }
+
+        @Override
+        public int length() {
+            return rows.stream().mapToInt(r -> r.tokens().length).max().orElse(1);
+        }
+
+        @Override
+        void runBatch(List<Work<?>> batch) {
+            List<PatchRow> all = new ArrayList<>();
+            batch.forEach(w -> all.addAll(((RowsWork) w).rows));
+            double[] metrics = PatchBatch.run(model, all);
+            int from = 0;
+            for (Work<?> w : batch) {
+                RowsWork r = (RowsWork) w;
+                double[] own = java.util.Arrays.copyOfRange(metrics, from, from + r.rows.size());
+                from += r.rows.size();
+                r.result.complete(new PassRunner.RowResults(own, batch.size() > 1));
+            }
+        }
+    }
+
+    private final class GradientsWork extends Work<GradientEstimates> {
+        final GradientWork work;
+
+        GradientsWork(Job job, GradientWork work) {
+            super(job);
+            this.work = work;
+        }
+
+        @Override
+        public boolean mergeable() {
+            return true;
+        }
+
+        @Override
+        public boolean compatible(Work<?> other) {
+            return other instanceof GradientsWork g && work.compatible(g.work);
+        }
+
+        @Override
+        public int rows() {
+            return work.pairs().size();
+        }
+
+        @Override
+        public int length() {
+            return work.pairs().stream().mapToInt(PromptPair::length).max().orElse(1);
+        }
+
+        @Override
+        void runBatch(List<Work<?>> batch) {
+            List<PromptPair> pairs = new ArrayList<>();
+            batch.forEach(w -> pairs.addAll(((GradientsWork) w).work.pairs()));
+            GradientWork merged = new GradientWork(pairs, work.nodes(), work.variant());
+            GradientEstimates all = withCache(merged);
+            int from = 0;
+            for (Work<?> w : batch) {
+                GradientsWork g = (GradientsWork) w;
+                g.result.complete(all.slice(from, g.work.pairs().size(), batch.size() > 1));
+                from += g.work.pairs().size();
+            }
+        }
+
+        /**
+         * Serves the clean side of AtP (not GradDrop, which needs the live graph) from the cache when every
+         * pair of the batch has one cached, and caches what it computes otherwise.
+         */
+        private GradientEstimates withCache(GradientWork merged) {
+            boolean cacheable = config.cacheBytes() > 0 && !merged.variant().gradDrop()
+                    && merged.pairs().stream().mapToInt(PromptPair::length).distinct().count() == 1;
+            if (!cacheable) {
+                return GradientEstimator.run(model, merged);
+            }
+            List<CleanCache.Key> keys = merged.pairs().stream().map(p -> new CleanCache.Key(modelName, p.clean(),
+                    new CleanCache.AtPCleanSide(merged.variant(), merged.nodes(), p.metric(), p.metricPosition())))
+                    .toList();
+            try (NDManager scope = model.compute().newScope()) {
+                List<CleanSide> hits = new ArrayList<>();
+                for (CleanCache.Key key : keys) {
+                    CleanSide hit = cache.cleanSide(key, scope);
+                    if (hit == null) {
+                        break;
+                    }
+                    hits.add(hit);
+                }
+                if (hits.size() == keys.size()) {
+                    return GradientEstimator.run(model, merged, hits, null).withCache(GradientEstimates.CacheUse.HIT);
+                }
+            }
+            return GradientEstimator.run(model, merged, null, computed -> {
+                for (int i = 0; i < keys.size(); i++) {
+                    cache.putCleanSide(keys.get(i), computed.get(i));
+                }
+            }).withCache(GradientEstimates.CacheUse.MISS);
+        }
+    }
+
+    /** A job's view of the device: every call queues a pass and waits for it. */
+    private final class Runner implements PassRunner {
+        private final Job job;
+
+        Runner(Job job) {
+            this.job = job;
+        }
+
+        @Override
+        public HookedTransformer model() {
+            return model;
+        }
+
+        @Override
+        public Activations forward(NDManager scope, int[] tokens, Set<String> sites, boolean clean) {
+            return submit(new ForwardWork(job, scope, tokens, sites, clean));
+        }
+
+        @Override
+        public RowResults patchRows(List<PatchRow> rows) {
+            return submit(new RowsWork(job, rows));
+        }
+
+        @Override
+        public GradientEstimates gradients(GradientWork work) {
+            return submit(new GradientsWork(job, work));
+        }
+    }
+}

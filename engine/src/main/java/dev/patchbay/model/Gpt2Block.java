@@ -1,0 +1,65 @@
+package dev.patchbay.model;
+
+import static dev.patchbay.model.Functional.activation;
+import static dev.patchbay.model.Functional.linear;
+import static dev.patchbay.model.Functional.norm;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.index.NDIndex;
+
+/** A GPT-2 layer: pre-LayerNorm, attention then MLP in sequence, learned positions (added at the embedding). */
+final class Gpt2Block implements TransformerBlock {
+    private final ModelConfig config;
+    private final int layer;
+    private final NDArray ln1Weight, ln1Bias, ln2Weight, ln2Bias;
+    private final NDArray wq, bq, wk, bk, wv, bv, wo, bo;
+    private final NDArray wIn, bIn, wOut, bOut;
+
+    private Gpt2Block(ModelConfig config, int layer, Weights w, String p) {
+        this.config = config;
+        this.layer = layer;
+        long d = config.dModel();
+        long mlp = config.dMlp();
+        ln1Weight = w.get(p + "ln_1.weight", d);
+        ln1Bias = w.get(p + "ln_1.bias", d);
+        ln2Weight = w.get(p + "ln_2.weight", d);
+        ln2Bias = w.get(p + "ln_2.bias", d);
+        // GPT-2's Conv1D stores weights [in, out]; c_attn packs q, k and v side by side.
+        NDArray qkv = w.get(p + "attn.c_attn.weight", d, 3 * d);
+        NDArray qkvBias = w.get(p + "attn.c_attn.bias", 3 * d);
+        wq = qkv.get(new NDIndex(":, :{}", d));
+        wk = qkv.get(new NDIndex(":, {}:{}", d, 2 * d));
+        wv = qkv.get(new NDIndex(":, {}:", 2 * d));
+        bq = qkvBias.get(new NDIndex(":{}", d));
+        bk = qkvBias.get(new NDIndex("{}:{}", d, 2 * d));
+        bv = qkvBias.get(new NDIndex("{}:", 2 * d));
+        wo = w.get(p + "attn.c_proj.weight", d, d);
+        bo = w.get(p + "attn.c_proj.bias", d);
+        wIn = w.get(p + "mlp.c_fc.weight", d, mlp);
+        bIn = w.get(p + "mlp.c_fc.bias", mlp);
+        wOut = w.get(p + "mlp.c_proj.weight", mlp, d);
+        bOut = w.get(p + "mlp.c_proj.bias", d);
+    }
+
+    static Gpt2Block load(ModelConfig config, int layer, Weights weights, String prefix) {
+        return new Gpt2Block(config, layer, weights, prefix + "h." + layer + ".");
+    }
+
+    @Override
+    public NDArray forward(NDArray resid, HookContext ctx) {
+        int heads = config.nHeads();
+        NDArray x = norm(config, resid, ln1Weight, ln1Bias);
+        NDArray q = ctx.apply(HookSites.attn(layer, "q"), Attention.splitHeads(linear(x, wq, bq), heads));
+        NDArray k = ctx.apply(HookSites.attn(layer, "k"), Attention.splitHeads(linear(x, wk, bk), heads));
+        NDArray v = ctx.apply(HookSites.attn(layer, "v"), Attention.splitHeads(linear(x, wv, bv), heads));
+        NDArray z = Attention.attend(ctx, layer, q, k, v, config.attnScale(layer));
+        NDArray attnOut = ctx.apply(HookSites.attnOut(layer), linear(Attention.mergeHeads(z), wo, bo));
+        NDArray mid = ctx.apply(HookSites.residMid(layer), resid.add(attnOut));
+
+        NDArray pre = ctx.apply(HookSites.mlp(layer, "pre"),
+                linear(norm(config, mid, ln2Weight, ln2Bias), wIn, bIn));
+        NDArray post = ctx.apply(HookSites.mlp(layer, "post"), activation(config.activation(), pre));
+        NDArray mlpOut = ctx.apply(HookSites.mlpOut(layer), linear(post, wOut, bOut));
+        return mid.add(mlpOut);
+    }
+}

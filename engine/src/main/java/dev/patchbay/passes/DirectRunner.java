@@ -1,0 +1,39 @@
+package dev.patchbay.passes;
+
+import ai.djl.ndarray.NDManager;
+import dev.patchbay.model.ForwardResult;
+import dev.patchbay.model.HookedTransformer;
+import dev.patchbay.model.Hooks;
+import dev.patchbay.model.TokenBatch;
+import java.util.List;
+import java.util.Set;
+
+/** Runs every pass at once on the calling thread, with no cache and no merging. */
+final class DirectRunner implements PassRunner {
+    private final HookedTransformer model;
+
+    DirectRunner(HookedTransformer model) {
+        this.model = model;
+    }
+
+    @Override
+    public HookedTransformer model() {
+        return model;
+    }
+
+    @Override
+    public Activations forward(NDManager scope, int[] tokens, Set<String> sites, boolean clean) {
+        ForwardResult r = model.forward(scope, TokenBatch.of(tokens), Hooks.builder().cache(sites).build());
+        return new Activations(r.activations(), r.logits(), false);
+    }
+
+    @Override
+    public RowResults patchRows(List<PatchRow> rows) {
+        return new RowResults(PatchBatch.run(model, rows), false);
+    }
+
+    @Override
+    public GradientEstimates gradients(GradientWork work) {
+        return GradientEstimator.run(model, work);
+    }
+}

@@ -1,0 +1,64 @@
+package dev.patchbay.passes;
+
+import ai.djl.ndarray.NDManager;
+import dev.patchbay.attribution.AtP;
+import dev.patchbay.model.HookedTransformer;
+import dev.patchbay.nodes.BlockKey;
+import dev.patchbay.nodes.Cost;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Consumer;
+
+/** Runs one {@link GradientWork}: the AtP family's passes for a batch of pairs, on the calling thread. */
+public final class GradientEstimator {
+    private GradientEstimator() {}
+
+    public static GradientEstimates run(HookedTransformer model, GradientWork work) {
+        return run(model, work, null, null);
+    }
+
+    /**
+     * Runs {@code work}. With {@code cached} (one clean side per pair, all of one length; not for GradDrop, which
+     * needs the live graph) only the noise forward runs; otherwise the clean sides computed are handed to
+     * {@code computed}, if given, before they are freed.
+     */
+    public static GradientEstimates run(HookedTransformer model, GradientWork work, List<CleanSide> cached,
+            Consumer<List<CleanSide>> computed) {
+        long start = System.nanoTime();
+        PairBatch batch = PairBatch.of(work.pairs());
+        int layers = model.config().nLayers();
+        if (cached != null && work.variant().gradDrop()) {
+            throw new IllegalArgumentException("GradDrop needs the live graph; its clean passes cannot come from a cache");
+        }
+        try (NDManager scope = model.compute().newScope();
+                GradientPass pass = cached == null
+                        ? new GradientPass(model, scope, batch, work.nodes(), work.variant().qkFix(), work.variant().gradDrop())
+                        : new GradientPass(model, scope, batch, work.nodes(), work.variant().qkFix(),
+                                CleanSide.stack(scope, cached))) {
+            if (computed != null && cached == null) {
+                computed.accept(pass.cleanRows());
+            }
+            Map<BlockKey, double[][]> estimates = new LinkedHashMap<>();
+            double passes;
+            double compute;
+            if (work.variant().gradDrop()) {
+                double variants = GradDrop.scores(pass, layers, estimates);
+                // Per pair, in the paper's unit: two forward passes and L backward passes. The compute is two
+                // forwards, one full backward and the partial backward passes below the dropped layers.
+                passes = batch.size() * (2 + 2.0 * layers);
+                compute = batch.size() * (4 + variants);
+            } else {
+                for (BlockKey g : pass.groups()) {
+                    estimates.put(g, pass.estimates(g));
+                }
+                // Two forward passes and one backward pass per pair, or the noise forward alone when cached.
+                passes = (cached == null ? 4.0 : 1.0) * batch.size();
+                compute = passes;
+            }
+            return new GradientEstimates(estimates, pass.positions(), pass.cleanMetrics(), pass.noiseMetrics(),
+                    new Cost(passes, compute, (System.nanoTime() - start) / 1e9), false,
+                    GradientEstimates.CacheUse.NOT_APPLICABLE);
+        }
+    }
+}

@@ -1,0 +1,233 @@
+package dev.patchbay.passes;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.types.DataType;
+import dev.patchbay.attribution.AtP;
+import dev.patchbay.model.ForwardResult;
+import dev.patchbay.model.GradientSession;
+import dev.patchbay.model.HookSites;
+import dev.patchbay.model.HookedTransformer;
+import dev.patchbay.model.Hooks;
+import dev.patchbay.model.ModelConfig;
+import dev.patchbay.nodes.BlockKey;
+import dev.patchbay.nodes.NodeKind;
+import dev.patchbay.nodes.NodeSet;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.function.Function;
+
+/**
+ * The passes the AtP family shares for a batch of pairs: a noise forward, a clean forward whose graph is kept,
+ * and the full backward of the metric. It then turns whatever gradients the graph's leaves hold into per-node
+ * estimates, (n(noise) - n(clean)) . dMetric/dn (eq. 4), or the QK fix for queries and keys (eqs. 6-10).
+ */
+final class GradientPass implements AutoCloseable {
+    private final ModelConfig config;
+    private final NodeSet nodes;
+    private final boolean qkFix;
+    private final List<BlockKey> groups = new ArrayList<>();
+    private final Set<String> gradientSites = new LinkedHashSet<>();
+    private final Set<String> cleanSites = new LinkedHashSet<>();
+    private final GradientSession session;
+    private CleanSide clean;
+    private final ForwardResult noise;
+    private final Map<String, NDArray> deltas = new HashMap<>();
+    private final Map<Integer, QkFix> qk = new HashMap<>();
+    private int[] positions;
+    private double[] cleanMetrics;
+    private double[] noiseMetrics;
+
+    /**
+     * Runs the noise forward, the clean forward with its graph kept, and the full backward.
+     *
+     * @param residualGradients also capture the gradient at every layer's resid_post and keep every resid_pre,
+     *     for GradDrop's partial backward passes
+     */
+    GradientPass(HookedTransformer model, NDManager scope, PairBatch batch, NodeSet nodes, boolean qkFix,
+            boolean residualGradients) {
+        this(model, scope, batch, nodes, qkFix, residualGradients, null);
+    }
+
+    /** Runs only the noise forward; the clean side comes from {@code cached}. */
+    GradientPass(HookedTransformer model, NDManager scope, PairBatch batch, NodeSet nodes, boolean qkFix, CleanSide cached) {
+        this(model, scope, batch, nodes, qkFix, false, cached);
+    }
+
+    private GradientPass(HookedTransformer model, NDManager scope, PairBatch batch, NodeSet nodes, boolean qkFix,
+            boolean residualGradients, CleanSide cached) {
+        this.config = model.config();
+        this.nodes = nodes;
+        this.qkFix = qkFix;
+        Set<String> noiseSites = new LinkedHashSet<>();
+        for (int layer : nodes.layers(config)) {
+            for (NodeKind kind : nodes.orderedKinds()) {
+                groups.add(new BlockKey(kind, layer));
+                String site = kind.site(layer);
+                noiseSites.add(site);
+                cleanSites.add(site);
+                gradientSites.add(site);
+                if (qkFix && (kind == NodeKind.QUERY || kind == NodeKind.KEY)) {
+                    for (String s : List.of(rotated(layer, "q"), rotated(layer, "k"))) {
+                        noiseSites.add(s);
+                        cleanSites.add(s);
+                    }
+                    cleanSites.add(HookSites.attn(layer, "attn_scores"));
+                    gradientSites.add(HookSites.attn(layer, "pattern"));
+                }
+            }
+        }
+        if (residualGradients) {
+            for (int l = 0; l < config.nLayers(); l++) {
+                cleanSites.add(HookSites.residPre(l));
+                gradientSites.add(HookSites.residPost(l));
+            }
+        }
+        noise = model.forward(scope, batch.noise, Hooks.builder().cache(noiseSites).build());
+        if (cached != null) {
+            session = null;
+            clean = cached;
+        } else {
+            session = model.openGradientSession(scope, batch.clean,
+                    Hooks.builder().cache(cleanSites).gradient(gradientSites).build(), batch.metric(scope, null));
+        }
+        try {
+            if (session != null) {
+                ForwardResult result = session.result();
+                session.backward();
+                NDArray reference = batch.metric(scope, null).atPositions(result.logits()).logSoftmax(-1).stopGradient();
+                // Read from the leaves when asked: GradDrop's variants change them.
+                clean = new CleanSide(result.activations(), gradientSites, result::gradient, doubles(result.metric()),
+                        reference);
+            }
+            cleanMetrics = clean.metrics();
+            noiseMetrics = doubles(batch.metric(scope, clean.reference()).apply(noise.logits()));
+            positions = nodes.positions(batch.clean.length());
+            for (BlockKey g : groups) {
+                String site = g.kind().site(g.layer());
+                deltas.computeIfAbsent(site, s -> noise.activation(s).sub(clean.activations().get(s)));
+                if (qkFix && (g.kind() == NodeKind.QUERY || g.kind() == NodeKind.KEY)) {
+                    qk.computeIfAbsent(g.layer(), l -> new QkFix(clean.activations().get(HookSites.attn(l, "attn_scores")),
+                            clean.activations().get(rotated(l, "q")), noise.activation(rotated(l, "q")),
+                            clean.activations().get(rotated(l, "k")), noise.activation(rotated(l, "k")),
+                            config.attnScale(l), !nodes.perPosition()));
+                }
+            }
+        } catch (RuntimeException e) {
+            close();
+            throw e;
+        }
+    }
+
+    /** Each pair's clean side, for a cache: the estimates' sites only, with the gradients as they are now. */
+    List<CleanSide> cleanRows() {
+        Map<String, NDArray> activations = new HashMap<>();
+        cleanSites.forEach(s -> activations.put(s, clean.activations().get(s)));
+        CleanSide batch = new CleanSide(activations, gradientSites, clean.gradients(), cleanMetrics, clean.reference());
+        List<CleanSide> rows = new ArrayList<>();
+        for (int r = 0; r < cleanMetrics.length; r++) {
+            rows.add(batch.row(r));
+        }
+        return rows;
+    }
+
+    List<BlockKey> groups() {
+        return groups;
+    }
+
+    int[] positions() {
+        return positions;
+    }
+
+    double[] cleanMetrics() {
+        return cleanMetrics;
+    }
+
+    double[] noiseMetrics() {
+        return noiseMetrics;
+    }
+
+    /** Signed estimates [pair][node] of one group from the gradients the leaves hold now. */
+    double[][] estimates(BlockKey g) {
+        NDArray perPosition;
+        if (qkFix && g.kind() == NodeKind.QUERY) {
+            perPosition = qk.get(g.layer()).queries(gradient(HookSites.attn(g.layer(), "pattern")));
+        } else if (qkFix && g.kind() == NodeKind.KEY) {
+            if (!nodes.perPosition()) {
+                return rows(qk.get(g.layer()).allKeys(gradient(HookSites.attn(g.layer(), "pattern"))));
+            }
+            perPosition = qk.get(g.layer()).keys(gradient(HookSites.attn(g.layer(), "pattern")));
+        } else {
+            String site = g.kind().site(g.layer());
+            NDArray product = deltas.get(site).mul(gradient(site)).toType(DataType.FLOAT64, false);
+            // Sum over each node's own coordinates: d_head for q/k/v/z, d_model for whole-layer outputs.
+            perPosition = g.kind().hasUnits() && g.kind() != NodeKind.NEURON
+                    ? product.sum(new int[] {-1})
+                    : g.kind() == NodeKind.NEURON ? product : product.sum(new int[] {-1}, true);
+        }
+        NDArray chosen = positions == null
+                ? perPosition.sum(new int[] {1})
+                : perPosition.get(new NDIndex(":, {}", perPosition.getManager().create(toLongs(positions))));
+        return rows(chosen);
+    }
+
+    /** Resets every captured gradient to zero. */
+    void zeroGradients() {
+        session.zeroGradients(gradientSites);
+    }
+
+    /** The full gradient at resid_post(l), copied so that later backward passes cannot change it. */
+    NDArray residualGradient(int layer) {
+        return gradient(HookSites.residPost(layer)).duplicate();
+    }
+
+    /** Pushes {@code upstream} back from resid_pre(layer) through the layers below it. */
+    void backwardFrom(int layer, NDArray upstream) {
+        session.backwardFrom(HookSites.residPre(layer), upstream);
+    }
+
+    private NDArray gradient(String site) {
+        return clean.gradients().apply(site);
+    }
+
+    private String rotated(int layer, String qOrK) {
+        return HookSites.attn(layer, config.rotaryDim() > 0 ? "rot_" + qOrK : qOrK);
+    }
+
+    private static double[][] rows(NDArray values) {
+        int batch = (int) values.getShape().get(0);
+        double[] flat = values.toType(DataType.FLOAT64, false).toDoubleArray();
+        int per = flat.length / batch;
+        double[][] out = new double[batch][per];
+        for (int r = 0; r < batch; r++) {
+            System.arraycopy(flat, r * per, out[r], 0, per);
+        }
+        return out;
+    }
+
+    private static double[] doubles(NDArray a) {
+        return a.toType(DataType.FLOAT64, false).toDoubleArray();
+    }
+
+    private static long[] toLongs(int[] ints) {
+        long[] out = new long[ints.length];
+        for (int i = 0; i < ints.length; i++) {
+            out[i] = ints[i];
+        }
+        return out;
+    }
+
+    @Override
+    public void close() {
+        if (session != null) {
+            session.close();
+        }
+    }
+}

@@ -1,0 +1,40 @@
+package dev.patchbay.passes;
+
+import ai.djl.ndarray.NDManager;
+import dev.patchbay.attribution.AtP;
+import dev.patchbay.attribution.catalog.Methods;
+import dev.patchbay.model.HookedTransformer;
+import java.util.List;
+import java.util.Set;
+
+/**
+ * Where a method's passes run. In-process ({@link #direct}) they run on the calling thread; in the server
+ * they queue for the model's device thread, which merges passes of concurrent requests into batches and
+ * serves clean activations from a cache. Methods only orchestrate; all compute goes through here.
+ */
+public interface PassRunner {
+    HookedTransformer model();
+
+    /**
+     * One forward pass of {@code tokens}, keeping {@code sites} and the logits. The arrays live in
+     * {@code scope}. A runner may serve a clean prompt from its cache ({@code clean} says which prompts are).
+     */
+    Activations forward(NDManager scope, int[] tokens, Set<String> sites, boolean clean);
+
+    /** The metric of each patched run, in order (rows of one layer). */
+    RowResults patchRows(List<PatchRow> rows);
+
+    /** Patched runs' metrics, and whether their batch also carried other requests' rows. */
+    record RowResults(double[] metrics, boolean shared) {}
+
+    /** The AtP family's passes for a batch of pairs. */
+    GradientEstimates gradients(GradientWork work);
+
+    /** The activations of one forward pass. */
+    record Activations(java.util.Map<String, ai.djl.ndarray.NDArray> sites, ai.djl.ndarray.NDArray logits,
+            boolean fromCache) {}
+
+    static PassRunner direct(HookedTransformer model) {
+        return new DirectRunner(model);
+    }
+}

@@ -1,0 +1,117 @@
+package dev.patchbay;
+
+import ai.djl.ndarray.types.DataType;
+import com.google.gson.JsonArray;
+import com.google.gson.JsonElement;
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParser;
+import dev.patchbay.checkpoint.LoadedModel;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+/** The tiny random checkpoints and golden files that tools/make_test_checkpoints.py writes. */
+public final class TestCheckpoints {
+    public static final List<String> ALL = List.of("tiny-gpt2", "tiny-neox", "tiny-llama");
+
+    private TestCheckpoints() {}
+
+    public static Path dir(String name) {
+        if (name.equals(DEFAULT_MODEL)) {
+            return Path.of("..", "models", DEFAULT_MODEL).toAbsolutePath().normalize();
+        }
+        return testdata("checkpoints/" + name);
+    }
+
+    /** The bundled default model, trained by tools/train_default_model.py, in models/ at the top. */
+    public static final String DEFAULT_MODEL = "patchbay-tiny";
+
+    public static LoadedModel load(String name, DataType type) {
+        return LoadedModel.load(dir(name), type);
+    }
+
+    public static Golden golden(String name) {
+        try {
+            return new Golden(JsonParser.parseString(Files.readString(testdata("golden/" + name + ".json")))
+                    .getAsJsonObject());
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    /** testdata/ at the top of the checkout; every module's tests run in the module's folder, one below. */
+    private static Path testdata(String path) {
+        Path file = Path.of("..", "testdata").resolve(path).toAbsolutePath().normalize();
+        if (!Files.exists(file)) {
+            throw new IllegalStateException("missing test data " + file + " (tools/make_test_checkpoints.py writes it)");
+        }
+        return file;
+    }
+
+    /** Values transformers computed in float64 for a few prompts. */
+    public record Golden(JsonObject json) {
+        public int prompts() {
+            return json.getAsJsonArray("prompts").size();
+        }
+
+        public int[] ids(int prompt) {
+            JsonArray a = prompt(prompt).getAsJsonArray("ids");
+            int[] ids = new int[a.size()];
+            for (int i = 0; i < ids.length; i++) {
+                ids[i] = a.get(i).getAsInt();
+            }
+            return ids;
+        }
+
+        public String text(int prompt) {
+            return prompt(prompt).get("text").getAsString();
+        }
+
+        /** Logits of every position, flattened [T * vocab]. */
+        public double[] logits(int prompt) {
+            return flatten(prompt(prompt).get("logits"));
+        }
+
+        /** Hook-site values of prompt 0, flattened, with the batch axis dropped. */
+        public double[] hook(String site) {
+            return flatten(prompt(0).getAsJsonObject("hooks").get(site));
+        }
+
+        public List<String> hookSites() {
+            return new ArrayList<>(prompt(0).getAsJsonObject("hooks").keySet());
+        }
+
+        private JsonObject prompt(int i) {
+            return json.getAsJsonArray("prompts").get(i).getAsJsonObject();
+        }
+
+        private static double[] flatten(JsonElement e) {
+            List<Double> out = new ArrayList<>();
+            collect(e, out);
+            return out.stream().mapToDouble(Double::doubleValue).toArray();
+        }
+
+        private static void collect(JsonElement e, List<Double> out) {
+            if (e.isJsonArray()) {
+                e.getAsJsonArray().forEach(c -> collect(c, out));
+            } else {
+                out.add(e.getAsDouble());
+            }
+        }
+    }
+
+    /** The largest absolute elementwise difference. */
+    public static double maxAbsDiff(double[] a, double[] b) {
+        if (a.length != b.length) {
+            throw new AssertionError("lengths differ: " + a.length + " vs " + b.length);
+        }
+        double max = 0;
+        for (int i = 0; i < a.length; i++) {
+            max = Math.max(max, Math.abs(a[i] - b[i]));
+        }
+        return max;
+    }
+}

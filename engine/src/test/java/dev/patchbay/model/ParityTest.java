@@ -1,0 +1,94 @@
+package dev.patchbay.model;
+
+import static dev.patchbay.TestCheckpoints.maxAbsDiff;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import dev.patchbay.TestCheckpoints.Golden;
+import dev.patchbay.TestCheckpoints;
+import dev.patchbay.checkpoint.LoadedModel;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/**
+ * Holds the runtime to Hugging Face transformers, whose float64 outputs on the same weights are the golden
+ * values. fp32 tolerance 1e-4: float32 rounding (relative 6e-8) grows through a few layers to about 1e-6 on
+ * logits of order 10, so 1e-4 leaves room for BLAS order differences yet catches any real formula error
+ * (a wrong epsilon, GELU variant or rotary convention moves logits by 1e-3 or more).
+ *
+ * <p>fp64 tolerance: 1e-8 for GPT-2, whose transformers code is float64 throughout (the golden values carry
+ * ten significant digits). 1e-5 for NeoX and Llama, because transformers computes their softmax, Llama's
+ * RMSNorm and both models' rotary tables in float32 even in a float64 model (measured 6e-7 and 6e-6).
+ */
+class ParityTest {
+    static Iterable<String> models() {
+        return TestCheckpoints.ALL;
+    }
+
+    /** The tiny checkpoints and the bundled default model (whose golden file has logits, no hook values). */
+    static Iterable<String> modelsWithLogits() {
+        return java.util.stream.Stream.concat(TestCheckpoints.ALL.stream(), java.util.stream.Stream.of(
+                TestCheckpoints.DEFAULT_MODEL)).toList();
+    }
+
+    @ParameterizedTest
+    @MethodSource("modelsWithLogits")
+    void tokenizerMatchesTransformers(String name) {
+        Golden golden = TestCheckpoints.golden(name);
+        try (LoadedModel m = TestCheckpoints.load(name, DataType.FLOAT32)) {
+            for (int p = 0; p < golden.prompts(); p++) {
+                assertArrayEquals(golden.ids(p), m.tokenizer().encode(golden.text(p)).ids(), "prompt " + p);
+            }
+        }
+    }
+
+    @ParameterizedTest
+    @MethodSource("modelsWithLogits")
+    void logitsMatchTransformersInFloat32(String name) {
+        double worst = maxLogitError(name, DataType.FLOAT32);
+        System.out.printf("parity %s fp32: max |logit error| = %.3g%n", name, worst);
+        assertTrue(worst <= 1e-4, name + " fp32 max logit error " + worst);
+    }
+
+    @ParameterizedTest
+    @MethodSource("modelsWithLogits")
+    void logitsMatchTransformersInFloat64(String name) {
+        double worst = maxLogitError(name, DataType.FLOAT64);
+        System.out.printf("parity %s fp64: max |logit error| = %.3g%n", name, worst);
+        double tolerance = name.equals("tiny-neox") || name.equals("tiny-llama") ? 1e-5 : 1e-8;
+        assertTrue(worst <= tolerance, name + " fp64 max logit error " + worst);
+    }
+
+    @ParameterizedTest
+    @MethodSource("models")
+    void hookSitesMatchTransformers(String name) {
+        Golden golden = TestCheckpoints.golden(name);
+        try (LoadedModel m = TestCheckpoints.load(name, DataType.FLOAT32);
+                NDManager scope = NDManager.newBaseManager("PyTorch")) {
+            ForwardResult r = m.transformer().forward(scope, TokenBatch.of(golden.ids(0)),
+                    Hooks.builder().cache(golden.hookSites()).build());
+            for (String site : golden.hookSites()) {
+                double[] ours = r.activation(site).toType(DataType.FLOAT64, false).toDoubleArray();
+                double error = maxAbsDiff(ours, golden.hook(site));
+                assertTrue(error <= 1e-4, name + " " + site + " max error " + error);
+            }
+        }
+    }
+
+    private static double maxLogitError(String name, DataType type) {
+        Golden golden = TestCheckpoints.golden(name);
+        double worst = 0;
+        try (LoadedModel m = TestCheckpoints.load(name, type)) {
+            for (int p = 0; p < golden.prompts(); p++) {
+                try (NDManager scope = NDManager.newBaseManager("PyTorch")) {
+                    ForwardResult r = m.transformer().forward(scope, TokenBatch.of(golden.ids(p)), Hooks.NONE);
+                    double[] ours = r.logits().toType(DataType.FLOAT64, false).toDoubleArray();
+                    worst = Math.max(worst, maxAbsDiff(ours, golden.logits(p)));
+                }
+            }
+        }
+        return worst;
+    }
+}

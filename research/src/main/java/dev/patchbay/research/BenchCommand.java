@@ -1,0 +1,57 @@
+package dev.patchbay.research;
+
+import com.google.gson.GsonBuilder;
+import dev.patchbay.research.bench.Benchmark;
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+/** Speed targets live here, not in timed unit tests. */
+@Command(name = "bench", mixinStandardHelpOptions = true,
+        description = "Times the methods on a random GPT-2-small-shaped model; prints a table and writes JSON.")
+final class BenchCommand implements Callable<Integer> {
+    @Option(names = "--tokens", defaultValue = "64", description = "Prompt length (default: ${DEFAULT-VALUE}).")
+    int tokens;
+
+    @Option(names = "--repeats", defaultValue = "3", description = "Timed runs per measurement; the median is reported (default: ${DEFAULT-VALUE}).")
+    int repeats;
+
+    @Option(names = "--section", defaultValue = "all", description = "methods, service or all (default: ${DEFAULT-VALUE}).")
+    String section;
+
+    @Option(names = "--out", defaultValue = "patchbay-bench.json", description = "Where to write the JSON (default: ${DEFAULT-VALUE}).")
+    Path out;
+
+    @Spec
+    CommandSpec spec;
+
+    @Override
+    public Integer call() throws Exception {
+        PrintWriter w = spec.commandLine().getOut();
+        List<Benchmark.Row> rows = new java.util.ArrayList<>();
+        if (!List.of("all", "methods", "service").contains(section)) {
+            throw new IllegalArgumentException("--section: unknown '" + section + "'; use methods, service or all");
+        }
+        if (!section.equals("service")) {
+            rows.addAll(new Benchmark(tokens, repeats).run());
+        }
+        if (!section.equals("methods")) {
+            rows.addAll(new dev.patchbay.research.bench.ServiceBenchmark(tokens, repeats).run());
+        }
+        w.printf("%-52s %12s %10s  %s%n", "measurement", "median (s)", "x forward", "target");
+        for (Benchmark.Row r : rows) {
+            w.printf("%-52s %12.4f %10s  %s%n", r.name(), r.medianSeconds(),
+                    r.ratioToForward() > 0 ? String.format("%.2f", r.ratioToForward()) : "", r.target());
+        }
+        Files.writeString(out, new GsonBuilder().setPrettyPrinting().create().toJson(Benchmark.toMap(rows, tokens, repeats)));
+        w.printf("wrote %s%n", out.toAbsolutePath());
+        w.flush();
+        return 0;
+    }
+}

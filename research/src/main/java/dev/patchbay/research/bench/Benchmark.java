@@ -1,0 +1,139 @@
+package dev.patchbay.research.bench;
+
+import ai.djl.engine.Engine;
+import ai.djl.ndarray.NDManager;
+import dev.patchbay.attribution.ActivationPatching;
+import dev.patchbay.attribution.AtP;
+import dev.patchbay.attribution.AtPStar;
+import dev.patchbay.attribution.AttributionMethod;
+import dev.patchbay.model.Architecture;
+import dev.patchbay.model.HookedTransformer;
+import dev.patchbay.model.Hooks;
+import dev.patchbay.model.ModelConfig;
+import dev.patchbay.model.TokenBatch;
+import dev.patchbay.nodes.Metric;
+import dev.patchbay.nodes.NodeSet;
+import dev.patchbay.nodes.PromptPair;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.function.Supplier;
+
+/**
+ * Times the attribution methods on a randomly initialised GPT-2-small-shaped model (12 layers, d_model 768,
+ * 12 heads, d_mlp 3072, vocab 50257, fixed seed) and one prompt pair, and reports each as a ratio to one
+ * clean forward pass measured in the same run, since absolute times on shared machines are noisy.
+ */
+public final class Benchmark {
+    /** One measurement: the median of several timed runs, and its ratio to one forward pass. */
+    public record Row(String name, double medianSeconds, double ratioToForward, String target) {}
+
+    private final int tokens;
+    private final int repeats;
+
+    public Benchmark(int tokens, int repeats) {
+        this.tokens = tokens;
+        this.repeats = repeats;
+    }
+
+    public static ModelConfig gpt2Small() {
+        return new ModelConfig(Architecture.GPT2, 12, 12, 12, 768, 64, 3072, 50257, 1024, 1e-5, "gelu_new", 0, 0,
+                false, true, true, true, 1.0 / 8, false, ModelConfig.Normalization.LAYER_NORM);
+    }
+
+    public List<Row> run() {
+        Engine.getEngine("PyTorch").setRandomSeed(1234);
+        ModelConfig config = gpt2Small();
+        try (NDManager weights = NDManager.newBaseManager("PyTorch")) {
+            HookedTransformer model = HookedTransformer.build(config, new RandomWeights(weights), weights);
+            Random random = new Random(42);
+            int[] clean = random.ints(tokens, 0, config.vocabSize()).toArray();
+            int[] noise = random.ints(tokens, 0, config.vocabSize()).toArray();
+            PromptPair pair = new PromptPair(clean, noise, Metric.logitDiff(new int[] {100}, new int[] {200}));
+            List<PromptPair> pairs = List.of(pair);
+            int layers = config.nLayers();
+
+            double forward = median(() -> {
+                try (NDManager scope = NDManager.newBaseManager("PyTorch")) {
+                    model.forward(scope, TokenBatch.of(clean), Hooks.NONE).logits().toFloatArray();
+                }
+                return null;
+            });
+            NodeSet nodes = NodeSet.attentionAndNeurons();
+            double atp = median(method(model, new AtP(false, 1), pairs, nodes));
+            double atpStar = median(method(model, new AtPStar(1), pairs, nodes));
+            NodeSet heads = NodeSet.heads();
+            double batched = median(method(model, new ActivationPatching(48), pairs, heads));
+            double naive = median(() -> {
+                naivePatching(model, pair, config);
+                return null;
+            });
+
+            List<Row> rows = new ArrayList<>();
+            rows.add(new Row("clean forward", forward, 1, ""));
+            rows.add(new Row("AtP, attention + neuron nodes", atp, atp / forward, "<= 4x"));
+            rows.add(new Row("AtP*, attention + neuron nodes", atpStar, atpStar / forward,
+                    "<= " + (2 * layers + 4) + "x, stretch " + (layers + 4) + "x"));
+            rows.add(new Row("activation patching, 144 heads, batched + resumed", batched, batched / forward, ""));
+            rows.add(new Row("activation patching, 144 heads, naive", naive, naive / forward,
+                    String.format("batched >= 2x faster (measured %.1fx)", naive / batched)));
+            return rows;
+        }
+    }
+
+    /** One full forward pass per head, each patching that head's output at every position. */
+    private static void naivePatching(HookedTransformer model, PromptPair pair, ModelConfig config) {
+        try (NDManager scope = NDManager.newBaseManager("PyTorch")) {
+            List<String> sites = new ArrayList<>();
+            for (int l = 0; l < config.nLayers(); l++) {
+                sites.add(dev.patchbay.model.HookSites.attn(l, "z"));
+            }
+            var noise = model.forward(scope, TokenBatch.of(pair.noise()), Hooks.builder().cache(sites).build());
+            for (int l = 0; l < config.nLayers(); l++) {
+                for (int h = 0; h < config.nHeads(); h++) {
+                    try (NDManager run = scope.newSubManager()) {
+                        String site = sites.get(l);
+                        model.forward(run, TokenBatch.of(pair.clean()), Hooks.builder()
+                                .patch(site, dev.patchbay.model.Patch.of(0, noise.activation(site).get("0"), null,
+                                        new int[] {h})).build()).logits().get("0, -1").toFloatArray();
+                    }
+                }
+            }
+        }
+    }
+
+    private static Supplier<Void> method(HookedTransformer model, AttributionMethod m, List<PromptPair> pairs,
+            NodeSet nodes) {
+        return () -> {
+            m.run(model, pairs, nodes);
+            return null;
+        };
+    }
+
+    /** Median wall time of {@code repeats} runs after one warm-up run. */
+    private double median(Supplier<Void> work) {
+        work.get();
+        double[] times = new double[repeats];
+        for (int i = 0; i < repeats; i++) {
+            long start = System.nanoTime();
+            work.get();
+            times[i] = (System.nanoTime() - start) / 1e9;
+        }
+        Arrays.sort(times);
+        return times[repeats / 2];
+    }
+
+    /** The rows as a JSON-ready map. */
+    public static Map<String, Object> toMap(List<Row> rows, int tokens, int repeats) {
+        Map<String, Object> out = new LinkedHashMap<>();
+        out.put("model", "random GPT-2-small shape (12 layers, d_model 768, 12 heads, d_mlp 3072, vocab 50257)");
+        out.put("tokens", tokens);
+        out.put("repeats", repeats);
+        out.put("threads", Runtime.getRuntime().availableProcessors());
+        out.put("rows", rows);
+        return out;
+    }
+}

@@ -1,0 +1,166 @@
+package dev.patchbay.client;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ai.djl.ndarray.types.DataType;
+import dev.patchbay.TestCheckpoints;
+import dev.patchbay.checkpoint.LoadedModel;
+import dev.patchbay.proto.v1.Method;
+import dev.patchbay.server.PatchbayServer;
+import io.grpc.Status;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/** The Java client against a real server on loopback. */
+class ClientEndToEndTest {
+    static final String CLEAN = "When Mary and John went to the store, John gave a drink to";
+    static final String NOISE = "When Mary and John went to the store, Mary gave a drink to";
+    private static LoadedModel model;
+    private static PatchbayServer server;
+    private static PatchbayClient client;
+
+    @BeforeAll
+    static void start() throws Exception {
+        model = TestCheckpoints.load("tiny-gpt2", DataType.FLOAT32);
+        server = PatchbayServer.start(0, Map.of("tiny-gpt2", model));
+        client = PatchbayClient.connect("127.0.0.1:" + server.port());
+    }
+
+    @AfterAll
+    static void stop() throws Exception {
+        client.close();
+        server.close();
+        model.close();
+    }
+
+    private static AttributionRequest heads() {
+        return AttributionRequest.forModel("tiny-gpt2").pair(CLEAN, NOISE, " Mary", " John").nodes(Nodes.heads());
+    }
+
+    @Test
+    void streamsTypedEventsAndCollectsRowsSortedByEffect() {
+        List<AttributionEvent> events;
+        try (Stream<AttributionEvent> s = client.attribute(heads().verifyTopK(3).build())) {
+            events = s.toList();
+        }
+        assertTrue(events.get(0) instanceof AttributionEvent.Accepted);
+        assertTrue(events.get(events.size() - 1) instanceof AttributionEvent.Summary);
+        int firstVerified = events.indexOf(events.stream().filter(e -> e instanceof AttributionEvent.Verified)
+                .findFirst().orElseThrow());
+        assertEquals(2, events.subList(0, firstVerified).stream().filter(e -> e instanceof AttributionEvent.Effects).count());
+
+        AttributionResults results = AttributionResults.collect(client.attribute(heads().verifyTopK(3).build()));
+        assertEquals(8, results.rows().size(), "2 layers x 4 heads");
+        List<AttributionResults.Row> top = results.top(3);
+        assertTrue(Math.abs(top.get(0).estimate()) >= Math.abs(top.get(1).estimate()));
+        assertTrue(top.get(0).name().matches("L\\dH\\d"), top.get(0).name());
+        assertTrue(top.stream().noneMatch(r -> Double.isNaN(r.verifiedEffect())), "the top 3 were verified");
+        assertTrue(Double.isNaN(results.rows().get(7).verifiedEffect()));
+        assertEquals("atp-star", results.summary().method());
+    }
+
+    @Test
+    void theDiagnosticArrivesAsItsOwnEvent() {
+        var request = heads().verifyTopK(2).build().toBuilder().setDiagnostic(dev.patchbay.proto.v1.DiagnosticOptions
+                .newBuilder().setEnabled(true).setSamples(30).setInclusionProbability(0.3)).build();
+        List<AttributionEvent> events;
+        try (Stream<AttributionEvent> s = client.attribute(request)) {
+            events = s.toList();
+        }
+        var diagnostic = (AttributionEvent.Diagnostic) events.stream()
+                .filter(e -> e instanceof AttributionEvent.Diagnostic).findFirst().orElseThrow();
+        assertEquals(6, diagnostic.nodes());
+        assertEquals(32, diagnostic.forwardPasses());
+    }
+
+    @Test
+    void asyncCallsDeliverEveryEventAndCanBeCancelled() throws Exception {
+        List<AttributionEvent> events = new CopyOnWriteArrayList<>();
+        CountDownLatch done = new CountDownLatch(1);
+        client.attributeAsync(heads().method(Method.ATP).build(), new PatchbayClient.Listener() {
+            @Override
+            public void onEvent(AttributionEvent event) {
+                events.add(event);
+            }
+
+            @Override
+            public void onCompleted() {
+                done.countDown();
+            }
+        });
+        assertTrue(done.await(30, TimeUnit.SECONDS));
+        assertTrue(events.get(events.size() - 1) instanceof AttributionEvent.Summary);
+
+        CountDownLatch failed = new CountDownLatch(1);
+        Status.Code[] code = new Status.Code[1];
+        PatchbayClient.Call call = client.attributeAsync(AttributionRequest.forModel("tiny-gpt2").pair(CLEAN, NOISE,
+                " Mary", " John").method(Method.ACTIVATION_PATCHING).nodes(Nodes.neurons()).build(), new PatchbayClient.Listener() {
+                    @Override
+                    public void onEvent(AttributionEvent event) {}
+
+                    @Override
+                    public void onError(PatchbayException error) {
+                        code[0] = error.code();
+                        failed.countDown();
+                    }
+                });
+        call.cancel();
+        assertTrue(failed.await(30, TimeUnit.SECONDS));
+        assertEquals(Status.Code.CANCELLED, code[0]);
+    }
+
+    @Test
+    void closingAStreamEarlyCancelsTheRequest() {
+        var device = server.device("tiny-gpt2");
+        try (Stream<AttributionEvent> s = client.attribute(AttributionRequest.forModel("tiny-gpt2")
+                .pair(CLEAN, NOISE, " Mary", " John").method(Method.ACTIVATION_PATCHING).nodes(Nodes.neurons()).build())) {
+            assertTrue(s.findFirst().isPresent());
+        }
+        // Uncancelled, the request would run about 240 batches; at most the one in flight may finish.
+        long after = device.batches();
+        assertTrue(waitStable(device) - after <= 1, "the closed request kept running");
+    }
+
+    @Test
+    void errorsAndTimeoutsAreExceptionsWithTheServersStatus() {
+        PatchbayException unknown = assertThrows(PatchbayException.class, () -> client.tokenize("nope", "hi"));
+        assertEquals(Status.Code.NOT_FOUND, unknown.code());
+        assertTrue(unknown.getMessage().contains("nope"));
+        PatchbayException bad = assertThrows(PatchbayException.class, () -> AttributionResults.collect(client.attribute(
+                AttributionRequest.forModel("tiny-gpt2").pair(CLEAN, "Hi", " Mary", " John").build())));
+        assertEquals(Status.Code.INVALID_ARGUMENT, bad.code());
+        PatchbayException late = assertThrows(PatchbayException.class, () -> AttributionResults.collect(
+                client.withTimeout(Duration.ofMillis(50)).attribute(AttributionRequest.forModel("tiny-gpt2")
+                        .pair(CLEAN, NOISE, " Mary", " John").method(Method.ACTIVATION_PATCHING).nodes(Nodes.neurons()).build())));
+        assertEquals(Status.Code.DEADLINE_EXCEEDED, late.code());
+        assertFalse(client.models().isEmpty(), "the client still works");
+    }
+
+    private static long waitStable(dev.patchbay.execution.Device device) {
+        long last = -1;
+        try {
+            for (int i = 0; i < 20; i++) {
+                Thread.sleep(200);
+                long now = device.batches();
+                if (now == last) {
+                    return now;
+                }
+                last = now;
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        return last;
+    }
+}

@@ -1,4 +1,0 @@
-package dev.patchbay.attribution;
-
-/** One kind of node in one layer: the unit results are grouped and streamed in. */
-public record BlockKey(NodeKind kind, int layer) {}

@@ -1,0 +1,104 @@
+package dev.patchbay.server;
+
+import dev.patchbay.checkpoint.LoadedModel;
+import dev.patchbay.execution.Device;
+import dev.patchbay.execution.SchedulerConfig;
+import dev.patchbay.server.config.ServerLimits;
+import dev.patchbay.server.rpc.PatchbayService;
+import dev.patchbay.server.mapping.ServedModel;
+import io.grpc.Grpc;
+import io.grpc.InsecureServerCredentials;
+import io.grpc.Server;
+import io.grpc.health.v1.HealthCheckResponse.ServingStatus;
+import io.grpc.protobuf.services.HealthStatusManager;
+import io.grpc.protobuf.services.ProtoReflectionServiceV1;
+import java.io.IOException;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.concurrent.SynchronousQueue;
+import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/** A running gRPC server: the Patchbay service, standard health checking and server reflection. */
+public final class PatchbayServer implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(PatchbayServer.class);
+
+    private final Server server;
+    private final HealthStatusManager health;
+    private final Map<String, Device> devices;
+    private final ThreadPoolExecutor jobs;
+
+    private PatchbayServer(Server server, HealthStatusManager health, Map<String, Device> devices, ThreadPoolExecutor jobs) {
+        this.server = server;
+        this.health = health;
+        this.devices = devices;
+        this.jobs = jobs;
+    }
+
+    /** Serves {@code models} on {@code port} (0 picks a free port) with default limits. */
+    public static PatchbayServer start(int port, Map<String, LoadedModel> models) throws IOException {
+        return start(port, models, SchedulerConfig.defaults(), ServerLimits.defaults());
+    }
+
+    public static PatchbayServer start(int port, Map<String, LoadedModel> models, SchedulerConfig scheduler,
+            ServerLimits limits) throws IOException {
+        Map<String, Device> devices = new LinkedHashMap<>();
+        Map<String, ServedModel> served = new LinkedHashMap<>();
+        models.forEach((name, m) -> {
+            Device device = new Device(name, m.transformer(), scheduler);
+            devices.put(name, device);
+            served.put(name, new ServedModel(m, device));
+        });
+        AtomicInteger threads = new AtomicInteger();
+        // Request threads only orchestrate and wait for the devices; a full pool refuses new requests.
+        ThreadPoolExecutor jobs = new ThreadPoolExecutor(0, limits.maxConcurrentJobs(), 30, TimeUnit.SECONDS,
+                new SynchronousQueue<>(), r -> {
+                    Thread t = new Thread(r, "patchbay-request-" + threads.incrementAndGet());
+                    t.setDaemon(true);
+                    return t;
+                });
+        HealthStatusManager health = new HealthStatusManager();
+        Server server = Grpc.newServerBuilderForPort(port, InsecureServerCredentials.create())
+                // Handlers only check requests and hand them on; the default executor's hand-off is the
+                // bottleneck on small machines.
+                .directExecutor()
+                .maxInboundMessageSize(limits.maxRequestBytes())
+                .addService(new PatchbayService(served, limits, scheduler.maxBatchRows(), jobs))
+                .addService(health.getHealthService())
+                .addService(ProtoReflectionServiceV1.newInstance())
+                .build()
+                .start();
+        health.setStatus("", ServingStatus.SERVING);
+        health.setStatus("patchbay.v1.Patchbay", ServingStatus.SERVING);
+        log.info("listening on port {} with models {}", server.getPort(), models.keySet());
+        return new PatchbayServer(server, health, devices, jobs);
+    }
+
+    public int port() {
+        return server.getPort();
+    }
+
+    /** The device running a model's passes (for metrics and tests). */
+    public Device device(String model) {
+        return devices.get(model);
+    }
+
+    public void awaitTermination() throws InterruptedException {
+        server.awaitTermination();
+    }
+
+    @Override
+    public void close() throws InterruptedException {
+        health.enterTerminalState();
+        server.shutdown();
+        if (!server.awaitTermination(5, TimeUnit.SECONDS)) {
+            server.shutdownNow();
+        }
+        devices.values().forEach(Device::close);
+        jobs.shutdownNow();
+        jobs.awaitTermination(5, TimeUnit.SECONDS);
+    }
+}

@@ -1,0 +1,62 @@
+package dev.patchbay.server.mapping;
+
+import dev.patchbay.model.ModelConfig;
+import dev.patchbay.nodes.EffectBlock;
+import dev.patchbay.nodes.Node;
+import dev.patchbay.nodes.NodeKind;
+import dev.patchbay.proto.v1.ModelInfo;
+
+/** The engine's results as protocol messages. */
+public final class Protos {
+    private Protos() {}
+
+    public static dev.patchbay.proto.v1.NodeKind kind(NodeKind kind) {
+        return switch (kind) {
+            case QUERY -> dev.patchbay.proto.v1.NodeKind.QUERY;
+            case KEY -> dev.patchbay.proto.v1.NodeKind.KEY;
+            case VALUE -> dev.patchbay.proto.v1.NodeKind.VALUE;
+            case HEAD_OUTPUT -> dev.patchbay.proto.v1.NodeKind.HEAD_OUTPUT;
+            case NEURON -> dev.patchbay.proto.v1.NodeKind.NEURON;
+            case ATTN_OUT -> dev.patchbay.proto.v1.NodeKind.ATTN_OUT;
+            case MLP_OUT -> dev.patchbay.proto.v1.NodeKind.MLP_OUT;
+            case RESIDUAL -> dev.patchbay.proto.v1.NodeKind.RESIDUAL;
+        };
+    }
+
+    public static dev.patchbay.proto.v1.Node node(Node n) {
+        return dev.patchbay.proto.v1.Node.newBuilder().setKind(kind(n.kind())).setLayer(n.layer()).setUnit(n.unit())
+                .setPosition(n.position()).setName(n.name()).build();
+    }
+
+    public static dev.patchbay.proto.v1.EffectBlock block(EffectBlock b) {
+        var out = dev.patchbay.proto.v1.EffectBlock.newBuilder().setKind(kind(b.kind())).setLayer(b.layer())
+                .setUnits(b.units());
+        if (b.positions() != null) {
+            for (int p : b.positions()) {
+                out.addPositions(p);
+            }
+            out.addShape(b.positions().length);
+        }
+        out.addShape(b.units());
+        for (double v : b.values()) {
+            out.addValues((float) v);
+        }
+        return out.build();
+    }
+
+    public static ModelInfo model(String name, ModelConfig c, Iterable<String> sites) {
+        return ModelInfo.newBuilder()
+                .setName(name)
+                .setArchitecture(c.architecture().modelType())
+                .setNLayers(c.nLayers())
+                .setNHeads(c.nHeads())
+                .setNKvHeads(c.nKvHeads())
+                .setDModel(c.dModel())
+                .setDHead(c.dHead())
+                .setDMlp(c.dMlp())
+                .setVocabSize(c.vocabSize())
+                .setMaxPositions(c.maxPositions())
+                .addAllHookSites(sites)
+                .build();
+    }
+}

@@ -1,0 +1,316 @@
+package dev.patchbay.server.mapping;
+
+import dev.patchbay.attribution.AttributionMethod;
+import dev.patchbay.attribution.catalog.Methods;
+import dev.patchbay.checkpoint.TextTokenizer;
+import dev.patchbay.model.ModelConfig;
+import dev.patchbay.nodes.Metric;
+import dev.patchbay.nodes.NodeKind;
+import dev.patchbay.nodes.NodeSet;
+import dev.patchbay.nodes.PromptPair;
+import dev.patchbay.proto.v1.AttributeRequest;
+import dev.patchbay.proto.v1.MetricKind;
+import dev.patchbay.proto.v1.Node;
+import dev.patchbay.proto.v1.PatchRequest;
+import dev.patchbay.proto.v1.Prompt;
+import dev.patchbay.proto.v1.Token;
+import dev.patchbay.server.config.ServerLimits;
+import dev.patchbay.server.mapping.ServedModel;
+import io.grpc.Status;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.EnumSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/** Turns requests into the engine's terms, or refuses them with a message that names the field at fault. */
+public final class RequestParser {
+    /** A checked Attribute request. */
+    public record Attribute(ServedModel model, List<PromptPair> pairs, NodeSet nodes, AttributionMethod method, int verifyTopK,
+            long nodeCount, dev.patchbay.attribution.diagnostic.FalseNegativeDiagnostic.Settings diagnostic) {}
+
+    /** A checked Patch request. */
+    public record Patch(ServedModel model, List<PromptPair> pairs, List<List<dev.patchbay.nodes.Node>> groups,
+            List<String> names) {}
+
+    private final Map<String, ServedModel> models;
+    private final ServerLimits limits;
+    private final int batchRows;
+
+    public RequestParser(Map<String, ServedModel> models, ServerLimits limits, int batchRows) {
+        this.models = models;
+        this.limits = limits;
+        this.batchRows = batchRows;
+    }
+
+    public Attribute attribute(AttributeRequest r) throws RequestException {
+        ServedModel model = model(r.getModel());
+        List<PromptPair> pairs = pairs(model, r.getPairsList(), r.getMetric());
+        NodeSet nodes = nodes(r, model.config(), pairs);
+        String id = switch (r.getMethod()) {
+            case ACTIVATION_PATCHING -> "ap";
+            case ATP -> "atp";
+            case ATP_QK -> "atp-qk";
+            case ATP_STAR, METHOD_UNSPECIFIED -> "atp-star";
+            case ITERATIVE -> "iterative";
+            case SUBSAMPLING -> "subsampling";
+            case BLOCKS -> "blocks";
+            case HIERARCHICAL -> "hierarchical";
+            default -> throw RequestException.invalid("method: unknown value " + r.getMethodValue());
+        };
+        var b = r.getBaseline();
+        if (b.getSamples() < 0 || b.getBlockSize() < 0 || b.getBranching() < 0 || b.getMaxGroupPatches() < 0
+                || b.getInclusionProbability() < 0 || b.getInclusionProbability() >= 1 || b.getBranching() == 1
+                || b.getSamples() == 1) {
+            throw RequestException.invalid("baseline: samples >= 2, 0 < inclusion_probability < 1, block_size >= 1,"
+                    + " branching >= 2 and max_group_patches >= 0 (zero takes the default)");
+        }
+        AttributionMethod method = Methods.byId(id, batchRows, batchRows, new Methods.BaselineSettings(b.getSeed(),
+                b.getSamples(), b.getInclusionProbability(), b.getBlockSize(), b.getBranching(), b.getMaxGroupPatches()));
+        long count = nodes.count(model.config(), pairs.get(0).length());
+        if (r.getVerifyTopK() < 0) {
+            throw RequestException.invalid("verify_top_k: must not be negative, got " + r.getVerifyTopK());
+        }
+        if (r.getVerifyBudget() < 0) {
+            throw RequestException.invalid("verify_budget: must not be negative, got " + r.getVerifyBudget());
+        }
+        long verify = Math.min(count, r.getVerifyTopK());
+        if (r.getVerifyBudget() > 0) {
+            // Each verified node costs one run per pair, after every pair's clean and noise runs.
+            verify = Math.min(verify, Math.max(0, (long) Math.floor(r.getVerifyBudget() / pairs.size()) - 2));
+        }
+        long planned = (long) method.plannedForwardPasses(model.loaded().transformer(), pairs, nodes) / pairs.size()
+                + verify;
+        if (planned * pairs.size() > limits.maxPatchedRuns()) {
+            throw RequestException.tooLarge("nodes: " + planned + " patched runs for each of " + pairs.size()
+                    + " pairs exceed the server's limit of " + limits.maxPatchedRuns() + "; choose fewer nodes or use an AtP method");
+        }
+        dev.patchbay.attribution.diagnostic.FalseNegativeDiagnostic.Settings diagnostic = null;
+        if (r.getDiagnostic().getEnabled()) {
+            var d = r.getDiagnostic();
+            if (verify == 0) {
+                throw RequestException.invalid("diagnostic: needs verification (verify_top_k > 0, and a verify_budget"
+                        + " that allows it): it bounds the nodes left unverified");
+            }
+            try {
+                diagnostic = new dev.patchbay.attribution.diagnostic.FalseNegativeDiagnostic.Settings(
+                        d.getSamples() > 0 ? d.getSamples() : 256,
+                        d.getInclusionProbability() > 0 ? d.getInclusionProbability() : 0.05,
+                        d.getAlpha() > 0 ? d.getAlpha() : 0.05, Math.max(0, d.getThreshold()), d.getSeed());
+            } catch (IllegalArgumentException e) {
+                throw RequestException.invalid(e.getMessage());
+            }
+            if ((long) diagnostic.samples() * pairs.size() > limits.maxPatchedRuns()) {
+                throw RequestException.tooLarge("diagnostic.samples: " + diagnostic.samples() + " runs for each of "
+                        + pairs.size() + " pairs exceed the server's limit of " + limits.maxPatchedRuns());
+            }
+        }
+        return new Attribute(model, pairs, nodes, method, (int) verify, count, diagnostic);
+    }
+
+    public Patch patch(PatchRequest r) throws RequestException {
+        ServedModel model = model(r.getModel());
+        List<PromptPair> pairs = pairs(model, r.getPairsList(), r.getMetric());
+        if (r.getGroupsCount() == 0) {
+            throw RequestException.invalid("groups: at least one node group is needed");
+        }
+        if ((long) r.getGroupsCount() * pairs.size() > limits.maxPatchedRuns()) {
+            throw RequestException.tooLarge("groups: " + r.getGroupsCount() + " groups for " + pairs.size()
+                    + " pairs exceed the server's limit of " + limits.maxPatchedRuns() + " patched runs");
+        }
+        List<List<dev.patchbay.nodes.Node>> groups = new ArrayList<>();
+        List<String> names = new ArrayList<>();
+        for (int g = 0; g < r.getGroupsCount(); g++) {
+            var group = r.getGroups(g);
+            if (group.getNodesCount() == 0) {
+                throw RequestException.invalid("groups[" + g + "].nodes: empty group");
+            }
+            List<dev.patchbay.nodes.Node> nodes = new ArrayList<>();
+            for (int n = 0; n < group.getNodesCount(); n++) {
+                Node node = group.getNodes(n);
+                nodes.add(new dev.patchbay.nodes.Node(kind(node.getKind(), "groups[" + g + "].nodes[" + n + "].kind"),
+                        node.getLayer(), node.getUnit(), node.getPosition()));
+            }
+            groups.add(nodes);
+            names.add(group.getName().isEmpty()
+                    ? String.join("+", nodes.stream().map(dev.patchbay.nodes.Node::name).toList())
+                    : group.getName());
+        }
+        return new Patch(model, pairs, groups, names);
+    }
+
+    public ServedModel model(String name) throws RequestException {
+        ServedModel model = models.get(name);
+        if (model == null) {
+            throw new RequestException(Status.Code.NOT_FOUND, "model: no model named '" + name + "' is loaded; loaded are "
+                    + models.keySet());
+        }
+        return model;
+    }
+
+    private List<PromptPair> pairs(ServedModel model, List<dev.patchbay.proto.v1.PromptPair> in, MetricKind kind)
+            throws RequestException {
+        if (in.isEmpty()) {
+            throw RequestException.invalid("pairs: at least one prompt pair is needed");
+        }
+        if (in.size() > limits.maxPairs()) {
+            throw RequestException.tooLarge("pairs: " + in.size() + " pairs exceed the server's limit of " + limits.maxPairs());
+        }
+        Metric.Kind metricKind = switch (kind) {
+            case LOGIT_DIFF, METRIC_KIND_UNSPECIFIED -> Metric.Kind.LOGIT_DIFF;
+            case LOG_PROB -> Metric.Kind.LOG_PROB;
+            case PROB -> Metric.Kind.PROB;
+            case KL_DIVERGENCE -> Metric.Kind.KL_DIVERGENCE;
+            default -> throw RequestException.invalid("metric: unknown value " + kind);
+        };
+        List<PromptPair> pairs = new ArrayList<>();
+        for (int i = 0; i < in.size(); i++) {
+            var p = in.get(i);
+            String at = "pairs[" + i + "]";
+            int[] clean = prompt(model, p.getClean(), at + ".clean");
+            int[] noise = prompt(model, p.getNoise(), at + ".noise");
+            if (clean.length != noise.length) {
+                throw RequestException.invalid(at + ": clean and noise prompts must have the same token length, but clean"
+                        + " has " + clean.length + " tokens " + spelled(model, clean) + " and noise has " + noise.length
+                        + " " + spelled(model, noise));
+            }
+            int[] answers = tokens(model, p.getAnswersList(), at + ".answers");
+            int[] wrongs = tokens(model, p.getWrongsList(), at + ".wrongs");
+            if (metricKind != Metric.Kind.KL_DIVERGENCE && answers.length == 0) {
+                throw RequestException.invalid(at + ".answers: the " + metricKind.id() + " metric needs at least one answer token");
+            }
+            if (metricKind == Metric.Kind.LOGIT_DIFF && wrongs.length == 0) {
+                throw RequestException.invalid(at + ".wrongs: the logit_diff metric needs at least one wrong-answer token");
+            }
+            int position = p.hasPosition() ? p.getPosition() : -1;
+            if (p.hasPosition() && (position < 0 || position >= clean.length)) {
+                throw RequestException.invalid(at + ".position: " + position + " is outside the prompt of " + clean.length + " tokens");
+            }
+            pairs.add(new PromptPair(clean, noise, new Metric(metricKind, answers, wrongs), position));
+        }
+        return pairs;
+    }
+
+    private int[] prompt(ServedModel model, Prompt prompt, String field) throws RequestException {
+        int[] ids;
+        switch (prompt.getInputCase()) {
+            case TEXT -> ids = tokenizer(model, field).encode(prompt.getText()).ids();
+            case IDS -> {
+                ids = prompt.getIds().getIdsList().stream().mapToInt(Integer::intValue).toArray();
+                int vocab = model.config().vocabSize();
+                for (int t = 0; t < ids.length; t++) {
+                    if (ids[t] < 0 || ids[t] >= vocab) {
+                        throw RequestException.invalid(field + ".ids[" + t + "]: token id " + ids[t]
+                                + " is outside the vocabulary [0, " + vocab + ")");
+                    }
+                }
+            }
+            default -> throw RequestException.invalid(field + ": give text or ids");
+        }
+        if (ids.length == 0) {
+            throw RequestException.invalid(field + ": the prompt has no tokens");
+        }
+        if (ids.length > limits.maxTokens()) {
+            throw RequestException.tooLarge(field + ": " + ids.length + " tokens exceed the server's limit of " + limits.maxTokens());
+        }
+        int positions = model.config().maxPositions();
+        if (model.config().architecture() == dev.patchbay.model.Architecture.GPT2 && ids.length > positions) {
+            throw RequestException.invalid(field + ": " + ids.length + " tokens exceed the model's " + positions + " positions");
+        }
+        return ids;
+    }
+
+    private int[] tokens(ServedModel model, List<Token> in, String field) throws RequestException {
+        int[] ids = new int[in.size()];
+        for (int i = 0; i < ids.length; i++) {
+            Token t = in.get(i);
+            String at = field + "[" + i + "]";
+            switch (t.getTokenCase()) {
+                case ID -> {
+                    if (t.getId() < 0 || t.getId() >= model.config().vocabSize()) {
+                        throw RequestException.invalid(at + ": token id " + t.getId() + " is outside the vocabulary [0, "
+                                + model.config().vocabSize() + ")");
+                    }
+                    ids[i] = t.getId();
+                }
+                case TEXT -> {
+                    try {
+                        ids[i] = tokenizer(model, at).singleToken(t.getText());
+                    } catch (IllegalArgumentException e) {
+                        throw RequestException.invalid(at + ": " + e.getMessage());
+                    }
+                }
+                default -> throw RequestException.invalid(at + ": give text or id");
+            }
+        }
+        return ids;
+    }
+
+    private static NodeSet nodes(AttributeRequest r, ModelConfig config, List<PromptPair> pairs) throws RequestException {
+        var in = r.getNodes();
+        if (in.getKindsCount() == 0) {
+            throw RequestException.invalid("nodes.kinds: the node set is empty; choose at least one node kind");
+        }
+        Set<NodeKind> kinds = EnumSet.noneOf(NodeKind.class);
+        for (int i = 0; i < in.getKindsCount(); i++) {
+            kinds.add(kind(in.getKinds(i), "nodes.kinds[" + i + "]"));
+        }
+        for (int l : in.getLayersList()) {
+            if (l < 0 || l >= config.nLayers()) {
+                throw RequestException.invalid("nodes.layers: layer " + l + " is outside [0, " + config.nLayers() + ")");
+            }
+        }
+        int length = pairs.get(0).length();
+        for (int p : in.getPositionsList()) {
+            if (p < 0 || p >= length) {
+                throw RequestException.invalid("nodes.positions: position " + p + " is outside the prompt of " + length + " tokens");
+            }
+        }
+        if (in.getPositionsCount() > 0 && !in.getPerPosition()) {
+            throw RequestException.invalid("nodes.positions: positions can only be chosen with per_position");
+        }
+        if (in.getPerPosition()) {
+            for (int i = 1; i < pairs.size(); i++) {
+                if (pairs.get(i).length() != length) {
+                    throw RequestException.invalid("pairs[" + i + "]: per-position nodes need every pair to have the same"
+                            + " length (" + length + " tokens), this one has " + pairs.get(i).length());
+                }
+            }
+        }
+        return new NodeSet(kinds, in.getLayersCount() == 0 ? null : in.getLayersList().stream().mapToInt(i -> i).toArray(),
+                in.getPerPosition(), in.getPositionsCount() == 0 ? null : in.getPositionsList().stream().mapToInt(i -> i).toArray());
+    }
+
+    public static NodeKind kind(dev.patchbay.proto.v1.NodeKind kind, String field) throws RequestException {
+        return switch (kind) {
+            case QUERY -> NodeKind.QUERY;
+            case KEY -> NodeKind.KEY;
+            case VALUE -> NodeKind.VALUE;
+            case HEAD_OUTPUT -> NodeKind.HEAD_OUTPUT;
+            case NEURON -> NodeKind.NEURON;
+            case ATTN_OUT -> NodeKind.ATTN_OUT;
+            case MLP_OUT -> NodeKind.MLP_OUT;
+            case RESIDUAL -> NodeKind.RESIDUAL;
+            default -> throw RequestException.invalid(field + ": unknown node kind " + kind);
+        };
+    }
+
+    public static TextTokenizer tokenizer(ServedModel model, String field) throws RequestException {
+        if (model.loaded().tokenizer() == null) {
+            throw RequestException.invalid(field + ": model '" + model.loaded().name() + "' has no tokenizer; give token ids");
+        }
+        return model.loaded().tokenizer();
+    }
+
+    private static String spelled(ServedModel model, int[] ids) {
+        if (model.loaded().tokenizer() == null) {
+            return Arrays.toString(ids);
+        }
+        List<String> out = new ArrayList<>();
+        for (int id : ids) {
+            out.add(model.loaded().tokenizer().decode(id));
+        }
+        return out.toString();
+    }
+}

@@ -1,0 +1,141 @@
+package dev.patchbay.server.rpc;
+
+import dev.patchbay.attribution.AttributionListener;
+import dev.patchbay.attribution.AttributionResult;
+import dev.patchbay.attribution.NodePatching;
+import dev.patchbay.attribution.diagnostic.FalseNegativeDiagnostic;
+import dev.patchbay.execution.Device;
+import dev.patchbay.nodes.Cost;
+import dev.patchbay.nodes.EffectBlock;
+import dev.patchbay.passes.PassRunner;
+import dev.patchbay.proto.v1.Accepted;
+import dev.patchbay.proto.v1.AttributeEvent;
+import dev.patchbay.proto.v1.Diagnostic;
+import dev.patchbay.proto.v1.NodeBound;
+import dev.patchbay.proto.v1.Progress;
+import dev.patchbay.proto.v1.Summary;
+import dev.patchbay.proto.v1.VerifiedNode;
+import dev.patchbay.server.mapping.Protos;
+import dev.patchbay.server.mapping.RequestParser;
+import io.grpc.Status;
+import java.util.List;
+import java.util.concurrent.CancellationException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * One Attribute request, run on its own thread: the method's orchestration (its passes queue on the model's
+ * device), then verification of the top nodes in rank order, streaming events as results appear.
+ */
+final class AttributeJob implements Runnable {
+    private static final Logger log = LoggerFactory.getLogger(AttributeJob.class);
+
+    private final RequestParser.Attribute request;
+    private final Device.Job job;
+    private final EventSink sink;
+    private final int verifyChunk;
+
+    AttributeJob(RequestParser.Attribute request, Device.Job job, EventSink sink, int verifyChunk) {
+        this.request = request;
+        this.job = job;
+        this.sink = sink;
+        this.verifyChunk = verifyChunk;
+    }
+
+    @Override
+    public void run() {
+        try (job) {
+            CountingRunner runner = new CountingRunner(job.runner());
+            var model = request.model().loaded().transformer();
+            double planned = request.method().plannedForwardPasses(model, request.pairs(), request.nodes())
+                    + request.pairs().size() * (request.verifyTopK() > 0 ? 2 + request.verifyTopK() : 0);
+            sink.send(AttributeEvent.newBuilder().setAccepted(Accepted.newBuilder().setRequestId(job.id())
+                    .setNodeCount(request.nodeCount()).setPlannedForwardPasses(planned).setMethod(request.method().id())
+                    .setMetric(request.pairs().get(0).metric().describe())).build());
+            AttributionResult result = request.method().run(runner, request.pairs(), request.nodes(), new AttributionListener() {
+                @Override
+                public void onBlock(EffectBlock block) {
+                    sink.send(AttributeEvent.newBuilder().setBlock(Protos.block(block)).build());
+                }
+
+                @Override
+                public void onProgress(long done, long total) {
+                    sink.send(progress("scoring", done, total));
+                }
+            });
+            Cost cost = result.cost();
+            List<AttributionResult.Scored> ranked = result.ranked();
+            if (request.verifyTopK() > 0) {
+                double[] largest = {0};
+                cost = cost.plus(verify(runner, ranked.subList(0, request.verifyTopK()), largest));
+                if (request.diagnostic() != null) {
+                    cost = cost.plus(diagnose(runner, ranked.subList(request.verifyTopK(), ranked.size()), largest[0]));
+                }
+            }
+            sink.send(AttributeEvent.newBuilder().setSummary(Summary.newBuilder().setMethod(result.method())
+                    .setMetric(result.metric()).setPairs(result.pairs()).setCleanMetric(result.cleanMetric())
+                    .setNoiseMetric(result.noiseMetric()).setForwardPasses(cost.forwardPasses())
+                    .setComputeForwardEquivalents(cost.computeEquivalents()).setWallSeconds(cost.wallSeconds())
+                    .setCacheHits(runner.cacheHits()).setCacheMisses(runner.cacheMisses())
+                    .setSharedBatches(runner.sharedBatches())).build());
+            sink.complete();
+        } catch (CancellationException e) {
+            log.info("request {} cancelled", job.id());
+        } catch (IllegalArgumentException e) {
+            fail(Status.INVALID_ARGUMENT.withDescription(e.getMessage()));
+        } catch (io.grpc.StatusRuntimeException e) {
+            log.info("request {} ended: {}", job.id(), e.getStatus());
+        } catch (RuntimeException | Error e) {
+            log.error("request {} failed", job.id(), e);
+            fail(Status.INTERNAL.withDescription("request " + job.id() + " failed: " + e));
+        }
+    }
+
+    /** Bounds the unverified nodes' effects; the default threshold is a tenth of the largest verified effect. */
+    private Cost diagnose(PassRunner runner, List<AttributionResult.Scored> rest, double largestVerified) {
+        var settings = request.diagnostic();
+        if (settings.threshold() == 0) {
+            settings = new FalseNegativeDiagnostic.Settings(settings.samples(), settings.inclusionProbability(),
+                    settings.alpha(), largestVerified / 10, settings.seed());
+        }
+        FalseNegativeDiagnostic.Report report = FalseNegativeDiagnostic.run(runner, request.pairs(),
+                rest.stream().map(AttributionResult.Scored::node).toList(), settings, verifyChunk);
+        Diagnostic.Builder out = Diagnostic.newBuilder().setNodes(report.nodes()).setMaxUpperBound(report.maxUpperBound())
+                .setThreshold(report.threshold()).setAlpha(report.alpha()).setExpectedMissed(report.expectedMissed())
+                .setForwardPasses(report.cost().forwardPasses());
+        for (FalseNegativeDiagnostic.Bound b : report.flagged()) {
+            out.addFlagged(NodeBound.newBuilder().setNode(Protos.node(b.node())).setDifference(b.difference())
+                    .setStandardError(b.standardError()).setUpperBound(b.upperBound()).setMissProbability(b.missProbability()));
+        }
+        sink.send(AttributeEvent.newBuilder().setDiagnostic(out).build());
+        return report.cost();
+    }
+
+    private Cost verify(PassRunner runner, List<AttributionResult.Scored> top, double[] largestEffect) {
+        long[] done = {0};
+        List<dev.patchbay.nodes.Node> nodes = top.stream().map(AttributionResult.Scored::node).toList();
+        try (NodePatching patching = new NodePatching(runner, request.pairs(), nodes, verifyChunk)) {
+            patching.patch(nodes.stream().map(List::of).toList(), (index, effect, perPair) -> {
+                AttributionResult.Scored s = top.get(index);
+                largestEffect[0] = Math.max(largestEffect[0], Math.abs(effect));
+                sink.send(AttributeEvent.newBuilder().setVerified(VerifiedNode.newBuilder().setRank(index + 1)
+                        .setNode(Protos.node(s.node())).setEstimate(s.estimate()).setEffect(effect)).build());
+                sink.send(progress("verifying", ++done[0], top.size()));
+            });
+            return patching.cost();
+        }
+    }
+
+    private static AttributeEvent progress(String stage, long done, long total) {
+        return AttributeEvent.newBuilder().setProgress(Progress.newBuilder().setStage(stage).setDone(done).setTotal(total))
+                .build();
+    }
+
+    private void fail(Status status) {
+        try {
+            sink.fail(status);
+        } catch (RuntimeException e) {
+            log.debug("could not report the failure of {}: {}", job.id(), e.toString());
+        }
+    }
+}

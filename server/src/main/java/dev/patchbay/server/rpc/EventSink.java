@@ -1,0 +1,65 @@
+package dev.patchbay.server.rpc;
+
+import dev.patchbay.proto.v1.AttributeEvent;
+import dev.patchbay.proto.v1.JobError;
+import dev.patchbay.proto.v1.SweepEvent;
+import io.grpc.Status;
+import io.grpc.stub.StreamObserver;
+
+/**
+ * Where one job's events go: its own Attribute call, or a sweep's shared stream with the job's id on every
+ * event. Sends are serialized, since a sweep's jobs run on several threads and a call must see one writer.
+ */
+interface EventSink {
+    void send(AttributeEvent event);
+
+    /** The job finished normally. */
+    void complete();
+
+    /** The job failed with {@code status}; a sweep goes on with its other jobs. */
+    void fail(Status status);
+
+    static EventSink of(StreamObserver<AttributeEvent> call) {
+        return new EventSink() {
+            @Override
+            public synchronized void send(AttributeEvent event) {
+                call.onNext(event);
+            }
+
+            @Override
+            public synchronized void complete() {
+                call.onCompleted();
+            }
+
+            @Override
+            public synchronized void fail(Status status) {
+                call.onError(status.asRuntimeException());
+            }
+        };
+    }
+
+    static EventSink inSweep(Object lock, StreamObserver<SweepEvent> sweep, String jobId, Runnable finished) {
+        return new EventSink() {
+            @Override
+            public void send(AttributeEvent event) {
+                synchronized (lock) {
+                    sweep.onNext(SweepEvent.newBuilder().setJobId(jobId).setAttribute(event).build());
+                }
+            }
+
+            @Override
+            public void complete() {
+                finished.run();
+            }
+
+            @Override
+            public void fail(Status status) {
+                synchronized (lock) {
+                    sweep.onNext(SweepEvent.newBuilder().setJobId(jobId).setError(JobError.newBuilder()
+                            .setCode(status.getCode().name()).setMessage(String.valueOf(status.getDescription()))).build());
+                }
+                finished.run();
+            }
+        };
+    }
+}

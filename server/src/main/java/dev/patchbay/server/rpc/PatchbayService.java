@@ -1,0 +1,216 @@
+package dev.patchbay.server.rpc;
+
+import dev.patchbay.checkpoint.TextTokenizer;
+import dev.patchbay.execution.Device;
+import dev.patchbay.proto.v1.AttributeEvent;
+import dev.patchbay.proto.v1.AttributeRequest;
+import dev.patchbay.proto.v1.ListModelsRequest;
+import dev.patchbay.proto.v1.ListModelsResponse;
+import dev.patchbay.proto.v1.PatchEvent;
+import dev.patchbay.proto.v1.PatchRequest;
+import dev.patchbay.proto.v1.PatchbayGrpc;
+import dev.patchbay.proto.v1.SweepEvent;
+import dev.patchbay.proto.v1.SweepRequest;
+import dev.patchbay.proto.v1.TokenizeRequest;
+import dev.patchbay.proto.v1.TokenizeResponse;
+import dev.patchbay.server.config.ServerLimits;
+import dev.patchbay.server.mapping.Protos;
+import dev.patchbay.server.mapping.RequestException;
+import dev.patchbay.server.mapping.RequestParser;
+import dev.patchbay.server.mapping.ServedModel;
+import io.grpc.Status;
+import io.grpc.stub.ServerCallStreamObserver;
+import io.grpc.stub.StreamObserver;
+import java.util.Arrays;
+import java.util.Map;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The Patchbay gRPC service. Handlers run on gRPC's threads and only check requests; each request's work runs
+ * on a job thread, and its passes on the model's device thread.
+ */
+public final class PatchbayService extends PatchbayGrpc.PatchbayImplBase {
+    private static final Logger log = LoggerFactory.getLogger(PatchbayService.class);
+
+    private final Map<String, ServedModel> models;
+    private final RequestParser parser;
+    private final ExecutorService jobs;
+    private final ServerLimits limits;
+    private final int batchRows;
+    private final AtomicLong ids = new AtomicLong();
+
+    public PatchbayService(Map<String, ServedModel> models, ServerLimits limits, int batchRows, ExecutorService jobs) {
+        this.models = Map.copyOf(models);
+        this.limits = limits;
+        this.batchRows = batchRows;
+        this.parser = new RequestParser(this.models, limits, batchRows);
+        this.jobs = jobs;
+    }
+
+    @Override
+    public void listModels(ListModelsRequest request, StreamObserver<ListModelsResponse> response) {
+        ListModelsResponse.Builder out = ListModelsResponse.newBuilder();
+        models.entrySet().stream().sorted(Map.Entry.comparingByKey()).forEach(e -> out.addModels(
+                Protos.model(e.getKey(), e.getValue().config(), e.getValue().loaded().transformer().hookSites())));
+        response.onNext(out.build());
+        response.onCompleted();
+    }
+
+    @Override
+    public void tokenize(TokenizeRequest request, StreamObserver<TokenizeResponse> response) {
+        try {
+            TextTokenizer.Tokens tokens = RequestParser.tokenizer(parser.model(request.getModel()), "model")
+                    .encode(request.getText());
+            response.onNext(TokenizeResponse.newBuilder()
+                    .addAllIds(Arrays.stream(tokens.ids()).boxed().toList())
+                    .addAllTokens(Arrays.asList(tokens.strings()))
+                    .build());
+            response.onCompleted();
+        } catch (RequestException e) {
+            response.onError(e.status().asRuntimeException());
+        }
+    }
+
+    @Override
+    public void attribute(AttributeRequest request, StreamObserver<AttributeEvent> response) {
+        var call = (ServerCallStreamObserver<AttributeEvent>) response;
+        try {
+            RequestParser.Attribute parsed = parser.attribute(request);
+            Device.Job job = openJob(parsed.model().device(), call);
+            start(job, call, new AttributeJob(parsed, job, EventSink.of(response), batchRows));
+        } catch (RequestException e) {
+            response.onError(e.status().asRuntimeException());
+        }
+    }
+
+    @Override
+    public void patch(PatchRequest request, StreamObserver<PatchEvent> response) {
+        var call = (ServerCallStreamObserver<PatchEvent>) response;
+        try {
+            RequestParser.Patch parsed = parser.patch(request);
+            Device.Job job = openJob(parsed.model().device(), call);
+            start(job, call, new PatchJob(parsed, job, response, batchRows));
+        } catch (RequestException e) {
+            response.onError(e.status().asRuntimeException());
+        }
+    }
+
+    /** A job on {@code device} that the call's cancellation (or deadline) cancels and its readiness paces. */
+    private Device.Job openJob(Device device, ServerCallStreamObserver<?> call) {
+        Device.Job job = device.open(nextId(), call::isReady);
+        call.setOnCancelHandler(job::cancel);
+        call.setOnReadyHandler(device::wake);
+        return job;
+    }
+
+    @Override
+    public StreamObserver<SweepRequest> sweep(StreamObserver<SweepEvent> response) {
+        var call = (ServerCallStreamObserver<SweepEvent>) response;
+        // Read jobs only as fast as they run: a window of them at a time, the next when one finishes.
+        call.disableAutoRequest();
+        call.request(limits.sweepWindow());
+        Sweep sweep = new Sweep(call);
+        call.setOnCancelHandler(sweep::cancel);
+        call.setOnReadyHandler(() -> models.values().forEach(m -> m.device().wake()));
+        return sweep;
+    }
+
+    /** One Sweep call: jobs in from the client, their events out, tagged with the client's job ids. */
+    private final class Sweep implements StreamObserver<SweepRequest> {
+        private final ServerCallStreamObserver<SweepEvent> call;
+        private final Object lock = new Object();
+        private final AtomicInteger running = new AtomicInteger();
+        private final java.util.Set<Device.Job> active = java.util.concurrent.ConcurrentHashMap.newKeySet();
+        private volatile boolean halfClosed;
+        private volatile boolean ended;
+
+        Sweep(ServerCallStreamObserver<SweepEvent> call) {
+            this.call = call;
+        }
+
+        @Override
+        public void onNext(SweepRequest request) {
+            running.incrementAndGet();
+            EventSink sink = EventSink.inSweep(lock, call, request.getJobId(), this::finished);
+            RequestParser.Attribute parsed;
+            try {
+                parsed = parser.attribute(request.getJob());
+            } catch (RequestException e) {
+                sink.fail(e.status());
+                return;
+            }
+            Device device = parsed.model().device();
+            Device.Job job = device.open(nextId(), call::isReady);
+            active.add(job);
+            try {
+                jobs.execute(() -> {
+                    try {
+                        new AttributeJob(parsed, job, sink, batchRows).run();
+                    } finally {
+                        active.remove(job);
+                    }
+                });
+            } catch (RejectedExecutionException e) {
+                active.remove(job);
+                job.close();
+                sink.fail(Status.RESOURCE_EXHAUSTED.withDescription("the server is running its limit of "
+                        + limits.maxConcurrentJobs() + " requests; retry later"));
+            }
+        }
+
+        private void finished() {
+            if (!ended) {
+                call.request(1);
+            }
+            if (running.decrementAndGet() == 0 && halfClosed) {
+                end();
+            }
+        }
+
+        @Override
+        public void onError(Throwable t) {
+            cancel();
+        }
+
+        @Override
+        public void onCompleted() {
+            halfClosed = true;
+            if (running.get() == 0) {
+                end();
+            }
+        }
+
+        private void end() {
+            synchronized (lock) {
+                if (!ended) {
+                    ended = true;
+                    call.onCompleted();
+                }
+            }
+        }
+
+        void cancel() {
+            ended = true;
+            active.forEach(Device.Job::cancel);
+        }
+    }
+
+    private void start(Device.Job job, ServerCallStreamObserver<?> call, Runnable work) {
+        try {
+            jobs.execute(work);
+        } catch (RejectedExecutionException e) {
+            job.close();
+            call.onError(Status.RESOURCE_EXHAUSTED.withDescription("the server is running its limit of "
+                    + limits.maxConcurrentJobs() + " requests; retry later").asRuntimeException());
+        }
+    }
+
+    private String nextId() {
+        return "r" + ids.incrementAndGet();
+    }
+}

@@ -1,0 +1,126 @@
+package dev.patchbay.server;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ai.djl.ndarray.types.DataType;
+import dev.patchbay.TestCheckpoints;
+import dev.patchbay.checkpoint.LoadedModel;
+import dev.patchbay.proto.v1.ListModelsRequest;
+import dev.patchbay.proto.v1.ModelInfo;
+import dev.patchbay.proto.v1.PatchbayGrpc;
+import dev.patchbay.proto.v1.TokenizeRequest;
+import io.grpc.Grpc;
+import io.grpc.InsecureChannelCredentials;
+import io.grpc.ManagedChannel;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import io.grpc.health.v1.HealthCheckRequest;
+import io.grpc.health.v1.HealthCheckResponse;
+import io.grpc.health.v1.HealthGrpc;
+import io.grpc.reflection.v1.ServerReflectionGrpc;
+import io.grpc.reflection.v1.ServerReflectionRequest;
+import io.grpc.reflection.v1.ServerReflectionResponse;
+import io.grpc.stub.StreamObserver;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/** The service over a real loopback channel, not in-process. */
+class PatchbayServerTest {
+    private static LoadedModel gpt2;
+    private static LoadedModel llama;
+    private static PatchbayServer server;
+    private static ManagedChannel channel;
+
+    @BeforeAll
+    static void start() throws Exception {
+        gpt2 = TestCheckpoints.load("tiny-gpt2", DataType.FLOAT32);
+        llama = TestCheckpoints.load("tiny-llama", DataType.FLOAT32);
+        server = PatchbayServer.start(0, Map.of(gpt2.name(), gpt2, llama.name(), llama));
+        channel = Grpc.newChannelBuilderForAddress("127.0.0.1", server.port(), InsecureChannelCredentials.create())
+                .build();
+    }
+
+    @AfterAll
+    static void stop() throws Exception {
+        channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+        server.close();
+        gpt2.close();
+        llama.close();
+    }
+
+    @Test
+    void listsTheLoadedModelsWithTheirShapesAndHookSites() {
+        List<ModelInfo> models = PatchbayGrpc.newBlockingStub(channel).listModels(ListModelsRequest.getDefaultInstance())
+                .getModelsList();
+        assertEquals(List.of("tiny-gpt2", "tiny-llama"), models.stream().map(ModelInfo::getName).toList());
+        ModelInfo l = models.get(1);
+        assertEquals("llama", l.getArchitecture());
+        assertEquals(4, l.getNHeads());
+        assertEquals(2, l.getNKvHeads());
+        assertTrue(l.getHookSitesList().contains("blocks.1.attn.hook_rot_k"));
+        assertEquals(gpt2.transformer().hookSites().size(), models.get(0).getHookSitesCount());
+    }
+
+    @Test
+    void tokenizesAsTransformersDoes() {
+        var golden = TestCheckpoints.golden("tiny-llama");
+        var response = PatchbayGrpc.newBlockingStub(channel)
+                .tokenize(TokenizeRequest.newBuilder().setModel("tiny-llama").setText(golden.text(2)).build());
+        assertArrayEquals(golden.ids(2), response.getIdsList().stream().mapToInt(Integer::intValue).toArray());
+        assertEquals(response.getIdsCount(), response.getTokensCount());
+        assertEquals("<s>", response.getTokens(0));
+    }
+
+    @Test
+    void anUnknownModelIsNotFoundAndTheServerKeepsServing() {
+        var stub = PatchbayGrpc.newBlockingStub(channel);
+        StatusRuntimeException e = assertThrows(StatusRuntimeException.class,
+                () -> stub.tokenize(TokenizeRequest.newBuilder().setModel("gpt-5").setText("hi").build()));
+        assertEquals(Status.Code.NOT_FOUND, e.getStatus().getCode());
+        assertTrue(e.getStatus().getDescription().contains("gpt-5"));
+        assertEquals(2, stub.listModels(ListModelsRequest.getDefaultInstance()).getModelsCount());
+    }
+
+    @Test
+    void standardHealthCheckSaysServing() {
+        HealthCheckResponse health = HealthGrpc.newBlockingStub(channel)
+                .check(HealthCheckRequest.newBuilder().setService("patchbay.v1.Patchbay").build());
+        assertEquals(HealthCheckResponse.ServingStatus.SERVING, health.getStatus());
+    }
+
+    @Test
+    void reflectionListsTheService() throws InterruptedException {
+        List<String> services = new ArrayList<>();
+        CountDownLatch done = new CountDownLatch(1);
+        StreamObserver<ServerReflectionRequest> requests = ServerReflectionGrpc.newStub(channel)
+                .serverReflectionInfo(new StreamObserver<>() {
+                    @Override
+                    public void onNext(ServerReflectionResponse r) {
+                        r.getListServicesResponse().getServiceList().forEach(s -> services.add(s.getName()));
+                    }
+
+                    @Override
+                    public void onError(Throwable t) {
+                        done.countDown();
+                    }
+
+                    @Override
+                    public void onCompleted() {
+                        done.countDown();
+                    }
+                });
+        requests.onNext(ServerReflectionRequest.newBuilder().setListServices("").build());
+        requests.onCompleted();
+        assertTrue(done.await(5, TimeUnit.SECONDS));
+        assertTrue(services.contains("patchbay.v1.Patchbay"), services.toString());
+    }
+}
