@@ -22,7 +22,7 @@ final class Attention {
         NDArray keys = expandKvHeads(k, groups).transpose(0, 2, 3, 1); // [B, H, d, T]
         NDArray values = expandKvHeads(v, groups).transpose(0, 2, 1, 3); // [B, H, T, d]
         long length = q.getShape().get(1);
-        NDArray scores = Functional.times(q.transpose(0, 2, 1, 3).matMul(keys), scale)
+        NDArray scores = Scalars.times(q.transpose(0, 2, 1, 3).matMul(keys), scale)
                 .add(ctx.causalMask(length, q.getDataType()));
         scores = ctx.apply(HookSites.attn(layer, "attn_scores"), scores);
         NDArray pattern = ctx.apply(HookSites.attn(layer, "pattern"), scores.softmax(-1));

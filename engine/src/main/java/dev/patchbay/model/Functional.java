@@ -1,5 +1,8 @@
 package dev.patchbay.model;
 
+import static dev.patchbay.model.Scalars.plus;
+import static dev.patchbay.model.Scalars.times;
+
 import ai.djl.ndarray.NDArray;
 import ai.djl.nn.Activation;
 
@@ -15,16 +18,6 @@ final class Functional {
         return bias == null ? y : y.add(bias);
     }
 
-    /**
-     * x times a constant. DJL's mul(Number) multiplies by a temporary tensor over a Java buffer and frees it at
-     * once, yet autograd keeps that tensor for the backward pass, which then reads freed memory: gradients below
-     * the op turned NaN in about one backward pass in a hundred. The constant made here belongs to x's manager
-     * (the pass's scope), so it lives as long as the graph.
-     */
-    static NDArray times(NDArray x, double c) {
-        return x.mul(x.getManager().create(c).toType(x.getDataType(), false));
-    }
-
     /** The block's normalization: LayerNorm (with bias), RMSNorm (bias null), or none for toy models. */
     static NDArray norm(ModelConfig config, NDArray x, NDArray weight, NDArray bias) {
         return switch (config.normalization()) {
@@ -37,12 +30,12 @@ final class Functional {
     static NDArray layerNorm(NDArray x, NDArray weight, NDArray bias, double eps) {
         NDArray centered = x.sub(x.mean(new int[] {-1}, true));
         NDArray variance = centered.square().mean(new int[] {-1}, true);
-        return centered.div(variance.add(eps).sqrt()).mul(weight).add(bias);
+        return centered.div(plus(variance, eps).sqrt()).mul(weight).add(bias);
     }
 
     static NDArray rmsNorm(NDArray x, NDArray weight, double eps) {
         NDArray meanSquare = x.square().mean(new int[] {-1}, true);
-        return x.div(meanSquare.add(eps).sqrt()).mul(weight);
+        return x.div(plus(meanSquare, eps).sqrt()).mul(weight);
     }
 
     /** The MLP nonlinearity by its Hugging Face name (checked when the config is read). */
@@ -50,7 +43,7 @@ final class Functional {
         return switch (name) {
             // GPT-2's tanh approximation; DJL's gelu is the exact erf form.
             case "gelu_new", "gelu_pytorch_tanh" ->
-                times(x, 0.5).mul(times(times(x.mul(x).mul(x), 0.044715).add(x), SQRT_2_OVER_PI).tanh().add(1));
+                times(x, 0.5).mul(plus(times(times(x.mul(x).mul(x), 0.044715).add(x), SQRT_2_OVER_PI).tanh(), 1));
             case "gelu" -> Activation.gelu(x);
             case "silu" -> x.mul(Activation.sigmoid(x));
             case "relu" -> Activation.relu(x);

@@ -209,7 +209,7 @@ public final class HookedTransformer implements AutoCloseable {
 
     private void check(TokenBatch batch, Hooks hooks) {
         batch.checkIds(config.vocabSize());
-        if (positionEmbedding != null && batch.length() > config.maxPositions()) {
+        if (config.learnedPositions() && batch.length() > config.maxPositions()) {
             throw new IllegalArgumentException("a prompt of " + batch.length() + " tokens exceeds the model's "
                     + config.maxPositions() + " positions");
         }

@@ -67,6 +67,14 @@ public record ModelConfig(
         return attnScale / (scaleAttnByInverseLayer ? layer + 1 : 1);
     }
 
+    /**
+     * Whether positions are a learned table (GPT-2), so a prompt may not be longer than maxPositions; rotary
+     * models compute any position, and maxPositions is only what they were trained on.
+     */
+    public boolean learnedPositions() {
+        return architecture == Architecture.GPT2;
+    }
+
     /** Query heads that share one key/value head under grouped-query attention. */
     public int groupSize() {
         return nHeads / nKvHeads;

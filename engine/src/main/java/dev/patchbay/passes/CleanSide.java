@@ -2,7 +2,6 @@ package dev.patchbay.passes;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
-import dev.patchbay.attribution.AtP;
 import dev.patchbay.model.Scoped;
 import java.util.HashMap;
 import java.util.List;

@@ -1,7 +1,6 @@
 package dev.patchbay.passes;
 
 import ai.djl.ndarray.NDManager;
-import dev.patchbay.attribution.AtP;
 import dev.patchbay.model.HookedTransformer;
 import dev.patchbay.nodes.BlockKey;
 import dev.patchbay.nodes.Cost;

@@ -1,12 +1,9 @@
 package dev.patchbay.passes;
 
 import ai.djl.ndarray.NDArray;
-import ai.djl.ndarray.NDArrays;
-import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
-import dev.patchbay.attribution.AtP;
 import dev.patchbay.model.ForwardResult;
 import dev.patchbay.model.GradientSession;
 import dev.patchbay.model.HookSites;
@@ -22,7 +19,6 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.function.Function;
 
 /**
  * The passes the AtP family shares for a batch of pairs: a noise forward, a clean forward whose graph is kept,

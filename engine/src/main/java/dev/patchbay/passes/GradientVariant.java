@@ -1,6 +1,5 @@
 package dev.patchbay.passes;
 
-import dev.patchbay.attribution.AtP;
 
 /**
  * Which of the AtP family's gradient passes a batch runs. One value instead of a flag per repair, so a new

@@ -1,6 +1,5 @@
 package dev.patchbay.passes;
 
-import dev.patchbay.attribution.AtP;
 import dev.patchbay.nodes.NodeSet;
 import dev.patchbay.nodes.PromptPair;
 import java.util.List;

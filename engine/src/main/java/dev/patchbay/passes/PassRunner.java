@@ -1,8 +1,6 @@
 package dev.patchbay.passes;
 
 import ai.djl.ndarray.NDManager;
-import dev.patchbay.attribution.AtP;
-import dev.patchbay.attribution.catalog.Methods;
 import dev.patchbay.model.HookedTransformer;
 import java.util.List;
 import java.util.Set;

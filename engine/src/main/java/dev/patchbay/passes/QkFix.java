@@ -1,5 +1,8 @@
 package dev.patchbay.passes;
 
+import static dev.patchbay.model.Scalars.plus;
+import static dev.patchbay.model.Scalars.times;
+
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.types.DataType;
@@ -39,13 +42,13 @@ final class QkFix {
         pattern = a.softmax(-1);
 
         // Query t patched: only row t of the scores moves, by (q'_t - q_t).k_s * scale (eqs. 6-7).
-        NDArray queryScores = a.add(dq.matMul(kc.transpose(0, 1, 3, 2)).mul(scale));
+        NDArray queryScores = a.add(times(dq.matMul(kc.transpose(0, 1, 3, 2)), scale));
         queryDelta = queryScores.softmax(-1).sub(pattern);
 
         // Key s patched: column s of every row t >= s moves by delta_ts = q_t.(k'_s - k_s) * scale. With
         // p = A_ts, the row's change dotted with g is p(e^d - 1) / (1 - p + p e^d) * (g_ts - G_t), G_t = sum g A
         // (the spec's closed form, with (p' - p)/(1 - p) multiplied out so no 1/(1 - p) remains).
-        NDArray delta = qc.matMul(dk.transpose(0, 1, 3, 2)).mul(scale);
+        NDArray delta = times(qc.matMul(dk.transpose(0, 1, 3, 2)), scale);
         keyRatio = ratio(pattern, delta);
         allKeysDelta = allKeys ? a.add(delta).softmax(-1).sub(pattern) : null;
     }
@@ -74,9 +77,9 @@ final class QkFix {
     private static NDArray ratio(NDArray p, NDArray delta) {
         NDArray e = delta.abs().neg().exp();
         NDArray positive = delta.gt(0);
-        NDArray oneMinusE = e.neg().add(1);
+        NDArray oneMinusE = plus(e.neg(), 1);
         NDArray numerator = NDArrays.where(positive, p.mul(oneMinusE), p.mul(oneMinusE.neg()));
-        NDArray denominator = NDArrays.where(positive, e.add(p.mul(oneMinusE)), p.neg().add(1).add(p.mul(e)));
+        NDArray denominator = NDArrays.where(positive, e.add(p.mul(oneMinusE)), plus(p.neg(), 1).add(p.mul(e)));
         NDArray safe = NDArrays.where(denominator.gt(0), denominator, denominator.onesLike());
         return NDArrays.where(p.gt(0).logicalAnd(denominator.gt(0)), numerator.div(safe), p.zerosLike());
     }

@@ -5,7 +5,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.ndarray.NDArray;
 import dev.patchbay.Float64Models;
-import dev.patchbay.TestCheckpoints;
 import dev.patchbay.ToyModels;
 import dev.patchbay.attribution.examples.ConstructedExample;
 import dev.patchbay.model.ForwardResult;

@@ -24,7 +24,7 @@ class ConstantLifetimeTest {
                     GradientCollector collector = Engine.getEngine("PyTorch").newGradientCollector()) {
                 NDArray x = scope.create(new double[] {1, 2, 3});
                 x.setRequiresGradient(true);
-                NDArray y = Functional.times(x, 0.125);
+                NDArray y = Scalars.times(x, 0.125);
                 reuseFreedNativeMemory();
                 collector.backward(y.sum());
                 assertArrayEquals(new double[] {0.125, 0.125, 0.125}, x.getGradient().toDoubleArray(), 0,

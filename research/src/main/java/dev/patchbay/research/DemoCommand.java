@@ -2,7 +2,6 @@ package dev.patchbay.research;
 
 import dev.patchbay.checkpoint.BundledModel;
 import dev.patchbay.checkpoint.LoadedModel;
-import dev.patchbay.cli.PatchbayCli;
 import dev.patchbay.client.AttributionEvent;
 import dev.patchbay.client.AttributionRequest;
 import dev.patchbay.client.AttributionResults;

@@ -15,7 +15,6 @@ import dev.patchbay.proto.v1.AttributeEvent;
 import dev.patchbay.proto.v1.AttributeRequest;
 import dev.patchbay.proto.v1.EffectBlock;
 import dev.patchbay.proto.v1.Method;
-import dev.patchbay.proto.v1.MetricKind;
 import dev.patchbay.proto.v1.Node;
 import dev.patchbay.proto.v1.NodeGroup;
 import dev.patchbay.proto.v1.NodeKind;

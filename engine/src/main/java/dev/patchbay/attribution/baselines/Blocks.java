@@ -1,7 +1,6 @@
 package dev.patchbay.attribution.baselines;
 
 import dev.patchbay.attribution.NodePatching;
-import dev.patchbay.nodes.Cost;
 import dev.patchbay.nodes.Node;
 import java.util.ArrayList;
 import java.util.HashMap;

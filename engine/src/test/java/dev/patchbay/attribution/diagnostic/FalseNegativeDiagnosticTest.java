@@ -5,7 +5,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.patchbay.Float64Models;
 import dev.patchbay.attribution.ActivationPatching;
-import dev.patchbay.attribution.AtP;
 import dev.patchbay.attribution.AtPStar;
 import dev.patchbay.attribution.AttributionResult;
 import dev.patchbay.ToyModels;

@@ -215,7 +215,7 @@ public final class RequestParser {
             throw RequestException.tooLarge(field + ": " + ids.length + " tokens exceed the server's limit of " + limits.maxTokens());
         }
         int positions = model.config().maxPositions();
-        if (model.config().architecture() == dev.patchbay.model.Architecture.GPT2 && ids.length > positions) {
+        if (model.config().learnedPositions() && ids.length > positions) {
             throw RequestException.invalid(field + ": " + ids.length + " tokens exceed the model's " + positions + " positions");
         }
         return ids;
