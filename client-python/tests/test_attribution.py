@@ -45,9 +45,12 @@ def test_per_position_blocks_are_arrays_with_node_names(client):
     assert np.isfinite(keys.values).all()
 
 
-def test_a_progress_bar_does_not_change_results(client):
+def test_a_progress_bar_does_not_change_results(client, capsys):
+    pytest.importorskip("tqdm", reason="tqdm is in the test extras; without it there is no bar to test")
     quiet = client.attribute("tiny-gpt2", PAIR, method="ap", nodes="heads").to_dataframe()
+    assert "step" not in capsys.readouterr().err
     shown = client.attribute("tiny-gpt2", PAIR, method="ap", nodes="heads", progress=True).to_dataframe()
+    assert "step" in capsys.readouterr().err, "the bar was drawn"
     assert quiet.equals(shown)
 
 
@@ -126,4 +129,13 @@ def test_the_false_negative_diagnostic_streams_after_verification(client):
     assert kinds.index("Verified") < kinds.index("Diagnostic") < kinds.index("Summary")
     diagnostic = next(e for e in run.events if isinstance(e, patchbay.Diagnostic))
     assert diagnostic.nodes == 8 - 3 and diagnostic.forward_passes == 2 + 40
-    assert diagnostic.max_upper_bound >= max((b for _, b in diagnostic.flagged), default=0)
+    verified = [e for e in run.events if isinstance(e, patchbay.Verified)]
+    assert diagnostic.threshold == pytest.approx(0.1 * max(abs(v.effect) for v in verified))
+    # Exact patching of each unverified head (an oracle outside the diagnostic): a head whose true effect is
+    # well above the threshold must be flagged for verification. (Each bound holds with probability 1 - alpha
+    # per node, so a true effect may exceed its own bound: L1H3 does here, and it is flagged.)
+    unverified = {f"L{layer}H{head}" for layer in range(2) for head in range(4)} - {v.name for v in verified}
+    flagged = {name for name, _ in diagnostic.flagged}
+    for result in client.patch("tiny-gpt2", PAIR, [[name] for name in sorted(unverified)]):
+        if abs(result.effect) >= 2 * diagnostic.threshold:
+            assert result.group in flagged, result.group

@@ -4,6 +4,7 @@ import dev.patchbay.checkpoint.BundledModel;
 import dev.patchbay.checkpoint.LoadedModel;
 import dev.patchbay.execution.SchedulerConfig;
 import dev.patchbay.server.PatchbayServer;
+import dev.patchbay.server.config.ServerConfig;
 import dev.patchbay.server.config.ServerLimits;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -16,51 +17,49 @@ import picocli.CommandLine.Option;
 
 /**
  * Starts the gRPC server. Every flag can also come from a properties file given with --config, under the
- * flag's name without dashes (e.g. {@code cache-bytes=2147483648}); flags on the command line win.
+ * flag's name without dashes (e.g. {@code cache-bytes=2147483648}); flags on the command line win. The defaults
+ * are {@link ServerConfig#flagDefaults()}'s, given to picocli by {@link ConfigFileDefaults}.
  */
 @Command(name = "serve", mixinStandardHelpOptions = true, description = "Serves the Patchbay gRPC API.")
 final class ServeCommand implements Callable<Integer> {
     @Option(names = "--config", description = "A properties file of flag values (keys are flag names without dashes).")
     Path config;
 
-    @Option(names = "--port", defaultValue = "50051", description = "Port to listen on; 0 picks a free one (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--port", description = "Port to listen on; 0 picks a free one (default: ${DEFAULT-VALUE}).")
     int port;
 
     @Option(names = "--model", split = ",", description = "Hugging Face model directory to load; repeat for several (default: "
             + BundledModel.RELATIVE_PATH + ").")
     List<Path> models;
 
-    @Option(names = "--cache-bytes", defaultValue = "1073741824",
-            description = "Native memory for the cache of clean activations (default: ${DEFAULT-VALUE}, 1 GiB; 0 disables it).")
+    @Option(names = "--cache-bytes", description = "Native memory for the cache of clean activations (default: ${DEFAULT-VALUE}; 0 disables it).")
     long cacheBytes;
 
-    @Option(names = "--max-batch-rows", defaultValue = "32", description = "Rows (pairs or patched runs) per batched pass (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--max-batch-rows", description = "Rows (pairs or patched runs) per batched pass (default: ${DEFAULT-VALUE}).")
     int maxBatchRows;
 
-    @Option(names = "--max-batch-tokens", defaultValue = "8192", description = "Rows times padded length per batched pass (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--max-batch-tokens", description = "Rows times padded length per batched pass (default: ${DEFAULT-VALUE}).")
     int maxBatchTokens;
 
-    @Option(names = "--queue-delay-ms", defaultValue = "2",
-            description = "How long to wait for other requests' passes to fill a batch (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--queue-delay-ms", description = "How long to wait for other requests' passes to fill a batch (default: ${DEFAULT-VALUE}).")
     long queueDelayMs;
 
-    @Option(names = "--max-request-bytes", defaultValue = "16777216", description = "Largest request message (default: ${DEFAULT-VALUE}, 16 MiB).")
+    @Option(names = "--max-request-bytes", description = "Largest request message (default: ${DEFAULT-VALUE}).")
     int maxRequestBytes;
 
-    @Option(names = "--max-pairs", defaultValue = "4096", description = "Prompt pairs per request (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--max-pairs", description = "Prompt pairs per request (default: ${DEFAULT-VALUE}).")
     int maxPairs;
 
-    @Option(names = "--max-tokens", defaultValue = "2048", description = "Tokens per prompt (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--max-tokens", description = "Tokens per prompt (default: ${DEFAULT-VALUE}).")
     int maxTokens;
 
-    @Option(names = "--max-patched-runs", defaultValue = "2000000",
-            description = "Patched runs (nodes times pairs) one request may plan (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--max-patched-runs", description = "Patched runs (nodes times pairs) one request may plan (default: ${DEFAULT-VALUE}).")
     long maxPatchedRuns;
 
-    @Option(names = "--max-concurrent-requests", defaultValue = "64", description = "Requests running at once (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--max-concurrent-requests", description = "Requests running at once (default: ${DEFAULT-VALUE}).")
     int maxConcurrentRequests;
 
-    @Option(names = "--sweep-window", defaultValue = "8", description = "Jobs of one sweep running at once (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--sweep-window", description = "Jobs of one sweep running at once (default: ${DEFAULT-VALUE}).")
     int sweepWindow;
 
     @Override

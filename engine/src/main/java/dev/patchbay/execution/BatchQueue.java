@@ -100,6 +100,16 @@ public final class BatchQueue<T extends BatchQueue.Task<T>> {
         return open(id, ready, Long.MAX_VALUE);
     }
 
+    /** Lines opened and not yet closed: requests in progress. */
+    public int openLines() {
+        lock.lock();
+        try {
+            return ring.size();
+        } finally {
+            lock.unlock();
+        }
+    }
+
     /** Tells the queue that a client may have become ready. */
     public void wake() {
         lock.lock();

@@ -47,6 +47,7 @@ public final class Device implements AutoCloseable {
     private final Thread worker;
     private final AtomicLong batches = new AtomicLong();
     private final AtomicLong sharedBatches = new AtomicLong();
+    private final AtomicLong passes = new AtomicLong();
 
     public Device(String modelName, HookedTransformer model, SchedulerConfig config) {
         this.modelName = modelName;
@@ -75,6 +76,16 @@ public final class Device implements AutoCloseable {
 
     public long sharedBatches() {
         return sharedBatches.get();
+    }
+
+    /** Requests registered and not yet closed. */
+    public int openJobs() {
+        return queue.openLines();
+    }
+
+    /** Passes run so far, over all batches: one per submitted pass, however they were merged. */
+    public long passes() {
+        return passes.get();
     }
 
     /**
@@ -152,6 +163,7 @@ public final class Device implements AutoCloseable {
 
     private void run(List<Work<?>> batch) {
         batches.incrementAndGet();
+        passes.addAndGet(batch.size());
         if (batch.size() > 1) {
             sharedBatches.incrementAndGet();
         }

@@ -9,6 +9,7 @@ import dev.patchbay.server.mapping.ServedModel;
 import io.grpc.Grpc;
 import io.grpc.InsecureServerCredentials;
 import io.grpc.Server;
+import io.grpc.ServerBuilder;
 import io.grpc.health.v1.HealthCheckResponse.ServingStatus;
 import io.grpc.protobuf.services.HealthStatusManager;
 import io.grpc.protobuf.services.ProtoReflectionServiceV1;
@@ -43,8 +44,18 @@ public final class PatchbayServer implements AutoCloseable {
         return start(port, models, SchedulerConfig.defaults(), ServerLimits.defaults());
     }
 
+    /** Serves {@code models} on {@code port} (0 picks a free port), plaintext. */
     public static PatchbayServer start(int port, Map<String, LoadedModel> models, SchedulerConfig scheduler,
             ServerLimits limits) throws IOException {
+        return start(Grpc.newServerBuilderForPort(port, InsecureServerCredentials.create()), models, scheduler, limits);
+    }
+
+    /**
+     * Serves {@code models} through {@code transport}: a Netty server for a port, or grpc-java's in-process
+     * transport for tests where a socket adds nothing.
+     */
+    public static PatchbayServer start(ServerBuilder<?> transport, Map<String, LoadedModel> models,
+            SchedulerConfig scheduler, ServerLimits limits) throws IOException {
         Map<String, Device> devices = new LinkedHashMap<>();
         Map<String, ServedModel> served = new LinkedHashMap<>();
         models.forEach((name, m) -> {
@@ -61,7 +72,7 @@ public final class PatchbayServer implements AutoCloseable {
                     return t;
                 });
         HealthStatusManager health = new HealthStatusManager();
-        Server server = Grpc.newServerBuilderForPort(port, InsecureServerCredentials.create())
+        Server server = transport
                 // Handlers only check requests and hand them on; the default executor's hand-off is the
                 // bottleneck on small machines.
                 .directExecutor()
@@ -73,10 +84,11 @@ public final class PatchbayServer implements AutoCloseable {
                 .start();
         health.setStatus("", ServingStatus.SERVING);
         health.setStatus("patchbay.v1.Patchbay", ServingStatus.SERVING);
-        log.info("listening on port {} with models {}", server.getPort(), models.keySet());
+        log.info("listening on {} with models {}", server.getListenSockets(), models.keySet());
         return new PatchbayServer(server, health, devices, jobs);
     }
 
+    /** The port listened on; -1 on the in-process transport. */
     public int port() {
         return server.getPort();
     }

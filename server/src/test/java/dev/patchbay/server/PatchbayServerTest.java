@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import ai.djl.ndarray.types.DataType;
 import dev.patchbay.TestCheckpoints;
 import dev.patchbay.checkpoint.LoadedModel;
+import dev.patchbay.server.config.ServerLimits;
 import dev.patchbay.proto.v1.ListModelsRequest;
 import dev.patchbay.proto.v1.ModelInfo;
 import dev.patchbay.proto.v1.PatchbayGrpc;
@@ -87,6 +88,18 @@ class PatchbayServerTest {
                 () -> stub.tokenize(TokenizeRequest.newBuilder().setModel("gpt-5").setText("hi").build()));
         assertEquals(Status.Code.NOT_FOUND, e.getStatus().getCode());
         assertTrue(e.getStatus().getDescription().contains("gpt-5"));
+        assertEquals(2, stub.listModels(ListModelsRequest.getDefaultInstance()).getModelsCount());
+    }
+
+    /** The transport enforces the message limit (so this case needs Netty, not the in-process transport). */
+    @Test
+    void aMessageOverTheLimitIsResourceExhaustedAndTheServerKeepsServing() {
+        var stub = PatchbayGrpc.newBlockingStub(channel);
+        String huge = "x".repeat(ServerLimits.defaults().maxRequestBytes() + 1);
+        StatusRuntimeException e = assertThrows(StatusRuntimeException.class,
+                () -> stub.tokenize(TokenizeRequest.newBuilder().setModel("tiny-gpt2").setText(huge).build()));
+        assertEquals(Status.Code.RESOURCE_EXHAUSTED, e.getStatus().getCode());
+        assertTrue(e.getStatus().getDescription().contains("exceeds maximum size"), e.getStatus().getDescription());
         assertEquals(2, stub.listModels(ListModelsRequest.getDefaultInstance()).getModelsCount());
     }
 

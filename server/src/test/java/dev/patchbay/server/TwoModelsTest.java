@@ -14,9 +14,9 @@ import dev.patchbay.proto.v1.Method;
 import dev.patchbay.proto.v1.NodeKind;
 import dev.patchbay.proto.v1.PatchbayGrpc;
 import dev.patchbay.server.config.ServerLimits;
-import io.grpc.Grpc;
-import io.grpc.InsecureChannelCredentials;
 import io.grpc.ManagedChannel;
+import io.grpc.inprocess.InProcessChannelBuilder;
+import io.grpc.inprocess.InProcessServerBuilder;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -40,10 +40,10 @@ class TwoModelsTest {
         LoadedModel gpt2 = TestCheckpoints.load("tiny-gpt2", DataType.FLOAT32);
         LoadedModel llama = TestCheckpoints.load("tiny-llama", DataType.FLOAT32);
         // No cache and no merging: every request runs its own gradient passes, as many at once as possible.
-        try (PatchbayServer server = PatchbayServer.start(0, Map.of("tiny-gpt2", gpt2, "tiny-llama", llama),
+        String name = InProcessServerBuilder.generateName();
+        try (PatchbayServer server = PatchbayServer.start(InProcessServerBuilder.forName(name), Map.of("tiny-gpt2", gpt2, "tiny-llama", llama),
                 new SchedulerConfig(1, 8192, Duration.ZERO, 0), ServerLimits.defaults())) {
-            ManagedChannel channel = Grpc.newChannelBuilderForAddress("127.0.0.1", server.port(),
-                    InsecureChannelCredentials.create()).build();
+            ManagedChannel channel = InProcessChannelBuilder.forName(name).build();
             try {
                 Map<String, List<Float>> alone = Map.of(
                         MODELS.get(0), values(channel, MODELS.get(0)), MODELS.get(1), values(channel, MODELS.get(1)));

@@ -1,0 +1,37 @@
+package dev.patchbay.server.config;
+
+import dev.patchbay.execution.SchedulerConfig;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/**
+ * Everything {@code serve} can be told, with the one set of defaults: the port, how the device batches
+ * ({@link SchedulerConfig}), and what one request may ask for ({@link ServerLimits}). The command line and its
+ * properties file take their defaults from {@link #flagDefaults()}, so no default is written twice.
+ */
+public record ServerConfig(int port, SchedulerConfig scheduler, ServerLimits limits) {
+    /** The port Patchbay listens on unless told otherwise. */
+    public static final int DEFAULT_PORT = 50051;
+
+    public static ServerConfig defaults() {
+        return new ServerConfig(DEFAULT_PORT, SchedulerConfig.defaults(), ServerLimits.defaults());
+    }
+
+    /** Each serve flag's default, by the flag's name without dashes (also the properties-file key). */
+    public static Map<String, String> flagDefaults() {
+        ServerConfig d = defaults();
+        Map<String, String> flags = new LinkedHashMap<>();
+        flags.put("port", String.valueOf(d.port()));
+        flags.put("cache-bytes", String.valueOf(d.scheduler().cacheBytes()));
+        flags.put("max-batch-rows", String.valueOf(d.scheduler().maxBatchRows()));
+        flags.put("max-batch-tokens", String.valueOf(d.scheduler().maxBatchTokens()));
+        flags.put("queue-delay-ms", String.valueOf(d.scheduler().queueDelay().toMillis()));
+        flags.put("max-request-bytes", String.valueOf(d.limits().maxRequestBytes()));
+        flags.put("max-pairs", String.valueOf(d.limits().maxPairs()));
+        flags.put("max-tokens", String.valueOf(d.limits().maxTokens()));
+        flags.put("max-patched-runs", String.valueOf(d.limits().maxPatchedRuns()));
+        flags.put("max-concurrent-requests", String.valueOf(d.limits().maxConcurrentJobs()));
+        flags.put("sweep-window", String.valueOf(d.limits().sweepWindow()));
+        return flags;
+    }
+}
