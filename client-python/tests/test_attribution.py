@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 import patchbay
-from patchbay.client import _node
 
 CLEAN = "When Mary and John went to the store, John gave a drink to"
 NOISE = "When Mary and John went to the store, Mary gave a drink to"
@@ -108,12 +107,6 @@ def test_errors_carry_the_servers_status_and_message(client):
     assert "pairs[0]" in error.value.message
     with pytest.raises(ValueError):
         client.attribute("tiny-gpt2", PAIR, method="magic")
-
-
-def test_node_names_parse_back():
-    for name in ["L9H6", "L9H6.q@12", "L3N1024@7", "L5.attn", "L5.mlp", "L5.resid@7", "L0H1.k"]:
-        n = _node(name)
-        assert patchbay.node_name(n.kind, n.layer, n.unit, n.position) == name
 
 
 def test_baselines_take_their_settings(client):

@@ -1,8 +1,9 @@
 """Python client for Patchbay, a gRPC backend that localizes language-model behaviour to components."""
 from patchbay.client import AsyncClient, Attribution, Client, PatchbayError, Tokens
-from patchbay.events import Accepted, Diagnostic, Effects, Progress, Summary, Verified, node_name
+from patchbay.events import Accepted, Diagnostic, Effects, Progress, Summary, Verified
+from patchbay.names import node_name, parse_node
 from patchbay.requests import Pair
 
 __all__ = ["AsyncClient", "Attribution", "Client", "PatchbayError", "Tokens", "Pair", "Accepted", "Effects",
-           "Progress", "Summary", "Verified", "Diagnostic", "node_name"]
+           "Progress", "Summary", "Verified", "Diagnostic", "node_name", "parse_node"]
 __version__ = "0.1.0"

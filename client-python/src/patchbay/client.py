@@ -8,7 +8,8 @@ import grpc
 import numpy as np
 
 from patchbay import events as ev
-from patchbay.requests import attribute_request, pair, node_set, METRICS, KINDS
+from patchbay.names import parse_node
+from patchbay.requests import attribute_request, pair, node_set, METRICS
 from patchbay.v1 import patchbay_pb2, patchbay_pb2_grpc
 
 
@@ -242,24 +243,7 @@ class AsyncClient:
 
 def _group(nodes) -> patchbay_pb2.NodeGroup:
     names = [nodes] if isinstance(nodes, str) else list(nodes)
-    return patchbay_pb2.NodeGroup(nodes=[_node(n) for n in names])
-
-
-def _node(name: str) -> patchbay_pb2.Node:
-    """Parses a node name: L9H6, L9H6.q@12, L3N1024@7, L5.attn, L5.mlp, L5.resid@7."""
-    import re
-
-    m = re.fullmatch(r"L(\d+)(?:H(\d+)(?:\.([qkvz]))?|N(\d+)|\.(attn|mlp|resid))(?:@(\d+))?", name)
-    if not m:
-        raise ValueError(f"not a node name: {name!r}")
-    layer, head, site, neuron, whole, position = m.groups()
-    if head is not None:
-        kind, unit = KINDS[site or "z"], int(head)
-    elif neuron is not None:
-        kind, unit = KINDS["post"], int(neuron)
-    else:
-        kind, unit = {"attn": KINDS["attn_out"], "mlp": KINDS["mlp_out"], "resid": KINDS["resid_pre"]}[whole], 0
-    return patchbay_pb2.Node(kind=kind, layer=int(layer), unit=unit, position=-1 if position is None else int(position))
+    return patchbay_pb2.NodeGroup(nodes=[parse_node(n) for n in names])
 
 
 def _progress_bar():

@@ -1,27 +1,12 @@
-"""Typed results of the streaming RPCs, and the node-naming rule they share with the server."""
+"""Typed results of the streaming RPCs."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
 
+from patchbay.names import SITES, WHOLE_LAYER, node_name
 from patchbay.v1 import patchbay_pb2 as pb
-
-SITES = {pb.QUERY: "q", pb.KEY: "k", pb.VALUE: "v", pb.HEAD_OUTPUT: "z", pb.NEURON: "post",
-         pb.ATTN_OUT: "attn_out", pb.MLP_OUT: "mlp_out", pb.RESIDUAL: "resid_pre"}
-_WHOLE_LAYER = {pb.ATTN_OUT, pb.MLP_OUT, pb.RESIDUAL}
-
-
-def node_name(kind: int, layer: int, unit: int, position: int) -> str:
-    """L9H6 (a head over all positions), L9H6.q@12, L3N1024@7, L5.attn, L5.mlp, L5.resid@7."""
-    at = "" if position < 0 else f"@{position}"
-    if kind == pb.HEAD_OUTPUT:
-        return f"L{layer}H{unit}" + ("" if position < 0 else f".z{at}")
-    if kind in (pb.QUERY, pb.KEY, pb.VALUE):
-        return f"L{layer}H{unit}.{SITES[kind]}{at}"
-    if kind == pb.NEURON:
-        return f"L{layer}N{unit}{at}"
-    return f"L{layer}." + {pb.ATTN_OUT: "attn", pb.MLP_OUT: "mlp"}.get(kind, "resid") + at
 
 
 @dataclass(frozen=True)
@@ -101,7 +86,7 @@ def convert(event: pb.AttributeEvent):
         values = np.asarray(b.values, dtype=np.float32).reshape(tuple(b.shape))
         positions = list(b.positions) or [-1]
         units = b.units
-        names = [node_name(b.kind, b.layer, 0 if b.kind in _WHOLE_LAYER else u, p)
+        names = [node_name(b.kind, b.layer, 0 if b.kind in WHOLE_LAYER else u, p)
                  for p in positions for u in range(units)]
         return Effects(SITES[b.kind], b.layer, list(b.positions), values, names)
     if kind == "verified":

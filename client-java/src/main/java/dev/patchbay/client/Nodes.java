@@ -1,8 +1,11 @@
 package dev.patchbay.client;
 
+import dev.patchbay.proto.v1.Node;
 import dev.patchbay.proto.v1.NodeKind;
 import dev.patchbay.proto.v1.NodeSet;
 import java.util.List;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 /** Node sets by what researchers call them. */
 public final class Nodes {
@@ -39,8 +42,53 @@ public final class Nodes {
         };
     }
 
-    /** A node's readable name, the server's rule. */
-    static String name(NodeKind kind, int layer, int unit, int position) {
+    private static final String NUMBER = "(0|[1-9][0-9]*)";
+    private static final Pattern NAME = Pattern.compile("L" + NUMBER + "(?:H" + NUMBER + "(?:\\.([qkvz]))?|N" + NUMBER
+            + "|\\.(attn|mlp|resid))(?:@" + NUMBER + ")?");
+
+    /**
+     * Parses a node name in the grammar of proto/NODE-NAMES.md ({@code L9H6}, {@code L9H6.q@12},
+     * {@code L3N1024@7}, {@code L5.attn}, {@code L5.resid@7}, ...) into the message requests use.
+     *
+     * @throws IllegalArgumentException naming the text if it is not a node name
+     */
+    public static Node parse(String name) {
+        Matcher m = NAME.matcher(name);
+        if (!m.matches()) {
+            throw new IllegalArgumentException("not a node name: '" + name + "' (see proto/NODE-NAMES.md)");
+        }
+        try {
+            int layer = Integer.parseInt(m.group(1));
+            int position = m.group(6) == null ? -1 : Integer.parseInt(m.group(6));
+            NodeKind kind;
+            int unit = 0;
+            if (m.group(2) != null) {
+                unit = Integer.parseInt(m.group(2));
+                kind = m.group(3) == null ? NodeKind.HEAD_OUTPUT : switch (m.group(3)) {
+                    case "q" -> NodeKind.QUERY;
+                    case "k" -> NodeKind.KEY;
+                    case "v" -> NodeKind.VALUE;
+                    default -> NodeKind.HEAD_OUTPUT;
+                };
+            } else if (m.group(4) != null) {
+                unit = Integer.parseInt(m.group(4));
+                kind = NodeKind.NEURON;
+            } else {
+                kind = switch (m.group(5)) {
+                    case "attn" -> NodeKind.ATTN_OUT;
+                    case "mlp" -> NodeKind.MLP_OUT;
+                    default -> NodeKind.RESIDUAL;
+                };
+            }
+            return Node.newBuilder().setKind(kind).setLayer(layer).setUnit(unit).setPosition(position)
+                    .setName(name(kind, layer, unit, position)).build();
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException("not a node name: '" + name + "' (a number is too large)", e);
+        }
+    }
+
+    /** A node's canonical name (proto/NODE-NAMES.md), as the server writes it. */
+    public static String name(NodeKind kind, int layer, int unit, int position) {
         String at = position < 0 ? "" : "@" + position;
         return switch (kind) {
             case HEAD_OUTPUT -> "L" + layer + "H" + unit + (position < 0 ? "" : ".z" + at);

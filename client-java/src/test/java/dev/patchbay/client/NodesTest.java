@@ -1,0 +1,55 @@
+package dev.patchbay.client;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.google.gson.JsonElement;
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParser;
+import dev.patchbay.proto.v1.Node;
+import dev.patchbay.proto.v1.NodeKind;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+
+/** The client's node names against the conformance examples the server and the Python client share. */
+class NodesTest {
+    private static JsonObject examples() throws IOException {
+        return JsonParser.parseString(Files.readString(Path.of("..", "proto", "node-names.json"))).getAsJsonObject();
+    }
+
+    @Test
+    void validNamesParseToTheirFieldsAndPrintBackUnchanged() throws IOException {
+        for (JsonElement e : examples().getAsJsonArray("valid")) {
+            JsonObject x = e.getAsJsonObject();
+            String name = x.get("name").getAsString();
+            Node node = Nodes.parse(name);
+            assertEquals(NodeKind.valueOf(x.get("kind").getAsString()), node.getKind(), name);
+            assertEquals(x.get("layer").getAsInt(), node.getLayer(), name);
+            assertEquals(x.get("unit").getAsInt(), node.getUnit(), name);
+            assertEquals(x.get("position").getAsInt(), node.getPosition(), name);
+            assertEquals(name, node.getName());
+            assertEquals(name, Nodes.name(node.getKind(), node.getLayer(), node.getUnit(), node.getPosition()));
+        }
+    }
+
+    @Test
+    void aliasesParseToTheirCanonicalName() throws IOException {
+        for (JsonElement e : examples().getAsJsonArray("aliases")) {
+            JsonObject x = e.getAsJsonObject();
+            assertEquals(x.get("canonical").getAsString(), Nodes.parse(x.get("name").getAsString()).getName());
+        }
+    }
+
+    @Test
+    void invalidNamesAreRefusedWithTheTextInTheMessage() throws IOException {
+        for (JsonElement e : examples().getAsJsonArray("invalid")) {
+            String name = e.getAsString();
+            IllegalArgumentException refused = assertThrows(IllegalArgumentException.class, () -> Nodes.parse(name),
+                    () -> "accepted '" + name + "'");
+            assertTrue(refused.getMessage().contains("'" + name + "'"), refused.getMessage());
+        }
+    }
+}

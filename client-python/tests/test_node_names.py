@@ -1,0 +1,32 @@
+"""The client's node names against the conformance examples the server and the Java client share
+(proto/node-names.json). No server needed."""
+import json
+import pathlib
+
+import pytest
+
+from patchbay import node_name, parse_node
+from patchbay.v1 import patchbay_pb2 as pb
+
+EXAMPLES = json.loads((pathlib.Path(__file__).resolve().parents[2] / "proto" / "node-names.json").read_text())
+
+
+@pytest.mark.parametrize("example", EXAMPLES["valid"], ids=lambda e: e["name"])
+def test_valid_names_parse_to_their_fields_and_print_back_unchanged(example):
+    node = parse_node(example["name"])
+    assert (pb.NodeKind.Name(node.kind), node.layer, node.unit, node.position) == (
+        example["kind"], example["layer"], example["unit"], example["position"])
+    assert node.name == example["name"]
+    assert node_name(node.kind, node.layer, node.unit, node.position) == example["name"]
+
+
+@pytest.mark.parametrize("example", EXAMPLES["aliases"], ids=lambda e: e["name"])
+def test_aliases_parse_to_their_canonical_name(example):
+    assert parse_node(example["name"]).name == example["canonical"]
+
+
+@pytest.mark.parametrize("name", EXAMPLES["invalid"])
+def test_invalid_names_are_refused_with_the_text_in_the_message(name):
+    with pytest.raises(ValueError, match="not a node name") as refused:
+        parse_node(name)
+    assert repr(name) in str(refused.value)
