@@ -1,4 +1,6 @@
-"""Starts a real Patchbay server (the built jar) on a free loopback port for the whole test session."""
+"""Starts a real Patchbay server (the built jar) on a free loopback port for the whole test session.
+
+Tests that use it are marked ``server``; ``pytest -m "not server"`` runs the rest without a jar."""
 import os
 import pathlib
 import subprocess
@@ -8,6 +10,12 @@ import pytest
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 CHECKPOINTS = REPO / "testdata" / "checkpoints"
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "server_address" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.server)
 
 
 @pytest.fixture(scope="session")

@@ -27,7 +27,8 @@ def test_attribute_streams_blocks_before_the_summary(server_address):
     values = sum(len(b.values) for b in blocks)
     assert values == events[0].accepted.node_count
     neuron = next(b for b in blocks if b.kind == pb.NEURON)
-    assert np.asarray(neuron.values, dtype=np.float32).reshape(tuple(neuron.shape)).shape == (len(neuron.positions), 128)
+    values = np.asarray(neuron.values, dtype=np.float32).reshape(tuple(neuron.shape))
+    assert values.shape == (len(neuron.positions), 128)
     ranks = [e.verified.rank for e in events if e.HasField("verified")]
     assert ranks == [1, 2, 3]
 

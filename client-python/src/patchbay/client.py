@@ -1,15 +1,15 @@
 """The hand-written layer over the generated stubs in patchbay.v1."""
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Iterable, Iterator
 
 import grpc
 import numpy as np
 
 from patchbay import events as ev
 from patchbay.names import parse_node
-from patchbay.requests import attribute_request, pair, node_set, METRICS
+from patchbay.requests import METRICS, attribute_request, node_set, pair
 from patchbay.v1 import patchbay_pb2, patchbay_pb2_grpc
 
 
@@ -22,7 +22,7 @@ class PatchbayError(Exception):
         self.message = message
 
     @classmethod
-    def of(cls, error: grpc.RpcError) -> "PatchbayError":
+    def of(cls, error: grpc.RpcError) -> PatchbayError:
         return cls(error.code(), error.details())
 
 
@@ -64,7 +64,7 @@ class Attribution:
             if self._bar is not None:
                 self._bar.close()
 
-    def collect(self) -> "Attribution":
+    def collect(self) -> Attribution:
         for _ in self:
             pass
         return self
@@ -189,7 +189,7 @@ class Client:
     def close(self) -> None:
         self._channel.close()
 
-    def __enter__(self) -> "Client":
+    def __enter__(self) -> Client:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -234,7 +234,7 @@ class AsyncClient:
     async def close(self) -> None:
         await self._channel.close()
 
-    async def __aenter__(self) -> "AsyncClient":
+    async def __aenter__(self) -> AsyncClient:
         return self
 
     async def __aexit__(self, *exc) -> None:

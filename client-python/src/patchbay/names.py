@@ -7,9 +7,9 @@ import re
 from patchbay.v1 import patchbay_pb2 as pb
 
 #: A node kind's short name, as in node names and node sets.
-SITES = {pb.QUERY: "q", pb.KEY: "k", pb.VALUE: "v", pb.HEAD_OUTPUT: "z", pb.NEURON: "post",
+SITES: dict[int, str] = {pb.QUERY: "q", pb.KEY: "k", pb.VALUE: "v", pb.HEAD_OUTPUT: "z", pb.NEURON: "post",
          pb.ATTN_OUT: "attn_out", pb.MLP_OUT: "mlp_out", pb.RESIDUAL: "resid_pre"}
-WHOLE_LAYER = {pb.ATTN_OUT, pb.MLP_OUT, pb.RESIDUAL}
+WHOLE_LAYER: set[int] = {pb.ATTN_OUT, pb.MLP_OUT, pb.RESIDUAL}
 _INT32_MAX = 2**31 - 1
 _NUMBER = "(0|[1-9][0-9]*)"
 _NAME = re.compile(rf"L{_NUMBER}(?:H{_NUMBER}(?:\.([qkvz]))?|N{_NUMBER}|\.(attn|mlp|resid))(?:@{_NUMBER})?")
@@ -26,7 +26,8 @@ def node_name(kind: int, layer: int, unit: int, position: int) -> str:
         return f"L{layer}H{unit}.{SITES[kind]}{at}"
     if kind == pb.NEURON:
         return f"L{layer}N{unit}{at}"
-    return f"L{layer}." + {pb.ATTN_OUT: "attn", pb.MLP_OUT: "mlp"}.get(kind, "resid") + at
+    whole = "attn" if kind == pb.ATTN_OUT else "mlp" if kind == pb.MLP_OUT else "resid"
+    return f"L{layer}.{whole}{at}"
 
 
 def parse_node(name: str) -> pb.Node:

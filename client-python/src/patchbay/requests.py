@@ -1,8 +1,9 @@
 """Building requests from plain Python values."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence, Union
+from typing import Any
 
 from patchbay.v1 import patchbay_pb2 as pb
 
@@ -12,15 +13,15 @@ METHODS = {"ap": pb.ACTIVATION_PATCHING, "activation-patching": pb.ACTIVATION_PA
 METRICS = {"logit_diff": pb.LOGIT_DIFF, "log_prob": pb.LOG_PROB, "prob": pb.PROB, "kl_divergence": pb.KL_DIVERGENCE}
 KINDS = {"q": pb.QUERY, "k": pb.KEY, "v": pb.VALUE, "z": pb.HEAD_OUTPUT, "post": pb.NEURON,
          "attn_out": pb.ATTN_OUT, "mlp_out": pb.MLP_OUT, "resid_pre": pb.RESIDUAL}
-NODE_SETS = {
+NODE_SETS: dict[str, dict[str, Any]] = {
     "heads": dict(kinds=["z"], per_position=False),
     "attention": dict(kinds=["q", "k", "v", "z"], per_position=True),
     "neurons": dict(kinds=["post"], per_position=True),
     "all": dict(kinds=["q", "k", "v", "z", "post"], per_position=True),
 }
 
-Prompt = Union[str, Sequence[int]]
-TokenSpec = Union[str, int, Sequence[Union[str, int]]]
+Prompt = str | Sequence[int]
+TokenSpec = str | int | Sequence[str | int]
 
 
 @dataclass
@@ -59,9 +60,9 @@ def node_set(nodes) -> pb.NodeSet:
     """"heads", "attention", "neurons", "all", a dict (kinds, layers, per_position, positions), or a NodeSet."""
     if isinstance(nodes, pb.NodeSet):
         return nodes
-    spec = NODE_SETS[nodes] if isinstance(nodes, str) else dict(nodes)
     if isinstance(nodes, str) and nodes not in NODE_SETS:
         raise ValueError(f"nodes: unknown {nodes!r}; use one of {sorted(NODE_SETS)} or a dict")
+    spec: dict[str, Any] = NODE_SETS[nodes] if isinstance(nodes, str) else dict(nodes)
     kinds = [KINDS[k] if isinstance(k, str) else k for k in spec.get("kinds", [])]
     return pb.NodeSet(kinds=kinds, layers=spec.get("layers", []), per_position=spec.get("per_position", False),
                       positions=spec.get("positions", []))
@@ -75,7 +76,8 @@ def attribute_request(model, pairs, method="atp-star", nodes="heads", metric="lo
         raise ValueError(f"method: unknown {method!r}; use one of {sorted(METHODS)}")
     if metric not in METRICS:
         raise ValueError(f"metric: unknown {metric!r}; use one of {sorted(METRICS)}")
-    if isinstance(pairs, (Pair, dict, tuple)) and not (isinstance(pairs, tuple) and pairs and isinstance(pairs[0], Pair)):
+    one_pair = isinstance(pairs, (Pair, dict, tuple))
+    if one_pair and not (isinstance(pairs, tuple) and pairs and isinstance(pairs[0], Pair)):
         pairs = [pairs]
     return pb.AttributeRequest(model=model, pairs=[pair(p) for p in pairs], method=METHODS[method],
                                nodes=node_set(nodes), metric=METRICS[metric], verify_top_k=verify_top_k,

@@ -5,12 +5,12 @@ import static com.tngtech.archunit.library.dependencies.SlicesRuleDefinition.sli
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import com.tngtech.archunit.base.DescribedPredicate;
 import com.tngtech.archunit.core.domain.JavaClasses;
 import com.tngtech.archunit.core.domain.JavaMethodCall;
 import com.tngtech.archunit.core.importer.ClassFileImporter;
 import com.tngtech.archunit.core.importer.ImportOption;
 import com.tngtech.archunit.lang.ArchRule;
-import com.tngtech.archunit.base.DescribedPredicate;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
@@ -27,7 +27,8 @@ class ArchitectureTest {
 
     @BeforeAll
     static void importEngine() {
-        engine = new ClassFileImporter().withImportOption(ImportOption.Predefined.DO_NOT_INCLUDE_TESTS)
+        engine = new ClassFileImporter()
+                .withImportOption(ImportOption.Predefined.DO_NOT_INCLUDE_TESTS)
                 .importPackages("dev.patchbay");
     }
 
@@ -38,37 +39,65 @@ class ArchitectureTest {
 
     @Test
     void theRuntimeKnowsNothingAboveIt() {
-        below("dev.patchbay.model..", "dev.patchbay.checkpoint..", "dev.patchbay.nodes..", "dev.patchbay.passes..",
-                "dev.patchbay.execution..", "dev.patchbay.attribution..").check(engine);
+        below(
+                        "dev.patchbay.model..",
+                        "dev.patchbay.checkpoint..",
+                        "dev.patchbay.nodes..",
+                        "dev.patchbay.passes..",
+                        "dev.patchbay.execution..",
+                        "dev.patchbay.attribution..")
+                .check(engine);
     }
 
     @Test
     void nodesKnowOnlyTheRuntime() {
-        below("dev.patchbay.nodes..", "dev.patchbay.checkpoint..", "dev.patchbay.passes..",
-                "dev.patchbay.execution..", "dev.patchbay.attribution..").check(engine);
+        below(
+                        "dev.patchbay.nodes..",
+                        "dev.patchbay.checkpoint..",
+                        "dev.patchbay.passes..",
+                        "dev.patchbay.execution..",
+                        "dev.patchbay.attribution..")
+                .check(engine);
     }
 
     @Test
     void passesNeverImportAMethodOrTheExecutor() {
-        below("dev.patchbay.passes..", "dev.patchbay.execution..", "dev.patchbay.attribution..",
-                "dev.patchbay.checkpoint..").check(engine);
+        below(
+                        "dev.patchbay.passes..",
+                        "dev.patchbay.execution..",
+                        "dev.patchbay.attribution..",
+                        "dev.patchbay.checkpoint..")
+                .check(engine);
     }
 
     @Test
     void executionRunsPassesNotMethods() {
-        below("dev.patchbay.execution..", "dev.patchbay.attribution..", "dev.patchbay.checkpoint..").check(engine);
+        below("dev.patchbay.execution..", "dev.patchbay.attribution..", "dev.patchbay.checkpoint..")
+                .check(engine);
     }
 
     @Test
     void methodsOrchestrateThroughTheRunnerNotTheExecutor() {
-        below("dev.patchbay.attribution..", "dev.patchbay.execution..", "dev.patchbay.checkpoint..").check(engine);
+        below("dev.patchbay.attribution..", "dev.patchbay.execution..", "dev.patchbay.checkpoint..")
+                .check(engine);
     }
 
     @Test
     void theEngineIsALibraryWithoutTransportCommandLineOrPlots() {
-        noClasses().should().dependOnClassesThat().resideInAnyPackage("io.grpc..", "picocli..", "org.knowm..",
-                "java.awt..", "dev.patchbay.proto..", "dev.patchbay.server..", "dev.patchbay.cli..",
-                "dev.patchbay.research..", "dev.patchbay.client..").check(engine);
+        noClasses()
+                .should()
+                .dependOnClassesThat()
+                .resideInAnyPackage(
+                        "io.grpc..",
+                        "picocli..",
+                        "org.knowm..",
+                        "java.awt..",
+                        "dev.patchbay.proto..",
+                        "dev.patchbay.server..",
+                        "dev.patchbay.cli..",
+                        "dev.patchbay.research..",
+                        "dev.patchbay.client..")
+                .check(engine);
     }
 
     /**
@@ -84,19 +113,30 @@ class ArchitectureTest {
     /** Every scope comes from a model's ComputeContext, so it is on the model's device. */
     @Test
     void noManagerByEngineName() {
-        noClasses().should().callMethod(NDManager.class, "newBaseManager")
-                .orShould().callMethod(NDManager.class, "newBaseManager", String.class)
-                .orShould().callMethod(NDManager.class, "newBaseManager", ai.djl.Device.class)
-                .orShould().callMethod(NDManager.class, "newBaseManager", ai.djl.Device.class, String.class)
+        noClasses()
+                .should()
+                .callMethod(NDManager.class, "newBaseManager")
+                .orShould()
+                .callMethod(NDManager.class, "newBaseManager", String.class)
+                .orShould()
+                .callMethod(NDManager.class, "newBaseManager", ai.djl.Device.class)
+                .orShould()
+                .callMethod(NDManager.class, "newBaseManager", ai.djl.Device.class, String.class)
                 .check(engine);
     }
 
     private static ArchRule below(String layer, String... above) {
-        return noClasses().that().resideInAPackage(layer).should().dependOnClassesThat().resideInAnyPackage(above);
+        return noClasses()
+                .that()
+                .resideInAPackage(layer)
+                .should()
+                .dependOnClassesThat()
+                .resideInAnyPackage(above);
     }
 
     private static DescribedPredicate<JavaMethodCall> scalarArithmetic() {
-        return DescribedPredicate.describe("NDArray.mul/div/add/sub(Number) and their in-place forms",
+        return DescribedPredicate.describe(
+                "NDArray.mul/div/add/sub(Number) and their in-place forms",
                 call -> call.getTarget().getOwner().isAssignableTo(NDArray.class)
                         && call.getTarget().getName().matches("(mul|div|add|sub)i?")
                         && call.getTarget().getRawParameterTypes().size() == 1

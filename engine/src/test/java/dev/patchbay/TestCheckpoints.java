@@ -46,7 +46,8 @@ public final class TestCheckpoints {
     private static Path testdata(String path) {
         Path file = Path.of("..", "testdata").resolve(path).toAbsolutePath().normalize();
         if (!Files.exists(file)) {
-            throw new IllegalStateException("missing test data " + file + " (tools/make_test_checkpoints.py writes it)");
+            throw new IllegalStateException(
+                    "missing test data " + file + " (tools/make_test_checkpoints.py writes it)");
         }
         return file;
     }

@@ -2,9 +2,9 @@ package dev.patchbay.cli;
 
 import com.google.gson.GsonBuilder;
 import com.google.gson.JsonObject;
-import dev.patchbay.checkpoint.BundledModel;
 import dev.patchbay.attribution.AttributionResult;
 import dev.patchbay.attribution.catalog.Methods;
+import dev.patchbay.checkpoint.BundledModel;
 import dev.patchbay.checkpoint.LoadedModel;
 import dev.patchbay.checkpoint.TextTokenizer;
 import dev.patchbay.nodes.Metric;
@@ -21,7 +21,9 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
 /** Runs one attribution method on one prompt pair in-process and prints the effects. */
-@Command(name = "attribute", mixinStandardHelpOptions = true,
+@Command(
+        name = "attribute",
+        mixinStandardHelpOptions = true,
         description = "Scores every node's effect on a metric for one clean/noise prompt pair.")
 final class AttributeCommand implements Callable<Integer> {
     @Option(names = "--model", description = "Hugging Face model directory (default: the bundled model).")
@@ -30,56 +32,98 @@ final class AttributeCommand implements Callable<Integer> {
     @Option(names = "--clean", required = true, description = "The prompt on which the behaviour occurs.")
     String clean;
 
-    @Option(names = "--noise", required = true, description = "The prompt whose activations are patched in (same token length).")
+    @Option(
+            names = "--noise",
+            required = true,
+            description = "The prompt whose activations are patched in (same token length).")
     String noise;
 
-    @Option(names = "--answer", required = true, description = "The answer token (a single token, e.g. ' Mary'); repeat for a set.")
+    @Option(
+            names = "--answer",
+            required = true,
+            description = "The answer token (a single token, e.g. ' Mary'); repeat for a set.")
     List<String> answers;
 
     @Option(names = "--wrong", description = "The wrong-answer token, for logit_diff; repeat for a set.")
     List<String> wrongs;
 
-    @Option(names = "--metric", defaultValue = "logit_diff",
+    @Option(
+            names = "--metric",
+            defaultValue = "logit_diff",
             description = "logit_diff, log_prob, prob or kl_divergence (default: ${DEFAULT-VALUE}).")
     String metric;
 
-    @Option(names = "--method", defaultValue = "atp-star", description = "ap, atp, atp-qk, atp-star, or a baseline:"
-            + " iterative, subsampling, blocks, hierarchical (default: ${DEFAULT-VALUE}).")
+    @Option(
+            names = "--method",
+            defaultValue = "atp-star",
+            description = "ap, atp, atp-qk, atp-star, or a baseline:"
+                    + " iterative, subsampling, blocks, hierarchical (default: ${DEFAULT-VALUE}).")
     String method;
 
-    @Option(names = "--seed", defaultValue = "0", description = "Iterative's order and Subsampling's subsets (default: ${DEFAULT-VALUE}).")
+    @Option(
+            names = "--seed",
+            defaultValue = "0",
+            description = "Iterative's order and Subsampling's subsets (default: ${DEFAULT-VALUE}).")
     long seed;
 
-    @Option(names = "--samples", defaultValue = "256", description = "Subsampling's patched runs (default: ${DEFAULT-VALUE}).")
+    @Option(
+            names = "--samples",
+            defaultValue = "256",
+            description = "Subsampling's patched runs (default: ${DEFAULT-VALUE}).")
     int samples;
 
-    @Option(names = "--inclusion", defaultValue = "0.1", description = "Subsampling's inclusion probability (default: ${DEFAULT-VALUE}).")
+    @Option(
+            names = "--inclusion",
+            defaultValue = "0.1",
+            description = "Subsampling's inclusion probability (default: ${DEFAULT-VALUE}).")
     double inclusion;
 
-    @Option(names = "--block-size", defaultValue = "16", description = "Blocks' nodes per block (default: ${DEFAULT-VALUE}).")
+    @Option(
+            names = "--block-size",
+            defaultValue = "16",
+            description = "Blocks' nodes per block (default: ${DEFAULT-VALUE}).")
     int blockSize;
 
-    @Option(names = "--branching", defaultValue = "4", description = "Hierarchical's children per group (default: ${DEFAULT-VALUE}).")
+    @Option(
+            names = "--branching",
+            defaultValue = "4",
+            description = "Hierarchical's children per group (default: ${DEFAULT-VALUE}).")
     int branching;
 
-    @Option(names = "--max-group-patches", defaultValue = "0", description = "Hierarchical's budget; 0 for none (default: ${DEFAULT-VALUE}).")
+    @Option(
+            names = "--max-group-patches",
+            defaultValue = "0",
+            description = "Hierarchical's budget; 0 for none (default: ${DEFAULT-VALUE}).")
     long maxGroupPatches;
 
-    @Option(names = "--nodes", defaultValue = "heads",
-            description = "heads (each head's output over all positions), attention, neurons or all (default: ${DEFAULT-VALUE}).")
+    @Option(
+            names = "--nodes",
+            defaultValue = "heads",
+            description =
+                    "heads (each head's output over all positions), attention, neurons or all (default: ${DEFAULT-VALUE}).")
     String nodes;
 
-    @Option(names = "--positions", description = "all (a node spans every position) or per-position"
-            + " (default: all for heads, per-position otherwise).")
+    @Option(
+            names = "--positions",
+            description = "all (a node spans every position) or per-position"
+                    + " (default: all for heads, per-position otherwise).")
     String positions;
 
-    @Option(names = "--top", defaultValue = "20", description = "Nodes to list without --json (default: ${DEFAULT-VALUE}).")
+    @Option(
+            names = "--top",
+            defaultValue = "20",
+            description = "Nodes to list without --json (default: ${DEFAULT-VALUE}).")
     int top;
 
-    @Option(names = "--batch-rows", defaultValue = "32", description = "Patched runs per forward pass (default: ${DEFAULT-VALUE}).")
+    @Option(
+            names = "--batch-rows",
+            defaultValue = "32",
+            description = "Patched runs per forward pass (default: ${DEFAULT-VALUE}).")
     int batchRows;
 
-    @Option(names = "--json", description = "Print one JSON object whose \"effects\" maps every node name to its estimate.")
+    @Option(
+            names = "--json",
+            description = "Print one JSON object whose \"effects\" maps every node name to its estimate.")
     boolean json;
 
     @Spec
@@ -94,14 +138,22 @@ final class AttributeCommand implements Callable<Integer> {
             TextTokenizer.Tokens noiseTokens = tokenizer.encode(noise);
             if (cleanTokens.ids().length != noiseTokens.ids().length) {
                 throw new IllegalArgumentException("--clean and --noise must have the same token length: clean is "
-                        + Arrays.toString(cleanTokens.strings()) + ", noise is " + Arrays.toString(noiseTokens.strings()));
+                        + Arrays.toString(cleanTokens.strings()) + ", noise is "
+                        + Arrays.toString(noiseTokens.strings()));
             }
             Metric.Kind kind = Metric.Kind.fromId(metric);
-            Metric m = new Metric(kind, tokenIds(tokenizer, "--answer", answers),
+            Metric m = new Metric(
+                    kind,
+                    tokenIds(tokenizer, "--answer", answers),
                     kind == Metric.Kind.LOGIT_DIFF ? tokenIds(tokenizer, "--wrong", wrongs) : null);
             PromptPair pair = new PromptPair(cleanTokens.ids(), noiseTokens.ids(), m);
-            AttributionResult result = Methods.byId(method, batchRows, 8, new Methods.BaselineSettings(seed, samples,
-                    inclusion, blockSize, branching, maxGroupPatches)).run(loaded.transformer(), List.of(pair), nodeSet());
+            AttributionResult result = Methods.byId(
+                            method,
+                            batchRows,
+                            8,
+                            new Methods.BaselineSettings(
+                                    seed, samples, inclusion, blockSize, branching, maxGroupPatches))
+                    .run(loaded.transformer(), List.of(pair), nodeSet());
             if (json) {
                 out.println(toJson(result));
             } else {
@@ -118,7 +170,9 @@ final class AttributeCommand implements Callable<Integer> {
             case "attention" -> NodeSet.attention();
             case "neurons" -> NodeSet.neurons();
             case "all" -> NodeSet.attentionAndNeurons();
-            default -> throw new IllegalArgumentException("--nodes: unknown '" + nodes + "'; use heads, attention, neurons or all");
+            default ->
+                throw new IllegalArgumentException(
+                        "--nodes: unknown '" + nodes + "'; use heads, attention, neurons or all");
         };
         if (positions == null) {
             return set;
@@ -126,7 +180,8 @@ final class AttributeCommand implements Callable<Integer> {
         return switch (positions) {
             case "all" -> set.withPerPosition(false);
             case "per-position" -> set.withPerPosition(true);
-            default -> throw new IllegalArgumentException("--positions: unknown '" + positions + "'; use all or per-position");
+            default ->
+                throw new IllegalArgumentException("--positions: unknown '" + positions + "'; use all or per-position");
         };
     }
 
@@ -166,16 +221,23 @@ final class AttributeCommand implements Callable<Integer> {
         return new GsonBuilder().serializeSpecialFloatingPointValues().create().toJson(o);
     }
 
-    private void printTable(PrintWriter out, LoadedModel loaded, TextTokenizer.Tokens cleanTokens, AttributionResult r) {
+    private void printTable(
+            PrintWriter out, LoadedModel loaded, TextTokenizer.Tokens cleanTokens, AttributionResult r) {
         out.printf("%s on %s: %s%n", r.method(), loaded.name(), r.metric());
         out.printf("clean prompt %s%n", Arrays.toString(cleanTokens.strings()));
-        out.printf("metric: clean %.4f, noise %.4f; cost %.1f forward passes (%.1f of compute), %.2f s%n",
-                r.cleanMetric(), r.noiseMetric(), r.cost().forwardPasses(), r.cost().computeEquivalents(),
+        out.printf(
+                "metric: clean %.4f, noise %.4f; cost %.1f forward passes (%.1f of compute), %.2f s%n",
+                r.cleanMetric(),
+                r.noiseMetric(),
+                r.cost().forwardPasses(),
+                r.cost().computeEquivalents(),
                 r.cost().wallSeconds());
         out.printf("%-6s %-20s %12s%n", "rank", "node", "estimate");
         List<AttributionResult.Scored> ranked = r.ranked();
         for (int i = 0; i < Math.min(top, ranked.size()); i++) {
-            out.printf("%-6d %-20s %12.5f%n", i + 1, ranked.get(i).node().name(), ranked.get(i).estimate());
+            out.printf(
+                    "%-6d %-20s %12.5f%n",
+                    i + 1, ranked.get(i).node().name(), ranked.get(i).estimate());
         }
     }
 }

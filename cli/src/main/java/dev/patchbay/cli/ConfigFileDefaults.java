@@ -1,15 +1,15 @@
 package dev.patchbay.cli;
 
+import dev.patchbay.server.config.ServerConfig;
 import java.io.IOException;
 import java.io.Reader;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
 import java.util.Properties;
-import dev.patchbay.server.config.ServerConfig;
+import picocli.CommandLine;
 import picocli.CommandLine.Model.ArgSpec;
 import picocli.CommandLine.Model.OptionSpec;
-import picocli.CommandLine;
 
 /**
  * Option defaults: from the properties file named by a command's --config (key {@code cache-bytes} for
@@ -28,7 +28,8 @@ final class ConfigFileDefaults implements CommandLine.IDefaultValueProvider {
         }
         String key = option.longestName().replaceFirst("^--", "");
         String fallback = option.defaultValue() != null || !arg.command().name().equals("serve")
-                ? option.defaultValue() : SERVE_DEFAULTS.get(key);
+                ? option.defaultValue()
+                : SERVE_DEFAULTS.get(key);
         OptionSpec config = arg.command().findOption("--config");
         if (config == null || config.getValue() == null) {
             return fallback;

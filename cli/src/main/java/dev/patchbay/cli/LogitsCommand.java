@@ -22,11 +22,14 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
 /** Prints a checkpoint's next-token logits for a text, so anyone can check it against another implementation. */
-@Command(name = "logits", mixinStandardHelpOptions = true,
+@Command(
+        name = "logits",
+        mixinStandardHelpOptions = true,
         description = "Runs one forward pass and prints the final position's logits.")
 final class LogitsCommand implements Callable<Integer> {
-    @Option(names = "--model", description = "Hugging Face model directory (default: the bundled "
-            + BundledModel.RELATIVE_PATH + ").")
+    @Option(
+            names = "--model",
+            description = "Hugging Face model directory (default: the bundled " + BundledModel.RELATIVE_PATH + ").")
     Path model;
 
     @Option(names = "--text", required = true, description = "The prompt.")
@@ -35,7 +38,10 @@ final class LogitsCommand implements Callable<Integer> {
     @Option(names = "--json", description = "Print one JSON object: {\"tokens\": [ids], \"logits\": [final position]}.")
     boolean json;
 
-    @Option(names = "--top", defaultValue = "10", description = "Next tokens to list without --json (default: ${DEFAULT-VALUE}).")
+    @Option(
+            names = "--top",
+            defaultValue = "10",
+            description = "Next tokens to list without --json (default: ${DEFAULT-VALUE}).")
     int top;
 
     @Spec
@@ -44,7 +50,8 @@ final class LogitsCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         PrintWriter out = spec.commandLine().getOut();
-        try (LoadedModel loaded = LoadedModel.load(model != null ? model : BundledModel.directory()); NDManager scope = NDManager.newBaseManager("PyTorch")) {
+        try (LoadedModel loaded = LoadedModel.load(model != null ? model : BundledModel.directory());
+                NDManager scope = NDManager.newBaseManager("PyTorch")) {
             TextTokenizer.Tokens tokens = loaded.tokenizer().encode(text);
             if (tokens.ids().length == 0) {
                 throw new IllegalArgumentException("--text tokenizes to no tokens");
@@ -62,12 +69,16 @@ final class LogitsCommand implements Callable<Integer> {
                 out.printf("%s: %d tokens %s%n", loaded.name(), tokens.ids().length, Arrays.toString(tokens.strings()));
                 float[] logProbs = last.logSoftmax(-1).toFloatArray();
                 out.printf("%-6s %-16s %10s %10s%n", "rank", "next token", "logit", "prob");
-                int[] order = IntStream.range(0, logits.length).boxed()
-                        .sorted(Comparator.comparingDouble(i -> -logits[i])).mapToInt(Integer::intValue).toArray();
+                int[] order = IntStream.range(0, logits.length)
+                        .boxed()
+                        .sorted(Comparator.comparingDouble(i -> -logits[i]))
+                        .mapToInt(Integer::intValue)
+                        .toArray();
                 for (int r = 0; r < Math.min(top, order.length); r++) {
                     int id = order[r];
-                    out.printf("%-6d %-16s %10.4f %10.4f%n", r + 1, quoted(loaded.tokenizer().decode(id)), logits[id],
-                            Math.exp(logProbs[id]));
+                    out.printf(
+                            "%-6d %-16s %10.4f %10.4f%n",
+                            r + 1, quoted(loaded.tokenizer().decode(id)), logits[id], Math.exp(logProbs[id]));
                 }
             }
             out.flush();

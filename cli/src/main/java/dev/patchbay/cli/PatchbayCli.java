@@ -1,7 +1,7 @@
 package dev.patchbay.cli;
 
-import picocli.CommandLine.Command;
 import picocli.CommandLine;
+import picocli.CommandLine.Command;
 
 /** The {@code patchbay} command line: one subcommand per job. */
 @Command(

@@ -28,20 +28,32 @@ final class ServeCommand implements Callable<Integer> {
     @Option(names = "--port", description = "Port to listen on; 0 picks a free one (default: ${DEFAULT-VALUE}).")
     int port;
 
-    @Option(names = "--model", split = ",", description = "Hugging Face model directory to load; repeat for several (default: "
-            + BundledModel.RELATIVE_PATH + ").")
+    @Option(
+            names = "--model",
+            split = ",",
+            description = "Hugging Face model directory to load; repeat for several (default: "
+                    + BundledModel.RELATIVE_PATH + ").")
     List<Path> models;
 
-    @Option(names = "--cache-bytes", description = "Native memory for the cache of clean activations (default: ${DEFAULT-VALUE}; 0 disables it).")
+    @Option(
+            names = "--cache-bytes",
+            description =
+                    "Native memory for the cache of clean activations (default: ${DEFAULT-VALUE}; 0 disables it).")
     long cacheBytes;
 
-    @Option(names = "--max-batch-rows", description = "Rows (pairs or patched runs) per batched pass (default: ${DEFAULT-VALUE}).")
+    @Option(
+            names = "--max-batch-rows",
+            description = "Rows (pairs or patched runs) per batched pass (default: ${DEFAULT-VALUE}).")
     int maxBatchRows;
 
-    @Option(names = "--max-batch-tokens", description = "Rows times padded length per batched pass (default: ${DEFAULT-VALUE}).")
+    @Option(
+            names = "--max-batch-tokens",
+            description = "Rows times padded length per batched pass (default: ${DEFAULT-VALUE}).")
     int maxBatchTokens;
 
-    @Option(names = "--queue-delay-ms", description = "How long to wait for other requests' passes to fill a batch (default: ${DEFAULT-VALUE}).")
+    @Option(
+            names = "--queue-delay-ms",
+            description = "How long to wait for other requests' passes to fill a batch (default: ${DEFAULT-VALUE}).")
     long queueDelayMs;
 
     @Option(names = "--max-request-bytes", description = "Largest request message (default: ${DEFAULT-VALUE}).")
@@ -53,7 +65,9 @@ final class ServeCommand implements Callable<Integer> {
     @Option(names = "--max-tokens", description = "Tokens per prompt (default: ${DEFAULT-VALUE}).")
     int maxTokens;
 
-    @Option(names = "--max-patched-runs", description = "Patched runs (nodes times pairs) one request may plan (default: ${DEFAULT-VALUE}).")
+    @Option(
+            names = "--max-patched-runs",
+            description = "Patched runs (nodes times pairs) one request may plan (default: ${DEFAULT-VALUE}).")
     long maxPatchedRuns;
 
     @Option(names = "--max-concurrent-requests", description = "Requests running at once (default: ${DEFAULT-VALUE}).")
@@ -71,9 +85,12 @@ final class ServeCommand implements Callable<Integer> {
                 throw new IllegalArgumentException("--model: two models are named '" + m.name() + "'");
             }
         }
-        PatchbayServer server = PatchbayServer.start(port, loaded,
+        PatchbayServer server = PatchbayServer.start(
+                port,
+                loaded,
                 new SchedulerConfig(maxBatchRows, maxBatchTokens, Duration.ofMillis(queueDelayMs), cacheBytes),
-                new ServerLimits(maxRequestBytes, maxPairs, maxTokens, maxPatchedRuns, maxConcurrentRequests, sweepWindow));
+                new ServerLimits(
+                        maxRequestBytes, maxPairs, maxTokens, maxPatchedRuns, maxConcurrentRequests, sweepWindow));
         // Tests and scripts read this line to find a port chosen with --port 0.
         System.out.println("patchbay listening on 127.0.0.1:" + server.port());
         System.out.flush();

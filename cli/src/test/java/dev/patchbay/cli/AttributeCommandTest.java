@@ -25,8 +25,23 @@ class AttributeCommandTest {
     @ParameterizedTest
     @ValueSource(strings = {"ap", "atp", "atp-qk", "atp-star"})
     void everyMethodPrintsEveryNodeAsJson(String method) {
-        int exit = run("attribute", "--model", TestCheckpoints.dir("tiny-llama").toString(), "--clean", CLEAN, "--noise",
-                NOISE, "--answer", " Mary", "--wrong", " John", "--method", method, "--nodes", "all", "--json");
+        int exit = run(
+                "attribute",
+                "--model",
+                TestCheckpoints.dir("tiny-llama").toString(),
+                "--clean",
+                CLEAN,
+                "--noise",
+                NOISE,
+                "--answer",
+                " Mary",
+                "--wrong",
+                " John",
+                "--method",
+                method,
+                "--nodes",
+                "all",
+                "--json");
         assertEquals(0, exit, err.toString());
         JsonObject json = JsonParser.parseString(out.toString().trim()).getAsJsonObject();
         assertEquals(method, json.get("method").getAsString());
@@ -41,23 +56,65 @@ class AttributeCommandTest {
 
     @Test
     void headsOverAllPositionsByDefaultAndAReadableTable() {
-        assertEquals(0, run("attribute", "--model", TestCheckpoints.dir("tiny-gpt2").toString(), "--clean", CLEAN, "--noise",
-                NOISE, "--answer", " Mary", "--wrong", " John", "--top", "5"), err.toString());
+        assertEquals(
+                0,
+                run(
+                        "attribute",
+                        "--model",
+                        TestCheckpoints.dir("tiny-gpt2").toString(),
+                        "--clean",
+                        CLEAN,
+                        "--noise",
+                        NOISE,
+                        "--answer",
+                        " Mary",
+                        "--wrong",
+                        " John",
+                        "--top",
+                        "5"),
+                err.toString());
         assertTrue(out.toString().contains("L1H"), out.toString());
         assertTrue(out.toString().contains("atp-star"), out.toString());
     }
 
     @Test
     void promptsOfDifferentLengthsAreOneClearError() {
-        assertEquals(1, run("attribute", "--model", TestCheckpoints.dir("tiny-gpt2").toString(), "--clean", CLEAN,
-                "--noise", "Hello", "--answer", " Mary", "--wrong", " John"));
+        assertEquals(
+                1,
+                run(
+                        "attribute",
+                        "--model",
+                        TestCheckpoints.dir("tiny-gpt2").toString(),
+                        "--clean",
+                        CLEAN,
+                        "--noise",
+                        "Hello",
+                        "--answer",
+                        " Mary",
+                        "--wrong",
+                        " John"));
         assertTrue(err.toString().contains("same token length"), err.toString());
     }
 
     @Test
     void aMultiTokenAnswerIsOneClearError() {
-        assertEquals(1, run("attribute", "--model", TestCheckpoints.dir("tiny-gpt2").toString(), "--clean", CLEAN,
-                "--noise", NOISE, "--answer", " Maryland", "--wrong", " John"));
-        assertTrue(err.toString().contains("--answer ' Maryland'") && err.toString().contains("single token"), err.toString());
+        assertEquals(
+                1,
+                run(
+                        "attribute",
+                        "--model",
+                        TestCheckpoints.dir("tiny-gpt2").toString(),
+                        "--clean",
+                        CLEAN,
+                        "--noise",
+                        NOISE,
+                        "--answer",
+                        " Maryland",
+                        "--wrong",
+                        " John"));
+        assertTrue(
+                err.toString().contains("--answer ' Maryland'")
+                        && err.toString().contains("single token"),
+                err.toString());
     }
 }

@@ -6,8 +6,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
-import dev.patchbay.TestCheckpoints.Golden;
 import dev.patchbay.TestCheckpoints;
+import dev.patchbay.TestCheckpoints.Golden;
 import org.junit.jupiter.api.Test;
 
 class LogitsCommandTest {
@@ -22,7 +22,8 @@ class LogitsCommandTest {
     @Test
     void jsonHasTheTokensAndTheFinalPositionsLogits() {
         Golden golden = TestCheckpoints.golden("tiny-llama");
-        int exit = run("logits", "--model", TestCheckpoints.dir("tiny-llama").toString(), "--text", golden.text(1), "--json");
+        int exit = run(
+                "logits", "--model", TestCheckpoints.dir("tiny-llama").toString(), "--text", golden.text(1), "--json");
         assertEquals(0, exit, err.toString());
         JsonObject json = JsonParser.parseString(out.toString().trim()).getAsJsonObject();
         int[] tokens = new com.google.gson.Gson().fromJson(json.get("tokens"), int[].class);
@@ -35,7 +36,16 @@ class LogitsCommandTest {
 
     @Test
     void readableTableListsTheTopTokens() {
-        assertEquals(0, run("logits", "--model", TestCheckpoints.dir("tiny-gpt2").toString(), "--text", "The quick", "--top", "3"));
+        assertEquals(
+                0,
+                run(
+                        "logits",
+                        "--model",
+                        TestCheckpoints.dir("tiny-gpt2").toString(),
+                        "--text",
+                        "The quick",
+                        "--top",
+                        "3"));
         assertTrue(out.toString().contains("rank"), out.toString());
         assertEquals(3 + 2, out.toString().trim().split("\n").length, out.toString());
     }
@@ -44,7 +54,8 @@ class LogitsCommandTest {
     void aBadModelDirectoryIsOneClearError() {
         int exit = run("logits", "--model", "/nonexistent/model", "--text", "hi");
         assertEquals(1, exit);
-        assertTrue(err.toString().contains("/nonexistent/model") && err.toString().contains("not a directory"),
+        assertTrue(
+                err.toString().contains("/nonexistent/model") && err.toString().contains("not a directory"),
                 err.toString());
     }
 }

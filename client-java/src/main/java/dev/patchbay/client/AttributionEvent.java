@@ -21,11 +21,28 @@ public sealed interface AttributionEvent {
      * Bounds on the effects of the nodes left unverified: {@code flagged} maps node names to their upper
      * bounds (largest first) and should be verified next.
      */
-    record Diagnostic(long nodes, double maxUpperBound, double threshold, double alpha,
-            java.util.Map<String, Double> flagged, double expectedMissed, double forwardPasses) implements AttributionEvent {}
+    record Diagnostic(
+            long nodes,
+            double maxUpperBound,
+            double threshold,
+            double alpha,
+            java.util.Map<String, Double> flagged,
+            double expectedMissed,
+            double forwardPasses)
+            implements AttributionEvent {}
 
     /** Costs and metric values, last. */
-    record Summary(String method, String metric, int pairs, double cleanMetric, double noiseMetric,
-            double forwardPasses, double computeForwardEquivalents, double wallSeconds, int cacheHits,
-            int cacheMisses, int sharedBatches) implements AttributionEvent {}
+    record Summary(
+            String method,
+            String metric,
+            int pairs,
+            double cleanMetric,
+            double noiseMetric,
+            double forwardPasses,
+            double computeForwardEquivalents,
+            double wallSeconds,
+            int cacheHits,
+            int cacheMisses,
+            int sharedBatches)
+            implements AttributionEvent {}
 }

@@ -17,8 +17,8 @@ import dev.patchbay.proto.v1.Token;
  * }</pre>
  */
 public final class AttributionRequest {
-    private final AttributeRequest.Builder proto = AttributeRequest.newBuilder().setMethod(Method.ATP_STAR)
-            .setNodes(Nodes.heads());
+    private final AttributeRequest.Builder proto =
+            AttributeRequest.newBuilder().setMethod(Method.ATP_STAR).setNodes(Nodes.heads());
 
     private AttributionRequest(String model) {
         proto.setModel(model);
@@ -30,8 +30,10 @@ public final class AttributionRequest {
 
     /** A clean/noise pair of texts with its answer and wrong-answer tokens (each must be one token). */
     public AttributionRequest pair(String clean, String noise, String answer, String wrong) {
-        PromptPair.Builder p = PromptPair.newBuilder().setClean(Prompt.newBuilder().setText(clean))
-                .setNoise(Prompt.newBuilder().setText(noise)).addAnswers(Token.newBuilder().setText(answer));
+        PromptPair.Builder p = PromptPair.newBuilder()
+                .setClean(Prompt.newBuilder().setText(clean))
+                .setNoise(Prompt.newBuilder().setText(noise))
+                .addAnswers(Token.newBuilder().setText(answer));
         if (wrong != null) {
             p.addWrongs(Token.newBuilder().setText(wrong));
         }

@@ -10,8 +10,8 @@ import java.util.stream.Stream;
 /** A finished Attribute call collected into rows, largest |estimate| first, with verified effects joined in. */
 public final class AttributionResults {
     /** One node: its estimate and, if it was verified, its exact effect (NaN otherwise). */
-    public record Row(String name, String site, int layer, int unit, int position, double estimate,
-            double verifiedEffect) {}
+    public record Row(
+            String name, String site, int layer, int unit, int position, double estimate, double verifiedEffect) {}
 
     private final List<Row> rows;
     private final AttributionEvent.Accepted accepted;
@@ -44,7 +44,13 @@ public final class AttributionResults {
         }
         List<Row> rows = new ArrayList<>();
         for (NodeEffect n : nodes) {
-            rows.add(new Row(n.name(), n.site(), n.layer(), n.unit(), n.position(), n.estimate(),
+            rows.add(new Row(
+                    n.name(),
+                    n.site(),
+                    n.layer(),
+                    n.unit(),
+                    n.position(),
+                    n.estimate(),
                     verified.getOrDefault(n.name(), Double.NaN)));
         }
         rows.sort(Comparator.comparingDouble((Row r) -> -Math.abs(r.estimate())));

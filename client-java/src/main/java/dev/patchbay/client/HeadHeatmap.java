@@ -23,11 +23,13 @@ public final class HeadHeatmap {
      * returns the file written.
      */
     public static Path write(List<AttributionResults.Row> rows, String title, Path file) throws IOException {
-        List<AttributionResults.Row> heads = rows.stream().filter(r -> r.site().equals("z")).toList();
+        List<AttributionResults.Row> heads =
+                rows.stream().filter(r -> r.site().equals("z")).toList();
         if (heads.isEmpty()) {
             throw new IllegalArgumentException("no head outputs (z) in the results: ask for Nodes.heads()");
         }
-        int layers = heads.stream().mapToInt(AttributionResults.Row::layer).max().orElseThrow() + 1;
+        int layers =
+                heads.stream().mapToInt(AttributionResults.Row::layer).max().orElseThrow() + 1;
         int width = heads.stream().mapToInt(AttributionResults.Row::unit).max().orElseThrow() + 1;
         double[][] grid = new double[layers][width];
         for (AttributionResults.Row r : heads) {
@@ -43,10 +45,12 @@ public final class HeadHeatmap {
         String caption = "head effects (estimate), blue < 0 < red; rows are layers";
         Font font = new Font(Font.SANS_SERIF, Font.PLAIN, 12);
         Graphics2D probe = new BufferedImage(1, 1, BufferedImage.TYPE_INT_RGB).createGraphics();
-        int text = Math.max(probe.getFontMetrics(font).stringWidth(title), probe.getFontMetrics(font).stringWidth(caption));
+        int text = Math.max(
+                probe.getFontMetrics(font).stringWidth(title),
+                probe.getFontMetrics(font).stringWidth(caption));
         probe.dispose();
-        BufferedImage image = new BufferedImage(Math.max(2 * MARGIN + width * CELL, text + 20),
-                2 * MARGIN + layers * CELL, BufferedImage.TYPE_INT_RGB);
+        BufferedImage image = new BufferedImage(
+                Math.max(2 * MARGIN + width * CELL, text + 20), 2 * MARGIN + layers * CELL, BufferedImage.TYPE_INT_RGB);
         Graphics2D g = image.createGraphics();
         g.setRenderingHint(RenderingHints.KEY_TEXT_ANTIALIASING, RenderingHints.VALUE_TEXT_ANTIALIAS_ON);
         g.setColor(Color.WHITE);

@@ -18,13 +18,18 @@ public final class Nodes {
 
     /** AttentionNodes: every head's query, key, value and output at every position. */
     public static NodeSet attention() {
-        return NodeSet.newBuilder().addAllKinds(List.of(NodeKind.QUERY, NodeKind.KEY, NodeKind.VALUE,
-                NodeKind.HEAD_OUTPUT)).setPerPosition(true).build();
+        return NodeSet.newBuilder()
+                .addAllKinds(List.of(NodeKind.QUERY, NodeKind.KEY, NodeKind.VALUE, NodeKind.HEAD_OUTPUT))
+                .setPerPosition(true)
+                .build();
     }
 
     /** NeuronNodes: every MLP neuron at every position. */
     public static NodeSet neurons() {
-        return NodeSet.newBuilder().addKinds(NodeKind.NEURON).setPerPosition(true).build();
+        return NodeSet.newBuilder()
+                .addKinds(NodeKind.NEURON)
+                .setPerPosition(true)
+                .build();
     }
 
     /** The short name of a node kind, as in node names: q, k, v, z, post, attn_out, mlp_out, resid_pre. */
@@ -64,12 +69,14 @@ public final class Nodes {
             int unit = 0;
             if (m.group(2) != null) {
                 unit = Integer.parseInt(m.group(2));
-                kind = m.group(3) == null ? NodeKind.HEAD_OUTPUT : switch (m.group(3)) {
-                    case "q" -> NodeKind.QUERY;
-                    case "k" -> NodeKind.KEY;
-                    case "v" -> NodeKind.VALUE;
-                    default -> NodeKind.HEAD_OUTPUT;
-                };
+                kind = m.group(3) == null
+                        ? NodeKind.HEAD_OUTPUT
+                        : switch (m.group(3)) {
+                            case "q" -> NodeKind.QUERY;
+                            case "k" -> NodeKind.KEY;
+                            case "v" -> NodeKind.VALUE;
+                            default -> NodeKind.HEAD_OUTPUT;
+                        };
             } else if (m.group(4) != null) {
                 unit = Integer.parseInt(m.group(4));
                 kind = NodeKind.NEURON;
@@ -80,8 +87,13 @@ public final class Nodes {
                     default -> NodeKind.RESIDUAL;
                 };
             }
-            return Node.newBuilder().setKind(kind).setLayer(layer).setUnit(unit).setPosition(position)
-                    .setName(name(kind, layer, unit, position)).build();
+            return Node.newBuilder()
+                    .setKind(kind)
+                    .setLayer(layer)
+                    .setUnit(unit)
+                    .setPosition(position)
+                    .setName(name(kind, layer, unit, position))
+                    .build();
         } catch (NumberFormatException e) {
             throw new IllegalArgumentException("not a node name: '" + name + "' (a number is too large)", e);
         }

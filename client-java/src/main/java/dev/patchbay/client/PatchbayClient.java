@@ -45,8 +45,12 @@ public final class PatchbayClient implements AutoCloseable {
 
     /** Connects to {@code target}, e.g. "localhost:50051" (plaintext). */
     public static PatchbayClient connect(String target) {
-        return new PatchbayClient(Grpc.newChannelBuilder(target, InsecureChannelCredentials.create())
-                .maxInboundMessageSize(64 << 20).build(), true, Duration.ofMinutes(10));
+        return new PatchbayClient(
+                Grpc.newChannelBuilder(target, InsecureChannelCredentials.create())
+                        .maxInboundMessageSize(64 << 20)
+                        .build(),
+                true,
+                Duration.ofMinutes(10));
     }
 
     /** A client over a channel the caller owns (and closes). */
@@ -72,7 +76,10 @@ public final class PatchbayClient implements AutoCloseable {
 
     public Tokens tokenize(String model, String text) {
         try {
-            var r = stub().tokenize(TokenizeRequest.newBuilder().setModel(model).setText(text).build());
+            var r = stub().tokenize(TokenizeRequest.newBuilder()
+                    .setModel(model)
+                    .setText(text)
+                    .build());
             return new Tokens(r.getIdsList(), r.getTokensList());
         } catch (StatusRuntimeException e) {
             throw new PatchbayException(e.getStatus(), e);
@@ -90,7 +97,8 @@ public final class PatchbayClient implements AutoCloseable {
             events = context.call(() -> stub().attribute(request));
         } catch (Exception e) {
             context.cancel(e);
-            throw e instanceof StatusRuntimeException s ? new PatchbayException(s.getStatus(), s)
+            throw e instanceof StatusRuntimeException s
+                    ? new PatchbayException(s.getStatus(), s)
                     : new IllegalStateException(e);
         }
         Iterator<AttributionEvent> typed = new Iterator<>() {
@@ -134,7 +142,8 @@ public final class PatchbayClient implements AutoCloseable {
     /** Starts an Attribute call without blocking; events go to {@code listener}. */
     public Call attributeAsync(AttributeRequest request, Listener listener) {
         Context.CancellableContext context = Context.current().withCancellation();
-        context.run(() -> PatchbayGrpc.newStub(channel).withDeadlineAfter(timeout.toMillis(), TimeUnit.MILLISECONDS)
+        context.run(() -> PatchbayGrpc.newStub(channel)
+                .withDeadlineAfter(timeout.toMillis(), TimeUnit.MILLISECONDS)
                 .attribute(request, new StreamObserver<>() {
                     @Override
                     public void onNext(AttributeEvent e) {
@@ -162,30 +171,56 @@ public final class PatchbayClient implements AutoCloseable {
         return switch (e.getEventCase()) {
             case ACCEPTED -> {
                 var a = e.getAccepted();
-                yield new AttributionEvent.Accepted(a.getRequestId(), a.getNodeCount(), a.getPlannedForwardPasses(),
-                        a.getMethod(), a.getMetric());
+                yield new AttributionEvent.Accepted(
+                        a.getRequestId(), a.getNodeCount(), a.getPlannedForwardPasses(), a.getMethod(), a.getMetric());
             }
-            case PROGRESS -> new AttributionEvent.Progress(e.getProgress().getStage(), e.getProgress().getDone(),
-                    e.getProgress().getTotal());
+            case PROGRESS ->
+                new AttributionEvent.Progress(
+                        e.getProgress().getStage(),
+                        e.getProgress().getDone(),
+                        e.getProgress().getTotal());
             case BLOCK -> effects(e.getBlock());
             case VERIFIED -> {
                 var v = e.getVerified();
                 var n = v.getNode();
-                yield new AttributionEvent.Verified(v.getRank(), new NodeEffect(n.getName(), Nodes.site(n.getKind()),
-                        n.getLayer(), n.getUnit(), n.getPosition(), v.getEstimate()), v.getEffect());
+                yield new AttributionEvent.Verified(
+                        v.getRank(),
+                        new NodeEffect(
+                                n.getName(),
+                                Nodes.site(n.getKind()),
+                                n.getLayer(),
+                                n.getUnit(),
+                                n.getPosition(),
+                                v.getEstimate()),
+                        v.getEffect());
             }
             case SUMMARY -> {
                 var s = e.getSummary();
-                yield new AttributionEvent.Summary(s.getMethod(), s.getMetric(), s.getPairs(), s.getCleanMetric(),
-                        s.getNoiseMetric(), s.getForwardPasses(), s.getComputeForwardEquivalents(), s.getWallSeconds(),
-                        s.getCacheHits(), s.getCacheMisses(), s.getSharedBatches());
+                yield new AttributionEvent.Summary(
+                        s.getMethod(),
+                        s.getMetric(),
+                        s.getPairs(),
+                        s.getCleanMetric(),
+                        s.getNoiseMetric(),
+                        s.getForwardPasses(),
+                        s.getComputeForwardEquivalents(),
+                        s.getWallSeconds(),
+                        s.getCacheHits(),
+                        s.getCacheMisses(),
+                        s.getSharedBatches());
             }
             case DIAGNOSTIC -> {
                 var d = e.getDiagnostic();
                 java.util.Map<String, Double> flagged = new java.util.LinkedHashMap<>();
                 d.getFlaggedList().forEach(b -> flagged.put(b.getNode().getName(), b.getUpperBound()));
-                yield new AttributionEvent.Diagnostic(d.getNodes(), d.getMaxUpperBound(), d.getThreshold(), d.getAlpha(),
-                        flagged, d.getExpectedMissed(), d.getForwardPasses());
+                yield new AttributionEvent.Diagnostic(
+                        d.getNodes(),
+                        d.getMaxUpperBound(),
+                        d.getThreshold(),
+                        d.getAlpha(),
+                        flagged,
+                        d.getExpectedMissed(),
+                        d.getForwardPasses());
             }
             default -> throw new IllegalStateException("an event of a newer server: " + e.getEventCase());
         };
@@ -200,8 +235,13 @@ public final class PatchbayClient implements AutoCloseable {
         for (int i = 0; i < b.getValuesCount(); i++) {
             int unit = hasUnits ? i % b.getUnits() : 0;
             int position = b.getPositionsCount() == 0 ? -1 : b.getPositions(i / b.getUnits());
-            nodes.add(new NodeEffect(Nodes.name(b.getKind(), b.getLayer(), unit, position), Nodes.site(b.getKind()),
-                    b.getLayer(), unit, position, b.getValues(i)));
+            nodes.add(new NodeEffect(
+                    Nodes.name(b.getKind(), b.getLayer(), unit, position),
+                    Nodes.site(b.getKind()),
+                    b.getLayer(),
+                    unit,
+                    position,
+                    b.getValues(i)));
         }
         return new AttributionEvent.Effects(Nodes.site(b.getKind()), b.getLayer(), nodes);
     }

@@ -17,7 +17,8 @@ import org.junit.jupiter.api.Test;
 /** The client's node names against the conformance examples the server and the Python client share. */
 class NodesTest {
     private static JsonObject examples() throws IOException {
-        return JsonParser.parseString(Files.readString(Path.of("..", "proto", "node-names.json"))).getAsJsonObject();
+        return JsonParser.parseString(Files.readString(Path.of("..", "proto", "node-names.json")))
+                .getAsJsonObject();
     }
 
     @Test
@@ -39,7 +40,9 @@ class NodesTest {
     void aliasesParseToTheirCanonicalName() throws IOException {
         for (JsonElement e : examples().getAsJsonArray("aliases")) {
             JsonObject x = e.getAsJsonObject();
-            assertEquals(x.get("canonical").getAsString(), Nodes.parse(x.get("name").getAsString()).getName());
+            assertEquals(
+                    x.get("canonical").getAsString(),
+                    Nodes.parse(x.get("name").getAsString()).getName());
         }
     }
 
@@ -47,8 +50,8 @@ class NodesTest {
     void invalidNamesAreRefusedWithTheTextInTheMessage() throws IOException {
         for (JsonElement e : examples().getAsJsonArray("invalid")) {
             String name = e.getAsString();
-            IllegalArgumentException refused = assertThrows(IllegalArgumentException.class, () -> Nodes.parse(name),
-                    () -> "accepted '" + name + "'");
+            IllegalArgumentException refused = assertThrows(
+                    IllegalArgumentException.class, () -> Nodes.parse(name), () -> "accepted '" + name + "'");
             assertTrue(refused.getMessage().contains("'" + name + "'"), refused.getMessage());
         }
     }

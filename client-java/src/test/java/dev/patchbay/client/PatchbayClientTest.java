@@ -25,8 +25,8 @@ import io.grpc.stub.StreamObserver;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterEach;
@@ -46,7 +46,9 @@ class PatchbayClientTest {
 
         @Override
         public void listModels(ListModelsRequest request, StreamObserver<ListModelsResponse> out) {
-            out.onNext(ListModelsResponse.newBuilder().addModels(ModelInfo.newBuilder().setName("m").setNLayers(2)).build());
+            out.onNext(ListModelsResponse.newBuilder()
+                    .addModels(ModelInfo.newBuilder().setName("m").setNLayers(2))
+                    .build());
             out.onCompleted();
         }
 
@@ -55,23 +57,43 @@ class PatchbayClientTest {
             requests.add(request);
             ((ServerCallStreamObserver<AttributeEvent>) out).setOnCancelHandler(cancelled::countDown);
             if (request.getModel().equals("slow")) {
-                out.onNext(AttributeEvent.newBuilder().setAccepted(Accepted.newBuilder().setNodeCount(4)).build());
+                out.onNext(AttributeEvent.newBuilder()
+                        .setAccepted(Accepted.newBuilder().setNodeCount(4))
+                        .build());
                 return; // never completes: only a cancellation or a deadline ends it
             }
             if (!request.getModel().equals("m")) {
-                out.onError(Status.NOT_FOUND.withDescription("model: no model named '" + request.getModel() + "'")
+                out.onError(Status.NOT_FOUND
+                        .withDescription("model: no model named '" + request.getModel() + "'")
                         .asRuntimeException());
                 return;
             }
-            out.onNext(AttributeEvent.newBuilder().setAccepted(Accepted.newBuilder().setRequestId("r1").setNodeCount(4)
-                    .setMethod("atp").setMetric("logit_diff")).build());
+            out.onNext(AttributeEvent.newBuilder()
+                    .setAccepted(Accepted.newBuilder()
+                            .setRequestId("r1")
+                            .setNodeCount(4)
+                            .setMethod("atp")
+                            .setMetric("logit_diff"))
+                    .build());
             // Head outputs of layer 1 over all positions: units 0..3.
-            out.onNext(AttributeEvent.newBuilder().setBlock(EffectBlock.newBuilder().setKind(NodeKind.HEAD_OUTPUT)
-                    .setLayer(1).setUnits(4).addAllValues(List.of(0.5f, -2.0f, 0.25f, 1.0f))).build());
-            out.onNext(AttributeEvent.newBuilder().setVerified(VerifiedNode.newBuilder().setRank(1)
-                    .setNode(Nodes.parse("L1H1")).setEstimate(-2.0).setEffect(-1.5)).build());
-            out.onNext(AttributeEvent.newBuilder().setSummary(Summary.newBuilder().setMethod("atp").setPairs(1)
-                    .setForwardPasses(5)).build());
+            out.onNext(AttributeEvent.newBuilder()
+                    .setBlock(EffectBlock.newBuilder()
+                            .setKind(NodeKind.HEAD_OUTPUT)
+                            .setLayer(1)
+                            .setUnits(4)
+                            .addAllValues(List.of(0.5f, -2.0f, 0.25f, 1.0f)))
+                    .build());
+            out.onNext(AttributeEvent.newBuilder()
+                    .setVerified(VerifiedNode.newBuilder()
+                            .setRank(1)
+                            .setNode(Nodes.parse("L1H1"))
+                            .setEstimate(-2.0)
+                            .setEffect(-1.5))
+                    .build());
+            out.onNext(AttributeEvent.newBuilder()
+                    .setSummary(
+                            Summary.newBuilder().setMethod("atp").setPairs(1).setForwardPasses(5))
+                    .build());
             out.onCompleted();
         }
     }
@@ -85,7 +107,11 @@ class PatchbayClientTest {
     void start() throws Exception {
         String name = InProcessServerBuilder.generateName();
         service = new FakeService();
-        server = InProcessServerBuilder.forName(name).directExecutor().addService(service).build().start();
+        server = InProcessServerBuilder.forName(name)
+                .directExecutor()
+                .addService(service)
+                .build()
+                .start();
         channel = InProcessChannelBuilder.forName(name).directExecutor().build();
         client = PatchbayClient.over(channel);
     }
@@ -98,7 +124,10 @@ class PatchbayClientTest {
     }
 
     private static AttributeRequest request(String model) {
-        return AttributionRequest.forModel(model).pair("a b", "a c", " x", " y").nodes(Nodes.heads()).build();
+        return AttributionRequest.forModel(model)
+                .pair("a b", "a c", " x", " y")
+                .nodes(Nodes.heads())
+                .build();
     }
 
     @Test
@@ -110,7 +139,9 @@ class PatchbayClientTest {
         assertEquals(4, events.size());
         assertEquals(new AttributionEvent.Accepted("r1", 4, 0, "atp", "logit_diff"), events.get(0));
         AttributionEvent.Effects effects = (AttributionEvent.Effects) events.get(1);
-        assertEquals(List.of("L1H0", "L1H1", "L1H2", "L1H3"), effects.nodes().stream().map(NodeEffect::name).toList());
+        assertEquals(
+                List.of("L1H0", "L1H1", "L1H2", "L1H3"),
+                effects.nodes().stream().map(NodeEffect::name).toList());
         assertEquals("z", effects.kind());
         assertEquals(-1.5, ((AttributionEvent.Verified) events.get(2)).effect());
         assertEquals(5, ((AttributionEvent.Summary) events.get(3)).forwardPasses());
@@ -124,15 +155,17 @@ class PatchbayClientTest {
     void collectedResultsAreRowsLargestEffectFirstWithVerifiedEffectsJoined() {
         AttributionResults results = AttributionResults.collect(client.attribute(request("m")));
         List<AttributionResults.Row> rows = results.rows();
-        assertEquals(List.of("L1H1", "L1H3", "L1H0", "L1H2"), rows.stream().map(AttributionResults.Row::name).toList());
+        assertEquals(
+                List.of("L1H1", "L1H3", "L1H0", "L1H2"),
+                rows.stream().map(AttributionResults.Row::name).toList());
         assertEquals(-1.5, rows.get(0).verifiedEffect());
         assertTrue(Double.isNaN(rows.get(1).verifiedEffect()));
     }
 
     @Test
     void aServerErrorIsAnExceptionWithItsStatusAndMessage() {
-        PatchbayException e = assertThrows(PatchbayException.class,
-                () -> AttributionResults.collect(client.attribute(request("nope"))));
+        PatchbayException e = assertThrows(
+                PatchbayException.class, () -> AttributionResults.collect(client.attribute(request("nope"))));
         assertEquals(Status.Code.NOT_FOUND, e.code());
         assertTrue(e.getMessage().contains("no model named 'nope'"), e.getMessage());
         assertEquals("m", client.models().get(0).getName(), "the client still works");
@@ -148,8 +181,10 @@ class PatchbayClientTest {
 
     @Test
     void aTimeoutEndsTheCallWithDeadlineExceeded() {
-        PatchbayException e = assertThrows(PatchbayException.class, () -> AttributionResults.collect(
-                client.withTimeout(Duration.ofMillis(100)).attribute(request("slow"))));
+        PatchbayException e = assertThrows(
+                PatchbayException.class,
+                () -> AttributionResults.collect(
+                        client.withTimeout(Duration.ofMillis(100)).attribute(request("slow"))));
         assertEquals(Status.Code.DEADLINE_EXCEEDED, e.code());
     }
 
@@ -170,7 +205,7 @@ class PatchbayClientTest {
         });
         assertTrue(done.await(10, TimeUnit.SECONDS));
         assertEquals(4, events.size());
-        PatchbayClient.Call call = client.attributeAsync(request("slow"), event -> { });
+        PatchbayClient.Call call = client.attributeAsync(request("slow"), event -> {});
         call.cancel();
         assertTrue(service.cancelled.await(10, TimeUnit.SECONDS), "the server saw the cancellation");
     }

@@ -50,7 +50,8 @@ public final class ActivationPatching implements AttributionMethod {
     }
 
     @Override
-    public AttributionResult run(PassRunner runner, List<PromptPair> pairs, NodeSet nodes, AttributionListener listener) {
+    public AttributionResult run(
+            PassRunner runner, List<PromptPair> pairs, NodeSet nodes, AttributionListener listener) {
         ModelConfig config = runner.model().config();
         PairBatch.validate(pairs, nodes, config);
         long start = System.nanoTime();
@@ -81,10 +82,18 @@ public final class ActivationPatching implements AttributionMethod {
                         List<PatchRow> batch = new ArrayList<>(rows);
                         for (int r = 0; r < rows; r++) {
                             Node node = g.block().node(from + r);
-                            Patch patch = Patch.of(0, source, node.position() < 0 ? null : new int[] {node.position()},
+                            Patch patch = Patch.of(
+                                    0,
+                                    source,
+                                    node.position() < 0 ? null : new int[] {node.position()},
                                     g.kind.hasUnits() ? new int[] {node.unit()} : null);
-                            batch.add(new PatchRow(pair.clean(), g.layer, residPre,
-                                    List.of(new PatchRow.SitePatch(site, patch)), pair.metric(), pair.metricPosition(),
+                            batch.add(new PatchRow(
+                                    pair.clean(),
+                                    g.layer,
+                                    residPre,
+                                    List.of(new PatchRow.SitePatch(site, patch)),
+                                    pair.metric(),
+                                    pair.metricPosition(),
                                     runs.reference));
                         }
                         PassRunner.RowResults results = runner.patchRows(batch);
@@ -100,16 +109,26 @@ public final class ActivationPatching implements AttributionMethod {
                 }
             }
         }
-        return new AttributionResult(id(), pairs.get(0).metric().describe(), pairs.size(), tally.clean / pairs.size(),
-                tally.noise / pairs.size(), groups.stream().map(g -> g.block(pairs.size())).toList(),
+        return new AttributionResult(
+                id(),
+                pairs.get(0).metric().describe(),
+                pairs.size(),
+                tally.clean / pairs.size(),
+                tally.noise / pairs.size(),
+                groups.stream().map(g -> g.block(pairs.size())).toList(),
                 new Cost(tally.passes, tally.compute, (System.nanoTime() - start) / 1e9));
     }
 
     /** A pair's clean and noise runs with the metric's clean value and the clean log-probs (for KL). */
-    record CleanAndNoise(PassRunner.Activations clean, PassRunner.Activations noise, double cleanMetric,
-            NDArray reference) {
-        static CleanAndNoise of(PassRunner runner, NDManager scope, PromptPair pair, Set<String> cleanSites,
-                Set<String> noiseSites, Tally tally) {
+    record CleanAndNoise(
+            PassRunner.Activations clean, PassRunner.Activations noise, double cleanMetric, NDArray reference) {
+        static CleanAndNoise of(
+                PassRunner runner,
+                NDManager scope,
+                PromptPair pair,
+                Set<String> cleanSites,
+                Set<String> noiseSites,
+                Tally tally) {
             PassRunner.Activations clean = runner.forward(scope, pair.clean(), cleanSites, true);
             PassRunner.Activations noise = runner.forward(scope, pair.noise(), noiseSites, false);
             int[] position = {pair.metricPosition()};
@@ -117,7 +136,8 @@ public final class ActivationPatching implements AttributionMethod {
             NDArray reference = own.atPositions(clean.logits()).logSoftmax(-1);
             double cleanMetric = first(own.apply(clean.logits()));
             tally.clean += cleanMetric;
-            tally.noise += first(new MetricBatch(scope, List.of(pair.metric()), position, reference).apply(noise.logits()));
+            tally.noise +=
+                    first(new MetricBatch(scope, List.of(pair.metric()), position, reference).apply(noise.logits()));
             tally.passes += 2;
             tally.compute += clean.fromCache() ? 1 : 2;
             return new CleanAndNoise(clean, noise, cleanMetric, reference);

@@ -35,7 +35,8 @@ public final class AtP implements AttributionMethod {
     }
 
     @Override
-    public AttributionResult run(PassRunner runner, List<PromptPair> pairs, NodeSet nodes, AttributionListener listener) {
+    public AttributionResult run(
+            PassRunner runner, List<PromptPair> pairs, NodeSet nodes, AttributionListener listener) {
         return GradientAttribution.run(id(), runner, pairs, nodes, variant, maxRows, listener);
     }
 

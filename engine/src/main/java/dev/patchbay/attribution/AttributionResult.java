@@ -15,8 +15,14 @@ import java.util.List;
  * distribution activation patching reports the signed mean effect (c(n) is its absolute value) and the AtP
  * family the mean of per-pair absolute values (eq. 5, 11); AtP* is always unsigned.
  */
-public record AttributionResult(String method, String metric, int pairs, double cleanMetric, double noiseMetric,
-        List<EffectBlock> blocks, Cost cost) {
+public record AttributionResult(
+        String method,
+        String metric,
+        int pairs,
+        double cleanMetric,
+        double noiseMetric,
+        List<EffectBlock> blocks,
+        Cost cost) {
 
     /** A node with its estimate. */
     public record Scored(Node node, double estimate) {}

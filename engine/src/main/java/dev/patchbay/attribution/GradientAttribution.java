@@ -15,8 +15,14 @@ import java.util.List;
 final class GradientAttribution {
     private GradientAttribution() {}
 
-    static AttributionResult run(String id, PassRunner runner, List<PromptPair> pairs, NodeSet nodes,
-            GradientVariant variant, int maxRows, AttributionListener listener) {
+    static AttributionResult run(
+            String id,
+            PassRunner runner,
+            List<PromptPair> pairs,
+            NodeSet nodes,
+            GradientVariant variant,
+            int maxRows,
+            AttributionListener listener) {
         PairBatch.validate(pairs, nodes, runner.model().config());
         long start = System.nanoTime();
         Aggregate aggregate = new Aggregate(pairs.size());
@@ -37,8 +43,13 @@ final class GradientAttribution {
         // AtP* scores are absolute values already; AtP is signed for a single pair (eq. 4), else eq. 5.
         List<EffectBlock> blocks = aggregate.blocks(variant.signed() && pairs.size() == 1);
         blocks.forEach(listener::onBlock);
-        return new AttributionResult(id, pairs.get(0).metric().describe(), pairs.size(), aggregate.cleanMean(),
-                aggregate.noiseMean(), blocks,
+        return new AttributionResult(
+                id,
+                pairs.get(0).metric().describe(),
+                pairs.size(),
+                aggregate.cleanMean(),
+                aggregate.noiseMean(),
+                blocks,
                 new Cost(cost.forwardPasses(), cost.computeEquivalents(), (System.nanoTime() - start) / 1e9));
     }
 }

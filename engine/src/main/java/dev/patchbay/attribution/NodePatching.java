@@ -41,6 +41,7 @@ public final class NodePatching implements AutoCloseable {
     private final List<ActivationPatching.CleanAndNoise> runs = new ArrayList<>();
     /** Per pair, each site's noise activation [T, ...]: one array shared by all of a group's patches there. */
     private final List<Map<String, NDArray>> sources = new ArrayList<>();
+
     private final ActivationPatching.Tally tally = new ActivationPatching.Tally();
     private final long start = System.nanoTime();
 
@@ -70,11 +71,12 @@ public final class NodePatching implements AutoCloseable {
             for (PromptPair pair : pairs) {
                 NDManager scope = runner.model().compute().newScope();
                 scopes.add(scope);
-                ActivationPatching.CleanAndNoise run = ActivationPatching.CleanAndNoise.of(runner, scope, pair,
-                        residSites, nodeSites, tally);
+                ActivationPatching.CleanAndNoise run =
+                        ActivationPatching.CleanAndNoise.of(runner, scope, pair, residSites, nodeSites, tally);
                 runs.add(run);
                 Map<String, NDArray> bySite = new HashMap<>();
-                nodeSites.forEach(site -> bySite.put(site, run.noise().sites().get(site).get("0")));
+                nodeSites.forEach(
+                        site -> bySite.put(site, run.noise().sites().get(site).get("0")));
                 sources.add(bySite);
             }
         } catch (RuntimeException e) {
@@ -98,7 +100,8 @@ public final class NodePatching implements AutoCloseable {
                 // Rows of one layer run together; keep each group's index to route the result.
                 Map<Integer, List<Integer>> byLayer = new LinkedHashMap<>();
                 for (int g = from; g < to; g++) {
-                    byLayer.computeIfAbsent(lowestLayer(groups.get(g)), l -> new ArrayList<>()).add(g);
+                    byLayer.computeIfAbsent(lowestLayer(groups.get(g)), l -> new ArrayList<>())
+                            .add(g);
                 }
                 for (var entry : byLayer.entrySet()) {
                     int layer = entry.getKey();
@@ -145,8 +148,12 @@ public final class NodePatching implements AutoCloseable {
         return tally.noise / pairs.size();
     }
 
-    private PatchRow row(PromptPair pair, ActivationPatching.CleanAndNoise run, Map<String, NDArray> sources,
-            List<Node> group, int layer) {
+    private PatchRow row(
+            PromptPair pair,
+            ActivationPatching.CleanAndNoise run,
+            Map<String, NDArray> sources,
+            List<Node> group,
+            int layer) {
         List<PatchRow.SitePatch> patches = new ArrayList<>();
         for (Node n : group) {
             String site = n.kind().site(n.layer());
@@ -154,11 +161,22 @@ public final class NodePatching implements AutoCloseable {
             if (source == null) {
                 throw new IllegalArgumentException("node " + n.name() + " was not among the session's nodes");
             }
-            patches.add(new PatchRow.SitePatch(site, Patch.of(0, source,
-                    n.position() < 0 ? null : new int[] {n.position()}, n.kind().hasUnits() ? new int[] {n.unit()} : null)));
+            patches.add(new PatchRow.SitePatch(
+                    site,
+                    Patch.of(
+                            0,
+                            source,
+                            n.position() < 0 ? null : new int[] {n.position()},
+                            n.kind().hasUnits() ? new int[] {n.unit()} : null)));
         }
-        return new PatchRow(pair.clean(), layer, run.clean().sites().get(HookSites.residPre(layer)), patches,
-                pair.metric(), pair.metricPosition(), run.reference());
+        return new PatchRow(
+                pair.clean(),
+                layer,
+                run.clean().sites().get(HookSites.residPre(layer)),
+                patches,
+                pair.metric(),
+                pair.metricPosition(),
+                run.reference());
     }
 
     private static int lowestLayer(List<Node> group) {
@@ -171,12 +189,13 @@ public final class NodePatching implements AutoCloseable {
             throw new IllegalArgumentException(where + "layer " + n.layer() + " outside [0, " + config.nLayers() + ")");
         }
         if (n.kind().hasUnits() && (n.unit() < 0 || n.unit() >= n.kind().units(config))) {
-            throw new IllegalArgumentException(where + "unit " + n.unit() + " outside [0, " + n.kind().units(config) + ")");
+            throw new IllegalArgumentException(
+                    where + "unit " + n.unit() + " outside [0, " + n.kind().units(config) + ")");
         }
         for (PromptPair p : pairs) {
             if (n.position() >= p.length() || n.position() < -1) {
-                throw new IllegalArgumentException(where + "position " + n.position() + " outside the prompt of "
-                        + p.length() + " tokens");
+                throw new IllegalArgumentException(
+                        where + "position " + n.position() + " outside the prompt of " + p.length() + " tokens");
             }
         }
     }

@@ -13,7 +13,8 @@ import java.util.Set;
  * those transformers 5 writes ({@code rope_parameters}).
  */
 public final class HfConfig {
-    private static final Set<String> ACTIVATIONS = Set.of("gelu_new", "gelu_pytorch_tanh", "gelu", "silu", "relu", "linear");
+    private static final Set<String> ACTIVATIONS =
+            Set.of("gelu_new", "gelu_pytorch_tanh", "gelu", "silu", "relu", "linear");
 
     private final Path file;
     private final JsonObject json;
@@ -30,8 +31,10 @@ public final class HfConfig {
 
     private ModelConfig parse() {
         String modelType = string("model_type");
-        Architecture arch = Architecture.fromModelType(modelType).orElseThrow(() -> new CheckpointException(file,
-                "unknown architecture: model_type \"" + modelType + "\"; supported are gpt2, gpt_neox, llama"));
+        Architecture arch = Architecture.fromModelType(modelType)
+                .orElseThrow(() -> new CheckpointException(
+                        file,
+                        "unknown architecture: model_type \"" + modelType + "\"; supported are gpt2, gpt_neox, llama"));
         try {
             return switch (arch) {
                 case GPT2 -> gpt2();
@@ -48,10 +51,28 @@ public final class HfConfig {
         int heads = integer("n_head");
         int inner = isNull("n_inner") ? 4 * d : integer("n_inner");
         String act = activation("activation_function");
-        double scale = bool("scale_attn_weights", true) ? 1.0 / Math.sqrt(d / heads) : 1.0;
-        return new ModelConfig(Architecture.GPT2, integer("n_layer"), heads, heads, d, headDim(d, heads), inner,
-                integer("vocab_size"), integer("n_positions"), number("layer_norm_epsilon", 1e-5), act, 0, 0,
-                false, true, true, true, scale, bool("scale_attn_by_inverse_layer_idx", false),
+        int dHead = d / heads; // a whole number, as in transformers (embed_dim // num_heads)
+        double scale = bool("scale_attn_weights", true) ? 1.0 / Math.sqrt(dHead) : 1.0;
+        return new ModelConfig(
+                Architecture.GPT2,
+                integer("n_layer"),
+                heads,
+                heads,
+                d,
+                headDim(d, heads),
+                inner,
+                integer("vocab_size"),
+                integer("n_positions"),
+                number("layer_norm_epsilon", 1e-5),
+                act,
+                0,
+                0,
+                false,
+                true,
+                true,
+                true,
+                scale,
+                bool("scale_attn_by_inverse_layer_idx", false),
                 ModelConfig.Normalization.LAYER_NORM);
     }
 
@@ -66,11 +87,26 @@ public final class HfConfig {
         double theta = rope != null && rope.has("rope_theta")
                 ? rope.get("rope_theta").getAsDouble()
                 : number("rotary_emb_base", number("rope_theta", 10000.0));
-        return new ModelConfig(Architecture.GPT_NEOX, integer("num_hidden_layers"), heads, heads, d, dHead,
-                integer("intermediate_size"), integer("vocab_size"), integer("max_position_embeddings"),
-                number("layer_norm_eps", 1e-5), activation("hidden_act"), (int) (dHead * fraction), theta,
-                bool("use_parallel_residual", true), bool("tie_word_embeddings", false),
-                bool("attention_bias", true), true, 1.0 / Math.sqrt(dHead), false,
+        return new ModelConfig(
+                Architecture.GPT_NEOX,
+                integer("num_hidden_layers"),
+                heads,
+                heads,
+                d,
+                dHead,
+                integer("intermediate_size"),
+                integer("vocab_size"),
+                integer("max_position_embeddings"),
+                number("layer_norm_eps", 1e-5),
+                activation("hidden_act"),
+                (int) (dHead * fraction),
+                theta,
+                bool("use_parallel_residual", true),
+                bool("tie_word_embeddings", false),
+                bool("attention_bias", true),
+                true,
+                1.0 / Math.sqrt(dHead),
+                false,
                 ModelConfig.Normalization.LAYER_NORM);
     }
 
@@ -83,11 +119,27 @@ public final class HfConfig {
                 ? rope.get("rope_theta").getAsDouble()
                 : number("rope_theta", 10000.0);
         int kvHeads = isNull("num_key_value_heads") ? heads : integer("num_key_value_heads");
-        return new ModelConfig(Architecture.LLAMA, integer("num_hidden_layers"), heads, kvHeads, d, dHead,
-                integer("intermediate_size"), integer("vocab_size"), integer("max_position_embeddings"),
-                number("rms_norm_eps", 1e-6), activation("hidden_act"), dHead, theta, false,
-                bool("tie_word_embeddings", false), bool("attention_bias", false), bool("mlp_bias", false),
-                1.0 / Math.sqrt(dHead), false, ModelConfig.Normalization.RMS_NORM);
+        return new ModelConfig(
+                Architecture.LLAMA,
+                integer("num_hidden_layers"),
+                heads,
+                kvHeads,
+                d,
+                dHead,
+                integer("intermediate_size"),
+                integer("vocab_size"),
+                integer("max_position_embeddings"),
+                number("rms_norm_eps", 1e-6),
+                activation("hidden_act"),
+                dHead,
+                theta,
+                false,
+                bool("tie_word_embeddings", false),
+                bool("attention_bias", false),
+                bool("mlp_bias", false),
+                1.0 / Math.sqrt(dHead),
+                false,
+                ModelConfig.Normalization.RMS_NORM);
     }
 
     /** The rope settings, refusing scaled variants whose frequencies this runtime would get wrong. */
@@ -97,8 +149,10 @@ public final class HfConfig {
                 JsonObject rope = json.getAsJsonObject(key);
                 JsonElement type = rope.has("rope_type") ? rope.get("rope_type") : rope.get("type");
                 if (type != null && !type.getAsString().equals("default")) {
-                    throw new CheckpointException(file, "unsupported " + key + ".rope_type \"" + type.getAsString()
-                            + "\"; only \"default\" rotary embedding is implemented");
+                    throw new CheckpointException(
+                            file,
+                            "unsupported " + key + ".rope_type \"" + type.getAsString()
+                                    + "\"; only \"default\" rotary embedding is implemented");
                 }
                 if (key.equals("rope_parameters")) {
                     return rope;
@@ -118,7 +172,8 @@ public final class HfConfig {
     private String activation(String key) {
         String act = string(key);
         if (!ACTIVATIONS.contains(act)) {
-            throw new CheckpointException(file, "unsupported " + key + " \"" + act + "\"; supported are " + ACTIVATIONS);
+            throw new CheckpointException(
+                    file, "unsupported " + key + " \"" + act + "\"; supported are " + ACTIVATIONS);
         }
         return act;
     }

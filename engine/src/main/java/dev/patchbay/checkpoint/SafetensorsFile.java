@@ -64,8 +64,10 @@ public final class SafetensorsFile {
             readFully(channel, lengthBytes, 0);
             long headerLength = lengthBytes.flip().getLong();
             if (headerLength <= 0 || headerLength > MAX_HEADER_BYTES || 8 + headerLength > size) {
-                throw new CheckpointException(path, "truncated or corrupt safetensors file: header claims "
-                        + headerLength + " bytes but the file has " + size);
+                throw new CheckpointException(
+                        path,
+                        "truncated or corrupt safetensors file: header claims " + headerLength
+                                + " bytes but the file has " + size);
             }
             ByteBuffer header = ByteBuffer.allocate((int) headerLength);
             readFully(channel, header, 8);
@@ -74,13 +76,18 @@ public final class SafetensorsFile {
             for (TensorInfo info : tensors.values()) {
                 long expected = info.elementCount() * bytesPerElement(path, info);
                 if (info.end - info.begin != expected || info.begin < 0) {
-                    throw new CheckpointException(path, "tensor '" + info.name + "' has shape "
-                            + new Shape(info.shape) + " of " + info.dtype + " (" + expected + " bytes) but its byte range is ["
-                            + info.begin + ", " + info.end + ")");
+                    throw new CheckpointException(
+                            path,
+                            "tensor '" + info.name + "' has shape "
+                                    + new Shape(info.shape) + " of " + info.dtype + " (" + expected
+                                    + " bytes) but its byte range is ["
+                                    + info.begin + ", " + info.end + ")");
                 }
                 if (dataStart + info.end > size) {
-                    throw new CheckpointException(path, "truncated safetensors file: tensor '" + info.name
-                            + "' needs bytes up to " + (dataStart + info.end) + " but the file has " + size);
+                    throw new CheckpointException(
+                            path,
+                            "truncated safetensors file: tensor '" + info.name + "' needs bytes up to "
+                                    + (dataStart + info.end) + " but the file has " + size);
                 }
             }
             return new SafetensorsFile(path, dataStart, tensors);
@@ -163,8 +170,11 @@ public final class SafetensorsFile {
             case "F32" -> 4;
             case "F16", "BF16" -> 2;
             case "F64" -> 8;
-            default -> throw new CheckpointException(path, "tensor '" + info.name + "' has dtype " + info.dtype
-                    + "; supported are F32, F16, BF16 and F64");
+            default ->
+                throw new CheckpointException(
+                        path,
+                        "tensor '" + info.name + "' has dtype " + info.dtype
+                                + "; supported are F32, F16, BF16 and F64");
         };
     }
 
@@ -188,11 +198,19 @@ public final class SafetensorsFile {
                     shape[i] = shapeJson.get(i).getAsLong();
                 }
                 var offsets = t.getAsJsonArray("data_offsets");
-                tensors.put(entry.getKey(), new TensorInfo(entry.getKey(), t.get("dtype").getAsString(), shape,
-                        offsets.get(0).getAsLong(), offsets.get(1).getAsLong()));
+                tensors.put(
+                        entry.getKey(),
+                        new TensorInfo(
+                                entry.getKey(),
+                                t.get("dtype").getAsString(),
+                                shape,
+                                offsets.get(0).getAsLong(),
+                                offsets.get(1).getAsLong()));
             } catch (RuntimeException e) {
-                throw new CheckpointException(path, "corrupt safetensors header entry for tensor '"
-                        + entry.getKey() + "': " + e.getMessage(), e);
+                throw new CheckpointException(
+                        path,
+                        "corrupt safetensors header entry for tensor '" + entry.getKey() + "': " + e.getMessage(),
+                        e);
             }
         }
         return tensors;

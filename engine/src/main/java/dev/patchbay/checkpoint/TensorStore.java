@@ -43,19 +43,23 @@ public final class TensorStore implements Weights {
                 String shardName = entry.getValue().getAsString();
                 Path shardPath = dir.resolve(shardName);
                 if (!Files.exists(shardPath)) {
-                    throw new CheckpointException(index, "tensor '" + entry.getKey() + "' is mapped to " + shardName
-                            + ", which does not exist");
+                    throw new CheckpointException(
+                            index,
+                            "tensor '" + entry.getKey() + "' is mapped to " + shardName + ", which does not exist");
                 }
                 SafetensorsFile shard = shards.computeIfAbsent(shardName, n -> SafetensorsFile.open(shardPath));
                 if (!shard.tensors().containsKey(entry.getKey())) {
-                    throw new CheckpointException(shardPath, "no tensor '" + entry.getKey() + "', though "
-                            + index.getFileName() + " maps it here");
+                    throw new CheckpointException(
+                            shardPath,
+                            "no tensor '" + entry.getKey() + "', though " + index.getFileName() + " maps it here");
                 }
                 store.fileOf.put(entry.getKey(), shard);
             }
         } else {
-            throw new CheckpointException(dir, "no model.safetensors or model.safetensors.index.json"
-                    + " (only safetensors checkpoints are supported)");
+            throw new CheckpointException(
+                    dir,
+                    "no model.safetensors or model.safetensors.index.json"
+                            + " (only safetensors checkpoints are supported)");
         }
         return store;
     }
@@ -80,8 +84,10 @@ public final class TensorStore implements Weights {
         }
         long[] actual = file.tensors().get(name).shape();
         if (!Arrays.equals(actual, expectedShape)) {
-            throw new CheckpointException(file.path(), "tensor '" + name + "' has shape " + new Shape(actual)
-                    + " but the config implies " + new Shape(expectedShape));
+            throw new CheckpointException(
+                    file.path(),
+                    "tensor '" + name + "' has shape " + new Shape(actual) + " but the config implies "
+                            + new Shape(expectedShape));
         }
         return file.load(manager, name, computeType);
     }

@@ -28,8 +28,8 @@ public final class TextTokenizer implements AutoCloseable {
         }
         try {
             // No truncation and no padding: a prompt is tokenized exactly as given.
-            return new TextTokenizer(HuggingFaceTokenizer.newInstance(file,
-                    Map.of("truncation", "false", "padding", "false")));
+            return new TextTokenizer(
+                    HuggingFaceTokenizer.newInstance(file, Map.of("truncation", "false", "padding", "false")));
         } catch (IOException | RuntimeException e) {
             throw new CheckpointException(file, "cannot load tokenizer: " + e.getMessage(), e);
         }

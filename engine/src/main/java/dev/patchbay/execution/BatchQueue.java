@@ -197,6 +197,7 @@ public final class BatchQueue<T extends BatchQueue.Task<T>> {
      * Waits for the next batch: the first task of the next ready line in round-robin order, then the compatible
      * first tasks of the other ready lines that fit the limits. Returns an empty list once the queue is closed.
      */
+    @SuppressWarnings("WaitNotInLoop") // a wake-up, spurious or not, only shortens the wait for company
     public List<T> take() throws InterruptedException {
         lock.lock();
         try {
@@ -274,7 +275,8 @@ public final class BatchQueue<T extends BatchQueue.Task<T>> {
                 continue;
             }
             int longer = Math.max(length, candidate.length());
-            if (rows + candidate.rows() > limits.maxRows() || (long) (rows + candidate.rows()) * longer > limits.maxTokens()) {
+            if (rows + candidate.rows() > limits.maxRows()
+                    || (long) (rows + candidate.rows()) * longer > limits.maxTokens()) {
                 continue;
             }
             batch.add(lines.get(line).poll());

@@ -60,7 +60,8 @@ public final class CleanCache implements AutoCloseable {
             long bytes = 0;
             for (var e : arrays.entrySet()) {
                 own.put(e.getKey(), copyInto(e.getValue(), manager));
-                bytes += e.getValue().getShape().size() * e.getValue().getDataType().getNumOfBytes();
+                bytes += e.getValue().getShape().size()
+                        * e.getValue().getDataType().getNumOfBytes();
             }
             return new Entry(manager, own, metric, bytes);
         }
@@ -120,13 +121,18 @@ public final class CleanCache implements AutoCloseable {
                 activations.put(name, copyInto(a, scope));
             }
         });
-        return new CleanSide(activations, Set.copyOf(gradients.keySet()), gradients::get, new double[] {e.metric()},
+        return new CleanSide(
+                activations,
+                Set.copyOf(gradients.keySet()),
+                gradients::get,
+                new double[] {e.metric()},
                 copyInto(e.arrays().get(REFERENCE), scope));
     }
 
     void putCleanSide(Key key, CleanSide side) {
         Map<String, NDArray> arrays = new HashMap<>(side.activations());
-        side.gradientSites().forEach(s -> arrays.put(GRADIENT + s, side.gradients().apply(s)));
+        side.gradientSites()
+                .forEach(s -> arrays.put(GRADIENT + s, side.gradients().apply(s)));
         arrays.put(REFERENCE, side.reference());
         cache.put(key, Entry.of(compute, arrays, side.metrics()[0]));
     }

@@ -54,8 +54,8 @@ public final class Device implements AutoCloseable {
         this.model = model;
         this.config = config;
         this.cache = new CleanCache(config.cacheBytes(), model.compute());
-        this.queue = new BatchQueue<>(new BatchQueue.Limits(config.maxBatchRows(), config.maxBatchTokens(),
-                config.queueDelay()));
+        this.queue = new BatchQueue<>(
+                new BatchQueue.Limits(config.maxBatchRows(), config.maxBatchTokens(), config.queueDelay()));
         this.worker = new Thread(this::work, "patchbay-device-" + modelName);
         worker.setDaemon(true);
         worker.start();
@@ -254,7 +254,10 @@ public final class Device implements AutoCloseable {
         @Override
         void runBatch(List<Work<?>> batch) {
             if (!clean || config.cacheBytes() == 0) {
-                ForwardResult r = model.forward(scope, TokenBatch.of(tokens), Hooks.builder().cache(sites).build());
+                ForwardResult r = model.forward(
+                        scope,
+                        TokenBatch.of(tokens),
+                        Hooks.builder().cache(sites).build());
                 result.complete(new PassRunner.Activations(r.activations(), r.logits(), false));
                 return;
             }
@@ -270,7 +273,8 @@ public final class Device implements AutoCloseable {
             for (int l = 0; l < model.config().nLayers(); l++) {
                 kept.add(HookSites.residPre(l));
             }
-            ForwardResult r = model.forward(scope, TokenBatch.of(tokens), Hooks.builder().cache(kept).build());
+            ForwardResult r = model.forward(
+                    scope, TokenBatch.of(tokens), Hooks.builder().cache(kept).build());
             cache.putActivations(key, r.activations(), r.logits());
             result.complete(new PassRunner.Activations(r.activations(), r.logits(), false));
         }
@@ -291,7 +295,8 @@ public final class Device implements AutoCloseable {
 
         @Override
         public boolean compatible(Work<?> other) {
-            return other instanceof RowsWork r && r.rows.get(0).layer() == rows.get(0).layer();
+            return other instanceof RowsWork r
+                    && r.rows.get(0).layer() == rows.get(0).layer();
         }
 
         @Override
@@ -366,13 +371,22 @@ public final class Device implements AutoCloseable {
          * pair of the batch has one cached, and caches what it computes otherwise.
          */
         private GradientEstimates withCache(GradientWork merged) {
-            boolean cacheable = config.cacheBytes() > 0 && !merged.variant().gradDrop()
-                    && merged.pairs().stream().mapToInt(PromptPair::length).distinct().count() == 1;
+            boolean cacheable = config.cacheBytes() > 0
+                    && !merged.variant().gradDrop()
+                    && merged.pairs().stream()
+                                    .mapToInt(PromptPair::length)
+                                    .distinct()
+                                    .count()
+                            == 1;
             if (!cacheable) {
                 return GradientEstimator.run(model, merged);
             }
-            List<CleanCache.Key> keys = merged.pairs().stream().map(p -> new CleanCache.Key(modelName, p.clean(),
-                    new CleanCache.AtPCleanSide(merged.variant(), merged.nodes(), p.metric(), p.metricPosition())))
+            List<CleanCache.Key> keys = merged.pairs().stream()
+                    .map(p -> new CleanCache.Key(
+                            modelName,
+                            p.clean(),
+                            new CleanCache.AtPCleanSide(
+                                    merged.variant(), merged.nodes(), p.metric(), p.metricPosition())))
                     .toList();
             try (NDManager scope = model.compute().newScope()) {
                 List<CleanSide> hits = new ArrayList<>();
@@ -388,10 +402,11 @@ public final class Device implements AutoCloseable {
                 }
             }
             return GradientEstimator.run(model, merged, null, computed -> {
-                for (int i = 0; i < keys.size(); i++) {
-                    cache.putCleanSide(keys.get(i), computed.get(i));
-                }
-            }).withCache(GradientEstimates.CacheUse.MISS);
+                        for (int i = 0; i < keys.size(); i++) {
+                            cache.putCleanSide(keys.get(i), computed.get(i));
+                        }
+                    })
+                    .withCache(GradientEstimates.CacheUse.MISS);
         }
     }
 

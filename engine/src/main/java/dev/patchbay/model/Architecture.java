@@ -20,6 +20,8 @@ public enum Architecture {
     }
 
     public static Optional<Architecture> fromModelType(String modelType) {
-        return Arrays.stream(values()).filter(a -> a.modelType.equals(modelType)).findFirst();
+        return Arrays.stream(values())
+                .filter(a -> a.modelType.equals(modelType))
+                .findFirst();
     }
 }

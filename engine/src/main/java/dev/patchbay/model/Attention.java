@@ -22,8 +22,8 @@ final class Attention {
         NDArray keys = expandKvHeads(k, groups).transpose(0, 2, 3, 1); // [B, H, d, T]
         NDArray values = expandKvHeads(v, groups).transpose(0, 2, 1, 3); // [B, H, T, d]
         long length = q.getShape().get(1);
-        NDArray scores = Scalars.times(q.transpose(0, 2, 1, 3).matMul(keys), scale)
-                .add(ctx.causalMask(length, q.getDataType()));
+        NDArray scores =
+                Scalars.times(q.transpose(0, 2, 1, 3).matMul(keys), scale).add(ctx.causalMask(length, q.getDataType()));
         scores = ctx.apply(HookSites.attn(layer, "attn_scores"), scores);
         NDArray pattern = ctx.apply(HookSites.attn(layer, "pattern"), scores.softmax(-1));
         NDArray z = pattern.matMul(values).transpose(0, 2, 1, 3);
@@ -36,7 +36,8 @@ final class Attention {
             return x;
         }
         Shape s = x.getShape();
-        return x.expandDims(3).broadcast(new Shape(s.get(0), s.get(1), s.get(2), groups, s.get(3)))
+        return x.expandDims(3)
+                .broadcast(new Shape(s.get(0), s.get(1), s.get(2), groups, s.get(3)))
                 .reshape(s.get(0), s.get(1), s.get(2) * groups, s.get(3));
     }
 

@@ -43,7 +43,11 @@ final class Functional {
         return switch (name) {
             // GPT-2's tanh approximation; DJL's gelu is the exact erf form.
             case "gelu_new", "gelu_pytorch_tanh" ->
-                times(x, 0.5).mul(plus(times(times(x.mul(x).mul(x), 0.044715).add(x), SQRT_2_OVER_PI).tanh(), 1));
+                times(x, 0.5)
+                        .mul(plus(
+                                times(times(x.mul(x).mul(x), 0.044715).add(x), SQRT_2_OVER_PI)
+                                        .tanh(),
+                                1));
             case "gelu" -> Activation.gelu(x);
             case "silu" -> x.mul(Activation.sigmoid(x));
             case "relu" -> Activation.relu(x);

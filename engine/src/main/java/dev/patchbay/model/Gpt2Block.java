@@ -56,8 +56,7 @@ final class Gpt2Block implements TransformerBlock {
         NDArray attnOut = ctx.apply(HookSites.attnOut(layer), linear(Attention.mergeHeads(z), wo, bo));
         NDArray mid = ctx.apply(HookSites.residMid(layer), resid.add(attnOut));
 
-        NDArray pre = ctx.apply(HookSites.mlp(layer, "pre"),
-                linear(norm(config, mid, ln2Weight, ln2Bias), wIn, bIn));
+        NDArray pre = ctx.apply(HookSites.mlp(layer, "pre"), linear(norm(config, mid, ln2Weight, ln2Bias), wIn, bIn));
         NDArray post = ctx.apply(HookSites.mlp(layer, "post"), activation(config.activation(), pre));
         NDArray mlpOut = ctx.apply(HookSites.mlpOut(layer), linear(post, wOut, bOut));
         return mid.add(mlpOut);

@@ -29,7 +29,11 @@ public final class GradientSession implements AutoCloseable {
         this.leaves = leaves;
     }
 
-    static GradientSession open(HookedTransformer model, ai.djl.ndarray.NDManager scope, TokenBatch batch, Hooks hooks,
+    static GradientSession open(
+            HookedTransformer model,
+            ai.djl.ndarray.NDManager scope,
+            TokenBatch batch,
+            Hooks hooks,
             java.util.function.Function<NDArray, NDArray> metric) {
         GradMode gradMode = GradMode.enable();
         try {

@@ -18,8 +18,26 @@ public final class HandBuiltModel {
     private final Map<String, double[]> values = new HashMap<>();
 
     public HandBuiltModel(int layers, int heads, int dModel, int dMlp, int vocab, String activation) {
-        config = new ModelConfig(Architecture.GPT2, layers, heads, heads, dModel, dModel / heads, dMlp, vocab, 16, 1e-5,
-                activation, 0, 0, false, true, true, true, 1.0 / Math.sqrt((double) dModel / heads), false,
+        config = new ModelConfig(
+                Architecture.GPT2,
+                layers,
+                heads,
+                heads,
+                dModel,
+                dModel / heads,
+                dMlp,
+                vocab,
+                16,
+                1e-5,
+                activation,
+                0,
+                0,
+                false,
+                true,
+                true,
+                true,
+                1.0 / Math.sqrt((double) dModel / heads),
+                false,
                 ModelConfig.Normalization.NONE);
     }
 
@@ -47,18 +65,21 @@ public final class HandBuiltModel {
     }
 
     public HookedTransformer build(NDManager manager) {
-        return HookedTransformer.build(config, new Weights() {
-            @Override
-            public NDArray get(String name, long... shape) {
-                double[] w = values.getOrDefault(name, new double[(int) new Shape(shape).size()]);
-                return manager.create(w, new Shape(shape)).toType(DataType.FLOAT64, false);
-            }
+        return HookedTransformer.build(
+                config,
+                new Weights() {
+                    @Override
+                    public NDArray get(String name, long... shape) {
+                        double[] w = values.getOrDefault(name, new double[(int) new Shape(shape).size()]);
+                        return manager.create(w, new Shape(shape)).toType(DataType.FLOAT64, false);
+                    }
 
-            @Override
-            public boolean has(String name) {
-                return values.containsKey(name);
-            }
-        }, manager);
+                    @Override
+                    public boolean has(String name) {
+                        return values.containsKey(name);
+                    }
+                },
+                manager);
     }
 
     private long[] shape(String name) {

@@ -98,7 +98,8 @@ final class HookContext {
         boolean[] mixed = new boolean[rows];
         for (Patch p : patches) {
             if (p.row() < 0 || p.row() >= rows) {
-                throw new IllegalArgumentException("patch at " + site + ": row " + p.row() + " outside batch of " + rows);
+                throw new IllegalArgumentException(
+                        "patch at " + site + ": row " + p.row() + " outside batch of " + rows);
             }
             int[] ts = indices(p.positions(), positions, site, "position");
             int[] us = layout.unitAxis() < 0 ? new int[] {0} : indices(p.units(), units, site, "unit");
@@ -132,7 +133,8 @@ final class HookContext {
         }
         NDArray source = Scoped.stack(scope, full);
         // DJL's where() does not broadcast its condition.
-        NDArray condition = broadcastable(scope.create(mask, new Shape(rows, positions, units)), layout).broadcast(shape);
+        NDArray condition = broadcastable(scope.create(mask, new Shape(rows, positions, units)), layout)
+                .broadcast(shape);
         return NDArrays.where(condition, source, x);
     }
 
@@ -158,10 +160,12 @@ final class HookContext {
             sameExceptPositions = i == posAxis ? s.get(i) <= rowShape.get(i) : s.get(i) == rowShape.get(i);
         }
         if (!sameExceptPositions) {
-            throw new IllegalArgumentException("patch at " + site + ": source shape " + s + " does not fit row shape "
-                    + rowShape);
+            throw new IllegalArgumentException(
+                    "patch at " + site + ": source shape " + s + " does not fit row shape " + rowShape);
         }
-        NDArray fitted = source.getDataType() == type ? source : Scoped.view(scope, source).toType(type, false);
+        NDArray fitted = source.getDataType() == type
+                ? source
+                : Scoped.view(scope, source).toType(type, false);
         long missing = rowShape.get(posAxis) - s.get(posAxis);
         if (missing > 0) {
             long[] padShape = s.getShape();
@@ -181,7 +185,8 @@ final class HookContext {
         }
         for (int i : chosen) {
             if (i < 0 || i >= size) {
-                throw new IllegalArgumentException("patch at " + site + ": " + what + " " + i + " outside [0, " + size + ")");
+                throw new IllegalArgumentException(
+                        "patch at " + site + ": " + what + " " + i + " outside [0, " + size + ")");
             }
         }
         return chosen;

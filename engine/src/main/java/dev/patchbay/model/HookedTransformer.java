@@ -33,8 +33,14 @@ public final class HookedTransformer implements AutoCloseable {
     private final NDArray unembed;
     private final Set<String> sites;
 
-    private HookedTransformer(ModelConfig config, NDManager manager, NDArray tokenEmbedding,
-            NDArray positionEmbedding, List<TransformerBlock> blocks, NDArray finalNormWeight, NDArray finalNormBias,
+    private HookedTransformer(
+            ModelConfig config,
+            NDManager manager,
+            NDArray tokenEmbedding,
+            NDArray positionEmbedding,
+            List<TransformerBlock> blocks,
+            NDArray finalNormWeight,
+            NDArray finalNormBias,
             NDArray unembed) {
         this.config = config;
         this.manager = manager;
@@ -61,8 +67,15 @@ public final class HookedTransformer implements AutoCloseable {
                 for (int l = 0; l < config.nLayers(); l++) {
                     blocks.add(Gpt2Block.load(config, l, w, p));
                 }
-                return new HookedTransformer(config, manager, wte, wpe, blocks, w.get(p + "ln_f.weight", d),
-                        w.get(p + "ln_f.bias", d), wte.transpose());
+                return new HookedTransformer(
+                        config,
+                        manager,
+                        wte,
+                        wpe,
+                        blocks,
+                        w.get(p + "ln_f.weight", d),
+                        w.get(p + "ln_f.bias", d),
+                        wte.transpose());
             }
             case GPT_NEOX -> {
                 NDArray embed = w.get("gpt_neox.embed_in.weight", vocab, d);
@@ -70,8 +83,14 @@ public final class HookedTransformer implements AutoCloseable {
                     blocks.add(NeoXBlock.load(config, l, w));
                 }
                 NDArray out = config.tiedEmbeddings() ? embed : w.get("embed_out.weight", vocab, d);
-                return new HookedTransformer(config, manager, embed, null, blocks,
-                        w.get("gpt_neox.final_layer_norm.weight", d), w.get("gpt_neox.final_layer_norm.bias", d),
+                return new HookedTransformer(
+                        config,
+                        manager,
+                        embed,
+                        null,
+                        blocks,
+                        w.get("gpt_neox.final_layer_norm.weight", d),
+                        w.get("gpt_neox.final_layer_norm.bias", d),
                         out.transpose());
             }
             case LLAMA -> {
@@ -79,10 +98,10 @@ public final class HookedTransformer implements AutoCloseable {
                 for (int l = 0; l < config.nLayers(); l++) {
                     blocks.add(LlamaBlock.load(config, l, w));
                 }
-                NDArray out = config.tiedEmbeddings() || !w.has("lm_head.weight")
-                        ? embed : w.get("lm_head.weight", vocab, d);
-                return new HookedTransformer(config, manager, embed, null, blocks, w.get("model.norm.weight", d),
-                        null, out.transpose());
+                NDArray out =
+                        config.tiedEmbeddings() || !w.has("lm_head.weight") ? embed : w.get("lm_head.weight", vocab, d);
+                return new HookedTransformer(
+                        config, manager, embed, null, blocks, w.get("model.norm.weight", d), null, out.transpose());
             }
             default -> throw new IllegalStateException("unhandled architecture " + config.architecture());
         }
@@ -119,8 +138,8 @@ public final class HookedTransformer implements AutoCloseable {
      * A forward and a backward pass of {@code metric}, which maps logits [B, T, V] to one value per row [B].
      * The backward pass runs on the sum over rows, so each row's gradients are its own metric's.
      */
-    public ForwardResult forwardWithGradients(NDManager scope, TokenBatch batch, Hooks hooks,
-            Function<NDArray, NDArray> metric) {
+    public ForwardResult forwardWithGradients(
+            NDManager scope, TokenBatch batch, Hooks hooks, Function<NDArray, NDArray> metric) {
         check(batch, hooks);
         try (GradMode on = GradMode.enable()) {
             HookContext ctx = new HookContext(scope, hooks);
@@ -146,8 +165,8 @@ public final class HookedTransformer implements AutoCloseable {
      * {@code logitPositions[r]} of each row r: logits are [B, 1, V]. A patched run reads its metric at one
      * position, and at a late layer the unembedding is most of the work.
      */
-    public ForwardResult forwardFrom(NDManager scope, TokenBatch batch, int layer, NDArray residPre, Hooks hooks,
-            int[] logitPositions) {
+    public ForwardResult forwardFrom(
+            NDManager scope, TokenBatch batch, int layer, NDArray residPre, Hooks hooks, int[] logitPositions) {
         check(batch, hooks);
         if (layer < 0 || layer >= blocks.size()) {
             throw new IllegalArgumentException("cannot resume at layer " + layer + " of " + blocks.size());
@@ -164,8 +183,8 @@ public final class HookedTransformer implements AutoCloseable {
      * A forward pass whose graph is kept for several backward passes (see {@link GradientSession}); the
      * metric maps logits [B, T, V] to one value per row [B]. Close the session before opening another.
      */
-    public GradientSession openGradientSession(NDManager scope, TokenBatch batch, Hooks hooks,
-            Function<NDArray, NDArray> metric) {
+    public GradientSession openGradientSession(
+            NDManager scope, TokenBatch batch, Hooks hooks, Function<NDArray, NDArray> metric) {
         check(batch, hooks);
         return GradientSession.open(this, scope, batch, hooks, metric);
     }
@@ -175,8 +194,10 @@ public final class HookedTransformer implements AutoCloseable {
         NDArray ids = batch.ids(scope);
         NDArray resid = ctx.apply(HookSites.EMBED, tokenEmbedding.get(scope, new NDIndex("{}", ids)));
         if (positionEmbedding != null) {
-            NDArray positions = positionEmbedding.get(scope, new NDIndex(":{}", batch.length()))
-                    .expandDims(0).repeat(0, batch.size());
+            NDArray positions = positionEmbedding
+                    .get(scope, new NDIndex(":{}", batch.length()))
+                    .expandDims(0)
+                    .repeat(0, batch.size());
             resid = resid.add(ctx.apply(HookSites.POS_EMBED, positions));
         }
         return runBlocks(0, resid, ctx, null);
@@ -201,8 +222,10 @@ public final class HookedTransformer implements AutoCloseable {
             for (int r = 0; r < rows.length; r++) {
                 rows[r] = r * length + logitPositions[r];
             }
-            normalized = normalized.reshape(rows.length * length, config.dModel())
-                    .get(new NDIndex("{}", ctx.scope().create(rows))).expandDims(1);
+            normalized = normalized
+                    .reshape(rows.length * length, config.dModel())
+                    .get(new NDIndex("{}", ctx.scope().create(rows)))
+                    .expandDims(1);
         }
         return normalized.matMul(unembed);
     }

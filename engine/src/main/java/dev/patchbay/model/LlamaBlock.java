@@ -57,7 +57,8 @@ final class LlamaBlock implements TransformerBlock {
         NDArray q = ctx.apply(HookSites.attn(layer, "q"), Attention.splitHeads(linear(x, wq, bq), config.nHeads()));
         NDArray k = ctx.apply(HookSites.attn(layer, "k"), Attention.splitHeads(linear(x, wk, bk), config.nKvHeads()));
         NDArray v = ctx.apply(HookSites.attn(layer, "v"), Attention.splitHeads(linear(x, wv, bv), config.nKvHeads()));
-        NDArray[] tables = ctx.memo("rotary", () -> rotary.tables(ctx.scope(), q.getShape().get(1), q.getDataType()));
+        NDArray[] tables =
+                ctx.memo("rotary", () -> rotary.tables(ctx.scope(), q.getShape().get(1), q.getDataType()));
         NDArray rq = ctx.apply(HookSites.attn(layer, "rot_q"), rotary.apply(q, tables));
         NDArray rk = ctx.apply(HookSites.attn(layer, "rot_k"), rotary.apply(k, tables));
         NDArray z = Attention.attend(ctx, layer, rq, rk, v, config.attnScale(layer));
@@ -67,7 +68,9 @@ final class LlamaBlock implements TransformerBlock {
         NDArray y = norm(config, mid, norm2, null);
         NDArray pre = ctx.apply(HookSites.mlp(layer, "pre"), linear(y, wGate, bGate));
         NDArray preLinear = ctx.apply(HookSites.mlp(layer, "pre_linear"), linear(y, wUp, bUp));
-        NDArray post = ctx.apply(HookSites.mlp(layer, "post"), activation(config.activation(), pre).mul(preLinear));
+        NDArray post = ctx.apply(
+                HookSites.mlp(layer, "post"),
+                activation(config.activation(), pre).mul(preLinear));
         NDArray mlpOut = ctx.apply(HookSites.mlpOut(layer), linear(post, wDown, bDown));
         return mid.add(mlpOut);
     }

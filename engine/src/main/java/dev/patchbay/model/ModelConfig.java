@@ -46,20 +46,38 @@ public record ModelConfig(
             throw new IllegalArgumentException("sizes must be positive: " + this);
         }
         if (nKvHeads <= 0 || nHeads % nKvHeads != 0) {
-            throw new IllegalArgumentException("heads (" + nHeads + ") must be a multiple of key/value heads ("
-                    + nKvHeads + ")");
+            throw new IllegalArgumentException(
+                    "heads (" + nHeads + ") must be a multiple of key/value heads (" + nKvHeads + ")");
         }
         if (rotaryDim % 2 != 0 || rotaryDim > dHead) {
-            throw new IllegalArgumentException("rotary dimensions (" + rotaryDim + ") must be even and at most d_head ("
-                    + dHead + ")");
+            throw new IllegalArgumentException(
+                    "rotary dimensions (" + rotaryDim + ") must be even and at most d_head (" + dHead + ")");
         }
     }
 
     /** The same model with another normalization (toy models for tests are GPT-2 shaped without any). */
     public ModelConfig withNormalization(Normalization n) {
-        return new ModelConfig(architecture, nLayers, nHeads, nKvHeads, dModel, dHead, dMlp, vocabSize, maxPositions,
-                normEps, activation, rotaryDim, ropeTheta, parallelResidual, tiedEmbeddings, attentionBias, mlpBias,
-                attnScale, scaleAttnByInverseLayer, n);
+        return new ModelConfig(
+                architecture,
+                nLayers,
+                nHeads,
+                nKvHeads,
+                dModel,
+                dHead,
+                dMlp,
+                vocabSize,
+                maxPositions,
+                normEps,
+                activation,
+                rotaryDim,
+                ropeTheta,
+                parallelResidual,
+                tiedEmbeddings,
+                attentionBias,
+                mlpBias,
+                attnScale,
+                scaleAttnByInverseLayer,
+                n);
     }
 
     /** The multiplier of q.k in layer {@code layer}'s attention scores. */

@@ -59,7 +59,8 @@ final class NeoXBlock implements TransformerBlock {
         NDArray q = ctx.apply(HookSites.attn(layer, "q"), Attention.splitHeads(linear(x, wq, bq), heads));
         NDArray k = ctx.apply(HookSites.attn(layer, "k"), Attention.splitHeads(linear(x, wk, bk), heads));
         NDArray v = ctx.apply(HookSites.attn(layer, "v"), Attention.splitHeads(linear(x, wv, bv), heads));
-        NDArray[] tables = ctx.memo("rotary", () -> rotary.tables(ctx.scope(), q.getShape().get(1), q.getDataType()));
+        NDArray[] tables =
+                ctx.memo("rotary", () -> rotary.tables(ctx.scope(), q.getShape().get(1), q.getDataType()));
         NDArray rq = ctx.apply(HookSites.attn(layer, "rot_q"), rotary.apply(q, tables));
         NDArray rk = ctx.apply(HookSites.attn(layer, "rot_k"), rotary.apply(k, tables));
         NDArray z = Attention.attend(ctx, layer, rq, rk, v, config.attnScale(layer));
@@ -73,8 +74,8 @@ final class NeoXBlock implements TransformerBlock {
             afterAttn = ctx.apply(HookSites.residMid(layer), resid.add(attnOut));
             mlpInput = afterAttn;
         }
-        NDArray pre = ctx.apply(HookSites.mlp(layer, "pre"),
-                linear(norm(config, mlpInput, ln2Weight, ln2Bias), wIn, bIn));
+        NDArray pre =
+                ctx.apply(HookSites.mlp(layer, "pre"), linear(norm(config, mlpInput, ln2Weight, ln2Bias), wIn, bIn));
         NDArray post = ctx.apply(HookSites.mlp(layer, "post"), activation(config.activation(), pre));
         NDArray mlpOut = ctx.apply(HookSites.mlpOut(layer), linear(post, wOut, bOut));
         return afterAttn == null ? resid.add(attnOut).add(mlpOut) : afterAttn.add(mlpOut);

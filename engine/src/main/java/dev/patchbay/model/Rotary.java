@@ -35,7 +35,10 @@ final class Rotary {
             }
         }
         Shape shape = new Shape(1, length, 1, rotaryDim);
-        return new NDArray[] {scope.create(cos, shape).toType(type, false), scope.create(sin, shape).toType(type, false)};
+        return new NDArray[] {
+            scope.create(cos, shape).toType(type, false),
+            scope.create(sin, shape).toType(type, false)
+        };
     }
 
     /** Rotates x [B, T, H, d_head] by position. */

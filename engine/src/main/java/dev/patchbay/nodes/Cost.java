@@ -11,7 +11,9 @@ package dev.patchbay.nodes;
  */
 public record Cost(double forwardPasses, double computeEquivalents, double wallSeconds) {
     public Cost plus(Cost other) {
-        return new Cost(forwardPasses + other.forwardPasses, computeEquivalents + other.computeEquivalents,
+        return new Cost(
+                forwardPasses + other.forwardPasses,
+                computeEquivalents + other.computeEquivalents,
                 wallSeconds + other.wallSeconds);
     }
 }

@@ -8,8 +8,8 @@ public record EffectBlock(NodeKind kind, int layer, int[] positions, int units, 
     public EffectBlock {
         int expected = units * (positions == null ? 1 : positions.length);
         if (values.length != expected) {
-            throw new IllegalArgumentException("block " + kind + " L" + layer + ": " + values.length + " values for "
-                    + expected + " nodes");
+            throw new IllegalArgumentException(
+                    "block " + kind + " L" + layer + ": " + values.length + " values for " + expected + " nodes");
         }
     }
 

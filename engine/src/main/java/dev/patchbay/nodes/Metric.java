@@ -34,8 +34,10 @@ public record Metric(Kind kind, int[] answers, int[] wrongs) {
         }
 
         public static Kind fromId(String id) {
-            return Arrays.stream(values()).filter(k -> k.id.equals(id)).findFirst().orElseThrow(
-                    () -> new IllegalArgumentException("metric: unknown kind '" + id + "'; known are "
+            return Arrays.stream(values())
+                    .filter(k -> k.id.equals(id))
+                    .findFirst()
+                    .orElseThrow(() -> new IllegalArgumentException("metric: unknown kind '" + id + "'; known are "
                             + Arrays.stream(values()).map(Kind::id).toList()));
         }
     }
@@ -53,7 +55,10 @@ public record Metric(Kind kind, int[] answers, int[] wrongs) {
 
     @Override
     public boolean equals(Object o) {
-        return o instanceof Metric m && m.kind == kind && Arrays.equals(m.answers, answers) && Arrays.equals(m.wrongs, wrongs);
+        return o instanceof Metric m
+                && m.kind == kind
+                && Arrays.equals(m.answers, answers)
+                && Arrays.equals(m.wrongs, wrongs);
     }
 
     @Override
@@ -70,8 +75,8 @@ public record Metric(Kind kind, int[] answers, int[] wrongs) {
         for (int[] set : new int[][] {answers, wrongs}) {
             for (int t : set) {
                 if (t < 0 || t >= vocabSize) {
-                    throw new IllegalArgumentException("metric: answer token " + t + " is outside the vocabulary [0, "
-                            + vocabSize + ")");
+                    throw new IllegalArgumentException(
+                            "metric: answer token " + t + " is outside the vocabulary [0, " + vocabSize + ")");
                 }
             }
         }
@@ -80,7 +85,8 @@ public record Metric(Kind kind, int[] answers, int[] wrongs) {
     /** A readable description, named in every result. */
     public String describe() {
         return switch (kind) {
-            case LOGIT_DIFF -> "logit_diff(answers=" + Arrays.toString(answers) + ", wrongs=" + Arrays.toString(wrongs) + ")";
+            case LOGIT_DIFF ->
+                "logit_diff(answers=" + Arrays.toString(answers) + ", wrongs=" + Arrays.toString(wrongs) + ")";
             case LOG_PROB, PROB -> kind.id + "(answers=" + Arrays.toString(answers) + ")";
             case KL_DIVERGENCE -> "kl_divergence(clean || patched)";
         };

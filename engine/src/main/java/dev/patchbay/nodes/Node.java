@@ -29,12 +29,14 @@ public record Node(NodeKind kind, int layer, int unit, int position) {
             int layer = Integer.parseInt(m.group(1));
             int position = m.group(6) == null ? -1 : Integer.parseInt(m.group(6));
             if (m.group(2) != null) {
-                NodeKind kind = m.group(3) == null ? NodeKind.HEAD_OUTPUT : switch (m.group(3)) {
-                    case "q" -> NodeKind.QUERY;
-                    case "k" -> NodeKind.KEY;
-                    case "v" -> NodeKind.VALUE;
-                    default -> NodeKind.HEAD_OUTPUT;
-                };
+                NodeKind kind = m.group(3) == null
+                        ? NodeKind.HEAD_OUTPUT
+                        : switch (m.group(3)) {
+                            case "q" -> NodeKind.QUERY;
+                            case "k" -> NodeKind.KEY;
+                            case "v" -> NodeKind.VALUE;
+                            default -> NodeKind.HEAD_OUTPUT;
+                        };
                 return new Node(kind, layer, Integer.parseInt(m.group(2)), position);
             }
             if (m.group(4) != null) {

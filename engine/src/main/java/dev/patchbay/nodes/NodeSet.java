@@ -26,7 +26,7 @@ public record NodeSet(Set<NodeKind> kinds, int[] layers, boolean perPosition, in
         if (positions != null && !perPosition) {
             throw new IllegalArgumentException("node set: positions can only be chosen for per-position nodes");
         }
-        if (layers != null && layers.length == 0 || positions != null && positions.length == 0) {
+        if ((layers != null && layers.length == 0) || (positions != null && positions.length == 0)) {
             throw new IllegalArgumentException("node set: empty list of layers or positions");
         }
     }
@@ -35,8 +35,11 @@ public record NodeSet(Set<NodeKind> kinds, int[] layers, boolean perPosition, in
     // then share batches and cache entries).
     @Override
     public boolean equals(Object o) {
-        return o instanceof NodeSet n && kinds.equals(n.kinds) && Arrays.equals(layers, n.layers)
-                && perPosition == n.perPosition && Arrays.equals(positions, n.positions);
+        return o instanceof NodeSet n
+                && kinds.equals(n.kinds)
+                && Arrays.equals(layers, n.layers)
+                && perPosition == n.perPosition
+                && Arrays.equals(positions, n.positions);
     }
 
     @Override
@@ -48,12 +51,15 @@ public record NodeSet(Set<NodeKind> kinds, int[] layers, boolean perPosition, in
     @Override
     public String toString() {
         return "NodeSet" + orderedKinds() + " layers " + (layers == null ? "all" : Arrays.toString(layers))
-                + (perPosition ? " per position " + (positions == null ? "all" : Arrays.toString(positions)) : " over all positions");
+                + (perPosition
+                        ? " per position " + (positions == null ? "all" : Arrays.toString(positions))
+                        : " over all positions");
     }
 
     /** AttentionNodes: query, key, value and head output of every head at every position. */
     public static NodeSet attention() {
-        return new NodeSet(EnumSet.of(NodeKind.QUERY, NodeKind.KEY, NodeKind.VALUE, NodeKind.HEAD_OUTPUT), null, true, null);
+        return new NodeSet(
+                EnumSet.of(NodeKind.QUERY, NodeKind.KEY, NodeKind.VALUE, NodeKind.HEAD_OUTPUT), null, true, null);
     }
 
     /** NeuronNodes: every MLP neuron at every position. */
@@ -68,8 +74,11 @@ public record NodeSet(Set<NodeKind> kinds, int[] layers, boolean perPosition, in
 
     /** AttentionNodes and NeuronNodes. */
     public static NodeSet attentionAndNeurons() {
-        return new NodeSet(EnumSet.of(NodeKind.QUERY, NodeKind.KEY, NodeKind.VALUE, NodeKind.HEAD_OUTPUT, NodeKind.NEURON),
-                null, true, null);
+        return new NodeSet(
+                EnumSet.of(NodeKind.QUERY, NodeKind.KEY, NodeKind.VALUE, NodeKind.HEAD_OUTPUT, NodeKind.NEURON),
+                null,
+                true,
+                null);
     }
 
     public NodeSet withPerPosition(boolean perPosition) {
@@ -99,7 +108,8 @@ public record NodeSet(Set<NodeKind> kinds, int[] layers, boolean perPosition, in
         }
         for (int p : positions) {
             if (p < 0 || p >= length) {
-                throw new IllegalArgumentException("node set: position " + p + " outside the prompt of " + length + " tokens");
+                throw new IllegalArgumentException(
+                        "node set: position " + p + " outside the prompt of " + length + " tokens");
             }
         }
         return Arrays.stream(positions).sorted().distinct().toArray();

@@ -15,8 +15,8 @@ public record PromptPair(int[] clean, int[] noise, Metric metric, int position) 
                     + " positions): clean has " + clean.length + ", noise has " + noise.length);
         }
         if (position < -1 || position >= clean.length) {
-            throw new IllegalArgumentException("position " + position + " is outside the prompt of " + clean.length
-                    + " tokens");
+            throw new IllegalArgumentException(
+                    "position " + position + " is outside the prompt of " + clean.length + " tokens");
         }
         clean = clean.clone();
         noise = noise.clone();

@@ -23,7 +23,8 @@ final class DirectRunner implements PassRunner {
 
     @Override
     public Activations forward(NDManager scope, int[] tokens, Set<String> sites, boolean clean) {
-        ForwardResult r = model.forward(scope, TokenBatch.of(tokens), Hooks.builder().cache(sites).build());
+        ForwardResult r = model.forward(
+                scope, TokenBatch.of(tokens), Hooks.builder().cache(sites).build());
         return new Activations(r.activations(), r.logits(), false);
     }
 

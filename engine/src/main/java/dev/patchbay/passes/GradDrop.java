@@ -42,7 +42,8 @@ final class GradDrop {
         double compute = 0;
         for (int l = 0; l < layers; l++) {
             final int dropped = l;
-            List<BlockKey> below = pass.groups().stream().filter(g -> isBelow(g, dropped)).toList();
+            List<BlockKey> below =
+                    pass.groups().stream().filter(g -> isBelow(g, dropped)).toList();
             if (below.isEmpty()) {
                 continue;
             }
@@ -72,6 +73,6 @@ final class GradDrop {
 
     /** Whether the group's site lies below the stop at layer {@code dropped}, i.e. before resid_pre(dropped). */
     private static boolean isBelow(BlockKey g, int dropped) {
-        return g.layer() < dropped || g.kind() == NodeKind.RESIDUAL && g.layer() == dropped;
+        return g.layer() < dropped || (g.kind() == NodeKind.RESIDUAL && g.layer() == dropped);
     }
 }

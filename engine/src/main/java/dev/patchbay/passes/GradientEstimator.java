@@ -22,18 +22,30 @@ public final class GradientEstimator {
      * needs the live graph) only the noise forward runs; otherwise the clean sides computed are handed to
      * {@code computed}, if given, before they are freed.
      */
-    public static GradientEstimates run(HookedTransformer model, GradientWork work, List<CleanSide> cached,
-            Consumer<List<CleanSide>> computed) {
+    public static GradientEstimates run(
+            HookedTransformer model, GradientWork work, List<CleanSide> cached, Consumer<List<CleanSide>> computed) {
         long start = System.nanoTime();
         PairBatch batch = PairBatch.of(work.pairs());
         int layers = model.config().nLayers();
         if (cached != null && work.variant().gradDrop()) {
-            throw new IllegalArgumentException("GradDrop needs the live graph; its clean passes cannot come from a cache");
+            throw new IllegalArgumentException(
+                    "GradDrop needs the live graph; its clean passes cannot come from a cache");
         }
         try (NDManager scope = model.compute().newScope();
                 GradientPass pass = cached == null
-                        ? new GradientPass(model, scope, batch, work.nodes(), work.variant().qkFix(), work.variant().gradDrop())
-                        : new GradientPass(model, scope, batch, work.nodes(), work.variant().qkFix(),
+                        ? new GradientPass(
+                                model,
+                                scope,
+                                batch,
+                                work.nodes(),
+                                work.variant().qkFix(),
+                                work.variant().gradDrop())
+                        : new GradientPass(
+                                model,
+                                scope,
+                                batch,
+                                work.nodes(),
+                                work.variant().qkFix(),
                                 CleanSide.stack(scope, cached))) {
             if (computed != null && cached == null) {
                 computed.accept(pass.cleanRows());
@@ -55,8 +67,13 @@ public final class GradientEstimator {
                 passes = (cached == null ? 4.0 : 1.0) * batch.size();
                 compute = passes;
             }
-            return new GradientEstimates(estimates, pass.positions(), pass.cleanMetrics(), pass.noiseMetrics(),
-                    new Cost(passes, compute, (System.nanoTime() - start) / 1e9), false,
+            return new GradientEstimates(
+                    estimates,
+                    pass.positions(),
+                    pass.cleanMetrics(),
+                    pass.noiseMetrics(),
+                    new Cost(passes, compute, (System.nanoTime() - start) / 1e9),
+                    false,
                     GradientEstimates.CacheUse.NOT_APPLICABLE);
         }
     }

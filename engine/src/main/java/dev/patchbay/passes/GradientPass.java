@@ -47,18 +47,30 @@ final class GradientPass implements AutoCloseable {
      * @param residualGradients also capture the gradient at every layer's resid_post and keep every resid_pre,
      *     for GradDrop's partial backward passes
      */
-    GradientPass(HookedTransformer model, NDManager scope, PairBatch batch, NodeSet nodes, boolean qkFix,
+    GradientPass(
+            HookedTransformer model,
+            NDManager scope,
+            PairBatch batch,
+            NodeSet nodes,
+            boolean qkFix,
             boolean residualGradients) {
         this(model, scope, batch, nodes, qkFix, residualGradients, null);
     }
 
     /** Runs only the noise forward; the clean side comes from {@code cached}. */
-    GradientPass(HookedTransformer model, NDManager scope, PairBatch batch, NodeSet nodes, boolean qkFix, CleanSide cached) {
+    GradientPass(
+            HookedTransformer model, NDManager scope, PairBatch batch, NodeSet nodes, boolean qkFix, CleanSide cached) {
         this(model, scope, batch, nodes, qkFix, false, cached);
     }
 
-    private GradientPass(HookedTransformer model, NDManager scope, PairBatch batch, NodeSet nodes, boolean qkFix,
-            boolean residualGradients, CleanSide cached) {
+    private GradientPass(
+            HookedTransformer model,
+            NDManager scope,
+            PairBatch batch,
+            NodeSet nodes,
+            boolean qkFix,
+            boolean residualGradients,
+            CleanSide cached) {
         this.config = model.config();
         this.nodes = nodes;
         this.qkFix = qkFix;
@@ -86,34 +98,48 @@ final class GradientPass implements AutoCloseable {
                 gradientSites.add(HookSites.residPost(l));
             }
         }
-        noise = model.forward(scope, batch.noise, Hooks.builder().cache(noiseSites).build());
+        noise = model.forward(
+                scope, batch.noise, Hooks.builder().cache(noiseSites).build());
         if (cached != null) {
             session = null;
             clean = cached;
         } else {
-            session = model.openGradientSession(scope, batch.clean,
-                    Hooks.builder().cache(cleanSites).gradient(gradientSites).build(), batch.metric(scope, null));
+            session = model.openGradientSession(
+                    scope,
+                    batch.clean,
+                    Hooks.builder().cache(cleanSites).gradient(gradientSites).build(),
+                    batch.metric(scope, null));
         }
         try {
             if (session != null) {
                 ForwardResult result = session.result();
                 session.backward();
-                NDArray reference = batch.metric(scope, null).atPositions(result.logits()).logSoftmax(-1).stopGradient();
+                NDArray reference = batch.metric(scope, null)
+                        .atPositions(result.logits())
+                        .logSoftmax(-1)
+                        .stopGradient();
                 // Read from the leaves when asked: GradDrop's variants change them.
-                clean = new CleanSide(result.activations(), gradientSites, result::gradient, doubles(result.metric()),
-                        reference);
+                clean = new CleanSide(
+                        result.activations(), gradientSites, result::gradient, doubles(result.metric()), reference);
             }
             cleanMetrics = clean.metrics();
             noiseMetrics = doubles(batch.metric(scope, clean.reference()).apply(noise.logits()));
             positions = nodes.positions(batch.clean.length());
             for (BlockKey g : groups) {
                 String site = g.kind().site(g.layer());
-                deltas.computeIfAbsent(site, s -> noise.activation(s).sub(clean.activations().get(s)));
+                deltas.computeIfAbsent(
+                        site, s -> noise.activation(s).sub(clean.activations().get(s)));
                 if (qkFix && (g.kind() == NodeKind.QUERY || g.kind() == NodeKind.KEY)) {
-                    qk.computeIfAbsent(g.layer(), l -> new QkFix(clean.activations().get(HookSites.attn(l, "attn_scores")),
-                            clean.activations().get(rotated(l, "q")), noise.activation(rotated(l, "q")),
-                            clean.activations().get(rotated(l, "k")), noise.activation(rotated(l, "k")),
-                            config.attnScale(l), !nodes.perPosition()));
+                    qk.computeIfAbsent(
+                            g.layer(),
+                            l -> new QkFix(
+                                    clean.activations().get(HookSites.attn(l, "attn_scores")),
+                                    clean.activations().get(rotated(l, "q")),
+                                    noise.activation(rotated(l, "q")),
+                                    clean.activations().get(rotated(l, "k")),
+                                    noise.activation(rotated(l, "k")),
+                                    config.attnScale(l),
+                                    !nodes.perPosition()));
                 }
             }
         } catch (RuntimeException e) {

@@ -1,6 +1,5 @@
 package dev.patchbay.passes;
 
-
 /**
  * Which of the AtP family's gradient passes a batch runs. One value instead of a flag per repair, so a new
  * gradient method (edge attribution, integrated gradients) is a new constant and a branch in the estimator,

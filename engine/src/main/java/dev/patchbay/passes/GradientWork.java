@@ -10,8 +10,10 @@ import java.util.List;
 public record GradientWork(List<PromptPair> pairs, NodeSet nodes, GradientVariant variant) {
     /** Whether two works can share one batch. */
     public boolean compatible(GradientWork other) {
-        return variant == other.variant && nodes.equals(other.nodes)
+        return variant == other.variant
+                && nodes.equals(other.nodes)
                 && pairs.get(0).metric().kind() == other.pairs.get(0).metric().kind()
-                && (!nodes.perPosition() || pairs.get(0).length() == other.pairs.get(0).length());
+                && (!nodes.perPosition()
+                        || pairs.get(0).length() == other.pairs.get(0).length());
     }
 }

@@ -46,7 +46,9 @@ public final class MetricBatch implements Function<NDArray, NDArray> {
             case PROB -> last.softmax(-1).mul(weights(last)).sum(new int[] {-1});
             case LOG_PROB -> {
                 NDArray logProbs = last.logSoftmax(-1);
-                NDArray masked = NDArrays.where(weights(last).gt(0), logProbs,
+                NDArray masked = NDArrays.where(
+                        weights(last).gt(0),
+                        logProbs,
                         scope.full(logProbs.getShape(), Float.NEGATIVE_INFINITY, logProbs.getDataType()));
                 NDArray max = masked.max(new int[] {-1}, true);
                 yield masked.sub(max).exp().sum(new int[] {-1}).log().add(max.squeeze(-1));

@@ -29,8 +29,8 @@ public interface PassRunner {
     GradientEstimates gradients(GradientWork work);
 
     /** The activations of one forward pass. */
-    record Activations(java.util.Map<String, ai.djl.ndarray.NDArray> sites, ai.djl.ndarray.NDArray logits,
-            boolean fromCache) {}
+    record Activations(
+            java.util.Map<String, ai.djl.ndarray.NDArray> sites, ai.djl.ndarray.NDArray logits, boolean fromCache) {}
 
     static PassRunner direct(HookedTransformer model) {
         return new DirectRunner(model);

@@ -44,8 +44,8 @@ public final class PatchBatch {
                     hooks.patch(sp.site(), Patch.of(r, p.source(), p.positions(), p.units()));
                 }
             }
-            ForwardResult patched = model.forwardFrom(scope, TokenBatch.of(tokens), layer,
-                    Scoped.concat(scope, residuals), hooks.build(), positions);
+            ForwardResult patched = model.forwardFrom(
+                    scope, TokenBatch.of(tokens), layer, Scoped.concat(scope, residuals), hooks.build(), positions);
             // The logits are [rows, 1, V]: the metric reads position 0 of each.
             NDArray values = new MetricBatch(scope, metrics, new int[rows.size()], Scoped.concat(scope, references))
                     .apply(patched.logits());
@@ -59,6 +59,7 @@ public final class PatchBatch {
         if (t == length) {
             return resid;
         }
-        return Scoped.view(scope, resid).concat(scope.zeros(new Shape(1, length - t, resid.getShape().get(2)), resid.getDataType()), 1);
+        return Scoped.view(scope, resid)
+                .concat(scope.zeros(new Shape(1, length - t, resid.getShape().get(2)), resid.getDataType()), 1);
     }
 }

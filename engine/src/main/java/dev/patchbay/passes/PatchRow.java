@@ -14,8 +14,14 @@ import java.util.List;
  * @param patches sites and their patches; each Patch's row index is ignored (the batch assigns rows)
  * @param reference the clean run's log-probabilities at the metric position, [1, V] (for KL)
  */
-public record PatchRow(int[] tokens, int layer, NDArray residPre, List<SitePatch> patches, Metric metric,
-        int position, NDArray reference) {
+public record PatchRow(
+        int[] tokens,
+        int layer,
+        NDArray residPre,
+        List<SitePatch> patches,
+        Metric metric,
+        int position,
+        NDArray reference) {
     /** A patch at one hook site. */
     public record SitePatch(String site, Patch patch) {}
 }

@@ -31,7 +31,14 @@ final class QkFix {
      * @param scale the layer's multiplier of q.k
      * @param allKeys whether to prepare the estimate for all keys of a head patched at once
      */
-    QkFix(NDArray scores, NDArray cleanQ, NDArray noiseQ, NDArray cleanK, NDArray noiseK, double scale, boolean allKeys) {
+    QkFix(
+            NDArray scores,
+            NDArray cleanQ,
+            NDArray noiseQ,
+            NDArray cleanK,
+            NDArray noiseK,
+            double scale,
+            boolean allKeys) {
         NDArray a = scores.toType(DataType.FLOAT64, false);
         int heads = (int) cleanQ.getShape().get(2);
         groups = heads / (int) cleanK.getShape().get(2);
@@ -55,20 +62,25 @@ final class QkFix {
 
     /** Query node estimates [B, T, H] under pattern gradient {@code g} [B, H, T, T]. */
     NDArray queries(NDArray g) {
-        return g.toType(DataType.FLOAT64, false).mul(queryDelta).sum(new int[] {-1}).transpose(0, 2, 1);
+        return g.toType(DataType.FLOAT64, false)
+                .mul(queryDelta)
+                .sum(new int[] {-1})
+                .transpose(0, 2, 1);
     }
 
     /** Key node estimates [B, T, H_kv]: each key's row changes, summed over the query rows that see it. */
     NDArray keys(NDArray g) {
         NDArray g64 = g.toType(DataType.FLOAT64, false);
         NDArray rowTotal = g64.mul(pattern).sum(new int[] {-1}, true);
-        NDArray perQueryHead = keyRatio.mul(g64.sub(rowTotal)).sum(new int[] {2}).transpose(0, 2, 1);
+        NDArray perQueryHead =
+                keyRatio.mul(g64.sub(rowTotal)).sum(new int[] {2}).transpose(0, 2, 1);
         return groupSum(perQueryHead);
     }
 
     /** Estimates [B, H_kv] for all keys of a key/value head patched at once (a coarse key node). */
     NDArray allKeys(NDArray g) {
-        NDArray perQueryHead = g.toType(DataType.FLOAT64, false).mul(allKeysDelta).sum(new int[] {2, 3});
+        NDArray perQueryHead =
+                g.toType(DataType.FLOAT64, false).mul(allKeysDelta).sum(new int[] {2, 3});
         Shape s = perQueryHead.getShape();
         return perQueryHead.reshape(s.get(0), s.get(1) / groups, groups).sum(new int[] {-1});
     }
@@ -79,7 +91,8 @@ final class QkFix {
         NDArray positive = delta.gt(0);
         NDArray oneMinusE = plus(e.neg(), 1);
         NDArray numerator = NDArrays.where(positive, p.mul(oneMinusE), p.mul(oneMinusE.neg()));
-        NDArray denominator = NDArrays.where(positive, e.add(p.mul(oneMinusE)), plus(p.neg(), 1).add(p.mul(e)));
+        NDArray denominator = NDArrays.where(
+                positive, e.add(p.mul(oneMinusE)), plus(p.neg(), 1).add(p.mul(e)));
         NDArray safe = NDArrays.where(denominator.gt(0), denominator, denominator.onesLike());
         return NDArrays.where(p.gt(0).logicalAnd(denominator.gt(0)), numerator.div(safe), p.zerosLike());
     }
@@ -89,7 +102,8 @@ final class QkFix {
         NDArray h = x.toType(DataType.FLOAT64, false);
         if (groups > 1) {
             Shape s = h.getShape();
-            h = h.expandDims(3).broadcast(new Shape(s.get(0), s.get(1), s.get(2), groups, s.get(3)))
+            h = h.expandDims(3)
+                    .broadcast(new Shape(s.get(0), s.get(1), s.get(2), groups, s.get(3)))
                     .reshape(s.get(0), s.get(1), s.get(2) * groups, s.get(3));
         }
         return h.transpose(0, 2, 1, 3);
@@ -101,6 +115,8 @@ final class QkFix {
             return perQueryHead;
         }
         Shape s = perQueryHead.getShape();
-        return perQueryHead.reshape(s.get(0), s.get(1), s.get(2) / groups, groups).sum(new int[] {-1});
+        return perQueryHead
+                .reshape(s.get(0), s.get(1), s.get(2) / groups, groups)
+                .sum(new int[] {-1});
     }
 }

@@ -60,21 +60,34 @@ class ArrayOwnershipTest {
     void patchedBatchesLeaveNothingWithTheirInputs() {
         String site = HookSites.mlp(1, "post");
         try (NDManager owner = NDManager.newBaseManager("PyTorch")) {
-            ForwardResult clean = model.forward(owner, TokenBatch.of(CLEAN),
+            ForwardResult clean = model.forward(
+                    owner,
+                    TokenBatch.of(CLEAN),
                     Hooks.builder().cache(Set.of(HookSites.residPre(1))).build());
-            ForwardResult noise = model.forward(owner, TokenBatch.of(NOISE), Hooks.builder().cache(Set.of(site)).build());
+            ForwardResult noise = model.forward(
+                    owner,
+                    TokenBatch.of(NOISE),
+                    Hooks.builder().cache(Set.of(site)).build());
             NDArray residPre = clean.activation(HookSites.residPre(1));
             NDArray reference = clean.logits().get("0:1, -1, :").logSoftmax(-1);
             NDArray source = noise.activation(site).get("0");
             for (int rows : new int[] {1, 3}) {
                 List<PatchRow> batch = new ArrayList<>();
                 for (int r = 0; r < rows; r++) {
-                    batch.add(new PatchRow(CLEAN, 1, residPre, List.of(new PatchRow.SitePatch(site,
-                            Patch.of(0, source, new int[] {r + 1}, new int[] {r}))), METRIC, CLEAN.length - 1, reference));
+                    batch.add(new PatchRow(
+                            CLEAN,
+                            1,
+                            residPre,
+                            List.of(new PatchRow.SitePatch(
+                                    site, Patch.of(0, source, new int[] {r + 1}, new int[] {r}))),
+                            METRIC,
+                            CLEAN.length - 1,
+                            reference));
                 }
                 int before = owner.getManagedArrays().size();
                 PatchBatch.run(model, batch);
-                assertEquals(before, owner.getManagedArrays().size(), "a batch of " + rows + " left arrays with its inputs");
+                assertEquals(
+                        before, owner.getManagedArrays().size(), "a batch of " + rows + " left arrays with its inputs");
             }
         }
     }
@@ -82,8 +95,10 @@ class ArrayOwnershipTest {
     @Test
     void gradientBatchesFromCachedCleanSidesLeaveNothingInTheCache() {
         NodeSet nodes = NodeSet.attentionAndNeurons();
-        GradientWork work = new GradientWork(List.of(new PromptPair(CLEAN, NOISE, METRIC),
-                new PromptPair(NOISE, CLEAN, METRIC)), nodes, GradientVariant.ATP_QK_FIX);
+        GradientWork work = new GradientWork(
+                List.of(new PromptPair(CLEAN, NOISE, METRIC), new PromptPair(NOISE, CLEAN, METRIC)),
+                nodes,
+                GradientVariant.ATP_QK_FIX);
         try (NDManager cache = NDManager.newBaseManager("PyTorch")) {
             List<CleanSide> cached = new ArrayList<>();
             GradientEstimator.run(model, work, null, sides -> sides.forEach(s -> cached.add(copy(s, cache))));
@@ -98,7 +113,8 @@ class ArrayOwnershipTest {
         side.activations().forEach((s, a) -> acts.put(s, copy(a, manager)));
         Map<String, NDArray> grads = new HashMap<>();
         side.gradientSites().forEach(s -> grads.put(s, copy(side.gradients().apply(s), manager)));
-        return new CleanSide(acts, side.gradientSites(), grads::get, side.metrics().clone(), copy(side.reference(), manager));
+        return new CleanSide(
+                acts, side.gradientSites(), grads::get, side.metrics().clone(), copy(side.reference(), manager));
     }
 
     private static NDArray copy(NDArray a, NDManager manager) {

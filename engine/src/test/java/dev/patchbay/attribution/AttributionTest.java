@@ -23,11 +23,13 @@ import java.util.EnumSet;
 import java.util.List;
 import java.util.Random;
 import java.util.Set;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
 /** Every estimator against an oracle that is not itself: exact patching, finite differences, hand-worked models. */
+@Tag("slow") // numerical oracles or long loops: ./patchbay test --fast skips them
 class AttributionTest extends Float64Models {
     private static final Set<NodeKind> ALL_KINDS = EnumSet.allOf(NodeKind.class);
 
@@ -35,7 +37,9 @@ class AttributionTest extends Float64Models {
     @Test
     void onALinearModelAtPEqualsActivationPatching() {
         HookedTransformer model = ToyModels.linear(manager, new Random(5));
-        PromptPair pair = new PromptPair(new int[] {3, 7, 1, 19, 4, 12}, new int[] {8, 7, 2, 5, 4, 0},
+        PromptPair pair = new PromptPair(
+                new int[] {3, 7, 1, 19, 4, 12},
+                new int[] {8, 7, 2, 5, 4, 0},
                 Metric.logitDiff(new int[] {2, 5}, new int[] {9}));
         for (boolean perPosition : new boolean[] {true, false}) {
             NodeSet nodes = new NodeSet(ALL_KINDS, null, perPosition, null);
@@ -44,7 +48,11 @@ class AttributionTest extends Float64Models {
             double largest = 0;
             for (AttributionResult.Scored s : exact.ranked()) {
                 largest = Math.max(largest, Math.abs(s.estimate()));
-                assertEquals(s.estimate(), atp.estimate(s.node().name()), 1e-9, s.node().name());
+                assertEquals(
+                        s.estimate(),
+                        atp.estimate(s.node().name()),
+                        1e-9,
+                        s.node().name());
             }
             assertTrue(largest > 0.1, "the test needs nodes that matter");
         }
@@ -77,7 +85,10 @@ class AttributionTest extends Float64Models {
     }
 
     private ConstructedExample.Measured measure(String example) {
-        return ConstructedExample.all().stream().filter(e -> e.name().equals(example)).findFirst().orElseThrow()
+        return ConstructedExample.all().stream()
+                .filter(e -> e.name().equals(example))
+                .findFirst()
+                .orElseThrow()
                 .measure(manager);
     }
 
@@ -99,7 +110,8 @@ class AttributionTest extends Float64Models {
         // Everything after the pattern is linear in this model, so the QK fix is exact here.
         assertEquals(m.exact(), m.atpQkFix(), 1e-9, "the QK fix finds it");
         assertEquals(Math.abs(m.exact()), m.atpStar(), 1e-9, "AtP* keeps the QK fix");
-        assertTrue(m.atpRank() > 1 && m.atpQkFixRank() == 1 && m.atpStarRank() == 1,
+        assertTrue(
+                m.atpRank() > 1 && m.atpQkFixRank() == 1 && m.atpStarRank() == 1,
                 "ranks " + m.atpRank() + ", " + m.atpQkFixRank() + ", " + m.atpStarRank());
     }
 
@@ -116,12 +128,19 @@ class AttributionTest extends Float64Models {
     void gradDropOnNodesWithOnlyADirectPathIsTheAbsoluteAtP(String name) {
         HookedTransformer model = model(name);
         int last = model.config().nLayers() - 1;
-        NodeSet lastLayer = new NodeSet(EnumSet.of(NodeKind.QUERY, NodeKind.KEY, NodeKind.VALUE, NodeKind.HEAD_OUTPUT,
-                NodeKind.NEURON), new int[] {last}, true, null);
+        NodeSet lastLayer = new NodeSet(
+                EnumSet.of(NodeKind.QUERY, NodeKind.KEY, NodeKind.VALUE, NodeKind.HEAD_OUTPUT, NodeKind.NEURON),
+                new int[] {last},
+                true,
+                null);
         AttributionResult fixed = new AtP(true, 2).run(model, List.of(ToyModels.pair(name)), lastLayer);
         AttributionResult star = new AtPStar(2).run(model, List.of(ToyModels.pair(name)), lastLayer);
         for (AttributionResult.Scored s : fixed.ranked()) {
-            assertEquals(Math.abs(s.estimate()), star.estimate(s.node().name()), 1e-12, s.node().name());
+            assertEquals(
+                    Math.abs(s.estimate()),
+                    star.estimate(s.node().name()),
+                    1e-12,
+                    s.node().name());
         }
     }
 
@@ -130,7 +149,8 @@ class AttributionTest extends Float64Models {
     void batchedResumedPatchingEqualsOneFullForwardPerNode(String name) {
         HookedTransformer model = model(name);
         PromptPair pair = ToyModels.pair(name);
-        NodeSet nodes = new NodeSet(ALL_KINDS, null, true, new int[] {0, 3, pair.length() - 1});
+        // Every kind at two positions (one early, the metric's own): one full forward per node is the oracle.
+        NodeSet nodes = new NodeSet(ALL_KINDS, null, true, new int[] {3, pair.length() - 1});
         AttributionResult batched = new ActivationPatching(7).run(model, List.of(pair), nodes);
         double clean = metric(model, pair, Hooks.NONE);
         assertEquals(clean, batched.cleanMetric(), 1e-12);
@@ -147,8 +167,13 @@ class AttributionTest extends Float64Models {
     @MethodSource("models")
     void aNodePatchedWithItsOwnCleanValueHasNoEffect(String name) {
         HookedTransformer model = model(name);
-        PromptPair same = new PromptPair(ToyModels.pair(name).clean(), ToyModels.pair(name).clean(), ToyModels.pair(name).metric());
-        for (AttributionResult.Scored s : new ActivationPatching(16).run(model, List.of(same), NodeSet.attentionAndNeurons()).ranked()) {
+        PromptPair same = new PromptPair(
+                ToyModels.pair(name).clean(),
+                ToyModels.pair(name).clean(),
+                ToyModels.pair(name).metric());
+        for (AttributionResult.Scored s : new ActivationPatching(16)
+                .run(model, List.of(same), NodeSet.attentionAndNeurons())
+                .ranked()) {
             assertEquals(0.0, s.estimate(), 1e-12, s.node().name());
         }
     }
@@ -169,7 +194,11 @@ class AttributionTest extends Float64Models {
                 double x = first.estimate(s.node().name());
                 double y = second.estimate(s.node().name());
                 double expected = absolute ? (Math.abs(x) + Math.abs(y)) / 2 : (x + y) / 2;
-                assertEquals(expected, s.estimate(), 1e-12, method.id() + " " + s.node().name());
+                assertEquals(
+                        expected,
+                        s.estimate(),
+                        1e-12,
+                        method.id() + " " + s.node().name());
             }
             assertEquals((first.cleanMetric() + second.cleanMetric()) / 2, both.cleanMetric(), 1e-12);
         }
@@ -177,8 +206,14 @@ class AttributionTest extends Float64Models {
 
     private double finiteDifference(HookedTransformer model, PromptPair pair, Node node, double eps) {
         String site = node.kind().site(node.layer());
-        ForwardResult clean = model.forward(manager, TokenBatch.of(pair.clean()), Hooks.builder().cache(site).build());
-        ForwardResult noise = model.forward(manager, TokenBatch.of(pair.noise()), Hooks.builder().cache(site).build());
+        ForwardResult clean = model.forward(
+                manager,
+                TokenBatch.of(pair.clean()),
+                Hooks.builder().cache(site).build());
+        ForwardResult noise = model.forward(
+                manager,
+                TokenBatch.of(pair.noise()),
+                Hooks.builder().cache(site).build());
         NDArray x = clean.activation(site).get("0");
         NDArray step = noise.activation(site).get("0").sub(x).mul(eps);
         double up = metric(model, pair, patch(site, node, x.add(step)));
@@ -188,18 +223,29 @@ class AttributionTest extends Float64Models {
 
     private Hooks patchOne(HookedTransformer model, PromptPair pair, Node node) {
         String site = node.kind().site(node.layer());
-        ForwardResult noise = model.forward(manager, TokenBatch.of(pair.noise()), Hooks.builder().cache(site).build());
+        ForwardResult noise = model.forward(
+                manager,
+                TokenBatch.of(pair.noise()),
+                Hooks.builder().cache(site).build());
         return patch(site, node, noise.activation(site).get("0"));
     }
 
     private static Hooks patch(String site, Node node, NDArray source) {
-        return Hooks.builder().patch(site, Patch.of(0, source, node.position() < 0 ? null : new int[] {node.position()},
-                node.kind().hasUnits() ? new int[] {node.unit()} : null)).build();
+        return Hooks.builder()
+                .patch(
+                        site,
+                        Patch.of(
+                                0,
+                                source,
+                                node.position() < 0 ? null : new int[] {node.position()},
+                                node.kind().hasUnits() ? new int[] {node.unit()} : null))
+                .build();
     }
 
     private double metric(HookedTransformer model, PromptPair pair, Hooks hooks) {
         ForwardResult r = model.forward(manager, TokenBatch.of(pair.clean()), hooks);
         return new MetricBatch(manager, List.of(pair.metric()), new int[] {pair.metricPosition()}, null)
-                .apply(r.logits()).getDouble(0);
+                .apply(r.logits())
+                .getDouble(0);
     }
 }

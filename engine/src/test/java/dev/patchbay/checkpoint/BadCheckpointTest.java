@@ -50,7 +50,10 @@ class BadCheckpointTest {
         Path dir = copy("tiny-gpt2");
         edit(dir.resolve("config.json"), "\"model_type\": \"gpt2\"", "\"model_type\": \"bert\"");
         CheckpointException e = fails(dir);
-        assertTrue(e.getMessage().contains("unknown architecture") && e.getMessage().contains("bert"), e.getMessage());
+        assertTrue(
+                e.getMessage().contains("unknown architecture")
+                        && e.getMessage().contains("bert"),
+                e.getMessage());
     }
 
     @Test
@@ -77,8 +80,10 @@ class BadCheckpointTest {
         edit(dir.resolve("model.safetensors"), "\"shape\":[64,32]", "\"shape\":[32,64]");
         CheckpointException e = fails(dir);
         assertEquals(dir.resolve("model.safetensors"), e.file());
-        assertTrue(e.getMessage().contains("'transformer.wpe.weight' has shape (32, 64)")
-                && e.getMessage().contains("(64, 32)"), e.getMessage());
+        assertTrue(
+                e.getMessage().contains("'transformer.wpe.weight' has shape (32, 64)")
+                        && e.getMessage().contains("(64, 32)"),
+                e.getMessage());
     }
 
     @Test
@@ -122,7 +127,8 @@ class BadCheckpointTest {
     }
 
     private CheckpointException fails(Path dir) {
-        return assertThrows(CheckpointException.class, () -> LoadedModel.load(dir).close());
+        return assertThrows(
+                CheckpointException.class, () -> LoadedModel.load(dir).close());
     }
 
     private Path copy(String name) throws IOException {

@@ -17,7 +17,8 @@ import org.junit.jupiter.api.Test;
 /** The device's queue with fake tasks: no model, no arrays. */
 class BatchQueueTest {
     /** A fake task: a request's name, a kind that decides what merges, rows and a length. */
-    record Fake(String owner, String kind, int rows, int length, AtomicBoolean dropped) implements BatchQueue.Task<Fake> {
+    record Fake(String owner, String kind, int rows, int length, AtomicBoolean dropped)
+            implements BatchQueue.Task<Fake> {
         Fake(String owner, String kind, int rows, int length) {
             this(owner, kind, rows, length, new AtomicBoolean());
         }

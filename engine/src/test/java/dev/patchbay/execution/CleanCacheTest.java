@@ -18,10 +18,13 @@ class CleanCacheTest {
     @Test
     void staysWithinItsBytesAndEvictedEntriesAreGone() {
         long entryBytes = 4 * 1000 + 4 * 100; // one site of 1000 floats and 100 logits
-        try (CleanCache cache = new CleanCache(3 * entryBytes, ComputeContext.cpu()); NDManager scope = NDManager.newBaseManager("PyTorch")) {
+        try (CleanCache cache = new CleanCache(3 * entryBytes, ComputeContext.cpu());
+                NDManager scope = NDManager.newBaseManager("PyTorch")) {
             for (int i = 0; i < 10; i++) {
                 NDArray site = scope.ones(new Shape(1, 1000), DataType.FLOAT32).mul(i);
-                cache.putActivations(new CleanCache.Key("m", new int[] {i}, CleanCache.Forward.ACTIVATIONS), Map.of("s", site),
+                cache.putActivations(
+                        new CleanCache.Key("m", new int[] {i}, CleanCache.Forward.ACTIVATIONS),
+                        Map.of("s", site),
                         scope.zeros(new Shape(1, 100), DataType.FLOAT32));
             }
             assertTrue(cache.weightedBytes() <= 3 * entryBytes, "weighed " + cache.weightedBytes());
@@ -30,7 +33,11 @@ class CleanCacheTest {
             int present = 0;
             int kept = -1;
             for (int i = 0; i < 10; i++) {
-                var hit = cache.activations(new CleanCache.Key("m", new int[] {i}, CleanCache.Forward.ACTIVATIONS), Set.of("s"), scope, new NDArray[1]);
+                var hit = cache.activations(
+                        new CleanCache.Key("m", new int[] {i}, CleanCache.Forward.ACTIVATIONS),
+                        Set.of("s"),
+                        scope,
+                        new NDArray[1]);
                 if (hit != null) {
                     assertEquals((float) i, hit.get("s").getFloat(0, 0));
                     present++;
@@ -39,9 +46,18 @@ class CleanCacheTest {
             }
             assertTrue(present >= 1 && present <= 3, present + " entries present");
             NDArray[] logits = new NDArray[1];
-            assertNotNull(cache.activations(new CleanCache.Key("m", new int[] {kept}, CleanCache.Forward.ACTIVATIONS), Set.of("s"), scope, logits));
+            assertNotNull(cache.activations(
+                    new CleanCache.Key("m", new int[] {kept}, CleanCache.Forward.ACTIVATIONS),
+                    Set.of("s"),
+                    scope,
+                    logits));
             assertEquals(new Shape(1, 100), logits[0].getShape());
-            assertNull(cache.activations(new CleanCache.Key("m", new int[] {kept}, CleanCache.Forward.ACTIVATIONS), Set.of("s", "other"), scope, logits),
+            assertNull(
+                    cache.activations(
+                            new CleanCache.Key("m", new int[] {kept}, CleanCache.Forward.ACTIVATIONS),
+                            Set.of("s", "other"),
+                            scope,
+                            logits),
                     "an entry without every asked-for site is a miss");
         }
     }

@@ -27,8 +27,8 @@ class ConstantLifetimeTest {
                 NDArray y = Scalars.times(x, 0.125);
                 reuseFreedNativeMemory();
                 collector.backward(y.sum());
-                assertArrayEquals(new double[] {0.125, 0.125, 0.125}, x.getGradient().toDoubleArray(), 0,
-                        "attempt " + attempt);
+                assertArrayEquals(
+                        new double[] {0.125, 0.125, 0.125}, x.getGradient().toDoubleArray(), 0, "attempt " + attempt);
             }
         }
     }
@@ -41,6 +41,7 @@ class ConstantLifetimeTest {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
+        @SuppressWarnings("ModifiedButNotUsed") // kept alive so the freed memory is reused, never read
         List<ByteBuffer> keep = new ArrayList<>();
         for (int i = 0; i < 2000; i++) {
             ByteBuffer b = ByteBuffer.allocateDirect(8);

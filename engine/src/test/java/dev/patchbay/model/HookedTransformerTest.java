@@ -10,8 +10,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.types.DataType;
 import dev.patchbay.Float64Models;
-import dev.patchbay.TestCheckpoints.Golden;
 import dev.patchbay.TestCheckpoints;
+import dev.patchbay.TestCheckpoints.Golden;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
@@ -29,15 +29,22 @@ class HookedTransformerTest extends Float64Models {
         int[][] prompts = {golden.ids(0), golden.ids(1), golden.ids(2)};
         assertNotEquals(prompts[0].length, prompts[1].length, "the test needs prompts of different lengths");
         String site = HookSites.residPost(0);
-        ForwardResult batched = model.forward(manager, TokenBatch.of(prompts), Hooks.builder().cache(site).build());
+        ForwardResult batched = model.forward(
+                manager, TokenBatch.of(prompts), Hooks.builder().cache(site).build());
         for (int r = 0; r < prompts.length; r++) {
-            ForwardResult alone = model.forward(manager, TokenBatch.of(prompts[r]), Hooks.builder().cache(site).build());
+            ForwardResult alone = model.forward(
+                    manager,
+                    TokenBatch.of(prompts[r]),
+                    Hooks.builder().cache(site).build());
             String real = "{}, :{}";
-            double logitError = maxAbsDiff(batched.logits().get(real, r, prompts[r].length).toDoubleArray(),
+            double logitError = maxAbsDiff(
+                    batched.logits().get(real, r, prompts[r].length).toDoubleArray(),
                     alone.logits().get("0").toDoubleArray());
-            double siteError = maxAbsDiff(batched.activation(site).get(real, r, prompts[r].length).toDoubleArray(),
+            double siteError = maxAbsDiff(
+                    batched.activation(site).get(real, r, prompts[r].length).toDoubleArray(),
                     alone.activation(site).get("0").toDoubleArray());
-            assertTrue(logitError <= 1e-12 && siteError <= 1e-12,
+            assertTrue(
+                    logitError <= 1e-12 && siteError <= 1e-12,
                     name + " row " + r + ": logits differ by " + logitError + ", " + site + " by " + siteError);
         }
     }
@@ -47,10 +54,13 @@ class HookedTransformerTest extends Float64Models {
     void patchingASiteWithItsOwnValueChangesNothing(String name) {
         HookedTransformer model = model(name);
         TokenBatch batch = TokenBatch.of(TestCheckpoints.golden(name).ids(0));
-        ForwardResult clean = model.forward(manager, batch, Hooks.builder().cacheAll().build());
+        ForwardResult clean =
+                model.forward(manager, batch, Hooks.builder().cacheAll().build());
         for (String site : model.hookSites()) {
             NDArray own = clean.activation(site).get("0");
-            ForwardResult patched = model.forward(manager, batch,
+            ForwardResult patched = model.forward(
+                    manager,
+                    batch,
                     Hooks.builder().patch(site, Patch.whole(0, own)).build());
             assertArrayEquals(clean.logits().toDoubleArray(), patched.logits().toDoubleArray(), site);
         }
@@ -62,10 +72,21 @@ class HookedTransformerTest extends Float64Models {
         HookedTransformer model = model(name);
         int[] clean = {5, 17, 42, 99, 7, 64, 3, 250};
         int[] noise = {8, 120, 42, 31, 200, 11, 3, 9};
-        ForwardResult noiseRun = model.forward(manager, TokenBatch.of(noise), Hooks.builder().cache(HookSites.EMBED).build());
-        ForwardResult patched = model.forward(manager, TokenBatch.of(clean),
-                Hooks.builder().patch(HookSites.EMBED, Patch.whole(0, noiseRun.activation(HookSites.EMBED).get("0"))).build());
-        assertTrue(maxAbsDiff(noiseRun.logits().toDoubleArray(), patched.logits().toDoubleArray()) <= 1e-12);
+        ForwardResult noiseRun = model.forward(
+                manager,
+                TokenBatch.of(noise),
+                Hooks.builder().cache(HookSites.EMBED).build());
+        ForwardResult patched = model.forward(
+                manager,
+                TokenBatch.of(clean),
+                Hooks.builder()
+                        .patch(
+                                HookSites.EMBED,
+                                Patch.whole(
+                                        0, noiseRun.activation(HookSites.EMBED).get("0")))
+                        .build());
+        assertTrue(
+                maxAbsDiff(noiseRun.logits().toDoubleArray(), patched.logits().toDoubleArray()) <= 1e-12);
     }
 
     @ParameterizedTest
@@ -74,20 +95,40 @@ class HookedTransformerTest extends Float64Models {
         HookedTransformer model = model(name);
         int[] clean = {5, 17, 42, 99, 7, 64};
         String site = HookSites.residPre(1);
-        NDArray a = model.forward(manager, TokenBatch.of(new int[] {8, 120, 41, 31, 200, 11}), Hooks.builder().cache(site).build())
-                .activation(site).get("0");
-        NDArray b = model.forward(manager, TokenBatch.of(new int[] {9, 121, 40, 30, 201, 12}), Hooks.builder().cache(site).build())
-                .activation(site).get("0");
-        Hooks hooks = Hooks.builder().cache(site)
+        NDArray a = model.forward(
+                        manager,
+                        TokenBatch.of(new int[] {8, 120, 41, 31, 200, 11}),
+                        Hooks.builder().cache(site).build())
+                .activation(site)
+                .get("0");
+        NDArray b = model.forward(
+                        manager,
+                        TokenBatch.of(new int[] {9, 121, 40, 30, 201, 12}),
+                        Hooks.builder().cache(site).build())
+                .activation(site)
+                .get("0");
+        Hooks hooks = Hooks.builder()
+                .cache(site)
                 .patch(site, Patch.of(0, a, new int[] {1, 2}, null))
                 .patch(site, Patch.of(0, b, new int[] {2, 3}, null))
                 .patch(site, Patch.of(0, a, new int[] {3}, null))
                 .build();
-        NDArray patched = model.forward(manager, TokenBatch.of(clean), hooks).activation(site).get("0");
-        NDArray plain = model.forward(manager, TokenBatch.of(clean), Hooks.builder().cache(site).build()).activation(site).get("0");
+        NDArray patched = model.forward(manager, TokenBatch.of(clean), hooks)
+                .activation(site)
+                .get("0");
+        NDArray plain = model.forward(
+                        manager,
+                        TokenBatch.of(clean),
+                        Hooks.builder().cache(site).build())
+                .activation(site)
+                .get("0");
         NDArray[] expected = {plain, a, b, a, plain, plain};
         for (int t = 0; t < clean.length; t++) {
-            assertTrue(maxAbsDiff(expected[t].get(t).toDoubleArray(), patched.get(t).toDoubleArray()) <= 1e-12,
+            assertTrue(
+                    maxAbsDiff(
+                                    expected[t].get(t).toDoubleArray(),
+                                    patched.get(t).toDoubleArray())
+                            <= 1e-12,
                     "position " + t + ": the last patch covering it must win");
         }
     }
@@ -100,7 +141,8 @@ class HookedTransformerTest extends Float64Models {
         int[] noise = {8, 120, 42, 31, 200, 11, 3, 9};
         String z = HookSites.attn(0, "z");
         String post = HookSites.mlp(0, "post");
-        ForwardResult noiseRun = model.forward(manager, TokenBatch.of(noise), Hooks.builder().cache(z, post).build());
+        ForwardResult noiseRun = model.forward(
+                manager, TokenBatch.of(noise), Hooks.builder().cache(z, post).build());
         int position = 4;
         Hooks hooks = Hooks.builder()
                 .patch(z, Patch.of(1, noiseRun.activation(z).get("0"), new int[] {position}, new int[] {2}))
@@ -111,9 +153,11 @@ class HookedTransformerTest extends Float64Models {
         double[] plainLogits = plain.logits().get("0").toDoubleArray();
         assertTrue(maxAbsDiff(plainLogits, patched.logits().get("0").toDoubleArray()) <= 1e-12, "row 0 is unpatched");
         for (int row = 1; row <= 2; row++) {
-            double before = maxAbsDiff(plain.logits().get("0, :{}", position).toDoubleArray(),
+            double before = maxAbsDiff(
+                    plain.logits().get("0, :{}", position).toDoubleArray(),
                     patched.logits().get("{}, :{}", row, position).toDoubleArray());
-            double at = maxAbsDiff(plain.logits().get("0, {}", position).toDoubleArray(),
+            double at = maxAbsDiff(
+                    plain.logits().get("0, {}", position).toDoubleArray(),
                     patched.logits().get("{}, {}", row, position).toDoubleArray());
             assertTrue(before <= 1e-12, "row " + row + ": positions before the patch must not change");
             assertTrue(at > 1e-6, "row " + row + ": the patched position must change, changed by " + at);
@@ -124,8 +168,11 @@ class HookedTransformerTest extends Float64Models {
     private static List<String> gradientSites(HookedTransformer model) {
         List<String> sites = new ArrayList<>();
         for (String site : model.hookSites()) {
-            if (site.startsWith("blocks.0.") || site.equals(HookSites.EMBED) || site.equals(HookSites.POS_EMBED)
-                    || site.equals(HookSites.FINAL_NORMALIZED) || site.equals(HookSites.residMid(1))) {
+            if (site.startsWith("blocks.0.")
+                    || site.equals(HookSites.EMBED)
+                    || site.equals(HookSites.POS_EMBED)
+                    || site.equals(HookSites.FINAL_NORMALIZED)
+                    || site.equals(HookSites.residMid(1))) {
                 sites.add(site);
             }
         }
@@ -146,14 +193,15 @@ class HookedTransformerTest extends Float64Models {
         TokenBatch batch = TokenBatch.of(TestCheckpoints.golden(name).ids(2));
         Function<NDArray, NDArray> metric = Metrics.logitDiff(batch, 11, 40);
         List<String> sites = gradientSites(model);
-        ForwardResult withGrads = model.forwardWithGradients(manager, batch,
-                Hooks.builder().cache(sites).gradient(sites).build(), metric);
+        ForwardResult withGrads = model.forwardWithGradients(
+                manager, batch, Hooks.builder().cache(sites).gradient(sites).build(), metric);
         Random random = new Random(7);
         double worst = 0;
         for (String site : sites) {
             NDArray x = withGrads.activation(site).get("0");
             NDArray direction = randomLike(x, random);
-            double analytic = withGrads.gradient(site).get("0").mul(direction).sum().getDouble();
+            double analytic =
+                    withGrads.gradient(site).get("0").mul(direction).sum().getDouble();
             double eps = 1e-6;
             double up = metricWithPatch(model, batch, metric, site, x.add(direction.mul(eps)));
             double down = metricWithPatch(model, batch, metric, site, x.sub(direction.mul(eps)));
@@ -161,8 +209,11 @@ class HookedTransformerTest extends Float64Models {
             worst = Math.max(worst, Math.abs(numeric - analytic) / Math.max(1, Math.abs(numeric)));
             assertEquals(numeric, analytic, 1e-7 * Math.max(1, Math.abs(numeric)), name + " " + site);
         }
-        System.out.printf("gradient vs finite difference %s: %d sites, max relative error %.2g%n", name, sites.size(), worst);
-        assertTrue(Math.abs(withGrads.gradient(HookSites.EMBED).sum().getDouble()) > 0, "gradients must not be trivially zero");
+        System.out.printf(
+                "gradient vs finite difference %s: %d sites, max relative error %.2g%n", name, sites.size(), worst);
+        assertTrue(
+                Math.abs(withGrads.gradient(HookSites.EMBED).sum().getDouble()) > 0,
+                "gradients must not be trivially zero");
     }
 
     /**
@@ -180,11 +231,18 @@ class HookedTransformerTest extends Float64Models {
         String inside = HookSites.mlp(1, "post");
         String attnOut = HookSites.attnOut(1);
         String mlpOut = HookSites.mlpOut(1);
-        ForwardResult plain = model.forwardWithGradients(manager, batch,
-                Hooks.builder().cache(early, attnOut, mlpOut).gradient(early).build(), metric);
-        ForwardResult stopped = model.forwardWithGradients(manager, batch,
-                Hooks.builder().gradient(early, inside).stopGradientThrough(1).build(), metric);
-        assertArrayEquals(plain.logits().toDoubleArray(), stopped.logits().toDoubleArray(), "forward values must not change");
+        ForwardResult plain = model.forwardWithGradients(
+                manager,
+                batch,
+                Hooks.builder().cache(early, attnOut, mlpOut).gradient(early).build(),
+                metric);
+        ForwardResult stopped = model.forwardWithGradients(
+                manager,
+                batch,
+                Hooks.builder().gradient(early, inside).stopGradientThrough(1).build(),
+                metric);
+        assertArrayEquals(
+                plain.logits().toDoubleArray(), stopped.logits().toDoubleArray(), "forward values must not change");
         assertEquals(0.0, stopped.gradient(inside).abs().max().getDouble(), "no gradient inside the stopped layer");
 
         NDArray x = plain.activation(early).get("0");
@@ -195,8 +253,12 @@ class HookedTransformerTest extends Float64Models {
                 .patch(attnOut, Patch.whole(0, plain.activation(attnOut).get("0")))
                 .patch(mlpOut, Patch.whole(0, plain.activation(mlpOut).get("0")))
                 .build();
-        double up = metric.apply(model.forward(manager, batch, frozen.apply(x.add(direction.mul(eps)))).logits()).getDouble(0);
-        double down = metric.apply(model.forward(manager, batch, frozen.apply(x.sub(direction.mul(eps)))).logits()).getDouble(0);
+        double up = metric.apply(model.forward(manager, batch, frozen.apply(x.add(direction.mul(eps))))
+                        .logits())
+                .getDouble(0);
+        double down = metric.apply(model.forward(manager, batch, frozen.apply(x.sub(direction.mul(eps))))
+                        .logits())
+                .getDouble(0);
         double numeric = (up - down) / (2 * eps);
         double analytic = stopped.gradient(early).get("0").mul(direction).sum().getDouble();
         double unstopped = plain.gradient(early).get("0").mul(direction).sum().getDouble();
@@ -211,13 +273,16 @@ class HookedTransformerTest extends Float64Models {
         Golden golden = TestCheckpoints.golden(name);
         String site = HookSites.attn(0, "v");
         TokenBatch both = TokenBatch.of(golden.ids(1), golden.ids(2));
-        NDArray batched = model.forwardWithGradients(manager, both, Hooks.builder().gradient(site).build(),
-                Metrics.logitDiff(both, 11, 40)).gradient(site);
+        NDArray batched = model.forwardWithGradients(
+                        manager, both, Hooks.builder().gradient(site).build(), Metrics.logitDiff(both, 11, 40))
+                .gradient(site);
         for (int r = 0; r < 2; r++) {
             TokenBatch alone = TokenBatch.of(golden.ids(r + 1));
-            NDArray single = model.forwardWithGradients(manager, alone, Hooks.builder().gradient(site).build(),
-                    Metrics.logitDiff(alone, 11, 40)).gradient(site);
-            double error = maxAbsDiff(batched.get("{}, :{}", r, alone.length()).toDoubleArray(),
+            NDArray single = model.forwardWithGradients(
+                            manager, alone, Hooks.builder().gradient(site).build(), Metrics.logitDiff(alone, 11, 40))
+                    .gradient(site);
+            double error = maxAbsDiff(
+                    batched.get("{}, :{}", r, alone.length()).toDoubleArray(),
                     single.get("0").toDoubleArray());
             assertTrue(error <= 1e-12, "row " + r + " gradient differs by " + error);
         }
@@ -228,24 +293,40 @@ class HookedTransformerTest extends Float64Models {
     void badHookRequestsAreRejectedWithTheirName(String name) {
         HookedTransformer model = model(name);
         TokenBatch batch = TokenBatch.of(new int[] {1, 2, 3});
-        var unknown = assertThrows(IllegalArgumentException.class,
-                () -> model.forward(manager, batch, Hooks.builder().cache("blocks.9.attn.hook_q").build()));
+        var unknown = assertThrows(
+                IllegalArgumentException.class,
+                () -> model.forward(
+                        manager,
+                        batch,
+                        Hooks.builder().cache("blocks.9.attn.hook_q").build()));
         assertTrue(unknown.getMessage().contains("blocks.9.attn.hook_q"));
-        var badId = assertThrows(IllegalArgumentException.class,
+        var badId = assertThrows(
+                IllegalArgumentException.class,
                 () -> model.forward(manager, TokenBatch.of(new int[] {1, 100000}), Hooks.NONE));
         assertTrue(badId.getMessage().contains("100000"));
-        var badStop = assertThrows(IllegalArgumentException.class,
-                () -> model.forward(manager, batch, Hooks.builder().stopGradientThrough(5).build()));
+        var badStop = assertThrows(
+                IllegalArgumentException.class,
+                () -> model.forward(
+                        manager, batch, Hooks.builder().stopGradientThrough(5).build()));
         assertTrue(badStop.getMessage().contains("layer 5"));
         NDArray wrongShape = manager.zeros(new ai.djl.ndarray.types.Shape(3, 7), DataType.FLOAT64);
-        var badPatch = assertThrows(IllegalArgumentException.class, () -> model.forward(manager, batch,
-                Hooks.builder().patch(HookSites.EMBED, Patch.whole(0, wrongShape)).build()));
+        var badPatch = assertThrows(
+                IllegalArgumentException.class,
+                () -> model.forward(
+                        manager,
+                        batch,
+                        Hooks.builder()
+                                .patch(HookSites.EMBED, Patch.whole(0, wrongShape))
+                                .build()));
         assertTrue(badPatch.getMessage().contains(HookSites.EMBED));
     }
 
-    private double metricWithPatch(HookedTransformer model, TokenBatch batch, Function<NDArray, NDArray> metric,
-            String site, NDArray value) {
-        ForwardResult r = model.forward(manager, batch, Hooks.builder().patch(site, Patch.whole(0, value)).build());
+    private double metricWithPatch(
+            HookedTransformer model, TokenBatch batch, Function<NDArray, NDArray> metric, String site, NDArray value) {
+        ForwardResult r = model.forward(
+                manager,
+                batch,
+                Hooks.builder().patch(site, Patch.whole(0, value)).build());
         return metric.apply(r.logits()).getDouble(0);
     }
 

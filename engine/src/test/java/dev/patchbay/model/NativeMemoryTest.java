@@ -9,12 +9,14 @@ import dev.patchbay.checkpoint.LoadedModel;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /**
  * A long run must not grow native memory: every array a pass creates lives in the caller's scope (none may
  * land in the model's own manager), and closing the scope frees it.
  */
+@Tag("slow") // numerical oracles or long loops: ./patchbay test --fast skips them
 class NativeMemoryTest {
     @Test
     void hundredsOfHookedPassesKeepNativeMemoryFlat() throws IOException {
@@ -31,12 +33,20 @@ class NativeMemoryTest {
             String site = HookSites.attn(1, "z");
             Runnable pass = () -> {
                 try (NDManager scope = NDManager.newBaseManager("PyTorch")) {
-                    ForwardResult clean = model.forwardWithGradients(scope, batch,
-                            Hooks.builder().cacheAll().gradient(site).build(), Metrics.logitDiff(batch, 3, 4));
+                    ForwardResult clean = model.forwardWithGradients(
+                            scope,
+                            batch,
+                            Hooks.builder().cacheAll().gradient(site).build(),
+                            Metrics.logitDiff(batch, 3, 4));
                     clean.gradient(site);
-                    model.forward(scope, batch, Hooks.builder()
-                            .patch(site, Patch.of(2, clean.activation(site).get("0"), new int[] {5}, new int[] {1}))
-                            .build());
+                    model.forward(
+                            scope,
+                            batch,
+                            Hooks.builder()
+                                    .patch(
+                                            site,
+                                            Patch.of(2, clean.activation(site).get("0"), new int[] {5}, new int[] {1}))
+                                    .build());
                 }
             };
             int weightArrays = model.weightsManager().getManagedArrays().size();
@@ -59,9 +69,11 @@ class NativeMemoryTest {
             int n = samples.length;
             long last = Math.min(Math.min(samples[n - 1], samples[n - 2]), Math.min(samples[n - 3], samples[n - 4]));
             long growth = last - first;
-            System.out.printf("native memory: %d hooked passes moved the resident floor by %.1f MiB%n", passes,
-                    growth / 1048576.0);
-            assertTrue(model.weightsManager().getManagedArrays().size() == weightArrays,
+            System.out.printf(
+                    "native memory: %d hooked passes moved the resident floor by %.1f MiB%n",
+                    passes, growth / 1048576.0);
+            assertTrue(
+                    model.weightsManager().getManagedArrays().size() == weightArrays,
                     "a pass left arrays in the model's manager");
             // One pass allocates about 8 MiB (all sites cached for 8 x 48 tokens), so keeping even one pass in
             // ten would add 240 MiB; 128 MiB is twice the allocator's wander.

@@ -6,8 +6,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
-import dev.patchbay.TestCheckpoints.Golden;
 import dev.patchbay.TestCheckpoints;
+import dev.patchbay.TestCheckpoints.Golden;
 import dev.patchbay.checkpoint.LoadedModel;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -29,8 +29,9 @@ class ParityTest {
 
     /** The tiny checkpoints and the bundled default model (whose golden file has logits, no hook values). */
     static Iterable<String> modelsWithLogits() {
-        return java.util.stream.Stream.concat(TestCheckpoints.ALL.stream(), java.util.stream.Stream.of(
-                TestCheckpoints.DEFAULT_MODEL)).toList();
+        return java.util.stream.Stream.concat(
+                        TestCheckpoints.ALL.stream(), java.util.stream.Stream.of(TestCheckpoints.DEFAULT_MODEL))
+                .toList();
     }
 
     @ParameterizedTest
@@ -39,7 +40,8 @@ class ParityTest {
         Golden golden = TestCheckpoints.golden(name);
         try (LoadedModel m = TestCheckpoints.load(name, DataType.FLOAT32)) {
             for (int p = 0; p < golden.prompts(); p++) {
-                assertArrayEquals(golden.ids(p), m.tokenizer().encode(golden.text(p)).ids(), "prompt " + p);
+                assertArrayEquals(
+                        golden.ids(p), m.tokenizer().encode(golden.text(p)).ids(), "prompt " + p);
             }
         }
     }
@@ -67,10 +69,14 @@ class ParityTest {
         Golden golden = TestCheckpoints.golden(name);
         try (LoadedModel m = TestCheckpoints.load(name, DataType.FLOAT32);
                 NDManager scope = NDManager.newBaseManager("PyTorch")) {
-            ForwardResult r = m.transformer().forward(scope, TokenBatch.of(golden.ids(0)),
-                    Hooks.builder().cache(golden.hookSites()).build());
+            ForwardResult r = m.transformer()
+                    .forward(
+                            scope,
+                            TokenBatch.of(golden.ids(0)),
+                            Hooks.builder().cache(golden.hookSites()).build());
             for (String site : golden.hookSites()) {
-                double[] ours = r.activation(site).toType(DataType.FLOAT64, false).toDoubleArray();
+                double[] ours =
+                        r.activation(site).toType(DataType.FLOAT64, false).toDoubleArray();
                 double error = maxAbsDiff(ours, golden.hook(site));
                 assertTrue(error <= 1e-4, name + " " + site + " max error " + error);
             }

@@ -15,7 +15,8 @@ import org.junit.jupiter.api.Test;
 /** The node-name grammar against its conformance examples, proto/node-names.json (shared with both clients). */
 class NodeNamesTest {
     private static JsonObject examples() throws IOException {
-        return JsonParser.parseString(Files.readString(Path.of("..", "proto", "node-names.json"))).getAsJsonObject();
+        return JsonParser.parseString(Files.readString(Path.of("..", "proto", "node-names.json")))
+                .getAsJsonObject();
     }
 
     @Test
@@ -25,8 +26,14 @@ class NodeNamesTest {
             JsonObject x = e.getAsJsonObject();
             String name = x.get("name").getAsString();
             Node node = Node.parse(name);
-            assertEquals(new Node(NodeKind.valueOf(x.get("kind").getAsString()), x.get("layer").getAsInt(),
-                    x.get("unit").getAsInt(), x.get("position").getAsInt()), node, name);
+            assertEquals(
+                    new Node(
+                            NodeKind.valueOf(x.get("kind").getAsString()),
+                            x.get("layer").getAsInt(),
+                            x.get("unit").getAsInt(),
+                            x.get("position").getAsInt()),
+                    node,
+                    name);
             assertEquals(name, node.name());
             checked++;
         }
@@ -37,7 +44,9 @@ class NodeNamesTest {
     void aliasesParseToTheirCanonicalName() throws IOException {
         for (JsonElement e : examples().getAsJsonArray("aliases")) {
             JsonObject x = e.getAsJsonObject();
-            assertEquals(x.get("canonical").getAsString(), Node.parse(x.get("name").getAsString()).name());
+            assertEquals(
+                    x.get("canonical").getAsString(),
+                    Node.parse(x.get("name").getAsString()).name());
         }
     }
 
@@ -45,8 +54,8 @@ class NodeNamesTest {
     void invalidNamesAreRefusedWithTheTextInTheMessage() throws IOException {
         for (JsonElement e : examples().getAsJsonArray("invalid")) {
             String name = e.getAsString();
-            IllegalArgumentException refused = assertThrows(IllegalArgumentException.class, () -> Node.parse(name),
-                    () -> "accepted '" + name + "'");
+            IllegalArgumentException refused = assertThrows(
+                    IllegalArgumentException.class, () -> Node.parse(name), () -> "accepted '" + name + "'");
             assertTrue(refused.getMessage().contains("'" + name + "'"), refused.getMessage());
         }
     }

@@ -13,19 +13,30 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
 /** Speed targets live here, not in timed unit tests. */
-@Command(name = "bench", mixinStandardHelpOptions = true,
+@Command(
+        name = "bench",
+        mixinStandardHelpOptions = true,
         description = "Times the methods on a random GPT-2-small-shaped model; prints a table and writes JSON.")
 final class BenchCommand implements Callable<Integer> {
     @Option(names = "--tokens", defaultValue = "64", description = "Prompt length (default: ${DEFAULT-VALUE}).")
     int tokens;
 
-    @Option(names = "--repeats", defaultValue = "3", description = "Timed runs per measurement; the median is reported (default: ${DEFAULT-VALUE}).")
+    @Option(
+            names = "--repeats",
+            defaultValue = "3",
+            description = "Timed runs per measurement; the median is reported (default: ${DEFAULT-VALUE}).")
     int repeats;
 
-    @Option(names = "--section", defaultValue = "all", description = "methods, service or all (default: ${DEFAULT-VALUE}).")
+    @Option(
+            names = "--section",
+            defaultValue = "all",
+            description = "methods, service or all (default: ${DEFAULT-VALUE}).")
     String section;
 
-    @Option(names = "--out", defaultValue = "patchbay-bench.json", description = "Where to write the JSON (default: ${DEFAULT-VALUE}).")
+    @Option(
+            names = "--out",
+            defaultValue = "patchbay-bench.json",
+            description = "Where to write the JSON (default: ${DEFAULT-VALUE}).")
     Path out;
 
     @Spec
@@ -46,10 +57,15 @@ final class BenchCommand implements Callable<Integer> {
         }
         w.printf("%-52s %12s %10s  %s%n", "measurement", "median (s)", "x forward", "target");
         for (Benchmark.Row r : rows) {
-            w.printf("%-52s %12.4f %10s  %s%n", r.name(), r.medianSeconds(),
-                    r.ratioToForward() > 0 ? String.format("%.2f", r.ratioToForward()) : "", r.target());
+            w.printf(
+                    "%-52s %12.4f %10s  %s%n",
+                    r.name(),
+                    r.medianSeconds(),
+                    r.ratioToForward() > 0 ? String.format("%.2f", r.ratioToForward()) : "",
+                    r.target());
         }
-        Files.writeString(out, new GsonBuilder().setPrettyPrinting().create().toJson(Benchmark.toMap(rows, tokens, repeats)));
+        Files.writeString(
+                out, new GsonBuilder().setPrettyPrinting().create().toJson(Benchmark.toMap(rows, tokens, repeats)));
         w.printf("wrote %s%n", out.toAbsolutePath());
         w.flush();
         return 0;

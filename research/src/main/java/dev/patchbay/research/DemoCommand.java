@@ -27,7 +27,9 @@ import picocli.CommandLine.Spec;
  * The first run: a server in-process, AtP* on an indirect-object prompt through the Java client, the top heads
  * streamed as they arrive, the top ten verified by activation patching, and a heatmap of every head.
  */
-@Command(name = "demo", mixinStandardHelpOptions = true,
+@Command(
+        name = "demo",
+        mixinStandardHelpOptions = true,
         description = "Finds the heads behind indirect object identification on the bundled model, and draws them.")
 final class DemoCommand implements Callable<Integer> {
     static final String CLEAN = "When Mary and John went to the store, John gave a drink to";
@@ -36,7 +38,10 @@ final class DemoCommand implements Callable<Integer> {
     @Option(names = "--model", description = "Hugging Face model directory (default: the bundled model).")
     Path model;
 
-    @Option(names = "--out", defaultValue = "patchbay-demo-heads.png", description = "Where to write the heatmap (default: ${DEFAULT-VALUE}).")
+    @Option(
+            names = "--out",
+            defaultValue = "patchbay-demo-heads.png",
+            description = "Where to write the heatmap (default: ${DEFAULT-VALUE}).")
     Path out;
 
     @Spec
@@ -52,8 +57,12 @@ final class DemoCommand implements Callable<Integer> {
                 w.printf("clean: %s ...Mary?%nnoise: %s ...John?%n", CLEAN, NOISE);
                 w.println("AtP* over every head: which heads make the model answer Mary rather than John?");
                 w.flush();
-                var request = AttributionRequest.forModel(loaded.name()).pair(CLEAN, NOISE, " Mary", " John")
-                        .method(Method.ATP_STAR).nodes(Nodes.heads()).verifyTopK(10).build();
+                var request = AttributionRequest.forModel(loaded.name())
+                        .pair(CLEAN, NOISE, " Mary", " John")
+                        .method(Method.ATP_STAR)
+                        .nodes(Nodes.heads())
+                        .verifyTopK(10)
+                        .build();
                 List<AttributionEvent> events = new ArrayList<>();
                 try (Stream<AttributionEvent> stream = client.attribute(request)) {
                     stream.forEach(e -> {
@@ -62,8 +71,8 @@ final class DemoCommand implements Callable<Integer> {
                     });
                 }
                 AttributionResults results = AttributionResults.collect(events.stream());
-                Path picture = HeadHeatmap.write(results.rows(), "AtP* head effects on " + loaded.name()
-                        + ": logit(Mary) - logit(John)", out);
+                Path picture = HeadHeatmap.write(
+                        results.rows(), "AtP* head effects on " + loaded.name() + ": logit(Mary) - logit(John)", out);
                 w.printf("heatmap of every head: %s%n", picture.toAbsolutePath());
                 w.flush();
             } finally {
@@ -75,20 +84,33 @@ final class DemoCommand implements Callable<Integer> {
 
     private static void show(PrintWriter w, AttributionEvent e) {
         if (e instanceof AttributionEvent.Accepted a) {
-            w.printf("accepted %s: %d nodes, about %.0f forward passes planned%n", a.requestId(), a.nodeCount(),
-                    a.plannedForwardPasses());
+            w.printf(
+                    "accepted %s: %d nodes, about %.0f forward passes planned%n",
+                    a.requestId(), a.nodeCount(), a.plannedForwardPasses());
         } else if (e instanceof AttributionEvent.Effects fx) {
-            var top = fx.nodes().stream().sorted(Comparator.comparingDouble(n -> -Math.abs(n.estimate()))).limit(3).toList();
-            w.printf("layer %d heads arrived; largest: %s%n", fx.layer(), String.join(", ",
-                    top.stream().map(n -> String.format("%s %.3f", n.name(), n.estimate())).toList()));
+            var top = fx.nodes().stream()
+                    .sorted(Comparator.comparingDouble(n -> -Math.abs(n.estimate())))
+                    .limit(3)
+                    .toList();
+            w.printf(
+                    "layer %d heads arrived; largest: %s%n",
+                    fx.layer(),
+                    String.join(
+                            ", ",
+                            top.stream()
+                                    .map(n -> String.format("%s %.3f", n.name(), n.estimate()))
+                                    .toList()));
         } else if (e instanceof AttributionEvent.Verified v) {
             if (v.rank() == 1) {
                 w.printf("%-5s %-8s %12s %16s%n", "rank", "head", "AtP* score", "patched effect");
             }
-            w.printf("%-5d %-8s %12.4f %16.4f%n", v.rank(), v.node().name(), v.node().estimate(), v.effect());
+            w.printf(
+                    "%-5d %-8s %12.4f %16.4f%n",
+                    v.rank(), v.node().name(), v.node().estimate(), v.effect());
         } else if (e instanceof AttributionEvent.Summary s) {
-            w.printf("metric %s: clean %.3f, noise %.3f; %.0f forward passes, %.2f s%n", s.metric(), s.cleanMetric(),
-                    s.noiseMetric(), s.forwardPasses(), s.wallSeconds());
+            w.printf(
+                    "metric %s: clean %.3f, noise %.3f; %.0f forward passes, %.2f s%n",
+                    s.metric(), s.cleanMetric(), s.noiseMetric(), s.forwardPasses(), s.wallSeconds());
         }
         w.flush();
     }

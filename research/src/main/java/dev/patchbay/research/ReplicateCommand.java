@@ -2,8 +2,8 @@ package dev.patchbay.research;
 
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
-import dev.patchbay.checkpoint.BundledModel;
 import dev.patchbay.attribution.examples.ConstructedExample;
+import dev.patchbay.checkpoint.BundledModel;
 import dev.patchbay.checkpoint.LoadedModel;
 import dev.patchbay.nodes.NodeSet;
 import dev.patchbay.research.replication.PromptSetting;
@@ -21,40 +21,61 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
 /** The paper's central result on the bundled model: every method's cost of verified recall. */
-@Command(name = "replicate", mixinStandardHelpOptions = true,
+@Command(
+        name = "replicate",
+        mixinStandardHelpOptions = true,
         description = "Ground truth by exhaustive activation patching, then each method's cost of verified recall,"
                 + " per prompt setting and node set; writes log-log plots, a relative-cost table, JSON, and the"
                 + " constructed saturation and cancellation examples.")
 final class ReplicateCommand implements Callable<Integer> {
-    private static final Map<String, NodeSet> NODE_SETS = Map.of("attention", NodeSet.attention(), "neurons",
-            NodeSet.neurons());
+    private static final Map<String, NodeSet> NODE_SETS =
+            Map.of("attention", NodeSet.attention(), "neurons", NodeSet.neurons());
 
     @Option(names = "--model", description = "Hugging Face model directory (default: the bundled model).")
     Path model;
 
-    @Option(names = "--prompts", description = "The prompt settings (default: replication.json in the model directory).")
+    @Option(
+            names = "--prompts",
+            description = "The prompt settings (default: replication.json in the model directory).")
     Path prompts;
 
     @Option(names = "--out", description = "Where the plots and tables go (default: docs/replication in the checkout).")
     Path out;
 
-    @Option(names = "--settings", split = ",", description = "Prompt settings to run, by name (default: all in the file).")
+    @Option(
+            names = "--settings",
+            split = ",",
+            description = "Prompt settings to run, by name (default: all in the file).")
     List<String> settings;
 
-    @Option(names = "--nodes", split = ",", defaultValue = "attention,neurons",
+    @Option(
+            names = "--nodes",
+            split = ",",
+            defaultValue = "attention,neurons",
             description = "Node sets: attention, neurons (default: ${DEFAULT-VALUE}).")
     List<String> nodeSets;
 
-    @Option(names = "--max-k", defaultValue = "1000", description = "The largest k of cost(k) (default: ${DEFAULT-VALUE}).")
+    @Option(
+            names = "--max-k",
+            defaultValue = "1000",
+            description = "The largest k of cost(k) (default: ${DEFAULT-VALUE}).")
     int maxK;
 
-    @Option(names = "--seeds", defaultValue = "3", description = "Runs of each randomized method (default: ${DEFAULT-VALUE}).")
+    @Option(
+            names = "--seeds",
+            defaultValue = "3",
+            description = "Runs of each randomized method (default: ${DEFAULT-VALUE}).")
     int seeds;
 
-    @Option(names = "--batch-rows", defaultValue = "128", description = "Patched runs per forward pass (default: ${DEFAULT-VALUE}).")
+    @Option(
+            names = "--batch-rows",
+            defaultValue = "128",
+            description = "Patched runs per forward pass (default: ${DEFAULT-VALUE}).")
     int batchRows;
 
-    @Option(names = "--float32", description = "Compute in float32 (default: float64, so that effects near zero are exact).")
+    @Option(
+            names = "--float32",
+            description = "Compute in float32 (default: float64, so that effects near zero are exact).")
     boolean float32;
 
     @Spec
@@ -69,12 +90,14 @@ final class ReplicateCommand implements Callable<Integer> {
             }
         }
         Path dir = model != null ? model : BundledModel.directory();
-        Path outDir = out != null ? out : Path.of(System.getProperty("patchbay.home", ".")).resolve("docs/replication");
+        Path outDir = out != null
+                ? out
+                : Path.of(System.getProperty("patchbay.home", ".")).resolve("docs/replication");
         Replication replication = new Replication(maxK, seeds, batchRows, 1e-9);
         List<Replication.Outcome> outcomes = new ArrayList<>();
         try (LoadedModel loaded = LoadedModel.load(dir, float32 ? DataType.FLOAT32 : DataType.FLOAT64)) {
-            List<PromptSetting> all = PromptSetting.load(prompts != null ? prompts : dir.resolve("replication.json"),
-                    loaded.tokenizer());
+            List<PromptSetting> all =
+                    PromptSetting.load(prompts != null ? prompts : dir.resolve("replication.json"), loaded.tokenizer());
             for (String s : settings == null ? List.<String>of() : settings) {
                 if (all.stream().noneMatch(p -> p.name().equals(s))) {
                     throw new IllegalArgumentException("--settings: no setting '" + s + "'; the file has "

@@ -45,7 +45,9 @@ class ClientEndToEndTest {
     }
 
     private static AttributionRequest heads() {
-        return AttributionRequest.forModel("tiny-gpt2").pair(CLEAN, NOISE, " Mary", " John").nodes(Nodes.heads());
+        return AttributionRequest.forModel("tiny-gpt2")
+                .pair(CLEAN, NOISE, " Mary", " John")
+                .nodes(Nodes.heads());
     }
 
     @Test
@@ -56,11 +58,18 @@ class ClientEndToEndTest {
         }
         assertTrue(events.get(0) instanceof AttributionEvent.Accepted);
         assertTrue(events.get(events.size() - 1) instanceof AttributionEvent.Summary);
-        int firstVerified = events.indexOf(events.stream().filter(e -> e instanceof AttributionEvent.Verified)
-                .findFirst().orElseThrow());
-        assertEquals(2, events.subList(0, firstVerified).stream().filter(e -> e instanceof AttributionEvent.Effects).count());
+        int firstVerified = events.indexOf(events.stream()
+                .filter(e -> e instanceof AttributionEvent.Verified)
+                .findFirst()
+                .orElseThrow());
+        assertEquals(
+                2,
+                events.subList(0, firstVerified).stream()
+                        .filter(e -> e instanceof AttributionEvent.Effects)
+                        .count());
 
-        AttributionResults results = AttributionResults.collect(client.attribute(heads().verifyTopK(3).build()));
+        AttributionResults results = AttributionResults.collect(
+                client.attribute(heads().verifyTopK(3).build()));
         assertEquals(8, results.rows().size(), "2 layers x 4 heads");
         List<AttributionResults.Row> top = results.top(3);
         assertTrue(Math.abs(top.get(0).estimate()) >= Math.abs(top.get(1).estimate()));
@@ -72,14 +81,20 @@ class ClientEndToEndTest {
 
     @Test
     void theDiagnosticArrivesAsItsOwnEvent() {
-        var request = heads().verifyTopK(2).build().toBuilder().setDiagnostic(dev.patchbay.proto.v1.DiagnosticOptions
-                .newBuilder().setEnabled(true).setSamples(30).setInclusionProbability(0.3)).build();
+        var request = heads().verifyTopK(2).build().toBuilder()
+                .setDiagnostic(dev.patchbay.proto.v1.DiagnosticOptions.newBuilder()
+                        .setEnabled(true)
+                        .setSamples(30)
+                        .setInclusionProbability(0.3))
+                .build();
         List<AttributionEvent> events;
         try (Stream<AttributionEvent> s = client.attribute(request)) {
             events = s.toList();
         }
         var diagnostic = (AttributionEvent.Diagnostic) events.stream()
-                .filter(e -> e instanceof AttributionEvent.Diagnostic).findFirst().orElseThrow();
+                .filter(e -> e instanceof AttributionEvent.Diagnostic)
+                .findFirst()
+                .orElseThrow();
         assertEquals(6, diagnostic.nodes());
         assertEquals(32, diagnostic.forwardPasses());
     }
@@ -104,8 +119,13 @@ class ClientEndToEndTest {
 
         CountDownLatch failed = new CountDownLatch(1);
         Status.Code[] code = new Status.Code[1];
-        PatchbayClient.Call call = client.attributeAsync(AttributionRequest.forModel("tiny-gpt2").pair(CLEAN, NOISE,
-                " Mary", " John").method(Method.ACTIVATION_PATCHING).nodes(Nodes.neurons()).build(), new PatchbayClient.Listener() {
+        PatchbayClient.Call call = client.attributeAsync(
+                AttributionRequest.forModel("tiny-gpt2")
+                        .pair(CLEAN, NOISE, " Mary", " John")
+                        .method(Method.ACTIVATION_PATCHING)
+                        .nodes(Nodes.neurons())
+                        .build(),
+                new PatchbayClient.Listener() {
                     @Override
                     public void onEvent(AttributionEvent event) {}
 
@@ -126,7 +146,10 @@ class ClientEndToEndTest {
         long before = device.passes();
         long nodes;
         try (Stream<AttributionEvent> s = client.attribute(AttributionRequest.forModel("tiny-gpt2")
-                .pair(CLEAN, NOISE, " Mary", " John").method(Method.ACTIVATION_PATCHING).nodes(Nodes.neurons()).build())) {
+                .pair(CLEAN, NOISE, " Mary", " John")
+                .method(Method.ACTIVATION_PATCHING)
+                .nodes(Nodes.neurons())
+                .build())) {
             nodes = ((AttributionEvent.Accepted) s.findFirst().orElseThrow()).nodeCount();
         }
         // Wait for the server to end the request (its queue closed, so none of its passes can run any more).
@@ -146,12 +169,20 @@ class ClientEndToEndTest {
         PatchbayException unknown = assertThrows(PatchbayException.class, () -> client.tokenize("nope", "hi"));
         assertEquals(Status.Code.NOT_FOUND, unknown.code());
         assertTrue(unknown.getMessage().contains("nope"));
-        PatchbayException bad = assertThrows(PatchbayException.class, () -> AttributionResults.collect(client.attribute(
-                AttributionRequest.forModel("tiny-gpt2").pair(CLEAN, "Hi", " Mary", " John").build())));
+        PatchbayException bad = assertThrows(
+                PatchbayException.class,
+                () -> AttributionResults.collect(client.attribute(AttributionRequest.forModel("tiny-gpt2")
+                        .pair(CLEAN, "Hi", " Mary", " John")
+                        .build())));
         assertEquals(Status.Code.INVALID_ARGUMENT, bad.code());
-        PatchbayException late = assertThrows(PatchbayException.class, () -> AttributionResults.collect(
-                client.withTimeout(Duration.ofMillis(50)).attribute(AttributionRequest.forModel("tiny-gpt2")
-                        .pair(CLEAN, NOISE, " Mary", " John").method(Method.ACTIVATION_PATCHING).nodes(Nodes.neurons()).build())));
+        PatchbayException late = assertThrows(
+                PatchbayException.class,
+                () -> AttributionResults.collect(client.withTimeout(Duration.ofMillis(50))
+                        .attribute(AttributionRequest.forModel("tiny-gpt2")
+                                .pair(CLEAN, NOISE, " Mary", " John")
+                                .method(Method.ACTIVATION_PATCHING)
+                                .nodes(Nodes.neurons())
+                                .build())));
         assertEquals(Status.Code.DEADLINE_EXCEEDED, late.code());
         assertFalse(client.models().isEmpty(), "the client still works");
     }

@@ -19,11 +19,13 @@ class DemoCommandTest {
     void streamsTheTopHeadsVerifiesTenAndDrawsTheHeatmap() throws Exception {
         CliRun cli = new CliRun(ResearchCli::commandLine);
         Path png = temp.resolve("heads.png");
-        System.setProperty("patchbay.home", Path.of("..").toAbsolutePath().normalize().toString());
+        System.setProperty(
+                "patchbay.home", Path.of("..").toAbsolutePath().normalize().toString());
         assertEquals(0, cli.run("demo", "--out", png.toString()), cli.err.toString());
         String text = cli.out.toString();
         assertTrue(text.contains("layer 0 heads arrived") && text.contains("patched effect"), text);
-        long verified = text.lines().filter(l -> l.matches("\\d+\\s+L\\d+H\\d+\\s+.*")).count();
+        long verified =
+                text.lines().filter(l -> l.matches("\\d+\\s+L\\d+H\\d+\\s+.*")).count();
         assertEquals(Math.min(10, headCount(text)), verified, text);
         byte[] magic = Arrays.copyOf(Files.readAllBytes(png), 8);
         assertArrayEquals(new byte[] {(byte) 0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'}, magic);

@@ -14,10 +14,12 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.HashSet;
 import java.util.Set;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /** The replication end to end on a tiny random model, with a two-pair distribution. */
+@Tag("slow") // numerical oracles or long loops: ./patchbay test --fast skips them
 class ReplicateCommandTest {
     private static final String PROMPTS = """
             {"settings": [{"name": "IOI-TWO", "description": "two pairs", "pairs": [
@@ -37,16 +39,31 @@ class ReplicateCommandTest {
     void writesAPlotPerSettingAndEveryCurveIsAtLeastTheOracle() throws IOException {
         Path prompts = Files.writeString(dir.resolve("prompts.json"), PROMPTS);
         Path out = dir.resolve("out");
-        int exit = cli.run("replicate", "--model", TestCheckpoints.dir("tiny-gpt2").toString(), "--prompts",
-                prompts.toString(), "--out", out.toString(), "--seeds", "2", "--max-k", "50", "--nodes", "attention");
+        int exit = cli.run(
+                "replicate",
+                "--model",
+                TestCheckpoints.dir("tiny-gpt2").toString(),
+                "--prompts",
+                prompts.toString(),
+                "--out",
+                out.toString(),
+                "--seeds",
+                "2",
+                "--max-k",
+                "50",
+                "--nodes",
+                "attention");
         assertEquals(0, exit, cli.err.toString());
         byte[] png = Files.readAllBytes(out.resolve("ioi-two-attention.png"));
         assertTrue(png.length > 1000 && png[1] == 'P' && png[2] == 'N' && png[3] == 'G');
         String examples = Files.readString(out.resolve("constructed-examples.md"));
-        assertTrue(examples.contains("| saturation | L0H0.k@1 |") && examples.contains("| cancellation | L0N0@1 |"), examples);
+        assertTrue(
+                examples.contains("| saturation | L0H0.k@1 |") && examples.contains("| cancellation | L0N0@1 |"),
+                examples);
         String table = Files.readString(out.resolve("relative-cost.md"));
         assertTrue(table.contains("| AtP* |") && table.contains("| Hierarchical (b=4) |"), table);
-        JsonObject results = JsonParser.parseString(Files.readString(out.resolve("results.json"))).getAsJsonObject();
+        JsonObject results = JsonParser.parseString(Files.readString(out.resolve("results.json")))
+                .getAsJsonObject();
         JsonArray settings = results.getAsJsonArray("settings");
         assertEquals(1, settings.size());
         for (JsonElement s : settings) {
@@ -63,7 +80,11 @@ class ReplicateCommandTest {
                 for (int i = 0; i < k; i++) {
                     // every one of the true top k must be verified, one forward pass per pair each
                     assertTrue(cost.get(i).getAsDouble() >= i + 1, label + ": cost(" + (i + 1) + ") below the oracle");
-                    assertTrue(i == 0 || cost.get(i).getAsDouble() >= cost.get(i - 1).getAsDouble(), label + " decreases");
+                    assertTrue(
+                            i == 0
+                                    || cost.get(i).getAsDouble()
+                                            >= cost.get(i - 1).getAsDouble(),
+                            label + " decreases");
                 }
                 assertTrue(c.getAsJsonObject().get("relative_cost").getAsDouble() >= 1, label);
             }
@@ -73,20 +94,38 @@ class ReplicateCommandTest {
 
     @Test
     void aBadPromptFileIsOneClearErrorNamingTheField() throws IOException {
-        Path prompts = Files.writeString(dir.resolve("prompts.json"), PROMPTS.replace("\"answer\": \" Mary\"",
-                "\"answer\": \" Maryland\""));
-        int exit = cli.run("replicate", "--model", TestCheckpoints.dir("tiny-gpt2").toString(), "--prompts",
-                prompts.toString(), "--out", dir.resolve("out").toString());
+        Path prompts = Files.writeString(
+                dir.resolve("prompts.json"), PROMPTS.replace("\"answer\": \" Mary\"", "\"answer\": \" Maryland\""));
+        int exit = cli.run(
+                "replicate",
+                "--model",
+                TestCheckpoints.dir("tiny-gpt2").toString(),
+                "--prompts",
+                prompts.toString(),
+                "--out",
+                dir.resolve("out").toString());
         assertEquals(1, exit);
-        assertTrue(cli.err.toString().contains("settings[0].pairs[0].answer") && cli.err.toString().contains("Maryland"),
+        assertTrue(
+                cli.err.toString().contains("settings[0].pairs[0].answer")
+                        && cli.err.toString().contains("Maryland"),
                 cli.err.toString());
     }
 
     @Test
     void anUnknownSettingIsNamed() throws IOException {
         Path prompts = Files.writeString(dir.resolve("prompts.json"), PROMPTS);
-        assertEquals(1, cli.run("replicate", "--model", TestCheckpoints.dir("tiny-gpt2").toString(), "--prompts",
-                prompts.toString(), "--settings", "CITY-PP", "--out", dir.resolve("out").toString()));
+        assertEquals(
+                1,
+                cli.run(
+                        "replicate",
+                        "--model",
+                        TestCheckpoints.dir("tiny-gpt2").toString(),
+                        "--prompts",
+                        prompts.toString(),
+                        "--settings",
+                        "CITY-PP",
+                        "--out",
+                        dir.resolve("out").toString()));
         assertTrue(cli.err.toString().contains("--settings: no setting 'CITY-PP'"), cli.err.toString());
     }
 }

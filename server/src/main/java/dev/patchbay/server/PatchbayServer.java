@@ -4,8 +4,8 @@ import dev.patchbay.checkpoint.LoadedModel;
 import dev.patchbay.execution.Device;
 import dev.patchbay.execution.SchedulerConfig;
 import dev.patchbay.server.config.ServerLimits;
-import dev.patchbay.server.rpc.PatchbayService;
 import dev.patchbay.server.mapping.ServedModel;
+import dev.patchbay.server.rpc.PatchbayService;
 import io.grpc.Grpc;
 import io.grpc.InsecureServerCredentials;
 import io.grpc.Server;
@@ -32,7 +32,8 @@ public final class PatchbayServer implements AutoCloseable {
     private final Map<String, Device> devices;
     private final ThreadPoolExecutor jobs;
 
-    private PatchbayServer(Server server, HealthStatusManager health, Map<String, Device> devices, ThreadPoolExecutor jobs) {
+    private PatchbayServer(
+            Server server, HealthStatusManager health, Map<String, Device> devices, ThreadPoolExecutor jobs) {
         this.server = server;
         this.health = health;
         this.devices = devices;
@@ -45,8 +46,9 @@ public final class PatchbayServer implements AutoCloseable {
     }
 
     /** Serves {@code models} on {@code port} (0 picks a free port), plaintext. */
-    public static PatchbayServer start(int port, Map<String, LoadedModel> models, SchedulerConfig scheduler,
-            ServerLimits limits) throws IOException {
+    public static PatchbayServer start(
+            int port, Map<String, LoadedModel> models, SchedulerConfig scheduler, ServerLimits limits)
+            throws IOException {
         return start(Grpc.newServerBuilderForPort(port, InsecureServerCredentials.create()), models, scheduler, limits);
     }
 
@@ -54,8 +56,9 @@ public final class PatchbayServer implements AutoCloseable {
      * Serves {@code models} through {@code transport}: a Netty server for a port, or grpc-java's in-process
      * transport for tests where a socket adds nothing.
      */
-    public static PatchbayServer start(ServerBuilder<?> transport, Map<String, LoadedModel> models,
-            SchedulerConfig scheduler, ServerLimits limits) throws IOException {
+    public static PatchbayServer start(
+            ServerBuilder<?> transport, Map<String, LoadedModel> models, SchedulerConfig scheduler, ServerLimits limits)
+            throws IOException {
         Map<String, Device> devices = new LinkedHashMap<>();
         Map<String, ServedModel> served = new LinkedHashMap<>();
         models.forEach((name, m) -> {
@@ -65,8 +68,8 @@ public final class PatchbayServer implements AutoCloseable {
         });
         AtomicInteger threads = new AtomicInteger();
         // Request threads only orchestrate and wait for the devices; a full pool refuses new requests.
-        ThreadPoolExecutor jobs = new ThreadPoolExecutor(0, limits.maxConcurrentJobs(), 30, TimeUnit.SECONDS,
-                new SynchronousQueue<>(), r -> {
+        ThreadPoolExecutor jobs = new ThreadPoolExecutor(
+                0, limits.maxConcurrentJobs(), 30, TimeUnit.SECONDS, new SynchronousQueue<>(), r -> {
                     Thread t = new Thread(r, "patchbay-request-" + threads.incrementAndGet());
                     t.setDaemon(true);
                     return t;

@@ -18,7 +18,8 @@ class ArchitectureTest {
 
     @BeforeAll
     static void importServer() {
-        server = new ClassFileImporter().withImportOption(ImportOption.Predefined.DO_NOT_INCLUDE_TESTS)
+        server = new ClassFileImporter()
+                .withImportOption(ImportOption.Predefined.DO_NOT_INCLUDE_TESTS)
                 .importPackages("dev.patchbay.server");
     }
 
@@ -29,28 +30,61 @@ class ArchitectureTest {
 
     @Test
     void mappingKnowsNoCallAndConfigKnowsNeither() {
-        noClasses().that().resideInAPackage("dev.patchbay.server.mapping..").should().dependOnClassesThat()
-                .resideInAnyPackage("dev.patchbay.server.rpc..").check(server);
-        noClasses().that().resideInAPackage("dev.patchbay.server.config..").should().dependOnClassesThat()
-                .resideInAnyPackage("dev.patchbay.server.rpc..", "dev.patchbay.server.mapping..").check(server);
-        noClasses().that().resideInAnyPackage("dev.patchbay.server.rpc..", "dev.patchbay.server.mapping..")
-                .should().dependOnClassesThat().resideInAPackage("dev.patchbay.server").check(server);
+        noClasses()
+                .that()
+                .resideInAPackage("dev.patchbay.server.mapping..")
+                .should()
+                .dependOnClassesThat()
+                .resideInAnyPackage("dev.patchbay.server.rpc..")
+                .check(server);
+        noClasses()
+                .that()
+                .resideInAPackage("dev.patchbay.server.config..")
+                .should()
+                .dependOnClassesThat()
+                .resideInAnyPackage("dev.patchbay.server.rpc..", "dev.patchbay.server.mapping..")
+                .check(server);
+        noClasses()
+                .that()
+                .resideInAnyPackage("dev.patchbay.server.rpc..", "dev.patchbay.server.mapping..")
+                .should()
+                .dependOnClassesThat()
+                .resideInAPackage("dev.patchbay.server")
+                .check(server);
     }
 
     @Test
     void theServerUsesTheEngineApiNotItsKernels() {
-        noClasses().should().dependOnClassesThat().haveFullyQualifiedName("dev.patchbay.passes.PairBatch")
-                .orShould().dependOnClassesThat().haveFullyQualifiedName("dev.patchbay.passes.MetricBatch")
-                .orShould().dependOnClassesThat().haveFullyQualifiedName("dev.patchbay.passes.PatchBatch")
-                .orShould().dependOnClassesThat().haveFullyQualifiedName("dev.patchbay.passes.GradientEstimator")
-                .orShould().dependOnClassesThat().haveFullyQualifiedName("dev.patchbay.model.Hooks")
-                .orShould().dependOnClassesThat().haveFullyQualifiedName("dev.patchbay.model.TokenBatch")
+        noClasses()
+                .should()
+                .dependOnClassesThat()
+                .haveFullyQualifiedName("dev.patchbay.passes.PairBatch")
+                .orShould()
+                .dependOnClassesThat()
+                .haveFullyQualifiedName("dev.patchbay.passes.MetricBatch")
+                .orShould()
+                .dependOnClassesThat()
+                .haveFullyQualifiedName("dev.patchbay.passes.PatchBatch")
+                .orShould()
+                .dependOnClassesThat()
+                .haveFullyQualifiedName("dev.patchbay.passes.GradientEstimator")
+                .orShould()
+                .dependOnClassesThat()
+                .haveFullyQualifiedName("dev.patchbay.model.Hooks")
+                .orShould()
+                .dependOnClassesThat()
+                .haveFullyQualifiedName("dev.patchbay.model.TokenBatch")
                 .check(server);
     }
 
     @Test
     void onlyTheMappingReadsRequestsIntoEngineValues() {
-        noClasses().that().resideOutsideOfPackage("dev.patchbay.server.mapping..").should().dependOnClassesThat()
-                .haveFullyQualifiedName("dev.patchbay.proto.v1.AttributeRequest$Builder").check(server);
+        noClasses()
+                .that()
+                .resideOutsideOfPackage("dev.patchbay.server.mapping..")
+                .should()
+                .dependOnClassesThat()
+                .haveFullyQualifiedName("dev.patchbay.proto.v1.AttributeRequest$Builder")
+                .check(server);
     }
 }

@@ -68,7 +68,9 @@ class AttributeServiceTest {
         // grpc-java's in-process transport: the service's behaviour without a socket (BackpressureTest, which needs
         // HTTP/2 flow control, and PatchbayServerTest keep Netty).
         String name = InProcessServerBuilder.generateName();
-        server = PatchbayServer.start(InProcessServerBuilder.forName(name), Map.of("tiny-gpt2", gpt2, "tiny-llama", llama, "broken", broken),
+        server = PatchbayServer.start(
+                InProcessServerBuilder.forName(name),
+                Map.of("tiny-gpt2", gpt2, "tiny-llama", llama, "broken", broken),
                 new SchedulerConfig(32, 8192, Duration.ofMillis(20), 64L << 20),
                 new ServerLimits(1 << 20, 64, 256, 100_000, 32, 4));
         channel = InProcessChannelBuilder.forName(name).build();
@@ -83,17 +85,27 @@ class AttributeServiceTest {
     }
 
     static PromptPair pair(String clean, String noise) {
-        return PromptPair.newBuilder().setClean(Prompt.newBuilder().setText(clean))
+        return PromptPair.newBuilder()
+                .setClean(Prompt.newBuilder().setText(clean))
                 .setNoise(Prompt.newBuilder().setText(noise))
-                .addAnswers(Token.newBuilder().setText(" Mary")).addWrongs(Token.newBuilder().setText(" John")).build();
+                .addAnswers(Token.newBuilder().setText(" Mary"))
+                .addWrongs(Token.newBuilder().setText(" John"))
+                .build();
     }
 
     static AttributeRequest.Builder request(String model, Method method, NodeSet nodes) {
-        return AttributeRequest.newBuilder().setModel(model).addPairs(pair(CLEAN, NOISE)).setMethod(method).setNodes(nodes);
+        return AttributeRequest.newBuilder()
+                .setModel(model)
+                .addPairs(pair(CLEAN, NOISE))
+                .setMethod(method)
+                .setNodes(nodes);
     }
 
     static NodeSet perPosition(NodeKind... kinds) {
-        return NodeSet.newBuilder().addAllKinds(List.of(kinds)).setPerPosition(true).build();
+        return NodeSet.newBuilder()
+                .addAllKinds(List.of(kinds))
+                .setPerPosition(true)
+                .build();
     }
 
     static List<AttributeEvent> collect(AttributeRequest request) {
@@ -104,38 +116,67 @@ class AttributeServiceTest {
 
     @Test
     void blocksStreamBeforeTheSummaryAndMatchTheEngine() {
-        List<AttributeEvent> events = collect(request("tiny-llama", Method.ATP_STAR,
-                perPosition(NodeKind.QUERY, NodeKind.KEY, NodeKind.VALUE, NodeKind.HEAD_OUTPUT, NodeKind.NEURON))
-                .setVerifyTopK(5).build());
+        List<AttributeEvent> events = collect(request(
+                        "tiny-llama",
+                        Method.ATP_STAR,
+                        perPosition(
+                                NodeKind.QUERY, NodeKind.KEY, NodeKind.VALUE, NodeKind.HEAD_OUTPUT, NodeKind.NEURON))
+                .setVerifyTopK(5)
+                .build());
         assertEquals(AttributeEvent.EventCase.ACCEPTED, events.get(0).getEventCase());
-        assertEquals(AttributeEvent.EventCase.SUMMARY, events.get(events.size() - 1).getEventCase());
-        List<EffectBlock> blocks = events.stream().filter(AttributeEvent::hasBlock).map(AttributeEvent::getBlock).toList();
+        assertEquals(
+                AttributeEvent.EventCase.SUMMARY, events.get(events.size() - 1).getEventCase());
+        List<EffectBlock> blocks = events.stream()
+                .filter(AttributeEvent::hasBlock)
+                .map(AttributeEvent::getBlock)
+                .toList();
         assertEquals(2 * 5, blocks.size(), "one block per layer and node kind");
-        assertEquals(events.get(0).getAccepted().getNodeCount(), blocks.stream().mapToInt(EffectBlock::getValuesCount).sum());
+        assertEquals(
+                events.get(0).getAccepted().getNodeCount(),
+                blocks.stream().mapToInt(EffectBlock::getValuesCount).sum());
 
         // The same computation in-process.
-        var engine = new AtPStar(8).run(llama.transformer(), List.of(new dev.patchbay.nodes.PromptPair(
-                llama.tokenizer().encode(CLEAN).ids(), llama.tokenizer().encode(NOISE).ids(),
-                dev.patchbay.nodes.Metric.logitDiff(llama.tokenizer().encodeFragment(" Mary").ids(),
-                        llama.tokenizer().encodeFragment(" John").ids()))),
-                dev.patchbay.nodes.NodeSet.attentionAndNeurons());
+        var engine = new AtPStar(8)
+                .run(
+                        llama.transformer(),
+                        List.of(new dev.patchbay.nodes.PromptPair(
+                                llama.tokenizer().encode(CLEAN).ids(),
+                                llama.tokenizer().encode(NOISE).ids(),
+                                dev.patchbay.nodes.Metric.logitDiff(
+                                        llama.tokenizer()
+                                                .encodeFragment(" Mary")
+                                                .ids(),
+                                        llama.tokenizer()
+                                                .encodeFragment(" John")
+                                                .ids()))),
+                        dev.patchbay.nodes.NodeSet.attentionAndNeurons());
         for (EffectBlock b : blocks) {
-            var mine = engine.blocks().stream().filter(e -> e.layer() == b.getLayer()
-                    && Protos.kind(e.kind()) == b.getKind()).findFirst().orElseThrow();
+            var mine = engine.blocks().stream()
+                    .filter(e -> e.layer() == b.getLayer() && Protos.kind(e.kind()) == b.getKind())
+                    .findFirst()
+                    .orElseThrow();
             for (int i = 0; i < b.getValuesCount(); i++) {
                 assertEquals(mine.value(i), b.getValues(i), 1e-5 + 1e-5 * Math.abs(mine.value(i)));
             }
         }
         // Verified in rank order, with the exact effects of the top nodes.
-        List<AttributeEvent> verified = events.stream().filter(AttributeEvent::hasVerified).toList();
+        List<AttributeEvent> verified =
+                events.stream().filter(AttributeEvent::hasVerified).toList();
         assertEquals(5, verified.size());
         List<AttributionResult.Scored> ranked = engine.ranked();
         for (int i = 0; i < 5; i++) {
             assertEquals(i + 1, verified.get(i).getVerified().getRank());
-            assertEquals(ranked.get(i).node().name(), verified.get(i).getVerified().getNode().getName());
+            assertEquals(
+                    ranked.get(i).node().name(),
+                    verified.get(i).getVerified().getNode().getName());
         }
         int firstVerified = events.indexOf(verified.get(0));
-        assertTrue(events.stream().limit(firstVerified).filter(AttributeEvent::hasBlock).count() == blocks.size(),
+        assertTrue(
+                events.stream()
+                                .limit(firstVerified)
+                                .filter(AttributeEvent::hasBlock)
+                                .count()
+                        == blocks.size(),
                 "every block arrives before verification starts");
         var summary = events.get(events.size() - 1).getSummary();
         assertEquals("atp-star", summary.getMethod());
@@ -145,12 +186,25 @@ class AttributeServiceTest {
     @Test
     void everyBaselineRunsThroughTheRpcAndReportsItsCost() {
         NodeSet heads = NodeSet.newBuilder().addKinds(NodeKind.HEAD_OUTPUT).build();
-        var options = dev.patchbay.proto.v1.BaselineOptions.newBuilder().setSamples(20).setInclusionProbability(0.3)
-                .setBlockSize(3).setBranching(2).setSeed(5).build();
+        var options = dev.patchbay.proto.v1.BaselineOptions.newBuilder()
+                .setSamples(20)
+                .setInclusionProbability(0.3)
+                .setBlockSize(3)
+                .setBranching(2)
+                .setSeed(5)
+                .build();
         for (Method m : List.of(Method.ITERATIVE, Method.SUBSAMPLING, Method.BLOCKS, Method.HIERARCHICAL)) {
-            List<AttributeEvent> events = collect(request("tiny-gpt2", m, heads).setBaseline(options).setVerifyTopK(2).build());
+            List<AttributeEvent> events = collect(request("tiny-gpt2", m, heads)
+                    .setBaseline(options)
+                    .setVerifyTopK(2)
+                    .build());
             var summary = events.get(events.size() - 1).getSummary();
-            assertEquals(8, events.stream().filter(AttributeEvent::hasBlock).mapToInt(e -> e.getBlock().getValuesCount()).sum());
+            assertEquals(
+                    8,
+                    events.stream()
+                            .filter(AttributeEvent::hasBlock)
+                            .mapToInt(e -> e.getBlock().getValuesCount())
+                            .sum());
             assertEquals(2, events.stream().filter(AttributeEvent::hasVerified).count(), m.name());
             double own = switch (m) {
                 case ITERATIVE -> 0;
@@ -162,17 +216,25 @@ class AttributeServiceTest {
             double verification = 2 + 2; // clean and noise runs, then the two verified heads
             assertEquals(own + verification, summary.getForwardPasses(), 1e-9, m.name());
         }
-        expect(Status.Code.INVALID_ARGUMENT, "baseline", request("tiny-gpt2", Method.SUBSAMPLING, heads)
-                .setBaseline(options.toBuilder().setInclusionProbability(1.5)));
+        expect(
+                Status.Code.INVALID_ARGUMENT,
+                "baseline",
+                request("tiny-gpt2", Method.SUBSAMPLING, heads)
+                        .setBaseline(options.toBuilder().setInclusionProbability(1.5)));
     }
 
     /** Hierarchical's cost on the IOI pair, branching 2, over the heads of tiny-gpt2, in-process. */
     private static double hierarchicalCostInProcess() {
-        dev.patchbay.nodes.PromptPair pair = new dev.patchbay.nodes.PromptPair(gpt2.tokenizer().encode(CLEAN).ids(),
-                gpt2.tokenizer().encode(NOISE).ids(), dev.patchbay.nodes.Metric.logitDiff(
-                        gpt2.tokenizer().encodeFragment(" Mary").ids(), gpt2.tokenizer().encodeFragment(" John").ids()));
-        double cost = new dev.patchbay.attribution.baselines.Hierarchical(2, 0, 32).run(gpt2.transformer(),
-                List.of(pair), dev.patchbay.nodes.NodeSet.heads()).cost().forwardPasses();
+        dev.patchbay.nodes.PromptPair pair = new dev.patchbay.nodes.PromptPair(
+                gpt2.tokenizer().encode(CLEAN).ids(),
+                gpt2.tokenizer().encode(NOISE).ids(),
+                dev.patchbay.nodes.Metric.logitDiff(
+                        gpt2.tokenizer().encodeFragment(" Mary").ids(),
+                        gpt2.tokenizer().encodeFragment(" John").ids()));
+        double cost = new dev.patchbay.attribution.baselines.Hierarchical(2, 0, 32)
+                .run(gpt2.transformer(), List.of(pair), dev.patchbay.nodes.NodeSet.heads())
+                .cost()
+                .forwardPasses();
         assertTrue(cost > 2, "the tree patched some groups");
         return cost;
     }
@@ -182,10 +244,16 @@ class AttributeServiceTest {
         NodeSet heads = NodeSet.newBuilder().addKinds(NodeKind.HEAD_OUTPUT).build();
         // 2 runs for the clean and noise prompts, then one per verified head: a budget of 5 verifies 3 of 8.
         // A prompt no other test uses, so that AtP's own clean pass is not a cache hit.
-        List<AttributeEvent> events = collect(AttributeRequest.newBuilder().setModel("tiny-gpt2")
-                .addPairs(pair("When Mary and John went to the park, John gave a drink to",
+        List<AttributeEvent> events = collect(AttributeRequest.newBuilder()
+                .setModel("tiny-gpt2")
+                .addPairs(pair(
+                        "When Mary and John went to the park, John gave a drink to",
                         "When Mary and John went to the park, Mary gave a drink to"))
-                .setMethod(Method.ATP).setNodes(heads).setVerifyTopK(8).setVerifyBudget(5).build());
+                .setMethod(Method.ATP)
+                .setNodes(heads)
+                .setVerifyTopK(8)
+                .setVerifyBudget(5)
+                .build());
         assertEquals(0, events.get(events.size() - 1).getSummary().getCacheHits());
         assertEquals(3, events.stream().filter(AttributeEvent::hasVerified).count());
         assertEquals(4 + 5, events.get(events.size() - 1).getSummary().getForwardPasses(), 1e-9);
@@ -199,8 +267,12 @@ class AttributeServiceTest {
             List<Future<List<AttributeEvent>>> futures = new ArrayList<>();
             for (int c = 0; c < 6; c++) {
                 String noise = c % 2 == 0 ? NOISE : "When John and Mary went to the store, John gave a drink to";
-                AttributeRequest r = AttributeRequest.newBuilder().setModel("tiny-gpt2").addPairs(pair(CLEAN, noise))
-                        .setMethod(Method.ATP).setNodes(perPosition(NodeKind.HEAD_OUTPUT, NodeKind.NEURON)).build();
+                AttributeRequest r = AttributeRequest.newBuilder()
+                        .setModel("tiny-gpt2")
+                        .addPairs(pair(CLEAN, noise))
+                        .setMethod(Method.ATP)
+                        .setNodes(perPosition(NodeKind.HEAD_OUTPUT, NodeKind.NEURON))
+                        .build();
                 futures.add(clients.submit(() -> collect(r)));
             }
             int shared = 0;
@@ -217,10 +289,17 @@ class AttributeServiceTest {
 
     @Test
     void aRepeatedCleanPromptIsServedFromTheCache() {
-        AttributeRequest r = request("tiny-gpt2", Method.ACTIVATION_PATCHING, NodeSet.newBuilder()
-                .addKinds(NodeKind.HEAD_OUTPUT).build()).build();
+        AttributeRequest r = request(
+                        "tiny-gpt2",
+                        Method.ACTIVATION_PATCHING,
+                        NodeSet.newBuilder().addKinds(NodeKind.HEAD_OUTPUT).build())
+                .build();
         collect(r);
-        var summary = collect(r).stream().filter(AttributeEvent::hasSummary).findFirst().orElseThrow().getSummary();
+        var summary = collect(r).stream()
+                .filter(AttributeEvent::hasSummary)
+                .findFirst()
+                .orElseThrow()
+                .getSummary();
         assertEquals(1, summary.getCacheHits());
         assertEquals(0, summary.getCacheMisses());
         assertTrue(server.device("tiny-gpt2").cache().stats().hitCount() > 0);
@@ -228,17 +307,27 @@ class AttributeServiceTest {
 
     @Test
     void aRepeatedAtPRequestGetsItsCleanPassFromTheCacheWithIdenticalResults() {
-        AttributeRequest r = AttributeRequest.newBuilder().setModel("tiny-llama").addPairs(pair(CLEAN,
-                "When John and Mary went to the store, John gave a drink to")).setMethod(Method.ATP_QK)
-                .setNodes(perPosition(NodeKind.QUERY, NodeKind.KEY, NodeKind.NEURON)).build();
+        AttributeRequest r = AttributeRequest.newBuilder()
+                .setModel("tiny-llama")
+                .addPairs(pair(CLEAN, "When John and Mary went to the store, John gave a drink to"))
+                .setMethod(Method.ATP_QK)
+                .setNodes(perPosition(NodeKind.QUERY, NodeKind.KEY, NodeKind.NEURON))
+                .build();
         List<AttributeEvent> first = collect(r);
         List<AttributeEvent> second = collect(r);
         var summary = second.get(second.size() - 1).getSummary();
         assertEquals(1, summary.getCacheHits(), "the clean forward and backward come from the cache");
         assertEquals(1, first.get(first.size() - 1).getSummary().getCacheMisses());
-        assertTrue(summary.getForwardPasses() < first.get(first.size() - 1).getSummary().getForwardPasses());
-        List<EffectBlock> a = first.stream().filter(AttributeEvent::hasBlock).map(AttributeEvent::getBlock).toList();
-        List<EffectBlock> b = second.stream().filter(AttributeEvent::hasBlock).map(AttributeEvent::getBlock).toList();
+        assertTrue(summary.getForwardPasses()
+                < first.get(first.size() - 1).getSummary().getForwardPasses());
+        List<EffectBlock> a = first.stream()
+                .filter(AttributeEvent::hasBlock)
+                .map(AttributeEvent::getBlock)
+                .toList();
+        List<EffectBlock> b = second.stream()
+                .filter(AttributeEvent::hasBlock)
+                .map(AttributeEvent::getBlock)
+                .toList();
         assertEquals(a, b, "cached and computed clean passes give the same estimates");
         assertEquals(first.get(first.size() - 1).getSummary().getCleanMetric(), summary.getCleanMetric());
     }
@@ -246,7 +335,8 @@ class AttributeServiceTest {
     @Test
     void cancellingARequestDropsItsPendingPasses() throws Exception {
         // Activation patching of every neuron at every position: hundreds of batches.
-        AttributeRequest big = request("tiny-llama", Method.ACTIVATION_PATCHING, perPosition(NodeKind.NEURON)).build();
+        AttributeRequest big = request("tiny-llama", Method.ACTIVATION_PATCHING, perPosition(NodeKind.NEURON))
+                .build();
         var device = server.device("tiny-llama");
         long before = device.passes();
         CountDownLatch started = new CountDownLatch(1);
@@ -277,22 +367,34 @@ class AttributeServiceTest {
         // cancelled after its first progress event, it ends long before.
         long needed = nodes.get() / 32;
         long ran = device.passes() - before;
-        assertTrue(needed > 40 && ran < needed / 4, "the device ran " + ran + " of the cancelled request's " + needed
-                + " passes");
+        assertTrue(
+                needed > 40 && ran < needed / 4,
+                "the device ran " + ran + " of the cancelled request's " + needed + " passes");
         // And the server serves the next request.
-        assertFalse(collect(request("tiny-llama", Method.ATP, NodeSet.newBuilder().addKinds(NodeKind.HEAD_OUTPUT).build())
-                .build()).isEmpty());
+        assertFalse(collect(request(
+                                "tiny-llama",
+                                Method.ATP,
+                                NodeSet.newBuilder()
+                                        .addKinds(NodeKind.HEAD_OUTPUT)
+                                        .build())
+                        .build())
+                .isEmpty());
     }
 
     @Test
     void aPassedDeadlineEndsTheRequestAndItsPasses() throws Exception {
-        AttributeRequest big = request("tiny-llama", Method.ACTIVATION_PATCHING, perPosition(NodeKind.NEURON)).build();
+        AttributeRequest big = request("tiny-llama", Method.ACTIVATION_PATCHING, perPosition(NodeKind.NEURON))
+                .build();
         var device = server.device("tiny-llama");
         long before = device.passes();
         long start = System.nanoTime();
         List<AttributeEvent> events = new ArrayList<>();
-        StatusRuntimeException e = assertThrows(StatusRuntimeException.class, () -> PatchbayGrpc.newBlockingStub(channel)
-                .withDeadlineAfter(300, TimeUnit.MILLISECONDS).attribute(big).forEachRemaining(events::add));
+        StatusRuntimeException e = assertThrows(
+                StatusRuntimeException.class,
+                () -> PatchbayGrpc.newBlockingStub(channel)
+                        .withDeadlineAfter(300, TimeUnit.MILLISECONDS)
+                        .attribute(big)
+                        .forEachRemaining(events::add));
         assertEquals(Status.Code.DEADLINE_EXCEEDED, e.getStatus().getCode());
         awaitNoOpenJobs(device);
         double seconds = (System.nanoTime() - start) / 1e9;
@@ -315,29 +417,77 @@ class AttributeServiceTest {
     void badInputsGetTheirStatusAndTheServerKeepsServing() {
         NodeSet heads = NodeSet.newBuilder().addKinds(NodeKind.HEAD_OUTPUT).build();
         expect(Status.Code.NOT_FOUND, "model", request("gpt-9", Method.ATP, heads));
-        expect(Status.Code.INVALID_ARGUMENT, "pairs[0]: clean and noise", AttributeRequest.newBuilder().setModel("tiny-gpt2")
-                .setNodes(heads).addPairs(pair(CLEAN, "Hello there")));
-        expect(Status.Code.INVALID_ARGUMENT, "pairs[0].clean.ids[1]", AttributeRequest.newBuilder().setModel("tiny-gpt2")
-                .setNodes(heads).addPairs(pair(CLEAN, NOISE).toBuilder()
-                        .setClean(Prompt.newBuilder().setIds(TokenIds.newBuilder().addIds(1).addIds(99999)))
-                        .setNoise(Prompt.newBuilder().setIds(TokenIds.newBuilder().addIds(1).addIds(2)))));
-        expect(Status.Code.INVALID_ARGUMENT, "nodes.layers", request("tiny-gpt2", Method.ATP,
-                heads.toBuilder().addLayers(7).build()));
-        expect(Status.Code.INVALID_ARGUMENT, "nodes.kinds", request("tiny-gpt2", Method.ATP, NodeSet.getDefaultInstance()));
-        expect(Status.Code.INVALID_ARGUMENT, "pairs[0].answers", AttributeRequest.newBuilder().setModel("tiny-gpt2")
-                .setNodes(heads).addPairs(pair(CLEAN, NOISE).toBuilder().clearAnswers()));
-        expect(Status.Code.INVALID_ARGUMENT, "pairs[0].answers[0]", AttributeRequest.newBuilder().setModel("tiny-gpt2")
-                .setNodes(heads).addPairs(pair(CLEAN, NOISE).toBuilder().setAnswers(0, Token.newBuilder().setText(" Maryland"))));
-        expect(Status.Code.RESOURCE_EXHAUSTED, "nodes", request("tiny-llama", Method.ACTIVATION_PATCHING,
-                perPosition(NodeKind.NEURON)).addPairs(pair(CLEAN, NOISE)).addPairs(pair(CLEAN, NOISE))
-                .addPairs(pair(CLEAN, NOISE)).addPairs(pair(CLEAN, NOISE)).addPairs(pair(CLEAN, NOISE))
-                .addPairs(pair(CLEAN, NOISE)).addPairs(pair(CLEAN, NOISE)).addPairs(pair(CLEAN, NOISE))
-                .addPairs(pair(CLEAN, NOISE)).addPairs(pair(CLEAN, NOISE)).addPairs(pair(CLEAN, NOISE))
-                .addPairs(pair(CLEAN, NOISE)).addPairs(pair(CLEAN, NOISE)).addPairs(pair(CLEAN, NOISE))
-                .addPairs(pair(CLEAN, NOISE)).addPairs(pair(CLEAN, NOISE)).addPairs(pair(CLEAN, NOISE))
-                .addPairs(pair(CLEAN, NOISE)).addPairs(pair(CLEAN, NOISE)).addPairs(pair(CLEAN, NOISE))
-                .addPairs(pair(CLEAN, NOISE)).addPairs(pair(CLEAN, NOISE)).addPairs(pair(CLEAN, NOISE))
-                .addPairs(pair(CLEAN, NOISE)).addPairs(pair(CLEAN, NOISE)).addPairs(pair(CLEAN, NOISE)));
+        expect(
+                Status.Code.INVALID_ARGUMENT,
+                "pairs[0]: clean and noise",
+                AttributeRequest.newBuilder()
+                        .setModel("tiny-gpt2")
+                        .setNodes(heads)
+                        .addPairs(pair(CLEAN, "Hello there")));
+        expect(
+                Status.Code.INVALID_ARGUMENT,
+                "pairs[0].clean.ids[1]",
+                AttributeRequest.newBuilder()
+                        .setModel("tiny-gpt2")
+                        .setNodes(heads)
+                        .addPairs(pair(CLEAN, NOISE).toBuilder()
+                                .setClean(Prompt.newBuilder()
+                                        .setIds(TokenIds.newBuilder().addIds(1).addIds(99999)))
+                                .setNoise(Prompt.newBuilder()
+                                        .setIds(TokenIds.newBuilder().addIds(1).addIds(2)))));
+        expect(
+                Status.Code.INVALID_ARGUMENT,
+                "nodes.layers",
+                request("tiny-gpt2", Method.ATP, heads.toBuilder().addLayers(7).build()));
+        expect(
+                Status.Code.INVALID_ARGUMENT,
+                "nodes.kinds",
+                request("tiny-gpt2", Method.ATP, NodeSet.getDefaultInstance()));
+        expect(
+                Status.Code.INVALID_ARGUMENT,
+                "pairs[0].answers",
+                AttributeRequest.newBuilder()
+                        .setModel("tiny-gpt2")
+                        .setNodes(heads)
+                        .addPairs(pair(CLEAN, NOISE).toBuilder().clearAnswers()));
+        expect(
+                Status.Code.INVALID_ARGUMENT,
+                "pairs[0].answers[0]",
+                AttributeRequest.newBuilder()
+                        .setModel("tiny-gpt2")
+                        .setNodes(heads)
+                        .addPairs(pair(CLEAN, NOISE).toBuilder()
+                                .setAnswers(0, Token.newBuilder().setText(" Maryland"))));
+        expect(
+                Status.Code.RESOURCE_EXHAUSTED,
+                "nodes",
+                request("tiny-llama", Method.ACTIVATION_PATCHING, perPosition(NodeKind.NEURON))
+                        .addPairs(pair(CLEAN, NOISE))
+                        .addPairs(pair(CLEAN, NOISE))
+                        .addPairs(pair(CLEAN, NOISE))
+                        .addPairs(pair(CLEAN, NOISE))
+                        .addPairs(pair(CLEAN, NOISE))
+                        .addPairs(pair(CLEAN, NOISE))
+                        .addPairs(pair(CLEAN, NOISE))
+                        .addPairs(pair(CLEAN, NOISE))
+                        .addPairs(pair(CLEAN, NOISE))
+                        .addPairs(pair(CLEAN, NOISE))
+                        .addPairs(pair(CLEAN, NOISE))
+                        .addPairs(pair(CLEAN, NOISE))
+                        .addPairs(pair(CLEAN, NOISE))
+                        .addPairs(pair(CLEAN, NOISE))
+                        .addPairs(pair(CLEAN, NOISE))
+                        .addPairs(pair(CLEAN, NOISE))
+                        .addPairs(pair(CLEAN, NOISE))
+                        .addPairs(pair(CLEAN, NOISE))
+                        .addPairs(pair(CLEAN, NOISE))
+                        .addPairs(pair(CLEAN, NOISE))
+                        .addPairs(pair(CLEAN, NOISE))
+                        .addPairs(pair(CLEAN, NOISE))
+                        .addPairs(pair(CLEAN, NOISE))
+                        .addPairs(pair(CLEAN, NOISE))
+                        .addPairs(pair(CLEAN, NOISE))
+                        .addPairs(pair(CLEAN, NOISE)));
         assertFalse(collect(request("tiny-gpt2", Method.ATP, heads).build()).isEmpty(), "the server keeps serving");
     }
 
@@ -346,30 +496,54 @@ class AttributeServiceTest {
         // Close a served model's weights behind the server's back: its passes fail inside the engine.
         broken.transformer().close();
         NodeSet heads = NodeSet.newBuilder().addKinds(NodeKind.HEAD_OUTPUT).build();
-        StatusRuntimeException e = assertThrows(StatusRuntimeException.class,
+        StatusRuntimeException e = assertThrows(
+                StatusRuntimeException.class,
                 () -> collect(request("broken", Method.ATP, heads).build()));
         assertEquals(Status.Code.INTERNAL, e.getStatus().getCode());
-        assertTrue(e.getStatus().getDescription().contains("failed"), e.getStatus().getDescription());
+        assertTrue(
+                e.getStatus().getDescription().contains("failed"), e.getStatus().getDescription());
         assertFalse(collect(request("tiny-gpt2", Method.ATP, heads).build()).isEmpty(), "the next request works");
     }
 
     @Test
     void patchStreamsEachGroupsEffect() {
-        Node head = Node.newBuilder().setKind(NodeKind.HEAD_OUTPUT).setLayer(1).setUnit(2).setPosition(-1).build();
-        Node neuron = Node.newBuilder().setKind(NodeKind.NEURON).setLayer(0).setUnit(5).setPosition(3).build();
-        PatchRequest r = PatchRequest.newBuilder().setModel("tiny-gpt2").addPairs(pair(CLEAN, NOISE))
+        Node head = Node.newBuilder()
+                .setKind(NodeKind.HEAD_OUTPUT)
+                .setLayer(1)
+                .setUnit(2)
+                .setPosition(-1)
+                .build();
+        Node neuron = Node.newBuilder()
+                .setKind(NodeKind.NEURON)
+                .setLayer(0)
+                .setUnit(5)
+                .setPosition(3)
+                .build();
+        PatchRequest r = PatchRequest.newBuilder()
+                .setModel("tiny-gpt2")
+                .addPairs(pair(CLEAN, NOISE))
                 .addGroups(NodeGroup.newBuilder().addNodes(head))
-                .addGroups(NodeGroup.newBuilder().setName("both").addNodes(head).addNodes(neuron)).build();
+                .addGroups(NodeGroup.newBuilder().setName("both").addNodes(head).addNodes(neuron))
+                .build();
         List<PatchEvent> events = new ArrayList<>();
         PatchbayGrpc.newBlockingStub(channel).patch(r).forEachRemaining(events::add);
         assertTrue(events.get(0).hasAccepted());
         List<PatchEvent> results = events.stream().filter(PatchEvent::hasResult).toList();
-        assertEquals(List.of("L1H2", "both"), results.stream().map(e -> e.getResult().getGroup()).toList());
+        assertEquals(
+                List.of("L1H2", "both"),
+                results.stream().map(e -> e.getResult().getGroup()).toList());
         // The single head equals what activation patching reports for it.
-        var ap = collect(request("tiny-gpt2", Method.ACTIVATION_PATCHING, NodeSet.newBuilder()
-                .addKinds(NodeKind.HEAD_OUTPUT).build()).build());
-        EffectBlock layer1 = ap.stream().filter(AttributeEvent::hasBlock).map(AttributeEvent::getBlock)
-                .filter(b -> b.getLayer() == 1).findFirst().orElseThrow();
+        var ap = collect(request(
+                        "tiny-gpt2",
+                        Method.ACTIVATION_PATCHING,
+                        NodeSet.newBuilder().addKinds(NodeKind.HEAD_OUTPUT).build())
+                .build());
+        EffectBlock layer1 = ap.stream()
+                .filter(AttributeEvent::hasBlock)
+                .map(AttributeEvent::getBlock)
+                .filter(b -> b.getLayer() == 1)
+                .findFirst()
+                .orElseThrow();
         assertEquals(layer1.getValues(2), results.get(0).getResult().getEffect(), 1e-5);
         assertTrue(events.get(events.size() - 1).hasSummary());
     }
@@ -397,23 +571,35 @@ class AttributeServiceTest {
         NodeSet heads = NodeSet.newBuilder().addKinds(NodeKind.HEAD_OUTPUT).build();
         int jobs = 10;
         for (int j = 0; j < jobs; j++) {
-            requests.onNext(SweepRequest.newBuilder().setJobId("job-" + j).setJob(request("tiny-gpt2",
-                    j % 2 == 0 ? Method.ATP : Method.ATP_STAR, heads)).build());
+            requests.onNext(SweepRequest.newBuilder()
+                    .setJobId("job-" + j)
+                    .setJob(request("tiny-gpt2", j % 2 == 0 ? Method.ATP : Method.ATP_STAR, heads))
+                    .build());
         }
-        requests.onNext(SweepRequest.newBuilder().setJobId("bad").setJob(request("nope", Method.ATP, heads)).build());
+        requests.onNext(SweepRequest.newBuilder()
+                .setJobId("bad")
+                .setJob(request("nope", Method.ATP, heads))
+                .build());
         requests.onCompleted();
         assertTrue(done.await(60, TimeUnit.SECONDS));
         for (int j = 0; j < jobs; j++) {
             String id = "job-" + j;
-            assertTrue(events.stream().anyMatch(e -> e.getJobId().equals(id) && e.getAttribute().hasSummary()), id);
+            assertTrue(
+                    events.stream()
+                            .anyMatch(e ->
+                                    e.getJobId().equals(id) && e.getAttribute().hasSummary()),
+                    id);
         }
-        assertTrue(events.stream().anyMatch(e -> e.getJobId().equals("bad") && e.getError().getCode().equals("NOT_FOUND")));
+        assertTrue(events.stream()
+                .anyMatch(e ->
+                        e.getJobId().equals("bad") && e.getError().getCode().equals("NOT_FOUND")));
     }
 
     private static void expect(Status.Code code, String field, AttributeRequest.Builder request) {
         StatusRuntimeException e = assertThrows(StatusRuntimeException.class, () -> collect(request.build()));
         assertEquals(code, e.getStatus().getCode(), String.valueOf(e.getStatus().getDescription()));
-        assertTrue(String.valueOf(e.getStatus().getDescription()).contains(field), e.getStatus().getDescription());
+        assertTrue(
+                String.valueOf(e.getStatus().getDescription()).contains(field),
+                e.getStatus().getDescription());
     }
-
 }

@@ -33,51 +33,61 @@ class BackpressureTest {
     @Test
     void aSlowReaderPausesItsWorkAndLosesNothing() throws Exception {
         try (LoadedModel model = TestCheckpoints.load("tiny-llama", DataType.FLOAT32)) {
-            PatchbayServer server = PatchbayServer.start(0, Map.of("tiny-llama", model),
-                    new SchedulerConfig(8, 8192, Duration.ZERO, 0), ServerLimits.defaults());
+            PatchbayServer server = PatchbayServer.start(
+                    0,
+                    Map.of("tiny-llama", model),
+                    new SchedulerConfig(8, 8192, Duration.ZERO, 0),
+                    ServerLimits.defaults());
             // A small receive window, so that unread results fill the transport quickly.
-            ManagedChannel channel = NettyChannelBuilder.forAddress("127.0.0.1", server.port()).usePlaintext()
-                    .flowControlWindow(64 * 1024).build();
+            ManagedChannel channel = NettyChannelBuilder.forAddress("127.0.0.1", server.port())
+                    .usePlaintext()
+                    .flowControlWindow(64 * 1024)
+                    .build();
             try {
                 int jobs = 60;
                 AtomicInteger summaries = new AtomicInteger();
                 CountDownLatch done = new CountDownLatch(1);
                 ClientCallStreamObserver<SweepRequest>[] call = new ClientCallStreamObserver[1];
-                var requests = PatchbayGrpc.newStub(channel).sweep(new ClientResponseObserver<SweepRequest, SweepEvent>() {
-                    @Override
-                    public void beforeStart(ClientCallStreamObserver<SweepRequest> stream) {
-                        call[0] = stream;
-                        stream.disableAutoRequestWithInitial(0); // read nothing until told to
-                    }
+                var requests = PatchbayGrpc.newStub(channel)
+                        .sweep(new ClientResponseObserver<SweepRequest, SweepEvent>() {
+                            @Override
+                            public void beforeStart(ClientCallStreamObserver<SweepRequest> stream) {
+                                call[0] = stream;
+                                stream.disableAutoRequestWithInitial(0); // read nothing until told to
+                            }
 
-                    @Override
-                    public void onNext(SweepEvent e) {
-                        if (e.getAttribute().hasSummary()) {
-                            summaries.incrementAndGet();
-                        }
-                    }
+                            @Override
+                            public void onNext(SweepEvent e) {
+                                if (e.getAttribute().hasSummary()) {
+                                    summaries.incrementAndGet();
+                                }
+                            }
 
-                    @Override
-                    public void onError(Throwable t) {
-                        done.countDown();
-                    }
+                            @Override
+                            public void onError(Throwable t) {
+                                done.countDown();
+                            }
 
-                    @Override
-                    public void onCompleted() {
-                        done.countDown();
-                    }
-                });
+                            @Override
+                            public void onCompleted() {
+                                done.countDown();
+                            }
+                        });
                 for (int j = 0; j < jobs; j++) {
                     // Every neuron at every position: about 16 KB of results per layer.
-                    requests.onNext(SweepRequest.newBuilder().setJobId("j" + j).setJob(AttributeServiceTest
-                            .request("tiny-llama", Method.ATP, AttributeServiceTest.perPosition(NodeKind.NEURON))).build());
+                    requests.onNext(SweepRequest.newBuilder()
+                            .setJobId("j" + j)
+                            .setJob(AttributeServiceTest.request(
+                                    "tiny-llama", Method.ATP, AttributeServiceTest.perPosition(NodeKind.NEURON)))
+                            .build());
                 }
                 requests.onCompleted();
                 Device device = server.device("tiny-llama");
                 // Each job is one AtP pass (one pair); passes are counted one by one, however they were merged.
                 long stalled = waitForStall(device);
-                assertTrue(stalled < jobs / 2, "the server ran " + stalled + " passes of " + jobs
-                        + " jobs for a client that read nothing");
+                assertTrue(
+                        stalled < jobs / 2,
+                        "the server ran " + stalled + " passes of " + jobs + " jobs for a client that read nothing");
                 call[0].request(Integer.MAX_VALUE);
                 assertTrue(done.await(120, TimeUnit.SECONDS));
                 assertEquals(jobs, summaries.get(), "every job's results arrive once the client reads");

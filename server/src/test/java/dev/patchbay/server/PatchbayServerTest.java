@@ -8,11 +8,11 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import ai.djl.ndarray.types.DataType;
 import dev.patchbay.TestCheckpoints;
 import dev.patchbay.checkpoint.LoadedModel;
-import dev.patchbay.server.config.ServerLimits;
 import dev.patchbay.proto.v1.ListModelsRequest;
 import dev.patchbay.proto.v1.ModelInfo;
 import dev.patchbay.proto.v1.PatchbayGrpc;
 import dev.patchbay.proto.v1.TokenizeRequest;
+import dev.patchbay.server.config.ServerLimits;
 import io.grpc.Grpc;
 import io.grpc.InsecureChannelCredentials;
 import io.grpc.ManagedChannel;
@@ -60,9 +60,12 @@ class PatchbayServerTest {
 
     @Test
     void listsTheLoadedModelsWithTheirShapesAndHookSites() {
-        List<ModelInfo> models = PatchbayGrpc.newBlockingStub(channel).listModels(ListModelsRequest.getDefaultInstance())
+        List<ModelInfo> models = PatchbayGrpc.newBlockingStub(channel)
+                .listModels(ListModelsRequest.getDefaultInstance())
                 .getModelsList();
-        assertEquals(List.of("tiny-gpt2", "tiny-llama"), models.stream().map(ModelInfo::getName).toList());
+        assertEquals(
+                List.of("tiny-gpt2", "tiny-llama"),
+                models.stream().map(ModelInfo::getName).toList());
         ModelInfo l = models.get(1);
         assertEquals("llama", l.getArchitecture());
         assertEquals(4, l.getNHeads());
@@ -75,8 +78,13 @@ class PatchbayServerTest {
     void tokenizesAsTransformersDoes() {
         var golden = TestCheckpoints.golden("tiny-llama");
         var response = PatchbayGrpc.newBlockingStub(channel)
-                .tokenize(TokenizeRequest.newBuilder().setModel("tiny-llama").setText(golden.text(2)).build());
-        assertArrayEquals(golden.ids(2), response.getIdsList().stream().mapToInt(Integer::intValue).toArray());
+                .tokenize(TokenizeRequest.newBuilder()
+                        .setModel("tiny-llama")
+                        .setText(golden.text(2))
+                        .build());
+        assertArrayEquals(
+                golden.ids(2),
+                response.getIdsList().stream().mapToInt(Integer::intValue).toArray());
         assertEquals(response.getIdsCount(), response.getTokensCount());
         assertEquals("<s>", response.getTokens(0));
     }
@@ -84,8 +92,12 @@ class PatchbayServerTest {
     @Test
     void anUnknownModelIsNotFoundAndTheServerKeepsServing() {
         var stub = PatchbayGrpc.newBlockingStub(channel);
-        StatusRuntimeException e = assertThrows(StatusRuntimeException.class,
-                () -> stub.tokenize(TokenizeRequest.newBuilder().setModel("gpt-5").setText("hi").build()));
+        StatusRuntimeException e = assertThrows(
+                StatusRuntimeException.class,
+                () -> stub.tokenize(TokenizeRequest.newBuilder()
+                        .setModel("gpt-5")
+                        .setText("hi")
+                        .build()));
         assertEquals(Status.Code.NOT_FOUND, e.getStatus().getCode());
         assertTrue(e.getStatus().getDescription().contains("gpt-5"));
         assertEquals(2, stub.listModels(ListModelsRequest.getDefaultInstance()).getModelsCount());
@@ -96,17 +108,25 @@ class PatchbayServerTest {
     void aMessageOverTheLimitIsResourceExhaustedAndTheServerKeepsServing() {
         var stub = PatchbayGrpc.newBlockingStub(channel);
         String huge = "x".repeat(ServerLimits.defaults().maxRequestBytes() + 1);
-        StatusRuntimeException e = assertThrows(StatusRuntimeException.class,
-                () -> stub.tokenize(TokenizeRequest.newBuilder().setModel("tiny-gpt2").setText(huge).build()));
+        StatusRuntimeException e = assertThrows(
+                StatusRuntimeException.class,
+                () -> stub.tokenize(TokenizeRequest.newBuilder()
+                        .setModel("tiny-gpt2")
+                        .setText(huge)
+                        .build()));
         assertEquals(Status.Code.RESOURCE_EXHAUSTED, e.getStatus().getCode());
-        assertTrue(e.getStatus().getDescription().contains("exceeds maximum size"), e.getStatus().getDescription());
+        assertTrue(
+                e.getStatus().getDescription().contains("exceeds maximum size"),
+                e.getStatus().getDescription());
         assertEquals(2, stub.listModels(ListModelsRequest.getDefaultInstance()).getModelsCount());
     }
 
     @Test
     void standardHealthCheckSaysServing() {
         HealthCheckResponse health = HealthGrpc.newBlockingStub(channel)
-                .check(HealthCheckRequest.newBuilder().setService("patchbay.v1.Patchbay").build());
+                .check(HealthCheckRequest.newBuilder()
+                        .setService("patchbay.v1.Patchbay")
+                        .build());
         assertEquals(HealthCheckResponse.ServingStatus.SERVING, health.getStatus());
     }
 

@@ -41,8 +41,11 @@ class TwoModelsTest {
         LoadedModel llama = TestCheckpoints.load("tiny-llama", DataType.FLOAT32);
         // No cache and no merging: every request runs its own gradient passes, as many at once as possible.
         String name = InProcessServerBuilder.generateName();
-        try (PatchbayServer server = PatchbayServer.start(InProcessServerBuilder.forName(name), Map.of("tiny-gpt2", gpt2, "tiny-llama", llama),
-                new SchedulerConfig(1, 8192, Duration.ZERO, 0), ServerLimits.defaults())) {
+        try (PatchbayServer server = PatchbayServer.start(
+                InProcessServerBuilder.forName(name),
+                Map.of("tiny-gpt2", gpt2, "tiny-llama", llama),
+                new SchedulerConfig(1, 8192, Duration.ZERO, 0),
+                ServerLimits.defaults())) {
             ManagedChannel channel = InProcessChannelBuilder.forName(name).build();
             try {
                 Map<String, List<Float>> alone = Map.of(
@@ -59,7 +62,10 @@ class TwoModelsTest {
                     assertEquals(expected.size(), got.size());
                     for (int j = 0; j < got.size(); j++) {
                         // The same passes on the same thread's kernels: equal up to float32 summation order.
-                        assertEquals(expected.get(j), got.get(j), 1e-5 * (1 + Math.abs(expected.get(j))),
+                        assertEquals(
+                                expected.get(j),
+                                got.get(j),
+                                1e-5 * (1 + Math.abs(expected.get(j))),
                                 "request " + i + " on " + MODELS.get(i % 2) + ", value " + j);
                     }
                 }
@@ -76,8 +82,9 @@ class TwoModelsTest {
 
     /** Every AtP* estimate of one request, in stream order. */
     private static List<Float> values(ManagedChannel channel, String model) {
-        AttributeRequest request = AttributeServiceTest.request(model, Method.ATP_STAR,
-                AttributeServiceTest.perPosition(NodeKind.HEAD_OUTPUT, NodeKind.NEURON)).build();
+        AttributeRequest request = AttributeServiceTest.request(
+                        model, Method.ATP_STAR, AttributeServiceTest.perPosition(NodeKind.HEAD_OUTPUT, NodeKind.NEURON))
+                .build();
         List<Float> values = new ArrayList<>();
         PatchbayGrpc.newBlockingStub(channel).attribute(request).forEachRemaining(event -> {
             if (event.getEventCase() == AttributeEvent.EventCase.BLOCK) {

@@ -52,7 +52,7 @@ public final class Hierarchical extends PatchingBaseline {
     double plannedGroups(long nodes) {
         // A full tree has about nodes * branching / (branching - 1) groups.
         double full = Math.ceil(nodes * (double) branching / (branching - 1));
-        return maxPatches > 0 ? Math.min(maxPatches, full) : full;
+        return maxPatches > 0 ? Math.min((double) maxPatches, full) : full;
     }
 
     /** Nodes [from, to) of the canonical order, with the effect of patching them jointly. */
@@ -61,7 +61,8 @@ public final class Hierarchical extends PatchingBaseline {
     @Override
     Map<Node, Double> score(List<Node> nodes, NodePatching patching) {
         Map<Node, Double> scores = new HashMap<>();
-        PriorityQueue<Group> open = new PriorityQueue<>((a, b) -> Double.compare(Math.abs(b.effect), Math.abs(a.effect)));
+        PriorityQueue<Group> open =
+                new PriorityQueue<>((a, b) -> Double.compare(Math.abs(b.effect), Math.abs(a.effect)));
         long spent = 0;
         List<Group> frontier = children(new Group(0, nodes.size(), Double.NaN));
         boolean goOn = true;
@@ -69,7 +70,8 @@ public final class Hierarchical extends PatchingBaseline {
             if (maxPatches > 0 && spent + frontier.size() > maxPatches) {
                 frontier = frontier.subList(0, (int) (maxPatches - spent));
             }
-            double[] effects = patching.patch(frontier.stream().map(g -> nodes.subList(g.from, g.to)).toList());
+            double[] effects = patching.patch(
+                    frontier.stream().map(g -> nodes.subList(g.from, g.to)).toList());
             spent += frontier.size();
             for (int i = 0; i < frontier.size(); i++) {
                 Group g = new Group(frontier.get(i).from, frontier.get(i).to, effects[i]);

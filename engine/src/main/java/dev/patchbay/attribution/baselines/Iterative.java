@@ -41,7 +41,8 @@ public final class Iterative implements AttributionMethod {
     }
 
     @Override
-    public AttributionResult run(PassRunner runner, List<PromptPair> pairs, NodeSet nodes, AttributionListener listener) {
+    public AttributionResult run(
+            PassRunner runner, List<PromptPair> pairs, NodeSet nodes, AttributionListener listener) {
         var config = runner.model().config();
         PairBatch.validate(pairs, nodes, config);
         List<Node> order = new ArrayList<>(nodes.enumerate(config, pairs.get(0).length()));
@@ -50,9 +51,16 @@ public final class Iterative implements AttributionMethod {
         for (int rank = 0; rank < order.size(); rank++) {
             scores.put(order.get(rank), (double) (order.size() - rank) / order.size());
         }
-        List<EffectBlock> blocks = PatchingBaseline.blocks(nodes, config, pairs.get(0).length(), scores);
+        List<EffectBlock> blocks =
+                PatchingBaseline.blocks(nodes, config, pairs.get(0).length(), scores);
         blocks.forEach(listener::onBlock);
-        return new AttributionResult(id(), pairs.get(0).metric().describe(), pairs.size(), Double.NaN, Double.NaN,
-                blocks, new Cost(0, 0, 0));
+        return new AttributionResult(
+                id(),
+                pairs.get(0).metric().describe(),
+                pairs.size(),
+                Double.NaN,
+                Double.NaN,
+                blocks,
+                new Cost(0, 0, 0));
     }
 }

@@ -33,7 +33,8 @@ abstract class PatchingBaseline implements AttributionMethod {
     }
 
     @Override
-    public AttributionResult run(PassRunner runner, List<PromptPair> pairs, NodeSet nodes, AttributionListener listener) {
+    public AttributionResult run(
+            PassRunner runner, List<PromptPair> pairs, NodeSet nodes, AttributionListener listener) {
         ModelConfig config = runner.model().config();
         PairBatch.validate(pairs, nodes, config);
         long start = System.nanoTime();
@@ -43,15 +44,21 @@ abstract class PatchingBaseline implements AttributionMethod {
             List<EffectBlock> blocks = blocks(nodes, config, pairs.get(0).length(), scores);
             blocks.forEach(listener::onBlock);
             Cost cost = patching.cost();
-            return new AttributionResult(id(), pairs.get(0).metric().describe(), pairs.size(), patching.cleanMetric(),
-                    patching.noiseMetric(), blocks,
+            return new AttributionResult(
+                    id(),
+                    pairs.get(0).metric().describe(),
+                    pairs.size(),
+                    patching.cleanMetric(),
+                    patching.noiseMetric(),
+                    blocks,
                     new Cost(cost.forwardPasses(), cost.computeEquivalents(), (System.nanoTime() - start) / 1e9));
         }
     }
 
     @Override
     public double plannedForwardPasses(HookedTransformer model, List<PromptPair> pairs, NodeSet nodes) {
-        return pairs.size() * (2 + plannedGroups(nodes.count(model.config(), pairs.get(0).length())));
+        return pairs.size()
+                * (2 + plannedGroups(nodes.count(model.config(), pairs.get(0).length())));
     }
 
     /** Group patches this baseline plans for {@code nodes} nodes. */

@@ -12,12 +12,12 @@ import java.util.List;
 
 /** The attribution methods by their short names. */
 public final class Methods {
-    public static final List<String> IDS = List.of("ap", "atp", "atp-qk", "atp-star", "iterative", "subsampling",
-            "blocks", "hierarchical");
+    public static final List<String> IDS =
+            List.of("ap", "atp", "atp-qk", "atp-star", "iterative", "subsampling", "blocks", "hierarchical");
 
     /** The baselines' settings; zeros take the defaults. */
-    public record BaselineSettings(long seed, int samples, double inclusionProbability, int blockSize, int branching,
-            long maxGroupPatches) {
+    public record BaselineSettings(
+            long seed, int samples, double inclusionProbability, int blockSize, int branching, long maxGroupPatches) {
         public static final BaselineSettings DEFAULTS = new BaselineSettings(0, 0, 0, 0, 0, 0);
     }
 
@@ -38,10 +38,15 @@ public final class Methods {
             case "atp-qk" -> new AtP(true, pairRows);
             case "atp-star" -> new AtPStar(pairRows);
             case "iterative" -> new Iterative(b.seed());
-            case "subsampling" -> new Subsampling(b.samples() > 0 ? b.samples() : 256,
-                    b.inclusionProbability() > 0 ? b.inclusionProbability() : 0.1, b.seed(), patchRows);
+            case "subsampling" ->
+                new Subsampling(
+                        b.samples() > 0 ? b.samples() : 256,
+                        b.inclusionProbability() > 0 ? b.inclusionProbability() : 0.1,
+                        b.seed(),
+                        patchRows);
             case "blocks" -> new Blocks(b.blockSize() > 0 ? b.blockSize() : 16, patchRows);
-            case "hierarchical" -> new Hierarchical(b.branching() > 0 ? b.branching() : 4, b.maxGroupPatches(), patchRows);
+            case "hierarchical" ->
+                new Hierarchical(b.branching() > 0 ? b.branching() : 4, b.maxGroupPatches(), patchRows);
             default -> throw new IllegalArgumentException("method: unknown '" + id + "'; known are " + IDS);
         };
     }

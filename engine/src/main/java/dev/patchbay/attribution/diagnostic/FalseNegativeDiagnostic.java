@@ -27,7 +27,11 @@ public final class FalseNegativeDiagnostic {
      */
     public record Settings(int samples, double inclusionProbability, double alpha, double threshold, long seed) {
         public Settings {
-            if (samples < 4 || inclusionProbability <= 0 || inclusionProbability >= 1 || alpha <= 0 || alpha >= 1
+            if (samples < 4
+                    || inclusionProbability <= 0
+                    || inclusionProbability >= 1
+                    || alpha <= 0
+                    || alpha >= 1
                     || threshold < 0) {
                 throw new IllegalArgumentException("diagnostic: samples >= 4, 0 < inclusion_probability < 1,"
                         + " 0 < alpha < 1 and threshold >= 0");
@@ -36,15 +40,26 @@ public final class FalseNegativeDiagnostic {
     }
 
     /** One node's bound. */
-    public record Bound(Node node, double difference, double standardError, double degreesOfFreedom,
-            double upperBound, double missProbability) {}
+    public record Bound(
+            Node node,
+            double difference,
+            double standardError,
+            double degreesOfFreedom,
+            double upperBound,
+            double missProbability) {}
 
     /**
      * @param flagged nodes whose bound reaches the threshold, largest bound first
      * @param expectedMissed the union bound: the sum over nodes of P(|effect| >= threshold)
      */
-    public record Report(long nodes, double maxUpperBound, double threshold, double alpha, List<Bound> flagged,
-            double expectedMissed, Cost cost) {}
+    public record Report(
+            long nodes,
+            double maxUpperBound,
+            double threshold,
+            double alpha,
+            List<Bound> flagged,
+            double expectedMissed,
+            Cost cost) {}
 
     private FalseNegativeDiagnostic() {}
 
@@ -53,16 +68,24 @@ public final class FalseNegativeDiagnostic {
             return new Report(0, 0, s.threshold(), s.alpha(), List.of(), 0, new Cost(0, 0, 0));
         }
         try (NodePatching patching = new NodePatching(runner, pairs, unverified, chunk)) {
-            SubsampleStats stats = Subsampling.run(unverified, patching, s.samples(), s.inclusionProbability(),
-                    new Random(s.seed()));
+            SubsampleStats stats =
+                    Subsampling.run(unverified, patching, s.samples(), s.inclusionProbability(), new Random(s.seed()));
             List<Bound> bounds = new ArrayList<>();
             for (int n = 0; n < unverified.size(); n++) {
                 bounds.add(bound(unverified.get(n), stats, n, s));
             }
             bounds.sort(Comparator.comparingDouble((Bound b) -> -b.upperBound()));
-            List<Bound> flagged = bounds.stream().filter(b -> b.upperBound() >= s.threshold()).toList();
-            double expected = bounds.stream().mapToDouble(Bound::missProbability).sum();
-            return new Report(unverified.size(), bounds.get(0).upperBound(), s.threshold(), s.alpha(), flagged, expected,
+            List<Bound> flagged =
+                    bounds.stream().filter(b -> b.upperBound() >= s.threshold()).toList();
+            double expected =
+                    bounds.stream().mapToDouble(Bound::missProbability).sum();
+            return new Report(
+                    unverified.size(),
+                    bounds.get(0).upperBound(),
+                    s.threshold(),
+                    s.alpha(),
+                    flagged,
+                    expected,
                     patching.cost());
         }
     }
@@ -83,11 +106,13 @@ public final class FalseNegativeDiagnostic {
             return new Bound(node, d, 0, Double.POSITIVE_INFINITY, Math.abs(d), Math.abs(d) >= s.threshold() ? 1 : 0);
         }
         // Welch-Satterthwaite degrees of freedom.
-        double nu = (se * se) * (se * se) / (vIn * vIn / (stats.count(1, n) - 1) + vOut * vOut / (stats.count(0, n) - 1));
+        double nu =
+                (se * se) * (se * se) / (vIn * vIn / (stats.count(1, n) - 1) + vOut * vOut / (stats.count(0, n) - 1));
         TDistribution t = TDistribution.of(nu);
         double upper = Math.abs(d) + t.inverseCumulativeProbability(1 - s.alpha()) * se;
         // P(|D| >= theta) with D ~ d + se * T(nu).
-        double miss = t.survivalProbability((s.threshold() - d) / se) + t.cumulativeProbability((-s.threshold() - d) / se);
+        double miss =
+                t.survivalProbability((s.threshold() - d) / se) + t.cumulativeProbability((-s.threshold() - d) / se);
         return new Bound(node, d, se, nu, upper, Math.min(1, miss));
     }
 }

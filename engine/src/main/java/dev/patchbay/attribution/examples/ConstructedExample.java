@@ -20,12 +20,24 @@ import java.util.function.Function;
  *
  * @param planted the node whose effect AtP gets wrong
  */
-public record ConstructedExample(String name, String mechanism, Function<NDManager, HookedTransformer> model,
-        PromptPair pair, NodeSet nodes, String planted) {
+public record ConstructedExample(
+        String name,
+        String mechanism,
+        Function<NDManager, HookedTransformer> model,
+        PromptPair pair,
+        NodeSet nodes,
+        String planted) {
 
     /** The planted node's effect by exact patching and each gradient method's estimate of it, with their ranks. */
-    public record Measured(double exact, double atp, double atpQkFix, double atpStar, int atpRank, int atpQkFixRank,
-            int atpStarRank, int nodes) {}
+    public record Measured(
+            double exact,
+            double atp,
+            double atpQkFix,
+            double atpStar,
+            int atpRank,
+            int atpQkFixRank,
+            int atpStarRank,
+            int nodes) {}
 
     public Measured measure(NDManager manager) {
         HookedTransformer m = model.apply(manager);
@@ -33,8 +45,15 @@ public record ConstructedExample(String name, String mechanism, Function<NDManag
         AttributionResult atp = run(new AtP(false, 1), m);
         AttributionResult fixed = run(new AtP(true, 1), m);
         AttributionResult star = run(new AtPStar(1), m);
-        return new Measured(exact, atp.estimate(planted), fixed.estimate(planted), star.estimate(planted), rank(atp),
-                rank(fixed), rank(star), atp.ranked().size());
+        return new Measured(
+                exact,
+                atp.estimate(planted),
+                fixed.estimate(planted),
+                star.estimate(planted),
+                rank(atp),
+                rank(fixed),
+                rank(star),
+                atp.ranked().size());
     }
 
     private AttributionResult run(AttributionMethod method, HookedTransformer m) {
@@ -56,25 +75,40 @@ public record ConstructedExample(String name, String mechanism, Function<NDManag
     public static List<ConstructedExample> all() {
         Metric readsDim0 = Metric.logitDiff(new int[] {2}, new int[] {3});
         return List.of(
-                new ConstructedExample("saturation", """
+                new ConstructedExample(
+                        "saturation",
+                        """
                         One head; the metric is its attention to position 1 at the last position. A key weight of 20 \
                         puts the clean score of key 1 at -10 (attention 2.3e-5) and the noise score at +10 (attention \
                         0.9999). Patching the key moves the metric by about +1; its gradient is about A(1 - A) = \
-                        2e-5.""", ConstructedExample::saturation,
-                        new PromptPair(new int[] {0, 1, 0}, new int[] {0, 2, 0}, Metric.logitDiff(new int[] {3}, new int[] {4})),
-                        NodeSet.attention(), "L0H0.k@1"),
-                new ConstructedExample("cancellation", """
+                        2e-5.""",
+                        ConstructedExample::saturation,
+                        new PromptPair(
+                                new int[] {0, 1, 0}, new int[] {0, 2, 0}, Metric.logitDiff(new int[] {3}, new int[] {4
+                                })),
+                        NodeSet.attention(),
+                        "L0H0.k@1"),
+                new ConstructedExample(
+                        "cancellation",
+                        """
                         Neuron L0N0 writes +1 to the metric directly and +1 to a relay that a ReLU neuron in layer 1 \
                         turns into -1 on the metric. On the clean prompt the two gradients cancel exactly; patching the \
                         neuron from the noise prompt moves the metric from 0.5 to 0. GradDrop's variant that drops \
-                        layer 1 sees the direct path alone.""", ConstructedExample::cancellation,
-                        new PromptPair(new int[] {1, 0}, new int[] {1, 1}, readsDim0), NodeSet.neurons(), "L0N0@1"),
-                new ConstructedExample("same-layer cancellation", """
+                        layer 1 sees the direct path alone.""",
+                        ConstructedExample::cancellation,
+                        new PromptPair(new int[] {1, 0}, new int[] {1, 1}, readsDim0),
+                        NodeSet.neurons(),
+                        "L0N0@1"),
+                new ConstructedExample(
+                        "same-layer cancellation",
+                        """
                         Neuron L0N0's two paths to the metric both run through layer 1 (one neuron adds, one \
                         subtracts), so every GradDrop variant keeps or cuts both: AtP* scores it 0 while patching it \
                         moves the metric by +0.5. This is the false negative the diagnostic exists for.""",
                         ConstructedExample::sameLayerCancellation,
-                        new PromptPair(new int[] {1, 0}, new int[] {1, 1}, readsDim0), NodeSet.neurons(), "L0N0@1"));
+                        new PromptPair(new int[] {1, 0}, new int[] {1, 1}, readsDim0),
+                        NodeSet.neurons(),
+                        "L0N0@1"));
     }
 
     /**
@@ -85,8 +119,12 @@ public record ConstructedExample(String name, String mechanism, Function<NDManag
     public static HookedTransformer saturation(NDManager manager) {
         return new HandBuiltModel(2, 1, 4, 1, 5, "relu")
                 .set("wte.weight", 0, 2, 1.0)
-                .set("wte.weight", 1, 1, -1.0).set("wte.weight", 1, 2, 1.0).set("wte.weight", 1, 3, 1.0)
-                .set("wte.weight", 2, 1, 1.0).set("wte.weight", 2, 2, 1.0).set("wte.weight", 2, 3, 1.0)
+                .set("wte.weight", 1, 1, -1.0)
+                .set("wte.weight", 1, 2, 1.0)
+                .set("wte.weight", 1, 3, 1.0)
+                .set("wte.weight", 2, 1, 1.0)
+                .set("wte.weight", 2, 2, 1.0)
+                .set("wte.weight", 2, 3, 1.0)
                 .set("wte.weight", 3, 0, 1.0)
                 .set("h.0.attn.c_attn.weight", 2, 0, 1.0) // q[0] <- query feature
                 .set("h.0.attn.c_attn.weight", 1, 4, 20.0) // k[0] <- 20 * key feature

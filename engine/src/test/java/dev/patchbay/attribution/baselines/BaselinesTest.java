@@ -4,10 +4,10 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.patchbay.Float64Models;
+import dev.patchbay.ToyModels;
 import dev.patchbay.attribution.ActivationPatching;
 import dev.patchbay.attribution.AttributionResult;
 import dev.patchbay.attribution.NodePatching;
-import dev.patchbay.ToyModels;
 import dev.patchbay.model.HookedTransformer;
 import dev.patchbay.nodes.Metric;
 import dev.patchbay.nodes.Node;
@@ -19,11 +19,14 @@ import java.util.EnumSet;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /** The paper's baselines against exact activation patching and against Algorithm 1's exactness property. */
+@Tag("slow") // numerical oracles or long loops: ./patchbay test --fast skips them
 class BaselinesTest extends Float64Models {
-    private static final NodeSet NODES = new NodeSet(EnumSet.of(NodeKind.HEAD_OUTPUT, NodeKind.NEURON), null, false, null);
+    private static final NodeSet NODES =
+            new NodeSet(EnumSet.of(NodeKind.HEAD_OUTPUT, NodeKind.NEURON), null, false, null);
 
     @Test
     void subsamplingStatisticsRecoverAdditiveEffectsExactlyFromAllSubsets() {
@@ -54,8 +57,16 @@ class BaselinesTest extends Float64Models {
         AttributionResult blocks = new Blocks(1, 32).run(model, pair, NODES);
         AttributionResult tree = new Hierarchical(4, 0, 32).run(model, pair, NODES);
         for (AttributionResult.Scored s : exact.ranked()) {
-            assertEquals(s.estimate(), blocks.estimate(s.node().name()), 1e-12, s.node().name());
-            assertEquals(s.estimate(), tree.estimate(s.node().name()), 1e-12, s.node().name());
+            assertEquals(
+                    s.estimate(),
+                    blocks.estimate(s.node().name()),
+                    1e-12,
+                    s.node().name());
+            assertEquals(
+                    s.estimate(),
+                    tree.estimate(s.node().name()),
+                    1e-12,
+                    s.node().name());
         }
         int nodes = exact.ranked().size();
         assertEquals(2 + nodes, blocks.cost().forwardPasses(), "one run per block, after the clean and noise runs");
@@ -80,7 +91,9 @@ class BaselinesTest extends Float64Models {
     @Test
     void subsamplingFindsTheLargestEffectAndCostsItsSamples() {
         HookedTransformer model = ToyModels.linear(manager, new java.util.Random(5));
-        PromptPair pair = new PromptPair(new int[] {3, 7, 1, 19, 4, 12}, new int[] {8, 7, 2, 5, 4, 0},
+        PromptPair pair = new PromptPair(
+                new int[] {3, 7, 1, 19, 4, 12},
+                new int[] {8, 7, 2, 5, 4, 0},
                 Metric.logitDiff(new int[] {2, 5}, new int[] {9}));
         NodeSet heads = NodeSet.heads();
         AttributionResult exact = new ActivationPatching(8).run(model, List.of(pair), heads);
@@ -99,7 +112,11 @@ class BaselinesTest extends Float64Models {
         assertEquals(a.ranked(), b.ranked());
         assertTrue(!a.ranked().equals(c.ranked()));
         assertEquals(0, a.cost().forwardPasses());
-        Set<Node> all = new HashSet<>(NODES.enumerate(model.config(), pair.get(0).length()));
-        assertEquals(all, new HashSet<>(a.ranked().stream().map(AttributionResult.Scored::node).toList()));
+        Set<Node> all =
+                new HashSet<>(NODES.enumerate(model.config(), pair.get(0).length()));
+        assertEquals(
+                all,
+                new HashSet<>(
+                        a.ranked().stream().map(AttributionResult.Scored::node).toList()));
     }
 }

@@ -40,8 +40,27 @@ public final class Benchmark {
     }
 
     public static ModelConfig gpt2Small() {
-        return new ModelConfig(Architecture.GPT2, 12, 12, 12, 768, 64, 3072, 50257, 1024, 1e-5, "gelu_new", 0, 0,
-                false, true, true, true, 1.0 / 8, false, ModelConfig.Normalization.LAYER_NORM);
+        return new ModelConfig(
+                Architecture.GPT2,
+                12,
+                12,
+                12,
+                768,
+                64,
+                3072,
+                50257,
+                1024,
+                1e-5,
+                "gelu_new",
+                0,
+                0,
+                false,
+                true,
+                true,
+                true,
+                1.0 / 8,
+                false,
+                ModelConfig.Normalization.LAYER_NORM);
     }
 
     public List<Row> run() {
@@ -58,7 +77,9 @@ public final class Benchmark {
 
             double forward = median(() -> {
                 try (NDManager scope = NDManager.newBaseManager("PyTorch")) {
-                    model.forward(scope, TokenBatch.of(clean), Hooks.NONE).logits().toFloatArray();
+                    model.forward(scope, TokenBatch.of(clean), Hooks.NONE)
+                            .logits()
+                            .toFloatArray();
                 }
                 return null;
             });
@@ -75,10 +96,16 @@ public final class Benchmark {
             List<Row> rows = new ArrayList<>();
             rows.add(new Row("clean forward", forward, 1, ""));
             rows.add(new Row("AtP, attention + neuron nodes", atp, atp / forward, "<= 4x"));
-            rows.add(new Row("AtP*, attention + neuron nodes", atpStar, atpStar / forward,
+            rows.add(new Row(
+                    "AtP*, attention + neuron nodes",
+                    atpStar,
+                    atpStar / forward,
                     "<= " + (2 * layers + 4) + "x, stretch " + (layers + 4) + "x"));
             rows.add(new Row("activation patching, 144 heads, batched + resumed", batched, batched / forward, ""));
-            rows.add(new Row("activation patching, 144 heads, naive", naive, naive / forward,
+            rows.add(new Row(
+                    "activation patching, 144 heads, naive",
+                    naive,
+                    naive / forward,
                     String.format("batched >= 2x faster (measured %.1fx)", naive / batched)));
             return rows;
         }
@@ -91,22 +118,38 @@ public final class Benchmark {
             for (int l = 0; l < config.nLayers(); l++) {
                 sites.add(dev.patchbay.model.HookSites.attn(l, "z"));
             }
-            var noise = model.forward(scope, TokenBatch.of(pair.noise()), Hooks.builder().cache(sites).build());
+            var noise = model.forward(
+                    scope,
+                    TokenBatch.of(pair.noise()),
+                    Hooks.builder().cache(sites).build());
             for (int l = 0; l < config.nLayers(); l++) {
                 for (int h = 0; h < config.nHeads(); h++) {
                     try (NDManager run = scope.newSubManager()) {
                         String site = sites.get(l);
-                        model.forward(run, TokenBatch.of(pair.clean()), Hooks.builder()
-                                .patch(site, dev.patchbay.model.Patch.of(0, noise.activation(site).get("0"), null,
-                                        new int[] {h})).build()).logits().get("0, -1").toFloatArray();
+                        model.forward(
+                                        run,
+                                        TokenBatch.of(pair.clean()),
+                                        Hooks.builder()
+                                                .patch(
+                                                        site,
+                                                        dev.patchbay.model.Patch.of(
+                                                                0,
+                                                                noise.activation(site)
+                                                                        .get("0"),
+                                                                null,
+                                                                new int[] {h}))
+                                                .build())
+                                .logits()
+                                .get("0, -1")
+                                .toFloatArray();
                     }
                 }
             }
         }
     }
 
-    private static Supplier<Void> method(HookedTransformer model, AttributionMethod m, List<PromptPair> pairs,
-            NodeSet nodes) {
+    private static Supplier<Void> method(
+            HookedTransformer model, AttributionMethod m, List<PromptPair> pairs, NodeSet nodes) {
         return () -> {
             m.run(model, pairs, nodes);
             return null;

@@ -57,15 +57,21 @@ public final class ServiceBenchmark {
         try (NDManager weights = NDManager.newBaseManager("PyTorch")) {
             HookedTransformer model = HookedTransformer.build(config, new RandomWeights(weights), weights);
             LoadedModel loaded = LoadedModel.inMemory("gpt2-small-random", model);
-            PatchbayServer server = PatchbayServer.start(0, Map.of(loaded.name(), loaded), SchedulerConfig.defaults(),
-                    ServerLimits.defaults());
-            ManagedChannel channel = Grpc.newChannelBuilderForAddress("127.0.0.1", server.port(),
-                    InsecureChannelCredentials.create()).maxInboundMessageSize(64 << 20).build();
+            PatchbayServer server = PatchbayServer.start(
+                    0, Map.of(loaded.name(), loaded), SchedulerConfig.defaults(), ServerLimits.defaults());
+            ManagedChannel channel = Grpc.newChannelBuilderForAddress(
+                            "127.0.0.1", server.port(), InsecureChannelCredentials.create())
+                    .maxInboundMessageSize(64 << 20)
+                    .build();
             try {
                 Random random = new Random(7);
                 PromptPair pair = pair(random, config);
-                AttributeRequest atpStar = AttributeRequest.newBuilder().setModel(loaded.name()).addPairs(pair)
-                        .setMethod(Method.ATP_STAR).setNodes(nodes()).build();
+                AttributeRequest atpStar = AttributeRequest.newBuilder()
+                        .setModel(loaded.name())
+                        .addPairs(pair)
+                        .setMethod(Method.ATP_STAR)
+                        .setNodes(nodes())
+                        .build();
                 double[] firstBlock = new double[1];
                 // Alternate the two so that drift in the machine's speed hits both alike.
                 double[] both = interleavedMedians(
@@ -74,21 +80,30 @@ public final class ServiceBenchmark {
                 double inProcess = both[0];
                 double served = both[1];
                 rows.add(new Benchmark.Row("AtP* in-process", inProcess, 0, ""));
-                rows.add(new Benchmark.Row("AtP* through gRPC, total", served, 0,
+                rows.add(new Benchmark.Row(
+                        "AtP* through gRPC, total",
+                        served,
+                        0,
                         String.format("overhead <= 10%% (measured %+.1f%%)", 100 * (served / inProcess - 1))));
                 rows.add(new Benchmark.Row("AtP* through gRPC, first effect block", firstBlock[0], 0, ""));
 
                 int clients = 8;
                 // Fresh pairs for every run: repeated prompts would be served from the clean cache.
-                Supplier<List<AttributeRequest>> fresh = () -> IntStream.range(0, clients).mapToObj(i -> AttributeRequest
-                        .newBuilder().setModel(loaded.name()).addPairs(pair(random, config)).setMethod(Method.ATP)
-                        .setNodes(nodes()).build()).toList();
+                Supplier<List<AttributeRequest>> fresh = () -> IntStream.range(0, clients)
+                        .mapToObj(i -> AttributeRequest.newBuilder()
+                                .setModel(loaded.name())
+                                .addPairs(pair(random, config))
+                                .setMethod(Method.ATP)
+                                .setNodes(nodes())
+                                .build())
+                        .toList();
                 double oneByOne = median(() -> fresh.get().forEach(r -> drain(channel, r)));
                 ExecutorService pool = Executors.newFixedThreadPool(clients);
                 long sharedBefore = server.device(loaded.name()).sharedBatches();
                 double concurrent = median(() -> {
                     List<Future<AttributeEvent>> fs = fresh.get().stream()
-                            .map(r -> pool.submit(() -> drain(channel, r))).toList();
+                            .map(r -> pool.submit(() -> drain(channel, r)))
+                            .toList();
                     for (Future<AttributeEvent> f : fs) {
                         try {
                             f.get();
@@ -100,12 +115,21 @@ public final class ServiceBenchmark {
                 pool.shutdown();
                 long shared = server.device(loaded.name()).sharedBatches() - sharedBefore;
                 rows.add(new Benchmark.Row(clients + " AtP requests one after another", oneByOne, 0, ""));
-                rows.add(new Benchmark.Row(clients + " AtP requests from concurrent clients", concurrent, 0,
-                        String.format(">= 1.5x throughput (measured %.2fx; %d shared batches)", oneByOne / concurrent, shared)));
+                rows.add(new Benchmark.Row(
+                        clients + " AtP requests from concurrent clients",
+                        concurrent,
+                        0,
+                        String.format(
+                                ">= 1.5x throughput (measured %.2fx; %d shared batches)",
+                                oneByOne / concurrent, shared)));
 
-                AttributeRequest patching = AttributeRequest.newBuilder().setModel(loaded.name()).addPairs(pair(random, config))
-                        .setMethod(Method.ATP).setVerifyTopK(20)
-                        .setNodes(dev.patchbay.proto.v1.NodeSet.newBuilder().addKinds(NodeKind.HEAD_OUTPUT)).build();
+                AttributeRequest patching = AttributeRequest.newBuilder()
+                        .setModel(loaded.name())
+                        .addPairs(pair(random, config))
+                        .setMethod(Method.ATP)
+                        .setVerifyTopK(20)
+                        .setNodes(dev.patchbay.proto.v1.NodeSet.newBuilder().addKinds(NodeKind.HEAD_OUTPUT))
+                        .build();
                 long start = System.nanoTime();
                 drain(channel, patching);
                 double first = (System.nanoTime() - start) / 1e9;
@@ -113,8 +137,13 @@ public final class ServiceBenchmark {
                 AttributeEvent summary = drain(channel, patching);
                 double second = (System.nanoTime() - start) / 1e9;
                 rows.add(new Benchmark.Row("AtP + verify top 20 heads, clean prompt not cached", first, 0, ""));
-                rows.add(new Benchmark.Row("the same request again, clean prompt cached", second, 0,
-                        String.format("%.2fx faster, %d cache hit(s)", first / second, summary.getSummary().getCacheHits())));
+                rows.add(new Benchmark.Row(
+                        "the same request again, clean prompt cached",
+                        second,
+                        0,
+                        String.format(
+                                "%.2fx faster, %d cache hit(s)",
+                                first / second, summary.getSummary().getCacheHits())));
             } finally {
                 channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
                 server.close();
@@ -124,24 +153,38 @@ public final class ServiceBenchmark {
     }
 
     private static dev.patchbay.proto.v1.NodeSet nodes() {
-        return dev.patchbay.proto.v1.NodeSet.newBuilder().addKinds(NodeKind.QUERY).addKinds(NodeKind.KEY)
-                .addKinds(NodeKind.VALUE).addKinds(NodeKind.HEAD_OUTPUT).addKinds(NodeKind.NEURON).setPerPosition(true).build();
+        return dev.patchbay.proto.v1.NodeSet.newBuilder()
+                .addKinds(NodeKind.QUERY)
+                .addKinds(NodeKind.KEY)
+                .addKinds(NodeKind.VALUE)
+                .addKinds(NodeKind.HEAD_OUTPUT)
+                .addKinds(NodeKind.NEURON)
+                .setPerPosition(true)
+                .build();
     }
 
     private PromptPair pair(Random random, ModelConfig config) {
         int[] clean = random.ints(tokens, 0, config.vocabSize()).toArray();
         int[] noise = random.ints(tokens, 0, config.vocabSize()).toArray();
         return PromptPair.newBuilder()
-                .setClean(Prompt.newBuilder().setIds(TokenIds.newBuilder().addAllIds(Arrays.stream(clean).boxed().toList())))
-                .setNoise(Prompt.newBuilder().setIds(TokenIds.newBuilder().addAllIds(Arrays.stream(noise).boxed().toList())))
-                .addAnswers(Token.newBuilder().setId(100)).addWrongs(Token.newBuilder().setId(200)).build();
+                .setClean(Prompt.newBuilder()
+                        .setIds(TokenIds.newBuilder()
+                                .addAllIds(Arrays.stream(clean).boxed().toList())))
+                .setNoise(Prompt.newBuilder()
+                        .setIds(TokenIds.newBuilder()
+                                .addAllIds(Arrays.stream(noise).boxed().toList())))
+                .addAnswers(Token.newBuilder().setId(100))
+                .addWrongs(Token.newBuilder().setId(200))
+                .build();
     }
 
     private static dev.patchbay.nodes.PromptPair domain(PromptPair p) {
         return new dev.patchbay.nodes.PromptPair(
                 p.getClean().getIds().getIdsList().stream().mapToInt(i -> i).toArray(),
                 p.getNoise().getIds().getIdsList().stream().mapToInt(i -> i).toArray(),
-                Metric.logitDiff(new int[] {p.getAnswers(0).getId()}, new int[] {p.getWrongs(0).getId()}));
+                Metric.logitDiff(
+                        new int[] {p.getAnswers(0).getId()},
+                        new int[] {p.getWrongs(0).getId()}));
     }
 
     /** Reads a whole stream; returns its last event (the summary). */

@@ -34,7 +34,11 @@ interface Contender {
      * Runs the method on {@code pairs} and returns cost(k) per pair for the true top nodes {@code top}: the
      * forward passes spent, divided by the number of pairs, when all of the true top k are verified.
      */
-    double[] cost(HookedTransformer model, List<PromptPair> pairs, NodeSet nodes, List<AttributionResult.Scored> top,
+    double[] cost(
+            HookedTransformer model,
+            List<PromptPair> pairs,
+            NodeSet nodes,
+            List<AttributionResult.Scored> top,
             long seed);
 
     /** The methods of the paper's comparison (atp-spec section 6), the baselines over a small grid of settings. */
@@ -46,7 +50,10 @@ interface Contender {
         out.add(ranked("Iterative", "Iterative", true, Iterative::new));
         for (double p : new double[] {0.01, 0.1}) {
             for (int samples : new int[] {256, 1024}) {
-                out.add(ranked("Subsampling", "Subsampling (p=" + p + ", S=" + samples + ")", true,
+                out.add(ranked(
+                        "Subsampling",
+                        "Subsampling (p=" + p + ", S=" + samples + ")",
+                        true,
                         seed -> new Subsampling(samples, p, seed, batchRows)));
             }
         }
@@ -67,10 +74,15 @@ interface Contender {
     record Ranked(String family, String label, boolean randomized, LongFunction<AttributionMethod> make)
             implements Contender {
         @Override
-        public double[] cost(HookedTransformer model, List<PromptPair> pairs, NodeSet nodes,
-                List<AttributionResult.Scored> top, long seed) {
+        public double[] cost(
+                HookedTransformer model,
+                List<PromptPair> pairs,
+                NodeSet nodes,
+                List<AttributionResult.Scored> top,
+                long seed) {
             AttributionResult r = make.apply(seed).run(model, pairs, nodes);
-            return VerifiedRecall.cost(top, VerifiedRecall.places(r.ranked()), r.cost().forwardPasses() / pairs.size());
+            return VerifiedRecall.cost(
+                    top, VerifiedRecall.places(r.ranked()), r.cost().forwardPasses() / pairs.size());
         }
     }
 
@@ -96,16 +108,21 @@ interface Contender {
         }
 
         @Override
-        public double[] cost(HookedTransformer model, List<PromptPair> pairs, NodeSet nodes,
-                List<AttributionResult.Scored> top, long seed) {
+        public double[] cost(
+                HookedTransformer model,
+                List<PromptPair> pairs,
+                NodeSet nodes,
+                List<AttributionResult.Scored> top,
+                long seed) {
             Set<Node> missing = new HashSet<>();
             top.forEach(s -> missing.add(s.node()));
             Map<Node, Long> reached = new HashMap<>();
             new Hierarchical(branching, 0, batchRows, (node, patches) -> {
-                reached.put(node, patches);
-                missing.remove(node);
-                return !missing.isEmpty();
-            }).run(model, pairs, nodes);
+                        reached.put(node, patches);
+                        missing.remove(node);
+                        return !missing.isEmpty();
+                    })
+                    .run(model, pairs, nodes);
             return VerifiedRecall.cost(top, reached, 2);
         }
     }

@@ -47,7 +47,8 @@ public record PromptSetting(String name, String description, List<PromptPair> pa
             for (PromptPair p : parsed) {
                 if (p.length() != parsed.get(0).length()) {
                     throw new IllegalArgumentException(at + ".pairs: the pairs of a distribution must have one token"
-                            + " length (nodes are per position); found " + parsed.get(0).length() + " and " + p.length());
+                            + " length (nodes are per position); found "
+                            + parsed.get(0).length() + " and " + p.length());
                 }
             }
             out.add(new PromptSetting(string(setting, "name", at), string(setting, "description", at), parsed));
@@ -63,8 +64,9 @@ public record PromptSetting(String name, String description, List<PromptPair> pa
                     + Arrays.toString(tokenizer.encode(string(o, "clean", at)).strings()) + " vs "
                     + Arrays.toString(tokenizer.encode(string(o, "noise", at)).strings()));
         }
-        return new PromptPair(clean, noise, Metric.logitDiff(new int[] {token(o, "answer", tokenizer, at)},
-                new int[] {token(o, "wrong", tokenizer, at)}));
+        return new PromptPair(clean, noise, Metric.logitDiff(new int[] {token(o, "answer", tokenizer, at)}, new int[] {
+            token(o, "wrong", tokenizer, at)
+        }));
     }
 
     private static int token(JsonObject o, String field, TextTokenizer tokenizer, String at) {

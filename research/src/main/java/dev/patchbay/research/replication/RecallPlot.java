@@ -18,18 +18,32 @@ import org.knowm.xchart.style.markers.SeriesMarkers;
 final class RecallPlot {
     /** One colour per method family, the same in every plot. */
     private static final Map<String, Color> COLOURS = Map.of(
-            "AtP", new Color(0x1f77b4), "AtP+QKfix", new Color(0x17becf), "AtP*", new Color(0xd62728),
-            "Iterative", new Color(0x2ca02c), "Subsampling", new Color(0x8c564b), "Blocks", new Color(0xff7f0e),
-            "Hierarchical", new Color(0x9467bd));
+            "AtP",
+            new Color(0x1f77b4),
+            "AtP+QKfix",
+            new Color(0x17becf),
+            "AtP*",
+            new Color(0xd62728),
+            "Iterative",
+            new Color(0x2ca02c),
+            "Subsampling",
+            new Color(0x8c564b),
+            "Blocks",
+            new Color(0xff7f0e),
+            "Hierarchical",
+            new Color(0x9467bd));
 
     private RecallPlot() {}
 
     static void write(Replication.Outcome outcome, List<Replication.Curve> curves, Path png) throws IOException {
-        XYChart chart = new XYChartBuilder().width(760).height(640)
+        XYChart chart = new XYChartBuilder()
+                .width(760)
+                .height(640)
                 .title(outcome.setting() + ", " + outcome.nodeSet() + " (" + outcome.nodes() + " nodes, "
                         + outcome.pairs() + (outcome.pairs() == 1 ? " pair)" : " pairs)"))
                 .xAxisTitle("k: the true top k nodes all verified")
-                .yAxisTitle("forward passes per prompt pair").build();
+                .yAxisTitle("forward passes per prompt pair")
+                .build();
         chart.getStyler().setXAxisLogarithmic(true).setYAxisLogarithmic(true);
         chart.getStyler().setLegendPosition(Styler.LegendPosition.OutsideS).setChartBackgroundColor(Color.WHITE);
         int k = outcome.top().size();

@@ -21,8 +21,8 @@ import java.util.function.Consumer;
 public record Replication(int maxK, int seeds, int batchRows, double relativeFloor) {
     public Replication {
         if (maxK < 1 || seeds < 1 || batchRows < 1) {
-            throw new IllegalArgumentException("max k, seeds and batch rows must be positive: " + maxK + ", " + seeds
-                    + ", " + batchRows);
+            throw new IllegalArgumentException(
+                    "max k, seeds and batch rows must be positive: " + maxK + ", " + seeds + ", " + batchRows);
         }
     }
 
@@ -30,8 +30,16 @@ public record Replication(int maxK, int seeds, int batchRows, double relativeFlo
     public record Curve(String family, String label, double[] cost, double relativeCost, double seconds) {}
 
     /** A setting's ground truth and every method's curve. */
-    public record Outcome(String setting, String description, String nodeSet, int pairs, int nodes,
-            double cleanMetric, double noiseMetric, List<AttributionResult.Scored> top, double groundTruthSeconds,
+    public record Outcome(
+            String setting,
+            String description,
+            String nodeSet,
+            int pairs,
+            int nodes,
+            double cleanMetric,
+            double noiseMetric,
+            List<AttributionResult.Scored> top,
+            double groundTruthSeconds,
             List<Curve> curves) {
         /** Each family's curve with the lowest relative cost (the baselines' best hyperparameters). */
         public List<Curve> bestOfEachFamily() {
@@ -57,14 +65,21 @@ public record Replication(int maxK, int seeds, int batchRows, double relativeFlo
         }
     }
 
-    public Outcome run(HookedTransformer model, PromptSetting setting, String nodeSetName, NodeSet nodes,
-            Consumer<String> log) {
+    public Outcome run(
+            HookedTransformer model, PromptSetting setting, String nodeSetName, NodeSet nodes, Consumer<String> log) {
         AttributionResult truth = new ActivationPatching(batchRows).run(model, setting.pairs(), nodes);
         List<AttributionResult.Scored> top = VerifiedRecall.trueTop(truth, maxK, relativeFloor);
         int count = truth.blocks().stream().mapToInt(EffectBlock::size).sum();
-        log.accept(String.format("%s / %s: %d nodes, %d pairs; ground truth %.1f s; top %d nonzero effects, largest %s %.4f",
-                setting.name(), nodeSetName, count, setting.pairs().size(), truth.cost().wallSeconds(), top.size(),
-                top.get(0).node().name(), top.get(0).estimate()));
+        log.accept(String.format(
+                "%s / %s: %d nodes, %d pairs; ground truth %.1f s; top %d nonzero effects, largest %s %.4f",
+                setting.name(),
+                nodeSetName,
+                count,
+                setting.pairs().size(),
+                truth.cost().wallSeconds(),
+                top.size(),
+                top.get(0).node().name(),
+                top.get(0).estimate()));
         List<Curve> curves = new ArrayList<>();
         for (Contender c : Contender.all(batchRows)) {
             long start = System.nanoTime();
@@ -73,13 +88,23 @@ public record Replication(int maxK, int seeds, int batchRows, double relativeFlo
                 runs.add(c.cost(model, setting.pairs(), nodes, top, seed));
             }
             double[] cost = VerifiedRecall.geometricMean(runs);
-            Curve curve = new Curve(c.family(), c.label(), cost, VerifiedRecall.relativeCost(cost),
-                    (System.nanoTime() - start) / 1e9);
+            Curve curve = new Curve(
+                    c.family(), c.label(), cost, VerifiedRecall.relativeCost(cost), (System.nanoTime() - start) / 1e9);
             curves.add(curve);
-            log.accept(String.format("  %-32s relative cost %9.2f  cost(1) %8.0f  cost(%d) %9.0f  (%.1f s)", c.label(),
-                    curve.relativeCost(), cost[0], cost.length, cost[cost.length - 1], curve.seconds()));
+            log.accept(String.format(
+                    "  %-32s relative cost %9.2f  cost(1) %8.0f  cost(%d) %9.0f  (%.1f s)",
+                    c.label(), curve.relativeCost(), cost[0], cost.length, cost[cost.length - 1], curve.seconds()));
         }
-        return new Outcome(setting.name(), setting.description(), nodeSetName, setting.pairs().size(), count,
-                truth.cleanMetric(), truth.noiseMetric(), top, truth.cost().wallSeconds(), curves);
+        return new Outcome(
+                setting.name(),
+                setting.description(),
+                nodeSetName,
+                setting.pairs().size(),
+                count,
+                truth.cleanMetric(),
+                truth.noiseMetric(),
+                top,
+                truth.cost().wallSeconds(),
+                curves);
     }
 }

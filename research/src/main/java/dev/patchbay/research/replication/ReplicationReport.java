@@ -9,6 +9,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 
@@ -42,15 +43,19 @@ public final class ReplicationReport {
     }
 
     static String fileName(Replication.Outcome o) {
-        return o.setting().toLowerCase() + "-" + o.nodeSet();
+        return o.setting().toLowerCase(Locale.ROOT) + "-" + o.nodeSet();
     }
 
     /** Markdown: each family's best setting per column, then every setting. */
     static String tables(List<Replication.Outcome> outcomes, String model) {
         StringBuilder md = new StringBuilder();
-        md.append("# Relative cost of verified recall on ").append(model).append("\n\n")
-                .append("Written by `./patchbay replicate`. R = exp(sum_k (1/k) log(cost(k)/k) / sum_k 1/k) over the true top k")
-                .append(" nodes (k up to the column's K); 1 is the oracle, lower is better. Cost is in forward passes per")
+        md.append("# Relative cost of verified recall on ")
+                .append(model)
+                .append("\n\n")
+                .append(
+                        "Written by `./patchbay replicate`. R = exp(sum_k (1/k) log(cost(k)/k) / sum_k 1/k) over the true top k")
+                .append(
+                        " nodes (k up to the column's K); 1 is the oracle, lower is better. Cost is in forward passes per")
                 .append(" prompt pair. Randomized methods are the geometric mean of their seeds' curves.\n\n")
                 .append("## Each method at its best hyperparameters\n\n");
         Set<String> families = new LinkedHashSet<>();
@@ -63,10 +68,16 @@ public final class ReplicationReport {
         return md.toString();
     }
 
-    private static void table(StringBuilder md, List<Replication.Outcome> outcomes, Set<String> rows, boolean byFamily) {
+    private static void table(
+            StringBuilder md, List<Replication.Outcome> outcomes, Set<String> rows, boolean byFamily) {
         md.append("| method |");
-        outcomes.forEach(o -> md.append(" ").append(o.setting()).append(" ").append(o.nodeSet())
-                .append(" (K=").append(o.top().size()).append(") |"));
+        outcomes.forEach(o -> md.append(" ")
+                .append(o.setting())
+                .append(" ")
+                .append(o.nodeSet())
+                .append(" (K=")
+                .append(o.top().size())
+                .append(") |"));
         md.append("\n|---|");
         outcomes.forEach(o -> md.append("---:|"));
         md.append("\n");
@@ -74,14 +85,21 @@ public final class ReplicationReport {
             md.append("| ").append(row).append(" |");
             for (Replication.Outcome o : outcomes) {
                 List<Replication.Curve> curves = byFamily ? o.bestOfEachFamily() : o.curves();
-                double best = curves.stream().mapToDouble(Replication.Curve::relativeCost).min().orElseThrow();
-                Replication.Curve c = curves.stream().filter(x -> (byFamily ? x.family() : x.label()).equals(row))
-                        .findFirst().orElse(null);
+                double best = curves.stream()
+                        .mapToDouble(Replication.Curve::relativeCost)
+                        .min()
+                        .orElseThrow();
+                Replication.Curve c = curves.stream()
+                        .filter(x -> (byFamily ? x.family() : x.label()).equals(row))
+                        .findFirst()
+                        .orElse(null);
                 if (c == null) {
                     md.append(" |");
                 } else {
                     String v = String.format("%.2f", c.relativeCost());
-                    md.append(" ").append(c.relativeCost() == best ? "**" + v + "**" : v).append(" |");
+                    md.append(" ")
+                            .append(c.relativeCost() == best ? "**" + v + "**" : v)
+                            .append(" |");
                 }
             }
             md.append("\n");
@@ -92,19 +110,34 @@ public final class ReplicationReport {
     static String examples(List<Example> examples) {
         StringBuilder md = new StringBuilder("# Constructed false negatives of AtP\n\n")
                 .append("Written by `./patchbay replicate`. Hand-built float64 models")
-                .append(" (`engine/src/main/java/dev/patchbay/attribution/examples/ConstructedExample.java`), each planting one")
+                .append(
+                        " (`engine/src/main/java/dev/patchbay/attribution/examples/ConstructedExample.java`), each planting one")
                 .append(" failure mode in one node. Estimates of the planted node, with its rank among the model's")
                 .append(" nodes in each method's order.\n\n")
-                .append("| example | node | activation patching | AtP | AtP+QKfix | AtP* |\n|---|---|---:|---:|---:|---:|\n");
+                .append(
+                        "| example | node | activation patching | AtP | AtP+QKfix | AtP* |\n|---|---|---:|---:|---:|---:|\n");
         for (Example e : examples) {
             ConstructedExample.Measured m = e.measured();
-            md.append(String.format("| %s | %s | %.4g | %.3g (rank %d of %d) | %.4g (rank %d) | %.4g (rank %d) |%n",
-                    e.example().name(), e.example().planted(), m.exact(), m.atp(), m.atpRank(), m.nodes(), m.atpQkFix(),
-                    m.atpQkFixRank(), m.atpStar(), m.atpStarRank()));
+            md.append(String.format(
+                    "| %s | %s | %.4g | %.3g (rank %d of %d) | %.4g (rank %d) | %.4g (rank %d) |%n",
+                    e.example().name(),
+                    e.example().planted(),
+                    m.exact(),
+                    m.atp(),
+                    m.atpRank(),
+                    m.nodes(),
+                    m.atpQkFix(),
+                    m.atpQkFixRank(),
+                    m.atpStar(),
+                    m.atpStarRank()));
         }
         md.append("\n");
         for (Example e : examples) {
-            md.append("- **").append(e.example().name()).append("**: ").append(e.example().mechanism()).append("\n");
+            md.append("- **")
+                    .append(e.example().name())
+                    .append("**: ")
+                    .append(e.example().mechanism())
+                    .append("\n");
         }
         return md.toString();
     }

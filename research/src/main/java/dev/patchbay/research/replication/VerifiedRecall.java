@@ -19,7 +19,8 @@ public final class VerifiedRecall {
      * {@code relativeFloor} times the largest: nodes a patch does not change at all (positions before the
      * first token where clean and noise differ) have no order among themselves.
      */
-    public static List<AttributionResult.Scored> trueTop(AttributionResult groundTruth, int maxK, double relativeFloor) {
+    public static List<AttributionResult.Scored> trueTop(
+            AttributionResult groundTruth, int maxK, double relativeFloor) {
         List<AttributionResult.Scored> ranked = groundTruth.ranked();
         double floor = relativeFloor * Math.abs(ranked.get(0).estimate());
         int k = 0;

@@ -48,10 +48,18 @@ class VerifiedRecallTest {
     @Test
     void theTrueTopLeavesOutEffectsThatAreZero() {
         double[] effects = {0.5, -2.0, 0.0, 1e-12, 0.25};
-        AttributionResult truth = new AttributionResult("ap", "m", 1, 0, 0,
-                List.of(new EffectBlock(NodeKind.NEURON, 0, null, effects.length, effects)), new Cost(0, 0, 0));
+        AttributionResult truth = new AttributionResult(
+                "ap",
+                "m",
+                1,
+                0,
+                0,
+                List.of(new EffectBlock(NodeKind.NEURON, 0, null, effects.length, effects)),
+                new Cost(0, 0, 0));
         List<AttributionResult.Scored> top = VerifiedRecall.trueTop(truth, 10, 1e-9);
-        assertEquals(List.of(neuron(1), neuron(0), neuron(4)), top.stream().map(AttributionResult.Scored::node).toList());
+        assertEquals(
+                List.of(neuron(1), neuron(0), neuron(4)),
+                top.stream().map(AttributionResult.Scored::node).toList());
         assertEquals(2, VerifiedRecall.trueTop(truth, 2, 1e-9).size());
     }
 
@@ -69,7 +77,8 @@ class VerifiedRecallTest {
             int n = all.size();
             int seeds = 1000;
             for (int k : new int[] {1, 4, 20}) {
-                List<AttributionResult.Scored> top = all.subList(0, k).stream().map(x -> new AttributionResult.Scored(x, 1))
+                List<AttributionResult.Scored> top = all.subList(0, k).stream()
+                        .map(x -> new AttributionResult.Scored(x, 1))
                         .toList();
                 double mean = 0;
                 for (long seed = 0; seed < seeds; seed++) {

@@ -10,8 +10,8 @@ package dev.patchbay.server.config;
  * @param maxConcurrentJobs requests (sweep jobs included) running at once
  * @param sweepWindow jobs of one sweep running at once; more are read from the stream as these finish
  */
-public record ServerLimits(int maxRequestBytes, int maxPairs, int maxTokens, long maxPatchedRuns,
-        int maxConcurrentJobs, int sweepWindow) {
+public record ServerLimits(
+        int maxRequestBytes, int maxPairs, int maxTokens, long maxPatchedRuns, int maxConcurrentJobs, int sweepWindow) {
     public static ServerLimits defaults() {
         return new ServerLimits(16 << 20, 4096, 2048, 2_000_000, 64, 8);
     }

@@ -24,12 +24,19 @@ public final class Protos {
     }
 
     public static dev.patchbay.proto.v1.Node node(Node n) {
-        return dev.patchbay.proto.v1.Node.newBuilder().setKind(kind(n.kind())).setLayer(n.layer()).setUnit(n.unit())
-                .setPosition(n.position()).setName(n.name()).build();
+        return dev.patchbay.proto.v1.Node.newBuilder()
+                .setKind(kind(n.kind()))
+                .setLayer(n.layer())
+                .setUnit(n.unit())
+                .setPosition(n.position())
+                .setName(n.name())
+                .build();
     }
 
     public static dev.patchbay.proto.v1.EffectBlock block(EffectBlock b) {
-        var out = dev.patchbay.proto.v1.EffectBlock.newBuilder().setKind(kind(b.kind())).setLayer(b.layer())
+        var out = dev.patchbay.proto.v1.EffectBlock.newBuilder()
+                .setKind(kind(b.kind()))
+                .setLayer(b.layer())
                 .setUnits(b.units());
         if (b.positions() != null) {
             for (int p : b.positions()) {

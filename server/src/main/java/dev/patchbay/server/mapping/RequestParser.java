@@ -15,7 +15,6 @@ import dev.patchbay.proto.v1.PatchRequest;
 import dev.patchbay.proto.v1.Prompt;
 import dev.patchbay.proto.v1.Token;
 import dev.patchbay.server.config.ServerLimits;
-import dev.patchbay.server.mapping.ServedModel;
 import io.grpc.Status;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -27,11 +26,20 @@ import java.util.Set;
 /** Turns requests into the engine's terms, or refuses them with a message that names the field at fault. */
 public final class RequestParser {
     /** A checked Attribute request. */
-    public record Attribute(ServedModel model, List<PromptPair> pairs, NodeSet nodes, AttributionMethod method, int verifyTopK,
-            long nodeCount, dev.patchbay.attribution.diagnostic.FalseNegativeDiagnostic.Settings diagnostic) {}
+    public record Attribute(
+            ServedModel model,
+            List<PromptPair> pairs,
+            NodeSet nodes,
+            AttributionMethod method,
+            int verifyTopK,
+            long nodeCount,
+            dev.patchbay.attribution.diagnostic.FalseNegativeDiagnostic.Settings diagnostic) {}
 
     /** A checked Patch request. */
-    public record Patch(ServedModel model, List<PromptPair> pairs, List<List<dev.patchbay.nodes.Node>> groups,
+    public record Patch(
+            ServedModel model,
+            List<PromptPair> pairs,
+            List<List<dev.patchbay.nodes.Node>> groups,
             List<String> names) {}
 
     private final Map<String, ServedModel> models;
@@ -60,14 +68,28 @@ public final class RequestParser {
             default -> throw RequestException.invalid("method: unknown value " + r.getMethodValue());
         };
         var b = r.getBaseline();
-        if (b.getSamples() < 0 || b.getBlockSize() < 0 || b.getBranching() < 0 || b.getMaxGroupPatches() < 0
-                || b.getInclusionProbability() < 0 || b.getInclusionProbability() >= 1 || b.getBranching() == 1
+        if (b.getSamples() < 0
+                || b.getBlockSize() < 0
+                || b.getBranching() < 0
+                || b.getMaxGroupPatches() < 0
+                || b.getInclusionProbability() < 0
+                || b.getInclusionProbability() >= 1
+                || b.getBranching() == 1
                 || b.getSamples() == 1) {
             throw RequestException.invalid("baseline: samples >= 2, 0 < inclusion_probability < 1, block_size >= 1,"
                     + " branching >= 2 and max_group_patches >= 0 (zero takes the default)");
         }
-        AttributionMethod method = Methods.byId(id, batchRows, batchRows, new Methods.BaselineSettings(b.getSeed(),
-                b.getSamples(), b.getInclusionProbability(), b.getBlockSize(), b.getBranching(), b.getMaxGroupPatches()));
+        AttributionMethod method = Methods.byId(
+                id,
+                batchRows,
+                batchRows,
+                new Methods.BaselineSettings(
+                        b.getSeed(),
+                        b.getSamples(),
+                        b.getInclusionProbability(),
+                        b.getBlockSize(),
+                        b.getBranching(),
+                        b.getMaxGroupPatches()));
         long count = nodes.count(model.config(), pairs.get(0).length());
         if (r.getVerifyTopK() < 0) {
             throw RequestException.invalid("verify_top_k: must not be negative, got " + r.getVerifyTopK());
@@ -80,11 +102,12 @@ public final class RequestParser {
             // Each verified node costs one run per pair, after every pair's clean and noise runs.
             verify = Math.min(verify, Math.max(0, (long) Math.floor(r.getVerifyBudget() / pairs.size()) - 2));
         }
-        long planned = (long) method.plannedForwardPasses(model.loaded().transformer(), pairs, nodes) / pairs.size()
-                + verify;
+        long planned =
+                (long) method.plannedForwardPasses(model.loaded().transformer(), pairs, nodes) / pairs.size() + verify;
         if (planned * pairs.size() > limits.maxPatchedRuns()) {
             throw RequestException.tooLarge("nodes: " + planned + " patched runs for each of " + pairs.size()
-                    + " pairs exceed the server's limit of " + limits.maxPatchedRuns() + "; choose fewer nodes or use an AtP method");
+                    + " pairs exceed the server's limit of " + limits.maxPatchedRuns()
+                    + "; choose fewer nodes or use an AtP method");
         }
         dev.patchbay.attribution.diagnostic.FalseNegativeDiagnostic.Settings diagnostic = null;
         if (r.getDiagnostic().getEnabled()) {
@@ -97,7 +120,9 @@ public final class RequestParser {
                 diagnostic = new dev.patchbay.attribution.diagnostic.FalseNegativeDiagnostic.Settings(
                         d.getSamples() > 0 ? d.getSamples() : 256,
                         d.getInclusionProbability() > 0 ? d.getInclusionProbability() : 0.05,
-                        d.getAlpha() > 0 ? d.getAlpha() : 0.05, Math.max(0, d.getThreshold()), d.getSeed());
+                        d.getAlpha() > 0 ? d.getAlpha() : 0.05,
+                        Math.max(0, d.getThreshold()),
+                        d.getSeed());
             } catch (IllegalArgumentException e) {
                 throw RequestException.invalid(e.getMessage());
             }
@@ -129,13 +154,21 @@ public final class RequestParser {
             List<dev.patchbay.nodes.Node> nodes = new ArrayList<>();
             for (int n = 0; n < group.getNodesCount(); n++) {
                 Node node = group.getNodes(n);
-                nodes.add(new dev.patchbay.nodes.Node(kind(node.getKind(), "groups[" + g + "].nodes[" + n + "].kind"),
-                        node.getLayer(), node.getUnit(), node.getPosition()));
+                nodes.add(new dev.patchbay.nodes.Node(
+                        kind(node.getKind(), "groups[" + g + "].nodes[" + n + "].kind"),
+                        node.getLayer(),
+                        node.getUnit(),
+                        node.getPosition()));
             }
             groups.add(nodes);
-            names.add(group.getName().isEmpty()
-                    ? String.join("+", nodes.stream().map(dev.patchbay.nodes.Node::name).toList())
-                    : group.getName());
+            names.add(
+                    group.getName().isEmpty()
+                            ? String.join(
+                                    "+",
+                                    nodes.stream()
+                                            .map(dev.patchbay.nodes.Node::name)
+                                            .toList())
+                            : group.getName());
         }
         return new Patch(model, pairs, groups, names);
     }
@@ -143,8 +176,9 @@ public final class RequestParser {
     public ServedModel model(String name) throws RequestException {
         ServedModel model = models.get(name);
         if (model == null) {
-            throw new RequestException(Status.Code.NOT_FOUND, "model: no model named '" + name + "' is loaded; loaded are "
-                    + models.keySet());
+            throw new RequestException(
+                    Status.Code.NOT_FOUND,
+                    "model: no model named '" + name + "' is loaded; loaded are " + models.keySet());
         }
         return model;
     }
@@ -155,7 +189,8 @@ public final class RequestParser {
             throw RequestException.invalid("pairs: at least one prompt pair is needed");
         }
         if (in.size() > limits.maxPairs()) {
-            throw RequestException.tooLarge("pairs: " + in.size() + " pairs exceed the server's limit of " + limits.maxPairs());
+            throw RequestException.tooLarge(
+                    "pairs: " + in.size() + " pairs exceed the server's limit of " + limits.maxPairs());
         }
         Metric.Kind metricKind = switch (kind) {
             case LOGIT_DIFF, METRIC_KIND_UNSPECIFIED -> Metric.Kind.LOGIT_DIFF;
@@ -171,21 +206,25 @@ public final class RequestParser {
             int[] clean = prompt(model, p.getClean(), at + ".clean");
             int[] noise = prompt(model, p.getNoise(), at + ".noise");
             if (clean.length != noise.length) {
-                throw RequestException.invalid(at + ": clean and noise prompts must have the same token length, but clean"
+                throw RequestException.invalid(at
+                        + ": clean and noise prompts must have the same token length, but clean"
                         + " has " + clean.length + " tokens " + spelled(model, clean) + " and noise has " + noise.length
                         + " " + spelled(model, noise));
             }
             int[] answers = tokens(model, p.getAnswersList(), at + ".answers");
             int[] wrongs = tokens(model, p.getWrongsList(), at + ".wrongs");
             if (metricKind != Metric.Kind.KL_DIVERGENCE && answers.length == 0) {
-                throw RequestException.invalid(at + ".answers: the " + metricKind.id() + " metric needs at least one answer token");
+                throw RequestException.invalid(
+                        at + ".answers: the " + metricKind.id() + " metric needs at least one answer token");
             }
             if (metricKind == Metric.Kind.LOGIT_DIFF && wrongs.length == 0) {
-                throw RequestException.invalid(at + ".wrongs: the logit_diff metric needs at least one wrong-answer token");
+                throw RequestException.invalid(
+                        at + ".wrongs: the logit_diff metric needs at least one wrong-answer token");
             }
             int position = p.hasPosition() ? p.getPosition() : -1;
             if (p.hasPosition() && (position < 0 || position >= clean.length)) {
-                throw RequestException.invalid(at + ".position: " + position + " is outside the prompt of " + clean.length + " tokens");
+                throw RequestException.invalid(
+                        at + ".position: " + position + " is outside the prompt of " + clean.length + " tokens");
             }
             pairs.add(new PromptPair(clean, noise, new Metric(metricKind, answers, wrongs), position));
         }
@@ -197,7 +236,9 @@ public final class RequestParser {
         switch (prompt.getInputCase()) {
             case TEXT -> ids = tokenizer(model, field).encode(prompt.getText()).ids();
             case IDS -> {
-                ids = prompt.getIds().getIdsList().stream().mapToInt(Integer::intValue).toArray();
+                ids = prompt.getIds().getIdsList().stream()
+                        .mapToInt(Integer::intValue)
+                        .toArray();
                 int vocab = model.config().vocabSize();
                 for (int t = 0; t < ids.length; t++) {
                     if (ids[t] < 0 || ids[t] >= vocab) {
@@ -212,11 +253,13 @@ public final class RequestParser {
             throw RequestException.invalid(field + ": the prompt has no tokens");
         }
         if (ids.length > limits.maxTokens()) {
-            throw RequestException.tooLarge(field + ": " + ids.length + " tokens exceed the server's limit of " + limits.maxTokens());
+            throw RequestException.tooLarge(
+                    field + ": " + ids.length + " tokens exceed the server's limit of " + limits.maxTokens());
         }
         int positions = model.config().maxPositions();
         if (model.config().learnedPositions() && ids.length > positions) {
-            throw RequestException.invalid(field + ": " + ids.length + " tokens exceed the model's " + positions + " positions");
+            throw RequestException.invalid(
+                    field + ": " + ids.length + " tokens exceed the model's " + positions + " positions");
         }
         return ids;
     }
@@ -229,8 +272,9 @@ public final class RequestParser {
             switch (t.getTokenCase()) {
                 case ID -> {
                     if (t.getId() < 0 || t.getId() >= model.config().vocabSize()) {
-                        throw RequestException.invalid(at + ": token id " + t.getId() + " is outside the vocabulary [0, "
-                                + model.config().vocabSize() + ")");
+                        throw RequestException.invalid(
+                                at + ": token id " + t.getId() + " is outside the vocabulary [0, "
+                                        + model.config().vocabSize() + ")");
                     }
                     ids[i] = t.getId();
                 }
@@ -247,7 +291,8 @@ public final class RequestParser {
         return ids;
     }
 
-    private static NodeSet nodes(AttributeRequest r, ModelConfig config, List<PromptPair> pairs) throws RequestException {
+    private static NodeSet nodes(AttributeRequest r, ModelConfig config, List<PromptPair> pairs)
+            throws RequestException {
         var in = r.getNodes();
         if (in.getKindsCount() == 0) {
             throw RequestException.invalid("nodes.kinds: the node set is empty; choose at least one node kind");
@@ -258,13 +303,15 @@ public final class RequestParser {
         }
         for (int l : in.getLayersList()) {
             if (l < 0 || l >= config.nLayers()) {
-                throw RequestException.invalid("nodes.layers: layer " + l + " is outside [0, " + config.nLayers() + ")");
+                throw RequestException.invalid(
+                        "nodes.layers: layer " + l + " is outside [0, " + config.nLayers() + ")");
             }
         }
         int length = pairs.get(0).length();
         for (int p : in.getPositionsList()) {
             if (p < 0 || p >= length) {
-                throw RequestException.invalid("nodes.positions: position " + p + " is outside the prompt of " + length + " tokens");
+                throw RequestException.invalid(
+                        "nodes.positions: position " + p + " is outside the prompt of " + length + " tokens");
             }
         }
         if (in.getPositionsCount() > 0 && !in.getPerPosition()) {
@@ -273,13 +320,21 @@ public final class RequestParser {
         if (in.getPerPosition()) {
             for (int i = 1; i < pairs.size(); i++) {
                 if (pairs.get(i).length() != length) {
-                    throw RequestException.invalid("pairs[" + i + "]: per-position nodes need every pair to have the same"
-                            + " length (" + length + " tokens), this one has " + pairs.get(i).length());
+                    throw RequestException.invalid("pairs[" + i
+                            + "]: per-position nodes need every pair to have the same" + " length (" + length
+                            + " tokens), this one has " + pairs.get(i).length());
                 }
             }
         }
-        return new NodeSet(kinds, in.getLayersCount() == 0 ? null : in.getLayersList().stream().mapToInt(i -> i).toArray(),
-                in.getPerPosition(), in.getPositionsCount() == 0 ? null : in.getPositionsList().stream().mapToInt(i -> i).toArray());
+        return new NodeSet(
+                kinds,
+                in.getLayersCount() == 0
+                        ? null
+                        : in.getLayersList().stream().mapToInt(i -> i).toArray(),
+                in.getPerPosition(),
+                in.getPositionsCount() == 0
+                        ? null
+                        : in.getPositionsList().stream().mapToInt(i -> i).toArray());
     }
 
     public static NodeKind kind(dev.patchbay.proto.v1.NodeKind kind, String field) throws RequestException {
@@ -298,7 +353,8 @@ public final class RequestParser {
 
     public static TextTokenizer tokenizer(ServedModel model, String field) throws RequestException {
         if (model.loaded().tokenizer() == null) {
-            throw RequestException.invalid(field + ": model '" + model.loaded().name() + "' has no tokenizer; give token ids");
+            throw RequestException.invalid(
+                    field + ": model '" + model.loaded().name() + "' has no tokenizer; give token ids");
         }
         return model.loaded().tokenizer();
     }

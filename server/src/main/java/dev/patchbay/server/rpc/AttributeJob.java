@@ -49,20 +49,28 @@ final class AttributeJob implements Runnable {
             var model = request.model().loaded().transformer();
             double planned = request.method().plannedForwardPasses(model, request.pairs(), request.nodes())
                     + request.pairs().size() * (request.verifyTopK() > 0 ? 2 + request.verifyTopK() : 0);
-            sink.send(AttributeEvent.newBuilder().setAccepted(Accepted.newBuilder().setRequestId(job.id())
-                    .setNodeCount(request.nodeCount()).setPlannedForwardPasses(planned).setMethod(request.method().id())
-                    .setMetric(request.pairs().get(0).metric().describe())).build());
-            AttributionResult result = request.method().run(runner, request.pairs(), request.nodes(), new AttributionListener() {
-                @Override
-                public void onBlock(EffectBlock block) {
-                    sink.send(AttributeEvent.newBuilder().setBlock(Protos.block(block)).build());
-                }
+            sink.send(AttributeEvent.newBuilder()
+                    .setAccepted(Accepted.newBuilder()
+                            .setRequestId(job.id())
+                            .setNodeCount(request.nodeCount())
+                            .setPlannedForwardPasses(planned)
+                            .setMethod(request.method().id())
+                            .setMetric(request.pairs().get(0).metric().describe()))
+                    .build());
+            AttributionResult result = request.method()
+                    .run(runner, request.pairs(), request.nodes(), new AttributionListener() {
+                        @Override
+                        public void onBlock(EffectBlock block) {
+                            sink.send(AttributeEvent.newBuilder()
+                                    .setBlock(Protos.block(block))
+                                    .build());
+                        }
 
-                @Override
-                public void onProgress(long done, long total) {
-                    sink.send(progress("scoring", done, total));
-                }
-            });
+                        @Override
+                        public void onProgress(long done, long total) {
+                            sink.send(progress("scoring", done, total));
+                        }
+                    });
             Cost cost = result.cost();
             List<AttributionResult.Scored> ranked = result.ranked();
             if (request.verifyTopK() > 0) {
@@ -72,12 +80,20 @@ final class AttributeJob implements Runnable {
                     cost = cost.plus(diagnose(runner, ranked.subList(request.verifyTopK(), ranked.size()), largest[0]));
                 }
             }
-            sink.send(AttributeEvent.newBuilder().setSummary(Summary.newBuilder().setMethod(result.method())
-                    .setMetric(result.metric()).setPairs(result.pairs()).setCleanMetric(result.cleanMetric())
-                    .setNoiseMetric(result.noiseMetric()).setForwardPasses(cost.forwardPasses())
-                    .setComputeForwardEquivalents(cost.computeEquivalents()).setWallSeconds(cost.wallSeconds())
-                    .setCacheHits(runner.cacheHits()).setCacheMisses(runner.cacheMisses())
-                    .setSharedBatches(runner.sharedBatches())).build());
+            sink.send(AttributeEvent.newBuilder()
+                    .setSummary(Summary.newBuilder()
+                            .setMethod(result.method())
+                            .setMetric(result.metric())
+                            .setPairs(result.pairs())
+                            .setCleanMetric(result.cleanMetric())
+                            .setNoiseMetric(result.noiseMetric())
+                            .setForwardPasses(cost.forwardPasses())
+                            .setComputeForwardEquivalents(cost.computeEquivalents())
+                            .setWallSeconds(cost.wallSeconds())
+                            .setCacheHits(runner.cacheHits())
+                            .setCacheMisses(runner.cacheMisses())
+                            .setSharedBatches(runner.sharedBatches()))
+                    .build());
             sink.complete();
         } catch (CancellationException e) {
             log.info("request {} cancelled", job.id());
@@ -95,17 +111,33 @@ final class AttributeJob implements Runnable {
     private Cost diagnose(PassRunner runner, List<AttributionResult.Scored> rest, double largestVerified) {
         var settings = request.diagnostic();
         if (settings.threshold() == 0) {
-            settings = new FalseNegativeDiagnostic.Settings(settings.samples(), settings.inclusionProbability(),
-                    settings.alpha(), largestVerified / 10, settings.seed());
+            settings = new FalseNegativeDiagnostic.Settings(
+                    settings.samples(),
+                    settings.inclusionProbability(),
+                    settings.alpha(),
+                    largestVerified / 10,
+                    settings.seed());
         }
-        FalseNegativeDiagnostic.Report report = FalseNegativeDiagnostic.run(runner, request.pairs(),
-                rest.stream().map(AttributionResult.Scored::node).toList(), settings, verifyChunk);
-        Diagnostic.Builder out = Diagnostic.newBuilder().setNodes(report.nodes()).setMaxUpperBound(report.maxUpperBound())
-                .setThreshold(report.threshold()).setAlpha(report.alpha()).setExpectedMissed(report.expectedMissed())
+        FalseNegativeDiagnostic.Report report = FalseNegativeDiagnostic.run(
+                runner,
+                request.pairs(),
+                rest.stream().map(AttributionResult.Scored::node).toList(),
+                settings,
+                verifyChunk);
+        Diagnostic.Builder out = Diagnostic.newBuilder()
+                .setNodes(report.nodes())
+                .setMaxUpperBound(report.maxUpperBound())
+                .setThreshold(report.threshold())
+                .setAlpha(report.alpha())
+                .setExpectedMissed(report.expectedMissed())
                 .setForwardPasses(report.cost().forwardPasses());
         for (FalseNegativeDiagnostic.Bound b : report.flagged()) {
-            out.addFlagged(NodeBound.newBuilder().setNode(Protos.node(b.node())).setDifference(b.difference())
-                    .setStandardError(b.standardError()).setUpperBound(b.upperBound()).setMissProbability(b.missProbability()));
+            out.addFlagged(NodeBound.newBuilder()
+                    .setNode(Protos.node(b.node()))
+                    .setDifference(b.difference())
+                    .setStandardError(b.standardError())
+                    .setUpperBound(b.upperBound())
+                    .setMissProbability(b.missProbability()));
         }
         sink.send(AttributeEvent.newBuilder().setDiagnostic(out).build());
         return report.cost();
@@ -113,13 +145,19 @@ final class AttributeJob implements Runnable {
 
     private Cost verify(PassRunner runner, List<AttributionResult.Scored> top, double[] largestEffect) {
         long[] done = {0};
-        List<dev.patchbay.nodes.Node> nodes = top.stream().map(AttributionResult.Scored::node).toList();
+        List<dev.patchbay.nodes.Node> nodes =
+                top.stream().map(AttributionResult.Scored::node).toList();
         try (NodePatching patching = new NodePatching(runner, request.pairs(), nodes, verifyChunk)) {
             patching.patch(nodes.stream().map(List::of).toList(), (index, effect, perPair) -> {
                 AttributionResult.Scored s = top.get(index);
                 largestEffect[0] = Math.max(largestEffect[0], Math.abs(effect));
-                sink.send(AttributeEvent.newBuilder().setVerified(VerifiedNode.newBuilder().setRank(index + 1)
-                        .setNode(Protos.node(s.node())).setEstimate(s.estimate()).setEffect(effect)).build());
+                sink.send(AttributeEvent.newBuilder()
+                        .setVerified(VerifiedNode.newBuilder()
+                                .setRank(index + 1)
+                                .setNode(Protos.node(s.node()))
+                                .setEstimate(s.estimate())
+                                .setEffect(effect))
+                        .build());
                 sink.send(progress("verifying", ++done[0], top.size()));
             });
             return patching.cost();
@@ -127,7 +165,8 @@ final class AttributeJob implements Runnable {
     }
 
     private static AttributeEvent progress(String stage, long done, long total) {
-        return AttributeEvent.newBuilder().setProgress(Progress.newBuilder().setStage(stage).setDone(done).setTotal(total))
+        return AttributeEvent.newBuilder()
+                .setProgress(Progress.newBuilder().setStage(stage).setDone(done).setTotal(total))
                 .build();
     }
 

@@ -52,7 +52,7 @@ final class CountingRunner implements PassRunner {
         switch (e.cache()) {
             case HIT -> hits += work.pairs().size();
             case MISS -> misses += work.pairs().size();
-            case NOT_APPLICABLE -> { }
+            case NOT_APPLICABLE -> {}
         }
         return e;
     }

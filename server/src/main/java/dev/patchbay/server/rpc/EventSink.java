@@ -43,7 +43,10 @@ interface EventSink {
             @Override
             public void send(AttributeEvent event) {
                 synchronized (lock) {
-                    sweep.onNext(SweepEvent.newBuilder().setJobId(jobId).setAttribute(event).build());
+                    sweep.onNext(SweepEvent.newBuilder()
+                            .setJobId(jobId)
+                            .setAttribute(event)
+                            .build());
                 }
             }
 
@@ -55,8 +58,12 @@ interface EventSink {
             @Override
             public void fail(Status status) {
                 synchronized (lock) {
-                    sweep.onNext(SweepEvent.newBuilder().setJobId(jobId).setError(JobError.newBuilder()
-                            .setCode(status.getCode().name()).setMessage(String.valueOf(status.getDescription()))).build());
+                    sweep.onNext(SweepEvent.newBuilder()
+                            .setJobId(jobId)
+                            .setError(JobError.newBuilder()
+                                    .setCode(status.getCode().name())
+                                    .setMessage(String.valueOf(status.getDescription())))
+                            .build());
                 }
                 finished.run();
             }

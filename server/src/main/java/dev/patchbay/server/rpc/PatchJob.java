@@ -37,33 +37,54 @@ final class PatchJob implements Runnable {
     public void run() {
         try (job) {
             String metric = request.pairs().get(0).metric().describe();
-            response.onNext(PatchEvent.newBuilder().setAccepted(Accepted.newBuilder().setRequestId(job.id())
-                    .setNodeCount(request.groups().size()).setMethod("ap").setMetric(metric)
-                    .setPlannedForwardPasses(request.pairs().size() * (2.0 + request.groups().size()))).build());
+            response.onNext(PatchEvent.newBuilder()
+                    .setAccepted(Accepted.newBuilder()
+                            .setRequestId(job.id())
+                            .setNodeCount(request.groups().size())
+                            .setMethod("ap")
+                            .setMetric(metric)
+                            .setPlannedForwardPasses(request.pairs().size()
+                                    * (2.0 + request.groups().size())))
+                    .build());
             CountingRunner runner = new CountingRunner(job.runner());
             Cost cost;
-            try (NodePatching patching = new NodePatching(runner, request.pairs(),
-                    request.groups().stream().flatMap(List::stream).toList(), chunk)) {
+            try (NodePatching patching = new NodePatching(
+                    runner,
+                    request.pairs(),
+                    request.groups().stream().flatMap(List::stream).toList(),
+                    chunk)) {
                 patching.patch(request.groups(), (index, effect, perPair) -> {
-                    var result = PatchResult.newBuilder().setGroup(request.names().get(index)).setEffect(effect);
+                    var result = PatchResult.newBuilder()
+                            .setGroup(request.names().get(index))
+                            .setEffect(effect);
                     Arrays.stream(perPair).forEach(result::addPerPair);
                     response.onNext(PatchEvent.newBuilder().setResult(result).build());
                 });
                 cost = patching.cost();
             }
-            response.onNext(PatchEvent.newBuilder().setSummary(Summary.newBuilder().setMethod("ap").setMetric(metric)
-                    .setPairs(request.pairs().size()).setForwardPasses(cost.forwardPasses())
-                    .setComputeForwardEquivalents(cost.computeEquivalents()).setWallSeconds(cost.wallSeconds())
-                    .setCacheHits(runner.cacheHits()).setCacheMisses(runner.cacheMisses())
-                    .setSharedBatches(runner.sharedBatches())).build());
+            response.onNext(PatchEvent.newBuilder()
+                    .setSummary(Summary.newBuilder()
+                            .setMethod("ap")
+                            .setMetric(metric)
+                            .setPairs(request.pairs().size())
+                            .setForwardPasses(cost.forwardPasses())
+                            .setComputeForwardEquivalents(cost.computeEquivalents())
+                            .setWallSeconds(cost.wallSeconds())
+                            .setCacheHits(runner.cacheHits())
+                            .setCacheMisses(runner.cacheMisses())
+                            .setSharedBatches(runner.sharedBatches()))
+                    .build());
             response.onCompleted();
         } catch (CancellationException | StatusRuntimeException e) {
             log.info("patch request {} ended: {}", job.id(), e.toString());
         } catch (IllegalArgumentException e) {
-            response.onError(Status.INVALID_ARGUMENT.withDescription(e.getMessage()).asRuntimeException());
+            response.onError(
+                    Status.INVALID_ARGUMENT.withDescription(e.getMessage()).asRuntimeException());
         } catch (RuntimeException | Error e) {
             log.error("patch request {} failed", job.id(), e);
-            response.onError(Status.INTERNAL.withDescription("request " + job.id() + " failed: " + e).asRuntimeException());
+            response.onError(Status.INTERNAL
+                    .withDescription("request " + job.id() + " failed: " + e)
+                    .asRuntimeException());
         }
     }
 }

@@ -27,16 +27,12 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 
 /**
  * The Patchbay gRPC service. Handlers run on gRPC's threads and only check requests; each request's work runs
  * on a job thread, and its passes on the model's device thread.
  */
 public final class PatchbayService extends PatchbayGrpc.PatchbayImplBase {
-    private static final Logger log = LoggerFactory.getLogger(PatchbayService.class);
-
     private final Map<String, ServedModel> models;
     private final RequestParser parser;
     private final ExecutorService jobs;
@@ -55,8 +51,12 @@ public final class PatchbayService extends PatchbayGrpc.PatchbayImplBase {
     @Override
     public void listModels(ListModelsRequest request, StreamObserver<ListModelsResponse> response) {
         ListModelsResponse.Builder out = ListModelsResponse.newBuilder();
-        models.entrySet().stream().sorted(Map.Entry.comparingByKey()).forEach(e -> out.addModels(
-                Protos.model(e.getKey(), e.getValue().config(), e.getValue().loaded().transformer().hookSites())));
+        models.entrySet().stream()
+                .sorted(Map.Entry.comparingByKey())
+                .forEach(e -> out.addModels(Protos.model(
+                        e.getKey(),
+                        e.getValue().config(),
+                        e.getValue().loaded().transformer().hookSites())));
         response.onNext(out.build());
         response.onCompleted();
     }
@@ -158,8 +158,8 @@ public final class PatchbayService extends PatchbayGrpc.PatchbayImplBase {
             } catch (RejectedExecutionException e) {
                 active.remove(job);
                 job.close();
-                sink.fail(Status.RESOURCE_EXHAUSTED.withDescription("the server is running its limit of "
-                        + limits.maxConcurrentJobs() + " requests; retry later"));
+                sink.fail(Status.RESOURCE_EXHAUSTED.withDescription(
+                        "the server is running its limit of " + limits.maxConcurrentJobs() + " requests; retry later"));
             }
         }
 
@@ -205,8 +205,10 @@ public final class PatchbayService extends PatchbayGrpc.PatchbayImplBase {
             jobs.execute(work);
         } catch (RejectedExecutionException e) {
             job.close();
-            call.onError(Status.RESOURCE_EXHAUSTED.withDescription("the server is running its limit of "
-                    + limits.maxConcurrentJobs() + " requests; retry later").asRuntimeException());
+            call.onError(Status.RESOURCE_EXHAUSTED
+                    .withDescription("the server is running its limit of " + limits.maxConcurrentJobs()
+                            + " requests; retry later")
+                    .asRuntimeException());
         }
     }
 
