@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes the prompt pairs of `./patchbay replicate` for the bundled model: models/patchbay-tiny/replication.json.
 
-The paper's settings (atp-spec.md section 7), in this model's vocabulary, with prompts the model was not
+The paper's settings (docs/spec/atp-spec.md section 7), in this model's vocabulary, with prompts the model was not
 trained on (the training script's generators, another seed):
 
   IOI-PP    one IOI sentence; noise: its subject replaced by a third name (Wang et al.'s ABC corruption)

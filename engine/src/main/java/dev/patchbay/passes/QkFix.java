@@ -9,7 +9,7 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 
 /**
- * The QK fix (section 4 of the spec; eqs. 6-10): for a query or key node, recompute the attention softmax
+ * The QK fix (docs/spec/atp-spec.md section 4; eqs. 6-10): for a query or key node, recompute the attention softmax
  * exactly with the patched query or key, and linearise only the rest of the model, through the clean
  * gradient g = dMetric/dA of the attention pattern. Everything here is in float64: the softmax ratios are
  * computed from exp(-|delta|) so that no term overflows, and a saturated clean probability needs no clamp.

@@ -14,11 +14,11 @@ import java.util.Random;
 import org.apache.commons.statistics.distribution.TDistribution;
 
 /**
- * Bounds the effects of the nodes a method's top K left unverified (spec section 8): Subsampling restricted
- * to them, then for each node a Welch t upper confidence bound on |effect|,
- * UCB = |d| + t(nu, 1 - alpha) * se, with d the difference of its included and excluded means. Nodes whose
- * bound reaches the threshold should be verified next. Assumes effects roughly add when nodes are patched
- * jointly; a small inclusion probability keeps runs close to single-node patches.
+ * Bounds the effects of the nodes a method's top K left unverified (docs/spec/atp-spec.md section 8): Subsampling
+ * restricted to them, then for each node a Welch t upper confidence bound on |effect|, UCB = |d| + t(nu, 1 - alpha) *
+ * se, with d the difference of its included and excluded means. Nodes whose bound reaches the threshold should be
+ * verified next. Assumes effects roughly add when nodes are patched jointly; a small inclusion probability keeps runs
+ * close to single-node patches.
  */
 public final class FalseNegativeDiagnostic {
     /**

@@ -15,8 +15,8 @@ import java.util.List;
 import java.util.function.Function;
 
 /**
- * A model built by hand to plant one of AtP's failure modes (atp-spec sections 4 and 5) in a node whose true
- * effect can be worked out on paper, with the prompt pair that exposes it.
+ * A model built by hand to plant one of AtP's failure modes (docs/spec/atp-spec.md sections 4 and 5) in a node whose
+ * true effect can be worked out on paper, with the prompt pair that exposes it.
  *
  * @param planted the node whose effect AtP gets wrong
  */

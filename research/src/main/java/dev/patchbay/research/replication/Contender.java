@@ -41,7 +41,10 @@ interface Contender {
             List<AttributionResult.Scored> top,
             long seed);
 
-    /** The methods of the paper's comparison (atp-spec section 6), the baselines over a small grid of settings. */
+    /**
+     * The methods of the paper's comparison (docs/spec/atp-spec.md section 6), the baselines over a small grid of
+     * settings.
+     */
     static List<Contender> all(int batchRows) {
         List<Contender> out = new ArrayList<>();
         out.add(ranked("AtP", "AtP", false, seed -> Methods.byId("atp", batchRows, 8)));

@@ -7,9 +7,9 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * The paper's evaluation (atp-spec section 7): a method spends an up-front cost, then nodes are verified by
- * activation patching in its order; cost(k) is the forward passes spent when all of the true top k are
- * verified. An oracle's cost is k.
+ * The paper's evaluation (docs/spec/atp-spec.md section 7): a method spends an up-front cost, then nodes are verified
+ * by activation patching in its order; cost(k) is the forward passes spent when all of the true top k are verified. An
+ * oracle's cost is k.
  */
 public final class VerifiedRecall {
     private VerifiedRecall() {}
