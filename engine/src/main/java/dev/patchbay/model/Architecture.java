@@ -3,25 +3,45 @@ package dev.patchbay.model;
 import java.util.Arrays;
 import java.util.Optional;
 
-/** The transformer families Patchbay runs, by the {@code model_type} of their Hugging Face config. */
+/**
+ * The transformer families Patchbay runs, by the {@code model_type} of their Hugging Face config. Each names
+ * its {@link ArchitectureFamily}, where all it knows lives.
+ */
 public enum Architecture {
-    GPT2("gpt2"),
-    GPT_NEOX("gpt_neox"),
-    LLAMA("llama");
+    GPT2("gpt2", new Gpt2Family()),
+    GPT_NEOX("gpt_neox", new NeoXFamily()),
+    LLAMA("llama", new LlamaFamily());
 
     private final String modelType;
+    private final ArchitectureFamily family;
 
-    Architecture(String modelType) {
+    Architecture(String modelType, ArchitectureFamily family) {
         this.modelType = modelType;
+        this.family = family;
     }
 
     public String modelType() {
         return modelType;
     }
 
+    /** Reads a model's configuration by this family's keys. */
+    public ModelConfig readConfig(ConfigValues values) {
+        return family.config(values);
+    }
+
+    ArchitectureFamily family() {
+        return family;
+    }
+
     public static Optional<Architecture> fromModelType(String modelType) {
         return Arrays.stream(values())
                 .filter(a -> a.modelType.equals(modelType))
                 .findFirst();
+    }
+
+    /** The model_type names Patchbay reads, for error messages. */
+    public static String supported() {
+        return String.join(
+                ", ", Arrays.stream(values()).map(Architecture::modelType).toList());
     }
 }

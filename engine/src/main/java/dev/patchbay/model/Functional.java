@@ -5,10 +5,14 @@ import static dev.patchbay.model.Scalars.times;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.nn.Activation;
+import java.util.Set;
 
 /** The few stateless ops the blocks share, written to match Hugging Face's definitions to the last term. */
 final class Functional {
     private static final double SQRT_2_OVER_PI = Math.sqrt(2.0 / Math.PI);
+
+    /** The MLP nonlinearities {@link #activation} computes, by their Hugging Face names. */
+    static final Set<String> ACTIVATIONS = Set.of("gelu_new", "gelu_pytorch_tanh", "gelu", "silu", "relu", "linear");
 
     private Functional() {}
 

@@ -52,11 +52,11 @@ public final class HookSites {
     public static List<String> all(ModelConfig config) {
         List<String> sites = new ArrayList<>();
         sites.add(EMBED);
-        if (config.architecture() == Architecture.GPT2) {
+        if (config.learnedPositions()) {
             sites.add(POS_EMBED);
         }
         boolean rotary = config.rotaryDim() > 0;
-        boolean gated = config.architecture() == Architecture.LLAMA;
+        boolean gated = config.gatedMlp();
         for (int l = 0; l < config.nLayers(); l++) {
             sites.add(residPre(l));
             for (String s : new String[] {"q", "k", "v"}) {

@@ -8,7 +8,6 @@ import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.pytorch.engine.PtNDArray;
 import ai.djl.pytorch.jni.JniUtils;
-import java.util.ArrayList;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Set;
@@ -33,7 +32,7 @@ public final class HookedTransformer implements AutoCloseable {
     private final NDArray unembed;
     private final Set<String> sites;
 
-    private HookedTransformer(
+    HookedTransformer(
             ModelConfig config,
             NDManager manager,
             NDArray tokenEmbedding,
@@ -55,56 +54,7 @@ public final class HookedTransformer implements AutoCloseable {
 
     /** Builds the model from weights named as in the architecture's Hugging Face checkpoints. */
     public static HookedTransformer build(ModelConfig config, Weights w, NDManager manager) {
-        long d = config.dModel();
-        long vocab = config.vocabSize();
-        List<TransformerBlock> blocks = new ArrayList<>();
-        switch (config.architecture()) {
-            case GPT2 -> {
-                // A bare GPT2Model checkpoint has no "transformer." prefix.
-                String p = w.has("transformer.wte.weight") ? "transformer." : "";
-                NDArray wte = w.get(p + "wte.weight", vocab, d);
-                NDArray wpe = w.get(p + "wpe.weight", config.maxPositions(), d);
-                for (int l = 0; l < config.nLayers(); l++) {
-                    blocks.add(Gpt2Block.load(config, l, w, p));
-                }
-                return new HookedTransformer(
-                        config,
-                        manager,
-                        wte,
-                        wpe,
-                        blocks,
-                        w.get(p + "ln_f.weight", d),
-                        w.get(p + "ln_f.bias", d),
-                        wte.transpose());
-            }
-            case GPT_NEOX -> {
-                NDArray embed = w.get("gpt_neox.embed_in.weight", vocab, d);
-                for (int l = 0; l < config.nLayers(); l++) {
-                    blocks.add(NeoXBlock.load(config, l, w));
-                }
-                NDArray out = config.tiedEmbeddings() ? embed : w.get("embed_out.weight", vocab, d);
-                return new HookedTransformer(
-                        config,
-                        manager,
-                        embed,
-                        null,
-                        blocks,
-                        w.get("gpt_neox.final_layer_norm.weight", d),
-                        w.get("gpt_neox.final_layer_norm.bias", d),
-                        out.transpose());
-            }
-            case LLAMA -> {
-                NDArray embed = w.get("model.embed_tokens.weight", vocab, d);
-                for (int l = 0; l < config.nLayers(); l++) {
-                    blocks.add(LlamaBlock.load(config, l, w));
-                }
-                NDArray out =
-                        config.tiedEmbeddings() || !w.has("lm_head.weight") ? embed : w.get("lm_head.weight", vocab, d);
-                return new HookedTransformer(
-                        config, manager, embed, null, blocks, w.get("model.norm.weight", d), null, out.transpose());
-            }
-            default -> throw new IllegalStateException("unhandled architecture " + config.architecture());
-        }
+        return config.architecture().family().build(config, w, manager);
     }
 
     public ModelConfig config() {

@@ -90,7 +90,12 @@ public record ModelConfig(
      * models compute any position, and maxPositions is only what they were trained on.
      */
     public boolean learnedPositions() {
-        return architecture == Architecture.GPT2;
+        return architecture.family().learnedPositions();
+    }
+
+    /** Whether the MLP is gated (SwiGLU): hook_pre is the gate and hook_pre_linear the linear branch. */
+    public boolean gatedMlp() {
+        return architecture.family().gatedMlp();
     }
 
     /** Query heads that share one key/value head under grouped-query attention. */

@@ -1,0 +1,71 @@
+package dev.patchbay.model;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import java.util.ArrayList;
+import java.util.List;
+
+/** GPT-2: learned positions, pre-LayerNorm blocks in sequence, tied embeddings; {@link Gpt2Block}. */
+final class Gpt2Family implements ArchitectureFamily {
+    @Override
+    public ModelConfig config(ConfigValues c) {
+        int d = c.integer("n_embd");
+        int heads = c.integer("n_head");
+        int dHead = c.headDim(d, heads);
+        // transformers scales by 1/sqrt(embed_dim // num_heads), and optionally by 1/(layer + 1) too.
+        double scale = c.bool("scale_attn_weights", true) ? 1.0 / Math.sqrt(dHead) : 1.0;
+        return new ModelConfig(
+                Architecture.GPT2,
+                c.integer("n_layer"),
+                heads,
+                heads,
+                d,
+                dHead,
+                c.integer("n_inner", 4 * d),
+                c.integer("vocab_size"),
+                c.integer("n_positions"),
+                c.number("layer_norm_epsilon", 1e-5),
+                c.activation("activation_function"),
+                0,
+                0,
+                false,
+                true,
+                true,
+                true,
+                scale,
+                c.bool("scale_attn_by_inverse_layer_idx", false),
+                ModelConfig.Normalization.LAYER_NORM);
+    }
+
+    @Override
+    public HookedTransformer build(ModelConfig config, Weights w, NDManager manager) {
+        long d = config.dModel();
+        // A bare GPT2Model checkpoint has no "transformer." prefix.
+        String p = w.has("transformer.wte.weight") ? "transformer." : "";
+        NDArray wte = w.get(p + "wte.weight", config.vocabSize(), d);
+        NDArray wpe = w.get(p + "wpe.weight", config.maxPositions(), d);
+        List<TransformerBlock> blocks = new ArrayList<>();
+        for (int l = 0; l < config.nLayers(); l++) {
+            blocks.add(Gpt2Block.load(config, l, w, p));
+        }
+        return new HookedTransformer(
+                config,
+                manager,
+                wte,
+                wpe,
+                blocks,
+                w.get(p + "ln_f.weight", d),
+                w.get(p + "ln_f.bias", d),
+                wte.transpose());
+    }
+
+    @Override
+    public boolean learnedPositions() {
+        return true;
+    }
+
+    @Override
+    public boolean gatedMlp() {
+        return false;
+    }
+}

@@ -1,0 +1,75 @@
+package dev.patchbay.model;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import java.util.ArrayList;
+import java.util.List;
+
+/** GPT-NeoX (Pythia): partial rotary, attention and MLP in parallel by default; {@link NeoXBlock}. */
+final class NeoXFamily implements ArchitectureFamily {
+    @Override
+    public ModelConfig config(ConfigValues c) {
+        int d = c.integer("hidden_size");
+        int heads = c.integer("num_attention_heads");
+        int dHead = c.headDim(d, heads);
+        // Released checkpoints say rotary_pct and rotary_emb_base; transformers 5 writes rope_parameters.
+        ConfigValues rope = c.ropeParameters();
+        double fraction = rope != null && rope.has("partial_rotary_factor")
+                ? rope.number("partial_rotary_factor", 1.0)
+                : c.number("rotary_pct", c.number("partial_rotary_factor", 1.0));
+        double theta = rope != null && rope.has("rope_theta")
+                ? rope.number("rope_theta", 10000.0)
+                : c.number("rotary_emb_base", c.number("rope_theta", 10000.0));
+        return new ModelConfig(
+                Architecture.GPT_NEOX,
+                c.integer("num_hidden_layers"),
+                heads,
+                heads,
+                d,
+                dHead,
+                c.integer("intermediate_size"),
+                c.integer("vocab_size"),
+                c.integer("max_position_embeddings"),
+                c.number("layer_norm_eps", 1e-5),
+                c.activation("hidden_act"),
+                (int) (dHead * fraction),
+                theta,
+                c.bool("use_parallel_residual", true),
+                c.bool("tie_word_embeddings", false),
+                c.bool("attention_bias", true),
+                true,
+                1.0 / Math.sqrt(dHead),
+                false,
+                ModelConfig.Normalization.LAYER_NORM);
+    }
+
+    @Override
+    public HookedTransformer build(ModelConfig config, Weights w, NDManager manager) {
+        long d = config.dModel();
+        NDArray embed = w.get("gpt_neox.embed_in.weight", config.vocabSize(), d);
+        List<TransformerBlock> blocks = new ArrayList<>();
+        for (int l = 0; l < config.nLayers(); l++) {
+            blocks.add(NeoXBlock.load(config, l, w));
+        }
+        NDArray out = config.tiedEmbeddings() ? embed : w.get("embed_out.weight", config.vocabSize(), d);
+        return new HookedTransformer(
+                config,
+                manager,
+                embed,
+                null,
+                blocks,
+                w.get("gpt_neox.final_layer_norm.weight", d),
+                w.get("gpt_neox.final_layer_norm.bias", d),
+                out.transpose());
+    }
+
+    @Override
+    public boolean learnedPositions() {
+        return false;
+    }
+
+    @Override
+    public boolean gatedMlp() {
+        return false;
+    }
+}
