@@ -8,7 +8,7 @@ import java.nio.file.Path;
 
 /**
  * Which heads make the bundled model answer Mary rather than John? Run ./patchbay serve first, then
- * java -cp server/target/patchbay.jar examples/Attribute.java
+ * java -cp research/target/patchbay-research.jar examples/Attribute.java
  */
 public class Attribute {
     public static void main(String[] args) throws Exception {

@@ -62,7 +62,7 @@ public final class NodePatching implements AutoCloseable {
         Set<String> residSites = new LinkedHashSet<>();
         Set<String> nodeSites = new LinkedHashSet<>();
         for (Node n : nodes) {
-            check(n, config, pairs);
+            checkNode(n, config, pairs);
             // A group resumes at its lowest layer, which may be any of its nodes' layers.
             residSites.add(HookSites.residPre(n.layer()));
             nodeSites.add(n.kind().site(n.layer()));
@@ -183,7 +183,11 @@ public final class NodePatching implements AutoCloseable {
         return group.stream().mapToInt(Node::layer).min().orElseThrow();
     }
 
-    private static void check(Node n, ModelConfig config, List<PromptPair> pairs) {
+    /**
+     * Refuses a node the model or the prompts do not have (its layer, unit or position), with a message naming
+     * it; the server calls this while parsing a request, before it accepts it.
+     */
+    public static void checkNode(Node n, ModelConfig config, List<PromptPair> pairs) {
         String where = "node " + n.name() + ": ";
         if (n.layer() < 0 || n.layer() >= config.nLayers()) {
             throw new IllegalArgumentException(where + "layer " + n.layer() + " outside [0, " + config.nLayers() + ")");

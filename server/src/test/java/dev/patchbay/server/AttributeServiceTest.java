@@ -506,6 +506,31 @@ class AttributeServiceTest {
     }
 
     @Test
+    void aPatchOfANodeTheModelLacksIsRefusedBeforeItIsAccepted() {
+        Node missing = Node.newBuilder()
+                .setKind(NodeKind.HEAD_OUTPUT)
+                .setLayer(7)
+                .setUnit(0)
+                .setPosition(-1)
+                .build();
+        List<PatchEvent> events = new ArrayList<>();
+        StatusRuntimeException e = assertThrows(
+                StatusRuntimeException.class,
+                () -> PatchbayGrpc.newBlockingStub(channel)
+                        .patch(PatchRequest.newBuilder()
+                                .setModel("tiny-gpt2")
+                                .addPairs(pair(CLEAN, NOISE))
+                                .addGroups(NodeGroup.newBuilder().addNodes(missing))
+                                .build())
+                        .forEachRemaining(events::add));
+        assertEquals(Status.Code.INVALID_ARGUMENT, e.getStatus().getCode());
+        assertTrue(
+                e.getStatus().getDescription().startsWith("groups[0].nodes[0]: node L7H0: layer 7"),
+                e.getStatus().getDescription());
+        assertTrue(events.isEmpty(), "nothing was accepted");
+    }
+
+    @Test
     void patchStreamsEachGroupsEffect() {
         Node head = Node.newBuilder()
                 .setKind(NodeKind.HEAD_OUTPUT)

@@ -1,6 +1,7 @@
 package dev.patchbay.server.mapping;
 
 import dev.patchbay.attribution.AttributionMethod;
+import dev.patchbay.attribution.NodePatching;
 import dev.patchbay.attribution.catalog.Methods;
 import dev.patchbay.checkpoint.TextTokenizer;
 import dev.patchbay.model.ModelConfig;
@@ -154,11 +155,17 @@ public final class RequestParser {
             List<dev.patchbay.nodes.Node> nodes = new ArrayList<>();
             for (int n = 0; n < group.getNodesCount(); n++) {
                 Node node = group.getNodes(n);
-                nodes.add(new dev.patchbay.nodes.Node(
+                var parsed = new dev.patchbay.nodes.Node(
                         kind(node.getKind(), "groups[" + g + "].nodes[" + n + "].kind"),
                         node.getLayer(),
                         node.getUnit(),
-                        node.getPosition()));
+                        node.getPosition());
+                try {
+                    NodePatching.checkNode(parsed, model.config(), pairs);
+                } catch (IllegalArgumentException e) {
+                    throw RequestException.invalid("groups[" + g + "].nodes[" + n + "]: " + e.getMessage());
+                }
+                nodes.add(parsed);
             }
             groups.add(nodes);
             names.add(
