@@ -26,7 +26,12 @@ import java.util.Set;
 
 /** Turns requests into the engine's terms, or refuses them with a message that names the field at fault. */
 public final class RequestParser {
-    /** A checked Attribute request. */
+    /**
+     * A checked Attribute request.
+     *
+     * @param plannedForwardPasses the method's planned cost plus its verification, the one plan both the limit
+     *     check and the Accepted event use
+     */
     public record Attribute(
             ServedModel model,
             List<PromptPair> pairs,
@@ -34,6 +39,7 @@ public final class RequestParser {
             AttributionMethod method,
             int verifyTopK,
             long nodeCount,
+            double plannedForwardPasses,
             dev.patchbay.attribution.diagnostic.FalseNegativeDiagnostic.Settings diagnostic) {}
 
     /** A checked Patch request. */
@@ -103,12 +109,13 @@ public final class RequestParser {
             // Each verified node costs one run per pair, after every pair's clean and noise runs.
             verify = Math.min(verify, Math.max(0, (long) Math.floor(r.getVerifyBudget() / pairs.size()) - 2));
         }
-        long planned =
-                (long) method.plannedForwardPasses(model.loaded().transformer(), pairs, nodes) / pairs.size() + verify;
-        if (planned * pairs.size() > limits.maxPatchedRuns()) {
-            throw RequestException.tooLarge("nodes: " + planned + " patched runs for each of " + pairs.size()
-                    + " pairs exceed the server's limit of " + limits.maxPatchedRuns()
-                    + "; choose fewer nodes or use an AtP method");
+        // Verification patches each verified node once per pair, after each pair's clean and noise runs.
+        double planned = method.plannedForwardPasses(model.loaded().transformer(), pairs, nodes)
+                + pairs.size() * (verify > 0 ? 2.0 + verify : 0);
+        if (planned > limits.maxPatchedRuns()) {
+            throw RequestException.tooLarge("nodes: " + (long) Math.ceil(planned / pairs.size())
+                    + " patched runs for each of " + pairs.size() + " pairs exceed the server's limit of "
+                    + limits.maxPatchedRuns() + "; choose fewer nodes or use an AtP method");
         }
         dev.patchbay.attribution.diagnostic.FalseNegativeDiagnostic.Settings diagnostic = null;
         if (r.getDiagnostic().getEnabled()) {
@@ -132,7 +139,7 @@ public final class RequestParser {
                         + pairs.size() + " pairs exceed the server's limit of " + limits.maxPatchedRuns());
             }
         }
-        return new Attribute(model, pairs, nodes, method, (int) verify, count, diagnostic);
+        return new Attribute(model, pairs, nodes, method, (int) verify, count, planned, diagnostic);
     }
 
     public Patch patch(PatchRequest r) throws RequestException {

@@ -46,14 +46,11 @@ final class AttributeJob implements Runnable {
     public void run() {
         try (job) {
             CountingRunner runner = new CountingRunner(job.runner());
-            var model = request.model().loaded().transformer();
-            double planned = request.method().plannedForwardPasses(model, request.pairs(), request.nodes())
-                    + request.pairs().size() * (request.verifyTopK() > 0 ? 2 + request.verifyTopK() : 0);
             sink.send(AttributeEvent.newBuilder()
                     .setAccepted(Accepted.newBuilder()
                             .setRequestId(job.id())
                             .setNodeCount(request.nodeCount())
-                            .setPlannedForwardPasses(planned)
+                            .setPlannedForwardPasses(request.plannedForwardPasses())
                             .setMethod(request.method().id())
                             .setMetric(request.pairs().get(0).metric().describe()))
                     .build());
