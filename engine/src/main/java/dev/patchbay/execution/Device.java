@@ -15,6 +15,8 @@ import dev.patchbay.passes.GradientWork;
 import dev.patchbay.passes.PassRunner;
 import dev.patchbay.passes.PatchBatch;
 import dev.patchbay.passes.PatchRow;
+import java.time.Duration;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.LinkedHashSet;
 import java.util.List;
@@ -94,6 +96,12 @@ public final class Device implements AutoCloseable {
      */
     public Job open(String id, BooleanSupplier ready) {
         return new Job(queue.open(id, ready));
+    }
+
+    /** As {@link #open(String, BooleanSupplier)}; the job's pending passes are dropped at the deadline. */
+    public Job open(String id, BooleanSupplier ready, Instant deadline) {
+        long left = Duration.between(Instant.now(), deadline).toNanos();
+        return new Job(queue.open(id, ready, System.nanoTime() + left));
     }
 
     /** Tells the worker that a client became ready. */

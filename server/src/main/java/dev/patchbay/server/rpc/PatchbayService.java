@@ -18,13 +18,17 @@ import dev.patchbay.server.mapping.Protos;
 import dev.patchbay.server.mapping.RequestException;
 import dev.patchbay.server.mapping.RequestParser;
 import dev.patchbay.server.mapping.ServedModel;
+import io.grpc.Context;
+import io.grpc.Deadline;
 import io.grpc.Status;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
+import java.time.Instant;
 import java.util.Arrays;
 import java.util.Map;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 
@@ -100,9 +104,22 @@ public final class PatchbayService extends PatchbayGrpc.PatchbayImplBase {
         }
     }
 
+    /**
+     * A job paced by the call's readiness, whose queued passes are dropped at the call's deadline (the
+     * cancellation that a passed deadline also raises reaches the running pass's request thread).
+     */
+    private Device.Job open(Device device, ServerCallStreamObserver<?> call) {
+        Deadline deadline = Context.current().getDeadline();
+        if (deadline == null) {
+            return device.open(nextId(), call::isReady);
+        }
+        Instant at = Instant.now().plusNanos(deadline.timeRemaining(TimeUnit.NANOSECONDS));
+        return device.open(nextId(), call::isReady, at);
+    }
+
     /** A job on {@code device} that the call's cancellation (or deadline) cancels and its readiness paces. */
     private Device.Job openJob(Device device, ServerCallStreamObserver<?> call) {
-        Device.Job job = device.open(nextId(), call::isReady);
+        Device.Job job = open(device, call);
         call.setOnCancelHandler(job::cancel);
         call.setOnReadyHandler(device::wake);
         return job;
@@ -145,7 +162,7 @@ public final class PatchbayService extends PatchbayGrpc.PatchbayImplBase {
                 return;
             }
             Device device = parsed.model().device();
-            Device.Job job = device.open(nextId(), call::isReady);
+            Device.Job job = open(device, call);
             active.add(job);
             try {
                 jobs.execute(() -> {
