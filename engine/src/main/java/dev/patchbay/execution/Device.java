@@ -32,7 +32,7 @@ import org.slf4j.LoggerFactory;
 
 /**
  * One model's compute, on one worker thread: two threads on one model would only fight over its cores, while
- * models on different devices differentiate at once (gradient mode is per thread). Requests run their
+ * the workers of two models differentiate at the same time (gradient mode is per thread). Requests run their
  * orchestration on their own threads and submit passes here; the {@link BatchQueue} decides the order and the
  * merging (fairness, row and token limits, readiness, cancellation), and this class runs each batch: clean
  * forwards (served from the {@link CleanCache} when it can), patched runs of one layer, and the AtP family's
