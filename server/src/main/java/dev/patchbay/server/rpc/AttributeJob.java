@@ -7,6 +7,7 @@ import dev.patchbay.attribution.diagnostic.FalseNegativeDiagnostic;
 import dev.patchbay.execution.Device;
 import dev.patchbay.nodes.Cost;
 import dev.patchbay.nodes.EffectBlock;
+import dev.patchbay.nodes.Node;
 import dev.patchbay.passes.PassRunner;
 import dev.patchbay.proto.v1.Accepted;
 import dev.patchbay.proto.v1.AttributeEvent;
@@ -69,12 +70,13 @@ final class AttributeJob implements Runnable {
                         }
                     });
             Cost cost = result.cost();
-            List<AttributionResult.Scored> ranked = result.ranked();
             if (request.verifyTopK() > 0) {
+                // Only the nodes to verify are ranked: a selection, never a sort of every node.
+                List<AttributionResult.Scored> top = result.top(request.verifyTopK());
                 double[] largest = {0};
-                cost = cost.plus(verify(runner, ranked.subList(0, request.verifyTopK()), largest));
+                cost = cost.plus(verify(runner, top, largest));
                 if (request.diagnostic() != null) {
-                    cost = cost.plus(diagnose(runner, ranked.subList(request.verifyTopK(), ranked.size()), largest[0]));
+                    cost = cost.plus(diagnose(runner, result.nodesExcept(top), largest[0]));
                 }
             }
             sink.send(AttributeEvent.newBuilder()
@@ -105,7 +107,7 @@ final class AttributeJob implements Runnable {
     }
 
     /** Bounds the unverified nodes' effects; the default threshold is a tenth of the largest verified effect. */
-    private Cost diagnose(PassRunner runner, List<AttributionResult.Scored> rest, double largestVerified) {
+    private Cost diagnose(PassRunner runner, List<Node> rest, double largestVerified) {
         var settings = request.diagnostic();
         if (settings.threshold() == 0) {
             settings = new FalseNegativeDiagnostic.Settings(
@@ -115,12 +117,8 @@ final class AttributeJob implements Runnable {
                     largestVerified / 10,
                     settings.seed());
         }
-        FalseNegativeDiagnostic.Report report = FalseNegativeDiagnostic.run(
-                runner,
-                request.pairs(),
-                rest.stream().map(AttributionResult.Scored::node).toList(),
-                settings,
-                verifyChunk);
+        FalseNegativeDiagnostic.Report report =
+                FalseNegativeDiagnostic.run(runner, request.pairs(), rest, settings, verifyChunk);
         Diagnostic.Builder out = Diagnostic.newBuilder()
                 .setNodes(report.nodes())
                 .setMaxUpperBound(report.maxUpperBound())
