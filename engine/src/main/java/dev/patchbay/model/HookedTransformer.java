@@ -150,7 +150,7 @@ public final class HookedTransformer implements AutoCloseable {
                     .repeat(0, batch.size());
             resid = resid.add(ctx.apply(HookSites.POS_EMBED, positions));
         }
-        return runBlocks(0, resid, ctx, null);
+        return runBlocks(0, resid, ctx, ctx.hooks().logitPositions());
     }
 
     private NDArray runBlocks(int first, NDArray resid, HookContext ctx, int[] logitPositions) {
@@ -189,6 +189,18 @@ public final class HookedTransformer implements AutoCloseable {
         for (String site : hooks.namedSites()) {
             if (!sites.contains(site)) {
                 throw new IllegalArgumentException("unknown hook site '" + site + "'");
+            }
+        }
+        int[] logitPositions = hooks.logitPositions();
+        if (logitPositions != null) {
+            if (logitPositions.length != batch.size()) {
+                throw new IllegalArgumentException("need one position to unembed per row, got " + logitPositions.length
+                        + " for " + batch.size() + " rows");
+            }
+            for (int p : logitPositions) {
+                if (p < 0 || p >= batch.length()) {
+                    throw new IllegalArgumentException("cannot unembed position " + p + " of " + batch.length());
+                }
             }
         }
         if (hooks.highestStoppedLayer() >= config.nLayers()) {

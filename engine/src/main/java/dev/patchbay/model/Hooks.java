@@ -11,7 +11,8 @@ import java.util.Set;
 /**
  * What one forward pass should do at its hook sites: which activations to keep (cache), which to overwrite
  * (patch, per batch row), where to capture the gradient of the metric, and through which layers' residual
- * writes no gradient may flow (GradDrop). Immutable once built; {@link #NONE} is a plain forward.
+ * writes no gradient may flow (GradDrop), and which position of each row to unembed when only those are
+ * read. Immutable once built; {@link #NONE} is a plain forward.
  */
 public final class Hooks {
     public static final Hooks NONE = builder().build();
@@ -21,6 +22,7 @@ public final class Hooks {
     private final Map<String, List<Patch>> patches;
     private final Set<String> gradients;
     private final BitSet stopGradientLayers;
+    private final int[] logitPositions;
 
     private Hooks(Builder b) {
         this.cached = Set.copyOf(b.cached);
@@ -30,6 +32,7 @@ public final class Hooks {
         this.patches = Map.copyOf(copy);
         this.gradients = Set.copyOf(b.gradients);
         this.stopGradientLayers = (BitSet) b.stopGradientLayers.clone();
+        this.logitPositions = b.logitPositions == null ? null : b.logitPositions.clone();
     }
 
     public static Builder builder() {
@@ -50,6 +53,11 @@ public final class Hooks {
 
     public boolean stopsGradientThrough(int layer) {
         return stopGradientLayers.get(layer);
+    }
+
+    /** The one position per row to unembed (logits [B, 1, V]), or null for every position. */
+    int[] logitPositions() {
+        return logitPositions == null ? null : logitPositions.clone();
     }
 
     int highestStoppedLayer() {
@@ -74,6 +82,7 @@ public final class Hooks {
         private final Map<String, List<Patch>> patches = new HashMap<>();
         private final Set<String> gradients = new HashSet<>();
         private final BitSet stopGradientLayers = new BitSet();
+        private int[] logitPositions;
 
         public Builder cache(String... sites) {
             cached.addAll(List.of(sites));
@@ -112,6 +121,16 @@ public final class Hooks {
          */
         public Builder stopGradientThrough(int layer) {
             stopGradientLayers.set(layer);
+            return this;
+        }
+
+        /**
+         * Unembeds only position {@code positions[r]} of each row r: logits are [B, 1, V]. A metric reads one
+         * position, and the unembedding is a third of a small model's forward; in a gradient pass the backward
+         * through it shrinks the same way.
+         */
+        public Builder unembedOnly(int... positions) {
+            logitPositions = positions.clone();
             return this;
         }
 

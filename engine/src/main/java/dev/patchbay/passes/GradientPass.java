@@ -22,7 +22,8 @@ import java.util.Set;
 
 /**
  * The passes the AtP family shares for a batch of pairs: a noise forward, a clean forward whose graph is kept,
- * and the full backward of the metric. It then turns whatever gradients the graph's leaves hold into per-node
+ * and the full backward of the metric. Both forwards unembed only each row's metric position, so neither they
+ * nor the backward pay for logits the metric does not read (KL over the vocabulary at that position is exact). It then turns whatever gradients the graph's leaves hold into per-node
  * estimates, (n(noise) - n(clean)) . dMetric/dn (eq. 4), or the QK fix for queries and keys (eqs. 6-10).
  */
 final class GradientPass implements AutoCloseable {
@@ -99,7 +100,9 @@ final class GradientPass implements AutoCloseable {
             }
         }
         noise = model.forward(
-                scope, batch.noise, Hooks.builder().cache(noiseSites).build());
+                scope,
+                batch.noise,
+                Hooks.builder().cache(noiseSites).unembedOnly(batch.positions).build());
         if (cached != null) {
             session = null;
             clean = cached;
@@ -107,14 +110,18 @@ final class GradientPass implements AutoCloseable {
             session = model.openGradientSession(
                     scope,
                     batch.clean,
-                    Hooks.builder().cache(cleanSites).gradient(gradientSites).build(),
-                    batch.metric(scope, null));
+                    Hooks.builder()
+                            .cache(cleanSites)
+                            .gradient(gradientSites)
+                            .unembedOnly(batch.positions)
+                            .build(),
+                    batch.unembeddedMetric(scope, null));
         }
         try {
             if (session != null) {
                 ForwardResult result = session.result();
                 session.backward();
-                NDArray reference = batch.metric(scope, null)
+                NDArray reference = batch.unembeddedMetric(scope, null)
                         .atPositions(result.logits())
                         .logSoftmax(-1)
                         .stopGradient();
@@ -123,7 +130,8 @@ final class GradientPass implements AutoCloseable {
                         result.activations(), gradientSites, result::gradient, doubles(result.metric()), reference);
             }
             cleanMetrics = clean.metrics();
-            noiseMetrics = doubles(batch.metric(scope, clean.reference()).apply(noise.logits()));
+            noiseMetrics =
+                    doubles(batch.unembeddedMetric(scope, clean.reference()).apply(noise.logits()));
             positions = nodes.positions(batch.clean.length());
             for (BlockKey g : groups) {
                 String site = g.kind().site(g.layer());

@@ -41,9 +41,13 @@ public final class PairBatch {
         return pairs.size();
     }
 
-    /** The metric of each row, compared with {@code reference} log-probs for KL (null: with itself). */
-    MetricBatch metric(NDManager scope, NDArray reference) {
-        return new MetricBatch(scope, pairs.stream().map(PromptPair::metric).toList(), positions, reference);
+    /**
+     * The metric of each row, compared with {@code reference} log-probs for KL (null: with itself), for logits
+     * [B, 1, V] of a forward that unembedded only each row's metric position ({@code Hooks.Builder.unembedOnly}).
+     */
+    MetricBatch unembeddedMetric(NDManager scope, NDArray reference) {
+        return new MetricBatch(
+                scope, pairs.stream().map(PromptPair::metric).toList(), new int[pairs.size()], reference);
     }
 
     /** Checks a request's pairs against the model and the node set before any work is done. */

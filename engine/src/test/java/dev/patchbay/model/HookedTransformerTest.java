@@ -290,6 +290,33 @@ class HookedTransformerTest extends Float64Models {
 
     @ParameterizedTest
     @MethodSource("models")
+    void unembeddingOnePositionPerRowGivesThoseRowsFullLogits(String name) {
+        HookedTransformer model = model(name);
+        Golden golden = TestCheckpoints.golden(name);
+        int[][] prompts = {golden.ids(0), golden.ids(1)};
+        int[] positions = {prompts[0].length - 1, 1};
+        TokenBatch batch = TokenBatch.of(prompts);
+        ForwardResult full = model.forward(manager, batch, Hooks.NONE);
+        ForwardResult one = model.forward(
+                manager, batch, Hooks.builder().unembedOnly(positions).build());
+        assertEquals(
+                new ai.djl.ndarray.types.Shape(2, 1, model.config().vocabSize()),
+                one.logits().getShape());
+        for (int r = 0; r < 2; r++) {
+            double error = maxAbsDiff(
+                    full.logits().get("{}, {}", r, positions[r]).toDoubleArray(),
+                    one.logits().get("{}, 0", r).toDoubleArray());
+            assertTrue(error <= 1e-12, name + " row " + r + ": logits differ by " + error);
+        }
+        var outside = assertThrows(
+                IllegalArgumentException.class,
+                () -> model.forward(
+                        manager, batch, Hooks.builder().unembedOnly(0, 99).build()));
+        assertTrue(outside.getMessage().contains("99"), outside.getMessage());
+    }
+
+    @ParameterizedTest
+    @MethodSource("models")
     void badHookRequestsAreRejectedWithTheirName(String name) {
         HookedTransformer model = model(name);
         TokenBatch batch = TokenBatch.of(new int[] {1, 2, 3});
