@@ -8,7 +8,7 @@ import grpc
 import numpy as np
 
 from patchbay import events as ev
-from patchbay.names import parse_node
+from patchbay.names import node_names, parse_node
 from patchbay.requests import METRICS, attribute_request, node_set, pair
 from patchbay.v1 import patchbay_pb2, patchbay_pb2_grpc
 
@@ -89,23 +89,54 @@ class Attribution:
     def to_dataframe(self):
         """One row per node: name, site, layer, unit (head or neuron), position (-1: all), estimate and
         verified_effect (NaN unless verified), largest |estimate| first. Needs pandas."""
-        import pandas as pd
-
-        verified = {v.name: v.effect for v in self.verified()}
-        rows = []
-        for block in self.effects():
-            flat = block.values.reshape(-1)
-            units = block.values.shape[-1]
-            positions = block.positions or [-1]
-            for i, name in enumerate(block.names):
-                rows.append((name, block.site, block.layer, i % units, positions[i // units], float(flat[i]),
-                             verified.get(name, np.nan)))
-        df = pd.DataFrame(rows, columns=["name", "site", "layer", "unit", "position", "estimate", "verified_effect"])
-        return df.reindex(df["estimate"].abs().sort_values(ascending=False).index).reset_index(drop=True)
+        return self._rows(None)
 
     def top(self, k: int = 10):
-        """The k nodes of largest |estimate|, as a DataFrame."""
-        return self.to_dataframe().head(k)
+        """The k nodes of largest |estimate|, as a DataFrame; names are made for those k rows only."""
+        return self._rows(k)
+
+    def _rows(self, k: int | None):
+        import pandas as pd
+
+        blocks = self.effects()
+        columns = ["name", "site", "layer", "unit", "position", "estimate", "verified_effect"]
+        if not blocks:
+            return pd.DataFrame(columns=columns)
+        # Flat arrays over every node; which block and which index within it.
+        flat = np.concatenate([b.values.reshape(-1) for b in blocks]).astype(np.float64)
+        block_of = np.concatenate([np.full(b.values.size, j) for j, b in enumerate(blocks)])
+        index_in = np.concatenate([np.arange(b.values.size) for b in blocks])
+        magnitude = np.abs(flat)
+        # Largest |estimate| first; ties keep the server's canonical order.
+        if k is not None and k < flat.size:
+            chosen = np.array([], dtype=np.int64)
+            if k > 0:
+                kth = np.partition(magnitude, -k)[-k]
+                above = np.nonzero(magnitude > kth)[0]
+                chosen = np.concatenate([above, np.nonzero(magnitude == kth)[0][: k - above.size]])
+            order = chosen[np.lexsort((chosen, -magnitude[chosen]))]
+        else:
+            order = np.argsort(-magnitude, kind="stable")
+        # Columns for the chosen rows only, block by block, names vectorised.
+        units = np.empty(order.size, dtype=np.int64)
+        positions = np.empty(order.size, dtype=np.int64)
+        names = np.empty(order.size, dtype=object)
+        for j, b in enumerate(blocks):
+            rows = np.nonzero(block_of[order] == j)[0]
+            if rows.size:
+                u, p = (a[index_in[order[rows]]] for a in b.units_and_positions())
+                units[rows], positions[rows] = u, p
+                names[rows] = node_names(b.kind, b.layer, u, p)
+        verified = {v.name: v.effect for v in self.verified()}
+        return pd.DataFrame({
+            "name": names.astype(str),
+            "site": [blocks[j].site for j in block_of[order]],
+            "layer": [blocks[j].layer for j in block_of[order]],
+            "unit": units,
+            "position": positions,
+            "estimate": flat[order],
+            "verified_effect": [verified.get(n, np.nan) for n in names],
+        }, columns=columns)
 
     def _show(self, event) -> None:
         if self._bar is None:

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from patchbay.names import SITES, WHOLE_LAYER, node_name
+from patchbay.names import SITES, WHOLE_LAYER, node_name, node_names
 from patchbay.v1 import patchbay_pb2 as pb
 
 
@@ -27,12 +27,43 @@ class Progress:
 
 @dataclass(frozen=True)
 class Effects:
-    """All nodes of one kind in one layer: ``values`` has shape (positions, units), or (units,) over all positions."""
+    """All nodes of one kind in one layer: ``values`` has shape (positions, units), or (units,) over all positions.
+
+    Node names are made only when asked for (``names``, ``name(i)``): a response can hold millions of nodes.
+    """
     site: str
     layer: int
     positions: list[int]
     values: np.ndarray
-    names: list[str]
+    kind: int
+
+    @property
+    def units(self) -> int:
+        return int(self.values.shape[-1])
+
+    def unit(self, i: int) -> int:
+        """The head, key/value head or neuron of flat index ``i`` (0 for whole-layer nodes)."""
+        return 0 if self.kind in WHOLE_LAYER else i % self.units
+
+    def position(self, i: int) -> int:
+        """The position of flat index ``i``, -1 for a node over all positions."""
+        return self.positions[i // self.units] if self.positions else -1
+
+    def name(self, i: int) -> str:
+        """The name of the node at flat index ``i`` of ``values``."""
+        return node_name(self.kind, self.layer, self.unit(i), self.position(i))
+
+    def units_and_positions(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each node's unit and position, in the order of ``values.reshape(-1)``."""
+        index = np.arange(self.values.size)
+        units = np.zeros_like(index) if self.kind in WHOLE_LAYER else index % self.units
+        positions = np.asarray(self.positions)[index // self.units] if self.positions else np.full_like(index, -1)
+        return units, positions
+
+    @property
+    def names(self) -> list[str]:
+        """Every node's name, in the order of ``values.reshape(-1)``."""
+        return node_names(self.kind, self.layer, *self.units_and_positions()).tolist()
 
 
 @dataclass(frozen=True)
@@ -84,11 +115,7 @@ def convert(event: pb.AttributeEvent):
     if kind == "block":
         b = event.block
         values = np.asarray(b.values, dtype=np.float32).reshape(tuple(b.shape))
-        positions = list(b.positions) or [-1]
-        units = b.units
-        names = [node_name(b.kind, b.layer, 0 if b.kind in WHOLE_LAYER else u, p)
-                 for p in positions for u in range(units)]
-        return Effects(SITES[b.kind], b.layer, list(b.positions), values, names)
+        return Effects(SITES[b.kind], b.layer, list(b.positions), values, b.kind)
     if kind == "verified":
         v, n = event.verified, event.verified.node
         return Verified(v.rank, n.name, SITES[n.kind], n.layer, n.unit, n.position, v.estimate, v.effect)

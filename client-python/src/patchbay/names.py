@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
+
 from patchbay.v1 import patchbay_pb2 as pb
 
 #: A node kind's short name, as in node names and node sets.
@@ -51,3 +53,20 @@ def parse_node(name: str) -> pb.Node:
     pos = -1 if position is None else int(position)
     return pb.Node(kind=kind, layer=int(layer), unit=unit, position=pos,
                    name=node_name(kind, int(layer), unit, pos))
+
+
+def node_names(kind: int, layer: int, units, positions) -> np.ndarray:
+    """Vectorised ``node_name`` for many nodes of one kind and layer: arrays of units and positions (-1: all)."""
+    units = np.asarray(units)
+    positions = np.asarray(positions)
+    at = np.where(positions < 0, "", np.char.add("@", positions.astype(str)))
+    if kind == pb.HEAD_OUTPUT:
+        head = np.char.add(f"L{layer}H", units.astype(str))
+        return np.char.add(head, np.where(positions < 0, "", np.char.add(".z", at)))
+    if kind in (pb.QUERY, pb.KEY, pb.VALUE):
+        head = np.char.add(f"L{layer}H", units.astype(str))
+        return np.char.add(np.char.add(head, f".{SITES[kind]}"), at)
+    if kind == pb.NEURON:
+        return np.char.add(np.char.add(f"L{layer}N", units.astype(str)), at)
+    whole = "attn" if kind == pb.ATTN_OUT else "mlp" if kind == pb.MLP_OUT else "resid"
+    return np.char.add(np.full(positions.shape, f"L{layer}.{whole}"), at)
