@@ -14,7 +14,6 @@ import io.grpc.ManagedChannel;
 import io.grpc.StatusRuntimeException;
 import io.grpc.stub.StreamObserver;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Spliterator;
@@ -226,24 +225,15 @@ public final class PatchbayClient implements AutoCloseable {
         };
     }
 
+    /** The block's packed values, copied once into primitives; node rows and names are made on demand. */
     private static AttributionEvent.Effects effects(EffectBlock b) {
-        List<NodeEffect> nodes = new ArrayList<>(b.getValuesCount());
-        boolean hasUnits = switch (b.getKind()) {
-            case ATTN_OUT, MLP_OUT, RESIDUAL -> false;
-            default -> true;
-        };
-        for (int i = 0; i < b.getValuesCount(); i++) {
-            int unit = hasUnits ? i % b.getUnits() : 0;
-            int position = b.getPositionsCount() == 0 ? -1 : b.getPositions(i / b.getUnits());
-            nodes.add(new NodeEffect(
-                    Nodes.name(b.getKind(), b.getLayer(), unit, position),
-                    Nodes.site(b.getKind()),
-                    b.getLayer(),
-                    unit,
-                    position,
-                    b.getValues(i)));
+        float[] values = new float[b.getValuesCount()];
+        for (int i = 0; i < values.length; i++) {
+            values[i] = b.getValues(i);
         }
-        return new AttributionEvent.Effects(Nodes.site(b.getKind()), b.getLayer(), nodes);
+        int[] positions =
+                b.getPositionsList().stream().mapToInt(Integer::intValue).toArray();
+        return new AttributionEvent.Effects(b.getKind(), b.getLayer(), Math.max(1, b.getUnits()), positions, values);
     }
 
     @Override

@@ -152,6 +152,20 @@ class PatchbayClientTest {
     }
 
     @Test
+    void perPositionAndWholeLayerBlocksNameEachValueByItsUnitAndPosition() {
+        var neurons =
+                new AttributionEvent.Effects(NodeKind.NEURON, 2, 3, new int[] {4, 9}, new float[] {1, 2, 3, 4, 5, 6});
+        assertEquals(
+                List.of("L2N0@4", "L2N1@4", "L2N2@4", "L2N0@9", "L2N1@9", "L2N2@9"),
+                neurons.nodes().stream().map(NodeEffect::name).toList());
+        assertEquals(new NodeEffect("L2N1@9", "post", 2, 1, 9, 5), neurons.node(4));
+        var resid = new AttributionEvent.Effects(NodeKind.RESIDUAL, 0, 1, new int[] {0, 1}, new float[] {7, 8});
+        assertEquals(
+                List.of("L0.resid@0", "L0.resid@1"),
+                resid.nodes().stream().map(NodeEffect::name).toList());
+    }
+
+    @Test
     void collectedResultsAreRowsLargestEffectFirstWithVerifiedEffectsJoined() {
         AttributionResults results = AttributionResults.collect(client.attribute(request("m")));
         List<AttributionResults.Row> rows = results.rows();
