@@ -239,6 +239,45 @@ class AttributeServiceTest {
         return cost;
     }
 
+    /**
+     * Numbers that would make a loop run for ever or mean "no limit" are refused at the edge: a Subsampling
+     * inclusion probability of 1e-12 used to spin drawing empty subsets, beyond the reach of cancellation.
+     */
+    @Test
+    void probabilitiesThatWouldLoopForEverAndNonFiniteNumbersAreRefused() {
+        NodeSet heads = NodeSet.newBuilder().addKinds(NodeKind.HEAD_OUTPUT).build();
+        var tiny = dev.patchbay.proto.v1.BaselineOptions.newBuilder().setInclusionProbability(1e-12);
+        expect(
+                Status.Code.INVALID_ARGUMENT,
+                "baseline.inclusion_probability: inclusion probability 1.0E-12 is too small",
+                request("tiny-gpt2", Method.SUBSAMPLING, heads).setBaseline(tiny));
+        expect(
+                Status.Code.INVALID_ARGUMENT,
+                "baseline.inclusion_probability: must be a finite number",
+                request("tiny-gpt2", Method.SUBSAMPLING, heads).setBaseline(tiny.setInclusionProbability(Double.NaN)));
+        var diagnostic = dev.patchbay.proto.v1.DiagnosticOptions.newBuilder().setEnabled(true);
+        expect(
+                Status.Code.INVALID_ARGUMENT,
+                "diagnostic.inclusion_probability: inclusion probability 1.0E-12",
+                request("tiny-gpt2", Method.ATP, heads)
+                        .setVerifyTopK(2)
+                        .setDiagnostic(diagnostic.clone().setInclusionProbability(1e-12)));
+        for (String field : List.of("threshold", "alpha", "inclusion_probability")) {
+            var d = diagnostic.clone();
+            switch (field) {
+                case "threshold" -> d.setThreshold(Double.NaN);
+                case "alpha" -> d.setAlpha(Double.POSITIVE_INFINITY);
+                default -> d.setInclusionProbability(Double.NaN);
+            }
+            expect(
+                    Status.Code.INVALID_ARGUMENT,
+                    "diagnostic." + field + ": must be a finite number",
+                    request("tiny-gpt2", Method.ATP, heads).setVerifyTopK(2).setDiagnostic(d));
+        }
+        assertFalse(
+                collect(request("tiny-gpt2", Method.SUBSAMPLING, heads).build()).isEmpty(), "still serving");
+    }
+
     @Test
     void verificationStopsAtItsBudget() {
         NodeSet heads = NodeSet.newBuilder().addKinds(NodeKind.HEAD_OUTPUT).build();

@@ -20,7 +20,7 @@ public final class Subsampling extends PatchingBaseline {
 
     public Subsampling(int samples, double p, long seed, int chunk) {
         super(chunk);
-        if (samples < 2 || p <= 0 || p >= 1) {
+        if (samples < 2 || !(p > 0 && p < 1)) { // written so that NaN fails too
             throw new IllegalArgumentException("subsampling needs at least 2 samples and 0 < p < 1");
         }
         this.samples = samples;
@@ -49,11 +49,43 @@ public final class Subsampling extends PatchingBaseline {
         return scores;
     }
 
+    /**
+     * Refuses an inclusion probability under which a random subset of {@code nodes} would almost always be empty:
+     * the draws of a sample are repeated until one is not, so a tiny probability would loop for ever (with
+     * 1e-12, one draw in a trillion per node). At most a thousand draws per sample are expected.
+     */
+    public static void checkInclusion(long nodes, double p) {
+        if (!(p > 0 && p < 1)) {
+            throw new IllegalArgumentException("inclusion probability must be in (0, 1), got " + p);
+        }
+        double nonEmpty = -Math.expm1(nodes * Math.log1p(-p));
+        if (!(nonEmpty >= MIN_NON_EMPTY)) {
+            throw new IllegalArgumentException("inclusion probability " + p + " is too small for " + nodes
+                    + " nodes: a random subset would be empty " + (1 - nonEmpty) + " of the time; use at least "
+                    + minimumInclusion(nodes));
+        }
+    }
+
+    /** The smallest inclusion probability {@link #checkInclusion} accepts for {@code nodes}. */
+    public static double minimumInclusion(long nodes) {
+        return -Math.expm1(Math.log1p(-MIN_NON_EMPTY) / nodes);
+    }
+
+    private static final double MIN_NON_EMPTY = 1e-3;
+
     /** Patches {@code samples} random subsets of {@code nodes} and gathers each node's statistics. */
     public static SubsampleStats run(List<Node> nodes, NodePatching patching, int samples, double p, Random random) {
+        checkInclusion(nodes.size(), p);
         List<boolean[]> subsets = new ArrayList<>();
         List<List<Node>> groups = new ArrayList<>();
+        // Each draw is non-empty with probability at least 1e-3 (checked above); the cap makes the loop's end
+        // certain rather than almost certain.
+        long draws = 0;
+        long maxDraws = (long) samples * 1_000_000L;
         while (subsets.size() < samples) {
+            if (++draws > maxDraws) {
+                throw new IllegalStateException("no non-empty subset in " + maxDraws + " draws");
+            }
             boolean[] in = new boolean[nodes.size()];
             List<Node> group = new ArrayList<>();
             for (int n = 0; n < in.length; n++) {

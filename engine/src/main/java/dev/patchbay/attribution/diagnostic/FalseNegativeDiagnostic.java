@@ -27,12 +27,11 @@ public final class FalseNegativeDiagnostic {
      */
     public record Settings(int samples, double inclusionProbability, double alpha, double threshold, long seed) {
         public Settings {
+            // Written as what must hold, so that NaN fails each test too.
             if (samples < 4
-                    || inclusionProbability <= 0
-                    || inclusionProbability >= 1
-                    || alpha <= 0
-                    || alpha >= 1
-                    || threshold < 0) {
+                    || !(inclusionProbability > 0 && inclusionProbability < 1)
+                    || !(alpha > 0 && alpha < 1)
+                    || !(threshold >= 0 && threshold < Double.POSITIVE_INFINITY)) {
                 throw new IllegalArgumentException("diagnostic: samples >= 4, 0 < inclusion_probability < 1,"
                         + " 0 < alpha < 1 and threshold >= 0");
             }

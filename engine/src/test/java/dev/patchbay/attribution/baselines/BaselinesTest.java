@@ -1,6 +1,7 @@
 package dev.patchbay.attribution.baselines;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.patchbay.Float64Models;
@@ -118,5 +119,18 @@ class BaselinesTest extends Float64Models {
                 all,
                 new HashSet<>(
                         a.ranked().stream().map(AttributionResult.Scored::node).toList()));
+    }
+
+    @Test
+    void anInclusionProbabilityThatLeavesSubsetsEmptyIsRefusedInsteadOfLoopingForEver() {
+        var refused = assertThrows(IllegalArgumentException.class, () -> Subsampling.checkInclusion(100, 1e-12));
+        assertTrue(refused.getMessage().contains("too small for 100 nodes"), refused.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> Subsampling.checkInclusion(100, Double.NaN));
+        assertThrows(IllegalArgumentException.class, () -> new Subsampling(10, Double.NaN, 0, 8));
+        double least = Subsampling.minimumInclusion(100);
+        Subsampling.checkInclusion(100, least * 1.0001);
+        assertThrows(IllegalArgumentException.class, () -> Subsampling.checkInclusion(100, least * 0.9999));
+        // At the least accepted probability a subset is non-empty one draw in a thousand.
+        assertEquals(1e-3, -Math.expm1(100 * Math.log1p(-least)), 1e-12);
     }
 }

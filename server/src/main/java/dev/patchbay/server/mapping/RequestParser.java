@@ -2,6 +2,7 @@ package dev.patchbay.server.mapping;
 
 import dev.patchbay.attribution.AttributionMethod;
 import dev.patchbay.attribution.NodePatching;
+import dev.patchbay.attribution.baselines.Subsampling;
 import dev.patchbay.attribution.catalog.Methods;
 import dev.patchbay.checkpoint.TextTokenizer;
 import dev.patchbay.model.ModelConfig;
@@ -75,6 +76,7 @@ public final class RequestParser {
             default -> throw RequestException.invalid("method: unknown value " + r.getMethodValue());
         };
         var b = r.getBaseline();
+        finite(b.getInclusionProbability(), "baseline.inclusion_probability");
         if (b.getSamples() < 0
                 || b.getBlockSize() < 0
                 || b.getBranching() < 0
@@ -98,6 +100,9 @@ public final class RequestParser {
                         b.getBranching(),
                         b.getMaxGroupPatches()));
         long count = nodes.count(model.config(), pairs.get(0).length());
+        if (id.equals("subsampling") && b.getInclusionProbability() > 0) {
+            checkInclusion(count, b.getInclusionProbability(), "baseline.inclusion_probability");
+        }
         if (r.getVerifyTopK() < 0) {
             throw RequestException.invalid("verify_top_k: must not be negative, got " + r.getVerifyTopK());
         }
@@ -124,22 +129,47 @@ public final class RequestParser {
                 throw RequestException.invalid("diagnostic: needs verification (verify_top_k > 0, and a verify_budget"
                         + " that allows it): it bounds the nodes left unverified");
             }
+            // Zero takes the default; NaN and infinities are refused, never read as "no limit".
+            double inclusion = finite(d.getInclusionProbability(), "diagnostic.inclusion_probability");
+            double alpha = finite(d.getAlpha(), "diagnostic.alpha");
+            double threshold = finite(d.getThreshold(), "diagnostic.threshold");
             try {
                 diagnostic = new dev.patchbay.attribution.diagnostic.FalseNegativeDiagnostic.Settings(
                         d.getSamples() > 0 ? d.getSamples() : 256,
-                        d.getInclusionProbability() > 0 ? d.getInclusionProbability() : 0.05,
-                        d.getAlpha() > 0 ? d.getAlpha() : 0.05,
-                        Math.max(0, d.getThreshold()),
+                        inclusion != 0 ? inclusion : 0.05,
+                        alpha != 0 ? alpha : 0.05,
+                        threshold,
                         d.getSeed());
             } catch (IllegalArgumentException e) {
                 throw RequestException.invalid(e.getMessage());
             }
+            checkInclusion(count - verify, diagnostic.inclusionProbability(), "diagnostic.inclusion_probability");
             if ((long) diagnostic.samples() * pairs.size() > limits.maxPatchedRuns()) {
                 throw RequestException.tooLarge("diagnostic.samples: " + diagnostic.samples() + " runs for each of "
                         + pairs.size() + " pairs exceed the server's limit of " + limits.maxPatchedRuns());
             }
         }
         return new Attribute(model, pairs, nodes, method, (int) verify, count, planned, diagnostic);
+    }
+
+    /** The value, refused with the field's name if it is NaN or infinite. */
+    private static double finite(double value, String field) throws RequestException {
+        if (!Double.isFinite(value)) {
+            throw RequestException.invalid(field + ": must be a finite number, got " + value);
+        }
+        return value;
+    }
+
+    /** Refuses an inclusion probability that would leave Subsampling's random subsets empty (and loop). */
+    private static void checkInclusion(long nodes, double p, String field) throws RequestException {
+        if (nodes <= 0) {
+            return;
+        }
+        try {
+            Subsampling.checkInclusion(nodes, p);
+        } catch (IllegalArgumentException e) {
+            throw RequestException.invalid(field + ": " + e.getMessage());
+        }
     }
 
     public Patch patch(PatchRequest r) throws RequestException {
