@@ -25,6 +25,12 @@ final class ServeCommand implements Callable<Integer> {
     @Option(names = "--config", description = "A properties file of flag values (keys are flag names without dashes).")
     Path config;
 
+    @Option(
+            names = "--host",
+            description = "Interface to listen on; 0.0.0.0 for every one, which opens the server to the network"
+                    + " (default: ${DEFAULT-VALUE}).")
+    String host;
+
     @Option(names = "--port", description = "Port to listen on; 0 picks a free one (default: ${DEFAULT-VALUE}).")
     int port;
 
@@ -86,13 +92,14 @@ final class ServeCommand implements Callable<Integer> {
             }
         }
         PatchbayServer server = PatchbayServer.start(
+                host,
                 port,
                 loaded,
                 new SchedulerConfig(maxBatchRows, maxBatchTokens, Duration.ofMillis(queueDelayMs), cacheBytes),
                 new ServerLimits(
                         maxRequestBytes, maxPairs, maxTokens, maxPatchedRuns, maxConcurrentRequests, sweepWindow));
         // Tests and scripts read this line to find a port chosen with --port 0.
-        System.out.println("patchbay listening on 127.0.0.1:" + server.port());
+        System.out.println("patchbay listening on " + host + ":" + server.port());
         System.out.flush();
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             try {

@@ -3,18 +3,22 @@ package dev.patchbay.server;
 import dev.patchbay.checkpoint.LoadedModel;
 import dev.patchbay.execution.Device;
 import dev.patchbay.execution.SchedulerConfig;
+import dev.patchbay.server.config.ServerConfig;
 import dev.patchbay.server.config.ServerLimits;
 import dev.patchbay.server.mapping.ServedModel;
 import dev.patchbay.server.rpc.PatchbayService;
-import io.grpc.Grpc;
 import io.grpc.InsecureServerCredentials;
 import io.grpc.Server;
 import io.grpc.ServerBuilder;
 import io.grpc.health.v1.HealthCheckResponse.ServingStatus;
+import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import io.grpc.protobuf.services.HealthStatusManager;
 import io.grpc.protobuf.services.ProtoReflectionServiceV1;
 import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.net.SocketAddress;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.SynchronousQueue;
 import java.util.concurrent.ThreadPoolExecutor;
@@ -45,11 +49,25 @@ public final class PatchbayServer implements AutoCloseable {
         return start(port, models, SchedulerConfig.defaults(), ServerLimits.defaults());
     }
 
-    /** Serves {@code models} on {@code port} (0 picks a free port), plaintext. */
+    /** Serves {@code models} on the loopback interface at {@code port} (0 picks a free port), plaintext. */
     public static PatchbayServer start(
             int port, Map<String, LoadedModel> models, SchedulerConfig scheduler, ServerLimits limits)
             throws IOException {
-        return start(Grpc.newServerBuilderForPort(port, InsecureServerCredentials.create()), models, scheduler, limits);
+        return start(ServerConfig.DEFAULT_HOST, port, models, scheduler, limits);
+    }
+
+    /**
+     * Serves {@code models} on {@code host} (an interface's address or name; "0.0.0.0" for every interface) at
+     * {@code port}, plaintext.
+     */
+    public static PatchbayServer start(
+            String host, int port, Map<String, LoadedModel> models, SchedulerConfig scheduler, ServerLimits limits)
+            throws IOException {
+        return start(
+                NettyServerBuilder.forAddress(new InetSocketAddress(host, port), InsecureServerCredentials.create()),
+                models,
+                scheduler,
+                limits);
     }
 
     /**
@@ -83,12 +101,24 @@ public final class PatchbayServer implements AutoCloseable {
                 .addService(new PatchbayService(served, limits, scheduler.maxBatchRows(), jobs))
                 .addService(health.getHealthService())
                 .addService(ProtoReflectionServiceV1.newInstance())
+                // v1alpha too: Python's grpc_reflection and older grpcurl ask for it.
+                .addService(reflectionV1Alpha())
                 .build()
                 .start();
         health.setStatus("", ServingStatus.SERVING);
         health.setStatus("patchbay.v1.Patchbay", ServingStatus.SERVING);
         log.info("listening on {} with models {}", server.getListenSockets(), models.keySet());
         return new PatchbayServer(server, health, devices, jobs);
+    }
+
+    @SuppressWarnings("deprecation") // deprecated in favour of v1, which is served beside it
+    private static io.grpc.BindableService reflectionV1Alpha() {
+        return io.grpc.protobuf.services.ProtoReflectionService.newInstance();
+    }
+
+    /** The addresses listened on (empty on the in-process transport). */
+    public List<? extends SocketAddress> addresses() {
+        return server.getListenSockets();
     }
 
     /** The port listened on; -1 on the in-process transport. */

@@ -2,6 +2,7 @@ package dev.patchbay.server;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -25,11 +26,14 @@ import io.grpc.reflection.v1.ServerReflectionGrpc;
 import io.grpc.reflection.v1.ServerReflectionRequest;
 import io.grpc.reflection.v1.ServerReflectionResponse;
 import io.grpc.stub.StreamObserver;
+import java.net.InetSocketAddress;
+import java.net.SocketAddress;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Function;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -131,29 +135,60 @@ class PatchbayServerTest {
     }
 
     @Test
-    void reflectionListsTheService() throws InterruptedException {
+    void reflectionListsTheServiceInBothVersions() throws InterruptedException {
+        List<String> v1 = listServices(
+                observer -> ServerReflectionGrpc.newStub(channel).serverReflectionInfo(observer),
+                ServerReflectionRequest.newBuilder().setListServices("").build(),
+                (ServerReflectionResponse r) -> r.getListServicesResponse().getServiceList().stream()
+                        .map(io.grpc.reflection.v1.ServiceResponse::getName)
+                        .toList());
+        assertTrue(v1.contains("patchbay.v1.Patchbay"), v1.toString());
+        List<String> v1alpha = listServices(
+                observer -> io.grpc.reflection.v1alpha.ServerReflectionGrpc.newStub(channel)
+                        .serverReflectionInfo(observer),
+                io.grpc.reflection.v1alpha.ServerReflectionRequest.newBuilder()
+                        .setListServices("")
+                        .build(),
+                (io.grpc.reflection.v1alpha.ServerReflectionResponse r) ->
+                        r.getListServicesResponse().getServiceList().stream()
+                                .map(io.grpc.reflection.v1alpha.ServiceResponse::getName)
+                                .toList());
+        assertTrue(v1alpha.contains("patchbay.v1.Patchbay"), v1alpha.toString());
+    }
+
+    @Test
+    void theServerListensOnLoopbackUnlessToldOtherwise() {
+        assertFalse(server.addresses().isEmpty());
+        for (SocketAddress address : server.addresses()) {
+            assertTrue(((InetSocketAddress) address).getAddress().isLoopbackAddress(), address.toString());
+        }
+    }
+
+    /** The service names a reflection stream lists, whichever version's messages it speaks. */
+    private static <Q, R> List<String> listServices(
+            Function<StreamObserver<R>, StreamObserver<Q>> call, Q listRequest, Function<R, List<String>> names)
+            throws InterruptedException {
         List<String> services = new ArrayList<>();
         CountDownLatch done = new CountDownLatch(1);
-        StreamObserver<ServerReflectionRequest> requests = ServerReflectionGrpc.newStub(channel)
-                .serverReflectionInfo(new StreamObserver<>() {
-                    @Override
-                    public void onNext(ServerReflectionResponse r) {
-                        r.getListServicesResponse().getServiceList().forEach(s -> services.add(s.getName()));
-                    }
+        StreamObserver<Q> requests = call.apply(new StreamObserver<>() {
+            @Override
+            public void onNext(R response) {
+                services.addAll(names.apply(response));
+            }
 
-                    @Override
-                    public void onError(Throwable t) {
-                        done.countDown();
-                    }
+            @Override
+            public void onError(Throwable t) {
+                done.countDown();
+            }
 
-                    @Override
-                    public void onCompleted() {
-                        done.countDown();
-                    }
-                });
-        requests.onNext(ServerReflectionRequest.newBuilder().setListServices("").build());
+            @Override
+            public void onCompleted() {
+                done.countDown();
+            }
+        });
+        requests.onNext(listRequest);
         requests.onCompleted();
         assertTrue(done.await(5, TimeUnit.SECONDS));
-        assertTrue(services.contains("patchbay.v1.Patchbay"), services.toString());
+        return services;
     }
 }
