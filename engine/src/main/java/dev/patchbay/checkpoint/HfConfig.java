@@ -54,12 +54,25 @@ public final class HfConfig implements ConfigValues {
         }
     }
 
+    /**
+     * A whole number from 0 to 2^31 - 1. Read exactly: gson's getAsInt would read 12.5 as 12 and 2^32 + 128 as
+     * 128, and a model would load with a size nobody wrote.
+     */
     @Override
     public int integer(String key) {
+        JsonElement value = required(key);
         try {
-            return required(key).getAsInt();
-        } catch (NumberFormatException | UnsupportedOperationException | IllegalStateException e) {
-            throw invalid("\"" + prefix + key + "\" must be an integer, not " + json.get(key));
+            int n = value.getAsBigDecimal().intValueExact();
+            if (n < 0) {
+                throw new ArithmeticException("negative");
+            }
+            return n;
+        } catch (NumberFormatException
+                | ArithmeticException
+                | UnsupportedOperationException
+                | IllegalStateException e) {
+            throw invalid(
+                    "\"" + prefix + key + "\" must be an integer from 0 to " + Integer.MAX_VALUE + ", not " + value);
         }
     }
 

@@ -31,6 +31,9 @@ public interface ConfigValues {
 
     /** The head size: the hidden size over the head count, which must divide it. */
     default int headDim(int hidden, int heads) {
+        if (hidden <= 0 || heads <= 0) {
+            throw invalid("the hidden size (" + hidden + ") and the head count (" + heads + ") must be positive");
+        }
         if (hidden % heads != 0) {
             throw invalid("hidden size " + hidden + " is not a multiple of the head count " + heads);
         }

@@ -46,6 +46,25 @@ class BadCheckpointTest {
     }
 
     @Test
+    void sizesThatAreZeroFractionalOrTooLargeAreRefusedNamingTheKey() throws IOException {
+        Path dir = copy("tiny-gpt2");
+        Path config = dir.resolve("config.json");
+        String original = Files.readString(config);
+        for (String[] bad : new String[][] {
+            {"\"n_head\": 4", "\"n_head\": 0", "head count (0) must be positive"},
+            {"\"n_embd\": 32", "\"n_embd\": 4294967328", "\"n_embd\" must be an integer from 0 to 2147483647"},
+            {"\"n_layer\": 2", "\"n_layer\": 2.5", "\"n_layer\" must be an integer"},
+            {"\"n_layer\": 2", "\"n_layer\": -2", "\"n_layer\" must be an integer from 0"},
+        }) {
+            Files.writeString(config, original);
+            edit(config, bad[0], bad[1]);
+            CheckpointException e = fails(dir);
+            assertEquals(dir.resolve("config.json"), e.file());
+            assertTrue(e.getMessage().contains(bad[2]), bad[1] + ": " + e.getMessage());
+        }
+    }
+
+    @Test
     void unknownArchitecture() throws IOException {
         Path dir = copy("tiny-gpt2");
         edit(dir.resolve("config.json"), "\"model_type\": \"gpt2\"", "\"model_type\": \"bert\"");
