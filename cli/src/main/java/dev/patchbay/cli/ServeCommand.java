@@ -72,6 +72,11 @@ final class ServeCommand implements Callable<Integer> {
     int maxTokens;
 
     @Option(
+            names = "--max-text-chars",
+            description = "Characters in one text to tokenize, checked before tokenizing (default: ${DEFAULT-VALUE}).")
+    int maxTextChars;
+
+    @Option(
             names = "--max-patched-runs",
             description = "Patched runs (nodes times pairs) one request may plan (default: ${DEFAULT-VALUE}).")
     long maxPatchedRuns;
@@ -97,7 +102,13 @@ final class ServeCommand implements Callable<Integer> {
                 loaded,
                 new SchedulerConfig(maxBatchRows, maxBatchTokens, Duration.ofMillis(queueDelayMs), cacheBytes),
                 new ServerLimits(
-                        maxRequestBytes, maxPairs, maxTokens, maxPatchedRuns, maxConcurrentRequests, sweepWindow));
+                        maxRequestBytes,
+                        maxPairs,
+                        maxTokens,
+                        maxPatchedRuns,
+                        maxConcurrentRequests,
+                        sweepWindow,
+                        maxTextChars));
         // Tests and scripts read this line to find a port chosen with --port 0.
         System.out.println("patchbay listening on " + host + ":" + server.port());
         System.out.flush();

@@ -72,7 +72,7 @@ class AttributeServiceTest {
                 InProcessServerBuilder.forName(name),
                 Map.of("tiny-gpt2", gpt2, "tiny-llama", llama, "broken", broken),
                 new SchedulerConfig(32, 8192, Duration.ofMillis(20), 64L << 20),
-                new ServerLimits(1 << 20, 64, 256, 100_000, 32, 4));
+                new ServerLimits(1 << 20, 64, 256, 100_000, 32, 4, 4096));
         channel = InProcessChannelBuilder.forName(name).build();
     }
 
@@ -276,6 +276,19 @@ class AttributeServiceTest {
         }
         assertFalse(
                 collect(request("tiny-gpt2", Method.SUBSAMPLING, heads).build()).isEmpty(), "still serving");
+    }
+
+    @Test
+    void aPromptOverTheCharacterLimitIsRefusedNamingIt() {
+        NodeSet heads = NodeSet.newBuilder().addKinds(NodeKind.HEAD_OUTPUT).build();
+        String longText = "Mary ".repeat(1000); // 5000 characters; this server allows 4096
+        expect(
+                Status.Code.RESOURCE_EXHAUSTED,
+                "pairs[0].clean.text: 5000 characters exceed the server's limit of 4096",
+                AttributeRequest.newBuilder()
+                        .setModel("tiny-gpt2")
+                        .setNodes(heads)
+                        .addPairs(pair(longText, longText)));
     }
 
     @Test

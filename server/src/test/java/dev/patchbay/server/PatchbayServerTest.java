@@ -125,6 +125,45 @@ class PatchbayServerTest {
         assertEquals(2, stub.listModels(ListModelsRequest.getDefaultInstance()).getModelsCount());
     }
 
+    /**
+     * A huge text is refused by its length before any tokenizing, so the transport thread it arrives on stays
+     * free: before the limit, a 15 MiB Tokenize held it for over two minutes.
+     */
+    @Test
+    void aTextOverTheCharacterLimitIsRefusedBeforeTokenizingAndHealthStillAnswers() throws Exception {
+        var stub = PatchbayGrpc.newStub(channel);
+        String huge = "word ".repeat(3 << 20); // 15 MiB
+        CountDownLatch refused = new CountDownLatch(1);
+        Status[] status = new Status[1];
+        stub.tokenize(
+                TokenizeRequest.newBuilder().setModel("tiny-gpt2").setText(huge).build(), new StreamObserver<>() {
+                    @Override
+                    public void onNext(dev.patchbay.proto.v1.TokenizeResponse r) {}
+
+                    @Override
+                    public void onError(Throwable t) {
+                        status[0] = Status.fromThrowable(t);
+                        refused.countDown();
+                    }
+
+                    @Override
+                    public void onCompleted() {
+                        refused.countDown();
+                    }
+                });
+        long start = System.nanoTime();
+        HealthCheckResponse health = HealthGrpc.newBlockingStub(channel)
+                .withDeadlineAfter(10, TimeUnit.SECONDS)
+                .check(HealthCheckRequest.getDefaultInstance());
+        assertEquals(HealthCheckResponse.ServingStatus.SERVING, health.getStatus());
+        assertTrue(refused.await(30, TimeUnit.SECONDS));
+        assertEquals(Status.Code.RESOURCE_EXHAUSTED, status[0].getCode());
+        assertTrue(
+                status[0].getDescription().startsWith("text: 15728640 characters exceed the server's limit of 65536"),
+                status[0].getDescription());
+        assertTrue(System.nanoTime() - start < TimeUnit.SECONDS.toNanos(10));
+    }
+
     @Test
     void standardHealthCheckSaysServing() {
         HealthCheckResponse health = HealthGrpc.newBlockingStub(channel)

@@ -36,6 +36,7 @@ public record ServerConfig(String host, int port, SchedulerConfig scheduler, Ser
         flags.put("max-patched-runs", String.valueOf(d.limits().maxPatchedRuns()));
         flags.put("max-concurrent-requests", String.valueOf(d.limits().maxConcurrentJobs()));
         flags.put("sweep-window", String.valueOf(d.limits().sweepWindow()));
+        flags.put("max-text-chars", String.valueOf(d.limits().maxTextChars()));
         return flags;
     }
 }

@@ -9,10 +9,19 @@ package dev.patchbay.server.config;
  * @param maxPatchedRuns patched runs (nodes times pairs) one activation-patching request may plan
  * @param maxConcurrentJobs requests (sweep jobs included) running at once
  * @param sweepWindow jobs of one sweep running at once; more are read from the stream as these finish
+ * @param maxTextChars characters in one text to tokenize (a prompt, an answer, a Tokenize request), checked
+ *     before tokenizing: tokenizing megabytes held a transport thread for seconds
  */
 public record ServerLimits(
-        int maxRequestBytes, int maxPairs, int maxTokens, long maxPatchedRuns, int maxConcurrentJobs, int sweepWindow) {
+        int maxRequestBytes,
+        int maxPairs,
+        int maxTokens,
+        long maxPatchedRuns,
+        int maxConcurrentJobs,
+        int sweepWindow,
+        int maxTextChars) {
     public static ServerLimits defaults() {
-        return new ServerLimits(16 << 20, 4096, 2048, 2_000_000, 64, 8);
+        // 64 Ki characters is 32 per token for a prompt of the 2048 tokens allowed.
+        return new ServerLimits(16 << 20, 4096, 2048, 2_000_000, 64, 8, 64 << 10);
     }
 }

@@ -152,6 +152,15 @@ public final class RequestParser {
         return new Attribute(model, pairs, nodes, method, (int) verify, count, planned, diagnostic);
     }
 
+    /** The text, refused before any tokenizing if it is longer than the server's limit. */
+    public String text(String text, String field) throws RequestException {
+        if (text.length() > limits.maxTextChars()) {
+            throw RequestException.tooLarge(field + ": " + text.length() + " characters exceed the server's limit of "
+                    + limits.maxTextChars() + " (checked before tokenizing)");
+        }
+        return text;
+    }
+
     /** The value, refused with the field's name if it is NaN or infinite. */
     private static double finite(double value, String field) throws RequestException {
         if (!Double.isFinite(value)) {
@@ -278,7 +287,10 @@ public final class RequestParser {
     private int[] prompt(ServedModel model, Prompt prompt, String field) throws RequestException {
         int[] ids;
         switch (prompt.getInputCase()) {
-            case TEXT -> ids = tokenizer(model, field).encode(prompt.getText()).ids();
+            case TEXT ->
+                ids = tokenizer(model, field)
+                        .encode(text(prompt.getText(), field + ".text"))
+                        .ids();
             case IDS -> {
                 ids = prompt.getIds().getIdsList().stream()
                         .mapToInt(Integer::intValue)
@@ -324,7 +336,7 @@ public final class RequestParser {
                 }
                 case TEXT -> {
                     try {
-                        ids[i] = tokenizer(model, at).singleToken(t.getText());
+                        ids[i] = tokenizer(model, at).singleToken(text(t.getText(), at + ".text"));
                     } catch (IllegalArgumentException e) {
                         throw RequestException.invalid(at + ": " + e.getMessage());
                     }

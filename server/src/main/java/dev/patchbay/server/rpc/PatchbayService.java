@@ -68,8 +68,9 @@ public final class PatchbayService extends PatchbayGrpc.PatchbayImplBase {
     @Override
     public void tokenize(TokenizeRequest request, StreamObserver<TokenizeResponse> response) {
         try {
+            String text = parser.text(request.getText(), "text");
             TextTokenizer.Tokens tokens = RequestParser.tokenizer(parser.model(request.getModel()), "model")
-                    .encode(request.getText());
+                    .encode(text);
             response.onNext(TokenizeResponse.newBuilder()
                     .addAllIds(Arrays.stream(tokens.ids()).boxed().toList())
                     .addAllTokens(Arrays.asList(tokens.strings()))
