@@ -134,8 +134,8 @@ final class AttributeCommand implements Callable<Integer> {
         PrintWriter out = spec.commandLine().getOut();
         try (LoadedModel loaded = LoadedModel.load(model != null ? model : BundledModel.directory())) {
             TextTokenizer tokenizer = loaded.tokenizer();
-            TextTokenizer.Tokens cleanTokens = tokenizer.encode(clean);
-            TextTokenizer.Tokens noiseTokens = tokenizer.encode(noise);
+            TextTokenizer.Tokens cleanTokens = tokenizer.encodeKnown(clean);
+            TextTokenizer.Tokens noiseTokens = tokenizer.encodeKnown(noise);
             if (cleanTokens.ids().length != noiseTokens.ids().length) {
                 throw new IllegalArgumentException("--clean and --noise must have the same token length: clean is "
                         + Arrays.toString(cleanTokens.strings()) + ", noise is "

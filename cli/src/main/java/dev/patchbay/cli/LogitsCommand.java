@@ -52,7 +52,7 @@ final class LogitsCommand implements Callable<Integer> {
         PrintWriter out = spec.commandLine().getOut();
         try (LoadedModel loaded = LoadedModel.load(model != null ? model : BundledModel.directory());
                 NDManager scope = NDManager.newBaseManager("PyTorch")) {
-            TextTokenizer.Tokens tokens = loaded.tokenizer().encode(text);
+            TextTokenizer.Tokens tokens = loaded.tokenizer().encodeKnown(text);
             if (tokens.ids().length == 0) {
                 throw new IllegalArgumentException("--text tokenizes to no tokens");
             }

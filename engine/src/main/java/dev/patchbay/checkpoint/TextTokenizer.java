@@ -2,9 +2,13 @@ package dev.patchbay.checkpoint;
 
 import ai.djl.huggingface.tokenizers.Encoding;
 import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
+import ai.djl.huggingface.tokenizers.jni.CharSpan;
+import com.google.gson.JsonObject;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -16,9 +20,15 @@ public final class TextTokenizer implements AutoCloseable {
     public record Tokens(int[] ids, String[] strings) {}
 
     private final HuggingFaceTokenizer tokenizer;
+    /** The unknown token and its id, or null where every text has a spelling (byte-level BPE). */
+    private final String unkToken;
 
-    private TextTokenizer(HuggingFaceTokenizer tokenizer) {
+    private final long unkId;
+
+    private TextTokenizer(HuggingFaceTokenizer tokenizer, String unkToken, long unkId) {
         this.tokenizer = tokenizer;
+        this.unkToken = unkToken;
+        this.unkId = unkId;
     }
 
     public static TextTokenizer open(Path dir) {
@@ -28,8 +38,23 @@ public final class TextTokenizer implements AutoCloseable {
         }
         try {
             // No truncation and no padding: a prompt is tokenized exactly as given.
-            return new TextTokenizer(
-                    HuggingFaceTokenizer.newInstance(file, Map.of("truncation", "false", "padding", "false")));
+            HuggingFaceTokenizer tokenizer =
+                    HuggingFaceTokenizer.newInstance(file, Map.of("truncation", "false", "padding", "false"));
+            JsonObject model = Json.read(file).getAsJsonObject("model");
+            String unk = model != null
+                            && model.has("unk_token")
+                            && !model.get("unk_token").isJsonNull()
+                    ? model.get("unk_token").getAsString()
+                    : null;
+            // The unknown token's id from the vocabulary (word-level and BPE models keep a map of it).
+            long unkId = unk == null
+                    ? -1
+                    : model.has("vocab")
+                                    && model.get("vocab").isJsonObject()
+                                    && model.getAsJsonObject("vocab").has(unk)
+                            ? model.getAsJsonObject("vocab").get(unk).getAsLong()
+                            : tokenizer.encode(unk, false, false).getIds()[0];
+            return new TextTokenizer(tokenizer, unk, unkId);
         } catch (IOException | RuntimeException e) {
             throw new CheckpointException(file, "cannot load tokenizer: " + e.getMessage(), e);
         }
@@ -40,6 +65,18 @@ public final class TextTokenizer implements AutoCloseable {
         return tokens(tokenizer.encode(text));
     }
 
+    /**
+     * As {@link #encode}, refusing a text with a word the vocabulary lacks: a word-level tokenizer reads it as
+     * its unknown token silently, and the model then answers a different question.
+     *
+     * @throws IllegalArgumentException naming the words that are not in the vocabulary
+     */
+    public Tokens encodeKnown(String text) {
+        Encoding encoding = tokenizer.encode(text);
+        checkKnown(text, encoding);
+        return tokens(encoding);
+    }
+
     /** Tokens of a fragment, such as an answer word, without special tokens. */
     public Tokens encodeFragment(String text) {
         return tokens(tokenizer.encode(text, false, false));
@@ -47,12 +84,39 @@ public final class TextTokenizer implements AutoCloseable {
 
     /** The id of a fragment that must be one token, such as an answer word (" Mary"). */
     public int singleToken(String text) {
-        Tokens t = encodeFragment(text);
+        Encoding encoding = tokenizer.encode(text, false, false);
+        checkKnown(text, encoding);
+        Tokens t = tokens(encoding);
         if (t.ids().length != 1) {
             throw new IllegalArgumentException("'" + text + "' is " + t.ids().length + " tokens "
                     + java.util.Arrays.toString(t.strings()) + "; an answer must be a single token");
         }
         return t.ids()[0];
+    }
+
+    /** The words of {@code text} that became the unknown token without being spelled as it. */
+    private void checkKnown(String text, Encoding encoding) {
+        if (unkToken == null) {
+            return;
+        }
+        long[] ids = encoding.getIds();
+        CharSpan[] spans = encoding.getCharTokenSpans();
+        List<String> unknown = new ArrayList<>();
+        for (int i = 0; i < ids.length; i++) {
+            if (ids[i] == unkId && spans[i] != null) {
+                String word = text.substring(spans[i].getStart(), spans[i].getEnd());
+                if (!word.equals(unkToken)) {
+                    unknown.add(word);
+                }
+            }
+        }
+        if (!unknown.isEmpty()) {
+            throw new IllegalArgumentException(
+                    unknown.stream().map(w -> "'" + w + "'").toList()
+                            + (unknown.size() == 1 ? " is" : " are")
+                            + " not in the model's vocabulary (the tokenizer would"
+                            + " read " + (unknown.size() == 1 ? "it" : "them") + " as " + unkToken + ")");
+        }
     }
 
     private static Tokens tokens(Encoding encoding) {

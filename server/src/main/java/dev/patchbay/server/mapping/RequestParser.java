@@ -287,10 +287,14 @@ public final class RequestParser {
     private int[] prompt(ServedModel model, Prompt prompt, String field) throws RequestException {
         int[] ids;
         switch (prompt.getInputCase()) {
-            case TEXT ->
-                ids = tokenizer(model, field)
-                        .encode(text(prompt.getText(), field + ".text"))
-                        .ids();
+            case TEXT -> {
+                String text = text(prompt.getText(), field + ".text");
+                try {
+                    ids = tokenizer(model, field).encodeKnown(text).ids();
+                } catch (IllegalArgumentException e) {
+                    throw RequestException.invalid(field + ".text: " + e.getMessage());
+                }
+            }
             case IDS -> {
                 ids = prompt.getIds().getIdsList().stream()
                         .mapToInt(Integer::intValue)

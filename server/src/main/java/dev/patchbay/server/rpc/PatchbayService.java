@@ -69,8 +69,13 @@ public final class PatchbayService extends PatchbayGrpc.PatchbayImplBase {
     public void tokenize(TokenizeRequest request, StreamObserver<TokenizeResponse> response) {
         try {
             String text = parser.text(request.getText(), "text");
-            TextTokenizer.Tokens tokens = RequestParser.tokenizer(parser.model(request.getModel()), "model")
-                    .encode(text);
+            TextTokenizer.Tokens tokens;
+            try {
+                tokens = RequestParser.tokenizer(parser.model(request.getModel()), "model")
+                        .encodeKnown(text);
+            } catch (IllegalArgumentException e) {
+                throw RequestException.invalid("text: " + e.getMessage());
+            }
             response.onNext(TokenizeResponse.newBuilder()
                     .addAllIds(Arrays.stream(tokens.ids()).boxed().toList())
                     .addAllTokens(Arrays.asList(tokens.strings()))
