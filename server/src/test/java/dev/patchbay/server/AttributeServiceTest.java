@@ -279,6 +279,24 @@ class AttributeServiceTest {
     }
 
     @Test
+    void aPromptLongerThanTheModelsPositionsIsRefusedForRotaryModelsToo() {
+        NodeSet heads = NodeSet.newBuilder().addKinds(NodeKind.HEAD_OUTPUT).build();
+        Prompt seventy = Prompt.newBuilder()
+                .setIds(TokenIds.newBuilder()
+                        .addAllIds(java.util.Collections.nCopies(70, 5))
+                        .build())
+                .build();
+        expect(
+                Status.Code.INVALID_ARGUMENT,
+                "pairs[0].clean: 70 tokens exceed the model's 64 positions",
+                AttributeRequest.newBuilder()
+                        .setModel("tiny-llama")
+                        .setNodes(heads)
+                        .addPairs(
+                                pair(CLEAN, NOISE).toBuilder().setClean(seventy).setNoise(seventy)));
+    }
+
+    @Test
     void aPromptOverTheCharacterLimitIsRefusedNamingIt() {
         NodeSet heads = NodeSet.newBuilder().addKinds(NodeKind.HEAD_OUTPUT).build();
         String longText = "Mary ".repeat(1000); // 5000 characters; this server allows 4096

@@ -316,8 +316,9 @@ public final class RequestParser {
             throw RequestException.tooLarge(
                     field + ": " + ids.length + " tokens exceed the server's limit of " + limits.maxTokens());
         }
+        // Rotary models can compute past max_position_embeddings, but not as they were trained: refused too.
         int positions = model.config().maxPositions();
-        if (model.config().learnedPositions() && ids.length > positions) {
+        if (ids.length > positions) {
             throw RequestException.invalid(
                     field + ": " + ids.length + " tokens exceed the model's " + positions + " positions");
         }
