@@ -20,6 +20,8 @@ import java.net.SocketAddress;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
 import java.util.concurrent.SynchronousQueue;
 import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
@@ -35,9 +37,18 @@ public final class PatchbayServer implements AutoCloseable {
     private final HealthStatusManager health;
     private final Map<String, Device> devices;
     private final ThreadPoolExecutor jobs;
+    private final ExecutorService handlers;
+
+    /** Threads that run the RPC handlers (parsing, tokenizing, planning); the work runs on the jobs' threads. */
+    private static final int HANDLER_THREADS = 4;
 
     private PatchbayServer(
-            Server server, HealthStatusManager health, Map<String, Device> devices, ThreadPoolExecutor jobs) {
+            Server server,
+            HealthStatusManager health,
+            Map<String, Device> devices,
+            ThreadPoolExecutor jobs,
+            ExecutorService handlers) {
+        this.handlers = handlers;
         this.server = server;
         this.health = health;
         this.devices = devices;
@@ -93,10 +104,16 @@ public final class PatchbayServer implements AutoCloseable {
                     return t;
                 });
         HealthStatusManager health = new HealthStatusManager();
+        // Handlers parse and tokenize requests: on a few threads of their own, never on the transport's event
+        // loop (grpc-java's directExecutor requires handlers that never block), and never an unbounded number.
+        AtomicInteger handlerThreads = new AtomicInteger();
+        ExecutorService handlers = Executors.newFixedThreadPool(HANDLER_THREADS, r -> {
+            Thread t = new Thread(r, "patchbay-handler-" + handlerThreads.incrementAndGet());
+            t.setDaemon(true);
+            return t;
+        });
         Server server = transport
-                // Handlers only check requests and hand them on; the default executor's hand-off is the
-                // bottleneck on small machines.
-                .directExecutor()
+                .executor(handlers)
                 .maxInboundMessageSize(limits.maxRequestBytes())
                 .addService(new PatchbayService(served, limits, scheduler.maxBatchRows(), jobs))
                 .addService(health.getHealthService())
@@ -108,7 +125,7 @@ public final class PatchbayServer implements AutoCloseable {
         health.setStatus("", ServingStatus.SERVING);
         health.setStatus("patchbay.v1.Patchbay", ServingStatus.SERVING);
         log.info("listening on {} with models {}", server.getListenSockets(), models.keySet());
-        return new PatchbayServer(server, health, devices, jobs);
+        return new PatchbayServer(server, health, devices, jobs, handlers);
     }
 
     @SuppressWarnings("deprecation") // deprecated in favour of v1, which is served beside it
@@ -145,5 +162,7 @@ public final class PatchbayServer implements AutoCloseable {
         devices.values().forEach(Device::close);
         jobs.shutdownNow();
         jobs.awaitTermination(5, TimeUnit.SECONDS);
+        handlers.shutdownNow();
+        handlers.awaitTermination(5, TimeUnit.SECONDS);
     }
 }

@@ -164,6 +164,67 @@ class PatchbayServerTest {
         assertTrue(System.nanoTime() - start < TimeUnit.SECONDS.toNanos(10));
     }
 
+    /**
+     * Handlers run on threads of their own: while one call tokenizes a megabyte of text (seconds of work), a
+     * health check on the same connection, so on the same transport thread, still answers at once.
+     */
+    @Test
+    void aLongTokenizeDoesNotHoldTheTransportThread() throws Exception {
+        ServerLimits generous = ServerLimits.defaults();
+        generous = new ServerLimits(
+                generous.maxRequestBytes(),
+                generous.maxPairs(),
+                generous.maxTokens(),
+                generous.maxPatchedRuns(),
+                generous.maxConcurrentJobs(),
+                generous.sweepWindow(),
+                1 << 20);
+        try (PatchbayServer slow = PatchbayServer.start(
+                0, Map.of(gpt2.name(), gpt2), dev.patchbay.execution.SchedulerConfig.defaults(), generous)) {
+            ManagedChannel one = Grpc.newChannelBuilderForAddress(
+                            "127.0.0.1", slow.port(), InsecureChannelCredentials.create())
+                    .build();
+            try {
+                CountDownLatch done = new CountDownLatch(1);
+                long start = System.nanoTime();
+                PatchbayGrpc.newStub(one)
+                        .tokenize(
+                                TokenizeRequest.newBuilder()
+                                        .setModel(gpt2.name())
+                                        .setText("Mary ".repeat(200_000))
+                                        .build(),
+                                new StreamObserver<>() {
+                                    @Override
+                                    public void onNext(dev.patchbay.proto.v1.TokenizeResponse r) {}
+
+                                    @Override
+                                    public void onError(Throwable t) {
+                                        done.countDown();
+                                    }
+
+                                    @Override
+                                    public void onCompleted() {
+                                        done.countDown();
+                                    }
+                                });
+                Thread.sleep(200); // the tokenize call is being handled
+                long before = System.nanoTime();
+                HealthCheckResponse health = HealthGrpc.newBlockingStub(one)
+                        .withDeadlineAfter(10, TimeUnit.SECONDS)
+                        .check(HealthCheckRequest.getDefaultInstance());
+                double healthSeconds = (System.nanoTime() - before) / 1e9;
+                assertEquals(HealthCheckResponse.ServingStatus.SERVING, health.getStatus());
+                assertTrue(done.await(60, TimeUnit.SECONDS));
+                double tokenizeSeconds = (System.nanoTime() - start) / 1e9;
+                assertTrue(
+                        healthSeconds < tokenizeSeconds / 4,
+                        "health took " + healthSeconds + " s while a tokenize took " + tokenizeSeconds + " s");
+            } finally {
+                one.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+            }
+        }
+    }
+
     @Test
     void standardHealthCheckSaysServing() {
         HealthCheckResponse health = HealthGrpc.newBlockingStub(channel)
