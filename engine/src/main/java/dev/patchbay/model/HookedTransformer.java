@@ -104,28 +104,17 @@ public final class HookedTransformer implements AutoCloseable {
     /**
      * A forward pass that starts at layer {@code layer} from a given residual stream [B, T, d_model] instead of
      * the embeddings (activation patching resumes from the clean run's resid_pre there, so earlier layers are
-     * not recomputed). Hooks at earlier layers are not reached.
+     * not recomputed). Hooks at earlier layers are not reached. A patched run reads its metric at one position,
+     * and at a late layer the unembedding is most of the work: ask for that position with
+     * {@link Hooks.Builder#unembedOnly}.
      */
     public ForwardResult forwardFrom(NDManager scope, TokenBatch batch, int layer, NDArray residPre, Hooks hooks) {
-        return forwardFrom(scope, batch, layer, residPre, hooks, null);
-    }
-
-    /**
-     * As {@link #forwardFrom(NDManager, TokenBatch, int, NDArray, Hooks)}, but unembeds only position
-     * {@code logitPositions[r]} of each row r: logits are [B, 1, V]. A patched run reads its metric at one
-     * position, and at a late layer the unembedding is most of the work.
-     */
-    public ForwardResult forwardFrom(
-            NDManager scope, TokenBatch batch, int layer, NDArray residPre, Hooks hooks, int[] logitPositions) {
         check(batch, hooks);
         if (layer < 0 || layer >= blocks.size()) {
             throw new IllegalArgumentException("cannot resume at layer " + layer + " of " + blocks.size());
         }
-        if (logitPositions != null && logitPositions.length != batch.size()) {
-            throw new IllegalArgumentException("need one logit position per row");
-        }
         HookContext ctx = new HookContext(scope, hooks);
-        NDArray logits = runBlocks(layer, Scoped.view(scope, residPre), ctx, logitPositions);
+        NDArray logits = runBlocks(layer, Scoped.view(scope, residPre), ctx, hooks.logitPositions());
         return new ForwardResult(logits, ctx.cache(), ctx.leaves(), null);
     }
 

@@ -45,7 +45,11 @@ public final class PatchBatch {
                 }
             }
             ForwardResult patched = model.forwardFrom(
-                    scope, TokenBatch.of(tokens), layer, Scoped.concat(scope, residuals), hooks.build(), positions);
+                    scope,
+                    TokenBatch.of(tokens),
+                    layer,
+                    Scoped.concat(scope, residuals),
+                    hooks.unembedOnly(positions).build());
             // The logits are [rows, 1, V]: the metric reads position 0 of each.
             NDArray values = new MetricBatch(scope, metrics, new int[rows.size()], Scoped.concat(scope, references))
                     .apply(patched.logits());

@@ -76,15 +76,4 @@ class ArchitectureTest {
                 .haveFullyQualifiedName("dev.patchbay.model.TokenBatch")
                 .check(server);
     }
-
-    @Test
-    void onlyTheMappingReadsRequestsIntoEngineValues() {
-        noClasses()
-                .that()
-                .resideOutsideOfPackage("dev.patchbay.server.mapping..")
-                .should()
-                .dependOnClassesThat()
-                .haveFullyQualifiedName("dev.patchbay.proto.v1.AttributeRequest$Builder")
-                .check(server);
-    }
 }
