@@ -10,27 +10,45 @@ import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.function.Supplier;
+import java.util.function.Function;
 
 /**
  * One forward pass's view of its {@link Hooks}: every site's activation flows through {@link #apply}, which
  * patches it, adds a zero leaf that requires gradient (so the leaf's gradient is the total derivative of the
  * metric with respect to the site, without detaching anything upstream), and caches it, in that order.
+ *
+ * <p>Two scopes: the pass's, which owns what the caller gets back (cached activations, gradient leaves,
+ * per-pass tables), and the current layer's, which owns the layer's intermediates and is closed when the
+ * next layer starts (see {@link HookedTransformer}). Closing a layer's arrays frees only what nothing else
+ * refers to: autograd keeps the tensors the backward pass needs.
  */
 final class HookContext {
-    private final NDManager scope;
+    private final NDManager pass;
+    private NDManager scope;
     private final Hooks hooks;
     private final Map<String, NDArray> cache = new LinkedHashMap<>();
     private final Map<String, NDArray> leaves = new HashMap<>();
     private final Map<String, Object> perPass = new HashMap<>();
 
-    HookContext(NDManager scope, Hooks hooks) {
-        this.scope = scope;
+    HookContext(NDManager pass, Hooks hooks) {
+        this.pass = pass;
+        this.scope = pass;
         this.hooks = hooks;
     }
 
+    /** The scope of the layer being computed: what is created here is freed when the layer is done. */
     NDManager scope() {
         return scope;
+    }
+
+    /** The scope of the whole pass, which the caller closes. */
+    NDManager passScope() {
+        return pass;
+    }
+
+    /** Makes {@code layer} the scope for what follows; the previous layer scope is the caller's to close. */
+    void enterLayer(NDManager layer) {
+        this.scope = layer;
     }
 
     Hooks hooks() {
@@ -46,13 +64,14 @@ final class HookContext {
             x = patch(site, x, patches);
         }
         if (hooks.capturesGradient(site)) {
-            NDArray leaf = scope.zeros(x.getShape(), x.getDataType());
+            NDArray leaf = pass.zeros(x.getShape(), x.getDataType());
             leaf.setRequiresGradient(true);
             leaves.put(site, leaf);
             x = x.add(leaf);
         }
         if (hooks.caches(site)) {
-            cache.put(site, x);
+            // A view owned by the pass: x itself is freed with its layer.
+            cache.put(site, scope == pass ? x : Scoped.view(pass, x));
         }
         return x;
     }
@@ -67,7 +86,7 @@ final class HookContext {
 
     /** Additive causal mask [T, T]: 0 where a query may see a key, -inf after it. */
     NDArray causalMask(long length, DataType type) {
-        return memo("causal-mask", () -> {
+        return memo("causal-mask", pass -> {
             long t = length;
             float[] mask = new float[(int) (t * t)];
             for (int q = 0; q < t; q++) {
@@ -75,14 +94,17 @@ final class HookContext {
                     mask[(int) (q * t + k)] = Float.NEGATIVE_INFINITY;
                 }
             }
-            return scope.create(mask, new Shape(t, t)).toType(type, false);
+            return pass.create(mask, new Shape(t, t)).toType(type, false);
         });
     }
 
-    /** A value computed once per forward pass and shared by every layer (masks, rotary tables). */
+    /**
+     * A value computed once per forward pass and shared by every layer (masks, rotary tables); {@code compute}
+     * gets the pass's scope, which outlives the layers.
+     */
     @SuppressWarnings("unchecked")
-    <T> T memo(String key, Supplier<T> compute) {
-        return (T) perPass.computeIfAbsent(key, k -> compute.get());
+    <T> T memo(String key, Function<NDManager, T> compute) {
+        return (T) perPass.computeIfAbsent(key, k -> compute.apply(pass));
     }
 
     private NDArray patch(String site, NDArray x, List<Patch> patches) {

@@ -58,7 +58,7 @@ final class LlamaBlock implements TransformerBlock {
         NDArray k = ctx.apply(HookSites.attn(layer, "k"), Attention.splitHeads(linear(x, wk, bk), config.nKvHeads()));
         NDArray v = ctx.apply(HookSites.attn(layer, "v"), Attention.splitHeads(linear(x, wv, bv), config.nKvHeads()));
         NDArray[] tables =
-                ctx.memo("rotary", () -> rotary.tables(ctx.scope(), q.getShape().get(1), q.getDataType()));
+                ctx.memo("rotary", pass -> rotary.tables(pass, q.getShape().get(1), q.getDataType()));
         NDArray rq = ctx.apply(HookSites.attn(layer, "rot_q"), rotary.apply(q, tables));
         NDArray rk = ctx.apply(HookSites.attn(layer, "rot_k"), rotary.apply(k, tables));
         NDArray z = Attention.attend(ctx, layer, rq, rk, v, config.attnScale(layer));

@@ -30,7 +30,7 @@ final class BenchCommand implements Callable<Integer> {
     @Option(
             names = "--section",
             defaultValue = "all",
-            description = "methods, service or all (default: ${DEFAULT-VALUE}).")
+            description = "memory, methods, service or all (default: ${DEFAULT-VALUE}).")
     String section;
 
     @Option(
@@ -46,13 +46,18 @@ final class BenchCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         PrintWriter w = spec.commandLine().getOut();
         List<Benchmark.Row> rows = new java.util.ArrayList<>();
-        if (!List.of("all", "methods", "service").contains(section)) {
-            throw new IllegalArgumentException("--section: unknown '" + section + "'; use methods, service or all");
+        if (!List.of("all", "memory", "methods", "service").contains(section)) {
+            throw new IllegalArgumentException(
+                    "--section: unknown '" + section + "'; use memory, methods, service or all");
         }
-        if (!section.equals("service")) {
+        // Memory first: the allocator's leftovers from timed runs would blur the peaks.
+        if (section.equals("all") || section.equals("memory")) {
+            rows.addAll(new dev.patchbay.research.bench.MemoryBenchmark(tokens).run());
+        }
+        if (section.equals("all") || section.equals("methods")) {
             rows.addAll(new Benchmark(tokens, repeats).run());
         }
-        if (!section.equals("methods")) {
+        if (section.equals("all") || section.equals("service")) {
             rows.addAll(new dev.patchbay.research.bench.ServiceBenchmark(tokens, repeats).run());
         }
         w.printf("%-52s %12s %10s  %s%n", "measurement", "median (s)", "x forward", "target");
