@@ -38,8 +38,9 @@ import java.util.stream.IntStream;
 
 /**
  * The service's overheads on the random GPT-2-small-shaped model: an AtP* request through gRPC against the
- * same computation in-process, concurrent clients against the same requests one after another, and a
- * repeated request whose clean prompt is cached against the first.
+ * same computation in-process, concurrent clients against the same requests one after another, a repeated
+ * request whose clean prompt is cached against the first, and the Python client's figures against a
+ * TransformerLens loop (see {@link PythonClients}).
  */
 public final class ServiceBenchmark {
     private final int tokens;
@@ -144,6 +145,7 @@ public final class ServiceBenchmark {
                         String.format(
                                 "%.2fx faster, %d cache hit(s)",
                                 first / second, summary.getSummary().getCacheHits())));
+                rows.addAll(PythonClients.run(server.port(), loaded.name(), tokens, config.vocabSize(), 20, clients));
             } finally {
                 channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
                 server.close();

@@ -1,0 +1,125 @@
+package dev.patchbay.research.bench;
+
+import com.google.gson.Gson;
+import com.google.gson.JsonObject;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * The served path as a researcher meets it: {@code research/src/main/python/service_clients.py} sends AtP
+ * requests over every attention and neuron node per position through the Python client, one after another,
+ * from eight threads, and as one sweep. The TransformerLens figures are constants measured once (issue 11, on
+ * the same 2-core machine, GPT-2-small shape, fp32, 64-token pairs), so the benchmark never needs TransformerLens.
+ */
+final class PythonClients {
+    /** 20 AtP requests over the same nodes as a plain TransformerLens loop: one pair per forward and backward. */
+    static final double TRANSFORMER_LENS_LOOP_SECONDS = 47;
+    /** The same 20 pairs batched into one TransformerLens forward and backward. */
+    static final double TRANSFORMER_LENS_BATCHED_SECONDS = 21;
+
+    private static final String SCRIPT = "research/src/main/python/service_clients.py";
+
+    private PythonClients() {}
+
+    static List<Benchmark.Row> run(int port, String model, int tokens, int vocab, int requests, int clients)
+            throws InterruptedException {
+        List<Benchmark.Row> rows = new ArrayList<>();
+        Path script = Path.of(System.getProperty("patchbay.home", "."), SCRIPT);
+        String python = System.getenv().getOrDefault("PATCHBAY_PYTHON", "python3");
+        if (!Files.isRegularFile(script)) {
+            rows.add(notMeasured("cannot find " + script + " (run through ./patchbay)"));
+            return rows;
+        }
+        Process process;
+        Path log;
+        try {
+            log = Files.createTempFile("patchbay-python-clients", ".log");
+            process = new ProcessBuilder(
+                            python,
+                            script.toString(),
+                            "--target",
+                            "127.0.0.1:" + port,
+                            "--model",
+                            model,
+                            "--tokens",
+                            Integer.toString(tokens),
+                            "--vocab",
+                            Integer.toString(vocab),
+                            "--requests",
+                            Integer.toString(requests),
+                            "--clients",
+                            Integer.toString(clients))
+                    .redirectError(log.toFile())
+                    .start();
+        } catch (IOException e) {
+            rows.add(notMeasured("cannot start " + python + ": " + e.getMessage()));
+            return rows;
+        }
+        String stdout;
+        try {
+            stdout = new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        } catch (IOException e) {
+            process.destroyForcibly();
+            rows.add(notMeasured("cannot read the clients' output: " + e.getMessage()));
+            return rows;
+        }
+        if (!process.waitFor(20, TimeUnit.MINUTES) || process.exitValue() != 0) {
+            process.destroyForcibly();
+            rows.add(notMeasured(
+                    python + " failed (is the client installed? pip install -e client-python): " + lastLine(log)));
+            return rows;
+        }
+        JsonObject r = new Gson().fromJson(stdout.strip(), JsonObject.class);
+        double oneByOne = r.get("one_after_another_s").getAsDouble();
+        double concurrent = r.get("concurrent_s").getAsDouble();
+        double sweep = r.get("sweep_s").getAsDouble();
+        double handling = r.get("client_cpu_per_response_s").getAsDouble();
+        long effects = r.get("effects_per_response").getAsLong();
+        String name = requests + " AtP requests, Python client, ";
+        rows.add(new Benchmark.Row(
+                name + "one after another",
+                oneByOne,
+                0,
+                String.format(
+                        "<= %.1f s, half the TransformerLens loop's %.0f s (measured %.2fx faster)",
+                        TRANSFORMER_LENS_LOOP_SECONDS / 2,
+                        TRANSFORMER_LENS_LOOP_SECONDS,
+                        TRANSFORMER_LENS_LOOP_SECONDS / oneByOne)));
+        rows.add(new Benchmark.Row(
+                name + clients + " threads at once",
+                concurrent,
+                0,
+                String.format(">= 1.5x one after another (measured %.2fx)", oneByOne / concurrent)));
+        rows.add(new Benchmark.Row(
+                name + "one sweep",
+                sweep,
+                0,
+                String.format(
+                        "< TransformerLens batched %.0f s (measured %.2fx faster)",
+                        TRANSFORMER_LENS_BATCHED_SECONDS, TRANSFORMER_LENS_BATCHED_SECONDS / sweep)));
+        rows.add(new Benchmark.Row(
+                String.format("Python client CPU per response (%.1fM effects)", effects / 1e6),
+                handling,
+                0,
+                "< 0.2 s"));
+        return rows;
+    }
+
+    private static Benchmark.Row notMeasured(String why) {
+        return new Benchmark.Row("Python clients", 0, 0, "not measured: " + why);
+    }
+
+    private static String lastLine(Path log) {
+        try {
+            List<String> lines = Files.readAllLines(log);
+            return lines.isEmpty() ? "(no output)" : lines.get(lines.size() - 1);
+        } catch (IOException e) {
+            return "(no log)";
+        }
+    }
+}
