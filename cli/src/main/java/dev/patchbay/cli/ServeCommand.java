@@ -48,6 +48,13 @@ final class ServeCommand implements Callable<Integer> {
     long cacheBytes;
 
     @Option(
+            names = "--memory-budget",
+            description = "Native bytes one batched pass of a model may hold; batches are sized to fit and a"
+                    + " prompt too long for one row is refused (default: ${DEFAULT-VALUE}, half of physical"
+                    + " memory; per model).")
+    long memoryBudget;
+
+    @Option(
             names = "--max-batch-rows",
             description = "Rows (pairs or patched runs) per batched pass (default: ${DEFAULT-VALUE}).")
     int maxBatchRows;
@@ -100,7 +107,8 @@ final class ServeCommand implements Callable<Integer> {
                 host,
                 port,
                 loaded,
-                new SchedulerConfig(maxBatchRows, maxBatchTokens, Duration.ofMillis(queueDelayMs), cacheBytes),
+                new SchedulerConfig(
+                        maxBatchRows, maxBatchTokens, Duration.ofMillis(queueDelayMs), cacheBytes, memoryBudget),
                 new ServerLimits(
                         maxRequestBytes,
                         maxPairs,

@@ -40,6 +40,11 @@ public final class BatchQueue<T extends BatchQueue.Task<T>> {
         /** Its longest row, in tokens (a batch is padded to its longest row). */
         int length();
 
+        /** Native bytes its rows hold at the peak of a batch padded to {@code paddedLength} tokens. */
+        default long bytes(int paddedLength) {
+            return 0;
+        }
+
         /** Called once when the task is dropped without running (cancelled, past its deadline, or closed). */
         void drop();
     }
@@ -50,12 +55,19 @@ public final class BatchQueue<T extends BatchQueue.Task<T>> {
      * @param maxRows rows in one batch
      * @param maxTokens rows times padded length in one batch
      * @param delay how long to wait for other requests' compatible tasks before running a batch that is not full
+     * @param maxBytes native bytes one batch may hold (see {@link Task#bytes}); a task over it alone still runs
+     *     alone, since its request was sized to the budget when it was planned
      */
-    public record Limits(int maxRows, long maxTokens, Duration delay) {
+    public record Limits(int maxRows, long maxTokens, Duration delay, long maxBytes) {
         public Limits {
-            if (maxRows < 1 || maxTokens < 1 || delay.isNegative()) {
+            if (maxRows < 1 || maxTokens < 1 || delay.isNegative() || maxBytes < 1) {
                 throw new IllegalArgumentException("batch limits must be positive and the queue delay not negative");
             }
+        }
+
+        /** Without a memory limit. */
+        public Limits(int maxRows, long maxTokens, Duration delay) {
+            this(maxRows, maxTokens, delay, Long.MAX_VALUE);
         }
     }
 
@@ -276,7 +288,8 @@ public final class BatchQueue<T extends BatchQueue.Task<T>> {
             }
             int longer = Math.max(length, candidate.length());
             if (rows + candidate.rows() > limits.maxRows()
-                    || (long) (rows + candidate.rows()) * longer > limits.maxTokens()) {
+                    || (long) (rows + candidate.rows()) * longer > limits.maxTokens()
+                    || bytes(batch, candidate, longer) > limits.maxBytes()) {
                 continue;
             }
             batch.add(lines.get(line).poll());
@@ -284,6 +297,15 @@ public final class BatchQueue<T extends BatchQueue.Task<T>> {
             length = longer;
         }
         return batch;
+    }
+
+    /** The bytes of {@code batch} plus {@code candidate}, all padded to {@code length}. */
+    private static <T extends Task<T>> long bytes(List<T> batch, T candidate, int length) {
+        long total = candidate.bytes(length);
+        for (T t : batch) {
+            total = total > Long.MAX_VALUE - t.bytes(length) ? Long.MAX_VALUE : total + t.bytes(length);
+        }
+        return total;
     }
 
     private void dropAll(ArrayDeque<T> tasks) {

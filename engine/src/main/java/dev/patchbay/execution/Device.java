@@ -12,6 +12,7 @@ import dev.patchbay.passes.CleanSide;
 import dev.patchbay.passes.GradientEstimates;
 import dev.patchbay.passes.GradientEstimator;
 import dev.patchbay.passes.GradientWork;
+import dev.patchbay.passes.PassMemory;
 import dev.patchbay.passes.PassRunner;
 import dev.patchbay.passes.PatchBatch;
 import dev.patchbay.passes.PatchRow;
@@ -50,14 +51,17 @@ public final class Device implements AutoCloseable {
     private final AtomicLong batches = new AtomicLong();
     private final AtomicLong sharedBatches = new AtomicLong();
     private final AtomicLong passes = new AtomicLong();
+    /** Bytes per activation value, read once: planning must not touch the model's arrays. */
+    private final int elementBytes;
 
     public Device(String modelName, HookedTransformer model, SchedulerConfig config) {
         this.modelName = modelName;
         this.model = model;
         this.config = config;
+        this.elementBytes = model.dataType() == ai.djl.ndarray.types.DataType.FLOAT64 ? 8 : 4;
         this.cache = new CleanCache(config.cacheBytes(), model.compute());
-        this.queue = new BatchQueue<>(
-                new BatchQueue.Limits(config.maxBatchRows(), config.maxBatchTokens(), config.queueDelay()));
+        this.queue = new BatchQueue<>(new BatchQueue.Limits(
+                config.maxBatchRows(), config.maxBatchTokens(), config.queueDelay(), config.memoryBudget()));
         this.worker = new Thread(this::work, "patchbay-device-" + modelName);
         worker.setDaemon(true);
         worker.start();
@@ -69,6 +73,37 @@ public final class Device implements AutoCloseable {
 
     public CleanCache cache() {
         return cache;
+    }
+
+    /**
+     * How many rows of a forward pass (a clean, noise or patched run) of {@code length} tokens fit the memory
+     * budget; 0 when not even one does.
+     */
+    public int forwardRowsFitting(int length) {
+        return rowsFitting(forwardRowBytes(length));
+    }
+
+    /** How many pairs of an AtP-family pass of {@code length} tokens fit the memory budget; 0 when none does. */
+    public int gradientRowsFitting(int length) {
+        return rowsFitting(gradientRowBytes(length));
+    }
+
+    /** Estimated native bytes of one forward row of {@code length} tokens (see {@link PassMemory}). */
+    public long forwardRowBytes(int length) {
+        return PassMemory.forwardRowBytes(model.config(), length, elementBytes);
+    }
+
+    /** Estimated native bytes of one AtP-family pair of {@code length} tokens (see {@link PassMemory}). */
+    public long gradientRowBytes(int length) {
+        return PassMemory.gradientRowBytes(model.config(), length, elementBytes);
+    }
+
+    public long memoryBudget() {
+        return config.memoryBudget();
+    }
+
+    private int rowsFitting(long rowBytes) {
+        return (int) Math.min(Integer.MAX_VALUE, config.memoryBudget() / Math.max(1, rowBytes));
     }
 
     /** Batches run so far, and how many of them carried passes of more than one request. */
@@ -260,6 +295,11 @@ public final class Device implements AutoCloseable {
         }
 
         @Override
+        public long bytes(int paddedLength) {
+            return forwardRowBytes(paddedLength);
+        }
+
+        @Override
         void runBatch(List<Work<?>> batch) {
             if (!clean || config.cacheBytes() == 0) {
                 ForwardResult r = model.forward(
@@ -318,6 +358,11 @@ public final class Device implements AutoCloseable {
         }
 
         @Override
+        public long bytes(int paddedLength) {
+            return rows.size() * forwardRowBytes(paddedLength);
+        }
+
+        @Override
         void runBatch(List<Work<?>> batch) {
             List<PatchRow> all = new ArrayList<>();
             batch.forEach(w -> all.addAll(((RowsWork) w).rows));
@@ -358,6 +403,11 @@ public final class Device implements AutoCloseable {
         @Override
         public int length() {
             return work.pairs().stream().mapToInt(PromptPair::length).max().orElse(1);
+        }
+
+        @Override
+        public long bytes(int paddedLength) {
+            return work.pairs().size() * gradientRowBytes(paddedLength);
         }
 
         @Override

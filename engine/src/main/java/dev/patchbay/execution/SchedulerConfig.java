@@ -1,5 +1,6 @@
 package dev.patchbay.execution;
 
+import java.lang.management.ManagementFactory;
 import java.time.Duration;
 
 /**
@@ -10,15 +11,41 @@ import java.time.Duration;
  * @param queueDelay how long the worker waits for other requests' compatible passes before running a batch
  *     that is not full (as Triton's dynamic batcher does); zero runs at once
  * @param cacheBytes the clean-activation cache's budget, in bytes of native memory
+ * @param memoryBudget native bytes one batched pass of this model may hold at its peak, as estimated by
+ *     {@link dev.patchbay.passes.PassMemory}: batches are sized to fit, and a request whose single row does not
+ *     fit is refused
  */
-public record SchedulerConfig(int maxBatchRows, int maxBatchTokens, Duration queueDelay, long cacheBytes) {
+public record SchedulerConfig(
+        int maxBatchRows, int maxBatchTokens, Duration queueDelay, long cacheBytes, long memoryBudget) {
     public SchedulerConfig {
         if (maxBatchRows < 1 || maxBatchTokens < 1 || queueDelay.isNegative() || cacheBytes < 0) {
             throw new IllegalArgumentException("batch limits must be positive and the queue delay not negative");
         }
+        if (memoryBudget < 1) {
+            throw new IllegalArgumentException("the memory budget must be positive, got " + memoryBudget);
+        }
+    }
+
+    /** With the default memory budget. */
+    public SchedulerConfig(int maxBatchRows, int maxBatchTokens, Duration queueDelay, long cacheBytes) {
+        this(maxBatchRows, maxBatchTokens, queueDelay, cacheBytes, defaultMemoryBudget());
     }
 
     public static SchedulerConfig defaults() {
-        return new SchedulerConfig(32, 8192, Duration.ofMillis(2), 1L << 30);
+        return new SchedulerConfig(32, 8192, Duration.ofMillis(2), 1L << 30, defaultMemoryBudget());
+    }
+
+    /**
+     * Half of the machine's physical memory (8 GiB where the JVM cannot tell): the other half is for the
+     * weights, the cache, the JVM and everything else on the machine. A budget is per model.
+     */
+    public static long defaultMemoryBudget() {
+        if (ManagementFactory.getOperatingSystemMXBean() instanceof com.sun.management.OperatingSystemMXBean os) {
+            long total = os.getTotalMemorySize();
+            if (total > 0) {
+                return total / 2;
+            }
+        }
+        return 8L << 30;
     }
 }

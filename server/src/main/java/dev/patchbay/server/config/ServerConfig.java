@@ -27,6 +27,7 @@ public record ServerConfig(String host, int port, SchedulerConfig scheduler, Ser
         flags.put("host", d.host());
         flags.put("port", String.valueOf(d.port()));
         flags.put("cache-bytes", String.valueOf(d.scheduler().cacheBytes()));
+        flags.put("memory-budget", String.valueOf(d.scheduler().memoryBudget()));
         flags.put("max-batch-rows", String.valueOf(d.scheduler().maxBatchRows()));
         flags.put("max-batch-tokens", String.valueOf(d.scheduler().maxBatchTokens()));
         flags.put("queue-delay-ms", String.valueOf(d.scheduler().queueDelay().toMillis()));

@@ -32,6 +32,7 @@ public final class RequestParser {
      *
      * @param plannedForwardPasses the method's planned cost plus its verification, the one plan both the limit
      *     check and the Accepted event use
+     * @param patchRows patched runs per batch, sized to the model's memory budget (verification uses it too)
      */
     public record Attribute(
             ServedModel model,
@@ -41,14 +42,16 @@ public final class RequestParser {
             int verifyTopK,
             long nodeCount,
             double plannedForwardPasses,
-            dev.patchbay.attribution.diagnostic.FalseNegativeDiagnostic.Settings diagnostic) {}
+            dev.patchbay.attribution.diagnostic.FalseNegativeDiagnostic.Settings diagnostic,
+            int patchRows) {}
 
-    /** A checked Patch request. */
+    /** A checked Patch request; {@code patchRows} patched runs per batch fit the model's memory budget. */
     public record Patch(
             ServedModel model,
             List<PromptPair> pairs,
             List<List<dev.patchbay.nodes.Node>> groups,
-            List<String> names) {}
+            List<String> names,
+            int patchRows) {}
 
     private final Map<String, ServedModel> models;
     private final ServerLimits limits;
@@ -88,10 +91,13 @@ public final class RequestParser {
             throw RequestException.invalid("baseline: samples >= 2, 0 < inclusion_probability < 1, block_size >= 1,"
                     + " branching >= 2 and max_group_patches >= 0 (zero takes the default)");
         }
+        boolean gradients = id.startsWith("atp");
+        int patchRows = patchRowsFitting(model, pairs);
+        int gradientRows = gradients ? gradientRowsFitting(model, pairs, id) : batchRows;
         AttributionMethod method = Methods.byId(
                 id,
-                batchRows,
-                batchRows,
+                patchRows,
+                gradientRows,
                 new Methods.BaselineSettings(
                         b.getSeed(),
                         b.getSamples(),
@@ -149,7 +155,7 @@ public final class RequestParser {
                         + pairs.size() + " pairs exceed the server's limit of " + limits.maxPatchedRuns());
             }
         }
-        return new Attribute(model, pairs, nodes, method, (int) verify, count, planned, diagnostic);
+        return new Attribute(model, pairs, nodes, method, (int) verify, count, planned, diagnostic, patchRows);
     }
 
     /** The text, refused before any tokenizing if it is longer than the server's limit. */
@@ -223,7 +229,38 @@ public final class RequestParser {
                                             .toList())
                             : group.getName());
         }
-        return new Patch(model, pairs, groups, names);
+        return new Patch(model, pairs, groups, names, patchRowsFitting(model, pairs));
+    }
+
+    /**
+     * Rows of a forward pass at this request's length within the batch limit and the model's memory budget;
+     * refuses the request when not even one fits.
+     */
+    private int patchRowsFitting(ServedModel model, List<PromptPair> pairs) throws RequestException {
+        int length = pairs.get(0).length();
+        int fit = model.device().forwardRowsFitting(length);
+        if (fit < 1) {
+            throw overBudget(model, length, model.device().forwardRowBytes(length), "a forward pass");
+        }
+        return Math.min(batchRows, fit);
+    }
+
+    /** Pairs of an AtP-family pass within the batch limit and the memory budget; refuses when none fits. */
+    private int gradientRowsFitting(ServedModel model, List<PromptPair> pairs, String method) throws RequestException {
+        int length = pairs.get(0).length();
+        int fit = model.device().gradientRowsFitting(length);
+        if (fit < 1) {
+            throw overBudget(
+                    model, length, model.device().gradientRowBytes(length), method + "'s forward and backward");
+        }
+        return Math.min(batchRows, fit);
+    }
+
+    private static RequestException overBudget(ServedModel model, int length, long rowBytes, String pass) {
+        return RequestException.tooLarge(String.format(
+                "pairs: one prompt of %d tokens needs about %.2f GB for %s, over the server's memory budget of"
+                        + " %.2f GB per batch (--memory-budget); use shorter prompts",
+                length, rowBytes / 1e9, pass, model.device().memoryBudget() / 1e9));
     }
 
     public ServedModel model(String name) throws RequestException {

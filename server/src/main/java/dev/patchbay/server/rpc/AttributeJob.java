@@ -36,11 +36,11 @@ final class AttributeJob implements Runnable {
     private final EventSink sink;
     private final int verifyChunk;
 
-    AttributeJob(RequestParser.Attribute request, Device.Job job, EventSink sink, int verifyChunk) {
+    AttributeJob(RequestParser.Attribute request, Device.Job job, EventSink sink) {
         this.request = request;
         this.job = job;
         this.sink = sink;
-        this.verifyChunk = verifyChunk;
+        this.verifyChunk = request.patchRows();
     }
 
     @Override

@@ -26,11 +26,11 @@ final class PatchJob implements Runnable {
     private final StreamObserver<PatchEvent> response;
     private final int chunk;
 
-    PatchJob(RequestParser.Patch request, Device.Job job, StreamObserver<PatchEvent> response, int chunk) {
+    PatchJob(RequestParser.Patch request, Device.Job job, StreamObserver<PatchEvent> response) {
         this.request = request;
         this.job = job;
         this.response = response;
-        this.chunk = chunk;
+        this.chunk = request.patchRows();
     }
 
     @Override

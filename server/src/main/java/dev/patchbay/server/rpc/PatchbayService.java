@@ -41,13 +41,11 @@ public final class PatchbayService extends PatchbayGrpc.PatchbayImplBase {
     private final RequestParser parser;
     private final ExecutorService jobs;
     private final ServerLimits limits;
-    private final int batchRows;
     private final AtomicLong ids = new AtomicLong();
 
     public PatchbayService(Map<String, ServedModel> models, ServerLimits limits, int batchRows, ExecutorService jobs) {
         this.models = Map.copyOf(models);
         this.limits = limits;
-        this.batchRows = batchRows;
         this.parser = new RequestParser(this.models, limits, batchRows);
         this.jobs = jobs;
     }
@@ -92,7 +90,7 @@ public final class PatchbayService extends PatchbayGrpc.PatchbayImplBase {
         try {
             RequestParser.Attribute parsed = parser.attribute(request);
             Device.Job job = openJob(parsed.model().device(), call);
-            start(job, call, new AttributeJob(parsed, job, EventSink.of(response), batchRows));
+            start(job, call, new AttributeJob(parsed, job, EventSink.of(response)));
         } catch (RequestException e) {
             response.onError(e.status().asRuntimeException());
         }
@@ -104,7 +102,7 @@ public final class PatchbayService extends PatchbayGrpc.PatchbayImplBase {
         try {
             RequestParser.Patch parsed = parser.patch(request);
             Device.Job job = openJob(parsed.model().device(), call);
-            start(job, call, new PatchJob(parsed, job, response, batchRows));
+            start(job, call, new PatchJob(parsed, job, response));
         } catch (RequestException e) {
             response.onError(e.status().asRuntimeException());
         }
@@ -173,7 +171,7 @@ public final class PatchbayService extends PatchbayGrpc.PatchbayImplBase {
             try {
                 jobs.execute(() -> {
                     try {
-                        new AttributeJob(parsed, job, sink, batchRows).run();
+                        new AttributeJob(parsed, job, sink).run();
                     } finally {
                         active.remove(job);
                     }

@@ -1,0 +1,66 @@
+package dev.patchbay.passes;
+
+import dev.patchbay.model.ModelConfig;
+
+/**
+ * How much native memory one row of a batched pass holds at its peak, estimated from the model's shape and the
+ * padded length, so that a server can size batches to a memory budget before it runs anything.
+ *
+ * <p>What grows is the attention: every row holds heads x T x T scores, patterns and (for gradients) their
+ * gradients, so a 2048-token prompt costs 1024 times a 64-token one there. The factors are counts of such
+ * tensors alive at once, rounded up from the pass's code and checked against peak resident memory on the tiny
+ * Llama checkpoint at 2048 tokens (measured: AtP 306 MB a row, estimated 403; activation patching 350 MB a row,
+ * estimated 403): an estimate that is too low lets a batch exhaust memory, one that is too high only makes
+ * batches smaller.
+ */
+public final class PassMemory {
+    /** Attention-sized tensors [heads, T, T] one layer of a forward holds at once (scores, mask sum, softmax). */
+    private static final int FORWARD_ATTENTION_MAPS = 6;
+    /** Attention-sized tensors per layer a gradient pass keeps for, and creates in, its backward. */
+    private static final int GRADIENT_ATTENTION_MAPS = 3;
+    /** [T, d_model] and [T, d_mlp] tensors per layer a gradient pass keeps for its backward. */
+    private static final int GRADIENT_RESIDUAL_WIDTHS = 16;
+
+    private static final int GRADIENT_MLP_WIDTHS = 8;
+    /** One layer's [T, d_model] and [T, d_mlp] intermediates in a forward without gradients. */
+    private static final int FORWARD_RESIDUAL_WIDTHS = 8;
+
+    private static final int FORWARD_MLP_WIDTHS = 4;
+    /** Values kept per node site and position for the AtP family: clean and noise activations, gradient,
+     * difference, product, and the host copy. */
+    private static final int GRADIENT_SITE_COPIES = 6;
+
+    private PassMemory() {}
+
+    /**
+     * A forward pass without gradients (a clean or noise run, or a patched run): one layer's intermediates at a
+     * time, every layer's residual stream kept (activation patching resumes from it), and logits at every
+     * position.
+     */
+    public static long forwardRowBytes(ModelConfig c, int length, int elementBytes) {
+        double t = length;
+        double attention = FORWARD_ATTENTION_MAPS * (double) c.nHeads() * t * t;
+        double layer = t * (FORWARD_RESIDUAL_WIDTHS * (double) c.dModel() + FORWARD_MLP_WIDTHS * (double) c.dMlp());
+        double kept = c.nLayers() * t * (2.0 * c.dModel() + c.dMlp());
+        double logits = t * c.vocabSize();
+        return bytes((attention + layer + kept + logits) * elementBytes);
+    }
+
+    /**
+     * A forward and backward pass of the AtP family: the graph of every layer is kept for the backward, and the
+     * node sites' values per position are kept for the estimates.
+     */
+    public static long gradientRowBytes(ModelConfig c, int length, int elementBytes) {
+        double t = length;
+        double perLayer = GRADIENT_ATTENTION_MAPS * (double) c.nHeads() * t * t
+                + t * (GRADIENT_RESIDUAL_WIDTHS * (double) c.dModel() + GRADIENT_MLP_WIDTHS * (double) c.dMlp());
+        double sites = GRADIENT_SITE_COPIES * t * (4.0 * c.nHeads() * c.dHead() + c.dMlp());
+        double logits = 2.0 * c.vocabSize();
+        // The noise run of a pair needs no graph and frees its layers as it goes: the clean run's graph dominates.
+        return bytes((c.nLayers() * (perLayer + sites) + logits) * elementBytes);
+    }
+
+    private static long bytes(double value) {
+        return value >= Long.MAX_VALUE ? Long.MAX_VALUE : (long) Math.ceil(value);
+    }
+}

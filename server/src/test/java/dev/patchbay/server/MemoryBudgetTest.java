@@ -1,0 +1,177 @@
+package dev.patchbay.server;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ai.djl.ndarray.types.DataType;
+import dev.patchbay.TestCheckpoints;
+import dev.patchbay.checkpoint.LoadedModel;
+import dev.patchbay.execution.SchedulerConfig;
+import dev.patchbay.proto.v1.AttributeEvent;
+import dev.patchbay.proto.v1.AttributeRequest;
+import dev.patchbay.proto.v1.Method;
+import dev.patchbay.proto.v1.NodeKind;
+import dev.patchbay.proto.v1.PatchbayGrpc;
+import dev.patchbay.proto.v1.Prompt;
+import dev.patchbay.proto.v1.PromptPair;
+import dev.patchbay.proto.v1.Token;
+import dev.patchbay.proto.v1.TokenIds;
+import dev.patchbay.server.config.ServerLimits;
+import io.grpc.ManagedChannel;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import io.grpc.inprocess.InProcessChannelBuilder;
+import io.grpc.inprocess.InProcessServerBuilder;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Iterator;
+import java.util.Map;
+import java.util.Random;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * A request within every limit used to exhaust memory: 16 pairs of 2048 tokens, AtP on a tiny Llama, grew the
+ * server to 17.4 GB until the kernel killed it (attention costs heads x T x T per row and layer). The server now
+ * sizes its batches to a memory budget, and refuses a prompt whose single row would not fit.
+ */
+@Tag("slow") // numerical oracles or long loops: ./patchbay test --fast skips them
+class MemoryBudgetTest {
+    private static final int TOKENS = 2048;
+    private static final int PAIRS = 16;
+    private static final long BUDGET = 1200L << 20;
+
+    @Test
+    void sixteenPairsOf2048TokensAreSplitToFitTheBudgetAndAnswered(@TempDir Path dir) throws Exception {
+        try (LoadedModel model = LoadedModel.load(longTinyLlama(dir), DataType.FLOAT32)) {
+            String name = InProcessServerBuilder.generateName();
+            try (PatchbayServer server = start(name, model, BUDGET)) {
+                ManagedChannel channel = InProcessChannelBuilder.forName(name).build();
+                try {
+                    long before = residentBytes();
+                    resetPeak();
+                    AttributeEvent last = null;
+                    Iterator<AttributeEvent> events =
+                            PatchbayGrpc.newBlockingStub(channel).attribute(request());
+                    while (events.hasNext()) {
+                        last = events.next();
+                    }
+                    long growth = peakBytes() - before;
+                    System.out.printf(
+                            "memory budget: %d x %d-token AtP grew the peak resident memory by %.0f MB"
+                                    + " (budget %.0f MB, %d batches)%n",
+                            PAIRS,
+                            TOKENS,
+                            growth / 1e6,
+                            BUDGET / 1e6,
+                            server.device("long-llama").batches());
+                    assertTrue(last != null && last.hasSummary(), "the request was answered");
+                    // The estimate puts 2 pairs of this length in the budget: 8 gradient batches, not 1 of 16.
+                    assertTrue(
+                            server.device("long-llama").batches() >= PAIRS / 2,
+                            "batches: " + server.device("long-llama").batches());
+                    assertTrue(growth < BUDGET, "peak resident memory grew by " + growth / 1e6 + " MB");
+                } finally {
+                    channel.shutdownNow();
+                }
+            }
+        }
+    }
+
+    @Test
+    void aPromptWhoseSingleRowExceedsTheBudgetIsRefusedNamingIt(@TempDir Path dir) throws Exception {
+        try (LoadedModel model = LoadedModel.load(longTinyLlama(dir), DataType.FLOAT32)) {
+            String name = InProcessServerBuilder.generateName();
+            try (PatchbayServer server = start(name, model, 100L << 20)) {
+                ManagedChannel channel = InProcessChannelBuilder.forName(name).build();
+                try {
+                    StatusRuntimeException e = assertThrows(
+                            StatusRuntimeException.class,
+                            () -> PatchbayGrpc.newBlockingStub(channel)
+                                    .attribute(request())
+                                    .hasNext());
+                    assertEquals(Status.Code.RESOURCE_EXHAUSTED, e.getStatus().getCode());
+                    assertTrue(e.getStatus().getDescription().contains("--memory-budget"), e.getMessage());
+                    assertEquals(0, server.device("long-llama").batches(), "nothing ran");
+                } finally {
+                    channel.shutdownNow();
+                }
+            }
+        }
+    }
+
+    private static PatchbayServer start(String name, LoadedModel model, long budget) throws IOException {
+        ServerLimits limits = new ServerLimits(64 << 20, 64, TOKENS, 2_000_000, 4, 2, 64 << 10);
+        return PatchbayServer.start(
+                InProcessServerBuilder.forName(name),
+                Map.of("long-llama", model),
+                new SchedulerConfig(32, 1 << 20, Duration.ZERO, 0, budget),
+                limits);
+    }
+
+    private static AttributeRequest request() {
+        Random random = new Random(5);
+        AttributeRequest.Builder r = AttributeRequest.newBuilder()
+                .setModel("long-llama")
+                .setMethod(Method.ATP)
+                .setNodes(dev.patchbay.proto.v1.NodeSet.newBuilder().addKinds(NodeKind.HEAD_OUTPUT));
+        for (int i = 0; i < PAIRS; i++) {
+            r.addPairs(PromptPair.newBuilder()
+                    .setClean(prompt(random))
+                    .setNoise(prompt(random))
+                    .addAnswers(Token.newBuilder().setId(5))
+                    .addWrongs(Token.newBuilder().setId(6)));
+        }
+        return r.build();
+    }
+
+    private static Prompt prompt(Random random) {
+        return Prompt.newBuilder()
+                .setIds(TokenIds.newBuilder()
+                        .addAllIds(random.ints(TOKENS, 3, 300).boxed().toList()))
+                .build();
+    }
+
+    /** The tiny Llama test checkpoint with room for 4096 positions (rotary, so the weights do not change). */
+    private static Path longTinyLlama(Path dir) throws IOException {
+        Path source = TestCheckpoints.dir("tiny-llama");
+        try (Stream<Path> files = Files.list(source)) {
+            for (Path f : files.toList()) {
+                Files.copy(f, dir.resolve(f.getFileName()));
+            }
+        }
+        Path config = dir.resolve("config.json");
+        String text = Files.readString(config);
+        String longer = text.replace("\"max_position_embeddings\": 64", "\"max_position_embeddings\": 4096");
+        assertTrue(!longer.equals(text), "the test checkpoint's config changed shape");
+        Files.writeString(config, longer);
+        return dir;
+    }
+
+    private static long residentBytes() throws IOException {
+        return statusField("VmRSS:");
+    }
+
+    private static long peakBytes() throws IOException {
+        return statusField("VmHWM:");
+    }
+
+    /** Linux: writing 5 to clear_refs resets the peak (VmHWM) to the current resident memory. */
+    private static void resetPeak() throws IOException {
+        Files.writeString(Path.of("/proc/self/clear_refs"), "5");
+    }
+
+    private static long statusField(String name) throws IOException {
+        for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
+            if (line.startsWith(name)) {
+                return Long.parseLong(line.substring(name.length()).trim().split("\\s+")[0]) * 1024;
+            }
+        }
+        throw new IllegalStateException("/proc/self/status has no " + name);
+    }
+}
