@@ -55,6 +55,12 @@ final class ServeCommand implements Callable<Integer> {
     long memoryBudget;
 
     @Option(
+            names = "--drain-seconds",
+            description = "On SIGTERM: stop accepting, let running requests finish for this long, then fail the"
+                    + " rest with UNAVAILABLE (default: ${DEFAULT-VALUE}).")
+    int drainSeconds;
+
+    @Option(
             names = "--max-batch-rows",
             description = "Rows (pairs or patched runs) per batched pass (default: ${DEFAULT-VALUE}).")
     int maxBatchRows;
@@ -122,7 +128,7 @@ final class ServeCommand implements Callable<Integer> {
         System.out.flush();
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             try {
-                server.close();
+                server.drain(Duration.ofSeconds(drainSeconds));
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
             }

@@ -17,6 +17,7 @@ import io.grpc.protobuf.services.ProtoReflectionServiceV1;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.net.SocketAddress;
+import java.time.Duration;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -38,6 +39,7 @@ public final class PatchbayServer implements AutoCloseable {
     private final Map<String, Device> devices;
     private final ThreadPoolExecutor jobs;
     private final ExecutorService handlers;
+    private final PatchbayService service;
 
     /** Threads that run the RPC handlers (parsing, tokenizing, planning); the work runs on the jobs' threads. */
     private static final int HANDLER_THREADS = 4;
@@ -47,8 +49,10 @@ public final class PatchbayServer implements AutoCloseable {
             HealthStatusManager health,
             Map<String, Device> devices,
             ThreadPoolExecutor jobs,
-            ExecutorService handlers) {
+            ExecutorService handlers,
+            PatchbayService service) {
         this.handlers = handlers;
+        this.service = service;
         this.server = server;
         this.health = health;
         this.devices = devices;
@@ -112,10 +116,11 @@ public final class PatchbayServer implements AutoCloseable {
             t.setDaemon(true);
             return t;
         });
+        PatchbayService service = new PatchbayService(served, limits, scheduler.maxBatchRows(), jobs);
         Server server = transport
                 .executor(handlers)
                 .maxInboundMessageSize(limits.maxRequestBytes())
-                .addService(new PatchbayService(served, limits, scheduler.maxBatchRows(), jobs))
+                .addService(service)
                 .addService(health.getHealthService())
                 .addService(ProtoReflectionServiceV1.newInstance())
                 // v1alpha too: Python's grpc_reflection and older grpcurl ask for it.
@@ -125,7 +130,7 @@ public final class PatchbayServer implements AutoCloseable {
         health.setStatus("", ServingStatus.SERVING);
         health.setStatus("patchbay.v1.Patchbay", ServingStatus.SERVING);
         log.info("listening on {} with models {}", server.getListenSockets(), models.keySet());
-        return new PatchbayServer(server, health, devices, jobs, handlers);
+        return new PatchbayServer(server, health, devices, jobs, handlers, service);
     }
 
     @SuppressWarnings("deprecation") // deprecated in favour of v1, which is served beside it
@@ -152,12 +157,27 @@ public final class PatchbayServer implements AutoCloseable {
         server.awaitTermination();
     }
 
+    /** Stops as {@link #drain} does, with five seconds for running requests. */
     @Override
     public void close() throws InterruptedException {
+        drain(Duration.ofSeconds(5));
+    }
+
+    /**
+     * Stops gracefully: health turns NOT_SERVING (so load balancers send no more work), new calls are refused
+     * with UNAVAILABLE, running requests get {@code timeout} to finish, and those still running then end with
+     * UNAVAILABLE, which clients may retry on another server. Then the devices and threads stop.
+     */
+    public void drain(Duration timeout) throws InterruptedException {
         health.enterTerminalState();
         server.shutdown();
-        if (!server.awaitTermination(5, TimeUnit.SECONDS)) {
-            server.shutdownNow();
+        if (!server.awaitTermination(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
+            log.info("requests still running after the {} s drain; ending them with UNAVAILABLE", timeout.toSeconds());
+            service.stopRunning();
+            // Time for the cancelled jobs to send their status before the transport closes the streams.
+            if (!server.awaitTermination(2, TimeUnit.SECONDS)) {
+                server.shutdownNow();
+            }
         }
         devices.values().forEach(Device::close);
         jobs.shutdownNow();

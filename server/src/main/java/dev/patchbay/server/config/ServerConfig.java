@@ -9,15 +9,22 @@ import java.util.Map;
  * ({@link SchedulerConfig}), and what one request may ask for ({@link ServerLimits}). The command line and its
  * properties file take their defaults from {@link #flagDefaults()}, so no default is written twice.
  */
-public record ServerConfig(String host, int port, SchedulerConfig scheduler, ServerLimits limits) {
+public record ServerConfig(String host, int port, SchedulerConfig scheduler, ServerLimits limits, int drainSeconds) {
     /** Loopback: nobody else on the network reaches the server unless its owner says so ("0.0.0.0"). */
     public static final String DEFAULT_HOST = "127.0.0.1";
 
     /** The port Patchbay listens on unless told otherwise. */
     public static final int DEFAULT_PORT = 50051;
 
+    /**
+     * How long a stopping server lets running requests finish before it fails them with UNAVAILABLE: long
+     * enough for an ordinary AtP request, shorter than Kubernetes' default grace period of 30 s.
+     */
+    public static final int DEFAULT_DRAIN_SECONDS = 20;
+
     public static ServerConfig defaults() {
-        return new ServerConfig(DEFAULT_HOST, DEFAULT_PORT, SchedulerConfig.defaults(), ServerLimits.defaults());
+        return new ServerConfig(
+                DEFAULT_HOST, DEFAULT_PORT, SchedulerConfig.defaults(), ServerLimits.defaults(), DEFAULT_DRAIN_SECONDS);
     }
 
     /** Each serve flag's default, by the flag's name without dashes (also the properties-file key). */
@@ -26,6 +33,7 @@ public record ServerConfig(String host, int port, SchedulerConfig scheduler, Ser
         Map<String, String> flags = new LinkedHashMap<>();
         flags.put("host", d.host());
         flags.put("port", String.valueOf(d.port()));
+        flags.put("drain-seconds", String.valueOf(d.drainSeconds()));
         flags.put("cache-bytes", String.valueOf(d.scheduler().cacheBytes()));
         flags.put("memory-budget", String.valueOf(d.scheduler().memoryBudget()));
         flags.put("max-batch-rows", String.valueOf(d.scheduler().maxBatchRows()));

@@ -21,6 +21,7 @@ import dev.patchbay.server.mapping.RequestParser;
 import io.grpc.Status;
 import java.util.List;
 import java.util.concurrent.CancellationException;
+import java.util.function.BooleanSupplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -35,11 +36,13 @@ final class AttributeJob implements Runnable {
     private final Device.Job job;
     private final EventSink sink;
     private final int verifyChunk;
+    private final BooleanSupplier serverStopping;
 
-    AttributeJob(RequestParser.Attribute request, Device.Job job, EventSink sink) {
+    AttributeJob(RequestParser.Attribute request, Device.Job job, EventSink sink, BooleanSupplier serverStopping) {
         this.request = request;
         this.job = job;
         this.sink = sink;
+        this.serverStopping = serverStopping;
         this.verifyChunk = request.patchRows();
     }
 
@@ -96,6 +99,9 @@ final class AttributeJob implements Runnable {
             sink.complete();
         } catch (CancellationException e) {
             log.info("request {} cancelled", job.id());
+            if (serverStopping.getAsBoolean()) {
+                fail(PatchbayService.stoppingStatus());
+            }
         } catch (IllegalArgumentException e) {
             fail(Status.INVALID_ARGUMENT.withDescription(e.getMessage()));
         } catch (io.grpc.StatusRuntimeException e) {

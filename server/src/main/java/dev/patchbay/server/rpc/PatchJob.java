@@ -14,6 +14,7 @@ import io.grpc.stub.StreamObserver;
 import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.CancellationException;
+import java.util.function.BooleanSupplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -25,11 +26,17 @@ final class PatchJob implements Runnable {
     private final Device.Job job;
     private final StreamObserver<PatchEvent> response;
     private final int chunk;
+    private final BooleanSupplier serverStopping;
 
-    PatchJob(RequestParser.Patch request, Device.Job job, StreamObserver<PatchEvent> response) {
+    PatchJob(
+            RequestParser.Patch request,
+            Device.Job job,
+            StreamObserver<PatchEvent> response,
+            BooleanSupplier serverStopping) {
         this.request = request;
         this.job = job;
         this.response = response;
+        this.serverStopping = serverStopping;
         this.chunk = request.patchRows();
     }
 
@@ -77,6 +84,9 @@ final class PatchJob implements Runnable {
             response.onCompleted();
         } catch (CancellationException | StatusRuntimeException e) {
             log.info("patch request {} ended: {}", job.id(), e.toString());
+            if (e instanceof CancellationException && serverStopping.getAsBoolean()) {
+                response.onError(PatchbayService.stoppingStatus().asRuntimeException());
+            }
         } catch (IllegalArgumentException e) {
             response.onError(
                     Status.INVALID_ARGUMENT.withDescription(e.getMessage()).asRuntimeException());

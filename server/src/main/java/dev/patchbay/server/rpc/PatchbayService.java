@@ -26,6 +26,8 @@ import io.grpc.stub.StreamObserver;
 import java.time.Instant;
 import java.util.Arrays;
 import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
@@ -42,6 +44,10 @@ public final class PatchbayService extends PatchbayGrpc.PatchbayImplBase {
     private final ExecutorService jobs;
     private final ServerLimits limits;
     private final AtomicLong ids = new AtomicLong();
+    /** Running jobs, so that a stopping server can end them. */
+    private final Set<Device.Job> runningJobs = ConcurrentHashMap.newKeySet();
+
+    private volatile boolean stopping;
 
     public PatchbayService(Map<String, ServedModel> models, ServerLimits limits, int batchRows, ExecutorService jobs) {
         this.models = Map.copyOf(models);
@@ -90,7 +96,7 @@ public final class PatchbayService extends PatchbayGrpc.PatchbayImplBase {
         try {
             RequestParser.Attribute parsed = parser.attribute(request);
             Device.Job job = openJob(parsed.model().device(), call);
-            start(job, call, new AttributeJob(parsed, job, EventSink.of(response)));
+            start(job, call, new AttributeJob(parsed, job, EventSink.of(response), this::stopping));
         } catch (RequestException e) {
             response.onError(e.status().asRuntimeException());
         }
@@ -102,7 +108,7 @@ public final class PatchbayService extends PatchbayGrpc.PatchbayImplBase {
         try {
             RequestParser.Patch parsed = parser.patch(request);
             Device.Job job = openJob(parsed.model().device(), call);
-            start(job, call, new PatchJob(parsed, job, response));
+            start(job, call, new PatchJob(parsed, job, response, this::stopping));
         } catch (RequestException e) {
             response.onError(e.status().asRuntimeException());
         }
@@ -119,6 +125,24 @@ public final class PatchbayService extends PatchbayGrpc.PatchbayImplBase {
         }
         Instant at = Instant.now().plusNanos(deadline.timeRemaining(TimeUnit.NANOSECONDS));
         return device.open(nextId(), call::isReady, at);
+    }
+
+    /**
+     * Ends every running request: each gets UNAVAILABLE (the client may retry elsewhere) instead of its result.
+     * For a server that has stopped accepting calls and waited for them to drain.
+     */
+    public void stopRunning() {
+        stopping = true;
+        runningJobs.forEach(Device.Job::cancel);
+    }
+
+    /** Whether requests are being ended because the server stops; a cancelled job then answers UNAVAILABLE. */
+    boolean stopping() {
+        return stopping;
+    }
+
+    static Status stoppingStatus() {
+        return Status.UNAVAILABLE.withDescription("the server is shutting down; retry on another server");
     }
 
     /** A job on {@code device} that the call's cancellation (or deadline) cancels and its readiness paces. */
@@ -168,16 +192,19 @@ public final class PatchbayService extends PatchbayGrpc.PatchbayImplBase {
             Device device = parsed.model().device();
             Device.Job job = open(device, call);
             active.add(job);
+            runningJobs.add(job);
             try {
                 jobs.execute(() -> {
                     try {
-                        new AttributeJob(parsed, job, sink).run();
+                        new AttributeJob(parsed, job, sink, PatchbayService.this::stopping).run();
                     } finally {
                         active.remove(job);
+                        runningJobs.remove(job);
                     }
                 });
             } catch (RejectedExecutionException e) {
                 active.remove(job);
+                runningJobs.remove(job);
                 job.close();
                 sink.fail(Status.RESOURCE_EXHAUSTED.withDescription(
                         "the server is running its limit of " + limits.maxConcurrentJobs() + " requests; retry later"));
@@ -222,9 +249,17 @@ public final class PatchbayService extends PatchbayGrpc.PatchbayImplBase {
     }
 
     private void start(Device.Job job, ServerCallStreamObserver<?> call, Runnable work) {
+        runningJobs.add(job);
         try {
-            jobs.execute(work);
+            jobs.execute(() -> {
+                try {
+                    work.run();
+                } finally {
+                    runningJobs.remove(job);
+                }
+            });
         } catch (RejectedExecutionException e) {
+            runningJobs.remove(job);
             job.close();
             call.onError(Status.RESOURCE_EXHAUSTED
                     .withDescription("the server is running its limit of " + limits.maxConcurrentJobs()
