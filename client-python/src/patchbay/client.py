@@ -153,8 +153,15 @@ class Attribution:
 class Client:
     """A connection to a Patchbay server, e.g. ``Client("localhost:50051")``. Use it as a context manager."""
 
-    def __init__(self, target: str, *, timeout: float | None = 600.0):
-        self._channel = grpc.insecure_channel(target, options=[("grpc.max_receive_message_length", 64 << 20)])
+    def __init__(self, target: str, *, timeout: float | None = 600.0,
+                 credentials: grpc.ChannelCredentials | None = None, token: str | None = None):
+        """credentials: for a server started with --tls-cert, e.g. ``grpc.ssl_channel_credentials(
+        root_certificates=open("ca.crt", "rb").read())`` (add ``private_key`` and ``certificate_chain`` where
+        it requires client certificates); None connects in plaintext. token: a bearer token for a server started
+        with --auth-tokens (sent readable over plaintext: use TLS beyond loopback)."""
+        self._metadata = _auth_metadata(token)
+        self._channel = (grpc.secure_channel(target, credentials, options=_CHANNEL_OPTIONS) if credentials
+                         else grpc.insecure_channel(target, options=_CHANNEL_OPTIONS))
         self._stub = patchbay_pb2_grpc.PatchbayStub(self._channel)
         self._timeout = timeout
 
@@ -183,7 +190,7 @@ class Client:
         if diagnostic:
             options = {} if diagnostic is True else dict(diagnostic)
             request.diagnostic.CopyFrom(patchbay_pb2.DiagnosticOptions(enabled=True, **options))
-        return Attribution(self._stub.Attribute(request, timeout=self._timeout), progress)
+        return Attribution(self._stub.Attribute(request, timeout=self._timeout, metadata=self._metadata), progress)
 
     def patch(self, model: str, pairs, groups, *, metric: str = "logit_diff") -> Iterator[patchbay_pb2.PatchResult]:
         """Exact activation patching of node groups (each a list of node names such as "L1H2" or "L0N5@3",
@@ -193,7 +200,7 @@ class Client:
         request = patchbay_pb2.PatchRequest(model=model, pairs=[pair(p) for p in pairs], metric=METRICS[metric],
                                             groups=[_group(g) for g in groups])
         try:
-            for event in self._stub.Patch(request, timeout=self._timeout):
+            for event in self._stub.Patch(request, timeout=self._timeout, metadata=self._metadata):
                 if event.HasField("result"):
                     yield event.result
         except grpc.RpcError as e:
@@ -209,7 +216,7 @@ class Client:
                 yield patchbay_pb2.SweepRequest(job_id=job_id, job=attribute_request(
                     job.pop("model"), job.pop("pairs"), **job))
         try:
-            for event in self._stub.Sweep(requests(), timeout=self._timeout):
+            for event in self._stub.Sweep(requests(), timeout=self._timeout, metadata=self._metadata):
                 if event.HasField("error"):
                     yield event.job_id, PatchbayError(getattr(grpc.StatusCode, event.error.code), event.error.message)
                 else:
@@ -228,7 +235,7 @@ class Client:
 
     def _unary(self, method, request):
         try:
-            return method(request, timeout=self._timeout)
+            return method(request, timeout=self._timeout, metadata=self._metadata)
         except grpc.RpcError as e:
             raise PatchbayError.of(e) from None
 
@@ -241,14 +248,19 @@ class AsyncClient:
                 ...
     """
 
-    def __init__(self, target: str, *, timeout: float | None = 600.0):
-        self._channel = grpc.aio.insecure_channel(target, options=[("grpc.max_receive_message_length", 64 << 20)])
+    def __init__(self, target: str, *, timeout: float | None = 600.0,
+                 credentials: grpc.ChannelCredentials | None = None, token: str | None = None):
+        self._metadata = _auth_metadata(token)
+        self._channel = (grpc.aio.secure_channel(target, credentials, options=_CHANNEL_OPTIONS) if credentials
+                         else grpc.aio.insecure_channel(target, options=_CHANNEL_OPTIONS))
         self._stub = patchbay_pb2_grpc.PatchbayStub(self._channel)
         self._timeout = timeout
 
     async def models(self) -> list[patchbay_pb2.ModelInfo]:
         try:
-            return list((await self._stub.ListModels(patchbay_pb2.ListModelsRequest(), timeout=self._timeout)).models)
+            response = await self._stub.ListModels(patchbay_pb2.ListModelsRequest(), timeout=self._timeout,
+                                                   metadata=self._metadata)
+            return list(response.models)
         except grpc.RpcError as e:
             raise PatchbayError.of(e) from None
 
@@ -257,7 +269,7 @@ class AsyncClient:
         """Yields typed events as they stream."""
         request = attribute_request(model, pairs, method, nodes, metric, verify_top_k)
         try:
-            async for message in self._stub.Attribute(request, timeout=self._timeout):
+            async for message in self._stub.Attribute(request, timeout=self._timeout, metadata=self._metadata):
                 yield ev.convert(message)
         except grpc.RpcError as e:
             raise PatchbayError.of(e) from None
@@ -270,6 +282,18 @@ class AsyncClient:
 
     async def __aexit__(self, *exc) -> None:
         await self.close()
+
+
+_CHANNEL_OPTIONS = [("grpc.max_receive_message_length", 64 << 20)]
+
+
+def _auth_metadata(token: str | None) -> tuple[tuple[str, str], ...] | None:
+    """The bearer-token header a server started with --auth-tokens checks on every call but health checks."""
+    if token is None:
+        return None
+    if not token.strip():
+        raise ValueError("token: must not be empty")
+    return (("authorization", f"Bearer {token}"),)
 
 
 def _group(nodes) -> patchbay_pb2.NodeGroup:

@@ -6,6 +6,7 @@ import dev.patchbay.execution.SchedulerConfig;
 import dev.patchbay.server.PatchbayServer;
 import dev.patchbay.server.config.ServerConfig;
 import dev.patchbay.server.config.ServerLimits;
+import dev.patchbay.server.security.TransportSecurity;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.LinkedHashMap;
@@ -33,6 +34,23 @@ final class ServeCommand implements Callable<Integer> {
 
     @Option(names = "--port", description = "Port to listen on; 0 picks a free one (default: ${DEFAULT-VALUE}).")
     int port;
+
+    @Option(names = "--tls-cert", description = "The server's certificate chain (PEM): serve over TLS.")
+    Path tlsCert;
+
+    @Option(names = "--tls-key", description = "The server's private key (PEM, PKCS#8), with --tls-cert.")
+    Path tlsKey;
+
+    @Option(
+            names = "--tls-client-ca",
+            description = "CA certificates (PEM): mutual TLS, every client must present a certificate they signed.")
+    Path tlsClientCa;
+
+    @Option(
+            names = "--auth-tokens",
+            description = "A file of bearer tokens, one a line: every call but health checks must carry one"
+                    + " (authorization: Bearer <token>).")
+    Path authTokens;
 
     @Option(
             names = "--model",
@@ -109,6 +127,7 @@ final class ServeCommand implements Callable<Integer> {
                 throw new IllegalArgumentException("--model: two models are named '" + m.name() + "'");
             }
         }
+        TransportSecurity security = new TransportSecurity(tlsCert, tlsKey, tlsClientCa, authTokens);
         PatchbayServer server = PatchbayServer.start(
                 host,
                 port,
@@ -122,9 +141,13 @@ final class ServeCommand implements Callable<Integer> {
                         maxPatchedRuns,
                         maxConcurrentRequests,
                         sweepWindow,
-                        maxTextChars));
+                        maxTextChars),
+                security);
         // Tests and scripts read this line to find a port chosen with --port 0.
         System.out.println("patchbay listening on " + host + ":" + server.port());
+        System.err.println("patchbay: " + (security.tls() ? "TLS" : "plaintext")
+                + (tlsClientCa != null ? ", client certificates required" : "")
+                + (authTokens != null ? ", bearer tokens required" : ", no authentication"));
         System.out.flush();
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             try {

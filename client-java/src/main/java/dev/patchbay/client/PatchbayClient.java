@@ -7,6 +7,8 @@ import dev.patchbay.proto.v1.ListModelsRequest;
 import dev.patchbay.proto.v1.ModelInfo;
 import dev.patchbay.proto.v1.PatchbayGrpc;
 import dev.patchbay.proto.v1.TokenizeRequest;
+import io.grpc.CallCredentials;
+import io.grpc.ChannelCredentials;
 import io.grpc.Context;
 import io.grpc.Grpc;
 import io.grpc.InsecureChannelCredentials;
@@ -35,31 +37,52 @@ public final class PatchbayClient implements AutoCloseable {
     private final ManagedChannel channel;
     private final boolean ownsChannel;
     private final Duration timeout;
+    private final CallCredentials callCredentials;
 
-    private PatchbayClient(ManagedChannel channel, boolean ownsChannel, Duration timeout) {
+    private PatchbayClient(
+            ManagedChannel channel, boolean ownsChannel, Duration timeout, CallCredentials callCredentials) {
         this.channel = channel;
         this.ownsChannel = ownsChannel;
         this.timeout = timeout;
+        this.callCredentials = callCredentials;
     }
 
     /** Connects to {@code target}, e.g. "localhost:50051" (plaintext). */
     public static PatchbayClient connect(String target) {
+        return connect(target, InsecureChannelCredentials.create());
+    }
+
+    /**
+     * Connects to {@code target} with gRPC's channel credentials, e.g. {@code TlsChannelCredentials.newBuilder()
+     * .trustManager(caFile).build()} for a server started with --tls-cert, plus {@code .keyManager(cert, key)}
+     * where it requires client certificates.
+     */
+    public static PatchbayClient connect(String target, ChannelCredentials credentials) {
         return new PatchbayClient(
-                Grpc.newChannelBuilder(target, InsecureChannelCredentials.create())
+                Grpc.newChannelBuilder(target, credentials)
                         .maxInboundMessageSize(64 << 20)
                         .build(),
                 true,
-                Duration.ofMinutes(10));
+                Duration.ofMinutes(10),
+                null);
     }
 
     /** A client over a channel the caller owns (and closes). */
     public static PatchbayClient over(ManagedChannel channel) {
-        return new PatchbayClient(channel, false, Duration.ofMinutes(10));
+        return new PatchbayClient(channel, false, Duration.ofMinutes(10), null);
     }
 
     /** The same connection with another deadline for each call (the default is 10 minutes). */
     public PatchbayClient withTimeout(Duration timeout) {
-        return new PatchbayClient(channel, false, timeout);
+        return new PatchbayClient(channel, false, timeout, callCredentials);
+    }
+
+    /**
+     * The same connection, sending {@code token} with every call to a server started with --auth-tokens. Over
+     * plaintext the token crosses the network readable: use TLS beyond loopback.
+     */
+    public PatchbayClient withBearerToken(String token) {
+        return new PatchbayClient(channel, false, timeout, new BearerToken(token));
     }
 
     public List<ModelInfo> models() {
@@ -143,6 +166,7 @@ public final class PatchbayClient implements AutoCloseable {
         Context.CancellableContext context = Context.current().withCancellation();
         context.run(() -> PatchbayGrpc.newStub(channel)
                 .withDeadlineAfter(timeout.toMillis(), TimeUnit.MILLISECONDS)
+                .withCallCredentials(callCredentials)
                 .attribute(request, new StreamObserver<>() {
                     @Override
                     public void onNext(AttributeEvent e) {
@@ -163,7 +187,9 @@ public final class PatchbayClient implements AutoCloseable {
     }
 
     private PatchbayGrpc.PatchbayBlockingStub stub() {
-        return PatchbayGrpc.newBlockingStub(channel).withDeadlineAfter(timeout.toMillis(), TimeUnit.MILLISECONDS);
+        return PatchbayGrpc.newBlockingStub(channel)
+                .withDeadlineAfter(timeout.toMillis(), TimeUnit.MILLISECONDS)
+                .withCallCredentials(callCredentials);
     }
 
     static AttributionEvent convert(AttributeEvent e) {

@@ -7,9 +7,13 @@ import dev.patchbay.server.config.ServerConfig;
 import dev.patchbay.server.config.ServerLimits;
 import dev.patchbay.server.mapping.ServedModel;
 import dev.patchbay.server.rpc.PatchbayService;
-import io.grpc.InsecureServerCredentials;
+import dev.patchbay.server.security.BearerTokens;
+import dev.patchbay.server.security.TransportSecurity;
+import io.grpc.BindableService;
 import io.grpc.Server;
 import io.grpc.ServerBuilder;
+import io.grpc.ServerInterceptors;
+import io.grpc.ServerServiceDefinition;
 import io.grpc.health.v1.HealthCheckResponse.ServingStatus;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import io.grpc.protobuf.services.HealthStatusManager;
@@ -78,11 +82,27 @@ public final class PatchbayServer implements AutoCloseable {
     public static PatchbayServer start(
             String host, int port, Map<String, LoadedModel> models, SchedulerConfig scheduler, ServerLimits limits)
             throws IOException {
+        return start(host, port, models, scheduler, limits, TransportSecurity.PLAINTEXT);
+    }
+
+    /**
+     * Serves {@code models} on {@code host} at {@code port} with {@code security}: TLS or mutual TLS, and bearer
+     * tokens required on every call but the health service's.
+     */
+    public static PatchbayServer start(
+            String host,
+            int port,
+            Map<String, LoadedModel> models,
+            SchedulerConfig scheduler,
+            ServerLimits limits,
+            TransportSecurity security)
+            throws IOException {
         return start(
-                NettyServerBuilder.forAddress(new InetSocketAddress(host, port), InsecureServerCredentials.create()),
+                NettyServerBuilder.forAddress(new InetSocketAddress(host, port), security.credentials()),
                 models,
                 scheduler,
-                limits);
+                limits,
+                security.tokens());
     }
 
     /**
@@ -91,6 +111,20 @@ public final class PatchbayServer implements AutoCloseable {
      */
     public static PatchbayServer start(
             ServerBuilder<?> transport, Map<String, LoadedModel> models, SchedulerConfig scheduler, ServerLimits limits)
+            throws IOException {
+        return start(transport, models, scheduler, limits, null);
+    }
+
+    /**
+     * Serves {@code models} through {@code transport}; with {@code tokens}, every call but health checks needs a
+     * valid bearer token (load balancers and Kubernetes probe health without credentials).
+     */
+    public static PatchbayServer start(
+            ServerBuilder<?> transport,
+            Map<String, LoadedModel> models,
+            SchedulerConfig scheduler,
+            ServerLimits limits,
+            BearerTokens tokens)
             throws IOException {
         Map<String, Device> devices = new LinkedHashMap<>();
         Map<String, ServedModel> served = new LinkedHashMap<>();
@@ -120,11 +154,11 @@ public final class PatchbayServer implements AutoCloseable {
         Server server = transport
                 .executor(handlers)
                 .maxInboundMessageSize(limits.maxRequestBytes())
-                .addService(service)
+                .addService(guarded(service, tokens))
                 .addService(health.getHealthService())
-                .addService(ProtoReflectionServiceV1.newInstance())
+                .addService(guarded(ProtoReflectionServiceV1.newInstance(), tokens))
                 // v1alpha too: Python's grpc_reflection and older grpcurl ask for it.
-                .addService(reflectionV1Alpha())
+                .addService(guarded(reflectionV1Alpha(), tokens))
                 .build()
                 .start();
         health.setStatus("", ServingStatus.SERVING);
@@ -133,8 +167,12 @@ public final class PatchbayServer implements AutoCloseable {
         return new PatchbayServer(server, health, devices, jobs, handlers, service);
     }
 
+    private static ServerServiceDefinition guarded(BindableService service, BearerTokens tokens) {
+        return tokens == null ? service.bindService() : ServerInterceptors.intercept(service, tokens);
+    }
+
     @SuppressWarnings("deprecation") // deprecated in favour of v1, which is served beside it
-    private static io.grpc.BindableService reflectionV1Alpha() {
+    private static BindableService reflectionV1Alpha() {
         return io.grpc.protobuf.services.ProtoReflectionService.newInstance();
     }
 
