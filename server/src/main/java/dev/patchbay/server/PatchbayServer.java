@@ -6,6 +6,7 @@ import dev.patchbay.execution.SchedulerConfig;
 import dev.patchbay.server.config.ServerConfig;
 import dev.patchbay.server.config.ServerLimits;
 import dev.patchbay.server.mapping.ServedModel;
+import dev.patchbay.server.rpc.MalformedMessages;
 import dev.patchbay.server.rpc.PatchbayService;
 import dev.patchbay.server.security.BearerTokens;
 import dev.patchbay.server.security.TransportSecurity;
@@ -154,7 +155,7 @@ public final class PatchbayServer implements AutoCloseable {
         Server server = transport
                 .executor(handlers)
                 .maxInboundMessageSize(limits.maxRequestBytes())
-                .addService(guarded(service, tokens))
+                .addService(guarded(new MalformedMessages().guard(service.bindService()), tokens))
                 .addService(health.getHealthService())
                 .addService(guarded(ProtoReflectionServiceV1.newInstance(), tokens))
                 // v1alpha too: Python's grpc_reflection and older grpcurl ask for it.
@@ -168,7 +169,11 @@ public final class PatchbayServer implements AutoCloseable {
     }
 
     private static ServerServiceDefinition guarded(BindableService service, BearerTokens tokens) {
-        return tokens == null ? service.bindService() : ServerInterceptors.intercept(service, tokens);
+        return guarded(service.bindService(), tokens);
+    }
+
+    private static ServerServiceDefinition guarded(ServerServiceDefinition service, BearerTokens tokens) {
+        return tokens == null ? service : ServerInterceptors.intercept(service, tokens);
     }
 
     @SuppressWarnings("deprecation") // deprecated in favour of v1, which is served beside it
