@@ -25,6 +25,9 @@ def test_the_token_opens_every_call(token_server_address):
         assert client.tokenize(model, "hello").ids
         pair = patchbay.Pair([5, 6, 7, 8], [5, 6, 9, 8], answer=[10], wrong=[11])
         assert client.attribute(model, pair, method="atp", nodes="heads").summary is not None
+        metrics = client.metrics()
+        assert metrics.calls_by_status["OK"] >= 3
+        assert metrics.calls_by_status["UNAUTHENTICATED"] >= 1  # refused calls are counted too
 
 
 def test_the_async_client_sends_the_token(token_server_address):

@@ -169,6 +169,11 @@ class Client:
         """The models the server has loaded, with their shapes and hook sites."""
         return list(self._unary(self._stub.ListModels, patchbay_pb2.ListModelsRequest()).models)
 
+    def metrics(self) -> patchbay_pb2.Metrics:
+        """The server's counters: calls by status, and per model the open requests, batches, passes, cache hits,
+        misses and bytes, and the memory budget."""
+        return self._unary(self._stub.GetMetrics, patchbay_pb2.MetricsRequest())
+
     def tokenize(self, model: str, text: str) -> Tokens:
         """How ``model`` tokenizes ``text``: check here that a clean and a noise prompt align."""
         response = self._unary(self._stub.Tokenize, patchbay_pb2.TokenizeRequest(model=model, text=text))

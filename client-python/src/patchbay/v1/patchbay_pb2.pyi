@@ -62,6 +62,53 @@ SUBSAMPLING: Method
 BLOCKS: Method
 HIERARCHICAL: Method
 
+class MetricsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class Metrics(_message.Message):
+    __slots__ = ("calls_by_status", "models", "resident_bytes", "uptime_seconds")
+    class CallsByStatusEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    CALLS_BY_STATUS_FIELD_NUMBER: _ClassVar[int]
+    MODELS_FIELD_NUMBER: _ClassVar[int]
+    RESIDENT_BYTES_FIELD_NUMBER: _ClassVar[int]
+    UPTIME_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    calls_by_status: _containers.ScalarMap[str, int]
+    models: _containers.RepeatedCompositeFieldContainer[ModelMetrics]
+    resident_bytes: int
+    uptime_seconds: float
+    def __init__(self, calls_by_status: _Optional[_Mapping[str, int]] = ..., models: _Optional[_Iterable[_Union[ModelMetrics, _Mapping]]] = ..., resident_bytes: _Optional[int] = ..., uptime_seconds: _Optional[float] = ...) -> None: ...
+
+class ModelMetrics(_message.Message):
+    __slots__ = ("model", "open_requests", "batches", "shared_batches", "passes", "cache_hits", "cache_misses", "cache_bytes", "cache_entries", "memory_budget_bytes")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    OPEN_REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    BATCHES_FIELD_NUMBER: _ClassVar[int]
+    SHARED_BATCHES_FIELD_NUMBER: _ClassVar[int]
+    PASSES_FIELD_NUMBER: _ClassVar[int]
+    CACHE_HITS_FIELD_NUMBER: _ClassVar[int]
+    CACHE_MISSES_FIELD_NUMBER: _ClassVar[int]
+    CACHE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    CACHE_ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_BUDGET_BYTES_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    open_requests: int
+    batches: int
+    shared_batches: int
+    passes: int
+    cache_hits: int
+    cache_misses: int
+    cache_bytes: int
+    cache_entries: int
+    memory_budget_bytes: int
+    def __init__(self, model: _Optional[str] = ..., open_requests: _Optional[int] = ..., batches: _Optional[int] = ..., shared_batches: _Optional[int] = ..., passes: _Optional[int] = ..., cache_hits: _Optional[int] = ..., cache_misses: _Optional[int] = ..., cache_bytes: _Optional[int] = ..., cache_entries: _Optional[int] = ..., memory_budget_bytes: _Optional[int] = ...) -> None: ...
+
 class ListModelsRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...

@@ -60,6 +60,11 @@ class PatchbayStub:
                 request_serializer=patchbay_dot_v1_dot_patchbay__pb2.SweepRequest.SerializeToString,
                 response_deserializer=patchbay_dot_v1_dot_patchbay__pb2.SweepEvent.FromString,
                 _registered_method=True)
+        self.GetMetrics = channel.unary_unary(
+                '/patchbay.v1.Patchbay/GetMetrics',
+                request_serializer=patchbay_dot_v1_dot_patchbay__pb2.MetricsRequest.SerializeToString,
+                response_deserializer=patchbay_dot_v1_dot_patchbay__pb2.Metrics.FromString,
+                _registered_method=True)
 
 
 class PatchbayServicer:
@@ -105,6 +110,14 @@ class PatchbayServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetMetrics(self, request, context):
+        """The counters a service owner watches: requests by status, and per model the queue, batches, cache and
+        memory budget. Cumulative since the server started.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PatchbayServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -132,6 +145,11 @@ def add_PatchbayServicer_to_server(servicer, server):
                     servicer.Sweep,
                     request_deserializer=patchbay_dot_v1_dot_patchbay__pb2.SweepRequest.FromString,
                     response_serializer=patchbay_dot_v1_dot_patchbay__pb2.SweepEvent.SerializeToString,
+            ),
+            'GetMetrics': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetMetrics,
+                    request_deserializer=patchbay_dot_v1_dot_patchbay__pb2.MetricsRequest.FromString,
+                    response_serializer=patchbay_dot_v1_dot_patchbay__pb2.Metrics.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -270,6 +288,33 @@ class Patchbay:
             '/patchbay.v1.Patchbay/Sweep',
             patchbay_dot_v1_dot_patchbay__pb2.SweepRequest.SerializeToString,
             patchbay_dot_v1_dot_patchbay__pb2.SweepEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetMetrics(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/patchbay.v1.Patchbay/GetMetrics',
+            patchbay_dot_v1_dot_patchbay__pb2.MetricsRequest.SerializeToString,
+            patchbay_dot_v1_dot_patchbay__pb2.Metrics.FromString,
             options,
             channel_credentials,
             insecure,

@@ -4,6 +4,8 @@ import dev.patchbay.proto.v1.AttributeEvent;
 import dev.patchbay.proto.v1.AttributeRequest;
 import dev.patchbay.proto.v1.EffectBlock;
 import dev.patchbay.proto.v1.ListModelsRequest;
+import dev.patchbay.proto.v1.Metrics;
+import dev.patchbay.proto.v1.MetricsRequest;
 import dev.patchbay.proto.v1.ModelInfo;
 import dev.patchbay.proto.v1.PatchbayGrpc;
 import dev.patchbay.proto.v1.TokenizeRequest;
@@ -88,6 +90,15 @@ public final class PatchbayClient implements AutoCloseable {
     public List<ModelInfo> models() {
         try {
             return stub().listModels(ListModelsRequest.getDefaultInstance()).getModelsList();
+        } catch (StatusRuntimeException e) {
+            throw new PatchbayException(e.getStatus(), e);
+        }
+    }
+
+    /** The server's counters: calls by status, and per model the queue, batches, cache and memory budget. */
+    public Metrics metrics() {
+        try {
+            return stub().getMetrics(MetricsRequest.getDefaultInstance());
         } catch (StatusRuntimeException e) {
             throw new PatchbayException(e.getStatus(), e);
         }

@@ -6,6 +6,7 @@ import dev.patchbay.execution.SchedulerConfig;
 import dev.patchbay.server.config.ServerConfig;
 import dev.patchbay.server.config.ServerLimits;
 import dev.patchbay.server.mapping.ServedModel;
+import dev.patchbay.server.rpc.AccessLog;
 import dev.patchbay.server.rpc.MalformedMessages;
 import dev.patchbay.server.rpc.PatchbayService;
 import dev.patchbay.server.security.BearerTokens;
@@ -151,11 +152,14 @@ public final class PatchbayServer implements AutoCloseable {
             t.setDaemon(true);
             return t;
         });
-        PatchbayService service = new PatchbayService(served, limits, scheduler.maxBatchRows(), jobs);
+        AccessLog accessLog = new AccessLog();
+        PatchbayService service = new PatchbayService(served, limits, scheduler.maxBatchRows(), jobs, accessLog);
         Server server = transport
                 .executor(handlers)
                 .maxInboundMessageSize(limits.maxRequestBytes())
-                .addService(guarded(new MalformedMessages().guard(service.bindService()), tokens))
+                // Outermost the access log, so refused calls (no token, malformed bytes) are logged and counted.
+                .addService(ServerInterceptors.intercept(
+                        guarded(new MalformedMessages().guard(service.bindService()), tokens), accessLog))
                 .addService(health.getHealthService())
                 .addService(guarded(ProtoReflectionServiceV1.newInstance(), tokens))
                 // v1alpha too: Python's grpc_reflection and older grpcurl ask for it.

@@ -562,6 +562,28 @@ class AttributeServiceTest {
     }
 
     @Test
+    void metricsCountCallsByStatusAndEachModelsBatchesCacheAndBudget() {
+        NodeSet heads = NodeSet.newBuilder().addKinds(NodeKind.HEAD_OUTPUT).build();
+        collect(request("tiny-gpt2", Method.ATP, heads).build());
+        assertThrows(
+                StatusRuntimeException.class,
+                () -> collect(request("no-such-model", Method.ATP, heads).build()));
+        var metrics = PatchbayGrpc.newBlockingStub(channel)
+                .getMetrics(dev.patchbay.proto.v1.MetricsRequest.getDefaultInstance());
+        assertTrue(metrics.getCallsByStatusOrDefault("OK", 0) >= 1, metrics.toString());
+        assertTrue(metrics.getCallsByStatusOrDefault("NOT_FOUND", 0) >= 1, metrics.toString());
+        var gpt2 = metrics.getModelsList().stream()
+                .filter(m -> m.getModel().equals("tiny-gpt2"))
+                .findFirst()
+                .orElseThrow();
+        assertTrue(gpt2.getBatches() >= 1 && gpt2.getPasses() >= gpt2.getBatches(), gpt2.toString());
+        assertTrue(gpt2.getCacheHits() + gpt2.getCacheMisses() >= 1, gpt2.toString());
+        assertTrue(gpt2.getMemoryBudgetBytes() > 0, gpt2.toString());
+        assertTrue(metrics.getUptimeSeconds() > 0, metrics.toString());
+        assertEquals(3, metrics.getModelsCount());
+    }
+
+    @Test
     void anInternalFailureFailsThatRequestAloneWithInternal() {
         // Close a served model's weights behind the server's back: its passes fail inside the engine.
         broken.transformer().close();

@@ -37,12 +37,20 @@ final class AttributeJob implements Runnable {
     private final EventSink sink;
     private final int verifyChunk;
     private final BooleanSupplier serverStopping;
+    private final AccessLog.Entry access;
 
     AttributeJob(RequestParser.Attribute request, Device.Job job, EventSink sink, BooleanSupplier serverStopping) {
         this.request = request;
         this.job = job;
         this.sink = sink;
         this.serverStopping = serverStopping;
+        // Made on the call's handler thread, where the call's access-log entry is current.
+        this.access = AccessLog.current();
+        access.request(
+                job.id(),
+                request.method().id(),
+                request.nodes().toString(),
+                request.pairs().size());
         this.verifyChunk = request.patchRows();
     }
 
@@ -82,6 +90,7 @@ final class AttributeJob implements Runnable {
                     cost = cost.plus(diagnose(runner, result.nodesExcept(top), largest[0]));
                 }
             }
+            access.passes(Math.round(cost.forwardPasses()));
             sink.send(AttributeEvent.newBuilder()
                     .setSummary(Summary.newBuilder()
                             .setMethod(result.method())

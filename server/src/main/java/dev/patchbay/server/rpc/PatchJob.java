@@ -27,6 +27,7 @@ final class PatchJob implements Runnable {
     private final StreamObserver<PatchEvent> response;
     private final int chunk;
     private final BooleanSupplier serverStopping;
+    private final AccessLog.Entry access;
 
     PatchJob(
             RequestParser.Patch request,
@@ -37,6 +38,12 @@ final class PatchJob implements Runnable {
         this.job = job;
         this.response = response;
         this.serverStopping = serverStopping;
+        this.access = AccessLog.current();
+        access.request(
+                job.id(),
+                "patch",
+                request.groups().size() + " groups",
+                request.pairs().size());
         this.chunk = request.patchRows();
     }
 
@@ -69,6 +76,7 @@ final class PatchJob implements Runnable {
                 });
                 cost = patching.cost();
             }
+            access.passes(Math.round(cost.forwardPasses()));
             response.onNext(PatchEvent.newBuilder()
                     .setSummary(Summary.newBuilder()
                             .setMethod("ap")

@@ -6,6 +6,9 @@ import dev.patchbay.proto.v1.AttributeEvent;
 import dev.patchbay.proto.v1.AttributeRequest;
 import dev.patchbay.proto.v1.ListModelsRequest;
 import dev.patchbay.proto.v1.ListModelsResponse;
+import dev.patchbay.proto.v1.Metrics;
+import dev.patchbay.proto.v1.MetricsRequest;
+import dev.patchbay.proto.v1.ModelMetrics;
 import dev.patchbay.proto.v1.PatchEvent;
 import dev.patchbay.proto.v1.PatchRequest;
 import dev.patchbay.proto.v1.PatchbayGrpc;
@@ -49,7 +52,16 @@ public final class PatchbayService extends PatchbayGrpc.PatchbayImplBase {
 
     private volatile boolean stopping;
 
-    public PatchbayService(Map<String, ServedModel> models, ServerLimits limits, int batchRows, ExecutorService jobs) {
+    private final AccessLog accessLog;
+    private final long startedAt = System.nanoTime();
+
+    public PatchbayService(
+            Map<String, ServedModel> models,
+            ServerLimits limits,
+            int batchRows,
+            ExecutorService jobs,
+            AccessLog accessLog) {
+        this.accessLog = accessLog;
         this.models = Map.copyOf(models);
         this.limits = limits;
         this.parser = new RequestParser(this.models, limits, batchRows);
@@ -65,6 +77,31 @@ public final class PatchbayService extends PatchbayGrpc.PatchbayImplBase {
                         e.getKey(),
                         e.getValue().config(),
                         e.getValue().loaded().transformer().hookSites())));
+        response.onNext(out.build());
+        response.onCompleted();
+    }
+
+    @Override
+    public void getMetrics(MetricsRequest request, StreamObserver<Metrics> response) {
+        Metrics.Builder out = Metrics.newBuilder()
+                .putAllCallsByStatus(accessLog.callsByStatus())
+                .setResidentBytes(ResidentMemory.bytes())
+                .setUptimeSeconds((System.nanoTime() - startedAt) / 1e9);
+        models.entrySet().stream().sorted(Map.Entry.comparingByKey()).forEach(e -> {
+            Device d = e.getValue().device();
+            var stats = d.cache().stats();
+            out.addModels(ModelMetrics.newBuilder()
+                    .setModel(e.getKey())
+                    .setOpenRequests(d.openJobs())
+                    .setBatches(d.batches())
+                    .setSharedBatches(d.sharedBatches())
+                    .setPasses(d.passes())
+                    .setCacheHits(stats.hitCount())
+                    .setCacheMisses(stats.missCount())
+                    .setCacheBytes(d.cache().weightedBytes())
+                    .setCacheEntries(d.cache().entries())
+                    .setMemoryBudgetBytes(d.memoryBudget()));
+        });
         response.onNext(out.build());
         response.onCompleted();
     }
