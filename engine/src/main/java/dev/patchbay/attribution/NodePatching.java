@@ -44,6 +44,18 @@ public final class NodePatching implements AutoCloseable {
 
     private final ActivationPatching.Tally tally = new ActivationPatching.Tally();
     private final long start = System.nanoTime();
+    private AttributionListener progress = AttributionListener.NONE;
+    private double plannedPasses;
+
+    /**
+     * Reports the forward passes run so far, out of {@code plannedPasses}, after every chunk: a baseline's
+     * patching is its whole run, and a caller that sees progress can cancel it part way.
+     */
+    public NodePatching reportingTo(AttributionListener listener, double plannedPasses) {
+        this.progress = listener;
+        this.plannedPasses = plannedPasses;
+        return this;
+    }
 
     /**
      * Runs each pair's clean and noise passes, keeping what patching any group of {@code nodes} needs.
@@ -124,6 +136,7 @@ public final class NodePatching implements AutoCloseable {
                 }
                 consumer.accept(g, mean, effects);
             }
+            progress.onProgress((long) tally.passes, (long) Math.ceil(Math.max(plannedPasses, tally.passes)));
         }
     }
 

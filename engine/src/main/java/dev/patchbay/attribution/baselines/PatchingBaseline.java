@@ -39,7 +39,8 @@ abstract class PatchingBaseline implements AttributionMethod {
         PairBatch.validate(pairs, nodes, config);
         long start = System.nanoTime();
         List<Node> all = nodes.enumerate(config, pairs.get(0).length());
-        try (NodePatching patching = new NodePatching(runner, pairs, all, chunk)) {
+        try (NodePatching patching = new NodePatching(runner, pairs, all, chunk)
+                .reportingTo(listener, plannedForwardPasses(runner.model(), pairs, nodes))) {
             Map<Node, Double> scores = score(all, patching);
             List<EffectBlock> blocks = blocks(nodes, config, pairs.get(0).length(), scores);
             blocks.forEach(listener::onBlock);

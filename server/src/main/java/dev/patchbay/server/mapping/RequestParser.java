@@ -154,6 +154,8 @@ public final class RequestParser {
                 throw RequestException.tooLarge("diagnostic.samples: " + diagnostic.samples() + " runs for each of "
                         + pairs.size() + " pairs exceed the server's limit of " + limits.maxPatchedRuns());
             }
+            // The Accepted event's plan includes the diagnostic's patched runs, one per sample and pair.
+            planned += (double) diagnostic.samples() * pairs.size();
         }
         return new Attribute(model, pairs, nodes, method, (int) verify, count, planned, diagnostic, patchRows);
     }
