@@ -174,14 +174,16 @@ class Client:
         misses and bytes, and the memory budget."""
         return self._unary(self._stub.GetMetrics, patchbay_pb2.MetricsRequest())
 
-    def tokenize(self, model: str, text: str) -> Tokens:
+    def tokenize(self, model: str, text: str, *, allow_unknown_tokens: bool = False) -> Tokens:
         """How ``model`` tokenizes ``text``: check here that a clean and a noise prompt align."""
-        response = self._unary(self._stub.Tokenize, patchbay_pb2.TokenizeRequest(model=model, text=text))
+        response = self._unary(self._stub.Tokenize, patchbay_pb2.TokenizeRequest(
+            model=model, text=text, allow_unknown_tokens=allow_unknown_tokens))
         return Tokens(ids=list(response.ids), tokens=list(response.tokens))
 
     def attribute(self, model: str, pairs, *, method: str = "atp-star", nodes="heads", metric: str = "logit_diff",
                   verify_top_k: int = 0, verify_budget: float = 0.0, progress: bool = False,
-                  baseline: dict | None = None, diagnostic: dict | bool | None = None) -> Attribution:
+                  baseline: dict | None = None, diagnostic: dict | bool | None = None,
+                  allow_unknown_tokens: bool = False) -> Attribution:
         """Scores every node of ``nodes`` for one pair or a list of pairs (a distribution).
 
         pairs: Pair objects, (clean, noise, answer, wrong) tuples or dicts. method: "ap", "atp", "atp-qk",
@@ -189,9 +191,11 @@ class Client:
         ``baseline``, e.g. {"samples": 512}). diagnostic: True (or DiagnosticOptions fields) to bound the
         effects of the nodes verification left out. verify_budget: a cap, in forward passes, on verification.
         nodes: "heads", "attention", "neurons", "all" or a dict (kinds, layers, per_position,
-        positions). progress: show a tqdm bar (with the ``progress`` extra installed).
+        positions). progress: show a tqdm bar (with the ``progress`` extra installed). allow_unknown_tokens: a
+        word the model's vocabulary lacks is refused unless this is set (then it reads as the unknown token).
         """
-        request = attribute_request(model, pairs, method, nodes, metric, verify_top_k, baseline, verify_budget)
+        request = attribute_request(model, pairs, method, nodes, metric, verify_top_k, baseline, verify_budget,
+                                    allow_unknown_tokens)
         if diagnostic:
             options = {} if diagnostic is True else dict(diagnostic)
             request.diagnostic.CopyFrom(patchbay_pb2.DiagnosticOptions(enabled=True, **options))

@@ -69,9 +69,10 @@ def node_set(nodes) -> pb.NodeSet:
 
 
 def attribute_request(model, pairs, method="atp-star", nodes="heads", metric="logit_diff", verify_top_k=0,
-                      baseline=None, verify_budget=0.0):
+                      baseline=None, verify_budget=0.0, allow_unknown_tokens=False):
     """baseline: the baselines' settings, a dict of BaselineOptions fields (seed, samples,
-    inclusion_probability, block_size, branching, max_group_patches)."""
+    inclusion_probability, block_size, branching, max_group_patches). allow_unknown_tokens: read words the
+    vocabulary lacks as its unknown token instead of refusing them."""
     if method not in METHODS:
         raise ValueError(f"method: unknown {method!r}; use one of {sorted(METHODS)}")
     if metric not in METRICS:
@@ -81,7 +82,8 @@ def attribute_request(model, pairs, method="atp-star", nodes="heads", metric="lo
         pairs = [pairs]
     return pb.AttributeRequest(model=model, pairs=[pair(p) for p in pairs], method=METHODS[method],
                                nodes=node_set(nodes), metric=METRICS[metric], verify_top_k=verify_top_k,
-                               verify_budget=verify_budget, baseline=pb.BaselineOptions(**(baseline or {})))
+                               verify_budget=verify_budget, baseline=pb.BaselineOptions(**(baseline or {})),
+                               allow_unknown_tokens=allow_unknown_tokens)
 
 
 def _prompt(p: Prompt) -> pb.Prompt:

@@ -146,12 +146,14 @@ class ModelInfo(_message.Message):
     def __init__(self, name: _Optional[str] = ..., architecture: _Optional[str] = ..., n_layers: _Optional[int] = ..., n_heads: _Optional[int] = ..., n_kv_heads: _Optional[int] = ..., d_model: _Optional[int] = ..., d_head: _Optional[int] = ..., d_mlp: _Optional[int] = ..., vocab_size: _Optional[int] = ..., max_positions: _Optional[int] = ..., hook_sites: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class TokenizeRequest(_message.Message):
-    __slots__ = ("model", "text")
+    __slots__ = ("model", "text", "allow_unknown_tokens")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
+    ALLOW_UNKNOWN_TOKENS_FIELD_NUMBER: _ClassVar[int]
     model: str
     text: str
-    def __init__(self, model: _Optional[str] = ..., text: _Optional[str] = ...) -> None: ...
+    allow_unknown_tokens: bool
+    def __init__(self, model: _Optional[str] = ..., text: _Optional[str] = ..., allow_unknown_tokens: _Optional[bool] = ...) -> None: ...
 
 class TokenizeResponse(_message.Message):
     __slots__ = ("ids", "tokens")
@@ -226,7 +228,7 @@ class BaselineOptions(_message.Message):
     def __init__(self, seed: _Optional[int] = ..., samples: _Optional[int] = ..., inclusion_probability: _Optional[float] = ..., block_size: _Optional[int] = ..., branching: _Optional[int] = ..., max_group_patches: _Optional[int] = ...) -> None: ...
 
 class AttributeRequest(_message.Message):
-    __slots__ = ("model", "pairs", "metric", "nodes", "method", "verify_top_k", "baseline", "diagnostic", "verify_budget")
+    __slots__ = ("model", "pairs", "metric", "nodes", "method", "verify_top_k", "baseline", "diagnostic", "verify_budget", "allow_unknown_tokens")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     PAIRS_FIELD_NUMBER: _ClassVar[int]
     METRIC_FIELD_NUMBER: _ClassVar[int]
@@ -236,6 +238,7 @@ class AttributeRequest(_message.Message):
     BASELINE_FIELD_NUMBER: _ClassVar[int]
     DIAGNOSTIC_FIELD_NUMBER: _ClassVar[int]
     VERIFY_BUDGET_FIELD_NUMBER: _ClassVar[int]
+    ALLOW_UNKNOWN_TOKENS_FIELD_NUMBER: _ClassVar[int]
     model: str
     pairs: _containers.RepeatedCompositeFieldContainer[PromptPair]
     metric: MetricKind
@@ -245,7 +248,8 @@ class AttributeRequest(_message.Message):
     baseline: BaselineOptions
     diagnostic: DiagnosticOptions
     verify_budget: float
-    def __init__(self, model: _Optional[str] = ..., pairs: _Optional[_Iterable[_Union[PromptPair, _Mapping]]] = ..., metric: _Optional[_Union[MetricKind, str]] = ..., nodes: _Optional[_Union[NodeSet, _Mapping]] = ..., method: _Optional[_Union[Method, str]] = ..., verify_top_k: _Optional[int] = ..., baseline: _Optional[_Union[BaselineOptions, _Mapping]] = ..., diagnostic: _Optional[_Union[DiagnosticOptions, _Mapping]] = ..., verify_budget: _Optional[float] = ...) -> None: ...
+    allow_unknown_tokens: bool
+    def __init__(self, model: _Optional[str] = ..., pairs: _Optional[_Iterable[_Union[PromptPair, _Mapping]]] = ..., metric: _Optional[_Union[MetricKind, str]] = ..., nodes: _Optional[_Union[NodeSet, _Mapping]] = ..., method: _Optional[_Union[Method, str]] = ..., verify_top_k: _Optional[int] = ..., baseline: _Optional[_Union[BaselineOptions, _Mapping]] = ..., diagnostic: _Optional[_Union[DiagnosticOptions, _Mapping]] = ..., verify_budget: _Optional[float] = ..., allow_unknown_tokens: _Optional[bool] = ...) -> None: ...
 
 class DiagnosticOptions(_message.Message):
     __slots__ = ("enabled", "samples", "inclusion_probability", "alpha", "threshold", "seed")
@@ -412,16 +416,18 @@ class NodeGroup(_message.Message):
     def __init__(self, name: _Optional[str] = ..., nodes: _Optional[_Iterable[_Union[Node, _Mapping]]] = ...) -> None: ...
 
 class PatchRequest(_message.Message):
-    __slots__ = ("model", "pairs", "metric", "groups")
+    __slots__ = ("model", "pairs", "metric", "groups", "allow_unknown_tokens")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     PAIRS_FIELD_NUMBER: _ClassVar[int]
     METRIC_FIELD_NUMBER: _ClassVar[int]
     GROUPS_FIELD_NUMBER: _ClassVar[int]
+    ALLOW_UNKNOWN_TOKENS_FIELD_NUMBER: _ClassVar[int]
     model: str
     pairs: _containers.RepeatedCompositeFieldContainer[PromptPair]
     metric: MetricKind
     groups: _containers.RepeatedCompositeFieldContainer[NodeGroup]
-    def __init__(self, model: _Optional[str] = ..., pairs: _Optional[_Iterable[_Union[PromptPair, _Mapping]]] = ..., metric: _Optional[_Union[MetricKind, str]] = ..., groups: _Optional[_Iterable[_Union[NodeGroup, _Mapping]]] = ...) -> None: ...
+    allow_unknown_tokens: bool
+    def __init__(self, model: _Optional[str] = ..., pairs: _Optional[_Iterable[_Union[PromptPair, _Mapping]]] = ..., metric: _Optional[_Union[MetricKind, str]] = ..., groups: _Optional[_Iterable[_Union[NodeGroup, _Mapping]]] = ..., allow_unknown_tokens: _Optional[bool] = ...) -> None: ...
 
 class PatchResult(_message.Message):
     __slots__ = ("group", "effect", "per_pair")

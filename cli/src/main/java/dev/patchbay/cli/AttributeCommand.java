@@ -157,7 +157,8 @@ final class AttributeCommand implements Callable<Integer> {
             if (json) {
                 out.println(toJson(result));
             } else {
-                printTable(out, loaded, cleanTokens, result);
+                // The metric with its tokens spelled (" Mary"), not as ids.
+                printTable(out, loaded, cleanTokens, result, m.describe(id -> '"' + tokenizer.decode(id) + '"'));
             }
             out.flush();
         }
@@ -222,8 +223,8 @@ final class AttributeCommand implements Callable<Integer> {
     }
 
     private void printTable(
-            PrintWriter out, LoadedModel loaded, TextTokenizer.Tokens cleanTokens, AttributionResult r) {
-        out.printf("%s on %s: %s%n", r.method(), loaded.name(), r.metric());
+            PrintWriter out, LoadedModel loaded, TextTokenizer.Tokens cleanTokens, AttributionResult r, String metric) {
+        out.printf("%s on %s: %s%n", r.method(), loaded.name(), metric);
         out.printf("clean prompt %s%n", Arrays.toString(cleanTokens.strings()));
         out.printf(
                 "metric: clean %.4f, noise %.4f; cost %.1f forward passes (%.1f of compute), %.2f s%n",

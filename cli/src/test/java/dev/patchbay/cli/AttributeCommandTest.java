@@ -75,6 +75,8 @@ class AttributeCommandTest {
                 err.toString());
         assertTrue(out.toString().contains("L1H"), out.toString());
         assertTrue(out.toString().contains("atp-star"), out.toString());
+        // The metric names its tokens, not their ids.
+        assertTrue(out.toString().contains("logit_diff(answers=[\" Mary\"], wrongs=[\" John\"])"), out.toString());
     }
 
     @Test

@@ -67,6 +67,15 @@ public final class AttributionRequest {
         return this;
     }
 
+    /**
+     * Reads words the model's vocabulary lacks as its unknown token; without this such a word is refused
+     * (INVALID_ARGUMENT naming it), since the model would answer another question.
+     */
+    public AttributionRequest allowUnknownTokens() {
+        proto.setAllowUnknownTokens(true);
+        return this;
+    }
+
     public AttributeRequest build() {
         return proto.build();
     }

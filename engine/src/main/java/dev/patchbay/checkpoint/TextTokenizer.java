@@ -82,10 +82,17 @@ public final class TextTokenizer implements AutoCloseable {
         return tokens(tokenizer.encode(text, false, false));
     }
 
-    /** The id of a fragment that must be one token, such as an answer word (" Mary"). */
+    /** The id of a fragment that must be one token, such as an answer word (" Mary"), and a known word. */
     public int singleToken(String text) {
+        return singleToken(text, false);
+    }
+
+    /** As {@link #singleToken(String)}; with {@code allowUnknown}, a word the vocabulary lacks is its unknown token. */
+    public int singleToken(String text, boolean allowUnknown) {
         Encoding encoding = tokenizer.encode(text, false, false);
-        checkKnown(text, encoding);
+        if (!allowUnknown) {
+            checkKnown(text, encoding);
+        }
         Tokens t = tokens(encoding);
         if (t.ids().length != 1) {
             throw new IllegalArgumentException("'" + text + "' is " + t.ids().length + " tokens "

@@ -1,6 +1,8 @@
 package dev.patchbay.nodes;
 
 import java.util.Arrays;
+import java.util.function.IntFunction;
+import java.util.stream.Collectors;
 
 /**
  * The scalar behaviour metric, read on the clean run at one position. Sets of answer tokens are allowed: a
@@ -84,11 +86,20 @@ public record Metric(Kind kind, int[] answers, int[] wrongs) {
 
     /** A readable description, named in every result. */
     public String describe() {
+        return describe(Integer::toString);
+    }
+
+    /** As {@link #describe()}, each token written by {@code spell} (e.g. as its text: " Mary"). */
+    public String describe(IntFunction<String> spell) {
         return switch (kind) {
             case LOGIT_DIFF ->
-                "logit_diff(answers=" + Arrays.toString(answers) + ", wrongs=" + Arrays.toString(wrongs) + ")";
-            case LOG_PROB, PROB -> kind.id + "(answers=" + Arrays.toString(answers) + ")";
+                "logit_diff(answers=" + spelled(answers, spell) + ", wrongs=" + spelled(wrongs, spell) + ")";
+            case LOG_PROB, PROB -> kind.id + "(answers=" + spelled(answers, spell) + ")";
             case KL_DIVERGENCE -> "kl_divergence(clean || patched)";
         };
+    }
+
+    private static String spelled(int[] tokens, IntFunction<String> spell) {
+        return Arrays.stream(tokens).mapToObj(spell).collect(Collectors.joining(", ", "[", "]"));
     }
 }

@@ -65,7 +65,7 @@ public final class RequestParser {
 
     public Attribute attribute(AttributeRequest r) throws RequestException {
         ServedModel model = model(r.getModel());
-        List<PromptPair> pairs = pairs(model, r.getPairsList(), r.getMetric());
+        List<PromptPair> pairs = pairs(model, r.getPairsList(), r.getMetric(), r.getAllowUnknownTokens());
         NodeSet nodes = nodes(r, model.config(), pairs);
         String id = switch (r.getMethod()) {
             case ACTIVATION_PATCHING -> "ap";
@@ -191,7 +191,7 @@ public final class RequestParser {
 
     public Patch patch(PatchRequest r) throws RequestException {
         ServedModel model = model(r.getModel());
-        List<PromptPair> pairs = pairs(model, r.getPairsList(), r.getMetric());
+        List<PromptPair> pairs = pairs(model, r.getPairsList(), r.getMetric(), r.getAllowUnknownTokens());
         if (r.getGroupsCount() == 0) {
             throw RequestException.invalid("groups: at least one node group is needed");
         }
@@ -275,7 +275,8 @@ public final class RequestParser {
         return model;
     }
 
-    private List<PromptPair> pairs(ServedModel model, List<dev.patchbay.proto.v1.PromptPair> in, MetricKind kind)
+    private List<PromptPair> pairs(
+            ServedModel model, List<dev.patchbay.proto.v1.PromptPair> in, MetricKind kind, boolean allowUnknown)
             throws RequestException {
         if (in.isEmpty()) {
             throw RequestException.invalid("pairs: at least one prompt pair is needed");
@@ -295,16 +296,16 @@ public final class RequestParser {
         for (int i = 0; i < in.size(); i++) {
             var p = in.get(i);
             String at = "pairs[" + i + "]";
-            int[] clean = prompt(model, p.getClean(), at + ".clean");
-            int[] noise = prompt(model, p.getNoise(), at + ".noise");
+            int[] clean = prompt(model, p.getClean(), at + ".clean", allowUnknown);
+            int[] noise = prompt(model, p.getNoise(), at + ".noise", allowUnknown);
             if (clean.length != noise.length) {
                 throw RequestException.invalid(at
                         + ": clean and noise prompts must have the same token length, but clean"
                         + " has " + clean.length + " tokens " + spelled(model, clean) + " and noise has " + noise.length
                         + " " + spelled(model, noise));
             }
-            int[] answers = tokens(model, p.getAnswersList(), at + ".answers");
-            int[] wrongs = tokens(model, p.getWrongsList(), at + ".wrongs");
+            int[] answers = tokens(model, p.getAnswersList(), at + ".answers", allowUnknown);
+            int[] wrongs = tokens(model, p.getWrongsList(), at + ".wrongs", allowUnknown);
             if (metricKind != Metric.Kind.KL_DIVERGENCE && answers.length == 0) {
                 throw RequestException.invalid(
                         at + ".answers: the " + metricKind.id() + " metric needs at least one answer token");
@@ -323,15 +324,17 @@ public final class RequestParser {
         return pairs;
     }
 
-    private int[] prompt(ServedModel model, Prompt prompt, String field) throws RequestException {
+    private int[] prompt(ServedModel model, Prompt prompt, String field, boolean allowUnknown) throws RequestException {
         int[] ids;
         switch (prompt.getInputCase()) {
             case TEXT -> {
                 String text = text(prompt.getText(), field + ".text");
                 try {
-                    ids = tokenizer(model, field).encodeKnown(text).ids();
+                    TextTokenizer tokenizer = tokenizer(model, field);
+                    ids = (allowUnknown ? tokenizer.encode(text) : tokenizer.encodeKnown(text)).ids();
                 } catch (IllegalArgumentException e) {
-                    throw RequestException.invalid(field + ".text: " + e.getMessage());
+                    throw RequestException.invalid(field + ".text: " + e.getMessage()
+                            + " (set allow_unknown_tokens to read it as the unknown token)");
                 }
             }
             case IDS -> {
@@ -364,7 +367,8 @@ public final class RequestParser {
         return ids;
     }
 
-    private int[] tokens(ServedModel model, List<Token> in, String field) throws RequestException {
+    private int[] tokens(ServedModel model, List<Token> in, String field, boolean allowUnknown)
+            throws RequestException {
         int[] ids = new int[in.size()];
         for (int i = 0; i < ids.length; i++) {
             Token t = in.get(i);
@@ -380,7 +384,7 @@ public final class RequestParser {
                 }
                 case TEXT -> {
                     try {
-                        ids[i] = tokenizer(model, at).singleToken(text(t.getText(), at + ".text"));
+                        ids[i] = tokenizer(model, at).singleToken(text(t.getText(), at + ".text"), allowUnknown);
                     } catch (IllegalArgumentException e) {
                         throw RequestException.invalid(at + ": " + e.getMessage());
                     }

@@ -112,10 +112,11 @@ public final class PatchbayService extends PatchbayGrpc.PatchbayImplBase {
             String text = parser.text(request.getText(), "text");
             TextTokenizer.Tokens tokens;
             try {
-                tokens = RequestParser.tokenizer(parser.model(request.getModel()), "model")
-                        .encodeKnown(text);
+                TextTokenizer tokenizer = RequestParser.tokenizer(parser.model(request.getModel()), "model");
+                tokens = request.getAllowUnknownTokens() ? tokenizer.encode(text) : tokenizer.encodeKnown(text);
             } catch (IllegalArgumentException e) {
-                throw RequestException.invalid("text: " + e.getMessage());
+                throw RequestException.invalid(
+                        "text: " + e.getMessage() + " (set allow_unknown_tokens to read it as the unknown token)");
             }
             response.onNext(TokenizeResponse.newBuilder()
                     .addAllIds(Arrays.stream(tokens.ids()).boxed().toList())
