@@ -194,10 +194,28 @@ public final class SafetensorsFile {
                 JsonObject t = entry.getValue().getAsJsonObject();
                 var shapeJson = t.getAsJsonArray("shape");
                 long[] shape = new long[shapeJson.size()];
+                long elements = 1;
                 for (int i = 0; i < shape.length; i++) {
                     shape[i] = shapeJson.get(i).getAsLong();
+                    if (shape[i] < 0) {
+                        throw new CheckpointException(
+                                path, "tensor '" + entry.getKey() + "' has a negative dimension: " + shapeJson);
+                    }
+                    try {
+                        elements = Math.multiplyExact(elements, shape[i]);
+                    } catch (ArithmeticException overflow) {
+                        throw new CheckpointException(
+                                path,
+                                "tensor '" + entry.getKey() + "' has more elements than fit in a file: " + shapeJson);
+                    }
                 }
                 var offsets = t.getAsJsonArray("data_offsets");
+                if (offsets.get(0).getAsLong() < 0
+                        || offsets.get(1).getAsLong() < offsets.get(0).getAsLong()) {
+                    throw new CheckpointException(
+                            path,
+                            "tensor '" + entry.getKey() + "' has data_offsets " + offsets + " that are not a range");
+                }
                 tensors.put(
                         entry.getKey(),
                         new TensorInfo(
@@ -206,6 +224,8 @@ public final class SafetensorsFile {
                                 shape,
                                 offsets.get(0).getAsLong(),
                                 offsets.get(1).getAsLong()));
+            } catch (CheckpointException e) {
+                throw e;
             } catch (RuntimeException e) {
                 throw new CheckpointException(
                         path,

@@ -106,6 +106,39 @@ class BadCheckpointTest {
     }
 
     @Test
+    void negativeOrOverflowingTensorShapesAreRefusedNamingTheTensor() throws IOException {
+        Path dir = copy("tiny-gpt2");
+        Path file = dir.resolve("model.safetensors");
+        byte[] original = Files.readAllBytes(file);
+        for (String[] bad : new String[][] {
+            {"\"shape\":[32]", "\"shape\":[-2]", "negative dimension"},
+            {"\"shape\":[32]", "\"shape\":[2097152,2097152,2097152]", "more elements than fit"},
+        }) {
+            byte[] bytes = original.clone();
+            String header = new String(
+                    bytes,
+                    8,
+                    (int) java.nio.ByteBuffer.wrap(bytes, 0, 8)
+                            .order(java.nio.ByteOrder.LITTLE_ENDIAN)
+                            .getLong(),
+                    java.nio.charset.StandardCharsets.ISO_8859_1);
+            assertTrue(header.contains(bad[0]), "the test checkpoint's header changed: " + header);
+            // The header must keep its length: drop the metadata entry to make room, pad with spaces (JSON allows).
+            String edited = header.replace("\"__metadata__\":{\"format\":\"pt\"},", "")
+                    .replaceFirst(java.util.regex.Pattern.quote(bad[0]), bad[1])
+                    .stripTrailing();
+            assertTrue(edited.length() <= header.length(), "no room to edit the header");
+            edited = edited + " ".repeat(header.length() - edited.length());
+            byte[] h = edited.getBytes(java.nio.charset.StandardCharsets.ISO_8859_1);
+            System.arraycopy(h, 0, bytes, 8, h.length);
+            Files.write(file, bytes);
+            CheckpointException e = fails(dir);
+            assertEquals(file, e.file());
+            assertTrue(e.getMessage().contains(bad[2]) && e.getMessage().contains("tensor '"), e.getMessage());
+        }
+    }
+
+    @Test
     void truncatedSafetensors() throws IOException {
         Path dir = copy("tiny-neox");
         Path file = dir.resolve("model.safetensors");
