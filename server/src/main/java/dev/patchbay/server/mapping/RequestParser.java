@@ -112,7 +112,8 @@ public final class RequestParser {
         if (r.getVerifyTopK() < 0) {
             throw RequestException.invalid("verify_top_k: must not be negative, got " + r.getVerifyTopK());
         }
-        if (r.getVerifyBudget() < 0) {
+        // NaN would compare false below and read as "no cap".
+        if (finite(r.getVerifyBudget(), "verify_budget") < 0) {
             throw RequestException.invalid("verify_budget: must not be negative, got " + r.getVerifyBudget());
         }
         long verify = Math.min(count, r.getVerifyTopK());
@@ -138,6 +139,10 @@ public final class RequestParser {
             // Zero takes the default; NaN and infinities are refused, never read as "no limit".
             double inclusion = finite(d.getInclusionProbability(), "diagnostic.inclusion_probability");
             double alpha = finite(d.getAlpha(), "diagnostic.alpha");
+            if (d.getSamples() < 0) {
+                throw RequestException.invalid(
+                        "diagnostic.samples: must not be negative (zero takes the default), got " + d.getSamples());
+            }
             double threshold = finite(d.getThreshold(), "diagnostic.threshold");
             try {
                 diagnostic = new dev.patchbay.attribution.diagnostic.FalseNegativeDiagnostic.Settings(
