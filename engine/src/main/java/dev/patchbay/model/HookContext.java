@@ -190,7 +190,8 @@ final class HookContext {
                 : Scoped.view(scope, source).toType(type, false);
         long missing = rowShape.get(posAxis) - s.get(posAxis);
         if (missing > 0) {
-            long[] padShape = s.getShape();
+            // A copy: DJL's Shape hands out its own array, and the source's cached shape must not change.
+            long[] padShape = s.getShape().clone();
             padShape[posAxis] = missing;
             fitted = Scoped.view(scope, fitted).concat(scope.zeros(new Shape(padShape), type), posAxis);
         }

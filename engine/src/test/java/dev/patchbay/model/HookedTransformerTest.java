@@ -66,6 +66,39 @@ class HookedTransformerTest extends Float64Models {
         }
     }
 
+    /**
+     * A source shorter than its row (a request's activation in a batch padded for a longer request) is padded
+     * with zeros, and stays as it was: padding once wrote the pad length into the source's own cached shape,
+     * which corrupted every later use of it (the server's merged batches of unequal lengths then failed).
+     */
+    @ParameterizedTest
+    @MethodSource("models")
+    void aShorterSourceIsPaddedAndLeftUnchanged(String name) {
+        HookedTransformer model = model(name);
+        int[] ids = TestCheckpoints.golden(name).ids(0);
+        int[] longer = java.util.Arrays.copyOf(ids, ids.length + 1);
+        longer[ids.length] = ids[0];
+        String site = HookSites.attn(0, "z");
+        ForwardResult alone = model.forward(
+                manager, TokenBatch.of(ids), Hooks.builder().cache(site).build());
+        NDArray source = alone.activation(site).get("0");
+        ai.djl.ndarray.types.Shape before =
+                new ai.djl.ndarray.types.Shape(source.getShape().getShape().clone());
+        ForwardResult patched = model.forward(
+                manager,
+                TokenBatch.of(longer),
+                Hooks.builder()
+                        .patch(site, Patch.of(0, source, new int[] {0}, null))
+                        .cache(site)
+                        .build());
+        assertEquals(before, source.getShape(), "the source's shape");
+        // Position 0 got the source's own value, which is also what the longer prompt computes there.
+        assertArrayEquals(
+                source.get("0").toDoubleArray(),
+                patched.activation(site).get("0, 0").toDoubleArray(),
+                1e-12);
+    }
+
     @ParameterizedTest
     @MethodSource("models")
     void patchingTheEmbeddingFromAnotherPromptReproducesThatPrompt(String name) {

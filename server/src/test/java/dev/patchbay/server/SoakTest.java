@@ -1,0 +1,201 @@
+package dev.patchbay.server;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ai.djl.ndarray.types.DataType;
+import dev.patchbay.TestCheckpoints;
+import dev.patchbay.checkpoint.LoadedModel;
+import dev.patchbay.execution.SchedulerConfig;
+import dev.patchbay.proto.v1.AttributeRequest;
+import dev.patchbay.proto.v1.Method;
+import dev.patchbay.proto.v1.Node;
+import dev.patchbay.proto.v1.NodeGroup;
+import dev.patchbay.proto.v1.NodeKind;
+import dev.patchbay.proto.v1.NodeSet;
+import dev.patchbay.proto.v1.PatchRequest;
+import dev.patchbay.proto.v1.PatchbayGrpc;
+import dev.patchbay.proto.v1.TokenizeRequest;
+import dev.patchbay.server.config.ServerLimits;
+import io.grpc.Grpc;
+import io.grpc.InsecureChannelCredentials;
+import io.grpc.ManagedChannel;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Sixteen clients send a mix of small and large requests (AtP, AtP* over every position, activation patching
+ * with verification, Patch, Tokenize, and a bad request) over a real socket for a bounded time. Nothing may
+ * fail but the bad requests, each with its status, and resident memory must stay flat after the warm-up.
+ * {@code -Dpatchbay.soak.seconds=600} runs it longer.
+ */
+@Tag("slow") // numerical oracles or long loops: ./patchbay test --fast skips them
+class SoakTest {
+    private static final int CLIENTS = 16;
+
+    @Test
+    void sixteenClientsOfMixedRequestsNeitherFailNorGrowMemory() throws Exception {
+        long seconds = Long.getLong("patchbay.soak.seconds", 45);
+        try (LoadedModel gpt2 = TestCheckpoints.load("tiny-gpt2", DataType.FLOAT32);
+                LoadedModel llama = TestCheckpoints.load("tiny-llama", DataType.FLOAT32);
+                PatchbayServer server = PatchbayServer.start(
+                        0,
+                        Map.of("tiny-gpt2", gpt2, "tiny-llama", llama),
+                        new SchedulerConfig(32, 8192, Duration.ofMillis(2), 16L << 20),
+                        ServerLimits.defaults())) {
+            ManagedChannel channel = Grpc.newChannelBuilderForAddress(
+                            "127.0.0.1", server.port(), InsecureChannelCredentials.create())
+                    .maxInboundMessageSize(64 << 20)
+                    .build();
+            ExecutorService clients = Executors.newFixedThreadPool(CLIENTS);
+            try {
+                long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds);
+                Map<String, AtomicLong> done = new ConcurrentHashMap<>();
+                List<String> failures = Collections.synchronizedList(new ArrayList<>());
+                List<Future<?>> running = new ArrayList<>();
+                for (int c = 0; c < CLIENTS; c++) {
+                    Random random = new Random(c);
+                    running.add(clients.submit(() -> {
+                        while (System.nanoTime() < end && failures.size() < 10) {
+                            String kind = request(channel, random, failures);
+                            done.computeIfAbsent(kind, k -> new AtomicLong()).incrementAndGet();
+                        }
+                    }));
+                }
+                // Resident memory once a second; the first third is the warm-up (allocator, JIT, cache filling).
+                List<Long> samples = new ArrayList<>();
+                while (System.nanoTime() < end) {
+                    Thread.sleep(1000);
+                    samples.add(residentBytes());
+                }
+                for (Future<?> f : running) {
+                    f.get(5, TimeUnit.MINUTES);
+                }
+                int third = samples.size() / 3;
+                long middle = Collections.min(samples.subList(third, 2 * third));
+                long last = Collections.min(samples.subList(2 * third, samples.size()));
+                long total = done.values().stream().mapToLong(AtomicLong::get).sum();
+                System.out.printf(
+                        "soak: %d s, %d requests %s; resident floor %.0f MB then %.0f MB (peak %.0f MB)%n",
+                        seconds, total, done, middle / 1e6, last / 1e6, Collections.max(samples) / 1e6);
+                assertTrue(failures.isEmpty(), String.join("\n", failures));
+                assertTrue(total > CLIENTS, "only " + total + " requests finished");
+                // A leak of even a small request's arrays per request would add hundreds of MB here; the native
+                // allocator's wander is tens (NativeMemoryTest).
+                assertTrue(last - middle < 96L << 20, "resident memory grew by " + (last - middle) / 1e6 + " MB");
+                assertEquals(
+                        0,
+                        server.device("tiny-gpt2").openJobs()
+                                + server.device("tiny-llama").openJobs());
+            } finally {
+                clients.shutdownNow();
+                channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+            }
+        }
+    }
+
+    /** Sends one request of a random kind; records anything but the expected outcome. Returns its kind. */
+    private static String request(ManagedChannel channel, Random random, List<String> failures) {
+        var stub = PatchbayGrpc.newBlockingStub(channel).withDeadlineAfter(2, TimeUnit.MINUTES);
+        String model = random.nextBoolean() ? "tiny-gpt2" : "tiny-llama";
+        // Fresh prompts most of the time, repeats sometimes: the cache both fills and hits. Clean and noise get
+        // the same words swapped, so they keep the same token length.
+        boolean repeat = random.nextInt(4) == 0;
+        String place = repeat || random.nextBoolean() ? "store" : "park";
+        String thing = repeat || random.nextBoolean() ? "drink" : "book";
+        var pair = AttributeServiceTest.pair(
+                AttributeServiceTest.CLEAN.replace("store", place).replace("drink", thing),
+                AttributeServiceTest.NOISE.replace("store", place).replace("drink", thing));
+        String clean = pair.getClean().getText();
+        int choice = random.nextInt(6);
+        String kind = switch (choice) {
+            case 0 -> "atp";
+            case 1 -> "atp*-per-position";
+            case 2 -> "ap+verify";
+            case 3 -> "patch";
+            case 4 -> "tokenize";
+            default -> "bad";
+        };
+        try {
+            switch (choice) {
+                case 0, 1, 2, 5 -> {
+                    AttributeRequest.Builder r =
+                            AttributeRequest.newBuilder().setModel(model).addPairs(pair);
+                    switch (choice) {
+                        case 0 -> r.setMethod(Method.ATP).setNodes(heads());
+                        case 1 ->
+                            r.setMethod(Method.ATP_STAR)
+                                    .setNodes(NodeSet.newBuilder()
+                                            .addKinds(NodeKind.QUERY)
+                                            .addKinds(NodeKind.KEY)
+                                            .addKinds(NodeKind.VALUE)
+                                            .addKinds(NodeKind.HEAD_OUTPUT)
+                                            .addKinds(NodeKind.NEURON)
+                                            .setPerPosition(true));
+                        case 2 ->
+                            r.setMethod(Method.ACTIVATION_PATCHING)
+                                    .setNodes(heads())
+                                    .setVerifyTopK(3);
+                        default ->
+                            r.setMethod(Method.ATP).setNodes(heads().toBuilder().addLayers(99));
+                    }
+                    stub.attribute(r.build()).forEachRemaining(e -> {});
+                    if (choice == 5) {
+                        failures.add("a bad request (layer 99) was answered");
+                    }
+                }
+                case 3 ->
+                    stub.patch(PatchRequest.newBuilder()
+                                    .setModel(model)
+                                    .addPairs(pair)
+                                    .addGroups(NodeGroup.newBuilder()
+                                            .addNodes(Node.newBuilder()
+                                                    .setKind(NodeKind.HEAD_OUTPUT)
+                                                    .setLayer(1)
+                                                    .setUnit(random.nextInt(2))
+                                                    .setPosition(-1)))
+                                    .build())
+                            .forEachRemaining(e -> {});
+                default ->
+                    stub.tokenize(TokenizeRequest.newBuilder()
+                            .setModel(model)
+                            .setText(clean)
+                            .build());
+            }
+        } catch (StatusRuntimeException e) {
+            if (!(choice == 5 && e.getStatus().getCode() == Status.Code.INVALID_ARGUMENT)) {
+                failures.add(kind + " on " + model + ": " + e.getStatus());
+            }
+        }
+        return kind;
+    }
+
+    private static NodeSet heads() {
+        return NodeSet.newBuilder().addKinds(NodeKind.HEAD_OUTPUT).build();
+    }
+
+    private static long residentBytes() throws java.io.IOException {
+        for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
+            if (line.startsWith("VmRSS:")) {
+                return Long.parseLong(line.substring(6).trim().split("\\s+")[0]) * 1024;
+            }
+        }
+        throw new IllegalStateException("no VmRSS");
+    }
+}
