@@ -11,17 +11,31 @@ import ai.djl.ndarray.types.Shape;
 /**
  * The QK fix (docs/spec/atp-spec.md section 4; eqs. 6-10): for a query or key node, recompute the attention softmax
  * exactly with the patched query or key, and linearise only the rest of the model, through the clean
- * gradient g = dMetric/dA of the attention pattern. Everything here is in float64: the softmax ratios are
- * computed from exp(-|delta|) so that no term overflows, and a saturated clean probability needs no clamp.
+ * gradient g = dMetric/dA of the attention pattern. Everything here is in float64.
+ *
+ * <p>A patched key s moves one column of each row t: a_ts becomes a_ts + delta_ts. The row's change is then
+ * exact from two numbers, both kept in log space relative to the row's clean log-sum-exp: log p_ts, and
+ * log(1 - p_ts), the weight of the row's other keys. The second is where saturation bites: when one key holds
+ * nearly all of a row (a score gap above about 37), p rounds to exactly 1 and 1 - p to 0, yet a patch that
+ * lowers that key hands the row to the others. So log(1 - p) of a row's dominant key (the one key with
+ * p > 1/2) is the log-sum-exp of the other keys' log-probabilities, never computed from p; for every other key
+ * 1 - p >= 1/2 and log(1 - p) is exact. Likewise the others' share of the gradient, sum over j != s of g_tj A_tj,
+ * is summed directly for the dominant key instead of as G_t - g_ts A_ts, which cancels there.
  *
  * <p>One layer is prepared once from the clean and noise runs; the estimates are linear in g, so the L
- * backward variants of GradDrop each cost only an elementwise product.
+ * backward variants of GradDrop each cost only elementwise products.
  */
 final class QkFix {
     private final int groups;
     private final NDArray pattern;
     private final NDArray queryDelta;
-    private final NDArray keyRatio;
+    /** Where a key holds more than half of its row (at most one key per row). */
+    private final NDArray dominant;
+    /** The patched key's own probability change, p'_ts - p_ts. */
+    private final NDArray keySelf;
+    /** Every other key's relative change p'_tj / p_tj - 1, the same for all j != s of row t. */
+    private final NDArray keyOthers;
+
     private final NDArray allKeysDelta;
 
     /**
@@ -46,17 +60,29 @@ final class QkFix {
         NDArray kc = perHead(cleanK, groups);
         NDArray dq = perHead(noiseQ, 1).sub(qc);
         NDArray dk = perHead(noiseK, groups).sub(kc);
-        pattern = a.softmax(-1);
+        NDArray logP = a.logSoftmax(-1);
+        pattern = logP.exp();
 
-        // Query t patched: only row t of the scores moves, by (q'_t - q_t).k_s * scale (eqs. 6-7).
+        // Query t patched: only row t of the scores moves, by (q'_t - q_t).k_s * scale (eqs. 6-7); the whole row
+        // is recomputed, so no probability is formed from another.
         NDArray queryScores = a.add(times(dq.matMul(kc.transpose(0, 1, 3, 2)), scale));
         queryDelta = queryScores.softmax(-1).sub(pattern);
 
-        // Key s patched: column s of every row t >= s moves by delta_ts = q_t.(k'_s - k_s) * scale. With
-        // p = A_ts, the row's change dotted with g is p(e^d - 1) / (1 - p + p e^d) * (g_ts - G_t), G_t = sum g A
-        // (the spec's closed form, with (p' - p)/(1 - p) multiplied out so no 1/(1 - p) remains).
+        // Key s patched: column s of every row t >= s moves by delta_ts = q_t.(k'_s - k_s) * scale.
         NDArray delta = times(qc.matMul(dk.transpose(0, 1, 3, 2)), scale);
-        keyRatio = ratio(pattern, delta);
+        dominant = pattern.gt(0.5);
+        NDArray minusInfinity = a.zerosLike().log();
+        NDArray othersOfDominant = logSumExp(NDArrays.where(dominant, minusInfinity, logP));
+        NDArray logRest = NDArrays.where(
+                dominant,
+                othersOfDominant.broadcast(a.getShape()),
+                plus(pattern.neg(), 1).log());
+        // log of the patched row's total relative to the clean one: log(rest + p e^delta).
+        NDArray logTotal = logAddExp(logRest, logP.add(delta));
+        keySelf = logP.add(delta).sub(logTotal).exp().sub(pattern);
+        // A row whose only visible key is s has no others to change (and exp(-logTotal) may overflow there).
+        keyOthers = NDArrays.where(
+                logRest.isInfinite(), a.zerosLike(), plus(logTotal.neg().exp(), -1));
         allKeysDelta = allKeys ? a.add(delta).softmax(-1).sub(pattern) : null;
     }
 
@@ -71,10 +97,16 @@ final class QkFix {
     /** Key node estimates [B, T, H_kv]: each key's row changes, summed over the query rows that see it. */
     NDArray keys(NDArray g) {
         NDArray g64 = g.toType(DataType.FLOAT64, false);
-        NDArray rowTotal = g64.mul(pattern).sum(new int[] {-1}, true);
-        NDArray perQueryHead =
-                keyRatio.mul(g64.sub(rowTotal)).sum(new int[] {2}).transpose(0, 2, 1);
-        return groupSum(perQueryHead);
+        NDArray weighted = g64.mul(pattern);
+        // sum over j != s of g_tj A_tj: the row total less key s, except for a row's dominant key, whose own term
+        // would leave only rounding error behind; there the others are summed directly.
+        NDArray rowTotal = weighted.sum(new int[] {-1}, true);
+        NDArray othersOfDominant =
+                NDArrays.where(dominant, weighted.zerosLike(), weighted).sum(new int[] {-1}, true);
+        NDArray others =
+                NDArrays.where(dominant, othersOfDominant.broadcast(weighted.getShape()), rowTotal.sub(weighted));
+        NDArray change = g64.mul(keySelf).add(others.mul(keyOthers));
+        return groupSum(change.sum(new int[] {2}).transpose(0, 2, 1));
     }
 
     /** Estimates [B, H_kv] for all keys of a key/value head patched at once (a coarse key node). */
@@ -85,16 +117,17 @@ final class QkFix {
         return perQueryHead.reshape(s.get(0), s.get(1) / groups, groups).sum(new int[] {-1});
     }
 
-    /** p(e^d - 1) / (1 - p + p e^d), from e = exp(-|d|) so that neither branch overflows; 0 where p = 0. */
-    private static NDArray ratio(NDArray p, NDArray delta) {
-        NDArray e = delta.abs().neg().exp();
-        NDArray positive = delta.gt(0);
-        NDArray oneMinusE = plus(e.neg(), 1);
-        NDArray numerator = NDArrays.where(positive, p.mul(oneMinusE), p.mul(oneMinusE.neg()));
-        NDArray denominator = NDArrays.where(
-                positive, e.add(p.mul(oneMinusE)), plus(p.neg(), 1).add(p.mul(e)));
-        NDArray safe = NDArrays.where(denominator.gt(0), denominator, denominator.onesLike());
-        return NDArrays.where(p.gt(0).logicalAnd(denominator.gt(0)), numerator.div(safe), p.zerosLike());
+    /** log(sum(exp(x))) over the last axis, kept [.., 1]; -inf where every x is -inf. */
+    private static NDArray logSumExp(NDArray x) {
+        NDArray max = x.max(new int[] {-1}, true);
+        NDArray shift = NDArrays.where(max.isInfinite(), max.zerosLike(), max);
+        return x.sub(shift).exp().sum(new int[] {-1}, true).log().add(shift);
+    }
+
+    /** log(exp(x) + exp(y)) elementwise, for x finite or -inf and y likewise but not both -inf. */
+    private static NDArray logAddExp(NDArray x, NDArray y) {
+        NDArray max = x.maximum(y);
+        return x.sub(max).exp().add(y.sub(max).exp()).log().add(max);
     }
 
     /** [B, T, H, d] to [B, H, T, d] in float64, with key/value heads repeated for their query-head group. */
