@@ -16,6 +16,7 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
@@ -126,13 +127,17 @@ final class AttributeCommand implements Callable<Integer> {
             description = "Print one JSON object whose \"effects\" maps every node name to its estimate.")
     boolean json;
 
+    @Mixin
+    DtypeOption precision = new DtypeOption();
+
     @Spec
     CommandSpec spec;
 
     @Override
     public Integer call() {
         PrintWriter out = spec.commandLine().getOut();
-        try (LoadedModel loaded = LoadedModel.load(model != null ? model : BundledModel.directory())) {
+        try (LoadedModel loaded =
+                LoadedModel.load(model != null ? model : BundledModel.directory(), precision.dataType())) {
             TextTokenizer tokenizer = loaded.tokenizer();
             TextTokenizer.Tokens cleanTokens = tokenizer.encodeKnown(clean);
             TextTokenizer.Tokens noiseTokens = tokenizer.encodeKnown(noise);

@@ -2,6 +2,7 @@ package dev.patchbay.cli;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
 import com.google.gson.Gson;
 import com.google.gson.JsonObject;
 import dev.patchbay.checkpoint.BundledModel;
@@ -17,6 +18,7 @@ import java.util.Comparator;
 import java.util.concurrent.Callable;
 import java.util.stream.IntStream;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
@@ -44,13 +46,17 @@ final class LogitsCommand implements Callable<Integer> {
             description = "Next tokens to list without --json (default: ${DEFAULT-VALUE}).")
     int top;
 
+    @Mixin
+    DtypeOption precision = new DtypeOption();
+
     @Spec
     CommandSpec spec;
 
     @Override
     public Integer call() {
         PrintWriter out = spec.commandLine().getOut();
-        try (LoadedModel loaded = LoadedModel.load(model != null ? model : BundledModel.directory());
+        try (LoadedModel loaded =
+                        LoadedModel.load(model != null ? model : BundledModel.directory(), precision.dataType());
                 NDManager scope = NDManager.newBaseManager("PyTorch")) {
             TextTokenizer.Tokens tokens = loaded.tokenizer().encodeKnown(text);
             if (tokens.ids().length == 0) {
@@ -58,7 +64,8 @@ final class LogitsCommand implements Callable<Integer> {
             }
             ForwardResult result = loaded.transformer().forward(scope, TokenBatch.of(tokens.ids()), Hooks.NONE);
             NDArray last = result.logits().get("0, -1");
-            float[] logits = last.toFloatArray();
+            // Doubles whatever the dtype: with --dtype fp64 the digits are the point.
+            double[] logits = last.toType(DataType.FLOAT64, false).toDoubleArray();
             if (json) {
                 JsonObject o = new JsonObject();
                 o.addProperty("model", loaded.name());
@@ -67,7 +74,8 @@ final class LogitsCommand implements Callable<Integer> {
                 out.println(o);
             } else {
                 out.printf("%s: %d tokens %s%n", loaded.name(), tokens.ids().length, Arrays.toString(tokens.strings()));
-                float[] logProbs = last.logSoftmax(-1).toFloatArray();
+                double[] logProbs =
+                        last.logSoftmax(-1).toType(DataType.FLOAT64, false).toDoubleArray();
                 out.printf("%-6s %-16s %10s %10s%n", "rank", "next token", "logit", "prob");
                 int[] order = IntStream.range(0, logits.length)
                         .boxed()

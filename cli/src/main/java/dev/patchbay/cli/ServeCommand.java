@@ -14,6 +14,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /**
@@ -34,6 +35,9 @@ final class ServeCommand implements Callable<Integer> {
 
     @Option(names = "--port", description = "Port to listen on; 0 picks a free one (default: ${DEFAULT-VALUE}).")
     int port;
+
+    @Mixin
+    DtypeOption precision = new DtypeOption();
 
     @Option(names = "--tls-cert", description = "The server's certificate chain (PEM): serve over TLS.")
     Path tlsCert;
@@ -122,7 +126,7 @@ final class ServeCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         Map<String, LoadedModel> loaded = new LinkedHashMap<>();
         for (Path dir : models == null || models.isEmpty() ? List.of(BundledModel.directory()) : models) {
-            LoadedModel m = LoadedModel.load(dir);
+            LoadedModel m = LoadedModel.load(dir, precision.dataType());
             if (loaded.putIfAbsent(m.name(), m) != null) {
                 throw new IllegalArgumentException("--model: two models are named '" + m.name() + "'");
             }

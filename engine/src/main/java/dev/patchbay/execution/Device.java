@@ -98,6 +98,11 @@ public final class Device implements AutoCloseable {
         return PassMemory.gradientRowBytes(model.config(), length, elementBytes);
     }
 
+    /** "float32" or "float64": the precision the model computes in. */
+    public String dtype() {
+        return elementBytes == 8 ? "float64" : "float32";
+    }
+
     public long memoryBudget() {
         return config.memoryBudget();
     }

@@ -75,6 +75,7 @@ class PatchbayServerTest {
         assertEquals(4, l.getNHeads());
         assertEquals(2, l.getNKvHeads());
         assertTrue(l.getHookSitesList().contains("blocks.1.attn.hook_rot_k"));
+        assertEquals("float32", l.getDtype());
         assertEquals(gpt2.transformer().hookSites().size(), models.get(0).getHookSitesCount());
     }
 

@@ -51,8 +51,9 @@ public final class Protos {
         return out.build();
     }
 
-    public static ModelInfo model(String name, ModelConfig c, Iterable<String> sites) {
+    public static ModelInfo model(String name, ModelConfig c, Iterable<String> sites, String dtype) {
         return ModelInfo.newBuilder()
+                .setDtype(dtype)
                 .setName(name)
                 .setArchitecture(c.architecture().modelType())
                 .setNLayers(c.nLayers())

@@ -76,7 +76,8 @@ public final class PatchbayService extends PatchbayGrpc.PatchbayImplBase {
                 .forEach(e -> out.addModels(Protos.model(
                         e.getKey(),
                         e.getValue().config(),
-                        e.getValue().loaded().transformer().hookSites())));
+                        e.getValue().loaded().transformer().hookSites(),
+                        e.getValue().device().dtype())));
         response.onNext(out.build());
         response.onCompleted();
     }
