@@ -33,15 +33,23 @@ final class NeoXBlock implements TransformerBlock {
         ln2Bias = w.get(p + "post_attention_layernorm.bias", d);
         // query_key_value is nn.Linear [out, in] whose outputs are grouped per head as [q | k | v].
         NDArray qkv = w.get(p + "attention.query_key_value.weight", 3 * d, d).reshape(h, 3, dh, d);
-        NDArray qkvBias = w.get(p + "attention.query_key_value.bias", 3 * d).reshape(h, 3, dh);
         wq = qkv.get(new NDIndex(":, 0")).reshape(h * dh, d).transpose();
         wk = qkv.get(new NDIndex(":, 1")).reshape(h * dh, d).transpose();
         wv = qkv.get(new NDIndex(":, 2")).reshape(h * dh, d).transpose();
-        bq = qkvBias.get(new NDIndex(":, 0")).reshape(h * dh);
-        bk = qkvBias.get(new NDIndex(":, 1")).reshape(h * dh);
-        bv = qkvBias.get(new NDIndex(":, 2")).reshape(h * dh);
         wo = w.get(p + "attention.dense.weight", d, h * dh).transpose();
-        bo = w.get(p + "attention.dense.bias", d);
+        // attention_bias (default true) covers both attention projections, as in transformers' GPTNeoXAttention.
+        if (config.attentionBias()) {
+            NDArray qkvBias = w.get(p + "attention.query_key_value.bias", 3 * d).reshape(h, 3, dh);
+            bq = qkvBias.get(new NDIndex(":, 0")).reshape(h * dh);
+            bk = qkvBias.get(new NDIndex(":, 1")).reshape(h * dh);
+            bv = qkvBias.get(new NDIndex(":, 2")).reshape(h * dh);
+            bo = w.get(p + "attention.dense.bias", d);
+        } else {
+            bq = null;
+            bk = null;
+            bv = null;
+            bo = null;
+        }
         wIn = w.get(p + "mlp.dense_h_to_4h.weight", mlp, d).transpose();
         bIn = w.get(p + "mlp.dense_h_to_4h.bias", mlp);
         wOut = w.get(p + "mlp.dense_4h_to_h.weight", d, mlp).transpose();
