@@ -130,14 +130,17 @@ final class AttributeCommand implements Callable<Integer> {
     @Mixin
     DtypeOption precision = new DtypeOption();
 
+    @Mixin
+    DeviceOption device = new DeviceOption();
+
     @Spec
     CommandSpec spec;
 
     @Override
     public Integer call() {
         PrintWriter out = spec.commandLine().getOut();
-        try (LoadedModel loaded =
-                LoadedModel.load(model != null ? model : BundledModel.directory(), precision.dataType())) {
+        try (LoadedModel loaded = LoadedModel.load(
+                model != null ? model : BundledModel.directory(), precision.dataType(), device.compute())) {
             TextTokenizer tokenizer = loaded.tokenizer();
             TextTokenizer.Tokens cleanTokens = tokenizer.encodeKnown(clean);
             TextTokenizer.Tokens noiseTokens = tokenizer.encodeKnown(noise);

@@ -49,15 +49,18 @@ final class LogitsCommand implements Callable<Integer> {
     @Mixin
     DtypeOption precision = new DtypeOption();
 
+    @Mixin
+    DeviceOption device = new DeviceOption();
+
     @Spec
     CommandSpec spec;
 
     @Override
     public Integer call() {
         PrintWriter out = spec.commandLine().getOut();
-        try (LoadedModel loaded =
-                        LoadedModel.load(model != null ? model : BundledModel.directory(), precision.dataType());
-                NDManager scope = NDManager.newBaseManager("PyTorch")) {
+        try (LoadedModel loaded = LoadedModel.load(
+                        model != null ? model : BundledModel.directory(), precision.dataType(), device.compute());
+                NDManager scope = loaded.transformer().compute().newScope()) {
             TextTokenizer.Tokens tokens = loaded.tokenizer().encodeKnown(text);
             if (tokens.ids().length == 0) {
                 throw new IllegalArgumentException("--text tokenizes to no tokens");

@@ -3,6 +3,7 @@ package dev.patchbay.cli;
 import dev.patchbay.checkpoint.BundledModel;
 import dev.patchbay.checkpoint.LoadedModel;
 import dev.patchbay.execution.SchedulerConfig;
+import dev.patchbay.model.ComputeContext;
 import dev.patchbay.server.PatchbayServer;
 import dev.patchbay.server.config.ServerConfig;
 import dev.patchbay.server.config.ServerLimits;
@@ -38,6 +39,9 @@ final class ServeCommand implements Callable<Integer> {
 
     @Mixin
     DtypeOption precision = new DtypeOption();
+
+    @Mixin
+    DeviceOption device = new DeviceOption();
 
     @Option(names = "--tls-cert", description = "The server's certificate chain (PEM): serve over TLS.")
     Path tlsCert;
@@ -124,9 +128,12 @@ final class ServeCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        ComputeContext compute = device.compute();
+        // Which device --device chose (auto may have chosen either), before anything loads on it.
+        System.err.println("patchbay: computing on " + compute.describe());
         Map<String, LoadedModel> loaded = new LinkedHashMap<>();
         for (Path dir : models == null || models.isEmpty() ? List.of(BundledModel.directory()) : models) {
-            LoadedModel m = LoadedModel.load(dir, precision.dataType());
+            LoadedModel m = LoadedModel.load(dir, precision.dataType(), compute);
             if (loaded.putIfAbsent(m.name(), m) != null) {
                 throw new IllegalArgumentException("--model: two models are named '" + m.name() + "'");
             }

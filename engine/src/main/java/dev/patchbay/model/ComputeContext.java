@@ -18,6 +18,44 @@ public record ComputeContext(Engine engine, Device device) {
         return new ComputeContext(Engine.getEngine(ENGINE), Device.cpu());
     }
 
+    /**
+     * The device named by {@code spec}: {@code cpu}; {@code cuda} or {@code cuda:N} (fails when PyTorch sees no
+     * such GPU, never falling back to the CPU in silence); or {@code auto}, the first GPU if PyTorch sees one,
+     * else the CPU. DJL sees a GPU only when it has loaded a CUDA build of libtorch (README, "GPU").
+     */
+    public static ComputeContext parse(String spec) {
+        Engine engine = Engine.getEngine(ENGINE);
+        int gpus = engine.getGpuCount();
+        String s = spec.strip().toLowerCase(java.util.Locale.ROOT);
+        if (s.equals("cpu")) {
+            return new ComputeContext(engine, Device.cpu());
+        }
+        if (s.equals("auto")) {
+            return new ComputeContext(engine, gpus > 0 ? Device.gpu(0) : Device.cpu());
+        }
+        java.util.regex.Matcher cuda =
+                java.util.regex.Pattern.compile("(?:cuda|gpu)(?::(\\d+))?").matcher(s);
+        if (!cuda.matches()) {
+            throw new IllegalArgumentException("--device: unknown '" + spec + "'; use auto, cpu, cuda or cuda:N");
+        }
+        int index = cuda.group(1) == null ? 0 : Integer.parseInt(cuda.group(1));
+        if (index >= gpus) {
+            throw new IllegalArgumentException("--device " + spec + ": PyTorch " + engine.getVersion() + " sees "
+                    + gpus + " GPU" + (gpus == 1 ? "" : "s")
+                    + (gpus == 0
+                            ? " (this process loaded a CPU build of libtorch, or JNA could not load libcudart;"
+                                    + " see the README's GPU section)"
+                            : ""));
+        }
+        return new ComputeContext(engine, Device.gpu(index));
+    }
+
+    /** What runs the passes, for logs: the device, the engine's version and where its native library is. */
+    public String describe() {
+        String library = System.getenv().getOrDefault("PYTORCH_LIBRARY_PATH", "DJL's bundled libtorch");
+        return device + " (PyTorch " + engine.getVersion() + ", " + library + ")";
+    }
+
     /** The context of arrays owned by {@code manager}. */
     public static ComputeContext of(NDManager manager) {
         return new ComputeContext(manager.getEngine(), manager.getDevice());

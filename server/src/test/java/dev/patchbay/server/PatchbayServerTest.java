@@ -76,6 +76,7 @@ class PatchbayServerTest {
         assertEquals(2, l.getNKvHeads());
         assertTrue(l.getHookSitesList().contains("blocks.1.attn.hook_rot_k"));
         assertEquals("float32", l.getDtype());
+        assertEquals("cpu()", l.getDevice());
         assertEquals(gpt2.transformer().hookSites().size(), models.get(0).getHookSitesCount());
     }
 

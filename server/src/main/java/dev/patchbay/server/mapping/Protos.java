@@ -51,9 +51,10 @@ public final class Protos {
         return out.build();
     }
 
-    public static ModelInfo model(String name, ModelConfig c, Iterable<String> sites, String dtype) {
+    public static ModelInfo model(String name, ModelConfig c, Iterable<String> sites, String dtype, String device) {
         return ModelInfo.newBuilder()
                 .setDtype(dtype)
+                .setDevice(device)
                 .setName(name)
                 .setArchitecture(c.architecture().modelType())
                 .setNLayers(c.nLayers())

@@ -77,7 +77,8 @@ public final class PatchbayService extends PatchbayGrpc.PatchbayImplBase {
                         e.getKey(),
                         e.getValue().config(),
                         e.getValue().loaded().transformer().hookSites(),
-                        e.getValue().device().dtype())));
+                        e.getValue().device().dtype(),
+                        e.getValue().loaded().transformer().compute().device().toString())));
         response.onNext(out.build());
         response.onCompleted();
     }
