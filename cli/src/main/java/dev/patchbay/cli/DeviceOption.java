@@ -8,7 +8,7 @@ import picocli.CommandLine.Option;
  * rather than falling back to the CPU; {@code auto} (the default) takes the first GPU PyTorch sees, else the
  * CPU, and the command says which.
  */
-final class DeviceOption {
+public final class DeviceOption {
     @Option(
             names = "--device",
             defaultValue = "auto",
@@ -16,7 +16,7 @@ final class DeviceOption {
                     + " the CPU).")
     String device;
 
-    ComputeContext compute() {
+    public ComputeContext compute() {
         return ComputeContext.parse(device);
     }
 }

@@ -1,6 +1,8 @@
 package dev.patchbay.research;
 
 import com.google.gson.GsonBuilder;
+import dev.patchbay.cli.DeviceOption;
+import dev.patchbay.model.ComputeContext;
 import dev.patchbay.research.bench.Benchmark;
 import java.io.PrintWriter;
 import java.nio.file.Files;
@@ -8,6 +10,7 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
@@ -39,6 +42,9 @@ final class BenchCommand implements Callable<Integer> {
             description = "Where to write the JSON (default: ${DEFAULT-VALUE}).")
     Path out;
 
+    @Mixin
+    DeviceOption device = new DeviceOption();
+
     @Spec
     CommandSpec spec;
 
@@ -50,15 +56,17 @@ final class BenchCommand implements Callable<Integer> {
             throw new IllegalArgumentException(
                     "--section: unknown '" + section + "'; use memory, methods, service or all");
         }
+        ComputeContext compute = device.compute();
+        w.printf("computing on %s%n", compute.describe());
         // Memory first: the allocator's leftovers from timed runs would blur the peaks.
         if (section.equals("all") || section.equals("memory")) {
-            rows.addAll(new dev.patchbay.research.bench.MemoryBenchmark(tokens).run());
+            rows.addAll(new dev.patchbay.research.bench.MemoryBenchmark(tokens, compute).run());
         }
         if (section.equals("all") || section.equals("methods")) {
-            rows.addAll(new Benchmark(tokens, repeats).run());
+            rows.addAll(new Benchmark(tokens, repeats, compute).run());
         }
         if (section.equals("all") || section.equals("service")) {
-            rows.addAll(new dev.patchbay.research.bench.ServiceBenchmark(tokens, repeats).run());
+            rows.addAll(new dev.patchbay.research.bench.ServiceBenchmark(tokens, repeats, compute).run());
         }
         w.printf("%-52s %12s %10s  %s%n", "measurement", "median (s)", "x forward", "target");
         for (Benchmark.Row r : rows) {

@@ -1,7 +1,9 @@
 package dev.patchbay.research;
 
+import ai.djl.ndarray.types.DataType;
 import dev.patchbay.checkpoint.BundledModel;
 import dev.patchbay.checkpoint.LoadedModel;
+import dev.patchbay.cli.DeviceOption;
 import dev.patchbay.client.AttributionEvent;
 import dev.patchbay.client.AttributionRequest;
 import dev.patchbay.client.AttributionResults;
@@ -19,6 +21,7 @@ import java.util.Map;
 import java.util.concurrent.Callable;
 import java.util.stream.Stream;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
@@ -35,6 +38,9 @@ final class DemoCommand implements Callable<Integer> {
     static final String CLEAN = "When Mary and John went to the store, John gave a drink to";
     static final String NOISE = "When Mary and John went to the store, Mary gave a drink to";
 
+    @Mixin
+    DeviceOption device = new DeviceOption();
+
     @Option(names = "--model", description = "Hugging Face model directory (default: the bundled model).")
     Path model;
 
@@ -50,7 +56,8 @@ final class DemoCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         PrintWriter w = spec.commandLine().getOut();
-        try (LoadedModel loaded = LoadedModel.load(model != null ? model : BundledModel.directory())) {
+        try (LoadedModel loaded = LoadedModel.load(
+                model != null ? model : BundledModel.directory(), DataType.FLOAT32, device.compute())) {
             PatchbayServer server = PatchbayServer.start(0, Map.of(loaded.name(), loaded));
             try (PatchbayClient client = PatchbayClient.connect("127.0.0.1:" + server.port())) {
                 w.printf("Patchbay demo: server on port %d with %s%n", server.port(), loaded.name());

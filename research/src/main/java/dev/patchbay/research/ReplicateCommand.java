@@ -5,6 +5,7 @@ import ai.djl.ndarray.types.DataType;
 import dev.patchbay.attribution.examples.ConstructedExample;
 import dev.patchbay.checkpoint.BundledModel;
 import dev.patchbay.checkpoint.LoadedModel;
+import dev.patchbay.cli.DeviceOption;
 import dev.patchbay.nodes.NodeSet;
 import dev.patchbay.research.replication.PromptSetting;
 import dev.patchbay.research.replication.Replication;
@@ -16,6 +17,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
@@ -30,6 +32,9 @@ import picocli.CommandLine.Spec;
 final class ReplicateCommand implements Callable<Integer> {
     private static final Map<String, NodeSet> NODE_SETS =
             Map.of("attention", NodeSet.attention(), "neurons", NodeSet.neurons());
+
+    @Mixin
+    DeviceOption device = new DeviceOption();
 
     @Option(names = "--model", description = "Hugging Face model directory (default: the bundled model).")
     Path model;
@@ -95,7 +100,8 @@ final class ReplicateCommand implements Callable<Integer> {
                 : Path.of(System.getProperty("patchbay.home", ".")).resolve("docs/replication");
         Replication replication = new Replication(maxK, seeds, batchRows, 1e-9);
         List<Replication.Outcome> outcomes = new ArrayList<>();
-        try (LoadedModel loaded = LoadedModel.load(dir, float32 ? DataType.FLOAT32 : DataType.FLOAT64)) {
+        try (LoadedModel loaded =
+                LoadedModel.load(dir, float32 ? DataType.FLOAT32 : DataType.FLOAT64, device.compute())) {
             List<PromptSetting> all =
                     PromptSetting.load(prompts != null ? prompts : dir.resolve("replication.json"), loaded.tokenizer());
             for (String s : settings == null ? List.<String>of() : settings) {
@@ -116,7 +122,7 @@ final class ReplicateCommand implements Callable<Integer> {
                 }
             }
             List<ReplicationReport.Example> examples = new ArrayList<>();
-            try (NDManager manager = NDManager.newBaseManager("PyTorch")) {
+            try (NDManager manager = loaded.transformer().compute().newScope()) {
                 for (ConstructedExample e : ConstructedExample.all()) {
                     examples.add(new ReplicationReport.Example(e, e.measure(manager)));
                 }

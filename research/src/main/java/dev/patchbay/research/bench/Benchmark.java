@@ -7,6 +7,7 @@ import dev.patchbay.attribution.AtP;
 import dev.patchbay.attribution.AtPStar;
 import dev.patchbay.attribution.AttributionMethod;
 import dev.patchbay.model.Architecture;
+import dev.patchbay.model.ComputeContext;
 import dev.patchbay.model.HookedTransformer;
 import dev.patchbay.model.Hooks;
 import dev.patchbay.model.ModelConfig;
@@ -33,10 +34,12 @@ public final class Benchmark {
 
     private final int tokens;
     private final int repeats;
+    private final ComputeContext compute;
 
-    public Benchmark(int tokens, int repeats) {
+    public Benchmark(int tokens, int repeats, ComputeContext compute) {
         this.tokens = tokens;
         this.repeats = repeats;
+        this.compute = compute;
     }
 
     public static ModelConfig gpt2Small() {
@@ -66,7 +69,7 @@ public final class Benchmark {
     public List<Row> run() {
         Engine.getEngine("PyTorch").setRandomSeed(1234);
         ModelConfig config = gpt2Small();
-        try (NDManager weights = NDManager.newBaseManager("PyTorch")) {
+        try (NDManager weights = compute.newScope()) {
             HookedTransformer model = HookedTransformer.build(config, new RandomWeights(weights), weights);
             Random random = new Random(42);
             int[] clean = random.ints(tokens, 0, config.vocabSize()).toArray();
@@ -76,7 +79,7 @@ public final class Benchmark {
             int layers = config.nLayers();
 
             double forward = median(() -> {
-                try (NDManager scope = NDManager.newBaseManager("PyTorch")) {
+                try (NDManager scope = model.compute().newScope()) {
                     model.forward(scope, TokenBatch.of(clean), Hooks.NONE)
                             .logits()
                             .toFloatArray();
@@ -113,7 +116,7 @@ public final class Benchmark {
 
     /** One full forward pass per head, each patching that head's output at every position. */
     private static void naivePatching(HookedTransformer model, PromptPair pair, ModelConfig config) {
-        try (NDManager scope = NDManager.newBaseManager("PyTorch")) {
+        try (NDManager scope = model.compute().newScope()) {
             List<String> sites = new ArrayList<>();
             for (int l = 0; l < config.nLayers(); l++) {
                 sites.add(dev.patchbay.model.HookSites.attn(l, "z"));

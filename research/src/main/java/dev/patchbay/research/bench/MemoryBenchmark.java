@@ -6,6 +6,7 @@ import dev.patchbay.attribution.ActivationPatching;
 import dev.patchbay.attribution.AtP;
 import dev.patchbay.attribution.AtPStar;
 import dev.patchbay.attribution.AttributionMethod;
+import dev.patchbay.model.ComputeContext;
 import dev.patchbay.model.HookedTransformer;
 import dev.patchbay.model.ModelConfig;
 import dev.patchbay.nodes.Metric;
@@ -23,9 +24,11 @@ import java.util.Random;
 public final class MemoryBenchmark {
     private static final double GB = 1e9;
     private final int tokens;
+    private final ComputeContext compute;
 
-    public MemoryBenchmark(int tokens) {
+    public MemoryBenchmark(int tokens, ComputeContext compute) {
         this.tokens = tokens;
+        this.compute = compute;
     }
 
     public List<Benchmark.Row> run() {
@@ -36,7 +39,7 @@ public final class MemoryBenchmark {
         }
         Engine.getEngine("PyTorch").setRandomSeed(1234);
         ModelConfig config = Benchmark.gpt2Small();
-        try (NDManager weights = NDManager.newBaseManager("PyTorch")) {
+        try (NDManager weights = compute.newScope()) {
             HookedTransformer model = HookedTransformer.build(config, new RandomWeights(weights), weights);
             Random random = new Random(42);
             int[] clean = random.ints(tokens, 0, config.vocabSize()).toArray();

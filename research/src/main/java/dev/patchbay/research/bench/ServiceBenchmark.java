@@ -5,6 +5,7 @@ import ai.djl.ndarray.NDManager;
 import dev.patchbay.attribution.AtPStar;
 import dev.patchbay.checkpoint.LoadedModel;
 import dev.patchbay.execution.SchedulerConfig;
+import dev.patchbay.model.ComputeContext;
 import dev.patchbay.model.HookedTransformer;
 import dev.patchbay.model.ModelConfig;
 import dev.patchbay.nodes.Metric;
@@ -45,17 +46,19 @@ import java.util.stream.IntStream;
 public final class ServiceBenchmark {
     private final int tokens;
     private final int repeats;
+    private final ComputeContext compute;
 
-    public ServiceBenchmark(int tokens, int repeats) {
+    public ServiceBenchmark(int tokens, int repeats, ComputeContext compute) {
         this.tokens = tokens;
         this.repeats = repeats;
+        this.compute = compute;
     }
 
     public List<Benchmark.Row> run() throws Exception {
         Engine.getEngine("PyTorch").setRandomSeed(1234);
         ModelConfig config = Benchmark.gpt2Small();
         List<Benchmark.Row> rows = new ArrayList<>();
-        try (NDManager weights = NDManager.newBaseManager("PyTorch")) {
+        try (NDManager weights = compute.newScope()) {
             HookedTransformer model = HookedTransformer.build(config, new RandomWeights(weights), weights);
             LoadedModel loaded = LoadedModel.inMemory("gpt2-small-random", model);
             PatchbayServer server = PatchbayServer.start(
