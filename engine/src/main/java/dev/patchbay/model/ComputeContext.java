@@ -25,13 +25,12 @@ public record ComputeContext(Engine engine, Device device) {
      */
     public static ComputeContext parse(String spec) {
         Engine engine = Engine.getEngine(ENGINE);
-        int gpus = engine.getGpuCount();
         String s = spec.strip().toLowerCase(java.util.Locale.ROOT);
         if (s.equals("cpu")) {
             return new ComputeContext(engine, Device.cpu());
         }
         if (s.equals("auto")) {
-            return new ComputeContext(engine, gpus > 0 ? Device.gpu(0) : Device.cpu());
+            return new ComputeContext(engine, usable(engine, 0) ? Device.gpu(0) : Device.cpu());
         }
         java.util.regex.Matcher cuda =
                 java.util.regex.Pattern.compile("(?:cuda|gpu)(?::(\\d+))?").matcher(s);
@@ -39,15 +38,32 @@ public record ComputeContext(Engine engine, Device device) {
             throw new IllegalArgumentException("--device: unknown '" + spec + "'; use auto, cpu, cuda or cuda:N");
         }
         int index = cuda.group(1) == null ? 0 : Integer.parseInt(cuda.group(1));
-        if (index >= gpus) {
-            throw new IllegalArgumentException("--device " + spec + ": PyTorch " + engine.getVersion() + " sees "
-                    + gpus + " GPU" + (gpus == 1 ? "" : "s")
-                    + (gpus == 0
-                            ? " (this process loaded a CPU build of libtorch, or JNA could not load libcudart;"
-                                    + " see the README's GPU section)"
-                            : ""));
+        if (!engine.hasCapability(ai.djl.engine.StandardCapabilities.CUDA)) {
+            throw new IllegalArgumentException("--device " + spec + ": PyTorch " + engine.getVersion() + " sees 0 GPUs"
+                    + " (the loaded libtorch has no CUDA support: a CPU build, or its CUDA libraries did not load;"
+                    + " see the README's GPU section)");
+        }
+        if (!usable(engine, index)) {
+            throw new IllegalArgumentException("--device " + spec + ": PyTorch " + engine.getVersion()
+                    + " has CUDA but cannot place an array on GPU " + index + " (no such device?)");
         }
         return new ComputeContext(engine, Device.gpu(index));
+    }
+
+    /**
+     * Whether an array can live on GPU {@code index}, asked of libtorch itself: DJL's own GPU count goes through a
+     * second copy of the CUDA runtime loaded by JNA, and said 0 on an H200 where libtorch's CUDA worked.
+     */
+    private static boolean usable(Engine engine, int index) {
+        if (!engine.hasCapability(ai.djl.engine.StandardCapabilities.CUDA)) {
+            return false;
+        }
+        try (NDManager probe = engine.newBaseManager(Device.gpu(index))) {
+            probe.zeros(new ai.djl.ndarray.types.Shape(1));
+            return true;
+        } catch (RuntimeException e) {
+            return false;
+        }
     }
 
     /** What runs the passes, for logs: the device, the engine's version and where its native library is. */

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# The GPU check, in one go on a machine with an NVIDIA GPU, a CUDA build of PyTorch for python3, g++ and no Java:
+# builds DJL's JNI against that PyTorch, runs Patchbay on cuda and on the same machine's CPU, compares logits and
+# AtP* effects, and benchmarks; the report goes to $OUT (default gpu-report/).
+#
+# It needs the folder that tools/gpu/make-carry.sh prepares (default gpu-carry/, or PATCHBAY_GPU_CARRY): a Java
+# runtime and the jar without CPU natives (bundle.tar.xz), the bundled model, DJL's native sources and JNI headers.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+carry=${PATCHBAY_GPU_CARRY:-$root/gpu-carry}
+out=${OUT:-$root/gpu-report}
+mkdir -p "$out"
+work=$(mktemp -d)
+start=$(date +%s)
+tar -xJf "$carry/bundle.tar.xz" -C "$work"
+java="$work/rt0/bin/java"
+jar="$work/stored.jar"
+
+read -r torch_dir torch_version cuda site < <(python3 -c '
+import os, site, torch
+print(os.path.dirname(torch.__file__), torch.__version__.split("+")[0], (torch.version.cuda or "none").replace(".", ""),
+      os.path.dirname(os.path.dirname(torch.__file__)))')
+if [ "$cuda" = none ]; then echo "python3's torch is a CPU build: nothing to check" >&2; exit 1; fi
+flavor="cu${cuda}"
+export DJL_CACHE_DIR="$work/djl-cache-gpu" # a cache of its own: DJL's tokenizer cache mixes CPU and GPU otherwise
+lib="$DJL_CACHE_DIR/pytorch/${torch_version}-${flavor}-linux-x86_64/0.35.1-libdjl_torch.so"
+bash "$here/build-jni.sh" "$carry/djl" "$carry/jni-include" "$lib" > "$out/build-jni.log" 2>&1 \
+  || { tail -30 "$out/build-jni.log"; exit 1; }
+echo "JNI built in $(( $(date +%s) - start )) s" | tee "$out/report.txt"
+export PYTORCH_LIBRARY_PATH="$torch_dir/lib" PYTORCH_VERSION="$torch_version" PYTORCH_FLAVOR="$flavor"
+# DJL uses the GPU only when JNA loads libcudart. pip's layout names it libcudart.so.N under nvidia/, and JNA
+# tries the bare name libcudart.so first, which finds a system CUDA toolkit's runtime (another CUDA version, so
+# DJL counts 0 GPUs): offer torch's own runtime under the bare name in a directory of its own.
+cudart="$work/cudart"
+mkdir -p "$cudart"
+ln -s "$(find "$site/nvidia" -name 'libcudart.so*' | head -1)" "$cudart/libcudart.so"
+run() { "$java" -Djna.library.path="$cudart" -Dai.djl.offline=true -jar "$jar" "$@"; }
+
+model="$carry/model"
+clean="When Mary and John went to the store, John gave a drink to"
+noise="When Mary and John went to the store, Mary gave a drink to"
+for device in cuda cpu; do
+  run logits --model "$model" --text "$clean" --json --device "$device" > "$out/logits-$device.json"
+  for dtype in fp32 fp64; do
+    run attribute --model "$model" --clean "$clean" --noise "$noise" --answer " Mary" --wrong " John" \
+      --method atp-star --nodes all --json --device "$device" --dtype "$dtype" > "$out/atp-star-$device-$dtype.json"
+  done
+done
+python3 - "$out" <<'PY' | tee -a "$out/report.txt"
+import json, sys, pathlib
+out = pathlib.Path(sys.argv[1])
+def load(name): return json.loads((out / name).read_text())
+a, b = load("logits-cuda.json")["logits"], load("logits-cpu.json")["logits"]
+print(f"logits, cuda vs cpu (fp32): max |diff| {max(abs(x - y) for x, y in zip(a, b)):.3g} over {len(a)}")
+for dtype in ("fp32", "fp64"):
+    g, c = load(f"atp-star-cuda-{dtype}.json")["effects"], load(f"atp-star-cpu-{dtype}.json")["effects"]
+    print(f"AtP* ({dtype}), cuda vs cpu: {len(c)} effects, max |diff| {max(abs(g[k] - c[k]) for k in c):.3g},"
+          f" largest |effect| {max(abs(v) for v in c.values()):.3g}")
+PY
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee -a "$out/report.txt"
+timeout "${BENCH_SECONDS:-300}" "$java" -Djna.library.path="$cudart" -Dai.djl.offline=true -jar "$jar" \
+  bench --device cuda --section methods --repeats 3 --out "$out/bench-cuda.json" > "$out/bench-cuda.txt" 2>&1 \
+  || echo "bench did not finish in ${BENCH_SECONDS:-300} s" >> "$out/report.txt"
+cat "$out/bench-cuda.txt" >> "$out/report.txt"
+echo "total $(( $(date +%s) - start )) s" | tee -a "$out/report.txt"
