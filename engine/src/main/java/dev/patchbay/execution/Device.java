@@ -83,9 +83,12 @@ public final class Device implements AutoCloseable {
         return rowsFitting(forwardRowBytes(length));
     }
 
-    /** How many pairs of an AtP-family pass of {@code length} tokens fit the memory budget; 0 when none does. */
-    public int gradientRowsFitting(int length) {
-        return rowsFitting(gradientRowBytes(length));
+    /**
+     * How many pairs of an AtP-family pass of {@code length} tokens fit the memory budget (with the QK fix's
+     * tables where {@code qkFix}); 0 when none does.
+     */
+    public int gradientRowsFitting(int length, boolean qkFix) {
+        return rowsFitting(gradientRowBytes(length, qkFix));
     }
 
     /** Estimated native bytes of one forward row of {@code length} tokens (see {@link PassMemory}). */
@@ -94,8 +97,8 @@ public final class Device implements AutoCloseable {
     }
 
     /** Estimated native bytes of one AtP-family pair of {@code length} tokens (see {@link PassMemory}). */
-    public long gradientRowBytes(int length) {
-        return PassMemory.gradientRowBytes(model.config(), length, elementBytes);
+    public long gradientRowBytes(int length, boolean qkFix) {
+        return PassMemory.gradientRowBytes(model.config(), length, elementBytes, qkFix);
     }
 
     /** "float32" or "float64": the precision the model computes in. */
@@ -412,7 +415,7 @@ public final class Device implements AutoCloseable {
 
         @Override
         public long bytes(int paddedLength) {
-            return work.pairs().size() * gradientRowBytes(paddedLength);
+            return work.pairs().size() * gradientRowBytes(paddedLength, work.needsQkFix());
         }
 
         @Override

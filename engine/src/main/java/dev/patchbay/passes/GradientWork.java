@@ -8,6 +8,13 @@ import java.util.List;
  * A batch of pairs for the AtP family. Works with equal settings can run as one batch.
  */
 public record GradientWork(List<PromptPair> pairs, NodeSet nodes, GradientVariant variant) {
+    /** Whether the pass prepares the QK fix: its variant has it and the nodes include queries or keys. */
+    public boolean needsQkFix() {
+        return variant.qkFix()
+                && (nodes.kinds().contains(dev.patchbay.nodes.NodeKind.QUERY)
+                        || nodes.kinds().contains(dev.patchbay.nodes.NodeKind.KEY));
+    }
+
     /** Whether two works can share one batch. */
     public boolean compatible(GradientWork other) {
         return variant == other.variant

@@ -9,8 +9,8 @@ import dev.patchbay.model.ModelConfig;
  * <p>What grows is the attention: every row holds heads x T x T scores, patterns and (for gradients) their
  * gradients, so a 2048-token prompt costs 1024 times a 64-token one there. The factors are counts of such
  * tensors alive at once, rounded up from the pass's code and checked against peak resident memory on the tiny
- * Llama checkpoint at 2048 tokens (measured: AtP 306 MB a row, estimated 403; activation patching 350 MB a row,
- * estimated 403): an estimate that is too low lets a batch exhaust memory, one that is too high only makes
+ * Llama checkpoint at 2048 tokens (measured: AtP 306 MB a row, estimated 438; activation patching 350 MB a row,
+ * estimated 411): an estimate that is too low lets a batch exhaust memory, one that is too high only makes
  * batches smaller.
  */
 public final class PassMemory {
@@ -26,6 +26,14 @@ public final class PassMemory {
     private static final int FORWARD_RESIDUAL_WIDTHS = 8;
 
     private static final int FORWARD_MLP_WIDTHS = 4;
+    /**
+     * The QK fix (query and key nodes of AtP with the QK fix and AtP*): float64 [B, H, T, T] arrays it keeps per
+     * layer for the estimates, and the temporaries one layer's preparation holds at once (measured with the tiny
+     * Llama at 1024 tokens over every node: 1.75 GB a row, estimated 2.2 GB).
+     */
+    private static final int QK_FIX_KEPT_PER_LAYER = 6;
+
+    private static final int QK_FIX_PREPARATION = 40;
     /** Values kept per node site and position for the AtP family: clean and noise activations, gradient,
      * difference, product, and the host copy. */
     private static final int GRADIENT_SITE_COPIES = 6;
@@ -48,16 +56,20 @@ public final class PassMemory {
 
     /**
      * A forward and backward pass of the AtP family: the graph of every layer is kept for the backward, and the
-     * node sites' values per position are kept for the estimates.
+     * node sites' values per position are kept for the estimates; with {@code qkFix} (AtP with the QK fix, or
+     * AtP*, over query or key nodes) the QK fix's tables as well, which dominate long prompts.
      */
-    public static long gradientRowBytes(ModelConfig c, int length, int elementBytes) {
+    public static long gradientRowBytes(ModelConfig c, int length, int elementBytes, boolean qkFix) {
         double t = length;
         double perLayer = GRADIENT_ATTENTION_MAPS * (double) c.nHeads() * t * t
                 + t * (GRADIENT_RESIDUAL_WIDTHS * (double) c.dModel() + GRADIENT_MLP_WIDTHS * (double) c.dMlp());
         double sites = GRADIENT_SITE_COPIES * t * (4.0 * c.nHeads() * c.dHead() + c.dMlp());
         double logits = 2.0 * c.vocabSize();
         // The noise run of a pair needs no graph and frees its layers as it goes: the clean run's graph dominates.
-        return bytes((c.nLayers() * (perLayer + sites) + logits) * elementBytes);
+        double graph = (c.nLayers() * (perLayer + sites) + logits) * elementBytes;
+        double maps = (double) c.nHeads() * t * t;
+        double qk = qkFix ? maps * Double.BYTES * (c.nLayers() * QK_FIX_KEPT_PER_LAYER + QK_FIX_PREPARATION) : 0;
+        return bytes(graph + qk);
     }
 
     private static long bytes(double value) {

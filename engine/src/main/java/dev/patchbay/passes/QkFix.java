@@ -5,8 +5,10 @@ import static dev.patchbay.model.Scalars.times;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import dev.patchbay.model.Scoped;
 
 /**
  * The QK fix (docs/spec/atp-spec.md section 4; eqs. 6-10): for a query or key node, recompute the attention softmax
@@ -53,37 +55,47 @@ final class QkFix {
             NDArray noiseK,
             double scale,
             boolean allKeys) {
-        NDArray a = scores.toType(DataType.FLOAT64, false);
-        int heads = (int) cleanQ.getShape().get(2);
-        groups = heads / (int) cleanK.getShape().get(2);
-        NDArray qc = perHead(cleanQ, 1);
-        NDArray kc = perHead(cleanK, groups);
-        NDArray dq = perHead(noiseQ, 1).sub(qc);
-        NDArray dk = perHead(noiseK, groups).sub(kc);
-        NDArray logP = a.logSoftmax(-1);
-        pattern = logP.exp();
+        // The construction makes some forty float64 [B, H, T, T] temporaries; only six are kept. They are made in a
+        // scope of their own, closed here, or a long prompt's pass would hold all of them for every layer.
+        NDManager owner = scores.getManager();
+        try (NDManager work = owner.newSubManager()) {
+            NDArray a = Scoped.view(work, scores).toType(DataType.FLOAT64, false);
+            int heads = (int) cleanQ.getShape().get(2);
+            groups = heads / (int) cleanK.getShape().get(2);
+            NDArray qc = perHead(Scoped.view(work, cleanQ), 1);
+            NDArray kc = perHead(Scoped.view(work, cleanK), groups);
+            NDArray dq = perHead(Scoped.view(work, noiseQ), 1).sub(qc);
+            NDArray dk = perHead(Scoped.view(work, noiseK), groups).sub(kc);
+            NDArray logP = a.logSoftmax(-1);
+            pattern = logP.exp();
 
-        // Query t patched: only row t of the scores moves, by (q'_t - q_t).k_s * scale (eqs. 6-7); the whole row
-        // is recomputed, so no probability is formed from another.
-        NDArray queryScores = a.add(times(dq.matMul(kc.transpose(0, 1, 3, 2)), scale));
-        queryDelta = queryScores.softmax(-1).sub(pattern);
+            // Query t patched: only row t of the scores moves, by (q'_t - q_t).k_s * scale (eqs. 6-7); the whole
+            // row is recomputed, so no probability is formed from another.
+            NDArray queryScores = a.add(times(dq.matMul(kc.transpose(0, 1, 3, 2)), scale));
+            queryDelta = queryScores.softmax(-1).sub(pattern);
 
-        // Key s patched: column s of every row t >= s moves by delta_ts = q_t.(k'_s - k_s) * scale.
-        NDArray delta = times(qc.matMul(dk.transpose(0, 1, 3, 2)), scale);
-        dominant = pattern.gt(0.5);
-        NDArray minusInfinity = a.zerosLike().log();
-        NDArray othersOfDominant = logSumExp(NDArrays.where(dominant, minusInfinity, logP));
-        NDArray logRest = NDArrays.where(
-                dominant,
-                othersOfDominant.broadcast(a.getShape()),
-                plus(pattern.neg(), 1).log());
-        // log of the patched row's total relative to the clean one: log(rest + p e^delta).
-        NDArray logTotal = logAddExp(logRest, logP.add(delta));
-        keySelf = logP.add(delta).sub(logTotal).exp().sub(pattern);
-        // A row whose only visible key is s has no others to change (and exp(-logTotal) may overflow there).
-        keyOthers = NDArrays.where(
-                logRest.isInfinite(), a.zerosLike(), plus(logTotal.neg().exp(), -1));
-        allKeysDelta = allKeys ? a.add(delta).softmax(-1).sub(pattern) : null;
+            // Key s patched: column s of every row t >= s moves by delta_ts = q_t.(k'_s - k_s) * scale.
+            NDArray delta = times(qc.matMul(dk.transpose(0, 1, 3, 2)), scale);
+            dominant = pattern.gt(0.5);
+            NDArray minusInfinity = a.zerosLike().log();
+            NDArray othersOfDominant = logSumExp(NDArrays.where(dominant, minusInfinity, logP));
+            NDArray logRest = NDArrays.where(
+                    dominant,
+                    othersOfDominant.broadcast(a.getShape()),
+                    plus(pattern.neg(), 1).log());
+            // log of the patched row's total relative to the clean one: log(rest + p e^delta).
+            NDArray logTotal = logAddExp(logRest, logP.add(delta));
+            keySelf = logP.add(delta).sub(logTotal).exp().sub(pattern);
+            // A row whose only visible key is s has no others to change (and exp(-logTotal) may overflow there).
+            keyOthers = NDArrays.where(
+                    logRest.isInfinite(), a.zerosLike(), plus(logTotal.neg().exp(), -1));
+            allKeysDelta = allKeys ? a.add(delta).softmax(-1).sub(pattern) : null;
+            for (NDArray kept : new NDArray[] {pattern, queryDelta, dominant, keySelf, keyOthers, allKeysDelta}) {
+                if (kept != null) {
+                    kept.attach(owner);
+                }
+            }
+        }
     }
 
     /** Query node estimates [B, T, H] under pattern gradient {@code g} [B, H, T, T]. */

@@ -105,6 +105,40 @@ class MemoryBudgetTest {
         }
     }
 
+    /**
+     * AtP* over queries and keys keeps float64 QK-fix tables of heads x T x T per layer: at 2048 tokens one pair
+     * of the tiny Llama needs several GB (1.75 GB measured at 1024 tokens), so within a 1.26 GB budget it is
+     * refused before anything runs, naming the QK fix, instead of exhausting memory.
+     */
+    @Test
+    void theQkFixTablesCountTowardsTheBudget(@TempDir Path dir) throws Exception {
+        try (LoadedModel model = LoadedModel.load(longTinyLlama(dir), DataType.FLOAT32)) {
+            String name = InProcessServerBuilder.generateName();
+            try (PatchbayServer server = start(name, model, BUDGET)) {
+                ManagedChannel channel = InProcessChannelBuilder.forName(name).build();
+                try {
+                    AttributeRequest atpStar = request().toBuilder()
+                            .setMethod(Method.ATP_STAR)
+                            .setNodes(dev.patchbay.proto.v1.NodeSet.newBuilder()
+                                    .addKinds(NodeKind.QUERY)
+                                    .addKinds(NodeKind.KEY)
+                                    .setPerPosition(true))
+                            .build();
+                    StatusRuntimeException e = assertThrows(
+                            StatusRuntimeException.class,
+                            () -> PatchbayGrpc.newBlockingStub(channel)
+                                    .attribute(atpStar)
+                                    .hasNext());
+                    assertEquals(Status.Code.RESOURCE_EXHAUSTED, e.getStatus().getCode());
+                    assertTrue(e.getStatus().getDescription().contains("with the QK fix"), e.getMessage());
+                    assertEquals(0, server.device("long-llama").batches(), "nothing ran");
+                } finally {
+                    channel.shutdownNow();
+                }
+            }
+        }
+    }
+
     private static PatchbayServer start(String name, LoadedModel model, long budget) throws IOException {
         ServerLimits limits = new ServerLimits(64 << 20, 64, TOKENS, 2_000_000, 4, 2, 64 << 10);
         return PatchbayServer.start(

@@ -93,7 +93,10 @@ public final class RequestParser {
         }
         boolean gradients = id.startsWith("atp");
         int patchRows = patchRowsFitting(model, pairs);
-        int gradientRows = gradients ? gradientRowsFitting(model, pairs, id) : batchRows;
+        boolean qkFix = (id.equals("atp-qk") || id.equals("atp-star"))
+                && (nodes.kinds().contains(dev.patchbay.nodes.NodeKind.QUERY)
+                        || nodes.kinds().contains(dev.patchbay.nodes.NodeKind.KEY));
+        int gradientRows = gradients ? gradientRowsFitting(model, pairs, id, qkFix) : batchRows;
         AttributionMethod method = Methods.byId(
                 id,
                 patchRows,
@@ -253,12 +256,16 @@ public final class RequestParser {
     }
 
     /** Pairs of an AtP-family pass within the batch limit and the memory budget; refuses when none fits. */
-    private int gradientRowsFitting(ServedModel model, List<PromptPair> pairs, String method) throws RequestException {
+    private int gradientRowsFitting(ServedModel model, List<PromptPair> pairs, String method, boolean qkFix)
+            throws RequestException {
         int length = pairs.get(0).length();
-        int fit = model.device().gradientRowsFitting(length);
+        int fit = model.device().gradientRowsFitting(length, qkFix);
         if (fit < 1) {
             throw overBudget(
-                    model, length, model.device().gradientRowBytes(length), method + "'s forward and backward");
+                    model,
+                    length,
+                    model.device().gradientRowBytes(length, qkFix),
+                    method + "'s forward and backward" + (qkFix ? " with the QK fix" : ""));
         }
         return Math.min(batchRows, fit);
     }
