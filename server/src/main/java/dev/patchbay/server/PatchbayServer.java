@@ -159,11 +159,11 @@ public final class PatchbayServer implements AutoCloseable {
                 .maxInboundMessageSize(limits.maxRequestBytes())
                 // Outermost the access log, so refused calls (no token, malformed bytes) are logged and counted.
                 .addService(ServerInterceptors.intercept(
-                        guarded(new MalformedMessages().guard(service.bindService()), tokens), accessLog))
+                        requiringTokens(new MalformedMessages().guard(service.bindService()), tokens), accessLog))
                 .addService(health.getHealthService())
-                .addService(guarded(ProtoReflectionServiceV1.newInstance(), tokens))
+                .addService(requiringTokens(ProtoReflectionServiceV1.newInstance(), tokens))
                 // v1alpha too: Python's grpc_reflection and older grpcurl ask for it.
-                .addService(guarded(reflectionV1Alpha(), tokens))
+                .addService(requiringTokens(reflectionV1Alpha(), tokens))
                 .build()
                 .start();
         health.setStatus("", ServingStatus.SERVING);
@@ -172,11 +172,11 @@ public final class PatchbayServer implements AutoCloseable {
         return new PatchbayServer(server, health, devices, jobs, handlers, service);
     }
 
-    private static ServerServiceDefinition guarded(BindableService service, BearerTokens tokens) {
-        return guarded(service.bindService(), tokens);
+    private static ServerServiceDefinition requiringTokens(BindableService service, BearerTokens tokens) {
+        return requiringTokens(service.bindService(), tokens);
     }
 
-    private static ServerServiceDefinition guarded(ServerServiceDefinition service, BearerTokens tokens) {
+    private static ServerServiceDefinition requiringTokens(ServerServiceDefinition service, BearerTokens tokens) {
         return tokens == null ? service : ServerInterceptors.intercept(service, tokens);
     }
 
