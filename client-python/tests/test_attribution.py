@@ -132,3 +132,31 @@ def test_the_false_negative_diagnostic_streams_after_verification(client):
     for result in client.patch("tiny-gpt2", PAIR, [[name] for name in sorted(unverified)]):
         if abs(result.effect) >= 2 * diagnostic.threshold:
             assert result.group in flagged, result.group
+
+
+def test_a_sweep_job_can_ask_for_the_diagnostic(client):
+    # It raised TypeError: the sweep passed every job key to a function without a diagnostic parameter.
+    jobs = [("d", dict(model="tiny-gpt2", pairs=PAIR, nodes="heads", verify_top_k=3, progress=True,
+                       diagnostic={"samples": 20, "inclusion_probability": 0.3}))]
+    events = [event for _, event in client.sweep(iter(jobs))]
+    assert any(isinstance(e, patchbay.Diagnostic) for e in events)
+    assert isinstance(events[-1], patchbay.Summary)
+
+
+def test_the_async_client_has_the_sync_clients_calls(server_address, client):
+    async def run():
+        async with patchbay.AsyncClient(server_address) as aclient:
+            tokens = await aclient.tokenize("tiny-gpt2", CLEAN)
+            patched = [r async for r in aclient.patch("tiny-gpt2", PAIR, [["L1H2"]])]
+            swept = [(i, e) async for i, e in aclient.sweep([("a", dict(model="tiny-gpt2", pairs=PAIR))])]
+            verified = [e async for e in aclient.attribute("tiny-gpt2", PAIR, verify_top_k=2, verify_budget=50,
+                                                          diagnostic={"samples": 20})]
+            metrics = await aclient.metrics()
+            return tokens, patched, swept, verified, metrics
+
+    tokens, patched, swept, verified, metrics = asyncio.run(run())
+    assert tokens.ids == client.tokenize("tiny-gpt2", CLEAN).ids
+    assert patched[0].effect == pytest.approx(next(client.patch("tiny-gpt2", PAIR, [["L1H2"]])).effect)
+    assert isinstance(swept[-1][1], patchbay.Summary) and swept[-1][0] == "a"
+    assert any(isinstance(e, patchbay.Diagnostic) for e in verified)
+    assert metrics.calls_by_status["OK"] > 0

@@ -194,20 +194,15 @@ class Client:
         positions). progress: show a tqdm bar (with the ``progress`` extra installed). allow_unknown_tokens: a
         word the model's vocabulary lacks is refused unless this is set (then it reads as the unknown token).
         """
-        request = attribute_request(model, pairs, method, nodes, metric, verify_top_k, baseline, verify_budget,
-                                    allow_unknown_tokens)
-        if diagnostic:
-            options = {} if diagnostic is True else dict(diagnostic)
-            request.diagnostic.CopyFrom(patchbay_pb2.DiagnosticOptions(enabled=True, **options))
+        request = _attribute(model, pairs, method=method, nodes=nodes, metric=metric, verify_top_k=verify_top_k,
+                             verify_budget=verify_budget, baseline=baseline, diagnostic=diagnostic,
+                             allow_unknown_tokens=allow_unknown_tokens)
         return Attribution(self._stub.Attribute(request, timeout=self._timeout, metadata=self._metadata), progress)
 
     def patch(self, model: str, pairs, groups, *, metric: str = "logit_diff") -> Iterator[patchbay_pb2.PatchResult]:
         """Exact activation patching of node groups (each a list of node names such as "L1H2" or "L0N5@3",
         patched jointly); yields each group's result as it is computed."""
-        if isinstance(pairs, (dict, tuple)) or not isinstance(pairs, list):
-            pairs = [pairs]
-        request = patchbay_pb2.PatchRequest(model=model, pairs=[pair(p) for p in pairs], metric=METRICS[metric],
-                                            groups=[_group(g) for g in groups])
+        request = _patch(model, pairs, groups, metric)
         try:
             for event in self._stub.Patch(request, timeout=self._timeout, metadata=self._metadata):
                 if event.HasField("result"):
@@ -219,17 +214,10 @@ class Client:
         """Many attribution jobs over one stream: ``jobs`` yields (job_id, keyword arguments of attribute()
         plus "model" and "pairs"); yields (job_id, event) as results arrive, and (job_id, PatchbayError) for a
         job that failed while the others go on."""
-        def requests():
-            for job_id, job in jobs:
-                job = dict(job)
-                yield patchbay_pb2.SweepRequest(job_id=job_id, job=attribute_request(
-                    job.pop("model"), job.pop("pairs"), **job))
         try:
-            for event in self._stub.Sweep(requests(), timeout=self._timeout, metadata=self._metadata):
-                if event.HasField("error"):
-                    yield event.job_id, PatchbayError(getattr(grpc.StatusCode, event.error.code), event.error.message)
-                else:
-                    yield event.job_id, ev.convert(event.attribute)
+            for event in self._stub.Sweep((_sweep_job(i, job) for i, job in jobs), timeout=self._timeout,
+                                          metadata=self._metadata):
+                yield _sweep_event(event)
         except grpc.RpcError as e:
             raise PatchbayError.of(e) from None
 
@@ -273,13 +261,50 @@ class AsyncClient:
         except grpc.RpcError as e:
             raise PatchbayError.of(e) from None
 
+    async def metrics(self) -> patchbay_pb2.Metrics:
+        return await self._unary(self._stub.GetMetrics, patchbay_pb2.MetricsRequest())
+
+    async def tokenize(self, model: str, text: str, *, allow_unknown_tokens: bool = False) -> Tokens:
+        response = await self._unary(self._stub.Tokenize, patchbay_pb2.TokenizeRequest(
+            model=model, text=text, allow_unknown_tokens=allow_unknown_tokens))
+        return Tokens(ids=list(response.ids), tokens=list(response.tokens))
+
     async def attribute(self, model: str, pairs, *, method: str = "atp-star", nodes="heads",
-                        metric: str = "logit_diff", verify_top_k: int = 0):
-        """Yields typed events as they stream."""
-        request = attribute_request(model, pairs, method, nodes, metric, verify_top_k)
+                        metric: str = "logit_diff", verify_top_k: int = 0, verify_budget: float = 0.0,
+                        baseline: dict | None = None, diagnostic: dict | bool | None = None,
+                        allow_unknown_tokens: bool = False):
+        """Yields typed events as they stream; the arguments are Client.attribute's (no progress bar here)."""
+        request = _attribute(model, pairs, method=method, nodes=nodes, metric=metric, verify_top_k=verify_top_k,
+                             verify_budget=verify_budget, baseline=baseline, diagnostic=diagnostic,
+                             allow_unknown_tokens=allow_unknown_tokens)
         try:
             async for message in self._stub.Attribute(request, timeout=self._timeout, metadata=self._metadata):
                 yield ev.convert(message)
+        except grpc.RpcError as e:
+            raise PatchbayError.of(e) from None
+
+    async def patch(self, model: str, pairs, groups, *, metric: str = "logit_diff"):
+        """Yields each node group's PatchResult as it is computed, as Client.patch does."""
+        try:
+            async for event in self._stub.Patch(_patch(model, pairs, groups, metric), timeout=self._timeout,
+                                                metadata=self._metadata):
+                if event.HasField("result"):
+                    yield event.result
+        except grpc.RpcError as e:
+            raise PatchbayError.of(e) from None
+
+    async def sweep(self, jobs: Iterable[tuple[str, dict]]):
+        """Yields (job_id, event) as Client.sweep does; ``jobs`` is read as the server asks for more."""
+        try:
+            async for event in self._stub.Sweep((_sweep_job(i, job) for i, job in jobs), timeout=self._timeout,
+                                                metadata=self._metadata):
+                yield _sweep_event(event)
+        except grpc.RpcError as e:
+            raise PatchbayError.of(e) from None
+
+    async def _unary(self, method, request):
+        try:
+            return await method(request, timeout=self._timeout, metadata=self._metadata)
         except grpc.RpcError as e:
             raise PatchbayError.of(e) from None
 
@@ -294,6 +319,37 @@ class AsyncClient:
 
 
 _CHANNEL_OPTIONS = [("grpc.max_receive_message_length", 64 << 20)]
+
+
+def _attribute(model, pairs, *, method="atp-star", nodes="heads", metric="logit_diff", verify_top_k=0,
+               verify_budget=0.0, baseline=None, diagnostic=None, allow_unknown_tokens=False):
+    """The AttributeRequest that Client.attribute, AsyncClient.attribute and a sweep's jobs send."""
+    request = attribute_request(model, pairs, method, nodes, metric, verify_top_k, baseline, verify_budget,
+                                allow_unknown_tokens)
+    if diagnostic:
+        options = {} if diagnostic is True else dict(diagnostic)
+        request.diagnostic.CopyFrom(patchbay_pb2.DiagnosticOptions(enabled=True, **options))
+    return request
+
+
+def _patch(model, pairs, groups, metric) -> patchbay_pb2.PatchRequest:
+    if isinstance(pairs, (dict, tuple)) or not isinstance(pairs, list):
+        pairs = [pairs]
+    return patchbay_pb2.PatchRequest(model=model, pairs=[pair(p) for p in pairs], metric=METRICS[metric],
+                                     groups=[_group(g) for g in groups])
+
+
+def _sweep_job(job_id: str, job: dict) -> patchbay_pb2.SweepRequest:
+    """A sweep job: attribute()'s keyword arguments plus "model" and "pairs" ("progress" is per call, ignored)."""
+    job = dict(job)
+    job.pop("progress", None)
+    return patchbay_pb2.SweepRequest(job_id=job_id, job=_attribute(job.pop("model"), job.pop("pairs"), **job))
+
+
+def _sweep_event(event: patchbay_pb2.SweepEvent) -> tuple[str, object]:
+    if event.HasField("error"):
+        return event.job_id, PatchbayError(getattr(grpc.StatusCode, event.error.code), event.error.message)
+    return event.job_id, ev.convert(event.attribute)
 
 
 def _auth_metadata(token: str | None) -> tuple[tuple[str, str], ...] | None:
