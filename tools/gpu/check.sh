@@ -18,7 +18,7 @@ java="$work/rt0/bin/java"
 jar="$work/stored.jar"
 
 read -r torch_dir torch_version cuda site < <(python3 -c '
-import os, site, torch
+import os, torch
 print(os.path.dirname(torch.__file__), torch.__version__.split("+")[0], (torch.version.cuda or "none").replace(".", ""),
       os.path.dirname(os.path.dirname(torch.__file__)))')
 if [ "$cuda" = none ]; then echo "python3's torch is a CPU build: nothing to check" >&2; exit 1; fi

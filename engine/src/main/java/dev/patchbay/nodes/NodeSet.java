@@ -81,6 +81,11 @@ public record NodeSet(Set<NodeKind> kinds, int[] layers, boolean perPosition, in
                 null);
     }
 
+    /** Whether the set has query or key nodes: the ones the QK fix re-estimates. */
+    public boolean hasQueriesOrKeys() {
+        return kinds.contains(NodeKind.QUERY) || kinds.contains(NodeKind.KEY);
+    }
+
     public NodeSet withPerPosition(boolean perPosition) {
         return new NodeSet(kinds, layers, perPosition, perPosition ? positions : null);
     }

@@ -10,9 +10,7 @@ import java.util.List;
 public record GradientWork(List<PromptPair> pairs, NodeSet nodes, GradientVariant variant) {
     /** Whether the pass prepares the QK fix: its variant has it and the nodes include queries or keys. */
     public boolean needsQkFix() {
-        return variant.qkFix()
-                && (nodes.kinds().contains(dev.patchbay.nodes.NodeKind.QUERY)
-                        || nodes.kinds().contains(dev.patchbay.nodes.NodeKind.KEY));
+        return variant.qkFix() && nodes.hasQueriesOrKeys();
     }
 
     /** Whether two works can share one batch. */

@@ -6,9 +6,8 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import dev.patchbay.TestCheckpoints;
 import dev.patchbay.checkpoint.LoadedModel;
+import dev.patchbay.execution.ResidentMemory;
 import java.io.IOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
@@ -81,13 +80,8 @@ class NativeMemoryTest {
         }
     }
 
-    private static long residentBytes() throws IOException {
+    private static long residentBytes() {
         System.gc();
-        for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
-            if (line.startsWith("VmRSS:")) {
-                return Long.parseLong(line.replaceAll("\\D+", "")) * 1024;
-            }
-        }
-        throw new IllegalStateException("no VmRSS in /proc/self/status");
+        return ResidentMemory.currentBytes();
     }
 }

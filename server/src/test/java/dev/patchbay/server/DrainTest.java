@@ -46,11 +46,7 @@ class DrainTest {
     void drainingTurnsHealthNotServingFinishesShortRequestsAndEndsLongOnesWithUnavailable() throws Exception {
         try (LoadedModel model = TestCheckpoints.load("tiny-gpt2", DataType.FLOAT32)) {
             String name = InProcessServerBuilder.generateName();
-            PatchbayServer server = PatchbayServer.start(
-                    InProcessServerBuilder.forName(name),
-                    Map.of("m", model),
-                    new SchedulerConfig(4, 8192, Duration.ZERO, 0),
-                    ServerLimits.defaults());
+            PatchbayServer server = start(name, model);
             ManagedChannel channel = InProcessChannelBuilder.forName(name).build();
             try {
                 BlockingQueue<ServingStatus> health = new LinkedBlockingQueue<>();
@@ -104,11 +100,7 @@ class DrainTest {
     void aRequestThatFinishesWithinTheDrainGetsItsWholeResult() throws Exception {
         try (LoadedModel model = TestCheckpoints.load("tiny-gpt2", DataType.FLOAT32)) {
             String name = InProcessServerBuilder.generateName();
-            PatchbayServer server = PatchbayServer.start(
-                    InProcessServerBuilder.forName(name),
-                    Map.of("m", model),
-                    new SchedulerConfig(4, 8192, Duration.ZERO, 0),
-                    ServerLimits.defaults());
+            PatchbayServer server = start(name, model);
             ManagedChannel channel = InProcessChannelBuilder.forName(name).build();
             try {
                 Iterator<AttributeEvent> events = PatchbayGrpc.newBlockingStub(channel)
@@ -132,6 +124,15 @@ class DrainTest {
                 channel.shutdownNow();
             }
         }
+    }
+
+    /** Four rows a batch, no cache: a long request runs many batches. */
+    private static PatchbayServer start(String name, LoadedModel model) throws java.io.IOException {
+        return PatchbayServer.start(
+                InProcessServerBuilder.forName(name),
+                Map.of("m", model),
+                new SchedulerConfig(4, 8192, Duration.ZERO, 0),
+                ServerLimits.defaults());
     }
 
     private static AttributeRequest request(Method method, NodeKind kind, boolean perPosition) {

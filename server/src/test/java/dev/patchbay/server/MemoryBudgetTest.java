@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import ai.djl.ndarray.types.DataType;
 import dev.patchbay.TestCheckpoints;
 import dev.patchbay.checkpoint.LoadedModel;
+import dev.patchbay.execution.ResidentMemory;
 import dev.patchbay.execution.SchedulerConfig;
 import dev.patchbay.proto.v1.AttributeEvent;
 import dev.patchbay.proto.v1.AttributeRequest;
@@ -53,15 +54,15 @@ class MemoryBudgetTest {
             try (PatchbayServer server = start(name, model, BUDGET)) {
                 ManagedChannel channel = InProcessChannelBuilder.forName(name).build();
                 try {
-                    long before = residentBytes();
-                    resetPeak();
+                    long before = ResidentMemory.currentBytes();
+                    ResidentMemory.resetPeak();
                     AttributeEvent last = null;
                     Iterator<AttributeEvent> events =
                             PatchbayGrpc.newBlockingStub(channel).attribute(request());
                     while (events.hasNext()) {
                         last = events.next();
                     }
-                    long growth = peakBytes() - before;
+                    long growth = ResidentMemory.peakBytes() - before;
                     System.out.printf(
                             "memory budget: %d x %d-token AtP grew the peak resident memory by %.0f MB"
                                     + " (budget %.0f MB, %d batches)%n",
@@ -85,24 +86,7 @@ class MemoryBudgetTest {
 
     @Test
     void aPromptWhoseSingleRowExceedsTheBudgetIsRefusedNamingIt(@TempDir Path dir) throws Exception {
-        try (LoadedModel model = LoadedModel.load(longTinyLlama(dir), DataType.FLOAT32)) {
-            String name = InProcessServerBuilder.generateName();
-            try (PatchbayServer server = start(name, model, 100L << 20)) {
-                ManagedChannel channel = InProcessChannelBuilder.forName(name).build();
-                try {
-                    StatusRuntimeException e = assertThrows(
-                            StatusRuntimeException.class,
-                            () -> PatchbayGrpc.newBlockingStub(channel)
-                                    .attribute(request())
-                                    .hasNext());
-                    assertEquals(Status.Code.RESOURCE_EXHAUSTED, e.getStatus().getCode());
-                    assertTrue(e.getStatus().getDescription().contains("--memory-budget"), e.getMessage());
-                    assertEquals(0, server.device("long-llama").batches(), "nothing ran");
-                } finally {
-                    channel.shutdownNow();
-                }
-            }
-        }
+        assertRefusedBeforeAnythingRuns(dir, 100L << 20, request(), "--memory-budget");
     }
 
     /**
@@ -112,25 +96,31 @@ class MemoryBudgetTest {
      */
     @Test
     void theQkFixTablesCountTowardsTheBudget(@TempDir Path dir) throws Exception {
+        AttributeRequest atpStar = request().toBuilder()
+                .setMethod(Method.ATP_STAR)
+                .setNodes(dev.patchbay.proto.v1.NodeSet.newBuilder()
+                        .addKinds(NodeKind.QUERY)
+                        .addKinds(NodeKind.KEY)
+                        .setPerPosition(true))
+                .build();
+        assertRefusedBeforeAnythingRuns(dir, BUDGET, atpStar, "with the QK fix");
+    }
+
+    /** The request gets RESOURCE_EXHAUSTED naming {@code names}, and the device runs nothing. */
+    private static void assertRefusedBeforeAnythingRuns(Path dir, long budget, AttributeRequest request, String names)
+            throws Exception {
         try (LoadedModel model = LoadedModel.load(longTinyLlama(dir), DataType.FLOAT32)) {
             String name = InProcessServerBuilder.generateName();
-            try (PatchbayServer server = start(name, model, BUDGET)) {
+            try (PatchbayServer server = start(name, model, budget)) {
                 ManagedChannel channel = InProcessChannelBuilder.forName(name).build();
                 try {
-                    AttributeRequest atpStar = request().toBuilder()
-                            .setMethod(Method.ATP_STAR)
-                            .setNodes(dev.patchbay.proto.v1.NodeSet.newBuilder()
-                                    .addKinds(NodeKind.QUERY)
-                                    .addKinds(NodeKind.KEY)
-                                    .setPerPosition(true))
-                            .build();
                     StatusRuntimeException e = assertThrows(
                             StatusRuntimeException.class,
                             () -> PatchbayGrpc.newBlockingStub(channel)
-                                    .attribute(atpStar)
+                                    .attribute(request)
                                     .hasNext());
                     assertEquals(Status.Code.RESOURCE_EXHAUSTED, e.getStatus().getCode());
-                    assertTrue(e.getStatus().getDescription().contains("with the QK fix"), e.getMessage());
+                    assertTrue(e.getStatus().getDescription().contains(names), e.getMessage());
                     assertEquals(0, server.device("long-llama").batches(), "nothing ran");
                 } finally {
                     channel.shutdownNow();
@@ -185,27 +175,5 @@ class MemoryBudgetTest {
         assertTrue(!longer.equals(text), "the test checkpoint's config changed shape");
         Files.writeString(config, longer);
         return dir;
-    }
-
-    private static long residentBytes() throws IOException {
-        return statusField("VmRSS:");
-    }
-
-    private static long peakBytes() throws IOException {
-        return statusField("VmHWM:");
-    }
-
-    /** Linux: writing 5 to clear_refs resets the peak (VmHWM) to the current resident memory. */
-    private static void resetPeak() throws IOException {
-        Files.writeString(Path.of("/proc/self/clear_refs"), "5");
-    }
-
-    private static long statusField(String name) throws IOException {
-        for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
-            if (line.startsWith(name)) {
-                return Long.parseLong(line.substring(name.length()).trim().split("\\s+")[0]) * 1024;
-            }
-        }
-        throw new IllegalStateException("/proc/self/status has no " + name);
     }
 }

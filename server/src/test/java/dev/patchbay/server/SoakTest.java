@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import ai.djl.ndarray.types.DataType;
 import dev.patchbay.TestCheckpoints;
 import dev.patchbay.checkpoint.LoadedModel;
+import dev.patchbay.execution.ResidentMemory;
 import dev.patchbay.execution.SchedulerConfig;
 import dev.patchbay.proto.v1.AttributeRequest;
 import dev.patchbay.proto.v1.Method;
@@ -22,8 +23,6 @@ import io.grpc.InsecureChannelCredentials;
 import io.grpc.ManagedChannel;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collections;
@@ -82,7 +81,7 @@ class SoakTest {
                 List<Long> samples = new ArrayList<>();
                 while (System.nanoTime() < end) {
                     Thread.sleep(1000);
-                    samples.add(residentBytes());
+                    samples.add(ResidentMemory.currentBytes());
                 }
                 for (Future<?> f : running) {
                     f.get(5, TimeUnit.MINUTES);
@@ -188,14 +187,5 @@ class SoakTest {
 
     private static NodeSet heads() {
         return NodeSet.newBuilder().addKinds(NodeKind.HEAD_OUTPUT).build();
-    }
-
-    private static long residentBytes() throws java.io.IOException {
-        for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
-            if (line.startsWith("VmRSS:")) {
-                return Long.parseLong(line.substring(6).trim().split("\\s+")[0]) * 1024;
-            }
-        }
-        throw new IllegalStateException("no VmRSS");
     }
 }

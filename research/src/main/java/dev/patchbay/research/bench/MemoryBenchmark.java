@@ -6,6 +6,7 @@ import dev.patchbay.attribution.ActivationPatching;
 import dev.patchbay.attribution.AtP;
 import dev.patchbay.attribution.AtPStar;
 import dev.patchbay.attribution.AttributionMethod;
+import dev.patchbay.execution.ResidentMemory;
 import dev.patchbay.model.ComputeContext;
 import dev.patchbay.model.HookedTransformer;
 import dev.patchbay.model.ModelConfig;
@@ -33,7 +34,7 @@ public final class MemoryBenchmark {
 
     public List<Benchmark.Row> run() {
         List<Benchmark.Row> rows = new ArrayList<>();
-        if (!PeakResident.supported()) {
+        if (!ResidentMemory.supported()) {
             rows.add(new Benchmark.Row("peak memory", 0, 0, "not measured: needs Linux's /proc/self"));
             return rows;
         }
@@ -46,7 +47,7 @@ public final class MemoryBenchmark {
             int[] noise = random.ints(tokens, 0, config.vocabSize()).toArray();
             List<PromptPair> pairs =
                     List.of(new PromptPair(clean, noise, Metric.logitDiff(new int[] {100}, new int[] {200})));
-            long loaded = PeakResident.currentBytes();
+            long loaded = ResidentMemory.currentBytes();
             rows.add(measure(
                     "activation patching, 144 heads: peak above the model",
                     loaded,
@@ -84,7 +85,7 @@ public final class MemoryBenchmark {
             NodeSet nodes,
             String target) {
         long start = System.nanoTime();
-        long peak = PeakResident.peakDuring(() -> method.run(model, pairs, nodes));
+        long peak = ResidentMemory.peakDuring(() -> method.run(model, pairs, nodes));
         double seconds = (System.nanoTime() - start) / 1e9;
         String measured = String.format("measured %.2f GB", (peak - loaded) / GB);
         return new Benchmark.Row(name, seconds, 0, target.isEmpty() ? measured : target + " (" + measured + ")");

@@ -37,8 +37,11 @@ final class PythonClients {
         }
         Process process;
         Path log;
+        Path output;
         try {
             log = Files.createTempFile("patchbay-python-clients", ".log");
+            // To a file, not a pipe: reading a pipe to its end would wait past the timeout for a hung client.
+            output = Files.createTempFile("patchbay-python-clients", ".json");
             process = new ProcessBuilder(
                             python,
                             script.toString(),
@@ -55,23 +58,23 @@ final class PythonClients {
                             "--clients",
                             Integer.toString(clients))
                     .redirectError(log.toFile())
+                    .redirectOutput(output.toFile())
                     .start();
         } catch (IOException e) {
             rows.add(notMeasured("cannot start " + python + ": " + e.getMessage()));
-            return rows;
-        }
-        String stdout;
-        try {
-            stdout = new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        } catch (IOException e) {
-            process.destroyForcibly();
-            rows.add(notMeasured("cannot read the clients' output: " + e.getMessage()));
             return rows;
         }
         if (!process.waitFor(20, TimeUnit.MINUTES) || process.exitValue() != 0) {
             process.destroyForcibly();
             rows.add(notMeasured(
                     python + " failed (is the client installed? pip install -e client-python): " + lastLine(log)));
+            return rows;
+        }
+        String stdout;
+        try {
+            stdout = Files.readString(output, StandardCharsets.UTF_8);
+        } catch (IOException e) {
+            rows.add(notMeasured("cannot read the clients' output: " + e.getMessage()));
             return rows;
         }
         JsonObject r = new Gson().fromJson(stdout.strip(), JsonObject.class);

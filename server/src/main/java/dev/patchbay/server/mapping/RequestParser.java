@@ -93,9 +93,7 @@ public final class RequestParser {
         }
         boolean gradients = id.startsWith("atp");
         int patchRows = patchRowsFitting(model, pairs);
-        boolean qkFix = (id.equals("atp-qk") || id.equals("atp-star"))
-                && (nodes.kinds().contains(dev.patchbay.nodes.NodeKind.QUERY)
-                        || nodes.kinds().contains(dev.patchbay.nodes.NodeKind.KEY));
+        boolean qkFix = (id.equals("atp-qk") || id.equals("atp-star")) && nodes.hasQueriesOrKeys();
         int gradientRows = gradients ? gradientRowsFitting(model, pairs, id, qkFix) : batchRows;
         AttributionMethod method = Methods.byId(
                 id,

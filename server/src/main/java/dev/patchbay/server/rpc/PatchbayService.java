@@ -2,6 +2,7 @@ package dev.patchbay.server.rpc;
 
 import dev.patchbay.checkpoint.TextTokenizer;
 import dev.patchbay.execution.Device;
+import dev.patchbay.execution.ResidentMemory;
 import dev.patchbay.proto.v1.AttributeEvent;
 import dev.patchbay.proto.v1.AttributeRequest;
 import dev.patchbay.proto.v1.ListModelsRequest;
@@ -87,7 +88,7 @@ public final class PatchbayService extends PatchbayGrpc.PatchbayImplBase {
     public void getMetrics(MetricsRequest request, StreamObserver<Metrics> response) {
         Metrics.Builder out = Metrics.newBuilder()
                 .putAllCallsByStatus(accessLog.callsByStatus())
-                .setResidentBytes(ResidentMemory.bytes())
+                .setResidentBytes(ResidentMemory.currentBytesOrZero())
                 .setUptimeSeconds((System.nanoTime() - startedAt) / 1e9);
         models.entrySet().stream().sorted(Map.Entry.comparingByKey()).forEach(e -> {
             Device d = e.getValue().device();
