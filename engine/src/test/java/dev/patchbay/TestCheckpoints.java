@@ -15,7 +15,18 @@ import java.util.List;
 
 /** The tiny random checkpoints and golden files that tools/make_test_checkpoints.py writes. */
 public final class TestCheckpoints {
-    public static final List<String> ALL = List.of("tiny-gpt2", "tiny-neox", "tiny-llama");
+    public static final List<String> ALL = List.of(
+            "tiny-gpt2",
+            "tiny-neox",
+            "tiny-llama",
+            "tiny-llama3",
+            "tiny-qwen2",
+            "tiny-qwen3",
+            "tiny-mistral",
+            "tiny-phi3",
+            "tiny-gemma2",
+            "tiny-gemma3",
+            "tiny-olmo2");
 
     private TestCheckpoints() {}
 
@@ -29,17 +40,27 @@ public final class TestCheckpoints {
     /** The bundled default model, trained by tools/train_default_model.py, in models/ at the top. */
     public static final String DEFAULT_MODEL = "patchbay-tiny";
 
+    /** A tokenizer fixture's folder (its tokenizer.json): tools/make_gpt2_tokenizer.py writes testdata/tokenizers/gpt2. */
+    public static Path tokenizerDir(String name) {
+        return testdata("tokenizers/" + name);
+    }
+
+    /** A golden file of testdata/golden, parsed. */
+    public static JsonObject goldenJson(String file) {
+        try {
+            return JsonParser.parseString(Files.readString(testdata("golden/" + file)))
+                    .getAsJsonObject();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
     public static LoadedModel load(String name, DataType type) {
         return LoadedModel.load(dir(name), type);
     }
 
     public static Golden golden(String name) {
-        try {
-            return new Golden(JsonParser.parseString(Files.readString(testdata("golden/" + name + ".json")))
-                    .getAsJsonObject());
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
+        return new Golden(goldenJson(name + ".json"));
     }
 
     /** testdata/ at the top of the checkout; every module's tests run in the module's folder, one below. */

@@ -6,6 +6,8 @@ import dev.patchbay.model.Architecture;
 import dev.patchbay.model.ConfigValues;
 import dev.patchbay.model.ModelConfig;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 
 /**
  * Reads a Hugging Face {@code config.json} into a {@link ModelConfig}: finds the architecture by
@@ -100,6 +102,23 @@ public final class HfConfig implements ConfigValues {
             throw invalid("\"" + prefix + key + "\" must be an object, not " + value);
         }
         return new HfConfig(file, prefix + key + ".", value.getAsJsonObject());
+    }
+
+    @Override
+    public List<String> strings(String key) {
+        JsonElement value = required(key);
+        CheckpointException wrong = invalid("\"" + prefix + key + "\" must be a list of strings, not " + value);
+        if (!value.isJsonArray()) {
+            throw wrong;
+        }
+        List<String> out = new ArrayList<>();
+        for (JsonElement e : value.getAsJsonArray()) {
+            if (!e.isJsonPrimitive() || !e.getAsJsonPrimitive().isString()) {
+                throw wrong;
+            }
+            out.add(e.getAsString());
+        }
+        return out;
     }
 
     @Override

@@ -10,7 +10,14 @@ import java.util.Optional;
 public enum Architecture {
     GPT2("gpt2", new Gpt2Family()),
     GPT_NEOX("gpt_neox", new NeoXFamily()),
-    LLAMA("llama", new LlamaFamily());
+    LLAMA("llama", new LlamaFamily(LlamaFamily.Variant.LLAMA)),
+    MISTRAL("mistral", new LlamaFamily(LlamaFamily.Variant.MISTRAL)),
+    QWEN2("qwen2", new LlamaFamily(LlamaFamily.Variant.QWEN2)),
+    QWEN3("qwen3", new LlamaFamily(LlamaFamily.Variant.QWEN3)),
+    PHI3("phi3", new LlamaFamily(LlamaFamily.Variant.PHI3)),
+    GEMMA2("gemma2", new GemmaFamily(2)),
+    GEMMA3("gemma3_text", new GemmaFamily(3)),
+    OLMO2("olmo2", new Olmo2Family());
 
     private final String modelType;
     private final ArchitectureFamily family;
@@ -26,7 +33,7 @@ public enum Architecture {
 
     /** Reads a model's configuration by this family's keys. */
     public ModelConfig readConfig(ConfigValues values) {
-        return family.config(values);
+        return family.config(this, values);
     }
 
     ArchitectureFamily family() {

@@ -5,25 +5,42 @@ import ai.djl.ndarray.types.Shape;
 
 /**
  * Causal multi-head attention from per-head q, k, v, with the hook sites every architecture shares:
- * {@code hook_attn_scores} (masked, pre-softmax), {@code hook_pattern} and {@code hook_z}. Eager on purpose:
+ * {@code hook_attn_scores} (soft-capped where the model caps, masked, pre-softmax), {@code hook_pattern} and {@code hook_z}. Eager on purpose:
  * the QK fix needs the probabilities and their gradients, which fused kernels hide.
  */
 final class Attention {
     private Attention() {}
 
+    /** Layer {@code layer}'s attention as the model configures it: its scale, soft-cap and window. */
+    static NDArray attend(HookContext ctx, ModelConfig config, int layer, NDArray q, NDArray k, NDArray v) {
+        return attend(
+                ctx,
+                layer,
+                q,
+                k,
+                v,
+                config.attnScale(layer),
+                config.attnSoftcap(),
+                config.layers().get(layer).slidingWindow());
+    }
+
     /**
      * @param q [B, T, H, d_head] (after rotary where the model has it)
      * @param k [B, T, H_kv, d_head]
      * @param v [B, T, H_kv, d_head]
+     * @param softcap c of soft-capping, scores = c tanh(scale q.k / c) before the mask (Gemma 2); 0 for none
+     * @param window keys a query sees with a sliding window, itself included; 0 for every earlier key
      * @return z [B, T, H, d_head]
      */
-    static NDArray attend(HookContext ctx, int layer, NDArray q, NDArray k, NDArray v, double scale) {
+    private static NDArray attend(
+            HookContext ctx, int layer, NDArray q, NDArray k, NDArray v, double scale, double softcap, int window) {
         int groups = (int) (q.getShape().get(2) / k.getShape().get(2));
         NDArray keys = expandKvHeads(k, groups).transpose(0, 2, 3, 1); // [B, H, d, T]
         NDArray values = expandKvHeads(v, groups).transpose(0, 2, 1, 3); // [B, H, T, d]
         long length = q.getShape().get(1);
-        NDArray scores =
-                Scalars.times(q.transpose(0, 2, 1, 3).matMul(keys), scale).add(ctx.causalMask(length, q.getDataType()));
+        NDArray scores = Functional.softcap(
+                        Scalars.times(q.transpose(0, 2, 1, 3).matMul(keys), scale), softcap)
+                .add(ctx.causalMask(length, q.getDataType(), window));
         scores = ctx.apply(HookSites.attn(layer, "attn_scores"), scores);
         NDArray pattern = ctx.apply(HookSites.attn(layer, "pattern"), scores.softmax(-1));
         NDArray z = pattern.matMul(values).transpose(0, 2, 1, 3);

@@ -1,5 +1,8 @@
 package dev.patchbay.model;
 
+import java.util.List;
+import java.util.function.IntPredicate;
+
 /**
  * The values of a model's configuration (a Hugging Face {@code config.json}) as an architecture family reads
  * them. The checkpoint layer implements it over the file, so every refusal names the file and the key.
@@ -49,26 +52,47 @@ public interface ConfigValues {
         return act;
     }
 
+    /** A list of strings, such as {@code layer_types}. */
+    List<String> strings(String key);
+
+    /** The model's rotary frequencies from {@code rope_parameters} or {@code rope_scaling} and {@code rope_theta}. */
+    default RopeParameters rope(double defaultTheta) {
+        return RopeParameters.read(this, RopeParameters.section(this), RopeParameters.sectionKey(this), defaultTheta);
+    }
+
     /**
-     * The rotary settings ({@code rope_parameters} as transformers 5 writes them), or null; refuses scaled
-     * variants (llama3, yarn, dynamic, ...) whose frequencies this runtime would get wrong.
+     * Each layer's sliding window (0: none), as transformers decides it: {@code layer_types} where the config
+     * lists them ("sliding_attention" or "full_attention"), else the layers {@code slidingByDefault} names.
+     *
+     * @param window the window of sliding layers ({@code sliding_window}), or 0 where the model has none
      */
-    default ConfigValues ropeParameters() {
-        for (String key : new String[] {"rope_parameters", "rope_scaling"}) {
-            if (has(key)) {
-                ConfigValues rope = object(key);
-                String type = rope.has("rope_type")
-                        ? rope.string("rope_type")
-                        : rope.has("type") ? rope.string("type") : null;
-                if (type != null && !type.equals("default")) {
-                    throw invalid("unsupported " + key + ".rope_type \"" + type
-                            + "\"; only \"default\" rotary embedding is implemented");
-                }
-                if (key.equals("rope_parameters")) {
-                    return rope;
-                }
+    default int[] slidingWindows(int layers, int window, IntPredicate slidingByDefault) {
+        int[] windows = new int[layers];
+        if (has("layer_types")) {
+            List<String> types = strings("layer_types");
+            if (types.size() != layers) {
+                throw invalid("layer_types lists " + types.size() + " layers, but the model has " + layers);
+            }
+            for (int l = 0; l < layers; l++) {
+                windows[l] = switch (types.get(l)) {
+                    case "full_attention" -> 0;
+                    case "sliding_attention" -> {
+                        if (window == 0) {
+                            throw invalid(
+                                    "layer " + l + " is a sliding_attention layer, but sliding_window is not set");
+                        }
+                        yield window;
+                    }
+                    default ->
+                        throw invalid("unsupported layer_types[" + l + "] \"" + types.get(l)
+                                + "\"; supported are full_attention, sliding_attention");
+                };
+            }
+        } else {
+            for (int l = 0; l < layers; l++) {
+                windows[l] = slidingByDefault.test(l) ? window : 0;
             }
         }
-        return null;
+        return windows;
     }
 }

@@ -48,6 +48,11 @@ final class Functional {
         return x.div(plus(meanSquare, eps).sqrt()).mul(weight);
     }
 
+    /** c tanh(x / c): Gemma 2's soft-capping of attention scores and of final logits; x itself for c = 0. */
+    static NDArray softcap(NDArray x, double c) {
+        return c == 0 ? x : times(times(x, 1 / c).tanh(), c);
+    }
+
     /** The MLP nonlinearity by its Hugging Face name (checked when the config is read). */
     static NDArray activation(String name, NDArray x) {
         return switch (name) {

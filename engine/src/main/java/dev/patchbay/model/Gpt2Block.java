@@ -52,7 +52,7 @@ final class Gpt2Block implements TransformerBlock {
         NDArray q = ctx.apply(HookSites.attn(layer, "q"), Attention.splitHeads(linear(x, wq, bq), heads));
         NDArray k = ctx.apply(HookSites.attn(layer, "k"), Attention.splitHeads(linear(x, wk, bk), heads));
         NDArray v = ctx.apply(HookSites.attn(layer, "v"), Attention.splitHeads(linear(x, wv, bv), heads));
-        NDArray z = Attention.attend(ctx, layer, q, k, v, config.attnScale(layer));
+        NDArray z = Attention.attend(ctx, config, layer, q, k, v);
         NDArray attnOut = ctx.apply(HookSites.attnOut(layer), linear(Attention.mergeHeads(z), wo, bo));
         NDArray mid = ctx.apply(HookSites.residMid(layer), resid.add(attnOut));
 

@@ -8,14 +8,14 @@ import java.util.List;
 /** GPT-2: learned positions, pre-LayerNorm blocks in sequence, tied embeddings; {@link Gpt2Block}. */
 final class Gpt2Family implements ArchitectureFamily {
     @Override
-    public ModelConfig config(ConfigValues c) {
+    public ModelConfig config(Architecture architecture, ConfigValues c) {
         int d = c.integer("n_embd");
         int heads = c.integer("n_head");
         int dHead = c.headDim(d, heads);
         // transformers scales by 1/sqrt(embed_dim // num_heads), and optionally by 1/(layer + 1) too.
         double scale = c.bool("scale_attn_weights", true) ? 1.0 / Math.sqrt(dHead) : 1.0;
         return new ModelConfig(
-                Architecture.GPT2,
+                architecture,
                 c.integer("n_layer"),
                 heads,
                 heads,

@@ -26,14 +26,21 @@ final class HookContext {
     private final NDManager pass;
     private NDManager scope;
     private final Hooks hooks;
+    private final TokenBatch batch;
     private final Map<String, NDArray> cache = new LinkedHashMap<>();
     private final Map<String, NDArray> leaves = new HashMap<>();
     private final Map<String, Object> perPass = new HashMap<>();
 
-    HookContext(NDManager pass, Hooks hooks) {
+    HookContext(NDManager pass, Hooks hooks, TokenBatch batch) {
         this.pass = pass;
         this.scope = pass;
         this.hooks = hooks;
+        this.batch = batch;
+    }
+
+    /** The prompts of this pass, with each row's own length. */
+    TokenBatch batch() {
+        return batch;
     }
 
     /** The scope of the layer being computed: what is created here is freed when the layer is done. */
@@ -84,14 +91,18 @@ final class HookContext {
         return leaves;
     }
 
-    /** Additive causal mask [T, T]: 0 where a query may see a key, -inf after it. */
-    NDArray causalMask(long length, DataType type) {
-        return memo("causal-mask", pass -> {
+    /**
+     * Additive causal mask [T, T]: 0 where a query may see a key, -inf after it and, with a sliding window, at
+     * or before {@code window} positions back.
+     */
+    NDArray causalMask(long length, DataType type, int window) {
+        return memo("causal-mask " + window, pass -> {
             long t = length;
             float[] mask = new float[(int) (t * t)];
             for (int q = 0; q < t; q++) {
-                for (int k = q + 1; k < t; k++) {
-                    mask[(int) (q * t + k)] = Float.NEGATIVE_INFINITY;
+                for (int k = 0; k < t; k++) {
+                    boolean visible = k <= q && (window == 0 || k > q - window);
+                    mask[(int) (q * t + k)] = visible ? 0 : Float.NEGATIVE_INFINITY;
                 }
             }
             return pass.create(mask, new Shape(t, t)).toType(type, false);

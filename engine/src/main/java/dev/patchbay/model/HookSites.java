@@ -34,7 +34,7 @@ public final class HookSites {
         return block(layer, "hook_mlp_out");
     }
 
-    /** An attention site: q, k, v, rot_q, rot_k, attn_scores, pattern or z. */
+    /** An attention site: q, k, v, q_normed, k_normed, rot_q, rot_k, attn_scores, pattern or z. */
     public static String attn(int layer, String name) {
         return block(layer, "attn.hook_" + name);
     }
@@ -57,10 +57,15 @@ public final class HookSites {
         }
         boolean rotary = config.rotaryDim() > 0;
         boolean gated = config.gatedMlp();
+        boolean headNorms = config.architecture().family().normsHeadsOfQueriesAndKeys();
         for (int l = 0; l < config.nLayers(); l++) {
             sites.add(residPre(l));
             for (String s : new String[] {"q", "k", "v"}) {
                 sites.add(attn(l, s));
+            }
+            if (headNorms) {
+                sites.add(attn(l, "q_normed"));
+                sites.add(attn(l, "k_normed"));
             }
             if (rotary) {
                 sites.add(attn(l, "rot_q"));
@@ -90,7 +95,8 @@ public final class HookSites {
         int dot = site.lastIndexOf('.');
         String leaf = site.substring(dot + 1);
         return switch (leaf) {
-            case "hook_q", "hook_k", "hook_v", "hook_z", "hook_rot_q", "hook_rot_k" -> SiteLayout.HEADS;
+            case "hook_q", "hook_k", "hook_v", "hook_z", "hook_q_normed", "hook_k_normed", "hook_rot_q", "hook_rot_k" ->
+                SiteLayout.HEADS;
             case "hook_attn_scores", "hook_pattern" -> SiteLayout.ATTENTION_MAP;
             case "hook_pre", "hook_post", "hook_pre_linear" -> SiteLayout.NEURONS;
             default -> SiteLayout.RESIDUAL;

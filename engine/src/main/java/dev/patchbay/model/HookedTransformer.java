@@ -79,7 +79,7 @@ public final class HookedTransformer implements AutoCloseable {
     /** A forward pass with hooks but no gradients. */
     public ForwardResult forward(NDManager scope, TokenBatch batch, Hooks hooks) {
         check(batch, hooks);
-        HookContext ctx = new HookContext(scope, hooks);
+        HookContext ctx = new HookContext(scope, hooks, batch);
         NDArray logits = run(batch, ctx);
         return new ForwardResult(logits, ctx.cache(), ctx.leaves(), null);
     }
@@ -92,7 +92,7 @@ public final class HookedTransformer implements AutoCloseable {
             NDManager scope, TokenBatch batch, Hooks hooks, Function<NDArray, NDArray> metric) {
         check(batch, hooks);
         try (GradMode on = GradMode.enable()) {
-            HookContext ctx = new HookContext(scope, hooks);
+            HookContext ctx = new HookContext(scope, hooks, batch);
             NDArray logits = run(batch, ctx);
             NDArray perRow = metric.apply(logits);
             NDArray total = perRow.sum();
@@ -113,7 +113,7 @@ public final class HookedTransformer implements AutoCloseable {
         if (layer < 0 || layer >= blocks.size()) {
             throw new IllegalArgumentException("cannot resume at layer " + layer + " of " + blocks.size());
         }
-        HookContext ctx = new HookContext(scope, hooks);
+        HookContext ctx = new HookContext(scope, hooks, batch);
         NDArray logits = runBlocks(layer, Scoped.view(scope, residPre), ctx, hooks.logitPositions());
         return new ForwardResult(logits, ctx.cache(), ctx.leaves(), null);
     }
@@ -131,7 +131,11 @@ public final class HookedTransformer implements AutoCloseable {
     NDArray run(TokenBatch batch, HookContext ctx) {
         NDManager scope = ctx.scope();
         NDArray ids = batch.ids(scope);
-        NDArray resid = ctx.apply(HookSites.EMBED, tokenEmbedding.get(scope, new NDIndex("{}", ids)));
+        NDArray embedded = tokenEmbedding.get(scope, new NDIndex("{}", ids));
+        if (config.embedScale() != 1) {
+            embedded = Scalars.times(embedded, config.embedScale());
+        }
+        NDArray resid = ctx.apply(HookSites.EMBED, embedded);
         if (positionEmbedding != null) {
             NDArray positions = positionEmbedding
                     .get(scope, new NDIndex(":{}", batch.length()))
@@ -183,7 +187,7 @@ public final class HookedTransformer implements AutoCloseable {
                         .get(new NDIndex("{}", layerScope.create(rows)))
                         .expandDims(1);
             }
-            return Scoped.view(pass, normalized.matMul(unembed));
+            return Scoped.view(pass, Functional.softcap(normalized.matMul(unembed), config.logitSoftcap()));
         } finally {
             ctx.enterLayer(pass);
             layerScope.close();

@@ -3,42 +3,54 @@ package dev.patchbay.model;
 import static dev.patchbay.model.Functional.activation;
 import static dev.patchbay.model.Functional.linear;
 import static dev.patchbay.model.Functional.norm;
+import static dev.patchbay.model.Functional.rmsNorm;
 
 import ai.djl.ndarray.NDArray;
 
 /**
- * A Llama-family layer: RMSNorm, rotary on whole heads, grouped-query attention (fewer key/value heads than
- * query heads), and a gated MLP: post = act(x W_gate) * (x W_up).
+ * A Llama-shaped layer, shared by Llama, Mistral, Qwen 2 and 3 and Phi-3: RMSNorm before attention and before
+ * the MLP, rotary, grouped-query attention (fewer key/value heads than query heads), and a gated MLP:
+ * post = act(x W_gate) * (x W_up). What varies between them is in {@link Layout}; sliding windows and rotary
+ * scaling are in the config's {@link LayerAttention}.
  */
 final class LlamaBlock implements TransformerBlock {
+    /**
+     * @param qkvBias whether q, k and v projections have biases (Qwen 2 always, Llama by attention_bias)
+     * @param outputBias whether the attention output projection has one (not Qwen 2's)
+     * @param qkNorm whether each head's query and key are RMS-normalized before rotary (Qwen 3): sites
+     *     hook_q_normed and hook_k_normed
+     */
+    record Layout(boolean qkvBias, boolean outputBias, boolean qkNorm) {}
+
     private final ModelConfig config;
     private final int layer;
     private final Rotary rotary;
-    private final NDArray norm1, norm2;
+    private final NDArray norm1, norm2, qNorm, kNorm;
     private final NDArray wq, bq, wk, bk, wv, bv, wo, bo;
     private final NDArray wGate, bGate, wUp, bUp, wDown, bDown;
 
-    private LlamaBlock(ModelConfig config, int layer, Weights w, String p) {
+    private LlamaBlock(ModelConfig config, int layer, Weights w, String p, Layout layout) {
         this.config = config;
         this.layer = layer;
-        this.rotary = new Rotary(config.rotaryDim(), config.ropeTheta());
+        this.rotary = new Rotary(config.rotaryDim(), config.layers().get(layer).rope());
         long d = config.dModel();
         long q = (long) config.nHeads() * config.dHead();
         long kv = (long) config.nKvHeads() * config.dHead();
         long mlp = config.dMlp();
-        boolean ab = config.attentionBias();
         boolean mb = config.mlpBias();
         norm1 = w.get(p + "input_layernorm.weight", d);
         norm2 = w.get(p + "post_attention_layernorm.weight", d);
+        qNorm = layout.qkNorm() ? w.get(p + "self_attn.q_norm.weight", config.dHead()) : null;
+        kNorm = layout.qkNorm() ? w.get(p + "self_attn.k_norm.weight", config.dHead()) : null;
         // nn.Linear stores [out, in]; the runtime multiplies activations on the left, so keep [in, out] views.
         wq = w.get(p + "self_attn.q_proj.weight", q, d).transpose();
         wk = w.get(p + "self_attn.k_proj.weight", kv, d).transpose();
         wv = w.get(p + "self_attn.v_proj.weight", kv, d).transpose();
         wo = w.get(p + "self_attn.o_proj.weight", d, q).transpose();
-        bq = ab ? w.get(p + "self_attn.q_proj.bias", q) : null;
-        bk = ab ? w.get(p + "self_attn.k_proj.bias", kv) : null;
-        bv = ab ? w.get(p + "self_attn.v_proj.bias", kv) : null;
-        bo = ab ? w.get(p + "self_attn.o_proj.bias", d) : null;
+        bq = layout.qkvBias() ? w.get(p + "self_attn.q_proj.bias", q) : null;
+        bk = layout.qkvBias() ? w.get(p + "self_attn.k_proj.bias", kv) : null;
+        bv = layout.qkvBias() ? w.get(p + "self_attn.v_proj.bias", kv) : null;
+        bo = layout.outputBias() ? w.get(p + "self_attn.o_proj.bias", d) : null;
         wGate = w.get(p + "mlp.gate_proj.weight", mlp, d).transpose();
         wUp = w.get(p + "mlp.up_proj.weight", mlp, d).transpose();
         wDown = w.get(p + "mlp.down_proj.weight", d, mlp).transpose();
@@ -47,8 +59,8 @@ final class LlamaBlock implements TransformerBlock {
         bDown = mb ? w.get(p + "mlp.down_proj.bias", d) : null;
     }
 
-    static LlamaBlock load(ModelConfig config, int layer, Weights weights) {
-        return new LlamaBlock(config, layer, weights, "model.layers." + layer + ".");
+    static LlamaBlock load(ModelConfig config, int layer, Weights weights, Layout layout) {
+        return new LlamaBlock(config, layer, weights, "model.layers." + layer + ".", layout);
     }
 
     @Override
@@ -57,11 +69,14 @@ final class LlamaBlock implements TransformerBlock {
         NDArray q = ctx.apply(HookSites.attn(layer, "q"), Attention.splitHeads(linear(x, wq, bq), config.nHeads()));
         NDArray k = ctx.apply(HookSites.attn(layer, "k"), Attention.splitHeads(linear(x, wk, bk), config.nKvHeads()));
         NDArray v = ctx.apply(HookSites.attn(layer, "v"), Attention.splitHeads(linear(x, wv, bv), config.nKvHeads()));
-        NDArray[] tables =
-                ctx.memo("rotary", pass -> rotary.tables(pass, q.getShape().get(1), q.getDataType()));
+        if (qNorm != null) {
+            q = ctx.apply(HookSites.attn(layer, "q_normed"), rmsNorm(q, qNorm, config.normEps()));
+            k = ctx.apply(HookSites.attn(layer, "k_normed"), rmsNorm(k, kNorm, config.normEps()));
+        }
+        NDArray[] tables = rotary.tables(ctx, q);
         NDArray rq = ctx.apply(HookSites.attn(layer, "rot_q"), rotary.apply(q, tables));
         NDArray rk = ctx.apply(HookSites.attn(layer, "rot_k"), rotary.apply(k, tables));
-        NDArray z = Attention.attend(ctx, layer, rq, rk, v, config.attnScale(layer));
+        NDArray z = Attention.attend(ctx, config, layer, rq, rk, v);
         NDArray attnOut = ctx.apply(HookSites.attnOut(layer), linear(Attention.mergeHeads(z), wo, bo));
         NDArray mid = ctx.apply(HookSites.residMid(layer), resid.add(attnOut));
 

@@ -1,5 +1,8 @@
 package dev.patchbay.model;
 
+import java.util.Collections;
+import java.util.List;
+
 /**
  * The shape and the choices of one transformer, independent of how its checkpoint spells them.
  *
@@ -10,6 +13,12 @@ package dev.patchbay.model;
  * @param attnScale multiplier of q.k before the softmax (usually 1/sqrt(dHead))
  * @param scaleAttnByInverseLayer GPT-2's option to divide layer l's scores further by l+1
  * @param normalization LayerNorm (GPT-2, NeoX), RMSNorm (Llama), or none for constructed toy models
+ * @param embedScale multiplier of the token embeddings (Gemma: sqrt(dModel)), applied before hook_embed; the
+ *     unembedding is not scaled
+ * @param attnSoftcap c of Gemma 2's attention soft-capping, scores = c tanh(scale q.k / c), before the mask; 0
+ *     for none
+ * @param logitSoftcap c of Gemma 2's final logit soft-capping, logits = c tanh(logits / c); 0 for none
+ * @param layers each layer's sliding window and rotary frequencies
  */
 public record ModelConfig(
         Architecture architecture,
@@ -31,7 +40,11 @@ public record ModelConfig(
         boolean mlpBias,
         double attnScale,
         boolean scaleAttnByInverseLayer,
-        Normalization normalization) {
+        Normalization normalization,
+        double embedScale,
+        double attnSoftcap,
+        double logitSoftcap,
+        List<LayerAttention> layers) {
 
     /** How a block normalizes the residual stream it reads. */
     public enum Normalization {
@@ -53,6 +66,68 @@ public record ModelConfig(
             throw new IllegalArgumentException(
                     "rotary dimensions (" + rotaryDim + ") must be even and at most d_head (" + dHead + ")");
         }
+        if (!(embedScale > 0) || attnSoftcap < 0 || logitSoftcap < 0) {
+            throw new IllegalArgumentException(
+                    "the embedding scale must be positive and soft-caps 0 (none) or positive: " + embedScale + ", "
+                            + attnSoftcap + ", " + logitSoftcap);
+        }
+        layers = List.copyOf(layers);
+        if (layers.size() != nLayers) {
+            throw new IllegalArgumentException(
+                    "attention settings for " + layers.size() + " layers, but the model has " + nLayers);
+        }
+    }
+
+    /**
+     * A model whose layers all attend alike (every earlier key, rotary at {@code ropeTheta}), without embedding
+     * scale or soft-capping: GPT-2, NeoX and Llama-style models, and the constructed ones of tests and benchmarks.
+     */
+    public ModelConfig(
+            Architecture architecture,
+            int nLayers,
+            int nHeads,
+            int nKvHeads,
+            int dModel,
+            int dHead,
+            int dMlp,
+            int vocabSize,
+            int maxPositions,
+            double normEps,
+            String activation,
+            int rotaryDim,
+            double ropeTheta,
+            boolean parallelResidual,
+            boolean tiedEmbeddings,
+            boolean attentionBias,
+            boolean mlpBias,
+            double attnScale,
+            boolean scaleAttnByInverseLayer,
+            Normalization normalization) {
+        this(
+                architecture,
+                nLayers,
+                nHeads,
+                nKvHeads,
+                dModel,
+                dHead,
+                dMlp,
+                vocabSize,
+                maxPositions,
+                normEps,
+                activation,
+                rotaryDim,
+                ropeTheta,
+                parallelResidual,
+                tiedEmbeddings,
+                attentionBias,
+                mlpBias,
+                attnScale,
+                scaleAttnByInverseLayer,
+                normalization,
+                1,
+                0,
+                0,
+                Collections.nCopies(Math.max(nLayers, 0), new LayerAttention(0, RopeParameters.unscaled(ropeTheta))));
     }
 
     /** The same model with another normalization (toy models for tests are GPT-2 shaped without any). */
@@ -77,7 +152,11 @@ public record ModelConfig(
                 mlpBias,
                 attnScale,
                 scaleAttnByInverseLayer,
-                n);
+                n,
+                embedScale,
+                attnSoftcap,
+                logitSoftcap,
+                layers);
     }
 
     /** The multiplier of q.k in layer {@code layer}'s attention scores. */

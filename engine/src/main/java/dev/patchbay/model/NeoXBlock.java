@@ -22,7 +22,7 @@ final class NeoXBlock implements TransformerBlock {
     private NeoXBlock(ModelConfig config, int layer, Weights w, String p) {
         this.config = config;
         this.layer = layer;
-        this.rotary = new Rotary(config.rotaryDim(), config.ropeTheta());
+        this.rotary = new Rotary(config.rotaryDim(), config.layers().get(layer).rope());
         long d = config.dModel();
         long h = config.nHeads();
         long dh = config.dHead();
@@ -67,11 +67,10 @@ final class NeoXBlock implements TransformerBlock {
         NDArray q = ctx.apply(HookSites.attn(layer, "q"), Attention.splitHeads(linear(x, wq, bq), heads));
         NDArray k = ctx.apply(HookSites.attn(layer, "k"), Attention.splitHeads(linear(x, wk, bk), heads));
         NDArray v = ctx.apply(HookSites.attn(layer, "v"), Attention.splitHeads(linear(x, wv, bv), heads));
-        NDArray[] tables =
-                ctx.memo("rotary", pass -> rotary.tables(pass, q.getShape().get(1), q.getDataType()));
+        NDArray[] tables = rotary.tables(ctx, q);
         NDArray rq = ctx.apply(HookSites.attn(layer, "rot_q"), rotary.apply(q, tables));
         NDArray rk = ctx.apply(HookSites.attn(layer, "rot_k"), rotary.apply(k, tables));
-        NDArray z = Attention.attend(ctx, layer, rq, rk, v, config.attnScale(layer));
+        NDArray z = Attention.attend(ctx, config, layer, rq, rk, v);
         NDArray attnOut = ctx.apply(HookSites.attnOut(layer), linear(Attention.mergeHeads(z), wo, bo));
 
         NDArray mlpInput;

@@ -3,26 +3,26 @@ package dev.patchbay.model;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.List;
 
 /** GPT-NeoX (Pythia): partial rotary, attention and MLP in parallel by default; {@link NeoXBlock}. */
 final class NeoXFamily implements ArchitectureFamily {
     @Override
-    public ModelConfig config(ConfigValues c) {
+    public ModelConfig config(Architecture architecture, ConfigValues c) {
         int d = c.integer("hidden_size");
         int heads = c.integer("num_attention_heads");
         int dHead = c.headDim(d, heads);
         // Released checkpoints say rotary_pct and rotary_emb_base; transformers 5 writes rope_parameters.
-        ConfigValues rope = c.ropeParameters();
-        double fraction = rope != null && rope.has("partial_rotary_factor")
-                ? rope.number("partial_rotary_factor", 1.0)
+        ConfigValues section = RopeParameters.section(c);
+        double fraction = section != null && section.has("partial_rotary_factor")
+                ? section.number("partial_rotary_factor", 1.0)
                 : c.number("rotary_pct", c.number("partial_rotary_factor", 1.0));
-        double theta = rope != null && rope.has("rope_theta")
-                ? rope.number("rope_theta", 10000.0)
-                : c.number("rotary_emb_base", c.number("rope_theta", 10000.0));
+        RopeParameters rope = c.rope(c.number("rotary_emb_base", 10000.0));
+        int layers = c.integer("num_hidden_layers");
         return new ModelConfig(
-                Architecture.GPT_NEOX,
-                c.integer("num_hidden_layers"),
+                architecture,
+                layers,
                 heads,
                 heads,
                 d,
@@ -33,14 +33,18 @@ final class NeoXFamily implements ArchitectureFamily {
                 c.number("layer_norm_eps", 1e-5),
                 c.activation("hidden_act"),
                 (int) (dHead * fraction),
-                theta,
+                rope.theta(),
                 c.bool("use_parallel_residual", true),
                 c.bool("tie_word_embeddings", false),
                 c.bool("attention_bias", true),
                 true,
                 1.0 / Math.sqrt(dHead),
                 false,
-                ModelConfig.Normalization.LAYER_NORM);
+                ModelConfig.Normalization.LAYER_NORM,
+                1,
+                0,
+                0,
+                Collections.nCopies(layers, new LayerAttention(0, rope)));
     }
 
     @Override

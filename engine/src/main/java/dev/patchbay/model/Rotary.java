@@ -8,33 +8,57 @@ import ai.djl.ndarray.types.Shape;
 
 /**
  * Rotary position embedding in the "rotate half" convention of GPT-NeoX and Llama, on the first
- * {@code rotaryDim} dimensions of each head (all of them for Llama, a fraction for Pythia).
+ * {@code rotaryDim} dimensions of each head (all of them for Llama, a fraction for Pythia and some Phi-3), at
+ * the frequencies of {@link RopeParameters}.
  */
 final class Rotary {
     private final int rotaryDim;
-    private final double theta;
+    private final RopeParameters rope;
 
-    Rotary(int rotaryDim, double theta) {
+    Rotary(int rotaryDim, RopeParameters rope) {
         this.rotaryDim = rotaryDim;
-        this.theta = theta;
+        this.rope = rope;
     }
 
-    /** cos and sin tables [1, T, 1, rotaryDim], computed in double precision. */
-    NDArray[] tables(NDManager scope, long length, DataType type) {
+    /**
+     * This pass's cos and sin tables for x [B, T, H, d_head], made once and shared by every layer with the same
+     * settings (Gemma 3's local and global layers differ): [1, T, 1, rotaryDim], or [B, T, 1, rotaryDim] where
+     * the frequencies depend on each prompt's length (dynamic NTK scaling beyond the trained positions), so that a
+     * prompt gets the same result in any batch.
+     */
+    NDArray[] tables(HookContext ctx, NDArray x) {
+        long length = x.getShape().get(1);
+        String key = "rotary " + rotaryDim + " " + rope;
+        if (!rope.dependsOnLength(length)) {
+            return ctx.memo(key, pass -> tables(pass, new long[] {length}, length, x.getDataType()));
+        }
+        TokenBatch batch = ctx.batch();
+        long[] lengths = new long[batch.size()];
+        for (int r = 0; r < lengths.length; r++) {
+            lengths[r] = batch.length(r);
+        }
+        return ctx.memo(key + " per row", pass -> tables(pass, lengths, length, x.getDataType()));
+    }
+
+    /** cos and sin tables [rows, T, 1, rotaryDim], each row's frequencies for its own length, in double precision. */
+    private NDArray[] tables(NDManager scope, long[] rowLengths, long length, DataType type) {
         int half = rotaryDim / 2;
-        double[] cos = new double[(int) length * rotaryDim];
+        int rowSize = (int) length * rotaryDim;
+        double[] cos = new double[rowLengths.length * rowSize];
         double[] sin = new double[cos.length];
-        for (int t = 0; t < length; t++) {
-            for (int i = 0; i < half; i++) {
-                double invFreq = 1.0 / Math.pow(theta, (2.0 * i) / rotaryDim);
-                double angle = t * invFreq;
-                for (int j : new int[] {i, i + half}) {
-                    cos[t * rotaryDim + j] = Math.cos(angle);
-                    sin[t * rotaryDim + j] = Math.sin(angle);
+        for (int r = 0; r < rowLengths.length; r++) {
+            double[] invFreq = rope.inverseFrequencies(rotaryDim, rowLengths[r]);
+            for (int t = 0; t < length; t++) {
+                for (int i = 0; i < half; i++) {
+                    double angle = t * invFreq[i];
+                    for (int j : new int[] {i, i + half}) {
+                        cos[r * rowSize + t * rotaryDim + j] = Math.cos(angle);
+                        sin[r * rowSize + t * rotaryDim + j] = Math.sin(angle);
+                    }
                 }
             }
         }
-        Shape shape = new Shape(1, length, 1, rotaryDim);
+        Shape shape = new Shape(rowLengths.length, length, 1, rotaryDim);
         return new NDArray[] {
             scope.create(cos, shape).toType(type, false),
             scope.create(sin, shape).toType(type, false)

@@ -147,6 +147,7 @@ final class GradientPass implements AutoCloseable {
                                     clean.activations().get(rotated(l, "k")),
                                     noise.activation(rotated(l, "k")),
                                     config.attnScale(l),
+                                    config.attnSoftcap(),
                                     !nodes.perPosition()));
                 }
             }

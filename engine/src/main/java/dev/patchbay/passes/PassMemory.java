@@ -31,7 +31,7 @@ public final class PassMemory {
      * layer for the estimates, and the temporaries one layer's preparation holds at once (measured with the tiny
      * Llama at 1024 tokens over every node: 1.75 GB a row, estimated 2.2 GB).
      */
-    private static final int QK_FIX_KEPT_PER_LAYER = 6;
+    private static final int QK_FIX_KEPT_PER_LAYER = 7;
 
     private static final int QK_FIX_PREPARATION = 40;
     /** Values kept per node site and position for the AtP family: clean and noise activations, gradient,

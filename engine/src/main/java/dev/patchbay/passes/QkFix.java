@@ -13,7 +13,9 @@ import dev.patchbay.model.Scoped;
 /**
  * The QK fix (docs/spec/atp-spec.md section 4; eqs. 6-10): for a query or key node, recompute the attention softmax
  * exactly with the patched query or key, and linearise only the rest of the model, through the clean
- * gradient g = dMetric/dA of the attention pattern. Everything here is in float64.
+ * gradient g = dMetric/dA of the attention pattern. Everything here is in float64. Sliding windows need nothing
+ * of their own: a key outside a query's window is -inf in the clean scores and stays so. Soft-capped scores move
+ * by the capped difference (see {@link #scoreChange}).
  *
  * <p>A patched key s moves one column of each row t: a_ts becomes a_ts + delta_ts. The row's change is then
  * exact from two numbers, both kept in log space relative to the row's clean log-sum-exp: log p_ts, and
@@ -22,7 +24,9 @@ import dev.patchbay.model.Scoped;
  * lowers that key hands the row to the others. So log(1 - p) of a row's dominant key (the one key with
  * p > 1/2) is the log-sum-exp of the other keys' log-probabilities, never computed from p; for every other key
  * 1 - p >= 1/2 and log(1 - p) is exact. Likewise the others' share of the gradient, sum over j != s of g_tj A_tj,
- * is summed directly for the dominant key instead of as G_t - g_ts A_ts, which cancels there.
+ * is summed directly for the dominant key instead of as G_t - g_ts A_ts, which cancels there, and as shares of
+ * the rest, p_j / (1 - p_s): the others' probabilities may underflow to 0 (a gap above about 745) while the
+ * patched row, whose total can be e^-700 of the clean one, hands them nearly all of it.
  *
  * <p>One layer is prepared once from the clean and noise runs; the estimates are linear in g, so the L
  * backward variants of GradDrop each cost only elementwise products.
@@ -35,7 +39,12 @@ final class QkFix {
     private final NDArray dominant;
     /** The patched key's own probability change, p'_ts - p_ts. */
     private final NDArray keySelf;
-    /** Every other key's relative change p'_tj / p_tj - 1, the same for all j != s of row t. */
+    /** Each key's share of the rest of a row that has a dominant key (0 for the dominant key itself). */
+    private final NDArray restShare;
+    /**
+     * Every other key's relative change p'_tj / p_tj - 1, the same for all j != s of row t; for a row's dominant
+     * key s, times the rest of the row (see restShare).
+     */
     private final NDArray keyOthers;
 
     private final NDArray allKeysDelta;
@@ -45,6 +54,7 @@ final class QkFix {
      * @param cleanQ,noiseQ queries as the scores use them (after rotary) [B, T, H, d]
      * @param cleanK,noiseK keys as the scores use them [B, T, H_kv, d]
      * @param scale the layer's multiplier of q.k
+     * @param softcap c where the scores are soft-capped, s = c tanh(scale q.k / c) (Gemma 2); 0 for none
      * @param allKeys whether to prepare the estimate for all keys of a head patched at once
      */
     QkFix(
@@ -54,8 +64,9 @@ final class QkFix {
             NDArray cleanK,
             NDArray noiseK,
             double scale,
+            double softcap,
             boolean allKeys) {
-        // The construction makes some forty float64 [B, H, T, T] temporaries; only six are kept. They are made in a
+        // The construction makes some forty float64 [B, H, T, T] temporaries; only seven are kept. They are made in a
         // scope of their own, closed here, or a long prompt's pass would hold all of them for every layer.
         NDManager owner = scores.getManager();
         try (NDManager work = owner.newSubManager()) {
@@ -71,11 +82,13 @@ final class QkFix {
 
             // Query t patched: only row t of the scores moves, by (q'_t - q_t).k_s * scale (eqs. 6-7); the whole
             // row is recomputed, so no probability is formed from another.
-            NDArray queryScores = a.add(times(dq.matMul(kc.transpose(0, 1, 3, 2)), scale));
+            NDArray keysT = kc.transpose(0, 1, 3, 2);
+            NDArray raw = softcap == 0 ? null : times(qc.matMul(keysT), scale);
+            NDArray queryScores = a.add(scoreChange(raw, times(dq.matMul(keysT), scale), softcap));
             queryDelta = queryScores.softmax(-1).sub(pattern);
 
             // Key s patched: column s of every row t >= s moves by delta_ts = q_t.(k'_s - k_s) * scale.
-            NDArray delta = times(qc.matMul(dk.transpose(0, 1, 3, 2)), scale);
+            NDArray delta = scoreChange(raw, times(qc.matMul(dk.transpose(0, 1, 3, 2)), scale), softcap);
             dominant = pattern.gt(0.5);
             NDArray minusInfinity = a.zerosLike().log();
             NDArray othersOfDominant = logSumExp(NDArrays.where(dominant, minusInfinity, logP));
@@ -83,14 +96,28 @@ final class QkFix {
                     dominant,
                     othersOfDominant.broadcast(a.getShape()),
                     plus(pattern.neg(), 1).log());
+            // Each other key's share of the rest of its row, p_j / (1 - p_dominant): exact however small both are
+            // (p_j may underflow to 0 while the patched row hands it most of the weight).
+            NDArray finiteOthers =
+                    NDArrays.where(othersOfDominant.isInfinite(), othersOfDominant.zerosLike(), othersOfDominant);
+            restShare = NDArrays.where(
+                    dominant, a.zerosLike(), logP.sub(finiteOthers).exp());
             // log of the patched row's total relative to the clean one: log(rest + p e^delta).
             NDArray logTotal = logAddExp(logRest, logP.add(delta));
             keySelf = logP.add(delta).sub(logTotal).exp().sub(pattern);
-            // A row whose only visible key is s has no others to change (and exp(-logTotal) may overflow there).
+            // The others' relative change is 1/total - 1. For a dominant key it multiplies their share of the rest
+            // (restShare, summed in keys()), so it is scaled by the rest: rest/total - rest, finite where 1/total
+            // overflows. A row whose only visible key is s has no others to change.
             keyOthers = NDArrays.where(
-                    logRest.isInfinite(), a.zerosLike(), plus(logTotal.neg().exp(), -1));
+                    logRest.isInfinite(),
+                    a.zerosLike(),
+                    NDArrays.where(
+                            dominant,
+                            logRest.sub(logTotal).exp().sub(logRest.exp()),
+                            plus(logTotal.neg().exp(), -1)));
             allKeysDelta = allKeys ? a.add(delta).softmax(-1).sub(pattern) : null;
-            for (NDArray kept : new NDArray[] {pattern, queryDelta, dominant, keySelf, keyOthers, allKeysDelta}) {
+            for (NDArray kept :
+                    new NDArray[] {pattern, queryDelta, dominant, restShare, keySelf, keyOthers, allKeysDelta}) {
                 if (kept != null) {
                     kept.attach(owner);
                 }
@@ -111,10 +138,9 @@ final class QkFix {
         NDArray g64 = g.toType(DataType.FLOAT64, false);
         NDArray weighted = g64.mul(pattern);
         // sum over j != s of g_tj A_tj: the row total less key s, except for a row's dominant key, whose own term
-        // would leave only rounding error behind; there the others are summed directly.
+        // would leave only rounding error behind; there the others are summed directly, as shares of the rest.
         NDArray rowTotal = weighted.sum(new int[] {-1}, true);
-        NDArray othersOfDominant =
-                NDArrays.where(dominant, weighted.zerosLike(), weighted).sum(new int[] {-1}, true);
+        NDArray othersOfDominant = g64.mul(restShare).sum(new int[] {-1}, true);
         NDArray others =
                 NDArrays.where(dominant, othersOfDominant.broadcast(weighted.getShape()), rowTotal.sub(weighted));
         NDArray change = g64.mul(keySelf).add(others.mul(keyOthers));
@@ -127,6 +153,22 @@ final class QkFix {
                 g.toType(DataType.FLOAT64, false).mul(allKeysDelta).sum(new int[] {2, 3});
         Shape s = perQueryHead.getShape();
         return perQueryHead.reshape(s.get(0), s.get(1) / groups, groups).sum(new int[] {-1});
+    }
+
+    /**
+     * The change of the scores when the uncapped ones, {@code raw}, move by {@code rawChange}: that change itself,
+     * or under soft-capping c tanh((raw + change) / c) - c tanh(raw / c), exact however far a patch moves them.
+     * Masked entries stay -inf in the clean scores this is added to.
+     */
+    private static NDArray scoreChange(NDArray raw, NDArray rawChange, double softcap) {
+        if (softcap == 0) {
+            return rawChange;
+        }
+        return times(
+                times(raw.add(rawChange), 1 / softcap)
+                        .tanh()
+                        .sub(times(raw, 1 / softcap).tanh()),
+                softcap);
     }
 
     /** log(sum(exp(x))) over the last axis, kept [.., 1]; -inf where every x is -inf. */

@@ -19,8 +19,10 @@ import org.junit.jupiter.params.provider.MethodSource;
  * (a wrong epsilon, GELU variant or rotary convention moves logits by 1e-3 or more).
  *
  * <p>fp64 tolerance: 1e-8 for GPT-2, whose transformers code is float64 throughout (the golden values carry
- * ten significant digits). 1e-5 for NeoX and Llama, because transformers computes their softmax, Llama's
- * RMSNorm and both models' rotary tables in float32 even in a float64 model (measured 6e-7 and 6e-6).
+ * ten significant digits). 2e-5 for every rotary family, because transformers computes the rotary tables (and
+ * the inverse frequencies, llama3 scaling included) in float32 even in a float64 model, and several families
+ * their softmax or RMSNorm too: measured 7e-7 (NeoX) to 1.2e-5 (Llama 3 scaling, whose float32 angles reach 30
+ * radians).
  */
 class ParityTest {
     static Iterable<String> models() {
@@ -59,7 +61,8 @@ class ParityTest {
     void logitsMatchTransformersInFloat64(String name) {
         double worst = maxLogitError(name, DataType.FLOAT64);
         System.out.printf("parity %s fp64: max |logit error| = %.3g%n", name, worst);
-        double tolerance = name.equals("tiny-neox") || name.equals("tiny-llama") ? 1e-5 : 1e-8;
+        boolean float32Islands = !name.equals("tiny-gpt2") && !name.equals(TestCheckpoints.DEFAULT_MODEL);
+        double tolerance = float32Islands ? 2e-5 : 1e-8;
         assertTrue(worst <= tolerance, name + " fp64 max logit error " + worst);
     }
 

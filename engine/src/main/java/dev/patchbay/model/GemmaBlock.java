@@ -1,0 +1,86 @@
+package dev.patchbay.model;
+
+import static dev.patchbay.model.Functional.activation;
+import static dev.patchbay.model.Functional.linear;
+import static dev.patchbay.model.Functional.rmsNorm;
+
+import ai.djl.ndarray.NDArray;
+
+/**
+ * A Gemma 2 or Gemma 3 layer: RMSNorm both before and after attention and the MLP (the output norms write to
+ * the residual stream, so hook_attn_out and hook_mlp_out are after them, as in TransformerLens), GeGLU with the
+ * tanh GELU, scores scaled by query_pre_attn_scalar^-1/2 and soft-capped (Gemma 2), and in Gemma 3 RMSNorm on
+ * each head's query and key before rotary. Gemma's norms scale by (1 + w): {@link GemmaFamily} folds the 1 into
+ * the weights as it loads them.
+ */
+final class GemmaBlock implements TransformerBlock {
+    private final ModelConfig config;
+    private final int layer;
+    private final Rotary rotary;
+    private final NDArray inputNorm, postAttentionNorm, preMlpNorm, postMlpNorm, qNorm, kNorm;
+    private final NDArray wq, bq, wk, bk, wv, bv, wo, bo, wGate, wUp, wDown;
+
+    /** @param norm reads a norm weight by name and length, with Gemma's 1 added */
+    GemmaBlock(ModelConfig config, int layer, Weights w, NormWeights norm, boolean qkNorm) {
+        this.config = config;
+        this.layer = layer;
+        this.rotary = new Rotary(config.rotaryDim(), config.layers().get(layer).rope());
+        String p = "model.layers." + layer + ".";
+        long d = config.dModel();
+        long q = (long) config.nHeads() * config.dHead();
+        long kv = (long) config.nKvHeads() * config.dHead();
+        long mlp = config.dMlp();
+        boolean ab = config.attentionBias();
+        inputNorm = norm.get(p + "input_layernorm.weight", d);
+        postAttentionNorm = norm.get(p + "post_attention_layernorm.weight", d);
+        preMlpNorm = norm.get(p + "pre_feedforward_layernorm.weight", d);
+        postMlpNorm = norm.get(p + "post_feedforward_layernorm.weight", d);
+        qNorm = qkNorm ? norm.get(p + "self_attn.q_norm.weight", config.dHead()) : null;
+        kNorm = qkNorm ? norm.get(p + "self_attn.k_norm.weight", config.dHead()) : null;
+        wq = w.get(p + "self_attn.q_proj.weight", q, d).transpose();
+        wk = w.get(p + "self_attn.k_proj.weight", kv, d).transpose();
+        wv = w.get(p + "self_attn.v_proj.weight", kv, d).transpose();
+        wo = w.get(p + "self_attn.o_proj.weight", d, q).transpose();
+        bq = ab ? w.get(p + "self_attn.q_proj.bias", q) : null;
+        bk = ab ? w.get(p + "self_attn.k_proj.bias", kv) : null;
+        bv = ab ? w.get(p + "self_attn.v_proj.bias", kv) : null;
+        bo = ab ? w.get(p + "self_attn.o_proj.bias", d) : null;
+        wGate = w.get(p + "mlp.gate_proj.weight", mlp, d).transpose();
+        wUp = w.get(p + "mlp.up_proj.weight", mlp, d).transpose();
+        wDown = w.get(p + "mlp.down_proj.weight", d, mlp).transpose();
+    }
+
+    /** Reads a norm's weight with Gemma's (1 + w) folded in. */
+    interface NormWeights {
+        NDArray get(String name, long length);
+    }
+
+    @Override
+    public NDArray forward(NDArray resid, HookContext ctx) {
+        double eps = config.normEps();
+        NDArray x = rmsNorm(resid, inputNorm, eps);
+        NDArray q = ctx.apply(HookSites.attn(layer, "q"), Attention.splitHeads(linear(x, wq, bq), config.nHeads()));
+        NDArray k = ctx.apply(HookSites.attn(layer, "k"), Attention.splitHeads(linear(x, wk, bk), config.nKvHeads()));
+        NDArray v = ctx.apply(HookSites.attn(layer, "v"), Attention.splitHeads(linear(x, wv, bv), config.nKvHeads()));
+        if (qNorm != null) {
+            q = ctx.apply(HookSites.attn(layer, "q_normed"), rmsNorm(q, qNorm, eps));
+            k = ctx.apply(HookSites.attn(layer, "k_normed"), rmsNorm(k, kNorm, eps));
+        }
+        NDArray[] tables = rotary.tables(ctx, q);
+        NDArray rq = ctx.apply(HookSites.attn(layer, "rot_q"), rotary.apply(q, tables));
+        NDArray rk = ctx.apply(HookSites.attn(layer, "rot_k"), rotary.apply(k, tables));
+        NDArray z = Attention.attend(ctx, config, layer, rq, rk, v);
+        NDArray attnOut = ctx.apply(
+                HookSites.attnOut(layer), rmsNorm(linear(Attention.mergeHeads(z), wo, bo), postAttentionNorm, eps));
+        NDArray mid = ctx.apply(HookSites.residMid(layer), resid.add(attnOut));
+
+        NDArray y = rmsNorm(mid, preMlpNorm, eps);
+        NDArray pre = ctx.apply(HookSites.mlp(layer, "pre"), linear(y, wGate, null));
+        NDArray preLinear = ctx.apply(HookSites.mlp(layer, "pre_linear"), linear(y, wUp, null));
+        NDArray post = ctx.apply(
+                HookSites.mlp(layer, "post"),
+                activation(config.activation(), pre).mul(preLinear));
+        NDArray mlpOut = ctx.apply(HookSites.mlpOut(layer), rmsNorm(linear(post, wDown, null), postMlpNorm, eps));
+        return mid.add(mlpOut);
+    }
+}

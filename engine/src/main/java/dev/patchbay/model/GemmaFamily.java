@@ -1,0 +1,115 @@
+package dev.patchbay.model;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Gemma 2 and Gemma 3 text models ({@link GemmaBlock}): embeddings scaled by sqrt(d_model), RMSNorm with
+ * (1 + w), local sliding-window layers alternating with global ones, and tied embeddings by default. Gemma 2
+ * soft-caps attention scores and final logits; Gemma 3 normalizes queries and keys per head and gives local and
+ * global layers rotary frequencies of their own (the global ones often linearly scaled).
+ */
+final class GemmaFamily implements ArchitectureFamily {
+    private final int generation;
+
+    /** @param generation 2 or 3 */
+    GemmaFamily(int generation) {
+        this.generation = generation;
+    }
+
+    @Override
+    public ModelConfig config(Architecture architecture, ConfigValues c) {
+        int d = c.integer("hidden_size");
+        int heads = c.integer("num_attention_heads");
+        int layers = c.integer("num_hidden_layers");
+        int dHead = c.has("head_dim") ? c.integer("head_dim") : c.headDim(d, heads);
+        String activationKey = c.has("hidden_activation") ? "hidden_activation" : "hidden_act";
+        RopeParameters global;
+        RopeParameters local;
+        if (generation == 3
+                && c.has("rope_parameters")
+                && c.object("rope_parameters").has("full_attention")) {
+            // transformers 5 writes one rope section per layer type.
+            ConfigValues rope = c.object("rope_parameters");
+            global = RopeParameters.read(
+                    c, rope.object("full_attention"), "rope_parameters.full_attention", 1_000_000.0);
+            local = RopeParameters.read(
+                    c, rope.object("sliding_attention"), "rope_parameters.sliding_attention", 10_000.0);
+        } else if (generation == 3) {
+            // Released Gemma 3 configs: rope_theta and rope_scaling for global layers, rope_local_base_freq.
+            global = c.rope(1_000_000.0);
+            local = RopeParameters.unscaled(c.number("rope_local_base_freq", 10_000.0));
+        } else {
+            global = c.rope(10_000.0);
+            local = global;
+        }
+        int pattern = generation == 2 ? 2 : c.integer("sliding_window_pattern", 6);
+        int[] windows = c.slidingWindows(layers, c.integer("sliding_window", 0), l -> (l + 1) % pattern != 0);
+        List<LayerAttention> attention = new ArrayList<>();
+        for (int window : windows) {
+            attention.add(new LayerAttention(window, window > 0 ? local : global));
+        }
+        double queryScale = c.number("query_pre_attn_scalar", dHead);
+        if (!(queryScale > 0)) {
+            throw c.invalid("query_pre_attn_scalar must be positive, not " + queryScale);
+        }
+        return new ModelConfig(
+                architecture,
+                layers,
+                heads,
+                c.integer("num_key_value_heads", heads),
+                d,
+                dHead,
+                c.integer("intermediate_size"),
+                c.integer("vocab_size"),
+                c.integer("max_position_embeddings"),
+                c.number("rms_norm_eps", 1e-6),
+                c.activation(activationKey),
+                dHead,
+                global.theta(),
+                false,
+                c.bool("tie_word_embeddings", true),
+                c.bool("attention_bias", false),
+                false,
+                1.0 / Math.sqrt(queryScale),
+                false,
+                ModelConfig.Normalization.RMS_NORM,
+                Math.sqrt(d),
+                c.number("attn_logit_softcapping", 0),
+                c.number("final_logit_softcapping", 0),
+                attention);
+    }
+
+    @Override
+    public HookedTransformer build(ModelConfig config, Weights w, NDManager manager) {
+        GemmaBlock.NormWeights norm = (name, length) -> Scalars.plus(w.get(name, length), 1);
+        long d = config.dModel();
+        NDArray embed = w.get("model.embed_tokens.weight", config.vocabSize(), d);
+        List<TransformerBlock> blocks = new ArrayList<>();
+        for (int l = 0; l < config.nLayers(); l++) {
+            blocks.add(new GemmaBlock(config, l, w, norm, generation == 3));
+        }
+        NDArray out = config.tiedEmbeddings() || !w.has("lm_head.weight")
+                ? embed
+                : w.get("lm_head.weight", config.vocabSize(), d);
+        return new HookedTransformer(
+                config, manager, embed, null, blocks, norm.get("model.norm.weight", d), null, out.transpose());
+    }
+
+    @Override
+    public boolean learnedPositions() {
+        return false;
+    }
+
+    @Override
+    public boolean gatedMlp() {
+        return true;
+    }
+
+    @Override
+    public boolean normsHeadsOfQueriesAndKeys() {
+        return generation == 3;
+    }
+}

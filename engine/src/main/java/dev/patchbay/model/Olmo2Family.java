@@ -1,0 +1,69 @@
+package dev.patchbay.model;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+
+/** OLMo 2: norms after attention and the MLP instead of before, and q/k norms over the whole projection. */
+final class Olmo2Family implements ArchitectureFamily {
+    @Override
+    public ModelConfig config(Architecture architecture, ConfigValues c) {
+        int d = c.integer("hidden_size");
+        int heads = c.integer("num_attention_heads");
+        int layers = c.integer("num_hidden_layers");
+        int dHead = c.has("head_dim") ? c.integer("head_dim") : c.headDim(d, heads);
+        RopeParameters rope = c.rope(10000.0);
+        return new ModelConfig(
+                architecture,
+                layers,
+                heads,
+                c.integer("num_key_value_heads", heads),
+                d,
+                dHead,
+                c.integer("intermediate_size"),
+                c.integer("vocab_size"),
+                c.integer("max_position_embeddings"),
+                c.number("rms_norm_eps", 1e-6),
+                c.activation("hidden_act"),
+                LlamaFamily.rotaryDim(c, dHead),
+                rope.theta(),
+                false,
+                c.bool("tie_word_embeddings", false),
+                c.bool("attention_bias", false),
+                false,
+                1.0 / Math.sqrt(dHead),
+                false,
+                ModelConfig.Normalization.RMS_NORM,
+                1,
+                0,
+                0,
+                Collections.nCopies(layers, new LayerAttention(0, rope)));
+    }
+
+    @Override
+    public HookedTransformer build(ModelConfig config, Weights w, NDManager manager) {
+        long d = config.dModel();
+        NDArray embed = w.get("model.embed_tokens.weight", config.vocabSize(), d);
+        List<TransformerBlock> blocks = new ArrayList<>();
+        for (int l = 0; l < config.nLayers(); l++) {
+            blocks.add(new Olmo2Block(config, l, w));
+        }
+        NDArray out = config.tiedEmbeddings() || !w.has("lm_head.weight")
+                ? embed
+                : w.get("lm_head.weight", config.vocabSize(), d);
+        return new HookedTransformer(
+                config, manager, embed, null, blocks, w.get("model.norm.weight", d), null, out.transpose());
+    }
+
+    @Override
+    public boolean learnedPositions() {
+        return false;
+    }
+
+    @Override
+    public boolean gatedMlp() {
+        return true;
+    }
+}
