@@ -4,6 +4,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParser;
 import dev.patchbay.TestCheckpoints;
 import java.io.IOException;
 import java.io.RandomAccessFile;
@@ -81,6 +83,36 @@ class BadCheckpointTest {
         edit(dir.resolve("config.json"), "\"rope_type\": \"default\"", "\"rope_type\": \"yarn\"");
         CheckpointException e = fails(dir);
         assertTrue(e.getMessage().contains("yarn"), e.getMessage());
+    }
+
+    @Test
+    void llama3ScalingWithoutItsFactorsIsRefusedNamingTheKey() throws IOException {
+        Path dir = copy("tiny-llama3");
+        edit(dir.resolve("config.json"), "\"low_freq_factor\"", "\"low_freq_factoX\"");
+        CheckpointException e = fails(dir);
+        assertTrue(
+                e.getMessage().contains("rope_parameters.low_freq_factor must be a positive number"), e.getMessage());
+    }
+
+    @Test
+    void anUnknownLayerTypeIsRefused() throws IOException {
+        Path dir = copy("tiny-gemma2");
+        edit(dir.resolve("config.json"), "\"sliding_attention\"", "\"chunked_attention\"");
+        CheckpointException e = fails(dir);
+        assertTrue(e.getMessage().contains("unsupported layer_types[0] \"chunked_attention\""), e.getMessage());
+    }
+
+    /** Released Llama 3.1 configs say rope_scaling with a top-level rope_theta; transformers 5 writes rope_parameters. */
+    @Test
+    void olderRopeScalingSpellingReadsAsTheSameModel() throws IOException {
+        Path dir = copy("tiny-llama3");
+        Path config = dir.resolve("config.json");
+        JsonObject json = JsonParser.parseString(Files.readString(config)).getAsJsonObject();
+        JsonObject rope = json.remove("rope_parameters").getAsJsonObject();
+        json.add("rope_theta", rope.remove("rope_theta"));
+        json.add("rope_scaling", rope);
+        Files.writeString(config, json.toString());
+        assertEquals(HfConfig.read(TestCheckpoints.dir("tiny-llama3")), HfConfig.read(dir));
     }
 
     @Test
