@@ -1,9 +1,10 @@
 """Python client for Patchbay, a gRPC backend that localizes language-model behaviour to components."""
-from patchbay.client import AsyncClient, Attribution, Client, PatchbayError, Tokens
+from patchbay.client import AsyncClient, Attribution, Client, PatchbayError, Tokens, load_run
 from patchbay.events import Accepted, Diagnostic, Effects, Progress, Summary, Verified
 from patchbay.names import node_name, parse_node
 from patchbay.requests import Pair
+from patchbay.runs import NodeInfo
 
 __all__ = ["AsyncClient", "Attribution", "Client", "PatchbayError", "Tokens", "Pair", "Accepted", "Effects",
-           "Progress", "Summary", "Verified", "Diagnostic", "node_name", "parse_node"]
+           "Progress", "Summary", "Verified", "Diagnostic", "node_name", "parse_node", "load_run", "NodeInfo"]
 __version__ = "0.1.0"

@@ -8,6 +8,7 @@ import grpc
 import numpy as np
 
 from patchbay import events as ev
+from patchbay import runs
 from patchbay.names import node_names, parse_node
 from patchbay.requests import METRICS, attribute_request, node_set, pair
 from patchbay.v1 import patchbay_pb2, patchbay_pb2_grpc
@@ -47,6 +48,25 @@ class Attribution:
         self._done = False
         self._bar = _progress_bar() if progress else None
 
+    @classmethod
+    def of_events(cls, events: list) -> Attribution:
+        """A finished run made of events already received (e.g. read back by ``patchbay.load_run``)."""
+        run = cls(None)
+        run._events = list(events)
+        run._done = True
+        return run
+
+    def save(self, path) -> None:
+        """Writes the whole run (reading the rest of the stream first) to an .npz file; ``patchbay.load_run``
+        reads it back. The format is documented in ``patchbay.runs``."""
+        runs.save(self.collect()._events, path)
+
+    def as_array(self, kind: str = "z") -> np.ndarray:
+        """The estimates of one node kind ("z", "q", "k", "v", "post", ...) shaped [layer, head] or
+        [layer, head, position] (units are neurons for "post"), as TransformerLens's patching functions return
+        them; NaN for layers the run did not score."""
+        return runs.as_array(self.effects(), kind)
+
     def __iter__(self) -> Iterator:
         yield from self._events
         if self._done:
@@ -70,7 +90,8 @@ class Attribution:
         return self
 
     def cancel(self) -> None:
-        self._call.cancel()
+        if self._call is not None:
+            self._call.cancel()
 
     @property
     def events(self) -> list:
@@ -153,9 +174,12 @@ class Attribution:
 class Client:
     """A connection to a Patchbay server, e.g. ``Client("localhost:50051")``. Use it as a context manager."""
 
-    def __init__(self, target: str, *, timeout: float | None = 600.0,
+    def __init__(self, target: str, *, timeout: float | None = None,
                  credentials: grpc.ChannelCredentials | None = None, token: str | None = None):
-        """credentials: for a server started with --tls-cert, e.g. ``grpc.ssl_channel_credentials(
+        """timeout: a deadline in seconds for every call; None (the default) sets none on streaming calls, which
+        may run for hours (activation patching of every neuron), and 60 s on the others.
+
+        credentials: for a server started with --tls-cert, e.g. ``grpc.ssl_channel_credentials(
         root_certificates=open("ca.crt", "rb").read())`` (add ``private_key`` and ``certificate_chain`` where
         it requires client certificates); None connects in plaintext. token: a bearer token for a server started
         with --auth-tokens (sent readable over plaintext: use TLS beyond loopback)."""
@@ -168,6 +192,11 @@ class Client:
     def models(self) -> list[patchbay_pb2.ModelInfo]:
         """The models the server has loaded, with their shapes and hook sites."""
         return list(self._unary(self._stub.ListModels, patchbay_pb2.ListModelsRequest()).models)
+
+    def nodes(self, model: str, nodes="heads", positions=None) -> list[runs.NodeInfo]:
+        """The nodes a node set means for ``model`` (names with kind, layer, head or neuron, and position), as
+        ``attribute`` scores them. positions: for per-position node sets, e.g. ``range(len(tokens))``."""
+        return runs.list_nodes(_model_info(self.models(), model), nodes, positions)
 
     def metrics(self) -> patchbay_pb2.Metrics:
         """The server's counters: calls by status, and per model the open requests, batches, passes, cache hits,
@@ -232,7 +261,7 @@ class Client:
 
     def _unary(self, method, request):
         try:
-            return method(request, timeout=self._timeout, metadata=self._metadata)
+            return method(request, timeout=_unary_timeout(self._timeout), metadata=self._metadata)
         except grpc.RpcError as e:
             raise PatchbayError.of(e) from None
 
@@ -245,8 +274,9 @@ class AsyncClient:
                 ...
     """
 
-    def __init__(self, target: str, *, timeout: float | None = 600.0,
+    def __init__(self, target: str, *, timeout: float | None = None,
                  credentials: grpc.ChannelCredentials | None = None, token: str | None = None):
+        """The arguments are Client's."""
         self._metadata = _auth_metadata(token)
         self._channel = (grpc.aio.secure_channel(target, credentials, options=_CHANNEL_OPTIONS) if credentials
                          else grpc.aio.insecure_channel(target, options=_CHANNEL_OPTIONS))
@@ -254,12 +284,11 @@ class AsyncClient:
         self._timeout = timeout
 
     async def models(self) -> list[patchbay_pb2.ModelInfo]:
-        try:
-            response = await self._stub.ListModels(patchbay_pb2.ListModelsRequest(), timeout=self._timeout,
-                                                   metadata=self._metadata)
-            return list(response.models)
-        except grpc.RpcError as e:
-            raise PatchbayError.of(e) from None
+        return list((await self._unary(self._stub.ListModels, patchbay_pb2.ListModelsRequest())).models)
+
+    async def nodes(self, model: str, nodes="heads", positions=None) -> list[runs.NodeInfo]:
+        """As Client.nodes."""
+        return runs.list_nodes(_model_info(await self.models(), model), nodes, positions)
 
     async def metrics(self) -> patchbay_pb2.Metrics:
         return await self._unary(self._stub.GetMetrics, patchbay_pb2.MetricsRequest())
@@ -304,7 +333,7 @@ class AsyncClient:
 
     async def _unary(self, method, request):
         try:
-            return await method(request, timeout=self._timeout, metadata=self._metadata)
+            return await method(request, timeout=_unary_timeout(self._timeout), metadata=self._metadata)
         except grpc.RpcError as e:
             raise PatchbayError.of(e) from None
 
@@ -319,6 +348,19 @@ class AsyncClient:
 
 
 _CHANNEL_OPTIONS = [("grpc.max_receive_message_length", 64 << 20)]
+#: The deadline of ListModels, Tokenize and GetMetrics when the client sets none.
+UNARY_TIMEOUT = 60.0
+
+
+def _unary_timeout(timeout: float | None) -> float:
+    return UNARY_TIMEOUT if timeout is None else timeout
+
+
+def _model_info(models: list[patchbay_pb2.ModelInfo], name: str) -> patchbay_pb2.ModelInfo:
+    for m in models:
+        if m.name == name:
+            return m
+    raise ValueError(f"model: the server has no {name!r}; it has {[m.name for m in models]}")
 
 
 def _attribute(model, pairs, *, method="atp-star", nodes="heads", metric="logit_diff", verify_top_k=0,
@@ -333,6 +375,8 @@ def _attribute(model, pairs, *, method="atp-star", nodes="heads", metric="logit_
 
 
 def _patch(model, pairs, groups, metric) -> patchbay_pb2.PatchRequest:
+    if metric not in METRICS:
+        raise ValueError(f"metric: unknown {metric!r}; use one of {sorted(METRICS)}")
     if isinstance(pairs, (dict, tuple)) or not isinstance(pairs, list):
         pairs = [pairs]
     return patchbay_pb2.PatchRequest(model=model, pairs=[pair(p) for p in pairs], metric=METRICS[metric],
@@ -374,4 +418,9 @@ def _progress_bar():
     return tqdm(total=0, unit="step")
 
 
-__all__ = ["Client", "AsyncClient", "Attribution", "PatchbayError", "Tokens", "node_set"]
+__all__ = ["Client", "AsyncClient", "Attribution", "PatchbayError", "Tokens", "node_set", "load_run"]
+
+
+def load_run(path) -> Attribution:
+    """A run that ``Attribution.save`` wrote, with the same DataFrame, top-k and array views."""
+    return Attribution.of_events(runs.load(path))

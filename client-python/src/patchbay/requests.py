@@ -57,12 +57,24 @@ def pair(value) -> pb.PromptPair:
 
 
 def node_set(nodes) -> pb.NodeSet:
-    """"heads", "attention", "neurons", "all", a dict (kinds, layers, per_position, positions), or a NodeSet."""
+    """"heads", "attention", "neurons", "all", a dict, or a NodeSet.
+
+    A dict has ``kinds`` (a list of "q", "k", "v" (per key/value head under grouped-query attention), "z" (a
+    head's output), "post" (an MLP neuron), "attn_out", "mlp_out", "resid_pre" (whole-layer nodes)),
+    ``layers`` (default: all), ``per_position`` (one node per token position, else one over all positions) and
+    ``positions`` (default: every position), e.g. ``{"kinds": ["z", "post"], "layers": [0, 1]}``.
+    """
     if isinstance(nodes, pb.NodeSet):
         return nodes
     if isinstance(nodes, str) and nodes not in NODE_SETS:
         raise ValueError(f"nodes: unknown {nodes!r}; use one of {sorted(NODE_SETS)} or a dict")
     spec: dict[str, Any] = NODE_SETS[nodes] if isinstance(nodes, str) else dict(nodes)
+    unknown_keys = set(spec) - {"kinds", "layers", "per_position", "positions"}
+    if unknown_keys:
+        raise ValueError(f"nodes: unknown keys {sorted(unknown_keys)}; use kinds, layers, per_position, positions")
+    for k in spec.get("kinds", []):
+        if isinstance(k, str) and k not in KINDS:
+            raise ValueError(f"nodes: unknown kind {k!r}; use some of {list(KINDS)}")
     kinds = [KINDS[k] if isinstance(k, str) else k for k in spec.get("kinds", [])]
     return pb.NodeSet(kinds=kinds, layers=spec.get("layers", []), per_position=spec.get("per_position", False),
                       positions=spec.get("positions", []))
