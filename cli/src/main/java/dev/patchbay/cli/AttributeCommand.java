@@ -1,19 +1,30 @@
 package dev.patchbay.cli;
 
 import com.google.gson.GsonBuilder;
+import com.google.gson.JsonArray;
 import com.google.gson.JsonObject;
+import dev.patchbay.attribution.AttributionListener;
 import dev.patchbay.attribution.AttributionResult;
+import dev.patchbay.attribution.Verification;
 import dev.patchbay.attribution.catalog.Methods;
+import dev.patchbay.attribution.diagnostic.FalseNegativeDiagnostic;
 import dev.patchbay.checkpoint.BundledModel;
 import dev.patchbay.checkpoint.LoadedModel;
 import dev.patchbay.checkpoint.TextTokenizer;
+import dev.patchbay.nodes.Cost;
 import dev.patchbay.nodes.Metric;
+import dev.patchbay.nodes.Node;
 import dev.patchbay.nodes.NodeSet;
 import dev.patchbay.nodes.PromptPair;
+import dev.patchbay.passes.PassRunner;
+import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Locale;
+import java.util.Map;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -21,29 +32,51 @@ import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
-/** Runs one attribution method on one prompt pair in-process and prints the effects. */
+/**
+ * Runs one attribution method in-process on one prompt pair or a distribution of them, verifies the top nodes
+ * if asked, and prints the effects or writes them to a file.
+ */
 @Command(
         name = "attribute",
         mixinStandardHelpOptions = true,
-        description = "Scores every node's effect on a metric for one clean/noise prompt pair.")
+        description = "Scores every node's effect on a metric for a clean/noise prompt pair (--clean, --noise,"
+                + " --answer) or a distribution of pairs (--pairs FILE).")
 final class AttributeCommand implements Callable<Integer> {
     @Option(names = "--model", description = "Hugging Face model directory (default: the bundled model).")
     Path model;
 
-    @Option(names = "--clean", required = true, description = "The prompt on which the behaviour occurs.")
+    @Option(names = "--clean", description = "The prompt on which the behaviour occurs.")
     String clean;
 
-    @Option(
-            names = "--noise",
-            required = true,
-            description = "The prompt whose activations are patched in (same token length).")
+    @Option(names = "--noise", description = "The prompt whose activations are patched in (same token length).")
     String noise;
 
-    @Option(
-            names = "--answer",
-            required = true,
-            description = "The answer token (a single token, e.g. ' Mary'); repeat for a set.")
+    @Option(names = "--answer", description = "The answer token (a single token, e.g. ' Mary'); repeat for a set.")
     List<String> answers;
+
+    @Option(
+            names = "--pairs",
+            description = "A JSON Lines file of pairs, one object per line: {\"clean\": ..., \"noise\": ...,"
+                    + " \"answer\": \" Mary\" or [...], \"wrong\": ...}; a node's score is its mean |effect| over them"
+                    + " (the paper's eq. 5).")
+    Path pairsFile;
+
+    @Option(
+            names = "--verify-top-k",
+            defaultValue = "0",
+            description = "Verify the top K nodes by activation patching (default: ${DEFAULT-VALUE}).")
+    int verifyTopK;
+
+    @Option(
+            names = "--diagnostic",
+            description = "After verification, bound the effects of the nodes it left out (the false-negative"
+                    + " diagnostic).")
+    boolean diagnostic;
+
+    @Option(
+            names = "--out",
+            description = "Also write every node's estimate (and verified effect) to this file: .json or .csv.")
+    Path outFile;
 
     @Option(names = "--wrong", description = "The wrong-answer token, for logit_diff; repeat for a set.")
     List<String> wrongs;
@@ -137,40 +170,96 @@ final class AttributeCommand implements Callable<Integer> {
     CommandSpec spec;
 
     @Override
-    public Integer call() {
+    public Integer call() throws IOException {
         PrintWriter out = spec.commandLine().getOut();
+        checkOptions();
         try (LoadedModel loaded = LoadedModel.load(
                 model != null ? model : BundledModel.directory(), precision.dataType(), device.compute())) {
             TextTokenizer tokenizer = loaded.tokenizer();
-            TextTokenizer.Tokens cleanTokens = tokenizer.encodeKnown(clean);
-            TextTokenizer.Tokens noiseTokens = tokenizer.encodeKnown(noise);
-            if (cleanTokens.ids().length != noiseTokens.ids().length) {
-                throw new IllegalArgumentException("--clean and --noise must have the same token length: clean is "
-                        + Arrays.toString(cleanTokens.strings()) + ", noise is "
-                        + Arrays.toString(noiseTokens.strings()));
-            }
             Metric.Kind kind = Metric.Kind.fromId(metric);
-            Metric m = new Metric(
-                    kind,
-                    tokenIds(tokenizer, "--answer", answers),
-                    kind == Metric.Kind.LOGIT_DIFF ? tokenIds(tokenizer, "--wrong", wrongs) : null);
-            PromptPair pair = new PromptPair(cleanTokens.ids(), noiseTokens.ids(), m);
+            List<PromptPair> pairs = pairsFile != null
+                    ? PairsFile.read(pairsFile, tokenizer, kind)
+                    : List.of(pair(tokenizer, kind, clean, noise, answers, wrongs, ""));
+            PassRunner runner = PassRunner.direct(loaded.transformer());
             AttributionResult result = Methods.byId(
                             method,
                             batchRows,
                             8,
                             new Methods.BaselineSettings(
                                     seed, samples, inclusion, blockSize, branching, maxGroupPatches))
-                    .run(loaded.transformer(), List.of(pair), nodeSet());
+                    .run(runner, pairs, nodeSet(), AttributionListener.NONE);
+            List<AttributionResult.Scored> top = result.top(verifyTopK);
+            Verification.Result verified = verifyTopK > 0
+                    ? Verification.verify(runner, pairs, top, batchRows, (v, done, total) -> {})
+                    : new Verification.Result(List.of(), Cost.NONE);
+            FalseNegativeDiagnostic.Report report = diagnostic
+                    ? Verification.diagnose(
+                            runner,
+                            pairs,
+                            result.nodesExcept(top),
+                            FalseNegativeDiagnostic.Settings.defaults(),
+                            verified.largestEffect(),
+                            batchRows)
+                    : null;
+            Metric first = pairs.get(0).metric();
+            String metricText = first.describe(id -> '"' + tokenizer.decode(id) + '"');
             if (json) {
-                out.println(toJson(result));
+                out.println(toJson(result, verified, report));
             } else {
-                // The metric with its tokens spelled (" Mary"), not as ids.
-                printTable(out, loaded, cleanTokens, result, m.describe(id -> '"' + tokenizer.decode(id) + '"'));
+                printTable(out, loaded, tokenizer, pairs, result, verified, report, metricText);
+            }
+            if (outFile != null) {
+                ResultFiles.write(outFile, result, verified, toJson(result, verified, report));
+                if (!json) {
+                    out.println("wrote " + outFile);
+                }
             }
             out.flush();
         }
         return 0;
+    }
+
+    private void checkOptions() {
+        boolean single = clean != null || noise != null || answers != null;
+        if (pairsFile != null && single) {
+            throw new IllegalArgumentException(
+                    "--pairs replaces --clean, --noise, --answer and --wrong; give one or" + " the other");
+        }
+        if (pairsFile == null && (clean == null || noise == null || answers == null)) {
+            throw new IllegalArgumentException("give --clean, --noise and --answer (or --pairs FILE)");
+        }
+        if (verifyTopK < 0) {
+            throw new IllegalArgumentException("--verify-top-k must not be negative, not " + verifyTopK);
+        }
+        if (outFile != null) {
+            ResultFiles.checkName(outFile);
+        }
+        if (diagnostic && verifyTopK == 0) {
+            throw new IllegalArgumentException("--diagnostic bounds what verification left out: give --verify-top-k");
+        }
+    }
+
+    /** One pair from prompt texts and answer tokens; {@code where} prefixes errors (a line of --pairs). */
+    static PromptPair pair(
+            TextTokenizer tokenizer,
+            Metric.Kind kind,
+            String clean,
+            String noise,
+            List<String> answers,
+            List<String> wrongs,
+            String where) {
+        TextTokenizer.Tokens cleanTokens = tokenizer.encodeKnown(clean);
+        TextTokenizer.Tokens noiseTokens = tokenizer.encodeKnown(noise);
+        if (cleanTokens.ids().length != noiseTokens.ids().length) {
+            throw new IllegalArgumentException(where + "--clean and --noise must have the same token length: clean is "
+                    + Arrays.toString(cleanTokens.strings()) + ", noise is "
+                    + Arrays.toString(noiseTokens.strings()));
+        }
+        Metric m = new Metric(
+                kind,
+                tokenIds(tokenizer, where + "--answer", answers),
+                kind == Metric.Kind.LOGIT_DIFF ? tokenIds(tokenizer, where + "--wrong", wrongs) : null);
+        return new PromptPair(cleanTokens.ids(), noiseTokens.ids(), m);
     }
 
     private NodeSet nodeSet() {
@@ -209,16 +298,22 @@ final class AttributeCommand implements Callable<Integer> {
         return ids;
     }
 
-    private static String toJson(AttributionResult result) {
+    private static String toJson(
+            AttributionResult result, Verification.Result verified, FalseNegativeDiagnostic.Report report) {
         JsonObject o = new JsonObject();
         o.addProperty("method", result.method());
         o.addProperty("metric", result.metric());
+        o.addProperty("pairs", result.pairs());
         o.addProperty("clean_metric", result.cleanMetric());
         o.addProperty("noise_metric", result.noiseMetric());
+        Cost total = result.cost().plus(verified.cost());
+        if (report != null) {
+            total = total.plus(report.cost());
+        }
         JsonObject cost = new JsonObject();
-        cost.addProperty("forward_passes", result.cost().forwardPasses());
-        cost.addProperty("compute_forward_equivalents", result.cost().computeEquivalents());
-        cost.addProperty("wall_seconds", result.cost().wallSeconds());
+        cost.addProperty("forward_passes", total.forwardPasses());
+        cost.addProperty("compute_forward_equivalents", total.computeEquivalents());
+        cost.addProperty("wall_seconds", total.wallSeconds());
         o.add("cost", cost);
         JsonObject effects = new JsonObject();
         for (var block : result.blocks()) {
@@ -227,26 +322,82 @@ final class AttributeCommand implements Callable<Integer> {
             }
         }
         o.add("effects", effects);
+        JsonArray checked = new JsonArray();
+        for (Verification.Verified v : verified.verified()) {
+            JsonObject one = new JsonObject();
+            one.addProperty("rank", v.rank());
+            one.addProperty("node", v.node().name());
+            one.addProperty("estimate", v.estimate());
+            one.addProperty("effect", v.effect());
+            checked.add(one);
+        }
+        o.add("verified", checked);
+        if (report != null) {
+            JsonObject d = new JsonObject();
+            d.addProperty("nodes", report.nodes());
+            d.addProperty("threshold", report.threshold());
+            d.addProperty("max_upper_bound", report.maxUpperBound());
+            d.addProperty("expected_missed", report.expectedMissed());
+            JsonArray flagged = new JsonArray();
+            report.flagged().forEach(b -> flagged.add(b.node().name()));
+            d.add("flagged", flagged);
+            o.add("diagnostic", d);
+        }
         return new GsonBuilder().serializeSpecialFloatingPointValues().create().toJson(o);
     }
 
     private void printTable(
-            PrintWriter out, LoadedModel loaded, TextTokenizer.Tokens cleanTokens, AttributionResult r, String metric) {
+            PrintWriter out,
+            LoadedModel loaded,
+            TextTokenizer tokenizer,
+            List<PromptPair> pairs,
+            AttributionResult r,
+            Verification.Result verified,
+            FalseNegativeDiagnostic.Report report,
+            String metric) {
         out.printf("%s on %s: %s%n", r.method(), loaded.name(), metric);
-        out.printf("clean prompt %s%n", Arrays.toString(cleanTokens.strings()));
+        if (pairs.size() == 1) {
+            out.printf(
+                    "clean prompt %s%n",
+                    Arrays.stream(pairs.get(0).clean())
+                            .mapToObj(id -> '"' + tokenizer.decode(id) + '"')
+                            .toList());
+        } else {
+            out.printf("%d pairs (a node's estimate is its mean |effect| over them)%n", pairs.size());
+        }
+        Cost total = r.cost().plus(verified.cost());
         out.printf(
                 "metric: clean %.4f, noise %.4f; cost %.1f forward passes (%.1f of compute), %.2f s%n",
                 r.cleanMetric(),
                 r.noiseMetric(),
-                r.cost().forwardPasses(),
-                r.cost().computeEquivalents(),
-                r.cost().wallSeconds());
-        out.printf("%-6s %-20s %12s%n", "rank", "node", "estimate");
-        List<AttributionResult.Scored> ranked = r.ranked();
-        for (int i = 0; i < Math.min(top, ranked.size()); i++) {
+                total.forwardPasses(),
+                total.computeEquivalents(),
+                total.wallSeconds());
+        Map<Node, Double> effects = new HashMap<>();
+        verified.verified().forEach(v -> effects.put(v.node(), v.effect()));
+        boolean anyVerified = !effects.isEmpty();
+        out.printf("%-6s %-20s %12s%s%n", "rank", "node", "estimate", anyVerified ? "  verified effect" : "");
+        List<AttributionResult.Scored> ranked = r.top(top);
+        for (int i = 0; i < ranked.size(); i++) {
+            Double effect = effects.get(ranked.get(i).node());
             out.printf(
-                    "%-6d %-20s %12.5f%n",
-                    i + 1, ranked.get(i).node().name(), ranked.get(i).estimate());
+                    "%-6d %-20s %12.5f%s%n",
+                    i + 1,
+                    ranked.get(i).node().name(),
+                    ranked.get(i).estimate(),
+                    effect == null ? "" : String.format(Locale.ROOT, " %16.5f", effect));
+        }
+        if (report != null) {
+            out.printf(
+                    "diagnostic: %d unverified nodes, largest upper bound %.4f (threshold %.4f); verify next: %s%n",
+                    report.nodes(),
+                    report.maxUpperBound(),
+                    report.threshold(),
+                    report.flagged().isEmpty()
+                            ? "none"
+                            : report.flagged().stream()
+                                    .map(b -> b.node().name())
+                                    .toList());
         }
     }
 }

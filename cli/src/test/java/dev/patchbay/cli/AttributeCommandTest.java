@@ -6,7 +6,11 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
 import dev.patchbay.TestCheckpoints;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
@@ -20,6 +24,24 @@ class AttributeCommandTest {
 
     private int run(String... args) {
         return cli.run(args);
+    }
+
+    /** attribute on tiny-gpt2's IOI pair, with {@code extra} options. */
+    private int attributeIoi(String... extra) {
+        java.util.List<String> args = new java.util.ArrayList<>(java.util.List.of(
+                "attribute",
+                "--model",
+                TestCheckpoints.dir("tiny-gpt2").toString(),
+                "--clean",
+                CLEAN,
+                "--noise",
+                NOISE,
+                "--answer",
+                " Mary",
+                "--wrong",
+                " John"));
+        args.addAll(java.util.List.of(extra));
+        return run(args.toArray(String[]::new));
     }
 
     @ParameterizedTest
@@ -56,23 +78,7 @@ class AttributeCommandTest {
 
     @Test
     void headsOverAllPositionsByDefaultAndAReadableTable() {
-        assertEquals(
-                0,
-                run(
-                        "attribute",
-                        "--model",
-                        TestCheckpoints.dir("tiny-gpt2").toString(),
-                        "--clean",
-                        CLEAN,
-                        "--noise",
-                        NOISE,
-                        "--answer",
-                        " Mary",
-                        "--wrong",
-                        " John",
-                        "--top",
-                        "5"),
-                err.toString());
+        assertEquals(0, attributeIoi("--top", "5"), err.toString());
         assertTrue(out.toString().contains("L1H"), out.toString());
         assertTrue(out.toString().contains("atp-star"), out.toString());
         // The metric names its tokens, not their ids.
@@ -118,5 +124,107 @@ class AttributeCommandTest {
                 err.toString().contains("--answer ' Maryland'")
                         && err.toString().contains("single token"),
                 err.toString());
+    }
+
+    private static final String CLEAN_2 = "When John and Mary went to the store, Mary gave a drink to";
+    private static final String NOISE_2 = "When John and Mary went to the store, John gave a drink to";
+
+    private JsonObject attributeJson(String... extra) {
+        java.util.List<String> args = new java.util.ArrayList<>(java.util.List.of(
+                "attribute", "--model", TestCheckpoints.dir("tiny-gpt2").toString(), "--method", "atp", "--json"));
+        args.addAll(java.util.List.of(extra));
+        out.getBuffer().setLength(0);
+        assertEquals(0, run(args.toArray(String[]::new)), err.toString());
+        return JsonParser.parseString(out.toString().trim()).getAsJsonObject();
+    }
+
+    @Test
+    void aPairsFileIsADistributionScoredByTheMeanAbsoluteEffect(@TempDir Path dir) throws IOException {
+        Path pairs = dir.resolve("pairs.jsonl");
+        Files.writeString(
+                pairs,
+                "{\"clean\": \"" + CLEAN + "\", \"noise\": \"" + NOISE
+                        + "\", \"answer\": \" Mary\", \"wrong\": \" John\"}\n\n"
+                        + "{\"clean\": \"" + CLEAN_2 + "\", \"noise\": \"" + NOISE_2
+                        + "\", \"answer\": [\" John\"], \"wrong\": \" Mary\"}\n");
+        JsonObject both = attributeJson("--pairs", pairs.toString());
+        JsonObject first = attributeJson("--clean", CLEAN, "--noise", NOISE, "--answer", " Mary", "--wrong", " John");
+        JsonObject second =
+                attributeJson("--clean", CLEAN_2, "--noise", NOISE_2, "--answer", " John", "--wrong", " Mary");
+        assertEquals(2, both.get("pairs").getAsInt());
+        for (String node : both.getAsJsonObject("effects").keySet()) {
+            // The paper's eq. 5: the absolute value inside the expectation over pairs.
+            double mean = (Math.abs(first.getAsJsonObject("effects").get(node).getAsDouble())
+                            + Math.abs(
+                                    second.getAsJsonObject("effects").get(node).getAsDouble()))
+                    / 2;
+            assertEquals(mean, both.getAsJsonObject("effects").get(node).getAsDouble(), 1e-5, node);
+        }
+    }
+
+    @Test
+    void theTopNodesAreVerifiedAndWrittenToCsv(@TempDir Path dir) throws IOException {
+        Path csv = dir.resolve("effects.csv");
+        assertEquals(0, attributeIoi("--verify-top-k", "3", "--diagnostic", "--out", csv.toString()), err.toString());
+        assertTrue(out.toString().contains("verified effect"), out.toString());
+        assertTrue(out.toString().contains("diagnostic: 5 unverified nodes"), out.toString());
+        java.util.List<String> lines = Files.readAllLines(csv);
+        assertEquals("node,layer,estimate,verified_effect", lines.get(0));
+        assertEquals(1 + 8, lines.size(), "a header and the 8 heads");
+        for (int i = 1; i <= 3; i++) {
+            assertTrue(!lines.get(i).endsWith(","), "the top three carry their verified effect: " + lines.get(i));
+        }
+        assertTrue(lines.get(4).endsWith(","), lines.get(4));
+        // The JSON form carries them too, and its own file.
+        JsonObject json = attributeJson(
+                "--clean",
+                CLEAN,
+                "--noise",
+                NOISE,
+                "--answer",
+                " Mary",
+                "--wrong",
+                " John",
+                "--verify-top-k",
+                "2",
+                "--out",
+                dir.resolve("effects.json").toString());
+        assertEquals(2, json.getAsJsonArray("verified").size());
+        assertEquals(
+                json,
+                JsonParser.parseString(Files.readString(dir.resolve("effects.json")))
+                        .getAsJsonObject());
+    }
+
+    @Test
+    void inconsistentOptionsAndBadPairLinesAreOneClearError(@TempDir Path dir) throws IOException {
+        Path pairs = dir.resolve("pairs.jsonl");
+        Files.writeString(
+                pairs,
+                "{\"clean\": \"" + CLEAN + "\", \"noise\": \"Hello\", \"answer\": \" Mary\", \"wrong\": \" John\"}\n");
+        String model = TestCheckpoints.dir("tiny-gpt2").toString();
+        String[][] cases = {
+            {"--pairs", pairs.toString(), "--clean", CLEAN},
+            {"--clean", CLEAN, "--noise", NOISE},
+            {"--pairs", pairs.toString(), "--diagnostic"},
+            {"--pairs", pairs.toString(), "--out", "effects.parquet"},
+            {"--pairs", pairs.toString()},
+            {"--pairs", dir.resolve("missing.jsonl").toString()},
+        };
+        String[] expected = {
+            "--pairs replaces --clean",
+            "give --clean, --noise and --answer",
+            "--diagnostic bounds what verification left out",
+            "must end in .json or .csv",
+            "pairs.jsonl line 1: --clean and --noise must have the same token length",
+            "--pairs: cannot read",
+        };
+        for (int i = 0; i < cases.length; i++) {
+            err.getBuffer().setLength(0);
+            java.util.List<String> args = new java.util.ArrayList<>(java.util.List.of("attribute", "--model", model));
+            args.addAll(java.util.List.of(cases[i]));
+            assertEquals(1, run(args.toArray(String[]::new)), String.join(" ", cases[i]));
+            assertTrue(err.toString().contains(expected[i]), expected[i] + " in: " + err);
+        }
     }
 }

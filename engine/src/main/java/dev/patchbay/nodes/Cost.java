@@ -10,6 +10,9 @@ package dev.patchbay.nodes;
  * @param wallSeconds elapsed time
  */
 public record Cost(double forwardPasses, double computeEquivalents, double wallSeconds) {
+    /** Nothing spent. */
+    public static final Cost NONE = new Cost(0, 0, 0);
+
     public Cost plus(Cost other) {
         return new Cost(
                 forwardPasses + other.forwardPasses,

@@ -26,6 +26,15 @@ public final class FalseNegativeDiagnostic {
      * @param alpha the per-node error rate of the one-sided bound
      */
     public record Settings(int samples, double inclusionProbability, double alpha, double threshold, long seed) {
+        public static final int DEFAULT_SAMPLES = 256;
+        public static final double DEFAULT_INCLUSION = 0.05;
+        public static final double DEFAULT_ALPHA = 0.05;
+
+        /** The defaults: 256 samples, inclusion 0.05, alpha 0.05, the threshold left to the caller (0), seed 0. */
+        public static Settings defaults() {
+            return new Settings(DEFAULT_SAMPLES, DEFAULT_INCLUSION, DEFAULT_ALPHA, 0, 0);
+        }
+
         public Settings {
             // Written as what must hold, so that NaN fails each test too.
             if (samples < 4

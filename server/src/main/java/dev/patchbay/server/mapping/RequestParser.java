@@ -4,6 +4,7 @@ import dev.patchbay.attribution.AttributionMethod;
 import dev.patchbay.attribution.NodePatching;
 import dev.patchbay.attribution.baselines.Subsampling;
 import dev.patchbay.attribution.catalog.Methods;
+import dev.patchbay.attribution.diagnostic.FalseNegativeDiagnostic;
 import dev.patchbay.checkpoint.TextTokenizer;
 import dev.patchbay.model.ModelConfig;
 import dev.patchbay.nodes.Metric;
@@ -42,7 +43,7 @@ public final class RequestParser {
             int verifyTopK,
             long nodeCount,
             double plannedForwardPasses,
-            dev.patchbay.attribution.diagnostic.FalseNegativeDiagnostic.Settings diagnostic,
+            FalseNegativeDiagnostic.Settings diagnostic,
             int patchRows) {}
 
     /** A checked Patch request; {@code patchRows} patched runs per batch fit the model's memory budget. */
@@ -130,7 +131,7 @@ public final class RequestParser {
                     + " patched runs for each of " + pairs.size() + " pairs exceed the server's limit of "
                     + limits.maxPatchedRuns() + "; choose fewer nodes or use an AtP method");
         }
-        dev.patchbay.attribution.diagnostic.FalseNegativeDiagnostic.Settings diagnostic = null;
+        FalseNegativeDiagnostic.Settings diagnostic = null;
         if (r.getDiagnostic().getEnabled()) {
             var d = r.getDiagnostic();
             if (verify == 0) {
@@ -146,10 +147,10 @@ public final class RequestParser {
             }
             double threshold = finite(d.getThreshold(), "diagnostic.threshold");
             try {
-                diagnostic = new dev.patchbay.attribution.diagnostic.FalseNegativeDiagnostic.Settings(
-                        d.getSamples() > 0 ? d.getSamples() : 256,
-                        inclusion != 0 ? inclusion : 0.05,
-                        alpha != 0 ? alpha : 0.05,
+                diagnostic = new FalseNegativeDiagnostic.Settings(
+                        d.getSamples() > 0 ? d.getSamples() : FalseNegativeDiagnostic.Settings.DEFAULT_SAMPLES,
+                        inclusion != 0 ? inclusion : FalseNegativeDiagnostic.Settings.DEFAULT_INCLUSION,
+                        alpha != 0 ? alpha : FalseNegativeDiagnostic.Settings.DEFAULT_ALPHA,
                         threshold,
                         d.getSeed());
             } catch (IllegalArgumentException e) {

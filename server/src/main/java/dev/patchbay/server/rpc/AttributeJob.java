@@ -2,7 +2,7 @@ package dev.patchbay.server.rpc;
 
 import dev.patchbay.attribution.AttributionListener;
 import dev.patchbay.attribution.AttributionResult;
-import dev.patchbay.attribution.NodePatching;
+import dev.patchbay.attribution.Verification;
 import dev.patchbay.attribution.diagnostic.FalseNegativeDiagnostic;
 import dev.patchbay.execution.Device;
 import dev.patchbay.nodes.Cost;
@@ -84,10 +84,20 @@ final class AttributeJob implements Runnable {
             if (request.verifyTopK() > 0) {
                 // Only the nodes to verify are ranked: a selection, never a sort of every node.
                 List<AttributionResult.Scored> top = result.top(request.verifyTopK());
-                double[] largest = {0};
-                cost = cost.plus(verify(runner, top, largest));
+                Verification.Result verified =
+                        Verification.verify(runner, request.pairs(), top, verifyChunk, (v, done, total) -> {
+                            sink.send(AttributeEvent.newBuilder()
+                                    .setVerified(VerifiedNode.newBuilder()
+                                            .setRank(v.rank())
+                                            .setNode(Protos.node(v.node()))
+                                            .setEstimate(v.estimate())
+                                            .setEffect(v.effect()))
+                                    .build());
+                            sink.send(progress("verifying", done, total));
+                        });
+                cost = cost.plus(verified.cost());
                 if (request.diagnostic() != null) {
-                    cost = cost.plus(diagnose(runner, result.nodesExcept(top), largest[0]));
+                    cost = cost.plus(diagnose(runner, result.nodesExcept(top), verified.largestEffect()));
                 }
             }
             access.passes(Math.round(cost.forwardPasses()));
@@ -123,17 +133,8 @@ final class AttributeJob implements Runnable {
 
     /** Bounds the unverified nodes' effects; the default threshold is a tenth of the largest verified effect. */
     private Cost diagnose(PassRunner runner, List<Node> rest, double largestVerified) {
-        var settings = request.diagnostic();
-        if (settings.threshold() == 0) {
-            settings = new FalseNegativeDiagnostic.Settings(
-                    settings.samples(),
-                    settings.inclusionProbability(),
-                    settings.alpha(),
-                    largestVerified / 10,
-                    settings.seed());
-        }
-        FalseNegativeDiagnostic.Report report =
-                FalseNegativeDiagnostic.run(runner, request.pairs(), rest, settings, verifyChunk);
+        FalseNegativeDiagnostic.Report report = Verification.diagnose(
+                runner, request.pairs(), rest, request.diagnostic(), largestVerified, verifyChunk);
         Diagnostic.Builder out = Diagnostic.newBuilder()
                 .setNodes(report.nodes())
                 .setMaxUpperBound(report.maxUpperBound())
@@ -151,27 +152,6 @@ final class AttributeJob implements Runnable {
         }
         sink.send(AttributeEvent.newBuilder().setDiagnostic(out).build());
         return report.cost();
-    }
-
-    private Cost verify(PassRunner runner, List<AttributionResult.Scored> top, double[] largestEffect) {
-        long[] done = {0};
-        List<dev.patchbay.nodes.Node> nodes =
-                top.stream().map(AttributionResult.Scored::node).toList();
-        try (NodePatching patching = new NodePatching(runner, request.pairs(), nodes, verifyChunk)) {
-            patching.patch(nodes.stream().map(List::of).toList(), (index, effect, perPair) -> {
-                AttributionResult.Scored s = top.get(index);
-                largestEffect[0] = Math.max(largestEffect[0], Math.abs(effect));
-                sink.send(AttributeEvent.newBuilder()
-                        .setVerified(VerifiedNode.newBuilder()
-                                .setRank(index + 1)
-                                .setNode(Protos.node(s.node()))
-                                .setEstimate(s.estimate())
-                                .setEffect(effect))
-                        .build());
-                sink.send(progress("verifying", ++done[0], top.size()));
-            });
-            return patching.cost();
-        }
     }
 
     private static AttributeEvent progress(String stage, long done, long total) {
