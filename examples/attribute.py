@@ -8,10 +8,11 @@ NOISE = "When Mary and John went to the store, Mary gave a drink to"
 with patchbay.Client("localhost:50051") as client:
     model = client.models()[0].name
     pair = patchbay.Pair(CLEAN, NOISE, answer=" Mary", wrong=" John")
-    run = client.attribute(model, pair, method="atp-star", nodes="heads", verify_top_k=10, progress=True)
-    for event in run:  # results stream as they are computed
-        if isinstance(event, patchbay.Verified):
-            print(f"verified #{event.rank}: {event.name} estimate {event.estimate:.3f}, effect {event.effect:.3f}")
+    # The progress bar shows the stream (scoring, then verifying); results print once it is done.
+    run = client.attribute(model, pair, method="atp-star", nodes="heads", verify_top_k=10, progress=True).collect()
     print(run.top(10).to_string(index=False))
-    print("heatmap:", plots.head_heatmap(run, "heads.png"))
-    print("estimates vs effects:", plots.verified_bars(run, "verified.png"))
+    print("AtP* scores are magnitudes (>= 0); verified_effect is each head's true, signed effect on the metric.")
+    print("heatmap:", plots.head_heatmap(run, "attribute-py-heads.png"))
+    print("estimates vs effects:", plots.verified_scatter(run, "attribute-py-verified.png"))
+    run.save("attribute-py-run.npz")
+    print("run saved: attribute-py-run.npz (patchbay.load_run reads it back)")

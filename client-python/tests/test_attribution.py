@@ -94,8 +94,11 @@ def test_plots_are_written(client, tmp_path):
 
     run = client.attribute("tiny-gpt2", PAIR, nodes="heads", verify_top_k=4).collect()
     assert plots.head_matrix(run).shape == (2, 4)
+    signed = client.attribute("tiny-gpt2", PAIR, method="atp-qk", nodes="heads").collect()
     for path in (plots.head_heatmap(run, str(tmp_path / "heads.png")),
-                 plots.verified_bars(run, str(tmp_path / "verified.png"))):
+                 plots.head_heatmap(signed, str(tmp_path / "signed.png")),
+                 plots.verified_bars(run, str(tmp_path / "verified.png")),
+                 plots.verified_scatter(run, str(tmp_path / "scatter.png"))):
         with open(path, "rb") as f:
             assert f.read(8) == b"\x89PNG\r\n\x1a\n"
 

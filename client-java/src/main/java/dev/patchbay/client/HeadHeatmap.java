@@ -11,7 +11,11 @@ import java.nio.file.Path;
 import java.util.List;
 import javax.imageio.ImageIO;
 
-/** A layer by head heatmap of head effects, written as PNG: blue for negative, red for positive. */
+/**
+ * A layer by head heatmap of head effects, written as PNG, each cell with its number: a diverging scale (blue for
+ * negative, white at 0, red for positive) for signed estimates, a sequential one (white to red) for magnitudes such
+ * as AtP* scores, which are never negative.
+ */
 public final class HeadHeatmap {
     private static final int CELL = 56;
     private static final int MARGIN = 60;
@@ -36,13 +40,17 @@ public final class HeadHeatmap {
             grid[r.layer()][r.unit()] += r.estimate();
         }
         double limit = 1e-12;
+        boolean signed = false;
         for (double[] row : grid) {
             for (double v : row) {
                 limit = Math.max(limit, Math.abs(v));
+                signed |= v < 0;
             }
         }
         System.setProperty("java.awt.headless", "true");
-        String caption = "head effects (estimate), blue < 0 < red; rows are layers";
+        String caption = signed
+                ? "estimate per head: blue < 0 < red, white at 0; rows are layers"
+                : "estimate per head (a magnitude, >= 0): darker is larger; rows are layers";
         Font font = new Font(Font.SANS_SERIF, Font.PLAIN, 12);
         Graphics2D probe = new BufferedImage(1, 1, BufferedImage.TYPE_INT_RGB).createGraphics();
         int text = Math.max(

@@ -474,6 +474,16 @@ public final class RequestParser {
         return model.loaded().tokenizer();
     }
 
+    /**
+     * The metric as events report it, its tokens spelled as text where the model has a tokenizer
+     * ({@code logit_diff(answers=[" Mary"], wrongs=[" John"])}), else as ids; of the first pair for a distribution.
+     */
+    public static String metricText(ServedModel model, List<PromptPair> pairs) {
+        TextTokenizer tokenizer = model.loaded().tokenizer();
+        Metric metric = pairs.get(0).metric();
+        return tokenizer == null ? metric.describe() : metric.describe(id -> '"' + tokenizer.decode(id) + '"');
+    }
+
     private static String spelled(ServedModel model, int[] ids) {
         if (model.loaded().tokenizer() == null) {
             return Arrays.toString(ids);

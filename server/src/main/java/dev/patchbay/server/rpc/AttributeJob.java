@@ -64,7 +64,7 @@ final class AttributeJob implements Runnable {
                             .setNodeCount(request.nodeCount())
                             .setPlannedForwardPasses(request.plannedForwardPasses())
                             .setMethod(request.method().id())
-                            .setMetric(request.pairs().get(0).metric().describe()))
+                            .setMetric(RequestParser.metricText(request.model(), request.pairs())))
                     .build());
             AttributionResult result = request.method()
                     .run(runner, request.pairs(), request.nodes(), new AttributionListener() {
@@ -104,7 +104,7 @@ final class AttributeJob implements Runnable {
             sink.send(AttributeEvent.newBuilder()
                     .setSummary(Summary.newBuilder()
                             .setMethod(result.method())
-                            .setMetric(result.metric())
+                            .setMetric(RequestParser.metricText(request.model(), request.pairs()))
                             .setPairs(result.pairs())
                             .setCleanMetric(result.cleanMetric())
                             .setNoiseMetric(result.noiseMetric())

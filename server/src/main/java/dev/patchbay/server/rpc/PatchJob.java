@@ -50,7 +50,7 @@ final class PatchJob implements Runnable {
     @Override
     public void run() {
         try (job) {
-            String metric = request.pairs().get(0).metric().describe();
+            String metric = RequestParser.metricText(request.model(), request.pairs());
             response.onNext(PatchEvent.newBuilder()
                     .setAccepted(Accepted.newBuilder()
                             .setRequestId(job.id())
