@@ -44,7 +44,10 @@ final class ReplicateCommand implements Callable<Integer> {
             description = "The prompt settings (default: replication.json in the model directory).")
     Path prompts;
 
-    @Option(names = "--out", description = "Where the plots and tables go (default: docs/replication in the checkout).")
+    @Option(
+            names = "--out",
+            description = "Where the plots and tables go (default: patchbay-replication in the current folder;"
+                    + " docs/replication holds the published ones, refreshed by --out docs/replication).")
     Path out;
 
     @Option(
@@ -95,9 +98,8 @@ final class ReplicateCommand implements Callable<Integer> {
             }
         }
         Path dir = model != null ? model : BundledModel.directory();
-        Path outDir = out != null
-                ? out
-                : Path.of(System.getProperty("patchbay.home", ".")).resolve("docs/replication");
+        // Never the tracked docs by default: a trial run would overwrite the published figures.
+        Path outDir = out != null ? out : Path.of("patchbay-replication");
         Replication replication = new Replication(maxK, seeds, batchRows, 1e-9);
         List<Replication.Outcome> outcomes = new ArrayList<>();
         try (LoadedModel loaded =
