@@ -39,3 +39,19 @@ def test_unknown_model_raises_with_the_servers_message(client):
     assert error.value.code == grpc.StatusCode.NOT_FOUND
     assert "no-such-model" in str(error.value)
     assert client.models()  # the server keeps serving
+
+
+def test_a_patch_group_may_name_its_nodes_by_name_alone(server_address, client):
+    """As docs/api.md's grpcurl example sends them: {"name": "L1H2"} without kind, layer or unit."""
+    from patchbay.v1 import patchbay_pb2 as pb
+    from patchbay.v1 import patchbay_pb2_grpc
+
+    pair = patchbay.Pair("When Mary and John went to the store, John gave a drink to",
+                         "When Mary and John went to the store, Mary gave a drink to", answer=" Mary", wrong=" John")
+    expected = [r.effect for r in client.patch("tiny-gpt2", pair, [["L1H2"], ["L1H2", "L0N5@3"]])]
+    request = pb.PatchRequest(model="tiny-gpt2", pairs=[pair.to_proto()], groups=[
+        pb.NodeGroup(nodes=[pb.Node(name="L1H2")]),
+        pb.NodeGroup(nodes=[pb.Node(name="L1H2"), pb.Node(name="L0N5@3")])])
+    with grpc.insecure_channel(server_address) as channel:
+        events = list(patchbay_pb2_grpc.PatchbayStub(channel).Patch(request, timeout=60))
+    assert [e.result.effect for e in events if e.HasField("result")] == expected
