@@ -163,3 +163,28 @@ def test_the_async_client_has_the_sync_clients_calls(server_address, client):
     assert isinstance(swept[-1][1], patchbay.Summary) and swept[-1][0] == "a"
     assert any(isinstance(e, patchbay.Diagnostic) for e in verified)
     assert metrics.calls_by_status["OK"] > 0
+
+
+def test_the_async_client_takes_every_option_of_the_sync_client():
+    import inspect
+
+    public = [n for n, f in inspect.getmembers(patchbay.Client, inspect.isfunction) if not n.startswith("_")]
+    assert {"models", "nodes", "tokenize", "attribute", "patch", "sweep", "metrics", "close"} <= set(public)
+    for name in public:
+        sync = inspect.signature(getattr(patchbay.Client, name)).parameters
+        asynchronous = inspect.signature(getattr(patchbay.AsyncClient, name)).parameters
+        assert list(asynchronous) == list(sync), name
+
+
+def test_the_async_client_lists_nodes_and_shows_progress(server_address, client, capsys):
+    async def run():
+        async with patchbay.AsyncClient(server_address) as aclient:
+            nodes = await aclient.nodes("tiny-llama", {"kinds": ["k"], "per_position": True}, positions=[0, 1])
+            events = [e async for e in aclient.attribute("tiny-gpt2", PAIR, nodes="heads", progress=True)]
+            return nodes, events
+
+    nodes, events = asyncio.run(run())
+    assert nodes == client.nodes("tiny-llama", {"kinds": ["k"], "per_position": True}, positions=[0, 1])
+    run = patchbay.Attribution.of_events(events)
+    assert run.to_dataframe()["name"].tolist() == client.attribute("tiny-gpt2", PAIR).to_dataframe()["name"].tolist()
+    assert "step" in capsys.readouterr().err

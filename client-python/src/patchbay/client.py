@@ -1,7 +1,7 @@
 """The hand-written layer over the generated stubs in patchbay.v1."""
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass
 
 import grpc
@@ -10,7 +10,7 @@ import numpy as np
 from patchbay import events as ev
 from patchbay import runs
 from patchbay.names import node_names, parse_node
-from patchbay.requests import METRICS, attribute_request, node_set, pair
+from patchbay.requests import METRICS, NodeSpec, Pairs, attribute_request, node_set, pair_list
 from patchbay.v1 import patchbay_pb2, patchbay_pb2_grpc
 
 
@@ -46,7 +46,7 @@ class Attribution:
         self._call = call
         self._events: list = []
         self._done = False
-        self._bar = _progress_bar() if progress else None
+        self._bar = _ProgressBar() if progress else None
 
     @classmethod
     def of_events(cls, events: list) -> Attribution:
@@ -75,7 +75,8 @@ class Attribution:
             for message in self._call:
                 event = ev.convert(message)
                 self._events.append(event)
-                self._show(event)
+                if self._bar is not None:
+                    self._bar.show(event)
                 yield event
         except grpc.RpcError as e:
             raise PatchbayError.of(e) from None
@@ -159,17 +160,6 @@ class Attribution:
             "verified_effect": [verified.get(n, np.nan) for n in names],
         }, columns=columns)
 
-    def _show(self, event) -> None:
-        if self._bar is None:
-            return
-        if isinstance(event, ev.Accepted):
-            self._bar.set_description(event.method)
-        elif isinstance(event, ev.Progress):
-            self._bar.total = event.total
-            self._bar.set_postfix_str(event.stage)
-            self._bar.n = event.done
-            self._bar.refresh()
-
 
 class Client:
     """A connection to a Patchbay server, e.g. ``Client("localhost:50051")``. Use it as a context manager."""
@@ -193,7 +183,8 @@ class Client:
         """The models the server has loaded, with their shapes and hook sites."""
         return list(self._unary(self._stub.ListModels, patchbay_pb2.ListModelsRequest()).models)
 
-    def nodes(self, model: str, nodes="heads", positions=None) -> list[runs.NodeInfo]:
+    def nodes(self, model: str, nodes: NodeSpec = "heads",
+              positions: Iterable[int] | None = None) -> list[runs.NodeInfo]:
         """The nodes a node set means for ``model`` (names with kind, layer, head or neuron, and position), as
         ``attribute`` scores them. positions: for per-position node sets, e.g. ``range(len(tokens))``."""
         return runs.list_nodes(_model_info(self.models(), model), nodes, positions)
@@ -209,8 +200,8 @@ class Client:
             model=model, text=text, allow_unknown_tokens=allow_unknown_tokens))
         return Tokens(ids=list(response.ids), tokens=list(response.tokens))
 
-    def attribute(self, model: str, pairs, *, method: str = "atp-star", nodes="heads", metric: str = "logit_diff",
-                  verify_top_k: int = 0, verify_budget: float = 0.0, progress: bool = False,
+    def attribute(self, model: str, pairs: Pairs, *, method: str = "atp-star", nodes: NodeSpec = "heads",
+                  metric: str = "logit_diff", verify_top_k: int = 0, verify_budget: float = 0.0, progress: bool = False,
                   baseline: dict | None = None, diagnostic: dict | bool | None = None,
                   allow_unknown_tokens: bool = False) -> Attribution:
         """Scores every node of ``nodes`` for one pair or a list of pairs (a distribution).
@@ -228,7 +219,8 @@ class Client:
                              allow_unknown_tokens=allow_unknown_tokens)
         return Attribution(self._stub.Attribute(request, timeout=self._timeout, metadata=self._metadata), progress)
 
-    def patch(self, model: str, pairs, groups, *, metric: str = "logit_diff") -> Iterator[patchbay_pb2.PatchResult]:
+    def patch(self, model: str, pairs: Pairs, groups: Iterable[str | Iterable[str]], *,
+              metric: str = "logit_diff") -> Iterator[patchbay_pb2.PatchResult]:
         """Exact activation patching of node groups (each a list of node names such as "L1H2" or "L0N5@3",
         patched jointly); yields each group's result as it is computed."""
         request = _patch(model, pairs, groups, metric)
@@ -286,7 +278,8 @@ class AsyncClient:
     async def models(self) -> list[patchbay_pb2.ModelInfo]:
         return list((await self._unary(self._stub.ListModels, patchbay_pb2.ListModelsRequest())).models)
 
-    async def nodes(self, model: str, nodes="heads", positions=None) -> list[runs.NodeInfo]:
+    async def nodes(self, model: str, nodes: NodeSpec = "heads",
+                    positions: Iterable[int] | None = None) -> list[runs.NodeInfo]:
         """As Client.nodes."""
         return runs.list_nodes(_model_info(await self.models(), model), nodes, positions)
 
@@ -298,21 +291,31 @@ class AsyncClient:
             model=model, text=text, allow_unknown_tokens=allow_unknown_tokens))
         return Tokens(ids=list(response.ids), tokens=list(response.tokens))
 
-    async def attribute(self, model: str, pairs, *, method: str = "atp-star", nodes="heads",
+    async def attribute(self, model: str, pairs: Pairs, *, method: str = "atp-star", nodes: NodeSpec = "heads",
                         metric: str = "logit_diff", verify_top_k: int = 0, verify_budget: float = 0.0,
-                        baseline: dict | None = None, diagnostic: dict | bool | None = None,
-                        allow_unknown_tokens: bool = False):
-        """Yields typed events as they stream; the arguments are Client.attribute's (no progress bar here)."""
+                        progress: bool = False, baseline: dict | None = None,
+                        diagnostic: dict | bool | None = None,
+                        allow_unknown_tokens: bool = False) -> AsyncIterator[object]:
+        """Yields typed events as they stream; the arguments are Client.attribute's. Collect them with
+        ``Attribution.of_events([e async for e in ...])`` for the DataFrame, array and save views."""
         request = _attribute(model, pairs, method=method, nodes=nodes, metric=metric, verify_top_k=verify_top_k,
                              verify_budget=verify_budget, baseline=baseline, diagnostic=diagnostic,
                              allow_unknown_tokens=allow_unknown_tokens)
+        bar = _ProgressBar() if progress else None
         try:
             async for message in self._stub.Attribute(request, timeout=self._timeout, metadata=self._metadata):
-                yield ev.convert(message)
+                event = ev.convert(message)
+                if bar is not None:
+                    bar.show(event)
+                yield event
         except grpc.RpcError as e:
             raise PatchbayError.of(e) from None
+        finally:
+            if bar is not None:
+                bar.close()
 
-    async def patch(self, model: str, pairs, groups, *, metric: str = "logit_diff"):
+    async def patch(self, model: str, pairs: Pairs, groups: Iterable[str | Iterable[str]], *,
+                    metric: str = "logit_diff") -> AsyncIterator[patchbay_pb2.PatchResult]:
         """Yields each node group's PatchResult as it is computed, as Client.patch does."""
         try:
             async for event in self._stub.Patch(_patch(model, pairs, groups, metric), timeout=self._timeout,
@@ -363,8 +366,10 @@ def _model_info(models: list[patchbay_pb2.ModelInfo], name: str) -> patchbay_pb2
     raise ValueError(f"model: the server has no {name!r}; it has {[m.name for m in models]}")
 
 
-def _attribute(model, pairs, *, method="atp-star", nodes="heads", metric="logit_diff", verify_top_k=0,
-               verify_budget=0.0, baseline=None, diagnostic=None, allow_unknown_tokens=False):
+def _attribute(model: str, pairs: Pairs, *, method: str = "atp-star", nodes: NodeSpec = "heads",
+               metric: str = "logit_diff", verify_top_k: int = 0, verify_budget: float = 0.0,
+               baseline: dict | None = None, diagnostic: dict | bool | None = None,
+               allow_unknown_tokens: bool = False) -> patchbay_pb2.AttributeRequest:
     """The AttributeRequest that Client.attribute, AsyncClient.attribute and a sweep's jobs send."""
     request = attribute_request(model, pairs, method, nodes, metric, verify_top_k, baseline, verify_budget,
                                 allow_unknown_tokens)
@@ -374,12 +379,10 @@ def _attribute(model, pairs, *, method="atp-star", nodes="heads", metric="logit_
     return request
 
 
-def _patch(model, pairs, groups, metric) -> patchbay_pb2.PatchRequest:
+def _patch(model: str, pairs: Pairs, groups, metric: str) -> patchbay_pb2.PatchRequest:
     if metric not in METRICS:
         raise ValueError(f"metric: unknown {metric!r}; use one of {sorted(METRICS)}")
-    if isinstance(pairs, (dict, tuple)) or not isinstance(pairs, list):
-        pairs = [pairs]
-    return patchbay_pb2.PatchRequest(model=model, pairs=[pair(p) for p in pairs], metric=METRICS[metric],
+    return patchbay_pb2.PatchRequest(model=model, pairs=pair_list(pairs), metric=METRICS[metric],
                                      groups=[_group(g) for g in groups])
 
 
@@ -410,12 +413,31 @@ def _group(nodes) -> patchbay_pb2.NodeGroup:
     return patchbay_pb2.NodeGroup(nodes=[parse_node(n) for n in names])
 
 
-def _progress_bar():
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        return None
-    return tqdm(total=0, unit="step")
+class _ProgressBar:
+    """A tqdm bar that follows an attribution's Accepted and Progress events (nothing without tqdm installed)."""
+
+    def __init__(self) -> None:
+        try:
+            from tqdm.auto import tqdm
+        except ImportError:
+            self._bar = None
+            return
+        self._bar = tqdm(total=0, unit="step")
+
+    def show(self, event) -> None:
+        if self._bar is None:
+            return
+        if isinstance(event, ev.Accepted):
+            self._bar.set_description(event.method)
+        elif isinstance(event, ev.Progress):
+            self._bar.total = event.total
+            self._bar.set_postfix_str(event.stage)
+            self._bar.n = event.done
+            self._bar.refresh()
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
 
 
 __all__ = ["Client", "AsyncClient", "Attribution", "PatchbayError", "Tokens", "node_set", "load_run"]

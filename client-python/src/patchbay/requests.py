@@ -45,7 +45,16 @@ class Pair:
         return out
 
 
-def pair(value) -> pb.PromptPair:
+#: One pair as the calls take it: a Pair, a (clean, noise, answer, wrong) tuple, a dict of Pair's fields, or a
+#: PromptPair message.
+PairLike = Pair | pb.PromptPair | dict[str, Any] | tuple[Any, ...]
+#: One pair or a list of them (a distribution).
+Pairs = PairLike | Sequence[PairLike]
+#: "heads", "attention", "neurons", "all", a dict (kinds, layers, per_position, positions), or a NodeSet.
+NodeSpec = str | dict[str, Any] | pb.NodeSet
+
+
+def pair(value: PairLike) -> pb.PromptPair:
     """A Pair, a (clean, noise, answer, wrong) tuple, a dict of Pair's fields, or a PromptPair message."""
     if isinstance(value, pb.PromptPair):
         return value
@@ -56,7 +65,17 @@ def pair(value) -> pb.PromptPair:
     return Pair(*value).to_proto()
 
 
-def node_set(nodes) -> pb.NodeSet:
+def pair_list(pairs: Pairs) -> list[pb.PromptPair]:
+    """One pair, or a list or tuple of them, as messages. A tuple whose first item is a prompt is one pair."""
+    one = isinstance(pairs, (Pair, dict, pb.PromptPair)) or (
+        isinstance(pairs, tuple) and not (pairs and isinstance(pairs[0], (Pair, dict, pb.PromptPair, tuple))))
+    items: Sequence[Any] = [pairs] if one else list(pairs)  # type: ignore[arg-type]
+    if not items:
+        raise ValueError("pairs: at least one pair is needed")
+    return [pair(p) for p in items]
+
+
+def node_set(nodes: NodeSpec) -> pb.NodeSet:
     """"heads", "attention", "neurons", "all", a dict, or a NodeSet.
 
     A dict has ``kinds`` (a list of "q", "k", "v" (per key/value head under grouped-query attention), "z" (a
@@ -80,8 +99,9 @@ def node_set(nodes) -> pb.NodeSet:
                       positions=spec.get("positions", []))
 
 
-def attribute_request(model, pairs, method="atp-star", nodes="heads", metric="logit_diff", verify_top_k=0,
-                      baseline=None, verify_budget=0.0, allow_unknown_tokens=False):
+def attribute_request(model: str, pairs: Pairs, method: str = "atp-star", nodes: NodeSpec = "heads",
+                      metric: str = "logit_diff", verify_top_k: int = 0, baseline: dict[str, Any] | None = None,
+                      verify_budget: float = 0.0, allow_unknown_tokens: bool = False) -> pb.AttributeRequest:
     """baseline: the baselines' settings, a dict of BaselineOptions fields (seed, samples,
     inclusion_probability, block_size, branching, max_group_patches). allow_unknown_tokens: read words the
     vocabulary lacks as its unknown token instead of refusing them."""
@@ -89,10 +109,7 @@ def attribute_request(model, pairs, method="atp-star", nodes="heads", metric="lo
         raise ValueError(f"method: unknown {method!r}; use one of {sorted(METHODS)}")
     if metric not in METRICS:
         raise ValueError(f"metric: unknown {metric!r}; use one of {sorted(METRICS)}")
-    one_pair = isinstance(pairs, (Pair, dict, tuple))
-    if one_pair and not (isinstance(pairs, tuple) and pairs and isinstance(pairs[0], Pair)):
-        pairs = [pairs]
-    return pb.AttributeRequest(model=model, pairs=[pair(p) for p in pairs], method=METHODS[method],
+    return pb.AttributeRequest(model=model, pairs=pair_list(pairs), method=METHODS[method],
                                nodes=node_set(nodes), metric=METRICS[metric], verify_top_k=verify_top_k,
                                verify_budget=verify_budget, baseline=pb.BaselineOptions(**(baseline or {})),
                                allow_unknown_tokens=allow_unknown_tokens)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -18,7 +19,7 @@ import numpy as np
 
 from patchbay import events as ev
 from patchbay.names import SITES, WHOLE_LAYER, node_name
-from patchbay.requests import node_set
+from patchbay.requests import NodeSpec, node_set
 from patchbay.v1 import patchbay_pb2 as pb
 
 FORMAT = "patchbay-run"
@@ -39,7 +40,8 @@ class NodeInfo:
     position: int
 
 
-def list_nodes(model: pb.ModelInfo, nodes="heads", positions=None) -> list[NodeInfo]:
+def list_nodes(model: pb.ModelInfo, nodes: NodeSpec = "heads",
+               positions: Iterable[int] | None = None) -> list[NodeInfo]:
     """The nodes a node set means for ``model``, in order of layer, kind, position and unit.
 
     positions: the positions of per-position node sets (e.g. ``range(len(tokens))``), unless the node set
