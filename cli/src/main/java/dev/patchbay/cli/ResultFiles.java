@@ -1,7 +1,7 @@
 package dev.patchbay.cli;
 
 import dev.patchbay.attribution.AttributionResult;
-import dev.patchbay.attribution.Verification;
+import dev.patchbay.attribution.diagnostic.Verification;
 import dev.patchbay.nodes.Node;
 import java.io.BufferedWriter;
 import java.io.IOException;

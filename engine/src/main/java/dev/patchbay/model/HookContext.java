@@ -165,14 +165,16 @@ final class HookContext {
             full.add(sources[r] != null ? sources[r] : scope.zeros(rowShape, x.getDataType()));
         }
         NDArray source = Scoped.stack(scope, full);
-        // DJL's where() does not broadcast its condition.
-        NDArray condition = broadcastable(scope.create(mask, new Shape(rows, positions, units)), layout)
+        // DJL's where() does not broadcast its condition. The condition is made in the pass's scope: autograd keeps
+        // it for the backward pass, and an array made from Java data lives only as long as its DJL array (see
+        // Scalars), which a layer's scope would close first.
+        NDArray condition = broadcastable(pass.create(mask, new Shape(rows, positions, units)), layout)
                 .broadcast(shape);
         return NDArrays.where(condition, source, x);
     }
 
     private NDArray rowMask(boolean[] own, int positions, int units, SiteLayout layout) {
-        NDArray m = scope.create(own, new Shape(1, positions, units));
+        NDArray m = pass.create(own, new Shape(1, positions, units)); // kept by autograd: see patch()
         return broadcastable(m, layout).squeeze(0);
     }
 

@@ -184,7 +184,9 @@ public final class HookedTransformer implements AutoCloseable {
                 }
                 normalized = normalized
                         .reshape(rows.length * length, config.dModel())
-                        .get(new NDIndex("{}", layerScope.create(rows)))
+                        // The index is kept by autograd for the backward pass, after this layer's scope
+                        // closes; an array over Java data must outlive it (see Scalars): the pass owns it.
+                        .get(new NDIndex("{}", pass.create(rows)))
                         .expandDims(1);
             }
             return Scoped.view(pass, Functional.softcap(normalized.matMul(unembed), config.logitSoftcap()));

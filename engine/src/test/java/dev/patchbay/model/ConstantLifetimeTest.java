@@ -33,6 +33,67 @@ class ConstantLifetimeTest {
         }
     }
 
+    /**
+     * The same after the constant's scope is closed: a pass computes each layer in a scope of its own, closed
+     * before the backward pass, and closing a DJL array made from Java data drops its buffer while autograd still
+     * reads the tensor over it. Gradients through attention scores came out wrong about once in several test runs.
+     */
+    @Test
+    void aConstantFactorSurvivesItsLayerScope() {
+        for (int attempt = 0; attempt < 20; attempt++) {
+            try (NDManager pass = NDManager.newBaseManager("PyTorch");
+                    GradientCollector collector = Engine.getEngine("PyTorch").newGradientCollector()) {
+                NDArray x = pass.create(new double[] {1, 2, 3});
+                x.setRequiresGradient(true);
+                NDArray total;
+                try (NDManager layer = pass.newSubManager()) {
+                    NDArray y = Scalars.times(Scoped.view(layer, x), 0.125);
+                    total = Scoped.view(pass, Scalars.plus(y, 1).sum());
+                }
+                reuseFreedNativeMemory();
+                collector.backward(total);
+                assertArrayEquals(
+                        new double[] {0.125, 0.125, 0.125}, x.getGradient().toDoubleArray(), 0, "attempt " + attempt);
+            }
+        }
+    }
+
+    /**
+     * A whole pass, with the garbage collector and fresh buffers between its forward and its backward pass: the
+     * gradient at the embeddings equals the one computed without them. Reading only the metric's position
+     * ({@code unembedOnly}) indexes the final layer's output with an array over Java data that autograd keeps;
+     * made in the layer's scope, it was freed before the backward pass.
+     */
+    @Test
+    void aPassKeepsWhatItsBackwardPassReads() {
+        try (var loaded = dev.patchbay.TestCheckpoints.load("tiny-llama", ai.djl.ndarray.types.DataType.FLOAT64);
+                NDManager scope = NDManager.newBaseManager("PyTorch")) {
+            HookedTransformer model = loaded.transformer();
+            int[] ids = dev.patchbay.TestCheckpoints.golden("tiny-llama").ids(2);
+            TokenBatch batch = TokenBatch.of(ids);
+            Hooks hooks = Hooks.builder()
+                    .gradient(HookSites.EMBED)
+                    .unembedOnly(ids.length - 1)
+                    .build();
+            java.util.function.Function<NDArray, NDArray> metric = logits -> logits.get(":, 0, 11");
+            double[] expected = model.forwardWithGradients(scope, batch, hooks, metric)
+                    .gradient(HookSites.EMBED)
+                    .toDoubleArray();
+            for (int attempt = 0; attempt < 5; attempt++) {
+                try (NDManager pass = NDManager.newBaseManager("PyTorch");
+                        GradientSession session = model.openGradientSession(pass, batch, hooks, metric)) {
+                    reuseFreedNativeMemory();
+                    session.backward();
+                    assertArrayEquals(
+                            expected,
+                            session.result().gradient(HookSites.EMBED).toDoubleArray(),
+                            1e-12,
+                            "attempt " + attempt);
+                }
+            }
+        }
+    }
+
     /** Frees unreachable direct buffers, then fills small fresh ones (likely the freed memory) with NaN. */
     private static void reuseFreedNativeMemory() {
         System.gc();

@@ -2,8 +2,8 @@ package dev.patchbay.server.rpc;
 
 import dev.patchbay.attribution.AttributionListener;
 import dev.patchbay.attribution.AttributionResult;
-import dev.patchbay.attribution.Verification;
 import dev.patchbay.attribution.diagnostic.FalseNegativeDiagnostic;
+import dev.patchbay.attribution.diagnostic.Verification;
 import dev.patchbay.execution.Device;
 import dev.patchbay.nodes.Cost;
 import dev.patchbay.nodes.EffectBlock;

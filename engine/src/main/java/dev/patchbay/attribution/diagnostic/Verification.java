@@ -1,6 +1,7 @@
-package dev.patchbay.attribution;
+package dev.patchbay.attribution.diagnostic;
 
-import dev.patchbay.attribution.diagnostic.FalseNegativeDiagnostic;
+import dev.patchbay.attribution.AttributionResult;
+import dev.patchbay.attribution.NodePatching;
 import dev.patchbay.nodes.Cost;
 import dev.patchbay.nodes.Node;
 import dev.patchbay.nodes.PromptPair;
