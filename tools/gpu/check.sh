@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The GPU check, in one go on a machine with an NVIDIA GPU, a CUDA build of PyTorch for python3, g++ and no Java:
 # builds DJL's JNI against that PyTorch, runs Patchbay on cuda and on the same machine's CPU, compares logits and
-# AtP* effects, and benchmarks; the report goes to $OUT (default gpu-report/).
+# AtP* effects, measures fp16 and bf16 against fp32 on the GPU, and benchmarks; the report goes to $OUT
+# (default gpu-report/).
 #
 # It needs the folder that tools/gpu/make-carry.sh prepares (default gpu-carry/, or PATCHBAY_GPU_CARRY): a Java
 # runtime and the jar without CPU natives (bundle.tar.xz), the bundled model, DJL's native sources and JNI headers.
@@ -47,6 +48,16 @@ for device in cuda cpu; do
       --method atp-star --nodes all --json --device "$device" --dtype "$dtype" > "$out/atp-star-$device-$dtype.json"
   done
 done
+# Half precision against fp32, on the GPU (bf16 runs only there): logits and each method over every node kind.
+for dtype in fp32 fp16 bf16; do
+  run logits --model "$model" --text "$clean" --json --device cuda --dtype "$dtype" > "$out/logits-cuda-$dtype.json"
+  for method in atp atp-star ap; do
+    nodes=all
+    [ "$method" = ap ] && nodes=attention  # one patched run per node: the attention nodes keep it to seconds
+    run attribute --model "$model" --clean "$clean" --noise "$noise" --answer " Mary" --wrong " John" \
+      --method "$method" --nodes "$nodes" --json --device cuda --dtype "$dtype" > "$out/$method-cuda-$dtype.json"
+  done
+done
 python3 - "$out" <<'PY' | tee -a "$out/report.txt"
 import json, sys, pathlib
 out = pathlib.Path(sys.argv[1])
@@ -57,6 +68,14 @@ for dtype in ("fp32", "fp64"):
     g, c = load(f"atp-star-cuda-{dtype}.json")["effects"], load(f"atp-star-cpu-{dtype}.json")["effects"]
     print(f"AtP* ({dtype}), cuda vs cpu: {len(c)} effects, max |diff| {max(abs(g[k] - c[k]) for k in c):.3g},"
           f" largest |effect| {max(abs(v) for v in c.values()):.3g}")
+def relative(ref, other):
+    return max(abs(r - o) for r, o in zip(ref, other)) / max(abs(r) for r in ref)
+for dtype in ("fp16", "bf16"):
+    parts = [f"logits {relative(load('logits-cuda-fp32.json')['logits'], load(f'logits-cuda-{dtype}.json')['logits']):.2g}"]
+    for method in ("atp", "atp-star", "ap"):
+        ref, half = load(f"{method}-cuda-fp32.json")["effects"], load(f"{method}-cuda-{dtype}.json")["effects"]
+        parts.append(f"{method} {relative([ref[k] for k in ref], [half[k] for k in ref]):.2g}")
+    print(f"{dtype} vs fp32 on cuda (max error / max magnitude): " + ", ".join(parts))
 PY
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee -a "$out/report.txt"
 timeout "${BENCH_SECONDS:-300}" "$java" -Djna.library.path="$cudart" -Dai.djl.offline=true -jar "$jar" \

@@ -5,6 +5,7 @@ import ai.djl.ndarray.types.DataType;
 import dev.patchbay.model.ComputeContext;
 import dev.patchbay.model.HookedTransformer;
 import dev.patchbay.model.ModelConfig;
+import dev.patchbay.model.Precision;
 import java.nio.file.Files;
 import java.nio.file.Path;
 
@@ -30,6 +31,7 @@ public record LoadedModel(String name, Path directory, HookedTransformer transfo
 
     /** As {@link #load(Path, DataType)}, with the weights and every later pass on {@code compute}'s device. */
     public static LoadedModel load(Path dir, DataType computeType, ComputeContext compute) {
+        Precision.check(computeType, compute.device());
         if (!Files.isDirectory(dir)) {
             throw new CheckpointException(dir, "not a directory (expected a Hugging Face model directory)");
         }

@@ -58,7 +58,7 @@ public final class Device implements AutoCloseable {
         this.modelName = modelName;
         this.model = model;
         this.config = config;
-        this.elementBytes = model.dataType() == ai.djl.ndarray.types.DataType.FLOAT64 ? 8 : 4;
+        this.elementBytes = model.dataType().getNumOfBytes();
         this.cache = new CleanCache(config.cacheBytes(), model.compute());
         this.queue = new BatchQueue<>(new BatchQueue.Limits(
                 config.maxBatchRows(), config.maxBatchTokens(), config.queueDelay(), config.memoryBudget()));
@@ -102,8 +102,9 @@ public final class Device implements AutoCloseable {
     }
 
     /** "float32" or "float64": the precision the model computes in. */
+    /** The compute precision's name: float32, float64, float16 or bfloat16. */
     public String dtype() {
-        return elementBytes == 8 ? "float64" : "float32";
+        return model.dataType().toString().toLowerCase(java.util.Locale.ROOT);
     }
 
     public long memoryBudget() {

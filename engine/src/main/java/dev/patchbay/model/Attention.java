@@ -42,7 +42,10 @@ final class Attention {
                         Scalars.times(q.transpose(0, 2, 1, 3).matMul(keys), scale), softcap)
                 .add(ctx.causalMask(length, q.getDataType(), window));
         scores = ctx.apply(HookSites.attn(layer, "attn_scores"), scores);
-        NDArray pattern = ctx.apply(HookSites.attn(layer, "pattern"), scores.softmax(-1));
+        // In half precision the softmax is taken in float32, as transformers upcasts it.
+        NDArray pattern = ctx.apply(
+                HookSites.attn(layer, "pattern"),
+                Precision.narrowed(Precision.widened(scores).softmax(-1), scores.getDataType()));
         NDArray z = pattern.matMul(values).transpose(0, 2, 1, 3);
         return ctx.apply(HookSites.attn(layer, "z"), z);
     }

@@ -4,6 +4,7 @@ import static dev.patchbay.model.Scalars.plus;
 import static dev.patchbay.model.Scalars.times;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Activation;
 import ai.djl.nn.norm.LayerNorm;
@@ -34,18 +35,30 @@ final class Functional {
     }
 
     /**
-     * LayerNorm as libtorch's one fused op (through DJL), not nine separate ones: a smaller autograd graph and
+     * In half precision a norm's mean and variance are taken in float32 (as transformers does), then cast back.
+     *
+     * <p>LayerNorm as libtorch's one fused op (through DJL), not nine separate ones: a smaller autograd graph and
      * about a tenth of a small model's forward saved. libtorch takes eps as a float; in float64 that moves the
      * result by about eps * 1e-7 relative, far below the parity bounds.
      */
     static NDArray layerNorm(NDArray x, NDArray weight, NDArray bias, double eps) {
         Shape last = new Shape(x.getShape().get(x.getShape().dimension() - 1));
-        return LayerNorm.layerNorm(x, last, weight, bias, (float) eps).singletonOrThrow();
+        DataType type = x.getDataType();
+        NDArray normalized = LayerNorm.layerNorm(
+                        Precision.widened(x),
+                        last,
+                        Precision.widened(weight),
+                        bias == null ? null : Precision.widened(bias),
+                        (float) eps)
+                .singletonOrThrow();
+        return Precision.narrowed(normalized, type);
     }
 
     static NDArray rmsNorm(NDArray x, NDArray weight, double eps) {
-        NDArray meanSquare = x.square().mean(new int[] {-1}, true);
-        return x.div(plus(meanSquare, eps).sqrt()).mul(weight);
+        DataType type = x.getDataType();
+        NDArray wide = Precision.widened(x);
+        NDArray meanSquare = wide.square().mean(new int[] {-1}, true);
+        return Precision.narrowed(wide.div(plus(meanSquare, eps).sqrt()).mul(Precision.widened(weight)), type);
     }
 
     /** c tanh(x / c): Gemma 2's soft-capping of attention scores and of final logits; x itself for c = 0. */

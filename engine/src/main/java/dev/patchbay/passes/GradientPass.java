@@ -10,6 +10,7 @@ import dev.patchbay.model.HookSites;
 import dev.patchbay.model.HookedTransformer;
 import dev.patchbay.model.Hooks;
 import dev.patchbay.model.ModelConfig;
+import dev.patchbay.model.Precision;
 import dev.patchbay.nodes.BlockKey;
 import dev.patchbay.nodes.NodeKind;
 import dev.patchbay.nodes.NodeSet;
@@ -121,8 +122,8 @@ final class GradientPass implements AutoCloseable {
             if (session != null) {
                 ForwardResult result = session.result();
                 session.backward();
-                NDArray reference = batch.unembeddedMetric(scope, null)
-                        .atPositions(result.logits())
+                NDArray reference = Precision.widened(
+                                batch.unembeddedMetric(scope, null).atPositions(result.logits()))
                         .logSoftmax(-1)
                         .stopGradient();
                 // Read from the leaves when asked: GradDrop's variants change them.
@@ -197,7 +198,10 @@ final class GradientPass implements AutoCloseable {
             perPosition = qk.get(g.layer()).keys(gradient(HookSites.attn(g.layer(), "pattern")));
         } else {
             String site = g.kind().site(g.layer());
-            NDArray product = deltas.get(site).mul(gradient(site)).toType(DataType.FLOAT64, false);
+            // In float64 before multiplying: in a half-precision model the product itself would be half.
+            NDArray product = deltas.get(site)
+                    .toType(DataType.FLOAT64, false)
+                    .mul(gradient(site).toType(DataType.FLOAT64, false));
             // Sum over each node's own coordinates: d_head for q/k/v/z, d_model for whole-layer outputs.
             perPosition = g.kind().hasUnits() && g.kind() != NodeKind.NEURON
                     ? product.sum(new int[] {-1})

@@ -5,6 +5,7 @@ import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.Shape;
+import dev.patchbay.model.Precision;
 import dev.patchbay.nodes.Metric;
 import java.util.List;
 import java.util.function.Function;
@@ -40,7 +41,9 @@ public final class MetricBatch implements Function<NDArray, NDArray> {
 
     @Override
     public NDArray apply(NDArray logits) {
-        NDArray last = atPositions(logits);
+        // The metric is float32 in a half-precision model: a logit difference or log-softmax of half values loses
+        // the digits rankings hinge on.
+        NDArray last = Precision.widened(atPositions(logits));
         return switch (kind) {
             case LOGIT_DIFF -> last.mul(weights(last)).sum(new int[] {-1});
             case PROB -> last.softmax(-1).mul(weights(last)).sum(new int[] {-1});
