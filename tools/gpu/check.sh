@@ -78,8 +78,17 @@ for dtype in ("fp16", "bf16"):
     print(f"{dtype} vs fp32 on cuda (max error / max magnitude): " + ", ".join(parts))
 PY
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee -a "$out/report.txt"
-timeout "${BENCH_SECONDS:-300}" "$java" -Djna.library.path="$cudart" -Dai.djl.offline=true -jar "$jar" \
-  bench --device cuda --section methods --repeats 3 --out "$out/bench-cuda.json" > "$out/bench-cuda.txt" 2>&1 \
+# The methods beside plain PyTorch + transformers on the same GPU (tools/torch_reference.py, run by python3),
+# with the GPU's utilisation sampled every second meanwhile.
+nvidia-smi --query-gpu=utilization.gpu --format=csv,noheader,nounits -l 1 > "$out/utilisation.txt" 2>/dev/null &
+sampler=$!
+PATCHBAY_REFERENCE_PYTHON=python3 timeout "${BENCH_SECONDS:-300}" "$java" -Djna.library.path="$cudart" -Dai.djl.offline=true \
+  -Dpatchbay.home="$root" -jar "$jar" \
+  bench --device cuda --section reference --repeats 3 --pairs 256 --out "$out/bench-cuda.json" \
+  > "$out/bench-cuda.txt" 2>&1 \
   || echo "bench did not finish in ${BENCH_SECONDS:-300} s" >> "$out/report.txt"
+kill "$sampler" 2>/dev/null || true
 cat "$out/bench-cuda.txt" >> "$out/report.txt"
+awk '{ n++; sum += $1; if ($1 > max) max = $1 } END { if (n) printf "GPU utilisation during the bench: mean %.0f%%, max %d%% over %d s\n", sum / n, max, n }' \
+  "$out/utilisation.txt" | tee -a "$out/report.txt"
 echo "total $(( $(date +%s) - start )) s" | tee -a "$out/report.txt"

@@ -4,6 +4,7 @@ import com.google.gson.GsonBuilder;
 import dev.patchbay.cli.DeviceOption;
 import dev.patchbay.model.ComputeContext;
 import dev.patchbay.research.bench.Benchmark;
+import dev.patchbay.research.bench.TorchReference;
 import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -33,8 +34,16 @@ final class BenchCommand implements Callable<Integer> {
     @Option(
             names = "--section",
             defaultValue = "all",
-            description = "memory, methods, service or all (default: ${DEFAULT-VALUE}).")
+            description = "memory, methods, reference (methods beside plain PyTorch + transformers, tools/"
+                    + "torch_reference.py), service or all (default: ${DEFAULT-VALUE}).")
     String section;
+
+    @Option(
+            names = "--pairs",
+            defaultValue = "16",
+            description = "Pairs of the AtP sweep whose throughput is measured (default: ${DEFAULT-VALUE}; the"
+                    + " GPU check uses 256).")
+    int sweepPairs;
 
     @Option(
             names = "--out",
@@ -52,9 +61,9 @@ final class BenchCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         PrintWriter w = spec.commandLine().getOut();
         List<Benchmark.Row> rows = new java.util.ArrayList<>();
-        if (!List.of("all", "memory", "methods", "service").contains(section)) {
+        if (!List.of("all", "memory", "methods", "reference", "service").contains(section)) {
             throw new IllegalArgumentException(
-                    "--section: unknown '" + section + "'; use memory, methods, service or all");
+                    "--section: unknown '" + section + "'; use memory, methods, reference, service or all");
         }
         ComputeContext compute = device.compute();
         w.printf("computing on %s%n", compute.describe());
@@ -62,8 +71,14 @@ final class BenchCommand implements Callable<Integer> {
         if (section.equals("all") || section.equals("memory")) {
             rows.addAll(new dev.patchbay.research.bench.MemoryBenchmark(tokens, compute).run());
         }
-        if (section.equals("all") || section.equals("methods")) {
-            rows.addAll(new Benchmark(tokens, repeats, compute).run());
+        if (List.of("all", "methods", "reference").contains(section)) {
+            List<Benchmark.Row> methods = new Benchmark(tokens, repeats, sweepPairs, compute).run();
+            rows.addAll(methods);
+            if (!section.equals("methods")) {
+                String torchDevice =
+                        compute.device().isGpu() ? "cuda:" + compute.device().getDeviceId() : "cpu";
+                rows.addAll(TorchReference.run(methods, torchDevice, tokens, repeats, sweepPairs));
+            }
         }
         if (section.equals("all") || section.equals("service")) {
             rows.addAll(new dev.patchbay.research.bench.ServiceBenchmark(tokens, repeats, compute).run());

@@ -32,13 +32,23 @@ public final class Benchmark {
     /** One measurement: the median of several timed runs, and its ratio to one forward pass. */
     public record Row(String name, double medianSeconds, double ratioToForward, String target) {}
 
+    /** The names of the rows tools/torch_reference.py measures too (TorchReference sets them side by side). */
+    static final String FORWARD = "clean forward";
+
+    static final String ATP = "AtP, attention + neuron nodes";
+    static final String AP_BATCHED = "activation patching, 144 heads, batched + resumed";
+    static final String SWEEP = "AtP over a distribution of pairs";
+
     private final int tokens;
     private final int repeats;
+    private final int sweepPairs;
     private final ComputeContext compute;
 
-    public Benchmark(int tokens, int repeats, ComputeContext compute) {
+    /** @param sweepPairs pairs of the distribution whose AtP throughput is measured, 16 to a batch */
+    public Benchmark(int tokens, int repeats, int sweepPairs, ComputeContext compute) {
         this.tokens = tokens;
         this.repeats = repeats;
+        this.sweepPairs = sweepPairs;
         this.compute = compute;
     }
 
@@ -95,21 +105,34 @@ public final class Benchmark {
                 naivePatching(model, pair, config);
                 return null;
             });
+            List<PromptPair> distribution = new ArrayList<>();
+            for (int p = 0; p < sweepPairs; p++) {
+                distribution.add(new PromptPair(
+                        random.ints(tokens, 0, config.vocabSize()).toArray(),
+                        random.ints(tokens, 0, config.vocabSize()).toArray(),
+                        pair.metric()));
+            }
+            double sweep = median(method(model, new AtP(false, 16), distribution, nodes));
 
             List<Row> rows = new ArrayList<>();
-            rows.add(new Row("clean forward", forward, 1, ""));
-            rows.add(new Row("AtP, attention + neuron nodes", atp, atp / forward, "<= 4x"));
+            rows.add(new Row(FORWARD, forward, 1, ""));
+            rows.add(new Row(ATP, atp, atp / forward, "<= 4x"));
             rows.add(new Row(
                     "AtP*, attention + neuron nodes",
                     atpStar,
                     atpStar / forward,
                     "<= " + (2 * layers + 4) + "x, stretch " + (layers + 4) + "x"));
-            rows.add(new Row("activation patching, 144 heads, batched + resumed", batched, batched / forward, ""));
+            rows.add(new Row(AP_BATCHED, batched, batched / forward, ""));
             rows.add(new Row(
                     "activation patching, 144 heads, naive",
                     naive,
                     naive / forward,
                     String.format("batched >= 2x faster (measured %.1fx)", naive / batched)));
+            rows.add(new Row(
+                    SWEEP,
+                    sweep,
+                    sweep / forward,
+                    String.format("%d pairs, 16 a batch: %.2f pairs/s", sweepPairs, sweepPairs / sweep)));
             return rows;
         }
     }

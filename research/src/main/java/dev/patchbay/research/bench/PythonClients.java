@@ -1,14 +1,8 @@
 package dev.patchbay.research.bench;
 
-import com.google.gson.Gson;
 import com.google.gson.JsonObject;
-import java.io.IOException;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 
 /**
  * The served path as a researcher meets it: {@code research/src/main/python/service_clients.py} sends AtP
@@ -29,55 +23,30 @@ final class PythonClients {
     static List<Benchmark.Row> run(int port, String model, int tokens, int vocab, int requests, int clients)
             throws InterruptedException {
         List<Benchmark.Row> rows = new ArrayList<>();
-        Path script = Path.of(System.getProperty("patchbay.home", "."), SCRIPT);
         String python = System.getenv().getOrDefault("PATCHBAY_PYTHON", "python3");
-        if (!Files.isRegularFile(script)) {
-            rows.add(notMeasured("cannot find " + script + " (run through ./patchbay)"));
+        PythonScript.Outcome outcome = PythonScript.run(
+                python,
+                SCRIPT,
+                List.of(
+                        "--target",
+                        "127.0.0.1:" + port,
+                        "--model",
+                        model,
+                        "--tokens",
+                        Integer.toString(tokens),
+                        "--vocab",
+                        Integer.toString(vocab),
+                        "--requests",
+                        Integer.toString(requests),
+                        "--clients",
+                        Integer.toString(clients)),
+                20,
+                "is the client installed? pip install -e client-python");
+        if (!outcome.ok()) {
+            rows.add(notMeasured(outcome.failure()));
             return rows;
         }
-        Process process;
-        Path log;
-        Path output;
-        try {
-            log = Files.createTempFile("patchbay-python-clients", ".log");
-            // To a file, not a pipe: reading a pipe to its end would wait past the timeout for a hung client.
-            output = Files.createTempFile("patchbay-python-clients", ".json");
-            process = new ProcessBuilder(
-                            python,
-                            script.toString(),
-                            "--target",
-                            "127.0.0.1:" + port,
-                            "--model",
-                            model,
-                            "--tokens",
-                            Integer.toString(tokens),
-                            "--vocab",
-                            Integer.toString(vocab),
-                            "--requests",
-                            Integer.toString(requests),
-                            "--clients",
-                            Integer.toString(clients))
-                    .redirectError(log.toFile())
-                    .redirectOutput(output.toFile())
-                    .start();
-        } catch (IOException e) {
-            rows.add(notMeasured("cannot start " + python + ": " + e.getMessage()));
-            return rows;
-        }
-        if (!process.waitFor(20, TimeUnit.MINUTES) || process.exitValue() != 0) {
-            process.destroyForcibly();
-            rows.add(notMeasured(
-                    python + " failed (is the client installed? pip install -e client-python): " + lastLine(log)));
-            return rows;
-        }
-        String stdout;
-        try {
-            stdout = Files.readString(output, StandardCharsets.UTF_8);
-        } catch (IOException e) {
-            rows.add(notMeasured("cannot read the clients' output: " + e.getMessage()));
-            return rows;
-        }
-        JsonObject r = new Gson().fromJson(stdout.strip(), JsonObject.class);
+        JsonObject r = outcome.json();
         double oneByOne = r.get("one_after_another_s").getAsDouble();
         double concurrent = r.get("concurrent_s").getAsDouble();
         double sweep = r.get("sweep_s").getAsDouble();
@@ -115,14 +84,5 @@ final class PythonClients {
 
     private static Benchmark.Row notMeasured(String why) {
         return new Benchmark.Row("Python clients", 0, 0, "not measured: " + why);
-    }
-
-    private static String lastLine(Path log) {
-        try {
-            List<String> lines = Files.readAllLines(log);
-            return lines.isEmpty() ? "(no output)" : lines.get(lines.size() - 1);
-        } catch (IOException e) {
-            return "(no log)";
-        }
     }
 }
