@@ -76,8 +76,8 @@ final class ServeCommand implements Callable<Integer> {
     @Option(
             names = "--memory-budget",
             description = "Native bytes one batched pass of a model may hold; batches are sized to fit and a"
-                    + " prompt too long for one row is refused (default: ${DEFAULT-VALUE}, half of physical"
-                    + " memory; per model).")
+                    + " prompt too long for one row is refused (default: half of the GPU's memory on a GPU, else"
+                    + " ${DEFAULT-VALUE}, half of physical memory; per model).")
     long memoryBudget;
 
     @Option(
@@ -138,13 +138,17 @@ final class ServeCommand implements Callable<Integer> {
                 throw new IllegalArgumentException("--model: two models are named '" + m.name() + "'");
             }
         }
+        // Batches on a GPU are sized by its memory unless a budget was given (on the command line or in --config).
+        long budget = memoryBudget == SchedulerConfig.defaultMemoryBudget()
+                ? SchedulerConfig.defaultMemoryBudget(compute.device())
+                : memoryBudget;
+        System.err.printf("patchbay: memory budget per batched pass %.1f GiB%n", budget / (double) (1L << 30));
         TransportSecurity security = new TransportSecurity(tlsCert, tlsKey, tlsClientCa, authTokens);
         PatchbayServer server = PatchbayServer.start(
                 host,
                 port,
                 loaded,
-                new SchedulerConfig(
-                        maxBatchRows, maxBatchTokens, Duration.ofMillis(queueDelayMs), cacheBytes, memoryBudget),
+                new SchedulerConfig(maxBatchRows, maxBatchTokens, Duration.ofMillis(queueDelayMs), cacheBytes, budget),
                 new ServerLimits(
                         maxRequestBytes,
                         maxPairs,

@@ -39,6 +39,25 @@ public record SchedulerConfig(
      * Half of the machine's physical memory (8 GiB where the JVM cannot tell): the other half is for the
      * weights, the cache, the JVM and everything else on the machine. A budget is per model.
      */
+    /**
+     * The default budget for a model on {@code device}: on a GPU, half of its memory as CUDA reports it (the other
+     * half holds the weights, the cache and libtorch's allocator slack), else {@link #defaultMemoryBudget()}. A GPU
+     * whose memory cannot be read (no CUDA runtime for JNA) gets the host's default, which the server logs.
+     */
+    public static long defaultMemoryBudget(ai.djl.Device device) {
+        if (device.isGpu()) {
+            try {
+                long total = ai.djl.util.cuda.CudaUtils.getGpuMemory(device).getMax();
+                if (total > 0) {
+                    return total / 2;
+                }
+            } catch (RuntimeException | LinkageError e) {
+                // Fall through to the host's default.
+            }
+        }
+        return defaultMemoryBudget();
+    }
+
     public static long defaultMemoryBudget() {
         if (ManagementFactory.getOperatingSystemMXBean() instanceof com.sun.management.OperatingSystemMXBean os) {
             long total = os.getTotalMemorySize();
