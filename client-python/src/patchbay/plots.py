@@ -51,11 +51,15 @@ def head_heatmap(attribution, path: str, title: str | None = None) -> str:
     else:
         image = ax.imshow(matrix, cmap="Reds", vmin=0, vmax=limit, aspect="auto")
         label = "score (a magnitude, >= 0)"
+    # Beside a magnitude, the sign of each verified head's true effect (AtP* scores carry none).
+    signs = {(v.layer, v.unit): ("-" if v.effect < 0 else "+") for v in attribution.verified()
+             if v.site == "z" and v.position < 0}
     for (layer, head), value in np.ndenumerate(matrix):
         strong = abs(value) > 0.6 * limit
-        ax.text(head, layer, f"{value:.2f}", ha="center", va="center", fontsize=8,
+        sign = f"\n({signs[(layer, head)]})" if not signed and (layer, head) in signs else ""
+        ax.text(head, layer, f"{value:.2f}{sign}", ha="center", va="center", fontsize=8,
                 color="white" if strong else "black")
-    ax.set_xlabel("head")
+    ax.set_xlabel("head" + ("\n(+)/(-): sign of the verified effect" if signs and not signed else ""))
     ax.set_ylabel("layer")
     ax.set_xticks(range(matrix.shape[1]))
     ax.set_yticks(range(matrix.shape[0]))

@@ -36,8 +36,13 @@ public final class HeadHeatmap {
                 heads.stream().mapToInt(AttributionResults.Row::layer).max().orElseThrow() + 1;
         int width = heads.stream().mapToInt(AttributionResults.Row::unit).max().orElseThrow() + 1;
         double[][] grid = new double[layers][width];
+        // The sign of each verified head's true effect, shown beside a magnitude (AtP* scores have none).
+        String[][] verifiedSign = new String[layers][width];
         for (AttributionResults.Row r : heads) {
             grid[r.layer()][r.unit()] += r.estimate();
+            if (!Double.isNaN(r.verifiedEffect()) && r.position() < 0) {
+                verifiedSign[r.layer()][r.unit()] = r.verifiedEffect() < 0 ? " (-)" : " (+)";
+            }
         }
         double limit = 1e-12;
         boolean signed = false;
@@ -50,7 +55,7 @@ public final class HeadHeatmap {
         System.setProperty("java.awt.headless", "true");
         String caption = signed
                 ? "estimate per head: blue < 0 < red, white at 0; rows are layers"
-                : "estimate per head (a magnitude, >= 0): darker is larger; rows are layers";
+                : "estimate per head (a magnitude, >= 0): darker is larger; (+)/(-): sign of the verified effect";
         Font font = new Font(Font.SANS_SERIF, Font.PLAIN, 12);
         Graphics2D probe = new BufferedImage(1, 1, BufferedImage.TYPE_INT_RGB).createGraphics();
         int text = Math.max(
@@ -74,7 +79,9 @@ public final class HeadHeatmap {
                 g.setStroke(new BasicStroke(1));
                 g.drawRect(x, y, CELL, CELL);
                 g.setColor(Math.abs(grid[l][h] / limit) > 0.6 ? Color.WHITE : Color.BLACK);
-                g.drawString(String.format("%.2f", grid[l][h]), x + 6, y + CELL / 2 + 5);
+                String sign = verifiedSign[l][h] == null ? "" : verifiedSign[l][h];
+                g.drawString(String.format("%.2f", grid[l][h]), x + 6, y + CELL / 2 - 2);
+                g.drawString(sign, x + 6, y + CELL / 2 + 13);
             }
             g.setColor(Color.BLACK);
             g.drawString("L" + l, MARGIN - 30, MARGIN + l * CELL + CELL / 2 + 5);
