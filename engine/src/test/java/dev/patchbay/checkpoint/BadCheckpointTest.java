@@ -115,6 +115,47 @@ class BadCheckpointTest {
         assertEquals(HfConfig.read(TestCheckpoints.dir("tiny-llama3")), HfConfig.read(dir));
     }
 
+    /**
+     * Released Gemma 3 configs have no layer_types or per-type rope_parameters: a sliding_window_pattern, rope_theta
+     * and rope_scaling for global layers, rope_local_base_freq for local ones. They read as the same model.
+     */
+    @Test
+    void olderGemma3SpellingReadsAsTheSameModel() throws IOException {
+        Path dir = copy("tiny-gemma3");
+        Path config = dir.resolve("config.json");
+        JsonObject json = JsonParser.parseString(Files.readString(config)).getAsJsonObject();
+        json.remove("layer_types");
+        json.addProperty("sliding_window_pattern", 2);
+        JsonObject rope = json.remove("rope_parameters").getAsJsonObject();
+        JsonObject global = rope.getAsJsonObject("full_attention");
+        json.add("rope_theta", global.remove("rope_theta"));
+        json.add("rope_scaling", global);
+        json.add(
+                "rope_local_base_freq",
+                rope.getAsJsonObject("sliding_attention").get("rope_theta"));
+        Files.writeString(config, json.toString());
+        assertEquals(HfConfig.read(TestCheckpoints.dir("tiny-gemma3")), HfConfig.read(dir));
+    }
+
+    /** Qwen 2 without layer_types: with use_sliding_window, the layers from max_window_layers on slide. */
+    @Test
+    void qwenWindowsFollowMaxWindowLayersWithoutLayerTypes() throws IOException {
+        Path dir = copy("tiny-qwen2");
+        Path config = dir.resolve("config.json");
+        JsonObject json = JsonParser.parseString(Files.readString(config)).getAsJsonObject();
+        json.remove("layer_types");
+        json.addProperty("use_sliding_window", true);
+        json.addProperty("sliding_window", 5);
+        json.addProperty("max_window_layers", 1);
+        Files.writeString(config, json.toString());
+        var layers = HfConfig.read(dir).layers();
+        assertEquals(0, layers.get(0).slidingWindow());
+        assertEquals(5, layers.get(1).slidingWindow());
+        json.addProperty("use_sliding_window", false);
+        Files.writeString(config, json.toString());
+        assertEquals(0, HfConfig.read(dir).layers().get(1).slidingWindow(), "use_sliding_window false: no windows");
+    }
+
     @Test
     void missingTensor() throws IOException {
         Path dir = copy("tiny-gpt2");
