@@ -47,6 +47,17 @@ final class Aggregate {
         }
     }
 
+    /** Adds a sum of absolute estimates over some pairs, summed where they were computed (no signed values). */
+    void addAbsoluteSum(BlockKey g, int[] nodePositions, ModelConfig config, double[] absoluteSum) {
+        signed.computeIfAbsent(g, k -> new double[absoluteSum.length]);
+        double[] a = absolute.computeIfAbsent(g, k -> new double[absoluteSum.length]);
+        positions.putIfAbsent(g, nodePositions);
+        units.putIfAbsent(g, g.kind().units(config));
+        for (int i = 0; i < absoluteSum.length; i++) {
+            a[i] += absoluteSum[i];
+        }
+    }
+
     /** The blocks: signed values when {@code signedResult}, else means of absolute values. */
     List<EffectBlock> blocks(boolean signedResult) {
         List<EffectBlock> out = new ArrayList<>();

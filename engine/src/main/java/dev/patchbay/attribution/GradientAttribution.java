@@ -28,12 +28,23 @@ final class GradientAttribution {
         Aggregate aggregate = new Aggregate(pairs.size());
         Cost cost = new Cost(0, 0, 0);
         int done = 0;
+        // A distribution needs only each node's mean |estimate| (eq. 5): the device sums a batch's and sends only
+        // that back. A single pair's estimate is signed (eq. 4), so it comes back whole.
+        boolean distribution = pairs.size() > 1;
         for (List<PromptPair> batch : PairBatch.split(pairs, maxRows)) {
-            GradientEstimates e = runner.gradients(new GradientWork(batch, nodes, variant));
+            GradientEstimates e = runner.gradients(
+                    distribution
+                            ? GradientWork.summed(batch, nodes, variant)
+                            : new GradientWork(batch, nodes, variant));
             aggregate.metrics(e.cleanMetrics(), e.noiseMetrics());
             e.estimates().forEach((key, rows) -> {
                 for (double[] row : rows) {
-                    aggregate.add(key, e.positions(), runner.model().config(), row);
+                    if (distribution) {
+                        aggregate.addAbsoluteSum(
+                                key, e.positions(), runner.model().config(), row);
+                    } else {
+                        aggregate.add(key, e.positions(), runner.model().config(), row);
+                    }
                 }
             });
             cost = cost.plus(e.cost());

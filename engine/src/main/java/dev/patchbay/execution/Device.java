@@ -422,8 +422,12 @@ public final class Device implements AutoCloseable {
         @Override
         void runBatch(List<Work<?>> batch) {
             List<PromptPair> pairs = new ArrayList<>();
-            batch.forEach(w -> pairs.addAll(((GradientsWork) w).work.pairs()));
-            GradientWork merged = new GradientWork(pairs, work.nodes(), work.variant());
+            List<Integer> sums = new ArrayList<>();
+            batch.forEach(w -> {
+                pairs.addAll(((GradientsWork) w).work.pairs());
+                sums.addAll(((GradientsWork) w).work.sums());
+            });
+            GradientWork merged = new GradientWork(pairs, work.nodes(), work.variant(), sums);
             GradientEstimates all = withCache(merged);
             int from = 0;
             for (Work<?> w : batch) {

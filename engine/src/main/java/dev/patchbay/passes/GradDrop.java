@@ -1,6 +1,7 @@
 package dev.patchbay.passes;
 
 import ai.djl.ndarray.NDArray;
+import dev.patchbay.model.Scalars;
 import dev.patchbay.nodes.BlockKey;
 import dev.patchbay.nodes.NodeKind;
 import java.util.List;
@@ -21,19 +22,15 @@ final class GradDrop {
     private GradDrop() {}
 
     /**
-     * Fills {@code scores} with each pair's GradDrop score (eq. 11, before the mean over pairs) for every group
-     * of the pass, whose full backward has run. Returns the compute of the partial backward passes, in forward
-     * passes per pair.
+     * Fills {@code scores} with each pair's GradDrop score [pair, node] (eq. 11, before the mean over pairs) for
+     * every group of the pass, whose full backward has run; the scores stay on the device, accumulated there, so
+     * each group is read back once rather than once per variant. Returns the compute of the partial backward
+     * passes, in forward passes per pair.
      */
-    static double scores(GradientPass pass, int layers, Map<BlockKey, double[][]> scores) {
+    static double scores(GradientPass pass, int layers, Map<BlockKey, NDArray> scores) {
         for (BlockKey g : pass.groups()) {
-            double[][] full = pass.estimates(g);
-            for (double[] row : full) {
-                for (int i = 0; i < row.length; i++) {
-                    row[i] = g.layer() * Math.abs(row[i]); // the variants above the node's layer
-                }
-            }
-            scores.put(g, full);
+            // The variants above the node's layer each see the full estimate.
+            scores.put(g, Scalars.times(pass.estimates(g).abs(), g.layer()));
         }
         NDArray[] upstream = new NDArray[layers];
         for (int l = 0; l < layers; l++) {
@@ -51,23 +48,11 @@ final class GradDrop {
             pass.backwardFrom(l, upstream[l]);
             compute += 2.0 * l / layers;
             for (BlockKey g : below) {
-                double[][] variant = pass.estimates(g);
-                double[][] score = scores.get(g);
-                for (int p = 0; p < variant.length; p++) {
-                    for (int i = 0; i < variant[p].length; i++) {
-                        score[p][i] += Math.abs(variant[p][i]);
-                    }
-                }
+                scores.put(g, scores.get(g).add(pass.estimates(g).abs()));
             }
         }
         int informative = Math.max(1, layers - 1);
-        for (double[][] rows : scores.values()) {
-            for (double[] row : rows) {
-                for (int i = 0; i < row.length; i++) {
-                    row[i] /= informative;
-                }
-            }
-        }
+        scores.replaceAll((g, score) -> Scalars.times(score, 1.0 / informative));
         return compute;
     }
 

@@ -1,6 +1,11 @@
 package dev.patchbay.passes;
 
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.types.DataType;
 import dev.patchbay.model.HookedTransformer;
 import dev.patchbay.nodes.BlockKey;
 import dev.patchbay.nodes.Cost;
@@ -50,25 +55,28 @@ public final class GradientEstimator {
             if (computed != null && cached == null) {
                 computed.accept(pass.cleanRows());
             }
-            Map<BlockKey, double[][]> estimates = new LinkedHashMap<>();
+            Map<BlockKey, NDArray> onDevice = new LinkedHashMap<>();
             double passes;
             double compute;
             if (work.variant().gradDrop()) {
-                double variants = GradDrop.scores(pass, layers, estimates);
+                double variants = GradDrop.scores(pass, layers, onDevice);
                 // Per pair, in the paper's unit: two forward passes and L backward passes. The compute is two
                 // forwards, one full backward and the partial backward passes below the dropped layers.
                 passes = batch.size() * (2 + 2.0 * layers);
                 compute = batch.size() * (4 + variants);
             } else {
                 for (BlockKey g : pass.groups()) {
-                    estimates.put(g, pass.estimates(g));
+                    onDevice.put(g, pass.estimates(g));
                 }
                 // Two forward passes and one backward pass per pair, or the noise forward alone when cached.
                 passes = (cached == null ? 4.0 : 1.0) * batch.size();
                 compute = passes;
             }
+            Map<BlockKey, double[][]> estimates = new LinkedHashMap<>();
+            onDevice.forEach((g, values) -> estimates.put(g, readBack(values, work.sums())));
             return new GradientEstimates(
                     estimates,
+                    work.sums(),
                     pass.positions(),
                     pass.cleanMetrics(),
                     pass.noiseMetrics(),
@@ -76,5 +84,32 @@ public final class GradientEstimator {
                     false,
                     GradientEstimates.CacheUse.NOT_APPLICABLE);
         }
+    }
+
+    /**
+     * Estimates [pair, node] as host rows, one per pair; or, with {@code sums}, one per group of pairs: the sum of
+     * |estimate| over the group, taken on the device so that only the sums are copied.
+     */
+    private static double[][] readBack(NDArray values, List<Integer> sums) {
+        NDArray rows = values;
+        if (!sums.isEmpty()) {
+            NDList groups = new NDList();
+            int from = 0;
+            for (int size : sums) {
+                groups.add(values.get(new NDIndex("{}:{}", from, from + size))
+                        .abs()
+                        .sum(new int[] {0}));
+                from += size;
+            }
+            rows = NDArrays.stack(groups);
+        }
+        int count = (int) rows.getShape().get(0);
+        double[] flat = rows.toType(DataType.FLOAT64, false).toDoubleArray();
+        int per = flat.length / count;
+        double[][] out = new double[count][per];
+        for (int r = 0; r < count; r++) {
+            System.arraycopy(flat, r * per, out[r], 0, per);
+        }
+        return out;
     }
 }

@@ -186,14 +186,14 @@ final class GradientPass implements AutoCloseable {
         return noiseMetrics;
     }
 
-    /** Signed estimates [pair][node] of one group from the gradients the leaves hold now. */
-    double[][] estimates(BlockKey g) {
+    /** Signed estimates [pair, node] of one group (float64, on the device) from the gradients the leaves hold now. */
+    NDArray estimates(BlockKey g) {
         NDArray perPosition;
         if (qkFix && g.kind() == NodeKind.QUERY) {
             perPosition = qk.get(g.layer()).queries(gradient(HookSites.attn(g.layer(), "pattern")));
         } else if (qkFix && g.kind() == NodeKind.KEY) {
             if (!nodes.perPosition()) {
-                return rows(qk.get(g.layer()).allKeys(gradient(HookSites.attn(g.layer(), "pattern"))));
+                return qk.get(g.layer()).allKeys(gradient(HookSites.attn(g.layer(), "pattern")));
             }
             perPosition = qk.get(g.layer()).keys(gradient(HookSites.attn(g.layer(), "pattern")));
         } else {
@@ -210,7 +210,7 @@ final class GradientPass implements AutoCloseable {
         NDArray chosen = positions == null
                 ? perPosition.sum(new int[] {1})
                 : perPosition.get(new NDIndex(":, {}", perPosition.getManager().create(toLongs(positions))));
-        return rows(chosen);
+        return chosen.reshape(chosen.getShape().get(0), -1);
     }
 
     /** Resets every captured gradient to zero. */
@@ -234,17 +234,6 @@ final class GradientPass implements AutoCloseable {
 
     private String rotated(int layer, String qOrK) {
         return HookSites.attn(layer, config.rotaryDim() > 0 ? "rot_" + qOrK : qOrK);
-    }
-
-    private static double[][] rows(NDArray values) {
-        int batch = (int) values.getShape().get(0);
-        double[] flat = values.toType(DataType.FLOAT64, false).toDoubleArray();
-        int per = flat.length / batch;
-        double[][] out = new double[batch][per];
-        for (int r = 0; r < batch; r++) {
-            System.arraycopy(flat, r * per, out[r], 0, per);
-        }
-        return out;
     }
 
     private static double[] doubles(NDArray a) {

@@ -357,6 +357,58 @@ class AttributeServiceTest {
         }
     }
 
+    /**
+     * Distributions come back as per-node sums of |estimate| taken on the device; sent at once (the device may merge
+     * them into one batch; SummedGradientsTest forces it), each request gets the same effects as alone.
+     */
+    @Test
+    void concurrentDistributionsEachGetTheirOwnSums() throws Exception {
+        String[] cleans = {
+            CLEAN,
+            "When John and Mary went to the store, Mary gave a drink to",
+            "When Mary and John went to the park, John gave a drink to",
+            "When John and Mary went to the park, Mary gave a drink to"
+        };
+        List<AttributeRequest> requests = new ArrayList<>();
+        for (int c = 0; c < cleans.length; c++) {
+            requests.add(AttributeRequest.newBuilder()
+                    .setModel("tiny-gpt2")
+                    .addPairs(pair(cleans[c], swapNames(cleans[c])))
+                    .addPairs(pair(swapNames(cleans[c]), cleans[c]))
+                    .setMethod(c % 2 == 0 ? Method.ATP : Method.ATP_STAR)
+                    .setNodes(perPosition(NodeKind.HEAD_OUTPUT, NodeKind.NEURON))
+                    .build());
+        }
+        ExecutorService clients = Executors.newFixedThreadPool(requests.size());
+        try {
+            List<Future<List<AttributeEvent>>> together = new ArrayList<>();
+            for (AttributeRequest r : requests) {
+                together.add(clients.submit(() -> collect(r)));
+            }
+            for (int c = 0; c < requests.size(); c++) {
+                List<Float> shared = effects(together.get(c).get(60, TimeUnit.SECONDS));
+                List<Float> alone = effects(collect(requests.get(c)));
+                assertEquals(alone.size(), shared.size());
+                for (int i = 0; i < alone.size(); i++) {
+                    assertEquals(alone.get(i), shared.get(i), 1e-4 * (1 + Math.abs(alone.get(i))), "request " + c);
+                }
+            }
+        } finally {
+            clients.shutdownNow();
+        }
+    }
+
+    private static String swapNames(String text) {
+        return text.replace("Mary", "#").replace("John", "Mary").replace("#", "John");
+    }
+
+    private static List<Float> effects(List<AttributeEvent> events) {
+        return events.stream()
+                .filter(AttributeEvent::hasBlock)
+                .flatMap(e -> e.getBlock().getValuesList().stream())
+                .toList();
+    }
+
     @Test
     void aRepeatedCleanPromptIsServedFromTheCache() {
         AttributeRequest r = request(
