@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The GPU check, in one go on a machine with an NVIDIA GPU, a CUDA build of PyTorch for python3, g++ and no Java:
 # builds DJL's JNI against that PyTorch, runs Patchbay on cuda and on the same machine's CPU, compares logits and
-# AtP* effects, measures fp16 and bf16 against fp32 on the GPU, and benchmarks; the report goes to $OUT
-# (default gpu-report/).
+# AtP* effects, measures fp16 and bf16 against fp32 on the GPU, and benchmarks (the GPT-2 shape beside plain
+# PyTorch, and the 1B Llama shape); the report goes to $OUT (default gpu-report/). PARTS="parity" (or "bench",
+# "llama", any of them) runs a part alone, for calls with a time limit.
 #
 # It needs the folder that tools/gpu/make-carry.sh prepares (default gpu-carry/, or PATCHBAY_GPU_CARRY): a Java
 # runtime and the jar without CPU natives (bundle.tar.xz), the bundled model, DJL's native sources and JNI headers.
@@ -38,27 +39,33 @@ mkdir -p "$cudart"
 ln -s "$(find "$site/nvidia" -name 'libcudart.so*' | head -1)" "$cudart/libcudart.so"
 run() { "$java" -Djna.library.path="$cudart" -Dai.djl.offline=true -jar "$jar" "$@"; }
 
-model="$carry/model"
-clean="When Mary and John went to the store, John gave a drink to"
-noise="When Mary and John went to the store, Mary gave a drink to"
-for device in cuda cpu; do
-  run logits --model "$model" --text "$clean" --json --device "$device" > "$out/logits-$device.json"
-  for dtype in fp32 fp64; do
-    run attribute --model "$model" --clean "$clean" --noise "$noise" --answer " Mary" --wrong " John" \
-      --method atp-star --nodes all --json --device "$device" --dtype "$dtype" > "$out/atp-star-$device-$dtype.json"
+# PARTS picks what runs (default all three), so that the check can be split over calls with a time limit:
+# parity (cuda against cpu, and fp16/bf16 against fp32), bench (the GPT-2 shape beside plain PyTorch), llama (the
+# 1B Llama shape).
+parts=" ${PARTS:-parity bench llama} "
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee -a "$out/report.txt"
+if [[ "$parts" == *" parity "* ]]; then
+  model="$carry/model"
+  clean="When Mary and John went to the store, John gave a drink to"
+  noise="When Mary and John went to the store, Mary gave a drink to"
+  for device in cuda cpu; do
+    run logits --model "$model" --text "$clean" --json --device "$device" > "$out/logits-$device.json"
+    for dtype in fp32 fp64; do
+      run attribute --model "$model" --clean "$clean" --noise "$noise" --answer " Mary" --wrong " John" \
+        --method atp-star --nodes all --json --device "$device" --dtype "$dtype" > "$out/atp-star-$device-$dtype.json"
+    done
   done
-done
-# Half precision against fp32, on the GPU (bf16 runs only there): logits and each method over every node kind.
-for dtype in fp32 fp16 bf16; do
-  run logits --model "$model" --text "$clean" --json --device cuda --dtype "$dtype" > "$out/logits-cuda-$dtype.json"
-  for method in atp atp-star ap; do
-    nodes=all
-    [ "$method" = ap ] && nodes=attention  # one patched run per node: the attention nodes keep it to seconds
-    run attribute --model "$model" --clean "$clean" --noise "$noise" --answer " Mary" --wrong " John" \
-      --method "$method" --nodes "$nodes" --json --device cuda --dtype "$dtype" > "$out/$method-cuda-$dtype.json"
+  # Half precision against fp32, on the GPU (bf16 runs only there): logits and each method over every node kind.
+  for dtype in fp32 fp16 bf16; do
+    run logits --model "$model" --text "$clean" --json --device cuda --dtype "$dtype" > "$out/logits-cuda-$dtype.json"
+    for method in atp atp-star ap; do
+      nodes=all
+      [ "$method" = ap ] && nodes=attention  # one patched run per node: the attention nodes keep it to seconds
+      run attribute --model "$model" --clean "$clean" --noise "$noise" --answer " Mary" --wrong " John" \
+        --method "$method" --nodes "$nodes" --json --device cuda --dtype "$dtype" > "$out/$method-cuda-$dtype.json"
+    done
   done
-done
-python3 - "$out" <<'PY' | tee -a "$out/report.txt"
+  python3 - "$out" <<'PY' | tee -a "$out/report.txt"
 import json, sys, pathlib
 out = pathlib.Path(sys.argv[1])
 def load(name): return json.loads((out / name).read_text())
@@ -77,18 +84,29 @@ for dtype in ("fp16", "bf16"):
         parts.append(f"{method} {relative([ref[k] for k in ref], [half[k] for k in ref]):.2g}")
     print(f"{dtype} vs fp32 on cuda (max error / max magnitude): " + ", ".join(parts))
 PY
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee -a "$out/report.txt"
-# The methods beside plain PyTorch + transformers on the same GPU (tools/torch_reference.py, run by python3),
-# with the GPU's utilisation sampled every second meanwhile.
-nvidia-smi --query-gpu=utilization.gpu --format=csv,noheader,nounits -l 1 > "$out/utilisation.txt" 2>/dev/null &
-sampler=$!
-PATCHBAY_REFERENCE_PYTHON=python3 timeout "${BENCH_SECONDS:-300}" "$java" -Djna.library.path="$cudart" -Dai.djl.offline=true \
-  -Dpatchbay.home="$root" -jar "$jar" \
-  bench --device cuda --section reference --repeats 3 --pairs 256 --out "$out/bench-cuda.json" \
-  > "$out/bench-cuda.txt" 2>&1 \
-  || echo "bench did not finish in ${BENCH_SECONDS:-300} s" >> "$out/report.txt"
-kill "$sampler" 2>/dev/null || true
-cat "$out/bench-cuda.txt" >> "$out/report.txt"
-awk '{ n++; sum += $1; if ($1 > max) max = $1 } END { if (n) printf "GPU utilisation during the bench: mean %.0f%%, max %d%% over %d s\n", sum / n, max, n }' \
-  "$out/utilisation.txt" | tee -a "$out/report.txt"
+fi
+if [[ "$parts" == *" bench "* ]]; then
+  # The methods beside plain PyTorch + transformers on the same GPU (tools/torch_reference.py, run by python3),
+  # with the GPU's utilisation sampled every second meanwhile.
+  nvidia-smi --query-gpu=utilization.gpu --format=csv,noheader,nounits -l 1 > "$out/utilisation.txt" 2>/dev/null &
+  sampler=$!
+  PATCHBAY_REFERENCE_PYTHON=python3 timeout "${BENCH_SECONDS:-300}" "$java" -Djna.library.path="$cudart" -Dai.djl.offline=true \
+    -Dpatchbay.home="$root" -jar "$jar" \
+    bench --device cuda --section reference --repeats 3 --pairs 256 --out "$out/bench-cuda.json" \
+    > "$out/bench-cuda.txt" 2>&1 \
+    || echo "bench did not finish in ${BENCH_SECONDS:-300} s" >> "$out/report.txt"
+  kill "$sampler" 2>/dev/null || true
+  cat "$out/bench-cuda.txt" >> "$out/report.txt"
+  awk '{ n++; sum += $1; if ($1 > max) max = $1 } END { if (n) printf "GPU utilisation during the bench: mean %.0f%%, max %d%% over %d s\n", sum / n, max, n }' \
+    "$out/utilisation.txt" | tee -a "$out/report.txt"
+fi
+if [[ "$parts" == *" llama "* ]]; then
+  # The 1B Llama shape (grouped-query attention, 512 heads) at 256 tokens; no plain PyTorch reference for it.
+  timeout "${LLAMA_SECONDS:-200}" "$java" -Djna.library.path="$cudart" -Dai.djl.offline=true \
+    -Dpatchbay.home="$root" -jar "$jar" bench --device cuda --section methods --shape llama-1b --tokens 256 \
+    --repeats 3 --pairs 64 --out "$out/bench-cuda-llama.json" > "$out/bench-cuda-llama.txt" 2>&1 \
+    || echo "the llama bench did not finish in ${LLAMA_SECONDS:-200} s" >> "$out/report.txt"
+  cat "$out/bench-cuda-llama.txt" >> "$out/report.txt"
+fi
 echo "total $(( $(date +%s) - start )) s" | tee -a "$out/report.txt"
+

@@ -39,6 +39,13 @@ final class BenchCommand implements Callable<Integer> {
     String section;
 
     @Option(
+            names = "--shape",
+            defaultValue = "gpt2-small",
+            description = "The random model the methods section times: gpt2-small or llama-1b (Llama 3.2 1B's shape,"
+                    + " about 5 GB in fp32; meant for a GPU) (default: ${DEFAULT-VALUE}).")
+    String shapeId;
+
+    @Option(
             names = "--pairs",
             defaultValue = "16",
             description = "Pairs of the AtP sweep whose throughput is measured (default: ${DEFAULT-VALUE}; the"
@@ -66,15 +73,19 @@ final class BenchCommand implements Callable<Integer> {
                     "--section: unknown '" + section + "'; use memory, methods, reference, service or all");
         }
         ComputeContext compute = device.compute();
+        Benchmark.ModelShape shape = Benchmark.ModelShape.of(shapeId);
         w.printf("computing on %s%n", compute.describe());
         // Memory first: the allocator's leftovers from timed runs would blur the peaks.
         if (section.equals("all") || section.equals("memory")) {
             rows.addAll(new dev.patchbay.research.bench.MemoryBenchmark(tokens, compute).run());
         }
         if (List.of("all", "methods", "reference").contains(section)) {
-            List<Benchmark.Row> methods = new Benchmark(tokens, repeats, sweepPairs, compute).run();
+            List<Benchmark.Row> methods = new Benchmark(shape, tokens, repeats, sweepPairs, compute).run();
             rows.addAll(methods);
-            if (!section.equals("methods")) {
+            if (!section.equals("methods") && shape != Benchmark.ModelShape.GPT2_SMALL) {
+                rows.add(new Benchmark.Row(
+                        "plain PyTorch reference", 0, 0, "not measured: tools/torch_reference.py has the GPT-2 shape"));
+            } else if (!section.equals("methods")) {
                 String torchDevice =
                         compute.device().isGpu() ? "cuda:" + compute.device().getDeviceId() : "cpu";
                 rows.addAll(TorchReference.run(methods, torchDevice, tokens, repeats, sweepPairs));
@@ -93,7 +104,8 @@ final class BenchCommand implements Callable<Integer> {
                     r.target());
         }
         Files.writeString(
-                out, new GsonBuilder().setPrettyPrinting().create().toJson(Benchmark.toMap(rows, tokens, repeats)));
+                out,
+                new GsonBuilder().setPrettyPrinting().create().toJson(Benchmark.toMap(rows, shape, tokens, repeats)));
         w.printf("wrote %s%n", out.toAbsolutePath());
         w.flush();
         return 0;
