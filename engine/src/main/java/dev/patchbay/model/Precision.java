@@ -36,7 +36,8 @@ public final class Precision {
         }
     }
 
-    static boolean isHalf(DataType type) {
+    /** Whether {@code type} is float16 or bfloat16. */
+    public static boolean isHalf(DataType type) {
         return type == DataType.FLOAT16 || type == DataType.BFLOAT16;
     }
 

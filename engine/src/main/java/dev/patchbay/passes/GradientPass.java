@@ -11,6 +11,7 @@ import dev.patchbay.model.HookedTransformer;
 import dev.patchbay.model.Hooks;
 import dev.patchbay.model.ModelConfig;
 import dev.patchbay.model.Precision;
+import dev.patchbay.model.Scoped;
 import dev.patchbay.nodes.BlockKey;
 import dev.patchbay.nodes.NodeKind;
 import dev.patchbay.nodes.NodeSet;
@@ -38,6 +39,9 @@ final class GradientPass implements AutoCloseable {
     private CleanSide clean;
     private final ForwardResult noise;
     private final Map<String, NDArray> deltas = new HashMap<>();
+    /** The pass's scope: what it keeps and what it returns belong here. */
+    private final NDManager scope;
+
     private final Map<Integer, QkFix> qk = new HashMap<>();
     private int[] positions;
     private double[] cleanMetrics;
@@ -74,6 +78,7 @@ final class GradientPass implements AutoCloseable {
             boolean residualGradients,
             CleanSide cached) {
         this.config = model.config();
+        this.scope = scope;
         this.nodes = nodes;
         this.qkFix = qkFix;
         Set<String> noiseSites = new LinkedHashSet<>();
@@ -186,22 +191,38 @@ final class GradientPass implements AutoCloseable {
         return noiseMetrics;
     }
 
-    /** Signed estimates [pair, node] of one group (float64, on the device) from the gradients the leaves hold now. */
+    /**
+     * Signed estimates [pair, node] of one group (float64, on the device) from the gradients the leaves hold now.
+     * Computed in a scope of its own, closed on return: GradDrop asks once per variant, and the products over
+     * every coordinate would otherwise stay until the pass ends. The result belongs to the pass; the caller may
+     * close it.
+     */
     NDArray estimates(BlockKey g) {
+        try (NDManager work = scope.newSubManager()) {
+            NDArray result = estimatesIn(work, g);
+            result.attach(scope);
+            return result;
+        }
+    }
+
+    private NDArray estimatesIn(NDManager work, BlockKey g) {
         NDArray perPosition;
         if (qkFix && g.kind() == NodeKind.QUERY) {
-            perPosition = qk.get(g.layer()).queries(gradient(HookSites.attn(g.layer(), "pattern")));
+            perPosition = qk.get(g.layer()).queries(Scoped.view(work, gradient(HookSites.attn(g.layer(), "pattern"))));
         } else if (qkFix && g.kind() == NodeKind.KEY) {
+            NDArray pattern = Scoped.view(work, gradient(HookSites.attn(g.layer(), "pattern")));
             if (!nodes.perPosition()) {
-                return qk.get(g.layer()).allKeys(gradient(HookSites.attn(g.layer(), "pattern")));
+                return qk.get(g.layer()).allKeys(pattern);
             }
-            perPosition = qk.get(g.layer()).keys(gradient(HookSites.attn(g.layer(), "pattern")));
+            perPosition = qk.get(g.layer()).keys(pattern);
         } else {
             String site = g.kind().site(g.layer());
-            // In float64 before multiplying: in a half-precision model the product itself would be half.
-            NDArray product = deltas.get(site)
-                    .toType(DataType.FLOAT64, false)
-                    .mul(gradient(site).toType(DataType.FLOAT64, false));
+            NDArray delta = Scoped.view(work, deltas.get(site));
+            NDArray grad = Scoped.view(work, gradient(site));
+            // A half-precision product would itself be half: widen first there. Otherwise multiply, then widen.
+            NDArray product = Precision.isHalf(delta.getDataType())
+                    ? delta.toType(DataType.FLOAT64, false).mul(grad.toType(DataType.FLOAT64, false))
+                    : delta.mul(grad).toType(DataType.FLOAT64, false);
             // Sum over each node's own coordinates: d_head for q/k/v/z, d_model for whole-layer outputs.
             perPosition = g.kind().hasUnits() && g.kind() != NodeKind.NEURON
                     ? product.sum(new int[] {-1})
@@ -209,7 +230,7 @@ final class GradientPass implements AutoCloseable {
         }
         NDArray chosen = positions == null
                 ? perPosition.sum(new int[] {1})
-                : perPosition.get(new NDIndex(":, {}", perPosition.getManager().create(toLongs(positions))));
+                : perPosition.get(new NDIndex(":, {}", work.create(toLongs(positions))));
         return chosen.reshape(chosen.getShape().get(0), -1);
     }
 
