@@ -18,36 +18,23 @@ final class GemmaBlock implements TransformerBlock {
     private final int layer;
     private final Rotary rotary;
     private final NDArray inputNorm, postAttentionNorm, preMlpNorm, postMlpNorm, qNorm, kNorm;
-    private final NDArray wq, bq, wk, bk, wv, bv, wo, bo, wGate, wUp, wDown;
+    private final ProjectionWeights p;
 
     /** @param norm reads a norm weight by name and length, with Gemma's 1 added */
     GemmaBlock(ModelConfig config, int layer, Weights w, NormWeights norm, boolean qkNorm) {
         this.config = config;
         this.layer = layer;
         this.rotary = new Rotary(config.rotaryDim(), config.layers().get(layer).rope());
-        String p = "model.layers." + layer + ".";
+        String prefix = "model.layers." + layer + ".";
         long d = config.dModel();
-        long q = (long) config.nHeads() * config.dHead();
-        long kv = (long) config.nKvHeads() * config.dHead();
-        long mlp = config.dMlp();
+        inputNorm = norm.get(prefix + "input_layernorm.weight", d);
+        postAttentionNorm = norm.get(prefix + "post_attention_layernorm.weight", d);
+        preMlpNorm = norm.get(prefix + "pre_feedforward_layernorm.weight", d);
+        postMlpNorm = norm.get(prefix + "post_feedforward_layernorm.weight", d);
+        qNorm = qkNorm ? norm.get(prefix + "self_attn.q_norm.weight", config.dHead()) : null;
+        kNorm = qkNorm ? norm.get(prefix + "self_attn.k_norm.weight", config.dHead()) : null;
         boolean ab = config.attentionBias();
-        inputNorm = norm.get(p + "input_layernorm.weight", d);
-        postAttentionNorm = norm.get(p + "post_attention_layernorm.weight", d);
-        preMlpNorm = norm.get(p + "pre_feedforward_layernorm.weight", d);
-        postMlpNorm = norm.get(p + "post_feedforward_layernorm.weight", d);
-        qNorm = qkNorm ? norm.get(p + "self_attn.q_norm.weight", config.dHead()) : null;
-        kNorm = qkNorm ? norm.get(p + "self_attn.k_norm.weight", config.dHead()) : null;
-        wq = w.get(p + "self_attn.q_proj.weight", q, d).transpose();
-        wk = w.get(p + "self_attn.k_proj.weight", kv, d).transpose();
-        wv = w.get(p + "self_attn.v_proj.weight", kv, d).transpose();
-        wo = w.get(p + "self_attn.o_proj.weight", d, q).transpose();
-        bq = ab ? w.get(p + "self_attn.q_proj.bias", q) : null;
-        bk = ab ? w.get(p + "self_attn.k_proj.bias", kv) : null;
-        bv = ab ? w.get(p + "self_attn.v_proj.bias", kv) : null;
-        bo = ab ? w.get(p + "self_attn.o_proj.bias", d) : null;
-        wGate = w.get(p + "mlp.gate_proj.weight", mlp, d).transpose();
-        wUp = w.get(p + "mlp.up_proj.weight", mlp, d).transpose();
-        wDown = w.get(p + "mlp.down_proj.weight", d, mlp).transpose();
+        p = ProjectionWeights.load(config, w, prefix, ab, ab, false);
     }
 
     /** Reads a norm's weight with Gemma's (1 + w) folded in. */
@@ -59,9 +46,12 @@ final class GemmaBlock implements TransformerBlock {
     public NDArray forward(NDArray resid, HookContext ctx) {
         double eps = config.normEps();
         NDArray x = rmsNorm(resid, inputNorm, eps);
-        NDArray q = ctx.apply(HookSites.attn(layer, "q"), Attention.splitHeads(linear(x, wq, bq), config.nHeads()));
-        NDArray k = ctx.apply(HookSites.attn(layer, "k"), Attention.splitHeads(linear(x, wk, bk), config.nKvHeads()));
-        NDArray v = ctx.apply(HookSites.attn(layer, "v"), Attention.splitHeads(linear(x, wv, bv), config.nKvHeads()));
+        NDArray q =
+                ctx.apply(HookSites.attn(layer, "q"), Attention.splitHeads(linear(x, p.wq(), p.bq()), config.nHeads()));
+        NDArray k = ctx.apply(
+                HookSites.attn(layer, "k"), Attention.splitHeads(linear(x, p.wk(), p.bk()), config.nKvHeads()));
+        NDArray v = ctx.apply(
+                HookSites.attn(layer, "v"), Attention.splitHeads(linear(x, p.wv(), p.bv()), config.nKvHeads()));
         if (qNorm != null) {
             q = ctx.apply(HookSites.attn(layer, "q_normed"), rmsNorm(q, qNorm, eps));
             k = ctx.apply(HookSites.attn(layer, "k_normed"), rmsNorm(k, kNorm, eps));
@@ -71,16 +61,18 @@ final class GemmaBlock implements TransformerBlock {
         NDArray rk = ctx.apply(HookSites.attn(layer, "rot_k"), rotary.apply(k, tables));
         NDArray z = Attention.attend(ctx, config, layer, rq, rk, v);
         NDArray attnOut = ctx.apply(
-                HookSites.attnOut(layer), rmsNorm(linear(Attention.mergeHeads(z), wo, bo), postAttentionNorm, eps));
+                HookSites.attnOut(layer),
+                rmsNorm(linear(Attention.mergeHeads(z), p.wo(), p.bo()), postAttentionNorm, eps));
         NDArray mid = ctx.apply(HookSites.residMid(layer), resid.add(attnOut));
 
         NDArray y = rmsNorm(mid, preMlpNorm, eps);
-        NDArray pre = ctx.apply(HookSites.mlp(layer, "pre"), linear(y, wGate, null));
-        NDArray preLinear = ctx.apply(HookSites.mlp(layer, "pre_linear"), linear(y, wUp, null));
+        NDArray pre = ctx.apply(HookSites.mlp(layer, "pre"), linear(y, p.wGate(), p.bGate()));
+        NDArray preLinear = ctx.apply(HookSites.mlp(layer, "pre_linear"), linear(y, p.wUp(), p.bUp()));
         NDArray post = ctx.apply(
                 HookSites.mlp(layer, "post"),
                 activation(config.activation(), pre).mul(preLinear));
-        NDArray mlpOut = ctx.apply(HookSites.mlpOut(layer), rmsNorm(linear(post, wDown, null), postMlpNorm, eps));
+        NDArray mlpOut =
+                ctx.apply(HookSites.mlpOut(layer), rmsNorm(linear(post, p.wDown(), p.bDown()), postMlpNorm, eps));
         return mid.add(mlpOut);
     }
 }

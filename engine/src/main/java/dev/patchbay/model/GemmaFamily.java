@@ -1,6 +1,5 @@
 package dev.patchbay.model;
 
-import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import java.util.ArrayList;
 import java.util.List;
@@ -85,17 +84,12 @@ final class GemmaFamily implements ArchitectureFamily {
     @Override
     public HookedTransformer build(ModelConfig config, Weights w, NDManager manager) {
         GemmaBlock.NormWeights norm = (name, length) -> Scalars.plus(w.get(name, length), 1);
-        long d = config.dModel();
-        NDArray embed = w.get("model.embed_tokens.weight", config.vocabSize(), d);
-        List<TransformerBlock> blocks = new ArrayList<>();
-        for (int l = 0; l < config.nLayers(); l++) {
-            blocks.add(new GemmaBlock(config, l, w, norm, generation == 3));
-        }
-        NDArray out = config.tiedEmbeddings() || !w.has("lm_head.weight")
-                ? embed
-                : w.get("lm_head.weight", config.vocabSize(), d);
-        return new HookedTransformer(
-                config, manager, embed, null, blocks, norm.get("model.norm.weight", d), null, out.transpose());
+        return LlamaLayout.assemble(
+                config,
+                w,
+                manager,
+                l -> new GemmaBlock(config, l, w, norm, generation == 3),
+                norm.get("model.norm.weight", config.dModel()));
     }
 
     @Override

@@ -26,37 +26,18 @@ final class LlamaBlock implements TransformerBlock {
     private final int layer;
     private final Rotary rotary;
     private final NDArray norm1, norm2, qNorm, kNorm;
-    private final NDArray wq, bq, wk, bk, wv, bv, wo, bo;
-    private final NDArray wGate, bGate, wUp, bUp, wDown, bDown;
+    private final ProjectionWeights p;
 
-    private LlamaBlock(ModelConfig config, int layer, Weights w, String p, Layout layout) {
+    private LlamaBlock(ModelConfig config, int layer, Weights w, String prefix, Layout layout) {
         this.config = config;
         this.layer = layer;
         this.rotary = new Rotary(config.rotaryDim(), config.layers().get(layer).rope());
         long d = config.dModel();
-        long q = (long) config.nHeads() * config.dHead();
-        long kv = (long) config.nKvHeads() * config.dHead();
-        long mlp = config.dMlp();
-        boolean mb = config.mlpBias();
-        norm1 = w.get(p + "input_layernorm.weight", d);
-        norm2 = w.get(p + "post_attention_layernorm.weight", d);
-        qNorm = layout.qkNorm() ? w.get(p + "self_attn.q_norm.weight", config.dHead()) : null;
-        kNorm = layout.qkNorm() ? w.get(p + "self_attn.k_norm.weight", config.dHead()) : null;
-        // nn.Linear stores [out, in]; the runtime multiplies activations on the left, so keep [in, out] views.
-        wq = w.get(p + "self_attn.q_proj.weight", q, d).transpose();
-        wk = w.get(p + "self_attn.k_proj.weight", kv, d).transpose();
-        wv = w.get(p + "self_attn.v_proj.weight", kv, d).transpose();
-        wo = w.get(p + "self_attn.o_proj.weight", d, q).transpose();
-        bq = layout.qkvBias() ? w.get(p + "self_attn.q_proj.bias", q) : null;
-        bk = layout.qkvBias() ? w.get(p + "self_attn.k_proj.bias", kv) : null;
-        bv = layout.qkvBias() ? w.get(p + "self_attn.v_proj.bias", kv) : null;
-        bo = layout.outputBias() ? w.get(p + "self_attn.o_proj.bias", d) : null;
-        wGate = w.get(p + "mlp.gate_proj.weight", mlp, d).transpose();
-        wUp = w.get(p + "mlp.up_proj.weight", mlp, d).transpose();
-        wDown = w.get(p + "mlp.down_proj.weight", d, mlp).transpose();
-        bGate = mb ? w.get(p + "mlp.gate_proj.bias", mlp) : null;
-        bUp = mb ? w.get(p + "mlp.up_proj.bias", mlp) : null;
-        bDown = mb ? w.get(p + "mlp.down_proj.bias", d) : null;
+        norm1 = w.get(prefix + "input_layernorm.weight", d);
+        norm2 = w.get(prefix + "post_attention_layernorm.weight", d);
+        qNorm = layout.qkNorm() ? w.get(prefix + "self_attn.q_norm.weight", config.dHead()) : null;
+        kNorm = layout.qkNorm() ? w.get(prefix + "self_attn.k_norm.weight", config.dHead()) : null;
+        p = ProjectionWeights.load(config, w, prefix, layout.qkvBias(), layout.outputBias(), config.mlpBias());
     }
 
     static LlamaBlock load(ModelConfig config, int layer, Weights weights, Layout layout) {
@@ -66,9 +47,12 @@ final class LlamaBlock implements TransformerBlock {
     @Override
     public NDArray forward(NDArray resid, HookContext ctx) {
         NDArray x = norm(config, resid, norm1, null);
-        NDArray q = ctx.apply(HookSites.attn(layer, "q"), Attention.splitHeads(linear(x, wq, bq), config.nHeads()));
-        NDArray k = ctx.apply(HookSites.attn(layer, "k"), Attention.splitHeads(linear(x, wk, bk), config.nKvHeads()));
-        NDArray v = ctx.apply(HookSites.attn(layer, "v"), Attention.splitHeads(linear(x, wv, bv), config.nKvHeads()));
+        NDArray q =
+                ctx.apply(HookSites.attn(layer, "q"), Attention.splitHeads(linear(x, p.wq(), p.bq()), config.nHeads()));
+        NDArray k = ctx.apply(
+                HookSites.attn(layer, "k"), Attention.splitHeads(linear(x, p.wk(), p.bk()), config.nKvHeads()));
+        NDArray v = ctx.apply(
+                HookSites.attn(layer, "v"), Attention.splitHeads(linear(x, p.wv(), p.bv()), config.nKvHeads()));
         if (qNorm != null) {
             q = ctx.apply(HookSites.attn(layer, "q_normed"), rmsNorm(q, qNorm, config.normEps()));
             k = ctx.apply(HookSites.attn(layer, "k_normed"), rmsNorm(k, kNorm, config.normEps()));
@@ -77,16 +61,16 @@ final class LlamaBlock implements TransformerBlock {
         NDArray rq = ctx.apply(HookSites.attn(layer, "rot_q"), rotary.apply(q, tables));
         NDArray rk = ctx.apply(HookSites.attn(layer, "rot_k"), rotary.apply(k, tables));
         NDArray z = Attention.attend(ctx, config, layer, rq, rk, v);
-        NDArray attnOut = ctx.apply(HookSites.attnOut(layer), linear(Attention.mergeHeads(z), wo, bo));
+        NDArray attnOut = ctx.apply(HookSites.attnOut(layer), linear(Attention.mergeHeads(z), p.wo(), p.bo()));
         NDArray mid = ctx.apply(HookSites.residMid(layer), resid.add(attnOut));
 
         NDArray y = norm(config, mid, norm2, null);
-        NDArray pre = ctx.apply(HookSites.mlp(layer, "pre"), linear(y, wGate, bGate));
-        NDArray preLinear = ctx.apply(HookSites.mlp(layer, "pre_linear"), linear(y, wUp, bUp));
+        NDArray pre = ctx.apply(HookSites.mlp(layer, "pre"), linear(y, p.wGate(), p.bGate()));
+        NDArray preLinear = ctx.apply(HookSites.mlp(layer, "pre_linear"), linear(y, p.wUp(), p.bUp()));
         NDArray post = ctx.apply(
                 HookSites.mlp(layer, "post"),
                 activation(config.activation(), pre).mul(preLinear));
-        NDArray mlpOut = ctx.apply(HookSites.mlpOut(layer), linear(post, wDown, bDown));
+        NDArray mlpOut = ctx.apply(HookSites.mlpOut(layer), linear(post, p.wDown(), p.bDown()));
         return mid.add(mlpOut);
     }
 }

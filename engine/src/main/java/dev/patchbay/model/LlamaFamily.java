@@ -114,18 +114,12 @@ final class LlamaFamily implements ArchitectureFamily {
         Weights w = variant == Variant.PHI3 ? new UnfusedPhi3(checkpoint, config) : checkpoint;
         LlamaBlock.Layout layout = new LlamaBlock.Layout(
                 config.attentionBias(), config.attentionBias() && variant != Variant.QWEN2, variant == Variant.QWEN3);
-        long d = config.dModel();
-        NDArray embed = w.get("model.embed_tokens.weight", config.vocabSize(), d);
-        List<TransformerBlock> blocks = new ArrayList<>();
-        for (int l = 0; l < config.nLayers(); l++) {
-            blocks.add(LlamaBlock.load(config, l, w, layout));
-        }
-        // Some checkpoints tie the unembedding without saying so: no lm_head.weight.
-        NDArray out = config.tiedEmbeddings() || !w.has("lm_head.weight")
-                ? embed
-                : w.get("lm_head.weight", config.vocabSize(), d);
-        return new HookedTransformer(
-                config, manager, embed, null, blocks, w.get("model.norm.weight", d), null, out.transpose());
+        return LlamaLayout.assemble(
+                config,
+                w,
+                manager,
+                l -> LlamaBlock.load(config, l, w, layout),
+                w.get("model.norm.weight", config.dModel()));
     }
 
     @Override

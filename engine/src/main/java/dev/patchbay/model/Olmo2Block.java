@@ -17,33 +17,20 @@ final class Olmo2Block implements TransformerBlock {
     private final int layer;
     private final Rotary rotary;
     private final NDArray postAttentionNorm, postMlpNorm, qNorm, kNorm;
-    private final NDArray wq, bq, wk, bk, wv, bv, wo, bo, wGate, wUp, wDown;
+    private final ProjectionWeights p;
 
     Olmo2Block(ModelConfig config, int layer, Weights w) {
         this.config = config;
         this.layer = layer;
         this.rotary = new Rotary(config.rotaryDim(), config.layers().get(layer).rope());
-        String p = "model.layers." + layer + ".";
+        String prefix = "model.layers." + layer + ".";
         long d = config.dModel();
-        long q = (long) config.nHeads() * config.dHead();
-        long kv = (long) config.nKvHeads() * config.dHead();
-        long mlp = config.dMlp();
+        postAttentionNorm = w.get(prefix + "post_attention_layernorm.weight", d);
+        postMlpNorm = w.get(prefix + "post_feedforward_layernorm.weight", d);
+        qNorm = w.get(prefix + "self_attn.q_norm.weight", (long) config.nHeads() * config.dHead());
+        kNorm = w.get(prefix + "self_attn.k_norm.weight", (long) config.nKvHeads() * config.dHead());
         boolean ab = config.attentionBias();
-        postAttentionNorm = w.get(p + "post_attention_layernorm.weight", d);
-        postMlpNorm = w.get(p + "post_feedforward_layernorm.weight", d);
-        qNorm = w.get(p + "self_attn.q_norm.weight", q);
-        kNorm = w.get(p + "self_attn.k_norm.weight", kv);
-        wq = w.get(p + "self_attn.q_proj.weight", q, d).transpose();
-        wk = w.get(p + "self_attn.k_proj.weight", kv, d).transpose();
-        wv = w.get(p + "self_attn.v_proj.weight", kv, d).transpose();
-        wo = w.get(p + "self_attn.o_proj.weight", d, q).transpose();
-        bq = ab ? w.get(p + "self_attn.q_proj.bias", q) : null;
-        bk = ab ? w.get(p + "self_attn.k_proj.bias", kv) : null;
-        bv = ab ? w.get(p + "self_attn.v_proj.bias", kv) : null;
-        bo = ab ? w.get(p + "self_attn.o_proj.bias", d) : null;
-        wGate = w.get(p + "mlp.gate_proj.weight", mlp, d).transpose();
-        wUp = w.get(p + "mlp.up_proj.weight", mlp, d).transpose();
-        wDown = w.get(p + "mlp.down_proj.weight", d, mlp).transpose();
+        p = ProjectionWeights.load(config, w, prefix, ab, ab, false);
     }
 
     @Override
@@ -51,26 +38,28 @@ final class Olmo2Block implements TransformerBlock {
         double eps = config.normEps();
         NDArray q = ctx.apply(
                 HookSites.attn(layer, "q"),
-                Attention.splitHeads(rmsNorm(linear(resid, wq, bq), qNorm, eps), config.nHeads()));
+                Attention.splitHeads(rmsNorm(linear(resid, p.wq(), p.bq()), qNorm, eps), config.nHeads()));
         NDArray k = ctx.apply(
                 HookSites.attn(layer, "k"),
-                Attention.splitHeads(rmsNorm(linear(resid, wk, bk), kNorm, eps), config.nKvHeads()));
-        NDArray v =
-                ctx.apply(HookSites.attn(layer, "v"), Attention.splitHeads(linear(resid, wv, bv), config.nKvHeads()));
+                Attention.splitHeads(rmsNorm(linear(resid, p.wk(), p.bk()), kNorm, eps), config.nKvHeads()));
+        NDArray v = ctx.apply(
+                HookSites.attn(layer, "v"), Attention.splitHeads(linear(resid, p.wv(), p.bv()), config.nKvHeads()));
         NDArray[] tables = rotary.tables(ctx, q);
         NDArray rq = ctx.apply(HookSites.attn(layer, "rot_q"), rotary.apply(q, tables));
         NDArray rk = ctx.apply(HookSites.attn(layer, "rot_k"), rotary.apply(k, tables));
         NDArray z = Attention.attend(ctx, config, layer, rq, rk, v);
         NDArray attnOut = ctx.apply(
-                HookSites.attnOut(layer), rmsNorm(linear(Attention.mergeHeads(z), wo, bo), postAttentionNorm, eps));
+                HookSites.attnOut(layer),
+                rmsNorm(linear(Attention.mergeHeads(z), p.wo(), p.bo()), postAttentionNorm, eps));
         NDArray mid = ctx.apply(HookSites.residMid(layer), resid.add(attnOut));
 
-        NDArray pre = ctx.apply(HookSites.mlp(layer, "pre"), linear(mid, wGate, null));
-        NDArray preLinear = ctx.apply(HookSites.mlp(layer, "pre_linear"), linear(mid, wUp, null));
+        NDArray pre = ctx.apply(HookSites.mlp(layer, "pre"), linear(mid, p.wGate(), p.bGate()));
+        NDArray preLinear = ctx.apply(HookSites.mlp(layer, "pre_linear"), linear(mid, p.wUp(), p.bUp()));
         NDArray post = ctx.apply(
                 HookSites.mlp(layer, "post"),
                 activation(config.activation(), pre).mul(preLinear));
-        NDArray mlpOut = ctx.apply(HookSites.mlpOut(layer), rmsNorm(linear(post, wDown, null), postMlpNorm, eps));
+        NDArray mlpOut =
+                ctx.apply(HookSites.mlpOut(layer), rmsNorm(linear(post, p.wDown(), p.bDown()), postMlpNorm, eps));
         return mid.add(mlpOut);
     }
 }

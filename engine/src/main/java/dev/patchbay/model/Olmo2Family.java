@@ -1,10 +1,7 @@
 package dev.patchbay.model;
 
-import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
-import java.util.ArrayList;
 import java.util.Collections;
-import java.util.List;
 
 /** OLMo 2: norms after attention and the MLP instead of before, and q/k norms over the whole projection. */
 final class Olmo2Family implements ArchitectureFamily {
@@ -44,17 +41,8 @@ final class Olmo2Family implements ArchitectureFamily {
 
     @Override
     public HookedTransformer build(ModelConfig config, Weights w, NDManager manager) {
-        long d = config.dModel();
-        NDArray embed = w.get("model.embed_tokens.weight", config.vocabSize(), d);
-        List<TransformerBlock> blocks = new ArrayList<>();
-        for (int l = 0; l < config.nLayers(); l++) {
-            blocks.add(new Olmo2Block(config, l, w));
-        }
-        NDArray out = config.tiedEmbeddings() || !w.has("lm_head.weight")
-                ? embed
-                : w.get("lm_head.weight", config.vocabSize(), d);
-        return new HookedTransformer(
-                config, manager, embed, null, blocks, w.get("model.norm.weight", d), null, out.transpose());
+        return LlamaLayout.assemble(
+                config, w, manager, l -> new Olmo2Block(config, l, w), w.get("model.norm.weight", config.dModel()));
     }
 
     @Override
