@@ -27,12 +27,7 @@ import java.util.Set;
  * at a time so that results stream as each chunk completes. Verification is the case of one-node groups in a
  * method's rank order; the baselines patch larger groups.
  */
-public final class NodePatching implements AutoCloseable {
-    /** Receives each group's effect (the mean over pairs) and its per-pair effects, in order. */
-    public interface Consumer {
-        void accept(int index, double effect, double[] perPair);
-    }
-
+public final class NodePatching implements GroupPatching<Node>, AutoCloseable {
     private final PassRunner runner;
     private final List<PromptPair> pairs;
     private final ModelConfig config;
@@ -98,6 +93,7 @@ public final class NodePatching implements AutoCloseable {
     }
 
     /** Patches each group (whose nodes were among the session's) jointly; results go to {@code consumer} in order. */
+    @Override
     public void patch(List<List<Node>> groups, Consumer consumer) {
         for (int g = 0; g < groups.size(); g++) {
             if (groups.get(g).isEmpty()) {
@@ -140,14 +136,8 @@ public final class NodePatching implements AutoCloseable {
         }
     }
 
-    /** The effects (means over pairs) of patching each group, in order. */
-    public double[] patch(List<List<Node>> groups) {
-        double[] effects = new double[groups.size()];
-        patch(groups, (i, effect, perPair) -> effects[i] = effect);
-        return effects;
-    }
-
     /** What the session spent so far: its clean and noise runs, and one run per group and pair. */
+    @Override
     public Cost cost() {
         return new Cost(tally.passes, tally.compute, (System.nanoTime() - start) / 1e9);
     }

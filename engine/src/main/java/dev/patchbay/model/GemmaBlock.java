@@ -5,6 +5,7 @@ import static dev.patchbay.model.Functional.linear;
 import static dev.patchbay.model.Functional.rmsNorm;
 
 import ai.djl.ndarray.NDArray;
+import java.util.function.UnaryOperator;
 
 /**
  * A Gemma 2 or Gemma 3 layer: RMSNorm both before and after attention and the MLP (the output norms write to
@@ -45,13 +46,19 @@ final class GemmaBlock implements TransformerBlock {
     @Override
     public NDArray forward(NDArray resid, HookContext ctx) {
         double eps = config.normEps();
-        NDArray x = rmsNorm(resid, inputNorm, eps);
-        NDArray q =
-                ctx.apply(HookSites.attn(layer, "q"), Attention.splitHeads(linear(x, p.wq(), p.bq()), config.nHeads()));
+        UnaryOperator<NDArray> inputNorm = r -> rmsNorm(r, this.inputNorm, eps);
+        NDArray x = inputNorm.apply(resid);
+        int heads = config.nHeads();
+        int kvHeads = config.nKvHeads();
+        NDArray q = ctx.apply(
+                HookSites.attn(layer, "q"),
+                SplitInputs.heads(ctx, HookSites.headInput(layer, "q"), resid, x, heads, inputNorm, p.wq(), p.bq()));
         NDArray k = ctx.apply(
-                HookSites.attn(layer, "k"), Attention.splitHeads(linear(x, p.wk(), p.bk()), config.nKvHeads()));
+                HookSites.attn(layer, "k"),
+                SplitInputs.heads(ctx, HookSites.headInput(layer, "k"), resid, x, kvHeads, inputNorm, p.wk(), p.bk()));
         NDArray v = ctx.apply(
-                HookSites.attn(layer, "v"), Attention.splitHeads(linear(x, p.wv(), p.bv()), config.nKvHeads()));
+                HookSites.attn(layer, "v"),
+                SplitInputs.heads(ctx, HookSites.headInput(layer, "v"), resid, x, kvHeads, inputNorm, p.wv(), p.bv()));
         if (qNorm != null) {
             q = ctx.apply(HookSites.attn(layer, "q_normed"), rmsNorm(q, qNorm, eps));
             k = ctx.apply(HookSites.attn(layer, "k_normed"), rmsNorm(k, kNorm, eps));
@@ -65,7 +72,7 @@ final class GemmaBlock implements TransformerBlock {
                 rmsNorm(linear(Attention.mergeHeads(z), p.wo(), p.bo()), postAttentionNorm, eps));
         NDArray mid = ctx.apply(HookSites.residMid(layer), resid.add(attnOut));
 
-        NDArray y = rmsNorm(mid, preMlpNorm, eps);
+        NDArray y = rmsNorm(ctx.apply(HookSites.mlpIn(layer), mid), preMlpNorm, eps);
         NDArray pre = ctx.apply(HookSites.mlp(layer, "pre"), linear(y, p.wGate(), p.bGate()));
         NDArray preLinear = ctx.apply(HookSites.mlp(layer, "pre_linear"), linear(y, p.wUp(), p.bUp()));
         NDArray post = ctx.apply(
@@ -74,5 +81,12 @@ final class GemmaBlock implements TransformerBlock {
         NDArray mlpOut =
                 ctx.apply(HookSites.mlpOut(layer), rmsNorm(linear(post, p.wDown(), p.bDown()), postMlpNorm, eps));
         return mid.add(mlpOut);
+    }
+
+    @Override
+    public NDArray headWriteChanges(NDArray cleanZ, NDArray noiseZ) {
+        double eps = config.normEps();
+        return SplitInputs.normalizedHeadWrites(
+                cleanZ, noiseZ, p.wo(), p.bo(), out -> rmsNorm(out, postAttentionNorm, eps));
     }
 }

@@ -6,6 +6,7 @@ import static dev.patchbay.model.Functional.norm;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.index.NDIndex;
+import java.util.function.UnaryOperator;
 
 /** A GPT-2 layer: pre-LayerNorm, attention then MLP in sequence, learned positions (added at the embedding). */
 final class Gpt2Block implements TransformerBlock {
@@ -48,17 +49,31 @@ final class Gpt2Block implements TransformerBlock {
     @Override
     public NDArray forward(NDArray resid, HookContext ctx) {
         int heads = config.nHeads();
-        NDArray x = norm(config, resid, ln1Weight, ln1Bias);
-        NDArray q = ctx.apply(HookSites.attn(layer, "q"), Attention.splitHeads(linear(x, wq, bq), heads));
-        NDArray k = ctx.apply(HookSites.attn(layer, "k"), Attention.splitHeads(linear(x, wk, bk), heads));
-        NDArray v = ctx.apply(HookSites.attn(layer, "v"), Attention.splitHeads(linear(x, wv, bv), heads));
+        UnaryOperator<NDArray> ln1 = r -> norm(config, r, ln1Weight, ln1Bias);
+        NDArray x = ln1.apply(resid);
+        NDArray q = ctx.apply(
+                HookSites.attn(layer, "q"),
+                SplitInputs.heads(ctx, HookSites.headInput(layer, "q"), resid, x, heads, ln1, wq, bq));
+        NDArray k = ctx.apply(
+                HookSites.attn(layer, "k"),
+                SplitInputs.heads(ctx, HookSites.headInput(layer, "k"), resid, x, heads, ln1, wk, bk));
+        NDArray v = ctx.apply(
+                HookSites.attn(layer, "v"),
+                SplitInputs.heads(ctx, HookSites.headInput(layer, "v"), resid, x, heads, ln1, wv, bv));
         NDArray z = Attention.attend(ctx, config, layer, q, k, v);
         NDArray attnOut = ctx.apply(HookSites.attnOut(layer), linear(Attention.mergeHeads(z), wo, bo));
         NDArray mid = ctx.apply(HookSites.residMid(layer), resid.add(attnOut));
 
-        NDArray pre = ctx.apply(HookSites.mlp(layer, "pre"), linear(norm(config, mid, ln2Weight, ln2Bias), wIn, bIn));
+        NDArray pre = ctx.apply(
+                HookSites.mlp(layer, "pre"),
+                linear(norm(config, ctx.apply(HookSites.mlpIn(layer), mid), ln2Weight, ln2Bias), wIn, bIn));
         NDArray post = ctx.apply(HookSites.mlp(layer, "post"), activation(config.activation(), pre));
         NDArray mlpOut = ctx.apply(HookSites.mlpOut(layer), linear(post, wOut, bOut));
         return mid.add(mlpOut);
+    }
+
+    @Override
+    public NDArray headWriteChanges(NDArray cleanZ, NDArray noiseZ) {
+        return SplitInputs.headWrites(noiseZ.sub(cleanZ), wo);
     }
 }

@@ -62,7 +62,29 @@ final class HookContext {
         return hooks;
     }
 
+    /** Thrown after the site a forward stops at ({@link Hooks.Builder#stopAfter}); caught by the model. */
+    static final class Stopped extends RuntimeException {
+        private static final long serialVersionUID = 1L;
+
+        Stopped() {
+            super(null, null, false, false);
+        }
+    }
+
+    /** Whether the hooks name this site themselves: only then is a split input computed. */
+    boolean names(String site) {
+        return hooks.names(site);
+    }
+
     NDArray apply(String site, NDArray x) {
+        NDArray hooked = hooked(site, x);
+        if (site.equals(hooks.stopAfter())) {
+            throw new Stopped();
+        }
+        return hooked;
+    }
+
+    private NDArray hooked(String site, NDArray x) {
         if (!hooks.touches(site)) {
             return x;
         }
@@ -189,6 +211,12 @@ final class HookContext {
 
     private NDArray fitted(String site, NDArray source, Shape rowShape, SiteLayout layout, DataType type) {
         Shape s = source.getShape();
+        if (layout == SiteLayout.HEADS && s.dimension() == rowShape.dimension() - 1 && site.endsWith("_input")) {
+            // A residual-shaped source [T, d_model] for a split input [T, heads, d_model]: the same stream for
+            // each patched head (the mask picks which).
+            source = Scoped.view(scope, source).expandDims(1).broadcast(new Shape(s.get(0), rowShape.get(1), s.get(1)));
+            s = source.getShape();
+        }
         int posAxis = layout.positionAxis() - 1;
         boolean sameExceptPositions = s.dimension() == rowShape.dimension();
         for (int i = 0; sameExceptPositions && i < s.dimension(); i++) {

@@ -34,6 +34,21 @@ public final class HookSites {
         return block(layer, "hook_mlp_out");
     }
 
+    /**
+     * Head {@code h}'s private copy of the residual stream that its query, key or value projection reads
+     * ({@code qkv} is "q", "k" or "v"): TransformerLens's split inputs, [B, T, heads, d_model] (key/value heads for
+     * "k" and "v"). An edge into one head's query changes that copy alone. A forward computes these only where its
+     * hooks name them; otherwise every head reads the shared stream at no extra cost.
+     */
+    public static String headInput(int layer, String qkv) {
+        return block(layer, "hook_" + qkv + "_input");
+    }
+
+    /** The MLP's private copy of the residual stream it reads (before its norm), [B, T, d_model]. */
+    public static String mlpIn(int layer) {
+        return block(layer, "hook_mlp_in");
+    }
+
     /** An attention site: q, k, v, q_normed, k_normed, rot_q, rot_k, attn_scores, pattern or z. */
     public static String attn(int layer, String name) {
         return block(layer, "attn.hook_" + name);
@@ -61,6 +76,9 @@ public final class HookSites {
         for (int l = 0; l < config.nLayers(); l++) {
             sites.add(residPre(l));
             for (String s : new String[] {"q", "k", "v"}) {
+                sites.add(headInput(l, s));
+            }
+            for (String s : new String[] {"q", "k", "v"}) {
                 sites.add(attn(l, s));
             }
             if (headNorms) {
@@ -78,6 +96,7 @@ public final class HookSites {
             if (!config.parallelResidual()) {
                 sites.add(residMid(l));
             }
+            sites.add(mlpIn(l));
             sites.add(mlp(l, "pre"));
             if (gated) {
                 sites.add(mlp(l, "pre_linear"));
@@ -95,8 +114,17 @@ public final class HookSites {
         int dot = site.lastIndexOf('.');
         String leaf = site.substring(dot + 1);
         return switch (leaf) {
-            case "hook_q", "hook_k", "hook_v", "hook_z", "hook_q_normed", "hook_k_normed", "hook_rot_q", "hook_rot_k" ->
-                SiteLayout.HEADS;
+            case "hook_q",
+                    "hook_k",
+                    "hook_v",
+                    "hook_z",
+                    "hook_q_input",
+                    "hook_k_input",
+                    "hook_v_input",
+                    "hook_q_normed",
+                    "hook_k_normed",
+                    "hook_rot_q",
+                    "hook_rot_k" -> SiteLayout.HEADS;
             case "hook_attn_scores", "hook_pattern" -> SiteLayout.ATTENTION_MAP;
             case "hook_pre", "hook_post", "hook_pre_linear" -> SiteLayout.NEURONS;
             default -> SiteLayout.RESIDUAL;

@@ -80,7 +80,12 @@ public final class HookedTransformer implements AutoCloseable {
     public ForwardResult forward(NDManager scope, TokenBatch batch, Hooks hooks) {
         check(batch, hooks);
         HookContext ctx = new HookContext(scope, hooks, batch);
-        NDArray logits = run(batch, ctx);
+        NDArray logits;
+        try {
+            logits = run(batch, ctx);
+        } catch (HookContext.Stopped stopped) {
+            logits = null;
+        }
         return new ForwardResult(logits, ctx.cache(), ctx.leaves(), null);
     }
 
@@ -114,7 +119,12 @@ public final class HookedTransformer implements AutoCloseable {
             throw new IllegalArgumentException("cannot resume at layer " + layer + " of " + blocks.size());
         }
         HookContext ctx = new HookContext(scope, hooks, batch);
-        NDArray logits = runBlocks(layer, Scoped.view(scope, residPre), ctx, hooks.logitPositions());
+        NDArray logits;
+        try {
+            logits = runBlocks(layer, Scoped.view(scope, residPre), ctx, hooks.logitPositions());
+        } catch (HookContext.Stopped stopped) {
+            logits = null;
+        }
         return new ForwardResult(logits, ctx.cache(), ctx.leaves(), null);
     }
 
@@ -126,6 +136,17 @@ public final class HookedTransformer implements AutoCloseable {
             NDManager scope, TokenBatch batch, Hooks hooks, Function<NDArray, NDArray> metric) {
         check(batch, hooks);
         return GradientSession.open(this, scope, batch, hooks, metric);
+    }
+
+    /**
+     * How much each head of layer {@code layer} moves the residual stream when its output changes from
+     * {@code cleanZ} to {@code noiseZ} ([B, T, H, d_head] each) with every other head clean: [B, T, H, d_model].
+     * Where the output projection writes to the stream directly this is head h's own write, (z'_h - z_h) W_O[h];
+     * where a norm follows it (Gemma, OLMo 2) it is the normalized output with head h changed alone, less the
+     * clean one. An edge from the head adds exactly this to its reader's input (docs/spec/atp-spec.md, edges).
+     */
+    public NDArray headWriteChanges(int layer, NDArray cleanZ, NDArray noiseZ) {
+        return blocks.get(layer).headWriteChanges(cleanZ, noiseZ);
     }
 
     NDArray run(TokenBatch batch, HookContext ctx) {

@@ -23,6 +23,7 @@ public final class Hooks {
     private final Set<String> gradients;
     private final BitSet stopGradientLayers;
     private final int[] logitPositions;
+    private final String stopAfter;
 
     private Hooks(Builder b) {
         this.cached = Set.copyOf(b.cached);
@@ -33,6 +34,7 @@ public final class Hooks {
         this.gradients = Set.copyOf(b.gradients);
         this.stopGradientLayers = (BitSet) b.stopGradientLayers.clone();
         this.logitPositions = b.logitPositions == null ? null : b.logitPositions.clone();
+        this.stopAfter = b.stopAfter;
     }
 
     public static Builder builder() {
@@ -64,6 +66,16 @@ public final class Hooks {
         return stopGradientLayers.length() - 1;
     }
 
+    /** Whether this spec names the site itself (cacheAll does not): split inputs are computed only then. */
+    boolean names(String site) {
+        return cached.contains(site) || patches.containsKey(site) || gradients.contains(site);
+    }
+
+    /** The site after which the forward ends, or null to run to the logits. */
+    String stopAfter() {
+        return stopAfter;
+    }
+
     boolean touches(String site) {
         return caches(site) || patches.containsKey(site) || gradients.contains(site);
     }
@@ -73,6 +85,9 @@ public final class Hooks {
         Set<String> all = new HashSet<>(cached);
         all.addAll(patches.keySet());
         all.addAll(gradients);
+        if (stopAfter != null) {
+            all.add(stopAfter);
+        }
         return all;
     }
 
@@ -83,6 +98,7 @@ public final class Hooks {
         private final Set<String> gradients = new HashSet<>();
         private final BitSet stopGradientLayers = new BitSet();
         private int[] logitPositions;
+        private String stopAfter;
 
         public Builder cache(String... sites) {
             cached.addAll(List.of(sites));
@@ -131,6 +147,15 @@ public final class Hooks {
          */
         public Builder unembedOnly(int... positions) {
             logitPositions = positions.clone();
+            return this;
+        }
+
+        /**
+         * Ends the forward once {@code site} has been computed and hooked: what was cached until then comes back,
+         * the logits are null. Reading one layer's queries and keys for many patched inputs needs no more.
+         */
+        public Builder stopAfter(String site) {
+            stopAfter = site;
             return this;
         }
 

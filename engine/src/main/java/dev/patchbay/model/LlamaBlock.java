@@ -6,6 +6,7 @@ import static dev.patchbay.model.Functional.norm;
 import static dev.patchbay.model.Functional.rmsNorm;
 
 import ai.djl.ndarray.NDArray;
+import java.util.function.UnaryOperator;
 
 /**
  * A Llama-shaped layer, shared by Llama, Mistral, Qwen 2 and 3 and Phi-3: RMSNorm before attention and before
@@ -46,13 +47,19 @@ final class LlamaBlock implements TransformerBlock {
 
     @Override
     public NDArray forward(NDArray resid, HookContext ctx) {
-        NDArray x = norm(config, resid, norm1, null);
-        NDArray q =
-                ctx.apply(HookSites.attn(layer, "q"), Attention.splitHeads(linear(x, p.wq(), p.bq()), config.nHeads()));
+        UnaryOperator<NDArray> inputNorm = r -> norm(config, r, norm1, null);
+        NDArray x = inputNorm.apply(resid);
+        int heads = config.nHeads();
+        int kvHeads = config.nKvHeads();
+        NDArray q = ctx.apply(
+                HookSites.attn(layer, "q"),
+                SplitInputs.heads(ctx, HookSites.headInput(layer, "q"), resid, x, heads, inputNorm, p.wq(), p.bq()));
         NDArray k = ctx.apply(
-                HookSites.attn(layer, "k"), Attention.splitHeads(linear(x, p.wk(), p.bk()), config.nKvHeads()));
+                HookSites.attn(layer, "k"),
+                SplitInputs.heads(ctx, HookSites.headInput(layer, "k"), resid, x, kvHeads, inputNorm, p.wk(), p.bk()));
         NDArray v = ctx.apply(
-                HookSites.attn(layer, "v"), Attention.splitHeads(linear(x, p.wv(), p.bv()), config.nKvHeads()));
+                HookSites.attn(layer, "v"),
+                SplitInputs.heads(ctx, HookSites.headInput(layer, "v"), resid, x, kvHeads, inputNorm, p.wv(), p.bv()));
         if (qNorm != null) {
             q = ctx.apply(HookSites.attn(layer, "q_normed"), rmsNorm(q, qNorm, config.normEps()));
             k = ctx.apply(HookSites.attn(layer, "k_normed"), rmsNorm(k, kNorm, config.normEps()));
@@ -64,7 +71,7 @@ final class LlamaBlock implements TransformerBlock {
         NDArray attnOut = ctx.apply(HookSites.attnOut(layer), linear(Attention.mergeHeads(z), p.wo(), p.bo()));
         NDArray mid = ctx.apply(HookSites.residMid(layer), resid.add(attnOut));
 
-        NDArray y = norm(config, mid, norm2, null);
+        NDArray y = norm(config, ctx.apply(HookSites.mlpIn(layer), mid), norm2, null);
         NDArray pre = ctx.apply(HookSites.mlp(layer, "pre"), linear(y, p.wGate(), p.bGate()));
         NDArray preLinear = ctx.apply(HookSites.mlp(layer, "pre_linear"), linear(y, p.wUp(), p.bUp()));
         NDArray post = ctx.apply(
@@ -72,5 +79,10 @@ final class LlamaBlock implements TransformerBlock {
                 activation(config.activation(), pre).mul(preLinear));
         NDArray mlpOut = ctx.apply(HookSites.mlpOut(layer), linear(post, p.wDown(), p.bDown()));
         return mid.add(mlpOut);
+    }
+
+    @Override
+    public NDArray headWriteChanges(NDArray cleanZ, NDArray noiseZ) {
+        return SplitInputs.headWrites(noiseZ.sub(cleanZ), p.wo());
     }
 }

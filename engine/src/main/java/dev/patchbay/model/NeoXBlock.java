@@ -6,6 +6,7 @@ import static dev.patchbay.model.Functional.norm;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.index.NDIndex;
+import java.util.function.UnaryOperator;
 
 /**
  * A GPT-NeoX (Pythia) layer: rotary on a fraction of each head, and by default attention and MLP in parallel,
@@ -63,10 +64,17 @@ final class NeoXBlock implements TransformerBlock {
     @Override
     public NDArray forward(NDArray resid, HookContext ctx) {
         int heads = config.nHeads();
-        NDArray x = norm(config, resid, ln1Weight, ln1Bias);
-        NDArray q = ctx.apply(HookSites.attn(layer, "q"), Attention.splitHeads(linear(x, wq, bq), heads));
-        NDArray k = ctx.apply(HookSites.attn(layer, "k"), Attention.splitHeads(linear(x, wk, bk), heads));
-        NDArray v = ctx.apply(HookSites.attn(layer, "v"), Attention.splitHeads(linear(x, wv, bv), heads));
+        UnaryOperator<NDArray> ln1 = r -> norm(config, r, ln1Weight, ln1Bias);
+        NDArray x = ln1.apply(resid);
+        NDArray q = ctx.apply(
+                HookSites.attn(layer, "q"),
+                SplitInputs.heads(ctx, HookSites.headInput(layer, "q"), resid, x, heads, ln1, wq, bq));
+        NDArray k = ctx.apply(
+                HookSites.attn(layer, "k"),
+                SplitInputs.heads(ctx, HookSites.headInput(layer, "k"), resid, x, heads, ln1, wk, bk));
+        NDArray v = ctx.apply(
+                HookSites.attn(layer, "v"),
+                SplitInputs.heads(ctx, HookSites.headInput(layer, "v"), resid, x, heads, ln1, wv, bv));
         NDArray[] tables = rotary.tables(ctx, q);
         NDArray rq = ctx.apply(HookSites.attn(layer, "rot_q"), rotary.apply(q, tables));
         NDArray rk = ctx.apply(HookSites.attn(layer, "rot_k"), rotary.apply(k, tables));
@@ -81,10 +89,16 @@ final class NeoXBlock implements TransformerBlock {
             afterAttn = ctx.apply(HookSites.residMid(layer), resid.add(attnOut));
             mlpInput = afterAttn;
         }
+        mlpInput = ctx.apply(HookSites.mlpIn(layer), mlpInput);
         NDArray pre =
                 ctx.apply(HookSites.mlp(layer, "pre"), linear(norm(config, mlpInput, ln2Weight, ln2Bias), wIn, bIn));
         NDArray post = ctx.apply(HookSites.mlp(layer, "post"), activation(config.activation(), pre));
         NDArray mlpOut = ctx.apply(HookSites.mlpOut(layer), linear(post, wOut, bOut));
         return afterAttn == null ? resid.add(attnOut).add(mlpOut) : afterAttn.add(mlpOut);
+    }
+
+    @Override
+    public NDArray headWriteChanges(NDArray cleanZ, NDArray noiseZ) {
+        return SplitInputs.headWrites(noiseZ.sub(cleanZ), wo);
     }
 }

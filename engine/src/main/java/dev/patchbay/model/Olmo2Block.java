@@ -5,6 +5,7 @@ import static dev.patchbay.model.Functional.linear;
 import static dev.patchbay.model.Functional.rmsNorm;
 
 import ai.djl.ndarray.NDArray;
+import java.util.function.UnaryOperator;
 
 /**
  * An OLMo 2 layer: no norm before attention or the MLP; RMSNorm after each, on what it writes to the residual
@@ -36,14 +37,35 @@ final class Olmo2Block implements TransformerBlock {
     @Override
     public NDArray forward(NDArray resid, HookContext ctx) {
         double eps = config.normEps();
+        // No norm before the projections; the q and k norms span all heads, so a split query or key input goes
+        // through the whole projection.
         NDArray q = ctx.apply(
                 HookSites.attn(layer, "q"),
-                Attention.splitHeads(rmsNorm(linear(resid, p.wq(), p.bq()), qNorm, eps), config.nHeads()));
+                SplitInputs.headsOfWholeProjection(
+                        ctx,
+                        HookSites.headInput(layer, "q"),
+                        resid,
+                        config.nHeads(),
+                        x -> rmsNorm(linear(x, p.wq(), p.bq()), qNorm, eps)));
         NDArray k = ctx.apply(
                 HookSites.attn(layer, "k"),
-                Attention.splitHeads(rmsNorm(linear(resid, p.wk(), p.bk()), kNorm, eps), config.nKvHeads()));
+                SplitInputs.headsOfWholeProjection(
+                        ctx,
+                        HookSites.headInput(layer, "k"),
+                        resid,
+                        config.nKvHeads(),
+                        x -> rmsNorm(linear(x, p.wk(), p.bk()), kNorm, eps)));
         NDArray v = ctx.apply(
-                HookSites.attn(layer, "v"), Attention.splitHeads(linear(resid, p.wv(), p.bv()), config.nKvHeads()));
+                HookSites.attn(layer, "v"),
+                SplitInputs.heads(
+                        ctx,
+                        HookSites.headInput(layer, "v"),
+                        resid,
+                        resid,
+                        config.nKvHeads(),
+                        UnaryOperator.identity(),
+                        p.wv(),
+                        p.bv()));
         NDArray[] tables = rotary.tables(ctx, q);
         NDArray rq = ctx.apply(HookSites.attn(layer, "rot_q"), rotary.apply(q, tables));
         NDArray rk = ctx.apply(HookSites.attn(layer, "rot_k"), rotary.apply(k, tables));
@@ -53,13 +75,21 @@ final class Olmo2Block implements TransformerBlock {
                 rmsNorm(linear(Attention.mergeHeads(z), p.wo(), p.bo()), postAttentionNorm, eps));
         NDArray mid = ctx.apply(HookSites.residMid(layer), resid.add(attnOut));
 
-        NDArray pre = ctx.apply(HookSites.mlp(layer, "pre"), linear(mid, p.wGate(), p.bGate()));
-        NDArray preLinear = ctx.apply(HookSites.mlp(layer, "pre_linear"), linear(mid, p.wUp(), p.bUp()));
+        NDArray mlpIn = ctx.apply(HookSites.mlpIn(layer), mid);
+        NDArray pre = ctx.apply(HookSites.mlp(layer, "pre"), linear(mlpIn, p.wGate(), p.bGate()));
+        NDArray preLinear = ctx.apply(HookSites.mlp(layer, "pre_linear"), linear(mlpIn, p.wUp(), p.bUp()));
         NDArray post = ctx.apply(
                 HookSites.mlp(layer, "post"),
                 activation(config.activation(), pre).mul(preLinear));
         NDArray mlpOut =
                 ctx.apply(HookSites.mlpOut(layer), rmsNorm(linear(post, p.wDown(), p.bDown()), postMlpNorm, eps));
         return mid.add(mlpOut);
+    }
+
+    @Override
+    public NDArray headWriteChanges(NDArray cleanZ, NDArray noiseZ) {
+        double eps = config.normEps();
+        return SplitInputs.normalizedHeadWrites(
+                cleanZ, noiseZ, p.wo(), p.bo(), out -> rmsNorm(out, postAttentionNorm, eps));
     }
 }

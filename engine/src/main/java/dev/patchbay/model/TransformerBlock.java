@@ -9,4 +9,11 @@ interface TransformerBlock {
      * @return the residual stream leaving it, not yet hooked as resid_post (the caller may stop its gradient first)
      */
     NDArray forward(NDArray resid, HookContext ctx);
+
+    /**
+     * Each head's change of this layer's attention write to the residual stream, with only that head's output
+     * moved from {@code cleanZ} to {@code noiseZ} ([B, T, H, d_head]): [B, T, H, d_model]. See
+     * {@link HookedTransformer#headWriteChanges}.
+     */
+    NDArray headWriteChanges(NDArray cleanZ, NDArray noiseZ);
 }

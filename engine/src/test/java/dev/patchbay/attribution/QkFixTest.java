@@ -151,8 +151,7 @@ class QkFixTest {
      * the weights of query and key norms where a model normalizes them (there scaling the projection does
      * nothing).
      */
-    private record ScaledQueriesAndKeys(dev.patchbay.model.Weights inner, double factor)
-            implements dev.patchbay.model.Weights {
+    record ScaledQueriesAndKeys(dev.patchbay.model.Weights inner, double factor) implements dev.patchbay.model.Weights {
         @Override
         public NDArray get(String name, long... shape) {
             NDArray w = inner.get(name, shape);

@@ -57,8 +57,28 @@ class HookedTransformerTest extends Float64Models {
         ForwardResult clean =
                 model.forward(manager, batch, Hooks.builder().cacheAll().build());
         for (String site : model.hookSites()) {
+            ForwardResult patched;
+            if (site.endsWith("_input")) {
+                // A split input is computed only where hooks name it, and then per head: the same values summed in
+                // another order, so the logits agree to rounding rather than bit for bit.
+                NDArray own = model.forward(
+                                manager, batch, Hooks.builder().cache(site).build())
+                        .activation(site)
+                        .get("0");
+                patched = model.forward(
+                        manager,
+                        batch,
+                        Hooks.builder().patch(site, Patch.whole(0, own)).build());
+                assertEquals(
+                        0,
+                        maxAbsDiff(
+                                clean.logits().toDoubleArray(), patched.logits().toDoubleArray()),
+                        1e-12,
+                        site);
+                continue;
+            }
             NDArray own = clean.activation(site).get("0");
-            ForwardResult patched = model.forward(
+            patched = model.forward(
                     manager,
                     batch,
                     Hooks.builder().patch(site, Patch.whole(0, own)).build());
@@ -245,7 +265,7 @@ class HookedTransformerTest extends Float64Models {
         System.out.printf(
                 "gradient vs finite difference %s: %d sites, max relative error %.2g%n", name, sites.size(), worst);
         assertTrue(
-                Math.abs(withGrads.gradient(HookSites.EMBED).sum().getDouble()) > 0,
+                withGrads.gradient(HookSites.EMBED).abs().max().getDouble() > 0,
                 "gradients must not be trivially zero");
     }
 

@@ -1,0 +1,508 @@
+package dev.patchbay.passes;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import dev.patchbay.model.ForwardResult;
+import dev.patchbay.model.GradientSession;
+import dev.patchbay.model.HookSites;
+import dev.patchbay.model.HookedTransformer;
+import dev.patchbay.model.Hooks;
+import dev.patchbay.model.ModelConfig;
+import dev.patchbay.model.Patch;
+import dev.patchbay.model.Precision;
+import dev.patchbay.model.Scalars;
+import dev.patchbay.model.Scoped;
+import dev.patchbay.model.TokenBatch;
+import dev.patchbay.nodes.Cost;
+import dev.patchbay.nodes.Edge.ReaderKind;
+import dev.patchbay.nodes.EdgeGraph;
+import dev.patchbay.nodes.Metric;
+import dev.patchbay.nodes.PromptPair;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * Runs one {@link EdgeWork} on the calling thread (docs/spec/atp-spec.md section 9): a noise forward and a clean
+ * forward keep every writer's output; the clean run's backward (or, for EAP-IG, the backward of each interpolated
+ * run) gives the metric's gradient at every reader's private input; an edge's estimate is the writer's change dotted
+ * with its reader's gradient, all edges of a reader group in one batched matrix product.
+ */
+public final class EdgeEstimator {
+    /** Rows of the QK fix's tables per chunk: each row holds about fifty float64 [heads, T, T] tables at its peak. */
+    private static final long QK_FIX_CHUNK_BYTES = 256L << 20;
+    /** Interpolated runs per EAP-IG gradient pass. */
+    private static final int IG_ROWS = 16;
+
+    private final HookedTransformer model;
+    private final ModelConfig config;
+    private final EdgeGraph graph;
+    private final EdgeWork work;
+    private final PairBatch batch;
+    private final NDManager scope;
+    private final int layers;
+    private double passes;
+    private double compute;
+
+    private EdgeEstimator(HookedTransformer model, EdgeWork work, NDManager scope) {
+        this.model = model;
+        this.config = model.config();
+        this.graph = new EdgeGraph(config);
+        this.work = work;
+        this.batch = PairBatch.of(work.pairs());
+        this.scope = scope;
+        this.layers = config.nLayers();
+    }
+
+    public static EdgeEstimates run(HookedTransformer model, EdgeWork work) {
+        long start = System.nanoTime();
+        validate(work);
+        try (NDManager scope = model.compute().newScope()) {
+            EdgeEstimator e = new EdgeEstimator(model, work, scope);
+            return e.run(start);
+        }
+    }
+
+    private static void validate(EdgeWork work) {
+        List<PromptPair> pairs = work.pairs();
+        Metric.Kind kind = pairs.get(0).metric().kind();
+        for (int i = 0; i < pairs.size(); i++) {
+            if (pairs.get(i).metric().kind() != kind) {
+                throw new IllegalArgumentException("pairs[" + i + "]: all pairs must use one metric kind");
+            }
+            if (work.perPosition() && pairs.get(i).length() != pairs.get(0).length()) {
+                throw new IllegalArgumentException("pairs[" + i + "]: per-position edges need every pair to have the"
+                        + " same length (" + pairs.get(0).length() + " tokens), this one has "
+                        + pairs.get(i).length());
+            }
+        }
+    }
+
+    private EdgeEstimates run(long start) {
+        List<String> writerSites = EdgeSites.writerSites(config);
+        ForwardResult noise = model.forward(
+                scope,
+                batch.noise,
+                Hooks.builder().cache(writerSites).unembedOnly(batch.positions).build());
+        EdgeEstimate estimate = work.estimate();
+        Map<EdgeGraph.Group, NDArray> onDevice = new LinkedHashMap<>();
+        double[] cleanMetrics;
+        NDArray reference;
+        if (estimate.integrated()) {
+            ForwardResult clean = model.forward(
+                    scope,
+                    batch.clean,
+                    Hooks.builder()
+                            .cache(writerSites)
+                            .unembedOnly(batch.positions)
+                            .build());
+            cleanMetrics = doubles(batch.unembeddedMetric(scope, null).apply(clean.logits()));
+            reference = logProbs(clean.logits());
+            NDArray changes = EdgeSites.writerChanges(model, scope, clean.activations(), noise.activations());
+            integrated(clean, noise, changes, reference, onDevice);
+        } else {
+            Set<String> cached = new LinkedHashSet<>(writerSites);
+            Set<String> gradients = new LinkedHashSet<>();
+            for (EdgeGraph.Group g : graph.groups()) {
+                gradients.add(EdgeSites.readerSite(g.kind(), g.layer(), config));
+            }
+            if (estimate.gradDrop()) {
+                for (int l = 0; l < layers; l++) {
+                    cached.add(HookSites.residPre(l));
+                    gradients.add(HookSites.residPost(l));
+                }
+            }
+            if (estimate.qkFix()) {
+                for (int l = 0; l < layers; l++) {
+                    cached.addAll(List.of(
+                            HookSites.residPre(l), HookSites.attn(l, "attn_scores"), rotated(l, "q"), rotated(l, "k")));
+                    gradients.add(HookSites.attn(l, "pattern"));
+                }
+            }
+            try (GradientSession session = model.openGradientSession(
+                    scope,
+                    batch.clean,
+                    Hooks.builder()
+                            .cache(cached)
+                            .gradient(gradients)
+                            .unembedOnly(batch.positions)
+                            .build(),
+                    batch.unembeddedMetric(scope, null))) {
+                ForwardResult clean = session.result();
+                session.backward();
+                cleanMetrics = doubles(clean.metric());
+                reference = logProbs(clean.logits());
+                passes = 4.0 * batch.size();
+                compute = passes;
+                NDArray changes = EdgeSites.writerChanges(model, scope, clean.activations(), noise.activations());
+                if (estimate.gradDrop()) {
+                    gradDrop(session, clean, changes, gradients, onDevice);
+                } else {
+                    for (EdgeGraph.Group g : graph.groups()) {
+                        if (isQkFixed(g)) {
+                            onDevice.put(
+                                    g,
+                                    qkFix(clean, changes, g, List.of(gradientOf(clean, patternSite(g))), new double[] {1
+                                    }));
+                        } else {
+                            onDevice.put(g, eap(changes, readerGradient(clean, g), g));
+                        }
+                    }
+                }
+            }
+        }
+        double[] noiseMetrics = doubles(batch.unembeddedMetric(scope, reference).apply(noise.logits()));
+        Map<EdgeGraph.Group, double[][]> estimates = new LinkedHashMap<>();
+        onDevice.forEach((g, values) -> estimates.put(g, rows(values)));
+        int[] positions = null;
+        if (work.perPosition()) {
+            positions = new int[batch.clean.length()];
+            Arrays.setAll(positions, i -> i);
+        }
+        return new EdgeEstimates(
+                estimates,
+                positions,
+                cleanMetrics,
+                noiseMetrics,
+                new Cost(passes, compute, (System.nanoTime() - start) / 1e9));
+    }
+
+    /**
+     * EAP for one group [B, edges]: sum over positions (or per position) and d_model of change x gradient, as one
+     * batched product. Products are taken in the model's precision (float32 for half models), then widened.
+     */
+    private NDArray eap(NDArray changes, NDArray gradient, EdgeGraph.Group g) {
+        try (NDManager temp = scope.newSubManager()) {
+            NDArray c =
+                    widenedHalf(Scoped.view(temp, changes)).get(new NDIndex(":, :, :{}", g.writers())); // [B, T, W, d]
+            NDArray r = widenedHalf(Scoped.view(temp, gradient)); // [B, T, U, d]
+            Shape s = c.getShape();
+            long rows = s.get(0);
+            NDArray product;
+            if (work.perPosition()) {
+                product = r.matMul(c.transpose(0, 1, 3, 2)); // [B, T, U, W]
+            } else {
+                long flat = s.get(1) * s.get(3);
+                NDArray writers = c.transpose(0, 2, 1, 3).reshape(rows, g.writers(), flat);
+                NDArray readers =
+                        r.transpose(0, 2, 1, 3).reshape(rows, r.getShape().get(2), flat);
+                product = readers.matMul(writers.transpose(0, 2, 1)); // [B, U, W]
+            }
+            NDArray result = product.reshape(rows, -1).toType(DataType.FLOAT64, false);
+            result.attach(scope);
+            return result;
+        }
+    }
+
+    /** The gradient at a group's reader inputs as [B, T, U, d] (a single reader gets U = 1). */
+    private NDArray readerGradient(ForwardResult clean, EdgeGraph.Group g) {
+        NDArray grad = gradientOf(clean, EdgeSites.readerSite(g.kind(), g.layer(), config));
+        return g.kind().perHead() ? grad : grad.expandDims(2);
+    }
+
+    private NDArray gradientOf(ForwardResult result, String site) {
+        return result.gradient(site);
+    }
+
+    /**
+     * GradDrop on edges: for each layer l a backward variant stops the gradient through l's residual write; an edge's
+     * score is the mean of |estimate| over the variants that leave its reader a gradient: all but its own layer's
+     * (L - 1 of them) for a reader inside a layer, all L for the logits (whose estimate no variant changes, so the
+     * score there is |EAP|). Variants are pushed back from the full gradient at resid_post(l), as for nodes.
+     */
+    private void gradDrop(
+            GradientSession session,
+            ForwardResult clean,
+            NDArray changes,
+            Set<String> gradientSites,
+            Map<EdgeGraph.Group, NDArray> scores) {
+        Map<Integer, List<NDArray>> patternGradients = new LinkedHashMap<>();
+        Map<Integer, List<Double>> patternWeights = new LinkedHashMap<>();
+        for (EdgeGraph.Group g : graph.groups()) {
+            // The variants of the layers at or below the reader's own (all L for the logits) leave its gradient as it
+            // is; its own layer's (l = reader layer) zeroes it and is left out of the mean.
+            int unchanged = g.kind() == ReaderKind.LOGITS ? layers : g.layer();
+            if (isQkFixed(g)) {
+                // Queries and keys of a layer share its pattern's gradient.
+                if (!patternGradients.containsKey(g.layer())) {
+                    patternGradients.put(
+                            g.layer(),
+                            new ArrayList<>(
+                                    List.of(gradientOf(clean, patternSite(g)).duplicate())));
+                    patternWeights.put(g.layer(), new ArrayList<>(List.of((double) unchanged)));
+                }
+            } else {
+                try (NDArray full = eap(changes, readerGradient(clean, g), g);
+                        NDArray magnitude = full.abs()) {
+                    scores.put(g, Scalars.times(magnitude, unchanged));
+                }
+            }
+        }
+        NDArray[] upstream = new NDArray[layers];
+        for (int l = 0; l < layers; l++) {
+            upstream[l] = clean.gradient(HookSites.residPost(l)).duplicate();
+        }
+        for (int l = 1; l < layers; l++) {
+            session.zeroGradients(gradientSites);
+            session.backwardFrom(HookSites.residPre(l), upstream[l]);
+            compute += batch.size() * 2.0 * l / layers;
+            Set<Integer> patternsTaken = new LinkedHashSet<>();
+            for (EdgeGraph.Group g : graph.groups()) {
+                if (g.kind() == ReaderKind.LOGITS || g.layer() >= l) {
+                    continue;
+                }
+                if (isQkFixed(g)) {
+                    if (patternsTaken.add(g.layer())) {
+                        patternGradients
+                                .get(g.layer())
+                                .add(gradientOf(clean, patternSite(g)).duplicate());
+                        patternWeights.get(g.layer()).add(1.0);
+                    }
+                } else {
+                    NDArray before = scores.get(g);
+                    try (NDArray variant = eap(changes, readerGradient(clean, g), g);
+                            NDArray magnitude = variant.abs()) {
+                        scores.put(g, before.add(magnitude));
+                    }
+                    before.close();
+                }
+            }
+        }
+        passes += batch.size() * 2.0 * (layers - 1);
+        for (EdgeGraph.Group g : graph.groups()) {
+            if (isQkFixed(g)) {
+                List<Double> w = patternWeights.get(g.layer());
+                double[] weights = w.stream().mapToDouble(Double::doubleValue).toArray();
+                scores.put(g, qkFix(clean, changes, g, patternGradients.get(g.layer()), weights));
+            }
+        }
+        scores.replaceAll((g, score) -> {
+            NDArray mean = Scalars.times(score, 1.0 / Math.max(1, g.kind() == ReaderKind.LOGITS ? layers : layers - 1));
+            score.close();
+            return mean;
+        });
+    }
+
+    /**
+     * The QK fix for the edges into one layer's queries or keys: each writer's change is added to the layer's clean
+     * input (all heads at once: a head's query depends on its own input alone), the layer is run up to its rotated
+     * keys to get the patched queries and keys exactly through the norm, projection, per-head norms and rotary, and
+     * {@link QkFix} recomputes the softmax of the affected rows; linear in the pattern gradient, so each of
+     * {@code gradients} (GradDrop's variants) costs only products. Returns sum_v weights[v] |estimate_v| with GradDrop,
+     * or the signed estimate under the one gradient without.
+     */
+    private NDArray qkFix(
+            ForwardResult clean, NDArray changes, EdgeGraph.Group g, List<NDArray> gradients, double[] weights) {
+        int layer = g.layer();
+        boolean queries = g.kind() == ReaderKind.QUERY;
+        NDArray resid = clean.activation(HookSites.residPre(layer));
+        NDArray scores = clean.activation(HookSites.attn(layer, "attn_scores"));
+        NDArray cleanQ = clean.activation(rotated(layer, "q"));
+        NDArray cleanK = clean.activation(rotated(layer, "k"));
+        Shape sc = scores.getShape();
+        int pairs = batch.size();
+        long rowBytes = 8L * 50 * sc.get(1) * sc.get(2) * sc.get(3);
+        int writersPerChunk = (int) Math.max(1, QK_FIX_CHUNK_BYTES / rowBytes / pairs);
+        NDList chunks = new NDList();
+        for (int w0 = 0; w0 < g.writers(); w0 += writersPerChunk) {
+            int w1 = Math.min(g.writers(), w0 + writersPerChunk);
+            int n = w1 - w0;
+            try (NDManager temp = scope.newSubManager()) {
+                // Rows writer-major: row (w - w0) * B + b holds pair b's input with writer w's change added.
+                NDArray change = Scoped.view(temp, changes)
+                        .get(new NDIndex(":, :, {}:{}", w0, w1))
+                        .transpose(2, 0, 1, 3); // [n, B, T, d]
+                Shape cs = change.getShape();
+                NDArray inputs = change.add(resid.expandDims(0)).reshape(n * (long) pairs, cs.get(2), cs.get(3));
+                int[][] tokens = new int[n * pairs][];
+                for (int i = 0; i < tokens.length; i++) {
+                    tokens[i] = batch.pairs.get(i % pairs).clean();
+                }
+                ForwardResult patched = model.forwardFrom(
+                        temp,
+                        TokenBatch.of(tokens),
+                        layer,
+                        inputs,
+                        Hooks.builder()
+                                .cache(rotated(layer, "q"), rotated(layer, "k"))
+                                .stopAfter(rotated(layer, "k"))
+                                .build());
+                QkFix fix = new QkFix(
+                        repeated(temp, scores, n),
+                        repeated(temp, cleanQ, n),
+                        patched.activation(rotated(layer, "q")),
+                        repeated(temp, cleanK, n),
+                        patched.activation(rotated(layer, "k")),
+                        config.attnScale(layer),
+                        config.attnSoftcap(),
+                        !work.perPosition() && !queries);
+                NDArray sum = null;
+                for (int v = 0; v < gradients.size(); v++) {
+                    NDArray gv = repeated(temp, gradients.get(v), n);
+                    NDArray est;
+                    if (queries) {
+                        est = fix.queries(gv); // [nB, T, H]
+                        if (!work.perPosition()) {
+                            est = est.sum(new int[] {1});
+                        }
+                    } else {
+                        est = work.perPosition() ? fix.keys(gv) : fix.allKeys(gv);
+                    }
+                    NDArray term = work.estimate().gradDrop() ? Scalars.times(est.abs(), weights[v]) : est;
+                    sum = sum == null ? term : sum.add(term);
+                }
+                // [n * B, (T,) U] to [n, B, (T,) U]
+                Shape es = sum.getShape();
+                long[] shape = new long[es.dimension() + 1];
+                shape[0] = n;
+                shape[1] = pairs;
+                for (int i = 1; i < es.dimension(); i++) {
+                    shape[i + 1] = es.get(i);
+                }
+                NDArray chunk = sum.reshape(new Shape(shape));
+                chunk.attach(scope);
+                chunks.add(chunk);
+            }
+        }
+        NDArray all = NDArrays.concat(chunks, 0); // [W, B, (T,) U]
+        NDArray ordered = work.perPosition() ? all.transpose(1, 2, 3, 0) : all.transpose(1, 2, 0); // [B, (T,) U, W]
+        return ordered.reshape(pairs, -1);
+    }
+
+    /** [B, ...] to [n * B, ...]: the batch repeated n times, writer-major. */
+    private static NDArray repeated(NDManager temp, NDArray x, int n) {
+        Shape s = x.getShape();
+        long[] target = new long[s.dimension() + 1];
+        target[0] = n;
+        for (int i = 0; i < s.dimension(); i++) {
+            target[i + 1] = s.get(i);
+        }
+        long[] flat = s.getShape().clone();
+        flat[0] = n * s.get(0);
+        return Scoped.view(temp, x).expandDims(0).broadcast(new Shape(target)).reshape(new Shape(flat));
+    }
+
+    /**
+     * EAP-IG (Hanna et al. 2024, following their code): the gradient at the reader inputs averaged over runs of the
+     * clean prompt whose input to layer 0 is noise + (k / m)(clean - noise), k = 0..m-1 (so m = 1 is the gradient at
+     * the noise input), times each writer's (noise - clean) change. Steps of a pair run as one batch (up to 16 rows).
+     */
+    private void integrated(
+            ForwardResult clean,
+            ForwardResult noise,
+            NDArray changes,
+            NDArray reference,
+            Map<EdgeGraph.Group, NDArray> onDevice) {
+        int steps = work.igSteps();
+        String input = HookSites.residPre(0);
+        Set<String> readerSites = new LinkedHashSet<>();
+        for (EdgeGraph.Group g : graph.groups()) {
+            readerSites.add(EdgeSites.readerSite(g.kind(), g.layer(), config));
+        }
+        Map<String, NDArray> sums = new LinkedHashMap<>();
+        Map<String, List<NDArray>> perPair = new LinkedHashMap<>();
+        for (int p = 0; p < batch.size(); p++) {
+            PromptPair pair = batch.pairs.get(p);
+            NDArray noiseInput = noise.activation(input).get(new NDIndex("{}", p));
+            NDArray toClean = clean.activation(input).get(new NDIndex("{}", p)).sub(noiseInput);
+            for (int k0 = 0; k0 < steps; k0 += IG_ROWS) {
+                int k1 = Math.min(steps, k0 + IG_ROWS);
+                try (NDManager temp = scope.newSubManager()) {
+                    Hooks.Builder hooks = Hooks.builder().gradient(readerSites);
+                    int rows = k1 - k0;
+                    int[][] tokens = new int[rows][];
+                    List<Metric> metrics = new ArrayList<>();
+                    List<NDArray> references = new ArrayList<>();
+                    for (int k = k0; k < k1; k++) {
+                        NDArray point = Scalars.times(Scoped.view(temp, toClean), (double) k / steps)
+                                .add(noiseInput);
+                        hooks.patch(input, Patch.whole(k - k0, point));
+                        tokens[k - k0] = pair.clean();
+                        metrics.add(pair.metric());
+                        references.add(reference.get(new NDIndex("{}:{}", p, p + 1)));
+                    }
+                    int[] positions = new int[rows];
+                    Arrays.fill(positions, pair.metricPosition());
+                    ForwardResult run = model.forwardWithGradients(
+                            temp,
+                            TokenBatch.of(tokens),
+                            hooks.unembedOnly(positions).build(),
+                            new MetricBatch(temp, metrics, new int[rows], Scoped.concat(temp, references)));
+                    for (String site : readerSites) {
+                        NDArray summed = run.gradient(site).sum(new int[] {0}, true);
+                        summed.attach(scope);
+                        sums.put(site, accumulate(sums.get(site), summed));
+                    }
+                }
+            }
+            for (String site : readerSites) {
+                perPair.computeIfAbsent(site, s -> new ArrayList<>()).add(sums.remove(site));
+            }
+        }
+        passes = batch.size() * (2.0 + 3.0 * steps);
+        compute = passes;
+        Map<String, NDArray> meanGradients = new LinkedHashMap<>();
+        perPair.forEach((site, list) ->
+                meanGradients.put(site, Scalars.times(NDArrays.concat(new NDList(list), 0), 1.0 / steps)));
+        for (EdgeGraph.Group g : graph.groups()) {
+            NDArray grad = meanGradients.get(EdgeSites.readerSite(g.kind(), g.layer(), config));
+            onDevice.put(g, eap(changes, g.kind().perHead() ? grad : grad.expandDims(2), g));
+        }
+    }
+
+    private static NDArray accumulate(NDArray sum, NDArray add) {
+        if (sum == null) {
+            return add;
+        }
+        NDArray total = sum.add(add);
+        sum.close();
+        add.close();
+        return total;
+    }
+
+    private boolean isQkFixed(EdgeGraph.Group g) {
+        return work.estimate().qkFix() && (g.kind() == ReaderKind.QUERY || g.kind() == ReaderKind.KEY);
+    }
+
+    private static String patternSite(EdgeGraph.Group g) {
+        return HookSites.attn(g.layer(), "pattern");
+    }
+
+    private String rotated(int layer, String qOrK) {
+        return HookSites.attn(layer, config.rotaryDim() > 0 ? "rot_" + qOrK : qOrK);
+    }
+
+    private NDArray logProbs(NDArray logits) {
+        return Precision.widened(batch.unembeddedMetric(scope, null).atPositions(logits))
+                .logSoftmax(-1)
+                .stopGradient();
+    }
+
+    private static NDArray widenedHalf(NDArray x) {
+        return Precision.isHalf(x.getDataType()) ? x.toType(DataType.FLOAT32, false) : x;
+    }
+
+    private static double[] doubles(NDArray a) {
+        return a.toType(DataType.FLOAT64, false).toDoubleArray();
+    }
+
+    private static double[][] rows(NDArray values) {
+        int count = (int) values.getShape().get(0);
+        double[] flat = values.toDoubleArray();
+        int per = flat.length / count;
+        double[][] out = new double[count][per];
+        for (int r = 0; r < count; r++) {
+            System.arraycopy(flat, r * per, out[r], 0, per);
+        }
+        return out;
+    }
+}
