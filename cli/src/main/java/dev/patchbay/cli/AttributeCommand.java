@@ -192,7 +192,7 @@ final class AttributeCommand implements Callable<Integer> {
             Verification.Result verified = verifyTopK > 0
                     ? Verification.verify(runner, pairs, top, batchRows, (v, done, total) -> {})
                     : new Verification.Result(List.of(), Cost.NONE);
-            FalseNegativeDiagnostic.Report report = diagnostic
+            FalseNegativeDiagnostic.Report<Node> report = diagnostic
                     ? Verification.diagnose(
                             runner,
                             pairs,
@@ -299,7 +299,7 @@ final class AttributeCommand implements Callable<Integer> {
     }
 
     private static String toJson(
-            AttributionResult result, Verification.Result verified, FalseNegativeDiagnostic.Report report) {
+            AttributionResult result, Verification.Result verified, FalseNegativeDiagnostic.Report<Node> report) {
         JsonObject o = new JsonObject();
         o.addProperty("method", result.method());
         o.addProperty("metric", result.metric());
@@ -339,7 +339,7 @@ final class AttributeCommand implements Callable<Integer> {
             d.addProperty("max_upper_bound", report.maxUpperBound());
             d.addProperty("expected_missed", report.expectedMissed());
             JsonArray flagged = new JsonArray();
-            report.flagged().forEach(b -> flagged.add(b.node().name()));
+            report.flagged().forEach(b -> flagged.add(b.item().name()));
             d.add("flagged", flagged);
             o.add("diagnostic", d);
         }
@@ -353,7 +353,7 @@ final class AttributeCommand implements Callable<Integer> {
             List<PromptPair> pairs,
             AttributionResult r,
             Verification.Result verified,
-            FalseNegativeDiagnostic.Report report,
+            FalseNegativeDiagnostic.Report<Node> report,
             String metric) {
         out.printf("%s on %s: %s%n", r.method(), loaded.name(), metric);
         if (pairs.size() == 1) {
@@ -396,7 +396,7 @@ final class AttributeCommand implements Callable<Integer> {
                     report.flagged().isEmpty()
                             ? "none"
                             : report.flagged().stream()
-                                    .map(b -> b.node().name())
+                                    .map(b -> b.item().name())
                                     .toList());
         }
     }

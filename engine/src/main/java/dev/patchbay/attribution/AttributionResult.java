@@ -4,7 +4,6 @@ import dev.patchbay.nodes.Cost;
 import dev.patchbay.nodes.EffectBlock;
 import dev.patchbay.nodes.Node;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.Comparator;
 import java.util.HashSet;
 import java.util.List;
@@ -53,23 +52,7 @@ public record AttributionResult(
                 offset[n] = i;
             }
         }
-        // A min-heap, by (|estimate|, then later canonical index first), of the best k seen so far.
-        int[] heap = new int[k];
-        int size = 0;
-        for (int i = 0; i < total; i++) {
-            if (size < k) {
-                heap[size] = i;
-                siftUp(heap, size++, magnitude);
-            } else if (better(i, heap[0], magnitude)) {
-                heap[0] = i;
-                siftDown(heap, size, magnitude);
-            }
-        }
-        Integer[] order = new Integer[k];
-        for (int i = 0; i < k; i++) {
-            order[i] = heap[i];
-        }
-        Arrays.sort(order, (a, b) -> a.equals(b) ? 0 : better(a, b, magnitude) ? -1 : 1);
+        int[] order = TopK.indices(magnitude, k);
         List<Scored> out = new ArrayList<>(k);
         for (int index : order) {
             EffectBlock block = blocks.get(blockOf[index]);
@@ -92,45 +75,6 @@ public record AttributionResult(
             }
         }
         return rest;
-    }
-
-    /** Whether node a ranks before node b: larger |estimate|, or equal and earlier in canonical order. */
-    private static boolean better(int a, int b, double[] magnitude) {
-        return magnitude[a] > magnitude[b] || (magnitude[a] == magnitude[b] && a < b);
-    }
-
-    private static void siftUp(int[] heap, int i, double[] magnitude) {
-        while (i > 0) {
-            int parent = (i - 1) / 2;
-            if (!better(heap[parent], heap[i], magnitude)) {
-                return;
-            }
-            swap(heap, i, parent);
-            i = parent;
-        }
-    }
-
-    private static void siftDown(int[] heap, int size, double[] magnitude) {
-        int i = 0;
-        while (true) {
-            int worst = i;
-            for (int child : new int[] {2 * i + 1, 2 * i + 2}) {
-                if (child < size && better(heap[worst], heap[child], magnitude)) {
-                    worst = child;
-                }
-            }
-            if (worst == i) {
-                return;
-            }
-            swap(heap, i, worst);
-            i = worst;
-        }
-    }
-
-    private static void swap(int[] heap, int i, int j) {
-        int t = heap[i];
-        heap[i] = heap[j];
-        heap[j] = t;
     }
 
     /** All nodes, largest |estimate| first. */

@@ -42,7 +42,7 @@ public final class EdgePatching implements GroupPatching<Edge>, AutoCloseable {
 
     private final ActivationPatching.Tally tally = new ActivationPatching.Tally();
     private final long start = System.nanoTime();
-    private AttributionListener progress = AttributionListener.NONE;
+    private EdgeAttribution.Listener progress = EdgeAttribution.Listener.NONE;
     private double plannedPasses;
 
     /** @param chunk groups per chunk (patched runs per pair between two streamed results) */
@@ -84,7 +84,7 @@ public final class EdgePatching implements GroupPatching<Edge>, AutoCloseable {
     }
 
     /** Reports the forward passes run so far, out of {@code plannedPasses}, after every chunk. */
-    public EdgePatching reportingTo(AttributionListener listener, double plannedPasses) {
+    public EdgePatching reportingTo(EdgeAttribution.Listener listener, double plannedPasses) {
         this.progress = listener;
         this.plannedPasses = plannedPasses;
         return this;

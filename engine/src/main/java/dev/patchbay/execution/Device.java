@@ -9,6 +9,10 @@ import dev.patchbay.model.Hooks;
 import dev.patchbay.model.TokenBatch;
 import dev.patchbay.nodes.PromptPair;
 import dev.patchbay.passes.CleanSide;
+import dev.patchbay.passes.EdgeEstimate;
+import dev.patchbay.passes.EdgeEstimates;
+import dev.patchbay.passes.EdgeEstimator;
+import dev.patchbay.passes.EdgeWork;
 import dev.patchbay.passes.GradientEstimates;
 import dev.patchbay.passes.GradientEstimator;
 import dev.patchbay.passes.GradientWork;
@@ -89,6 +93,16 @@ public final class Device implements AutoCloseable {
      */
     public int gradientRowsFitting(int length, boolean qkFix) {
         return rowsFitting(gradientRowBytes(length, qkFix));
+    }
+
+    /** How many pairs of an edge estimate of {@code length} tokens fit the memory budget; 0 when none does. */
+    public int edgeRowsFitting(int length, EdgeEstimate estimate, int steps) {
+        return rowsFitting(edgeRowBytes(length, estimate, steps));
+    }
+
+    /** Estimated native bytes of one pair of an edge estimate (see {@link PassMemory#edgeRowBytes}). */
+    public long edgeRowBytes(int length, EdgeEstimate estimate, int steps) {
+        return PassMemory.edgeRowBytes(model.config(), length, elementBytes, estimate, steps);
     }
 
     /** Estimated native bytes of one forward row of {@code length} tokens (see {@link PassMemory}). */
@@ -481,6 +495,36 @@ public final class Device implements AutoCloseable {
         }
     }
 
+    /** Edge estimates for a batch of pairs: one pass of its own, never merged (its settings are per request). */
+    private final class EdgeGradientsWork extends Work<EdgeEstimates> {
+        final EdgeWork work;
+
+        EdgeGradientsWork(Job job, EdgeWork work) {
+            super(job);
+            this.work = work;
+        }
+
+        @Override
+        public int rows() {
+            return work.pairs().size();
+        }
+
+        @Override
+        public int length() {
+            return work.pairs().stream().mapToInt(PromptPair::length).max().orElse(1);
+        }
+
+        @Override
+        public long bytes(int paddedLength) {
+            return work.pairs().size() * edgeRowBytes(paddedLength, work.estimate(), work.igSteps());
+        }
+
+        @Override
+        void runBatch(List<Work<?>> batch) {
+            result.complete(EdgeEstimator.run(model, work));
+        }
+    }
+
     /** A job's view of the device: every call queues a pass and waits for it. */
     private final class Runner implements PassRunner {
         private final Job job;
@@ -507,6 +551,11 @@ public final class Device implements AutoCloseable {
         @Override
         public GradientEstimates gradients(GradientWork work) {
             return submit(new GradientsWork(job, work));
+        }
+
+        @Override
+        public EdgeEstimates edgeGradients(EdgeWork work) {
+            return submit(new EdgeGradientsWork(job, work));
         }
     }
 }

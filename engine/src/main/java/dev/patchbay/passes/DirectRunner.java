@@ -37,4 +37,9 @@ final class DirectRunner implements PassRunner {
     public GradientEstimates gradients(GradientWork work) {
         return GradientEstimator.run(model, work);
     }
+
+    @Override
+    public EdgeEstimates edgeGradients(EdgeWork work) {
+        return EdgeEstimator.run(model, work);
+    }
 }

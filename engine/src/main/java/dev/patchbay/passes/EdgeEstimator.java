@@ -39,9 +39,9 @@ import java.util.Set;
  */
 public final class EdgeEstimator {
     /** Rows of the QK fix's tables per chunk: each row holds about fifty float64 [heads, T, T] tables at its peak. */
-    private static final long QK_FIX_CHUNK_BYTES = 256L << 20;
+    static final long QK_FIX_CHUNK_BYTES = 256L << 20;
     /** Interpolated runs per EAP-IG gradient pass. */
-    private static final int IG_ROWS = 16;
+    static final int IG_ROWS = 16;
 
     private final HookedTransformer model;
     private final ModelConfig config;

@@ -72,6 +72,28 @@ public final class PassMemory {
         return bytes(graph + qk);
     }
 
+    /**
+     * A pair of an edge estimate ({@link EdgeEstimator}): a gradient pass whose readers' split inputs (queries, keys
+     * and values per head, [T, heads, d_model], and their norms) are kept for the backward, every writer's change
+     * [T, writers, d_model] with a copy per reader group's product, for EAP-IG its batch of interpolated runs, and
+     * for the QK fix its memory-bounded chunk and each GradDrop variant's pattern gradient.
+     */
+    public static long edgeRowBytes(ModelConfig c, int length, int elementBytes, EdgeEstimate estimate, int steps) {
+        double t = length;
+        long gradient = gradientRowBytes(c, length, elementBytes, false);
+        double readers = 2.0 * c.nLayers() * t * (c.nHeads() + 2.0 * c.nKvHeads()) * c.dModel();
+        double writers = 3.0 * t * (1 + c.nLayers() * (c.nHeads() + 1.0)) * c.dModel();
+        double row = gradient + (readers + writers) * elementBytes;
+        if (estimate.integrated()) {
+            row += Math.min(steps, EdgeEstimator.IG_ROWS) * (gradient + readers * elementBytes);
+        }
+        if (estimate.qkFix()) {
+            double maps = (double) c.nHeads() * t * t;
+            row += EdgeEstimator.QK_FIX_CHUNK_BYTES + maps * elementBytes * c.nLayers() * (c.nLayers() + 1) / 2.0;
+        }
+        return bytes(row);
+    }
+
     private static long bytes(double value) {
         return value >= Long.MAX_VALUE ? Long.MAX_VALUE : (long) Math.ceil(value);
     }

@@ -28,6 +28,9 @@ public interface PassRunner {
     /** The AtP family's passes for a batch of pairs. */
     GradientEstimates gradients(GradientWork work);
 
+    /** Edge estimates for a batch of pairs (EAP, EAP-IG, AtP* on edges). */
+    EdgeEstimates edgeGradients(EdgeWork work);
+
     /** The activations of one forward pass. */
     record Activations(
             java.util.Map<String, ai.djl.ndarray.NDArray> sites, ai.djl.ndarray.NDArray logits, boolean fromCache) {}

@@ -1,5 +1,6 @@
 package dev.patchbay.attribution.baselines;
 
+import dev.patchbay.attribution.GroupPatching;
 import dev.patchbay.attribution.NodePatching;
 import dev.patchbay.nodes.Node;
 import java.util.ArrayList;
@@ -74,10 +75,11 @@ public final class Subsampling extends PatchingBaseline {
     private static final double MIN_NON_EMPTY = 1e-3;
 
     /** Patches {@code samples} random subsets of {@code nodes} and gathers each node's statistics. */
-    public static SubsampleStats run(List<Node> nodes, NodePatching patching, int samples, double p, Random random) {
+    public static <T> SubsampleStats run(
+            List<T> nodes, GroupPatching<T> patching, int samples, double p, Random random) {
         checkInclusion(nodes.size(), p);
         List<boolean[]> subsets = new ArrayList<>();
-        List<List<Node>> groups = new ArrayList<>();
+        List<List<T>> groups = new ArrayList<>();
         // Each draw is non-empty with probability at least 1e-3 (checked above); the cap makes the loop's end
         // certain rather than almost certain.
         long draws = 0;
@@ -87,7 +89,7 @@ public final class Subsampling extends PatchingBaseline {
                 throw new IllegalStateException("no non-empty subset in " + maxDraws + " draws");
             }
             boolean[] in = new boolean[nodes.size()];
-            List<Node> group = new ArrayList<>();
+            List<T> group = new ArrayList<>();
             for (int n = 0; n < in.length; n++) {
                 if (random.nextDouble() < p) {
                     in[n] = true;

@@ -1,5 +1,6 @@
 package dev.patchbay.attribution.diagnostic;
 
+import dev.patchbay.attribution.GroupPatching;
 import dev.patchbay.attribution.NodePatching;
 import dev.patchbay.attribution.baselines.SubsampleStats;
 import dev.patchbay.attribution.baselines.Subsampling;
@@ -47,9 +48,9 @@ public final class FalseNegativeDiagnostic {
         }
     }
 
-    /** One node's bound. */
-    public record Bound(
-            Node node,
+    /** One node's (or edge's) bound. */
+    public record Bound<T>(
+            T item,
             double difference,
             double standardError,
             double degreesOfFreedom,
@@ -60,58 +61,66 @@ public final class FalseNegativeDiagnostic {
      * @param flagged nodes whose bound reaches the threshold, largest bound first
      * @param expectedMissed the union bound: the sum over nodes of P(|effect| >= threshold)
      */
-    public record Report(
+    public record Report<T>(
             long nodes,
             double maxUpperBound,
             double threshold,
             double alpha,
-            List<Bound> flagged,
+            List<Bound<T>> flagged,
             double expectedMissed,
             Cost cost) {}
 
     private FalseNegativeDiagnostic() {}
 
-    public static Report run(PassRunner runner, List<PromptPair> pairs, List<Node> unverified, Settings s, int chunk) {
+    public static Report<Node> run(
+            PassRunner runner, List<PromptPair> pairs, List<Node> unverified, Settings s, int chunk) {
         if (unverified.isEmpty()) {
-            return new Report(0, 0, s.threshold(), s.alpha(), List.of(), 0, new Cost(0, 0, 0));
+            return run(unverified, null, s);
         }
         try (NodePatching patching = new NodePatching(runner, pairs, unverified, chunk)) {
-            SubsampleStats stats =
-                    Subsampling.run(unverified, patching, s.samples(), s.inclusionProbability(), new Random(s.seed()));
-            List<Bound> bounds = new ArrayList<>();
-            for (int n = 0; n < unverified.size(); n++) {
-                bounds.add(bound(unverified.get(n), stats, n, s));
-            }
-            bounds.sort(Comparator.comparingDouble((Bound b) -> -b.upperBound()));
-            List<Bound> flagged =
-                    bounds.stream().filter(b -> b.upperBound() >= s.threshold()).toList();
-            double expected =
-                    bounds.stream().mapToDouble(Bound::missProbability).sum();
-            return new Report(
-                    unverified.size(),
-                    bounds.get(0).upperBound(),
-                    s.threshold(),
-                    s.alpha(),
-                    flagged,
-                    expected,
-                    patching.cost());
+            return run(unverified, patching, s);
         }
     }
 
-    static Bound bound(Node node, SubsampleStats stats, int n, Settings s) {
+    /** The diagnostic over any patchable items (nodes or edges), with a patching session the caller closes. */
+    public static <T> Report<T> run(List<T> unverified, GroupPatching<T> patching, Settings s) {
+        if (unverified.isEmpty()) {
+            return new Report<>(0, 0, s.threshold(), s.alpha(), List.of(), 0, new Cost(0, 0, 0));
+        }
+        SubsampleStats stats =
+                Subsampling.run(unverified, patching, s.samples(), s.inclusionProbability(), new Random(s.seed()));
+        List<Bound<T>> bounds = new ArrayList<>();
+        for (int n = 0; n < unverified.size(); n++) {
+            bounds.add(bound(unverified.get(n), stats, n, s));
+        }
+        bounds.sort(Comparator.comparingDouble((Bound<T> b) -> -b.upperBound()));
+        List<Bound<T>> flagged =
+                bounds.stream().filter(b -> b.upperBound() >= s.threshold()).toList();
+        double expected = bounds.stream().mapToDouble(Bound::missProbability).sum();
+        return new Report<>(
+                unverified.size(),
+                bounds.get(0).upperBound(),
+                s.threshold(),
+                s.alpha(),
+                flagged,
+                expected,
+                patching.cost());
+    }
+
+    static <T> Bound<T> bound(T node, SubsampleStats stats, int n, Settings s) {
         double d = stats.difference(n);
         if (Double.isNaN(d)) {
             // The node was always or never patched: nothing is known of it.
-            return new Bound(node, Double.NaN, Double.NaN, Double.NaN, Double.POSITIVE_INFINITY, 1);
+            return new Bound<>(node, Double.NaN, Double.NaN, Double.NaN, Double.POSITIVE_INFINITY, 1);
         }
         double vIn = stats.variance(1, n) / stats.count(1, n);
         double vOut = stats.variance(0, n) / stats.count(0, n);
         if (Double.isNaN(vIn) || Double.isNaN(vOut)) {
-            return new Bound(node, d, Double.NaN, Double.NaN, Double.POSITIVE_INFINITY, 1);
+            return new Bound<>(node, d, Double.NaN, Double.NaN, Double.POSITIVE_INFINITY, 1);
         }
         double se = Math.sqrt(vIn + vOut);
         if (se == 0) {
-            return new Bound(node, d, 0, Double.POSITIVE_INFINITY, Math.abs(d), Math.abs(d) >= s.threshold() ? 1 : 0);
+            return new Bound<>(node, d, 0, Double.POSITIVE_INFINITY, Math.abs(d), Math.abs(d) >= s.threshold() ? 1 : 0);
         }
         // Welch-Satterthwaite degrees of freedom.
         double nu =
@@ -121,6 +130,6 @@ public final class FalseNegativeDiagnostic {
         // P(|D| >= theta) with D ~ d + se * T(nu).
         double miss =
                 t.survivalProbability((s.threshold() - d) / se) + t.cumulativeProbability((-s.threshold() - d) / se);
-        return new Bound(node, d, se, nu, upper, Math.min(1, miss));
+        return new Bound<>(node, d, se, nu, upper, Math.min(1, miss));
     }
 }

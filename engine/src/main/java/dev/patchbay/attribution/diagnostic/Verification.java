@@ -61,21 +61,27 @@ public final class Verification {
      * The false-negative diagnostic over the nodes verification left out ({@code rest}); a threshold of 0 in
      * {@code settings} means a tenth of the largest verified effect.
      */
-    public static FalseNegativeDiagnostic.Report diagnose(
+    public static FalseNegativeDiagnostic.Report<Node> diagnose(
             PassRunner runner,
             List<PromptPair> pairs,
             List<Node> rest,
             FalseNegativeDiagnostic.Settings settings,
             double largestVerified,
             int chunk) {
-        if (settings.threshold() == 0) {
-            settings = new FalseNegativeDiagnostic.Settings(
-                    settings.samples(),
-                    settings.inclusionProbability(),
-                    settings.alpha(),
-                    largestVerified / 10,
-                    settings.seed());
+        return FalseNegativeDiagnostic.run(runner, pairs, rest, withDefaultThreshold(settings, largestVerified), chunk);
+    }
+
+    /** The settings with a threshold of 0 replaced by a tenth of the largest verified effect. */
+    static FalseNegativeDiagnostic.Settings withDefaultThreshold(
+            FalseNegativeDiagnostic.Settings settings, double largestVerified) {
+        if (settings.threshold() != 0) {
+            return settings;
         }
-        return FalseNegativeDiagnostic.run(runner, pairs, rest, settings, chunk);
+        return new FalseNegativeDiagnostic.Settings(
+                settings.samples(),
+                settings.inclusionProbability(),
+                settings.alpha(),
+                largestVerified / 10,
+                settings.seed());
     }
 }

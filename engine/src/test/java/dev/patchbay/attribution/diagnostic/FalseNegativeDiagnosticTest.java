@@ -46,7 +46,7 @@ class FalseNegativeDiagnosticTest extends Float64Models {
                 unverified,
                 new FalseNegativeDiagnostic.Settings(200, 0.2, 0.05, 0.1, 3),
                 64);
-        assertEquals(planted, report.flagged().get(0).node().name(), "the largest bound is the planted node's");
+        assertEquals(planted, report.flagged().get(0).item().name(), "the largest bound is the planted node's");
         assertEquals(0.5, report.flagged().get(0).difference(), 1e-9, "effects add here, so the estimate is exact");
         assertTrue(report.maxUpperBound() >= 0.5);
         assertEquals(2 + 200, report.cost().forwardPasses());
@@ -70,13 +70,13 @@ class FalseNegativeDiagnosticTest extends Float64Models {
         NodeSet lastNeurons = new NodeSet(java.util.EnumSet.of(NodeKind.NEURON), new int[] {1}, true, new int[] {5});
         List<Node> nodes = lastNeurons.enumerate(model.config(), pair.length());
         AttributionResult exact = new ActivationPatching(16).run(model, List.of(pair), lastNeurons);
-        FalseNegativeDiagnostic.Report few = FalseNegativeDiagnostic.run(
+        FalseNegativeDiagnostic.Report<Node> few = FalseNegativeDiagnostic.run(
                 PassRunner.direct(model),
                 List.of(pair),
                 nodes,
                 new FalseNegativeDiagnostic.Settings(40, 0.3, 0.05, 0.0, 1),
                 64);
-        FalseNegativeDiagnostic.Report many = FalseNegativeDiagnostic.run(
+        FalseNegativeDiagnostic.Report<Node> many = FalseNegativeDiagnostic.run(
                 PassRunner.direct(model),
                 List.of(pair),
                 nodes,
@@ -104,8 +104,8 @@ class FalseNegativeDiagnosticTest extends Float64Models {
                     nodes,
                     new FalseNegativeDiagnostic.Settings(400, 0.3, 0.05, 0.0, seed),
                     64);
-            for (FalseNegativeDiagnostic.Bound b : report.flagged()) {
-                covered += b.upperBound() >= Math.abs(exact.estimate(b.node().name())) ? 1 : 0;
+            for (FalseNegativeDiagnostic.Bound<Node> b : report.flagged()) {
+                covered += b.upperBound() >= Math.abs(exact.estimate(b.item().name())) ? 1 : 0;
                 total++;
             }
         }

@@ -1,10 +1,14 @@
 package dev.patchbay.server.mapping;
 
 import dev.patchbay.model.ModelConfig;
+import dev.patchbay.nodes.Edge;
+import dev.patchbay.nodes.EdgeBlock;
 import dev.patchbay.nodes.EffectBlock;
 import dev.patchbay.nodes.Node;
 import dev.patchbay.nodes.NodeKind;
 import dev.patchbay.proto.v1.ModelInfo;
+import dev.patchbay.proto.v1.ReaderKind;
+import dev.patchbay.proto.v1.WriterKind;
 
 /** The engine's results as protocol messages. */
 public final class Protos {
@@ -45,6 +49,56 @@ public final class Protos {
             out.addShape(b.positions().length);
         }
         out.addShape(b.units());
+        for (double v : b.values()) {
+            out.addValues((float) v);
+        }
+        return out.build();
+    }
+
+    public static WriterKind writerKind(Edge.WriterKind kind) {
+        return switch (kind) {
+            case EMBED -> WriterKind.WRITER_EMBED;
+            case HEAD -> WriterKind.WRITER_HEAD;
+            case MLP -> WriterKind.WRITER_MLP;
+        };
+    }
+
+    public static ReaderKind readerKind(Edge.ReaderKind kind) {
+        return switch (kind) {
+            case QUERY -> ReaderKind.READER_QUERY;
+            case KEY -> ReaderKind.READER_KEY;
+            case VALUE -> ReaderKind.READER_VALUE;
+            case MLP -> ReaderKind.READER_MLP;
+            case LOGITS -> ReaderKind.READER_LOGITS;
+        };
+    }
+
+    public static dev.patchbay.proto.v1.Edge edge(Edge e) {
+        return dev.patchbay.proto.v1.Edge.newBuilder()
+                .setWriterKind(writerKind(e.writer().kind()))
+                .setWriterLayer(e.writer().layer())
+                .setWriterUnit(e.writer().unit())
+                .setReaderKind(readerKind(e.reader().kind()))
+                .setReaderLayer(e.reader().layer())
+                .setReaderUnit(e.reader().unit())
+                .setPosition(e.position())
+                .setName(e.name())
+                .build();
+    }
+
+    public static dev.patchbay.proto.v1.EdgeBlock edgeBlock(EdgeBlock b) {
+        var out = dev.patchbay.proto.v1.EdgeBlock.newBuilder()
+                .setReaderKind(readerKind(b.group().kind()))
+                .setReaderLayer(b.group().layer())
+                .setReaders(b.group().readers())
+                .setWriters(b.group().writers());
+        if (b.positions() != null) {
+            for (int p : b.positions()) {
+                out.addPositions(p);
+            }
+            out.addShape(b.positions().length);
+        }
+        out.addShape(b.group().readers()).addShape(b.group().writers());
         for (double v : b.values()) {
             out.addValues((float) v);
         }

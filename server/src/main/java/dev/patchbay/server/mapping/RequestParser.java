@@ -1,17 +1,21 @@
 package dev.patchbay.server.mapping;
 
 import dev.patchbay.attribution.AttributionMethod;
+import dev.patchbay.attribution.EdgeAttribution;
 import dev.patchbay.attribution.NodePatching;
 import dev.patchbay.attribution.baselines.Subsampling;
 import dev.patchbay.attribution.catalog.Methods;
 import dev.patchbay.attribution.diagnostic.FalseNegativeDiagnostic;
 import dev.patchbay.checkpoint.TextTokenizer;
 import dev.patchbay.model.ModelConfig;
+import dev.patchbay.nodes.EdgeGraph;
 import dev.patchbay.nodes.Metric;
 import dev.patchbay.nodes.NodeKind;
 import dev.patchbay.nodes.NodeSet;
 import dev.patchbay.nodes.PromptPair;
+import dev.patchbay.proto.v1.AttributeEdgesRequest;
 import dev.patchbay.proto.v1.AttributeRequest;
+import dev.patchbay.proto.v1.DiagnosticOptions;
 import dev.patchbay.proto.v1.MetricKind;
 import dev.patchbay.proto.v1.Node;
 import dev.patchbay.proto.v1.PatchRequest;
@@ -111,18 +115,7 @@ public final class RequestParser {
         if (id.equals("subsampling") && b.getInclusionProbability() > 0) {
             checkInclusion(count, b.getInclusionProbability(), "baseline.inclusion_probability");
         }
-        if (r.getVerifyTopK() < 0) {
-            throw RequestException.invalid("verify_top_k: must not be negative, got " + r.getVerifyTopK());
-        }
-        // NaN would compare false below and read as "no cap".
-        if (finite(r.getVerifyBudget(), "verify_budget") < 0) {
-            throw RequestException.invalid("verify_budget: must not be negative, got " + r.getVerifyBudget());
-        }
-        long verify = Math.min(count, r.getVerifyTopK());
-        if (r.getVerifyBudget() > 0) {
-            // Each verified node costs one run per pair, after every pair's clean and noise runs.
-            verify = Math.min(verify, Math.max(0, (long) Math.floor(r.getVerifyBudget() / pairs.size()) - 2));
-        }
+        long verify = verifyCount(r.getVerifyTopK(), r.getVerifyBudget(), count, pairs);
         // Verification patches each verified node once per pair, after each pair's clean and noise runs.
         double planned = method.plannedForwardPasses(model.loaded().transformer(), pairs, nodes)
                 + pairs.size() * (verify > 0 ? 2.0 + verify : 0);
@@ -131,36 +124,8 @@ public final class RequestParser {
                     + " patched runs for each of " + pairs.size() + " pairs exceed the server's limit of "
                     + limits.maxPatchedRuns() + "; choose fewer nodes or use an AtP method");
         }
-        FalseNegativeDiagnostic.Settings diagnostic = null;
-        if (r.getDiagnostic().getEnabled()) {
-            var d = r.getDiagnostic();
-            if (verify == 0) {
-                throw RequestException.invalid("diagnostic: needs verification (verify_top_k > 0, and a verify_budget"
-                        + " that allows it): it bounds the nodes left unverified");
-            }
-            // Zero takes the default; NaN and infinities are refused, never read as "no limit".
-            double inclusion = finite(d.getInclusionProbability(), "diagnostic.inclusion_probability");
-            double alpha = finite(d.getAlpha(), "diagnostic.alpha");
-            if (d.getSamples() < 0) {
-                throw RequestException.invalid(
-                        "diagnostic.samples: must not be negative (zero takes the default), got " + d.getSamples());
-            }
-            double threshold = finite(d.getThreshold(), "diagnostic.threshold");
-            try {
-                diagnostic = new FalseNegativeDiagnostic.Settings(
-                        d.getSamples() > 0 ? d.getSamples() : FalseNegativeDiagnostic.Settings.DEFAULT_SAMPLES,
-                        inclusion != 0 ? inclusion : FalseNegativeDiagnostic.Settings.DEFAULT_INCLUSION,
-                        alpha != 0 ? alpha : FalseNegativeDiagnostic.Settings.DEFAULT_ALPHA,
-                        threshold,
-                        d.getSeed());
-            } catch (IllegalArgumentException e) {
-                throw RequestException.invalid(e.getMessage());
-            }
-            checkInclusion(count - verify, diagnostic.inclusionProbability(), "diagnostic.inclusion_probability");
-            if ((long) diagnostic.samples() * pairs.size() > limits.maxPatchedRuns()) {
-                throw RequestException.tooLarge("diagnostic.samples: " + diagnostic.samples() + " runs for each of "
-                        + pairs.size() + " pairs exceed the server's limit of " + limits.maxPatchedRuns());
-            }
+        FalseNegativeDiagnostic.Settings diagnostic = diagnostic(r.getDiagnostic(), verify, count, pairs, "nodes");
+        if (diagnostic != null) {
             // The Accepted event's plan includes the diagnostic's patched runs, one per sample and pair.
             planned += (double) diagnostic.samples() * pairs.size();
         }
@@ -168,6 +133,125 @@ public final class RequestParser {
     }
 
     /** The text, refused before any tokenizing if it is longer than the server's limit. */
+    /** A checked AttributeEdges request; {@code settings} carries the rows per pass that fit the memory budget. */
+    public record AttributeEdges(
+            ServedModel model,
+            List<PromptPair> pairs,
+            EdgeAttribution.Settings settings,
+            int verifyTopK,
+            long edgeCount,
+            double plannedForwardPasses,
+            FalseNegativeDiagnostic.Settings diagnostic,
+            int patchRows) {}
+
+    /** The most EAP-IG steps a request may ask for (each is a forward and a backward pass per pair). */
+    public static final int MAX_IG_STEPS = 256;
+
+    public AttributeEdges attributeEdges(AttributeEdgesRequest r) throws RequestException {
+        ServedModel model = model(r.getModel());
+        List<PromptPair> pairs = pairs(model, r.getPairsList(), r.getMetric(), r.getAllowUnknownTokens());
+        EdgeAttribution.Method method = switch (r.getMethod()) {
+            case EXACT_EDGE_PATCHING -> EdgeAttribution.Method.EXACT;
+            case EAP -> EdgeAttribution.Method.EAP;
+            case EAP_IG -> EdgeAttribution.Method.EAP_IG;
+            case EDGE_ATP_STAR, EDGE_METHOD_UNSPECIFIED -> EdgeAttribution.Method.ATP_STAR;
+            default -> throw RequestException.invalid("method: unknown value " + r.getMethodValue());
+        };
+        if (r.getIgSteps() < 0 || r.getIgSteps() > MAX_IG_STEPS) {
+            throw RequestException.invalid(
+                    "ig_steps: between 1 and " + MAX_IG_STEPS + " (0 takes the default), got " + r.getIgSteps());
+        }
+        int steps = r.getIgSteps() == 0 ? EdgeAttribution.Settings.DEFAULT_IG_STEPS : r.getIgSteps();
+        try {
+            EdgeAttribution.validate(pairs, r.getPerPosition(), model.config());
+        } catch (IllegalArgumentException e) {
+            throw RequestException.invalid(e.getMessage());
+        }
+        int patchRows = patchRowsFitting(model, pairs);
+        int gradientRows = batchRows;
+        if (method.estimate() != null) {
+            int length = pairs.get(0).length();
+            int fit = model.device().edgeRowsFitting(length, method.estimate(), steps);
+            if (fit < 1) {
+                throw overBudget(
+                        model, length, model.device().edgeRowBytes(length, method.estimate(), steps), method.id());
+            }
+            gradientRows = Math.min(batchRows, fit);
+        }
+        EdgeAttribution.Settings settings =
+                new EdgeAttribution.Settings(method, r.getPerPosition(), steps, gradientRows, patchRows);
+        EdgeGraph graph = new EdgeGraph(model.config());
+        long count = EdgeAttribution.edgeCount(graph, pairs.get(0).length(), r.getPerPosition());
+        long verify = verifyCount(r.getVerifyTopK(), r.getVerifyBudget(), count, pairs);
+        double planned =
+                EdgeAttribution.plannedPasses(graph, pairs, settings) + pairs.size() * (verify > 0 ? 2.0 + verify : 0);
+        if (planned > limits.maxPatchedRuns()) {
+            throw RequestException.tooLarge("method: " + (long) Math.ceil(planned / pairs.size())
+                    + " patched runs for each of " + pairs.size() + " pairs exceed the server's limit of "
+                    + limits.maxPatchedRuns() + "; use an estimate (EAP, EAP-IG, AtP*) and verify its top edges");
+        }
+        FalseNegativeDiagnostic.Settings diagnostic = diagnostic(r.getDiagnostic(), verify, count, pairs, "edges");
+        if (diagnostic != null) {
+            planned += (double) diagnostic.samples() * pairs.size();
+        }
+        return new AttributeEdges(model, pairs, settings, (int) verify, count, planned, diagnostic, patchRows);
+    }
+
+    /** How many top items verification patches: verify_top_k, capped by the items and by verify_budget. */
+    private static long verifyCount(int topK, double budget, long count, List<PromptPair> pairs)
+            throws RequestException {
+        if (topK < 0) {
+            throw RequestException.invalid("verify_top_k: must not be negative, got " + topK);
+        }
+        // NaN would compare false below and read as "no cap".
+        if (finite(budget, "verify_budget") < 0) {
+            throw RequestException.invalid("verify_budget: must not be negative, got " + budget);
+        }
+        long verify = Math.min(count, topK);
+        if (budget > 0) {
+            // Each verified item costs one run per pair, after every pair's clean and noise runs.
+            verify = Math.min(verify, Math.max(0, (long) Math.floor(budget / pairs.size()) - 2));
+        }
+        return verify;
+    }
+
+    /** The diagnostic's settings, or null when it is off; {@code what} names the items ("nodes", "edges"). */
+    private FalseNegativeDiagnostic.Settings diagnostic(
+            DiagnosticOptions d, long verify, long count, List<PromptPair> pairs, String what) throws RequestException {
+        if (!d.getEnabled()) {
+            return null;
+        }
+        if (verify == 0) {
+            throw RequestException.invalid("diagnostic: needs verification (verify_top_k > 0, and a verify_budget"
+                    + " that allows it): it bounds the " + what + " left unverified");
+        }
+        // Zero takes the default; NaN and infinities are refused, never read as "no limit".
+        double inclusion = finite(d.getInclusionProbability(), "diagnostic.inclusion_probability");
+        double alpha = finite(d.getAlpha(), "diagnostic.alpha");
+        if (d.getSamples() < 0) {
+            throw RequestException.invalid(
+                    "diagnostic.samples: must not be negative (zero takes the default), got " + d.getSamples());
+        }
+        double threshold = finite(d.getThreshold(), "diagnostic.threshold");
+        FalseNegativeDiagnostic.Settings settings;
+        try {
+            settings = new FalseNegativeDiagnostic.Settings(
+                    d.getSamples() > 0 ? d.getSamples() : FalseNegativeDiagnostic.Settings.DEFAULT_SAMPLES,
+                    inclusion != 0 ? inclusion : FalseNegativeDiagnostic.Settings.DEFAULT_INCLUSION,
+                    alpha != 0 ? alpha : FalseNegativeDiagnostic.Settings.DEFAULT_ALPHA,
+                    threshold,
+                    d.getSeed());
+        } catch (IllegalArgumentException e) {
+            throw RequestException.invalid(e.getMessage());
+        }
+        checkInclusion(count - verify, settings.inclusionProbability(), "diagnostic.inclusion_probability");
+        if ((long) settings.samples() * pairs.size() > limits.maxPatchedRuns()) {
+            throw RequestException.tooLarge("diagnostic.samples: " + settings.samples() + " runs for each of "
+                    + pairs.size() + " pairs exceed the server's limit of " + limits.maxPatchedRuns());
+        }
+        return settings;
+    }
+
     public String text(String text, String field) throws RequestException {
         if (text.length() > limits.maxTextChars()) {
             throw RequestException.tooLarge(field + ": " + text.length() + " characters exceed the server's limit of "

@@ -133,7 +133,7 @@ final class AttributeJob implements Runnable {
 
     /** Bounds the unverified nodes' effects; the default threshold is a tenth of the largest verified effect. */
     private Cost diagnose(PassRunner runner, List<Node> rest, double largestVerified) {
-        FalseNegativeDiagnostic.Report report = Verification.diagnose(
+        FalseNegativeDiagnostic.Report<Node> report = Verification.diagnose(
                 runner, request.pairs(), rest, request.diagnostic(), largestVerified, verifyChunk);
         Diagnostic.Builder out = Diagnostic.newBuilder()
                 .setNodes(report.nodes())
@@ -142,9 +142,9 @@ final class AttributeJob implements Runnable {
                 .setAlpha(report.alpha())
                 .setExpectedMissed(report.expectedMissed())
                 .setForwardPasses(report.cost().forwardPasses());
-        for (FalseNegativeDiagnostic.Bound b : report.flagged()) {
+        for (FalseNegativeDiagnostic.Bound<Node> b : report.flagged()) {
             out.addFlagged(NodeBound.newBuilder()
-                    .setNode(Protos.node(b.node()))
+                    .setNode(Protos.node(b.item()))
                     .setDifference(b.difference())
                     .setStandardError(b.standardError())
                     .setUpperBound(b.upperBound())

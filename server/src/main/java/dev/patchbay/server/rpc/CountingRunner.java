@@ -2,6 +2,8 @@ package dev.patchbay.server.rpc;
 
 import ai.djl.ndarray.NDManager;
 import dev.patchbay.model.HookedTransformer;
+import dev.patchbay.passes.EdgeEstimates;
+import dev.patchbay.passes.EdgeWork;
 import dev.patchbay.passes.GradientEstimates;
 import dev.patchbay.passes.GradientWork;
 import dev.patchbay.passes.PassRunner;
@@ -55,6 +57,11 @@ final class CountingRunner implements PassRunner {
             case NOT_APPLICABLE -> {}
         }
         return e;
+    }
+
+    @Override
+    public EdgeEstimates edgeGradients(EdgeWork work) {
+        return inner.edgeGradients(work);
     }
 
     int cacheHits() {

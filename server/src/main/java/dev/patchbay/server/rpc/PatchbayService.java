@@ -3,6 +3,8 @@ package dev.patchbay.server.rpc;
 import dev.patchbay.checkpoint.TextTokenizer;
 import dev.patchbay.execution.Device;
 import dev.patchbay.execution.ResidentMemory;
+import dev.patchbay.proto.v1.AttributeEdgesEvent;
+import dev.patchbay.proto.v1.AttributeEdgesRequest;
 import dev.patchbay.proto.v1.AttributeEvent;
 import dev.patchbay.proto.v1.AttributeRequest;
 import dev.patchbay.proto.v1.ListModelsRequest;
@@ -138,6 +140,18 @@ public final class PatchbayService extends PatchbayGrpc.PatchbayImplBase {
             RequestParser.Attribute parsed = parser.attribute(request);
             Device.Job job = openJob(parsed.model().device(), call);
             start(job, call, new AttributeJob(parsed, job, EventSink.of(response), this::stopping));
+        } catch (RequestException e) {
+            response.onError(e.status().asRuntimeException());
+        }
+    }
+
+    @Override
+    public void attributeEdges(AttributeEdgesRequest request, StreamObserver<AttributeEdgesEvent> response) {
+        var call = (ServerCallStreamObserver<AttributeEdgesEvent>) response;
+        try {
+            RequestParser.AttributeEdges parsed = parser.attributeEdges(request);
+            Device.Job job = openJob(parsed.model().device(), call);
+            start(job, call, new AttributeEdgesJob(parsed, job, response, this::stopping));
         } catch (RequestException e) {
             response.onError(e.status().asRuntimeException());
         }

@@ -1,0 +1,197 @@
+package dev.patchbay.server;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ai.djl.ndarray.types.DataType;
+import dev.patchbay.TestCheckpoints;
+import dev.patchbay.attribution.EdgeAttribution;
+import dev.patchbay.attribution.EdgeResult;
+import dev.patchbay.checkpoint.LoadedModel;
+import dev.patchbay.execution.SchedulerConfig;
+import dev.patchbay.nodes.Edge;
+import dev.patchbay.nodes.Metric;
+import dev.patchbay.passes.PassRunner;
+import dev.patchbay.proto.v1.AttributeEdgesEvent;
+import dev.patchbay.proto.v1.AttributeEdgesRequest;
+import dev.patchbay.proto.v1.DiagnosticOptions;
+import dev.patchbay.proto.v1.EdgeBlock;
+import dev.patchbay.proto.v1.EdgeMethod;
+import dev.patchbay.proto.v1.PatchbayGrpc;
+import dev.patchbay.proto.v1.Prompt;
+import dev.patchbay.proto.v1.PromptPair;
+import dev.patchbay.proto.v1.Token;
+import dev.patchbay.proto.v1.TokenIds;
+import dev.patchbay.proto.v1.VerifiedEdge;
+import dev.patchbay.server.config.ServerLimits;
+import io.grpc.ManagedChannel;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import io.grpc.inprocess.InProcessChannelBuilder;
+import io.grpc.inprocess.InProcessServerBuilder;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/** AttributeEdges over grpc-java's in-process transport: the same numbers as in-process, and refusals. */
+class AttributeEdgesServiceTest {
+    private static final int[] CLEAN = {5, 17, 2, 44, 9, 31, 7, 12};
+    private static final int[] NOISE = {5, 17, 3, 44, 9, 28, 7, 12};
+    private static LoadedModel llama;
+    private static PatchbayServer server;
+    private static ManagedChannel channel;
+
+    @BeforeAll
+    static void start() throws Exception {
+        llama = TestCheckpoints.load("tiny-llama", DataType.FLOAT32);
+        String name = InProcessServerBuilder.generateName();
+        server = PatchbayServer.start(
+                InProcessServerBuilder.forName(name),
+                Map.of("tiny-llama", llama),
+                new SchedulerConfig(32, 8192, Duration.ofMillis(20), 1L << 30),
+                new ServerLimits(1 << 20, 64, 256, 100_000, 32, 4, 4096));
+        channel = InProcessChannelBuilder.forName(name).build();
+    }
+
+    @AfterAll
+    static void stop() throws Exception {
+        channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+        server.close();
+        llama.close();
+    }
+
+    private static PromptPair pair(int[] clean, int[] noise) {
+        return PromptPair.newBuilder()
+                .setClean(Prompt.newBuilder().setIds(ids(clean)))
+                .setNoise(Prompt.newBuilder().setIds(ids(noise)))
+                .addAnswers(Token.newBuilder().setId(11))
+                .addWrongs(Token.newBuilder().setId(40))
+                .build();
+    }
+
+    private static TokenIds ids(int[] ids) {
+        TokenIds.Builder b = TokenIds.newBuilder();
+        for (int id : ids) {
+            b.addIds(id);
+        }
+        return b.build();
+    }
+
+    private static List<AttributeEdgesEvent> call(AttributeEdgesRequest request) {
+        List<AttributeEdgesEvent> events = new ArrayList<>();
+        PatchbayGrpc.newBlockingStub(channel).attributeEdges(request).forEachRemaining(events::add);
+        return events;
+    }
+
+    private static dev.patchbay.nodes.PromptPair enginePair() {
+        return new dev.patchbay.nodes.PromptPair(CLEAN, NOISE, Metric.logitDiff(new int[] {11}, new int[] {40}));
+    }
+
+    @Test
+    void eapOverTheRpcEqualsInProcessAndItsTopEdgesAreVerifiedInRankOrder() {
+        List<AttributeEdgesEvent> events = call(AttributeEdgesRequest.newBuilder()
+                .setModel("tiny-llama")
+                .addPairs(pair(CLEAN, NOISE))
+                .setMethod(EdgeMethod.EAP)
+                .setVerifyTopK(5)
+                .setDiagnostic(DiagnosticOptions.newBuilder().setEnabled(true).setSamples(16))
+                .build());
+        EdgeResult local = EdgeAttribution.run(
+                PassRunner.direct(llama.transformer()),
+                List.of(enginePair()),
+                new EdgeAttribution.Settings(EdgeAttribution.Method.EAP, false, 1, 4, 16),
+                EdgeAttribution.Listener.NONE);
+        assertEquals(AttributeEdgesEvent.EventCase.ACCEPTED, events.get(0).getEventCase());
+        assertEquals(local.size(), events.get(0).getAccepted().getNodeCount());
+        List<EdgeBlock> blocks = events.stream()
+                .filter(AttributeEdgesEvent::hasBlock)
+                .map(AttributeEdgesEvent::getBlock)
+                .toList();
+        assertEquals(local.blocks().size(), blocks.size());
+        for (int b = 0; b < blocks.size(); b++) {
+            double[] expected = local.blocks().get(b).values();
+            assertEquals(expected.length, blocks.get(b).getValuesCount());
+            for (int i = 0; i < expected.length; i++) {
+                assertEquals(expected[i], blocks.get(b).getValues(i), 1e-6 * Math.max(1, Math.abs(expected[i])));
+            }
+        }
+        List<VerifiedEdge> verified = events.stream()
+                .filter(AttributeEdgesEvent::hasVerified)
+                .map(AttributeEdgesEvent::getVerified)
+                .toList();
+        List<EdgeResult.Scored> top = local.top(5);
+        assertEquals(5, verified.size());
+        for (int i = 0; i < 5; i++) {
+            assertEquals(i + 1, verified.get(i).getRank());
+            assertEquals(top.get(i).edge().name(), verified.get(i).getEdge().getName());
+            assertEquals(
+                    Edge.parse(verified.get(i).getEdge().getName()).name(),
+                    verified.get(i).getEdge().getName());
+        }
+        assertTrue(events.stream().anyMatch(AttributeEdgesEvent::hasDiagnostic), "the diagnostic is streamed");
+        AttributeEdgesEvent last = events.get(events.size() - 1);
+        assertTrue(last.hasSummary());
+        assertEquals("eap", last.getSummary().getMethod());
+    }
+
+    @Test
+    void atPStarPerPositionStreamsOneBlockPerReaderGroupWithPositions() {
+        List<AttributeEdgesEvent> events = call(AttributeEdgesRequest.newBuilder()
+                .setModel("tiny-llama")
+                .addPairs(pair(CLEAN, NOISE))
+                .setMethod(EdgeMethod.EDGE_ATP_STAR)
+                .setPerPosition(true)
+                .build());
+        List<EdgeBlock> blocks = events.stream()
+                .filter(AttributeEdgesEvent::hasBlock)
+                .map(AttributeEdgesEvent::getBlock)
+                .toList();
+        int layers = llama.transformer().config().nLayers();
+        assertEquals(4 * layers + 1, blocks.size());
+        for (EdgeBlock b : blocks) {
+            assertEquals(CLEAN.length, b.getPositionsCount());
+            assertEquals(List.of(CLEAN.length, b.getReaders(), b.getWriters()), b.getShapeList());
+            assertTrue(b.getValuesList().stream().allMatch(v -> v >= 0), "AtP* scores are magnitudes");
+        }
+    }
+
+    @Test
+    void badEdgeRequestsAreRefusedNamingTheField() {
+        StatusRuntimeException steps = assertThrows(
+                StatusRuntimeException.class,
+                () -> call(AttributeEdgesRequest.newBuilder()
+                        .setModel("tiny-llama")
+                        .addPairs(pair(CLEAN, NOISE))
+                        .setMethod(EdgeMethod.EAP_IG)
+                        .setIgSteps(-1)
+                        .build()));
+        assertEquals(Status.Code.INVALID_ARGUMENT, steps.getStatus().getCode());
+        assertTrue(steps.getStatus().getDescription().contains("ig_steps"), steps.getMessage());
+        int[] shorter = {5, 17, 2, 44};
+        StatusRuntimeException lengths = assertThrows(
+                StatusRuntimeException.class,
+                () -> call(AttributeEdgesRequest.newBuilder()
+                        .setModel("tiny-llama")
+                        .addPairs(pair(CLEAN, NOISE))
+                        .addPairs(pair(shorter, shorter))
+                        .setPerPosition(true)
+                        .build()));
+        assertEquals(Status.Code.INVALID_ARGUMENT, lengths.getStatus().getCode());
+        assertTrue(lengths.getStatus().getDescription().contains("per-position edges"), lengths.getMessage());
+        StatusRuntimeException diagnostic = assertThrows(
+                StatusRuntimeException.class,
+                () -> call(AttributeEdgesRequest.newBuilder()
+                        .setModel("tiny-llama")
+                        .addPairs(pair(CLEAN, NOISE))
+                        .setDiagnostic(DiagnosticOptions.newBuilder().setEnabled(true))
+                        .build()));
+        assertEquals(Status.Code.INVALID_ARGUMENT, diagnostic.getStatus().getCode());
+        assertTrue(diagnostic.getStatus().getDescription().contains("edges left unverified"), diagnostic.getMessage());
+    }
+}
