@@ -5,7 +5,7 @@ import pathlib
 
 import pytest
 
-from patchbay import node_name, parse_node
+from patchbay import edge_name, node_name, parse_edge, parse_node
 from patchbay.v1 import patchbay_pb2 as pb
 
 EXAMPLES = json.loads((pathlib.Path(__file__).resolve().parents[2] / "proto" / "node-names.json").read_text())
@@ -29,4 +29,21 @@ def test_aliases_parse_to_their_canonical_name(example):
 def test_invalid_names_are_refused_with_the_text_in_the_message(name):
     with pytest.raises(ValueError, match="not a node name") as refused:
         parse_node(name)
+    assert repr(name) in str(refused.value)
+
+
+@pytest.mark.parametrize("example", EXAMPLES["edges"], ids=lambda e: e["name"])
+def test_edge_names_parse_to_their_fields_and_print_back_unchanged(example):
+    edge = parse_edge(example["name"])
+    assert (pb.WriterKind.Name(edge.writer_kind), edge.writer_layer, edge.writer_unit,
+            pb.ReaderKind.Name(edge.reader_kind), edge.reader_layer, edge.reader_unit, edge.position) == (
+        example["writer_kind"], example["writer_layer"], example["writer_unit"], example["reader_kind"],
+        example["reader_layer"], example["reader_unit"], example["position"])
+    assert edge_name(edge) == example["name"]
+
+
+@pytest.mark.parametrize("name", EXAMPLES["invalid_edges"])
+def test_invalid_edge_names_are_refused_with_the_text_in_the_message(name):
+    with pytest.raises(ValueError, match="not an edge name") as refused:
+        parse_edge(name)
     assert repr(name) in str(refused.value)

@@ -1,14 +1,15 @@
 """The hand-written layer over the generated stubs in patchbay.v1."""
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import grpc
 import numpy as np
 
+from patchbay import edges, runs
 from patchbay import events as ev
-from patchbay import runs
 from patchbay.names import node_names, parse_node
 from patchbay.requests import METRICS, NodeSpec, Pairs, attribute_request, node_set, pair_list
 from patchbay.v1 import patchbay_pb2, patchbay_pb2_grpc
@@ -35,12 +36,11 @@ class Tokens:
     tokens: list[str]
 
 
-class Attribution:
-    """One Attribute call. Iterate it to get typed events as they stream; or collect it whole.
+class _Run:
+    """A streaming call's events: iterate to get them typed as they arrive, or collect the call whole."""
 
-    ``to_dataframe()`` and ``top(k)`` read whatever remains of the stream first. ``cancel()`` stops the
-    request on the server.
-    """
+    #: message -> typed event; each kind of run sets its own.
+    _convert: Callable[[Any], object] = staticmethod(ev.convert)
 
     def __init__(self, call, progress: bool = False):
         self._call = call
@@ -49,23 +49,12 @@ class Attribution:
         self._bar = _ProgressBar() if progress else None
 
     @classmethod
-    def of_events(cls, events: list) -> Attribution:
+    def of_events(cls, events: list):
         """A finished run made of events already received (e.g. read back by ``patchbay.load_run``)."""
         run = cls(None)
         run._events = list(events)
         run._done = True
         return run
-
-    def save(self, path) -> None:
-        """Writes the whole run (reading the rest of the stream first) to an .npz file; ``patchbay.load_run``
-        reads it back. The format is documented in ``patchbay.runs``."""
-        runs.save(self.collect()._events, path)
-
-    def as_array(self, kind: str = "z") -> np.ndarray:
-        """The estimates of one node kind ("z", "q", "k", "v", "post", ...) shaped [layer, head] or
-        [layer, head, position] (units are neurons for "post"), as TransformerLens's patching functions return
-        them; NaN for layers the run did not score."""
-        return runs.as_array(self.effects(), kind)
 
     def __iter__(self) -> Iterator:
         yield from self._events
@@ -73,7 +62,7 @@ class Attribution:
             return
         try:
             for message in self._call:
-                event = ev.convert(message)
+                event = self._convert(message)
                 self._events.append(event)
                 if self._bar is not None:
                     self._bar.show(event)
@@ -85,7 +74,7 @@ class Attribution:
             if self._bar is not None:
                 self._bar.close()
 
-    def collect(self) -> Attribution:
+    def collect(self):
         for _ in self:
             pass
         return self
@@ -101,6 +90,25 @@ class Attribution:
     @property
     def summary(self) -> ev.Summary | None:
         return next((e for e in self.collect()._events if isinstance(e, ev.Summary)), None)
+
+
+class Attribution(_Run):
+    """One Attribute call. Iterate it to get typed events as they stream; or collect it whole.
+
+    ``to_dataframe()`` and ``top(k)`` read whatever remains of the stream first. ``cancel()`` stops the
+    request on the server.
+    """
+
+    def save(self, path) -> None:
+        """Writes the whole run (reading the rest of the stream first) to an .npz file; ``patchbay.load_run``
+        reads it back. The format is documented in ``patchbay.runs``."""
+        runs.save(self.collect()._events, path)
+
+    def as_array(self, kind: str = "z") -> np.ndarray:
+        """The estimates of one node kind ("z", "q", "k", "v", "post", ...) shaped [layer, head] or
+        [layer, head, position] (units are neurons for "post"), as TransformerLens's patching functions return
+        them; NaN for layers the run did not score."""
+        return runs.as_array(self.effects(), kind)
 
     def effects(self) -> list[ev.Effects]:
         return [e for e in self.collect()._events if isinstance(e, ev.Effects)]
@@ -161,6 +169,33 @@ class Attribution:
         }, columns=columns)
 
 
+class EdgeAttribution(_Run):
+    """One AttributeEdges call: blocks of edge scores per reader group, verified edges, the diagnostic, a summary.
+
+    ``to_dataframe()`` has one row per edge: name (``L0H1->L2H0.q``), writer, reader, kind (q, k, v, mlp, logits),
+    layer (the reader's), position (-1: all), estimate and verified_effect (NaN unless verified), largest |estimate|
+    first. ``top(k)`` makes names for k rows only.
+    """
+
+    _convert = staticmethod(edges.convert)
+
+    def blocks(self) -> list[edges.EdgeBlock]:
+        return [e for e in self.collect()._events if isinstance(e, edges.EdgeBlock)]
+
+    def verified(self) -> list[edges.VerifiedEdge]:
+        return [e for e in self.collect()._events if isinstance(e, edges.VerifiedEdge)]
+
+    @property
+    def diagnostic(self) -> edges.EdgeDiagnostic | None:
+        return next((e for e in self.collect()._events if isinstance(e, edges.EdgeDiagnostic)), None)
+
+    def to_dataframe(self):
+        return edges.rows(self.blocks(), self.verified(), None)
+
+    def top(self, k: int = 10):
+        return edges.rows(self.blocks(), self.verified(), k)
+
+
 class Client:
     """A connection to a Patchbay server, e.g. ``Client("localhost:50051")``. Use it as a context manager."""
 
@@ -218,6 +253,23 @@ class Client:
                              verify_budget=verify_budget, baseline=baseline, diagnostic=diagnostic,
                              allow_unknown_tokens=allow_unknown_tokens)
         return Attribution(self._stub.Attribute(request, timeout=self._timeout, metadata=self._metadata), progress)
+
+    def attribute_edges(self, model: str, pairs: Pairs, *, method: str = "atp-star", per_position: bool = False,
+                        ig_steps: int = 0, metric: str = "logit_diff", verify_top_k: int = 0,
+                        verify_budget: float = 0.0, progress: bool = False, diagnostic: dict | bool | None = None,
+                        allow_unknown_tokens: bool = False) -> EdgeAttribution:
+        """Scores every edge (writer -> reader) of ``model`` for one pair or a distribution.
+
+        method: "exact" (exact edge patching, one run per edge and pair), "eap", "eap-ig" (with ``ig_steps``,
+        default 5) or "atp-star" (EAP with the QK fix and GradDrop). per_position: one edge per position, prompt
+        length times as many. verify_top_k, verify_budget, diagnostic, progress, allow_unknown_tokens: as in
+        ``attribute``, with exact edge patching as the check.
+        """
+        request = _attribute_edges(model, pairs, method=method, per_position=per_position, ig_steps=ig_steps,
+                                   metric=metric, verify_top_k=verify_top_k, verify_budget=verify_budget,
+                                   diagnostic=diagnostic, allow_unknown_tokens=allow_unknown_tokens)
+        return EdgeAttribution(self._stub.AttributeEdges(request, timeout=self._timeout, metadata=self._metadata),
+                               progress)
 
     def patch(self, model: str, pairs: Pairs, groups: Iterable[str | Iterable[str]], *,
               metric: str = "logit_diff") -> Iterator[patchbay_pb2.PatchResult]:
@@ -314,6 +366,29 @@ class AsyncClient:
             if bar is not None:
                 bar.close()
 
+    async def attribute_edges(self, model: str, pairs: Pairs, *, method: str = "atp-star", per_position: bool = False,
+                              ig_steps: int = 0, metric: str = "logit_diff", verify_top_k: int = 0,
+                              verify_budget: float = 0.0, progress: bool = False,
+                              diagnostic: dict | bool | None = None,
+                              allow_unknown_tokens: bool = False) -> AsyncIterator[object]:
+        """Yields typed edge events as they stream; the arguments are Client.attribute_edges'. Collect them with
+        ``EdgeAttribution.of_events([e async for e in ...])`` for the DataFrame."""
+        request = _attribute_edges(model, pairs, method=method, per_position=per_position, ig_steps=ig_steps,
+                                   metric=metric, verify_top_k=verify_top_k, verify_budget=verify_budget,
+                                   diagnostic=diagnostic, allow_unknown_tokens=allow_unknown_tokens)
+        bar = _ProgressBar() if progress else None
+        try:
+            async for message in self._stub.AttributeEdges(request, timeout=self._timeout, metadata=self._metadata):
+                event = edges.convert(message)
+                if bar is not None:
+                    bar.show(event)
+                yield event
+        except grpc.RpcError as e:
+            raise PatchbayError.of(e) from None
+        finally:
+            if bar is not None:
+                bar.close()
+
     async def patch(self, model: str, pairs: Pairs, groups: Iterable[str | Iterable[str]], *,
                     metric: str = "logit_diff") -> AsyncIterator[patchbay_pb2.PatchResult]:
         """Yields each node group's PatchResult as it is computed, as Client.patch does."""
@@ -373,6 +448,24 @@ def _attribute(model: str, pairs: Pairs, *, method: str = "atp-star", nodes: Nod
     """The AttributeRequest that Client.attribute, AsyncClient.attribute and a sweep's jobs send."""
     request = attribute_request(model, pairs, method, nodes, metric, verify_top_k, baseline, verify_budget,
                                 allow_unknown_tokens)
+    if diagnostic:
+        options = {} if diagnostic is True else dict(diagnostic)
+        request.diagnostic.CopyFrom(patchbay_pb2.DiagnosticOptions(enabled=True, **options))
+    return request
+
+
+def _attribute_edges(model: str, pairs: Pairs, *, method: str, per_position: bool, ig_steps: int, metric: str,
+                     verify_top_k: int, verify_budget: float, diagnostic: dict | bool | None,
+                     allow_unknown_tokens: bool) -> patchbay_pb2.AttributeEdgesRequest:
+    """The AttributeEdgesRequest that Client.attribute_edges and AsyncClient.attribute_edges send."""
+    if method not in edges.METHODS:
+        raise ValueError(f"method: unknown edge method {method!r}; use one of {sorted(edges.METHODS)}")
+    if metric not in METRICS:
+        raise ValueError(f"metric: unknown {metric!r}; use one of {sorted(METRICS)}")
+    request = patchbay_pb2.AttributeEdgesRequest(
+        model=model, pairs=pair_list(pairs), metric=METRICS[metric], method=edges.METHODS[method],
+        per_position=per_position, ig_steps=ig_steps, verify_top_k=verify_top_k, verify_budget=verify_budget,
+        allow_unknown_tokens=allow_unknown_tokens)
     if diagnostic:
         options = {} if diagnostic is True else dict(diagnostic)
         request.diagnostic.CopyFrom(patchbay_pb2.DiagnosticOptions(enabled=True, **options))
@@ -440,7 +533,7 @@ class _ProgressBar:
             self._bar.close()
 
 
-__all__ = ["Client", "AsyncClient", "Attribution", "PatchbayError", "Tokens", "node_set", "load_run"]
+__all__ = ["Client", "AsyncClient", "Attribution", "EdgeAttribution", "PatchbayError", "Tokens", "node_set", "load_run"]
 
 
 def load_run(path) -> Attribution:

@@ -70,3 +70,67 @@ def node_names(kind: int, layer: int, units, positions) -> np.ndarray:
         return np.char.add(np.char.add(f"L{layer}N", units.astype(str)), at)
     whole = "attn" if kind == pb.ATTN_OUT else "mlp" if kind == pb.MLP_OUT else "resid"
     return np.char.add(np.full(positions.shape, f"L{layer}.{whole}"), at)
+
+
+#: A reader kind's short name, as in edge names and data frames.
+READERS: dict[int, str] = {pb.READER_QUERY: "q", pb.READER_KEY: "k", pb.READER_VALUE: "v", pb.READER_MLP: "mlp",
+                           pb.READER_LOGITS: "logits"}
+_EDGE = re.compile(rf"(?:(embed)|L{_NUMBER}(?:H{_NUMBER}|\.(mlp)))->"
+                   rf"(?:(logits)|L{_NUMBER}(?:H{_NUMBER}\.([qkv])|\.(mlp)))(?:@{_NUMBER})?")
+_READER_SITES = {"q": pb.READER_QUERY, "k": pb.READER_KEY, "v": pb.READER_VALUE}
+
+
+def writer_name(kind: int, layer: int, unit: int) -> str:
+    """embed, L3H2 (a head's output) or L4.mlp."""
+    if kind == pb.WRITER_EMBED:
+        return "embed"
+    return f"L{layer}H{unit}" if kind == pb.WRITER_HEAD else f"L{layer}.mlp"
+
+
+def reader_name(kind: int, layer: int, unit: int) -> str:
+    """L5H1.q (a head's query, key or value input), L5.mlp (an MLP's input) or logits."""
+    if kind == pb.READER_LOGITS:
+        return "logits"
+    return f"L{layer}.mlp" if kind == pb.READER_MLP else f"L{layer}H{unit}.{READERS[kind]}"
+
+
+def edge_name(edge: pb.Edge) -> str:
+    """The canonical name: L3H2->L5H1.q, embed->L0.mlp, L4.mlp->logits@7."""
+    at = "" if edge.position < 0 else f"@{edge.position}"
+    return (writer_name(edge.writer_kind, edge.writer_layer, edge.writer_unit) + "->"
+            + reader_name(edge.reader_kind, edge.reader_layer, edge.reader_unit) + at)
+
+
+def parse_edge(name: str) -> pb.Edge:
+    """Parses an edge name (proto/NODE-NAMES.md) into the message results use.
+
+    Raises ValueError naming the text if it is not an edge name.
+    """
+    m = _EDGE.fullmatch(name)
+    if not m:
+        raise ValueError(f"not an edge name: {name!r} (see proto/NODE-NAMES.md)")
+    embed, w_layer, w_head, _, logits, r_layer, r_head, site, _, position = m.groups()
+    if any(int(x) > _INT32_MAX for x in (w_layer, w_head, r_layer, r_head, position) if x is not None):
+        raise ValueError(f"not an edge name: {name!r} (a number is too large)")
+    edge = pb.Edge(position=-1 if position is None else int(position), name=name)
+    if embed:
+        edge.writer_kind = pb.WRITER_EMBED
+    else:
+        edge.writer_kind = pb.WRITER_HEAD if w_head is not None else pb.WRITER_MLP
+        edge.writer_layer, edge.writer_unit = int(w_layer), int(w_head or 0)
+    if logits:
+        edge.reader_kind = pb.READER_LOGITS
+    else:
+        edge.reader_kind = _READER_SITES[site] if r_head is not None else pb.READER_MLP
+        edge.reader_layer, edge.reader_unit = int(r_layer), int(r_head or 0)
+    return edge
+
+
+def writer_names(writers: int, heads: int) -> np.ndarray:
+    """The names of the first ``writers`` writers in the server's order: embed, then per layer its heads and MLP."""
+    names = ["embed"]
+    layer = 0
+    while len(names) < writers:
+        names += [f"L{layer}H{h}" for h in range(heads)] + [f"L{layer}.mlp"]
+        layer += 1
+    return np.asarray(names[:writers])

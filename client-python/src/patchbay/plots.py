@@ -1,6 +1,7 @@
 """Pictures of a finished attribution, saved as PNG (needs matplotlib: the ``plots`` extra)."""
 from __future__ import annotations
 
+import re
 import textwrap
 
 import numpy as np
@@ -128,3 +129,71 @@ def _verified(attribution, k: int):
     if not verified:
         raise ValueError("nothing was verified; ask for verify_top_k")
     return verified
+
+
+_COMPONENT = re.compile(r"L(\d+)(?:H(\d+)(?:\.[qkv])?|\.mlp)")
+
+
+def _component(name: str, heads: int, layers: int) -> tuple[str, float, float]:
+    """A writer's or reader's component (a head's output and its q/k/v inputs are one head) and where it is drawn:
+    a layer's heads across one row, its MLP centred half a row above them (so edges into it rise and edges out of
+    it do not cross its own row), the embeddings below and the logits above."""
+    if name == "embed":
+        return "embed", (heads - 1) / 2, -1
+    if name == "logits":
+        return "logits", (heads - 1) / 2, layers
+    m = _COMPONENT.fullmatch(name)
+    if m is None:
+        raise ValueError(f"not a writer or reader name: {name!r}")
+    layer = int(m.group(1))
+    if m.group(2) is None:
+        return f"L{layer}.mlp", (heads - 1) / 2, layer + 0.5
+    return f"L{layer}H{m.group(2)}", int(m.group(2)), layer
+
+
+def circuit_graph(run, path: str, k: int = 30, title: str | None = None) -> str:
+    """The top ``k`` edges of an edge run as a circuit: components by layer (heads across, the MLP after them, the
+    embeddings below, the logits above), each edge an arrow from writer to reader labelled with the input it enters
+    (q, k, v) where that is a head's, its width by |score| and its colour by sign (the verified effect where known,
+    else the estimate; red raises the metric, blue lowers it). Returns the path written."""
+    plt = _pyplot()
+    top = run.top(k)
+    if top.empty:
+        raise ValueError("the run has no edges")
+    blocks = run.blocks()
+    heads = max(b.heads_per_layer for b in blocks)
+    layers = max(b.layer for b in blocks)  # the logits' group has layer n_layers
+    score = np.where(top["verified_effect"].isna(), top["estimate"], top["verified_effect"]).astype(float)
+    largest = float(np.abs(score).max()) or 1.0
+    fig, ax = plt.subplots(figsize=(min(14.0, 2.0 + 0.7 * (heads + 2)), min(12.0, 2.0 + 0.8 * (layers + 2))))
+    placed: dict[str, tuple[float, float]] = {}
+    for writer, reader, kind, value in zip(top["writer"], top["reader"], top["kind"], score, strict=True):
+        w_name, wx, wy = _component(writer, heads, layers)
+        r_name, rx, ry = _component(reader, heads, layers)
+        placed[w_name], placed[r_name] = (wx, wy), (rx, ry)
+        colour = "tab:red" if value > 0 else "tab:blue"
+        ax.annotate("", xy=(rx, ry), xytext=(wx, wy), arrowprops=dict(
+            arrowstyle="-|>", color=colour, alpha=0.75, linewidth=0.5 + 4.5 * abs(value) / largest,
+            shrinkA=9, shrinkB=9, connectionstyle="arc3,rad=0.08"))
+        if kind in ("q", "k", "v"):
+            ax.annotate(kind, ((0.25 * wx + 0.75 * rx), (0.25 * wy + 0.75 * ry)), fontsize=7, color=colour)
+    for name, (x, y) in placed.items():
+        ax.annotate(name, (x, y), fontsize=7, ha="center", va="center", zorder=4,
+                    bbox=dict(boxstyle="round,pad=0.3", facecolor="white", edgecolor="black", linewidth=0.8))
+    ax.set_yticks(range(-1, layers + 1), ["embed", *[f"layer {i}" for i in range(layers)], "logits"])
+    ax.set_xticks([])
+    ax.set_xlim(-1, heads)
+    ax.set_ylim(-1.6, layers + 0.6)
+    for side in ("top", "right", "bottom"):
+        ax.spines[side].set_visible(False)
+    from matplotlib.lines import Line2D
+
+    ax.legend([Line2D([], [], color="tab:red"), Line2D([], [], color="tab:blue")],
+              ["raises the metric", "lowers it"], fontsize=7, loc="lower right")
+    summary = run.summary
+    what = f"top {len(top)} edges"
+    ax.set_title(title or (f"{summary.method} {what}: {summary.metric}" if summary else what), fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

@@ -38,6 +38,30 @@ class Method(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     SUBSAMPLING: _ClassVar[Method]
     BLOCKS: _ClassVar[Method]
     HIERARCHICAL: _ClassVar[Method]
+
+class EdgeMethod(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    EDGE_METHOD_UNSPECIFIED: _ClassVar[EdgeMethod]
+    EXACT_EDGE_PATCHING: _ClassVar[EdgeMethod]
+    EAP: _ClassVar[EdgeMethod]
+    EAP_IG: _ClassVar[EdgeMethod]
+    EDGE_ATP_STAR: _ClassVar[EdgeMethod]
+
+class WriterKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    WRITER_KIND_UNSPECIFIED: _ClassVar[WriterKind]
+    WRITER_EMBED: _ClassVar[WriterKind]
+    WRITER_HEAD: _ClassVar[WriterKind]
+    WRITER_MLP: _ClassVar[WriterKind]
+
+class ReaderKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    READER_KIND_UNSPECIFIED: _ClassVar[ReaderKind]
+    READER_QUERY: _ClassVar[ReaderKind]
+    READER_KEY: _ClassVar[ReaderKind]
+    READER_VALUE: _ClassVar[ReaderKind]
+    READER_MLP: _ClassVar[ReaderKind]
+    READER_LOGITS: _ClassVar[ReaderKind]
 METRIC_KIND_UNSPECIFIED: MetricKind
 LOGIT_DIFF: MetricKind
 LOG_PROB: MetricKind
@@ -61,6 +85,21 @@ ITERATIVE: Method
 SUBSAMPLING: Method
 BLOCKS: Method
 HIERARCHICAL: Method
+EDGE_METHOD_UNSPECIFIED: EdgeMethod
+EXACT_EDGE_PATCHING: EdgeMethod
+EAP: EdgeMethod
+EAP_IG: EdgeMethod
+EDGE_ATP_STAR: EdgeMethod
+WRITER_KIND_UNSPECIFIED: WriterKind
+WRITER_EMBED: WriterKind
+WRITER_HEAD: WriterKind
+WRITER_MLP: WriterKind
+READER_KIND_UNSPECIFIED: ReaderKind
+READER_QUERY: ReaderKind
+READER_KEY: ReaderKind
+READER_VALUE: ReaderKind
+READER_MLP: ReaderKind
+READER_LOGITS: ReaderKind
 
 class MetricsRequest(_message.Message):
     __slots__ = ()
@@ -410,6 +449,130 @@ class AttributeEvent(_message.Message):
     summary: Summary
     diagnostic: Diagnostic
     def __init__(self, accepted: _Optional[_Union[Accepted, _Mapping]] = ..., progress: _Optional[_Union[Progress, _Mapping]] = ..., block: _Optional[_Union[EffectBlock, _Mapping]] = ..., verified: _Optional[_Union[VerifiedNode, _Mapping]] = ..., summary: _Optional[_Union[Summary, _Mapping]] = ..., diagnostic: _Optional[_Union[Diagnostic, _Mapping]] = ...) -> None: ...
+
+class AttributeEdgesRequest(_message.Message):
+    __slots__ = ("model", "pairs", "metric", "method", "per_position", "ig_steps", "verify_top_k", "verify_budget", "diagnostic", "allow_unknown_tokens")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    PAIRS_FIELD_NUMBER: _ClassVar[int]
+    METRIC_FIELD_NUMBER: _ClassVar[int]
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    PER_POSITION_FIELD_NUMBER: _ClassVar[int]
+    IG_STEPS_FIELD_NUMBER: _ClassVar[int]
+    VERIFY_TOP_K_FIELD_NUMBER: _ClassVar[int]
+    VERIFY_BUDGET_FIELD_NUMBER: _ClassVar[int]
+    DIAGNOSTIC_FIELD_NUMBER: _ClassVar[int]
+    ALLOW_UNKNOWN_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    pairs: _containers.RepeatedCompositeFieldContainer[PromptPair]
+    metric: MetricKind
+    method: EdgeMethod
+    per_position: bool
+    ig_steps: int
+    verify_top_k: int
+    verify_budget: float
+    diagnostic: DiagnosticOptions
+    allow_unknown_tokens: bool
+    def __init__(self, model: _Optional[str] = ..., pairs: _Optional[_Iterable[_Union[PromptPair, _Mapping]]] = ..., metric: _Optional[_Union[MetricKind, str]] = ..., method: _Optional[_Union[EdgeMethod, str]] = ..., per_position: _Optional[bool] = ..., ig_steps: _Optional[int] = ..., verify_top_k: _Optional[int] = ..., verify_budget: _Optional[float] = ..., diagnostic: _Optional[_Union[DiagnosticOptions, _Mapping]] = ..., allow_unknown_tokens: _Optional[bool] = ...) -> None: ...
+
+class Edge(_message.Message):
+    __slots__ = ("writer_kind", "writer_layer", "writer_unit", "reader_kind", "reader_layer", "reader_unit", "position", "name")
+    WRITER_KIND_FIELD_NUMBER: _ClassVar[int]
+    WRITER_LAYER_FIELD_NUMBER: _ClassVar[int]
+    WRITER_UNIT_FIELD_NUMBER: _ClassVar[int]
+    READER_KIND_FIELD_NUMBER: _ClassVar[int]
+    READER_LAYER_FIELD_NUMBER: _ClassVar[int]
+    READER_UNIT_FIELD_NUMBER: _ClassVar[int]
+    POSITION_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    writer_kind: WriterKind
+    writer_layer: int
+    writer_unit: int
+    reader_kind: ReaderKind
+    reader_layer: int
+    reader_unit: int
+    position: int
+    name: str
+    def __init__(self, writer_kind: _Optional[_Union[WriterKind, str]] = ..., writer_layer: _Optional[int] = ..., writer_unit: _Optional[int] = ..., reader_kind: _Optional[_Union[ReaderKind, str]] = ..., reader_layer: _Optional[int] = ..., reader_unit: _Optional[int] = ..., position: _Optional[int] = ..., name: _Optional[str] = ...) -> None: ...
+
+class EdgeBlock(_message.Message):
+    __slots__ = ("reader_kind", "reader_layer", "readers", "writers", "positions", "shape", "values", "heads_per_layer")
+    READER_KIND_FIELD_NUMBER: _ClassVar[int]
+    READER_LAYER_FIELD_NUMBER: _ClassVar[int]
+    READERS_FIELD_NUMBER: _ClassVar[int]
+    WRITERS_FIELD_NUMBER: _ClassVar[int]
+    POSITIONS_FIELD_NUMBER: _ClassVar[int]
+    SHAPE_FIELD_NUMBER: _ClassVar[int]
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    HEADS_PER_LAYER_FIELD_NUMBER: _ClassVar[int]
+    reader_kind: ReaderKind
+    reader_layer: int
+    readers: int
+    writers: int
+    positions: _containers.RepeatedScalarFieldContainer[int]
+    shape: _containers.RepeatedScalarFieldContainer[int]
+    values: _containers.RepeatedScalarFieldContainer[float]
+    heads_per_layer: int
+    def __init__(self, reader_kind: _Optional[_Union[ReaderKind, str]] = ..., reader_layer: _Optional[int] = ..., readers: _Optional[int] = ..., writers: _Optional[int] = ..., positions: _Optional[_Iterable[int]] = ..., shape: _Optional[_Iterable[int]] = ..., values: _Optional[_Iterable[float]] = ..., heads_per_layer: _Optional[int] = ...) -> None: ...
+
+class VerifiedEdge(_message.Message):
+    __slots__ = ("rank", "edge", "estimate", "effect")
+    RANK_FIELD_NUMBER: _ClassVar[int]
+    EDGE_FIELD_NUMBER: _ClassVar[int]
+    ESTIMATE_FIELD_NUMBER: _ClassVar[int]
+    EFFECT_FIELD_NUMBER: _ClassVar[int]
+    rank: int
+    edge: Edge
+    estimate: float
+    effect: float
+    def __init__(self, rank: _Optional[int] = ..., edge: _Optional[_Union[Edge, _Mapping]] = ..., estimate: _Optional[float] = ..., effect: _Optional[float] = ...) -> None: ...
+
+class EdgeBound(_message.Message):
+    __slots__ = ("edge", "difference", "standard_error", "upper_bound", "miss_probability")
+    EDGE_FIELD_NUMBER: _ClassVar[int]
+    DIFFERENCE_FIELD_NUMBER: _ClassVar[int]
+    STANDARD_ERROR_FIELD_NUMBER: _ClassVar[int]
+    UPPER_BOUND_FIELD_NUMBER: _ClassVar[int]
+    MISS_PROBABILITY_FIELD_NUMBER: _ClassVar[int]
+    edge: Edge
+    difference: float
+    standard_error: float
+    upper_bound: float
+    miss_probability: float
+    def __init__(self, edge: _Optional[_Union[Edge, _Mapping]] = ..., difference: _Optional[float] = ..., standard_error: _Optional[float] = ..., upper_bound: _Optional[float] = ..., miss_probability: _Optional[float] = ...) -> None: ...
+
+class EdgeDiagnostic(_message.Message):
+    __slots__ = ("edges", "max_upper_bound", "threshold", "alpha", "flagged", "expected_missed", "forward_passes")
+    EDGES_FIELD_NUMBER: _ClassVar[int]
+    MAX_UPPER_BOUND_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    ALPHA_FIELD_NUMBER: _ClassVar[int]
+    FLAGGED_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_MISSED_FIELD_NUMBER: _ClassVar[int]
+    FORWARD_PASSES_FIELD_NUMBER: _ClassVar[int]
+    edges: int
+    max_upper_bound: float
+    threshold: float
+    alpha: float
+    flagged: _containers.RepeatedCompositeFieldContainer[EdgeBound]
+    expected_missed: float
+    forward_passes: float
+    def __init__(self, edges: _Optional[int] = ..., max_upper_bound: _Optional[float] = ..., threshold: _Optional[float] = ..., alpha: _Optional[float] = ..., flagged: _Optional[_Iterable[_Union[EdgeBound, _Mapping]]] = ..., expected_missed: _Optional[float] = ..., forward_passes: _Optional[float] = ...) -> None: ...
+
+class AttributeEdgesEvent(_message.Message):
+    __slots__ = ("accepted", "progress", "block", "verified", "summary", "diagnostic")
+    ACCEPTED_FIELD_NUMBER: _ClassVar[int]
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    BLOCK_FIELD_NUMBER: _ClassVar[int]
+    VERIFIED_FIELD_NUMBER: _ClassVar[int]
+    SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    DIAGNOSTIC_FIELD_NUMBER: _ClassVar[int]
+    accepted: Accepted
+    progress: Progress
+    block: EdgeBlock
+    verified: VerifiedEdge
+    summary: Summary
+    diagnostic: EdgeDiagnostic
+    def __init__(self, accepted: _Optional[_Union[Accepted, _Mapping]] = ..., progress: _Optional[_Union[Progress, _Mapping]] = ..., block: _Optional[_Union[EdgeBlock, _Mapping]] = ..., verified: _Optional[_Union[VerifiedEdge, _Mapping]] = ..., summary: _Optional[_Union[Summary, _Mapping]] = ..., diagnostic: _Optional[_Union[EdgeDiagnostic, _Mapping]] = ...) -> None: ...
 
 class NodeGroup(_message.Message):
     __slots__ = ("name", "nodes")

@@ -50,6 +50,11 @@ class PatchbayStub:
                 request_serializer=patchbay_dot_v1_dot_patchbay__pb2.AttributeRequest.SerializeToString,
                 response_deserializer=patchbay_dot_v1_dot_patchbay__pb2.AttributeEvent.FromString,
                 _registered_method=True)
+        self.AttributeEdges = channel.unary_stream(
+                '/patchbay.v1.Patchbay/AttributeEdges',
+                request_serializer=patchbay_dot_v1_dot_patchbay__pb2.AttributeEdgesRequest.SerializeToString,
+                response_deserializer=patchbay_dot_v1_dot_patchbay__pb2.AttributeEdgesEvent.FromString,
+                _registered_method=True)
         self.Patch = channel.unary_stream(
                 '/patchbay.v1.Patchbay/Patch',
                 request_serializer=patchbay_dot_v1_dot_patchbay__pb2.PatchRequest.SerializeToString,
@@ -89,6 +94,16 @@ class PatchbayServicer:
         """Scores every node of a node set with one method. Streams an Accepted event, progress, effect blocks as
         each is computed (a client that reads only the first blocks already has useful results), the top-k nodes
         verified by exact activation patching in rank order, and a Summary last.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AttributeEdges(self, request, context):
+        """Scores edges (writer -> reader: the embeddings, a head's or an MLP's output, as read by a head's query, key or
+        value input, an MLP's input or the logits) with exact edge patching, EAP, EAP-IG or AtP* on edges. Streams
+        what Attribute streams: Accepted, progress, one block per reader group, the top-k edges verified by exact
+        edge patching in rank order, the diagnostic over the rest, and a Summary last.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -135,6 +150,11 @@ def add_PatchbayServicer_to_server(servicer, server):
                     servicer.Attribute,
                     request_deserializer=patchbay_dot_v1_dot_patchbay__pb2.AttributeRequest.FromString,
                     response_serializer=patchbay_dot_v1_dot_patchbay__pb2.AttributeEvent.SerializeToString,
+            ),
+            'AttributeEdges': grpc.unary_stream_rpc_method_handler(
+                    servicer.AttributeEdges,
+                    request_deserializer=patchbay_dot_v1_dot_patchbay__pb2.AttributeEdgesRequest.FromString,
+                    response_serializer=patchbay_dot_v1_dot_patchbay__pb2.AttributeEdgesEvent.SerializeToString,
             ),
             'Patch': grpc.unary_stream_rpc_method_handler(
                     servicer.Patch,
@@ -234,6 +254,33 @@ class Patchbay:
             '/patchbay.v1.Patchbay/Attribute',
             patchbay_dot_v1_dot_patchbay__pb2.AttributeRequest.SerializeToString,
             patchbay_dot_v1_dot_patchbay__pb2.AttributeEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AttributeEdges(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/patchbay.v1.Patchbay/AttributeEdges',
+            patchbay_dot_v1_dot_patchbay__pb2.AttributeEdgesRequest.SerializeToString,
+            patchbay_dot_v1_dot_patchbay__pb2.AttributeEdgesEvent.FromString,
             options,
             channel_credentials,
             insecure,

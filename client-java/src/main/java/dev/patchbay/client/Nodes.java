@@ -1,8 +1,11 @@
 package dev.patchbay.client;
 
+import dev.patchbay.proto.v1.Edge;
 import dev.patchbay.proto.v1.Node;
 import dev.patchbay.proto.v1.NodeKind;
 import dev.patchbay.proto.v1.NodeSet;
+import dev.patchbay.proto.v1.ReaderKind;
+import dev.patchbay.proto.v1.WriterKind;
 import java.util.List;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -110,5 +113,68 @@ public final class Nodes {
             case MLP_OUT -> "L" + layer + ".mlp" + at;
             default -> "L" + layer + ".resid" + at;
         };
+    }
+
+    private static final Pattern EDGE = Pattern.compile("(?:(embed)|L" + NUMBER + "(?:H" + NUMBER + "|\\.(mlp)))->"
+            + "(?:(logits)|L" + NUMBER + "(?:H" + NUMBER + "\\.([qkv])|\\.(mlp)))(?:@" + NUMBER + ")?");
+
+    /**
+     * Parses an edge name in the grammar of proto/NODE-NAMES.md ({@code L3H2->L5H1.q}, {@code embed->L0.mlp},
+     * {@code L4.mlp->logits@7}) into the message results use.
+     *
+     * @throws IllegalArgumentException naming the text if it is not an edge name
+     */
+    public static Edge parseEdge(String name) {
+        Matcher m = EDGE.matcher(name);
+        if (!m.matches()) {
+            throw new IllegalArgumentException("not an edge name: '" + name + "' (see proto/NODE-NAMES.md)");
+        }
+        try {
+            Edge.Builder e = Edge.newBuilder().setName(name);
+            if (m.group(1) != null) {
+                e.setWriterKind(WriterKind.WRITER_EMBED);
+            } else if (m.group(3) != null) {
+                e.setWriterKind(WriterKind.WRITER_HEAD)
+                        .setWriterLayer(Integer.parseInt(m.group(2)))
+                        .setWriterUnit(Integer.parseInt(m.group(3)));
+            } else {
+                e.setWriterKind(WriterKind.WRITER_MLP).setWriterLayer(Integer.parseInt(m.group(2)));
+            }
+            if (m.group(5) != null) {
+                e.setReaderKind(ReaderKind.READER_LOGITS);
+            } else if (m.group(7) != null) {
+                e.setReaderKind(
+                                switch (m.group(8)) {
+                                    case "q" -> ReaderKind.READER_QUERY;
+                                    case "k" -> ReaderKind.READER_KEY;
+                                    default -> ReaderKind.READER_VALUE;
+                                })
+                        .setReaderLayer(Integer.parseInt(m.group(6)))
+                        .setReaderUnit(Integer.parseInt(m.group(7)));
+            } else {
+                e.setReaderKind(ReaderKind.READER_MLP).setReaderLayer(Integer.parseInt(m.group(6)));
+            }
+            return e.setPosition(m.group(10) == null ? -1 : Integer.parseInt(m.group(10)))
+                    .build();
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException("not an edge name: '" + name + "' (a number is too large)", e);
+        }
+    }
+
+    /** An edge's canonical name (proto/NODE-NAMES.md), as the server writes it. */
+    public static String edgeName(Edge e) {
+        String writer = switch (e.getWriterKind()) {
+            case WRITER_EMBED -> "embed";
+            case WRITER_HEAD -> "L" + e.getWriterLayer() + "H" + e.getWriterUnit();
+            default -> "L" + e.getWriterLayer() + ".mlp";
+        };
+        String reader = switch (e.getReaderKind()) {
+            case READER_QUERY -> "L" + e.getReaderLayer() + "H" + e.getReaderUnit() + ".q";
+            case READER_KEY -> "L" + e.getReaderLayer() + "H" + e.getReaderUnit() + ".k";
+            case READER_VALUE -> "L" + e.getReaderLayer() + "H" + e.getReaderUnit() + ".v";
+            case READER_MLP -> "L" + e.getReaderLayer() + ".mlp";
+            default -> "logits";
+        };
+        return writer + "->" + reader + (e.getPosition() < 0 ? "" : "@" + e.getPosition());
     }
 }

@@ -1,5 +1,7 @@
 package dev.patchbay.client;
 
+import dev.patchbay.proto.v1.AttributeEdgesEvent;
+import dev.patchbay.proto.v1.AttributeEdgesRequest;
 import dev.patchbay.proto.v1.AttributeEvent;
 import dev.patchbay.proto.v1.AttributeRequest;
 import dev.patchbay.proto.v1.EffectBlock;
@@ -22,7 +24,9 @@ import java.util.Iterator;
 import java.util.List;
 import java.util.Spliterator;
 import java.util.Spliterators;
+import java.util.concurrent.Callable;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Function;
 import java.util.stream.Stream;
 import java.util.stream.StreamSupport;
 
@@ -124,17 +128,32 @@ public final class PatchbayClient implements AutoCloseable {
      * end cancels the request on the server. A refused or failed request throws {@link PatchbayException}.
      */
     public Stream<AttributionEvent> attribute(AttributeRequest request) {
+        return streaming(() -> stub().attribute(request), PatchbayClient::convert);
+    }
+
+    /**
+     * Streams an AttributeEdges call's events as they arrive (Accepted, progress, one EdgeBlock per reader group,
+     * verified edges, the diagnostic, a Summary); {@link EdgeResults#collect} turns them into rows. Close the
+     * stream when done: closing it before the end cancels the request on the server. A refused or failed request
+     * throws {@link PatchbayException}.
+     */
+    public Stream<AttributeEdgesEvent> attributeEdges(AttributeEdgesRequest request) {
+        return streaming(() -> stub().attributeEdges(request), e -> e);
+    }
+
+    /** A server-streaming call as a Stream that converts each message, and cancels the call when closed early. */
+    private <M, T> Stream<T> streaming(Callable<Iterator<M>> call, Function<M, T> convert) {
         Context.CancellableContext context = Context.current().withCancellation();
-        Iterator<AttributeEvent> events;
+        Iterator<M> events;
         try {
-            events = context.call(() -> stub().attribute(request));
+            events = context.call(call);
         } catch (Exception e) {
             context.cancel(e);
             throw e instanceof StatusRuntimeException s
                     ? new PatchbayException(s.getStatus(), s)
                     : new IllegalStateException(e);
         }
-        Iterator<AttributionEvent> typed = new Iterator<>() {
+        Iterator<T> typed = new Iterator<>() {
             @Override
             public boolean hasNext() {
                 try {
@@ -145,9 +164,9 @@ public final class PatchbayClient implements AutoCloseable {
             }
 
             @Override
-            public AttributionEvent next() {
+            public T next() {
                 try {
-                    return convert(events.next());
+                    return convert.apply(events.next());
                 } catch (StatusRuntimeException e) {
                     throw new PatchbayException(e.getStatus(), e);
                 }

@@ -55,4 +55,36 @@ class NodesTest {
             assertTrue(refused.getMessage().contains("'" + name + "'"), refused.getMessage());
         }
     }
+
+    @Test
+    void edgeNamesParseToTheirFieldsAndPrintBackUnchanged() throws IOException {
+        int checked = 0;
+        for (JsonElement e : examples().getAsJsonArray("edges")) {
+            JsonObject x = e.getAsJsonObject();
+            String name = x.get("name").getAsString();
+            dev.patchbay.proto.v1.Edge edge = Nodes.parseEdge(name);
+            assertEquals(
+                    x.get("writer_kind").getAsString(), edge.getWriterKind().name(), name);
+            assertEquals(x.get("writer_layer").getAsInt(), edge.getWriterLayer(), name);
+            assertEquals(x.get("writer_unit").getAsInt(), edge.getWriterUnit(), name);
+            assertEquals(
+                    x.get("reader_kind").getAsString(), edge.getReaderKind().name(), name);
+            assertEquals(x.get("reader_layer").getAsInt(), edge.getReaderLayer(), name);
+            assertEquals(x.get("reader_unit").getAsInt(), edge.getReaderUnit(), name);
+            assertEquals(x.get("position").getAsInt(), edge.getPosition(), name);
+            assertEquals(name, Nodes.edgeName(edge));
+            checked++;
+        }
+        assertTrue(checked >= 8);
+    }
+
+    @Test
+    void invalidEdgeNamesAreRefusedWithTheTextInTheMessage() throws IOException {
+        for (JsonElement e : examples().getAsJsonArray("invalid_edges")) {
+            String name = e.getAsString();
+            IllegalArgumentException refused = assertThrows(
+                    IllegalArgumentException.class, () -> Nodes.parseEdge(name), () -> "accepted '" + name + "'");
+            assertTrue(refused.getMessage().contains("'" + name + "'"), refused.getMessage());
+        }
+    }
 }

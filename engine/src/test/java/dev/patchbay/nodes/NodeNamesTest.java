@@ -59,4 +59,40 @@ class NodeNamesTest {
             assertTrue(refused.getMessage().contains("'" + name + "'"), refused.getMessage());
         }
     }
+
+    @Test
+    void edgeNamesParseToTheirFieldsAndPrintBackUnchanged() throws IOException {
+        int checked = 0;
+        for (JsonElement e : examples().getAsJsonArray("edges")) {
+            JsonObject x = e.getAsJsonObject();
+            String name = x.get("name").getAsString();
+            Edge edge = Edge.parse(name);
+            assertEquals(
+                    x.get("writer_kind").getAsString(),
+                    "WRITER_" + edge.writer().kind(),
+                    name);
+            assertEquals(x.get("writer_layer").getAsInt(), edge.writer().layer(), name);
+            assertEquals(x.get("writer_unit").getAsInt(), edge.writer().unit(), name);
+            assertEquals(
+                    x.get("reader_kind").getAsString(),
+                    "READER_" + edge.reader().kind(),
+                    name);
+            assertEquals(x.get("reader_layer").getAsInt(), edge.reader().layer(), name);
+            assertEquals(x.get("reader_unit").getAsInt(), edge.reader().unit(), name);
+            assertEquals(x.get("position").getAsInt(), edge.position(), name);
+            assertEquals(name, edge.name());
+            checked++;
+        }
+        assertTrue(checked >= 8);
+    }
+
+    @Test
+    void invalidEdgeNamesAreRefusedWithTheTextInTheMessage() throws IOException {
+        for (JsonElement e : examples().getAsJsonArray("invalid_edges")) {
+            String name = e.getAsString();
+            IllegalArgumentException refused = assertThrows(
+                    IllegalArgumentException.class, () -> Edge.parse(name), () -> "accepted '" + name + "'");
+            assertTrue(refused.getMessage().contains("'" + name + "'"), refused.getMessage());
+        }
+    }
 }

@@ -8,6 +8,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import ai.djl.ndarray.types.DataType;
 import dev.patchbay.TestCheckpoints;
 import dev.patchbay.checkpoint.LoadedModel;
+import dev.patchbay.proto.v1.AttributeEdgesRequest;
+import dev.patchbay.proto.v1.EdgeMethod;
 import dev.patchbay.proto.v1.Method;
 import dev.patchbay.server.PatchbayServer;
 import io.grpc.Status;
@@ -77,6 +79,28 @@ class ClientEndToEndTest {
         assertTrue(top.stream().noneMatch(r -> Double.isNaN(r.verifiedEffect())), "the top 3 were verified");
         assertTrue(Double.isNaN(results.rows().get(7).verifiedEffect()));
         assertEquals("atp-star", results.summary().method());
+    }
+
+    @Test
+    void edgeRowsCarryTheirNamesEstimatesAndVerifiedEffects() {
+        var pair = heads().build().getPairs(0);
+        EdgeResults results = EdgeResults.collect(client.attributeEdges(AttributeEdgesRequest.newBuilder()
+                .setModel("tiny-gpt2")
+                .addPairs(pair)
+                .setMethod(EdgeMethod.EAP)
+                .setVerifyTopK(3)
+                .build()));
+        // tiny-gpt2: 2 layers of 4 heads; every reader group's edges, as the engine counts them.
+        assertEquals(
+                new dev.patchbay.nodes.EdgeGraph(model.transformer().config()).edges(),
+                results.rows().count());
+        List<EdgeResults.Row> top = results.top(3);
+        assertTrue(Math.abs(top.get(0).estimate()) >= Math.abs(top.get(2).estimate()));
+        for (EdgeResults.Row r : top) {
+            assertEquals(r.name(), Nodes.edgeName(Nodes.parseEdge(r.name())));
+            assertFalse(Double.isNaN(r.verifiedEffect()), r.name() + " was verified");
+        }
+        assertEquals("eap", results.summary().getSummary().getMethod());
     }
 
     @Test

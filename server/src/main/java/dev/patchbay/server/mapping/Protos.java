@@ -86,8 +86,10 @@ public final class Protos {
                 .build();
     }
 
-    public static dev.patchbay.proto.v1.EdgeBlock edgeBlock(EdgeBlock b) {
+    /** @param heads heads per layer, which number the writers (embed, then per layer its heads and MLP) */
+    public static dev.patchbay.proto.v1.EdgeBlock edgeBlock(EdgeBlock b, int heads) {
         var out = dev.patchbay.proto.v1.EdgeBlock.newBuilder()
+                .setHeadsPerLayer(heads)
                 .setReaderKind(readerKind(b.group().kind()))
                 .setReaderLayer(b.group().layer())
                 .setReaders(b.group().readers())

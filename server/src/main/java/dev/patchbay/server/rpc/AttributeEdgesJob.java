@@ -77,7 +77,8 @@ final class AttributeEdgesJob implements Runnable {
                         @Override
                         public void onBlock(EdgeBlock block) {
                             send(AttributeEdgesEvent.newBuilder()
-                                    .setBlock(Protos.edgeBlock(block))
+                                    .setBlock(Protos.edgeBlock(
+                                            block, request.model().config().nHeads()))
                                     .build());
                         }
 
