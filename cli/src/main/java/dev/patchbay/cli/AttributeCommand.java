@@ -5,6 +5,7 @@ import com.google.gson.JsonArray;
 import com.google.gson.JsonObject;
 import dev.patchbay.attribution.AttributionListener;
 import dev.patchbay.attribution.AttributionResult;
+import dev.patchbay.attribution.EdgeAttribution;
 import dev.patchbay.attribution.catalog.Methods;
 import dev.patchbay.attribution.diagnostic.FalseNegativeDiagnostic;
 import dev.patchbay.attribution.diagnostic.Verification;
@@ -91,8 +92,21 @@ final class AttributeCommand implements Callable<Integer> {
             names = "--method",
             defaultValue = "atp-star",
             description = "ap, atp, atp-qk, atp-star, or a baseline:"
-                    + " iterative, subsampling, blocks, hierarchical (default: ${DEFAULT-VALUE}).")
+                    + " iterative, subsampling, blocks, hierarchical; with --edges: exact, eap, eap-ig or atp-star"
+                    + " (default: ${DEFAULT-VALUE}).")
     String method;
+
+    @Option(
+            names = "--edges",
+            description = "Score edges (writer -> reader, e.g. L0H1->L1H2.q) instead of nodes; --positions"
+                    + " per-position scores each edge at each position.")
+    boolean edges;
+
+    @Option(
+            names = "--ig-steps",
+            defaultValue = "5",
+            description = "EAP-IG's interpolation steps, with --edges --method eap-ig (default: ${DEFAULT-VALUE}).")
+    int igSteps;
 
     @Option(
             names = "--seed",
@@ -181,6 +195,10 @@ final class AttributeCommand implements Callable<Integer> {
                     ? PairsFile.read(pairsFile, tokenizer, kind)
                     : List.of(pair(tokenizer, kind, clean, noise, answers, wrongs, ""));
             PassRunner runner = PassRunner.direct(loaded.transformer());
+            if (edges) {
+                runEdges(out, loaded, tokenizer, pairs, runner);
+                return 0;
+            }
             AttributionResult result = Methods.byId(
                             method,
                             batchRows,
@@ -217,6 +235,38 @@ final class AttributeCommand implements Callable<Integer> {
             out.flush();
         }
         return 0;
+    }
+
+    private void runEdges(
+            PrintWriter out, LoadedModel loaded, TextTokenizer tokenizer, List<PromptPair> pairs, PassRunner runner)
+            throws IOException {
+        if (nodes != null && !nodes.equals("heads")) {
+            throw new IllegalArgumentException("--nodes chooses nodes; --edges scores every edge of the model");
+        }
+        boolean perPosition = positions != null
+                && switch (positions) {
+                    case "all" -> false;
+                    case "per-position" -> true;
+                    default ->
+                        throw new IllegalArgumentException(
+                                "--positions: unknown '" + positions + "'; use all or per-position");
+                };
+        EdgeAttribution.Settings settings =
+                new EdgeAttribution.Settings(EdgeAttribution.Method.byId(method), perPosition, igSteps, 8, batchRows);
+        EdgeReport report = EdgeReport.run(runner, pairs, settings, verifyTopK, diagnostic);
+        if (json) {
+            out.println(report.json());
+        } else {
+            String metricText = pairs.get(0).metric().describe(id -> '"' + tokenizer.decode(id) + '"');
+            report.printTable(out, loaded.name(), metricText, top);
+        }
+        if (outFile != null) {
+            report.write(outFile);
+            if (!json) {
+                out.println("wrote " + outFile);
+            }
+        }
+        out.flush();
     }
 
     private void checkOptions() {

@@ -196,6 +196,45 @@ class AttributeCommandTest {
                         .getAsJsonObject());
     }
 
+    /** --edges: every edge's score as JSON, names in the edge grammar; the top edges verified and written to CSV. */
+    @ParameterizedTest
+    @ValueSource(strings = {"exact", "eap", "eap-ig", "atp-star"})
+    void edgesArePrintedAsJsonAndVerified(String method) throws IOException {
+        assertEquals(0, attributeIoi("--edges", "--method", method, "--verify-top-k", "2", "--json"), err.toString());
+        JsonObject json = JsonParser.parseString(out.toString()).getAsJsonObject();
+        JsonObject edges = json.getAsJsonObject("edges");
+        // Every edge of tiny-gpt2 (2 layers of 4 heads), as the engine counts them.
+        assertEquals(
+                new dev.patchbay.nodes.EdgeGraph(
+                                dev.patchbay.checkpoint.HfConfig.read(TestCheckpoints.dir("tiny-gpt2")))
+                        .edges(),
+                edges.size());
+        edges.keySet()
+                .forEach(name ->
+                        assertEquals(name, dev.patchbay.nodes.Edge.parse(name).name()));
+        assertEquals(method, json.get("method").getAsString());
+        assertEquals(2, json.getAsJsonArray("verified").size());
+        if (method.equals("exact")) {
+            // Verification is the same exact edge patching.
+            var first = json.getAsJsonArray("verified").get(0).getAsJsonObject();
+            assertEquals(
+                    first.get("estimate").getAsDouble(), first.get("effect").getAsDouble(), 1e-6);
+        }
+    }
+
+    @Test
+    void edgesPerPositionAreWrittenToCsv(@TempDir Path dir) throws IOException {
+        Path csv = dir.resolve("edges.csv");
+        assertEquals(
+                0,
+                attributeIoi("--edges", "--method", "eap", "--positions", "per-position", "--out", csv.toString()),
+                err.toString());
+        assertTrue(out.toString().contains("eap on edges of"), out.toString());
+        java.util.List<String> lines = Files.readAllLines(csv);
+        assertEquals("edge,writer,reader,position,estimate,verified_effect", lines.get(0));
+        assertTrue(lines.get(1).split(",")[0].contains("@"), lines.get(1));
+    }
+
     @Test
     void inconsistentOptionsAndBadPairLinesAreOneClearError(@TempDir Path dir) throws IOException {
         Path pairs = dir.resolve("pairs.jsonl");
