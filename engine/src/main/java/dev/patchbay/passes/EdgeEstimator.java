@@ -19,6 +19,7 @@ import dev.patchbay.model.Scalars;
 import dev.patchbay.model.Scoped;
 import dev.patchbay.model.TokenBatch;
 import dev.patchbay.nodes.Cost;
+import dev.patchbay.nodes.Edge;
 import dev.patchbay.nodes.Edge.ReaderKind;
 import dev.patchbay.nodes.EdgeGraph;
 import dev.patchbay.nodes.Metric;
@@ -148,12 +149,16 @@ public final class EdgeEstimator {
                     gradDrop(session, clean, changes, gradients, onDevice);
                 } else {
                     for (EdgeGraph.Group g : graph.groups()) {
-                        if (isQkFixed(g)) {
-                            onDevice.put(
-                                    g,
-                                    qkFix(clean, changes, g, List.of(gradientOf(clean, patternSite(g))), new double[] {1
-                                    }));
-                        } else {
+                        if (g.kind() == ReaderKind.QUERY && isQkFixed(g)) {
+                            NDArray[] fixed = qkFix(
+                                    clean,
+                                    changes,
+                                    g.layer(),
+                                    List.of(gradientOf(clean, patternSite(g))),
+                                    new double[] {1});
+                            onDevice.put(g, fixed[0]);
+                            onDevice.put(graph.group(new Edge.Reader(ReaderKind.KEY, g.layer(), 0)), fixed[1]);
+                        } else if (!isQkFixed(g)) {
                             onDevice.put(g, eap(changes, readerGradient(clean, g), g));
                         }
                     }
@@ -279,10 +284,13 @@ public final class EdgeEstimator {
         }
         passes += batch.size() * 2.0 * (layers - 1);
         for (EdgeGraph.Group g : graph.groups()) {
-            if (isQkFixed(g)) {
-                List<Double> w = patternWeights.get(g.layer());
-                double[] weights = w.stream().mapToDouble(Double::doubleValue).toArray();
-                scores.put(g, qkFix(clean, changes, g, patternGradients.get(g.layer()), weights));
+            if (g.kind() == ReaderKind.QUERY && isQkFixed(g)) {
+                double[] weights = patternWeights.get(g.layer()).stream()
+                        .mapToDouble(Double::doubleValue)
+                        .toArray();
+                NDArray[] fixed = qkFix(clean, changes, g.layer(), patternGradients.get(g.layer()), weights);
+                scores.put(g, fixed[0]);
+                scores.put(graph.group(new Edge.Reader(ReaderKind.KEY, g.layer(), 0)), fixed[1]);
             }
         }
         scores.replaceAll((g, score) -> {
@@ -293,89 +301,127 @@ public final class EdgeEstimator {
     }
 
     /**
-     * The QK fix for the edges into one layer's queries or keys: each writer's change is added to the layer's clean
+     * The QK fix for the edges into one layer's queries and keys: each writer's change is added to the layer's clean
      * input (all heads at once: a head's query depends on its own input alone), the layer is run up to its rotated
      * keys to get the patched queries and keys exactly through the norm, projection, per-head norms and rotary, and
-     * {@link QkFix} recomputes the softmax of the affected rows; linear in the pattern gradient, so each of
-     * {@code gradients} (GradDrop's variants) costs only products. Returns sum_v weights[v] |estimate_v| with GradDrop,
-     * or the signed estimate under the one gradient without.
+     * the softmax of every row they move is recomputed ({@link EdgeQkFix}; per-position keys by {@link QkFix}'s
+     * per-key form). Linear in the pattern gradient, so each of {@code gradients} (GradDrop's variants) costs only a
+     * product. Returns, for queries and for keys, sum_v weights[v] |estimate_v| with GradDrop, or the signed estimate
+     * under the one gradient without, as [B, edges] in block order.
      */
-    private NDArray qkFix(
-            ForwardResult clean, NDArray changes, EdgeGraph.Group g, List<NDArray> gradients, double[] weights) {
-        int layer = g.layer();
-        boolean queries = g.kind() == ReaderKind.QUERY;
+    private NDArray[] qkFix(
+            ForwardResult clean, NDArray changes, int layer, List<NDArray> gradients, double[] weights) {
         NDArray resid = clean.activation(HookSites.residPre(layer));
         NDArray scores = clean.activation(HookSites.attn(layer, "attn_scores"));
         NDArray cleanQ = clean.activation(rotated(layer, "q"));
         NDArray cleanK = clean.activation(rotated(layer, "k"));
         Shape sc = scores.getShape();
         int pairs = batch.size();
-        long rowBytes = 8L * 50 * sc.get(1) * sc.get(2) * sc.get(3);
+        int writers = graph.writersBefore(layer);
+        boolean perPosition = work.perPosition();
+        // A row's float64 [heads, T, T] tables at their peak: the query and key changes and their temporaries.
+        long rowBytes = 8L * 16 * sc.get(1) * sc.get(2) * sc.get(3);
+        if (perPosition) {
+            rowBytes = 8L * 50 * sc.get(1) * sc.get(2) * sc.get(3); // QkFix's per-key tables
+        }
         int writersPerChunk = (int) Math.max(1, QK_FIX_CHUNK_BYTES / rowBytes / pairs);
-        NDList chunks = new NDList();
-        for (int w0 = 0; w0 < g.writers(); w0 += writersPerChunk) {
-            int w1 = Math.min(g.writers(), w0 + writersPerChunk);
-            int n = w1 - w0;
-            try (NDManager temp = scope.newSubManager()) {
-                // Rows writer-major: row (w - w0) * B + b holds pair b's input with writer w's change added.
-                NDArray change = Scoped.view(temp, changes)
-                        .get(new NDIndex(":, :, {}:{}", w0, w1))
-                        .transpose(2, 0, 1, 3); // [n, B, T, d]
-                Shape cs = change.getShape();
-                NDArray inputs = change.add(resid.expandDims(0)).reshape(n * (long) pairs, cs.get(2), cs.get(3));
-                int[][] tokens = new int[n * pairs][];
-                for (int i = 0; i < tokens.length; i++) {
-                    tokens[i] = batch.pairs.get(i % pairs).clean();
-                }
-                ForwardResult patched = model.forwardFrom(
-                        temp,
-                        TokenBatch.of(tokens),
-                        layer,
-                        inputs,
-                        Hooks.builder()
-                                .cache(rotated(layer, "q"), rotated(layer, "k"))
-                                .stopAfter(rotated(layer, "k"))
-                                .build());
-                QkFix fix = new QkFix(
-                        repeated(temp, scores, n),
-                        repeated(temp, cleanQ, n),
-                        patched.activation(rotated(layer, "q")),
-                        repeated(temp, cleanK, n),
-                        patched.activation(rotated(layer, "k")),
-                        config.attnScale(layer),
-                        config.attnSoftcap(),
-                        !work.perPosition() && !queries);
-                NDArray sum = null;
-                for (int v = 0; v < gradients.size(); v++) {
-                    NDArray gv = repeated(temp, gradients.get(v), n);
-                    NDArray est;
-                    if (queries) {
-                        est = fix.queries(gv); // [nB, T, H]
-                        if (!work.perPosition()) {
-                            est = est.sum(new int[] {1});
-                        }
-                    } else {
-                        est = work.perPosition() ? fix.keys(gv) : fix.allKeys(gv);
+        NDList queryChunks = new NDList();
+        NDList keyChunks = new NDList();
+        try (NDManager layerScope = scope.newSubManager()) {
+            EdgeQkFix fix =
+                    new EdgeQkFix(layerScope, scores, cleanQ, cleanK, config.attnScale(layer), config.attnSoftcap());
+            for (int w0 = 0; w0 < writers; w0 += writersPerChunk) {
+                int w1 = Math.min(writers, w0 + writersPerChunk);
+                int n = w1 - w0;
+                try (NDManager temp = layerScope.newSubManager()) {
+                    // Rows writer-major: row (w - w0) * B + b holds pair b's input with writer w's change added.
+                    NDArray change = Scoped.view(temp, changes)
+                            .get(new NDIndex(":, :, {}:{}", w0, w1))
+                            .transpose(2, 0, 1, 3); // [n, B, T, d]
+                    Shape cs = change.getShape();
+                    NDArray inputs = change.add(resid.expandDims(0)).reshape(n * (long) pairs, cs.get(2), cs.get(3));
+                    int[][] tokens = new int[n * pairs][];
+                    for (int i = 0; i < tokens.length; i++) {
+                        tokens[i] = batch.pairs.get(i % pairs).clean();
                     }
-                    NDArray term = work.estimate().gradDrop() ? Scalars.times(est.abs(), weights[v]) : est;
-                    sum = sum == null ? term : sum.add(term);
+                    ForwardResult patched = model.forwardFrom(
+                            temp,
+                            TokenBatch.of(tokens),
+                            layer,
+                            inputs,
+                            Hooks.builder()
+                                    .cache(rotated(layer, "q"), rotated(layer, "k"))
+                                    .stopAfter(rotated(layer, "k"))
+                                    .build());
+                    NDArray patchedQ = patched.activation(rotated(layer, "q"));
+                    NDArray patchedK = patched.activation(rotated(layer, "k"));
+                    // [V, n, B, (T,) H] for queries; keys the same, summed over each key/value head's query heads.
+                    NDArray queries = fix.estimates(fix.queryChanges(patchedQ, n), gradients, perPosition);
+                    NDArray keys;
+                    if (perPosition) {
+                        keys = perKeyEstimates(temp, scores, cleanQ, cleanK, patchedQ, patchedK, layer, n, gradients);
+                    } else {
+                        keys = fix.perKeyValueHead(fix.estimates(fix.keyChanges(patchedK, n), gradients, false));
+                    }
+                    NDArray q = combined(queries, weights);
+                    NDArray k = combined(keys, weights);
+                    q.attach(scope);
+                    k.attach(scope);
+                    queryChunks.add(q);
+                    keyChunks.add(k);
                 }
-                // [n * B, (T,) U] to [n, B, (T,) U]
-                Shape es = sum.getShape();
-                long[] shape = new long[es.dimension() + 1];
-                shape[0] = n;
-                shape[1] = pairs;
-                for (int i = 1; i < es.dimension(); i++) {
-                    shape[i + 1] = es.get(i);
-                }
-                NDArray chunk = sum.reshape(new Shape(shape));
-                chunk.attach(scope);
-                chunks.add(chunk);
             }
         }
-        NDArray all = NDArrays.concat(chunks, 0); // [W, B, (T,) U]
-        NDArray ordered = work.perPosition() ? all.transpose(1, 2, 3, 0) : all.transpose(1, 2, 0); // [B, (T,) U, W]
-        return ordered.reshape(pairs, -1);
+        return new NDArray[] {blockOrder(NDArrays.concat(queryChunks, 0)), blockOrder(NDArrays.concat(keyChunks, 0))};
+    }
+
+    /** Per-position key estimates [V, n, B, T, H_kv] by {@link QkFix}'s per-key form (one key column moved at a time). */
+    private NDArray perKeyEstimates(
+            NDManager temp,
+            NDArray scores,
+            NDArray cleanQ,
+            NDArray cleanK,
+            NDArray patchedQ,
+            NDArray patchedK,
+            int layer,
+            int n,
+            List<NDArray> gradients) {
+        QkFix fix = new QkFix(
+                repeated(temp, scores, n),
+                repeated(temp, cleanQ, n),
+                patchedQ,
+                repeated(temp, cleanK, n),
+                patchedK,
+                config.attnScale(layer),
+                config.attnSoftcap(),
+                false);
+        NDList variants = new NDList();
+        for (NDArray g : gradients) {
+            NDArray est = fix.keys(repeated(temp, g, n)); // [n * B, T, H_kv]
+            Shape es = est.getShape();
+            variants.add(est.reshape(n, es.get(0) / n, es.get(1), es.get(2)));
+        }
+        return NDArrays.stack(variants);
+    }
+
+    /** sum_v weights[v] |estimate_v| with GradDrop, else the one variant's signed estimate: [V, ...] to [...]. */
+    private NDArray combined(NDArray perVariant, double[] weights) {
+        if (!work.estimate().gradDrop()) {
+            return perVariant.get(0);
+        }
+        double[] w = weights;
+        NDArray weighted = perVariant.abs();
+        long[] shape = new long[weighted.getShape().dimension()];
+        Arrays.fill(shape, 1);
+        shape[0] = w.length;
+        NDArray factors = weighted.getManager().create(w, new Shape(shape));
+        return weighted.mul(factors).sum(new int[] {0});
+    }
+
+    /** [W, B, (T,) U] to [B, edges] in block order: (position, reader, writer). */
+    private NDArray blockOrder(NDArray all) {
+        NDArray ordered = work.perPosition() ? all.transpose(1, 2, 3, 0) : all.transpose(1, 2, 0);
+        return ordered.reshape(batch.size(), -1);
     }
 
     /** [B, ...] to [n * B, ...]: the batch repeated n times, writer-major. */

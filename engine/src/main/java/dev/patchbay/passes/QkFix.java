@@ -160,7 +160,7 @@ final class QkFix {
      * or under soft-capping c tanh((raw + change) / c) - c tanh(raw / c), exact however far a patch moves them.
      * Masked entries stay -inf in the clean scores this is added to.
      */
-    private static NDArray scoreChange(NDArray raw, NDArray rawChange, double softcap) {
+    static NDArray scoreChange(NDArray raw, NDArray rawChange, double softcap) {
         if (softcap == 0) {
             return rawChange;
         }
@@ -185,7 +185,7 @@ final class QkFix {
     }
 
     /** [B, T, H, d] to [B, H, T, d] in float64, with key/value heads repeated for their query-head group. */
-    private static NDArray perHead(NDArray x, int groups) {
+    static NDArray perHead(NDArray x, int groups) {
         NDArray h = x.toType(DataType.FLOAT64, false);
         if (groups > 1) {
             Shape s = h.getShape();
