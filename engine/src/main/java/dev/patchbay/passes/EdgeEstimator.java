@@ -40,7 +40,7 @@ import java.util.Set;
  */
 public final class EdgeEstimator {
     /** Rows of the QK fix's tables per chunk: each row holds about fifty float64 [heads, T, T] tables at its peak. */
-    static final long QK_FIX_CHUNK_BYTES = 256L << 20;
+    static final long QK_FIX_CHUNK_BYTES = 64L << 20;
     /** Interpolated runs per EAP-IG gradient pass. */
     static final int IG_ROWS = 16;
 
@@ -51,6 +51,9 @@ public final class EdgeEstimator {
     private final PairBatch batch;
     private final NDManager scope;
     private final int layers;
+    /** Every writer's change as rows [B, writers, T * d_model], once the first group asks. */
+    private NDArray writerRows;
+
     private double passes;
     private double compute;
 
@@ -151,15 +154,11 @@ public final class EdgeEstimator {
                     for (EdgeGraph.Group g : graph.groups()) {
                         if (g.kind() == ReaderKind.QUERY && isQkFixed(g)) {
                             NDArray[] fixed = qkFix(
-                                    clean,
-                                    changes,
-                                    g.layer(),
-                                    List.of(gradientOf(clean, patternSite(g))),
-                                    new double[] {1});
+                                    clean, changes, g.layer(), List.of(patternGradient(clean, g)), new double[] {1});
                             onDevice.put(g, fixed[0]);
                             onDevice.put(graph.group(new Edge.Reader(ReaderKind.KEY, g.layer(), 0)), fixed[1]);
                         } else if (!isQkFixed(g)) {
-                            onDevice.put(g, eap(changes, readerGradient(clean, g), g));
+                            onDevice.put(g, eap(clean, changes, g));
                         }
                     }
                 }
@@ -182,40 +181,58 @@ public final class EdgeEstimator {
     }
 
     /**
-     * EAP for one group [B, edges]: sum over positions (or per position) and d_model of change x gradient, as one
-     * batched product. Products are taken in the model's precision (float32 for half models), then widened.
+     * EAP for one group [B, edges] from the gradient {@code run} holds at its readers' inputs. The gradient's array is
+     * released on return: GradDrop reads every reader's gradient once per variant, and each read is an array of its
+     * own that would otherwise hold the variant's storage until the pass ends (about 1 GB on the GPT-2-small shape).
      */
-    private NDArray eap(NDArray changes, NDArray gradient, EdgeGraph.Group g) {
+    private NDArray eap(ForwardResult run, NDArray changes, EdgeGraph.Group g) {
         try (NDManager temp = scope.newSubManager()) {
-            NDArray c =
-                    widenedHalf(Scoped.view(temp, changes)).get(new NDIndex(":, :, :{}", g.writers())); // [B, T, W, d]
-            NDArray r = widenedHalf(Scoped.view(temp, gradient)); // [B, T, U, d]
-            Shape s = c.getShape();
-            long rows = s.get(0);
-            NDArray product;
-            if (work.perPosition()) {
-                product = r.matMul(c.transpose(0, 1, 3, 2)); // [B, T, U, W]
-            } else {
-                long flat = s.get(1) * s.get(3);
-                NDArray writers = c.transpose(0, 2, 1, 3).reshape(rows, g.writers(), flat);
-                NDArray readers =
-                        r.transpose(0, 2, 1, 3).reshape(rows, r.getShape().get(2), flat);
-                product = readers.matMul(writers.transpose(0, 2, 1)); // [B, U, W]
-            }
-            NDArray result = product.reshape(rows, -1).toType(DataType.FLOAT64, false);
-            result.attach(scope);
-            return result;
+            NDArray gradient = run.gradient(EdgeSites.readerSite(g.kind(), g.layer(), config));
+            gradient.attach(temp);
+            return eap(temp, changes, g.kind().perHead() ? gradient : gradient.expandDims(2), g);
         }
     }
 
-    /** The gradient at a group's reader inputs as [B, T, U, d] (a single reader gets U = 1). */
-    private NDArray readerGradient(ForwardResult clean, EdgeGraph.Group g) {
-        NDArray grad = gradientOf(clean, EdgeSites.readerSite(g.kind(), g.layer(), config));
-        return g.kind().perHead() ? grad : grad.expandDims(2);
+    /**
+     * EAP for one group [B, edges] (owned by the pass): sum over positions (or per position) and d_model of change x
+     * gradient [B, T, U, d], as one batched product. Products are taken in the model's precision (float32 for half
+     * models), then widened.
+     */
+    private NDArray eap(NDManager temp, NDArray changes, NDArray gradient, EdgeGraph.Group g) {
+        NDArray r = widenedHalf(Scoped.view(temp, gradient)); // [B, T, U, d]
+        long rows = r.getShape().get(0);
+        NDArray product;
+        if (work.perPosition()) {
+            NDArray c = widenedHalf(Scoped.view(temp, changes)).get(new NDIndex(":, :, :{}", g.writers()));
+            product = r.matMul(c.transpose(0, 1, 3, 2)); // [B, T, U, W]
+        } else {
+            NDArray writers = Scoped.view(temp, writerRows(changes)).get(new NDIndex(":, :{}", g.writers()));
+            NDArray readers = r.transpose(0, 2, 1, 3).reshape(rows, r.getShape().get(2), -1);
+            product = readers.matMul(writers.transpose(0, 2, 1)); // [B, U, W]
+        }
+        NDArray result = product.reshape(rows, -1).toType(DataType.FLOAT64, false);
+        result.attach(scope);
+        return result;
     }
 
-    private NDArray gradientOf(ForwardResult result, String site) {
-        return result.gradient(site);
+    /** Every writer's change as rows [B, writers, T * d_model], laid out once for all groups and variants. */
+    private NDArray writerRows(NDArray changes) {
+        if (writerRows == null) {
+            Shape s = changes.getShape();
+            writerRows = widenedHalf(changes).transpose(0, 2, 1, 3).reshape(s.get(0), s.get(2), s.get(1) * s.get(3));
+        }
+        return writerRows;
+    }
+
+    /** A copy of the pattern gradient {@code run} holds now (it changes with every backward variant). */
+    private NDArray patternGradient(ForwardResult run, EdgeGraph.Group g) {
+        try (NDManager temp = scope.newSubManager()) {
+            NDArray gradient = run.gradient(patternSite(g));
+            gradient.attach(temp);
+            NDArray copy = gradient.duplicate();
+            copy.attach(scope);
+            return copy;
+        }
     }
 
     /**
@@ -239,14 +256,11 @@ public final class EdgeEstimator {
             if (isQkFixed(g)) {
                 // Queries and keys of a layer share its pattern's gradient.
                 if (!patternGradients.containsKey(g.layer())) {
-                    patternGradients.put(
-                            g.layer(),
-                            new ArrayList<>(
-                                    List.of(gradientOf(clean, patternSite(g)).duplicate())));
+                    patternGradients.put(g.layer(), new ArrayList<>(List.of(patternGradient(clean, g))));
                     patternWeights.put(g.layer(), new ArrayList<>(List.of((double) unchanged)));
                 }
             } else {
-                try (NDArray full = eap(changes, readerGradient(clean, g), g);
+                try (NDArray full = eap(clean, changes, g);
                         NDArray magnitude = full.abs()) {
                     scores.put(g, Scalars.times(magnitude, unchanged));
                 }
@@ -254,7 +268,12 @@ public final class EdgeEstimator {
         }
         NDArray[] upstream = new NDArray[layers];
         for (int l = 0; l < layers; l++) {
-            upstream[l] = clean.gradient(HookSites.residPost(l)).duplicate();
+            try (NDManager temp = scope.newSubManager()) {
+                NDArray gradient = clean.gradient(HookSites.residPost(l));
+                gradient.attach(temp);
+                upstream[l] = gradient.duplicate();
+                upstream[l].attach(scope);
+            }
         }
         for (int l = 1; l < layers; l++) {
             session.zeroGradients(gradientSites);
@@ -267,14 +286,12 @@ public final class EdgeEstimator {
                 }
                 if (isQkFixed(g)) {
                     if (patternsTaken.add(g.layer())) {
-                        patternGradients
-                                .get(g.layer())
-                                .add(gradientOf(clean, patternSite(g)).duplicate());
+                        patternGradients.get(g.layer()).add(patternGradient(clean, g));
                         patternWeights.get(g.layer()).add(1.0);
                     }
                 } else {
                     NDArray before = scores.get(g);
-                    try (NDArray variant = eap(changes, readerGradient(clean, g), g);
+                    try (NDArray variant = eap(clean, changes, g);
                             NDArray magnitude = variant.abs()) {
                         scores.put(g, before.add(magnitude));
                     }
@@ -501,7 +518,9 @@ public final class EdgeEstimator {
                 meanGradients.put(site, Scalars.times(NDArrays.concat(new NDList(list), 0), 1.0 / steps)));
         for (EdgeGraph.Group g : graph.groups()) {
             NDArray grad = meanGradients.get(EdgeSites.readerSite(g.kind(), g.layer(), config));
-            onDevice.put(g, eap(changes, g.kind().perHead() ? grad : grad.expandDims(2), g));
+            try (NDManager temp = scope.newSubManager()) {
+                onDevice.put(g, eap(temp, changes, g.kind().perHead() ? grad : grad.expandDims(2), g));
+            }
         }
     }
 

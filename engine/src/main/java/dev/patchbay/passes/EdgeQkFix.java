@@ -55,7 +55,8 @@ final class EdgeQkFix {
     /** The pattern's change [n, B, H, T, T] with each of n writers' patched keys [n * B, T, H_kv, d] (writer-major). */
     NDArray keyChanges(NDArray patchedK, int n) {
         NDArray k = split(QkFix.perHead(patchedK, groups), n); // [n, B, H, T, d]
-        NDArray change = times(cleanQ.matMul(k.sub(cleanK).transpose(0, 1, 2, 4, 3)), scale);
+        NDArray queries = Scoped.view(patchedK.getManager(), cleanQ); // so that the product is the chunk's
+        NDArray change = times(queries.matMul(k.sub(cleanK).transpose(0, 1, 2, 4, 3)), scale);
         return moved(change);
     }
 
@@ -73,8 +74,11 @@ final class EdgeQkFix {
         long h = s.get(2);
         long t = s.get(3);
         int v = gradients.size();
+        // Everything here belongs to the chunk's scope (the changes'): DJL attaches a result to its first operand's
+        // manager, and the gradients belong to the pass.
+        NDManager chunk = changes.getManager();
         NDList stacked = new NDList();
-        gradients.forEach(g -> stacked.add(g.toType(DataType.FLOAT64, false)));
+        gradients.forEach(g -> stacked.add(Scoped.view(chunk, g).toType(DataType.FLOAT64, false)));
         NDArray g = NDArrays.stack(stacked); // [V, B, H, T, T]
         if (perQuery) {
             // Per (pair, head, query row): [V, T_keys] x [T_keys, n].
@@ -106,10 +110,15 @@ final class EdgeQkFix {
         return perQueryHead.reshape(new Shape(shape)).sum(new int[] {-1});
     }
 
-    /** softmax(scores + the capped change) - pattern, each row whole. */
+    /**
+     * softmax(scores + the capped change) - pattern, each row whole; in the chunk's scope (the change's: the layer's
+     * tables must not be the first operand, or every chunk's results would stay until the layer is done).
+     */
     private NDArray moved(NDArray rawChange) {
-        NDArray change = QkFix.scoreChange(raw == null ? null : raw.expandDims(0), rawChange, softcap);
-        return scores.expandDims(0).add(change).softmax(-1).sub(pattern.expandDims(0));
+        NDArray change = softcap == 0
+                ? rawChange
+                : QkFix.scoreChange(Scoped.view(rawChange.getManager(), raw).expandDims(0), rawChange, softcap);
+        return change.add(scores.expandDims(0)).softmax(-1).sub(pattern.expandDims(0));
     }
 
     /** [n * B, H, T, d] (writer-major) to [n, B, H, T, d], in float64. */
