@@ -19,6 +19,7 @@ import dev.patchbay.nodes.EdgeGraph;
 import dev.patchbay.nodes.Metric;
 import dev.patchbay.nodes.PromptPair;
 import dev.patchbay.passes.EdgeSites;
+import dev.patchbay.passes.PassMemory;
 import dev.patchbay.passes.PassRunner;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -69,14 +70,18 @@ public final class EdgeBenchmark {
                 for (EdgeAttribution.Method m : List.of(EdgeAttribution.Method.EAP, EdgeAttribution.Method.ATP_STAR)) {
                     long peak = ResidentMemory.peakDuring(
                             () -> estimate(runner, pairs, m).get());
+                    long planned = PassMemory.edgeRowBytes(config, tokens, 4, m.estimate(), 5);
                     rows.add(new Benchmark.Row(
                             m.id() + " on every edge: peak above the model",
                             0,
                             0,
-                            String.format("measured %.2f GB", (peak - loaded) / GB)));
+                            String.format(
+                                    "measured %.2f GB (the server's estimate, which sizes batches: %.2f GB)",
+                                    (peak - loaded) / GB, planned / GB)));
                 }
             }
-            double forward = median(() -> {
+            // The ratios' denominator: more runs than the rest, a noisy one would skew every ratio.
+            double forward = median(Math.max(repeats, 9), () -> {
                 try (NDManager scope = model.compute().newScope()) {
                     model.forward(scope, TokenBatch.of(clean), Hooks.NONE)
                             .logits()
@@ -185,6 +190,10 @@ public final class EdgeBenchmark {
 
     /** Median wall time of {@code repeats} runs after one warm-up run. */
     private double median(Supplier<Void> work) {
+        return median(repeats, work);
+    }
+
+    private static double median(int repeats, Supplier<Void> work) {
         work.get();
         double[] times = new double[repeats];
         for (int i = 0; i < repeats; i++) {
