@@ -7,6 +7,7 @@ import dev.patchbay.checkpoint.BundledModel;
 import dev.patchbay.checkpoint.LoadedModel;
 import dev.patchbay.cli.DeviceOption;
 import dev.patchbay.nodes.NodeSet;
+import dev.patchbay.research.replication.EdgeReplication;
 import dev.patchbay.research.replication.PromptSetting;
 import dev.patchbay.research.replication.Replication;
 import dev.patchbay.research.replication.ReplicationReport;
@@ -82,6 +83,19 @@ final class ReplicateCommand implements Callable<Integer> {
     int batchRows;
 
     @Option(
+            names = "--edges",
+            description = "Compare the edge methods instead (exact edge patching as the ground truth; EAP, EAP-IG and"
+                    + " AtP* on edges against Iterative and Hierarchical), on edges over all positions and per position;"
+                    + " writes *-edges*.png, relative-cost-edges.md and results-edges.json.")
+    boolean edges;
+
+    @Option(
+            names = "--ig-steps",
+            defaultValue = "5",
+            description = "EAP-IG's interpolation steps, with --edges (default: ${DEFAULT-VALUE}).")
+    int igSteps;
+
+    @Option(
             names = "--float32",
             description = "Compute in float32 (default: float64, so that effects near zero are exact).")
     boolean float32;
@@ -111,6 +125,25 @@ final class ReplicateCommand implements Callable<Integer> {
                     throw new IllegalArgumentException("--settings: no setting '" + s + "'; the file has "
                             + all.stream().map(PromptSetting::name).toList());
                 }
+            }
+            if (edges) {
+                EdgeReplication edgeReplication = new EdgeReplication(maxK, seeds, batchRows, 1e-9, igSteps);
+                for (PromptSetting setting : all) {
+                    if (settings != null && !settings.contains(setting.name())) {
+                        continue;
+                    }
+                    for (boolean perPosition : new boolean[] {false, true}) {
+                        outcomes.add(edgeReplication.run(loaded.transformer(), setting, perPosition, line -> {
+                            w.println(line);
+                            w.flush();
+                        }));
+                    }
+                }
+                for (Path p : ReplicationReport.writeEdges(outcomes, loaded.name(), outDir)) {
+                    w.println("wrote " + p);
+                }
+                w.flush();
+                return 0;
             }
             for (PromptSetting setting : all) {
                 if (settings != null && !settings.contains(setting.name())) {

@@ -92,6 +92,64 @@ class ReplicateCommandTest {
         }
     }
 
+    /** --edges: exact edge patching as the ground truth, every edge method's curve at least the oracle's. */
+    @Test
+    void edgesAreComparedBesideTheNodesWithoutOverwritingThem() throws IOException {
+        Path prompts = Files.writeString(dir.resolve("prompts.json"), PROMPTS);
+        Path out = dir.resolve("out");
+        Files.createDirectories(out);
+        Files.writeString(out.resolve("relative-cost.md"), "the nodes' table");
+        int exit = cli.run(
+                "replicate",
+                "--edges",
+                "--model",
+                TestCheckpoints.dir("tiny-gpt2").toString(),
+                "--prompts",
+                prompts.toString(),
+                "--out",
+                out.toString(),
+                "--seeds",
+                "2",
+                "--max-k",
+                "30",
+                "--ig-steps",
+                "2");
+        assertEquals(0, exit, cli.err.toString());
+        assertEquals("the nodes' table", Files.readString(out.resolve("relative-cost.md")));
+        assertTrue(Files.size(out.resolve("ioi-two-edges.png")) > 1000);
+        assertTrue(Files.size(out.resolve("ioi-two-edges-per-position.png")) > 1000);
+        String table = Files.readString(out.resolve("relative-cost-edges.md"));
+        assertTrue(table.contains("true top k edges") && table.contains("| EAP-IG (2 steps) |"), table);
+        JsonObject results = JsonParser.parseString(Files.readString(out.resolve("results-edges.json")))
+                .getAsJsonObject();
+        JsonArray settings = results.getAsJsonArray("settings");
+        assertEquals(2, settings.size(), "edges over all positions and per position");
+        for (JsonElement s : settings) {
+            JsonObject setting = s.getAsJsonObject();
+            int k = setting.getAsJsonArray("true_top").size();
+            assertEquals(30, k);
+            Set<String> labels = new HashSet<>();
+            for (JsonElement c : setting.getAsJsonArray("curves")) {
+                JsonArray cost = c.getAsJsonObject().getAsJsonArray("cost");
+                String label = c.getAsJsonObject().get("label").getAsString();
+                labels.add(label);
+                for (int i = 0; i < k; i++) {
+                    assertTrue(cost.get(i).getAsDouble() >= i + 1, label + ": cost(" + (i + 1) + ") below the oracle");
+                }
+            }
+            assertEquals(
+                    Set.of(
+                            "EAP on edges",
+                            "EAP-IG (2 steps)",
+                            "AtP* on edges",
+                            "Iterative",
+                            "Hierarchical (b=2)",
+                            "Hierarchical (b=4)",
+                            "Hierarchical (b=16)"),
+                    labels);
+        }
+    }
+
     @Test
     void aBadPromptFileIsOneClearErrorNamingTheField() throws IOException {
         Path prompts = Files.writeString(

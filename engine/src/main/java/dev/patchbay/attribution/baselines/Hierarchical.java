@@ -1,5 +1,6 @@
 package dev.patchbay.attribution.baselines;
 
+import dev.patchbay.attribution.GroupPatching;
 import dev.patchbay.attribution.NodePatching;
 import dev.patchbay.nodes.Node;
 import java.util.ArrayList;
@@ -19,21 +20,21 @@ import java.util.PriorityQueue;
  * number of group patches spent when it was reached, which a {@link LeafVisitor} is told.
  */
 public final class Hierarchical extends PatchingBaseline {
-    /** Told of each node reached, with the group patches spent so far; returns whether to go on. */
-    public interface LeafVisitor {
-        boolean reached(Node node, long groupPatches);
+    /** Told of each node (or edge) reached, with the group patches spent so far; returns whether to go on. */
+    public interface LeafVisitor<T> {
+        boolean reached(T item, long groupPatches);
     }
 
     private final int branching;
     private final long maxPatches;
-    private final LeafVisitor visitor;
+    private final LeafVisitor<Node> visitor;
 
     /** @param maxPatches the patch budget; 0 for no limit (every group is refined down to its nodes) */
     public Hierarchical(int branching, long maxPatches, int chunk) {
         this(branching, maxPatches, chunk, (node, patches) -> true);
     }
 
-    public Hierarchical(int branching, long maxPatches, int chunk, LeafVisitor visitor) {
+    public Hierarchical(int branching, long maxPatches, int chunk, LeafVisitor<Node> visitor) {
         super(chunk);
         if (branching < 2 || maxPatches < 0) {
             throw new IllegalArgumentException("hierarchical needs a branching factor of at least 2");
@@ -60,36 +61,45 @@ public final class Hierarchical extends PatchingBaseline {
 
     @Override
     Map<Node, Double> score(List<Node> nodes, NodePatching patching) {
-        Map<Node, Double> scores = new HashMap<>();
+        return search(nodes, patching, branching, maxPatches, visitor);
+    }
+
+    /**
+     * The search over any patchable items (nodes or edges) in a given order: scores for the items, each the effect
+     * of the smallest group of it that was patched.
+     */
+    public static <T> Map<T, Double> search(
+            List<T> items, GroupPatching<T> patching, int branching, long maxPatches, LeafVisitor<T> visitor) {
+        Map<T, Double> scores = new HashMap<>();
         PriorityQueue<Group> open =
                 new PriorityQueue<>((a, b) -> Double.compare(Math.abs(b.effect), Math.abs(a.effect)));
         long spent = 0;
-        List<Group> frontier = children(new Group(0, nodes.size(), Double.NaN));
+        List<Group> frontier = children(new Group(0, items.size(), Double.NaN), branching);
         boolean goOn = true;
         while (goOn && !frontier.isEmpty() && (maxPatches == 0 || spent < maxPatches)) {
             if (maxPatches > 0 && spent + frontier.size() > maxPatches) {
                 frontier = frontier.subList(0, (int) (maxPatches - spent));
             }
             double[] effects = patching.patch(
-                    frontier.stream().map(g -> nodes.subList(g.from, g.to)).toList());
+                    frontier.stream().map(g -> items.subList(g.from, g.to)).toList());
             spent += frontier.size();
             for (int i = 0; i < frontier.size(); i++) {
                 Group g = new Group(frontier.get(i).from, frontier.get(i).to, effects[i]);
                 for (int n = g.from; n < g.to; n++) {
-                    scores.put(nodes.get(n), g.effect);
+                    scores.put(items.get(n), g.effect);
                 }
                 if (g.to - g.from > 1) {
                     open.add(g);
                 } else {
-                    goOn &= visitor.reached(nodes.get(g.from), spent);
+                    goOn &= visitor.reached(items.get(g.from), spent);
                 }
             }
-            frontier = open.isEmpty() ? List.of() : children(open.poll());
+            frontier = open.isEmpty() ? List.of() : children(open.poll(), branching);
         }
         return scores;
     }
 
-    private List<Group> children(Group g) {
+    private static List<Group> children(Group g, int branching) {
         List<Group> out = new ArrayList<>();
         int size = g.to - g.from;
         int step = (int) Math.ceil((double) size / branching);

@@ -17,21 +17,16 @@ import org.knowm.xchart.style.markers.SeriesMarkers;
 /** The paper's Figure-1-style plot: cost of verified recall against k on log-log axes, the oracle's diagonal dashed. */
 final class RecallPlot {
     /** One colour per method family, the same in every plot. */
-    private static final Map<String, Color> COLOURS = Map.of(
-            "AtP",
-            new Color(0x1f77b4),
-            "AtP+QKfix",
-            new Color(0x17becf),
-            "AtP*",
-            new Color(0xd62728),
-            "Iterative",
-            new Color(0x2ca02c),
-            "Subsampling",
-            new Color(0x8c564b),
-            "Blocks",
-            new Color(0xff7f0e),
-            "Hierarchical",
-            new Color(0x9467bd));
+    private static final Map<String, Color> COLOURS = Map.ofEntries(
+            Map.entry("EAP", new Color(0x1f77b4)),
+            Map.entry("EAP-IG", new Color(0xe377c2)),
+            Map.entry("AtP", new Color(0x1f77b4)),
+            Map.entry("AtP+QKfix", new Color(0x17becf)),
+            Map.entry("AtP*", new Color(0xd62728)),
+            Map.entry("Iterative", new Color(0x2ca02c)),
+            Map.entry("Subsampling", new Color(0x8c564b)),
+            Map.entry("Blocks", new Color(0xff7f0e)),
+            Map.entry("Hierarchical", new Color(0x9467bd)));
 
     private RecallPlot() {}
 
@@ -39,9 +34,9 @@ final class RecallPlot {
         XYChart chart = new XYChartBuilder()
                 .width(760)
                 .height(640)
-                .title(outcome.setting() + ", " + outcome.nodeSet() + " (" + outcome.nodes() + " nodes, "
-                        + outcome.pairs() + (outcome.pairs() == 1 ? " pair)" : " pairs)"))
-                .xAxisTitle("k: the true top k nodes all verified")
+                .title(outcome.setting() + ", " + outcome.nodeSet() + " (" + outcome.nodes() + " " + outcome.unit()
+                        + ", " + outcome.pairs() + (outcome.pairs() == 1 ? " pair)" : " pairs)"))
+                .xAxisTitle("k: the true top k " + outcome.unit() + " all verified")
                 .yAxisTitle("forward passes per prompt pair")
                 .build();
         chart.getStyler().setXAxisLogarithmic(true).setYAxisLogarithmic(true);

@@ -29,6 +29,9 @@ public record Replication(int maxK, int seeds, int batchRows, double relativeFlo
     /** One method's curve in one setting. */
     public record Curve(String family, String label, double[] cost, double relativeCost, double seconds) {}
 
+    /** One of the true top nodes or edges, by name, with its exact effect. */
+    public record Truth(String name, double effect) {}
+
     /** A setting's ground truth and every method's curve. */
     public record Outcome(
             String setting,
@@ -38,9 +41,14 @@ public record Replication(int maxK, int seeds, int batchRows, double relativeFlo
             int nodes,
             double cleanMetric,
             double noiseMetric,
-            List<AttributionResult.Scored> top,
+            List<Truth> top,
             double groundTruthSeconds,
             List<Curve> curves) {
+        /** What the outcome ranks: "edges" for an edge set, else "nodes". */
+        public String unit() {
+            return nodeSet.startsWith("edges") ? "edges" : "nodes";
+        }
+
         /** Each family's curve with the lowest relative cost (the baselines' best hyperparameters). */
         public List<Curve> bestOfEachFamily() {
             List<Curve> best = new ArrayList<>();
@@ -103,7 +111,7 @@ public record Replication(int maxK, int seeds, int batchRows, double relativeFlo
                 count,
                 truth.cleanMetric(),
                 truth.noiseMetric(),
-                top,
+                top.stream().map(t -> new Truth(t.node().name(), t.estimate())).toList(),
                 truth.cost().wallSeconds(),
                 curves);
     }

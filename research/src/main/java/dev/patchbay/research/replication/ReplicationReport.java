@@ -20,6 +20,27 @@ public final class ReplicationReport {
     /** A constructed example with what was measured on it. */
     public record Example(ConstructedExample example, ConstructedExample.Measured measured) {}
 
+    /**
+     * The edge comparison's files (replicate --edges), beside the nodes' and never over them: a plot per setting,
+     * relative-cost-edges.md and results-edges.json.
+     */
+    public static List<Path> writeEdges(List<Replication.Outcome> outcomes, String model, Path dir) throws IOException {
+        Files.createDirectories(dir);
+        List<Path> written = new ArrayList<>();
+        for (Replication.Outcome o : outcomes) {
+            Path png = dir.resolve(fileName(o) + ".png");
+            RecallPlot.write(o, o.bestOfEachFamily(), png);
+            written.add(png);
+        }
+        Path table = dir.resolve("relative-cost-edges.md");
+        Files.writeString(table, tables(outcomes, model));
+        written.add(table);
+        Path json = dir.resolve("results-edges.json");
+        Files.writeString(json, new GsonBuilder().setPrettyPrinting().create().toJson(toMap(outcomes, model)));
+        written.add(json);
+        return written;
+    }
+
     /** The files written, plots first. */
     public static List<Path> write(List<Replication.Outcome> outcomes, List<Example> examples, String model, Path dir)
             throws IOException {
@@ -54,8 +75,8 @@ public final class ReplicationReport {
                 .append("\n\n")
                 .append(
                         "Written by `./patchbay replicate`. R = exp(sum_k (1/k) log(cost(k)/k) / sum_k 1/k) over the true top k")
-                .append(
-                        " nodes (k up to the column's K); 1 is the oracle, lower is better. Cost is in forward passes per")
+                .append(" " + (outcomes.isEmpty() ? "nodes" : outcomes.get(0).unit())
+                        + " (k up to the column's K); 1 is the oracle, lower is better. Cost is in forward passes per")
                 .append(" prompt pair. Randomized methods are the geometric mean of their seeds' curves.\n\n")
                 .append("## Each method at its best hyperparameters\n\n");
         Set<String> families = new LinkedHashSet<>();
@@ -157,7 +178,7 @@ public final class ReplicationReport {
             s.put("noise_metric", o.noiseMetric());
             s.put("ground_truth_seconds", o.groundTruthSeconds());
             List<Object> top = new ArrayList<>();
-            o.top().forEach(t -> top.add(Map.of("node", t.node().name(), "effect", t.estimate())));
+            o.top().forEach(t -> top.add(Map.of("node", t.name(), "effect", t.effect())));
             s.put("true_top", top);
             List<Object> curves = new ArrayList<>();
             for (Replication.Curve c : o.curves()) {

@@ -32,9 +32,14 @@ public final class VerifiedRecall {
 
     /** Each node's 1-based place in a verification order. */
     public static Map<Node, Long> places(List<AttributionResult.Scored> order) {
-        Map<Node, Long> places = new HashMap<>();
+        return placesOf(order.stream().map(AttributionResult.Scored::node).toList());
+    }
+
+    /** Each item's (node's or edge's) 1-based place in a verification order. */
+    public static <T> Map<T, Long> placesOf(List<T> order) {
+        Map<T, Long> places = new HashMap<>();
         for (int i = 0; i < order.size(); i++) {
-            places.put(order.get(i).node(), i + 1L);
+            places.put(order.get(i), i + 1L);
         }
         return places;
     }
@@ -44,12 +49,17 @@ public final class VerifiedRecall {
      * node's place is the verification cost spent when it is verified.
      */
     public static double[] cost(List<AttributionResult.Scored> top, Map<Node, Long> places, double upFront) {
+        return costOf(top.stream().map(AttributionResult.Scored::node).toList(), places, upFront);
+    }
+
+    /** {@link #cost} for any items (nodes or edges): the true top ones, in order, and their places. */
+    public static <T> double[] costOf(List<T> top, Map<T, Long> places, double upFront) {
         double[] cost = new double[top.size()];
         long worst = 0;
         for (int k = 0; k < top.size(); k++) {
-            Long place = places.get(top.get(k).node());
+            Long place = places.get(top.get(k));
             if (place == null) {
-                throw new IllegalArgumentException("node " + top.get(k).node().name() + " is never verified");
+                throw new IllegalArgumentException(top.get(k) + " is never verified");
             }
             worst = Math.max(worst, place);
             cost[k] = upFront + worst;
