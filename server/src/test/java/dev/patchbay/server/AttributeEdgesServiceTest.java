@@ -44,16 +44,20 @@ class AttributeEdgesServiceTest {
     private static final int[] CLEAN = {5, 17, 2, 44, 9, 31, 7, 12};
     private static final int[] NOISE = {5, 17, 3, 44, 9, 28, 7, 12};
     private static LoadedModel llama;
+    private static final Map<String, LoadedModel> FAMILIES = new java.util.HashMap<>();
     private static PatchbayServer server;
     private static ManagedChannel channel;
 
     @BeforeAll
     static void start() throws Exception {
-        llama = TestCheckpoints.load("tiny-llama", DataType.FLOAT32);
+        for (String family : TestCheckpoints.ALL) {
+            FAMILIES.put(family, TestCheckpoints.load(family, DataType.FLOAT32));
+        }
+        llama = FAMILIES.get("tiny-llama");
         String name = InProcessServerBuilder.generateName();
         server = PatchbayServer.start(
                 InProcessServerBuilder.forName(name),
-                Map.of("tiny-llama", llama),
+                FAMILIES,
                 new SchedulerConfig(32, 8192, Duration.ofMillis(20), 1L << 30),
                 new ServerLimits(1 << 20, 64, 256, 100_000, 32, 4, 4096));
         channel = InProcessChannelBuilder.forName(name).build();
@@ -63,7 +67,7 @@ class AttributeEdgesServiceTest {
     static void stop() throws Exception {
         channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
         server.close();
-        llama.close();
+        FAMILIES.values().forEach(LoadedModel::close);
     }
 
     private static PromptPair pair(int[] clean, int[] noise) {
@@ -138,6 +142,52 @@ class AttributeEdgesServiceTest {
         AttributeEdgesEvent last = events.get(events.size() - 1);
         assertTrue(last.hasSummary());
         assertEquals("eap", last.getSummary().getMethod());
+    }
+
+    /** Every method on every family through the RPC: one block per reader group, and EAP as in-process. */
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.MethodSource("families")
+    void everyEdgeMethodRunsOnEveryFamily(String family) {
+        int layers = FAMILIES.get(family).transformer().config().nLayers();
+        EdgeResult local = EdgeAttribution.run(
+                PassRunner.direct(FAMILIES.get(family).transformer()),
+                List.of(enginePair()),
+                new EdgeAttribution.Settings(EdgeAttribution.Method.EAP, false, 1, 4, 16),
+                EdgeAttribution.Listener.NONE);
+        for (EdgeMethod method :
+                List.of(EdgeMethod.EXACT_EDGE_PATCHING, EdgeMethod.EAP, EdgeMethod.EAP_IG, EdgeMethod.EDGE_ATP_STAR)) {
+            List<AttributeEdgesEvent> events = call(AttributeEdgesRequest.newBuilder()
+                    .setModel(family)
+                    .addPairs(pair(CLEAN, NOISE))
+                    .setMethod(method)
+                    .setIgSteps(2)
+                    .setVerifyTopK(2)
+                    .build());
+            List<EdgeBlock> blocks = events.stream()
+                    .filter(AttributeEdgesEvent::hasBlock)
+                    .map(AttributeEdgesEvent::getBlock)
+                    .toList();
+            assertEquals(4 * layers + 1, blocks.size(), family + " " + method);
+            assertEquals(
+                    2, events.stream().filter(AttributeEdgesEvent::hasVerified).count(), family + " " + method);
+            assertTrue(events.get(events.size() - 1).hasSummary(), family + " " + method);
+            if (method == EdgeMethod.EAP) {
+                for (int b = 0; b < blocks.size(); b++) {
+                    double[] expected = local.blocks().get(b).values();
+                    for (int i = 0; i < expected.length; i++) {
+                        assertEquals(
+                                expected[i],
+                                blocks.get(b).getValues(i),
+                                1e-5 * Math.max(1, Math.abs(expected[i])),
+                                family);
+                    }
+                }
+            }
+        }
+    }
+
+    static List<String> families() {
+        return TestCheckpoints.ALL;
     }
 
     @Test
