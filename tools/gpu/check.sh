@@ -2,8 +2,8 @@
 # The GPU check, in one go on a machine with an NVIDIA GPU, a CUDA build of PyTorch for python3, g++ and no Java:
 # builds DJL's JNI against that PyTorch, runs Patchbay on cuda and on the same machine's CPU, compares logits and
 # AtP* effects, measures fp16 and bf16 against fp32 on the GPU, and benchmarks (the GPT-2 shape beside plain
-# PyTorch, and the 1B Llama shape); the report goes to $OUT (default gpu-report/). PARTS="parity" (or "bench",
-# "llama", any of them) runs a part alone, for calls with a time limit.
+# PyTorch, the 1B Llama shape, and edge attribution); the report goes to $OUT (default gpu-report/).
+# PARTS="parity" (or "bench", "llama", "edges", any of them) runs a part alone, for calls with a time limit.
 #
 # It needs the folder that tools/gpu/make-carry.sh prepares (default gpu-carry/, or PATCHBAY_GPU_CARRY): a Java
 # runtime and the jar without CPU natives (bundle.tar.xz), the bundled model, DJL's native sources and JNI headers.
@@ -41,8 +41,8 @@ run() { "$java" -Djna.library.path="$cudart" -Dai.djl.offline=true -jar "$jar" "
 
 # PARTS picks what runs (default all three), so that the check can be split over calls with a time limit:
 # parity (cuda against cpu, and fp16/bf16 against fp32), bench (the GPT-2 shape beside plain PyTorch), llama (the
-# 1B Llama shape).
-parts=" ${PARTS:-parity bench llama} "
+# 1B Llama shape), edges (EAP and AtP* on edges, cuda against cpu, and bench --section edges).
+parts=" ${PARTS:-parity bench llama edges} "
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee -a "$out/report.txt"
 if [[ "$parts" == *" parity "* ]]; then
   model="$carry/model"
@@ -107,6 +107,32 @@ if [[ "$parts" == *" llama "* ]]; then
     --repeats 3 --pairs 64 --out "$out/bench-cuda-llama.json" > "$out/bench-cuda-llama.txt" 2>&1 \
     || echo "the llama bench did not finish in ${LLAMA_SECONDS:-200} s" >> "$out/report.txt"
   cat "$out/bench-cuda-llama.txt" >> "$out/report.txt"
+fi
+if [[ "$parts" == *" edges "* ]]; then
+  # Edge estimates on the GPU against the CPU (fp32), then the edge benchmark on the GPT-2-small shape.
+  model="$carry/model"
+  clean="When Mary and John went to the store, John gave a drink to"
+  noise="When Mary and John went to the store, Mary gave a drink to"
+  for device in cuda cpu; do
+    for method in eap atp-star; do
+      run attribute --edges --model "$model" --clean "$clean" --noise "$noise" --answer " Mary" --wrong " John" \
+        --method "$method" --json --device "$device" > "$out/edges-$method-$device.json"
+    done
+  done
+  python3 - "$out" <<'PY' | tee -a "$out/report.txt"
+import json, sys, pathlib
+out = pathlib.Path(sys.argv[1])
+for method in ("eap", "atp-star"):
+    g = json.loads((out / f"edges-{method}-cuda.json").read_text())["edges"]
+    c = json.loads((out / f"edges-{method}-cpu.json").read_text())["edges"]
+    print(f"{method} on edges, cuda vs cpu: {len(c)} edges, max |diff| {max(abs(g[k] - c[k]) for k in c):.3g},"
+          f" largest |score| {max(abs(v) for v in c.values()):.3g}")
+PY
+  timeout "${EDGES_SECONDS:-200}" "$java" -Djna.library.path="$cudart" -Dai.djl.offline=true \
+    -Dpatchbay.home="$root" -jar "$jar" bench --device cuda --section edges --repeats 3 \
+    --out "$out/bench-cuda-edges.json" > "$out/bench-cuda-edges.txt" 2>&1 \
+    || echo "the edge bench did not finish in ${EDGES_SECONDS:-200} s" >> "$out/report.txt"
+  cat "$out/bench-cuda-edges.txt" >> "$out/report.txt"
 fi
 echo "total $(( $(date +%s) - start )) s" | tee -a "$out/report.txt"
 
