@@ -84,6 +84,11 @@ final class GemmaBlock implements TransformerBlock {
     }
 
     @Override
+    public boolean headWritesAdd() {
+        return false;
+    }
+
+    @Override
     public NDArray headWriteChanges(NDArray cleanZ, NDArray noiseZ) {
         double eps = config.normEps();
         return SplitInputs.normalizedHeadWrites(

@@ -61,6 +61,7 @@ final class Gpt2Block implements TransformerBlock {
                 HookSites.attn(layer, "v"),
                 SplitInputs.heads(ctx, HookSites.headInput(layer, "v"), resid, x, heads, ln1, wv, bv));
         NDArray z = Attention.attend(ctx, config, layer, q, k, v);
+        ctx.headsWrote(z, wo);
         NDArray attnOut = ctx.apply(HookSites.attnOut(layer), linear(Attention.mergeHeads(z), wo, bo));
         NDArray mid = ctx.apply(HookSites.residMid(layer), resid.add(attnOut));
 

@@ -37,7 +37,7 @@ public final class GradientSession implements AutoCloseable {
             java.util.function.Function<NDArray, NDArray> metric) {
         GradMode gradMode = GradMode.enable();
         try {
-            HookContext ctx = new HookContext(scope, hooks, batch);
+            HookContext ctx = new HookContext(scope, hooks, batch, model.config());
             NDArray logits = model.run(batch, ctx);
             NDArray perRow = metric.apply(logits);
             ForwardResult result = new ForwardResult(logits, ctx.cache(), ctx.leaves(), perRow);

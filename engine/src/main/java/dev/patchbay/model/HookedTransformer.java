@@ -79,7 +79,7 @@ public final class HookedTransformer implements AutoCloseable {
     /** A forward pass with hooks but no gradients. */
     public ForwardResult forward(NDManager scope, TokenBatch batch, Hooks hooks) {
         check(batch, hooks);
-        HookContext ctx = new HookContext(scope, hooks, batch);
+        HookContext ctx = new HookContext(scope, hooks, batch, config);
         NDArray logits;
         try {
             logits = run(batch, ctx);
@@ -97,7 +97,7 @@ public final class HookedTransformer implements AutoCloseable {
             NDManager scope, TokenBatch batch, Hooks hooks, Function<NDArray, NDArray> metric) {
         check(batch, hooks);
         try (GradMode on = GradMode.enable()) {
-            HookContext ctx = new HookContext(scope, hooks, batch);
+            HookContext ctx = new HookContext(scope, hooks, batch, config);
             NDArray logits = run(batch, ctx);
             NDArray perRow = metric.apply(logits);
             NDArray total = perRow.sum();
@@ -118,7 +118,10 @@ public final class HookedTransformer implements AutoCloseable {
         if (layer < 0 || layer >= blocks.size()) {
             throw new IllegalArgumentException("cannot resume at layer " + layer + " of " + blocks.size());
         }
-        HookContext ctx = new HookContext(scope, hooks, batch);
+        if (hooks.ablation() != null) {
+            throw new IllegalArgumentException("edge ablation needs every writer's output: run the whole forward");
+        }
+        HookContext ctx = new HookContext(scope, hooks, batch, config);
         NDArray logits;
         try {
             logits = runBlocks(layer, Scoped.view(scope, residPre), ctx, hooks.logitPositions());
@@ -147,6 +150,18 @@ public final class HookedTransformer implements AutoCloseable {
      */
     public NDArray headWriteChanges(int layer, NDArray cleanZ, NDArray noiseZ) {
         return blocks.get(layer).headWriteChanges(cleanZ, noiseZ);
+    }
+
+    /**
+     * Each head's write z_h W_O[h] to the residual stream, [B, T, H, d_model], from layer {@code layer}'s output z
+     * [B, T, H, d_head]; only where heads' writes add up ({@link TransformerBlock#headWritesAdd}).
+     */
+    public NDArray headWrites(int layer, NDArray z) {
+        if (!blocks.get(layer).headWritesAdd()) {
+            throw new IllegalArgumentException(config.architecture().modelType()
+                    + " normalizes the attention output after the heads are summed: a head has no write of its own");
+        }
+        return blocks.get(layer).headWriteChanges(z.zerosLike(), z);
     }
 
     NDArray run(TokenBatch batch, HookContext ctx) {
@@ -181,6 +196,7 @@ public final class HookedTransformer implements AutoCloseable {
             resid = Scoped.view(layerScope, resid);
             for (int l = first; l < blocks.size(); l++) {
                 ctx.enterLayer(layerScope);
+                ctx.startLayer(l);
                 resid = ctx.apply(HookSites.residPre(l), resid);
                 NDArray out = blocks.get(l).forward(resid, ctx);
                 if (ctx.hooks().stopsGradientThrough(l)) {
@@ -195,6 +211,11 @@ public final class HookedTransformer implements AutoCloseable {
                 layerScope = next;
             }
             ctx.enterLayer(layerScope);
+            if (ctx.ablatesEdges()) {
+                // The logits read the final stream: add what their ablated edges change.
+                resid = resid.add(ctx.ablatedInput(ctx.readersBefore(blocks.size()), 1, resid.getShape())
+                        .squeeze(1));
+            }
             NDArray normalized = norm(config, resid, finalNormWeight, finalNormBias);
             normalized = ctx.apply(HookSites.FINAL_NORMALIZED, normalized);
             if (logitPositions != null) {
@@ -239,6 +260,13 @@ public final class HookedTransformer implements AutoCloseable {
                     throw new IllegalArgumentException("cannot unembed position " + p + " of " + batch.length());
                 }
             }
+        }
+        if (hooks.ablation() != null && !blocks.stream().allMatch(TransformerBlock::headWritesAdd)) {
+            throw new IllegalArgumentException(
+                    "edge ablation (circuit evaluation) needs heads whose writes add up to the"
+                            + " attention output; " + config.architecture().modelType()
+                            + " normalizes that output after the"
+                            + " heads are summed");
         }
         if (hooks.highestStoppedLayer() >= config.nLayers()) {
             throw new IllegalArgumentException("cannot stop the gradient through layer " + hooks.highestStoppedLayer()

@@ -24,6 +24,7 @@ public final class Hooks {
     private final BitSet stopGradientLayers;
     private final int[] logitPositions;
     private final String stopAfter;
+    private final EdgeAblation ablation;
 
     private Hooks(Builder b) {
         this.cached = Set.copyOf(b.cached);
@@ -35,6 +36,7 @@ public final class Hooks {
         this.stopGradientLayers = (BitSet) b.stopGradientLayers.clone();
         this.logitPositions = b.logitPositions == null ? null : b.logitPositions.clone();
         this.stopAfter = b.stopAfter;
+        this.ablation = b.ablation;
     }
 
     public static Builder builder() {
@@ -71,6 +73,11 @@ public final class Hooks {
         return cached.contains(site) || patches.containsKey(site) || gradients.contains(site);
     }
 
+    /** The edges this forward ablates, or null. */
+    EdgeAblation ablation() {
+        return ablation;
+    }
+
     /** The site after which the forward ends, or null to run to the logits. */
     String stopAfter() {
         return stopAfter;
@@ -99,6 +106,7 @@ public final class Hooks {
         private final BitSet stopGradientLayers = new BitSet();
         private int[] logitPositions;
         private String stopAfter;
+        private EdgeAblation ablation;
 
         public Builder cache(String... sites) {
             cached.addAll(List.of(sites));
@@ -156,6 +164,12 @@ public final class Hooks {
          */
         public Builder stopAfter(String site) {
             stopAfter = site;
+            return this;
+        }
+
+        /** Ablates edges as {@link EdgeAblation} says: the forward then computes every reader's private input. */
+        public Builder ablate(EdgeAblation edges) {
+            ablation = edges;
             return this;
         }
 

@@ -68,6 +68,7 @@ final class LlamaBlock implements TransformerBlock {
         NDArray rq = ctx.apply(HookSites.attn(layer, "rot_q"), rotary.apply(q, tables));
         NDArray rk = ctx.apply(HookSites.attn(layer, "rot_k"), rotary.apply(k, tables));
         NDArray z = Attention.attend(ctx, config, layer, rq, rk, v);
+        ctx.headsWrote(z, p.wo());
         NDArray attnOut = ctx.apply(HookSites.attnOut(layer), linear(Attention.mergeHeads(z), p.wo(), p.bo()));
         NDArray mid = ctx.apply(HookSites.residMid(layer), resid.add(attnOut));
 

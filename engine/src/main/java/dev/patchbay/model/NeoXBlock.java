@@ -79,6 +79,7 @@ final class NeoXBlock implements TransformerBlock {
         NDArray rq = ctx.apply(HookSites.attn(layer, "rot_q"), rotary.apply(q, tables));
         NDArray rk = ctx.apply(HookSites.attn(layer, "rot_k"), rotary.apply(k, tables));
         NDArray z = Attention.attend(ctx, config, layer, rq, rk, v);
+        ctx.headsWrote(z, wo);
         NDArray attnOut = ctx.apply(HookSites.attnOut(layer), linear(Attention.mergeHeads(z), wo, bo));
 
         NDArray mlpInput;

@@ -87,6 +87,11 @@ final class Olmo2Block implements TransformerBlock {
     }
 
     @Override
+    public boolean headWritesAdd() {
+        return false;
+    }
+
+    @Override
     public NDArray headWriteChanges(NDArray cleanZ, NDArray noiseZ) {
         double eps = config.normEps();
         return SplitInputs.normalizedHeadWrites(

@@ -16,4 +16,9 @@ interface TransformerBlock {
      * {@link HookedTransformer#headWriteChanges}.
      */
     NDArray headWriteChanges(NDArray cleanZ, NDArray noiseZ);
+
+    /** Whether the heads' writes add up to the attention output (no norm after the output projection). */
+    default boolean headWritesAdd() {
+        return true;
+    }
 }

@@ -99,6 +99,24 @@ public final class EdgeGraph {
         return g.kind() == ReaderKind.LOGITS ? Edge.Reader.LOGITS : new Edge.Reader(g.kind(), g.layer(), unit);
     }
 
+    /** Readers in all: per layer its query heads, key heads, value heads and MLP; the logits. */
+    public int readers() {
+        return groups.stream().mapToInt(Group::readers).sum();
+    }
+
+    /** The number of a reader, in the order of the groups and their units. */
+    public int readerIndex(Edge.Reader r) {
+        Group target = group(r);
+        int index = 0;
+        for (Group g : groups) {
+            if (g.equals(target)) {
+                return index + (r.kind().perHead() ? r.unit() : 0);
+            }
+            index += g.readers();
+        }
+        throw new IllegalArgumentException("no reader " + r.name());
+    }
+
     /** Edges per position over the whole model (on a GPT-2-small shape, 32,491). */
     public long edges() {
         return groups.stream().mapToLong(Group::edges).sum();

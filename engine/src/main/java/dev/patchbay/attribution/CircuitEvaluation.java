@@ -1,0 +1,202 @@
+package dev.patchbay.attribution;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
+import dev.patchbay.model.HookedTransformer;
+import dev.patchbay.nodes.Edge;
+import dev.patchbay.nodes.EdgeGraph;
+import dev.patchbay.nodes.PromptPair;
+import dev.patchbay.passes.CircuitBatch;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+import java.util.Set;
+import org.apache.commons.statistics.distribution.TDistribution;
+
+/**
+ * Evaluates circuits (docs/spec/atp-spec.md section 10): each pair's clean prompt run with every edge outside the
+ * circuit ablated, and the faithfulness (m(C) - m(empty)) / (m(full) - m(empty)) per pair and as a mean with a 95%
+ * confidence interval. The ablated value of a writer is, per {@link Ablation}: its output on the pair's noise prompt,
+ * zero, its mean output over the pairs' clean prompts, or its output on another pair's clean prompt drawn per row.
+ */
+public final class CircuitEvaluation implements AutoCloseable {
+    /** What an ablated edge's writer contributes instead of its output. */
+    public enum Ablation {
+        NOISE_PROMPT,
+        ZERO,
+        MEAN,
+        RESAMPLE
+    }
+
+    /** Faithfulness per pair, their mean and its 95% confidence interval (Student's t; NaN for one pair). */
+    public record Faithfulness(double[] perPair, double mean, double low, double high) {}
+
+    private final HookedTransformer model;
+    private final List<PromptPair> pairs;
+    private final EdgeGraph graph;
+    private final Ablation ablation;
+    private final Random random;
+    private final int chunk;
+    private final NDManager scope;
+    /** Per pair, each writer's clean output [pairs, writers, T, d] (resample and mean draw from these). */
+    private final NDArray cleanOutputs;
+    /** Per pair, the ablated writer values for the non-random ablations [pairs, writers, T, d]. */
+    private final NDArray fixedValues;
+
+    private final NDArray references;
+
+    /**
+     * @param seed the resample draws' seed
+     * @param chunk circuit runs per forward pass
+     */
+    public CircuitEvaluation(HookedTransformer model, List<PromptPair> pairs, Ablation ablation, long seed, int chunk) {
+        if (pairs.isEmpty()) {
+            throw new IllegalArgumentException("pairs: at least one prompt pair is needed");
+        }
+        for (int i = 0; i < pairs.size(); i++) {
+            if (pairs.get(i).length() != pairs.get(0).length()) {
+                throw new IllegalArgumentException("pairs[" + i + "]: circuit evaluation needs pairs of one length ("
+                        + pairs.get(0).length() + " tokens), this one has "
+                        + pairs.get(i).length());
+            }
+        }
+        if (ablation == Ablation.RESAMPLE && pairs.size() < 2) {
+            throw new IllegalArgumentException("resample ablation draws from other pairs: give at least two");
+        }
+        this.model = model;
+        this.pairs = pairs;
+        this.graph = new EdgeGraph(model.config());
+        this.ablation = ablation;
+        this.random = new Random(seed);
+        this.chunk = chunk;
+        this.scope = model.compute().newScope();
+        try {
+            int[][] clean = pairs.stream().map(PromptPair::clean).toArray(int[][]::new);
+            cleanOutputs = CircuitBatch.writerOutputs(model, scope, clean);
+            fixedValues = switch (ablation) {
+                case NOISE_PROMPT ->
+                    CircuitBatch.writerOutputs(
+                            model, scope, pairs.stream().map(PromptPair::noise).toArray(int[][]::new));
+                case ZERO -> cleanOutputs.zerosLike();
+                case MEAN -> cleanOutputs.mean(new int[] {0}, true).broadcast(cleanOutputs.getShape());
+                case RESAMPLE -> null;
+            };
+            references = CircuitBatch.referenceLogProbs(
+                    model,
+                    scope,
+                    clean,
+                    pairs.stream().map(PromptPair::metric).toList(),
+                    pairs.stream().mapToInt(PromptPair::metricPosition).toArray());
+        } catch (RuntimeException e) {
+            scope.close();
+            throw e;
+        }
+    }
+
+    /** Every edge of the model: the full circuit. */
+    public Set<Edge> allEdges() {
+        Set<Edge> all = new java.util.LinkedHashSet<>();
+        for (EdgeGraph.Group g : graph.groups()) {
+            for (int i = 0; i < g.edges(); i++) {
+                all.add(g.edge(i, null, graph));
+            }
+        }
+        return all;
+    }
+
+    /**
+     * The metric of every pair's clean prompt with each circuit's complement ablated: [circuit][pair]. Resample
+     * draws, per row (circuits in order, then pairs), another pair's clean prompt.
+     */
+    public double[][] metrics(List<Set<Edge>> circuits) {
+        int readers = graph.readers();
+        int writers = graph.writers();
+        List<CircuitBatch.Row> rows = new ArrayList<>();
+        for (Set<Edge> circuit : circuits) {
+            float[] mask = ablatedMask(circuit, readers, writers);
+            for (int p = 0; p < pairs.size(); p++) {
+                PromptPair pair = pairs.get(p);
+                NDArray values = ablation == Ablation.RESAMPLE
+                        ? cleanOutputs.get(new NDIndex("{}", otherPair(p)))
+                        : fixedValues.get(new NDIndex("{}", p));
+                rows.add(new CircuitBatch.Row(
+                        pair.clean(),
+                        values,
+                        mask,
+                        pair.metric(),
+                        pair.metricPosition(),
+                        references.get(new NDIndex("{}:{}", p, p + 1))));
+            }
+        }
+        double[] flat = new double[rows.size()];
+        for (int from = 0; from < rows.size(); from += chunk) {
+            List<CircuitBatch.Row> part = rows.subList(from, Math.min(rows.size(), from + chunk));
+            double[] m = CircuitBatch.run(model, part, readers, writers);
+            System.arraycopy(m, 0, flat, from, m.length);
+        }
+        double[][] out = new double[circuits.size()][pairs.size()];
+        for (int c = 0; c < circuits.size(); c++) {
+            System.arraycopy(flat, c * pairs.size(), out[c], 0, pairs.size());
+        }
+        return out;
+    }
+
+    /** The circuit's faithfulness against the full model and the empty circuit, under this evaluation's ablation. */
+    public Faithfulness faithfulness(Set<Edge> circuit) {
+        Set<Edge> all = allEdges();
+        double[][] m = metrics(List.of(all, Set.of(), circuit));
+        // The full and the empty circuit are read from the one run of each, so their faithfulness is 1 and 0 exactly
+        // (two runs of the same circuit in different batch rows may differ by rounding).
+        double[] measured = circuit.isEmpty() ? m[1] : circuit.containsAll(all) ? m[0] : m[2];
+        double[] perPair = new double[pairs.size()];
+        for (int p = 0; p < perPair.length; p++) {
+            perPair[p] = (measured[p] - m[1][p]) / (m[0][p] - m[1][p]);
+        }
+        double mean = 0;
+        for (double f : perPair) {
+            mean += f / perPair.length;
+        }
+        if (perPair.length < 2) {
+            return new Faithfulness(perPair, mean, Double.NaN, Double.NaN);
+        }
+        double variance = 0;
+        for (double f : perPair) {
+            variance += (f - mean) * (f - mean) / (perPair.length - 1);
+        }
+        double half = TDistribution.of(perPair.length - 1).inverseCumulativeProbability(0.975)
+                * Math.sqrt(variance / perPair.length);
+        return new Faithfulness(perPair, mean, mean - half, mean + half);
+    }
+
+    /** 1 for every edge of the model outside the circuit: [readers, writers], row-major. */
+    private float[] ablatedMask(Set<Edge> circuit, int readers, int writers) {
+        float[] mask = new float[readers * writers];
+        for (EdgeGraph.Group g : graph.groups()) {
+            for (int i = 0; i < g.edges(); i++) {
+                Edge e = g.edge(i, null, graph);
+                if (!circuit.contains(e)) {
+                    mask[graph.readerIndex(e.reader()) * writers + graph.index(e.writer())] = 1;
+                }
+            }
+        }
+        for (Edge e : circuit) {
+            graph.check(e, pairs.get(0).length());
+            if (e.position() >= 0) {
+                throw new IllegalArgumentException("circuit: edge " + e.name() + " is at one position; circuits are"
+                        + " of edges over all positions");
+            }
+        }
+        return mask;
+    }
+
+    private int otherPair(int p) {
+        int j = random.nextInt(pairs.size() - 1);
+        return j >= p ? j + 1 : j;
+    }
+
+    @Override
+    public void close() {
+        scope.close();
+    }
+}

@@ -1,0 +1,102 @@
+package dev.patchbay.passes;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import dev.patchbay.model.EdgeAblation;
+import dev.patchbay.model.ForwardResult;
+import dev.patchbay.model.HookSites;
+import dev.patchbay.model.HookedTransformer;
+import dev.patchbay.model.Hooks;
+import dev.patchbay.model.ModelConfig;
+import dev.patchbay.model.TokenBatch;
+import dev.patchbay.nodes.Metric;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Circuit runs (docs/spec/atp-spec.md section 10): rows of clean prompts, each with the edges outside its circuit
+ * ablated ({@link EdgeAblation}), read by the metric; and the writer values ablations take.
+ */
+public final class CircuitBatch {
+    private CircuitBatch() {}
+
+    /**
+     * One circuit run: the clean prompt, each writer's ablated value [writers, T, d_model] (the model's dtype), the
+     * ablated edges as a [readers, writers] 0/1 mask, and the metric with its reference log-probabilities [1, V].
+     */
+    public record Row(int[] tokens, NDArray ablated, float[] mask, Metric metric, int position, NDArray reference) {}
+
+    /** The metric of each row, in one batched forward (rows of one length). */
+    public static double[] run(HookedTransformer model, List<Row> rows, int readers, int writers) {
+        try (NDManager scope = model.compute().newScope()) {
+            DataType type = model.dataType();
+            int[][] tokens = new int[rows.size()][];
+            int[] positions = new int[rows.size()];
+            List<Metric> metrics = new ArrayList<>();
+            NDList ablated = new NDList();
+            NDList references = new NDList();
+            float[] mask = new float[rows.size() * readers * writers];
+            for (int r = 0; r < rows.size(); r++) {
+                Row row = rows.get(r);
+                tokens[r] = row.tokens();
+                positions[r] = row.position();
+                metrics.add(row.metric());
+                ablated.add(row.ablated());
+                references.add(row.reference());
+                System.arraycopy(row.mask(), 0, mask, r * readers * writers, readers * writers);
+            }
+            NDArray values = dev.patchbay.model.Scoped.stack(scope, ablated).toType(type, false);
+            NDArray masks =
+                    scope.create(mask, new Shape(rows.size(), readers, writers)).toType(type, false);
+            ForwardResult run = model.forward(
+                    scope,
+                    TokenBatch.of(tokens),
+                    Hooks.builder()
+                            .ablate(new EdgeAblation(values, masks))
+                            .unembedOnly(positions)
+                            .build());
+            NDArray reference = dev.patchbay.model.Scoped.concat(scope, references);
+            return new MetricBatch(scope, metrics, new int[rows.size()], reference)
+                    .apply(run.logits())
+                    .toType(DataType.FLOAT64, false)
+                    .toDoubleArray();
+        }
+    }
+
+    /**
+     * Every writer's output on each of {@code prompts} (one length): [prompts, writers, T, d_model], in the order of
+     * {@link dev.patchbay.nodes.EdgeGraph}'s writers: the embeddings (the stream entering layer 0), then per layer each
+     * head's write z_h W_O[h] and the MLP's output. Owned by {@code scope}.
+     */
+    public static NDArray writerOutputs(HookedTransformer model, NDManager scope, int[][] prompts) {
+        ModelConfig config = model.config();
+        ForwardResult run = model.forward(
+                scope,
+                TokenBatch.of(prompts),
+                Hooks.builder().cache(EdgeSites.writerSites(config)).build());
+        NDList parts = new NDList();
+        parts.add(run.activation(HookSites.residPre(0)).expandDims(1));
+        for (int l = 0; l < config.nLayers(); l++) {
+            parts.add(
+                    model.headWrites(l, run.activation(HookSites.attn(l, "z"))).transpose(0, 2, 1, 3));
+            parts.add(run.activation(HookSites.mlpOut(l)).expandDims(1));
+        }
+        return NDArrays.concat(parts, 1);
+    }
+
+    /** Clean log-probabilities at each prompt's metric position, [prompts, V], for the KL metric's reference. */
+    public static NDArray referenceLogProbs(
+            HookedTransformer model, NDManager scope, int[][] prompts, List<Metric> metrics, int[] positions) {
+        ForwardResult run = model.forward(
+                scope,
+                TokenBatch.of(prompts),
+                Hooks.builder().unembedOnly(positions).build());
+        return dev.patchbay.model.Precision.widened(
+                        new MetricBatch(scope, metrics, new int[prompts.length], null).atPositions(run.logits()))
+                .logSoftmax(-1);
+    }
+}
