@@ -144,15 +144,62 @@ public final class CircuitEvaluation implements AutoCloseable {
 
     /** The circuit's faithfulness against the full model and the empty circuit, under this evaluation's ablation. */
     public Faithfulness faithfulness(Set<Edge> circuit) {
+        return faithfulness(List.of(circuit)).get(0);
+    }
+
+    /** Each circuit's faithfulness, all runs batched together (the full and empty circuits run once). */
+    public List<Faithfulness> faithfulness(List<Set<Edge>> circuits) {
         Set<Edge> all = allEdges();
-        double[][] m = metrics(List.of(all, Set.of(), circuit));
-        // The full and the empty circuit are read from the one run of each, so their faithfulness is 1 and 0 exactly
-        // (two runs of the same circuit in different batch rows may differ by rounding).
-        double[] measured = circuit.isEmpty() ? m[1] : circuit.containsAll(all) ? m[0] : m[2];
-        double[] perPair = new double[pairs.size()];
-        for (int p = 0; p < perPair.length; p++) {
-            perPair[p] = (measured[p] - m[1][p]) / (m[0][p] - m[1][p]);
+        List<Set<Edge>> runs = new ArrayList<>(List.of(all, Set.of()));
+        runs.addAll(circuits);
+        double[][] m = metrics(runs);
+        List<Faithfulness> out = new ArrayList<>();
+        for (int c = 0; c < circuits.size(); c++) {
+            Set<Edge> circuit = circuits.get(c);
+            // The full and the empty circuit are read from the one run of each, so their faithfulness is 1 and 0
+            // exactly (two runs of the same circuit in different batch rows may differ by rounding).
+            double[] measured = circuit.isEmpty() ? m[1] : circuit.containsAll(all) ? m[0] : m[2 + c];
+            double[] perPair = new double[pairs.size()];
+            for (int p = 0; p < perPair.length; p++) {
+                perPair[p] = (measured[p] - m[1][p]) / (m[0][p] - m[1][p]);
+            }
+            out.add(summary(perPair));
         }
+        return out;
+    }
+
+    /** A point of a prune curve: the top {@code size} edges of a ranking as a circuit, and its faithfulness. */
+    public record CurvePoint(int size, Faithfulness faithfulness) {}
+
+    /**
+     * The prune curve of a ranking (edges, most important first): the faithfulness of its top n edges for each n of
+     * {@code sizes}, the points handed to {@code listener} as each chunk of them completes.
+     */
+    public List<CurvePoint> pruneCurve(
+            List<Edge> ranking, int[] sizes, java.util.function.Consumer<CurvePoint> listener) {
+        List<CurvePoint> points = new ArrayList<>();
+        int perChunk = Math.max(1, chunk / pairs.size());
+        for (int from = 0; from < sizes.length; from += perChunk) {
+            List<Set<Edge>> circuits = new ArrayList<>();
+            int to = Math.min(sizes.length, from + perChunk);
+            for (int i = from; i < to; i++) {
+                if (sizes[i] < 0 || sizes[i] > ranking.size()) {
+                    throw new IllegalArgumentException(
+                            "sizes[" + i + "]: " + sizes[i] + " outside [0, " + ranking.size() + "]");
+                }
+                circuits.add(new java.util.LinkedHashSet<>(ranking.subList(0, sizes[i])));
+            }
+            List<Faithfulness> f = faithfulness(circuits);
+            for (int i = from; i < to; i++) {
+                CurvePoint point = new CurvePoint(sizes[i], f.get(i - from));
+                points.add(point);
+                listener.accept(point);
+            }
+        }
+        return points;
+    }
+
+    private static Faithfulness summary(double[] perPair) {
         double mean = 0;
         for (double f : perPair) {
             mean += f / perPair.length;

@@ -119,6 +119,43 @@ class CircuitEvaluationTest extends Float64Models {
         }
     }
 
+    /**
+     * A prune curve's points are the faithfulness of each top-n circuit evaluated alone; the empty circuit scores 0
+     * and the full one 1 exactly; the interval brackets the mean.
+     */
+    @Test
+    void aPruneCurveIsEachTopNCircuitEvaluatedAlone() {
+        HookedTransformer model = model("tiny-llama");
+        int[] a = {5, 17, 2, 44, 9, 31, 7, 12};
+        int[] b = {6, 17, 3, 41, 9, 28, 7, 13};
+        int[] c = {8, 11, 2, 40, 19, 31, 5, 12};
+        Metric metric = Metric.logitDiff(new int[] {11}, new int[] {40});
+        List<PromptPair> pairs =
+                List.of(new PromptPair(a, b, metric), new PromptPair(b, c, metric), new PromptPair(c, a, metric));
+        EdgeResult eap = EdgeAttribution.run(
+                PassRunner.direct(model),
+                pairs,
+                new EdgeAttribution.Settings(EdgeAttribution.Method.EAP, false, 1, 4, 16),
+                EdgeAttribution.Listener.NONE);
+        List<Edge> ranking =
+                eap.top(eap.size()).stream().map(EdgeResult.Scored::edge).toList();
+        int[] sizes = {0, 5, 20, 60, ranking.size()};
+        try (CircuitEvaluation eval = new CircuitEvaluation(model, pairs, CircuitEvaluation.Ablation.MEAN, 0, 8)) {
+            List<CircuitEvaluation.CurvePoint> streamed = new ArrayList<>();
+            List<CircuitEvaluation.CurvePoint> curve = eval.pruneCurve(ranking, sizes, streamed::add);
+            assertEquals(curve, streamed);
+            assertEquals(0.0, curve.get(0).faithfulness().mean());
+            assertEquals(1.0, curve.get(sizes.length - 1).faithfulness().mean());
+            for (CircuitEvaluation.CurvePoint p : curve) {
+                CircuitEvaluation.Faithfulness alone =
+                        eval.faithfulness(new LinkedHashSet<>(ranking.subList(0, p.size())));
+                assertEquals(alone.mean(), p.faithfulness().mean(), 1e-9, "top " + p.size());
+                assertTrue(p.faithfulness().low() <= p.faithfulness().mean()
+                        && p.faithfulness().mean() <= p.faithfulness().high());
+            }
+        }
+    }
+
     /** Where a norm follows the sum of the heads (Gemma, OLMo 2), a head has no write of its own: refused, named. */
     @ParameterizedTest
     @ValueSource(strings = {"tiny-gemma2", "tiny-olmo2"})
