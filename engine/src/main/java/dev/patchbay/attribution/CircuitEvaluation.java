@@ -1,13 +1,18 @@
 package dev.patchbay.attribution;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import dev.patchbay.model.HookedTransformer;
+import dev.patchbay.model.Precision;
 import dev.patchbay.nodes.Edge;
 import dev.patchbay.nodes.EdgeGraph;
 import dev.patchbay.nodes.PromptPair;
 import dev.patchbay.passes.CircuitBatch;
+import dev.patchbay.passes.EdgeSites;
+import dev.patchbay.passes.PassRunner;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
@@ -32,7 +37,7 @@ public final class CircuitEvaluation implements AutoCloseable {
     /** Faithfulness per pair, their mean and its 95% confidence interval (Student's t; NaN for one pair). */
     public record Faithfulness(double[] perPair, double mean, double low, double high) {}
 
-    private final HookedTransformer model;
+    private final PassRunner runner;
     private final List<PromptPair> pairs;
     private final EdgeGraph graph;
     private final Ablation ablation;
@@ -50,7 +55,8 @@ public final class CircuitEvaluation implements AutoCloseable {
      * @param seed the resample draws' seed
      * @param chunk circuit runs per forward pass
      */
-    public CircuitEvaluation(HookedTransformer model, List<PromptPair> pairs, Ablation ablation, long seed, int chunk) {
+    public CircuitEvaluation(PassRunner runner, List<PromptPair> pairs, Ablation ablation, long seed, int chunk) {
+        HookedTransformer model = runner.model();
         if (pairs.isEmpty()) {
             throw new IllegalArgumentException("pairs: at least one prompt pair is needed");
         }
@@ -64,7 +70,7 @@ public final class CircuitEvaluation implements AutoCloseable {
         if (ablation == Ablation.RESAMPLE && pairs.size() < 2) {
             throw new IllegalArgumentException("resample ablation draws from other pairs: give at least two");
         }
-        this.model = model;
+        this.runner = runner;
         this.pairs = pairs;
         this.graph = new EdgeGraph(model.config());
         this.ablation = ablation;
@@ -72,22 +78,31 @@ public final class CircuitEvaluation implements AutoCloseable {
         this.chunk = chunk;
         this.scope = model.compute().newScope();
         try {
-            int[][] clean = pairs.stream().map(PromptPair::clean).toArray(int[][]::new);
-            cleanOutputs = CircuitBatch.writerOutputs(model, scope, clean);
+            Set<String> sites = new java.util.LinkedHashSet<>(EdgeSites.writerSites(model.config()));
+            NDList clean = new NDList();
+            NDList noise = new NDList();
+            NDList reference = new NDList();
+            for (PromptPair pair : pairs) {
+                PassRunner.Activations run = runner.forward(scope, pair.clean(), sites, true);
+                clean.add(CircuitBatch.writerOutputs(model, run.sites()));
+                // The clean log-probabilities at the metric position: the KL metric's reference.
+                reference.add(Precision.widened(run.logits().get(new NDIndex("0, {}", pair.metricPosition())))
+                        .logSoftmax(-1)
+                        .expandDims(0));
+                if (ablation == Ablation.NOISE_PROMPT) {
+                    noise.add(CircuitBatch.writerOutputs(
+                            model,
+                            runner.forward(scope, pair.noise(), sites, false).sites()));
+                }
+            }
+            cleanOutputs = NDArrays.stack(clean);
+            references = NDArrays.concat(reference);
             fixedValues = switch (ablation) {
-                case NOISE_PROMPT ->
-                    CircuitBatch.writerOutputs(
-                            model, scope, pairs.stream().map(PromptPair::noise).toArray(int[][]::new));
+                case NOISE_PROMPT -> NDArrays.stack(noise);
                 case ZERO -> cleanOutputs.zerosLike();
                 case MEAN -> cleanOutputs.mean(new int[] {0}, true).broadcast(cleanOutputs.getShape());
                 case RESAMPLE -> null;
             };
-            references = CircuitBatch.referenceLogProbs(
-                    model,
-                    scope,
-                    clean,
-                    pairs.stream().map(PromptPair::metric).toList(),
-                    pairs.stream().mapToInt(PromptPair::metricPosition).toArray());
         } catch (RuntimeException e) {
             scope.close();
             throw e;
@@ -132,7 +147,7 @@ public final class CircuitEvaluation implements AutoCloseable {
         double[] flat = new double[rows.size()];
         for (int from = 0; from < rows.size(); from += chunk) {
             List<CircuitBatch.Row> part = rows.subList(from, Math.min(rows.size(), from + chunk));
-            double[] m = CircuitBatch.run(model, part, readers, writers);
+            double[] m = runner.circuitRows(part, readers, writers);
             System.arraycopy(m, 0, flat, from, m.length);
         }
         double[][] out = new double[circuits.size()][pairs.size()];

@@ -8,6 +8,7 @@ import dev.patchbay.model.HookedTransformer;
 import dev.patchbay.model.Hooks;
 import dev.patchbay.model.TokenBatch;
 import dev.patchbay.nodes.PromptPair;
+import dev.patchbay.passes.CircuitBatch;
 import dev.patchbay.passes.CleanSide;
 import dev.patchbay.passes.EdgeEstimate;
 import dev.patchbay.passes.EdgeEstimates;
@@ -525,6 +526,47 @@ public final class Device implements AutoCloseable {
         }
     }
 
+    /** Circuit runs: a forward with edges ablated per row; never merged (each row carries its own values). */
+    private final class CircuitWork extends Work<double[]> {
+        final List<CircuitBatch.Row> rows;
+        final int readers;
+        final int writers;
+
+        CircuitWork(Job job, List<CircuitBatch.Row> rows, int readers, int writers) {
+            super(job);
+            this.rows = rows;
+            this.readers = readers;
+            this.writers = writers;
+        }
+
+        @Override
+        public int rows() {
+            return rows.size();
+        }
+
+        @Override
+        public int length() {
+            return rows.stream().mapToInt(r -> r.tokens().length).max().orElse(1);
+        }
+
+        @Override
+        public long bytes(int paddedLength) {
+            // A forward row, and each row's ablated writer values and their changes (two [writers, T, d] each).
+            return rows.size()
+                    * (forwardRowBytes(paddedLength)
+                            + 2L
+                                    * elementBytes
+                                    * writers
+                                    * paddedLength
+                                    * model.config().dModel());
+        }
+
+        @Override
+        void runBatch(List<Work<?>> batch) {
+            result.complete(CircuitBatch.run(model, rows, readers, writers));
+        }
+    }
+
     /** A job's view of the device: every call queues a pass and waits for it. */
     private final class Runner implements PassRunner {
         private final Job job;
@@ -556,6 +598,11 @@ public final class Device implements AutoCloseable {
         @Override
         public EdgeEstimates edgeGradients(EdgeWork work) {
             return submit(new EdgeGradientsWork(job, work));
+        }
+
+        @Override
+        public double[] circuitRows(List<CircuitBatch.Row> rows, int readers, int writers) {
+            return submit(new CircuitWork(job, rows, readers, writers));
         }
     }
 }

@@ -16,6 +16,7 @@ import dev.patchbay.model.TokenBatch;
 import dev.patchbay.nodes.Metric;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 
 /**
  * Circuit runs (docs/spec/atp-spec.md section 10): rows of clean prompts, each with the edges outside its circuit
@@ -68,35 +69,18 @@ public final class CircuitBatch {
     }
 
     /**
-     * Every writer's output on each of {@code prompts} (one length): [prompts, writers, T, d_model], in the order of
-     * {@link dev.patchbay.nodes.EdgeGraph}'s writers: the embeddings (the stream entering layer 0), then per layer each
-     * head's write z_h W_O[h] and the MLP's output. Owned by {@code scope}.
+     * Every writer's output in one forward's cached {@link EdgeSites#writerSites} ([1, T, ...] each): [writers, T,
+     * d_model], in the order of {@link dev.patchbay.nodes.EdgeGraph}'s writers: the embeddings (the stream entering
+     * layer 0), then per layer each head's write z_h W_O[h] and the MLP's output.
      */
-    public static NDArray writerOutputs(HookedTransformer model, NDManager scope, int[][] prompts) {
+    public static NDArray writerOutputs(HookedTransformer model, Map<String, NDArray> run) {
         ModelConfig config = model.config();
-        ForwardResult run = model.forward(
-                scope,
-                TokenBatch.of(prompts),
-                Hooks.builder().cache(EdgeSites.writerSites(config)).build());
         NDList parts = new NDList();
-        parts.add(run.activation(HookSites.residPre(0)).expandDims(1));
+        parts.add(run.get(HookSites.residPre(0)).expandDims(1));
         for (int l = 0; l < config.nLayers(); l++) {
-            parts.add(
-                    model.headWrites(l, run.activation(HookSites.attn(l, "z"))).transpose(0, 2, 1, 3));
-            parts.add(run.activation(HookSites.mlpOut(l)).expandDims(1));
+            parts.add(model.headWrites(l, run.get(HookSites.attn(l, "z"))).transpose(0, 2, 1, 3));
+            parts.add(run.get(HookSites.mlpOut(l)).expandDims(1));
         }
-        return NDArrays.concat(parts, 1);
-    }
-
-    /** Clean log-probabilities at each prompt's metric position, [prompts, V], for the KL metric's reference. */
-    public static NDArray referenceLogProbs(
-            HookedTransformer model, NDManager scope, int[][] prompts, List<Metric> metrics, int[] positions) {
-        ForwardResult run = model.forward(
-                scope,
-                TokenBatch.of(prompts),
-                Hooks.builder().unembedOnly(positions).build());
-        return dev.patchbay.model.Precision.widened(
-                        new MetricBatch(scope, metrics, new int[prompts.length], null).atPositions(run.logits()))
-                .logSoftmax(-1);
+        return NDArrays.concat(parts, 1).squeeze(0);
     }
 }

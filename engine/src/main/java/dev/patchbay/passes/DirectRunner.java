@@ -39,6 +39,11 @@ final class DirectRunner implements PassRunner {
     }
 
     @Override
+    public double[] circuitRows(List<CircuitBatch.Row> rows, int readers, int writers) {
+        return CircuitBatch.run(model, rows, readers, writers);
+    }
+
+    @Override
     public EdgeEstimates edgeGradients(EdgeWork work) {
         return EdgeEstimator.run(model, work);
     }

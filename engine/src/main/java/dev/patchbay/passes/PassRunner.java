@@ -31,6 +31,9 @@ public interface PassRunner {
     /** Edge estimates for a batch of pairs (EAP, EAP-IG, AtP* on edges). */
     EdgeEstimates edgeGradients(EdgeWork work);
 
+    /** Circuit runs (edges outside each row's circuit ablated): each row's metric. */
+    double[] circuitRows(List<CircuitBatch.Row> rows, int readers, int writers);
+
     /** The activations of one forward pass. */
     record Activations(
             java.util.Map<String, ai.djl.ndarray.NDArray> sites, ai.djl.ndarray.NDArray logits, boolean fromCache) {}

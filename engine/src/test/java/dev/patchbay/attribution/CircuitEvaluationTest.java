@@ -45,8 +45,8 @@ class CircuitEvaluationTest extends Float64Models {
         HookedTransformer model = model(name);
         PromptPair pair = ToyModels.pair(name);
         EdgeGraph graph = new EdgeGraph(model.config());
-        try (CircuitEvaluation eval =
-                        new CircuitEvaluation(model, List.of(pair), CircuitEvaluation.Ablation.NOISE_PROMPT, 0, 8);
+        try (CircuitEvaluation eval = new CircuitEvaluation(
+                        PassRunner.direct(model), List.of(pair), CircuitEvaluation.Ablation.NOISE_PROMPT, 0, 8);
                 EdgePatching patching = new EdgePatching(PassRunner.direct(model), List.of(pair), 8)) {
             Set<Edge> all = eval.allEdges();
             Random random = new Random(3);
@@ -99,7 +99,8 @@ class CircuitEvaluationTest extends Float64Models {
             }
         }
         double[][] resampled;
-        try (CircuitEvaluation eval = new CircuitEvaluation(model, pairs, CircuitEvaluation.Ablation.RESAMPLE, 42, 4)) {
+        try (CircuitEvaluation eval =
+                new CircuitEvaluation(PassRunner.direct(model), pairs, CircuitEvaluation.Ablation.RESAMPLE, 42, 4)) {
             resampled = eval.metrics(List.of(circuit, circuit));
         }
         // The draws, in the evaluation's row order: circuits, then pairs; each another pair, uniformly.
@@ -110,8 +111,8 @@ class CircuitEvaluationTest extends Float64Models {
                 j = j >= p ? j + 1 : j;
                 PromptPair asNoise =
                         new PromptPair(pairs.get(p).clean(), pairs.get(j).clean(), metric);
-                try (CircuitEvaluation one =
-                        new CircuitEvaluation(model, List.of(asNoise), CircuitEvaluation.Ablation.NOISE_PROMPT, 0, 1)) {
+                try (CircuitEvaluation one = new CircuitEvaluation(
+                        PassRunner.direct(model), List.of(asNoise), CircuitEvaluation.Ablation.NOISE_PROMPT, 0, 1)) {
                     double expected = one.metrics(List.of(circuit))[0][0];
                     assertEquals(expected, resampled[c0][p], 1e-10 * Math.max(1, Math.abs(expected)));
                 }
@@ -140,7 +141,8 @@ class CircuitEvaluationTest extends Float64Models {
         List<Edge> ranking =
                 eap.top(eap.size()).stream().map(EdgeResult.Scored::edge).toList();
         int[] sizes = {0, 5, 20, 60, ranking.size()};
-        try (CircuitEvaluation eval = new CircuitEvaluation(model, pairs, CircuitEvaluation.Ablation.MEAN, 0, 8)) {
+        try (CircuitEvaluation eval =
+                new CircuitEvaluation(PassRunner.direct(model), pairs, CircuitEvaluation.Ablation.MEAN, 0, 8)) {
             List<CircuitEvaluation.CurvePoint> streamed = new ArrayList<>();
             List<CircuitEvaluation.CurvePoint> curve = eval.pruneCurve(ranking, sizes, streamed::add);
             assertEquals(curve, streamed);
@@ -163,7 +165,11 @@ class CircuitEvaluationTest extends Float64Models {
         IllegalArgumentException refused = assertThrows(
                 IllegalArgumentException.class,
                 () -> new CircuitEvaluation(
-                        model(name), List.of(ToyModels.pair(name)), CircuitEvaluation.Ablation.ZERO, 0, 4));
+                        PassRunner.direct(model(name)),
+                        List.of(ToyModels.pair(name)),
+                        CircuitEvaluation.Ablation.ZERO,
+                        0,
+                        4));
         assertTrue(refused.getMessage().contains("normalizes the attention output"), refused.getMessage());
     }
 }

@@ -60,6 +60,11 @@ final class CountingRunner implements PassRunner {
     }
 
     @Override
+    public double[] circuitRows(List<dev.patchbay.passes.CircuitBatch.Row> rows, int readers, int writers) {
+        return inner.circuitRows(rows, readers, writers);
+    }
+
+    @Override
     public EdgeEstimates edgeGradients(EdgeWork work) {
         return inner.edgeGradients(work);
     }
