@@ -1,6 +1,15 @@
 """Python client for Patchbay, a gRPC backend that localizes language-model behaviour to components."""
-from patchbay.client import AsyncClient, Attribution, Client, EdgeAttribution, PatchbayError, Tokens, load_run
-from patchbay.edges import EdgeBlock, EdgeDiagnostic, VerifiedEdge
+from patchbay.client import (
+                             AsyncClient,
+                             Attribution,
+                             CircuitRun,
+                             Client,
+                             EdgeAttribution,
+                             PatchbayError,
+                             Tokens,
+                             load_run,
+)
+from patchbay.edges import CircuitPoint, EdgeBlock, EdgeDiagnostic, VerifiedEdge
 from patchbay.events import Accepted, Diagnostic, Effects, Progress, Summary, Verified
 from patchbay.names import edge_name, node_name, parse_edge, parse_node
 from patchbay.requests import Pair
@@ -8,5 +17,6 @@ from patchbay.runs import NodeInfo
 
 __all__ = ["AsyncClient", "Attribution", "Client", "PatchbayError", "Tokens", "Pair", "Accepted", "Effects",
            "Progress", "Summary", "Verified", "Diagnostic", "node_name", "parse_node", "load_run", "NodeInfo",
-           "EdgeAttribution", "EdgeBlock", "VerifiedEdge", "EdgeDiagnostic", "edge_name", "parse_edge"]
+           "EdgeAttribution", "EdgeBlock", "VerifiedEdge", "EdgeDiagnostic", "edge_name", "parse_edge", "CircuitRun",
+           "CircuitPoint"]
 __version__ = "0.1.0"

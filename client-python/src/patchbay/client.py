@@ -196,6 +196,25 @@ class EdgeAttribution(_Run):
         return edges.rows(self.blocks(), self.verified(), k)
 
 
+class CircuitRun(_Run):
+    """One EvaluateCircuit call: each circuit's (or prune-curve point's) faithfulness as it completes.
+
+    ``to_dataframe()`` has one row per circuit: name, size (edges), faithfulness, low, high (its 95% interval over
+    pairs).
+    """
+
+    _convert = staticmethod(edges.convert_circuit)
+
+    def points(self) -> list[edges.CircuitPoint]:
+        return [e for e in self.collect()._events if isinstance(e, edges.CircuitPoint)]
+
+    def to_dataframe(self):
+        import pandas as pd
+
+        return pd.DataFrame([(p.name, p.size, p.faithfulness, p.low, p.high) for p in self.points()],
+                            columns=["name", "size", "faithfulness", "low", "high"])
+
+
 class Client:
     """A connection to a Patchbay server, e.g. ``Client("localhost:50051")``. Use it as a context manager."""
 
@@ -270,6 +289,22 @@ class Client:
                                    diagnostic=diagnostic, allow_unknown_tokens=allow_unknown_tokens)
         return EdgeAttribution(self._stub.AttributeEdges(request, timeout=self._timeout, metadata=self._metadata),
                                progress)
+
+    def evaluate_circuit(self, model: str, pairs: Pairs, *, circuits=None, ablation: str = "resample",
+                         ranking: str = "atp-star", sizes: Iterable[int] | None = None, seed: int = 0,
+                         ig_steps: int = 0, metric: str = "logit_diff", progress: bool = False,
+                         allow_unknown_tokens: bool = False) -> CircuitRun:
+        """The faithfulness of circuits of edges: each pair's clean prompt run with every edge outside the circuit
+        ablated ("resample" from another pair, "mean" over the pairs, "zero", or "noise": the pair's noise prompt).
+
+        circuits: {name: [edge names]} or a list of edge-name lists (e.g. ``run.top(20)["name"]`` of an
+        ``attribute_edges`` run); without them, a prune curve: the top n edges of ``ranking``'s order ("exact",
+        "eap", "eap-ig", "atp-star") for each n of ``sizes`` (default 0, 1, 2, 4, ... and every edge).
+        """
+        request = _circuit(model, pairs, circuits=circuits, ablation=ablation, ranking=ranking, sizes=sizes,
+                           seed=seed, ig_steps=ig_steps, metric=metric, allow_unknown_tokens=allow_unknown_tokens)
+        return CircuitRun(self._stub.EvaluateCircuit(request, timeout=self._timeout, metadata=self._metadata),
+                          progress)
 
     def patch(self, model: str, pairs: Pairs, groups: Iterable[str | Iterable[str]], *,
               metric: str = "logit_diff") -> Iterator[patchbay_pb2.PatchResult]:
@@ -389,6 +424,26 @@ class AsyncClient:
             if bar is not None:
                 bar.close()
 
+    async def evaluate_circuit(self, model: str, pairs: Pairs, *, circuits=None, ablation: str = "resample",
+                               ranking: str = "atp-star", sizes: Iterable[int] | None = None, seed: int = 0,
+                               ig_steps: int = 0, metric: str = "logit_diff", progress: bool = False,
+                               allow_unknown_tokens: bool = False) -> AsyncIterator[object]:
+        """Yields typed circuit events as they stream; the arguments are Client.evaluate_circuit's."""
+        request = _circuit(model, pairs, circuits=circuits, ablation=ablation, ranking=ranking, sizes=sizes,
+                           seed=seed, ig_steps=ig_steps, metric=metric, allow_unknown_tokens=allow_unknown_tokens)
+        bar = _ProgressBar() if progress else None
+        try:
+            async for message in self._stub.EvaluateCircuit(request, timeout=self._timeout, metadata=self._metadata):
+                event = edges.convert_circuit(message)
+                if bar is not None:
+                    bar.show(event)
+                yield event
+        except grpc.RpcError as e:
+            raise PatchbayError.of(e) from None
+        finally:
+            if bar is not None:
+                bar.close()
+
     async def patch(self, model: str, pairs: Pairs, groups: Iterable[str | Iterable[str]], *,
                     metric: str = "logit_diff") -> AsyncIterator[patchbay_pb2.PatchResult]:
         """Yields each node group's PatchResult as it is computed, as Client.patch does."""
@@ -472,6 +527,15 @@ def _attribute_edges(model: str, pairs: Pairs, *, method: str, per_position: boo
     return request
 
 
+def _circuit(model: str, pairs: Pairs, *, circuits, ablation: str, ranking: str, sizes, seed: int, ig_steps: int,
+             metric: str, allow_unknown_tokens: bool) -> patchbay_pb2.EvaluateCircuitRequest:
+    if metric not in METRICS:
+        raise ValueError(f"metric: unknown {metric!r}; use one of {sorted(METRICS)}")
+    return edges.circuit_request(model, pair_list(pairs), circuits=circuits, ablation=ablation, ranking=ranking,
+                                 sizes=sizes, seed=seed, ig_steps=ig_steps, metric=METRICS[metric],
+                                 allow_unknown_tokens=allow_unknown_tokens)
+
+
 def _patch(model: str, pairs: Pairs, groups, metric: str) -> patchbay_pb2.PatchRequest:
     if metric not in METRICS:
         raise ValueError(f"metric: unknown {metric!r}; use one of {sorted(METRICS)}")
@@ -533,7 +597,8 @@ class _ProgressBar:
             self._bar.close()
 
 
-__all__ = ["Client", "AsyncClient", "Attribution", "EdgeAttribution", "PatchbayError", "Tokens", "node_set", "load_run"]
+__all__ = ["Client", "AsyncClient", "Attribution", "EdgeAttribution", "CircuitRun", "PatchbayError", "Tokens",
+           "node_set", "load_run"]
 
 
 def load_run(path) -> Attribution:

@@ -123,3 +123,49 @@ def rows(blocks: list[EdgeBlock], verified: list[VerifiedEdge], k: int | None):
         "estimate": flat[order],
         "verified_effect": [effects.get(n, np.nan) for n in names],
     }, columns=COLUMNS)
+
+
+#: A circuit ablation's name, as in ``Client.evaluate_circuit(ablation=...)``.
+ABLATIONS: dict[str, pb.Ablation] = {"resample": pb.RESAMPLE, "mean": pb.MEAN, "zero": pb.ZERO,
+                                     "noise": pb.NOISE_PROMPT}
+
+
+@dataclass(frozen=True)
+class CircuitPoint:
+    """One circuit's faithfulness (m(circuit) - m(empty)) / (m(full) - m(empty)): the mean over pairs, its 95%
+    interval (NaN for one pair) and each pair's."""
+    name: str
+    size: int
+    faithfulness: float
+    low: float
+    high: float
+    per_pair: list[float]
+
+
+def convert_circuit(event: pb.CircuitEvent):
+    kind = event.WhichOneof("event")
+    if kind == "point":
+        p = event.point
+        return CircuitPoint(p.name, p.size, p.faithfulness, p.low, p.high, list(p.per_pair))
+    wrapped = pb.AttributeEvent()
+    getattr(wrapped, kind).CopyFrom(getattr(event, kind))
+    return ev.convert(wrapped)
+
+
+def circuit_request(model: str, pairs, *, circuits, ablation: str, ranking: str, sizes, seed: int, ig_steps: int,
+                    metric: pb.MetricKind, allow_unknown_tokens: bool) -> pb.EvaluateCircuitRequest:
+    """The EvaluateCircuitRequest: circuits as {name: [edge names]} or a list of edge-name lists, else a prune curve
+    of ``ranking``'s top-n edges for each n of ``sizes``."""
+    if ablation not in ABLATIONS:
+        raise ValueError(f"ablation: unknown {ablation!r}; use one of {sorted(ABLATIONS)}")
+    if ranking not in METHODS:
+        raise ValueError(f"ranking: unknown edge method {ranking!r}; use one of {sorted(METHODS)}")
+    request = pb.EvaluateCircuitRequest(model=model, pairs=pairs, metric=metric, ablation=ABLATIONS[ablation],
+                                        seed=seed, ranking=METHODS[ranking], sizes=list(sizes or []),
+                                        ig_steps=ig_steps, allow_unknown_tokens=allow_unknown_tokens)
+    if circuits is not None:
+        named = (circuits.items() if isinstance(circuits, dict)
+                 else ((f"circuit {i}", c) for i, c in enumerate(circuits)))
+        for name, edges in named:
+            request.circuits.add(name=name, edges=list(edges))
+    return request

@@ -197,3 +197,33 @@ def circuit_graph(run, path: str, k: int = 30, title: str | None = None) -> str:
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+def prune_curve(run, path: str, title: str | None = None) -> str:
+    """Faithfulness against circuit size for a prune curve (``Client.evaluate_circuit`` without circuits), with
+    each point's 95% interval over pairs shaded; 1 is the full model, 0 everything ablated. Returns the path."""
+    plt = _pyplot()
+    points = sorted(run.points(), key=lambda p: p.size)
+    if not points:
+        raise ValueError("the run has no circuit points")
+    sizes = np.array([max(p.size, 0.5) for p in points])  # a log axis has no 0: the empty circuit sits at 0.5
+    mean = np.array([p.faithfulness for p in points])
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    ax.plot(sizes, mean, marker="o", markersize=3)
+    low = np.array([p.low for p in points])
+    high = np.array([p.high for p in points])
+    if np.isfinite(low).all():
+        ax.fill_between(sizes, low, high, alpha=0.2, label="95% interval over pairs")
+        ax.legend(fontsize=8)
+    ax.axhline(1, color="gray", linewidth=0.8, linestyle="--")
+    ax.axhline(0, color="gray", linewidth=0.8)
+    ax.set_xscale("log")
+    ax.set_xlabel("edges in the circuit (top n of the ranking)")
+    ax.set_ylabel("faithfulness")
+    summary = run.summary
+    what = "prune curve"
+    ax.set_title(title or (f"{summary.method} {what}: {summary.metric}" if summary else what), fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

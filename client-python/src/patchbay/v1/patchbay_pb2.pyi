@@ -62,6 +62,14 @@ class ReaderKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     READER_VALUE: _ClassVar[ReaderKind]
     READER_MLP: _ClassVar[ReaderKind]
     READER_LOGITS: _ClassVar[ReaderKind]
+
+class Ablation(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ABLATION_UNSPECIFIED: _ClassVar[Ablation]
+    RESAMPLE: _ClassVar[Ablation]
+    MEAN: _ClassVar[Ablation]
+    ZERO: _ClassVar[Ablation]
+    NOISE_PROMPT: _ClassVar[Ablation]
 METRIC_KIND_UNSPECIFIED: MetricKind
 LOGIT_DIFF: MetricKind
 LOG_PROB: MetricKind
@@ -100,6 +108,11 @@ READER_KEY: ReaderKind
 READER_VALUE: ReaderKind
 READER_MLP: ReaderKind
 READER_LOGITS: ReaderKind
+ABLATION_UNSPECIFIED: Ablation
+RESAMPLE: Ablation
+MEAN: Ablation
+ZERO: Ablation
+NOISE_PROMPT: Ablation
 
 class MetricsRequest(_message.Message):
     __slots__ = ()
@@ -573,6 +586,66 @@ class AttributeEdgesEvent(_message.Message):
     summary: Summary
     diagnostic: EdgeDiagnostic
     def __init__(self, accepted: _Optional[_Union[Accepted, _Mapping]] = ..., progress: _Optional[_Union[Progress, _Mapping]] = ..., block: _Optional[_Union[EdgeBlock, _Mapping]] = ..., verified: _Optional[_Union[VerifiedEdge, _Mapping]] = ..., summary: _Optional[_Union[Summary, _Mapping]] = ..., diagnostic: _Optional[_Union[EdgeDiagnostic, _Mapping]] = ...) -> None: ...
+
+class EdgeCircuit(_message.Message):
+    __slots__ = ("name", "edges")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    EDGES_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    edges: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, name: _Optional[str] = ..., edges: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class EvaluateCircuitRequest(_message.Message):
+    __slots__ = ("model", "pairs", "metric", "ablation", "seed", "circuits", "ranking", "sizes", "ig_steps", "allow_unknown_tokens")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    PAIRS_FIELD_NUMBER: _ClassVar[int]
+    METRIC_FIELD_NUMBER: _ClassVar[int]
+    ABLATION_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    CIRCUITS_FIELD_NUMBER: _ClassVar[int]
+    RANKING_FIELD_NUMBER: _ClassVar[int]
+    SIZES_FIELD_NUMBER: _ClassVar[int]
+    IG_STEPS_FIELD_NUMBER: _ClassVar[int]
+    ALLOW_UNKNOWN_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    pairs: _containers.RepeatedCompositeFieldContainer[PromptPair]
+    metric: MetricKind
+    ablation: Ablation
+    seed: int
+    circuits: _containers.RepeatedCompositeFieldContainer[EdgeCircuit]
+    ranking: EdgeMethod
+    sizes: _containers.RepeatedScalarFieldContainer[int]
+    ig_steps: int
+    allow_unknown_tokens: bool
+    def __init__(self, model: _Optional[str] = ..., pairs: _Optional[_Iterable[_Union[PromptPair, _Mapping]]] = ..., metric: _Optional[_Union[MetricKind, str]] = ..., ablation: _Optional[_Union[Ablation, str]] = ..., seed: _Optional[int] = ..., circuits: _Optional[_Iterable[_Union[EdgeCircuit, _Mapping]]] = ..., ranking: _Optional[_Union[EdgeMethod, str]] = ..., sizes: _Optional[_Iterable[int]] = ..., ig_steps: _Optional[int] = ..., allow_unknown_tokens: _Optional[bool] = ...) -> None: ...
+
+class CircuitPoint(_message.Message):
+    __slots__ = ("name", "size", "faithfulness", "low", "high", "per_pair")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    FAITHFULNESS_FIELD_NUMBER: _ClassVar[int]
+    LOW_FIELD_NUMBER: _ClassVar[int]
+    HIGH_FIELD_NUMBER: _ClassVar[int]
+    PER_PAIR_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    size: int
+    faithfulness: float
+    low: float
+    high: float
+    per_pair: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, name: _Optional[str] = ..., size: _Optional[int] = ..., faithfulness: _Optional[float] = ..., low: _Optional[float] = ..., high: _Optional[float] = ..., per_pair: _Optional[_Iterable[float]] = ...) -> None: ...
+
+class CircuitEvent(_message.Message):
+    __slots__ = ("accepted", "progress", "point", "summary")
+    ACCEPTED_FIELD_NUMBER: _ClassVar[int]
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    POINT_FIELD_NUMBER: _ClassVar[int]
+    SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    accepted: Accepted
+    progress: Progress
+    point: CircuitPoint
+    summary: Summary
+    def __init__(self, accepted: _Optional[_Union[Accepted, _Mapping]] = ..., progress: _Optional[_Union[Progress, _Mapping]] = ..., point: _Optional[_Union[CircuitPoint, _Mapping]] = ..., summary: _Optional[_Union[Summary, _Mapping]] = ...) -> None: ...
 
 class NodeGroup(_message.Message):
     __slots__ = ("name", "nodes")

@@ -55,6 +55,11 @@ class PatchbayStub:
                 request_serializer=patchbay_dot_v1_dot_patchbay__pb2.AttributeEdgesRequest.SerializeToString,
                 response_deserializer=patchbay_dot_v1_dot_patchbay__pb2.AttributeEdgesEvent.FromString,
                 _registered_method=True)
+        self.EvaluateCircuit = channel.unary_stream(
+                '/patchbay.v1.Patchbay/EvaluateCircuit',
+                request_serializer=patchbay_dot_v1_dot_patchbay__pb2.EvaluateCircuitRequest.SerializeToString,
+                response_deserializer=patchbay_dot_v1_dot_patchbay__pb2.CircuitEvent.FromString,
+                _registered_method=True)
         self.Patch = channel.unary_stream(
                 '/patchbay.v1.Patchbay/Patch',
                 request_serializer=patchbay_dot_v1_dot_patchbay__pb2.PatchRequest.SerializeToString,
@@ -109,6 +114,15 @@ class PatchbayServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def EvaluateCircuit(self, request, context):
+        """Evaluates circuits of edges: each pair's clean prompt run with every edge outside the circuit ablated. Streams
+        each circuit's faithfulness, (m(circuit) - m(empty)) / (m(full) - m(empty)), as it completes: given circuits,
+        or the points of a prune curve (the top n edges of an edge method's ranking, for each n).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def Patch(self, request, context):
         """Exact activation patching of given nodes or groups of nodes (each group patched jointly), streamed as
         each batch of patched runs completes.
@@ -155,6 +169,11 @@ def add_PatchbayServicer_to_server(servicer, server):
                     servicer.AttributeEdges,
                     request_deserializer=patchbay_dot_v1_dot_patchbay__pb2.AttributeEdgesRequest.FromString,
                     response_serializer=patchbay_dot_v1_dot_patchbay__pb2.AttributeEdgesEvent.SerializeToString,
+            ),
+            'EvaluateCircuit': grpc.unary_stream_rpc_method_handler(
+                    servicer.EvaluateCircuit,
+                    request_deserializer=patchbay_dot_v1_dot_patchbay__pb2.EvaluateCircuitRequest.FromString,
+                    response_serializer=patchbay_dot_v1_dot_patchbay__pb2.CircuitEvent.SerializeToString,
             ),
             'Patch': grpc.unary_stream_rpc_method_handler(
                     servicer.Patch,
@@ -281,6 +300,33 @@ class Patchbay:
             '/patchbay.v1.Patchbay/AttributeEdges',
             patchbay_dot_v1_dot_patchbay__pb2.AttributeEdgesRequest.SerializeToString,
             patchbay_dot_v1_dot_patchbay__pb2.AttributeEdgesEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EvaluateCircuit(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/patchbay.v1.Patchbay/EvaluateCircuit',
+            patchbay_dot_v1_dot_patchbay__pb2.EvaluateCircuitRequest.SerializeToString,
+            patchbay_dot_v1_dot_patchbay__pb2.CircuitEvent.FromString,
             options,
             channel_credentials,
             insecure,

@@ -13,11 +13,16 @@ import dev.patchbay.execution.SchedulerConfig;
 import dev.patchbay.nodes.Edge;
 import dev.patchbay.nodes.Metric;
 import dev.patchbay.passes.PassRunner;
+import dev.patchbay.proto.v1.Ablation;
 import dev.patchbay.proto.v1.AttributeEdgesEvent;
 import dev.patchbay.proto.v1.AttributeEdgesRequest;
+import dev.patchbay.proto.v1.CircuitEvent;
+import dev.patchbay.proto.v1.CircuitPoint;
 import dev.patchbay.proto.v1.DiagnosticOptions;
 import dev.patchbay.proto.v1.EdgeBlock;
+import dev.patchbay.proto.v1.EdgeCircuit;
 import dev.patchbay.proto.v1.EdgeMethod;
+import dev.patchbay.proto.v1.EvaluateCircuitRequest;
 import dev.patchbay.proto.v1.PatchbayGrpc;
 import dev.patchbay.proto.v1.Prompt;
 import dev.patchbay.proto.v1.PromptPair;
@@ -209,6 +214,81 @@ class AttributeEdgesServiceTest {
             assertEquals(List.of(CLEAN.length, b.getReaders(), b.getWriters()), b.getShapeList());
             assertTrue(b.getValuesList().stream().allMatch(v -> v >= 0), "AtP* scores are magnitudes");
         }
+    }
+
+    /** EvaluateCircuit: a prune curve from 0 (exactly) to 1 (exactly), given circuits by name, and refusals. */
+    @Test
+    void circuitsAreEvaluatedAndPruneCurvesStreamed() {
+        int[] other = {8, 11, 2, 40, 19, 31, 5, 12};
+        List<CircuitEvent> curve = new ArrayList<>();
+        PatchbayGrpc.newBlockingStub(channel)
+                .evaluateCircuit(EvaluateCircuitRequest.newBuilder()
+                        .setModel("tiny-llama")
+                        .addPairs(pair(CLEAN, NOISE))
+                        .addPairs(pair(NOISE, other))
+                        .addPairs(pair(other, CLEAN))
+                        .setAblation(Ablation.MEAN)
+                        .setRanking(EdgeMethod.EAP)
+                        .addAllSizes(List.of(0, 10, 40))
+                        .build())
+                .forEachRemaining(curve::add);
+        List<CircuitPoint> points = curve.stream()
+                .filter(CircuitEvent::hasPoint)
+                .map(CircuitEvent::getPoint)
+                .toList();
+        assertEquals(
+                List.of(0, 10, 40), points.stream().map(CircuitPoint::getSize).toList());
+        assertEquals(0.0, points.get(0).getFaithfulness());
+        assertEquals(3, points.get(1).getPerPairCount());
+        assertTrue(curve.get(curve.size() - 1).hasSummary());
+
+        List<CircuitEvent> given = new ArrayList<>();
+        PatchbayGrpc.newBlockingStub(channel)
+                .evaluateCircuit(EvaluateCircuitRequest.newBuilder()
+                        .setModel("tiny-llama")
+                        .addPairs(pair(CLEAN, NOISE))
+                        .setAblation(Ablation.NOISE_PROMPT)
+                        .addCircuits(EdgeCircuit.newBuilder()
+                                .setName("direct")
+                                .addEdges("embed->logits")
+                                .addEdges("L1.mlp->logits"))
+                        .build())
+                .forEachRemaining(given::add);
+        CircuitPoint direct = given.stream()
+                .filter(CircuitEvent::hasPoint)
+                .findFirst()
+                .orElseThrow()
+                .getPoint();
+        assertEquals("direct", direct.getName());
+        assertEquals(2, direct.getSize());
+        assertTrue(Double.isFinite(direct.getFaithfulness()));
+
+        StatusRuntimeException badEdge = assertThrows(
+                StatusRuntimeException.class,
+                () -> PatchbayGrpc.newBlockingStub(channel)
+                        .evaluateCircuit(EvaluateCircuitRequest.newBuilder()
+                                .setModel("tiny-llama")
+                                .addPairs(pair(CLEAN, NOISE))
+                                .setAblation(Ablation.ZERO)
+                                .addCircuits(EdgeCircuit.newBuilder()
+                                        .addEdges("embed->logits")
+                                        .addEdges("L1H0->L0H0.q"))
+                                .build())
+                        .forEachRemaining(e -> {}));
+        assertEquals(Status.Code.INVALID_ARGUMENT, badEdge.getStatus().getCode());
+        assertTrue(badEdge.getStatus().getDescription().startsWith("circuits[0].edges[1]: "), badEdge.getMessage());
+        StatusRuntimeException gemma = assertThrows(
+                StatusRuntimeException.class,
+                () -> PatchbayGrpc.newBlockingStub(channel)
+                        .evaluateCircuit(EvaluateCircuitRequest.newBuilder()
+                                .setModel("tiny-gemma2")
+                                .addPairs(pair(CLEAN, NOISE))
+                                .setAblation(Ablation.ZERO)
+                                .addCircuits(EdgeCircuit.newBuilder().addEdges("embed->logits"))
+                                .build())
+                        .forEachRemaining(e -> {}));
+        assertEquals(Status.Code.INVALID_ARGUMENT, gemma.getStatus().getCode());
+        assertTrue(gemma.getStatus().getDescription().contains("normalizes"), gemma.getMessage());
     }
 
     @Test

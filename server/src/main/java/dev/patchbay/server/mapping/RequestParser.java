@@ -1,6 +1,7 @@
 package dev.patchbay.server.mapping;
 
 import dev.patchbay.attribution.AttributionMethod;
+import dev.patchbay.attribution.CircuitEvaluation;
 import dev.patchbay.attribution.EdgeAttribution;
 import dev.patchbay.attribution.NodePatching;
 import dev.patchbay.attribution.baselines.Subsampling;
@@ -16,6 +17,7 @@ import dev.patchbay.nodes.PromptPair;
 import dev.patchbay.proto.v1.AttributeEdgesRequest;
 import dev.patchbay.proto.v1.AttributeRequest;
 import dev.patchbay.proto.v1.DiagnosticOptions;
+import dev.patchbay.proto.v1.EvaluateCircuitRequest;
 import dev.patchbay.proto.v1.MetricKind;
 import dev.patchbay.proto.v1.Node;
 import dev.patchbay.proto.v1.PatchRequest;
@@ -195,6 +197,126 @@ public final class RequestParser {
             planned += (double) diagnostic.samples() * pairs.size();
         }
         return new AttributeEdges(model, pairs, settings, (int) verify, count, planned, diagnostic, patchRows);
+    }
+
+    /**
+     * A checked EvaluateCircuit request: the circuits by name, or (circuits empty) a prune curve of {@code ranking}'s
+     * top-n edges for each of {@code sizes}.
+     */
+    public record EvaluateCircuit(
+            ServedModel model,
+            List<PromptPair> pairs,
+            CircuitEvaluation.Ablation ablation,
+            long seed,
+            List<Set<dev.patchbay.nodes.Edge>> circuits,
+            List<String> names,
+            EdgeAttribution.Settings ranking,
+            int[] sizes,
+            int patchRows) {
+        /** Circuits (or prune-curve points) the request evaluates. */
+        public int points() {
+            return ranking == null ? circuits.size() : sizes.length;
+        }
+    }
+
+    public EvaluateCircuit evaluateCircuit(EvaluateCircuitRequest r) throws RequestException {
+        ServedModel model = model(r.getModel());
+        List<PromptPair> pairs = pairs(model, r.getPairsList(), r.getMetric(), r.getAllowUnknownTokens());
+        CircuitEvaluation.Ablation ablation = switch (r.getAblation()) {
+            case RESAMPLE, ABLATION_UNSPECIFIED -> CircuitEvaluation.Ablation.RESAMPLE;
+            case MEAN -> CircuitEvaluation.Ablation.MEAN;
+            case ZERO -> CircuitEvaluation.Ablation.ZERO;
+            case NOISE_PROMPT -> CircuitEvaluation.Ablation.NOISE_PROMPT;
+            default -> throw RequestException.invalid("ablation: unknown value " + r.getAblationValue());
+        };
+        for (int i = 0; i < pairs.size(); i++) {
+            if (pairs.get(i).length() != pairs.get(0).length()) {
+                throw RequestException.invalid("pairs[" + i + "]: circuit evaluation needs pairs of one length ("
+                        + pairs.get(0).length() + " tokens), this one has "
+                        + pairs.get(i).length());
+            }
+        }
+        if (ablation == CircuitEvaluation.Ablation.RESAMPLE && pairs.size() < 2) {
+            throw RequestException.invalid("ablation: resample draws from other pairs; give at least two pairs");
+        }
+        EdgeGraph graph = new EdgeGraph(model.config());
+        int length = pairs.get(0).length();
+        List<Set<dev.patchbay.nodes.Edge>> circuits = new ArrayList<>();
+        List<String> names = new ArrayList<>();
+        for (int c = 0; c < r.getCircuitsCount(); c++) {
+            var circuit = r.getCircuits(c);
+            Set<dev.patchbay.nodes.Edge> edges = new java.util.LinkedHashSet<>();
+            for (int e = 0; e < circuit.getEdgesCount(); e++) {
+                String field = "circuits[" + c + "].edges[" + e + "]";
+                try {
+                    dev.patchbay.nodes.Edge edge = dev.patchbay.nodes.Edge.parse(circuit.getEdges(e));
+                    graph.check(edge, length);
+                    if (edge.position() >= 0) {
+                        throw new IllegalArgumentException(
+                                "circuits are of edges over all positions, not " + edge.name());
+                    }
+                    edges.add(edge);
+                } catch (IllegalArgumentException ex) {
+                    throw RequestException.invalid(field + ": " + ex.getMessage());
+                }
+            }
+            circuits.add(edges);
+            names.add(circuit.getName().isEmpty() ? "circuit " + c : circuit.getName());
+        }
+        EdgeAttribution.Settings ranking = null;
+        int[] sizes = new int[0];
+        int rows = patchRowsFitting(model, pairs);
+        if (circuits.isEmpty()) {
+            EdgeAttribution.Method method = switch (r.getRanking()) {
+                case EXACT_EDGE_PATCHING -> EdgeAttribution.Method.EXACT;
+                case EAP -> EdgeAttribution.Method.EAP;
+                case EAP_IG -> EdgeAttribution.Method.EAP_IG;
+                case EDGE_ATP_STAR, EDGE_METHOD_UNSPECIFIED -> EdgeAttribution.Method.ATP_STAR;
+                default -> throw RequestException.invalid("ranking: unknown value " + r.getRankingValue());
+            };
+            if (r.getIgSteps() < 0 || r.getIgSteps() > MAX_IG_STEPS) {
+                throw RequestException.invalid(
+                        "ig_steps: between 1 and " + MAX_IG_STEPS + " (0 takes the default), got " + r.getIgSteps());
+            }
+            int steps = r.getIgSteps() == 0 ? EdgeAttribution.Settings.DEFAULT_IG_STEPS : r.getIgSteps();
+            int gradientRows = batchRows;
+            if (method.estimate() != null) {
+                int fit = model.device().edgeRowsFitting(length, method.estimate(), steps);
+                if (fit < 1) {
+                    throw overBudget(
+                            model, length, model.device().edgeRowBytes(length, method.estimate(), steps), method.id());
+                }
+                gradientRows = Math.min(batchRows, fit);
+            }
+            ranking = new EdgeAttribution.Settings(method, false, steps, gradientRows, rows);
+            long edges = graph.edges();
+            if (r.getSizesCount() == 0) {
+                List<Integer> defaults = new ArrayList<>(List.of(0));
+                for (long n = 1; n < edges; n *= 2) {
+                    defaults.add((int) n);
+                }
+                defaults.add((int) edges);
+                sizes = defaults.stream().mapToInt(Integer::intValue).toArray();
+            } else {
+                sizes = r.getSizesList().stream().mapToInt(Integer::intValue).toArray();
+                for (int i = 0; i < sizes.length; i++) {
+                    if (sizes[i] < 0 || sizes[i] > edges) {
+                        throw RequestException.invalid(
+                                "sizes[" + i + "]: " + sizes[i] + " outside [0, " + edges + "] (the model's edges)");
+                    }
+                }
+            }
+        }
+        int points = circuits.isEmpty() ? sizes.length : circuits.size();
+        double runs = (double) (points + 2) * pairs.size();
+        if (circuits.isEmpty() && ranking.method() == EdgeAttribution.Method.EXACT) {
+            runs += EdgeAttribution.plannedPasses(graph, pairs, ranking);
+        }
+        if (runs > limits.maxPatchedRuns()) {
+            throw RequestException.tooLarge("circuits: " + (long) runs + " runs exceed the server's limit of "
+                    + limits.maxPatchedRuns() + "; evaluate fewer circuits or points");
+        }
+        return new EvaluateCircuit(model, pairs, ablation, r.getSeed(), circuits, names, ranking, sizes, rows);
     }
 
     /** How many top items verification patches: verify_top_k, capped by the items and by verify_budget. */

@@ -7,6 +7,8 @@ import dev.patchbay.proto.v1.AttributeEdgesEvent;
 import dev.patchbay.proto.v1.AttributeEdgesRequest;
 import dev.patchbay.proto.v1.AttributeEvent;
 import dev.patchbay.proto.v1.AttributeRequest;
+import dev.patchbay.proto.v1.CircuitEvent;
+import dev.patchbay.proto.v1.EvaluateCircuitRequest;
 import dev.patchbay.proto.v1.ListModelsRequest;
 import dev.patchbay.proto.v1.ListModelsResponse;
 import dev.patchbay.proto.v1.Metrics;
@@ -152,6 +154,18 @@ public final class PatchbayService extends PatchbayGrpc.PatchbayImplBase {
             RequestParser.AttributeEdges parsed = parser.attributeEdges(request);
             Device.Job job = openJob(parsed.model().device(), call);
             start(job, call, new AttributeEdgesJob(parsed, job, response, this::stopping));
+        } catch (RequestException e) {
+            response.onError(e.status().asRuntimeException());
+        }
+    }
+
+    @Override
+    public void evaluateCircuit(EvaluateCircuitRequest request, StreamObserver<CircuitEvent> response) {
+        var call = (ServerCallStreamObserver<CircuitEvent>) response;
+        try {
+            RequestParser.EvaluateCircuit parsed = parser.evaluateCircuit(request);
+            Device.Job job = openJob(parsed.model().device(), call);
+            start(job, call, new CircuitJob(parsed, job, response, this::stopping));
         } catch (RequestException e) {
             response.onError(e.status().asRuntimeException());
         }
