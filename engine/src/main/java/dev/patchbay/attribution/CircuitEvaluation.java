@@ -50,6 +50,12 @@ public final class CircuitEvaluation implements AutoCloseable {
     private final NDArray fixedValues;
 
     private final NDArray references;
+    /** The full and the empty circuit's metrics per pair, once measured. */
+    private double[] full;
+
+    private double[] empty;
+    /** Circuit runs so far (one per circuit and pair). */
+    private long rows;
 
     /**
      * @param seed the resample draws' seed
@@ -144,6 +150,7 @@ public final class CircuitEvaluation implements AutoCloseable {
                         references.get(new NDIndex("{}:{}", p, p + 1))));
             }
         }
+        this.rows += rows.size();
         double[] flat = new double[rows.size()];
         for (int from = 0; from < rows.size(); from += chunk) {
             List<CircuitBatch.Row> part = rows.subList(from, Math.min(rows.size(), from + chunk));
@@ -162,25 +169,39 @@ public final class CircuitEvaluation implements AutoCloseable {
         return faithfulness(List.of(circuit)).get(0);
     }
 
-    /** Each circuit's faithfulness, all runs batched together (the full and empty circuits run once). */
+    /** Each circuit's faithfulness, all runs batched together (the full and empty circuits run once per evaluation). */
     public List<Faithfulness> faithfulness(List<Set<Edge>> circuits) {
         Set<Edge> all = allEdges();
-        List<Set<Edge>> runs = new ArrayList<>(List.of(all, Set.of()));
-        runs.addAll(circuits);
+        if (full == null) {
+            double[][] ends = metrics(List.of(all, Set.of()));
+            full = ends[0];
+            empty = ends[1];
+        }
+        List<Set<Edge>> runs = new ArrayList<>();
+        for (Set<Edge> c : circuits) {
+            if (!c.isEmpty() && !c.containsAll(all)) {
+                runs.add(c);
+            }
+        }
         double[][] m = metrics(runs);
         List<Faithfulness> out = new ArrayList<>();
-        for (int c = 0; c < circuits.size(); c++) {
-            Set<Edge> circuit = circuits.get(c);
+        int next = 0;
+        for (Set<Edge> circuit : circuits) {
             // The full and the empty circuit are read from the one run of each, so their faithfulness is 1 and 0
             // exactly (two runs of the same circuit in different batch rows may differ by rounding).
-            double[] measured = circuit.isEmpty() ? m[1] : circuit.containsAll(all) ? m[0] : m[2 + c];
+            double[] measured = circuit.isEmpty() ? empty : circuit.containsAll(all) ? full : m[next++];
             double[] perPair = new double[pairs.size()];
             for (int p = 0; p < perPair.length; p++) {
-                perPair[p] = (measured[p] - m[1][p]) / (m[0][p] - m[1][p]);
+                perPair[p] = (measured[p] - empty[p]) / (full[p] - empty[p]);
             }
             out.add(summary(perPair));
         }
         return out;
+    }
+
+    /** Circuit runs spent so far, over all pairs, per pair: forward passes in the paper's unit. */
+    public double forwardPasses() {
+        return (double) rows / pairs.size();
     }
 
     /** A point of a prune curve: the top {@code size} edges of a ranking as a circuit, and its faithfulness. */
