@@ -41,3 +41,16 @@ def test_named_circuits_from_an_edge_run(client):
         client.evaluate_circuit("tiny-gpt2", PAIRS[0], circuits=[["L9H9->logits"]], ablation="zero").collect()
     with pytest.raises(ValueError, match="unknown 'bogus'"):
         client.evaluate_circuit("tiny-gpt2", PAIRS[0], circuits=[[]], ablation="bogus")
+
+
+def test_a_circuit_is_discovered_and_reaches_its_target(client):
+    run = client.discover_circuit("tiny-gpt2", PAIRS, search="greedy", ranking="eap", target=0.8, ablation="mean")
+    steps = run.to_dataframe()
+    assert list(steps.columns) == ["stage", "edge", "size", "faithfulness", "kept"]
+    assert set(steps["stage"]) <= {"prefix", "prune"} and len(steps) > 0
+    found = run.circuit
+    assert found is not None and len(found.edges) > 0 and abs(1 - found.faithfulness) <= 0.2 + 1e-9
+    check = client.evaluate_circuit("tiny-gpt2", PAIRS, circuits=[found.edges], ablation="mean").points()[0]
+    assert check.faithfulness == pytest.approx(found.faithfulness, abs=1e-5)
+    with pytest.raises(ValueError, match="unknown 'beam'"):
+        client.discover_circuit("tiny-gpt2", PAIRS, search="beam")

@@ -18,5 +18,6 @@ from patchbay.runs import NodeInfo
 __all__ = ["AsyncClient", "Attribution", "Client", "PatchbayError", "Tokens", "Pair", "Accepted", "Effects",
            "Progress", "Summary", "Verified", "Diagnostic", "node_name", "parse_node", "load_run", "NodeInfo",
            "EdgeAttribution", "EdgeBlock", "VerifiedEdge", "EdgeDiagnostic", "edge_name", "parse_edge", "CircuitRun",
-           "CircuitPoint"]
+           "CircuitPoint",
+           "DiscoveryRun"]
 __version__ = "0.1.0"

@@ -215,6 +215,26 @@ class CircuitRun(_Run):
                             columns=["name", "size", "faithfulness", "low", "high"])
 
 
+class DiscoveryRun(_Run):
+    """One DiscoverCircuit call: every check as it is made, then the circuit found (``circuit``)."""
+
+    _convert = staticmethod(edges.convert_discovery)
+
+    def steps(self) -> list[edges.DiscoveryStep]:
+        return [e for e in self.collect()._events if isinstance(e, edges.DiscoveryStep)]
+
+    @property
+    def circuit(self) -> edges.FoundCircuit | None:
+        return next((e for e in self.collect()._events if isinstance(e, edges.FoundCircuit)), None)
+
+    def to_dataframe(self):
+        """One row per check: stage, edge, size, faithfulness, kept."""
+        import pandas as pd
+
+        return pd.DataFrame([(s.stage, s.edge, s.size, s.faithfulness, s.kept) for s in self.steps()],
+                            columns=["stage", "edge", "size", "faithfulness", "kept"])
+
+
 class Client:
     """A connection to a Patchbay server, e.g. ``Client("localhost:50051")``. Use it as a context manager."""
 
@@ -305,6 +325,20 @@ class Client:
                            seed=seed, ig_steps=ig_steps, metric=metric, allow_unknown_tokens=allow_unknown_tokens)
         return CircuitRun(self._stub.EvaluateCircuit(request, timeout=self._timeout, metadata=self._metadata),
                           progress)
+
+    def discover_circuit(self, model: str, pairs: Pairs, *, search: str = "greedy", ranking: str = "atp-star",
+                         target: float = 0.9, threshold: float = 0.01, ablation: str = "resample", seed: int = 0,
+                         ig_steps: int = 0, metric: str = "logit_diff", progress: bool = False,
+                         allow_unknown_tokens: bool = False) -> DiscoveryRun:
+        """Finds a circuit of edges: "greedy" (the smallest top n of ``ranking`` whose faithfulness is within
+        1 - target of 1, then pruned by exact checks) or "acdc" (from the full model, every edge dropped that moves
+        the faithfulness by less than ``threshold``). Every check streams as it is made; ``run.circuit`` is the
+        result."""
+        request = _discovery(model, pairs, search=search, ranking=ranking, target=target, threshold=threshold,
+                             ablation=ablation, seed=seed, ig_steps=ig_steps, metric=metric,
+                             allow_unknown_tokens=allow_unknown_tokens)
+        return DiscoveryRun(self._stub.DiscoverCircuit(request, timeout=self._timeout, metadata=self._metadata),
+                            progress)
 
     def patch(self, model: str, pairs: Pairs, groups: Iterable[str | Iterable[str]], *,
               metric: str = "logit_diff") -> Iterator[patchbay_pb2.PatchResult]:
@@ -444,6 +478,27 @@ class AsyncClient:
             if bar is not None:
                 bar.close()
 
+    async def discover_circuit(self, model: str, pairs: Pairs, *, search: str = "greedy", ranking: str = "atp-star",
+                               target: float = 0.9, threshold: float = 0.01, ablation: str = "resample",
+                               seed: int = 0, ig_steps: int = 0, metric: str = "logit_diff", progress: bool = False,
+                               allow_unknown_tokens: bool = False) -> AsyncIterator[object]:
+        """Yields typed discovery events as they stream; the arguments are Client.discover_circuit's."""
+        request = _discovery(model, pairs, search=search, ranking=ranking, target=target, threshold=threshold,
+                             ablation=ablation, seed=seed, ig_steps=ig_steps, metric=metric,
+                             allow_unknown_tokens=allow_unknown_tokens)
+        bar = _ProgressBar() if progress else None
+        try:
+            async for message in self._stub.DiscoverCircuit(request, timeout=self._timeout, metadata=self._metadata):
+                event = edges.convert_discovery(message)
+                if bar is not None:
+                    bar.show(event)
+                yield event
+        except grpc.RpcError as e:
+            raise PatchbayError.of(e) from None
+        finally:
+            if bar is not None:
+                bar.close()
+
     async def patch(self, model: str, pairs: Pairs, groups: Iterable[str | Iterable[str]], *,
                     metric: str = "logit_diff") -> AsyncIterator[patchbay_pb2.PatchResult]:
         """Yields each node group's PatchResult as it is computed, as Client.patch does."""
@@ -536,6 +591,19 @@ def _circuit(model: str, pairs: Pairs, *, circuits, ablation: str, ranking: str,
                                  allow_unknown_tokens=allow_unknown_tokens)
 
 
+def _discovery(model: str, pairs: Pairs, *, search: str, ranking: str, target: float, threshold: float, ablation: str,
+               seed: int, ig_steps: int, metric: str,
+               allow_unknown_tokens: bool) -> patchbay_pb2.DiscoverCircuitRequest:
+    if search not in edges.SEARCHES:
+        raise ValueError(f"search: unknown {search!r}; use one of {sorted(edges.SEARCHES)}")
+    base = _circuit(model, pairs, circuits=None, ablation=ablation, ranking=ranking, sizes=None, seed=seed,
+                    ig_steps=ig_steps, metric=metric, allow_unknown_tokens=allow_unknown_tokens)
+    return patchbay_pb2.DiscoverCircuitRequest(
+        model=model, pairs=base.pairs, metric=base.metric, ablation=base.ablation, seed=seed,
+        search=edges.SEARCHES[search], ranking=base.ranking, target=target, threshold=threshold, ig_steps=ig_steps,
+        allow_unknown_tokens=allow_unknown_tokens)
+
+
 def _patch(model: str, pairs: Pairs, groups, metric: str) -> patchbay_pb2.PatchRequest:
     if metric not in METRICS:
         raise ValueError(f"metric: unknown {metric!r}; use one of {sorted(METRICS)}")
@@ -597,8 +665,8 @@ class _ProgressBar:
             self._bar.close()
 
 
-__all__ = ["Client", "AsyncClient", "Attribution", "EdgeAttribution", "CircuitRun", "PatchbayError", "Tokens",
-           "node_set", "load_run"]
+__all__ = ["Client", "AsyncClient", "Attribution", "EdgeAttribution", "CircuitRun", "DiscoveryRun", "PatchbayError",
+           "Tokens", "node_set", "load_run"]
 
 
 def load_run(path) -> Attribution:

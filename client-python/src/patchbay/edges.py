@@ -169,3 +169,37 @@ def circuit_request(model: str, pairs, *, circuits, ablation: str, ranking: str,
         for name, edges in named:
             request.circuits.add(name=name, edges=list(edges))
     return request
+
+
+@dataclass(frozen=True)
+class DiscoveryStep:
+    """One check of a discovery: stage "prefix" (a top-n circuit), "prune" or "acdc" (an edge dropped or kept)."""
+    stage: str
+    edge: str
+    size: int
+    faithfulness: float
+    kept: bool
+
+
+@dataclass(frozen=True)
+class FoundCircuit:
+    edges: list[str]
+    faithfulness: float
+    forward_passes: float
+
+
+def convert_discovery(event: pb.DiscoveryEvent):
+    kind = event.WhichOneof("event")
+    if kind == "step":
+        s = event.step
+        return DiscoveryStep(s.stage, s.edge, s.size, s.faithfulness, s.kept)
+    if kind == "circuit":
+        c = event.circuit
+        return FoundCircuit(list(c.edges), c.faithfulness, c.forward_passes)
+    wrapped = pb.AttributeEvent()
+    getattr(wrapped, kind).CopyFrom(getattr(event, kind))
+    return ev.convert(wrapped)
+
+
+#: A discovery search's name, as in ``Client.discover_circuit(search=...)``.
+SEARCHES: dict[str, pb.DiscoverySearch] = {"greedy": pb.GREEDY, "acdc": pb.ACDC}

@@ -70,6 +70,12 @@ class Ablation(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     MEAN: _ClassVar[Ablation]
     ZERO: _ClassVar[Ablation]
     NOISE_PROMPT: _ClassVar[Ablation]
+
+class DiscoverySearch(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    DISCOVERY_SEARCH_UNSPECIFIED: _ClassVar[DiscoverySearch]
+    GREEDY: _ClassVar[DiscoverySearch]
+    ACDC: _ClassVar[DiscoverySearch]
 METRIC_KIND_UNSPECIFIED: MetricKind
 LOGIT_DIFF: MetricKind
 LOG_PROB: MetricKind
@@ -113,6 +119,9 @@ RESAMPLE: Ablation
 MEAN: Ablation
 ZERO: Ablation
 NOISE_PROMPT: Ablation
+DISCOVERY_SEARCH_UNSPECIFIED: DiscoverySearch
+GREEDY: DiscoverySearch
+ACDC: DiscoverySearch
 
 class MetricsRequest(_message.Message):
     __slots__ = ()
@@ -646,6 +655,70 @@ class CircuitEvent(_message.Message):
     point: CircuitPoint
     summary: Summary
     def __init__(self, accepted: _Optional[_Union[Accepted, _Mapping]] = ..., progress: _Optional[_Union[Progress, _Mapping]] = ..., point: _Optional[_Union[CircuitPoint, _Mapping]] = ..., summary: _Optional[_Union[Summary, _Mapping]] = ...) -> None: ...
+
+class DiscoverCircuitRequest(_message.Message):
+    __slots__ = ("model", "pairs", "metric", "ablation", "seed", "search", "ranking", "target", "threshold", "ig_steps", "allow_unknown_tokens")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    PAIRS_FIELD_NUMBER: _ClassVar[int]
+    METRIC_FIELD_NUMBER: _ClassVar[int]
+    ABLATION_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    SEARCH_FIELD_NUMBER: _ClassVar[int]
+    RANKING_FIELD_NUMBER: _ClassVar[int]
+    TARGET_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    IG_STEPS_FIELD_NUMBER: _ClassVar[int]
+    ALLOW_UNKNOWN_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    pairs: _containers.RepeatedCompositeFieldContainer[PromptPair]
+    metric: MetricKind
+    ablation: Ablation
+    seed: int
+    search: DiscoverySearch
+    ranking: EdgeMethod
+    target: float
+    threshold: float
+    ig_steps: int
+    allow_unknown_tokens: bool
+    def __init__(self, model: _Optional[str] = ..., pairs: _Optional[_Iterable[_Union[PromptPair, _Mapping]]] = ..., metric: _Optional[_Union[MetricKind, str]] = ..., ablation: _Optional[_Union[Ablation, str]] = ..., seed: _Optional[int] = ..., search: _Optional[_Union[DiscoverySearch, str]] = ..., ranking: _Optional[_Union[EdgeMethod, str]] = ..., target: _Optional[float] = ..., threshold: _Optional[float] = ..., ig_steps: _Optional[int] = ..., allow_unknown_tokens: _Optional[bool] = ...) -> None: ...
+
+class DiscoveryStep(_message.Message):
+    __slots__ = ("stage", "edge", "size", "faithfulness", "kept")
+    STAGE_FIELD_NUMBER: _ClassVar[int]
+    EDGE_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    FAITHFULNESS_FIELD_NUMBER: _ClassVar[int]
+    KEPT_FIELD_NUMBER: _ClassVar[int]
+    stage: str
+    edge: str
+    size: int
+    faithfulness: float
+    kept: bool
+    def __init__(self, stage: _Optional[str] = ..., edge: _Optional[str] = ..., size: _Optional[int] = ..., faithfulness: _Optional[float] = ..., kept: _Optional[bool] = ...) -> None: ...
+
+class FoundCircuit(_message.Message):
+    __slots__ = ("edges", "faithfulness", "forward_passes")
+    EDGES_FIELD_NUMBER: _ClassVar[int]
+    FAITHFULNESS_FIELD_NUMBER: _ClassVar[int]
+    FORWARD_PASSES_FIELD_NUMBER: _ClassVar[int]
+    edges: _containers.RepeatedScalarFieldContainer[str]
+    faithfulness: float
+    forward_passes: float
+    def __init__(self, edges: _Optional[_Iterable[str]] = ..., faithfulness: _Optional[float] = ..., forward_passes: _Optional[float] = ...) -> None: ...
+
+class DiscoveryEvent(_message.Message):
+    __slots__ = ("accepted", "progress", "step", "circuit", "summary")
+    ACCEPTED_FIELD_NUMBER: _ClassVar[int]
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    CIRCUIT_FIELD_NUMBER: _ClassVar[int]
+    SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    accepted: Accepted
+    progress: Progress
+    step: DiscoveryStep
+    circuit: FoundCircuit
+    summary: Summary
+    def __init__(self, accepted: _Optional[_Union[Accepted, _Mapping]] = ..., progress: _Optional[_Union[Progress, _Mapping]] = ..., step: _Optional[_Union[DiscoveryStep, _Mapping]] = ..., circuit: _Optional[_Union[FoundCircuit, _Mapping]] = ..., summary: _Optional[_Union[Summary, _Mapping]] = ...) -> None: ...
 
 class NodeGroup(_message.Message):
     __slots__ = ("name", "nodes")

@@ -60,6 +60,11 @@ class PatchbayStub:
                 request_serializer=patchbay_dot_v1_dot_patchbay__pb2.EvaluateCircuitRequest.SerializeToString,
                 response_deserializer=patchbay_dot_v1_dot_patchbay__pb2.CircuitEvent.FromString,
                 _registered_method=True)
+        self.DiscoverCircuit = channel.unary_stream(
+                '/patchbay.v1.Patchbay/DiscoverCircuit',
+                request_serializer=patchbay_dot_v1_dot_patchbay__pb2.DiscoverCircuitRequest.SerializeToString,
+                response_deserializer=patchbay_dot_v1_dot_patchbay__pb2.DiscoveryEvent.FromString,
+                _registered_method=True)
         self.Patch = channel.unary_stream(
                 '/patchbay.v1.Patchbay/Patch',
                 request_serializer=patchbay_dot_v1_dot_patchbay__pb2.PatchRequest.SerializeToString,
@@ -123,6 +128,15 @@ class PatchbayServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DiscoverCircuit(self, request, context):
+        """Finds a circuit of edges: greedily from an edge method's ranking (the smallest top n reaching a target
+        faithfulness, then pruned by exact checks) or by an ACDC-style search from the full model. Streams every check
+        as it is made, then the circuit found and a Summary with the cost.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def Patch(self, request, context):
         """Exact activation patching of given nodes or groups of nodes (each group patched jointly), streamed as
         each batch of patched runs completes.
@@ -174,6 +188,11 @@ def add_PatchbayServicer_to_server(servicer, server):
                     servicer.EvaluateCircuit,
                     request_deserializer=patchbay_dot_v1_dot_patchbay__pb2.EvaluateCircuitRequest.FromString,
                     response_serializer=patchbay_dot_v1_dot_patchbay__pb2.CircuitEvent.SerializeToString,
+            ),
+            'DiscoverCircuit': grpc.unary_stream_rpc_method_handler(
+                    servicer.DiscoverCircuit,
+                    request_deserializer=patchbay_dot_v1_dot_patchbay__pb2.DiscoverCircuitRequest.FromString,
+                    response_serializer=patchbay_dot_v1_dot_patchbay__pb2.DiscoveryEvent.SerializeToString,
             ),
             'Patch': grpc.unary_stream_rpc_method_handler(
                     servicer.Patch,
@@ -327,6 +346,33 @@ class Patchbay:
             '/patchbay.v1.Patchbay/EvaluateCircuit',
             patchbay_dot_v1_dot_patchbay__pb2.EvaluateCircuitRequest.SerializeToString,
             patchbay_dot_v1_dot_patchbay__pb2.CircuitEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DiscoverCircuit(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/patchbay.v1.Patchbay/DiscoverCircuit',
+            patchbay_dot_v1_dot_patchbay__pb2.DiscoverCircuitRequest.SerializeToString,
+            patchbay_dot_v1_dot_patchbay__pb2.DiscoveryEvent.FromString,
             options,
             channel_credentials,
             insecure,

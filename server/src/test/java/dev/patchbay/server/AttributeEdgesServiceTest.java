@@ -19,10 +19,14 @@ import dev.patchbay.proto.v1.AttributeEdgesRequest;
 import dev.patchbay.proto.v1.CircuitEvent;
 import dev.patchbay.proto.v1.CircuitPoint;
 import dev.patchbay.proto.v1.DiagnosticOptions;
+import dev.patchbay.proto.v1.DiscoverCircuitRequest;
+import dev.patchbay.proto.v1.DiscoveryEvent;
+import dev.patchbay.proto.v1.DiscoverySearch;
 import dev.patchbay.proto.v1.EdgeBlock;
 import dev.patchbay.proto.v1.EdgeCircuit;
 import dev.patchbay.proto.v1.EdgeMethod;
 import dev.patchbay.proto.v1.EvaluateCircuitRequest;
+import dev.patchbay.proto.v1.FoundCircuit;
 import dev.patchbay.proto.v1.PatchbayGrpc;
 import dev.patchbay.proto.v1.Prompt;
 import dev.patchbay.proto.v1.PromptPair;
@@ -289,6 +293,52 @@ class AttributeEdgesServiceTest {
                         .forEachRemaining(e -> {}));
         assertEquals(Status.Code.INVALID_ARGUMENT, gemma.getStatus().getCode());
         assertTrue(gemma.getStatus().getDescription().contains("normalizes"), gemma.getMessage());
+    }
+
+    /** DiscoverCircuit: every check streamed, then the circuit, which evaluates to the faithfulness reported. */
+    @Test
+    void circuitsAreDiscoveredGreedilyAndByAnAcdcStyleSearch() {
+        for (DiscoverySearch search : List.of(DiscoverySearch.GREEDY, DiscoverySearch.ACDC)) {
+            List<DiscoveryEvent> events = new ArrayList<>();
+            PatchbayGrpc.newBlockingStub(channel)
+                    .discoverCircuit(DiscoverCircuitRequest.newBuilder()
+                            .setModel("tiny-gpt2")
+                            .addPairs(pair(CLEAN, NOISE))
+                            .setAblation(Ablation.NOISE_PROMPT)
+                            .setSearch(search)
+                            .setRanking(EdgeMethod.EAP)
+                            .setTarget(0.8)
+                            .setThreshold(0.02)
+                            .build())
+                    .forEachRemaining(events::add);
+            assertTrue(events.stream().anyMatch(DiscoveryEvent::hasStep), search.name());
+            FoundCircuit found = events.stream()
+                    .filter(DiscoveryEvent::hasCircuit)
+                    .findFirst()
+                    .orElseThrow()
+                    .getCircuit();
+            assertTrue(found.getEdgesCount() > 0, search.name());
+            assertTrue(events.get(events.size() - 1).hasSummary());
+            List<CircuitEvent> check = new ArrayList<>();
+            PatchbayGrpc.newBlockingStub(channel)
+                    .evaluateCircuit(EvaluateCircuitRequest.newBuilder()
+                            .setModel("tiny-gpt2")
+                            .addPairs(pair(CLEAN, NOISE))
+                            .setAblation(Ablation.NOISE_PROMPT)
+                            .addCircuits(EdgeCircuit.newBuilder().addAllEdges(found.getEdgesList()))
+                            .build())
+                    .forEachRemaining(check::add);
+            double evaluated = check.stream()
+                    .filter(CircuitEvent::hasPoint)
+                    .findFirst()
+                    .orElseThrow()
+                    .getPoint()
+                    .getFaithfulness();
+            assertEquals(found.getFaithfulness(), evaluated, 1e-5, search.name());
+            if (search == DiscoverySearch.GREEDY) {
+                assertTrue(Math.abs(1 - evaluated) <= 0.2 + 1e-9, "greedy reaches its target: " + evaluated);
+            }
+        }
     }
 
     @Test

@@ -14,9 +14,12 @@ import dev.patchbay.nodes.Metric;
 import dev.patchbay.nodes.NodeKind;
 import dev.patchbay.nodes.NodeSet;
 import dev.patchbay.nodes.PromptPair;
+import dev.patchbay.proto.v1.Ablation;
 import dev.patchbay.proto.v1.AttributeEdgesRequest;
 import dev.patchbay.proto.v1.AttributeRequest;
 import dev.patchbay.proto.v1.DiagnosticOptions;
+import dev.patchbay.proto.v1.DiscoverCircuitRequest;
+import dev.patchbay.proto.v1.EdgeMethod;
 import dev.patchbay.proto.v1.EvaluateCircuitRequest;
 import dev.patchbay.proto.v1.MetricKind;
 import dev.patchbay.proto.v1.Node;
@@ -222,23 +225,7 @@ public final class RequestParser {
     public EvaluateCircuit evaluateCircuit(EvaluateCircuitRequest r) throws RequestException {
         ServedModel model = model(r.getModel());
         List<PromptPair> pairs = pairs(model, r.getPairsList(), r.getMetric(), r.getAllowUnknownTokens());
-        CircuitEvaluation.Ablation ablation = switch (r.getAblation()) {
-            case RESAMPLE, ABLATION_UNSPECIFIED -> CircuitEvaluation.Ablation.RESAMPLE;
-            case MEAN -> CircuitEvaluation.Ablation.MEAN;
-            case ZERO -> CircuitEvaluation.Ablation.ZERO;
-            case NOISE_PROMPT -> CircuitEvaluation.Ablation.NOISE_PROMPT;
-            default -> throw RequestException.invalid("ablation: unknown value " + r.getAblationValue());
-        };
-        for (int i = 0; i < pairs.size(); i++) {
-            if (pairs.get(i).length() != pairs.get(0).length()) {
-                throw RequestException.invalid("pairs[" + i + "]: circuit evaluation needs pairs of one length ("
-                        + pairs.get(0).length() + " tokens), this one has "
-                        + pairs.get(i).length());
-            }
-        }
-        if (ablation == CircuitEvaluation.Ablation.RESAMPLE && pairs.size() < 2) {
-            throw RequestException.invalid("ablation: resample draws from other pairs; give at least two pairs");
-        }
+        CircuitEvaluation.Ablation ablation = ablation(r.getAblation(), pairs);
         EdgeGraph graph = new EdgeGraph(model.config());
         int length = pairs.get(0).length();
         List<Set<dev.patchbay.nodes.Edge>> circuits = new ArrayList<>();
@@ -267,28 +254,7 @@ public final class RequestParser {
         int[] sizes = new int[0];
         int rows = patchRowsFitting(model, pairs);
         if (circuits.isEmpty()) {
-            EdgeAttribution.Method method = switch (r.getRanking()) {
-                case EXACT_EDGE_PATCHING -> EdgeAttribution.Method.EXACT;
-                case EAP -> EdgeAttribution.Method.EAP;
-                case EAP_IG -> EdgeAttribution.Method.EAP_IG;
-                case EDGE_ATP_STAR, EDGE_METHOD_UNSPECIFIED -> EdgeAttribution.Method.ATP_STAR;
-                default -> throw RequestException.invalid("ranking: unknown value " + r.getRankingValue());
-            };
-            if (r.getIgSteps() < 0 || r.getIgSteps() > MAX_IG_STEPS) {
-                throw RequestException.invalid(
-                        "ig_steps: between 1 and " + MAX_IG_STEPS + " (0 takes the default), got " + r.getIgSteps());
-            }
-            int steps = r.getIgSteps() == 0 ? EdgeAttribution.Settings.DEFAULT_IG_STEPS : r.getIgSteps();
-            int gradientRows = batchRows;
-            if (method.estimate() != null) {
-                int fit = model.device().edgeRowsFitting(length, method.estimate(), steps);
-                if (fit < 1) {
-                    throw overBudget(
-                            model, length, model.device().edgeRowBytes(length, method.estimate(), steps), method.id());
-                }
-                gradientRows = Math.min(batchRows, fit);
-            }
-            ranking = new EdgeAttribution.Settings(method, false, steps, gradientRows, rows);
+            ranking = ranking(model, pairs, r.getRanking(), r.getIgSteps(), rows);
             long edges = graph.edges();
             if (r.getSizesCount() == 0) {
                 List<Integer> defaults = new ArrayList<>(List.of(0));
@@ -317,6 +283,102 @@ public final class RequestParser {
                     + limits.maxPatchedRuns() + "; evaluate fewer circuits or points");
         }
         return new EvaluateCircuit(model, pairs, ablation, r.getSeed(), circuits, names, ranking, sizes, rows);
+    }
+
+    /** A checked DiscoverCircuit request: the ranking greedy search starts from is null for the ACDC-style search. */
+    public record DiscoverCircuit(
+            ServedModel model,
+            List<PromptPair> pairs,
+            CircuitEvaluation.Ablation ablation,
+            long seed,
+            boolean acdc,
+            EdgeAttribution.Settings ranking,
+            double target,
+            double threshold,
+            int patchRows) {}
+
+    public DiscoverCircuit discoverCircuit(DiscoverCircuitRequest r) throws RequestException {
+        ServedModel model = model(r.getModel());
+        List<PromptPair> pairs = pairs(model, r.getPairsList(), r.getMetric(), r.getAllowUnknownTokens());
+        CircuitEvaluation.Ablation ablation = ablation(r.getAblation(), pairs);
+        boolean acdc = switch (r.getSearch()) {
+            case GREEDY, DISCOVERY_SEARCH_UNSPECIFIED -> false;
+            case ACDC -> true;
+            default -> throw RequestException.invalid("search: unknown value " + r.getSearchValue());
+        };
+        double target = finite(r.getTarget(), "target");
+        target = target == 0 ? 0.9 : target;
+        if (!(target > 0 && target <= 1)) {
+            throw RequestException.invalid("target: a faithfulness in (0, 1] (0 takes 0.9), got " + r.getTarget());
+        }
+        double threshold = finite(r.getThreshold(), "threshold");
+        threshold = threshold == 0 ? 0.01 : threshold;
+        if (threshold < 0) {
+            throw RequestException.invalid("threshold: must not be negative (0 takes 0.01), got " + r.getThreshold());
+        }
+        int rows = patchRowsFitting(model, pairs);
+        EdgeAttribution.Settings ranking = acdc ? null : ranking(model, pairs, r.getRanking(), r.getIgSteps(), rows);
+        EdgeGraph graph = new EdgeGraph(model.config());
+        // At most one run per edge, a prefix search, and the full and empty circuits, per pair.
+        double runs = (graph.edges() + 2 + 2 * (64 - Long.numberOfLeadingZeros(graph.edges()))) * (double) pairs.size();
+        if (ranking != null && ranking.method() == EdgeAttribution.Method.EXACT) {
+            runs += EdgeAttribution.plannedPasses(graph, pairs, ranking);
+        }
+        if (runs > limits.maxPatchedRuns()) {
+            throw RequestException.tooLarge("pairs: discovery may take " + (long) runs + " runs, over the server's"
+                    + " limit of " + limits.maxPatchedRuns() + "; use fewer pairs");
+        }
+        return new DiscoverCircuit(model, pairs, ablation, r.getSeed(), acdc, ranking, target, threshold, rows);
+    }
+
+    private static CircuitEvaluation.Ablation ablation(Ablation a, List<PromptPair> pairs) throws RequestException {
+        CircuitEvaluation.Ablation ablation = switch (a) {
+            case RESAMPLE, ABLATION_UNSPECIFIED -> CircuitEvaluation.Ablation.RESAMPLE;
+            case MEAN -> CircuitEvaluation.Ablation.MEAN;
+            case ZERO -> CircuitEvaluation.Ablation.ZERO;
+            case NOISE_PROMPT -> CircuitEvaluation.Ablation.NOISE_PROMPT;
+            default -> throw RequestException.invalid("ablation: unknown value " + a);
+        };
+        for (int i = 0; i < pairs.size(); i++) {
+            if (pairs.get(i).length() != pairs.get(0).length()) {
+                throw RequestException.invalid("pairs[" + i + "]: circuits need pairs of one length ("
+                        + pairs.get(0).length() + " tokens), this one has "
+                        + pairs.get(i).length());
+            }
+        }
+        if (ablation == CircuitEvaluation.Ablation.RESAMPLE && pairs.size() < 2) {
+            throw RequestException.invalid("ablation: resample draws from other pairs; give at least two pairs");
+        }
+        return ablation;
+    }
+
+    /** The edge ranking a prune curve or a greedy search starts from, its passes sized to the memory budget. */
+    private EdgeAttribution.Settings ranking(
+            ServedModel model, List<PromptPair> pairs, EdgeMethod ranking, int igSteps, int patchRows)
+            throws RequestException {
+        EdgeAttribution.Method method = switch (ranking) {
+            case EXACT_EDGE_PATCHING -> EdgeAttribution.Method.EXACT;
+            case EAP -> EdgeAttribution.Method.EAP;
+            case EAP_IG -> EdgeAttribution.Method.EAP_IG;
+            case EDGE_ATP_STAR, EDGE_METHOD_UNSPECIFIED -> EdgeAttribution.Method.ATP_STAR;
+            default -> throw RequestException.invalid("ranking: unknown value " + ranking);
+        };
+        if (igSteps < 0 || igSteps > MAX_IG_STEPS) {
+            throw RequestException.invalid(
+                    "ig_steps: between 1 and " + MAX_IG_STEPS + " (0 takes the default), got " + igSteps);
+        }
+        int steps = igSteps == 0 ? EdgeAttribution.Settings.DEFAULT_IG_STEPS : igSteps;
+        int length = pairs.get(0).length();
+        int gradientRows = batchRows;
+        if (method.estimate() != null) {
+            int fit = model.device().edgeRowsFitting(length, method.estimate(), steps);
+            if (fit < 1) {
+                throw overBudget(
+                        model, length, model.device().edgeRowBytes(length, method.estimate(), steps), method.id());
+            }
+            gradientRows = Math.min(batchRows, fit);
+        }
+        return new EdgeAttribution.Settings(method, false, steps, gradientRows, patchRows);
     }
 
     /** How many top items verification patches: verify_top_k, capped by the items and by verify_budget. */

@@ -8,6 +8,8 @@ import dev.patchbay.proto.v1.AttributeEdgesRequest;
 import dev.patchbay.proto.v1.AttributeEvent;
 import dev.patchbay.proto.v1.AttributeRequest;
 import dev.patchbay.proto.v1.CircuitEvent;
+import dev.patchbay.proto.v1.DiscoverCircuitRequest;
+import dev.patchbay.proto.v1.DiscoveryEvent;
 import dev.patchbay.proto.v1.EvaluateCircuitRequest;
 import dev.patchbay.proto.v1.ListModelsRequest;
 import dev.patchbay.proto.v1.ListModelsResponse;
@@ -166,6 +168,18 @@ public final class PatchbayService extends PatchbayGrpc.PatchbayImplBase {
             RequestParser.EvaluateCircuit parsed = parser.evaluateCircuit(request);
             Device.Job job = openJob(parsed.model().device(), call);
             start(job, call, new CircuitJob(parsed, job, response, this::stopping));
+        } catch (RequestException e) {
+            response.onError(e.status().asRuntimeException());
+        }
+    }
+
+    @Override
+    public void discoverCircuit(DiscoverCircuitRequest request, StreamObserver<DiscoveryEvent> response) {
+        var call = (ServerCallStreamObserver<DiscoveryEvent>) response;
+        try {
+            RequestParser.DiscoverCircuit parsed = parser.discoverCircuit(request);
+            Device.Job job = openJob(parsed.model().device(), call);
+            start(job, call, new DiscoveryJob(parsed, job, response, this::stopping));
         } catch (RequestException e) {
             response.onError(e.status().asRuntimeException());
         }
