@@ -4,7 +4,11 @@ import dev.patchbay.proto.v1.AttributeEdgesEvent;
 import dev.patchbay.proto.v1.AttributeEdgesRequest;
 import dev.patchbay.proto.v1.AttributeEvent;
 import dev.patchbay.proto.v1.AttributeRequest;
+import dev.patchbay.proto.v1.CircuitEvent;
+import dev.patchbay.proto.v1.DiscoverCircuitRequest;
+import dev.patchbay.proto.v1.DiscoveryEvent;
 import dev.patchbay.proto.v1.EffectBlock;
+import dev.patchbay.proto.v1.EvaluateCircuitRequest;
 import dev.patchbay.proto.v1.ListModelsRequest;
 import dev.patchbay.proto.v1.Metrics;
 import dev.patchbay.proto.v1.MetricsRequest;
@@ -139,6 +143,22 @@ public final class PatchbayClient implements AutoCloseable {
      */
     public Stream<AttributeEdgesEvent> attributeEdges(AttributeEdgesRequest request) {
         return streaming(() -> stub().attributeEdges(request), e -> e);
+    }
+
+    /**
+     * Streams an EvaluateCircuit call's events: each circuit's (or prune-curve point's) faithfulness as it completes,
+     * then a Summary. Closing the stream early cancels the request.
+     */
+    public Stream<CircuitEvent> evaluateCircuit(EvaluateCircuitRequest request) {
+        return streaming(() -> stub().evaluateCircuit(request), e -> e);
+    }
+
+    /**
+     * Streams a DiscoverCircuit call's events: every check of the search as it is made, then the circuit found and
+     * a Summary. Closing the stream early cancels the request.
+     */
+    public Stream<DiscoveryEvent> discoverCircuit(DiscoverCircuitRequest request) {
+        return streaming(() -> stub().discoverCircuit(request), e -> e);
     }
 
     /** A server-streaming call as a Stream that converts each message, and cancels the call when closed early. */

@@ -8,8 +8,15 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import ai.djl.ndarray.types.DataType;
 import dev.patchbay.TestCheckpoints;
 import dev.patchbay.checkpoint.LoadedModel;
+import dev.patchbay.proto.v1.Ablation;
 import dev.patchbay.proto.v1.AttributeEdgesRequest;
+import dev.patchbay.proto.v1.CircuitEvent;
+import dev.patchbay.proto.v1.CircuitPoint;
+import dev.patchbay.proto.v1.DiscoverCircuitRequest;
+import dev.patchbay.proto.v1.DiscoveryEvent;
 import dev.patchbay.proto.v1.EdgeMethod;
+import dev.patchbay.proto.v1.EvaluateCircuitRequest;
+import dev.patchbay.proto.v1.FoundCircuit;
 import dev.patchbay.proto.v1.Method;
 import dev.patchbay.server.PatchbayServer;
 import io.grpc.Status;
@@ -101,6 +108,41 @@ class ClientEndToEndTest {
             assertFalse(Double.isNaN(r.verifiedEffect()), r.name() + " was verified");
         }
         assertEquals("eap", results.summary().getSummary().getMethod());
+    }
+
+    @Test
+    void circuitsAreEvaluatedAndDiscoveredAsStreams() {
+        var pair = heads().build().getPairs(0);
+        List<CircuitEvent> curve;
+        try (Stream<CircuitEvent> s = client.evaluateCircuit(EvaluateCircuitRequest.newBuilder()
+                .setModel("tiny-gpt2")
+                .addPairs(pair)
+                .setAblation(Ablation.NOISE_PROMPT)
+                .setRanking(EdgeMethod.EAP)
+                .build())) {
+            curve = s.toList();
+        }
+        List<CircuitPoint> points = curve.stream()
+                .filter(CircuitEvent::hasPoint)
+                .map(CircuitEvent::getPoint)
+                .toList();
+        assertEquals(0.0, points.get(0).getFaithfulness());
+        assertEquals(1.0, points.get(points.size() - 1).getFaithfulness());
+        FoundCircuit found;
+        try (Stream<DiscoveryEvent> s = client.discoverCircuit(DiscoverCircuitRequest.newBuilder()
+                .setModel("tiny-gpt2")
+                .addPairs(pair)
+                .setAblation(Ablation.NOISE_PROMPT)
+                .setRanking(EdgeMethod.EAP)
+                .setTarget(0.8)
+                .build())) {
+            found = s.filter(DiscoveryEvent::hasCircuit)
+                    .findFirst()
+                    .orElseThrow()
+                    .getCircuit();
+        }
+        assertTrue(Math.abs(1 - found.getFaithfulness()) <= 0.2 + 1e-9, "" + found.getFaithfulness());
+        found.getEdgesList().forEach(name -> assertEquals(name, Nodes.edgeName(Nodes.parseEdge(name))));
     }
 
     @Test
