@@ -9,7 +9,13 @@ import picocli.CommandLine.Command;
         mixinStandardHelpOptions = true,
         version = "patchbay 0.1.0",
         description = "Localizes language-model behaviour to components (activation patching, AtP, AtP*).",
-        subcommands = {LogitsCommand.class, AttributeCommand.class, ServeCommand.class, CommandLine.HelpCommand.class})
+        subcommands = {
+            LogitsCommand.class,
+            AttributeCommand.class,
+            CircuitCommand.class,
+            ServeCommand.class,
+            CommandLine.HelpCommand.class
+        })
 public final class PatchbayCli {
     public static void main(String[] args) {
         // Nothing may be downloaded at run time: DJL must use the native library bundled in the jar.
