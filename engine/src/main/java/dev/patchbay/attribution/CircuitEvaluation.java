@@ -23,7 +23,7 @@ import org.apache.commons.statistics.distribution.TDistribution;
  * Evaluates circuits (docs/spec/atp-spec.md section 10): each pair's clean prompt run with every edge outside the
  * circuit ablated, and the faithfulness (m(C) - m(empty)) / (m(full) - m(empty)) per pair and as a mean with a 95%
  * confidence interval. The ablated value of a writer is, per {@link Ablation}: its output on the pair's noise prompt,
- * zero, its mean output over the pairs' clean prompts, or its output on another pair's clean prompt drawn per row.
+ * zero, its mean output over the pairs' clean prompts, or its output on another pair's clean prompt, drawn per pair.
  */
 public final class CircuitEvaluation implements AutoCloseable {
     /** What an ablated edge's writer contributes instead of its output. */
@@ -41,7 +41,9 @@ public final class CircuitEvaluation implements AutoCloseable {
     private final List<PromptPair> pairs;
     private final EdgeGraph graph;
     private final Ablation ablation;
-    private final Random random;
+    /** Per pair, the pair whose clean prompt its resample ablation takes (drawn once, so circuits compare alike). */
+    private final int[] resampleSources;
+
     private final int chunk;
     private final NDManager scope;
     /** Per pair, each writer's clean output [pairs, writers, T, d] (resample and mean draw from these). */
@@ -80,7 +82,12 @@ public final class CircuitEvaluation implements AutoCloseable {
         this.pairs = pairs;
         this.graph = new EdgeGraph(model.config());
         this.ablation = ablation;
-        this.random = new Random(seed);
+        this.resampleSources = new int[pairs.size()];
+        Random random = new Random(seed);
+        for (int p = 0; p < pairs.size() && ablation == Ablation.RESAMPLE; p++) {
+            int j = random.nextInt(pairs.size() - 1);
+            resampleSources[p] = j >= p ? j + 1 : j;
+        }
         this.chunk = chunk;
         this.scope = model.compute().newScope();
         try {
@@ -128,7 +135,8 @@ public final class CircuitEvaluation implements AutoCloseable {
 
     /**
      * The metric of every pair's clean prompt with each circuit's complement ablated: [circuit][pair]. Resample
-     * draws, per row (circuits in order, then pairs), another pair's clean prompt.
+     * takes, for each pair, the clean prompt of another pair drawn once with the seed: every circuit is evaluated on
+     * the same draws (common random numbers), so a search comparing circuits compares them alike.
      */
     public double[][] metrics(List<Set<Edge>> circuits) {
         int readers = graph.readers();
@@ -139,7 +147,7 @@ public final class CircuitEvaluation implements AutoCloseable {
             for (int p = 0; p < pairs.size(); p++) {
                 PromptPair pair = pairs.get(p);
                 NDArray values = ablation == Ablation.RESAMPLE
-                        ? cleanOutputs.get(new NDIndex("{}", otherPair(p)))
+                        ? cleanOutputs.get(new NDIndex("{}", resampleSources[p]))
                         : fixedValues.get(new NDIndex("{}", p));
                 rows.add(new CircuitBatch.Row(
                         pair.clean(),
@@ -271,11 +279,6 @@ public final class CircuitEvaluation implements AutoCloseable {
             }
         }
         return mask;
-    }
-
-    private int otherPair(int p) {
-        int j = random.nextInt(pairs.size() - 1);
-        return j >= p ? j + 1 : j;
     }
 
     @Override

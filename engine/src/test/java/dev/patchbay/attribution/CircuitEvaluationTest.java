@@ -103,12 +103,17 @@ class CircuitEvaluationTest extends Float64Models {
                 new CircuitEvaluation(PassRunner.direct(model), pairs, CircuitEvaluation.Ablation.RESAMPLE, 42, 4)) {
             resampled = eval.metrics(List.of(circuit, circuit));
         }
-        // The draws, in the evaluation's row order: circuits, then pairs; each another pair, uniformly.
+        // The draws: once per pair, in order, each another pair uniformly; every circuit uses the same ones.
         Random draws = new Random(42);
+        int[] source = new int[pairs.size()];
+        for (int p = 0; p < pairs.size(); p++) {
+            int j = draws.nextInt(pairs.size() - 1);
+            source[p] = j >= p ? j + 1 : j;
+        }
         for (int c0 = 0; c0 < 2; c0++) {
+            assertEquals(resampled[0][0], resampled[c0][0], 1e-10, "the same circuit on the same draws");
             for (int p = 0; p < pairs.size(); p++) {
-                int j = draws.nextInt(pairs.size() - 1);
-                j = j >= p ? j + 1 : j;
+                int j = source[p];
                 PromptPair asNoise =
                         new PromptPair(pairs.get(p).clean(), pairs.get(j).clean(), metric);
                 try (CircuitEvaluation one = new CircuitEvaluation(
