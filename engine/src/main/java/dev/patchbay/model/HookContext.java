@@ -4,7 +4,6 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import java.util.HashMap;
@@ -32,14 +31,15 @@ final class HookContext {
     private final Map<String, NDArray> leaves = new HashMap<>();
     private final Map<String, Object> perPass = new HashMap<>();
 
-    private final ModelConfig config;
+    /** The edges this pass ablates and what it has recorded of them, or null. */
+    private final AblatedEdges ablated;
 
     HookContext(NDManager pass, Hooks hooks, TokenBatch batch, ModelConfig config) {
         this.pass = pass;
         this.scope = pass;
         this.hooks = hooks;
         this.batch = batch;
-        this.config = config;
+        this.ablated = hooks.ablation() == null ? null : new AblatedEdges(hooks.ablation(), config, pass);
     }
 
     /** The prompts of this pass, with each row's own length. */
@@ -80,10 +80,7 @@ final class HookContext {
         return hooks.names(site) || hooks.ablation() != null;
     }
 
-    // ---- edge ablation (circuit evaluation): see EdgeAblation ----
-
-    /** Per writer so far, in writer order: its ablated value less its output in this run, [B, T * d_model]. */
-    private final java.util.List<NDArray> ablationChanges = new java.util.ArrayList<>();
+    // ---- edge ablation (circuit evaluation): the per-pass state is AblatedEdges' ----
 
     private int layer;
 
@@ -92,84 +89,25 @@ final class HookContext {
         layer = l;
     }
 
-    /** Records writers' outputs in this run, [B, T, d] or per head [B, T, H, d], when edges are ablated. */
-    void wrote(NDArray output) {
-        EdgeAblation ablation = hooks.ablation();
-        if (ablation == null) {
-            return;
-        }
-        Shape s = output.getShape();
-        long rows = s.get(0);
-        NDArray perWriter = s.dimension() == 3 ? output.expandDims(2) : output; // [B, T, n, d]
-        int n = (int) perWriter.getShape().get(2);
-        int first = ablationChanges.size();
-        NDArray ablated = ablation.ablated().get(new NDIndex(":, {}:{}", first, first + n)); // [B, n, T, d]
-        // Owned by the pass: later layers' readers read every earlier writer's change.
-        NDArray change = Scoped.view(pass, ablated).sub(perWriter.transpose(0, 2, 1, 3));
-        for (int w = 0; w < n; w++) {
-            ablationChanges.add(change.get(new NDIndex(":, {}", w)).reshape(rows, -1));
-        }
-    }
-
     /** Records head writes z_h W_O[h] of the layer's output z [B, T, H, d_head], when edges are ablated. */
     void headsWrote(NDArray z, NDArray wo) {
-        if (hooks.ablation() != null) {
-            wrote(SplitInputs.headWrites(z, wo));
+        if (ablated != null) {
+            ablated.wrote(SplitInputs.headWrites(z, wo));
         }
     }
 
-    /**
-     * What ablated edges add to readers [from, from + count) of the reader numbering: [B, count, T, d], the sum over
-     * writers so far of mask x (ablated - actual).
-     */
-    NDArray ablatedInput(int from, int count, Shape streamShape) {
-        int writers = ablationChanges.size();
-        NDArray mask = Scoped.view(scope, hooks.ablation().mask())
-                .get(new NDIndex(":, {}:{}, :{}", from, from + count, writers));
-        NDArray changes = NDArrays.stack(new NDList(ablationChanges), 1); // [B, writers, T * d]
-        return mask.matMul(changes).reshape(streamShape.get(0), count, streamShape.get(1), streamShape.get(2));
-    }
-
-    /** The first reader number of layer {@code l}'s query heads (then key heads, value heads, the MLP). */
-    int readersBefore(int l) {
-        return l * (config.nHeads() + 2 * config.nKvHeads() + 1);
-    }
-
-    boolean ablatesEdges() {
-        return hooks.ablation() != null;
-    }
-
-    /** A reader's input with its ablated edges' changes added: q/k/v split inputs [B, T, H, d], the MLP's [B, T, d]. */
-    private NDArray withAblatedEdges(String site, NDArray x) {
-        int first = readersBefore(layer);
-        int heads = config.nHeads();
-        int kv = config.nKvHeads();
-        if (site.equals(HookSites.mlpIn(layer))) {
-            return x.add(ablatedInput(first + heads + 2 * kv, 1, x.getShape()).squeeze(1));
-        }
-        int offset;
-        if (site.equals(HookSites.headInput(layer, "q"))) {
-            offset = first;
-        } else if (site.equals(HookSites.headInput(layer, "k"))) {
-            offset = first + heads;
-        } else if (site.equals(HookSites.headInput(layer, "v"))) {
-            offset = first + heads + kv;
-        } else {
-            return x;
-        }
-        Shape s = x.getShape(); // [B, T, n, d]
-        Shape stream = new Shape(s.get(0), s.get(1), s.get(3));
-        return x.add(ablatedInput(offset, (int) s.get(2), stream).transpose(0, 2, 1, 3));
+    /** The final stream with the logits' ablated edges' changes added. */
+    NDArray logitsInput(NDArray resid) {
+        return ablated == null ? resid : ablated.logitsInput(scope, resid);
     }
 
     NDArray apply(String site, NDArray x) {
-        boolean ablating = hooks.ablation() != null;
-        if (ablating) {
-            x = withAblatedEdges(site, x);
+        if (ablated != null) {
+            x = ablated.readerInput(scope, layer, site, x);
         }
         NDArray hooked = hooked(site, x);
-        if (ablating && (site.equals(HookSites.mlpOut(layer)) || site.equals(HookSites.residPre(0)))) {
-            wrote(hooked); // the MLP's output in this run, or the embeddings (the stream entering layer 0)
+        if (ablated != null && (site.equals(HookSites.mlpOut(layer)) || site.equals(HookSites.residPre(0)))) {
+            ablated.wrote(hooked); // the MLP's output in this run, or the embeddings (the stream entering layer 0)
         }
         if (site.equals(hooks.stopAfter())) {
             throw new Stopped();

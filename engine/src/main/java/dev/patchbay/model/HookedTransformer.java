@@ -211,11 +211,8 @@ public final class HookedTransformer implements AutoCloseable {
                 layerScope = next;
             }
             ctx.enterLayer(layerScope);
-            if (ctx.ablatesEdges()) {
-                // The logits read the final stream: add what their ablated edges change.
-                resid = resid.add(ctx.ablatedInput(ctx.readersBefore(blocks.size()), 1, resid.getShape())
-                        .squeeze(1));
-            }
+            // The logits read the final stream: with edges ablated, add what their ablated edges change.
+            resid = ctx.logitsInput(resid);
             NDArray normalized = norm(config, resid, finalNormWeight, finalNormBias);
             normalized = ctx.apply(HookSites.FINAL_NORMALIZED, normalized);
             if (logitPositions != null) {
