@@ -422,18 +422,9 @@ class AsyncClient:
         request = _attribute(model, pairs, method=method, nodes=nodes, metric=metric, verify_top_k=verify_top_k,
                              verify_budget=verify_budget, baseline=baseline, diagnostic=diagnostic,
                              allow_unknown_tokens=allow_unknown_tokens)
-        bar = _ProgressBar() if progress else None
-        try:
-            async for message in self._stub.Attribute(request, timeout=self._timeout, metadata=self._metadata):
-                event = ev.convert(message)
-                if bar is not None:
-                    bar.show(event)
-                yield event
-        except grpc.RpcError as e:
-            raise PatchbayError.of(e) from None
-        finally:
-            if bar is not None:
-                bar.close()
+        async for event in self._events(self._stub.Attribute(request, timeout=self._timeout,
+                                                     metadata=self._metadata), ev.convert, progress):
+            yield event
 
     async def attribute_edges(self, model: str, pairs: Pairs, *, method: str = "atp-star", per_position: bool = False,
                               ig_steps: int = 0, metric: str = "logit_diff", verify_top_k: int = 0,
@@ -445,18 +436,9 @@ class AsyncClient:
         request = _attribute_edges(model, pairs, method=method, per_position=per_position, ig_steps=ig_steps,
                                    metric=metric, verify_top_k=verify_top_k, verify_budget=verify_budget,
                                    diagnostic=diagnostic, allow_unknown_tokens=allow_unknown_tokens)
-        bar = _ProgressBar() if progress else None
-        try:
-            async for message in self._stub.AttributeEdges(request, timeout=self._timeout, metadata=self._metadata):
-                event = edges.convert(message)
-                if bar is not None:
-                    bar.show(event)
-                yield event
-        except grpc.RpcError as e:
-            raise PatchbayError.of(e) from None
-        finally:
-            if bar is not None:
-                bar.close()
+        async for event in self._events(self._stub.AttributeEdges(request, timeout=self._timeout,
+                                                     metadata=self._metadata), edges.convert, progress):
+            yield event
 
     async def evaluate_circuit(self, model: str, pairs: Pairs, *, circuits=None, ablation: str = "resample",
                                ranking: str = "atp-star", sizes: Iterable[int] | None = None, seed: int = 0,
@@ -465,18 +447,9 @@ class AsyncClient:
         """Yields typed circuit events as they stream; the arguments are Client.evaluate_circuit's."""
         request = _circuit(model, pairs, circuits=circuits, ablation=ablation, ranking=ranking, sizes=sizes,
                            seed=seed, ig_steps=ig_steps, metric=metric, allow_unknown_tokens=allow_unknown_tokens)
-        bar = _ProgressBar() if progress else None
-        try:
-            async for message in self._stub.EvaluateCircuit(request, timeout=self._timeout, metadata=self._metadata):
-                event = edges.convert_circuit(message)
-                if bar is not None:
-                    bar.show(event)
-                yield event
-        except grpc.RpcError as e:
-            raise PatchbayError.of(e) from None
-        finally:
-            if bar is not None:
-                bar.close()
+        async for event in self._events(self._stub.EvaluateCircuit(request, timeout=self._timeout,
+                                                     metadata=self._metadata), edges.convert_circuit, progress):
+            yield event
 
     async def discover_circuit(self, model: str, pairs: Pairs, *, search: str = "greedy", ranking: str = "atp-star",
                                target: float = 0.9, threshold: float = 0.01, ablation: str = "resample",
@@ -486,18 +459,9 @@ class AsyncClient:
         request = _discovery(model, pairs, search=search, ranking=ranking, target=target, threshold=threshold,
                              ablation=ablation, seed=seed, ig_steps=ig_steps, metric=metric,
                              allow_unknown_tokens=allow_unknown_tokens)
-        bar = _ProgressBar() if progress else None
-        try:
-            async for message in self._stub.DiscoverCircuit(request, timeout=self._timeout, metadata=self._metadata):
-                event = edges.convert_discovery(message)
-                if bar is not None:
-                    bar.show(event)
-                yield event
-        except grpc.RpcError as e:
-            raise PatchbayError.of(e) from None
-        finally:
-            if bar is not None:
-                bar.close()
+        async for event in self._events(self._stub.DiscoverCircuit(request, timeout=self._timeout,
+                                                     metadata=self._metadata), edges.convert_discovery, progress):
+            yield event
 
     async def patch(self, model: str, pairs: Pairs, groups: Iterable[str | Iterable[str]], *,
                     metric: str = "logit_diff") -> AsyncIterator[patchbay_pb2.PatchResult]:
@@ -518,6 +482,22 @@ class AsyncClient:
                 yield _sweep_event(event)
         except grpc.RpcError as e:
             raise PatchbayError.of(e) from None
+
+    @staticmethod
+    async def _events(call, convert, progress: bool) -> AsyncIterator[object]:
+        """A streaming call's messages as typed events, with a progress bar where asked."""
+        bar = _ProgressBar() if progress else None
+        try:
+            async for message in call:
+                event = convert(message)
+                if bar is not None:
+                    bar.show(event)
+                yield event
+        except grpc.RpcError as e:
+            raise PatchbayError.of(e) from None
+        finally:
+            if bar is not None:
+                bar.close()
 
     async def _unary(self, method, request):
         try:

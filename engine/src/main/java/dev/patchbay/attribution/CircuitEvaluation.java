@@ -52,6 +52,10 @@ public final class CircuitEvaluation implements AutoCloseable {
     private final NDArray fixedValues;
 
     private final NDArray references;
+    /** Per pair, the writer values its ablation takes [writers, T, d], and its reference log-probabilities [1, V]. */
+    private final List<NDArray> ablatedValues = new ArrayList<>();
+
+    private final List<NDArray> referenceRows = new ArrayList<>();
     /** The full and the empty circuit's metrics per pair, once measured. */
     private double[] full;
 
@@ -116,6 +120,14 @@ public final class CircuitEvaluation implements AutoCloseable {
                 case MEAN -> cleanOutputs.mean(new int[] {0}, true).broadcast(cleanOutputs.getShape());
                 case RESAMPLE -> null;
             };
+            // Each pair's rows take the same slices in every circuit: made once, not once per run.
+            for (int p = 0; p < pairs.size(); p++) {
+                ablatedValues.add(
+                        ablation == Ablation.RESAMPLE
+                                ? cleanOutputs.get(new NDIndex("{}", resampleSources[p]))
+                                : fixedValues.get(new NDIndex("{}", p)));
+                referenceRows.add(references.get(new NDIndex("{}:{}", p, p + 1)));
+            }
         } catch (RuntimeException e) {
             scope.close();
             throw e;
@@ -146,16 +158,13 @@ public final class CircuitEvaluation implements AutoCloseable {
             float[] mask = ablatedMask(circuit, readers, writers);
             for (int p = 0; p < pairs.size(); p++) {
                 PromptPair pair = pairs.get(p);
-                NDArray values = ablation == Ablation.RESAMPLE
-                        ? cleanOutputs.get(new NDIndex("{}", resampleSources[p]))
-                        : fixedValues.get(new NDIndex("{}", p));
                 rows.add(new CircuitBatch.Row(
                         pair.clean(),
-                        values,
+                        ablatedValues.get(p),
                         mask,
                         pair.metric(),
                         pair.metricPosition(),
-                        references.get(new NDIndex("{}:{}", p, p + 1))));
+                        referenceRows.get(p)));
             }
         }
         this.rows += rows.size();

@@ -18,26 +18,17 @@ import dev.patchbay.proto.v1.Summary;
 import dev.patchbay.proto.v1.VerifiedEdge;
 import dev.patchbay.server.mapping.Protos;
 import dev.patchbay.server.mapping.RequestParser;
-import io.grpc.Status;
 import io.grpc.stub.StreamObserver;
 import java.util.List;
-import java.util.concurrent.CancellationException;
 import java.util.function.BooleanSupplier;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 
 /**
  * One AttributeEdges request, run on its own thread: the edge method (its passes queue on the model's device), then
  * verification of the top edges by exact edge patching in rank order and the diagnostic, streaming events as results
  * appear. The events and their order are Attribute's.
  */
-final class AttributeEdgesJob implements Runnable {
-    private static final Logger log = LoggerFactory.getLogger(AttributeEdgesJob.class);
-
+final class AttributeEdgesJob extends StreamingJob<AttributeEdgesEvent> {
     private final RequestParser.AttributeEdges request;
-    private final Device.Job job;
-    private final StreamObserver<AttributeEdgesEvent> call;
-    private final BooleanSupplier serverStopping;
     private final AccessLog.Entry access;
 
     AttributeEdgesJob(
@@ -45,10 +36,8 @@ final class AttributeEdgesJob implements Runnable {
             Device.Job job,
             StreamObserver<AttributeEdgesEvent> call,
             BooleanSupplier serverStopping) {
+        super(job, call, serverStopping);
         this.request = request;
-        this.job = job;
-        this.call = call;
-        this.serverStopping = serverStopping;
         // Made on the call's handler thread, where the call's access-log entry is current.
         this.access = AccessLog.current();
         var s = request.settings();
@@ -60,83 +49,66 @@ final class AttributeEdgesJob implements Runnable {
     }
 
     @Override
-    public void run() {
-        try (job) {
-            CountingRunner runner = new CountingRunner(job.runner());
-            String metric = RequestParser.metricText(request.model(), request.pairs());
-            send(AttributeEdgesEvent.newBuilder()
-                    .setAccepted(Accepted.newBuilder()
-                            .setRequestId(job.id())
-                            .setNodeCount(request.edgeCount())
-                            .setPlannedForwardPasses(request.plannedForwardPasses())
-                            .setMethod(request.settings().method().id())
-                            .setMetric(metric))
-                    .build());
-            EdgeResult result =
-                    EdgeAttribution.run(runner, request.pairs(), request.settings(), new EdgeAttribution.Listener() {
-                        @Override
-                        public void onBlock(EdgeBlock block) {
-                            send(AttributeEdgesEvent.newBuilder()
-                                    .setBlock(Protos.edgeBlock(
-                                            block, request.model().config().nHeads()))
-                                    .build());
-                        }
+    void work() {
+        CountingRunner runner = new CountingRunner(job.runner());
+        String metric = RequestParser.metricText(request.model(), request.pairs());
+        send(AttributeEdgesEvent.newBuilder()
+                .setAccepted(Accepted.newBuilder()
+                        .setRequestId(job.id())
+                        .setNodeCount(request.edgeCount())
+                        .setPlannedForwardPasses(request.plannedForwardPasses())
+                        .setMethod(request.settings().method().id())
+                        .setMetric(metric))
+                .build());
+        EdgeResult result =
+                EdgeAttribution.run(runner, request.pairs(), request.settings(), new EdgeAttribution.Listener() {
+                    @Override
+                    public void onBlock(EdgeBlock block) {
+                        send(AttributeEdgesEvent.newBuilder()
+                                .setBlock(Protos.edgeBlock(
+                                        block, request.model().config().nHeads()))
+                                .build());
+                    }
 
-                        @Override
-                        public void onProgress(long done, long total) {
-                            send(progress("scoring", done, total));
-                        }
+                    @Override
+                    public void onProgress(long done, long total) {
+                        send(progress("scoring", done, total));
+                    }
+                });
+        Cost cost = result.cost();
+        if (request.verifyTopK() > 0) {
+            List<EdgeResult.Scored> top = result.top(request.verifyTopK());
+            EdgeVerification.Result verified =
+                    EdgeVerification.verify(runner, request.pairs(), top, request.patchRows(), (v, done, total) -> {
+                        send(AttributeEdgesEvent.newBuilder()
+                                .setVerified(VerifiedEdge.newBuilder()
+                                        .setRank(v.rank())
+                                        .setEdge(Protos.edge(v.edge()))
+                                        .setEstimate(v.estimate())
+                                        .setEffect(v.effect()))
+                                .build());
+                        send(progress("verifying", done, total));
                     });
-            Cost cost = result.cost();
-            if (request.verifyTopK() > 0) {
-                List<EdgeResult.Scored> top = result.top(request.verifyTopK());
-                EdgeVerification.Result verified =
-                        EdgeVerification.verify(runner, request.pairs(), top, request.patchRows(), (v, done, total) -> {
-                            send(AttributeEdgesEvent.newBuilder()
-                                    .setVerified(VerifiedEdge.newBuilder()
-                                            .setRank(v.rank())
-                                            .setEdge(Protos.edge(v.edge()))
-                                            .setEstimate(v.estimate())
-                                            .setEffect(v.effect()))
-                                    .build());
-                            send(progress("verifying", done, total));
-                        });
-                cost = cost.plus(verified.cost());
-                if (request.diagnostic() != null) {
-                    cost = cost.plus(diagnose(runner, result.edgesExcept(top), verified.largestEffect()));
-                }
+            cost = cost.plus(verified.cost());
+            if (request.diagnostic() != null) {
+                cost = cost.plus(diagnose(runner, result.edgesExcept(top), verified.largestEffect()));
             }
-            access.passes(Math.round(cost.forwardPasses()));
-            send(AttributeEdgesEvent.newBuilder()
-                    .setSummary(Summary.newBuilder()
-                            .setMethod(result.method())
-                            .setMetric(metric)
-                            .setPairs(result.pairs())
-                            .setCleanMetric(result.cleanMetric())
-                            .setNoiseMetric(result.noiseMetric())
-                            .setForwardPasses(cost.forwardPasses())
-                            .setComputeForwardEquivalents(cost.computeEquivalents())
-                            .setWallSeconds(cost.wallSeconds())
-                            .setCacheHits(runner.cacheHits())
-                            .setCacheMisses(runner.cacheMisses())
-                            .setSharedBatches(runner.sharedBatches()))
-                    .build());
-            synchronized (call) {
-                call.onCompleted();
-            }
-        } catch (CancellationException e) {
-            log.info("request {} cancelled", job.id());
-            if (serverStopping.getAsBoolean()) {
-                fail(PatchbayService.stoppingStatus());
-            }
-        } catch (IllegalArgumentException e) {
-            fail(Status.INVALID_ARGUMENT.withDescription(e.getMessage()));
-        } catch (io.grpc.StatusRuntimeException e) {
-            log.info("request {} ended: {}", job.id(), e.getStatus());
-        } catch (RuntimeException | Error e) {
-            log.error("request {} failed", job.id(), e);
-            fail(Status.INTERNAL.withDescription("request " + job.id() + " failed: " + e));
         }
+        access.passes(Math.round(cost.forwardPasses()));
+        send(AttributeEdgesEvent.newBuilder()
+                .setSummary(Summary.newBuilder()
+                        .setMethod(result.method())
+                        .setMetric(metric)
+                        .setPairs(result.pairs())
+                        .setCleanMetric(result.cleanMetric())
+                        .setNoiseMetric(result.noiseMetric())
+                        .setForwardPasses(cost.forwardPasses())
+                        .setComputeForwardEquivalents(cost.computeEquivalents())
+                        .setWallSeconds(cost.wallSeconds())
+                        .setCacheHits(runner.cacheHits())
+                        .setCacheMisses(runner.cacheMisses())
+                        .setSharedBatches(runner.sharedBatches()))
+                .build());
     }
 
     /** Bounds the unverified edges' effects; the default threshold is a tenth of the largest verified effect. */
@@ -162,25 +134,9 @@ final class AttributeEdgesJob implements Runnable {
         return report.cost();
     }
 
-    private void send(AttributeEdgesEvent event) {
-        synchronized (call) {
-            call.onNext(event);
-        }
-    }
-
     private static AttributeEdgesEvent progress(String stage, long done, long total) {
         return AttributeEdgesEvent.newBuilder()
                 .setProgress(Progress.newBuilder().setStage(stage).setDone(done).setTotal(total))
                 .build();
-    }
-
-    private void fail(Status status) {
-        try {
-            synchronized (call) {
-                call.onError(status.asRuntimeException());
-            }
-        } catch (RuntimeException e) {
-            log.debug("could not report the failure of {}: {}", job.id(), e.toString());
-        }
     }
 }

@@ -11,25 +11,16 @@ import dev.patchbay.proto.v1.CircuitPoint;
 import dev.patchbay.proto.v1.Progress;
 import dev.patchbay.proto.v1.Summary;
 import dev.patchbay.server.mapping.RequestParser;
-import io.grpc.Status;
 import io.grpc.stub.StreamObserver;
 import java.util.List;
-import java.util.concurrent.CancellationException;
 import java.util.function.BooleanSupplier;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 
 /**
  * One EvaluateCircuit request on its own thread: for a prune curve, the edge ranking first; then each circuit's
  * faithfulness under the request's ablation, streamed as each chunk of circuits completes.
  */
-final class CircuitJob implements Runnable {
-    private static final Logger log = LoggerFactory.getLogger(CircuitJob.class);
-
+final class CircuitJob extends StreamingJob<CircuitEvent> {
     private final RequestParser.EvaluateCircuit request;
-    private final Device.Job job;
-    private final StreamObserver<CircuitEvent> call;
-    private final BooleanSupplier serverStopping;
     private final AccessLog.Entry access;
 
     CircuitJob(
@@ -37,10 +28,8 @@ final class CircuitJob implements Runnable {
             Device.Job job,
             StreamObserver<CircuitEvent> call,
             BooleanSupplier serverStopping) {
+        super(job, call, serverStopping);
         this.request = request;
-        this.job = job;
-        this.call = call;
-        this.serverStopping = serverStopping;
         this.access = AccessLog.current();
         access.request(
                 job.id(),
@@ -50,74 +39,54 @@ final class CircuitJob implements Runnable {
     }
 
     @Override
-    public void run() {
+    void work() {
         long start = System.nanoTime();
-        try (job) {
-            CountingRunner runner = new CountingRunner(job.runner());
-            String metric = RequestParser.metricText(request.model(), request.pairs());
-            String method = "circuit/" + request.ablation().name().toLowerCase(java.util.Locale.ROOT);
-            send(CircuitEvent.newBuilder()
-                    .setAccepted(Accepted.newBuilder()
-                            .setRequestId(job.id())
-                            .setNodeCount(request.points())
-                            .setMethod(method)
-                            .setMetric(metric))
-                    .build());
-            double passes = 0;
-            int[] done = {0};
-            try (CircuitEvaluation eval = new CircuitEvaluation(
-                    runner, request.pairs(), request.ablation(), request.seed(), request.patchRows())) {
-                if (request.ranking() != null) {
-                    EdgeResult ranked = EdgeAttribution.run(
-                            runner, request.pairs(), request.ranking(), EdgeAttribution.Listener.NONE);
-                    passes += ranked.cost().forwardPasses();
-                    List<Edge> order = ranked.top(ranked.size()).stream()
-                            .map(EdgeResult.Scored::edge)
-                            .toList();
-                    eval.pruneCurve(order, request.sizes(), p -> {
-                        send(point("top " + p.size(), p.size(), p.faithfulness()));
-                        send(progress(++done[0], request.points()));
-                    });
-                } else {
-                    for (int c = 0; c < request.circuits().size(); c++) {
-                        CircuitEvaluation.Faithfulness f =
-                                eval.faithfulness(request.circuits().get(c));
-                        send(point(
-                                request.names().get(c),
-                                request.circuits().get(c).size(),
-                                f));
-                        send(progress(++done[0], request.points()));
-                    }
+        CountingRunner runner = new CountingRunner(job.runner());
+        String metric = RequestParser.metricText(request.model(), request.pairs());
+        String method = "circuit/" + request.ablation().name().toLowerCase(java.util.Locale.ROOT);
+        send(CircuitEvent.newBuilder()
+                .setAccepted(Accepted.newBuilder()
+                        .setRequestId(job.id())
+                        .setNodeCount(request.points())
+                        .setMethod(method)
+                        .setMetric(metric))
+                .build());
+        double passes = 0;
+        int[] done = {0};
+        try (CircuitEvaluation eval = new CircuitEvaluation(
+                runner, request.pairs(), request.ablation(), request.seed(), request.patchRows())) {
+            if (request.ranking() != null) {
+                EdgeResult ranked =
+                        EdgeAttribution.run(runner, request.pairs(), request.ranking(), EdgeAttribution.Listener.NONE);
+                passes += ranked.cost().forwardPasses();
+                List<Edge> order = ranked.top(ranked.size()).stream()
+                        .map(EdgeResult.Scored::edge)
+                        .toList();
+                eval.pruneCurve(order, request.sizes(), p -> {
+                    send(point("top " + p.size(), p.size(), p.faithfulness()));
+                    send(progress(++done[0], request.points()));
+                });
+            } else {
+                for (int c = 0; c < request.circuits().size(); c++) {
+                    CircuitEvaluation.Faithfulness f =
+                            eval.faithfulness(request.circuits().get(c));
+                    send(point(request.names().get(c), request.circuits().get(c).size(), f));
+                    send(progress(++done[0], request.points()));
                 }
             }
-            passes += (request.points() + 2.0) * request.pairs().size();
-            access.passes(Math.round(passes));
-            send(CircuitEvent.newBuilder()
-                    .setSummary(Summary.newBuilder()
-                            .setMethod(method)
-                            .setMetric(metric)
-                            .setPairs(request.pairs().size())
-                            .setForwardPasses(passes)
-                            .setWallSeconds((System.nanoTime() - start) / 1e9)
-                            .setCacheHits(runner.cacheHits())
-                            .setCacheMisses(runner.cacheMisses()))
-                    .build());
-            synchronized (call) {
-                call.onCompleted();
-            }
-        } catch (CancellationException e) {
-            log.info("request {} cancelled", job.id());
-            if (serverStopping.getAsBoolean()) {
-                fail(PatchbayService.stoppingStatus());
-            }
-        } catch (IllegalArgumentException e) {
-            fail(Status.INVALID_ARGUMENT.withDescription(e.getMessage()));
-        } catch (io.grpc.StatusRuntimeException e) {
-            log.info("request {} ended: {}", job.id(), e.getStatus());
-        } catch (RuntimeException | Error e) {
-            log.error("request {} failed", job.id(), e);
-            fail(Status.INTERNAL.withDescription("request " + job.id() + " failed: " + e));
         }
+        passes += (request.points() + 2.0) * request.pairs().size();
+        access.passes(Math.round(passes));
+        send(CircuitEvent.newBuilder()
+                .setSummary(Summary.newBuilder()
+                        .setMethod(method)
+                        .setMetric(metric)
+                        .setPairs(request.pairs().size())
+                        .setForwardPasses(passes)
+                        .setWallSeconds((System.nanoTime() - start) / 1e9)
+                        .setCacheHits(runner.cacheHits())
+                        .setCacheMisses(runner.cacheMisses()))
+                .build());
     }
 
     private static CircuitEvent point(String name, int size, CircuitEvaluation.Faithfulness f) {
@@ -140,21 +109,5 @@ final class CircuitJob implements Runnable {
                         .setDone(done)
                         .setTotal(total))
                 .build();
-    }
-
-    private void send(CircuitEvent event) {
-        synchronized (call) {
-            call.onNext(event);
-        }
-    }
-
-    private void fail(Status status) {
-        try {
-            synchronized (call) {
-                call.onError(status.asRuntimeException());
-            }
-        } catch (RuntimeException e) {
-            log.debug("could not report the failure of {}: {}", job.id(), e.toString());
-        }
     }
 }
