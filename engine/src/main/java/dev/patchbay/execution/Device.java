@@ -21,6 +21,7 @@ import dev.patchbay.passes.PassMemory;
 import dev.patchbay.passes.PassRunner;
 import dev.patchbay.passes.PatchBatch;
 import dev.patchbay.passes.PatchRow;
+import dev.patchbay.passes.ScrubBatch;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -567,6 +568,49 @@ public final class Device implements AutoCloseable {
         }
     }
 
+    /** Causal-scrubbing runs: a forward with each row's edges given their own values; never merged. */
+    private final class ScrubWork extends Work<ScrubBatch.Output> {
+        final NDManager out;
+        final List<ScrubBatch.Row> rows;
+        final int readers;
+
+        ScrubWork(Job job, NDManager out, List<ScrubBatch.Row> rows, int readers) {
+            super(job);
+            this.out = out;
+            this.rows = rows;
+            this.readers = readers;
+        }
+
+        @Override
+        public int rows() {
+            return rows.size();
+        }
+
+        @Override
+        public int length() {
+            return rows.stream().mapToInt(r -> r.tokens().length).max().orElse(1);
+        }
+
+        @Override
+        public long bytes(int paddedLength) {
+            // A forward row, and each row's source values and their changes (two [sources, T, d] each).
+            long sources =
+                    rows.stream().mapToLong(r -> r.sources().size()).max().orElse(0);
+            return rows.size()
+                    * (forwardRowBytes(paddedLength)
+                            + 2L
+                                    * elementBytes
+                                    * sources
+                                    * paddedLength
+                                    * model.config().dModel());
+        }
+
+        @Override
+        void runBatch(List<Work<?>> batch) {
+            result.complete(ScrubBatch.run(model, out, rows, readers));
+        }
+    }
+
     /** A job's view of the device: every call queues a pass and waits for it. */
     private final class Runner implements PassRunner {
         private final Job job;
@@ -603,6 +647,11 @@ public final class Device implements AutoCloseable {
         @Override
         public double[] circuitRows(List<CircuitBatch.Row> rows, int readers, int writers) {
             return submit(new CircuitWork(job, rows, readers, writers));
+        }
+
+        @Override
+        public ScrubBatch.Output scrubRows(NDManager out, List<ScrubBatch.Row> rows, int readers) {
+            return submit(new ScrubWork(job, out, rows, readers));
         }
     }
 }

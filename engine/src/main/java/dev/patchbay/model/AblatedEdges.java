@@ -10,7 +10,7 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * One forward pass's state for {@link EdgeAblation}: every writer's change so far (its ablated value less its
+ * One forward pass's state for {@link EdgeAblation}: every source's change so far (its value less its writer's
  * output in this run), recorded in writer order as the blocks produce their outputs, and each reader's input with its
  * ablated edges' changes added. Readers are numbered per layer as query heads, key heads, value heads and the MLP,
  * the logits last; writers as the embeddings, then per layer its heads and its MLP.
@@ -20,8 +20,10 @@ final class AblatedEdges {
     private final ModelConfig config;
     /** The pass's scope: the changes outlive the layer that recorded them. */
     private final NDManager pass;
-    /** Per writer so far, in writer order: its ablated value less its output in this run, [B, T * d_model]. */
+    /** Per source so far, in writer order: its value less its writer's output in this run, [B, T * d_model]. */
     private final List<NDArray> changes = new ArrayList<>();
+    /** Writers that have written so far. */
+    private int writers;
 
     AblatedEdges(EdgeAblation ablation, ModelConfig config, NDManager pass) {
         this.ablation = ablation;
@@ -35,11 +37,30 @@ final class AblatedEdges {
         long rows = s.get(0);
         NDArray perWriter = s.dimension() == 3 ? output.expandDims(2) : output; // [B, T, n, d]
         int n = (int) perWriter.getShape().get(2);
-        int first = changes.size();
-        NDArray ablated = ablation.ablated().get(new NDIndex(":, {}:{}", first, first + n)); // [B, n, T, d]
-        NDArray change = Scoped.view(pass, ablated).sub(perWriter.transpose(0, 2, 1, 3));
-        for (int w = 0; w < n; w++) {
-            changes.add(change.get(new NDIndex(":, {}", w)).reshape(rows, -1));
+        int first = writers;
+        writers += n;
+        int[] sourceWriters = ablation.sourceWriters();
+        int from = changes.size();
+        int to = from;
+        while (to < sourceWriters.length && sourceWriters[to] < writers) {
+            to++;
+        }
+        if (to == from) {
+            return;
+        }
+        NDArray ablated = ablation.ablated().get(new NDIndex(":, {}:{}", from, to)); // [B, sources, T, d]
+        NDArray outputs = perWriter.transpose(0, 2, 1, 3); // [B, n, T, d]
+        if (to - from != n || sourceWriters[from] != first) {
+            // Not one source per writer: each source's writer output, in source order.
+            NDList taken = new NDList();
+            for (int source = from; source < to; source++) {
+                taken.add(outputs.get(new NDIndex(":, {}", sourceWriters[source] - first)));
+            }
+            outputs = NDArrays.stack(taken, 1);
+        }
+        NDArray change = Scoped.view(pass, ablated).sub(outputs);
+        for (int source = 0; source < to - from; source++) {
+            changes.add(change.get(new NDIndex(":, {}", source)).reshape(rows, -1));
         }
     }
 
@@ -76,14 +97,19 @@ final class AblatedEdges {
     }
 
     /**
-     * What ablated edges add to readers [from, from + count): [B, count, T, d], the sum over writers so far of
-     * mask x (ablated - actual).
+     * What ablated edges add to readers [from, from + count): [B, count, T, d], the sum over sources so far of
+     * mask x (source value - its writer's output).
      */
     private NDArray added(NDManager scope, int from, int count, Shape stream) {
-        int writers = changes.size();
+        if (changes.isEmpty()) {
+            return scope.zeros(
+                    new Shape(stream.get(0), count, stream.get(1), stream.get(2)),
+                    ablation.ablated().getDataType());
+        }
+        int sources = changes.size();
         NDArray mask =
-                Scoped.view(scope, ablation.mask()).get(new NDIndex(":, {}:{}, :{}", from, from + count, writers));
-        NDArray stacked = NDArrays.stack(new NDList(changes), 1); // [B, writers, T * d]
+                Scoped.view(scope, ablation.mask()).get(new NDIndex(":, {}:{}, :{}", from, from + count, sources));
+        NDArray stacked = NDArrays.stack(new NDList(changes), 1); // [B, sources, T * d]
         return mask.matMul(stacked).reshape(stream.get(0), count, stream.get(1), stream.get(2));
     }
 

@@ -57,7 +57,7 @@ public final class CircuitBatch {
                     scope,
                     TokenBatch.of(tokens),
                     Hooks.builder()
-                            .ablate(new EdgeAblation(values, masks))
+                            .ablate(EdgeAblation.perWriter(values, masks))
                             .unembedOnly(positions)
                             .build());
             NDArray reference = dev.patchbay.model.Scoped.concat(scope, references);

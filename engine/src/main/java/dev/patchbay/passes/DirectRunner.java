@@ -44,6 +44,11 @@ final class DirectRunner implements PassRunner {
     }
 
     @Override
+    public ScrubBatch.Output scrubRows(NDManager out, List<ScrubBatch.Row> rows, int readers) {
+        return ScrubBatch.run(model, out, rows, readers);
+    }
+
+    @Override
     public EdgeEstimates edgeGradients(EdgeWork work) {
         return EdgeEstimator.run(model, work);
     }

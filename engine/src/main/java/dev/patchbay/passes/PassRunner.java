@@ -34,6 +34,12 @@ public interface PassRunner {
     /** Circuit runs (edges outside each row's circuit ablated): each row's metric. */
     double[] circuitRows(List<CircuitBatch.Row> rows, int readers, int writers);
 
+    /**
+     * Causal-scrubbing runs ({@link ScrubBatch}): rows of one length, all reading writers (their outputs land in
+     * {@code out}) or all reading the metric.
+     */
+    ScrubBatch.Output scrubRows(NDManager out, List<ScrubBatch.Row> rows, int readers);
+
     /** The activations of one forward pass. */
     record Activations(
             java.util.Map<String, ai.djl.ndarray.NDArray> sites, ai.djl.ndarray.NDArray logits, boolean fromCache) {}

@@ -65,6 +65,12 @@ final class CountingRunner implements PassRunner {
     }
 
     @Override
+    public dev.patchbay.passes.ScrubBatch.Output scrubRows(
+            NDManager out, List<dev.patchbay.passes.ScrubBatch.Row> rows, int readers) {
+        return inner.scrubRows(out, rows, readers);
+    }
+
+    @Override
     public EdgeEstimates edgeGradients(EdgeWork work) {
         return inner.edgeGradients(work);
     }
