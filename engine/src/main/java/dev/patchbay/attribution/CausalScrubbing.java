@@ -6,6 +6,7 @@ import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import dev.patchbay.model.HookedTransformer;
+import dev.patchbay.model.ModelConfig;
 import dev.patchbay.model.Precision;
 import dev.patchbay.nodes.Edge;
 import dev.patchbay.nodes.EdgeGraph;
@@ -72,12 +73,8 @@ public final class CausalScrubbing implements AutoCloseable {
 
     private final PassRunner runner;
     private final List<PromptPair> pairs;
-    private final EdgeGraph graph;
+    private final Hypothesis hypothesis;
     private final int chunk;
-    /** Claimed edges into each reader, by reader number. */
-    private final Map<Integer, List<Claimed>> claimedInto = new HashMap<>();
-    /** Model runs one sample's tree needs. */
-    private final long runsPerSample;
 
     private final NDManager scope;
     /** Each input's writer outputs on its own [inputs, writers, T, d]: the values of unclaimed edges. */
@@ -85,34 +82,221 @@ public final class CausalScrubbing implements AutoCloseable {
 
     private final List<NDArray> references = new ArrayList<>();
 
-    /** @param chunk model runs per forward pass */
-    public CausalScrubbing(PassRunner runner, List<PromptPair> pairs, List<Claim> claims, int chunk) {
-        HookedTransformer model = runner.model();
-        if (pairs.size() < 2) {
-            throw new IllegalArgumentException("pairs: causal scrubbing resamples among inputs; give at least two");
+    /**
+     * A hypothesis checked against a model's shape and a distribution: its claimed edges, and the model runs a
+     * sample's tree takes. Refuses, naming the field, a claim that is not an edge or a writer of the model, labels
+     * that are not one per pair, a part claimed twice, and a tree whose values would not fit in memory.
+     */
+    public static final class Hypothesis {
+        private final ModelConfig config;
+        private final EdgeGraph graph;
+        /** Claimed edges into each reader, by reader number. */
+        private final Map<Integer, List<Claimed>> claimedInto = new HashMap<>();
+
+        private final long runsPerSample;
+
+        public static Hypothesis of(ModelConfig config, List<PromptPair> pairs, List<Claim> claims) {
+            return new Hypothesis(config, pairs, claims);
         }
-        for (int i = 0; i < pairs.size(); i++) {
-            if (pairs.get(i).length() != pairs.get(0).length()) {
-                throw new IllegalArgumentException("pairs[" + i + "]: causal scrubbing needs inputs of one length ("
-                        + pairs.get(0).length() + " tokens), this one has "
-                        + pairs.get(i).length());
+
+        private Hypothesis(ModelConfig config, List<PromptPair> pairs, List<Claim> claims) {
+            if (pairs.size() < 2) {
+                throw new IllegalArgumentException("pairs: causal scrubbing resamples among inputs; give at least two");
             }
+            for (int i = 0; i < pairs.size(); i++) {
+                if (pairs.get(i).length() != pairs.get(0).length()) {
+                    throw new IllegalArgumentException("pairs[" + i + "]: causal scrubbing needs inputs of one length ("
+                            + pairs.get(0).length() + " tokens), this one has "
+                            + pairs.get(i).length());
+                }
+            }
+            this.config = config;
+            this.graph = new EdgeGraph(config);
+            for (Claimed c : claimed(pairs, claims)) {
+                claimedInto.computeIfAbsent(c.reader(), r -> new ArrayList<>()).add(c);
+            }
+            // The root's run, its children's, and the run of the reference's metric on its random input.
+            this.runsPerSample = runs(-1, new HashMap<>()) + 1;
+            long valueBytes = (long) pairs.get(0).length() * config.dModel() * 8;
+            if (runsPerSample > CHUNK_BYTES / valueBytes) {
+                throw new IllegalArgumentException("claims: the hypothesis unfolds into " + runsPerSample
+                        + " model runs per sample, more than the " + CHUNK_BYTES / valueBytes
+                        + " whose values fit in memory at this length; claim fewer edges along its deepest paths");
+            }
+        }
+
+        /** Model runs per sample: the tree's nodes that have a claimed edge into them, its root, and the resampled run. */
+        public long runsPerSample() {
+            return runsPerSample;
+        }
+
+        /** The claimed edges, claimed writers unfolded into theirs. */
+        public List<Edge> edges() {
+            return claimedInto.values().stream()
+                    .flatMap(List::stream)
+                    .map(Claimed::edge)
+                    .sorted(java.util.Comparator.comparingInt((Edge e) -> graph.readerIndex(e.reader()))
+                            .thenComparingInt(e -> graph.index(e.writer())))
+                    .toList();
+        }
+
+        private List<Claimed> into(int reader) {
+            return claimedInto.getOrDefault(reader, List.of());
+        }
+
+        /** The readers of a writer's output: a head's query, key and value inputs, an MLP's input; -1's: the logits. */
+        private int[] readers(int writer) {
+            if (writer == 0) {
+                return new int[0];
+            }
+            if (writer < 0) {
+                return new int[] {graph.readerIndex(Edge.Reader.LOGITS)};
+            }
+            Edge.Writer w = graph.writer(writer);
+            if (w.kind() == Edge.WriterKind.MLP) {
+                return new int[] {graph.readerIndex(new Edge.Reader(Edge.ReaderKind.MLP, w.layer(), 0))};
+            }
+            int group = config.nHeads() / config.nKvHeads();
+            return new int[] {
+                graph.readerIndex(new Edge.Reader(Edge.ReaderKind.QUERY, w.layer(), w.unit())),
+                graph.readerIndex(new Edge.Reader(Edge.ReaderKind.KEY, w.layer(), w.unit() / group)),
+                graph.readerIndex(new Edge.Reader(Edge.ReaderKind.VALUE, w.layer(), w.unit() / group))
+            };
+        }
+
+        /** Model runs of the tree below {@code writer}: its own (if a claimed edge enters it) and its children's. */
+        private long runs(int writer, Map<Integer, Long> memo) {
+            Long known = memo.get(writer);
+            if (known != null) {
+                return known;
+            }
+            long total = 0;
+            for (int reader : readers(writer)) {
+                for (Claimed c : into(reader)) {
+                    total = Math.addExact(total, runs(c.writer(), memo));
+                    total = Math.min(total, Long.MAX_VALUE / 4);
+                }
+            }
+            // A writer with no claimed edge into it takes its output on a random input from the plain runs.
+            boolean claimedInput = false;
+            for (int reader : readers(writer)) {
+                claimedInput |= !into(reader).isEmpty();
+            }
+            long mine = writer < 0 || claimedInput ? total + 1 : 0;
+            memo.put(writer, mine);
+            return mine;
+        }
+
+        /** The claimed edges: named edges, and for each claimed writer its edges into the others' readers and the logits. */
+        private List<Claimed> claimed(List<PromptPair> pairs, List<Claim> claims) {
+            int length = pairs.get(0).length();
+            Map<Edge.Writer, List<String>> writers = new LinkedHashMap<>();
+            Map<Edge, List<String>> edges = new LinkedHashMap<>();
+            for (int i = 0; i < claims.size(); i++) {
+                Claim c = claims.get(i);
+                String where = "claims[" + i + "]";
+                if (c.labels().size() != pairs.size()) {
+                    throw new IllegalArgumentException(where + ".labels: "
+                            + c.labels().size() + " labels for " + pairs.size() + " pairs; give one per pair");
+                }
+                Edge e = part(c.part(), where, length);
+                boolean known =
+                        e.reader().equals(Edge.Reader.LOGITS) && !c.part().contains("->")
+                                ? writers.put(e.writer(), c.labels()) != null
+                                : edges.put(e, c.labels()) != null;
+                if (known) {
+                    throw new IllegalArgumentException(where + ".part: '" + c.part() + "' is claimed twice");
+                }
+            }
+            Map<Edge, List<String>> all = new LinkedHashMap<>();
+            for (Map.Entry<Edge.Writer, List<String>> u : writers.entrySet()) {
+                all.put(new Edge(u.getKey(), Edge.Reader.LOGITS, -1), u.getValue());
+                for (Edge.Writer v : writers.keySet()) {
+                    int vi = graph.index(v);
+                    if (vi == 0) {
+                        continue;
+                    }
+                    for (int reader : readers(vi)) {
+                        Edge e = new Edge(u.getKey(), readerNamed(reader), -1);
+                        if (graph.index(u.getKey()) < graph.group(e.reader()).writers()) {
+                            all.put(e, u.getValue());
+                        }
+                    }
+                }
+            }
+            all.putAll(edges);
+            List<Claimed> out = new ArrayList<>();
+            for (Map.Entry<Edge, List<String>> e : all.entrySet()) {
+                Map<String, Integer> classes = new HashMap<>();
+                int[] classOf = new int[pairs.size()];
+                for (int p = 0; p < pairs.size(); p++) {
+                    classOf[p] = classes.computeIfAbsent(e.getValue().get(p), k -> classes.size());
+                }
+                int[][] members = new int[classes.size()][];
+                int[] counts = new int[classes.size()];
+                for (int k : classOf) {
+                    counts[k]++;
+                }
+                for (int k = 0; k < members.length; k++) {
+                    members[k] = new int[counts[k]];
+                    counts[k] = 0;
+                }
+                for (int p = 0; p < classOf.length; p++) {
+                    members[classOf[p]][counts[classOf[p]]++] = p;
+                }
+                Edge edge = e.getKey();
+                out.add(new Claimed(
+                        edge, graph.readerIndex(edge.reader()), graph.index(edge.writer()), classOf, members));
+            }
+            return out;
+        }
+
+        /** A claim's part as an edge; a writer's name as its edge to the logits. */
+        private Edge part(String name, String where, int length) {
+            Edge e;
+            try {
+                e = Edge.parse(name.contains("->") ? name : name + "->logits");
+            } catch (IllegalArgumentException ex) {
+                throw new IllegalArgumentException(
+                        where + ".part: not an edge or a writer name: '" + name + "' (see proto/NODE-NAMES.md)");
+            }
+            if (e.position() >= 0) {
+                throw new IllegalArgumentException(where + ".part: edge " + name + " is at one position; a hypothesis"
+                        + " claims edges over all positions");
+            }
+            try {
+                graph.check(e, length);
+            } catch (IllegalArgumentException ex) {
+                throw new IllegalArgumentException(where + ".part: " + ex.getMessage());
+            }
+            return e;
+        }
+
+        /** Reader number {@code index} as a reader. */
+        private Edge.Reader readerNamed(int index) {
+            int at = 0;
+            for (EdgeGraph.Group g : graph.groups()) {
+                if (index < at + g.readers()) {
+                    return g.kind() == Edge.ReaderKind.LOGITS
+                            ? Edge.Reader.LOGITS
+                            : new Edge.Reader(g.kind(), g.layer(), index - at);
+                }
+                at += g.readers();
+            }
+            throw new IllegalArgumentException("no reader " + index);
+        }
+    }
+
+    /** @param chunk model runs per forward pass */
+    public CausalScrubbing(PassRunner runner, List<PromptPair> pairs, Hypothesis hypothesis, int chunk) {
+        HookedTransformer model = runner.model();
+        if (!hypothesis.config.equals(model.config())) {
+            throw new IllegalArgumentException("hypothesis: made for another model's shape");
         }
         this.runner = runner;
         this.pairs = pairs;
-        this.graph = new EdgeGraph(model.config());
+        this.hypothesis = hypothesis;
         this.chunk = chunk;
-        for (Claimed c : hypothesis(claims)) {
-            claimedInto.computeIfAbsent(c.reader(), r -> new ArrayList<>()).add(c);
-        }
-        // The root's run, its children's, and the run of the reference's metric on its random input.
-        this.runsPerSample = runs(-1, new HashMap<>()) + 1;
-        long valueBytes = (long) pairs.get(0).length() * model.config().dModel() * 8;
-        if (runsPerSample > CHUNK_BYTES / valueBytes) {
-            throw new IllegalArgumentException("claims: the hypothesis unfolds into " + runsPerSample
-                    + " model runs per sample, more than the " + CHUNK_BYTES / valueBytes
-                    + " whose values fit in memory at this length; claim fewer edges along its deepest paths");
-        }
         this.scope = model.compute().newScope();
         try {
             Set<String> sites = new LinkedHashSet<>(EdgeSites.writerSites(model.config()));
@@ -131,11 +315,6 @@ public final class CausalScrubbing implements AutoCloseable {
         }
     }
 
-    /** Model runs per sample: the tree's nodes that have a claimed edge into them, and its root. */
-    public long runsPerSample() {
-        return runsPerSample;
-    }
-
     /**
      * Scrubs {@code samples} samples (sample s references pair s mod pairs), handing each to {@code listener} as its
      * chunk completes.
@@ -146,7 +325,7 @@ public final class CausalScrubbing implements AutoCloseable {
         }
         Random random = new Random(seed);
         long valueBytes = (long) pairs.get(0).length() * runner.model().config().dModel() * 8;
-        int perChunk = (int) Math.max(1, Math.min(samples, CHUNK_BYTES / (valueBytes * Math.max(1, runsPerSample))));
+        int perChunk = (int) Math.max(1, Math.min(samples, CHUNK_BYTES / (valueBytes * hypothesis.runsPerSample)));
         double[] original = originals();
         List<Sample> out = new ArrayList<>();
         long runs = pairs.size();
@@ -196,8 +375,8 @@ public final class CausalScrubbing implements AutoCloseable {
     private Node build(int writer, int input, Random random) {
         Node node = new Node(writer, input);
         node.random = random.nextInt(pairs.size());
-        for (int reader : readers(writer)) {
-            for (Claimed c : claimedInto.getOrDefault(reader, List.of())) {
+        for (int reader : hypothesis.readers(writer)) {
+            for (Claimed c : hypothesis.into(reader)) {
                 int[] members = c.members()[c.classOf()[input]];
                 int drawn = members[random.nextInt(members.length)];
                 node.children.add(Map.entry(c, build(c.writer(), drawn, random)));
@@ -231,7 +410,7 @@ public final class CausalScrubbing implements AutoCloseable {
             stages.computeIfAbsent(stage, s -> new ArrayList<>()).add(n);
         }
         long runs = 0;
-        int readers = graph.readers();
+        int readers = hypothesis.graph.readers();
         for (List<Node> stage : stages.values()) {
             boolean metric = stage.get(0).writer < 0;
             List<ScrubBatch.Row> rows = new ArrayList<>();
@@ -299,150 +478,11 @@ public final class CausalScrubbing implements AutoCloseable {
         double[] out = new double[rows.size()];
         for (int from = 0; from < rows.size(); from += chunk) {
             List<ScrubBatch.Row> part = rows.subList(from, Math.min(rows.size(), from + chunk));
-            double[] m = runner.scrubRows(scope, part, graph.readers()).metrics();
+            double[] m =
+                    runner.scrubRows(scope, part, hypothesis.graph.readers()).metrics();
             System.arraycopy(m, 0, out, from, m.length);
         }
         return out;
-    }
-
-    /** The readers of a writer's output: a head's query, key and value inputs, an MLP's input; -1's: the logits. */
-    private int[] readers(int writer) {
-        if (writer == 0) {
-            return new int[0];
-        }
-        if (writer < 0) {
-            return new int[] {graph.readerIndex(Edge.Reader.LOGITS)};
-        }
-        Edge.Writer w = graph.writer(writer);
-        if (w.kind() == Edge.WriterKind.MLP) {
-            return new int[] {graph.readerIndex(new Edge.Reader(Edge.ReaderKind.MLP, w.layer(), 0))};
-        }
-        int group = runner.model().config().nHeads() / runner.model().config().nKvHeads();
-        return new int[] {
-            graph.readerIndex(new Edge.Reader(Edge.ReaderKind.QUERY, w.layer(), w.unit())),
-            graph.readerIndex(new Edge.Reader(Edge.ReaderKind.KEY, w.layer(), w.unit() / group)),
-            graph.readerIndex(new Edge.Reader(Edge.ReaderKind.VALUE, w.layer(), w.unit() / group))
-        };
-    }
-
-    /** Model runs of the tree below {@code writer}: its own (if a claimed edge enters it) and its children's. */
-    private long runs(int writer, Map<Integer, Long> memo) {
-        Long known = memo.get(writer);
-        if (known != null) {
-            return known;
-        }
-        long total = 0;
-        for (int reader : readers(writer)) {
-            for (Claimed c : claimedInto.getOrDefault(reader, List.of())) {
-                total = Math.addExact(total, runs(c.writer(), memo));
-                total = Math.min(total, Long.MAX_VALUE / 4);
-            }
-        }
-        // A writer with no claimed edge into it takes its output on a random input from the plain runs.
-        boolean claimedInput = false;
-        for (int reader : readers(writer)) {
-            claimedInput |= claimedInto.containsKey(reader);
-        }
-        long mine = writer < 0 || claimedInput ? total + 1 : 0;
-        memo.put(writer, mine);
-        return mine;
-    }
-
-    /** The claimed edges: named edges, and for each claimed writer its edges into the others' readers and the logits. */
-    private List<Claimed> hypothesis(List<Claim> claims) {
-        int length = pairs.get(0).length();
-        Map<Edge.Writer, List<String>> writers = new LinkedHashMap<>();
-        Map<Edge, List<String>> edges = new LinkedHashMap<>();
-        for (int i = 0; i < claims.size(); i++) {
-            Claim c = claims.get(i);
-            String where = "claims[" + i + "]";
-            if (c.labels().size() != pairs.size()) {
-                throw new IllegalArgumentException(where + ".labels: "
-                        + c.labels().size() + " labels for " + pairs.size() + " pairs; give one per pair");
-            }
-            Edge e = part(c.part(), where, length);
-            boolean known = e.reader().equals(Edge.Reader.LOGITS) && !c.part().contains("->")
-                    ? writers.put(e.writer(), c.labels()) != null
-                    : edges.put(e, c.labels()) != null;
-            if (known) {
-                throw new IllegalArgumentException(where + ".part: '" + c.part() + "' is claimed twice");
-            }
-        }
-        Map<Edge, List<String>> all = new LinkedHashMap<>();
-        for (Map.Entry<Edge.Writer, List<String>> u : writers.entrySet()) {
-            all.put(new Edge(u.getKey(), Edge.Reader.LOGITS, -1), u.getValue());
-            for (Edge.Writer v : writers.keySet()) {
-                int vi = graph.index(v);
-                if (vi == 0) {
-                    continue;
-                }
-                for (int reader : readers(vi)) {
-                    Edge e = new Edge(u.getKey(), readerNamed(reader), -1);
-                    if (graph.index(u.getKey()) < graph.group(e.reader()).writers()) {
-                        all.put(e, u.getValue());
-                    }
-                }
-            }
-        }
-        all.putAll(edges);
-        List<Claimed> out = new ArrayList<>();
-        for (Map.Entry<Edge, List<String>> e : all.entrySet()) {
-            Map<String, Integer> classes = new HashMap<>();
-            int[] classOf = new int[pairs.size()];
-            for (int p = 0; p < pairs.size(); p++) {
-                classOf[p] = classes.computeIfAbsent(e.getValue().get(p), k -> classes.size());
-            }
-            int[][] members = new int[classes.size()][];
-            int[] counts = new int[classes.size()];
-            for (int k : classOf) {
-                counts[k]++;
-            }
-            for (int k = 0; k < members.length; k++) {
-                members[k] = new int[counts[k]];
-                counts[k] = 0;
-            }
-            for (int p = 0; p < classOf.length; p++) {
-                members[classOf[p]][counts[classOf[p]]++] = p;
-            }
-            Edge edge = e.getKey();
-            out.add(new Claimed(edge, graph.readerIndex(edge.reader()), graph.index(edge.writer()), classOf, members));
-        }
-        return out;
-    }
-
-    /** A claim's part as an edge; a writer's name as its edge to the logits. */
-    private Edge part(String name, String where, int length) {
-        Edge e;
-        try {
-            e = Edge.parse(name.contains("->") ? name : name + "->logits");
-        } catch (IllegalArgumentException ex) {
-            throw new IllegalArgumentException(
-                    where + ".part: not an edge or a writer name: '" + name + "' (see proto/NODE-NAMES.md)");
-        }
-        if (e.position() >= 0) {
-            throw new IllegalArgumentException(where + ".part: edge " + name + " is at one position; a hypothesis"
-                    + " claims edges over all positions");
-        }
-        try {
-            graph.check(e, length);
-        } catch (IllegalArgumentException ex) {
-            throw new IllegalArgumentException(where + ".part: " + ex.getMessage());
-        }
-        return e;
-    }
-
-    /** Reader number {@code index} as a reader. */
-    private Edge.Reader readerNamed(int index) {
-        int at = 0;
-        for (EdgeGraph.Group g : graph.groups()) {
-            if (index < at + g.readers()) {
-                return g.kind() == Edge.ReaderKind.LOGITS
-                        ? Edge.Reader.LOGITS
-                        : new Edge.Reader(g.kind(), g.layer(), index - at);
-            }
-            at += g.readers();
-        }
-        throw new IllegalArgumentException("no reader " + index);
     }
 
     private Result summary(List<Sample> samples, long runs) {

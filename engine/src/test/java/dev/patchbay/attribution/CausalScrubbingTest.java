@@ -85,7 +85,8 @@ class CausalScrubbingTest {
     }
 
     private CausalScrubbing.Result scrub(List<CausalScrubbing.Claim> claims) {
-        try (CausalScrubbing scrubbing = new CausalScrubbing(PassRunner.direct(model), pairs, claims, 7)) {
+        try (CausalScrubbing scrubbing = new CausalScrubbing(
+                PassRunner.direct(model), pairs, CausalScrubbing.Hypothesis.of(model.config(), pairs, claims), 7)) {
             return scrubbing.run(96, 3, s -> {});
         }
     }
@@ -159,24 +160,24 @@ class CausalScrubbingTest {
 
     @Test
     void badClaimsAreRefusedNamingTheField() {
-        PassRunner runner = PassRunner.direct(model);
         IllegalArgumentException e = assertThrows(
                 IllegalArgumentException.class,
-                () -> new CausalScrubbing(runner, pairs, List.of(new CausalScrubbing.Claim("L0H9", token(0))), 7));
+                () -> CausalScrubbing.Hypothesis.of(
+                        model.config(), pairs, List.of(new CausalScrubbing.Claim("L0H9", token(0)))));
         assertTrue(e.getMessage().startsWith("claims[0].part:"), e.getMessage());
         e = assertThrows(
                 IllegalArgumentException.class,
-                () -> new CausalScrubbing(runner, pairs, List.of(new CausalScrubbing.Claim("L0H0", List.of("x"))), 7));
+                () -> CausalScrubbing.Hypothesis.of(
+                        model.config(), pairs, List.of(new CausalScrubbing.Claim("L0H0", List.of("x")))));
         assertTrue(e.getMessage().startsWith("claims[0].labels: 1 labels for 24 pairs"), e.getMessage());
         e = assertThrows(
                 IllegalArgumentException.class,
-                () -> new CausalScrubbing(
-                        runner,
+                () -> CausalScrubbing.Hypothesis.of(
+                        model.config(),
                         pairs,
                         List.of(
                                 new CausalScrubbing.Claim("L0H0", token(0)),
-                                new CausalScrubbing.Claim("L0H0", token(1))),
-                        7));
+                                new CausalScrubbing.Claim("L0H0", token(1)))));
         assertTrue(e.getMessage().contains("claimed twice"), e.getMessage());
     }
 }

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.ndarray.types.DataType;
 import dev.patchbay.TestCheckpoints;
+import dev.patchbay.attribution.CausalScrubbing;
 import dev.patchbay.attribution.EdgeAttribution;
 import dev.patchbay.attribution.EdgeResult;
 import dev.patchbay.checkpoint.LoadedModel;
@@ -30,6 +31,11 @@ import dev.patchbay.proto.v1.FoundCircuit;
 import dev.patchbay.proto.v1.PatchbayGrpc;
 import dev.patchbay.proto.v1.Prompt;
 import dev.patchbay.proto.v1.PromptPair;
+import dev.patchbay.proto.v1.ScrubClaim;
+import dev.patchbay.proto.v1.ScrubEvent;
+import dev.patchbay.proto.v1.ScrubRequest;
+import dev.patchbay.proto.v1.ScrubResult;
+import dev.patchbay.proto.v1.ScrubSample;
 import dev.patchbay.proto.v1.Token;
 import dev.patchbay.proto.v1.TokenIds;
 import dev.patchbay.proto.v1.VerifiedEdge;
@@ -339,6 +345,95 @@ class AttributeEdgesServiceTest {
                 assertTrue(Math.abs(1 - evaluated) <= 0.2 + 1e-9, "greedy reaches its target: " + evaluated);
             }
         }
+    }
+
+    /**
+     * Scrub: every sample streamed, then the result, equal to the engine's in-process scrub of the same hypothesis
+     * with the same seed (float32; batches differ, so to 1e-4); refusals name the field.
+     */
+    @Test
+    void hypothesesAreScrubbedAsInProcess() {
+        int[] other = {8, 11, 2, 40, 19, 31, 5, 12};
+        List<int[]> inputs = List.of(CLEAN, NOISE, other, CLEAN);
+        List<String> labels = List.of("a", "b", "a", "a");
+        ScrubRequest.Builder request = ScrubRequest.newBuilder()
+                .setModel("tiny-llama")
+                .setSamples(12)
+                .setSeed(9)
+                .addClaims(ScrubClaim.newBuilder().setPart("L1H0").addAllLabels(labels))
+                .addClaims(ScrubClaim.newBuilder().setPart("embed").addAllLabels(List.of("0", "1", "2", "0")))
+                .addClaims(ScrubClaim.newBuilder().setPart("L0.mlp->L1H0.v").addAllLabels(labels));
+        for (int[] input : inputs) {
+            // No noise prompt: scrubbing reads only the clean ones.
+            request.addPairs(pair(input, input).toBuilder().clearNoise());
+        }
+        List<ScrubEvent> events = new ArrayList<>();
+        PatchbayGrpc.newBlockingStub(channel).scrub(request.build()).forEachRemaining(events::add);
+        assertEquals(12, events.get(0).getAccepted().getNodeCount());
+        List<ScrubSample> samples = events.stream()
+                .filter(ScrubEvent::hasSample)
+                .map(ScrubEvent::getSample)
+                .toList();
+        ScrubResult result = events.stream()
+                .filter(ScrubEvent::hasResult)
+                .findFirst()
+                .orElseThrow()
+                .getResult();
+        assertTrue(events.get(events.size() - 1).hasSummary());
+        assertTrue(result.getEdgesList().contains("L0.mlp->L1H0.v")
+                && result.getEdgesList().contains("embed->logits"));
+
+        List<dev.patchbay.nodes.PromptPair> pairs = new ArrayList<>();
+        for (int[] input : inputs) {
+            pairs.add(
+                    new dev.patchbay.nodes.PromptPair(input, input, Metric.logitDiff(new int[] {11}, new int[] {40})));
+        }
+        List<CausalScrubbing.Claim> claims = List.of(
+                new CausalScrubbing.Claim("L1H0", labels),
+                new CausalScrubbing.Claim("embed", List.of("0", "1", "2", "0")),
+                new CausalScrubbing.Claim("L0.mlp->L1H0.v", labels));
+        CausalScrubbing.Result local;
+        try (CausalScrubbing scrubbing = new CausalScrubbing(
+                PassRunner.direct(llama.transformer()),
+                pairs,
+                CausalScrubbing.Hypothesis.of(llama.config(), pairs, claims),
+                5)) {
+            local = scrubbing.run(12, 9, s -> {});
+        }
+        assertEquals(12, samples.size());
+        for (int i = 0; i < 12; i++) {
+            assertEquals(local.samples().get(i).scrubbed(), samples.get(i).getScrubbed(), 1e-4, "sample " + i);
+            assertEquals(local.samples().get(i).resampled(), samples.get(i).getResampled(), 1e-4, "sample " + i);
+        }
+        assertEquals(local.recovered(), result.getRecovered(), 1e-3);
+        assertEquals((local.runs() - 4) / 12, result.getRunsPerSample(), "the pairs' own runs, then each sample's");
+
+        Map<String, ScrubRequest> bad = Map.of(
+                "claims[0].part: not an edge or a writer name: 'L1X0'",
+                request.clone()
+                        .setClaims(0, ScrubClaim.newBuilder().setPart("L1X0").addAllLabels(labels))
+                        .build(),
+                "claims[2].labels: 1 labels for 4 pairs",
+                request.clone()
+                        .setClaims(2, ScrubClaim.newBuilder().setPart("L1H1").addLabels("a"))
+                        .build(),
+                "samples: at least 2",
+                request.clone().setSamples(1).build(),
+                "claims[0].part: edge L1H0->L1H0.q",
+                request.clone()
+                        .setClaims(
+                                0,
+                                ScrubClaim.newBuilder().setPart("L1H0->L1H0.q").addAllLabels(labels))
+                        .build());
+        bad.forEach((message, req) -> {
+            StatusRuntimeException e = assertThrows(
+                    StatusRuntimeException.class,
+                    () -> PatchbayGrpc.newBlockingStub(channel).scrub(req).forEachRemaining(x -> {}));
+            assertEquals(Status.Code.INVALID_ARGUMENT, e.getStatus().getCode(), message);
+            assertTrue(
+                    e.getStatus().getDescription().startsWith(message),
+                    e.getStatus().getDescription());
+        });
     }
 
     @Test

@@ -1,6 +1,7 @@
 package dev.patchbay.server.mapping;
 
 import dev.patchbay.attribution.AttributionMethod;
+import dev.patchbay.attribution.CausalScrubbing;
 import dev.patchbay.attribution.CircuitEvaluation;
 import dev.patchbay.attribution.EdgeAttribution;
 import dev.patchbay.attribution.NodePatching;
@@ -25,6 +26,8 @@ import dev.patchbay.proto.v1.MetricKind;
 import dev.patchbay.proto.v1.Node;
 import dev.patchbay.proto.v1.PatchRequest;
 import dev.patchbay.proto.v1.Prompt;
+import dev.patchbay.proto.v1.ScrubClaim;
+import dev.patchbay.proto.v1.ScrubRequest;
 import dev.patchbay.proto.v1.Token;
 import dev.patchbay.server.config.ServerLimits;
 import io.grpc.Status;
@@ -329,6 +332,50 @@ public final class RequestParser {
                     + " limit of " + limits.maxPatchedRuns() + "; use fewer pairs");
         }
         return new DiscoverCircuit(model, pairs, ablation, r.getSeed(), acdc, ranking, target, threshold, rows);
+    }
+
+    /** A checked Scrub request: the hypothesis checked against the model and the pairs. */
+    public record Scrub(
+            ServedModel model,
+            List<PromptPair> pairs,
+            CausalScrubbing.Hypothesis hypothesis,
+            int samples,
+            long seed,
+            int patchRows) {}
+
+    public Scrub scrub(ScrubRequest r) throws RequestException {
+        ServedModel model = model(r.getModel());
+        List<dev.patchbay.proto.v1.PromptPair> in = new ArrayList<>();
+        for (dev.patchbay.proto.v1.PromptPair p : r.getPairsList()) {
+            // Scrubbing reads only the clean prompts: a pair may leave its noise prompt out.
+            in.add(p.hasNoise() ? p : p.toBuilder().setNoise(p.getClean()).build());
+        }
+        List<PromptPair> pairs = pairs(model, in, r.getMetric(), r.getAllowUnknownTokens());
+        if (pairs.size() < 2) {
+            throw RequestException.invalid("pairs: causal scrubbing resamples among inputs; give at least two");
+        }
+        if (r.getSamples() < 0 || r.getSamples() == 1) {
+            throw RequestException.invalid(
+                    "samples: at least 2, for a confidence interval (0 takes 200), got " + r.getSamples());
+        }
+        int samples = r.getSamples() == 0 ? 200 : r.getSamples();
+        List<CausalScrubbing.Claim> claims = new ArrayList<>();
+        for (ScrubClaim c : r.getClaimsList()) {
+            claims.add(new CausalScrubbing.Claim(c.getPart(), c.getLabelsList()));
+        }
+        CausalScrubbing.Hypothesis hypothesis;
+        try {
+            hypothesis = CausalScrubbing.Hypothesis.of(model.config(), pairs, claims);
+        } catch (IllegalArgumentException e) {
+            throw RequestException.invalid(e.getMessage());
+        }
+        double runs = (double) samples * hypothesis.runsPerSample() + pairs.size();
+        if (runs > limits.maxPatchedRuns()) {
+            throw RequestException.tooLarge("samples: " + samples + " samples of " + hypothesis.runsPerSample()
+                    + " model runs each exceed the server's limit of " + limits.maxPatchedRuns()
+                    + " runs; draw fewer samples");
+        }
+        return new Scrub(model, pairs, hypothesis, samples, r.getSeed(), patchRowsFitting(model, pairs));
     }
 
     private static CircuitEvaluation.Ablation ablation(Ablation a, List<PromptPair> pairs) throws RequestException {

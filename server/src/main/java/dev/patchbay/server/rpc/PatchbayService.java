@@ -19,6 +19,8 @@ import dev.patchbay.proto.v1.ModelMetrics;
 import dev.patchbay.proto.v1.PatchEvent;
 import dev.patchbay.proto.v1.PatchRequest;
 import dev.patchbay.proto.v1.PatchbayGrpc;
+import dev.patchbay.proto.v1.ScrubEvent;
+import dev.patchbay.proto.v1.ScrubRequest;
 import dev.patchbay.proto.v1.SweepEvent;
 import dev.patchbay.proto.v1.SweepRequest;
 import dev.patchbay.proto.v1.TokenizeRequest;
@@ -180,6 +182,18 @@ public final class PatchbayService extends PatchbayGrpc.PatchbayImplBase {
             RequestParser.DiscoverCircuit parsed = parser.discoverCircuit(request);
             Device.Job job = openJob(parsed.model().device(), call);
             start(job, call, new DiscoveryJob(parsed, job, response, this::stopping));
+        } catch (RequestException e) {
+            response.onError(e.status().asRuntimeException());
+        }
+    }
+
+    @Override
+    public void scrub(ScrubRequest request, StreamObserver<ScrubEvent> response) {
+        var call = (ServerCallStreamObserver<ScrubEvent>) response;
+        try {
+            RequestParser.Scrub parsed = parser.scrub(request);
+            Device.Job job = openJob(parsed.model().device(), call);
+            start(job, call, new ScrubJob(parsed, job, response, this::stopping));
         } catch (RequestException e) {
             response.onError(e.status().asRuntimeException());
         }
