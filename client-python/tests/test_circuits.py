@@ -54,3 +54,21 @@ def test_a_circuit_is_discovered_and_reaches_its_target(client):
     assert check.faithfulness == pytest.approx(found.faithfulness, abs=1e-5)
     with pytest.raises(ValueError, match="unknown 'beam'"):
         client.discover_circuit("tiny-gpt2", PAIRS, search="beam")
+
+
+def test_a_hypothesis_is_scrubbed(client):
+    # Claiming every writer depends on the input itself (a label per input) rebuilds each input exactly.
+    writers = ["embed"] + [f"L{layer}H{head}" for layer in (0, 1) for head in range(4)] + ["L0.mlp", "L1.mlp"]
+    identity = {part: list(range(len(PAIRS))) for part in writers}
+    run = client.scrub("tiny-gpt2", PAIRS, identity, samples=6, seed=1)
+    df = run.to_dataframe()
+    assert list(df.columns) == ["index", "pair", "original", "scrubbed", "resampled"]
+    assert len(df) == 6 and list(df["pair"]) == [0, 1, 0, 1, 0, 1]
+    assert (df["scrubbed"] - df["original"]).abs().max() < 1e-4
+    assert "L0H0->L1H1.q" in run.result.edges and run.result.runs_per_sample > 2
+    nothing = client.scrub("tiny-gpt2", PAIRS, {}, samples=4).to_dataframe()
+    assert (nothing["scrubbed"] - nothing["resampled"]).abs().max() < 1e-4
+    with pytest.raises(patchbay.PatchbayError, match=r"claims\[0\]\.part"):
+        client.scrub("tiny-gpt2", PAIRS, {"L7H0": ["a", "b"]}).collect()
+    with pytest.raises(ValueError, match="1 labels for 2 pairs"):
+        client.scrub("tiny-gpt2", PAIRS, {"L0H0": ["a"]})

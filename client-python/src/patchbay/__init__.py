@@ -4,8 +4,10 @@ from patchbay.client import (
                              Attribution,
                              CircuitRun,
                              Client,
+                             DiscoveryRun,
                              EdgeAttribution,
                              PatchbayError,
+                             ScrubRun,
                              Tokens,
                              load_run,
 )
@@ -14,10 +16,10 @@ from patchbay.events import Accepted, Diagnostic, Effects, Progress, Summary, Ve
 from patchbay.names import edge_name, node_name, parse_edge, parse_node
 from patchbay.requests import Pair
 from patchbay.runs import NodeInfo
+from patchbay.scrub import ScrubResult, ScrubSample
 
 __all__ = ["AsyncClient", "Attribution", "Client", "PatchbayError", "Tokens", "Pair", "Accepted", "Effects",
            "Progress", "Summary", "Verified", "Diagnostic", "node_name", "parse_node", "load_run", "NodeInfo",
            "EdgeAttribution", "EdgeBlock", "VerifiedEdge", "EdgeDiagnostic", "edge_name", "parse_edge", "CircuitRun",
-           "CircuitPoint",
-           "DiscoveryRun"]
+           "CircuitPoint", "DiscoveryRun", "ScrubRun", "ScrubSample", "ScrubResult"]
 __version__ = "0.1.0"

@@ -720,6 +720,80 @@ class DiscoveryEvent(_message.Message):
     summary: Summary
     def __init__(self, accepted: _Optional[_Union[Accepted, _Mapping]] = ..., progress: _Optional[_Union[Progress, _Mapping]] = ..., step: _Optional[_Union[DiscoveryStep, _Mapping]] = ..., circuit: _Optional[_Union[FoundCircuit, _Mapping]] = ..., summary: _Optional[_Union[Summary, _Mapping]] = ...) -> None: ...
 
+class ScrubClaim(_message.Message):
+    __slots__ = ("part", "labels")
+    PART_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    part: str
+    labels: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, part: _Optional[str] = ..., labels: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class ScrubRequest(_message.Message):
+    __slots__ = ("model", "pairs", "metric", "claims", "samples", "seed", "allow_unknown_tokens")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    PAIRS_FIELD_NUMBER: _ClassVar[int]
+    METRIC_FIELD_NUMBER: _ClassVar[int]
+    CLAIMS_FIELD_NUMBER: _ClassVar[int]
+    SAMPLES_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    ALLOW_UNKNOWN_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    pairs: _containers.RepeatedCompositeFieldContainer[PromptPair]
+    metric: MetricKind
+    claims: _containers.RepeatedCompositeFieldContainer[ScrubClaim]
+    samples: int
+    seed: int
+    allow_unknown_tokens: bool
+    def __init__(self, model: _Optional[str] = ..., pairs: _Optional[_Iterable[_Union[PromptPair, _Mapping]]] = ..., metric: _Optional[_Union[MetricKind, str]] = ..., claims: _Optional[_Iterable[_Union[ScrubClaim, _Mapping]]] = ..., samples: _Optional[int] = ..., seed: _Optional[int] = ..., allow_unknown_tokens: _Optional[bool] = ...) -> None: ...
+
+class ScrubSample(_message.Message):
+    __slots__ = ("index", "pair", "original", "scrubbed", "resampled")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    PAIR_FIELD_NUMBER: _ClassVar[int]
+    ORIGINAL_FIELD_NUMBER: _ClassVar[int]
+    SCRUBBED_FIELD_NUMBER: _ClassVar[int]
+    RESAMPLED_FIELD_NUMBER: _ClassVar[int]
+    index: int
+    pair: int
+    original: float
+    scrubbed: float
+    resampled: float
+    def __init__(self, index: _Optional[int] = ..., pair: _Optional[int] = ..., original: _Optional[float] = ..., scrubbed: _Optional[float] = ..., resampled: _Optional[float] = ...) -> None: ...
+
+class ScrubResult(_message.Message):
+    __slots__ = ("recovered", "low", "high", "original", "scrubbed", "resampled", "runs_per_sample", "edges")
+    RECOVERED_FIELD_NUMBER: _ClassVar[int]
+    LOW_FIELD_NUMBER: _ClassVar[int]
+    HIGH_FIELD_NUMBER: _ClassVar[int]
+    ORIGINAL_FIELD_NUMBER: _ClassVar[int]
+    SCRUBBED_FIELD_NUMBER: _ClassVar[int]
+    RESAMPLED_FIELD_NUMBER: _ClassVar[int]
+    RUNS_PER_SAMPLE_FIELD_NUMBER: _ClassVar[int]
+    EDGES_FIELD_NUMBER: _ClassVar[int]
+    recovered: float
+    low: float
+    high: float
+    original: float
+    scrubbed: float
+    resampled: float
+    runs_per_sample: int
+    edges: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, recovered: _Optional[float] = ..., low: _Optional[float] = ..., high: _Optional[float] = ..., original: _Optional[float] = ..., scrubbed: _Optional[float] = ..., resampled: _Optional[float] = ..., runs_per_sample: _Optional[int] = ..., edges: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class ScrubEvent(_message.Message):
+    __slots__ = ("accepted", "progress", "sample", "result", "summary")
+    ACCEPTED_FIELD_NUMBER: _ClassVar[int]
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    SAMPLE_FIELD_NUMBER: _ClassVar[int]
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    accepted: Accepted
+    progress: Progress
+    sample: ScrubSample
+    result: ScrubResult
+    summary: Summary
+    def __init__(self, accepted: _Optional[_Union[Accepted, _Mapping]] = ..., progress: _Optional[_Union[Progress, _Mapping]] = ..., sample: _Optional[_Union[ScrubSample, _Mapping]] = ..., result: _Optional[_Union[ScrubResult, _Mapping]] = ..., summary: _Optional[_Union[Summary, _Mapping]] = ...) -> None: ...
+
 class NodeGroup(_message.Message):
     __slots__ = ("name", "nodes")
     NAME_FIELD_NUMBER: _ClassVar[int]

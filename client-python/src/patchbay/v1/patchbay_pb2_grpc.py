@@ -65,6 +65,11 @@ class PatchbayStub:
                 request_serializer=patchbay_dot_v1_dot_patchbay__pb2.DiscoverCircuitRequest.SerializeToString,
                 response_deserializer=patchbay_dot_v1_dot_patchbay__pb2.DiscoveryEvent.FromString,
                 _registered_method=True)
+        self.Scrub = channel.unary_stream(
+                '/patchbay.v1.Patchbay/Scrub',
+                request_serializer=patchbay_dot_v1_dot_patchbay__pb2.ScrubRequest.SerializeToString,
+                response_deserializer=patchbay_dot_v1_dot_patchbay__pb2.ScrubEvent.FromString,
+                _registered_method=True)
         self.Patch = channel.unary_stream(
                 '/patchbay.v1.Patchbay/Patch',
                 request_serializer=patchbay_dot_v1_dot_patchbay__pb2.PatchRequest.SerializeToString,
@@ -137,6 +142,17 @@ class PatchbayServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Scrub(self, request, context):
+        """Causal scrubbing of a hypothesis: claims that edges (or writers) depend on the input only through a feature,
+        given as a label per input. The model's output is rebuilt as a tree from the logits down, each claimed edge's
+        writer run on an input drawn among those with the reference's label, every other edge on a random input.
+        Streams each sample's scrubbed metric as it completes, then the fraction of the behaviour recovered, with its
+        95% interval, and a Summary.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def Patch(self, request, context):
         """Exact activation patching of given nodes or groups of nodes (each group patched jointly), streamed as
         each batch of patched runs completes.
@@ -193,6 +209,11 @@ def add_PatchbayServicer_to_server(servicer, server):
                     servicer.DiscoverCircuit,
                     request_deserializer=patchbay_dot_v1_dot_patchbay__pb2.DiscoverCircuitRequest.FromString,
                     response_serializer=patchbay_dot_v1_dot_patchbay__pb2.DiscoveryEvent.SerializeToString,
+            ),
+            'Scrub': grpc.unary_stream_rpc_method_handler(
+                    servicer.Scrub,
+                    request_deserializer=patchbay_dot_v1_dot_patchbay__pb2.ScrubRequest.FromString,
+                    response_serializer=patchbay_dot_v1_dot_patchbay__pb2.ScrubEvent.SerializeToString,
             ),
             'Patch': grpc.unary_stream_rpc_method_handler(
                     servicer.Patch,
@@ -373,6 +394,33 @@ class Patchbay:
             '/patchbay.v1.Patchbay/DiscoverCircuit',
             patchbay_dot_v1_dot_patchbay__pb2.DiscoverCircuitRequest.SerializeToString,
             patchbay_dot_v1_dot_patchbay__pb2.DiscoveryEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Scrub(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/patchbay.v1.Patchbay/Scrub',
+            patchbay_dot_v1_dot_patchbay__pb2.ScrubRequest.SerializeToString,
+            patchbay_dot_v1_dot_patchbay__pb2.ScrubEvent.FromString,
             options,
             channel_credentials,
             insecure,
