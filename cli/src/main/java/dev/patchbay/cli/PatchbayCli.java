@@ -13,6 +13,7 @@ import picocli.CommandLine.Command;
             LogitsCommand.class,
             AttributeCommand.class,
             CircuitCommand.class,
+            ScrubCommand.class,
             ServeCommand.class,
             CommandLine.HelpCommand.class
         })

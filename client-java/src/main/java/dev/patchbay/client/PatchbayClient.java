@@ -14,6 +14,8 @@ import dev.patchbay.proto.v1.Metrics;
 import dev.patchbay.proto.v1.MetricsRequest;
 import dev.patchbay.proto.v1.ModelInfo;
 import dev.patchbay.proto.v1.PatchbayGrpc;
+import dev.patchbay.proto.v1.ScrubEvent;
+import dev.patchbay.proto.v1.ScrubRequest;
 import dev.patchbay.proto.v1.TokenizeRequest;
 import io.grpc.CallCredentials;
 import io.grpc.ChannelCredentials;
@@ -159,6 +161,15 @@ public final class PatchbayClient implements AutoCloseable {
      */
     public Stream<DiscoveryEvent> discoverCircuit(DiscoverCircuitRequest request) {
         return streaming(() -> stub().discoverCircuit(request), e -> e);
+    }
+
+    /**
+     * Streams a Scrub call's events: each sample of the causal scrubbing as its chunk completes, then the result (the
+     * fraction of the behaviour the hypothesis explains, with its interval) and a Summary. Closing the stream early
+     * cancels the request.
+     */
+    public Stream<ScrubEvent> scrub(ScrubRequest request) {
+        return streaming(() -> stub().scrub(request), e -> e);
     }
 
     /** A server-streaming call as a Stream that converts each message, and cancels the call when closed early. */

@@ -143,6 +143,34 @@ class ClientEndToEndTest {
         }
         assertTrue(Math.abs(1 - found.getFaithfulness()) <= 0.2 + 1e-9, "" + found.getFaithfulness());
         found.getEdgesList().forEach(name -> assertEquals(name, Nodes.edgeName(Nodes.parseEdge(name))));
+        // A hypothesis that claims the found circuit's edges with the input itself as the label (noise prompts
+        // left out: scrubbing reads the clean ones).
+        var scrub = dev.patchbay.proto.v1.ScrubRequest.newBuilder()
+                .setModel("tiny-gpt2")
+                .addPairs(pair.toBuilder().clearNoise())
+                .addPairs(pair.toBuilder().clearNoise())
+                .setSamples(4);
+        found.getEdgesList()
+                .forEach(edge -> scrub.addClaims(dev.patchbay.proto.v1.ScrubClaim.newBuilder()
+                        .setPart(edge)
+                        .addAllLabels(List.of("0", "1"))));
+        List<dev.patchbay.proto.v1.ScrubEvent> scrubbed;
+        try (Stream<dev.patchbay.proto.v1.ScrubEvent> s = client.scrub(scrub.build())) {
+            scrubbed = s.toList();
+        }
+        assertEquals(
+                4,
+                scrubbed.stream()
+                        .filter(dev.patchbay.proto.v1.ScrubEvent::hasSample)
+                        .count());
+        assertEquals(
+                found.getEdgesCount(),
+                scrubbed.stream()
+                        .filter(dev.patchbay.proto.v1.ScrubEvent::hasResult)
+                        .findFirst()
+                        .orElseThrow()
+                        .getResult()
+                        .getEdgesCount());
     }
 
     @Test
