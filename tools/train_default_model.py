@@ -1,20 +1,21 @@
 #!/usr/bin/env python3
-"""Trains Patchbay's bundled default model: a small GPT-2 with behaviours whose mechanisms are known.
+"""Trains Patchbay's bundled models: small transformers with behaviours whose mechanisms are known.
 
 No public pretrained checkpoint can be downloaded on our machines, yet a user's first run should show a
-real behaviour. This script generates text containing three behaviours and trains a 4-layer GPT-2 on it:
+real behaviour. This script generates text containing three behaviours and trains a 4-layer model on it, a GPT-2
+(the default model, patchbay-tiny) or a Llama (patchbay-tiny-llama, the one that learns induction):
 
   IOI         "When Mary and John went to the store, John gave a drink to" -> Mary (the indirect object)
   induction   a random sequence of words, repeated: the second half is predictable from the first
   recall      invented city/country facts: "City: Varnholm. Country:" -> Estrilia
 
-It writes models/patchbay-tiny/ (config.json, model.safetensors, tokenizer.json with a word-level
-vocabulary, README.md as the model card with the training data, size and held-out accuracy) and the golden
-logits of a few prompts, from transformers, to testdata/golden/patchbay-tiny.json.
+It writes models/<name>/ (config.json, model.safetensors, tokenizer.json with a word-level vocabulary,
+README.md as the model card with the training data, size and held-out accuracy) and the golden logits of a few
+prompts, from transformers, to testdata/golden/<name>.json.
 
 Developer tool: needs torch, transformers, tokenizers and safetensors from PyPI; CI does not run it.
 Deterministic (fixed seeds); about 20 minutes on 2 CPU cores.
-Usage: python3 tools/train_default_model.py [--steps N]
+Usage: python3 tools/train_default_model.py [--architecture gpt2|llama] [--steps N]
 """
 import argparse
 import json
@@ -25,11 +26,10 @@ import time
 
 import torch
 from tokenizers import Tokenizer, models, pre_tokenizers, decoders
-from transformers import GPT2Config, GPT2LMHeadModel
+from transformers import AutoModelForCausalLM, GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 OUT = ROOT / "models" / "patchbay-tiny"
-GOLDEN = ROOT / "testdata" / "golden" / "patchbay-tiny.json"
 
 NAMES = ("Mary John Alice Bob Sarah Tom Emma James Laura David Anna Paul Kate Mark Lucy Peter Rose Sam "
          "Claire Daniel Julia Kevin Nina Oscar Helen Victor Irene Simon Grace Henry").split()
@@ -55,6 +55,16 @@ FILLER = ("apple river stone cloud green silver window morning paper garden cand
           "harbor crystal velvet orchard falcon ember glacier saddle tunnel meadowlark quarry dune").split()
 PUNCT = [",", ".", ":"]
 SPECIAL = ["<|endoftext|>"]
+# name, model card's first words, and the steps of the induction curriculum (see main): GPT-2's learned absolute
+# positions did not form induction heads in 8000 steps, even on induction sequences alone (a previous-token head
+# must learn a shift over every position); rotary positions make previous-token attention one relative pattern,
+# and the Llama model forms them within its curriculum.
+ARCHITECTURES = {
+    "gpt2": ("patchbay-tiny", {"curriculum_steps": 0, "card": "Patchbay's bundled default model: a GPT-2"}),
+    "llama": ("patchbay-tiny-llama", {"curriculum_steps": 2000, "card": (
+        "Patchbay's second bundled model, the one whose induction heads form: a Llama with rotary positions,\n"
+        "RMSNorm, a SwiGLU MLP and tied embeddings")}),
+}
 
 
 def vocabulary():
@@ -98,20 +108,21 @@ def recall_sentence(rng, facts):
     return rng.choice(forms)
 
 
-def documents(rng, facts):
+def documents(rng, facts, induction_share=0.4):
+    """The training mixture: induction sequences at the given share, the rest IOI and recall two to one."""
+    ioi_share = (1 - induction_share) * 2 / 3
     while True:
         r = rng.random()
-        if r < 0.4:
+        if r < ioi_share:
             yield ioi_sentence(rng)[0] + " ."
-        elif r < 0.8:
+        elif r < ioi_share + induction_share:
             yield induction_sequence(rng)
         else:
             yield recall_sentence(rng, facts)
 
 
-def batches(tok, rng, facts, batch_size, length):
+def batches(tok, stream, batch_size, length):
     eos = tok.token_to_id("<|endoftext|>")
-    stream = documents(rng, facts)
     buffer = []
     while True:
         rows = []
@@ -163,28 +174,35 @@ def evaluate(model, tok, facts, n=400, seed=999):
 
 def main():
     parser = argparse.ArgumentParser()
+    parser.add_argument("--architecture", choices=sorted(ARCHITECTURES), default="gpt2")
     parser.add_argument("--steps", type=int, default=8000)
-    parser.add_argument("--out", type=pathlib.Path, default=OUT, help="model directory to write")
-    parser.add_argument("--golden", type=pathlib.Path, default=GOLDEN, help="golden logits file to write")
+    parser.add_argument("--curriculum-steps", type=int,
+                        help="first steps on a mixture of mostly induction sequences [0 for gpt2, 2000 for llama]")
+    parser.add_argument("--out", type=pathlib.Path, help="model directory to write [models/<its name>]")
+    parser.add_argument("--golden", type=pathlib.Path, help="golden logits file [testdata/golden/<its name>.json]")
     args = parser.parse_args()
+    name, layout = ARCHITECTURES[args.architecture]
+    curriculum_steps = args.curriculum_steps if args.curriculum_steps is not None else layout["curriculum_steps"]
+    out = args.out or ROOT / "models" / name
+    golden = args.golden or ROOT / "testdata" / "golden" / f"{name}.json"
     torch.manual_seed(0)
     torch.set_num_threads(2)
     rng = random.Random(0)
     facts = city_country()
     vocab = vocabulary()
     tok = make_tokenizer(vocab)
-    config = GPT2Config(vocab_size=len(vocab), n_positions=128, n_embd=128, n_layer=4, n_head=4,
-                        activation_function="gelu_new", bos_token_id=0, eos_token_id=0,
-                        resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0)
-    model = GPT2LMHeadModel(config)
+    model = new_model(args.architecture, len(vocab))
     optimizer = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=0.01, betas=(0.9, 0.98))
     warmup = 200
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1, (s + 1) / warmup)
                                                  * 0.5 * (1 + math.cos(math.pi * min(1.0, s / args.steps))))
-    data = batches(tok, rng, facts, batch_size=32, length=64)
+    # Induction heads form in a phase change: a curriculum of mostly repeated sequences first gives them the whole
+    # early signal, then the full mixture teaches IOI and recall (and keeps induction in practice).
+    curriculum = batches(tok, documents(rng, facts, induction_share=0.9), batch_size=32, length=64)
+    mixture = batches(tok, documents(rng, facts), batch_size=32, length=64)
     start = time.time()
     for step in range(args.steps):
-        x = next(data)
+        x = next(curriculum if step < curriculum_steps else mixture)
         loss = model(x, labels=x).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -193,28 +211,44 @@ def main():
         optimizer.zero_grad()
         if step % 500 == 0 or step == args.steps - 1:
             print(f"step {step} loss {loss.item():.3f} ({time.time() - start:.0f} s)", flush=True)
+        if step % 1000 == 999:
+            print(json.dumps(evaluate(model, tok, facts, n=100)), flush=True)
     minutes = (time.time() - start) / 60
     scores = evaluate(model, tok, facts)
     print(json.dumps(scores, indent=2))
 
-    out = args.out
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out, safe_serialization=True)
     (out / "generation_config.json").unlink(missing_ok=True)
     tok.save(str(out / "tokenizer.json"))
     params = sum(p.numel() for p in model.parameters())
     (out / "facts.json").write_text(json.dumps(facts, indent=1))
-    (out / "README.md").write_text(model_card(params, args.steps, minutes, scores, facts))
-    write_golden(tok, out, args.golden)
+    (out / "README.md").write_text(model_card(name, layout["card"], params, args.steps, curriculum_steps, minutes,
+                                              scores))
+    write_golden(tok, out, golden, name)
 
 
-def model_card(params, steps, minutes, scores, facts):
-    return f"""# patchbay-tiny
+def new_model(architecture, vocab_size):
+    """The untrained model: 4 layers, 4 heads, d_model 128, MLP 512, 128 positions, no dropout."""
+    if architecture == "llama":
+        return LlamaForCausalLM(LlamaConfig(
+            vocab_size=vocab_size, hidden_size=128, intermediate_size=512, num_hidden_layers=4,
+            num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=128, bos_token_id=0,
+            eos_token_id=0, tie_word_embeddings=True))
+    return GPT2LMHeadModel(GPT2Config(
+        vocab_size=vocab_size, n_positions=128, n_embd=128, n_layer=4, n_head=4, activation_function="gelu_new",
+        bos_token_id=0, eos_token_id=0, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0))
 
-Patchbay's bundled default model: a GPT-2 (4 layers, 4 heads, d_model 128, d_mlp 512, 128 positions,
-word-level vocabulary of {len(vocabulary())} tokens, {params / 1e6:.2f}M parameters, fp32) trained by
-`tools/train_default_model.py` (seed 0, {steps} steps of 32 x 64 tokens, AdamW, {minutes:.1f} minutes on
-2 CPU cores) on generated text with three behaviours whose mechanisms are known:
+
+def model_card(name, description, params, steps, curriculum_steps, minutes, scores):
+    curriculum = (f", the first {curriculum_steps} on a mixture of 90% induction sequences" if curriculum_steps
+                  else "")
+    return f"""# {name}
+
+{description} (4 layers, 4 heads, d_model 128, MLP 512, 128 positions, word-level vocabulary of
+{len(vocabulary())} tokens, {params / 1e6:.2f}M parameters, fp32) trained by `tools/train_default_model.py`
+(seed 0, {steps} steps of 32 x 64 tokens{curriculum}, AdamW, {minutes:.1f} minutes on 2 CPU cores) on
+generated text with three behaviours whose mechanisms are known:
 
 - **IOI** (indirect object identification), {len(IOI_TEMPLATES)} templates over {len(NAMES)} names,
   {len(PLACES)} places and {len(OBJECTS)} objects, with the repeated name (the subject) first or second at
@@ -234,6 +268,10 @@ Held-out accuracy (fresh prompts generated with another seed):
 
 {induction_note(scores)}It knows nothing else: it is a toy for localizing these behaviours, not a language model.
 
+{REPLICATION if name == "patchbay-tiny" else ""}"""
+
+
+REPLICATION = """
 `replication.json` holds the prompt settings of `./patchbay replicate` (IOI-PP, CITY-PP, RAND-PP and an IOI
 distribution, on prompts the model was not trained on), written by `tools/make_replication_prompts.py`.
 """
@@ -246,12 +284,12 @@ def induction_note(scores):
             "the filler words. IOI and recall are what this model is for.\n\n")
 
 
-def write_golden(tok, out, golden_file):
-    reloaded = GPT2LMHeadModel.from_pretrained(out, dtype=torch.float64, attn_implementation="eager").eval()
+def write_golden(tok, out, golden_file, name):
+    reloaded = AutoModelForCausalLM.from_pretrained(out, dtype=torch.float64, attn_implementation="eager").eval()
     prompts = ["When Mary and John went to the store , John gave a drink to",
                "City : Varnholm . Country :",
                "apple river stone cloud apple river stone"]
-    golden = {"model": "patchbay-tiny", "dtype": "float64", "prompts": []}
+    golden = {"model": name, "dtype": "float64", "prompts": []}
     with torch.no_grad():
         for text in prompts:
             ids = tok.encode(text).ids

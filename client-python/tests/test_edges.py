@@ -70,6 +70,11 @@ def test_a_circuit_graph_of_the_top_edges_is_drawn(client, tmp_path):
     run = client.attribute_edges("tiny-gpt2", PAIR, method="atp-star", verify_top_k=5)
     path = plots.circuit_graph(run, str(tmp_path / "circuit.png"), k=12)
     assert (tmp_path / "circuit.png").stat().st_size > 5000, path
+    chosen = ["embed->logits", "L0H1->L1H0.v", "L1H0->logits"]
+    plots.circuit_graph(run, str(tmp_path / "chosen.png"), edges=chosen)
+    assert (tmp_path / "chosen.png").stat().st_size > 5000
+    with pytest.raises(ValueError, match="not in the run"):
+        plots.circuit_graph(run, str(tmp_path / "none.png"), edges=["L9H0->logits"])
 
 
 def test_bad_edge_requests_are_refused(client):

@@ -151,13 +151,21 @@ def _component(name: str, heads: int, layers: int) -> tuple[str, float, float]:
     return f"L{layer}H{m.group(2)}", int(m.group(2)), layer
 
 
-def circuit_graph(run, path: str, k: int = 30, title: str | None = None) -> str:
-    """The top ``k`` edges of an edge run as a circuit: components by layer (heads across, the MLP after them, the
-    embeddings below, the logits above), each edge an arrow from writer to reader labelled with the input it enters
-    (q, k, v) where that is a head's, its width by |score| and its colour by sign (the verified effect where known,
-    else the estimate; red raises the metric, blue lowers it). Returns the path written."""
+def circuit_graph(run, path: str, k: int = 30, title: str | None = None, edges: list[str] | None = None) -> str:
+    """The top ``k`` edges of an edge run as a circuit (or, with ``edges``, those edges: a discovered circuit, scored
+    by the run): components by layer (heads across, the MLP after them, the embeddings below, the logits above),
+    each edge an arrow from writer to reader labelled with the input it enters (q, k, v) where that is a head's, its
+    width by |score| and its colour by sign (the verified effect where known, else the estimate; red raises the
+    metric, blue lowers it). Returns the path written."""
     plt = _pyplot()
-    top = run.top(k)
+    if edges is None:
+        top = run.top(k)
+    else:
+        table = run.to_dataframe()
+        unknown = sorted(set(edges) - set(table["name"]))
+        if unknown:
+            raise ValueError(f"edges: not in the run: {unknown[:5]}")
+        top = table[table["name"].isin(set(edges))]
     if top.empty:
         raise ValueError("the run has no edges")
     blocks = run.blocks()
@@ -189,9 +197,9 @@ def circuit_graph(run, path: str, k: int = 30, title: str | None = None) -> str:
     from matplotlib.lines import Line2D
 
     ax.legend([Line2D([], [], color="tab:red"), Line2D([], [], color="tab:blue")],
-              ["raises the metric", "lowers it"], fontsize=7, loc="lower right")
+              ["noising it raises the metric", "noising it lowers the metric"], fontsize=7, loc="lower right")
     summary = run.summary
-    what = f"top {len(top)} edges"
+    what = f"top {len(top)} edges" if edges is None else f"a circuit of {len(top)} edges"
     ax.set_title(title or (f"{summary.method} {what}: {summary.metric}" if summary else what), fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=120)

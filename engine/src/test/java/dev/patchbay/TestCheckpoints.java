@@ -31,14 +31,17 @@ public final class TestCheckpoints {
     private TestCheckpoints() {}
 
     public static Path dir(String name) {
-        if (name.equals(DEFAULT_MODEL)) {
-            return Path.of("..", "models", DEFAULT_MODEL).toAbsolutePath().normalize();
+        if (BUNDLED.contains(name)) {
+            return Path.of("..", "models", name).toAbsolutePath().normalize();
         }
         return testdata("checkpoints/" + name);
     }
 
     /** The bundled default model, trained by tools/train_default_model.py, in models/ at the top. */
     public static final String DEFAULT_MODEL = "patchbay-tiny";
+
+    /** The bundled models: the default GPT-2 and the Llama whose induction heads form. */
+    public static final List<String> BUNDLED = List.of(DEFAULT_MODEL, "patchbay-tiny-llama");
 
     /** A tokenizer fixture's folder (its tokenizer.json): tools/make_gpt2_tokenizer.py writes testdata/tokenizers/gpt2. */
     public static Path tokenizerDir(String name) {

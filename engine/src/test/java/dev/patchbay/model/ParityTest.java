@@ -29,10 +29,9 @@ class ParityTest {
         return TestCheckpoints.ALL;
     }
 
-    /** The tiny checkpoints and the bundled default model (whose golden file has logits, no hook values). */
+    /** The tiny checkpoints and the bundled models (whose golden files have logits, no hook values). */
     static Iterable<String> modelsWithLogits() {
-        return java.util.stream.Stream.concat(
-                        TestCheckpoints.ALL.stream(), java.util.stream.Stream.of(TestCheckpoints.DEFAULT_MODEL))
+        return java.util.stream.Stream.concat(TestCheckpoints.ALL.stream(), TestCheckpoints.BUNDLED.stream())
                 .toList();
     }
 
