@@ -75,6 +75,10 @@ def test_a_circuit_graph_of_the_top_edges_is_drawn(client, tmp_path):
     assert (tmp_path / "chosen.png").stat().st_size > 5000
     with pytest.raises(ValueError, match="not in the run"):
         plots.circuit_graph(run, str(tmp_path / "none.png"), edges=["L9H0->logits"])
+    # Over a distribution, unverified estimates have no sign (mean |effect|): drawn grey, with their own legend entry.
+    spread = client.attribute_edges("tiny-gpt2", [PAIR, PAIR], method="atp-star", verify_top_k=2)
+    plots.circuit_graph(spread, str(tmp_path / "spread.png"), k=8)
+    assert (tmp_path / "spread.png").stat().st_size > 5000
 
 
 def test_bad_edge_requests_are_refused(client):

@@ -155,8 +155,10 @@ def circuit_graph(run, path: str, k: int = 30, title: str | None = None, edges: 
     """The top ``k`` edges of an edge run as a circuit (or, with ``edges``, those edges: a discovered circuit, scored
     by the run): components by layer (heads across, the MLP after them, the embeddings below, the logits above),
     each edge an arrow from writer to reader labelled with the input it enters (q, k, v) where that is a head's, its
-    width by |score| and its colour by sign (the verified effect where known, else the estimate; red raises the
-    metric, blue lowers it). Returns the path written."""
+    width by |score| and its colour by sign (the verified effect where known, else the estimate: the change of the
+    metric when the edge carries the noise prompt's value; blue where that lowers the metric, so the edge carries the
+    behaviour). Over a distribution an estimate is a mean |effect|, with no sign: such an edge, unverified, is grey.
+    Returns the path written."""
     plt = _pyplot()
     if edges is None:
         top = run.top(k)
@@ -171,15 +173,18 @@ def circuit_graph(run, path: str, k: int = 30, title: str | None = None, edges: 
     blocks = run.blocks()
     heads = max(b.heads_per_layer for b in blocks)
     layers = max(b.layer for b in blocks)  # the logits' group has layer n_layers
-    score = np.where(top["verified_effect"].isna(), top["estimate"], top["verified_effect"]).astype(float)
+    verified = ~top["verified_effect"].isna().to_numpy()
+    score = np.where(verified, top["verified_effect"], top["estimate"]).astype(float)
+    signed = verified | (run.summary is None or run.summary.pairs <= 1)
     largest = float(np.abs(score).max()) or 1.0
     fig, ax = plt.subplots(figsize=(min(14.0, 2.0 + 0.7 * (heads + 2)), min(12.0, 2.0 + 0.8 * (layers + 2))))
     placed: dict[str, tuple[float, float]] = {}
-    for writer, reader, kind, value in zip(top["writer"], top["reader"], top["kind"], score, strict=True):
+    for writer, reader, kind, value, known in zip(top["writer"], top["reader"], top["kind"], score, signed,
+                                                  strict=True):
         w_name, wx, wy = _component(writer, heads, layers)
         r_name, rx, ry = _component(reader, heads, layers)
         placed[w_name], placed[r_name] = (wx, wy), (rx, ry)
-        colour = "tab:red" if value > 0 else "tab:blue"
+        colour = "tab:gray" if not known else "tab:red" if value > 0 else "tab:blue"
         ax.annotate("", xy=(rx, ry), xytext=(wx, wy), arrowprops=dict(
             arrowstyle="-|>", color=colour, alpha=0.75, linewidth=0.5 + 4.5 * abs(value) / largest,
             shrinkA=9, shrinkB=9, connectionstyle="arc3,rad=0.08"))
@@ -196,8 +201,12 @@ def circuit_graph(run, path: str, k: int = 30, title: str | None = None, edges: 
         ax.spines[side].set_visible(False)
     from matplotlib.lines import Line2D
 
-    ax.legend([Line2D([], [], color="tab:red"), Line2D([], [], color="tab:blue")],
-              ["noising it raises the metric", "noising it lowers the metric"], fontsize=7, loc="lower right")
+    handles = [Line2D([], [], color="tab:red"), Line2D([], [], color="tab:blue")]
+    labels = ["noising it raises the metric", "noising it lowers the metric"]
+    if not signed.all():
+        handles.append(Line2D([], [], color="tab:gray"))
+        labels.append("not verified: a mean |effect|, no sign")
+    ax.legend(handles, labels, fontsize=7, loc="lower right")
     summary = run.summary
     what = f"top {len(top)} edges" if edges is None else f"a circuit of {len(top)} edges"
     ax.set_title(title or (f"{summary.method} {what}: {summary.metric}" if summary else what), fontsize=9)
