@@ -19,8 +19,8 @@ import org.junit.jupiter.api.Test;
  * import cycle, and the DJL calls that broke autograd cannot come back.
  *
  * <p>Floors, bottom up: model (the runtime) and checkpoint; nodes (the vocabulary); passes (the compute
- * kernels); execution (queue, device, cache) beside attribution (the methods), then baselines, diagnostic,
- * catalog and examples.
+ * kernels); execution (queue, device, cache) beside the methods: attribution (then baselines, diagnostic,
+ * catalog and examples) and generation (steering).
  */
 class ArchitectureTest {
     private static JavaClasses engine;
@@ -45,7 +45,8 @@ class ArchitectureTest {
                         "dev.patchbay.nodes..",
                         "dev.patchbay.passes..",
                         "dev.patchbay.execution..",
-                        "dev.patchbay.attribution..")
+                        "dev.patchbay.attribution..",
+                        "dev.patchbay.generation..")
                 .check(engine);
     }
 
@@ -56,7 +57,8 @@ class ArchitectureTest {
                         "dev.patchbay.checkpoint..",
                         "dev.patchbay.passes..",
                         "dev.patchbay.execution..",
-                        "dev.patchbay.attribution..")
+                        "dev.patchbay.attribution..",
+                        "dev.patchbay.generation..")
                 .check(engine);
     }
 
@@ -66,19 +68,30 @@ class ArchitectureTest {
                         "dev.patchbay.passes..",
                         "dev.patchbay.execution..",
                         "dev.patchbay.attribution..",
+                        "dev.patchbay.generation..",
                         "dev.patchbay.checkpoint..")
                 .check(engine);
     }
 
     @Test
     void executionRunsPassesNotMethods() {
-        below("dev.patchbay.execution..", "dev.patchbay.attribution..", "dev.patchbay.checkpoint..")
+        below(
+                        "dev.patchbay.execution..",
+                        "dev.patchbay.attribution..",
+                        "dev.patchbay.generation..",
+                        "dev.patchbay.checkpoint..")
                 .check(engine);
     }
 
     @Test
     void methodsOrchestrateThroughTheRunnerNotTheExecutor() {
         below("dev.patchbay.attribution..", "dev.patchbay.execution..", "dev.patchbay.checkpoint..")
+                .check(engine);
+        below(
+                        "dev.patchbay.generation..",
+                        "dev.patchbay.execution..",
+                        "dev.patchbay.checkpoint..",
+                        "dev.patchbay.attribution..")
                 .check(engine);
     }
 

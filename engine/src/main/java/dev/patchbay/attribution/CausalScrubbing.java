@@ -90,6 +90,8 @@ public final class CausalScrubbing implements AutoCloseable {
     public static final class Hypothesis {
         private final ModelConfig config;
         private final EdgeGraph graph;
+        /** The inputs (pairs) the labels are for. */
+        private final int inputs;
         /** Claimed edges into each reader, by reader number. */
         private final Map<Integer, List<Claimed>> claimedInto = new HashMap<>();
 
@@ -112,6 +114,7 @@ public final class CausalScrubbing implements AutoCloseable {
             }
             this.config = config;
             this.graph = new EdgeGraph(config);
+            this.inputs = pairs.size();
             for (Claimed c : claimed(pairs, claims)) {
                 claimedInto.computeIfAbsent(c.reader(), r -> new ArrayList<>()).add(c);
             }
@@ -292,6 +295,10 @@ public final class CausalScrubbing implements AutoCloseable {
         HookedTransformer model = runner.model();
         if (!hypothesis.config.equals(model.config())) {
             throw new IllegalArgumentException("hypothesis: made for another model's shape");
+        }
+        if (hypothesis.inputs != pairs.size()) {
+            throw new IllegalArgumentException(
+                    "hypothesis: its labels are for " + hypothesis.inputs + " inputs, not " + pairs.size());
         }
         this.runner = runner;
         this.pairs = pairs;

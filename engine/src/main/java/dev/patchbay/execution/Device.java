@@ -14,6 +14,7 @@ import dev.patchbay.passes.EdgeEstimate;
 import dev.patchbay.passes.EdgeEstimates;
 import dev.patchbay.passes.EdgeEstimator;
 import dev.patchbay.passes.EdgeWork;
+import dev.patchbay.passes.GenerationStep;
 import dev.patchbay.passes.GradientEstimates;
 import dev.patchbay.passes.GradientEstimator;
 import dev.patchbay.passes.GradientWork;
@@ -611,6 +612,36 @@ public final class Device implements AutoCloseable {
         }
     }
 
+    /** A generation step: a forward of each row's sequence so far with its interventions; never merged. */
+    private final class StepWork extends Work<double[][]> {
+        final List<GenerationStep.Row> rows;
+
+        StepWork(Job job, List<GenerationStep.Row> rows) {
+            super(job);
+            this.rows = rows;
+        }
+
+        @Override
+        public int rows() {
+            return rows.size();
+        }
+
+        @Override
+        public int length() {
+            return rows.stream().mapToInt(r -> r.tokens().length).max().orElse(1);
+        }
+
+        @Override
+        public long bytes(int paddedLength) {
+            return rows.size() * forwardRowBytes(paddedLength);
+        }
+
+        @Override
+        void runBatch(List<Work<?>> batch) {
+            result.complete(GenerationStep.run(model, rows));
+        }
+    }
+
     /** A job's view of the device: every call queues a pass and waits for it. */
     private final class Runner implements PassRunner {
         private final Job job;
@@ -652,6 +683,11 @@ public final class Device implements AutoCloseable {
         @Override
         public ScrubBatch.Output scrubRows(NDManager out, List<ScrubBatch.Row> rows, int readers) {
             return submit(new ScrubWork(job, out, rows, readers));
+        }
+
+        @Override
+        public double[][] nextTokenLogits(List<GenerationStep.Row> rows) {
+            return submit(new StepWork(job, rows));
         }
     }
 }

@@ -123,6 +123,10 @@ final class HookContext {
         if (!patches.isEmpty()) {
             x = patch(site, x, patches);
         }
+        List<Intervention> changes = hooks.interventionsAt(site);
+        if (!changes.isEmpty()) {
+            x = intervene(site, x, changes);
+        }
         if (hooks.capturesGradient(site)) {
             NDArray leaf = pass.zeros(x.getShape(), x.getDataType());
             leaf.setRequiresGradient(true);
@@ -224,6 +228,71 @@ final class HookContext {
         NDArray condition = broadcastable(pass.create(mask, new Shape(rows, positions, units)), layout)
                 .broadcast(shape);
         return NDArrays.where(condition, source, x);
+    }
+
+    /**
+     * Applies interventions in order: x (1 - m) + m (a x + b), with m the chosen entries and (a, b) each operation's
+     * (1, coefficient x value), (0, value), (coefficient, 0) or (0, 0). Entries outside m are x itself, bit for bit.
+     */
+    private NDArray intervene(String site, NDArray x, List<Intervention> changes) {
+        SiteLayout layout = HookSites.layoutOf(site);
+        Shape shape = x.getShape();
+        int rows = (int) shape.get(0);
+        int positions = (int) shape.get(layout.positionAxis());
+        int units = layout.unitAxis() < 0 ? 1 : (int) shape.get(layout.unitAxis());
+        long width = shape.get(shape.dimension() - 1);
+        for (Intervention c : changes) {
+            if (c.row() < 0 || c.row() >= rows) {
+                throw new IllegalArgumentException(
+                        "intervention at " + site + ": row " + c.row() + " outside batch of " + rows);
+            }
+            int[] ts = indices(c.positions(), positions, site, "position");
+            int[] us = layout.unitAxis() < 0 ? new int[] {0} : indices(c.units(), units, site, "unit");
+            boolean[] chosen = new boolean[rows * positions * units];
+            for (int t : ts) {
+                for (int u : us) {
+                    chosen[(c.row() * positions + t) * units + u] = true;
+                }
+            }
+            // Made in the pass's scope, as patch() makes its condition (autograd may keep it); where() does not
+            // broadcast its condition.
+            NDArray m = broadcastable(pass.create(chosen, new Shape(rows, positions, units)), layout)
+                    .broadcast(shape);
+            NDArray changed = switch (c.op()) {
+                case ADD ->
+                    x.add(value(site, c, layout, width, us, x.getDataType())
+                            .mul(pass.create(c.coefficient()).toType(x.getDataType(), false)));
+                case SET -> x.zerosLike().add(value(site, c, layout, width, us, x.getDataType()));
+                case SCALE -> x.mul(pass.create(c.coefficient()).toType(x.getDataType(), false));
+                case ZERO -> x.zerosLike();
+            };
+            x = NDArrays.where(m, changed, x);
+        }
+        return x;
+    }
+
+    /**
+     * An intervention's value broadcastable against the site: one number; one per entry of the last axis; or, at an
+     * MLP site with chosen neurons, one per chosen neuron.
+     */
+    private NDArray value(String site, Intervention c, SiteLayout layout, long width, int[] units, DataType type) {
+        double[] v = c.value();
+        if (v.length == 1) {
+            return pass.create(v[0]).toType(type, false);
+        }
+        if (layout == SiteLayout.NEURONS && c.units() != null && v.length == units.length) {
+            double[] full = new double[(int) width];
+            for (int i = 0; i < units.length; i++) {
+                full[units[i]] = v[i];
+            }
+            return pass.create(full).toType(type, false);
+        }
+        if (v.length != width) {
+            throw new IllegalArgumentException("intervention at " + site + ": a value of " + v.length
+                    + " numbers; give 1, or " + width + " (the site's last axis)"
+                    + (layout == SiteLayout.NEURONS ? ", or one per chosen neuron" : ""));
+        }
+        return pass.create(v).toType(type, false);
     }
 
     private NDArray rowMask(boolean[] own, int positions, int units, SiteLayout layout) {

@@ -25,6 +25,7 @@ public final class Hooks {
     private final int[] logitPositions;
     private final String stopAfter;
     private final EdgeAblation ablation;
+    private final Map<String, List<Intervention>> interventions;
 
     private Hooks(Builder b) {
         this.cached = Set.copyOf(b.cached);
@@ -37,6 +38,9 @@ public final class Hooks {
         this.logitPositions = b.logitPositions == null ? null : b.logitPositions.clone();
         this.stopAfter = b.stopAfter;
         this.ablation = b.ablation;
+        Map<String, List<Intervention>> changes = new HashMap<>();
+        b.interventions.forEach((site, list) -> changes.put(site, List.copyOf(list)));
+        this.interventions = Map.copyOf(changes);
     }
 
     public static Builder builder() {
@@ -49,6 +53,10 @@ public final class Hooks {
 
     public List<Patch> patchesAt(String site) {
         return patches.getOrDefault(site, List.of());
+    }
+
+    public List<Intervention> interventionsAt(String site) {
+        return interventions.getOrDefault(site, List.of());
     }
 
     public boolean capturesGradient(String site) {
@@ -70,7 +78,10 @@ public final class Hooks {
 
     /** Whether this spec names the site itself (cacheAll does not): split inputs are computed only then. */
     boolean names(String site) {
-        return cached.contains(site) || patches.containsKey(site) || gradients.contains(site);
+        return cached.contains(site)
+                || patches.containsKey(site)
+                || gradients.contains(site)
+                || interventions.containsKey(site);
     }
 
     /** The edges this forward ablates, or null. */
@@ -84,7 +95,7 @@ public final class Hooks {
     }
 
     boolean touches(String site) {
-        return caches(site) || patches.containsKey(site) || gradients.contains(site);
+        return caches(site) || patches.containsKey(site) || gradients.contains(site) || interventions.containsKey(site);
     }
 
     /** Every site this spec names, so a forward can reject names that the model does not have. */
@@ -92,6 +103,7 @@ public final class Hooks {
         Set<String> all = new HashSet<>(cached);
         all.addAll(patches.keySet());
         all.addAll(gradients);
+        all.addAll(interventions.keySet());
         if (stopAfter != null) {
             all.add(stopAfter);
         }
@@ -107,6 +119,7 @@ public final class Hooks {
         private int[] logitPositions;
         private String stopAfter;
         private EdgeAblation ablation;
+        private final Map<String, List<Intervention>> interventions = new HashMap<>();
 
         public Builder cache(String... sites) {
             cached.addAll(List.of(sites));
@@ -170,6 +183,12 @@ public final class Hooks {
         /** Ablates edges as {@link EdgeAblation} says: the forward then computes every reader's private input. */
         public Builder ablate(EdgeAblation edges) {
             ablation = edges;
+            return this;
+        }
+
+        /** Changes a row's activation at a site as the forward computes it; after any patch at the same site. */
+        public Builder intervene(Intervention change) {
+            interventions.computeIfAbsent(change.site(), s -> new ArrayList<>()).add(change);
             return this;
         }
 

@@ -49,6 +49,11 @@ final class DirectRunner implements PassRunner {
     }
 
     @Override
+    public double[][] nextTokenLogits(List<GenerationStep.Row> rows) {
+        return GenerationStep.run(model, rows);
+    }
+
+    @Override
     public EdgeEstimates edgeGradients(EdgeWork work) {
         return EdgeEstimator.run(model, work);
     }

@@ -40,6 +40,9 @@ public interface PassRunner {
      */
     ScrubBatch.Output scrubRows(NDManager out, List<ScrubBatch.Row> rows, int readers);
 
+    /** One generation step for a batch of sequences: each row's next-token logits, in float64. */
+    double[][] nextTokenLogits(List<GenerationStep.Row> rows);
+
     /** The activations of one forward pass. */
     record Activations(
             java.util.Map<String, ai.djl.ndarray.NDArray> sites, ai.djl.ndarray.NDArray logits, boolean fromCache) {}

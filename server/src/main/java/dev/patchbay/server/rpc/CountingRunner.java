@@ -71,6 +71,11 @@ final class CountingRunner implements PassRunner {
     }
 
     @Override
+    public double[][] nextTokenLogits(List<dev.patchbay.passes.GenerationStep.Row> rows) {
+        return inner.nextTokenLogits(rows);
+    }
+
+    @Override
     public EdgeEstimates edgeGradients(EdgeWork work) {
         return inner.edgeGradients(work);
     }

@@ -1,0 +1,48 @@
+package dev.patchbay.passes;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.types.DataType;
+import dev.patchbay.model.ForwardResult;
+import dev.patchbay.model.HookedTransformer;
+import dev.patchbay.model.Hooks;
+import dev.patchbay.model.Intervention;
+import dev.patchbay.model.Precision;
+import dev.patchbay.model.TokenBatch;
+import java.util.List;
+
+/**
+ * One step of generation for a batch of sequences (prompts of different lengths, right-padded): each row's
+ * interventions applied as the forward computes its activations, and the logits of each row's last position.
+ */
+public final class GenerationStep {
+    private GenerationStep() {}
+
+    /** A sequence so far and its interventions (their row is set here; positions already resolved). */
+    public record Row(int[] tokens, List<Intervention> interventions) {}
+
+    /** Each row's next-token logits [V], in float64. */
+    public static double[][] run(HookedTransformer model, List<Row> rows) {
+        try (NDManager scope = model.compute().newScope()) {
+            int[][] tokens = new int[rows.size()][];
+            int[] last = new int[rows.size()];
+            Hooks.Builder hooks = Hooks.builder();
+            for (int r = 0; r < rows.size(); r++) {
+                tokens[r] = rows.get(r).tokens();
+                last[r] = tokens[r].length - 1;
+                for (Intervention i : rows.get(r).interventions()) {
+                    hooks.intervene(i.onRow(r));
+                }
+            }
+            ForwardResult run = model.forward(
+                    scope, TokenBatch.of(tokens), hooks.unembedOnly(last).build());
+            NDArray logits = Precision.widened(run.logits()).toType(DataType.FLOAT64, false); // [B, 1, V]
+            double[][] out = new double[rows.size()][];
+            for (int r = 0; r < rows.size(); r++) {
+                out[r] = logits.get(new NDIndex("{}, 0", r)).toDoubleArray();
+            }
+            return out;
+        }
+    }
+}

@@ -1,0 +1,177 @@
+package dev.patchbay.generation;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ai.djl.ndarray.types.DataType;
+import dev.patchbay.TestCheckpoints;
+import dev.patchbay.checkpoint.LoadedModel;
+import dev.patchbay.model.Intervention;
+import dev.patchbay.passes.PassRunner;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/** Properties of generation that need no oracle beyond the model itself, on tiny-gpt2 in float32. */
+class GenerationPropertiesTest {
+    private static final int[] SHORT = {5, 17, 2, 44};
+    private static final int[] LONG = {8, 11, 2, 40, 19, 31, 5, 12, 9};
+    private static LoadedModel model;
+    private static PassRunner runner;
+
+    @BeforeAll
+    static void load() {
+        model = TestCheckpoints.load("tiny-gpt2", DataType.FLOAT32);
+        runner = PassRunner.direct(model.transformer());
+    }
+
+    @AfterAll
+    static void close() {
+        model.close();
+    }
+
+    private static List<Generation.Token> tokens(
+            List<int[]> prompts, List<Generation.Steer> steers, Generation.Settings s) {
+        List<Generation.Token> out = new ArrayList<>();
+        Generation.run(runner, prompts, steers, s, out::add);
+        return out;
+    }
+
+    private static Generation.Steer add(double coefficient) {
+        double[] v = new double[model.config().dModel()];
+        Arrays.fill(v, 0.3);
+        return new Generation.Steer(
+                new Intervention("blocks.1.hook_resid_pre", Intervention.Op.ADD, 0, null, null, v, coefficient),
+                Generation.Positions.ALL);
+    }
+
+    @Test
+    void anInterventionOfCoefficientZeroChangesNothingBitForBit() {
+        Generation.Settings greedy = Generation.Settings.greedy(5);
+        List<Generation.Token> plain = tokens(List.of(SHORT, LONG), List.of(), greedy);
+        List<Generation.Token> zero = tokens(List.of(SHORT, LONG), List.of(add(0)), greedy);
+        Generation.Steer scaleOne = new Generation.Steer(
+                new Intervention("blocks.0.attn.hook_z", Intervention.Op.SCALE, 0, null, new int[] {1}, null, 1),
+                Generation.Positions.ALL);
+        List<Generation.Token> one = tokens(List.of(SHORT, LONG), List.of(scaleOne), greedy);
+        for (int i = 0; i < plain.size(); i++) {
+            assertArrayEquals(plain.get(i).logits(), zero.get(i).logits(), "add x 0, token " + i);
+            assertArrayEquals(plain.get(i).logits(), one.get(i).logits(), "scale x 1, token " + i);
+        }
+        List<Generation.Token> steered = tokens(List.of(SHORT, LONG), List.of(add(3)), greedy);
+        assertFalse(Arrays.equals(plain.get(0).logits(), steered.get(0).logits()), "a real intervention changes them");
+    }
+
+    @Test
+    void aBatchedGenerationEqualsEachPromptAlone() {
+        Generation.Settings greedy = Generation.Settings.greedy(6);
+        List<int[]> both = Generation.run(runner, List.of(SHORT, LONG), List.of(add(1)), greedy, t -> {});
+        assertArrayEquals(
+                Generation.run(runner, List.of(SHORT), List.of(add(1)), greedy, t -> {})
+                        .get(0),
+                both.get(0));
+        assertArrayEquals(
+                Generation.run(runner, List.of(LONG), List.of(add(1)), greedy, t -> {})
+                        .get(0),
+                both.get(1));
+    }
+
+    @Test
+    void aSeededSampleIsReproducibleAcrossRunsAndBatchSizes() {
+        Generation.Settings sampled = new Generation.Settings(8, new int[0], 1.3, 50, 0.95, 42);
+        List<int[]> first = Generation.run(runner, List.of(SHORT, LONG), List.of(), sampled, t -> {});
+        List<int[]> again = Generation.run(runner, List.of(SHORT, LONG), List.of(), sampled, t -> {});
+        assertArrayEquals(first.get(0), again.get(0));
+        assertArrayEquals(first.get(1), again.get(1));
+        assertArrayEquals(
+                first.get(0),
+                Generation.run(runner, List.of(SHORT), List.of(), sampled, t -> {})
+                        .get(0));
+        List<int[]> otherSeed = Generation.run(
+                runner,
+                List.of(SHORT, LONG),
+                List.of(),
+                new Generation.Settings(8, new int[0], 1.3, 50, 0.95, 43),
+                t -> {});
+        assertFalse(Arrays.equals(first.get(0), otherSeed.get(0)) && Arrays.equals(first.get(1), otherSeed.get(1)));
+        // top_k = 1 is greedy whatever the temperature.
+        assertArrayEquals(
+                Generation.run(runner, List.of(LONG), List.of(), Generation.Settings.greedy(8), t -> {})
+                        .get(0),
+                Generation.run(
+                                runner,
+                                List.of(LONG),
+                                List.of(),
+                                new Generation.Settings(8, new int[0], 2, 1, 0, 7),
+                                t -> {})
+                        .get(0));
+    }
+
+    @Test
+    void aStopTokenEndsOnlyItsPrompt() {
+        int[] free = Generation.run(runner, List.of(SHORT), List.of(), Generation.Settings.greedy(6), t -> {})
+                .get(0);
+        int stop = free[2];
+        int firstStop = 0;
+        while (free[firstStop] != stop) {
+            firstStop++;
+        }
+        List<int[]> stopped = Generation.run(
+                runner,
+                List.of(SHORT, LONG),
+                List.of(),
+                new Generation.Settings(6, new int[] {stop}, 0, 0, 0, 0),
+                t -> {});
+        assertArrayEquals(Arrays.copyOf(free, firstStop + 1), stopped.get(0));
+        // The other prompt goes on as it would alone, up to its own first stop token, if any.
+        int[] other = Generation.run(runner, List.of(LONG), List.of(), Generation.Settings.greedy(6), t -> {})
+                .get(0);
+        int end = 0;
+        while (end < other.length && other[end] != stop) {
+            end++;
+        }
+        assertArrayEquals(Arrays.copyOf(other, Math.min(other.length, end + 1)), stopped.get(1));
+    }
+
+    @Test
+    void badSettingsAndValuesAreRefused() {
+        assertThrows(IllegalArgumentException.class, () -> new Generation.Settings(0, new int[0], 0, 0, 0, 0));
+        assertThrows(IllegalArgumentException.class, () -> new Generation.Settings(4, new int[0], -1, 0, 0, 0));
+        assertThrows(IllegalArgumentException.class, () -> new Generation.Settings(4, new int[0], 1, 0, 1.5, 0));
+        IllegalArgumentException e = assertThrows(
+                IllegalArgumentException.class,
+                () -> Generation.run(
+                        runner,
+                        List.of(SHORT),
+                        List.of(new Generation.Steer(
+                                new Intervention(
+                                        "blocks.0.hook_resid_pre",
+                                        Intervention.Op.SET,
+                                        0,
+                                        null,
+                                        null,
+                                        new double[3],
+                                        1),
+                                Generation.Positions.ALL)),
+                        Generation.Settings.greedy(2),
+                        t -> {}));
+        assertTrue(e.getMessage().contains("a value of 3 numbers"), e.getMessage());
+        e = assertThrows(
+                IllegalArgumentException.class,
+                () -> Generation.run(
+                        runner,
+                        List.of(SHORT),
+                        List.of(new Generation.Steer(
+                                new Intervention(
+                                        "blocks.9.hook_resid_pre", Intervention.Op.ZERO, 0, null, null, null, 1),
+                                Generation.Positions.ALL)),
+                        Generation.Settings.greedy(2),
+                        t -> {}));
+        assertTrue(e.getMessage().contains("blocks.9.hook_resid_pre"), e.getMessage());
+    }
+}
