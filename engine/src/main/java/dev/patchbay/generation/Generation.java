@@ -60,7 +60,12 @@ public final class Generation {
     }
 
     /** A generated token: its prompt, its step, its id, its log-probability and the step's logits. */
-    public record Token(int prompt, int step, int id, double logProb, double[] logits) {}
+    public record Token(int prompt, int step, int id, double logProb, double[] logits) {
+        /** The step's log-probabilities over the vocabulary. */
+        public double[] logProbs() {
+            return Sampling.logSoftmax(logits);
+        }
+    }
 
     /** Each prompt's continuation; every token is handed to {@code listener} as it is produced. */
     public static List<int[]> run(

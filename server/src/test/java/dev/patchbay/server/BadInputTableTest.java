@@ -107,6 +107,9 @@ class BadInputTableTest {
                 case "Patch" ->
                     stub.patch(parse(PatchRequest.newBuilder(), json)).forEachRemaining(e -> {});
                 case "Tokenize" -> stub.tokenize(parse(TokenizeRequest.newBuilder(), json));
+                case "Generate" ->
+                    stub.generate(parse(dev.patchbay.proto.v1.GenerateRequest.newBuilder(), json))
+                            .forEachRemaining(e -> {});
                 case "Scrub" ->
                     stub.scrub(parse(dev.patchbay.proto.v1.ScrubRequest.newBuilder(), json))
                             .forEachRemaining(e -> {});

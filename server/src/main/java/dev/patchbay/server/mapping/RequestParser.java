@@ -9,7 +9,11 @@ import dev.patchbay.attribution.baselines.Subsampling;
 import dev.patchbay.attribution.catalog.Methods;
 import dev.patchbay.attribution.diagnostic.FalseNegativeDiagnostic;
 import dev.patchbay.checkpoint.TextTokenizer;
+import dev.patchbay.generation.Generation;
+import dev.patchbay.model.HookSites;
+import dev.patchbay.model.Intervention;
 import dev.patchbay.model.ModelConfig;
+import dev.patchbay.model.SiteLayout;
 import dev.patchbay.nodes.EdgeGraph;
 import dev.patchbay.nodes.Metric;
 import dev.patchbay.nodes.NodeKind;
@@ -22,6 +26,7 @@ import dev.patchbay.proto.v1.DiagnosticOptions;
 import dev.patchbay.proto.v1.DiscoverCircuitRequest;
 import dev.patchbay.proto.v1.EdgeMethod;
 import dev.patchbay.proto.v1.EvaluateCircuitRequest;
+import dev.patchbay.proto.v1.GenerateRequest;
 import dev.patchbay.proto.v1.MetricKind;
 import dev.patchbay.proto.v1.Node;
 import dev.patchbay.proto.v1.PatchRequest;
@@ -376,6 +381,165 @@ public final class RequestParser {
                     + " runs; draw fewer samples");
         }
         return new Scrub(model, pairs, hypothesis, samples, r.getSeed(), patchRowsFitting(model, pairs));
+    }
+
+    /** A checked Generate request. */
+    public record Generate(
+            ServedModel model,
+            List<int[]> prompts,
+            List<Generation.Steer> steers,
+            Generation.Settings settings,
+            int topAlternatives) {}
+
+    public Generate generate(GenerateRequest r) throws RequestException {
+        ServedModel model = model(r.getModel());
+        if (r.getPromptsCount() == 0) {
+            throw RequestException.invalid("prompts: at least one prompt is needed");
+        }
+        if (r.getPromptsCount() > limits.maxPairs()) {
+            throw RequestException.tooLarge(
+                    "prompts: " + r.getPromptsCount() + " prompts exceed the server's limit of " + limits.maxPairs());
+        }
+        int newTokens = r.getMaxNewTokens() == 0 ? 16 : r.getMaxNewTokens();
+        if (newTokens < 0) {
+            throw RequestException.invalid("max_new_tokens: at least 1 (0 takes 16), got " + r.getMaxNewTokens());
+        }
+        List<int[]> prompts = new ArrayList<>();
+        long longest = 0;
+        for (int i = 0; i < r.getPromptsCount(); i++) {
+            int[] ids = prompt(model, r.getPrompts(i), "prompts[" + i + "]", r.getAllowUnknownTokens());
+            prompts.add(ids);
+            longest = Math.max(longest, ids.length);
+        }
+        ModelConfig config = model.config();
+        long limit =
+                config.learnedPositions() ? Math.min(limits.maxTokens(), config.maxPositions()) : limits.maxTokens();
+        if (longest + newTokens > limit) {
+            throw RequestException.invalid("max_new_tokens: a prompt of " + longest + " tokens and " + newTokens
+                    + " new ones exceed " + limit + " tokens (the server's or the model's limit)");
+        }
+        // Each step recomputes the whole sequence: charge it as patched runs.
+        if ((double) prompts.size() * newTokens > limits.maxPatchedRuns()) {
+            throw RequestException.tooLarge("max_new_tokens: " + prompts.size() + " prompts x " + newTokens
+                    + " steps exceed the server's limit of " + limits.maxPatchedRuns() + " runs");
+        }
+        double temperature = finite(r.getTemperature(), "temperature");
+        if (temperature < 0) {
+            throw RequestException.invalid("temperature: 0 (greedy) or positive, got " + temperature);
+        }
+        if (r.getTopK() < 0) {
+            throw RequestException.invalid("top_k: 0 (all) or positive, got " + r.getTopK());
+        }
+        double topP = finite(r.getTopP(), "top_p");
+        if (topP < 0 || topP > 1) {
+            throw RequestException.invalid("top_p: in [0, 1] (0 or 1: all), got " + topP);
+        }
+        if (r.getTopAlternatives() < 0 || r.getTopAlternatives() > 20) {
+            throw RequestException.invalid("top_alternatives: in [0, 20], got " + r.getTopAlternatives());
+        }
+        int[] stop = tokens(model, r.getStopList(), "stop", r.getAllowUnknownTokens());
+        List<Generation.Steer> steers = new ArrayList<>();
+        for (int i = 0; i < r.getInterventionsCount(); i++) {
+            steers.add(steer(model, r.getInterventions(i), "interventions[" + i + "]"));
+        }
+        return new Generate(
+                model,
+                prompts,
+                steers,
+                new Generation.Settings(newTokens, stop, temperature, r.getTopK(), topP, r.getSeed()),
+                r.getTopAlternatives());
+    }
+
+    /** An intervention checked against the model: its site, op, units, positions and value length. */
+    private static Generation.Steer steer(ServedModel model, dev.patchbay.proto.v1.Intervention in, String at)
+            throws RequestException {
+        String site = in.getSite();
+        if (!model.loaded().transformer().hookSites().contains(site)) {
+            throw RequestException.invalid(
+                    at + ".site: '" + site + "' is not a hook site of the model" + " (ListModels lists them)");
+        }
+        Intervention.Op op = switch (in.getOp()) {
+            case OP_ADD -> Intervention.Op.ADD;
+            case OP_SET -> Intervention.Op.SET;
+            case OP_SCALE -> Intervention.Op.SCALE;
+            case OP_ZERO -> Intervention.Op.ZERO;
+            default -> throw RequestException.invalid(at + ".op: name one of OP_ADD, OP_SET, OP_SCALE, OP_ZERO");
+        };
+        ModelConfig c = model.config();
+        SiteLayout layout = HookSites.layoutOf(site);
+        String leaf = site.substring(site.lastIndexOf('.') + 1);
+        boolean kv = leaf.startsWith("hook_k") || leaf.startsWith("hook_v") || leaf.equals("hook_rot_k");
+        int units = switch (layout) {
+            case HEADS, ATTENTION_MAP -> kv ? c.nKvHeads() : c.nHeads();
+            case NEURONS -> c.dMlp();
+            case RESIDUAL -> 0;
+        };
+        int[] chosen = in.getUnitsList().stream().mapToInt(Integer::intValue).toArray();
+        if (units == 0 && chosen.length > 0) {
+            throw RequestException.invalid(at + ".units: " + site + " is a residual site, with no heads or neurons");
+        }
+        for (int u = 0; u < chosen.length; u++) {
+            if (chosen[u] < 0 || chosen[u] >= units) {
+                throw RequestException.invalid(
+                        at + ".units[" + u + "]: " + chosen[u] + " outside [0, " + units + ") at " + site);
+            }
+        }
+        long width = switch (layout) {
+            case HEADS -> leaf.endsWith("_input") ? c.dModel() : c.dHead();
+            case NEURONS -> c.dMlp();
+            case RESIDUAL -> c.dModel();
+            case ATTENTION_MAP -> -1; // as long as the sequence: checked as it runs
+        };
+        int values = in.getValueCount();
+        boolean needsValue = op == Intervention.Op.ADD || op == Intervention.Op.SET;
+        if (needsValue
+                && width > 0
+                && values != 1
+                && values != width
+                && !(layout == SiteLayout.NEURONS && chosen.length > 0 && values == chosen.length)) {
+            throw RequestException.invalid(at + ".value: " + values + " numbers; give 1, or " + width
+                    + " (the last axis of " + site + ")" + (layout == SiteLayout.NEURONS ? ", or one per unit" : ""));
+        }
+        if (!needsValue && values > 0) {
+            throw RequestException.invalid(
+                    at + ".value: " + op.name().toLowerCase(java.util.Locale.ROOT) + " takes no value");
+        }
+        Generation.Positions where = switch (in.getWhere()) {
+            case POSITIONS_ALL -> Generation.Positions.ALL;
+            case POSITIONS_PROMPT -> Generation.Positions.PROMPT;
+            case POSITIONS_GENERATED -> Generation.Positions.GENERATED;
+            case POSITIONS_GIVEN -> Generation.Positions.GIVEN;
+            default -> throw RequestException.invalid(at + ".where: unknown value " + in.getWhereValue());
+        };
+        int[] positions =
+                in.getPositionsList().stream().mapToInt(Integer::intValue).toArray();
+        if (where == Generation.Positions.GIVEN && positions.length == 0) {
+            throw RequestException.invalid(at + ".positions: POSITIONS_GIVEN needs at least one position");
+        }
+        for (int t = 0; t < positions.length; t++) {
+            if (positions[t] < 0) {
+                throw RequestException.invalid(at + ".positions[" + t + "]: " + positions[t] + " is negative");
+            }
+        }
+        double coefficient = in.hasCoefficient() ? finite(in.getCoefficient(), at + ".coefficient") : 1;
+        double[] value = needsValue
+                ? in.getValueList().stream().mapToDouble(Double::doubleValue).toArray()
+                : null;
+        if (value != null) {
+            for (int v = 0; v < value.length; v++) {
+                finite(value[v], at + ".value[" + v + "]");
+            }
+        }
+        return new Generation.Steer(
+                new Intervention(
+                        site,
+                        op,
+                        0,
+                        where == Generation.Positions.GIVEN ? positions : null,
+                        chosen.length == 0 ? null : chosen,
+                        value,
+                        coefficient),
+                where);
     }
 
     private static CircuitEvaluation.Ablation ablation(Ablation a, List<PromptPair> pairs) throws RequestException {

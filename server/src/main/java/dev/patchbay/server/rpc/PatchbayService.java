@@ -11,6 +11,8 @@ import dev.patchbay.proto.v1.CircuitEvent;
 import dev.patchbay.proto.v1.DiscoverCircuitRequest;
 import dev.patchbay.proto.v1.DiscoveryEvent;
 import dev.patchbay.proto.v1.EvaluateCircuitRequest;
+import dev.patchbay.proto.v1.GenerateEvent;
+import dev.patchbay.proto.v1.GenerateRequest;
 import dev.patchbay.proto.v1.ListModelsRequest;
 import dev.patchbay.proto.v1.ListModelsResponse;
 import dev.patchbay.proto.v1.Metrics;
@@ -194,6 +196,18 @@ public final class PatchbayService extends PatchbayGrpc.PatchbayImplBase {
             RequestParser.Scrub parsed = parser.scrub(request);
             Device.Job job = openJob(parsed.model().device(), call);
             start(job, call, new ScrubJob(parsed, job, response, this::stopping));
+        } catch (RequestException e) {
+            response.onError(e.status().asRuntimeException());
+        }
+    }
+
+    @Override
+    public void generate(GenerateRequest request, StreamObserver<GenerateEvent> response) {
+        var call = (ServerCallStreamObserver<GenerateEvent>) response;
+        try {
+            RequestParser.Generate parsed = parser.generate(request);
+            Device.Job job = openJob(parsed.model().device(), call);
+            start(job, call, new GenerateJob(parsed, job, response, this::stopping));
         } catch (RequestException e) {
             response.onError(e.status().asRuntimeException());
         }

@@ -1,0 +1,134 @@
+package dev.patchbay.server;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ai.djl.ndarray.types.DataType;
+import dev.patchbay.TestCheckpoints;
+import dev.patchbay.checkpoint.LoadedModel;
+import dev.patchbay.execution.SchedulerConfig;
+import dev.patchbay.generation.Generation;
+import dev.patchbay.model.Intervention;
+import dev.patchbay.passes.PassRunner;
+import dev.patchbay.proto.v1.Continuation;
+import dev.patchbay.proto.v1.GenerateEvent;
+import dev.patchbay.proto.v1.GenerateRequest;
+import dev.patchbay.proto.v1.GeneratedToken;
+import dev.patchbay.proto.v1.InterventionOp;
+import dev.patchbay.proto.v1.InterventionPositions;
+import dev.patchbay.proto.v1.PatchbayGrpc;
+import dev.patchbay.proto.v1.Prompt;
+import dev.patchbay.proto.v1.TokenIds;
+import dev.patchbay.server.config.ServerLimits;
+import io.grpc.ManagedChannel;
+import io.grpc.inprocess.InProcessChannelBuilder;
+import io.grpc.inprocess.InProcessServerBuilder;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/** Generate over grpc-java's in-process transport: the engine's tokens, streamed, with interventions. */
+class GenerateServiceTest {
+    private static final int[] SHORT = {5, 17, 2, 44};
+    private static final int[] LONG = {8, 11, 2, 40, 19, 31, 5, 12, 9};
+    private static LoadedModel gpt2;
+    private static PatchbayServer server;
+    private static ManagedChannel channel;
+
+    @BeforeAll
+    static void start() throws Exception {
+        gpt2 = TestCheckpoints.load("tiny-gpt2", DataType.FLOAT32);
+        String name = InProcessServerBuilder.generateName();
+        server = PatchbayServer.start(
+                InProcessServerBuilder.forName(name),
+                Map.of("tiny-gpt2", gpt2),
+                new SchedulerConfig(32, 8192, Duration.ofMillis(5), 1L << 30),
+                new ServerLimits(1 << 20, 64, 64, 100_000, 32, 4, 4096));
+        channel = InProcessChannelBuilder.forName(name).build();
+    }
+
+    @AfterAll
+    static void stop() throws Exception {
+        channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+        server.close();
+        gpt2.close();
+    }
+
+    private static Prompt ids(int[] ids) {
+        TokenIds.Builder b = TokenIds.newBuilder();
+        for (int id : ids) {
+            b.addIds(id);
+        }
+        return Prompt.newBuilder().setIds(b).build();
+    }
+
+    @Test
+    void tokensStreamAsTheEngineGeneratesThemWithInterventions() {
+        double[] direction = new double[gpt2.config().dModel()];
+        java.util.Arrays.fill(direction, 0.4);
+        GenerateRequest request = GenerateRequest.newBuilder()
+                .setModel("tiny-gpt2")
+                .addPrompts(ids(SHORT))
+                .addPrompts(ids(LONG))
+                .setMaxNewTokens(5)
+                .setTopAlternatives(3)
+                .addInterventions(dev.patchbay.proto.v1.Intervention.newBuilder()
+                        .setSite("blocks.1.hook_resid_pre")
+                        .setOp(InterventionOp.OP_ADD)
+                        .setCoefficient(2)
+                        .addAllValue(java.util.Arrays.stream(direction).boxed().toList())
+                        .setWhere(InterventionPositions.POSITIONS_GENERATED))
+                .addInterventions(dev.patchbay.proto.v1.Intervention.newBuilder()
+                        .setSite("blocks.0.attn.hook_z")
+                        .setOp(InterventionOp.OP_ZERO)
+                        .addUnits(1))
+                .build();
+        List<GenerateEvent> events = new ArrayList<>();
+        PatchbayGrpc.newBlockingStub(channel).generate(request).forEachRemaining(events::add);
+        List<GeneratedToken> tokens = events.stream()
+                .filter(GenerateEvent::hasToken)
+                .map(GenerateEvent::getToken)
+                .toList();
+        List<Continuation> done = events.stream()
+                .filter(GenerateEvent::hasContinuation)
+                .map(GenerateEvent::getContinuation)
+                .toList();
+        assertEquals(10, tokens.size());
+        assertTrue(events.get(events.size() - 1).hasSummary());
+
+        List<int[]> local = Generation.run(
+                PassRunner.direct(gpt2.transformer()),
+                List.of(SHORT, LONG),
+                List.of(
+                        new Generation.Steer(
+                                new Intervention(
+                                        "blocks.1.hook_resid_pre", Intervention.Op.ADD, 0, null, null, direction, 2),
+                                Generation.Positions.GENERATED),
+                        new Generation.Steer(
+                                new Intervention(
+                                        "blocks.0.attn.hook_z", Intervention.Op.ZERO, 0, null, new int[] {1}, null, 1),
+                                Generation.Positions.ALL)),
+                Generation.Settings.greedy(5),
+                t -> {});
+        for (int p = 0; p < 2; p++) {
+            assertArrayEquals(
+                    local.get(p),
+                    done.get(p).getIdsList().stream()
+                            .mapToInt(Integer::intValue)
+                            .toArray(),
+                    "prompt " + p);
+            assertEquals("max_new_tokens", done.get(p).getStoppedBy());
+        }
+        GeneratedToken first = tokens.get(0);
+        assertEquals(3, first.getAlternativesCount());
+        // Greedy: the token is the most likely alternative, with its log-probability.
+        assertEquals(first.getId(), first.getAlternatives(0).getId());
+        assertEquals(first.getLogProb(), first.getAlternatives(0).getLogProb(), 1e-12);
+    }
+}
