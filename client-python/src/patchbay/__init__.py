@@ -6,6 +6,7 @@ from patchbay.client import (
                              Client,
                              DiscoveryRun,
                              EdgeAttribution,
+                             GenerationRun,
                              PatchbayError,
                              ScrubRun,
                              Tokens,
@@ -13,6 +14,7 @@ from patchbay.client import (
 )
 from patchbay.edges import CircuitPoint, EdgeBlock, EdgeDiagnostic, VerifiedEdge
 from patchbay.events import Accepted, Diagnostic, Effects, Progress, Summary, Verified
+from patchbay.generate import Continuation, GeneratedToken
 from patchbay.names import edge_name, node_name, parse_edge, parse_node
 from patchbay.requests import Pair
 from patchbay.runs import NodeInfo
@@ -21,5 +23,6 @@ from patchbay.scrub import ScrubResult, ScrubSample
 __all__ = ["AsyncClient", "Attribution", "Client", "PatchbayError", "Tokens", "Pair", "Accepted", "Effects",
            "Progress", "Summary", "Verified", "Diagnostic", "node_name", "parse_node", "load_run", "NodeInfo",
            "EdgeAttribution", "EdgeBlock", "VerifiedEdge", "EdgeDiagnostic", "edge_name", "parse_edge", "CircuitRun",
-           "CircuitPoint", "DiscoveryRun", "ScrubRun", "ScrubSample", "ScrubResult"]
+           "CircuitPoint", "DiscoveryRun", "ScrubRun", "ScrubSample", "ScrubResult",
+           "GenerationRun", "GeneratedToken", "Continuation"]
 __version__ = "0.1.0"

@@ -8,7 +8,7 @@ from typing import Any
 import grpc
 import numpy as np
 
-from patchbay import edges, runs, scrub
+from patchbay import edges, generate, runs, scrub
 from patchbay import events as ev
 from patchbay.names import node_names, parse_node
 from patchbay.requests import METRICS, NodeSpec, Pairs, attribute_request, node_set, pair_list
@@ -257,6 +257,30 @@ class ScrubRun(_Run):
                             columns=["index", "pair", "original", "scrubbed", "resampled"])
 
 
+class GenerationRun(_Run):
+    """One Generate call: iterate to get each token as it is produced; ``text(p)`` and ``ids(p)`` give prompt p's
+    whole continuation, ``to_dataframe()`` one row per token (prompt, step, id, text, log_prob)."""
+
+    _convert = staticmethod(generate.convert)
+
+    def continuations(self) -> list[generate.Continuation]:
+        return sorted((e for e in self.collect()._events if isinstance(e, generate.Continuation)),
+                      key=lambda c: c.prompt)
+
+    def text(self, prompt: int = 0) -> str:
+        return self.continuations()[prompt].text
+
+    def ids(self, prompt: int = 0) -> list[int]:
+        return self.continuations()[prompt].ids
+
+    def to_dataframe(self):
+        import pandas as pd
+
+        return pd.DataFrame([(t.prompt, t.step, t.id, t.text, t.log_prob) for t in self.collect()._events
+                             if isinstance(t, generate.GeneratedToken)],
+                            columns=["prompt", "step", "id", "text", "log_prob"])
+
+
 class Client:
     """A connection to a Patchbay server, e.g. ``Client("localhost:50051")``. Use it as a context manager."""
 
@@ -372,6 +396,20 @@ class Client:
         request = scrub.request(model, pairs, claims, samples=samples, seed=seed, metric=metric,
                                 allow_unknown_tokens=allow_unknown_tokens)
         return ScrubRun(self._stub.Scrub(request, timeout=self._timeout, metadata=self._metadata), progress)
+
+    def generate(self, model: str, prompts, *, max_new_tokens: int = 16, interventions=None,
+                 temperature: float = 0.0, top_k: int = 0, top_p: float = 0.0, seed: int = 0, stop=None,
+                 top_alternatives: int = 0, allow_unknown_tokens: bool = False) -> GenerationRun:
+        """Continues a prompt (text or token ids) or a list of them: greedy at temperature 0, else sampled (top_k,
+        top_p, seeded per prompt). ``interventions`` change activations at every step, e.g.
+        ``[{"site": "blocks.2.hook_resid_pre", "op": "add", "value": vector, "coefficient": 4}]`` or
+        ``{"site": "blocks.1.attn.hook_z", "op": "zero", "units": [3]}`` (ops add, set, scale, zero; positions
+        "all", "prompt", "generated" or a list). Iterate the run for tokens as they arrive; ``run.text()`` waits
+        for the whole continuation."""
+        request = generate.request(model, prompts, max_new_tokens=max_new_tokens, interventions=interventions,
+                                   temperature=temperature, top_k=top_k, top_p=top_p, seed=seed, stop=stop,
+                                   top_alternatives=top_alternatives, allow_unknown_tokens=allow_unknown_tokens)
+        return GenerationRun(self._stub.Generate(request, timeout=self._timeout, metadata=self._metadata))
 
     def patch(self, model: str, pairs: Pairs, groups: Iterable[str | Iterable[str]], *,
               metric: str = "logit_diff") -> Iterator[patchbay_pb2.PatchResult]:
@@ -504,6 +542,18 @@ class AsyncClient:
                                 allow_unknown_tokens=allow_unknown_tokens)
         async for event in self._events(self._stub.Scrub(request, timeout=self._timeout, metadata=self._metadata),
                                         scrub.convert, progress):
+            yield event
+
+    async def generate(self, model: str, prompts, *, max_new_tokens: int = 16, interventions=None,
+                       temperature: float = 0.0, top_k: int = 0, top_p: float = 0.0, seed: int = 0, stop=None,
+                       top_alternatives: int = 0, allow_unknown_tokens: bool = False) -> AsyncIterator[object]:
+        """Yields typed generation events (tokens, then continuations) as they stream; Client.generate's
+        arguments."""
+        request = generate.request(model, prompts, max_new_tokens=max_new_tokens, interventions=interventions,
+                                   temperature=temperature, top_k=top_k, top_p=top_p, seed=seed, stop=stop,
+                                   top_alternatives=top_alternatives, allow_unknown_tokens=allow_unknown_tokens)
+        async for event in self._events(self._stub.Generate(request, timeout=self._timeout,
+                                                            metadata=self._metadata), generate.convert, False):
             yield event
 
     async def patch(self, model: str, pairs: Pairs, groups: Iterable[str | Iterable[str]], *,

@@ -76,6 +76,21 @@ class DiscoverySearch(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     DISCOVERY_SEARCH_UNSPECIFIED: _ClassVar[DiscoverySearch]
     GREEDY: _ClassVar[DiscoverySearch]
     ACDC: _ClassVar[DiscoverySearch]
+
+class InterventionOp(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    INTERVENTION_OP_UNSPECIFIED: _ClassVar[InterventionOp]
+    OP_ADD: _ClassVar[InterventionOp]
+    OP_SET: _ClassVar[InterventionOp]
+    OP_SCALE: _ClassVar[InterventionOp]
+    OP_ZERO: _ClassVar[InterventionOp]
+
+class InterventionPositions(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    POSITIONS_ALL: _ClassVar[InterventionPositions]
+    POSITIONS_PROMPT: _ClassVar[InterventionPositions]
+    POSITIONS_GENERATED: _ClassVar[InterventionPositions]
+    POSITIONS_GIVEN: _ClassVar[InterventionPositions]
 METRIC_KIND_UNSPECIFIED: MetricKind
 LOGIT_DIFF: MetricKind
 LOG_PROB: MetricKind
@@ -122,6 +137,15 @@ NOISE_PROMPT: Ablation
 DISCOVERY_SEARCH_UNSPECIFIED: DiscoverySearch
 GREEDY: DiscoverySearch
 ACDC: DiscoverySearch
+INTERVENTION_OP_UNSPECIFIED: InterventionOp
+OP_ADD: InterventionOp
+OP_SET: InterventionOp
+OP_SCALE: InterventionOp
+OP_ZERO: InterventionOp
+POSITIONS_ALL: InterventionPositions
+POSITIONS_PROMPT: InterventionPositions
+POSITIONS_GENERATED: InterventionPositions
+POSITIONS_GIVEN: InterventionPositions
 
 class MetricsRequest(_message.Message):
     __slots__ = ()
@@ -793,6 +817,100 @@ class ScrubEvent(_message.Message):
     result: ScrubResult
     summary: Summary
     def __init__(self, accepted: _Optional[_Union[Accepted, _Mapping]] = ..., progress: _Optional[_Union[Progress, _Mapping]] = ..., sample: _Optional[_Union[ScrubSample, _Mapping]] = ..., result: _Optional[_Union[ScrubResult, _Mapping]] = ..., summary: _Optional[_Union[Summary, _Mapping]] = ...) -> None: ...
+
+class Intervention(_message.Message):
+    __slots__ = ("site", "op", "units", "where", "positions", "value", "coefficient")
+    SITE_FIELD_NUMBER: _ClassVar[int]
+    OP_FIELD_NUMBER: _ClassVar[int]
+    UNITS_FIELD_NUMBER: _ClassVar[int]
+    WHERE_FIELD_NUMBER: _ClassVar[int]
+    POSITIONS_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    COEFFICIENT_FIELD_NUMBER: _ClassVar[int]
+    site: str
+    op: InterventionOp
+    units: _containers.RepeatedScalarFieldContainer[int]
+    where: InterventionPositions
+    positions: _containers.RepeatedScalarFieldContainer[int]
+    value: _containers.RepeatedScalarFieldContainer[float]
+    coefficient: float
+    def __init__(self, site: _Optional[str] = ..., op: _Optional[_Union[InterventionOp, str]] = ..., units: _Optional[_Iterable[int]] = ..., where: _Optional[_Union[InterventionPositions, str]] = ..., positions: _Optional[_Iterable[int]] = ..., value: _Optional[_Iterable[float]] = ..., coefficient: _Optional[float] = ...) -> None: ...
+
+class GenerateRequest(_message.Message):
+    __slots__ = ("model", "prompts", "max_new_tokens", "stop", "temperature", "top_k", "top_p", "seed", "interventions", "top_alternatives", "allow_unknown_tokens")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    PROMPTS_FIELD_NUMBER: _ClassVar[int]
+    MAX_NEW_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    STOP_FIELD_NUMBER: _ClassVar[int]
+    TEMPERATURE_FIELD_NUMBER: _ClassVar[int]
+    TOP_K_FIELD_NUMBER: _ClassVar[int]
+    TOP_P_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    INTERVENTIONS_FIELD_NUMBER: _ClassVar[int]
+    TOP_ALTERNATIVES_FIELD_NUMBER: _ClassVar[int]
+    ALLOW_UNKNOWN_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    prompts: _containers.RepeatedCompositeFieldContainer[Prompt]
+    max_new_tokens: int
+    stop: _containers.RepeatedCompositeFieldContainer[Token]
+    temperature: float
+    top_k: int
+    top_p: float
+    seed: int
+    interventions: _containers.RepeatedCompositeFieldContainer[Intervention]
+    top_alternatives: int
+    allow_unknown_tokens: bool
+    def __init__(self, model: _Optional[str] = ..., prompts: _Optional[_Iterable[_Union[Prompt, _Mapping]]] = ..., max_new_tokens: _Optional[int] = ..., stop: _Optional[_Iterable[_Union[Token, _Mapping]]] = ..., temperature: _Optional[float] = ..., top_k: _Optional[int] = ..., top_p: _Optional[float] = ..., seed: _Optional[int] = ..., interventions: _Optional[_Iterable[_Union[Intervention, _Mapping]]] = ..., top_alternatives: _Optional[int] = ..., allow_unknown_tokens: _Optional[bool] = ...) -> None: ...
+
+class TokenChoice(_message.Message):
+    __slots__ = ("id", "text", "log_prob")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    LOG_PROB_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    text: str
+    log_prob: float
+    def __init__(self, id: _Optional[int] = ..., text: _Optional[str] = ..., log_prob: _Optional[float] = ...) -> None: ...
+
+class GeneratedToken(_message.Message):
+    __slots__ = ("prompt", "step", "id", "text", "log_prob", "alternatives")
+    PROMPT_FIELD_NUMBER: _ClassVar[int]
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    LOG_PROB_FIELD_NUMBER: _ClassVar[int]
+    ALTERNATIVES_FIELD_NUMBER: _ClassVar[int]
+    prompt: int
+    step: int
+    id: int
+    text: str
+    log_prob: float
+    alternatives: _containers.RepeatedCompositeFieldContainer[TokenChoice]
+    def __init__(self, prompt: _Optional[int] = ..., step: _Optional[int] = ..., id: _Optional[int] = ..., text: _Optional[str] = ..., log_prob: _Optional[float] = ..., alternatives: _Optional[_Iterable[_Union[TokenChoice, _Mapping]]] = ...) -> None: ...
+
+class Continuation(_message.Message):
+    __slots__ = ("prompt", "ids", "text", "stopped_by")
+    PROMPT_FIELD_NUMBER: _ClassVar[int]
+    IDS_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    STOPPED_BY_FIELD_NUMBER: _ClassVar[int]
+    prompt: int
+    ids: _containers.RepeatedScalarFieldContainer[int]
+    text: str
+    stopped_by: str
+    def __init__(self, prompt: _Optional[int] = ..., ids: _Optional[_Iterable[int]] = ..., text: _Optional[str] = ..., stopped_by: _Optional[str] = ...) -> None: ...
+
+class GenerateEvent(_message.Message):
+    __slots__ = ("accepted", "token", "continuation", "summary")
+    ACCEPTED_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    CONTINUATION_FIELD_NUMBER: _ClassVar[int]
+    SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    accepted: Accepted
+    token: GeneratedToken
+    continuation: Continuation
+    summary: Summary
+    def __init__(self, accepted: _Optional[_Union[Accepted, _Mapping]] = ..., token: _Optional[_Union[GeneratedToken, _Mapping]] = ..., continuation: _Optional[_Union[Continuation, _Mapping]] = ..., summary: _Optional[_Union[Summary, _Mapping]] = ...) -> None: ...
 
 class NodeGroup(_message.Message):
     __slots__ = ("name", "nodes")

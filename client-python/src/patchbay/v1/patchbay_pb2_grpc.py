@@ -70,6 +70,11 @@ class PatchbayStub:
                 request_serializer=patchbay_dot_v1_dot_patchbay__pb2.ScrubRequest.SerializeToString,
                 response_deserializer=patchbay_dot_v1_dot_patchbay__pb2.ScrubEvent.FromString,
                 _registered_method=True)
+        self.Generate = channel.unary_stream(
+                '/patchbay.v1.Patchbay/Generate',
+                request_serializer=patchbay_dot_v1_dot_patchbay__pb2.GenerateRequest.SerializeToString,
+                response_deserializer=patchbay_dot_v1_dot_patchbay__pb2.GenerateEvent.FromString,
+                _registered_method=True)
         self.Patch = channel.unary_stream(
                 '/patchbay.v1.Patchbay/Patch',
                 request_serializer=patchbay_dot_v1_dot_patchbay__pb2.PatchRequest.SerializeToString,
@@ -153,6 +158,14 @@ class PatchbayServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Generate(self, request, context):
+        """Generates continuations of prompts, greedy or sampled, with interventions at hook sites applied at every step
+        (steering). Streams each new token as it is produced, then each prompt's continuation and a Summary.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def Patch(self, request, context):
         """Exact activation patching of given nodes or groups of nodes (each group patched jointly), streamed as
         each batch of patched runs completes.
@@ -214,6 +227,11 @@ def add_PatchbayServicer_to_server(servicer, server):
                     servicer.Scrub,
                     request_deserializer=patchbay_dot_v1_dot_patchbay__pb2.ScrubRequest.FromString,
                     response_serializer=patchbay_dot_v1_dot_patchbay__pb2.ScrubEvent.SerializeToString,
+            ),
+            'Generate': grpc.unary_stream_rpc_method_handler(
+                    servicer.Generate,
+                    request_deserializer=patchbay_dot_v1_dot_patchbay__pb2.GenerateRequest.FromString,
+                    response_serializer=patchbay_dot_v1_dot_patchbay__pb2.GenerateEvent.SerializeToString,
             ),
             'Patch': grpc.unary_stream_rpc_method_handler(
                     servicer.Patch,
@@ -421,6 +439,33 @@ class Patchbay:
             '/patchbay.v1.Patchbay/Scrub',
             patchbay_dot_v1_dot_patchbay__pb2.ScrubRequest.SerializeToString,
             patchbay_dot_v1_dot_patchbay__pb2.ScrubEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Generate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/patchbay.v1.Patchbay/Generate',
+            patchbay_dot_v1_dot_patchbay__pb2.GenerateRequest.SerializeToString,
+            patchbay_dot_v1_dot_patchbay__pb2.GenerateEvent.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,99 @@
+"""Generation with interventions: building a Generate request from plain values, and its events typed."""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from patchbay import events as ev
+from patchbay.requests import Prompt, TokenSpec, _prompt, _tokens
+from patchbay.v1 import patchbay_pb2 as pb
+
+OPS = {"add": pb.OP_ADD, "set": pb.OP_SET, "scale": pb.OP_SCALE, "zero": pb.OP_ZERO}
+WHERE = {"all": pb.POSITIONS_ALL, "prompt": pb.POSITIONS_PROMPT, "generated": pb.POSITIONS_GENERATED}
+
+
+@dataclass(frozen=True)
+class TokenChoice:
+    id: int
+    text: str
+    log_prob: float
+
+
+@dataclass(frozen=True)
+class GeneratedToken:
+    """One new token of prompt ``prompt`` at step ``step``, with its log-probability and the top alternatives."""
+    prompt: int
+    step: int
+    id: int
+    text: str
+    log_prob: float
+    alternatives: list[TokenChoice]
+
+
+@dataclass(frozen=True)
+class Continuation:
+    """A prompt's whole continuation; ``stopped_by`` is "stop token" or "max_new_tokens"."""
+    prompt: int
+    ids: list[int]
+    text: str
+    stopped_by: str
+
+
+def convert(event: pb.GenerateEvent):
+    kind = event.WhichOneof("event")
+    if kind == "token":
+        t = event.token
+        return GeneratedToken(t.prompt, t.step, t.id, t.text, t.log_prob,
+                              [TokenChoice(a.id, a.text, a.log_prob) for a in t.alternatives])
+    if kind == "continuation":
+        c = event.continuation
+        return Continuation(c.prompt, list(c.ids), c.text, c.stopped_by)
+    wrapped = pb.AttributeEvent()
+    getattr(wrapped, kind).CopyFrom(getattr(event, kind))
+    return ev.convert(wrapped)
+
+
+def intervention(spec: Mapping[str, Any] | pb.Intervention) -> pb.Intervention:
+    """{"site": "blocks.1.hook_resid_pre", "op": "add", "value": vector, "coefficient": 2.0, "units": [heads or
+    neurons], "positions": "all" | "prompt" | "generated" | [indices]}; only site and op are required."""
+    if isinstance(spec, pb.Intervention):
+        return spec
+    unknown = set(spec) - {"site", "op", "value", "coefficient", "units", "positions"}
+    if unknown:
+        raise ValueError(f"intervention: unknown keys {sorted(unknown)}; use site, op, value, coefficient, units,"
+                         " positions")
+    op = spec.get("op")
+    if op not in OPS:
+        raise ValueError(f"intervention op: {op!r}; use one of {sorted(OPS)}")
+    out = pb.Intervention(site=spec["site"], op=OPS[op], units=list(spec.get("units", [])))
+    value = spec.get("value")
+    if value is not None:
+        out.value.extend(float(v) for v in ([value] if isinstance(value, (int, float)) else list(value)))
+    if "coefficient" in spec:
+        out.coefficient = float(spec["coefficient"])
+    positions = spec.get("positions", "all")
+    if isinstance(positions, str):
+        if positions not in WHERE:
+            raise ValueError(f"intervention positions: {positions!r}; use {sorted(WHERE)} or a list of indices")
+        out.where = WHERE[positions]
+    else:
+        out.where = pb.POSITIONS_GIVEN
+        out.positions.extend(int(p) for p in positions)
+    return out
+
+
+def request(model: str, prompts: Prompt | Sequence[Prompt], *, max_new_tokens: int, interventions, temperature: float,
+            top_k: int, top_p: float, seed: int, stop: TokenSpec | None, top_alternatives: int,
+            allow_unknown_tokens: bool) -> pb.GenerateRequest:
+    """One prompt (text or token ids) or a list of them."""
+    one = isinstance(prompts, str) or (isinstance(prompts, Sequence) and bool(prompts)
+                                       and isinstance(prompts[0], int))
+    items = [prompts] if one else list(prompts)  # type: ignore[list-item]
+    if not items:
+        raise ValueError("prompts: at least one prompt is needed")
+    return pb.GenerateRequest(
+        model=model, prompts=[_prompt(p) for p in items], max_new_tokens=max_new_tokens,
+        stop=_tokens(stop) if stop is not None else [], temperature=temperature, top_k=top_k, top_p=top_p,
+        seed=seed, interventions=[intervention(i) for i in (interventions or [])],
+        top_alternatives=top_alternatives, allow_unknown_tokens=allow_unknown_tokens)

@@ -1,0 +1,50 @@
+"""Generation with interventions through the Python client against a real server."""
+import pytest
+
+import patchbay
+
+PROMPT = [5, 17, 2, 44, 9]
+
+
+@pytest.fixture
+def client(server_address):
+    with patchbay.Client(server_address) as c:
+        yield c
+
+
+def test_tokens_stream_and_interventions_steer(client):
+    run = client.generate("tiny-gpt2", [PROMPT, [8, 11, 2]], max_new_tokens=6, top_alternatives=2)
+    tokens = [e for e in run if isinstance(e, patchbay.GeneratedToken)]
+    assert len(tokens) == 12 and all(len(t.alternatives) == 2 for t in tokens)
+    assert tokens[0].id == tokens[0].alternatives[0].id  # greedy takes the most likely
+    df = run.to_dataframe()
+    assert list(df.columns) == ["prompt", "step", "id", "text", "log_prob"] and len(df) == 12
+    plain = run.ids(0)
+    assert len(plain) == 6 and run.continuations()[0].stopped_by == "max_new_tokens"
+    # Coefficient 0 changes nothing; a strong push at every position changes the continuation.
+    vector = [0.5] * 32
+    same = client.generate("tiny-gpt2", PROMPT, max_new_tokens=6, interventions=[
+        {"site": "blocks.1.hook_resid_pre", "op": "add", "value": vector, "coefficient": 0.0}])
+    assert same.ids() == plain
+    steered = client.generate("tiny-gpt2", PROMPT, max_new_tokens=6, interventions=[
+        {"site": "blocks.1.hook_resid_pre", "op": "add", "value": vector, "coefficient": 20.0},
+        {"site": "blocks.0.attn.hook_z", "op": "zero", "units": [0, 1], "positions": "generated"}])
+    assert steered.ids() != plain
+
+
+def test_seeded_samples_repeat_and_stop_tokens_stop(client):
+    a = client.generate("tiny-gpt2", PROMPT, max_new_tokens=8, temperature=1.5, top_k=40, seed=3).ids()
+    b = client.generate("tiny-gpt2", [PROMPT, [1, 2, 3]], max_new_tokens=8, temperature=1.5, top_k=40,
+                        seed=3).ids(0)
+    assert a == b
+    greedy = client.generate("tiny-gpt2", PROMPT, max_new_tokens=6).ids()
+    stopped = client.generate("tiny-gpt2", PROMPT, max_new_tokens=6, stop=[greedy[1]])
+    assert stopped.ids() == greedy[:greedy.index(greedy[1]) + 1]
+    assert stopped.continuations()[0].stopped_by == "stop token"
+
+
+def test_bad_interventions_are_refused(client):
+    with pytest.raises(ValueError, match="op"):
+        client.generate("tiny-gpt2", PROMPT, interventions=[{"site": "blocks.0.hook_resid_pre", "op": "double"}])
+    with pytest.raises(patchbay.PatchbayError, match=r"interventions\[0\]\.site"):
+        client.generate("tiny-gpt2", PROMPT, interventions=[{"site": "blocks.7.hook_resid_pre", "op": "zero"}]).ids()
