@@ -89,7 +89,7 @@ def request(model: str, prompts: Prompt | Sequence[Prompt], *, max_new_tokens: i
     """One prompt (text or token ids) or a list of them."""
     one = isinstance(prompts, str) or (isinstance(prompts, Sequence) and bool(prompts)
                                        and isinstance(prompts[0], int))
-    items = [prompts] if one else list(prompts)  # type: ignore[list-item]
+    items: list[Any] = [prompts] if one else list(prompts)
     if not items:
         raise ValueError("prompts: at least one prompt is needed")
     return pb.GenerateRequest(
