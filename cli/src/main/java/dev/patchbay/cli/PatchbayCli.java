@@ -14,6 +14,7 @@ import picocli.CommandLine.Command;
             AttributeCommand.class,
             CircuitCommand.class,
             ScrubCommand.class,
+            GenerateCommand.class,
             ServeCommand.class,
             CommandLine.HelpCommand.class
         })

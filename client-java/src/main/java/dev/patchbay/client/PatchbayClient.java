@@ -9,6 +9,8 @@ import dev.patchbay.proto.v1.DiscoverCircuitRequest;
 import dev.patchbay.proto.v1.DiscoveryEvent;
 import dev.patchbay.proto.v1.EffectBlock;
 import dev.patchbay.proto.v1.EvaluateCircuitRequest;
+import dev.patchbay.proto.v1.GenerateEvent;
+import dev.patchbay.proto.v1.GenerateRequest;
 import dev.patchbay.proto.v1.ListModelsRequest;
 import dev.patchbay.proto.v1.Metrics;
 import dev.patchbay.proto.v1.MetricsRequest;
@@ -170,6 +172,14 @@ public final class PatchbayClient implements AutoCloseable {
      */
     public Stream<ScrubEvent> scrub(ScrubRequest request) {
         return streaming(() -> stub().scrub(request), e -> e);
+    }
+
+    /**
+     * Streams a Generate call's events: each new token as its step completes (with its log-probability and top
+     * alternatives), then each prompt's continuation and a Summary. Closing the stream early cancels the request.
+     */
+    public Stream<GenerateEvent> generate(GenerateRequest request) {
+        return streaming(() -> stub().generate(request), e -> e);
     }
 
     /** A server-streaming call as a Stream that converts each message, and cancels the call when closed early. */

@@ -174,6 +174,35 @@ class ClientEndToEndTest {
     }
 
     @Test
+    void generatedTokensArriveAsAStream() {
+        var request = dev.patchbay.proto.v1.GenerateRequest.newBuilder()
+                .setModel("tiny-gpt2")
+                .addPrompts(dev.patchbay.proto.v1.Prompt.newBuilder().setText("When Mary and John went"))
+                .setMaxNewTokens(4)
+                .addInterventions(dev.patchbay.proto.v1.Intervention.newBuilder()
+                        .setSite("blocks.0.attn.hook_z")
+                        .setOp(dev.patchbay.proto.v1.InterventionOp.OP_ZERO)
+                        .addUnits(2))
+                .build();
+        List<dev.patchbay.proto.v1.GenerateEvent> events;
+        try (Stream<dev.patchbay.proto.v1.GenerateEvent> s = client.generate(request)) {
+            events = s.toList();
+        }
+        assertEquals(
+                4,
+                events.stream()
+                        .filter(dev.patchbay.proto.v1.GenerateEvent::hasToken)
+                        .count());
+        var continuation = events.stream()
+                .filter(dev.patchbay.proto.v1.GenerateEvent::hasContinuation)
+                .findFirst()
+                .orElseThrow()
+                .getContinuation();
+        assertEquals(4, continuation.getIdsCount());
+        assertFalse(continuation.getText().isEmpty());
+    }
+
+    @Test
     void theDiagnosticArrivesAsItsOwnEvent() {
         var request = heads().verifyTopK(2).build().toBuilder()
                 .setDiagnostic(dev.patchbay.proto.v1.DiagnosticOptions.newBuilder()

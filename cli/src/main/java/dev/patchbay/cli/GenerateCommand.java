@@ -1,0 +1,207 @@
+package dev.patchbay.cli;
+
+import com.google.gson.JsonArray;
+import com.google.gson.JsonElement;
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParser;
+import dev.patchbay.checkpoint.BundledModel;
+import dev.patchbay.checkpoint.LoadedModel;
+import dev.patchbay.checkpoint.TextTokenizer;
+import dev.patchbay.generation.Generation;
+import dev.patchbay.model.Intervention;
+import dev.patchbay.passes.PassRunner;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+/** Generation in-process, with interventions written as SITE[UNITS] OP [VALUE] [x COEFFICIENT] [at POSITIONS]. */
+@Command(
+        name = "generate",
+        mixinStandardHelpOptions = true,
+        description = "Continues a prompt, greedy or sampled, with interventions at hook sites at every step:"
+                + " --intervene 'blocks.1.hook_resid_pre add direction.json x 4 at generated',"
+                + " 'blocks.0.attn.hook_z[1] zero', 'blocks.1.mlp.hook_post[3,5] set 0.7',"
+                + " 'blocks.0.hook_resid_pre scale 0.5 at prompt'. Prints the continuation as it is produced.")
+final class GenerateCommand implements Callable<Integer> {
+    /** SITE[UNITS] OP [VALUE] [x COEFFICIENT] [at POSITIONS]. */
+    private static final Pattern SYNTAX = Pattern.compile("\\s*([\\w.]+)(?:\\[([\\d,\\s]+)\\])?\\s+(add|set|scale|zero)"
+            + "(?:\\s+(?!x\\s|at\\s)(\\S+))?(?:\\s+x\\s+(\\S+))?(?:\\s+at\\s+(\\S+))?\\s*");
+
+    @Option(names = "--model", description = "Hugging Face model directory (default: the bundled model).")
+    Path model;
+
+    @Option(names = "--text", required = true, description = "The prompt; repeat for several.")
+    List<String> texts;
+
+    @Option(names = "--max-new-tokens", defaultValue = "16", description = "(default: ${DEFAULT-VALUE}).")
+    int maxNewTokens;
+
+    @Option(names = "--intervene", description = "An intervention (see above); repeat for several.")
+    List<String> interventions = new ArrayList<>();
+
+    @Option(names = "--temperature", defaultValue = "0", description = "0: greedy (default: ${DEFAULT-VALUE}).")
+    double temperature;
+
+    @Option(names = "--top-k", defaultValue = "0", description = "Sample among the k most likely; 0: all.")
+    int topK;
+
+    @Option(names = "--top-p", defaultValue = "0", description = "Sample within probability p; 0 or 1: all.")
+    double topP;
+
+    @Option(names = "--seed", defaultValue = "0", description = "The sampling seed (default: ${DEFAULT-VALUE}).")
+    long seed;
+
+    @Option(names = "--stop", description = "A token that ends the continuation; repeat for several.")
+    List<String> stop = new ArrayList<>();
+
+    @Option(names = "--json", description = "Print each continuation as a JSON object instead.")
+    boolean json;
+
+    @Mixin
+    DtypeOption precision = new DtypeOption();
+
+    @Mixin
+    DeviceOption device = new DeviceOption();
+
+    @Spec
+    CommandSpec spec;
+
+    @Override
+    public Integer call() throws Exception {
+        PrintWriter out = spec.commandLine().getOut();
+        List<Generation.Steer> steers = new ArrayList<>();
+        for (String text : interventions) {
+            steers.add(parse(text));
+        }
+        try (LoadedModel loaded = LoadedModel.load(
+                model != null ? model : BundledModel.directory(), precision.dataType(), device.compute())) {
+            TextTokenizer tokenizer = loaded.tokenizer();
+            List<int[]> prompts = new ArrayList<>();
+            for (String t : texts) {
+                prompts.add(tokenizer.encodeKnown(t).ids());
+            }
+            int[] stops = stop.stream().mapToInt(tokenizer::singleToken).toArray();
+            Generation.Settings settings = new Generation.Settings(maxNewTokens, stops, temperature, topK, topP, seed);
+            boolean one = prompts.size() == 1;
+            if (one && !json) {
+                out.print(texts.get(0));
+                out.flush();
+            }
+            List<int[]> continuations =
+                    Generation.run(PassRunner.direct(loaded.transformer()), prompts, steers, settings, token -> {
+                        if (one && !json) {
+                            out.print(tokenizer.decode(token.id()));
+                            out.flush();
+                        }
+                    });
+            if (one && !json) {
+                out.println();
+            }
+            for (int p = 0; p < continuations.size(); p++) {
+                if (json) {
+                    JsonObject o = new JsonObject();
+                    o.addProperty("prompt", texts.get(p));
+                    o.addProperty("continuation", tokenizer.decode(continuations.get(p)));
+                    JsonArray ids = new JsonArray();
+                    Arrays.stream(continuations.get(p)).forEach(ids::add);
+                    o.add("ids", ids);
+                    out.println(o);
+                } else if (!one) {
+                    out.println(texts.get(p) + tokenizer.decode(continuations.get(p)));
+                }
+            }
+            out.flush();
+        }
+        return 0;
+    }
+
+    /** One --intervene text; errors quote it and say what was expected. */
+    static Generation.Steer parse(String text) throws IOException {
+        Matcher m = SYNTAX.matcher(text);
+        if (!m.matches()) {
+            throw new IllegalArgumentException("--intervene: '" + text + "' is not SITE[UNITS] add|set|scale|zero"
+                    + " [VALUE] [x COEFFICIENT] [at all|prompt|generated|3,4]");
+        }
+        Intervention.Op op = Intervention.Op.valueOf(m.group(3).toUpperCase(Locale.ROOT));
+        int[] units = m.group(2) == null ? null : numbers(m.group(2));
+        String argument = m.group(4);
+        double[] value = null;
+        double coefficient = m.group(5) == null ? 1 : Double.parseDouble(m.group(5));
+        switch (op) {
+            case ADD, SET -> {
+                if (argument == null) {
+                    throw new IllegalArgumentException("--intervene: '" + text + "': " + m.group(3)
+                            + " needs a value (a number, or a JSON file of numbers)");
+                }
+                value = values(argument);
+            }
+            case SCALE -> {
+                if (argument == null) {
+                    throw new IllegalArgumentException("--intervene: '" + text + "': scale needs a factor");
+                }
+                coefficient = Double.parseDouble(argument);
+            }
+            case ZERO -> {
+                if (argument != null) {
+                    throw new IllegalArgumentException("--intervene: '" + text + "': zero takes no value");
+                }
+            }
+        }
+        String at = m.group(6) == null ? "all" : m.group(6);
+        Generation.Positions where;
+        int[] positions = null;
+        switch (at) {
+            case "all" -> where = Generation.Positions.ALL;
+            case "prompt" -> where = Generation.Positions.PROMPT;
+            case "generated" -> where = Generation.Positions.GENERATED;
+            default -> {
+                where = Generation.Positions.GIVEN;
+                positions = numbers(at);
+            }
+        }
+        return new Generation.Steer(new Intervention(m.group(1), op, 0, positions, units, value, coefficient), where);
+    }
+
+    private static int[] numbers(String list) {
+        return Arrays.stream(list.split(","))
+                .map(String::strip)
+                .mapToInt(Integer::parseInt)
+                .toArray();
+    }
+
+    /** A number, or a JSON file holding an array of numbers. */
+    private static double[] values(String argument) throws IOException {
+        try {
+            return new double[] {Double.parseDouble(argument)};
+        } catch (NumberFormatException notANumber) {
+            Path file = Path.of(argument);
+            if (!Files.isRegularFile(file)) {
+                throw new IllegalArgumentException(
+                        "--intervene: value '" + argument + "' is neither a number nor a JSON file");
+            }
+            JsonElement parsed = JsonParser.parseString(Files.readString(file));
+            if (!parsed.isJsonArray()) {
+                throw new IllegalArgumentException("--intervene: " + file + " must hold a JSON array of numbers");
+            }
+            JsonArray a = parsed.getAsJsonArray();
+            double[] out = new double[a.size()];
+            for (int i = 0; i < out.length; i++) {
+                out[i] = a.get(i).getAsDouble();
+            }
+            return out;
+        }
+    }
+}
