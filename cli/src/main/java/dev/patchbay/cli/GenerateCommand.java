@@ -96,14 +96,28 @@ final class GenerateCommand implements Callable<Integer> {
             int[] stops = stop.stream().mapToInt(tokenizer::singleToken).toArray();
             Generation.Settings settings = new Generation.Settings(maxNewTokens, stops, temperature, topK, topP, seed);
             boolean one = prompts.size() == 1;
+            // One prompt streams: the text decoded so far, printed as it grows (a tokenizer may join tokens with
+            // spaces, so the whole sequence is decoded, not each token alone).
+            List<Integer> sequence =
+                    new ArrayList<>(Arrays.stream(prompts.get(0)).boxed().toList());
+            StringBuilder printed = new StringBuilder();
             if (one && !json) {
-                out.print(texts.get(0));
+                printed.append(tokenizer.decode(prompts.get(0)));
+                out.print(printed);
                 out.flush();
             }
             List<int[]> continuations =
                     Generation.run(PassRunner.direct(loaded.transformer()), prompts, steers, settings, token -> {
                         if (one && !json) {
-                            out.print(tokenizer.decode(token.id()));
+                            sequence.add(token.id());
+                            String text = tokenizer.decode(sequence.stream()
+                                    .mapToInt(Integer::intValue)
+                                    .toArray());
+                            if (text.startsWith(printed.toString())) {
+                                out.print(text.substring(printed.length()));
+                                printed.setLength(0);
+                                printed.append(text);
+                            }
                             out.flush();
                         }
                     });
@@ -120,7 +134,10 @@ final class GenerateCommand implements Callable<Integer> {
                     o.add("ids", ids);
                     out.println(o);
                 } else if (!one) {
-                    out.println(texts.get(p) + tokenizer.decode(continuations.get(p)));
+                    int[] whole = Arrays.copyOf(prompts.get(p), prompts.get(p).length + continuations.get(p).length);
+                    System.arraycopy(
+                            continuations.get(p), 0, whole, prompts.get(p).length, continuations.get(p).length);
+                    out.println(tokenizer.decode(whole));
                 }
             }
             out.flush();
