@@ -30,6 +30,11 @@ public final class TestCheckpoints {
 
     private TestCheckpoints() {}
 
+    /** {@link #ALL}, for {@code @MethodSource}. */
+    public static List<String> all() {
+        return ALL;
+    }
+
     public static Path dir(String name) {
         if (BUNDLED.contains(name)) {
             return Path.of("..", "models", name).toAbsolutePath().normalize();

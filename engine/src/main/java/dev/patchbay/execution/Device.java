@@ -614,10 +614,12 @@ public final class Device implements AutoCloseable {
 
     /** A generation step: a forward of each row's sequence so far with its interventions; never merged. */
     private final class StepWork extends Work<double[][]> {
+        final dev.patchbay.model.KvCache cache;
         final List<GenerationStep.Row> rows;
 
-        StepWork(Job job, List<GenerationStep.Row> rows) {
+        StepWork(Job job, dev.patchbay.model.KvCache cache, List<GenerationStep.Row> rows) {
             super(job);
+            this.cache = cache;
             this.rows = rows;
         }
 
@@ -638,7 +640,7 @@ public final class Device implements AutoCloseable {
 
         @Override
         void runBatch(List<Work<?>> batch) {
-            result.complete(GenerationStep.run(model, rows));
+            result.complete(GenerationStep.run(model, cache, rows));
         }
     }
 
@@ -686,8 +688,8 @@ public final class Device implements AutoCloseable {
         }
 
         @Override
-        public double[][] nextTokenLogits(List<GenerationStep.Row> rows) {
-            return submit(new StepWork(job, rows));
+        public double[][] nextTokenLogits(dev.patchbay.model.KvCache cache, List<GenerationStep.Row> rows) {
+            return submit(new StepWork(job, cache, rows));
         }
     }
 }

@@ -1,20 +1,26 @@
 package dev.patchbay.generation;
 
 import dev.patchbay.model.Intervention;
+import dev.patchbay.model.KvCache;
 import dev.patchbay.passes.GenerationStep;
 import dev.patchbay.passes.PassRunner;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Random;
 import java.util.function.Consumer;
 
 /**
  * Generates continuations of prompts, one token per step for every unfinished prompt at once, with interventions
- * applied at every step where they match (steering; issue 18). Each step recomputes every sequence in full (no KV
- * cache yet): an intervention at an early position therefore reaches later steps exactly as the model would carry
- * it. Greedy where the temperature is 0, else sampled (temperature, top-k, top-p) from one generator per prompt
- * seeded from the seed and the prompt's index, so a prompt's sample does not depend on what it is batched with.
+ * applied at every step where they match (steering; issue 18). With the KV cache (the default), prompts of one
+ * length advance together: the first step runs their prompts whole, each later step only the new token against the
+ * cached keys and values, which hold what the interventions made of the earlier positions, so a change at an early
+ * position reaches later steps as it would without a cache. Without it, every step recomputes every sequence
+ * whole (the oracle the cache is tested against). Greedy where the temperature is 0, else sampled (temperature,
+ * top-k, top-p) from one generator per prompt seeded from the seed and the prompt's index, so a prompt's sample
+ * does not depend on what it is batched with.
  */
 public final class Generation {
     private Generation() {}
@@ -36,8 +42,10 @@ public final class Generation {
      * @param topK sample among the k most likely tokens; 0 for all
      * @param topP sample among the most likely tokens whose probabilities sum to p; 0 or 1 for all
      * @param stopTokens tokens that end a prompt's continuation (the token is emitted, then it stops)
+     * @param cached whether later steps run only their new token against a KV cache
      */
-    public record Settings(int maxNewTokens, int[] stopTokens, double temperature, int topK, double topP, long seed) {
+    public record Settings(
+            int maxNewTokens, int[] stopTokens, double temperature, int topK, double topP, long seed, boolean cached) {
         public Settings {
             if (maxNewTokens < 1) {
                 throw new IllegalArgumentException("max_new_tokens: at least 1, got " + maxNewTokens);
@@ -54,8 +62,17 @@ public final class Generation {
             stopTokens = stopTokens.clone();
         }
 
+        public Settings(int maxNewTokens, int[] stopTokens, double temperature, int topK, double topP, long seed) {
+            this(maxNewTokens, stopTokens, temperature, topK, topP, seed, true);
+        }
+
         public static Settings greedy(int maxNewTokens) {
             return new Settings(maxNewTokens, new int[0], 0, 0, 0, 0);
+        }
+
+        /** The same settings, recomputing every step whole when {@code cached} is false. */
+        public Settings withCache(boolean on) {
+            return new Settings(maxNewTokens, stopTokens, temperature, topK, topP, seed, on);
         }
     }
 
@@ -78,36 +95,50 @@ public final class Generation {
             generated.add(new ArrayList<>());
             random[p] = new Random(settings.seed() * 1_000_003L + p);
         }
-        for (int step = 0; step < settings.maxNewTokens(); step++) {
-            List<Integer> active = new ArrayList<>();
-            List<GenerationStep.Row> rows = new ArrayList<>();
-            for (int p = 0; p < n; p++) {
-                if (done[p]) {
-                    continue;
-                }
-                int[] prompt = prompts.get(p);
-                int[] sequence =
-                        Arrays.copyOf(prompt, prompt.length + generated.get(p).size());
-                for (int i = 0; i < generated.get(p).size(); i++) {
-                    sequence[prompt.length + i] = generated.get(p).get(i);
-                }
-                active.add(p);
-                rows.add(new GenerationStep.Row(sequence, resolve(steers, prompt.length, sequence.length)));
+        // Prompts that advance together: with a cache, those of one length share it; without, all of them.
+        Map<Integer, List<Integer>> groups = new LinkedHashMap<>();
+        for (int p = 0; p < n; p++) {
+            groups.computeIfAbsent(settings.cached() ? prompts.get(p).length : 0, k -> new ArrayList<>())
+                    .add(p);
+        }
+        List<KvCache> caches = new ArrayList<>();
+        try {
+            for (int g = 0; g < groups.size(); g++) {
+                caches.add(settings.cached() ? new KvCache(runner.model()) : null);
             }
-            if (active.isEmpty()) {
-                break;
-            }
-            double[][] logits = runner.nextTokenLogits(rows);
-            for (int i = 0; i < active.size(); i++) {
-                int p = active.get(i);
-                double[] logProbs = Sampling.logSoftmax(logits[i]);
-                int id = Sampling.next(logits[i], settings, random[p]);
-                generated.get(p).add(id);
-                listener.accept(new Token(p, step, id, logProbs[id], logits[i]));
-                for (int stop : settings.stopTokens()) {
-                    done[p] |= id == stop;
+            for (int step = 0; step < settings.maxNewTokens(); step++) {
+                int g = 0;
+                for (List<Integer> group : groups.values()) {
+                    KvCache cache = caches.get(g++);
+                    // A cache keeps its rows aligned: a finished prompt still runs (its tokens are not used).
+                    List<Integer> rows = cache == null
+                            ? group.stream().filter(p -> !done[p]).toList()
+                            : group.stream().anyMatch(p -> !done[p]) ? group : List.of();
+                    if (rows.isEmpty()) {
+                        continue;
+                    }
+                    List<GenerationStep.Row> batch = new ArrayList<>();
+                    for (int p : rows) {
+                        batch.add(row(prompts.get(p), generated.get(p), steers, cache));
+                    }
+                    double[][] logits = runner.nextTokenLogits(cache, batch);
+                    for (int i = 0; i < rows.size(); i++) {
+                        int p = rows.get(i);
+                        if (done[p]) {
+                            continue;
+                        }
+                        double[] logProbs = Sampling.logSoftmax(logits[i]);
+                        int id = Sampling.next(logits[i], settings, random[p]);
+                        generated.get(p).add(id);
+                        listener.accept(new Token(p, step, id, logProbs[id], logits[i]));
+                        for (int stop : settings.stopTokens()) {
+                            done[p] |= id == stop;
+                        }
+                    }
                 }
             }
+        } finally {
+            caches.stream().filter(c -> c != null).forEach(KvCache::close);
         }
         List<int[]> out = new ArrayList<>();
         for (List<Integer> g : generated) {
@@ -116,21 +147,41 @@ public final class Generation {
         return out;
     }
 
-    /** The interventions of a sequence of {@code length} tokens whose first {@code promptLength} are the prompt. */
-    static List<Intervention> resolve(List<Steer> steers, int promptLength, int length) {
+    /**
+     * A prompt's row for this step: its whole sequence so far (no cache, or the cache's first step), or its last
+     * token; the interventions resolved to the positions the row covers, counted from the row's first.
+     */
+    private static GenerationStep.Row row(int[] prompt, List<Integer> generated, List<Steer> steers, KvCache cache) {
+        int length = prompt.length + generated.size();
+        int from = cache == null || generated.isEmpty() ? 0 : length - 1;
+        int[] tokens = new int[length - from];
+        for (int t = from; t < length; t++) {
+            tokens[t - from] = t < prompt.length ? prompt[t] : generated.get(t - prompt.length);
+        }
+        return new GenerationStep.Row(tokens, resolve(steers, prompt.length, from, length));
+    }
+
+    /**
+     * The interventions on positions [from, to) of a sequence whose first {@code promptLength} are the prompt, their
+     * positions counted from {@code from}; those that reach none of them are left out.
+     */
+    static List<Intervention> resolve(List<Steer> steers, int promptLength, int from, int to) {
         List<Intervention> out = new ArrayList<>();
         for (Steer s : steers) {
             int[] positions = switch (s.where()) {
                 case ALL -> null;
-                case PROMPT -> range(0, promptLength);
-                case GENERATED -> range(promptLength, length);
+                case PROMPT -> range(Math.max(from, 0), Math.min(promptLength, to));
+                case GENERATED -> range(Math.max(from, promptLength), to);
                 case GIVEN ->
                     Arrays.stream(s.change().positions())
-                            .filter(t -> t < length)
+                            .filter(t -> t >= from && t < to)
                             .toArray();
             };
-            if (positions == null || positions.length > 0) {
-                out.add(s.change().at(positions));
+            if (positions == null) {
+                out.add(s.change().at(null));
+            } else if (positions.length > 0) {
+                out.add(s.change()
+                        .at(Arrays.stream(positions).map(t -> t - from).toArray()));
             }
         }
         return out;

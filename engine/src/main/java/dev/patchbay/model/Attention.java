@@ -34,13 +34,18 @@ final class Attention {
      */
     private static NDArray attend(
             HookContext ctx, int layer, NDArray q, NDArray k, NDArray v, double scale, double softcap, int window) {
+        if (ctx.kvCache() != null) {
+            // A generation step: the earlier positions' keys and values, then this step's.
+            NDArray[] full = ctx.kvCache().extend(layer, k, v);
+            k = full[0];
+            v = full[1];
+        }
         int groups = (int) (q.getShape().get(2) / k.getShape().get(2));
-        NDArray keys = expandKvHeads(k, groups).transpose(0, 2, 3, 1); // [B, H, d, T]
-        NDArray values = expandKvHeads(v, groups).transpose(0, 2, 1, 3); // [B, H, T, d]
-        long length = q.getShape().get(1);
+        NDArray keys = expandKvHeads(k, groups).transpose(0, 2, 3, 1); // [B, H, d, T_keys]
+        NDArray values = expandKvHeads(v, groups).transpose(0, 2, 1, 3); // [B, H, T_keys, d]
         NDArray scores = Functional.softcap(
                         Scalars.times(q.transpose(0, 2, 1, 3).matMul(keys), scale), softcap)
-                .add(ctx.causalMask(length, q.getDataType(), window));
+                .add(ctx.causalMask(q.getShape().get(1), k.getShape().get(1), q.getDataType(), window));
         scores = ctx.apply(HookSites.attn(layer, "attn_scores"), scores);
         // In half precision the softmax is taken in float32, as transformers upcasts it.
         NDArray pattern = ctx.apply(

@@ -34,12 +34,30 @@ final class HookContext {
     /** The edges this pass ablates and what it has recorded of them, or null. */
     private final AblatedEdges ablated;
 
+    /** Earlier positions' keys and values, for a generation step; null for a whole forward. */
+    private final KvCache kvCache;
+
     HookContext(NDManager pass, Hooks hooks, TokenBatch batch, ModelConfig config) {
+        this(pass, hooks, batch, config, null);
+    }
+
+    HookContext(NDManager pass, Hooks hooks, TokenBatch batch, ModelConfig config, KvCache kvCache) {
         this.pass = pass;
         this.scope = pass;
         this.hooks = hooks;
         this.batch = batch;
         this.ablated = hooks.ablation() == null ? null : new AblatedEdges(hooks.ablation(), config, pass);
+        this.kvCache = kvCache;
+    }
+
+    /** The cache of earlier positions, or null. */
+    KvCache kvCache() {
+        return kvCache;
+    }
+
+    /** The position of this pass's first token: the cached positions before it (0 without a cache). */
+    int offset() {
+        return kvCache == null ? 0 : kvCache.length();
     }
 
     /** The prompts of this pass, with each row's own length. */
@@ -149,20 +167,22 @@ final class HookContext {
     }
 
     /**
-     * Additive causal mask [T, T]: 0 where a query may see a key, -inf after it and, with a sliding window, at
-     * or before {@code window} positions back.
+     * Additive causal mask [T_queries, T_keys]: 0 where a query may see a key, -inf after it and, with a sliding
+     * window, at or before {@code window} positions back. Queries are the last positions of the keys (a generation
+     * step's new tokens after the cached ones).
      */
-    NDArray causalMask(long length, DataType type, int window) {
+    NDArray causalMask(long queries, long keys, DataType type, int window) {
         return memo("causal-mask " + window, pass -> {
-            long t = length;
-            float[] mask = new float[(int) (t * t)];
-            for (int q = 0; q < t; q++) {
-                for (int k = 0; k < t; k++) {
-                    boolean visible = k <= q && (window == 0 || k > q - window);
-                    mask[(int) (q * t + k)] = visible ? 0 : Float.NEGATIVE_INFINITY;
+            long offset = keys - queries;
+            float[] mask = new float[(int) (queries * keys)];
+            for (int q = 0; q < queries; q++) {
+                long at = q + offset;
+                for (int k = 0; k < keys; k++) {
+                    boolean visible = k <= at && (window == 0 || k > at - window);
+                    mask[(int) (q * keys + k)] = visible ? 0 : Float.NEGATIVE_INFINITY;
                 }
             }
-            return pass.create(mask, new Shape(t, t)).toType(type, false);
+            return pass.create(mask, new Shape(queries, keys)).toType(type, false);
         });
     }
 

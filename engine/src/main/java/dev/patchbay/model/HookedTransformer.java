@@ -90,6 +90,32 @@ public final class HookedTransformer implements AutoCloseable {
     }
 
     /**
+     * A generation step: {@code batch} (every row of one length) continues the sequences whose earlier positions
+     * {@code cache} holds, computing only its own positions; the cache then holds them too. The first step (an empty
+     * cache) is the prompts' whole forward. Not with edge ablation or gradients.
+     */
+    public ForwardResult forwardCached(NDManager scope, KvCache cache, TokenBatch batch, Hooks hooks) {
+        check(batch, hooks);
+        for (int r = 0; r < batch.size(); r++) {
+            if (batch.length(r) != batch.length()) {
+                throw new IllegalArgumentException("a cached step runs rows of one length; row " + r + " has "
+                        + batch.length(r) + " tokens, not " + batch.length());
+            }
+        }
+        if (hooks.ablation() != null || hooks.stopAfter() != null) {
+            throw new IllegalArgumentException("a cached step runs the whole model, without edge ablation");
+        }
+        if (config.learnedPositions() && cache.length() + batch.length() > config.maxPositions()) {
+            throw new IllegalArgumentException("a sequence of " + (cache.length() + batch.length())
+                    + " tokens exceeds the model's " + config.maxPositions() + " positions");
+        }
+        HookContext ctx = new HookContext(scope, hooks, batch, config, cache);
+        NDArray logits = run(batch, ctx);
+        cache.commit();
+        return new ForwardResult(logits, ctx.cache(), ctx.leaves(), null);
+    }
+
+    /**
      * A forward and a backward pass of {@code metric}, which maps logits [B, T, V] to one value per row [B].
      * The backward pass runs on the sum over rows, so each row's gradients are its own metric's.
      */
@@ -173,8 +199,9 @@ public final class HookedTransformer implements AutoCloseable {
         }
         NDArray resid = ctx.apply(HookSites.EMBED, embedded);
         if (positionEmbedding != null) {
+            int offset = ctx.offset();
             NDArray positions = positionEmbedding
-                    .get(scope, new NDIndex(":{}", batch.length()))
+                    .get(scope, new NDIndex("{}:{}", offset, offset + batch.length()))
                     .expandDims(0)
                     .repeat(0, batch.size());
             resid = resid.add(ctx.apply(HookSites.POS_EMBED, positions));

@@ -49,8 +49,8 @@ final class DirectRunner implements PassRunner {
     }
 
     @Override
-    public double[][] nextTokenLogits(List<GenerationStep.Row> rows) {
-        return GenerationStep.run(model, rows);
+    public double[][] nextTokenLogits(dev.patchbay.model.KvCache cache, List<GenerationStep.Row> rows) {
+        return GenerationStep.run(model, cache, rows);
     }
 
     @Override

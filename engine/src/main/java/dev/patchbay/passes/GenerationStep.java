@@ -8,13 +8,16 @@ import dev.patchbay.model.ForwardResult;
 import dev.patchbay.model.HookedTransformer;
 import dev.patchbay.model.Hooks;
 import dev.patchbay.model.Intervention;
+import dev.patchbay.model.KvCache;
 import dev.patchbay.model.Precision;
 import dev.patchbay.model.TokenBatch;
 import java.util.List;
 
 /**
- * One step of generation for a batch of sequences (prompts of different lengths, right-padded): each row's
- * interventions applied as the forward computes its activations, and the logits of each row's last position.
+ * One step of generation for a batch of sequences: each row's interventions applied as the forward computes its
+ * activations, and the logits of each row's last position. Without a cache every row is its whole sequence so far
+ * (rows of different lengths, right-padded); with one, every row is its new tokens (of one length), and its
+ * interventions' positions count from the cache's length.
  */
 public final class GenerationStep {
     private GenerationStep() {}
@@ -22,8 +25,8 @@ public final class GenerationStep {
     /** A sequence so far and its interventions (their row is set here; positions already resolved). */
     public record Row(int[] tokens, List<Intervention> interventions) {}
 
-    /** Each row's next-token logits [V], in float64. */
-    public static double[][] run(HookedTransformer model, List<Row> rows) {
+    /** Each row's next-token logits [V], in float64; {@code cache} null recomputes every row's whole sequence. */
+    public static double[][] run(HookedTransformer model, KvCache cache, List<Row> rows) {
         try (NDManager scope = model.compute().newScope()) {
             int[][] tokens = new int[rows.size()][];
             int[] last = new int[rows.size()];
@@ -35,8 +38,10 @@ public final class GenerationStep {
                     hooks.intervene(i.onRow(r));
                 }
             }
-            ForwardResult run = model.forward(
-                    scope, TokenBatch.of(tokens), hooks.unembedOnly(last).build());
+            Hooks built = hooks.unembedOnly(last).build();
+            ForwardResult run = cache == null
+                    ? model.forward(scope, TokenBatch.of(tokens), built)
+                    : model.forwardCached(scope, cache, TokenBatch.of(tokens), built);
             NDArray logits = Precision.widened(run.logits()).toType(DataType.FLOAT64, false); // [B, 1, V]
             double[][] out = new double[rows.size()][];
             for (int r = 0; r < rows.size(); r++) {

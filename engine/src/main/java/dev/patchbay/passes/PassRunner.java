@@ -40,8 +40,11 @@ public interface PassRunner {
      */
     ScrubBatch.Output scrubRows(NDManager out, List<ScrubBatch.Row> rows, int readers);
 
-    /** One generation step for a batch of sequences: each row's next-token logits, in float64. */
-    double[][] nextTokenLogits(List<GenerationStep.Row> rows);
+    /**
+     * One generation step for a batch of sequences ({@link GenerationStep}): each row's next-token logits, in
+     * float64. With a cache, rows are the new tokens of the sequences it holds; null recomputes them whole.
+     */
+    double[][] nextTokenLogits(dev.patchbay.model.KvCache cache, List<GenerationStep.Row> rows);
 
     /** The activations of one forward pass. */
     record Activations(

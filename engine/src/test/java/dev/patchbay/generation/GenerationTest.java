@@ -57,20 +57,41 @@ class GenerationTest {
                 for (JsonElement r : runs) {
                     prompts.add(ints(r.getAsJsonObject().getAsJsonArray("prompt")));
                 }
-                List<Generation.Token> tokens = new ArrayList<>();
-                List<int[]> out =
-                        Generation.run(runner, prompts, steers, Generation.Settings.greedy(newTokens), tokens::add);
-                for (int p = 0; p < prompts.size(); p++) {
-                    JsonObject golden = runs.get(p).getAsJsonObject();
-                    assertArrayEquals(ints(golden.getAsJsonArray("generated")), out.get(p), what + ", prompt " + p);
-                    JsonArray logits = golden.getAsJsonArray("logits");
-                    for (Generation.Token t : tokens) {
-                        if (t.prompt() == p) {
-                            double worst = maxDiff(doubles(logits.get(t.step()).getAsJsonArray()), t.logits());
-                            assertTrue(
-                                    worst <= tolerance, what + ", prompt " + p + ", step " + t.step() + ": " + worst);
-                        }
-                    }
+                for (boolean cached : new boolean[] {true, false}) {
+                    check(
+                            runner,
+                            prompts,
+                            steers,
+                            newTokens,
+                            cached,
+                            runs,
+                            what + (cached ? ", cached" : ""),
+                            tolerance);
+                }
+            }
+        }
+    }
+
+    private static void check(
+            PassRunner runner,
+            List<int[]> prompts,
+            List<Generation.Steer> steers,
+            int newTokens,
+            boolean cached,
+            JsonArray runs,
+            String what,
+            double tolerance) {
+        List<Generation.Token> tokens = new ArrayList<>();
+        List<int[]> out = Generation.run(
+                runner, prompts, steers, Generation.Settings.greedy(newTokens).withCache(cached), tokens::add);
+        for (int p = 0; p < prompts.size(); p++) {
+            JsonObject golden = runs.get(p).getAsJsonObject();
+            assertArrayEquals(ints(golden.getAsJsonArray("generated")), out.get(p), what + ", prompt " + p);
+            JsonArray logits = golden.getAsJsonArray("logits");
+            for (Generation.Token t : tokens) {
+                if (t.prompt() == p) {
+                    double worst = maxDiff(doubles(logits.get(t.step()).getAsJsonArray()), t.logits());
+                    assertTrue(worst <= tolerance, what + ", prompt " + p + ", step " + t.step() + ": " + worst);
                 }
             }
         }

@@ -71,8 +71,9 @@ final class CountingRunner implements PassRunner {
     }
 
     @Override
-    public double[][] nextTokenLogits(List<dev.patchbay.passes.GenerationStep.Row> rows) {
-        return inner.nextTokenLogits(rows);
+    public double[][] nextTokenLogits(
+            dev.patchbay.model.KvCache cache, List<dev.patchbay.passes.GenerationStep.Row> rows) {
+        return inner.nextTokenLogits(cache, rows);
     }
 
     @Override
