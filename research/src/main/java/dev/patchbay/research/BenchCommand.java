@@ -35,7 +35,7 @@ final class BenchCommand implements Callable<Integer> {
             names = "--section",
             defaultValue = "all",
             description = "memory, methods, reference (methods beside plain PyTorch + transformers, tools/"
-                    + "torch_reference.py), edges, service or all (default: ${DEFAULT-VALUE}).")
+                    + "torch_reference.py), edges, generation, service or all (default: ${DEFAULT-VALUE}).")
     String section;
 
     @Option(
@@ -68,10 +68,10 @@ final class BenchCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         PrintWriter w = spec.commandLine().getOut();
         List<Benchmark.Row> rows = new java.util.ArrayList<>();
-        if (!List.of("all", "memory", "methods", "reference", "edges", "service")
+        if (!List.of("all", "memory", "methods", "reference", "edges", "generation", "service")
                 .contains(section)) {
-            throw new IllegalArgumentException(
-                    "--section: unknown '" + section + "'; use memory, methods, reference, edges, service or all");
+            throw new IllegalArgumentException("--section: unknown '" + section
+                    + "'; use memory, methods, reference, edges, generation, service or all");
         }
         ComputeContext compute = device.compute();
         Benchmark.ModelShape shape = Benchmark.ModelShape.of(shapeId);
@@ -94,6 +94,9 @@ final class BenchCommand implements Callable<Integer> {
         }
         if (section.equals("all") || section.equals("edges")) {
             rows.addAll(new dev.patchbay.research.bench.EdgeBenchmark(tokens, repeats, compute).run());
+        }
+        if (section.equals("all") || section.equals("generation")) {
+            rows.addAll(new dev.patchbay.research.bench.GenerationBenchmark(repeats, compute).run());
         }
         if (section.equals("all") || section.equals("service")) {
             rows.addAll(new dev.patchbay.research.bench.ServiceBenchmark(tokens, repeats, compute).run());

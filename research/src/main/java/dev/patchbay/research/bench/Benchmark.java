@@ -254,13 +254,17 @@ public final class Benchmark {
         };
     }
 
-    /** Median wall time of {@code repeats} runs after one warm-up run. */
     private double median(Supplier<Void> work) {
-        work.get();
+        return median(repeats, work::get);
+    }
+
+    /** Median wall time of {@code repeats} runs after one warm-up run: every section's timer. */
+    static double median(int repeats, Runnable work) {
+        work.run();
         double[] times = new double[repeats];
         for (int i = 0; i < repeats; i++) {
             long start = System.nanoTime();
-            work.get();
+            work.run();
             times[i] = (System.nanoTime() - start) / 1e9;
         }
         Arrays.sort(times);

@@ -22,7 +22,6 @@ import dev.patchbay.passes.EdgeSites;
 import dev.patchbay.passes.PassMemory;
 import dev.patchbay.passes.PassRunner;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
 import java.util.function.Supplier;
@@ -194,14 +193,6 @@ public final class EdgeBenchmark {
     }
 
     private static double median(int repeats, Supplier<Void> work) {
-        work.get();
-        double[] times = new double[repeats];
-        for (int i = 0; i < repeats; i++) {
-            long start = System.nanoTime();
-            work.get();
-            times[i] = (System.nanoTime() - start) / 1e9;
-        }
-        Arrays.sort(times);
-        return times[repeats / 2];
+        return Benchmark.median(repeats, work::get);
     }
 }

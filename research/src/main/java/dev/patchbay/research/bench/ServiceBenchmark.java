@@ -236,14 +236,6 @@ public final class ServiceBenchmark {
     }
 
     private double median(Runnable work) {
-        work.run();
-        double[] times = new double[repeats];
-        for (int i = 0; i < repeats; i++) {
-            long start = System.nanoTime();
-            work.run();
-            times[i] = (System.nanoTime() - start) / 1e9;
-        }
-        Arrays.sort(times);
-        return times[repeats / 2];
+        return Benchmark.median(repeats, work);
     }
 }

@@ -1,0 +1,100 @@
+package dev.patchbay.research.bench;
+
+import ai.djl.engine.Engine;
+import ai.djl.ndarray.NDManager;
+import dev.patchbay.generation.Generation;
+import dev.patchbay.model.ComputeContext;
+import dev.patchbay.model.HookedTransformer;
+import dev.patchbay.model.Intervention;
+import dev.patchbay.model.KvCache;
+import dev.patchbay.model.ModelConfig;
+import dev.patchbay.passes.GenerationStep;
+import dev.patchbay.passes.PassRunner;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Random;
+
+/**
+ * Generation on the random GPT-2-small-shaped model: a decode step with the KV cache against a full recompute at 64
+ * and 256 tokens of context, tokens per second for one stream and for 16 batched, and the cost of an active
+ * intervention (a vector added to the residual stream at every position) over plain generation.
+ */
+public final class GenerationBenchmark {
+    private static final int NEW_TOKENS = 32;
+    private static final int PROMPT = 16;
+
+    private final int repeats;
+    private final ComputeContext compute;
+
+    public GenerationBenchmark(int repeats, ComputeContext compute) {
+        this.repeats = repeats;
+        this.compute = compute;
+    }
+
+    public List<Benchmark.Row> run() {
+        Engine.getEngine("PyTorch").setRandomSeed(1234);
+        ModelConfig config = Benchmark.gpt2Small();
+        try (NDManager weights = compute.newScope()) {
+            HookedTransformer model = HookedTransformer.build(config, new RandomWeights(weights), weights);
+            PassRunner runner = PassRunner.direct(model);
+            Random random = new Random(7);
+            List<Benchmark.Row> rows = new ArrayList<>();
+            for (int context : new int[] {64, 256}) {
+                int[] prompt = random.ints(context, 0, config.vocabSize()).toArray();
+                int[] next = {random.nextInt(config.vocabSize())};
+                double cached = cachedStep(model, prompt, next);
+                int[] whole = Arrays.copyOf(prompt, context + 1);
+                whole[context] = next[0];
+                double recompute = Benchmark.median(
+                        repeats,
+                        () -> GenerationStep.run(model, null, List.of(new GenerationStep.Row(whole, List.of()))));
+                rows.add(new Benchmark.Row(
+                        "decode step at " + context + " tokens: KV cache",
+                        cached,
+                        0,
+                        String.format("%.1fx faster than the full recompute (%.4f s)", recompute / cached, recompute)));
+            }
+            double[] v = new double[config.dModel()];
+            Arrays.fill(v, 0.01);
+            List<Generation.Steer> steer = List.of(new Generation.Steer(
+                    new Intervention("blocks.6.hook_resid_pre", Intervention.Op.ADD, 0, null, null, v, 1),
+                    Generation.Positions.ALL));
+            for (int streams : new int[] {1, 16}) {
+                List<int[]> prompts = new ArrayList<>();
+                for (int s = 0; s < streams; s++) {
+                    prompts.add(random.ints(PROMPT, 0, config.vocabSize()).toArray());
+                }
+                Generation.Settings greedy = Generation.Settings.greedy(NEW_TOKENS);
+                double plain =
+                        Benchmark.median(repeats, () -> Generation.run(runner, prompts, List.of(), greedy, t -> {}));
+                double steered =
+                        Benchmark.median(repeats, () -> Generation.run(runner, prompts, steer, greedy, t -> {}));
+                rows.add(new Benchmark.Row(
+                        streams + (streams == 1 ? " stream" : " streams") + ": " + NEW_TOKENS + " new tokens each",
+                        plain,
+                        0,
+                        String.format(
+                                "%.0f tokens/s; with an active intervention %.3fx the time (target <= 1.1x)",
+                                streams * NEW_TOKENS / plain, steered / plain)));
+            }
+            return rows;
+        }
+    }
+
+    /** Median time of one new token against a cache of the prompt (filled before each timing, after a warm-up). */
+    private double cachedStep(HookedTransformer model, int[] prompt, int[] next) {
+        double[] times = new double[repeats + 1];
+        for (int i = 0; i < times.length; i++) {
+            try (KvCache cache = new KvCache(model)) {
+                GenerationStep.run(model, cache, List.of(new GenerationStep.Row(prompt, List.of())));
+                long start = System.nanoTime();
+                GenerationStep.run(model, cache, List.of(new GenerationStep.Row(next, List.of())));
+                times[i] = (System.nanoTime() - start) / 1e9;
+            }
+        }
+        double[] timed = Arrays.copyOfRange(times, 1, times.length);
+        Arrays.sort(timed);
+        return timed[timed.length / 2];
+    }
+}
