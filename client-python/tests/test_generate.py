@@ -48,3 +48,16 @@ def test_bad_interventions_are_refused(client):
         client.generate("tiny-gpt2", PROMPT, interventions=[{"site": "blocks.0.hook_resid_pre", "op": "double"}])
     with pytest.raises(patchbay.PatchbayError, match=r"interventions\[0\]\.site"):
         client.generate("tiny-gpt2", PROMPT, interventions=[{"site": "blocks.7.hook_resid_pre", "op": "zero"}]).ids()
+
+
+def test_a_steering_vector_is_made_and_used_by_name(client):
+    vector = client.steering_vector("tiny-gpt2", "blocks.1.hook_resid_pre", [(PROMPT, [8, 11, 2]), ([3, 4], [9, 9, 9])],
+                                    name="demo")
+    assert vector.shape == (32,)
+    by_name = client.generate("tiny-gpt2", PROMPT, max_new_tokens=5, interventions=[
+        {"site": "blocks.1.hook_resid_pre", "op": "add", "vector": "demo", "coefficient": 8}]).ids()
+    by_value = client.generate("tiny-gpt2", PROMPT, max_new_tokens=5, interventions=[
+        {"site": "blocks.1.hook_resid_pre", "op": "add", "value": vector.tolist(), "coefficient": 8}]).ids()
+    assert by_name == by_value
+    with pytest.raises(patchbay.PatchbayError, match="site"):
+        client.steering_vector("tiny-gpt2", "blocks.1.attn.hook_z", [(PROMPT, PROMPT)], name="bad")

@@ -411,6 +411,20 @@ class Client:
                                    top_alternatives=top_alternatives, allow_unknown_tokens=allow_unknown_tokens)
         return GenerationRun(self._stub.Generate(request, timeout=self._timeout, metadata=self._metadata))
 
+    def steering_vector(self, model: str, site: str, pairs, *, name: str, reading: str = "last",
+                        allow_unknown_tokens: bool = False) -> np.ndarray:
+        """A steering vector by contrastive activation addition: the mean over (positive, negative) prompt pairs of
+        the residual site's activation difference, at each prompt's last token ("last") or averaged over its
+        positions ("mean"). The server keeps it under ``name`` for interventions of later ``generate`` calls
+        (``{"site": site, "op": "add", "vector": name, "coefficient": 4}``); returns its values."""
+        request = generate.steering_request(model, site, pairs, name=name, reading=reading,
+                                            allow_unknown_tokens=allow_unknown_tokens)
+        try:
+            response = self._stub.MakeSteeringVector(request, timeout=self._timeout, metadata=self._metadata)
+        except grpc.RpcError as e:
+            raise PatchbayError.of(e) from None
+        return np.array(response.values)
+
     def patch(self, model: str, pairs: Pairs, groups: Iterable[str | Iterable[str]], *,
               metric: str = "logit_diff") -> Iterator[patchbay_pb2.PatchResult]:
         """Exact activation patching of node groups (each a list of node names such as "L1H2" or "L0N5@3",

@@ -56,13 +56,14 @@ def convert(event: pb.GenerateEvent):
 
 def intervention(spec: Mapping[str, Any] | pb.Intervention) -> pb.Intervention:
     """{"site": "blocks.1.hook_resid_pre", "op": "add", "value": vector, "coefficient": 2.0, "units": [heads or
-    neurons], "positions": "all" | "prompt" | "generated" | [indices]}; only site and op are required."""
+    neurons], "positions": "all" | "prompt" | "generated" | [indices]}; only site and op are required. Instead of
+    "value", "vector" names a steering vector made by ``Client.steering_vector``."""
     if isinstance(spec, pb.Intervention):
         return spec
-    unknown = set(spec) - {"site", "op", "value", "coefficient", "units", "positions"}
+    unknown = set(spec) - {"site", "op", "value", "vector", "coefficient", "units", "positions"}
     if unknown:
-        raise ValueError(f"intervention: unknown keys {sorted(unknown)}; use site, op, value, coefficient, units,"
-                         " positions")
+        raise ValueError(f"intervention: unknown keys {sorted(unknown)}; use site, op, value, vector, coefficient,"
+                         " units, positions")
     op = spec.get("op")
     if op not in OPS:
         raise ValueError(f"intervention op: {op!r}; use one of {sorted(OPS)}")
@@ -70,6 +71,8 @@ def intervention(spec: Mapping[str, Any] | pb.Intervention) -> pb.Intervention:
     value = spec.get("value")
     if value is not None:
         out.value.extend(float(v) for v in ([value] if isinstance(value, (int, float)) else list(value)))
+    if "vector" in spec:
+        out.vector = spec["vector"]
     if "coefficient" in spec:
         out.coefficient = float(spec["coefficient"])
     positions = spec.get("positions", "all")
@@ -97,3 +100,18 @@ def request(model: str, prompts: Prompt | Sequence[Prompt], *, max_new_tokens: i
         stop=_tokens(stop) if stop is not None else [], temperature=temperature, top_k=top_k, top_p=top_p,
         seed=seed, interventions=[intervention(i) for i in (interventions or [])],
         top_alternatives=top_alternatives, allow_unknown_tokens=allow_unknown_tokens)
+
+
+READINGS = {"last": pb.READING_LAST_TOKEN, "mean": pb.READING_MEAN_OVER_POSITIONS}
+
+
+def steering_request(model: str, site: str, pairs, *, name: str, reading: str,
+                     allow_unknown_tokens: bool) -> pb.SteeringVectorRequest:
+    """pairs: (positive, negative) prompts, text or token ids."""
+    if reading not in READINGS:
+        raise ValueError(f"reading: {reading!r}; use one of {sorted(READINGS)}")
+    contrasts = [pb.ContrastPair(positive=_prompt(pos), negative=_prompt(neg)) for pos, neg in pairs]
+    if not contrasts:
+        raise ValueError("pairs: at least one (positive, negative) pair is needed")
+    return pb.SteeringVectorRequest(model=model, site=site, pairs=contrasts, reading=READINGS[reading], name=name,
+                                    allow_unknown_tokens=allow_unknown_tokens)

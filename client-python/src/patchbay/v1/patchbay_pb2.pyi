@@ -91,6 +91,11 @@ class InterventionPositions(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     POSITIONS_PROMPT: _ClassVar[InterventionPositions]
     POSITIONS_GENERATED: _ClassVar[InterventionPositions]
     POSITIONS_GIVEN: _ClassVar[InterventionPositions]
+
+class SteeringReading(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    READING_LAST_TOKEN: _ClassVar[SteeringReading]
+    READING_MEAN_OVER_POSITIONS: _ClassVar[SteeringReading]
 METRIC_KIND_UNSPECIFIED: MetricKind
 LOGIT_DIFF: MetricKind
 LOG_PROB: MetricKind
@@ -146,6 +151,8 @@ POSITIONS_ALL: InterventionPositions
 POSITIONS_PROMPT: InterventionPositions
 POSITIONS_GENERATED: InterventionPositions
 POSITIONS_GIVEN: InterventionPositions
+READING_LAST_TOKEN: SteeringReading
+READING_MEAN_OVER_POSITIONS: SteeringReading
 
 class MetricsRequest(_message.Message):
     __slots__ = ()
@@ -819,7 +826,7 @@ class ScrubEvent(_message.Message):
     def __init__(self, accepted: _Optional[_Union[Accepted, _Mapping]] = ..., progress: _Optional[_Union[Progress, _Mapping]] = ..., sample: _Optional[_Union[ScrubSample, _Mapping]] = ..., result: _Optional[_Union[ScrubResult, _Mapping]] = ..., summary: _Optional[_Union[Summary, _Mapping]] = ...) -> None: ...
 
 class Intervention(_message.Message):
-    __slots__ = ("site", "op", "units", "where", "positions", "value", "coefficient")
+    __slots__ = ("site", "op", "units", "where", "positions", "value", "coefficient", "vector")
     SITE_FIELD_NUMBER: _ClassVar[int]
     OP_FIELD_NUMBER: _ClassVar[int]
     UNITS_FIELD_NUMBER: _ClassVar[int]
@@ -827,6 +834,7 @@ class Intervention(_message.Message):
     POSITIONS_FIELD_NUMBER: _ClassVar[int]
     VALUE_FIELD_NUMBER: _ClassVar[int]
     COEFFICIENT_FIELD_NUMBER: _ClassVar[int]
+    VECTOR_FIELD_NUMBER: _ClassVar[int]
     site: str
     op: InterventionOp
     units: _containers.RepeatedScalarFieldContainer[int]
@@ -834,7 +842,44 @@ class Intervention(_message.Message):
     positions: _containers.RepeatedScalarFieldContainer[int]
     value: _containers.RepeatedScalarFieldContainer[float]
     coefficient: float
-    def __init__(self, site: _Optional[str] = ..., op: _Optional[_Union[InterventionOp, str]] = ..., units: _Optional[_Iterable[int]] = ..., where: _Optional[_Union[InterventionPositions, str]] = ..., positions: _Optional[_Iterable[int]] = ..., value: _Optional[_Iterable[float]] = ..., coefficient: _Optional[float] = ...) -> None: ...
+    vector: str
+    def __init__(self, site: _Optional[str] = ..., op: _Optional[_Union[InterventionOp, str]] = ..., units: _Optional[_Iterable[int]] = ..., where: _Optional[_Union[InterventionPositions, str]] = ..., positions: _Optional[_Iterable[int]] = ..., value: _Optional[_Iterable[float]] = ..., coefficient: _Optional[float] = ..., vector: _Optional[str] = ...) -> None: ...
+
+class ContrastPair(_message.Message):
+    __slots__ = ("positive", "negative")
+    POSITIVE_FIELD_NUMBER: _ClassVar[int]
+    NEGATIVE_FIELD_NUMBER: _ClassVar[int]
+    positive: Prompt
+    negative: Prompt
+    def __init__(self, positive: _Optional[_Union[Prompt, _Mapping]] = ..., negative: _Optional[_Union[Prompt, _Mapping]] = ...) -> None: ...
+
+class SteeringVectorRequest(_message.Message):
+    __slots__ = ("model", "site", "pairs", "reading", "name", "allow_unknown_tokens")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    SITE_FIELD_NUMBER: _ClassVar[int]
+    PAIRS_FIELD_NUMBER: _ClassVar[int]
+    READING_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ALLOW_UNKNOWN_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    site: str
+    pairs: _containers.RepeatedCompositeFieldContainer[ContrastPair]
+    reading: SteeringReading
+    name: str
+    allow_unknown_tokens: bool
+    def __init__(self, model: _Optional[str] = ..., site: _Optional[str] = ..., pairs: _Optional[_Iterable[_Union[ContrastPair, _Mapping]]] = ..., reading: _Optional[_Union[SteeringReading, str]] = ..., name: _Optional[str] = ..., allow_unknown_tokens: _Optional[bool] = ...) -> None: ...
+
+class SteeringVectorResponse(_message.Message):
+    __slots__ = ("name", "site", "values", "norm")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SITE_FIELD_NUMBER: _ClassVar[int]
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    NORM_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    site: str
+    values: _containers.RepeatedScalarFieldContainer[float]
+    norm: float
+    def __init__(self, name: _Optional[str] = ..., site: _Optional[str] = ..., values: _Optional[_Iterable[float]] = ..., norm: _Optional[float] = ...) -> None: ...
 
 class GenerateRequest(_message.Message):
     __slots__ = ("model", "prompts", "max_new_tokens", "stop", "temperature", "top_k", "top_p", "seed", "interventions", "top_alternatives", "allow_unknown_tokens")

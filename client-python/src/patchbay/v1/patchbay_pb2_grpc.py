@@ -75,6 +75,11 @@ class PatchbayStub:
                 request_serializer=patchbay_dot_v1_dot_patchbay__pb2.GenerateRequest.SerializeToString,
                 response_deserializer=patchbay_dot_v1_dot_patchbay__pb2.GenerateEvent.FromString,
                 _registered_method=True)
+        self.MakeSteeringVector = channel.unary_unary(
+                '/patchbay.v1.Patchbay/MakeSteeringVector',
+                request_serializer=patchbay_dot_v1_dot_patchbay__pb2.SteeringVectorRequest.SerializeToString,
+                response_deserializer=patchbay_dot_v1_dot_patchbay__pb2.SteeringVectorResponse.FromString,
+                _registered_method=True)
         self.Patch = channel.unary_stream(
                 '/patchbay.v1.Patchbay/Patch',
                 request_serializer=patchbay_dot_v1_dot_patchbay__pb2.PatchRequest.SerializeToString,
@@ -166,6 +171,15 @@ class PatchbayServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def MakeSteeringVector(self, request, context):
+        """Makes a steering vector by contrastive activation addition (the mean difference of a residual site's
+        activations over positive and negative prompts) and keeps it under a name, for interventions of later Generate
+        requests on the same model, for the life of the server.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def Patch(self, request, context):
         """Exact activation patching of given nodes or groups of nodes (each group patched jointly), streamed as
         each batch of patched runs completes.
@@ -232,6 +246,11 @@ def add_PatchbayServicer_to_server(servicer, server):
                     servicer.Generate,
                     request_deserializer=patchbay_dot_v1_dot_patchbay__pb2.GenerateRequest.FromString,
                     response_serializer=patchbay_dot_v1_dot_patchbay__pb2.GenerateEvent.SerializeToString,
+            ),
+            'MakeSteeringVector': grpc.unary_unary_rpc_method_handler(
+                    servicer.MakeSteeringVector,
+                    request_deserializer=patchbay_dot_v1_dot_patchbay__pb2.SteeringVectorRequest.FromString,
+                    response_serializer=patchbay_dot_v1_dot_patchbay__pb2.SteeringVectorResponse.SerializeToString,
             ),
             'Patch': grpc.unary_stream_rpc_method_handler(
                     servicer.Patch,
@@ -466,6 +485,33 @@ class Patchbay:
             '/patchbay.v1.Patchbay/Generate',
             patchbay_dot_v1_dot_patchbay__pb2.GenerateRequest.SerializeToString,
             patchbay_dot_v1_dot_patchbay__pb2.GenerateEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MakeSteeringVector(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/patchbay.v1.Patchbay/MakeSteeringVector',
+            patchbay_dot_v1_dot_patchbay__pb2.SteeringVectorRequest.SerializeToString,
+            patchbay_dot_v1_dot_patchbay__pb2.SteeringVectorResponse.FromString,
             options,
             channel_credentials,
             insecure,

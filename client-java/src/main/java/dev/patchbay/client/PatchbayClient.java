@@ -18,6 +18,8 @@ import dev.patchbay.proto.v1.ModelInfo;
 import dev.patchbay.proto.v1.PatchbayGrpc;
 import dev.patchbay.proto.v1.ScrubEvent;
 import dev.patchbay.proto.v1.ScrubRequest;
+import dev.patchbay.proto.v1.SteeringVectorRequest;
+import dev.patchbay.proto.v1.SteeringVectorResponse;
 import dev.patchbay.proto.v1.TokenizeRequest;
 import io.grpc.CallCredentials;
 import io.grpc.ChannelCredentials;
@@ -180,6 +182,18 @@ public final class PatchbayClient implements AutoCloseable {
      */
     public Stream<GenerateEvent> generate(GenerateRequest request) {
         return streaming(() -> stub().generate(request), e -> e);
+    }
+
+    /**
+     * Makes a steering vector by contrastive activation addition; the server keeps it under the request's name for
+     * interventions of later Generate requests ({@code Intervention.vector}).
+     */
+    public SteeringVectorResponse makeSteeringVector(SteeringVectorRequest request) {
+        try {
+            return stub().makeSteeringVector(request);
+        } catch (StatusRuntimeException e) {
+            throw new PatchbayException(e.getStatus(), e);
+        }
     }
 
     /** A server-streaming call as a Stream that converts each message, and cancels the call when closed early. */

@@ -126,9 +126,74 @@ class GenerateServiceTest {
             assertEquals("max_new_tokens", done.get(p).getStoppedBy());
         }
         GeneratedToken first = tokens.get(0);
+        assertTrue(first.getText().length() > 0);
         assertEquals(3, first.getAlternativesCount());
         // Greedy: the token is the most likely alternative, with its log-probability.
         assertEquals(first.getId(), first.getAlternatives(0).getId());
         assertEquals(first.getLogProb(), first.getAlternatives(0).getLogProb(), 1e-12);
+    }
+
+    @Test
+    void aSteeringVectorIsMadeKeptAndUsedByName() {
+        var made = PatchbayGrpc.newBlockingStub(channel)
+                .makeSteeringVector(dev.patchbay.proto.v1.SteeringVectorRequest.newBuilder()
+                        .setModel("tiny-gpt2")
+                        .setSite("blocks.1.hook_resid_pre")
+                        .setName("towards-short")
+                        .addPairs(dev.patchbay.proto.v1.ContrastPair.newBuilder()
+                                .setPositive(ids(SHORT))
+                                .setNegative(ids(LONG)))
+                        .build());
+        double[] values =
+                made.getValuesList().stream().mapToDouble(Double::doubleValue).toArray();
+        double[] local = dev.patchbay.generation.SteeringVector.contrastive(
+                PassRunner.direct(gpt2.transformer()),
+                "blocks.1.hook_resid_pre",
+                List.of(new dev.patchbay.generation.SteeringVector.Contrast(SHORT, LONG)),
+                dev.patchbay.generation.SteeringVector.Reading.LAST_TOKEN);
+        assertArrayEquals(local, values, 1e-6);
+        GenerateRequest steer = GenerateRequest.newBuilder()
+                .setModel("tiny-gpt2")
+                .addPrompts(ids(LONG))
+                .setMaxNewTokens(4)
+                .addInterventions(dev.patchbay.proto.v1.Intervention.newBuilder()
+                        .setSite("blocks.1.hook_resid_pre")
+                        .setOp(InterventionOp.OP_ADD)
+                        .setVector("towards-short")
+                        .setCoefficient(3))
+                .build();
+        List<GenerateEvent> events = new ArrayList<>();
+        PatchbayGrpc.newBlockingStub(channel).generate(steer).forEachRemaining(events::add);
+        int[] ids = events.stream()
+                .filter(GenerateEvent::hasContinuation)
+                .findFirst()
+                .orElseThrow()
+                .getContinuation()
+                .getIdsList()
+                .stream()
+                .mapToInt(Integer::intValue)
+                .toArray();
+        int[] expected = Generation.run(
+                        PassRunner.direct(gpt2.transformer()),
+                        List.of(LONG),
+                        List.of(new Generation.Steer(
+                                new Intervention(
+                                        "blocks.1.hook_resid_pre", Intervention.Op.ADD, 0, null, null, values, 3),
+                                Generation.Positions.ALL)),
+                        Generation.Settings.greedy(4),
+                        t -> {})
+                .get(0);
+        assertArrayEquals(expected, ids);
+        io.grpc.StatusRuntimeException unknown = org.junit.jupiter.api.Assertions.assertThrows(
+                io.grpc.StatusRuntimeException.class,
+                () -> PatchbayGrpc.newBlockingStub(channel)
+                        .generate(steer.toBuilder()
+                                .setInterventions(
+                                        0, steer.getInterventions(0).toBuilder().setVector("nope"))
+                                .build())
+                        .forEachRemaining(e -> {}));
+        assertTrue(
+                unknown.getStatus().getDescription().startsWith("interventions[0].vector: no steering vector 'nope'"),
+                unknown.getStatus().getDescription());
     }
 }

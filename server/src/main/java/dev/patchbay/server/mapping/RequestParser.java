@@ -10,6 +10,7 @@ import dev.patchbay.attribution.catalog.Methods;
 import dev.patchbay.attribution.diagnostic.FalseNegativeDiagnostic;
 import dev.patchbay.checkpoint.TextTokenizer;
 import dev.patchbay.generation.Generation;
+import dev.patchbay.generation.SteeringVector;
 import dev.patchbay.model.HookSites;
 import dev.patchbay.model.Intervention;
 import dev.patchbay.model.ModelConfig;
@@ -33,6 +34,7 @@ import dev.patchbay.proto.v1.PatchRequest;
 import dev.patchbay.proto.v1.Prompt;
 import dev.patchbay.proto.v1.ScrubClaim;
 import dev.patchbay.proto.v1.ScrubRequest;
+import dev.patchbay.proto.v1.SteeringVectorRequest;
 import dev.patchbay.proto.v1.Token;
 import dev.patchbay.server.config.ServerLimits;
 import io.grpc.Status;
@@ -73,6 +75,9 @@ public final class RequestParser {
 
     private final Map<String, ServedModel> models;
     private final ServerLimits limits;
+    /** Steering vectors made by MakeSteeringVector, which interventions name. */
+    private final SteeringVectors vectors = new SteeringVectors(1024);
+
     private final int batchRows;
 
     public RequestParser(Map<String, ServedModel> models, ServerLimits limits, int batchRows) {
@@ -440,7 +445,7 @@ public final class RequestParser {
         int[] stop = tokens(model, r.getStopList(), "stop", r.getAllowUnknownTokens());
         List<Generation.Steer> steers = new ArrayList<>();
         for (int i = 0; i < r.getInterventionsCount(); i++) {
-            steers.add(steer(model, r.getInterventions(i), "interventions[" + i + "]"));
+            steers.add(steer(r.getModel(), model, r.getInterventions(i), "interventions[" + i + "]"));
         }
         return new Generate(
                 model,
@@ -451,7 +456,8 @@ public final class RequestParser {
     }
 
     /** An intervention checked against the model: its site, op, units, positions and value length. */
-    private static Generation.Steer steer(ServedModel model, dev.patchbay.proto.v1.Intervention in, String at)
+    private Generation.Steer steer(
+            String modelName, ServedModel model, dev.patchbay.proto.v1.Intervention in, String at)
             throws RequestException {
         String site = in.getSite();
         if (!model.loaded().transformer().hookSites().contains(site)) {
@@ -490,8 +496,20 @@ public final class RequestParser {
             case RESIDUAL -> c.dModel();
             case ATTENTION_MAP -> -1; // as long as the sequence: checked as it runs
         };
-        int values = in.getValueCount();
         boolean needsValue = op == Intervention.Op.ADD || op == Intervention.Op.SET;
+        double[] named = null;
+        if (!in.getVector().isEmpty()) {
+            SteeringVectors.Kept kept = vectors.get(modelName, in.getVector());
+            if (kept == null) {
+                throw RequestException.invalid(at + ".vector: no steering vector '" + in.getVector() + "' was made"
+                        + " for " + modelName + " (MakeSteeringVector makes one)");
+            }
+            if (!needsValue || in.getValueCount() > 0) {
+                throw RequestException.invalid(at + ".vector: only add and set take a vector, and not with value");
+            }
+            named = kept.values();
+        }
+        int values = named != null ? named.length : in.getValueCount();
         if (needsValue
                 && width > 0
                 && values != 1
@@ -522,9 +540,13 @@ public final class RequestParser {
             }
         }
         double coefficient = in.hasCoefficient() ? finite(in.getCoefficient(), at + ".coefficient") : 1;
-        double[] value = needsValue
-                ? in.getValueList().stream().mapToDouble(Double::doubleValue).toArray()
-                : null;
+        double[] value = named != null
+                ? named
+                : needsValue
+                        ? in.getValueList().stream()
+                                .mapToDouble(Double::doubleValue)
+                                .toArray()
+                        : null;
         if (value != null) {
             for (int v = 0; v < value.length; v++) {
                 finite(value[v], at + ".value[" + v + "]");
@@ -540,6 +562,53 @@ public final class RequestParser {
                         value,
                         coefficient),
                 where);
+    }
+
+    /** A checked MakeSteeringVector request. */
+    public record SteeringVectorSpec(
+            ServedModel model,
+            String modelName,
+            String site,
+            List<SteeringVector.Contrast> pairs,
+            SteeringVector.Reading reading,
+            String name) {}
+
+    public SteeringVectorSpec steeringVector(SteeringVectorRequest r) throws RequestException {
+        ServedModel model = model(r.getModel());
+        if (r.getName().isBlank() || r.getName().length() > 200) {
+            throw RequestException.invalid("name: a name of 1 to 200 characters is needed");
+        }
+        if (!model.loaded().transformer().hookSites().contains(r.getSite())
+                || HookSites.layoutOf(r.getSite()) != SiteLayout.RESIDUAL) {
+            throw RequestException.invalid("site: '" + r.getSite() + "' is not a residual-stream hook site of the"
+                    + " model (blocks.L.hook_resid_pre, hook_resid_mid, hook_resid_post, hook_attn_out, hook_mlp_out)");
+        }
+        if (r.getPairsCount() == 0) {
+            throw RequestException.invalid("pairs: at least one contrastive pair is needed");
+        }
+        if (r.getPairsCount() > limits.maxPairs()) {
+            throw RequestException.tooLarge(
+                    "pairs: " + r.getPairsCount() + " pairs exceed the server's limit of " + limits.maxPairs());
+        }
+        List<SteeringVector.Contrast> pairs = new ArrayList<>();
+        for (int i = 0; i < r.getPairsCount(); i++) {
+            var c = r.getPairs(i);
+            pairs.add(new SteeringVector.Contrast(
+                    prompt(model, c.getPositive(), "pairs[" + i + "].positive", r.getAllowUnknownTokens()),
+                    prompt(model, c.getNegative(), "pairs[" + i + "].negative", r.getAllowUnknownTokens())));
+        }
+        SteeringVector.Reading reading = switch (r.getReading()) {
+            case READING_LAST_TOKEN -> SteeringVector.Reading.LAST_TOKEN;
+            case READING_MEAN_OVER_POSITIONS -> SteeringVector.Reading.MEAN_OVER_POSITIONS;
+            default -> throw RequestException.invalid("reading: unknown value " + r.getReadingValue());
+        };
+        vectors.checkRoom(r.getModel(), r.getName());
+        return new SteeringVectorSpec(model, r.getModel(), r.getSite(), pairs, reading, r.getName());
+    }
+
+    /** Keeps a steering vector under its request's name. */
+    public void keep(SteeringVectorSpec spec, double[] values) {
+        vectors.put(spec.modelName(), spec.name(), new SteeringVectors.Kept(spec.site(), values));
     }
 
     private static CircuitEvaluation.Ablation ablation(Ablation a, List<PromptPair> pairs) throws RequestException {

@@ -23,6 +23,8 @@ import dev.patchbay.proto.v1.PatchRequest;
 import dev.patchbay.proto.v1.PatchbayGrpc;
 import dev.patchbay.proto.v1.ScrubEvent;
 import dev.patchbay.proto.v1.ScrubRequest;
+import dev.patchbay.proto.v1.SteeringVectorRequest;
+import dev.patchbay.proto.v1.SteeringVectorResponse;
 import dev.patchbay.proto.v1.SweepEvent;
 import dev.patchbay.proto.v1.SweepRequest;
 import dev.patchbay.proto.v1.TokenizeRequest;
@@ -210,6 +212,28 @@ public final class PatchbayService extends PatchbayGrpc.PatchbayImplBase {
             start(job, call, new GenerateJob(parsed, job, response, this::stopping));
         } catch (RequestException e) {
             response.onError(e.status().asRuntimeException());
+        } catch (IllegalArgumentException e) {
+            // What the engine itself refuses about a request the parser let through: still the caller's error.
+            response.onError(io.grpc.Status.INVALID_ARGUMENT
+                    .withDescription(e.getMessage())
+                    .asRuntimeException());
+        }
+    }
+
+    @Override
+    public void makeSteeringVector(SteeringVectorRequest request, StreamObserver<SteeringVectorResponse> response) {
+        var call = (ServerCallStreamObserver<SteeringVectorResponse>) response;
+        try {
+            RequestParser.SteeringVectorSpec parsed = parser.steeringVector(request);
+            Device.Job job = openJob(parsed.model().device(), call);
+            start(job, call, new SteeringVectorJob(parsed, parser, job, response, this::stopping));
+        } catch (RequestException e) {
+            response.onError(e.status().asRuntimeException());
+        } catch (IllegalArgumentException e) {
+            // What the engine itself refuses about a request the parser let through: still the caller's error.
+            response.onError(io.grpc.Status.INVALID_ARGUMENT
+                    .withDescription(e.getMessage())
+                    .asRuntimeException());
         }
     }
 
