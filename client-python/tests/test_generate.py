@@ -17,6 +17,10 @@ def test_tokens_stream_and_interventions_steer(client):
     tokens = [e for e in run if isinstance(e, patchbay.GeneratedToken)]
     assert len(tokens) == 12 and all(len(t.alternatives) == 2 for t in tokens)
     assert tokens[0].id == tokens[0].alternatives[0].id  # greedy takes the most likely
+    watched = client.generate("tiny-gpt2", PROMPT, max_new_tokens=2, watch=[tokens[0].id, 7])
+    first = next(e for e in watched if isinstance(e, patchbay.GeneratedToken))
+    assert [w.id for w in first.watched] == [tokens[0].id, 7]
+    assert first.watched[0].log_prob == pytest.approx(tokens[0].log_prob, abs=1e-9)
     df = run.to_dataframe()
     assert list(df.columns) == ["prompt", "step", "id", "text", "log_prob"] and len(df) == 12
     plain = run.ids(0)
@@ -61,3 +65,10 @@ def test_a_steering_vector_is_made_and_used_by_name(client):
     assert by_name == by_value
     with pytest.raises(patchbay.PatchbayError, match="site"):
         client.steering_vector("tiny-gpt2", "blocks.1.attn.hook_z", [(PROMPT, PROMPT)], name="bad")
+
+
+def test_a_run_left_early_still_collects_every_event(client):
+    run = client.generate("tiny-gpt2", PROMPT, max_new_tokens=5)
+    first = next(e for e in run if isinstance(e, patchbay.GeneratedToken))
+    assert first.step == 0
+    assert len(run.ids()) == 5  # the rest of the stream is read, not lost

@@ -68,11 +68,16 @@ class _Run:
                     self._bar.show(event)
                 yield event
         except grpc.RpcError as e:
+            self._finish()
             raise PatchbayError.of(e) from None
-        finally:
-            self._done = True
-            if self._bar is not None:
-                self._bar.close()
+        # A loop left early (a break, or next() on a fresh iterator) leaves the stream open: a later iteration or
+        # collect() goes on reading it where this one stopped.
+        self._finish()
+
+    def _finish(self) -> None:
+        self._done = True
+        if self._bar is not None:
+            self._bar.close()
 
     def collect(self):
         for _ in self:
@@ -399,16 +404,18 @@ class Client:
 
     def generate(self, model: str, prompts, *, max_new_tokens: int = 16, interventions=None,
                  temperature: float = 0.0, top_k: int = 0, top_p: float = 0.0, seed: int = 0, stop=None,
-                 top_alternatives: int = 0, allow_unknown_tokens: bool = False) -> GenerationRun:
+                 top_alternatives: int = 0, watch=None, allow_unknown_tokens: bool = False) -> GenerationRun:
         """Continues a prompt (text or token ids) or a list of them: greedy at temperature 0, else sampled (top_k,
         top_p, seeded per prompt). ``interventions`` change activations at every step, e.g.
         ``[{"site": "blocks.2.hook_resid_pre", "op": "add", "value": vector, "coefficient": 4}]`` or
         ``{"site": "blocks.1.attn.hook_z", "op": "zero", "units": [3]}`` (ops add, set, scale, zero; positions
-        "all", "prompt", "generated" or a list). Iterate the run for tokens as they arrive; ``run.text()`` waits
-        for the whole continuation."""
+        "all", "prompt", "generated" or a list). ``watch``: tokens (e.g. [" Mary", " John"]) whose log-probabilities
+        every new token reports (``token.watched``), to measure what steering does to them. Iterate the run for
+        tokens as they arrive; ``run.text()`` waits for the whole continuation."""
         request = generate.request(model, prompts, max_new_tokens=max_new_tokens, interventions=interventions,
                                    temperature=temperature, top_k=top_k, top_p=top_p, seed=seed, stop=stop,
-                                   top_alternatives=top_alternatives, allow_unknown_tokens=allow_unknown_tokens)
+                                   top_alternatives=top_alternatives, watch=watch,
+                                   allow_unknown_tokens=allow_unknown_tokens)
         return GenerationRun(self._stub.Generate(request, timeout=self._timeout, metadata=self._metadata))
 
     def steering_vector(self, model: str, site: str, pairs, *, name: str, reading: str = "last",
@@ -560,15 +567,28 @@ class AsyncClient:
 
     async def generate(self, model: str, prompts, *, max_new_tokens: int = 16, interventions=None,
                        temperature: float = 0.0, top_k: int = 0, top_p: float = 0.0, seed: int = 0, stop=None,
-                       top_alternatives: int = 0, allow_unknown_tokens: bool = False) -> AsyncIterator[object]:
+                       top_alternatives: int = 0, watch=None,
+                       allow_unknown_tokens: bool = False) -> AsyncIterator[object]:
         """Yields typed generation events (tokens, then continuations) as they stream; Client.generate's
         arguments."""
         request = generate.request(model, prompts, max_new_tokens=max_new_tokens, interventions=interventions,
                                    temperature=temperature, top_k=top_k, top_p=top_p, seed=seed, stop=stop,
-                                   top_alternatives=top_alternatives, allow_unknown_tokens=allow_unknown_tokens)
+                                   top_alternatives=top_alternatives, watch=watch,
+                                   allow_unknown_tokens=allow_unknown_tokens)
         async for event in self._events(self._stub.Generate(request, timeout=self._timeout,
                                                             metadata=self._metadata), generate.convert, False):
             yield event
+
+    async def steering_vector(self, model: str, site: str, pairs, *, name: str, reading: str = "last",
+                              allow_unknown_tokens: bool = False) -> np.ndarray:
+        """As Client.steering_vector."""
+        request = generate.steering_request(model, site, pairs, name=name, reading=reading,
+                                            allow_unknown_tokens=allow_unknown_tokens)
+        try:
+            response = await self._stub.MakeSteeringVector(request, timeout=self._timeout, metadata=self._metadata)
+        except grpc.RpcError as e:
+            raise PatchbayError.of(e) from None
+        return np.array(response.values)
 
     async def patch(self, model: str, pairs: Pairs, groups: Iterable[str | Iterable[str]], *,
                     metric: str = "logit_diff") -> AsyncIterator[patchbay_pb2.PatchResult]:

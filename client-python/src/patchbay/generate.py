@@ -29,6 +29,8 @@ class GeneratedToken:
     text: str
     log_prob: float
     alternatives: list[TokenChoice]
+    #: The request's watched tokens, with their log-probabilities at this step.
+    watched: list[TokenChoice]
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,8 @@ def convert(event: pb.GenerateEvent):
     if kind == "token":
         t = event.token
         return GeneratedToken(t.prompt, t.step, t.id, t.text, t.log_prob,
-                              [TokenChoice(a.id, a.text, a.log_prob) for a in t.alternatives])
+                              [TokenChoice(a.id, a.text, a.log_prob) for a in t.alternatives],
+                              [TokenChoice(a.id, a.text, a.log_prob) for a in t.watched])
     if kind == "continuation":
         c = event.continuation
         return Continuation(c.prompt, list(c.ids), c.text, c.stopped_by)
@@ -88,7 +91,7 @@ def intervention(spec: Mapping[str, Any] | pb.Intervention) -> pb.Intervention:
 
 def request(model: str, prompts: Prompt | Sequence[Prompt], *, max_new_tokens: int, interventions, temperature: float,
             top_k: int, top_p: float, seed: int, stop: TokenSpec | None, top_alternatives: int,
-            allow_unknown_tokens: bool) -> pb.GenerateRequest:
+            watch: TokenSpec | None, allow_unknown_tokens: bool) -> pb.GenerateRequest:
     """One prompt (text or token ids) or a list of them."""
     one = isinstance(prompts, str) or (isinstance(prompts, Sequence) and bool(prompts)
                                        and isinstance(prompts[0], int))
@@ -99,7 +102,8 @@ def request(model: str, prompts: Prompt | Sequence[Prompt], *, max_new_tokens: i
         model=model, prompts=[_prompt(p) for p in items], max_new_tokens=max_new_tokens,
         stop=_tokens(stop) if stop is not None else [], temperature=temperature, top_k=top_k, top_p=top_p,
         seed=seed, interventions=[intervention(i) for i in (interventions or [])],
-        top_alternatives=top_alternatives, allow_unknown_tokens=allow_unknown_tokens)
+        top_alternatives=top_alternatives, watch=_tokens(watch) if watch is not None else [],
+        allow_unknown_tokens=allow_unknown_tokens)
 
 
 READINGS = {"last": pb.READING_LAST_TOKEN, "mean": pb.READING_MEAN_OVER_POSITIONS}

@@ -882,7 +882,7 @@ class SteeringVectorResponse(_message.Message):
     def __init__(self, name: _Optional[str] = ..., site: _Optional[str] = ..., values: _Optional[_Iterable[float]] = ..., norm: _Optional[float] = ...) -> None: ...
 
 class GenerateRequest(_message.Message):
-    __slots__ = ("model", "prompts", "max_new_tokens", "stop", "temperature", "top_k", "top_p", "seed", "interventions", "top_alternatives", "allow_unknown_tokens")
+    __slots__ = ("model", "prompts", "max_new_tokens", "stop", "temperature", "top_k", "top_p", "seed", "interventions", "top_alternatives", "allow_unknown_tokens", "watch")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     PROMPTS_FIELD_NUMBER: _ClassVar[int]
     MAX_NEW_TOKENS_FIELD_NUMBER: _ClassVar[int]
@@ -894,6 +894,7 @@ class GenerateRequest(_message.Message):
     INTERVENTIONS_FIELD_NUMBER: _ClassVar[int]
     TOP_ALTERNATIVES_FIELD_NUMBER: _ClassVar[int]
     ALLOW_UNKNOWN_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    WATCH_FIELD_NUMBER: _ClassVar[int]
     model: str
     prompts: _containers.RepeatedCompositeFieldContainer[Prompt]
     max_new_tokens: int
@@ -905,7 +906,8 @@ class GenerateRequest(_message.Message):
     interventions: _containers.RepeatedCompositeFieldContainer[Intervention]
     top_alternatives: int
     allow_unknown_tokens: bool
-    def __init__(self, model: _Optional[str] = ..., prompts: _Optional[_Iterable[_Union[Prompt, _Mapping]]] = ..., max_new_tokens: _Optional[int] = ..., stop: _Optional[_Iterable[_Union[Token, _Mapping]]] = ..., temperature: _Optional[float] = ..., top_k: _Optional[int] = ..., top_p: _Optional[float] = ..., seed: _Optional[int] = ..., interventions: _Optional[_Iterable[_Union[Intervention, _Mapping]]] = ..., top_alternatives: _Optional[int] = ..., allow_unknown_tokens: _Optional[bool] = ...) -> None: ...
+    watch: _containers.RepeatedCompositeFieldContainer[Token]
+    def __init__(self, model: _Optional[str] = ..., prompts: _Optional[_Iterable[_Union[Prompt, _Mapping]]] = ..., max_new_tokens: _Optional[int] = ..., stop: _Optional[_Iterable[_Union[Token, _Mapping]]] = ..., temperature: _Optional[float] = ..., top_k: _Optional[int] = ..., top_p: _Optional[float] = ..., seed: _Optional[int] = ..., interventions: _Optional[_Iterable[_Union[Intervention, _Mapping]]] = ..., top_alternatives: _Optional[int] = ..., allow_unknown_tokens: _Optional[bool] = ..., watch: _Optional[_Iterable[_Union[Token, _Mapping]]] = ...) -> None: ...
 
 class TokenChoice(_message.Message):
     __slots__ = ("id", "text", "log_prob")
@@ -918,20 +920,22 @@ class TokenChoice(_message.Message):
     def __init__(self, id: _Optional[int] = ..., text: _Optional[str] = ..., log_prob: _Optional[float] = ...) -> None: ...
 
 class GeneratedToken(_message.Message):
-    __slots__ = ("prompt", "step", "id", "text", "log_prob", "alternatives")
+    __slots__ = ("prompt", "step", "id", "text", "log_prob", "alternatives", "watched")
     PROMPT_FIELD_NUMBER: _ClassVar[int]
     STEP_FIELD_NUMBER: _ClassVar[int]
     ID_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
     LOG_PROB_FIELD_NUMBER: _ClassVar[int]
     ALTERNATIVES_FIELD_NUMBER: _ClassVar[int]
+    WATCHED_FIELD_NUMBER: _ClassVar[int]
     prompt: int
     step: int
     id: int
     text: str
     log_prob: float
     alternatives: _containers.RepeatedCompositeFieldContainer[TokenChoice]
-    def __init__(self, prompt: _Optional[int] = ..., step: _Optional[int] = ..., id: _Optional[int] = ..., text: _Optional[str] = ..., log_prob: _Optional[float] = ..., alternatives: _Optional[_Iterable[_Union[TokenChoice, _Mapping]]] = ...) -> None: ...
+    watched: _containers.RepeatedCompositeFieldContainer[TokenChoice]
+    def __init__(self, prompt: _Optional[int] = ..., step: _Optional[int] = ..., id: _Optional[int] = ..., text: _Optional[str] = ..., log_prob: _Optional[float] = ..., alternatives: _Optional[_Iterable[_Union[TokenChoice, _Mapping]]] = ..., watched: _Optional[_Iterable[_Union[TokenChoice, _Mapping]]] = ...) -> None: ...
 
 class Continuation(_message.Message):
     __slots__ = ("prompt", "ids", "text", "stopped_by")

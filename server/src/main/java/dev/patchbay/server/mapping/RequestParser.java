@@ -394,7 +394,8 @@ public final class RequestParser {
             List<int[]> prompts,
             List<Generation.Steer> steers,
             Generation.Settings settings,
-            int topAlternatives) {}
+            int topAlternatives,
+            int[] watch) {}
 
     public Generate generate(GenerateRequest r) throws RequestException {
         ServedModel model = model(r.getModel());
@@ -443,6 +444,7 @@ public final class RequestParser {
             throw RequestException.invalid("top_alternatives: in [0, 20], got " + r.getTopAlternatives());
         }
         int[] stop = tokens(model, r.getStopList(), "stop", r.getAllowUnknownTokens());
+        int[] watch = tokens(model, r.getWatchList(), "watch", r.getAllowUnknownTokens());
         List<Generation.Steer> steers = new ArrayList<>();
         for (int i = 0; i < r.getInterventionsCount(); i++) {
             steers.add(steer(r.getModel(), model, r.getInterventions(i), "interventions[" + i + "]"));
@@ -452,7 +454,8 @@ public final class RequestParser {
                 prompts,
                 steers,
                 new Generation.Settings(newTokens, stop, temperature, r.getTopK(), topP, r.getSeed()),
-                r.getTopAlternatives());
+                r.getTopAlternatives(),
+                watch);
     }
 
     /** An intervention checked against the model: its site, op, units, positions and value length. */

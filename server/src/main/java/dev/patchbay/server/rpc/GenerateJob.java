@@ -58,8 +58,14 @@ final class GenerateJob extends StreamingJob<GenerateEvent> {
                     .setId(t.id())
                     .setText(text(tokenizer, t.id()))
                     .setLogProb(t.logProb());
-            if (request.topAlternatives() > 0) {
+            if (request.topAlternatives() > 0 || request.watch().length > 0) {
                 double[] logProbs = t.logProbs();
+                for (int w : request.watch()) {
+                    token.addWatched(TokenChoice.newBuilder()
+                            .setId(w)
+                            .setText(text(tokenizer, w))
+                            .setLogProb(logProbs[w]));
+                }
                 IntStream.range(0, logProbs.length)
                         .boxed()
                         .sorted(Comparator.comparingDouble((Integer v) -> -logProbs[v]))
