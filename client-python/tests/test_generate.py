@@ -72,3 +72,13 @@ def test_a_run_left_early_still_collects_every_event(client):
     first = next(e for e in run if isinstance(e, patchbay.GeneratedToken))
     assert first.step == 0
     assert len(run.ids()) == 5  # the rest of the stream is read, not lost
+
+
+def test_patching_from_a_source_prompt_while_generating(client):
+    other = [9, 3, 30, 12, 8]
+    patched = client.generate("tiny-gpt2", PROMPT, max_new_tokens=5, interventions=[
+        {"site": "blocks.0.hook_resid_pre", "op": "patch", "source": other}]).ids()
+    assert patched == client.generate("tiny-gpt2", other, max_new_tokens=5).ids()
+    with pytest.raises(patchbay.PatchbayError, match=r"interventions\[0\]\.source"):
+        client.generate("tiny-gpt2", PROMPT, interventions=[
+            {"site": "blocks.0.hook_resid_pre", "op": "patch", "source": PROMPT + [1]}]).ids()

@@ -9,7 +9,7 @@ from patchbay import events as ev
 from patchbay.requests import Prompt, TokenSpec, _prompt, _tokens
 from patchbay.v1 import patchbay_pb2 as pb
 
-OPS = {"add": pb.OP_ADD, "set": pb.OP_SET, "scale": pb.OP_SCALE, "zero": pb.OP_ZERO}
+OPS = {"add": pb.OP_ADD, "set": pb.OP_SET, "scale": pb.OP_SCALE, "zero": pb.OP_ZERO, "patch": pb.OP_PATCH}
 WHERE = {"all": pb.POSITIONS_ALL, "prompt": pb.POSITIONS_PROMPT, "generated": pb.POSITIONS_GENERATED}
 
 
@@ -60,13 +60,15 @@ def convert(event: pb.GenerateEvent):
 def intervention(spec: Mapping[str, Any] | pb.Intervention) -> pb.Intervention:
     """{"site": "blocks.1.hook_resid_pre", "op": "add", "value": vector, "coefficient": 2.0, "units": [heads or
     neurons], "positions": "all" | "prompt" | "generated" | [indices]}; only site and op are required. Instead of
-    "value", "vector" names a steering vector made by ``Client.steering_vector``."""
+    "value", "vector" names a steering vector made by ``Client.steering_vector``. ``{"op": "patch", "source":
+    prompt}`` patches the site from the source prompt's activation at its positions (activation patching while
+    generating)."""
     if isinstance(spec, pb.Intervention):
         return spec
-    unknown = set(spec) - {"site", "op", "value", "vector", "coefficient", "units", "positions"}
+    unknown = set(spec) - {"site", "op", "value", "vector", "source", "coefficient", "units", "positions"}
     if unknown:
-        raise ValueError(f"intervention: unknown keys {sorted(unknown)}; use site, op, value, vector, coefficient,"
-                         " units, positions")
+        raise ValueError(f"intervention: unknown keys {sorted(unknown)}; use site, op, value, vector, source,"
+                         " coefficient, units, positions")
     op = spec.get("op")
     if op not in OPS:
         raise ValueError(f"intervention op: {op!r}; use one of {sorted(OPS)}")
@@ -76,6 +78,8 @@ def intervention(spec: Mapping[str, Any] | pb.Intervention) -> pb.Intervention:
         out.value.extend(float(v) for v in ([value] if isinstance(value, (int, float)) else list(value)))
     if "vector" in spec:
         out.vector = spec["vector"]
+    if "source" in spec:
+        out.source.CopyFrom(_prompt(spec["source"]))
     if "coefficient" in spec:
         out.coefficient = float(spec["coefficient"])
     positions = spec.get("positions", "all")

@@ -84,6 +84,7 @@ class InterventionOp(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     OP_SET: _ClassVar[InterventionOp]
     OP_SCALE: _ClassVar[InterventionOp]
     OP_ZERO: _ClassVar[InterventionOp]
+    OP_PATCH: _ClassVar[InterventionOp]
 
 class InterventionPositions(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -147,6 +148,7 @@ OP_ADD: InterventionOp
 OP_SET: InterventionOp
 OP_SCALE: InterventionOp
 OP_ZERO: InterventionOp
+OP_PATCH: InterventionOp
 POSITIONS_ALL: InterventionPositions
 POSITIONS_PROMPT: InterventionPositions
 POSITIONS_GENERATED: InterventionPositions
@@ -826,7 +828,7 @@ class ScrubEvent(_message.Message):
     def __init__(self, accepted: _Optional[_Union[Accepted, _Mapping]] = ..., progress: _Optional[_Union[Progress, _Mapping]] = ..., sample: _Optional[_Union[ScrubSample, _Mapping]] = ..., result: _Optional[_Union[ScrubResult, _Mapping]] = ..., summary: _Optional[_Union[Summary, _Mapping]] = ...) -> None: ...
 
 class Intervention(_message.Message):
-    __slots__ = ("site", "op", "units", "where", "positions", "value", "coefficient", "vector")
+    __slots__ = ("site", "op", "units", "where", "positions", "value", "coefficient", "vector", "source")
     SITE_FIELD_NUMBER: _ClassVar[int]
     OP_FIELD_NUMBER: _ClassVar[int]
     UNITS_FIELD_NUMBER: _ClassVar[int]
@@ -835,6 +837,7 @@ class Intervention(_message.Message):
     VALUE_FIELD_NUMBER: _ClassVar[int]
     COEFFICIENT_FIELD_NUMBER: _ClassVar[int]
     VECTOR_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
     site: str
     op: InterventionOp
     units: _containers.RepeatedScalarFieldContainer[int]
@@ -843,7 +846,8 @@ class Intervention(_message.Message):
     value: _containers.RepeatedScalarFieldContainer[float]
     coefficient: float
     vector: str
-    def __init__(self, site: _Optional[str] = ..., op: _Optional[_Union[InterventionOp, str]] = ..., units: _Optional[_Iterable[int]] = ..., where: _Optional[_Union[InterventionPositions, str]] = ..., positions: _Optional[_Iterable[int]] = ..., value: _Optional[_Iterable[float]] = ..., coefficient: _Optional[float] = ..., vector: _Optional[str] = ...) -> None: ...
+    source: Prompt
+    def __init__(self, site: _Optional[str] = ..., op: _Optional[_Union[InterventionOp, str]] = ..., units: _Optional[_Iterable[int]] = ..., where: _Optional[_Union[InterventionPositions, str]] = ..., positions: _Optional[_Iterable[int]] = ..., value: _Optional[_Iterable[float]] = ..., coefficient: _Optional[float] = ..., vector: _Optional[str] = ..., source: _Optional[_Union[Prompt, _Mapping]] = ...) -> None: ...
 
 class ContrastPair(_message.Message):
     __slots__ = ("positive", "negative")

@@ -2,8 +2,8 @@
 """Steers the bundled models and measures it: the numbers of docs/steering.md.
 
 Starts a Patchbay server (the built jar) with both bundled models and, through the Python client: on patchbay-tiny,
-an IOI prompt continued plain, with the heads AtP* ranks highest ablated, and with a contrastive steering vector at
-three strengths; on patchbay-tiny-llama, a repeated sequence continued plain and with its induction head ablated.
+an IOI prompt continued plain, with the heads AtP* ranks highest ablated or patched from the noise prompt, and with
+a contrastive steering vector at three strengths; on patchbay-tiny-llama, a repeated sequence continued plain and with its induction head ablated.
 Each IOI intervention is scored by the fraction of the behaviour it moves: (m(plain) - m(steered)) / (m(plain) -
 m(other)), where m is log p(" Mary") - log p(" John") at the first new token and "other" the prompt whose answer
 is John. Writes docs/steering/results.json. Usage, after cli/target/patchbay.jar is built:
@@ -71,6 +71,11 @@ def main():
             text, m = continuation(client, "patchbay-tiny", IOI, ablate)
             results["ablate_top_heads"] = {"heads": heads, "verified_effects": list(ranked["verified_effect"]),
                                            "continuation": text, "metric": m, "moved": moved(m)}
+            # The same heads patched from the noise prompt (the other answer) instead of zeroed.
+            patch = [{"site": f"blocks.{n[1]}.attn.hook_z", "op": "patch", "units": [int(n.split("H")[1])],
+                      "source": OTHER} for n in heads]
+            text, m = continuation(client, "patchbay-tiny", IOI, patch)
+            results["patch_top_heads"] = {"continuation": text, "metric": m, "moved": moved(m)}
 
             # A contrastive steering vector: answers John minus answers Mary, at the last token before layer 3.
             pairs = [(f"When Mary and John went to the {p} , Mary gave a drink to",

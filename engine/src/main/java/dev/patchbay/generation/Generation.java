@@ -1,7 +1,13 @@
 package dev.patchbay.generation;
 
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
+import dev.patchbay.model.HookSites;
 import dev.patchbay.model.Intervention;
 import dev.patchbay.model.KvCache;
+import dev.patchbay.model.Patch;
+import dev.patchbay.model.SiteLayout;
 import dev.patchbay.passes.GenerationStep;
 import dev.patchbay.passes.PassRunner;
 import java.util.ArrayList;
@@ -10,6 +16,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
+import java.util.Set;
 import java.util.function.Consumer;
 
 /**
@@ -36,6 +43,13 @@ public final class Generation {
 
     /** An intervention (its row is ignored: it applies to every prompt) and the positions it reaches. */
     public record Steer(Intervention change, Positions where) {}
+
+    /**
+     * Activation patching during generation: at {@code site}, the activation on the {@code source} prompt replaces
+     * the prompt's at the source's positions (all of them, or the given heads or neurons), as {@code Attribute}'s
+     * patching does; generated positions are not patched. The source may not be longer than any prompt.
+     */
+    public record PatchFrom(String site, int[] source, int[] units) {}
 
     /**
      * @param temperature 0 for greedy
@@ -87,6 +101,57 @@ public final class Generation {
     /** Each prompt's continuation; every token is handed to {@code listener} as it is produced. */
     public static List<int[]> run(
             PassRunner runner, List<int[]> prompts, List<Steer> steers, Settings settings, Consumer<Token> listener) {
+        return run(runner, prompts, steers, List.of(), settings, listener);
+    }
+
+    /** As above, with patches from source prompts. */
+    public static List<int[]> run(
+            PassRunner runner,
+            List<int[]> prompts,
+            List<Steer> steers,
+            List<PatchFrom> patches,
+            Settings settings,
+            Consumer<Token> listener) {
+        try (NDManager scope = runner.model().compute().newScope()) {
+            List<Source> sources = sources(runner, scope, prompts, patches);
+            return generate(runner, prompts, steers, sources, settings, listener);
+        }
+    }
+
+    /** A patch's site, its source activation [T_source, ...] and its units. */
+    private record Source(String site, NDArray activation, int[] units) {}
+
+    private static List<Source> sources(
+            PassRunner runner, NDManager scope, List<int[]> prompts, List<PatchFrom> patches) {
+        List<Source> out = new ArrayList<>();
+        for (int i = 0; i < patches.size(); i++) {
+            PatchFrom p = patches.get(i);
+            if (HookSites.layoutOf(p.site()) == SiteLayout.ATTENTION_MAP) {
+                throw new IllegalArgumentException("patches[" + i + "]: attention maps are not patched during"
+                        + " generation (their key axis grows); patch hook_z or hook_q/k/v instead");
+            }
+            for (int r = 0; r < prompts.size(); r++) {
+                if (p.source().length > prompts.get(r).length) {
+                    throw new IllegalArgumentException("patches[" + i + "]: the source of " + p.source().length
+                            + " tokens is longer than prompt " + r + " (" + prompts.get(r).length + ")");
+                }
+            }
+            NDArray a = runner.forward(scope, p.source(), Set.of(p.site()), false)
+                    .sites()
+                    .get(p.site())
+                    .get(new NDIndex("0"));
+            out.add(new Source(p.site(), a, p.units()));
+        }
+        return out;
+    }
+
+    private static List<int[]> generate(
+            PassRunner runner,
+            List<int[]> prompts,
+            List<Steer> steers,
+            List<Source> sources,
+            Settings settings,
+            Consumer<Token> listener) {
         int n = prompts.size();
         List<List<Integer>> generated = new ArrayList<>();
         Random[] random = new Random[n];
@@ -119,7 +184,7 @@ public final class Generation {
                     }
                     List<GenerationStep.Row> batch = new ArrayList<>();
                     for (int p : rows) {
-                        batch.add(row(prompts.get(p), generated.get(p), steers, cache));
+                        batch.add(row(prompts.get(p), generated.get(p), steers, sources, cache));
                     }
                     double[][] logits = runner.nextTokenLogits(cache, batch);
                     for (int i = 0; i < rows.size(); i++) {
@@ -151,14 +216,30 @@ public final class Generation {
      * A prompt's row for this step: its whole sequence so far (no cache, or the cache's first step), or its last
      * token; the interventions resolved to the positions the row covers, counted from the row's first.
      */
-    private static GenerationStep.Row row(int[] prompt, List<Integer> generated, List<Steer> steers, KvCache cache) {
+    private static GenerationStep.Row row(
+            int[] prompt, List<Integer> generated, List<Steer> steers, List<Source> sources, KvCache cache) {
         int length = prompt.length + generated.size();
         int from = cache == null || generated.isEmpty() ? 0 : length - 1;
         int[] tokens = new int[length - from];
         for (int t = from; t < length; t++) {
             tokens[t - from] = t < prompt.length ? prompt[t] : generated.get(t - prompt.length);
         }
-        return new GenerationStep.Row(tokens, resolve(steers, prompt.length, from, length));
+        List<GenerationStep.SitePatch> patches = new ArrayList<>();
+        for (Source s : sources) {
+            // The source's positions within [from, length), counted from the row's first.
+            long sourceLength = s.activation().getShape().get(0);
+            int to = (int) Math.min(length, sourceLength);
+            if (to > from) {
+                patches.add(new GenerationStep.SitePatch(
+                        s.site(),
+                        Patch.of(
+                                0,
+                                s.activation().get(new NDIndex("{}:{}", from, to)),
+                                range(0, to - from),
+                                s.units())));
+            }
+        }
+        return new GenerationStep.Row(tokens, resolve(steers, prompt.length, from, length), patches);
     }
 
     /**

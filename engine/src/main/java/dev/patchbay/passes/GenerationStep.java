@@ -9,6 +9,7 @@ import dev.patchbay.model.HookedTransformer;
 import dev.patchbay.model.Hooks;
 import dev.patchbay.model.Intervention;
 import dev.patchbay.model.KvCache;
+import dev.patchbay.model.Patch;
 import dev.patchbay.model.Precision;
 import dev.patchbay.model.TokenBatch;
 import java.util.List;
@@ -22,8 +23,18 @@ import java.util.List;
 public final class GenerationStep {
     private GenerationStep() {}
 
-    /** A sequence so far and its interventions (their row is set here; positions already resolved). */
-    public record Row(int[] tokens, List<Intervention> interventions) {}
+    /**
+     * A sequence so far, its interventions and its patches (their row is set here; positions already resolved and
+     * counted from the row's first token).
+     */
+    public record Row(int[] tokens, List<Intervention> interventions, List<SitePatch> patches) {
+        public Row(int[] tokens, List<Intervention> interventions) {
+            this(tokens, interventions, List.of());
+        }
+    }
+
+    /** A patch of a row at a site (its row is set here). */
+    public record SitePatch(String site, Patch patch) {}
 
     /** Each row's next-token logits [V], in float64; {@code cache} null recomputes every row's whole sequence. */
     public static double[][] run(HookedTransformer model, KvCache cache, List<Row> rows) {
@@ -36,6 +47,10 @@ public final class GenerationStep {
                 last[r] = tokens[r].length - 1;
                 for (Intervention i : rows.get(r).interventions()) {
                     hooks.intervene(i.onRow(r));
+                }
+                for (SitePatch sp : rows.get(r).patches()) {
+                    Patch p = sp.patch();
+                    hooks.patch(sp.site(), new Patch(r, p.source(), p.positions(), p.units()));
                 }
             }
             Hooks built = hooks.unembedOnly(last).build();

@@ -118,6 +118,55 @@ class GenerationPropertiesTest {
         }
     }
 
+    /**
+     * Patching the stream entering layer 0 from another prompt of the same length, at every prompt position, is
+     * generating from that prompt (generated positions are never patched); patching a head from the prompt itself
+     * changes nothing. With and without the cache.
+     */
+    @Test
+    void patchingFromASourcePromptDuringGeneration() {
+        int[] other = {9, 3, 30, 12};
+        for (boolean cached : new boolean[] {true, false}) {
+            Generation.Settings greedy = Generation.Settings.greedy(6).withCache(cached);
+            int[] fromOther = Generation.run(
+                            runner,
+                            List.of(SHORT),
+                            List.of(),
+                            List.of(new Generation.PatchFrom("blocks.0.hook_resid_pre", other, null)),
+                            greedy,
+                            t -> {})
+                    .get(0);
+            assertArrayEquals(
+                    Generation.run(runner, List.of(other), List.of(), greedy, t -> {})
+                            .get(0),
+                    fromOther,
+                    "" + cached);
+            int[] fromItself = Generation.run(
+                            runner,
+                            List.of(SHORT),
+                            List.of(),
+                            List.of(new Generation.PatchFrom("blocks.1.attn.hook_z", SHORT, new int[] {0, 2})),
+                            greedy,
+                            t -> {})
+                    .get(0);
+            assertArrayEquals(
+                    Generation.run(runner, List.of(SHORT), List.of(), greedy, t -> {})
+                            .get(0),
+                    fromItself,
+                    "" + cached);
+        }
+        IllegalArgumentException e = assertThrows(
+                IllegalArgumentException.class,
+                () -> Generation.run(
+                        runner,
+                        List.of(SHORT),
+                        List.of(),
+                        List.of(new Generation.PatchFrom("blocks.0.hook_resid_pre", LONG, null)),
+                        Generation.Settings.greedy(2),
+                        t -> {}));
+        assertTrue(e.getMessage().contains("longer than prompt 0"), e.getMessage());
+    }
+
     @Test
     void aBatchedGenerationEqualsEachPromptAlone() {
         Generation.Settings greedy = Generation.Settings.greedy(6);

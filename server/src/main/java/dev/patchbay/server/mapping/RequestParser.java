@@ -393,6 +393,7 @@ public final class RequestParser {
             ServedModel model,
             List<int[]> prompts,
             List<Generation.Steer> steers,
+            List<Generation.PatchFrom> patches,
             Generation.Settings settings,
             int topAlternatives,
             int[] watch) {}
@@ -446,16 +447,69 @@ public final class RequestParser {
         int[] stop = tokens(model, r.getStopList(), "stop", r.getAllowUnknownTokens());
         int[] watch = tokens(model, r.getWatchList(), "watch", r.getAllowUnknownTokens());
         List<Generation.Steer> steers = new ArrayList<>();
+        List<Generation.PatchFrom> patches = new ArrayList<>();
         for (int i = 0; i < r.getInterventionsCount(); i++) {
-            steers.add(steer(r.getModel(), model, r.getInterventions(i), "interventions[" + i + "]"));
+            var in = r.getInterventions(i);
+            String at = "interventions[" + i + "]";
+            if (in.getOp() == dev.patchbay.proto.v1.InterventionOp.OP_PATCH) {
+                patches.add(patchFrom(model, in, at, prompts, r.getAllowUnknownTokens()));
+            } else {
+                steers.add(steer(r.getModel(), model, in, at));
+            }
         }
         return new Generate(
                 model,
                 prompts,
                 steers,
+                patches,
                 new Generation.Settings(newTokens, stop, temperature, r.getTopK(), topP, r.getSeed()),
                 r.getTopAlternatives(),
                 watch);
+    }
+
+    /** A patch from a source prompt: its site (not an attention map), units, and a source no longer than a prompt. */
+    private Generation.PatchFrom patchFrom(
+            ServedModel model,
+            dev.patchbay.proto.v1.Intervention in,
+            String at,
+            List<int[]> prompts,
+            boolean allowUnknown)
+            throws RequestException {
+        String site = in.getSite();
+        if (!model.loaded().transformer().hookSites().contains(site)
+                || HookSites.layoutOf(site) == SiteLayout.ATTENTION_MAP) {
+            throw RequestException.invalid(at + ".site: '" + site + "' is not a hook site of the model that"
+                    + " generation patches (attention maps are not)");
+        }
+        if (!in.hasSource()) {
+            throw RequestException.invalid(at + ".source: OP_PATCH needs the prompt to patch from");
+        }
+        int[] source = prompt(model, in.getSource(), at + ".source", allowUnknown);
+        int shortest = prompts.stream().mapToInt(p -> p.length).min().orElse(0);
+        if (source.length > shortest) {
+            throw RequestException.invalid(at + ".source: " + source.length + " tokens, longer than the shortest"
+                    + " prompt (" + shortest + ")");
+        }
+        int[] units = in.getUnitsList().stream().mapToInt(Integer::intValue).toArray();
+        int count = unitCount(model.config(), site);
+        for (int u = 0; u < units.length; u++) {
+            if (units[u] < 0 || units[u] >= count) {
+                throw RequestException.invalid(
+                        at + ".units[" + u + "]: " + units[u] + " outside [0, " + count + ") at " + site);
+            }
+        }
+        return new Generation.PatchFrom(site, source, units.length == 0 ? null : units);
+    }
+
+    /** Heads of a per-head site (key/value heads for keys and values), neurons of an MLP site, 0 on the stream. */
+    private static int unitCount(ModelConfig c, String site) {
+        String leaf = site.substring(site.lastIndexOf('.') + 1);
+        boolean kv = leaf.startsWith("hook_k") || leaf.startsWith("hook_v") || leaf.equals("hook_rot_k");
+        return switch (HookSites.layoutOf(site)) {
+            case HEADS, ATTENTION_MAP -> kv ? c.nKvHeads() : c.nHeads();
+            case NEURONS -> c.dMlp();
+            case RESIDUAL -> 0;
+        };
     }
 
     /** An intervention checked against the model: its site, op, units, positions and value length. */
@@ -472,17 +526,13 @@ public final class RequestParser {
             case OP_SET -> Intervention.Op.SET;
             case OP_SCALE -> Intervention.Op.SCALE;
             case OP_ZERO -> Intervention.Op.ZERO;
-            default -> throw RequestException.invalid(at + ".op: name one of OP_ADD, OP_SET, OP_SCALE, OP_ZERO");
+            default ->
+                throw RequestException.invalid(at + ".op: name one of OP_ADD, OP_SET, OP_SCALE, OP_ZERO, OP_PATCH");
         };
         ModelConfig c = model.config();
         SiteLayout layout = HookSites.layoutOf(site);
         String leaf = site.substring(site.lastIndexOf('.') + 1);
-        boolean kv = leaf.startsWith("hook_k") || leaf.startsWith("hook_v") || leaf.equals("hook_rot_k");
-        int units = switch (layout) {
-            case HEADS, ATTENTION_MAP -> kv ? c.nKvHeads() : c.nHeads();
-            case NEURONS -> c.dMlp();
-            case RESIDUAL -> 0;
-        };
+        int units = unitCount(c, site);
         int[] chosen = in.getUnitsList().stream().mapToInt(Integer::intValue).toArray();
         if (units == 0 && chosen.length > 0) {
             throw RequestException.invalid(at + ".units: " + site + " is a residual site, with no heads or neurons");

@@ -34,7 +34,7 @@ final class GenerateJob extends StreamingJob<GenerateEvent> {
                 job.id(),
                 METHOD,
                 request.settings().maxNewTokens() + " new tokens, "
-                        + request.steers().size() + " interventions",
+                        + (request.steers().size() + request.patches().size()) + " interventions",
                 request.prompts().size());
     }
 
@@ -51,33 +51,34 @@ final class GenerateJob extends StreamingJob<GenerateEvent> {
                         .setMethod(METHOD))
                 .build());
         int[] steps = {0};
-        List<int[]> out = Generation.run(job.runner(), request.prompts(), request.steers(), request.settings(), t -> {
-            GeneratedToken.Builder token = GeneratedToken.newBuilder()
-                    .setPrompt(t.prompt())
-                    .setStep(t.step())
-                    .setId(t.id())
-                    .setText(text(tokenizer, t.id()))
-                    .setLogProb(t.logProb());
-            if (request.topAlternatives() > 0 || request.watch().length > 0) {
-                double[] logProbs = t.logProbs();
-                for (int w : request.watch()) {
-                    token.addWatched(TokenChoice.newBuilder()
-                            .setId(w)
-                            .setText(text(tokenizer, w))
-                            .setLogProb(logProbs[w]));
-                }
-                IntStream.range(0, logProbs.length)
-                        .boxed()
-                        .sorted(Comparator.comparingDouble((Integer v) -> -logProbs[v]))
-                        .limit(request.topAlternatives())
-                        .forEach(v -> token.addAlternatives(TokenChoice.newBuilder()
-                                .setId(v)
-                                .setText(text(tokenizer, v))
-                                .setLogProb(logProbs[v])));
-            }
-            steps[0]++;
-            send(GenerateEvent.newBuilder().setToken(token).build());
-        });
+        List<int[]> out = Generation.run(
+                job.runner(), request.prompts(), request.steers(), request.patches(), request.settings(), t -> {
+                    GeneratedToken.Builder token = GeneratedToken.newBuilder()
+                            .setPrompt(t.prompt())
+                            .setStep(t.step())
+                            .setId(t.id())
+                            .setText(text(tokenizer, t.id()))
+                            .setLogProb(t.logProb());
+                    if (request.topAlternatives() > 0 || request.watch().length > 0) {
+                        double[] logProbs = t.logProbs();
+                        for (int w : request.watch()) {
+                            token.addWatched(TokenChoice.newBuilder()
+                                    .setId(w)
+                                    .setText(text(tokenizer, w))
+                                    .setLogProb(logProbs[w]));
+                        }
+                        IntStream.range(0, logProbs.length)
+                                .boxed()
+                                .sorted(Comparator.comparingDouble((Integer v) -> -logProbs[v]))
+                                .limit(request.topAlternatives())
+                                .forEach(v -> token.addAlternatives(TokenChoice.newBuilder()
+                                        .setId(v)
+                                        .setText(text(tokenizer, v))
+                                        .setLogProb(logProbs[v])));
+                    }
+                    steps[0]++;
+                    send(GenerateEvent.newBuilder().setToken(token).build());
+                });
         for (int p = 0; p < out.size(); p++) {
             int[] ids = out.get(p);
             boolean stopped = ids.length > 0 && isStop(ids[ids.length - 1]);
