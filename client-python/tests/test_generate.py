@@ -79,6 +79,11 @@ def test_patching_from_a_source_prompt_while_generating(client):
     patched = client.generate("tiny-gpt2", PROMPT, max_new_tokens=5, interventions=[
         {"site": "blocks.0.hook_resid_pre", "op": "patch", "source": other}]).ids()
     assert patched == client.generate("tiny-gpt2", other, max_new_tokens=5).ids()
+    # Mean ablation over copies of one prompt is patching from it; resample over one prompt too.
+    for op in ("mean", "resample"):
+        ablated = client.generate("tiny-gpt2", PROMPT, max_new_tokens=5, interventions=[
+            {"site": "blocks.0.hook_resid_pre", "op": op, "sources": [other, other]}]).ids()
+        assert ablated == patched, op
     with pytest.raises(patchbay.PatchbayError, match=r"interventions\[0\]\.source"):
         client.generate("tiny-gpt2", PROMPT, interventions=[
             {"site": "blocks.0.hook_resid_pre", "op": "patch", "source": PROMPT + [1]}]).ids()

@@ -9,7 +9,8 @@ from patchbay import events as ev
 from patchbay.requests import Prompt, TokenSpec, _prompt, _tokens
 from patchbay.v1 import patchbay_pb2 as pb
 
-OPS = {"add": pb.OP_ADD, "set": pb.OP_SET, "scale": pb.OP_SCALE, "zero": pb.OP_ZERO, "patch": pb.OP_PATCH}
+OPS = {"add": pb.OP_ADD, "set": pb.OP_SET, "scale": pb.OP_SCALE, "zero": pb.OP_ZERO, "patch": pb.OP_PATCH,
+       "mean": pb.OP_MEAN, "resample": pb.OP_RESAMPLE}
 WHERE = {"all": pb.POSITIONS_ALL, "prompt": pb.POSITIONS_PROMPT, "generated": pb.POSITIONS_GENERATED}
 
 
@@ -62,13 +63,15 @@ def intervention(spec: Mapping[str, Any] | pb.Intervention) -> pb.Intervention:
     neurons], "positions": "all" | "prompt" | "generated" | [indices]}; only site and op are required. Instead of
     "value", "vector" names a steering vector made by ``Client.steering_vector``. ``{"op": "patch", "source":
     prompt}`` patches the site from the source prompt's activation at its positions (activation patching while
-    generating)."""
+    generating); ``{"op": "mean" | "resample", "sources": [prompts]}`` ablates it to the prompts' mean, or to one of
+    them drawn per prompt with the request's seed."""
     if isinstance(spec, pb.Intervention):
         return spec
-    unknown = set(spec) - {"site", "op", "value", "vector", "source", "coefficient", "units", "positions"}
+    unknown = set(spec) - {"site", "op", "value", "vector", "source", "sources", "coefficient", "units",
+                           "positions"}
     if unknown:
         raise ValueError(f"intervention: unknown keys {sorted(unknown)}; use site, op, value, vector, source,"
-                         " coefficient, units, positions")
+                         " sources, coefficient, units, positions")
     op = spec.get("op")
     if op not in OPS:
         raise ValueError(f"intervention op: {op!r}; use one of {sorted(OPS)}")
@@ -80,6 +83,8 @@ def intervention(spec: Mapping[str, Any] | pb.Intervention) -> pb.Intervention:
         out.vector = spec["vector"]
     if "source" in spec:
         out.source.CopyFrom(_prompt(spec["source"]))
+    for source in spec.get("sources", []):
+        out.sources.append(_prompt(source))
     if "coefficient" in spec:
         out.coefficient = float(spec["coefficient"])
     positions = spec.get("positions", "all")

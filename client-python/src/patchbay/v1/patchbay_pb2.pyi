@@ -85,6 +85,8 @@ class InterventionOp(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     OP_SCALE: _ClassVar[InterventionOp]
     OP_ZERO: _ClassVar[InterventionOp]
     OP_PATCH: _ClassVar[InterventionOp]
+    OP_MEAN: _ClassVar[InterventionOp]
+    OP_RESAMPLE: _ClassVar[InterventionOp]
 
 class InterventionPositions(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -149,6 +151,8 @@ OP_SET: InterventionOp
 OP_SCALE: InterventionOp
 OP_ZERO: InterventionOp
 OP_PATCH: InterventionOp
+OP_MEAN: InterventionOp
+OP_RESAMPLE: InterventionOp
 POSITIONS_ALL: InterventionPositions
 POSITIONS_PROMPT: InterventionPositions
 POSITIONS_GENERATED: InterventionPositions
@@ -828,7 +832,7 @@ class ScrubEvent(_message.Message):
     def __init__(self, accepted: _Optional[_Union[Accepted, _Mapping]] = ..., progress: _Optional[_Union[Progress, _Mapping]] = ..., sample: _Optional[_Union[ScrubSample, _Mapping]] = ..., result: _Optional[_Union[ScrubResult, _Mapping]] = ..., summary: _Optional[_Union[Summary, _Mapping]] = ...) -> None: ...
 
 class Intervention(_message.Message):
-    __slots__ = ("site", "op", "units", "where", "positions", "value", "coefficient", "vector", "source")
+    __slots__ = ("site", "op", "units", "where", "positions", "value", "coefficient", "vector", "source", "sources")
     SITE_FIELD_NUMBER: _ClassVar[int]
     OP_FIELD_NUMBER: _ClassVar[int]
     UNITS_FIELD_NUMBER: _ClassVar[int]
@@ -838,6 +842,7 @@ class Intervention(_message.Message):
     COEFFICIENT_FIELD_NUMBER: _ClassVar[int]
     VECTOR_FIELD_NUMBER: _ClassVar[int]
     SOURCE_FIELD_NUMBER: _ClassVar[int]
+    SOURCES_FIELD_NUMBER: _ClassVar[int]
     site: str
     op: InterventionOp
     units: _containers.RepeatedScalarFieldContainer[int]
@@ -847,7 +852,8 @@ class Intervention(_message.Message):
     coefficient: float
     vector: str
     source: Prompt
-    def __init__(self, site: _Optional[str] = ..., op: _Optional[_Union[InterventionOp, str]] = ..., units: _Optional[_Iterable[int]] = ..., where: _Optional[_Union[InterventionPositions, str]] = ..., positions: _Optional[_Iterable[int]] = ..., value: _Optional[_Iterable[float]] = ..., coefficient: _Optional[float] = ..., vector: _Optional[str] = ..., source: _Optional[_Union[Prompt, _Mapping]] = ...) -> None: ...
+    sources: _containers.RepeatedCompositeFieldContainer[Prompt]
+    def __init__(self, site: _Optional[str] = ..., op: _Optional[_Union[InterventionOp, str]] = ..., units: _Optional[_Iterable[int]] = ..., where: _Optional[_Union[InterventionPositions, str]] = ..., positions: _Optional[_Iterable[int]] = ..., value: _Optional[_Iterable[float]] = ..., coefficient: _Optional[float] = ..., vector: _Optional[str] = ..., source: _Optional[_Union[Prompt, _Mapping]] = ..., sources: _Optional[_Iterable[_Union[Prompt, _Mapping]]] = ...) -> None: ...
 
 class ContrastPair(_message.Message):
     __slots__ = ("positive", "negative")

@@ -1,6 +1,8 @@
 package dev.patchbay.generation;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import dev.patchbay.model.HookSites;
@@ -44,12 +46,37 @@ public final class Generation {
     /** An intervention (its row is ignored: it applies to every prompt) and the positions it reaches. */
     public record Steer(Intervention change, Positions where) {}
 
+    /** Where a patch's activation comes from. */
+    public enum PatchKind {
+        /** The one source prompt's activation. */
+        PROMPT,
+        /** The mean over the source prompts (of one length) at each position: mean ablation. */
+        MEAN,
+        /** One source prompt per generated prompt, drawn with the seed: resample ablation. */
+        RESAMPLE
+    }
+
     /**
-     * Activation patching during generation: at {@code site}, the activation on the {@code source} prompt replaces
-     * the prompt's at the source's positions (all of them, or the given heads or neurons), as {@code Attribute}'s
-     * patching does; generated positions are not patched. The source may not be longer than any prompt.
+     * Activation patching during generation: at {@code site}, an activation from source prompts replaces the prompt's
+     * at the source's positions (all of them, or the given heads or neurons), as {@code Attribute}'s patching does;
+     * generated positions are not patched. A source may not be longer than any prompt.
      */
-    public record PatchFrom(String site, int[] source, int[] units) {}
+    public record PatchFrom(String site, List<int[]> sources, PatchKind kind, int[] units, long seed) {
+        public PatchFrom {
+            if (sources.isEmpty()) {
+                throw new IllegalArgumentException("a patch needs at least one source prompt");
+            }
+            if (kind == PatchKind.PROMPT && sources.size() != 1) {
+                throw new IllegalArgumentException("a patch from one prompt has one source, not " + sources.size());
+            }
+            sources = List.copyOf(sources);
+        }
+
+        /** From one prompt. */
+        public PatchFrom(String site, int[] source, int[] units) {
+            this(site, List.of(source), PatchKind.PROMPT, units, 0);
+        }
+    }
 
     /**
      * @param temperature 0 for greedy
@@ -118,8 +145,8 @@ public final class Generation {
         }
     }
 
-    /** A patch's site, its source activation [T_source, ...] and its units. */
-    private record Source(String site, NDArray activation, int[] units) {}
+    /** A patch's site, its source activation [T_source, ...] for each generated prompt, and its units. */
+    private record Source(String site, NDArray[] perPrompt, int[] units) {}
 
     private static List<Source> sources(
             PassRunner runner, NDManager scope, List<int[]> prompts, List<PatchFrom> patches) {
@@ -130,17 +157,33 @@ public final class Generation {
                 throw new IllegalArgumentException("patches[" + i + "]: attention maps are not patched during"
                         + " generation (their key axis grows); patch hook_z or hook_q/k/v instead");
             }
-            for (int r = 0; r < prompts.size(); r++) {
-                if (p.source().length > prompts.get(r).length) {
-                    throw new IllegalArgumentException("patches[" + i + "]: the source of " + p.source().length
-                            + " tokens is longer than prompt " + r + " (" + prompts.get(r).length + ")");
+            int shortest = prompts.stream().mapToInt(t -> t.length).min().orElse(0);
+            List<NDArray> activations = new ArrayList<>();
+            for (int[] source : p.sources()) {
+                if (source.length > shortest) {
+                    throw new IllegalArgumentException("patches[" + i + "]: a source of " + source.length
+                            + " tokens is longer than the shortest prompt (" + shortest + ")");
                 }
+                if (p.kind() == PatchKind.MEAN && source.length != p.sources().get(0).length) {
+                    throw new IllegalArgumentException(
+                            "patches[" + i + "]: a mean over sources needs them of one" + " length");
+                }
+                activations.add(runner.forward(scope, source, Set.of(p.site()), false)
+                        .sites()
+                        .get(p.site())
+                        .get(new NDIndex("0")));
             }
-            NDArray a = runner.forward(scope, p.source(), Set.of(p.site()), false)
-                    .sites()
-                    .get(p.site())
-                    .get(new NDIndex("0"));
-            out.add(new Source(p.site(), a, p.units()));
+            NDArray[] perPrompt = new NDArray[prompts.size()];
+            Random draw = new Random(p.seed());
+            for (int r = 0; r < perPrompt.length; r++) {
+                perPrompt[r] = switch (p.kind()) {
+                    case PROMPT -> activations.get(0);
+                    case MEAN ->
+                        r == 0 ? NDArrays.stack(new NDList(activations)).mean(new int[] {0}) : perPrompt[0];
+                    case RESAMPLE -> activations.get(draw.nextInt(activations.size()));
+                };
+            }
+            out.add(new Source(p.site(), perPrompt, p.units()));
         }
         return out;
     }
@@ -184,7 +227,7 @@ public final class Generation {
                     }
                     List<GenerationStep.Row> batch = new ArrayList<>();
                     for (int p : rows) {
-                        batch.add(row(prompts.get(p), generated.get(p), steers, sources, cache));
+                        batch.add(row(p, prompts.get(p), generated.get(p), steers, sources, cache));
                     }
                     double[][] logits = runner.nextTokenLogits(cache, batch);
                     for (int i = 0; i < rows.size(); i++) {
@@ -217,7 +260,7 @@ public final class Generation {
      * token; the interventions resolved to the positions the row covers, counted from the row's first.
      */
     private static GenerationStep.Row row(
-            int[] prompt, List<Integer> generated, List<Steer> steers, List<Source> sources, KvCache cache) {
+            int index, int[] prompt, List<Integer> generated, List<Steer> steers, List<Source> sources, KvCache cache) {
         int length = prompt.length + generated.size();
         int from = cache == null || generated.isEmpty() ? 0 : length - 1;
         int[] tokens = new int[length - from];
@@ -227,16 +270,13 @@ public final class Generation {
         List<GenerationStep.SitePatch> patches = new ArrayList<>();
         for (Source s : sources) {
             // The source's positions within [from, length), counted from the row's first.
-            long sourceLength = s.activation().getShape().get(0);
+            NDArray activation = s.perPrompt()[index];
+            long sourceLength = activation.getShape().get(0);
             int to = (int) Math.min(length, sourceLength);
             if (to > from) {
                 patches.add(new GenerationStep.SitePatch(
                         s.site(),
-                        Patch.of(
-                                0,
-                                s.activation().get(new NDIndex("{}:{}", from, to)),
-                                range(0, to - from),
-                                s.units())));
+                        Patch.of(0, activation.get(new NDIndex("{}:{}", from, to)), range(0, to - from), s.units())));
             }
         }
         return new GenerationStep.Row(tokens, resolve(steers, prompt.length, from, length), patches);

@@ -155,6 +155,67 @@ class GenerationPropertiesTest {
                     fromItself,
                     "" + cached);
         }
+        // Mean ablation over two sources at the stream entering layer 0: the mean of their embeddings, which a SET of
+        // that mean reproduces; resample draws each prompt's own source.
+        int[] third = {4, 4, 21, 7};
+        Generation.Settings greedy = Generation.Settings.greedy(5);
+        int[] mean = Generation.run(
+                        runner,
+                        List.of(SHORT),
+                        List.of(),
+                        List.of(new Generation.PatchFrom(
+                                "blocks.0.hook_resid_pre", List.of(other, third), Generation.PatchKind.MEAN, null, 0)),
+                        greedy,
+                        t -> {})
+                .get(0);
+        int[] same = Generation.run(
+                        runner,
+                        List.of(SHORT),
+                        List.of(),
+                        List.of(new Generation.PatchFrom(
+                                "blocks.0.hook_resid_pre", List.of(other, other), Generation.PatchKind.MEAN, null, 0)),
+                        greedy,
+                        t -> {})
+                .get(0);
+        assertArrayEquals(
+                Generation.run(runner, List.of(other), List.of(), greedy, t -> {})
+                        .get(0),
+                same);
+        List<Generation.Steer> setToMean = new ArrayList<>();
+        try (ai.djl.ndarray.NDManager scope = ai.djl.ndarray.NDManager.newBaseManager("PyTorch")) {
+            double[] a = embedding(scope, other);
+            double[] b = embedding(scope, third);
+            int d = model.config().dModel();
+            for (int t = 0; t < other.length; t++) {
+                double[] v = new double[d];
+                for (int i = 0; i < d; i++) {
+                    v[i] = (a[t * d + i] + b[t * d + i]) / 2;
+                }
+                setToMean.add(new Generation.Steer(
+                        new Intervention("blocks.0.hook_resid_pre", Intervention.Op.SET, 0, new int[] {t}, null, v, 1),
+                        Generation.Positions.GIVEN));
+            }
+        }
+        assertArrayEquals(
+                Generation.run(runner, List.of(SHORT), setToMean, greedy, t -> {})
+                        .get(0),
+                mean);
+        List<int[]> resampled = Generation.run(
+                runner,
+                List.of(SHORT, new int[] {1, 2, 3, 4}),
+                List.of(),
+                List.of(new Generation.PatchFrom(
+                        "blocks.0.hook_resid_pre", List.of(other, third), Generation.PatchKind.RESAMPLE, null, 11)),
+                greedy,
+                t -> {});
+        java.util.Random draw = new java.util.Random(11);
+        for (int p = 0; p < 2; p++) {
+            int[] drawn = draw.nextInt(2) == 0 ? other : third;
+            assertArrayEquals(
+                    Generation.run(runner, List.of(drawn), List.of(), greedy, t -> {})
+                            .get(0),
+                    resampled.get(p));
+        }
         IllegalArgumentException e = assertThrows(
                 IllegalArgumentException.class,
                 () -> Generation.run(
@@ -164,7 +225,22 @@ class GenerationPropertiesTest {
                         List.of(new Generation.PatchFrom("blocks.0.hook_resid_pre", LONG, null)),
                         Generation.Settings.greedy(2),
                         t -> {}));
-        assertTrue(e.getMessage().contains("longer than prompt 0"), e.getMessage());
+        assertTrue(e.getMessage().contains("longer than the shortest prompt"), e.getMessage());
+    }
+
+    /** The stream entering layer 0 of a prompt, [T * d_model], from a plain forward. */
+    private static double[] embedding(ai.djl.ndarray.NDManager scope, int[] tokens) {
+        return model.transformer()
+                .forward(
+                        scope,
+                        dev.patchbay.model.TokenBatch.of(tokens),
+                        dev.patchbay.model.Hooks.builder()
+                                .cache("blocks.0.hook_resid_pre")
+                                .build())
+                .activations()
+                .get("blocks.0.hook_resid_pre")
+                .toType(DataType.FLOAT64, false)
+                .toDoubleArray();
     }
 
     @Test

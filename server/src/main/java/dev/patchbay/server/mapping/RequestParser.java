@@ -451,8 +451,10 @@ public final class RequestParser {
         for (int i = 0; i < r.getInterventionsCount(); i++) {
             var in = r.getInterventions(i);
             String at = "interventions[" + i + "]";
-            if (in.getOp() == dev.patchbay.proto.v1.InterventionOp.OP_PATCH) {
-                patches.add(patchFrom(model, in, at, prompts, r.getAllowUnknownTokens()));
+            if (in.getOp() == dev.patchbay.proto.v1.InterventionOp.OP_PATCH
+                    || in.getOp() == dev.patchbay.proto.v1.InterventionOp.OP_MEAN
+                    || in.getOp() == dev.patchbay.proto.v1.InterventionOp.OP_RESAMPLE) {
+                patches.add(patchFrom(model, in, at, prompts, r.getSeed(), r.getAllowUnknownTokens()));
             } else {
                 steers.add(steer(r.getModel(), model, in, at));
             }
@@ -473,6 +475,7 @@ public final class RequestParser {
             dev.patchbay.proto.v1.Intervention in,
             String at,
             List<int[]> prompts,
+            long seed,
             boolean allowUnknown)
             throws RequestException {
         String site = in.getSite();
@@ -481,14 +484,34 @@ public final class RequestParser {
             throw RequestException.invalid(at + ".site: '" + site + "' is not a hook site of the model that"
                     + " generation patches (attention maps are not)");
         }
-        if (!in.hasSource()) {
-            throw RequestException.invalid(at + ".source: OP_PATCH needs the prompt to patch from");
+        boolean one = in.getOp() == dev.patchbay.proto.v1.InterventionOp.OP_PATCH;
+        List<int[]> sources = new ArrayList<>();
+        if (one) {
+            if (!in.hasSource()) {
+                throw RequestException.invalid(at + ".source: OP_PATCH needs the prompt to patch from");
+            }
+            sources.add(prompt(model, in.getSource(), at + ".source", allowUnknown));
+        } else {
+            if (in.getSourcesCount() == 0 || in.getSourcesCount() > limits.maxPairs()) {
+                throw RequestException.invalid(
+                        at + ".sources: 1 to " + limits.maxPairs() + " prompts, got " + in.getSourcesCount());
+            }
+            for (int j = 0; j < in.getSourcesCount(); j++) {
+                sources.add(prompt(model, in.getSources(j), at + ".sources[" + j + "]", allowUnknown));
+            }
         }
-        int[] source = prompt(model, in.getSource(), at + ".source", allowUnknown);
         int shortest = prompts.stream().mapToInt(p -> p.length).min().orElse(0);
-        if (source.length > shortest) {
-            throw RequestException.invalid(at + ".source: " + source.length + " tokens, longer than the shortest"
-                    + " prompt (" + shortest + ")");
+        for (int j = 0; j < sources.size(); j++) {
+            String field = one ? at + ".source" : at + ".sources[" + j + "]";
+            if (sources.get(j).length > shortest) {
+                throw RequestException.invalid(field + ": " + sources.get(j).length + " tokens, longer than the"
+                        + " shortest prompt (" + shortest + ")");
+            }
+            if (in.getOp() == dev.patchbay.proto.v1.InterventionOp.OP_MEAN
+                    && sources.get(j).length != sources.get(0).length) {
+                throw RequestException.invalid(field + ": a mean over sources needs them of one length ("
+                        + sources.get(0).length + " tokens)");
+            }
         }
         int[] units = in.getUnitsList().stream().mapToInt(Integer::intValue).toArray();
         int count = unitCount(model.config(), site);
@@ -498,7 +521,12 @@ public final class RequestParser {
                         at + ".units[" + u + "]: " + units[u] + " outside [0, " + count + ") at " + site);
             }
         }
-        return new Generation.PatchFrom(site, source, units.length == 0 ? null : units);
+        Generation.PatchKind kind = switch (in.getOp()) {
+            case OP_MEAN -> Generation.PatchKind.MEAN;
+            case OP_RESAMPLE -> Generation.PatchKind.RESAMPLE;
+            default -> Generation.PatchKind.PROMPT;
+        };
+        return new Generation.PatchFrom(site, sources, kind, units.length == 0 ? null : units, seed);
     }
 
     /** Heads of a per-head site (key/value heads for keys and values), neurons of an MLP site, 0 on the stream. */
