@@ -13,6 +13,7 @@ whose input is that site:
 
 `generate` runs with its KV cache, so a hook sees the whole prompt once, then one new position per step: "all"
 positions is every call, "generated" the calls after the first (whose one position is the previous step's token).
+A patch copies the site's input on the source prompt into the prompt's first positions during the first call.
 
 Developer tool: needs torch and transformers; deterministic. Usage: python3 tools/make_generation_golden.py
 """
@@ -26,6 +27,8 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 CHECKPOINTS = ROOT / "testdata" / "checkpoints"
 OUT = ROOT / "testdata" / "golden" / "generation.json"
 PROMPTS = [[5, 17, 2, 44, 9, 31], [8, 11, 2, 40, 19, 31, 5, 12]]
+# The prompt patches take their activations from (no longer than the shortest prompt).
+SOURCE = [7, 7, 3, 12, 40, 2]
 NEW_TOKENS = 6
 
 
@@ -51,6 +54,10 @@ def cases(config):
         {"name": "set two neurons", "interventions": [
             {"site": "blocks.1.mlp.hook_post", "op": "set", "units": [3, 5], "value": [0.7],
              "positions": "all"}]},
+        {"name": "patch the stream before layer 1 from another prompt", "interventions": [
+            {"site": "blocks.1.hook_resid_pre", "op": "patch", "source": SOURCE}]},
+        {"name": "patch a head from another prompt", "interventions": [
+            {"site": "blocks.0.attn.hook_z", "op": "patch", "units": [1], "source": SOURCE}]},
         {"name": "add at generated tokens and zero a head", "interventions": [
             {"site": "blocks.1.hook_resid_pre", "op": "add", "coefficient": -1.0, "value": vector(d, 3).tolist(),
              "positions": "generated"},
@@ -71,7 +78,8 @@ def module_of(model, site):
     return block.mlp.c_proj if gpt2 else block.mlp.down_proj
 
 
-def hook(intervention, head_dim, prompt_length):
+def hook(intervention, head_dim, prompt_length, source=None):
+    """source: for a patch, the site's input on the source prompt [1, T_source, width]."""
     op = intervention["op"]
     value = torch.tensor(intervention.get("value", [0.0]), dtype=torch.float64)
     units = intervention.get("units")
@@ -79,8 +87,10 @@ def hook(intervention, head_dim, prompt_length):
 
     def change(x):
         # x: [B, T, width]; heads are slices of head_dim, neurons single columns, the stream whole
-        if intervention["positions"] == "generated" and x.shape[1] > 1:
+        if intervention.get("positions") == "generated" and x.shape[1] > 1:
             return x  # the prefill: prompt positions only
+        if op == "patch" and x.shape[1] == 1:
+            return x  # a decode step: generated positions are not patched
         x = x.clone()
         if units is None:
             columns = [list(range(x.shape[-1]))]
@@ -98,6 +108,9 @@ def hook(intervention, head_dim, prompt_length):
                 part = torch.zeros_like(part)
             elif op == "set":
                 part = value.expand_as(part).clone()
+            elif op == "patch":
+                part = part.clone()
+                part[:, :source.shape[1]] = source[..., cols]
             x[..., cols] = part
         return x
 
@@ -111,11 +124,27 @@ def hook(intervention, head_dim, prompt_length):
     return pre_hook
 
 
+def site_input(model, site, tokens):
+    """The input of the site's module on a prompt, [1, T, width]: what a patch copies."""
+    seen = {}
+
+    def capture(module, args, kwargs):
+        seen["x"] = (args[0] if args else kwargs["hidden_states"]).clone()
+
+    handle = module_of(model, site).register_forward_pre_hook(capture, with_kwargs=True)
+    try:
+        with torch.no_grad():
+            model(torch.tensor([tokens]))
+    finally:
+        handle.remove()
+    return seen["x"]
+
+
 def generate(model, prompt, interventions):
     head_dim = model.config.hidden_size // model.config.num_attention_heads
-    handles = [module_of(model, i["site"]).register_forward_pre_hook(hook(i, head_dim, len(prompt)),
-                                                                     with_kwargs=True)
-               for i in interventions]
+    handles = [module_of(model, i["site"]).register_forward_pre_hook(
+        hook(i, head_dim, len(prompt), site_input(model, i["site"], i["source"]) if i["op"] == "patch" else None),
+        with_kwargs=True) for i in interventions]
     try:
         with torch.no_grad():
             out = model.generate(torch.tensor([prompt]), max_new_tokens=NEW_TOKENS, do_sample=False,

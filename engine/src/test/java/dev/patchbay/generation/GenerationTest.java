@@ -20,8 +20,8 @@ import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * Generation against transformers' {@code generate} (testdata/golden/generation.json, tools/make_generation_golden.py):
- * greedy, with each kind of intervention done there by forward hooks, float64, both prompts batched together (of
- * different lengths). Tokens must match exactly and each step's logits to 1e-6 (GPT-2: {@code generate} hands its
+ * greedy, with each kind of intervention done there by forward hooks (patches from a source prompt included),
+ * both prompts batched together (of different lengths), with and without the KV cache. Tokens must match exactly and each step's logits to 1e-6 (GPT-2: {@code generate} hands its
  * logits out in float32, relative rounding 6e-8 on logits below 10) or 2e-5 (Llama: transformers also computes its
  * RMSNorm and rotary tables in float32 in a float64 model, as ParityTest measures).
  */
@@ -49,8 +49,17 @@ class GenerationTest {
                 JsonObject kase = c.getAsJsonObject();
                 String what = name + " " + type + ", " + kase.get("name").getAsString();
                 List<Generation.Steer> steers = new ArrayList<>();
-                for (JsonElement i : kase.getAsJsonArray("interventions")) {
-                    steers.add(steer(i.getAsJsonObject()));
+                List<Generation.PatchFrom> patches = new ArrayList<>();
+                for (JsonElement e : kase.getAsJsonArray("interventions")) {
+                    JsonObject i = e.getAsJsonObject();
+                    if (i.get("op").getAsString().equals("patch")) {
+                        patches.add(new Generation.PatchFrom(
+                                i.get("site").getAsString(),
+                                ints(i.getAsJsonArray("source")),
+                                i.has("units") ? ints(i.getAsJsonArray("units")) : null));
+                    } else {
+                        steers.add(steer(i));
+                    }
                 }
                 JsonArray runs = kase.getAsJsonArray("runs");
                 List<int[]> prompts = new ArrayList<>();
@@ -62,6 +71,7 @@ class GenerationTest {
                             runner,
                             prompts,
                             steers,
+                            patches,
                             newTokens,
                             cached,
                             runs,
@@ -76,6 +86,7 @@ class GenerationTest {
             PassRunner runner,
             List<int[]> prompts,
             List<Generation.Steer> steers,
+            List<Generation.PatchFrom> patches,
             int newTokens,
             boolean cached,
             JsonArray runs,
@@ -83,7 +94,12 @@ class GenerationTest {
             double tolerance) {
         List<Generation.Token> tokens = new ArrayList<>();
         List<int[]> out = Generation.run(
-                runner, prompts, steers, Generation.Settings.greedy(newTokens).withCache(cached), tokens::add);
+                runner,
+                prompts,
+                steers,
+                patches,
+                Generation.Settings.greedy(newTokens).withCache(cached),
+                tokens::add);
         for (int p = 0; p < prompts.size(); p++) {
             JsonObject golden = runs.get(p).getAsJsonObject();
             assertArrayEquals(ints(golden.getAsJsonArray("generated")), out.get(p), what + ", prompt " + p);
