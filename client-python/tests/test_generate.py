@@ -87,3 +87,12 @@ def test_patching_from_a_source_prompt_while_generating(client):
     with pytest.raises(patchbay.PatchbayError, match=r"interventions\[0\]\.source"):
         client.generate("tiny-gpt2", PROMPT, interventions=[
             {"site": "blocks.0.hook_resid_pre", "op": "patch", "source": PROMPT + [1]}]).ids()
+
+
+def test_node_names_become_interventions():
+    assert patchbay.node_interventions(["L2H2", "L1N5@3", "L0.mlp"], "zero") == [
+        {"site": "blocks.2.attn.hook_z", "op": "zero", "units": [2]},
+        {"site": "blocks.1.mlp.hook_post", "op": "zero", "units": [5], "positions": [3]},
+        {"site": "blocks.0.hook_mlp_out", "op": "zero"}]
+    assert patchbay.node_interventions("L1H0.k@2", "patch", source=[1, 2, 3]) == [
+        {"site": "blocks.1.attn.hook_k", "op": "patch", "source": [1, 2, 3], "units": [0]}]

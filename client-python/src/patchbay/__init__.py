@@ -14,7 +14,7 @@ from patchbay.client import (
 )
 from patchbay.edges import CircuitPoint, EdgeBlock, EdgeDiagnostic, VerifiedEdge
 from patchbay.events import Accepted, Diagnostic, Effects, Progress, Summary, Verified
-from patchbay.generate import Continuation, GeneratedToken
+from patchbay.generate import Continuation, GeneratedToken, node_interventions
 from patchbay.names import edge_name, node_name, parse_edge, parse_node
 from patchbay.requests import Pair
 from patchbay.runs import NodeInfo
@@ -24,5 +24,5 @@ __all__ = ["AsyncClient", "Attribution", "Client", "PatchbayError", "Tokens", "P
            "Progress", "Summary", "Verified", "Diagnostic", "node_name", "parse_node", "load_run", "NodeInfo",
            "EdgeAttribution", "EdgeBlock", "VerifiedEdge", "EdgeDiagnostic", "edge_name", "parse_edge", "CircuitRun",
            "CircuitPoint", "DiscoveryRun", "ScrubRun", "ScrubSample", "ScrubResult",
-           "GenerationRun", "GeneratedToken", "Continuation"]
+           "GenerationRun", "GeneratedToken", "Continuation", "node_interventions"]
 __version__ = "0.1.0"

@@ -115,6 +115,31 @@ def request(model: str, prompts: Prompt | Sequence[Prompt], *, max_new_tokens: i
         allow_unknown_tokens=allow_unknown_tokens)
 
 
+#: The hook site of each node kind (TransformerLens names), for ``node_interventions``.
+_NODE_SITES = {pb.HEAD_OUTPUT: "attn.hook_z", pb.QUERY: "attn.hook_q", pb.KEY: "attn.hook_k", pb.VALUE: "attn.hook_v",
+               pb.NEURON: "mlp.hook_post", pb.ATTN_OUT: "hook_attn_out", pb.MLP_OUT: "hook_mlp_out",
+               pb.RESIDUAL: "hook_resid_pre"}
+
+
+def node_interventions(nodes, op: str, **fields) -> list[dict]:
+    """Interventions on nodes named as Attribute names them (e.g. ``run.top(3)["name"]``: "L2H2", "L1H1.q@4",
+    "L3N17", "L2.mlp"), each with ``op`` and the other fields (``source`` for "patch", ``sources`` for "mean" and
+    "resample", ``value``/``coefficient`` for "add"...). A node at one position reaches that position only (patch,
+    mean and resample use their sources' positions)."""
+    from patchbay.names import parse_node
+
+    out = []
+    for name in ([nodes] if isinstance(nodes, str) else list(nodes)):
+        node = parse_node(name)
+        spec: dict[str, Any] = {"site": f"blocks.{node.layer}.{_NODE_SITES[node.kind]}", "op": op, **fields}
+        if node.kind in (pb.HEAD_OUTPUT, pb.QUERY, pb.KEY, pb.VALUE, pb.NEURON):
+            spec["units"] = [node.unit]
+        if node.position >= 0 and op not in ("patch", "mean", "resample"):
+            spec["positions"] = [node.position]
+        out.append(spec)
+    return out
+
+
 READINGS = {"last": pb.READING_LAST_TOKEN, "mean": pb.READING_MEAN_OVER_POSITIONS}
 
 

@@ -3,7 +3,8 @@
 
 Starts a Patchbay server (the built jar) with both bundled models and, through the Python client: on patchbay-tiny,
 an IOI prompt continued plain, with the heads AtP* ranks highest ablated or patched from the noise prompt, and with
-a contrastive steering vector at three strengths; on patchbay-tiny-llama, a repeated sequence continued plain and with its induction head ablated.
+a contrastive steering vector at three strengths; on patchbay-tiny-llama, a repeated sequence continued plain and
+with its induction head ablated.
 Each IOI intervention is scored by the fraction of the behaviour it moves: (m(plain) - m(steered)) / (m(plain) -
 m(other)), where m is log p(" Mary") - log p(" John") at the first new token and "other" the prompt whose answer
 is John. Writes docs/steering/results.json. Usage, after cli/target/patchbay.jar is built:
@@ -31,7 +32,8 @@ INDUCTION = "apple river stone cloud green silver apple river stone"
 def serve():
     jar = REPO / "cli" / "target" / "patchbay.jar"
     command = ["java", "-Dai.djl.offline=true", "-jar", str(jar), "serve", "--port", "0",
-               "--model", str(REPO / "models" / "patchbay-tiny"), "--model", str(REPO / "models" / "patchbay-tiny-llama")]
+               "--model", str(REPO / "models" / "patchbay-tiny"),
+               "--model", str(REPO / "models" / "patchbay-tiny-llama")]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     for line in process.stdout:
         if line.startswith("patchbay listening on "):
@@ -66,14 +68,12 @@ def main():
             ranked = client.attribute("patchbay-tiny", patchbay.Pair(IOI, OTHER, answer=" Mary", wrong=" John"),
                                       method="atp-star", nodes="heads", verify_top_k=3).top(3)
             heads = list(ranked["name"])
-            ablate = [{"site": f"blocks.{n[1]}.attn.hook_z", "op": "zero", "units": [int(n.split("H")[1])]}
-                      for n in heads]
+            ablate = patchbay.node_interventions(heads, "zero")
             text, m = continuation(client, "patchbay-tiny", IOI, ablate)
             results["ablate_top_heads"] = {"heads": heads, "verified_effects": list(ranked["verified_effect"]),
                                            "continuation": text, "metric": m, "moved": moved(m)}
             # The same heads patched from the noise prompt (the other answer) instead of zeroed.
-            patch = [{"site": f"blocks.{n[1]}.attn.hook_z", "op": "patch", "units": [int(n.split("H")[1])],
-                      "source": OTHER} for n in heads]
+            patch = patchbay.node_interventions(heads, "patch", source=OTHER)
             text, m = continuation(client, "patchbay-tiny", IOI, patch)
             results["patch_top_heads"] = {"continuation": text, "metric": m, "moved": moved(m)}
 
