@@ -34,11 +34,13 @@ import picocli.CommandLine.Spec;
         description = "Continues a prompt, greedy or sampled, with interventions at hook sites at every step:"
                 + " --intervene 'blocks.1.hook_resid_pre add direction.json x 4 at generated',"
                 + " 'blocks.0.attn.hook_z[1] zero', 'blocks.1.mlp.hook_post[3,5] set 0.7',"
-                + " 'blocks.0.hook_resid_pre scale 0.5 at prompt'. Prints the continuation as it is produced.")
+                + " 'blocks.0.hook_resid_pre scale 0.5 at prompt', 'blocks.2.attn.hook_z[2] patch' (from --source)."
+                + " Prints the continuation as it is produced.")
 final class GenerateCommand implements Callable<Integer> {
     /** SITE[UNITS] OP [VALUE] [x COEFFICIENT] [at POSITIONS]. */
-    private static final Pattern SYNTAX = Pattern.compile("\\s*([\\w.]+)(?:\\[([\\d,\\s]+)\\])?\\s+(add|set|scale|zero)"
-            + "(?:\\s+(?!x\\s|at\\s)(\\S+))?(?:\\s+x\\s+(\\S+))?(?:\\s+at\\s+(\\S+))?\\s*");
+    private static final Pattern SYNTAX =
+            Pattern.compile("\\s*([\\w.]+)(?:\\[([\\d,\\s]+)\\])?\\s+(add|set|scale|zero|patch)"
+                    + "(?:\\s+(?!x\\s|at\\s)(\\S+))?(?:\\s+x\\s+(\\S+))?(?:\\s+at\\s+(\\S+))?\\s*");
 
     @Option(names = "--model", description = "Hugging Face model directory (default: the bundled model).")
     Path model;
@@ -64,6 +66,9 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--seed", defaultValue = "0", description = "The sampling seed (default: ${DEFAULT-VALUE}).")
     long seed;
 
+    @Option(names = "--source", description = "The prompt patch interventions take their activations from.")
+    String source;
+
     @Option(names = "--stop", description = "A token that ends the continuation; repeat for several.")
     List<String> stop = new ArrayList<>();
 
@@ -83,8 +88,21 @@ final class GenerateCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         PrintWriter out = spec.commandLine().getOut();
         List<Generation.Steer> steers = new ArrayList<>();
+        List<String[]> patchSites = new ArrayList<>();
         for (String text : interventions) {
-            steers.add(parse(text));
+            Matcher m = SYNTAX.matcher(text);
+            if (m.matches() && m.group(3).equals("patch")) {
+                if (m.group(4) != null || m.group(5) != null || m.group(6) != null) {
+                    throw new IllegalArgumentException("--intervene: '" + text + "': patch takes no value, factor or"
+                            + " positions (it patches the --source prompt's positions)");
+                }
+                patchSites.add(new String[] {m.group(1), m.group(2)});
+            } else {
+                steers.add(parse(text));
+            }
+        }
+        if (!patchSites.isEmpty() && source == null) {
+            throw new IllegalArgumentException("--source: a patch intervention needs the prompt to patch from");
         }
         try (LoadedModel loaded = LoadedModel.load(
                 model != null ? model : BundledModel.directory(), precision.dataType(), device.compute())) {
@@ -94,6 +112,11 @@ final class GenerateCommand implements Callable<Integer> {
                 prompts.add(tokenizer.encodeKnown(t).ids());
             }
             int[] stops = stop.stream().mapToInt(tokenizer::singleToken).toArray();
+            List<Generation.PatchFrom> patches = new ArrayList<>();
+            for (String[] site : patchSites) {
+                patches.add(new Generation.PatchFrom(
+                        site[0], tokenizer.encodeKnown(source).ids(), site[1] == null ? null : numbers(site[1])));
+            }
             Generation.Settings settings = new Generation.Settings(maxNewTokens, stops, temperature, topK, topP, seed);
             boolean one = prompts.size() == 1;
             // One prompt streams: the text decoded so far, printed as it grows (a tokenizer may join tokens with
@@ -106,8 +129,8 @@ final class GenerateCommand implements Callable<Integer> {
                 out.print(printed);
                 out.flush();
             }
-            List<int[]> continuations =
-                    Generation.run(PassRunner.direct(loaded.transformer()), prompts, steers, settings, token -> {
+            List<int[]> continuations = Generation.run(
+                    PassRunner.direct(loaded.transformer()), prompts, steers, patches, settings, token -> {
                         if (one && !json) {
                             sequence.add(token.id());
                             String text = tokenizer.decode(sequence.stream()
@@ -151,6 +174,9 @@ final class GenerateCommand implements Callable<Integer> {
         if (!m.matches()) {
             throw new IllegalArgumentException("--intervene: '" + text + "' is not SITE[UNITS] add|set|scale|zero"
                     + " [VALUE] [x COEFFICIENT] [at all|prompt|generated|3,4]");
+        }
+        if (m.group(3).equals("patch")) {
+            throw new IllegalArgumentException("--intervene: '" + text + "': patch is read with --source");
         }
         Intervention.Op op = Intervention.Op.valueOf(m.group(3).toUpperCase(Locale.ROOT));
         int[] units = m.group(2) == null ? null : numbers(m.group(2));

@@ -60,6 +60,41 @@ class GenerateCommandTest {
     }
 
     @Test
+    void aPatchFromTheSourcePromptIsGeneratingFromIt() {
+        List<String> args = new ArrayList<>(List.of(
+                "generate",
+                "--model",
+                TestCheckpoints.dir("tiny-gpt2").toString(),
+                "--text",
+                "When Mary and John went to the store",
+                "--source",
+                "When Mary and John ran to the store",
+                "--intervene",
+                "blocks.0.hook_resid_pre patch",
+                "--max-new-tokens",
+                "4",
+                "--json"));
+        assertEquals(0, cli.run(args.toArray(String[]::new)), cli.err.toString());
+        JsonObject patched = JsonParser.parseString(cli.out.toString().strip()).getAsJsonObject();
+        cli.out.getBuffer().setLength(0);
+        assertEquals(
+                0,
+                cli.run(new String[] {
+                    "generate",
+                    "--model",
+                    TestCheckpoints.dir("tiny-gpt2").toString(),
+                    "--text",
+                    "When Mary and John ran to the store",
+                    "--max-new-tokens",
+                    "4",
+                    "--json"
+                }),
+                cli.err.toString());
+        JsonObject source = JsonParser.parseString(cli.out.toString().strip()).getAsJsonObject();
+        assertEquals(source.get("ids"), patched.get("ids"));
+    }
+
+    @Test
     void theSyntaxReadsEveryPart() throws Exception {
         Generation.Steer s = GenerateCommand.parse("blocks.1.mlp.hook_post[3, 5] set 0.7 at generated");
         assertEquals("blocks.1.mlp.hook_post", s.change().site());
