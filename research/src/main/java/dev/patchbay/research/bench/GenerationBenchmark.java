@@ -78,7 +78,88 @@ public final class GenerationBenchmark {
                                 "%.0f tokens/s; with an active intervention %.3fx the time (target <= 1.1x)",
                                 streams * NEW_TOKENS / plain, steered / plain)));
             }
+            rows.add(concurrentRequests(model, config, random));
             return rows;
+        }
+    }
+
+    /**
+     * 16 Generate requests of one prompt each, sent at once through a server on the loopback: their steps queue on
+     * the model's device one pass each (a generation step is never merged with another request's), against the 16
+     * prompts batched in one request.
+     */
+    private Benchmark.Row concurrentRequests(HookedTransformer model, ModelConfig config, Random random) {
+        int streams = 16;
+        dev.patchbay.checkpoint.LoadedModel loaded = dev.patchbay.checkpoint.LoadedModel.inMemory("gpt2", model);
+        dev.patchbay.server.PatchbayServer server;
+        try {
+            server = dev.patchbay.server.PatchbayServer.start(
+                    0,
+                    java.util.Map.of(loaded.name(), loaded),
+                    dev.patchbay.execution.SchedulerConfig.defaults(),
+                    dev.patchbay.server.config.ServerLimits.defaults());
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+        io.grpc.ManagedChannel channel = io.grpc.Grpc.newChannelBuilderForAddress(
+                        "127.0.0.1", server.port(), io.grpc.InsecureChannelCredentials.create())
+                .build();
+        java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(streams);
+        try {
+            List<dev.patchbay.proto.v1.GenerateRequest> requests = new ArrayList<>();
+            dev.patchbay.proto.v1.GenerateRequest.Builder batched = dev.patchbay.proto.v1.GenerateRequest.newBuilder()
+                    .setModel("gpt2")
+                    .setMaxNewTokens(NEW_TOKENS);
+            for (int s = 0; s < streams; s++) {
+                dev.patchbay.proto.v1.Prompt prompt = dev.patchbay.proto.v1.Prompt.newBuilder()
+                        .setIds(dev.patchbay.proto.v1.TokenIds.newBuilder()
+                                .addAllIds(random.ints(PROMPT, 0, config.vocabSize())
+                                        .boxed()
+                                        .toList()))
+                        .build();
+                batched.addPrompts(prompt);
+                requests.add(dev.patchbay.proto.v1.GenerateRequest.newBuilder()
+                        .setModel("gpt2")
+                        .setMaxNewTokens(NEW_TOKENS)
+                        .addPrompts(prompt)
+                        .build());
+            }
+            double one = Benchmark.median(
+                    repeats,
+                    () -> dev.patchbay.proto.v1.PatchbayGrpc.newBlockingStub(channel)
+                            .generate(batched.build())
+                            .forEachRemaining(e -> {}));
+            double concurrent = Benchmark.median(repeats, () -> {
+                List<java.util.concurrent.Future<?>> done = new ArrayList<>();
+                for (dev.patchbay.proto.v1.GenerateRequest r : requests) {
+                    done.add(pool.submit(() -> dev.patchbay.proto.v1.PatchbayGrpc.newBlockingStub(channel)
+                            .generate(r)
+                            .forEachRemaining(e -> {})));
+                }
+                for (java.util.concurrent.Future<?> f : done) {
+                    try {
+                        f.get();
+                    } catch (Exception e) {
+                        throw new IllegalStateException(e);
+                    }
+                }
+            });
+            return new Benchmark.Row(
+                    streams + " concurrent Generate requests through the server",
+                    concurrent,
+                    0,
+                    String.format(
+                            "%.0f tokens/s; one request of the %d prompts: %.0f tokens/s (steps of different requests"
+                                    + " are not merged)",
+                            streams * NEW_TOKENS / concurrent, streams, streams * NEW_TOKENS / one));
+        } finally {
+            pool.shutdownNow();
+            channel.shutdownNow();
+            try {
+                server.close();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
         }
     }
 
