@@ -28,7 +28,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
 import java.util.concurrent.SynchronousQueue;
 import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
@@ -147,11 +146,21 @@ public final class PatchbayServer implements AutoCloseable {
         // Handlers parse and tokenize requests: on a few threads of their own, never on the transport's event
         // loop (grpc-java's directExecutor requires handlers that never block), and never an unbounded number.
         AtomicInteger handlerThreads = new AtomicInteger();
-        ExecutorService handlers = Executors.newFixedThreadPool(HANDLER_THREADS, r -> {
-            Thread t = new Thread(r, "patchbay-handler-" + handlerThreads.incrementAndGet());
-            t.setDaemon(true);
-            return t;
-        });
+        // Unbounded queue, so nothing is refused while serving; once a drain has shut the pool down, a transport's late
+        // callback for a call that already ended (a client still reading as the drain finishes) is dropped instead of
+        // being thrown into the transport (DrainTest met it, rarely, on the in-process transport).
+        ExecutorService handlers = new java.util.concurrent.ThreadPoolExecutor(
+                HANDLER_THREADS,
+                HANDLER_THREADS,
+                0,
+                TimeUnit.MILLISECONDS,
+                new java.util.concurrent.LinkedBlockingQueue<>(),
+                r -> {
+                    Thread t = new Thread(r, "patchbay-handler-" + handlerThreads.incrementAndGet());
+                    t.setDaemon(true);
+                    return t;
+                },
+                new java.util.concurrent.ThreadPoolExecutor.DiscardPolicy());
         AccessLog accessLog = new AccessLog();
         PatchbayService service = new PatchbayService(served, limits, scheduler.maxBatchRows(), jobs, accessLog);
         Server server = transport
