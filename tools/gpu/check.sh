@@ -3,7 +3,8 @@
 # builds DJL's JNI against that PyTorch, runs Patchbay on cuda and on the same machine's CPU, compares logits and
 # AtP* effects, measures fp16 and bf16 against fp32 on the GPU, and benchmarks (the GPT-2 shape beside plain
 # PyTorch, the 1B Llama shape, and edge attribution); the report goes to $OUT (default gpu-report/).
-# PARTS="parity" (or "bench", "llama", "edges", any of them) runs a part alone, for calls with a time limit.
+# PARTS="parity" (or "bench", "llama", "edges", "generation", any of them) runs a part alone, for calls with a time
+# limit.
 #
 # It needs the folder that tools/gpu/make-carry.sh prepares (default gpu-carry/, or PATCHBAY_GPU_CARRY): a Java
 # runtime and the jar without CPU natives (bundle.tar.xz), the bundled model, DJL's native sources and JNI headers.
@@ -39,10 +40,11 @@ mkdir -p "$cudart"
 ln -s "$(find "$site/nvidia" -name 'libcudart.so*' | head -1)" "$cudart/libcudart.so"
 run() { "$java" -Djna.library.path="$cudart" -Dai.djl.offline=true -jar "$jar" "$@"; }
 
-# PARTS picks what runs (default all three), so that the check can be split over calls with a time limit:
+# PARTS picks what runs (default all of them), so that the check can be split over calls with a time limit:
 # parity (cuda against cpu, and fp16/bf16 against fp32), bench (the GPT-2 shape beside plain PyTorch), llama (the
-# 1B Llama shape), edges (EAP and AtP* on edges, cuda against cpu, and bench --section edges).
-parts=" ${PARTS:-parity bench llama edges} "
+# 1B Llama shape), edges (EAP and AtP* on edges, cuda against cpu, and bench --section edges), generation (greedy
+# generation with an intervention, cuda against cpu, and bench --section generation).
+parts=" ${PARTS:-parity bench llama edges generation} "
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee -a "$out/report.txt"
 if [[ "$parts" == *" parity "* ]]; then
   model="$carry/model"
@@ -133,6 +135,27 @@ PY
     --out "$out/bench-cuda-edges.json" > "$out/bench-cuda-edges.txt" 2>&1 \
     || echo "the edge bench did not finish in ${EDGES_SECONDS:-200} s" >> "$out/report.txt"
   cat "$out/bench-cuda-edges.txt" >> "$out/report.txt"
+fi
+if [[ "$parts" == *" generation "* ]]; then
+  # Greedy continuations with an intervention on the GPU against the CPU (the same tokens), then the generation
+  # benchmark (decode with the KV cache against recompute, streams, intervention cost) on the GPT-2-small shape.
+  model="$carry/model"
+  for device in cuda cpu; do
+    run generate --model "$model" --text "When Mary and John went to the store, John gave a drink to" \
+      --max-new-tokens 8 --intervene "blocks.1.attn.hook_z[0] zero" --json --device "$device" \
+      > "$out/generate-$device.json"
+  done
+  python3 - "$out" <<'PY' | tee -a "$out/report.txt"
+import json, sys, pathlib
+out = pathlib.Path(sys.argv[1])
+g, c = (json.loads((out / f"generate-{d}.json").read_text())["ids"] for d in ("cuda", "cpu"))
+print(f"greedy generation with an intervention, cuda vs cpu: {'the same' if g == c else 'DIFFERENT'} tokens {g}")
+PY
+  timeout "${GENERATION_SECONDS:-200}" "$java" -Djna.library.path="$cudart" -Dai.djl.offline=true \
+    -Dpatchbay.home="$root" -jar "$jar" bench --device cuda --section generation --repeats 3 \
+    --out "$out/bench-cuda-generation.json" > "$out/bench-cuda-generation.txt" 2>&1 \
+    || echo "the generation bench did not finish in ${GENERATION_SECONDS:-200} s" >> "$out/report.txt"
+  cat "$out/bench-cuda-generation.txt" >> "$out/report.txt"
 fi
 echo "total $(( $(date +%s) - start )) s" | tee -a "$out/report.txt"
 
