@@ -113,6 +113,15 @@ public final class Device implements AutoCloseable {
         return PassMemory.forwardRowBytes(model.config(), length, elementBytes);
     }
 
+    /**
+     * Estimated native bytes of a generation of {@code rows} sequences reaching {@code length} tokens: its KV cache
+     * and its first step, which runs the prompts whole (see {@link PassMemory}).
+     */
+    public long generationBytes(int rows, int length) {
+        return PassMemory.kvCacheBytes(model.config(), rows, length, elementBytes)
+                + rows * PassMemory.forwardRowBytes(model.config(), length, elementBytes);
+    }
+
     /** Estimated native bytes of one AtP-family pair of {@code length} tokens (see {@link PassMemory}). */
     public long gradientRowBytes(int length, boolean qkFix) {
         return PassMemory.gradientRowBytes(model.config(), length, elementBytes, qkFix);

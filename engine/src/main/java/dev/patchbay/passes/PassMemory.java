@@ -64,6 +64,14 @@ public final class PassMemory {
     }
 
     /**
+     * A generation's KV cache for {@code rows} sequences of {@code length} tokens: every layer's keys and values (per
+     * key/value head), held for the whole generation.
+     */
+    public static long kvCacheBytes(ModelConfig c, int rows, int length, int elementBytes) {
+        return bytes(2.0 * rows * length * c.nLayers() * c.nKvHeads() * c.dHead() * elementBytes);
+    }
+
+    /**
      * A forward and backward pass of the AtP family: the graph of every layer is kept for the backward, and the
      * node sites' values per position are kept for the estimates; with {@code qkFix} (AtP with the QK fix, or
      * AtP*, over query or key nodes) the QK fix's tables as well, which dominate long prompts.

@@ -196,4 +196,35 @@ class GenerateServiceTest {
                 unknown.getStatus().getDescription().startsWith("interventions[0].vector: no steering vector 'nope'"),
                 unknown.getStatus().getDescription());
     }
+
+    /** A generation whose KV cache and first step would not fit the memory budget is refused before it starts. */
+    @Test
+    void aGenerationBeyondTheMemoryBudgetIsRefused() throws Exception {
+        String name = InProcessServerBuilder.generateName();
+        PatchbayServer small = PatchbayServer.start(
+                InProcessServerBuilder.forName(name),
+                Map.of("tiny-gpt2", gpt2),
+                new SchedulerConfig(32, 8192, Duration.ofMillis(5), 0, 1L << 20),
+                new ServerLimits(1 << 20, 64, 64, 100_000, 32, 4, 4096));
+        ManagedChannel to = InProcessChannelBuilder.forName(name).build();
+        try {
+            GenerateRequest.Builder many =
+                    GenerateRequest.newBuilder().setModel("tiny-gpt2").setMaxNewTokens(40);
+            for (int i = 0; i < 64; i++) {
+                many.addPrompts(ids(LONG));
+            }
+            io.grpc.StatusRuntimeException e = org.junit.jupiter.api.Assertions.assertThrows(
+                    io.grpc.StatusRuntimeException.class,
+                    () -> PatchbayGrpc.newBlockingStub(to)
+                            .generate(many.build())
+                            .forEachRemaining(x -> {}));
+            assertEquals(io.grpc.Status.Code.RESOURCE_EXHAUSTED, e.getStatus().getCode());
+            assertTrue(
+                    e.getStatus().getDescription().contains("memory budget"),
+                    e.getStatus().getDescription());
+        } finally {
+            to.shutdownNow();
+            small.close();
+        }
+    }
 }

@@ -425,7 +425,18 @@ public final class RequestParser {
             throw RequestException.invalid("max_new_tokens: a prompt of " + longest + " tokens and " + newTokens
                     + " new ones exceed " + limit + " tokens (the server's or the model's limit)");
         }
-        // Each step recomputes the whole sequence: charge it as patched runs.
+        long bytes = model.device().generationBytes(prompts.size(), (int) (longest + newTokens));
+        if (bytes > model.device().memoryBudget()) {
+            throw RequestException.tooLarge(String.format(
+                    java.util.Locale.ROOT,
+                    "prompts: %d prompts of up to %d tokens need about %.2f GB (their KV cache and first step), over"
+                            + " the server's memory budget of %.2f GB; send fewer prompts or fewer new tokens",
+                    prompts.size(),
+                    longest + newTokens,
+                    bytes / 1e9,
+                    model.device().memoryBudget() / 1e9));
+        }
+        // Each step is a pass: charge them as patched runs.
         if ((double) prompts.size() * newTokens > limits.maxPatchedRuns()) {
             throw RequestException.tooLarge("max_new_tokens: " + prompts.size() + " prompts x " + newTokens
                     + " steps exceed the server's limit of " + limits.maxPatchedRuns() + " runs");
