@@ -19,11 +19,13 @@ seeds). Usage, after ./patchbay test or mvn install has built cli/target/patchba
 import json
 import pathlib
 import random
-import subprocess
 import sys
 
 REPO = pathlib.Path(__file__).resolve().parents[4]
 sys.path.insert(0, str(REPO / "client-python" / "src"))
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+
+from bundled_server import serve  # noqa: E402
 
 import patchbay  # noqa: E402
 from patchbay import plots  # noqa: E402
@@ -57,17 +59,6 @@ def induction_prompt(rng, length=6):
     repeat = first[:-1]
     return {"clean": " ".join(first + repeat), "noise": " ".join(other + repeat), "answer": " " + first[-1],
             "wrong": " " + other[-1]}
-
-
-def serve():
-    jar = REPO / "cli" / "target" / "patchbay.jar"
-    command = ["java", "-Dai.djl.offline=true", "-jar", str(jar), "serve", "--port", "0",
-               "--model", str(REPO / "models" / IOI_MODEL), "--model", str(REPO / "models" / INDUCTION_MODEL)]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
-    for line in process.stdout:
-        if line.startswith("patchbay listening on "):
-            return process, line.split()[-1]
-    raise SystemExit(f"the server exited with {process.wait()}")
 
 
 def pairs_of(prompts):

@@ -13,11 +13,13 @@ is John. Writes docs/steering/results.json. Usage, after cli/target/patchbay.jar
 """
 import json
 import pathlib
-import subprocess
 import sys
 
 REPO = pathlib.Path(__file__).resolve().parents[4]
 sys.path.insert(0, str(REPO / "client-python" / "src"))
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+
+from bundled_server import serve  # noqa: E402
 
 import patchbay  # noqa: E402
 
@@ -27,18 +29,6 @@ OTHER = "When Mary and John went to the store , Mary gave a drink to"
 # Contrastive pairs for the vector: positive prompts answer John, negative ones Mary (same template, other places).
 PLACES = "park school garden station market library".split()
 INDUCTION = "apple river stone cloud green silver apple river stone"
-
-
-def serve():
-    jar = REPO / "cli" / "target" / "patchbay.jar"
-    command = ["java", "-Dai.djl.offline=true", "-jar", str(jar), "serve", "--port", "0",
-               "--model", str(REPO / "models" / "patchbay-tiny"),
-               "--model", str(REPO / "models" / "patchbay-tiny-llama")]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
-    for line in process.stdout:
-        if line.startswith("patchbay listening on "):
-            return process, line.split()[-1]
-    raise SystemExit(f"the server exited with {process.wait()}")
 
 
 def continuation(client, model, prompt, interventions=None, new_tokens=4):

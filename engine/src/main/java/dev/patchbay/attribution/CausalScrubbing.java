@@ -1,28 +1,21 @@
 package dev.patchbay.attribution;
 
 import ai.djl.ndarray.NDArray;
-import ai.djl.ndarray.NDArrays;
-import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import dev.patchbay.model.HookedTransformer;
 import dev.patchbay.model.ModelConfig;
-import dev.patchbay.model.Precision;
 import dev.patchbay.nodes.Edge;
 import dev.patchbay.nodes.EdgeGraph;
 import dev.patchbay.nodes.PromptPair;
-import dev.patchbay.passes.CircuitBatch;
-import dev.patchbay.passes.EdgeSites;
 import dev.patchbay.passes.PassRunner;
 import dev.patchbay.passes.ScrubBatch;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
-import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
-import java.util.Set;
 import java.util.TreeMap;
 import java.util.function.Consumer;
 import org.apache.commons.statistics.distribution.TDistribution;
@@ -80,7 +73,8 @@ public final class CausalScrubbing implements AutoCloseable {
     /** Each input's writer outputs on its own [inputs, writers, T, d]: the values of unclaimed edges. */
     private final NDArray plain;
 
-    private final List<NDArray> references = new ArrayList<>();
+    /** Each pair's clean log-probabilities at its metric position [1, V]. */
+    private final List<NDArray> references;
 
     /**
      * A hypothesis checked against a model's shape and a distribution: its claimed edges, and the model runs a
@@ -306,16 +300,9 @@ public final class CausalScrubbing implements AutoCloseable {
         this.chunk = chunk;
         this.scope = model.compute().newScope();
         try {
-            Set<String> sites = new LinkedHashSet<>(EdgeSites.writerSites(model.config()));
-            NDList outputs = new NDList();
-            for (PromptPair pair : pairs) {
-                PassRunner.Activations run = runner.forward(scope, pair.clean(), sites, true);
-                outputs.add(CircuitBatch.writerOutputs(model, run.sites()));
-                references.add(Precision.widened(run.logits().get(new NDIndex("0, {}", pair.metricPosition())))
-                        .logSoftmax(-1)
-                        .expandDims(0));
-            }
-            plain = NDArrays.stack(outputs);
+            CleanWriters clean = CleanWriters.of(runner, scope, pairs);
+            plain = clean.outputs();
+            references = clean.references();
         } catch (RuntimeException e) {
             scope.close();
             throw e;

@@ -6,7 +6,6 @@ import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import dev.patchbay.model.HookedTransformer;
-import dev.patchbay.model.Precision;
 import dev.patchbay.nodes.Edge;
 import dev.patchbay.nodes.EdgeGraph;
 import dev.patchbay.nodes.PromptPair;
@@ -51,7 +50,6 @@ public final class CircuitEvaluation implements AutoCloseable {
     /** Per pair, the ablated writer values for the non-random ablations [pairs, writers, T, d]. */
     private final NDArray fixedValues;
 
-    private final NDArray references;
     /** Per pair, the writer values its ablation takes [writers, T, d], and its reference log-probabilities [1, V]. */
     private final List<NDArray> ablatedValues = new ArrayList<>();
 
@@ -95,25 +93,17 @@ public final class CircuitEvaluation implements AutoCloseable {
         this.chunk = chunk;
         this.scope = model.compute().newScope();
         try {
-            Set<String> sites = new java.util.LinkedHashSet<>(EdgeSites.writerSites(model.config()));
-            NDList clean = new NDList();
+            CleanWriters clean = CleanWriters.of(runner, scope, pairs);
+            cleanOutputs = clean.outputs();
             NDList noise = new NDList();
-            NDList reference = new NDList();
-            for (PromptPair pair : pairs) {
-                PassRunner.Activations run = runner.forward(scope, pair.clean(), sites, true);
-                clean.add(CircuitBatch.writerOutputs(model, run.sites()));
-                // The clean log-probabilities at the metric position: the KL metric's reference.
-                reference.add(Precision.widened(run.logits().get(new NDIndex("0, {}", pair.metricPosition())))
-                        .logSoftmax(-1)
-                        .expandDims(0));
-                if (ablation == Ablation.NOISE_PROMPT) {
+            if (ablation == Ablation.NOISE_PROMPT) {
+                Set<String> sites = new java.util.LinkedHashSet<>(EdgeSites.writerSites(model.config()));
+                for (PromptPair pair : pairs) {
                     noise.add(CircuitBatch.writerOutputs(
                             model,
                             runner.forward(scope, pair.noise(), sites, false).sites()));
                 }
             }
-            cleanOutputs = NDArrays.stack(clean);
-            references = NDArrays.concat(reference);
             fixedValues = switch (ablation) {
                 case NOISE_PROMPT -> NDArrays.stack(noise);
                 case ZERO -> cleanOutputs.zerosLike();
@@ -126,7 +116,7 @@ public final class CircuitEvaluation implements AutoCloseable {
                         ablation == Ablation.RESAMPLE
                                 ? cleanOutputs.get(new NDIndex("{}", resampleSources[p]))
                                 : fixedValues.get(new NDIndex("{}", p)));
-                referenceRows.add(references.get(new NDIndex("{}:{}", p, p + 1)));
+                referenceRows.add(clean.references().get(p));
             }
         } catch (RuntimeException e) {
             scope.close();

@@ -145,107 +145,103 @@ public final class PatchbayService extends PatchbayGrpc.PatchbayImplBase {
 
     @Override
     public void attribute(AttributeRequest request, StreamObserver<AttributeEvent> response) {
-        var call = (ServerCallStreamObserver<AttributeEvent>) response;
-        try {
-            RequestParser.Attribute parsed = parser.attribute(request);
-            Device.Job job = openJob(parsed.model().device(), call);
-            start(job, call, new AttributeJob(parsed, job, EventSink.of(response), this::stopping));
-        } catch (RequestException e) {
-            response.onError(e.status().asRuntimeException());
-        }
+        run(
+                response,
+                () -> parser.attribute(request),
+                p -> p.model().device(),
+                (p, job) -> new AttributeJob(p, job, EventSink.of(response), this::stopping));
     }
 
     @Override
     public void attributeEdges(AttributeEdgesRequest request, StreamObserver<AttributeEdgesEvent> response) {
-        var call = (ServerCallStreamObserver<AttributeEdgesEvent>) response;
-        try {
-            RequestParser.AttributeEdges parsed = parser.attributeEdges(request);
-            Device.Job job = openJob(parsed.model().device(), call);
-            start(job, call, new AttributeEdgesJob(parsed, job, response, this::stopping));
-        } catch (RequestException e) {
-            response.onError(e.status().asRuntimeException());
-        }
+        run(
+                response,
+                () -> parser.attributeEdges(request),
+                p -> p.model().device(),
+                (p, job) -> new AttributeEdgesJob(p, job, response, this::stopping));
     }
 
     @Override
     public void evaluateCircuit(EvaluateCircuitRequest request, StreamObserver<CircuitEvent> response) {
-        var call = (ServerCallStreamObserver<CircuitEvent>) response;
-        try {
-            RequestParser.EvaluateCircuit parsed = parser.evaluateCircuit(request);
-            Device.Job job = openJob(parsed.model().device(), call);
-            start(job, call, new CircuitJob(parsed, job, response, this::stopping));
-        } catch (RequestException e) {
-            response.onError(e.status().asRuntimeException());
-        }
+        run(
+                response,
+                () -> parser.evaluateCircuit(request),
+                p -> p.model().device(),
+                (p, job) -> new CircuitJob(p, job, response, this::stopping));
     }
 
     @Override
     public void discoverCircuit(DiscoverCircuitRequest request, StreamObserver<DiscoveryEvent> response) {
-        var call = (ServerCallStreamObserver<DiscoveryEvent>) response;
-        try {
-            RequestParser.DiscoverCircuit parsed = parser.discoverCircuit(request);
-            Device.Job job = openJob(parsed.model().device(), call);
-            start(job, call, new DiscoveryJob(parsed, job, response, this::stopping));
-        } catch (RequestException e) {
-            response.onError(e.status().asRuntimeException());
-        }
+        run(
+                response,
+                () -> parser.discoverCircuit(request),
+                p -> p.model().device(),
+                (p, job) -> new DiscoveryJob(p, job, response, this::stopping));
     }
 
     @Override
     public void scrub(ScrubRequest request, StreamObserver<ScrubEvent> response) {
-        var call = (ServerCallStreamObserver<ScrubEvent>) response;
-        try {
-            RequestParser.Scrub parsed = parser.scrub(request);
-            Device.Job job = openJob(parsed.model().device(), call);
-            start(job, call, new ScrubJob(parsed, job, response, this::stopping));
-        } catch (RequestException e) {
-            response.onError(e.status().asRuntimeException());
-        }
+        run(
+                response,
+                () -> parser.scrub(request),
+                p -> p.model().device(),
+                (p, job) -> new ScrubJob(p, job, response, this::stopping));
     }
 
     @Override
     public void generate(GenerateRequest request, StreamObserver<GenerateEvent> response) {
-        var call = (ServerCallStreamObserver<GenerateEvent>) response;
-        try {
-            RequestParser.Generate parsed = parser.generate(request);
-            Device.Job job = openJob(parsed.model().device(), call);
-            start(job, call, new GenerateJob(parsed, job, response, this::stopping));
-        } catch (RequestException e) {
-            response.onError(e.status().asRuntimeException());
-        } catch (IllegalArgumentException e) {
-            // What the engine itself refuses about a request the parser let through: still the caller's error.
-            response.onError(io.grpc.Status.INVALID_ARGUMENT
-                    .withDescription(e.getMessage())
-                    .asRuntimeException());
-        }
+        run(
+                response,
+                () -> parser.generate(request),
+                p -> p.model().device(),
+                (p, job) -> new GenerateJob(p, job, response, this::stopping));
     }
 
     @Override
     public void makeSteeringVector(SteeringVectorRequest request, StreamObserver<SteeringVectorResponse> response) {
-        var call = (ServerCallStreamObserver<SteeringVectorResponse>) response;
-        try {
-            RequestParser.SteeringVectorSpec parsed = parser.steeringVector(request);
-            Device.Job job = openJob(parsed.model().device(), call);
-            start(job, call, new SteeringVectorJob(parsed, parser, job, response, this::stopping));
-        } catch (RequestException e) {
-            response.onError(e.status().asRuntimeException());
-        } catch (IllegalArgumentException e) {
-            // What the engine itself refuses about a request the parser let through: still the caller's error.
-            response.onError(io.grpc.Status.INVALID_ARGUMENT
-                    .withDescription(e.getMessage())
-                    .asRuntimeException());
-        }
+        run(
+                response,
+                () -> parser.steeringVector(request),
+                p -> p.model().device(),
+                (p, job) -> new SteeringVectorJob(p, parser, job, response, this::stopping));
     }
 
     @Override
     public void patch(PatchRequest request, StreamObserver<PatchEvent> response) {
-        var call = (ServerCallStreamObserver<PatchEvent>) response;
+        run(
+                response,
+                () -> parser.patch(request),
+                p -> p.model().device(),
+                (p, job) -> new PatchJob(p, job, response, this::stopping));
+    }
+
+    /** Checks a request; a refusal carries its status. */
+    @FunctionalInterface
+    private interface Parse<P> {
+        P parse() throws RequestException;
+    }
+
+    /**
+     * Every job-running call: the request checked, a job opened on its model's device and the work started on its
+     * own thread; a refusal (or what the engine itself refuses about a request the parser let through) ends the call
+     * with its status.
+     */
+    private <P, E> void run(
+            StreamObserver<E> response,
+            Parse<P> parse,
+            java.util.function.Function<P, Device> device,
+            java.util.function.BiFunction<P, Device.Job, Runnable> work) {
+        var call = (ServerCallStreamObserver<E>) response;
         try {
-            RequestParser.Patch parsed = parser.patch(request);
-            Device.Job job = openJob(parsed.model().device(), call);
-            start(job, call, new PatchJob(parsed, job, response, this::stopping));
+            P parsed = parse.parse();
+            Device.Job job = openJob(device.apply(parsed), call);
+            start(job, call, work.apply(parsed, job));
         } catch (RequestException e) {
             response.onError(e.status().asRuntimeException());
+        } catch (IllegalArgumentException e) {
+            response.onError(io.grpc.Status.INVALID_ARGUMENT
+                    .withDescription(e.getMessage())
+                    .asRuntimeException());
         }
     }
 
