@@ -209,7 +209,6 @@ public final class BatchQueue<T extends BatchQueue.Task<T>> {
      * Waits for the next batch: the first task of the next ready line in round-robin order, then the compatible
      * first tasks of the other ready lines that fit the limits. Returns an empty list once the queue is closed.
      */
-    @SuppressWarnings("WaitNotInLoop") // a wake-up, spurious or not, only shortens the wait for company
     public List<T> take() throws InterruptedException {
         lock.lock();
         try {
@@ -227,12 +226,34 @@ public final class BatchQueue<T extends BatchQueue.Task<T>> {
                 return List.of();
             }
             if (head.mergeable() && ring.size() > 1 && !limits.delay().isZero()) {
-                changed.await(limits.delay().toNanos(), TimeUnit.NANOSECONDS);
+                awaitCompany(served);
             }
             return mergeWith(head, served);
         } finally {
             lock.unlock();
         }
+    }
+
+    /**
+     * Waits up to the queue delay for the other lines' next tasks, and no longer than until every other line that
+     * could still add one to this batch (open, not cancelled, its client ready) has one queued: waking on the first
+     * arrival only would split the steps of many concurrent requests into a batch of one or two and a batch of the
+     * rest.
+     */
+    private void awaitCompany(Line served) throws InterruptedException {
+        long left = limits.delay().toNanos();
+        while (left > 0 && !closed && someLineMayStillSubmit(served)) {
+            left = changed.awaitNanos(left);
+        }
+    }
+
+    private boolean someLineMayStillSubmit(Line served) {
+        for (Line line : ring) {
+            if (line != served && !line.cancelled && lines.get(line).isEmpty() && line.ready.getAsBoolean()) {
+                return true;
+            }
+        }
+        return false;
     }
 
     /** Drops every pending task; {@link #take()} then returns an empty batch. */

@@ -6,6 +6,7 @@ import dev.patchbay.model.ForwardResult;
 import dev.patchbay.model.HookSites;
 import dev.patchbay.model.HookedTransformer;
 import dev.patchbay.model.Hooks;
+import dev.patchbay.model.KvCache;
 import dev.patchbay.model.TokenBatch;
 import dev.patchbay.nodes.PromptPair;
 import dev.patchbay.passes.CircuitBatch;
@@ -267,6 +268,12 @@ public final class Device implements AutoCloseable {
 
     @Override
     public void close() {
+        log.info(
+                "model {}: {} passes in {} batches ({} shared by several requests)",
+                modelName,
+                passes.get(),
+                batches.get(),
+                sharedBatches.get());
         queue.close();
         try {
             worker.join(10_000);
@@ -621,15 +628,29 @@ public final class Device implements AutoCloseable {
         }
     }
 
-    /** A generation step: a forward of each row's sequence so far with its interventions; never merged. */
+    /**
+     * A generation step: a forward of each row's new tokens (or whole sequence, without a cache) with its
+     * interventions. Cached steps of one length merge across requests, each request's rows attending to its own
+     * caches, unless a row hooks the attention maps (their key axes differ by cache).
+     */
     private final class StepWork extends Work<double[][]> {
-        final dev.patchbay.model.KvCache cache;
+        final List<KvCache> caches;
         final List<GenerationStep.Row> rows;
 
-        StepWork(Job job, dev.patchbay.model.KvCache cache, List<GenerationStep.Row> rows) {
+        StepWork(Job job, List<KvCache> caches, List<GenerationStep.Row> rows) {
             super(job);
-            this.cache = cache;
+            this.caches = caches;
             this.rows = rows;
+        }
+
+        @Override
+        public boolean mergeable() {
+            return !caches.isEmpty() && rows.stream().noneMatch(GenerationStep.Row::hooksAttentionMaps);
+        }
+
+        @Override
+        public boolean compatible(Work<?> other) {
+            return other instanceof StepWork s && s.mergeable() && s.length() == length();
         }
 
         @Override
@@ -649,7 +670,19 @@ public final class Device implements AutoCloseable {
 
         @Override
         void runBatch(List<Work<?>> batch) {
-            result.complete(GenerationStep.run(model, cache, rows));
+            List<KvCache> allCaches = new ArrayList<>();
+            List<GenerationStep.Row> allRows = new ArrayList<>();
+            batch.forEach(w -> {
+                allCaches.addAll(((StepWork) w).caches);
+                allRows.addAll(((StepWork) w).rows);
+            });
+            double[][] logits = GenerationStep.run(model, allCaches, allRows);
+            int from = 0;
+            for (Work<?> w : batch) {
+                StepWork step = (StepWork) w;
+                step.result.complete(java.util.Arrays.copyOfRange(logits, from, from + step.rows.size()));
+                from += step.rows.size();
+            }
         }
     }
 
@@ -697,8 +730,8 @@ public final class Device implements AutoCloseable {
         }
 
         @Override
-        public double[][] nextTokenLogits(dev.patchbay.model.KvCache cache, List<GenerationStep.Row> rows) {
-            return submit(new StepWork(job, cache, rows));
+        public double[][] nextTokenLogits(List<KvCache> caches, List<GenerationStep.Row> rows) {
+            return submit(new StepWork(job, caches, rows));
         }
     }
 }

@@ -20,13 +20,14 @@ import java.util.Map;
 import java.util.Random;
 import java.util.Set;
 import java.util.function.Consumer;
+import java.util.stream.IntStream;
 
 /**
  * Generates continuations of prompts, one token per step for every unfinished prompt at once, with interventions
  * applied at every step where they match (steering; issue 18). With the KV cache (the default), prompts of one
- * length advance together: the first step runs their prompts whole, each later step only the new token against the
- * cached keys and values, which hold what the interventions made of the earlier positions, so a change at an early
- * position reaches later steps as it would without a cache. Without it, every step recomputes every sequence
+ * length share a cache: the first step runs their prompts whole, each later step only the new tokens of every
+ * prompt in one batch, each against its own cache's keys and values, which hold what the interventions made of the
+ * earlier positions, so a change at an early position reaches later steps as it would without a cache. Without it, every step recomputes every sequence
  * whole (the oracle the cache is tested against). Greedy where the temperature is 0, else sampled (temperature,
  * top-k, top-p) from one generator per prompt seeded from the seed and the prompt's index, so a prompt's sample
  * does not depend on what it is batched with.
@@ -204,32 +205,44 @@ public final class Generation {
             random[p] = new Random(settings.seed() * 1_000_003L + p);
         }
         // Prompts that advance together: with a cache, those of one length share it; without, all of them.
-        Map<Integer, List<Integer>> groups = new LinkedHashMap<>();
+        Map<Integer, List<Integer>> byLength = new LinkedHashMap<>();
         for (int p = 0; p < n; p++) {
-            groups.computeIfAbsent(settings.cached() ? prompts.get(p).length : 0, k -> new ArrayList<>())
+            byLength.computeIfAbsent(settings.cached() ? prompts.get(p).length : 0, k -> new ArrayList<>())
                     .add(p);
         }
+        List<List<Integer>> groups = List.copyOf(byLength.values());
         List<KvCache> caches = new ArrayList<>();
         try {
-            for (int g = 0; g < groups.size(); g++) {
-                caches.add(settings.cached() ? new KvCache(runner.model()) : null);
+            if (settings.cached()) {
+                groups.forEach(g -> caches.add(new KvCache(runner.model(), g.size())));
             }
             for (int step = 0; step < settings.maxNewTokens(); step++) {
-                int g = 0;
-                for (List<Integer> group : groups.values()) {
-                    KvCache cache = caches.get(g++);
-                    // A cache keeps its rows aligned: a finished prompt still runs (its tokens are not used).
-                    List<Integer> rows = cache == null
-                            ? group.stream().filter(p -> !done[p]).toList()
-                            : group.stream().anyMatch(p -> !done[p]) ? group : List.of();
+                // The first cached step runs each group's prompts whole (their lengths differ); every later step
+                // runs one new token per sequence, every group in one batch against its own cache.
+                List<List<Integer>> calls = settings.cached() && step == 0
+                        ? IntStream.range(0, groups.size()).mapToObj(List::of).toList()
+                        : List.of(IntStream.range(0, groups.size()).boxed().toList());
+                for (List<Integer> call : calls) {
+                    List<Integer> rows = new ArrayList<>();
+                    List<KvCache> stepCaches = new ArrayList<>();
+                    for (int g : call) {
+                        List<Integer> group = groups.get(g);
+                        if (!settings.cached()) {
+                            group.stream().filter(p -> !done[p]).forEach(rows::add);
+                        } else if (group.stream().anyMatch(p -> !done[p])) {
+                            // A cache keeps its rows aligned: a finished prompt still runs (its tokens are not used).
+                            rows.addAll(group);
+                            stepCaches.add(caches.get(g));
+                        }
+                    }
                     if (rows.isEmpty()) {
                         continue;
                     }
                     List<GenerationStep.Row> batch = new ArrayList<>();
                     for (int p : rows) {
-                        batch.add(row(p, prompts.get(p), generated.get(p), steers, sources, cache));
+                        batch.add(row(p, prompts.get(p), generated.get(p), steers, sources, settings.cached()));
                     }
-                    double[][] logits = runner.nextTokenLogits(cache, batch);
+                    double[][] logits = runner.nextTokenLogits(stepCaches, batch);
                     for (int i = 0; i < rows.size(); i++) {
                         int p = rows.get(i);
                         if (done[p]) {
@@ -246,7 +259,7 @@ public final class Generation {
                 }
             }
         } finally {
-            caches.stream().filter(c -> c != null).forEach(KvCache::close);
+            caches.forEach(KvCache::close);
         }
         List<int[]> out = new ArrayList<>();
         for (List<Integer> g : generated) {
@@ -260,9 +273,14 @@ public final class Generation {
      * token; the interventions resolved to the positions the row covers, counted from the row's first.
      */
     private static GenerationStep.Row row(
-            int index, int[] prompt, List<Integer> generated, List<Steer> steers, List<Source> sources, KvCache cache) {
+            int index,
+            int[] prompt,
+            List<Integer> generated,
+            List<Steer> steers,
+            List<Source> sources,
+            boolean cached) {
         int length = prompt.length + generated.size();
-        int from = cache == null || generated.isEmpty() ? 0 : length - 1;
+        int from = !cached || generated.isEmpty() ? 0 : length - 1;
         int[] tokens = new int[length - from];
         for (int t = from; t < length; t++) {
             tokens[t - from] = t < prompt.length ? prompt[t] : generated.get(t - prompt.length);

@@ -1,7 +1,11 @@
 package dev.patchbay.model;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.Shape;
+import java.util.List;
 
 /**
  * Causal multi-head attention from per-head q, k, v, with the hook sites every architecture shares:
@@ -34,25 +38,60 @@ final class Attention {
      */
     private static NDArray attend(
             HookContext ctx, int layer, NDArray q, NDArray k, NDArray v, double scale, double softcap, int window) {
-        if (ctx.kvCache() != null) {
+        List<KvCache> caches = ctx.kvCaches();
+        if (caches.size() > 1) {
+            return ctx.apply(HookSites.attn(layer, "z"), attendPerCache(ctx, layer, q, k, v, scale, softcap, window));
+        }
+        if (caches.size() == 1) {
             // A generation step: the earlier positions' keys and values, then this step's.
-            NDArray[] full = ctx.kvCache().extend(layer, k, v);
+            NDArray[] full = caches.get(0).extend(layer, k, v);
             k = full[0];
             v = full[1];
         }
+        NDArray scores = scores(ctx, q, k, scale, softcap, window);
+        scores = ctx.apply(HookSites.attn(layer, "attn_scores"), scores);
+        NDArray pattern = ctx.apply(HookSites.attn(layer, "pattern"), softmax(scores));
+        return ctx.apply(HookSites.attn(layer, "z"), weighted(pattern, v, q));
+    }
+
+    /**
+     * A step over sequences whose caches differ in length: each cache's rows attend to its own keys and values
+     * (no padding, no copy of the caches into one), and their outputs are stacked again for the rest of the
+     * layer, which runs on every row at once. Hooks on the attention maps are refused for such a step (their key
+     * axes differ by row), so only z is a site here.
+     */
+    private static NDArray attendPerCache(
+            HookContext ctx, int layer, NDArray q, NDArray k, NDArray v, double scale, double softcap, int window) {
+        NDList outputs = new NDList();
+        int from = 0;
+        for (KvCache cache : ctx.kvCaches()) {
+            NDIndex rows = new NDIndex("{}:{}", from, from + cache.rows());
+            from += cache.rows();
+            NDArray[] full = cache.extend(layer, k.get(rows), v.get(rows));
+            NDArray ownQ = q.get(rows);
+            outputs.add(weighted(softmax(scores(ctx, ownQ, full[0], scale, softcap, window)), full[1], ownQ));
+        }
+        return NDArrays.concat(outputs, 0);
+    }
+
+    /** Scaled, soft-capped and masked scores [B, H, T, T_keys] of q [B, T, H, d] against k [B, T_keys, H_kv, d]. */
+    private static NDArray scores(HookContext ctx, NDArray q, NDArray k, double scale, double softcap, int window) {
         int groups = (int) (q.getShape().get(2) / k.getShape().get(2));
         NDArray keys = expandKvHeads(k, groups).transpose(0, 2, 3, 1); // [B, H, d, T_keys]
-        NDArray values = expandKvHeads(v, groups).transpose(0, 2, 1, 3); // [B, H, T_keys, d]
-        NDArray scores = Functional.softcap(
-                        Scalars.times(q.transpose(0, 2, 1, 3).matMul(keys), scale), softcap)
+        return Functional.softcap(Scalars.times(q.transpose(0, 2, 1, 3).matMul(keys), scale), softcap)
                 .add(ctx.causalMask(q.getShape().get(1), k.getShape().get(1), q.getDataType(), window));
-        scores = ctx.apply(HookSites.attn(layer, "attn_scores"), scores);
-        // In half precision the softmax is taken in float32, as transformers upcasts it.
-        NDArray pattern = ctx.apply(
-                HookSites.attn(layer, "pattern"),
-                Precision.narrowed(Precision.widened(scores).softmax(-1), scores.getDataType()));
-        NDArray z = pattern.matMul(values).transpose(0, 2, 1, 3);
-        return ctx.apply(HookSites.attn(layer, "z"), z);
+    }
+
+    /** In half precision the softmax is taken in float32, as transformers upcasts it. */
+    private static NDArray softmax(NDArray scores) {
+        return Precision.narrowed(Precision.widened(scores).softmax(-1), scores.getDataType());
+    }
+
+    /** z [B, T, H, d]: the pattern [B, H, T, T_keys] applied to the values v [B, T_keys, H_kv, d]. */
+    private static NDArray weighted(NDArray pattern, NDArray v, NDArray q) {
+        int groups = (int) (q.getShape().get(2) / v.getShape().get(2));
+        NDArray values = expandKvHeads(v, groups).transpose(0, 2, 1, 3); // [B, H, T_keys, d]
+        return pattern.matMul(values).transpose(0, 2, 1, 3);
     }
 
     /** Grouped-query attention: query head h reads key/value head h / groups. */

@@ -6,6 +6,7 @@ import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -34,30 +35,52 @@ final class HookContext {
     /** The edges this pass ablates and what it has recorded of them, or null. */
     private final AblatedEdges ablated;
 
-    /** Earlier positions' keys and values, for a generation step; null for a whole forward. */
-    private final KvCache kvCache;
+    /**
+     * Earlier positions' keys and values for a generation step, one cache per consecutive run of rows (in row
+     * order); empty for a whole forward.
+     */
+    private final List<KvCache> kvCaches;
+
+    /** Each row's first position: its cache's length (0 without a cache). */
+    private final int[] offsets;
 
     HookContext(NDManager pass, Hooks hooks, TokenBatch batch, ModelConfig config) {
-        this(pass, hooks, batch, config, null);
+        this(pass, hooks, batch, config, List.of());
     }
 
-    HookContext(NDManager pass, Hooks hooks, TokenBatch batch, ModelConfig config, KvCache kvCache) {
+    HookContext(NDManager pass, Hooks hooks, TokenBatch batch, ModelConfig config, List<KvCache> kvCaches) {
         this.pass = pass;
         this.scope = pass;
         this.hooks = hooks;
         this.batch = batch;
         this.ablated = hooks.ablation() == null ? null : new AblatedEdges(hooks.ablation(), config, pass);
-        this.kvCache = kvCache;
+        this.kvCaches = List.copyOf(kvCaches);
+        this.offsets = new int[batch.size()];
+        int row = 0;
+        for (KvCache c : this.kvCaches) {
+            Arrays.fill(offsets, row, row + c.rows(), c.length());
+            row += c.rows();
+        }
     }
 
-    /** The cache of earlier positions, or null. */
-    KvCache kvCache() {
-        return kvCache;
+    /** The caches of earlier positions, in row order; empty for a whole forward. */
+    List<KvCache> kvCaches() {
+        return kvCaches;
     }
 
-    /** The position of this pass's first token: the cached positions before it (0 without a cache). */
-    int offset() {
-        return kvCache == null ? 0 : kvCache.length();
+    /** Each row's first position: the positions its cache holds (0 without a cache). */
+    int[] offsets() {
+        return offsets;
+    }
+
+    /** The first position every row shares, or -1 where the rows' caches differ in length. */
+    int sharedOffset() {
+        for (int o : offsets) {
+            if (o != offsets[0]) {
+                return -1;
+            }
+        }
+        return offsets.length == 0 ? 0 : offsets[0];
     }
 
     /** The prompts of this pass, with each row's own length. */
@@ -172,7 +195,7 @@ final class HookContext {
      * step's new tokens after the cached ones).
      */
     NDArray causalMask(long queries, long keys, DataType type, int window) {
-        return memo("causal-mask " + window, pass -> {
+        return memo("causal-mask " + window + " " + queries + "x" + keys, pass -> {
             long offset = keys - queries;
             float[] mask = new float[(int) (queries * keys)];
             for (int q = 0; q < queries; q++) {

@@ -3,6 +3,8 @@ package dev.patchbay.model;
 import static dev.patchbay.model.Functional.norm;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
@@ -91,10 +93,13 @@ public final class HookedTransformer implements AutoCloseable {
 
     /**
      * A generation step: {@code batch} (every row of one length) continues the sequences whose earlier positions
-     * {@code cache} holds, computing only its own positions; the cache then holds them too. The first step (an empty
-     * cache) is the prompts' whole forward. Not with edge ablation or gradients.
+     * {@code caches} hold, computing only its own positions; the caches then hold them too. The caches take the
+     * batch's rows in order ({@link KvCache#rows} each) and may differ in length: each row attends to its own
+     * cache's positions, and the steps of several generations run as one batch. The first step (an empty cache)
+     * is the prompts' whole forward. Not with edge ablation or gradients, and with several caches not with hooks on
+     * the attention maps (their key axes differ by cache).
      */
-    public ForwardResult forwardCached(NDManager scope, KvCache cache, TokenBatch batch, Hooks hooks) {
+    public ForwardResult forwardCached(NDManager scope, List<KvCache> caches, TokenBatch batch, Hooks hooks) {
         check(batch, hooks);
         for (int r = 0; r < batch.size(); r++) {
             if (batch.length(r) != batch.length()) {
@@ -105,13 +110,24 @@ public final class HookedTransformer implements AutoCloseable {
         if (hooks.ablation() != null || hooks.stopAfter() != null) {
             throw new IllegalArgumentException("a cached step runs the whole model, without edge ablation");
         }
-        if (config.learnedPositions() && cache.length() + batch.length() > config.maxPositions()) {
-            throw new IllegalArgumentException("a sequence of " + (cache.length() + batch.length())
-                    + " tokens exceeds the model's " + config.maxPositions() + " positions");
+        int rows = caches.stream().mapToInt(KvCache::rows).sum();
+        if (caches.isEmpty() || rows != batch.size()) {
+            throw new IllegalArgumentException(
+                    "the caches hold " + rows + " sequences for a step of " + batch.size() + " rows");
         }
-        HookContext ctx = new HookContext(scope, hooks, batch, config, cache);
+        for (KvCache cache : caches) {
+            if (config.learnedPositions() && cache.length() + batch.length() > config.maxPositions()) {
+                throw new IllegalArgumentException("a sequence of " + (cache.length() + batch.length())
+                        + " tokens exceeds the model's " + config.maxPositions() + " positions");
+            }
+        }
+        if (caches.size() > 1 && hooks.touchesAttentionMaps()) {
+            throw new IllegalArgumentException(
+                    "hooks on attn_scores or pattern need the step's rows in one cache (their key axes differ)");
+        }
+        HookContext ctx = new HookContext(scope, hooks, batch, config, caches);
         NDArray logits = run(batch, ctx);
-        cache.commit();
+        caches.forEach(KvCache::commit);
         return new ForwardResult(logits, ctx.cache(), ctx.leaves(), null);
     }
 
@@ -199,14 +215,28 @@ public final class HookedTransformer implements AutoCloseable {
         }
         NDArray resid = ctx.apply(HookSites.EMBED, embedded);
         if (positionEmbedding != null) {
-            int offset = ctx.offset();
-            NDArray positions = positionEmbedding
+            resid = resid.add(ctx.apply(HookSites.POS_EMBED, positions(scope, batch, ctx)));
+        }
+        return runBlocks(0, resid, ctx, ctx.hooks().logitPositions());
+    }
+
+    /**
+     * The learned position embeddings [B, T, d_model] of the batch's positions, which follow each row's cached
+     * ones in a generation step.
+     */
+    private NDArray positions(NDManager scope, TokenBatch batch, HookContext ctx) {
+        int offset = ctx.sharedOffset();
+        if (offset >= 0) {
+            return positionEmbedding
                     .get(scope, new NDIndex("{}:{}", offset, offset + batch.length()))
                     .expandDims(0)
                     .repeat(0, batch.size());
-            resid = resid.add(ctx.apply(HookSites.POS_EMBED, positions));
         }
-        return runBlocks(0, resid, ctx, ctx.hooks().logitPositions());
+        NDList rows = new NDList();
+        for (int r : ctx.offsets()) {
+            rows.add(positionEmbedding.get(scope, new NDIndex("{}:{}", r, r + batch.length())));
+        }
+        return NDArrays.stack(rows);
     }
 
     /**

@@ -98,6 +98,11 @@ public final class Hooks {
         return caches(site) || patches.containsKey(site) || gradients.contains(site) || interventions.containsKey(site);
     }
 
+    /** Whether any hook reads or changes attention scores or patterns (or every site is cached). */
+    boolean touchesAttentionMaps() {
+        return cacheAll || namedSites().stream().anyMatch(s -> HookSites.layoutOf(s) == SiteLayout.ATTENTION_MAP);
+    }
+
     /** Every site this spec names, so a forward can reject names that the model does not have. */
     Set<String> namedSites() {
         Set<String> all = new HashSet<>(cached);

@@ -6,20 +6,33 @@ import ai.djl.ndarray.NDManager;
 /**
  * The keys and values (after rotary, per key/value head) of the positions a batch of sequences has already run,
  * per layer, so that a generation step computes only its new positions (issue 18). Every row has the same length:
- * a cache holds sequences that advance together. Its arrays live in a scope of its own until {@link #close}.
+ * a cache holds sequences that advance together. Several caches of different lengths can run one step together
+ * (see {@link HookedTransformer#forwardCached}), each attending to its own. Its arrays live in a scope of its own
+ * until {@link #close}.
  */
 public final class KvCache implements AutoCloseable {
     private final NDManager scope;
+    private final int rows;
     private final NDArray[] keys;
     private final NDArray[] values;
     private int length;
     /** Positions the forward now running adds, committed when it completes. */
     private int pending;
 
-    public KvCache(HookedTransformer model) {
+    /** An empty cache for {@code rows} sequences. */
+    public KvCache(HookedTransformer model, int rows) {
+        if (rows < 1) {
+            throw new IllegalArgumentException("a KV cache holds at least one sequence, not " + rows);
+        }
+        this.rows = rows;
         this.scope = model.compute().newScope();
         this.keys = new NDArray[model.config().nLayers()];
         this.values = new NDArray[model.config().nLayers()];
+    }
+
+    /** The sequences it holds: the rows of every step it runs. */
+    public int rows() {
+        return rows;
     }
 
     /** Positions cached so far: the next forward's first position. */

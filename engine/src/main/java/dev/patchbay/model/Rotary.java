@@ -28,25 +28,28 @@ final class Rotary {
      */
     NDArray[] tables(HookContext ctx, NDArray x) {
         long length = x.getShape().get(1);
-        // A generation step's positions follow the cached ones.
-        int offset = ctx.offset();
+        // A generation step's positions follow the cached ones: each row's own where its cache differs in length.
+        int offset = ctx.sharedOffset();
         String key = "rotary " + rotaryDim + " " + rope;
-        if (!rope.dependsOnLength(offset + length)) {
-            return ctx.memo(key, pass -> tables(pass, new long[] {offset + length}, offset, length, x.getDataType()));
+        if (offset >= 0 && !rope.dependsOnLength(offset + length)) {
+            return ctx.memo(
+                    key,
+                    pass -> tables(pass, new long[] {offset + length}, new int[] {offset}, length, x.getDataType()));
         }
         TokenBatch batch = ctx.batch();
+        int[] offsets = ctx.offsets();
         long[] lengths = new long[batch.size()];
         for (int r = 0; r < lengths.length; r++) {
-            lengths[r] = offset + batch.length(r);
+            lengths[r] = offsets[r] + batch.length(r);
         }
-        return ctx.memo(key + " per row", pass -> tables(pass, lengths, offset, length, x.getDataType()));
+        return ctx.memo(key + " per row", pass -> tables(pass, lengths, offsets, length, x.getDataType()));
     }
 
     /**
-     * cos and sin tables [rows, T, 1, rotaryDim] of positions offset .. offset + T - 1, each row's frequencies for its
-     * own length, in double precision.
+     * cos and sin tables [rows, T, 1, rotaryDim] of positions offset .. offset + T - 1 (each row's own offset),
+     * each row's frequencies for its own length, in double precision.
      */
-    private NDArray[] tables(NDManager scope, long[] rowLengths, int offset, long length, DataType type) {
+    private NDArray[] tables(NDManager scope, long[] rowLengths, int[] offsets, long length, DataType type) {
         int half = rotaryDim / 2;
         int rowSize = (int) length * rotaryDim;
         double[] cos = new double[rowLengths.length * rowSize];
@@ -55,7 +58,7 @@ final class Rotary {
             double[] invFreq = rope.inverseFrequencies(rotaryDim, rowLengths[r]);
             for (int t = 0; t < length; t++) {
                 for (int i = 0; i < half; i++) {
-                    double angle = (offset + t) * invFreq[i];
+                    double angle = (offsets[r] + t) * invFreq[i];
                     for (int j : new int[] {i, i + half}) {
                         cos[r * rowSize + t * rotaryDim + j] = Math.cos(angle);
                         sin[r * rowSize + t * rotaryDim + j] = Math.sin(angle);

@@ -49,8 +49,8 @@ final class DirectRunner implements PassRunner {
     }
 
     @Override
-    public double[][] nextTokenLogits(dev.patchbay.model.KvCache cache, List<GenerationStep.Row> rows) {
-        return GenerationStep.run(model, cache, rows);
+    public double[][] nextTokenLogits(List<dev.patchbay.model.KvCache> caches, List<GenerationStep.Row> rows) {
+        return GenerationStep.run(model, caches, rows);
     }
 
     @Override

@@ -5,20 +5,22 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import dev.patchbay.model.ForwardResult;
+import dev.patchbay.model.HookSites;
 import dev.patchbay.model.HookedTransformer;
 import dev.patchbay.model.Hooks;
 import dev.patchbay.model.Intervention;
 import dev.patchbay.model.KvCache;
 import dev.patchbay.model.Patch;
 import dev.patchbay.model.Precision;
+import dev.patchbay.model.SiteLayout;
 import dev.patchbay.model.TokenBatch;
 import java.util.List;
 
 /**
  * One step of generation for a batch of sequences: each row's interventions applied as the forward computes its
  * activations, and the logits of each row's last position. Without a cache every row is its whole sequence so far
- * (rows of different lengths, right-padded); with one, every row is its new tokens (of one length), and its
- * interventions' positions count from the cache's length.
+ * (rows of different lengths, right-padded); with caches, every row is its new tokens (of one length), the caches
+ * take the rows in order, and a row's interventions' positions count from its cache's length.
  */
 public final class GenerationStep {
     private GenerationStep() {}
@@ -31,13 +33,23 @@ public final class GenerationStep {
         public Row(int[] tokens, List<Intervention> interventions) {
             this(tokens, interventions, List.of());
         }
+
+        /** Whether an intervention or patch of this row is at an attention score or pattern site. */
+        public boolean hooksAttentionMaps() {
+            return interventions.stream().anyMatch(i -> onAttentionMap(i.site()))
+                    || patches.stream().anyMatch(p -> onAttentionMap(p.site()));
+        }
+
+        private static boolean onAttentionMap(String site) {
+            return HookSites.layoutOf(site) == SiteLayout.ATTENTION_MAP;
+        }
     }
 
     /** A patch of a row at a site (its row is set here). */
     public record SitePatch(String site, Patch patch) {}
 
-    /** Each row's next-token logits [V], in float64; {@code cache} null recomputes every row's whole sequence. */
-    public static double[][] run(HookedTransformer model, KvCache cache, List<Row> rows) {
+    /** Each row's next-token logits [V], in float64; no {@code caches} recomputes every row's whole sequence. */
+    public static double[][] run(HookedTransformer model, List<KvCache> caches, List<Row> rows) {
         try (NDManager scope = model.compute().newScope()) {
             int[][] tokens = new int[rows.size()][];
             int[] last = new int[rows.size()];
@@ -54,9 +66,9 @@ public final class GenerationStep {
                 }
             }
             Hooks built = hooks.unembedOnly(last).build();
-            ForwardResult run = cache == null
+            ForwardResult run = caches.isEmpty()
                     ? model.forward(scope, TokenBatch.of(tokens), built)
-                    : model.forwardCached(scope, cache, TokenBatch.of(tokens), built);
+                    : model.forwardCached(scope, caches, TokenBatch.of(tokens), built);
             NDArray logits = Precision.widened(run.logits()).toType(DataType.FLOAT64, false); // [B, 1, V]
             double[][] out = new double[rows.size()][];
             for (int r = 0; r < rows.size(); r++) {

@@ -2,6 +2,7 @@ package dev.patchbay.passes;
 
 import ai.djl.ndarray.NDManager;
 import dev.patchbay.model.HookedTransformer;
+import dev.patchbay.model.KvCache;
 import java.util.List;
 import java.util.Set;
 
@@ -42,9 +43,10 @@ public interface PassRunner {
 
     /**
      * One generation step for a batch of sequences ({@link GenerationStep}): each row's next-token logits, in
-     * float64. With a cache, rows are the new tokens of the sequences it holds; null recomputes them whole.
+     * float64. With caches, rows are the new tokens of the sequences they hold (in order); with none, every row is
+     * recomputed whole.
      */
-    double[][] nextTokenLogits(dev.patchbay.model.KvCache cache, List<GenerationStep.Row> rows);
+    double[][] nextTokenLogits(List<KvCache> caches, List<GenerationStep.Row> rows);
 
     /** The activations of one forward pass. */
     record Activations(

@@ -196,4 +196,32 @@ class BatchQueueTest {
         b.submit(new Fake("b", "rows", 1, 8)); // arrives during the delay, and its signal ends the wait
         assertEquals(List.of("a", "b"), owners(waiting.get(5, TimeUnit.SECONDS)));
     }
+
+    /**
+     * Many concurrent requests whose next tasks arrive one after another (generation steps): the batch waits for
+     * all of them, not only the first to arrive, but not for a request whose client is not reading.
+     */
+    @Test
+    void theQueueDelayWaitsForEveryOtherReadyRequestNotOnlyTheFirst() throws Exception {
+        BatchQueue<Fake> queue = new BatchQueue<>(new BatchQueue.Limits(100, 1 << 20, Duration.ofSeconds(10)));
+        queue.open("a", () -> true).submit(new Fake("a", "rows", 1, 8));
+        BatchQueue<Fake>.Line b = queue.open("b", () -> true);
+        BatchQueue<Fake>.Line c = queue.open("c", () -> true);
+        queue.open("not reading", () -> false);
+        long start = System.nanoTime();
+        CompletableFuture<List<Fake>> waiting = CompletableFuture.supplyAsync(() -> {
+            try {
+                return queue.take();
+            } catch (InterruptedException e) {
+                throw new IllegalStateException(e);
+            }
+        });
+        Thread.sleep(100);
+        b.submit(new Fake("b", "rows", 1, 8));
+        Thread.sleep(200);
+        assertTrue(!waiting.isDone(), "c may still submit: the batch waits for it");
+        c.submit(new Fake("c", "rows", 1, 8));
+        assertEquals(List.of("a", "b", "c"), owners(waiting.get(5, TimeUnit.SECONDS)));
+        assertTrue(System.nanoTime() - start < TimeUnit.SECONDS.toNanos(5), "it did not wait out the delay");
+    }
 }

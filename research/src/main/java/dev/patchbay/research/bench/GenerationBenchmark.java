@@ -48,13 +48,14 @@ public final class GenerationBenchmark {
                 whole[context] = next[0];
                 double recompute = Benchmark.median(
                         repeats,
-                        () -> GenerationStep.run(model, null, List.of(new GenerationStep.Row(whole, List.of()))));
+                        () -> GenerationStep.run(model, List.of(), List.of(new GenerationStep.Row(whole, List.of()))));
                 rows.add(new Benchmark.Row(
                         "decode step at " + context + " tokens: KV cache",
                         cached,
                         0,
                         String.format("%.1fx faster than the full recompute (%.4f s)", recompute / cached, recompute)));
             }
+            rows.add(mergedStep(model, config, random));
             double[] v = new double[config.dModel()];
             Arrays.fill(v, 0.01);
             List<Generation.Steer> steer = List.of(new Generation.Steer(
@@ -84,9 +85,9 @@ public final class GenerationBenchmark {
     }
 
     /**
-     * 16 Generate requests of one prompt each, sent at once through a server on the loopback: their steps queue on
-     * the model's device one pass each (a generation step is never merged with another request's), against the 16
-     * prompts batched in one request.
+     * 16 Generate requests of one prompt each, sent at once through a server on the loopback: the device merges
+     * their steps into shared batches (each request's rows attending to its own KV cache), against the 16 prompts
+     * batched in one request.
      */
     private Benchmark.Row concurrentRequests(HookedTransformer model, ModelConfig config, Random random) {
         int streams = 16;
@@ -149,8 +150,7 @@ public final class GenerationBenchmark {
                     concurrent,
                     0,
                     String.format(
-                            "%.0f tokens/s; one request of the %d prompts: %.0f tokens/s (steps of different requests"
-                                    + " are not merged)",
+                            "%.0f tokens/s; one request of the %d prompts: %.0f tokens/s",
                             streams * NEW_TOKENS / concurrent, streams, streams * NEW_TOKENS / one));
         } finally {
             pool.shutdownNow();
@@ -163,19 +163,67 @@ public final class GenerationBenchmark {
         }
     }
 
+    /**
+     * A decode step of 16 sequences at 64 tokens of context held in 16 caches, as when the device merges the steps
+     * of 16 requests (each cache's rows attend to their own keys and values), against one cache of 16 rows.
+     */
+    private Benchmark.Row mergedStep(HookedTransformer model, ModelConfig config, Random random) {
+        int sequences = 16;
+        List<GenerationStep.Row> prompts = new ArrayList<>();
+        List<GenerationStep.Row> next = new ArrayList<>();
+        for (int s = 0; s < sequences; s++) {
+            prompts.add(new GenerationStep.Row(
+                    random.ints(64, 0, config.vocabSize()).toArray(), List.of()));
+            next.add(new GenerationStep.Row(new int[] {random.nextInt(config.vocabSize())}, List.of()));
+        }
+        double[][] times = new double[2][repeats + 1];
+        for (int i = 0; i < repeats + 1; i++) {
+            for (int split = 0; split < 2; split++) {
+                List<KvCache> caches = new ArrayList<>();
+                try {
+                    if (split == 0) {
+                        caches.add(new KvCache(model, sequences));
+                        GenerationStep.run(model, caches, prompts);
+                    } else {
+                        for (GenerationStep.Row prompt : prompts) {
+                            caches.add(new KvCache(model, 1));
+                            GenerationStep.run(model, List.of(caches.get(caches.size() - 1)), List.of(prompt));
+                        }
+                    }
+                    long start = System.nanoTime();
+                    GenerationStep.run(model, caches, next);
+                    times[split][i] = (System.nanoTime() - start) / 1e9;
+                } finally {
+                    caches.forEach(KvCache::close);
+                }
+            }
+        }
+        double one = medianAfterWarmUp(times[0]);
+        double many = medianAfterWarmUp(times[1]);
+        return new Benchmark.Row(
+                "decode step of 16 sequences at 64 tokens: 16 caches",
+                many,
+                0,
+                String.format("%.2fx the time of one cache of 16 rows (%.4f s)", many / one, one));
+    }
+
+    private static double medianAfterWarmUp(double[] times) {
+        double[] timed = Arrays.copyOfRange(times, 1, times.length);
+        Arrays.sort(timed);
+        return timed[timed.length / 2];
+    }
+
     /** Median time of one new token against a cache of the prompt (filled before each timing, after a warm-up). */
     private double cachedStep(HookedTransformer model, int[] prompt, int[] next) {
         double[] times = new double[repeats + 1];
         for (int i = 0; i < times.length; i++) {
-            try (KvCache cache = new KvCache(model)) {
-                GenerationStep.run(model, cache, List.of(new GenerationStep.Row(prompt, List.of())));
+            try (KvCache cache = new KvCache(model, 1)) {
+                GenerationStep.run(model, List.of(cache), List.of(new GenerationStep.Row(prompt, List.of())));
                 long start = System.nanoTime();
-                GenerationStep.run(model, cache, List.of(new GenerationStep.Row(next, List.of())));
+                GenerationStep.run(model, List.of(cache), List.of(new GenerationStep.Row(next, List.of())));
                 times[i] = (System.nanoTime() - start) / 1e9;
             }
         }
-        double[] timed = Arrays.copyOfRange(times, 1, times.length);
-        Arrays.sort(timed);
-        return timed[timed.length / 2];
+        return medianAfterWarmUp(times);
     }
 }

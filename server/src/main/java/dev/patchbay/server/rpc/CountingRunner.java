@@ -72,8 +72,8 @@ final class CountingRunner implements PassRunner {
 
     @Override
     public double[][] nextTokenLogits(
-            dev.patchbay.model.KvCache cache, List<dev.patchbay.passes.GenerationStep.Row> rows) {
-        return inner.nextTokenLogits(cache, rows);
+            List<dev.patchbay.model.KvCache> caches, List<dev.patchbay.passes.GenerationStep.Row> rows) {
+        return inner.nextTokenLogits(caches, rows);
     }
 
     @Override
