@@ -63,9 +63,23 @@ public final class PatchbayClient implements AutoCloseable {
         this.callCredentials = callCredentials;
     }
 
-    /** Connects to {@code target}, e.g. "localhost:50051" (plaintext). */
+    /**
+     * Connects to {@code target}, e.g. "localhost:50051" (plaintext). A target that resolves to several replicas
+     * (a {@code dns:///} name with several A records, such as a Kubernetes headless service) spreads the calls
+     * round-robin over the replicas that report SERVING on the standard health service.
+     */
     public static PatchbayClient connect(String target) {
         return connect(target, InsecureChannelCredentials.create());
+    }
+
+    /** Connects to a fixed list of replicas, "host:port" each, as {@link #connect(String)} does to a name. */
+    public static PatchbayClient connect(List<String> replicas) {
+        return connect(Replicas.staticTarget(replicas));
+    }
+
+    /** As {@link #connect(List)}, with gRPC's channel credentials. */
+    public static PatchbayClient connect(List<String> replicas, ChannelCredentials credentials) {
+        return connect(Replicas.staticTarget(replicas), credentials);
     }
 
     /**
@@ -77,6 +91,7 @@ public final class PatchbayClient implements AutoCloseable {
         return new PatchbayClient(
                 Grpc.newChannelBuilder(target, credentials)
                         .maxInboundMessageSize(64 << 20)
+                        .defaultServiceConfig(Replicas.SERVICE_CONFIG)
                         .build(),
                 true,
                 Duration.ofMinutes(10),
