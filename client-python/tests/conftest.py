@@ -36,25 +36,37 @@ def token_server_address(tmp_path_factory):
 
 
 def _serve(*extra: str):
+    process = launch_server(extra)
+    try:
+        yield listening_address(process)
+    finally:
+        stop_server(process)
+
+
+def launch_server(extra=(), models=("tiny-gpt2", "tiny-llama")) -> subprocess.Popen:
+    """Starts a server process on a free port (read it with ``listening_address``)."""
     jar = pathlib.Path(os.environ.get("PATCHBAY_JAR", REPO / "cli" / "target" / "patchbay.jar"))
     if not jar.exists():
         pytest.fail(f"{jar} does not exist: build it first (./patchbay test does)")
-    command = ["java", "-Dai.djl.offline=true", "-jar", str(jar), "serve", "--port", "0",
-               "--model", str(CHECKPOINTS / "tiny-gpt2"), "--model", str(CHECKPOINTS / "tiny-llama"), *extra]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=sys.stderr, text=True)
+    command = ["java", "-Dai.djl.offline=true", "-jar", str(jar), "serve", "--port", "0"]
+    for model in models:
+        command += ["--model", str(CHECKPOINTS / model)]
+    return subprocess.Popen([*command, *extra], stdout=subprocess.PIPE, stderr=sys.stderr, text=True)
+
+
+def listening_address(process: subprocess.Popen) -> str:
+    """The "host:port" a launched server listens on, once it does."""
+    assert process.stdout is not None
+    for line in process.stdout:
+        if line.startswith("patchbay listening on "):
+            return line.split()[-1]
+    pytest.fail(f"the server exited with {process.wait()} before listening")
+
+
+def stop_server(process: subprocess.Popen) -> None:
+    process.terminate()
     try:
-        address = None
-        assert process.stdout is not None
-        for line in process.stdout:
-            if line.startswith("patchbay listening on "):
-                address = line.split()[-1]
-                break
-        if address is None:
-            pytest.fail(f"the server exited with {process.wait()} before listening")
-        yield address
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

@@ -16,6 +16,7 @@ from patchbay.edges import CircuitPoint, EdgeBlock, EdgeDiagnostic, VerifiedEdge
 from patchbay.events import Accepted, Diagnostic, Effects, Progress, Summary, Verified
 from patchbay.generate import Continuation, GeneratedToken, node_interventions
 from patchbay.names import edge_name, node_name, parse_edge, parse_node
+from patchbay.replicas import Replicas, SweepStats
 from patchbay.requests import Pair
 from patchbay.runs import NodeInfo
 from patchbay.scrub import ScrubResult, ScrubSample
@@ -24,5 +25,5 @@ __all__ = ["AsyncClient", "Attribution", "Client", "PatchbayError", "Tokens", "P
            "Progress", "Summary", "Verified", "Diagnostic", "node_name", "parse_node", "load_run", "NodeInfo",
            "EdgeAttribution", "EdgeBlock", "VerifiedEdge", "EdgeDiagnostic", "edge_name", "parse_edge", "CircuitRun",
            "CircuitPoint", "DiscoveryRun", "ScrubRun", "ScrubSample", "ScrubResult",
-           "GenerationRun", "GeneratedToken", "Continuation", "node_interventions"]
+           "GenerationRun", "GeneratedToken", "Continuation", "node_interventions", "Replicas", "SweepStats"]
 __version__ = "0.1.0"

@@ -1,6 +1,7 @@
 """The hand-written layer over the generated stubs in patchbay.v1."""
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -642,7 +643,11 @@ class AsyncClient:
         await self.close()
 
 
-_CHANNEL_OPTIONS = [("grpc.max_receive_message_length", 64 << 20)]
+#: round_robin over every address a target resolves to ("dns:///name:port" with several A records, such as a
+#: Kubernetes headless service, or "ipv4:host:port,host:port"), each watched through the standard health service so
+#: that a draining or dead replica stops receiving calls. One address: the same as gRPC's default.
+SERVICE_CONFIG = {"loadBalancingConfig": [{"round_robin": {}}], "healthCheckConfig": {"serviceName": ""}}
+_CHANNEL_OPTIONS = [("grpc.max_receive_message_length", 64 << 20), ("grpc.service_config", json.dumps(SERVICE_CONFIG))]
 #: The deadline of ListModels, Tokenize and GetMetrics when the client sets none.
 UNARY_TIMEOUT = 60.0
 

@@ -106,6 +106,11 @@ public final class CleanCache implements AutoCloseable {
         cache.put(key, Entry.of(compute, arrays, 0));
     }
 
+    /** Whether one pair's AtP clean side is cached (a look that counts as neither hit nor miss). */
+    boolean holdsCleanSide(Key key) {
+        return cache.asMap().containsKey(key);
+    }
+
     /** A copy of one pair's AtP clean side into {@code scope}, or null. */
     CleanSide cleanSide(Key key, NDManager scope) {
         Entry e = cache.getIfPresent(key);

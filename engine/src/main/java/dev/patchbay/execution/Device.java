@@ -18,6 +18,7 @@ import dev.patchbay.passes.EdgeWork;
 import dev.patchbay.passes.GenerationStep;
 import dev.patchbay.passes.GradientEstimates;
 import dev.patchbay.passes.GradientEstimator;
+import dev.patchbay.passes.GradientVariant;
 import dev.patchbay.passes.GradientWork;
 import dev.patchbay.passes.PassMemory;
 import dev.patchbay.passes.PassRunner;
@@ -454,6 +455,26 @@ public final class Device implements AutoCloseable {
 
         @Override
         void runBatch(List<Work<?>> batch) {
+            // Requests whose clean sides are all cached run apart from the others: in one batch with a miss they
+            // would be recomputed (a batch is served from the cache only whole), costing a sweep with clean-prompt
+            // affinity the hits it was routed for.
+            List<Work<?>> cached =
+                    batch.stream().filter(w -> ((GradientsWork) w).allCached()).toList();
+            if (!cached.isEmpty() && cached.size() < batch.size()) {
+                runTogether(cached);
+                runTogether(batch.stream().filter(w -> !cached.contains(w)).toList());
+            } else {
+                runTogether(batch);
+            }
+        }
+
+        /** Whether the cache holds the clean side of every pair of this request. */
+        private boolean allCached() {
+            return cacheable(work.pairs(), work.variant())
+                    && keys(work.pairs(), work).stream().allMatch(cache::holdsCleanSide);
+        }
+
+        private void runTogether(List<Work<?>> batch) {
             List<PromptPair> pairs = new ArrayList<>();
             List<Integer> sums = new ArrayList<>();
             batch.forEach(w -> {
@@ -475,23 +496,10 @@ public final class Device implements AutoCloseable {
          * pair of the batch has one cached, and caches what it computes otherwise.
          */
         private GradientEstimates withCache(GradientWork merged) {
-            boolean cacheable = config.cacheBytes() > 0
-                    && !merged.variant().gradDrop()
-                    && merged.pairs().stream()
-                                    .mapToInt(PromptPair::length)
-                                    .distinct()
-                                    .count()
-                            == 1;
-            if (!cacheable) {
+            if (!cacheable(merged.pairs(), merged.variant())) {
                 return GradientEstimator.run(model, merged);
             }
-            List<CleanCache.Key> keys = merged.pairs().stream()
-                    .map(p -> new CleanCache.Key(
-                            modelName,
-                            p.clean(),
-                            new CleanCache.AtPCleanSide(
-                                    merged.variant(), merged.nodes(), p.metric(), p.metricPosition())))
-                    .toList();
+            List<CleanCache.Key> keys = keys(merged.pairs(), merged);
             try (NDManager scope = model.compute().newScope()) {
                 List<CleanSide> hits = new ArrayList<>();
                 for (CleanCache.Key key : keys) {
@@ -511,6 +519,23 @@ public final class Device implements AutoCloseable {
                         }
                     })
                     .withCache(GradientEstimates.CacheUse.MISS);
+        }
+
+        /** Whether a batch of these pairs can use the cache: not GradDrop (it needs the live graph), one length. */
+        private boolean cacheable(List<PromptPair> pairs, GradientVariant variant) {
+            return config.cacheBytes() > 0
+                    && !variant.gradDrop()
+                    && pairs.stream().mapToInt(PromptPair::length).distinct().count() == 1;
+        }
+
+        private List<CleanCache.Key> keys(List<PromptPair> pairs, GradientWork settings) {
+            return pairs.stream()
+                    .map(p -> new CleanCache.Key(
+                            modelName,
+                            p.clean(),
+                            new CleanCache.AtPCleanSide(
+                                    settings.variant(), settings.nodes(), p.metric(), p.metricPosition())))
+                    .toList();
         }
     }
 
