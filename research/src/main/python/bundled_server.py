@@ -6,11 +6,11 @@ REPO = pathlib.Path(__file__).resolve().parents[4]
 MODELS = ("patchbay-tiny", "patchbay-tiny-llama")
 
 
-def serve():
+def serve(models=MODELS):
     """Starts the server on a free port; returns the process (terminate it when done) and its address."""
     jar = REPO / "cli" / "target" / "patchbay.jar"
     command = ["java", "-Dai.djl.offline=true", "-jar", str(jar), "serve", "--port", "0"]
-    for model in MODELS:
+    for model in models:
         command += ["--model", str(REPO / "models" / model)]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     for line in process.stdout:
