@@ -92,7 +92,8 @@ def test_a_plain_client_spreads_its_calls_over_every_address_of_its_target(repli
     with patchbay.Client("ipv4:" + ",".join(addresses)) as client:
         for _ in range(30):
             client.tokenize("tiny-gpt2", "When Mary and John")
-    served = [finished(a) - b - 1 for a, b in zip(addresses, before)]  # less the metrics call that counted them
+    # Less the metrics call that read the count before.
+    served = [finished(a) - b - 1 for a, b in zip(addresses, before, strict=True)]
     assert sum(served) == 30 and min(served) >= 5, served
 
 

@@ -68,7 +68,7 @@ def resolve(target: str | Sequence[str]) -> list[str]:
     host, sep, port = name.rpartition(":")
     if not sep or not port.isdigit():
         raise ValueError(f"replicas: {target!r} is not host:port or dns:///host:port")
-    infos = socket.getaddrinfo(host, int(port), type=socket.SOCK_STREAM)
+    infos = socket.getaddrinfo(host.strip("[]"), int(port), type=socket.SOCK_STREAM)
     seen: list[str] = []
     for family, _, _, _, address in infos:
         text = f"[{address[0]}]:{port}" if family == socket.AF_INET6 else f"{address[0]}:{port}"
