@@ -50,7 +50,7 @@ class SoakTest {
 
     @Test
     void sixteenClientsOfMixedRequestsNeitherFailNorGrowMemory() throws Exception {
-        long seconds = Long.getLong("patchbay.soak.seconds", 45);
+        long seconds = Long.getLong("patchbay.soak.seconds", 30);
         try (LoadedModel gpt2 = TestCheckpoints.load("tiny-gpt2", DataType.FLOAT32);
                 LoadedModel llama = TestCheckpoints.load("tiny-llama", DataType.FLOAT32);
                 PatchbayServer server = PatchbayServer.start(
