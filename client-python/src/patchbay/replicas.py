@@ -94,13 +94,14 @@ class _Replica:
         self._requests: queue.Queue = queue.Queue()
         self._events = events
         self._stream = None
+        self._finished = False
         self._threads = [threading.Thread(target=self._read, daemon=True),
                          threading.Thread(target=self._watch_health, daemon=True)]
         for t in self._threads:
             t.start()
 
     def usable(self) -> bool:
-        return self.stats.alive and self.stats.serving
+        return self.stats.alive and self.stats.serving and not self._finished
 
     def send(self, job_id: str, job: dict, key: bytes) -> None:
         self.in_flight[job_id] = (job, key)
@@ -108,7 +109,8 @@ class _Replica:
         self._requests.put(_sweep_job(job_id, job))
 
     def finish(self) -> None:
-        """Half-closes the stream: the replica ends it once its jobs are done."""
+        """Half-closes the stream: the replica ends it once its jobs are done, and gets no job after this."""
+        self._finished = True
         self._requests.put(None)
 
     def close(self) -> None:
@@ -137,8 +139,10 @@ class _Replica:
             for reply in stub.Watch(health_pb2.HealthCheckRequest(service="")):
                 serving = reply.status == health_pb2.HealthCheckResponse.SERVING
                 self._events.put((self, "health", serving))
-        except grpc.RpcError:
-            self._events.put((self, "health", False))
+        except grpc.RpcError as e:
+            # A server without the health service is taken as serving; a lost watch means a lost replica.
+            if e.code() != grpc.StatusCode.UNIMPLEMENTED:
+                self._events.put((self, "health", False))
 
 
 class Replicas:
