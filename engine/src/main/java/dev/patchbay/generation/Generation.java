@@ -27,8 +27,9 @@ import java.util.stream.IntStream;
  * applied at every step where they match (steering; issue 18). With the KV cache (the default), prompts of one
  * length share a cache: the first step runs their prompts whole, each later step only the new tokens of every
  * prompt in one batch, each against its own cache's keys and values, which hold what the interventions made of the
- * earlier positions, so a change at an early position reaches later steps as it would without a cache. Without it, every step recomputes every sequence
- * whole (the oracle the cache is tested against). Greedy where the temperature is 0, else sampled (temperature,
+ * earlier positions, so a change at an early position reaches later steps as it would without a cache (an
+ * intervention on attention scores or patterns keeps each cache's steps apart: their key axes differ). Without it,
+ * every step recomputes every sequence whole (the oracle the cache is tested against). Greedy where the temperature is 0, else sampled (temperature,
  * top-k, top-p) from one generator per prompt seeded from the seed and the prompt's index, so a prompt's sample
  * does not depend on what it is batched with.
  */
@@ -211,6 +212,8 @@ public final class Generation {
                     .add(p);
         }
         List<List<Integer>> groups = List.copyOf(byLength.values());
+        boolean onAttentionMaps =
+                steers.stream().anyMatch(s -> HookSites.layoutOf(s.change().site()) == SiteLayout.ATTENTION_MAP);
         List<KvCache> caches = new ArrayList<>();
         try {
             if (settings.cached()) {
@@ -219,7 +222,7 @@ public final class Generation {
             for (int step = 0; step < settings.maxNewTokens(); step++) {
                 // The first cached step runs each group's prompts whole (their lengths differ); every later step
                 // runs one new token per sequence, every group in one batch against its own cache.
-                List<List<Integer>> calls = settings.cached() && step == 0
+                List<List<Integer>> calls = settings.cached() && (step == 0 || onAttentionMaps)
                         ? IntStream.range(0, groups.size()).mapToObj(List::of).toList()
                         : List.of(IntStream.range(0, groups.size()).boxed().toList());
                 for (List<Integer> call : calls) {

@@ -1,6 +1,7 @@
 package dev.patchbay.generation;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -255,6 +256,26 @@ class GenerationPropertiesTest {
                 Generation.run(runner, List.of(LONG), List.of(add(1)), greedy, t -> {})
                         .get(0),
                 both.get(1));
+    }
+
+    /** An intervention on the attention pattern runs each length's cache on its own, and equals each alone. */
+    @Test
+    void anInterventionOnThePatternWithPromptsOfTwoLengthsEqualsEachAlone() {
+        Generation.Settings greedy = Generation.Settings.greedy(4);
+        List<Generation.Steer> zeroPattern = List.of(new Generation.Steer(
+                new Intervention(
+                        "blocks.1.attn.hook_pattern", Intervention.Op.SCALE, 0, null, new int[] {0}, null, 0.5),
+                Generation.Positions.ALL));
+        List<Generation.Token> both = tokens(List.of(SHORT, LONG), zeroPattern, greedy);
+        List<Generation.Token> shortAlone = tokens(List.of(SHORT), zeroPattern, greedy);
+        List<Generation.Token> longAlone = tokens(List.of(LONG), zeroPattern, greedy);
+        for (Generation.Token t : both) {
+            Generation.Token alone = (t.prompt() == 0 ? shortAlone : longAlone).get(t.step());
+            assertEquals(alone.id(), t.id());
+            for (int v = 0; v < t.logits().length; v++) {
+                assertEquals(alone.logits()[v], t.logits()[v], 1e-4, "prompt " + t.prompt() + ", step " + t.step());
+            }
+        }
     }
 
     @Test
