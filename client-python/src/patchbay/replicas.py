@@ -86,8 +86,7 @@ def affinity_key(job: dict) -> bytes:
 class _Replica:
     """One replica: its channel, its Sweep stream fed from a queue, and a watch on its health."""
 
-    def __init__(self, index: int, address: str, events: queue.Queue, client_options: dict):
-        self.index = index
+    def __init__(self, address: str, events: queue.Queue, client_options: dict):
         self.stats = ReplicaStats(address)
         self.in_flight: dict[str, tuple[dict, bytes]] = {}
         self.client = Client(address, **client_options)
@@ -95,10 +94,8 @@ class _Replica:
         self._events = events
         self._stream = None
         self._finished = False
-        self._threads = [threading.Thread(target=self._read, daemon=True),
-                         threading.Thread(target=self._watch_health, daemon=True)]
-        for t in self._threads:
-            t.start()
+        for work in (self._read, self._watch_health):
+            threading.Thread(target=work, daemon=True).start()
 
     def usable(self) -> bool:
         return self.stats.alive and self.stats.serving and not self._finished
@@ -172,7 +169,7 @@ class Replicas:
 
     def sweep(self, jobs: Iterable[tuple[str, dict]]) -> Iterator[tuple[str, object]]:
         events: queue.Queue = queue.Queue()
-        replicas = [_Replica(i, a, events, self._options) for i, a in enumerate(self._addresses)]
+        replicas = [_Replica(a, events, self._options) for a in self._addresses]
         self.stats = SweepStats(replicas=[r.stats for r in replicas])
         pending: deque[tuple[str, dict, bytes]] = deque()
         ids: set[str] = set()
