@@ -15,18 +15,63 @@ logit[100] - logit[200] at the last position:
   sweep         AtP over a distribution of pairs in batches of 16, each node's mean |effect| accumulated on the
                 device and copied back once: pairs per second
 
+--shape narrow keeps GPT-2 small's 12 layers and 12 heads (so its ops) at d_model 48, d_mlp 192, vocab 1000, as
+`bench --shape gpt2-narrow` does: the time left is the cost of issuing each op.
+
 Prints one JSON object. Needs torch and transformers (the GPU machine has both; CI does not run it).
-Usage: python3 tools/torch_reference.py [--device cpu|cuda] [--tokens 64] [--repeats 3] [--pairs 64]
+Usage: python3 tools/torch_reference.py [--device cpu|cuda] [--shape gpt2-small|gpt2-narrow] [--tokens 64] [--repeats 3] [--pairs 64]
 """
 import argparse
 import json
+import os
 import statistics
+import tempfile
 import time
 
 import torch
 from transformers import GPT2Config, GPT2LMHeadModel
 
 ANSWER, WRONG = 100, 200
+
+# Ops that only make views or empty tensors, which launch no kernel: the same list as the benchmark's OpCount.java,
+# so that both sides count alike.
+VIEWS = {
+    "aten::view", "aten::reshape", "aten::_reshape_alias", "aten::_unsafe_view", "aten::permute", "aten::transpose",
+    "aten::t", "aten::expand", "aten::unsqueeze", "aten::squeeze", "aten::slice", "aten::select", "aten::as_strided",
+    "aten::alias", "aten::split", "aten::flatten", "aten::detach", "aten::detach_", "aten::lift_fresh",
+    "aten::dropout", "aten::resolve_conj", "aten::resolve_neg", "aten::contiguous", "aten::empty",
+    "aten::empty_strided",
+}
+
+
+def count_ops(work) -> dict:
+    """Top-level aten ops of one run of ``work`` and those that compute (not views, not a no-op ``to``), from the
+    profiler's trace, by the rules of OpCount.java."""
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as profile:
+        work()
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "trace.json")
+        profile.export_chrome_trace(path)
+        with open(path) as f:
+            trace = json.load(f)
+    events = trace["traceEvents"] if isinstance(trace, dict) else trace
+    ops = sorted(
+        (e for e in events if e.get("ph") == "X" and e.get("name", "").startswith("aten::")),
+        key=lambda e: (e["tid"], e["ts"], -e["dur"]))
+    enclosing, top, computing, last_copied = {}, 0, 0, False
+    for op in ops:
+        outer = enclosing.get(op["tid"])
+        if outer is not None and op["ts"] < outer["ts"] + outer["dur"]:
+            if outer["name"] == "aten::to" and op["name"] == "aten::_to_copy" and not last_copied:
+                last_copied = True
+                computing += 1
+            continue
+        enclosing[op["tid"]] = op
+        top += 1
+        last_copied = False
+        if op["name"] not in VIEWS and op["name"] != "aten::to":
+            computing += 1
+    return {"ops": top, "computing": computing}
 
 
 def main() -> None:
@@ -35,12 +80,16 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--pairs", type=int, default=64)
+    parser.add_argument("--shape", choices=["gpt2-small", "gpt2-narrow"], default="gpt2-small")
     args = parser.parse_args()
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
     torch.manual_seed(1234)
     device = torch.device(args.device)
-    config = GPT2Config(n_layer=12, n_embd=768, n_head=12, n_inner=3072, vocab_size=50257, n_positions=1024)
+    if args.shape == "gpt2-small":
+        config = GPT2Config(n_layer=12, n_embd=768, n_head=12, n_inner=3072, vocab_size=50257, n_positions=1024)
+    else:
+        config = GPT2Config(n_layer=12, n_embd=48, n_head=12, n_inner=192, vocab_size=1000, n_positions=1024)
     model = GPT2LMHeadModel(config).to(device).eval()
     model.config._attn_implementation = "eager"
     for p in model.parameters():
@@ -54,8 +103,12 @@ def main() -> None:
             torch.cuda.synchronize()
 
     def timed(work):
-        work()
-        sync()
+        # Warm-up as the benchmark's own timer does: at least once, on until a second or 50 runs.
+        warm_up_start, warm_ups = time.perf_counter(), 0
+        while warm_ups == 0 or (warm_ups < 50 and time.perf_counter() - warm_up_start < 1):
+            work()
+            sync()
+            warm_ups += 1
         times = []
         for _ in range(args.repeats):
             start = time.perf_counter()
@@ -153,10 +206,13 @@ def main() -> None:
     result = {
         "device": str(device),
         "torch": torch.__version__,
+        "shape": args.shape,
         "tokens": args.tokens,
         "forward_s": timed(forward),
         "atp_s": timed(lambda: atp(clean, noise).cpu()),
         "ap_batched_s": timed(ap_batched),
+        "forward_ops": count_ops(forward),
+        "atp_ops": count_ops(lambda: atp(clean, noise).cpu()),
     }
     sweep_s = timed(sweep)
     result["sweep_pairs"] = args.pairs

@@ -9,6 +9,7 @@ import ai.djl.ndarray.types.DataType;
 import dev.patchbay.model.HookedTransformer;
 import dev.patchbay.nodes.BlockKey;
 import dev.patchbay.nodes.Cost;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -73,7 +74,11 @@ public final class GradientEstimator {
                 compute = passes;
             }
             Map<BlockKey, double[][]> estimates = new LinkedHashMap<>();
-            onDevice.forEach((g, values) -> estimates.put(g, readBack(values, work.sums())));
+            if (work.sums().isEmpty()) {
+                onDevice.forEach((g, values) -> estimates.put(g, readBack(values, work.sums())));
+            } else {
+                estimates.putAll(readBackSums(onDevice, work.sums()));
+            }
             return new GradientEstimates(
                     estimates,
                     work.sums(),
@@ -84,6 +89,31 @@ public final class GradientEstimator {
                     false,
                     GradientEstimates.CacheUse.NOT_APPLICABLE);
         }
+    }
+
+    /**
+     * Every block's sums at once: the blocks side by side [pair, every node], summed per group in one pass and
+     * read in one copy, instead of a slice, sum and copy per block and group (five blocks a layer). Only for sums,
+     * which are small (a row per group): every pair's own estimates are read block by block, so that the host never
+     * holds them twice.
+     */
+    private static Map<BlockKey, double[][]> readBackSums(Map<BlockKey, NDArray> blocks, List<Integer> sums) {
+        NDArray all = blocks.size() == 1
+                ? blocks.values().iterator().next()
+                : NDArrays.concat(new NDList(blocks.values()), 1);
+        double[][] rows = readBack(all, sums);
+        Map<BlockKey, double[][]> out = new LinkedHashMap<>();
+        int from = 0;
+        for (Map.Entry<BlockKey, NDArray> block : blocks.entrySet()) {
+            int width = (int) block.getValue().getShape().get(1);
+            double[][] part = new double[rows.length][];
+            for (int r = 0; r < rows.length; r++) {
+                part[r] = Arrays.copyOfRange(rows[r], from, from + width);
+            }
+            out.put(block.getKey(), part);
+            from += width;
+        }
+        return out;
     }
 
     /**

@@ -44,6 +44,7 @@ final class GradientPass implements AutoCloseable {
 
     private final Map<Integer, QkFix> qk = new HashMap<>();
     private int[] positions;
+    private NDArray positionIndex;
     private double[] cleanMetrics;
     private double[] noiseMetrics;
 
@@ -228,10 +229,26 @@ final class GradientPass implements AutoCloseable {
                     ? product.sum(new int[] {-1})
                     : g.kind() == NodeKind.NEURON ? product : product.sum(new int[] {-1}, true);
         }
-        NDArray chosen = positions == null
-                ? perPosition.sum(new int[] {1})
-                : perPosition.get(new NDIndex(":, {}", work.create(toLongs(positions))));
+        NDArray chosen;
+        if (positions == null) {
+            chosen = perPosition.sum(new int[] {1});
+        } else if (positions.length == perPosition.getShape().get(1)) {
+            chosen = perPosition; // every position, in order (positions are sorted and distinct): nothing to pick
+        } else {
+            chosen = perPosition.get(new NDIndex(":, {}", positionIndex()));
+        }
         return chosen.reshape(chosen.getShape().get(0), -1);
+    }
+
+    /**
+     * The chosen positions as an index array, made once per pass: on a GPU, making it is a copy from the host that
+     * waits for the queued kernels, once per block otherwise.
+     */
+    private NDArray positionIndex() {
+        if (positionIndex == null) {
+            positionIndex = scope.create(toLongs(positions));
+        }
+        return positionIndex;
     }
 
     /** Resets every captured gradient to zero. */

@@ -1,6 +1,7 @@
 package dev.patchbay.model;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
@@ -91,6 +92,28 @@ class ConstantLifetimeTest {
                             "attempt " + attempt);
                 }
             }
+        }
+    }
+
+    /**
+     * A constant is made once per device, type and value and then reused: on a GPU each one made is a copy from
+     * the host that stalls the queue. Reuse must not change results, in either precision.
+     */
+    @Test
+    void aConstantIsMadeOncePerTypeAndValue() {
+        try (NDManager scope = NDManager.newBaseManager("PyTorch")) {
+            double value = 0.3173; // a value no model here uses, so its first use below makes it
+            NDArray x = scope.create(new double[] {1, 2});
+            NDArray first = Scalars.times(x, value);
+            int kept = Scalars.keptCount();
+            for (int i = 0; i < 10; i++) {
+                assertArrayEquals(first.toDoubleArray(), Scalars.times(x, value).toDoubleArray(), 0);
+            }
+            assertEquals(kept, Scalars.keptCount(), "the same constant again makes none");
+            NDArray single = Scalars.times(x.toType(ai.djl.ndarray.types.DataType.FLOAT32, false), value);
+            assertEquals(kept + 1, Scalars.keptCount(), "float32 has a constant of its own");
+            assertEquals(ai.djl.ndarray.types.DataType.FLOAT32, single.getDataType());
+            assertArrayEquals(new float[] {(float) value, (float) (2 * value)}, single.toFloatArray(), 1e-7f);
         }
     }
 

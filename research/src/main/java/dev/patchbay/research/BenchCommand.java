@@ -41,8 +41,9 @@ final class BenchCommand implements Callable<Integer> {
     @Option(
             names = "--shape",
             defaultValue = "gpt2-small",
-            description = "The random model the methods section times: gpt2-small or llama-1b (Llama 3.2 1B's shape,"
-                    + " about 5 GB in fp32; meant for a GPU) (default: ${DEFAULT-VALUE}).")
+            description = "The random model the methods section times: gpt2-small, llama-1b (Llama 3.2 1B's shape,"
+                    + " about 5 GB in fp32; meant for a GPU) or gpt2-narrow (GPT-2 small's ops at d_model 48: the"
+                    + " per-op cost) (default: ${DEFAULT-VALUE}).")
     String shapeId;
 
     @Option(
@@ -83,13 +84,16 @@ final class BenchCommand implements Callable<Integer> {
         if (List.of("all", "methods", "reference").contains(section)) {
             List<Benchmark.Row> methods = new Benchmark(shape, tokens, repeats, sweepPairs, compute).run();
             rows.addAll(methods);
-            if (!section.equals("methods") && shape != Benchmark.ModelShape.GPT2_SMALL) {
+            if (!section.equals("methods") && !shape.hasTorchReference()) {
                 rows.add(new Benchmark.Row(
-                        "plain PyTorch reference", 0, 0, "not measured: tools/torch_reference.py has the GPT-2 shape"));
+                        "plain PyTorch reference",
+                        0,
+                        0,
+                        "not measured: tools/torch_reference.py has the GPT-2 shapes"));
             } else if (!section.equals("methods")) {
                 String torchDevice =
                         compute.device().isGpu() ? "cuda:" + compute.device().getDeviceId() : "cpu";
-                rows.addAll(TorchReference.run(methods, torchDevice, tokens, repeats, sweepPairs));
+                rows.addAll(TorchReference.run(methods, shape, torchDevice, tokens, repeats, sweepPairs));
             }
         }
         if (section.equals("all") || section.equals("edges")) {
@@ -104,9 +108,9 @@ final class BenchCommand implements Callable<Integer> {
         w.printf("%-52s %12s %10s  %s%n", "measurement", "median (s)", "x forward", "target");
         for (Benchmark.Row r : rows) {
             w.printf(
-                    "%-52s %12.4f %10s  %s%n",
+                    "%-52s %12s %10s  %s%n",
                     r.name(),
-                    r.medianSeconds(),
+                    r.medianSeconds() > 0 ? String.format("%.4f", r.medianSeconds()) : "",
                     r.ratioToForward() > 0 ? String.format("%.2f", r.ratioToForward()) : "",
                     r.target());
         }

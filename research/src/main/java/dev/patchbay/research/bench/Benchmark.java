@@ -38,6 +38,8 @@ public final class Benchmark {
     static final String ATP = "AtP, attention + neuron nodes";
     static final String AP_BATCHED = "activation patching of every head, batched + resumed";
     static final String SWEEP = "AtP over a distribution of pairs";
+    static final String FORWARD_OPS = "libtorch ops issued: clean forward";
+    static final String ATP_OPS = "libtorch ops issued: AtP";
 
     /** The model shapes the benchmark times, with random weights (a model's speed does not depend on them). */
     public enum ModelShape {
@@ -46,7 +48,15 @@ public final class Benchmark {
         LLAMA_1B(
                 "llama-1b",
                 "random Llama-3.2-1B shape (16 layers, d_model 2048, 32 heads over 8 key/value heads, d_mlp 8192,"
-                        + " vocab 128256)");
+                        + " vocab 128256)"),
+        /**
+         * GPT-2 small's ops at almost no arithmetic: what is left is the cost of issuing each op, which bounds a
+         * GPU's time when the host cannot dispatch kernels as fast as the GPU runs them.
+         */
+        GPT2_NARROW(
+                "gpt2-narrow",
+                "random GPT-2-small layout at a narrow width (12 layers, 12 heads of d_head 4, d_model 48, d_mlp 192,"
+                        + " vocab 1000): times the per-op cost");
 
         private final String id;
         private final String description;
@@ -71,11 +81,21 @@ public final class Benchmark {
                     return s;
                 }
             }
-            throw new IllegalArgumentException("--shape: unknown '" + id + "'; use gpt2-small or llama-1b");
+            throw new IllegalArgumentException(
+                    "--shape: unknown '" + id + "'; use gpt2-small, llama-1b or gpt2-narrow");
         }
 
         ModelConfig config() {
-            return this == GPT2_SMALL ? gpt2Small() : llama1b();
+            return switch (this) {
+                case GPT2_SMALL -> gpt2Small();
+                case LLAMA_1B -> llama1b();
+                case GPT2_NARROW -> gpt2Narrow();
+            };
+        }
+
+        /** Whether tools/torch_reference.py builds this shape too. */
+        public boolean hasTorchReference() {
+            return this != LLAMA_1B;
         }
     }
 
@@ -143,6 +163,31 @@ public final class Benchmark {
                 ModelConfig.Normalization.LAYER_NORM);
     }
 
+    /** GPT-2 small's layers and heads (so its op count) at d_head 4; tools/torch_reference.py's "narrow". */
+    static ModelConfig gpt2Narrow() {
+        return new ModelConfig(
+                Architecture.GPT2,
+                12,
+                12,
+                12,
+                48,
+                4,
+                192,
+                1000,
+                1024,
+                1e-5,
+                "gelu_new",
+                0,
+                0,
+                false,
+                true,
+                true,
+                true,
+                1.0 / 2,
+                false,
+                ModelConfig.Normalization.LAYER_NORM);
+    }
+
     public List<Row> run() {
         Engine.getEngine("PyTorch").setRandomSeed(1234);
         ModelConfig config = shape.config();
@@ -155,21 +200,24 @@ public final class Benchmark {
             List<PromptPair> pairs = List.of(pair);
             int layers = config.nLayers();
 
-            double forward = median(() -> {
+            Runnable oneForward = () -> {
                 try (NDManager scope = model.compute().newScope()) {
                     model.forward(scope, TokenBatch.of(clean), Hooks.NONE)
                             .logits()
                             .toFloatArray();
                 }
-                return null;
-            });
+            };
+            double forward = median(repeats, oneForward);
             NodeSet nodes = NodeSet.attentionAndNeurons();
             double atp = median(method(model, new AtP(false, 1), pairs, nodes));
+            OpCount.Counts forwardOps = OpCount.of(oneForward);
+            OpCount.Counts atpOps = OpCount.of(
+                    () -> method(model, new AtP(false, 1), pairs, nodes).get());
             double atpStar = median(method(model, new AtPStar(1), pairs, nodes));
             NodeSet heads = NodeSet.heads();
             double batched = median(method(model, new ActivationPatching(48), pairs, heads));
             // One full forward per head: 144 for GPT-2 small, 512 for the 1B shape (minutes on a CPU): GPT-2 only.
-            double naive = shape == ModelShape.GPT2_SMALL
+            double naive = shape != ModelShape.LLAMA_1B
                     ? median(() -> {
                         naivePatching(model, pair, config);
                         return null;
@@ -187,6 +235,8 @@ public final class Benchmark {
             List<Row> rows = new ArrayList<>();
             rows.add(new Row(FORWARD, forward, 1, ""));
             rows.add(new Row(ATP, atp, atp / forward, "<= 4x"));
+            rows.add(opsRow(FORWARD_OPS, forwardOps));
+            rows.add(opsRow(ATP_OPS, atpOps));
             rows.add(new Row(
                     "AtP*, attention + neuron nodes",
                     atpStar,
@@ -207,6 +257,11 @@ public final class Benchmark {
                     String.format("%d pairs, 16 a batch: %.2f pairs/s", sweepPairs, sweepPairs / sweep)));
             return rows;
         }
+    }
+
+    /** A row that reports a count of ops rather than a time (the time columns stay empty). */
+    private static Row opsRow(String name, OpCount.Counts counts) {
+        return new Row(name, 0, 0, String.format("%d computing ops (%d in all)", counts.computing(), counts.ops()));
     }
 
     /** One full forward pass per head, each patching that head's output at every position. */
@@ -258,9 +313,18 @@ public final class Benchmark {
         return median(repeats, work::get);
     }
 
-    /** Median wall time of {@code repeats} runs after one warm-up run: every section's timer. */
+    /**
+     * Median wall time of {@code repeats} runs after warm-up runs, every section's timer. The warm-up runs at least
+     * once and on until a second has passed or 50 runs are done: the JVM compiles the hot paths only after many
+     * calls, and after a single warm-up run a forward of the narrow shape still took three times its settled time.
+     */
     static double median(int repeats, Runnable work) {
-        work.run();
+        long warmUpStart = System.nanoTime();
+        int warmUps = 0;
+        do {
+            work.run();
+            warmUps++;
+        } while (warmUps < 50 && System.nanoTime() - warmUpStart < 1_000_000_000L);
         double[] times = new double[repeats];
         for (int i = 0; i < repeats; i++) {
             long start = System.nanoTime();

@@ -21,7 +21,12 @@ public final class TorchReference {
 
     /** The reference's rows, each against the Patchbay row of the same measurement in {@code patchbay}. */
     public static List<Benchmark.Row> run(
-            List<Benchmark.Row> patchbay, String device, int tokens, int repeats, int sweepPairs)
+            List<Benchmark.Row> patchbay,
+            Benchmark.ModelShape shape,
+            String device,
+            int tokens,
+            int repeats,
+            int sweepPairs)
             throws InterruptedException {
         String python = System.getenv()
                 .getOrDefault("PATCHBAY_REFERENCE_PYTHON", System.getenv().getOrDefault("PATCHBAY_TORCH", "python3"));
@@ -31,6 +36,8 @@ public final class TorchReference {
                 List.of(
                         "--device",
                         device,
+                        "--shape",
+                        shape.id(),
                         "--tokens",
                         Integer.toString(tokens),
                         "--repeats",
@@ -57,6 +64,9 @@ public final class TorchReference {
                 forward,
                 ours.get(Benchmark.AP_BATCHED),
                 "Patchbay faster"));
+        rows.add(compareOps(
+                prefix + "ops issued, forward", r.getAsJsonObject("forward_ops"), ours.get(Benchmark.FORWARD_OPS)));
+        rows.add(compareOps(prefix + "ops issued, AtP", r.getAsJsonObject("atp_ops"), ours.get(Benchmark.ATP_OPS)));
         double pairsPerSecond = r.get("sweep_pairs_per_s").getAsDouble();
         double sweepSeconds = r.get("sweep_pairs").getAsInt() / pairsPerSecond;
         Benchmark.Row sweep = ours.get(Benchmark.SWEEP);
@@ -72,6 +82,14 @@ public final class TorchReference {
                                 sweepPairs / sweep.medianSeconds(),
                                 sweepPairs / sweep.medianSeconds() / pairsPerSecond)));
         return rows;
+    }
+
+    /** The reference's op counts beside Patchbay's (whose row says them in its target column). */
+    private static Benchmark.Row compareOps(String name, JsonObject counts, Benchmark.Row patchbay) {
+        String reference = String.format(
+                "%d computing ops (%d in all)",
+                counts.get("computing").getAsInt(), counts.get("ops").getAsInt());
+        return new Benchmark.Row(name, 0, 0, reference + (patchbay == null ? "" : "; Patchbay " + patchbay.target()));
     }
 
     private static Benchmark.Row compare(
