@@ -5,6 +5,7 @@ import static dev.patchbay.model.Functional.linear;
 import static dev.patchbay.model.Functional.norm;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.index.NDIndex;
 import java.util.function.UnaryOperator;
 
@@ -13,7 +14,7 @@ final class Gpt2Block implements TransformerBlock {
     private final ModelConfig config;
     private final int layer;
     private final NDArray ln1Weight, ln1Bias, ln2Weight, ln2Bias;
-    private final NDArray wq, bq, wk, bk, wv, bv, wo, bo;
+    private final NDArray wqkv, bqkv, wq, bq, wk, bk, wv, bv, wo, bo;
     private final NDArray wIn, bIn, wOut, bOut;
 
     private Gpt2Block(ModelConfig config, int layer, Weights w, String p) {
@@ -26,14 +27,14 @@ final class Gpt2Block implements TransformerBlock {
         ln2Weight = w.get(p + "ln_2.weight", d);
         ln2Bias = w.get(p + "ln_2.bias", d);
         // GPT-2's Conv1D stores weights [in, out]; c_attn packs q, k and v side by side.
-        NDArray qkv = w.get(p + "attn.c_attn.weight", d, 3 * d);
-        NDArray qkvBias = w.get(p + "attn.c_attn.bias", 3 * d);
-        wq = qkv.get(new NDIndex(":, :{}", d));
-        wk = qkv.get(new NDIndex(":, {}:{}", d, 2 * d));
-        wv = qkv.get(new NDIndex(":, {}:", 2 * d));
-        bq = qkvBias.get(new NDIndex(":{}", d));
-        bk = qkvBias.get(new NDIndex("{}:{}", d, 2 * d));
-        bv = qkvBias.get(new NDIndex("{}:", 2 * d));
+        wqkv = w.get(p + "attn.c_attn.weight", d, 3 * d);
+        bqkv = w.get(p + "attn.c_attn.bias", 3 * d);
+        wq = wqkv.get(new NDIndex(":, :{}", d));
+        wk = wqkv.get(new NDIndex(":, {}:{}", d, 2 * d));
+        wv = wqkv.get(new NDIndex(":, {}:", 2 * d));
+        bq = bqkv.get(new NDIndex(":{}", d));
+        bk = bqkv.get(new NDIndex("{}:{}", d, 2 * d));
+        bv = bqkv.get(new NDIndex("{}:", 2 * d));
         wo = w.get(p + "attn.c_proj.weight", d, d);
         bo = w.get(p + "attn.c_proj.bias", d);
         wIn = w.get(p + "mlp.c_fc.weight", d, mlp);
@@ -51,15 +52,27 @@ final class Gpt2Block implements TransformerBlock {
         int heads = config.nHeads();
         UnaryOperator<NDArray> ln1 = r -> norm(config, r, ln1Weight, ln1Bias);
         NDArray x = ln1.apply(resid);
-        NDArray q = ctx.apply(
-                HookSites.attn(layer, "q"),
-                SplitInputs.heads(ctx, HookSites.headInput(layer, "q"), resid, x, heads, ln1, wq, bq));
-        NDArray k = ctx.apply(
-                HookSites.attn(layer, "k"),
-                SplitInputs.heads(ctx, HookSites.headInput(layer, "k"), resid, x, heads, ln1, wk, bk));
-        NDArray v = ctx.apply(
-                HookSites.attn(layer, "v"),
-                SplitInputs.heads(ctx, HookSites.headInput(layer, "v"), resid, x, heads, ln1, wv, bv));
+        NDArray q;
+        NDArray k;
+        NDArray v;
+        if (SplitInputs.noneSplit(ctx, layer)) {
+            // One product for q, k and v, as c_attn packs them: two matrix products and two bias adds fewer a
+            // layer. The three are views of the one result.
+            NDList qkv = linear(x, wqkv, bqkv).split(3, 2);
+            q = ctx.apply(HookSites.attn(layer, "q"), Attention.splitHeads(qkv.get(0), heads));
+            k = ctx.apply(HookSites.attn(layer, "k"), Attention.splitHeads(qkv.get(1), heads));
+            v = ctx.apply(HookSites.attn(layer, "v"), Attention.splitHeads(qkv.get(2), heads));
+        } else {
+            q = ctx.apply(
+                    HookSites.attn(layer, "q"),
+                    SplitInputs.heads(ctx, HookSites.headInput(layer, "q"), resid, x, heads, ln1, wq, bq));
+            k = ctx.apply(
+                    HookSites.attn(layer, "k"),
+                    SplitInputs.heads(ctx, HookSites.headInput(layer, "k"), resid, x, heads, ln1, wk, bk));
+            v = ctx.apply(
+                    HookSites.attn(layer, "v"),
+                    SplitInputs.heads(ctx, HookSites.headInput(layer, "v"), resid, x, heads, ln1, wv, bv));
+        }
         NDArray z = Attention.attend(ctx, config, layer, q, k, v);
         ctx.headsWrote(z, wo);
         NDArray attnOut = ctx.apply(HookSites.attnOut(layer), linear(Attention.mergeHeads(z), wo, bo));

@@ -14,6 +14,13 @@ import java.util.function.UnaryOperator;
 final class SplitInputs {
     private SplitInputs() {}
 
+    /** Whether no head of {@code layer} reads a split input of its own this pass (the model's usual form). */
+    static boolean noneSplit(HookContext ctx, int layer) {
+        return !ctx.names(HookSites.headInput(layer, "q"))
+                && !ctx.names(HookSites.headInput(layer, "k"))
+                && !ctx.names(HookSites.headInput(layer, "v"));
+    }
+
     /**
      * One projection's heads, [B, T, heads, d_head], for families whose heads project their (normalized) input
      * independently: head h's output is norm(x_h) W[:, h] + b[h].
