@@ -104,13 +104,22 @@ if [[ "$parts" == *" bench "* ]]; then
 fi
 if [[ "$parts" == *" narrow "* ]]; then
   # GPT-2 small's ops at d_model 48 and 16 tokens, beside plain PyTorch on the same GPU: almost no arithmetic, so
-  # both sides' times are the host's cost of issuing ops, with the ops each issues counted.
+  # both sides' times are the host's cost of issuing ops, with the ops each issues counted. Flight Recorder
+  # samples where Patchbay's host threads spend that time (in which libtorch call, or in Java).
   PATCHBAY_REFERENCE_PYTHON=python3 timeout "${NARROW_SECONDS:-120}" "$java" -Djna.library.path="$cudart" \
-    -Dai.djl.offline=true -Dpatchbay.home="$root" -jar "$jar" \
+    -Dai.djl.offline=true -Dpatchbay.home="$root" \
+    -XX:StartFlightRecording=filename="$out/narrow.jfr",settings=profile -jar "$jar" \
     bench --device cuda --section reference --shape gpt2-narrow --tokens 16 --repeats 11 --pairs 64 \
     --out "$out/bench-cuda-narrow.json" > "$out/bench-cuda-narrow.txt" 2>&1 \
     || echo "the narrow bench did not finish in ${NARROW_SECONDS:-120} s" >> "$out/report.txt"
   cat "$out/bench-cuda-narrow.txt" >> "$out/report.txt"
+  if [ -f "$out/narrow.jfr" ]; then
+    for kind in NativeMethodSample ExecutionSample; do
+      "$work/rt0/bin/jfr" print --json --events "jdk.$kind" "$out/narrow.jfr" > "$out/narrow-$kind.json" || true
+    done
+    python3 "$here/jfr_top.py" "$out/narrow-NativeMethodSample.json" "$out/narrow-ExecutionSample.json" \
+      | tee -a "$out/report.txt" || true
+  fi
 fi
 if [[ "$parts" == *" llama "* ]]; then
   # The 1B Llama shape (grouped-query attention, 512 heads) at 256 tokens; no plain PyTorch reference for it.

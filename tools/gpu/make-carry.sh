@@ -10,7 +10,8 @@ djl=$1
 carry="$root/gpu-carry"
 rm -rf "$carry" && mkdir -p "$carry"
 work=$(mktemp -d)
-jlink --add-modules java.base,java.logging,java.management,jdk.management,java.naming,jdk.unsupported \
+# jdk.jfr: the check records where the host's time goes on the GPU (Flight Recorder and its jfr tool).
+jlink --add-modules java.base,java.logging,java.management,jdk.management,java.naming,jdk.unsupported,jdk.jfr \
   --strip-debug --no-header-files --no-man-pages --compress=0 --output "$work/rt0"
 cp "$root/research/target/patchbay-research.jar" "$work/full.jar"
 # The GPU brings its own libtorch; other platforms' natives are dead weight.
