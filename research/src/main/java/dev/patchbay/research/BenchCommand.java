@@ -20,7 +20,8 @@ import picocli.CommandLine.Spec;
 @Command(
         name = "bench",
         mixinStandardHelpOptions = true,
-        description = "Times the methods on a random GPT-2-small-shaped model; prints a table and writes JSON.")
+        description = "Times the methods on a random model (GPT-2 small's shape by default); prints a table and writes"
+                + " JSON.")
 final class BenchCommand implements Callable<Integer> {
     @Option(names = "--tokens", defaultValue = "64", description = "Prompt length (default: ${DEFAULT-VALUE}).")
     int tokens;

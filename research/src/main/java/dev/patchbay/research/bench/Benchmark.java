@@ -24,9 +24,10 @@ import java.util.Random;
 import java.util.function.Supplier;
 
 /**
- * Times the attribution methods on a randomly initialised GPT-2-small-shaped model (12 layers, d_model 768,
- * 12 heads, d_mlp 3072, vocab 50257, fixed seed) and one prompt pair, and reports each as a ratio to one
- * clean forward pass measured in the same run, since absolute times on shared machines are noisy.
+ * Times the attribution methods on a randomly initialised model of one of {@link ModelShape}'s shapes (by default
+ * GPT-2 small: 12 layers, d_model 768, 12 heads, d_mlp 3072, vocab 50257; fixed seed) and one prompt pair, and
+ * reports each as a ratio to one clean forward pass measured in the same run, since absolute times on shared
+ * machines are noisy; also the libtorch ops a forward and an AtP issue ({@link OpCount}).
  */
 public final class Benchmark {
     /** One measurement: the median of several timed runs, and its ratio to one forward pass. */
@@ -216,7 +217,8 @@ public final class Benchmark {
             double atpStar = median(method(model, new AtPStar(1), pairs, nodes));
             NodeSet heads = NodeSet.heads();
             double batched = median(method(model, new ActivationPatching(48), pairs, heads));
-            // One full forward per head: 144 for GPT-2 small, 512 for the 1B shape (minutes on a CPU): GPT-2 only.
+            // One full forward per head: 144 for GPT-2 small, 512 for the 1B shape (minutes on a CPU): the GPT-2 shapes
+            // only.
             double naive = shape != ModelShape.LLAMA_1B
                     ? median(() -> {
                         naivePatching(model, pair, config);
