@@ -135,6 +135,9 @@ public final class GradientEstimator {
         }
         int count = (int) rows.getShape().get(0);
         double[] flat = rows.toType(DataType.FLOAT64, false).toDoubleArray();
+        if (count == 1) {
+            return new double[][] {flat}; // one pair (or one group): no copy into rows
+        }
         int per = flat.length / count;
         double[][] out = new double[count][per];
         for (int r = 0; r < count; r++) {
