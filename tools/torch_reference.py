@@ -15,11 +15,12 @@ logit[100] - logit[200] at the last position:
   sweep         AtP over a distribution of pairs in batches of 16, each node's mean |effect| accumulated on the
                 device and copied back once: pairs per second
 
---shape narrow keeps GPT-2 small's 12 layers and 12 heads (so its ops) at d_model 48, d_mlp 192, vocab 1000, as
+--shape gpt2-narrow keeps GPT-2 small's 12 layers and 12 heads (so its ops) at d_model 48, d_mlp 192, vocab 1000, as
 `bench --shape gpt2-narrow` does: the time left is the cost of issuing each op.
 
 Prints one JSON object. Needs torch and transformers (the GPU machine has both; CI does not run it).
-Usage: python3 tools/torch_reference.py [--device cpu|cuda] [--shape gpt2-small|gpt2-narrow] [--tokens 64] [--repeats 3] [--pairs 64]
+Usage: python3 tools/torch_reference.py [--device cpu|cuda] [--shape gpt2-small|gpt2-narrow] [--tokens 64]
+                                       [--repeats 3] [--pairs 64]
 """
 import argparse
 import json
