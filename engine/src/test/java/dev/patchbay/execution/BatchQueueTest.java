@@ -43,6 +43,17 @@ class BatchQueueTest {
         return new BatchQueue<>(new BatchQueue.Limits(maxRows, maxTokens, Duration.ZERO));
     }
 
+    /** The queue's next batch, taken on another thread (take blocks until one is ready). */
+    private static CompletableFuture<List<Fake>> takeLater(BatchQueue<Fake> queue) {
+        return CompletableFuture.supplyAsync(() -> {
+            try {
+                return queue.take();
+            } catch (InterruptedException e) {
+                throw new IllegalStateException(e);
+            }
+        });
+    }
+
     private static List<String> owners(List<Fake> batch) {
         return batch.stream().map(Fake::owner).toList();
     }
@@ -117,13 +128,7 @@ class BatchQueueTest {
         for (int i = 0; i < 3; i++) {
             assertEquals(List.of("other"), owners(queue.take()), "a stalled client's tasks neither run nor merge");
         }
-        CompletableFuture<List<Fake>> waiting = CompletableFuture.supplyAsync(() -> {
-            try {
-                return queue.take();
-            } catch (InterruptedException e) {
-                throw new IllegalStateException(e);
-            }
-        });
+        CompletableFuture<List<Fake>> waiting = takeLater(queue);
         Thread.sleep(100); // the taker is blocked: nothing is ready
         assertTrue(!waiting.isDone());
         reading.set(true);
@@ -167,13 +172,7 @@ class BatchQueueTest {
         BatchQueue<Fake>.Line line = queue.open("a", () -> false);
         Fake task = new Fake("a", "rows", 1, 8);
         line.submit(task);
-        CompletableFuture<List<Fake>> waiting = CompletableFuture.supplyAsync(() -> {
-            try {
-                return queue.take();
-            } catch (InterruptedException e) {
-                throw new IllegalStateException(e);
-            }
-        });
+        CompletableFuture<List<Fake>> waiting = takeLater(queue);
         queue.close();
         assertEquals(List.of(), waiting.get(5, TimeUnit.SECONDS));
         assertTrue(task.dropped().get());
@@ -185,13 +184,7 @@ class BatchQueueTest {
         BatchQueue<Fake> queue = new BatchQueue<>(new BatchQueue.Limits(100, 1 << 20, Duration.ofSeconds(10)));
         queue.open("a", () -> true).submit(new Fake("a", "rows", 1, 8));
         BatchQueue<Fake>.Line b = queue.open("b", () -> true);
-        CompletableFuture<List<Fake>> waiting = CompletableFuture.supplyAsync(() -> {
-            try {
-                return queue.take();
-            } catch (InterruptedException e) {
-                throw new IllegalStateException(e);
-            }
-        });
+        CompletableFuture<List<Fake>> waiting = takeLater(queue);
         Thread.sleep(100);
         b.submit(new Fake("b", "rows", 1, 8)); // arrives during the delay, and its signal ends the wait
         assertEquals(List.of("a", "b"), owners(waiting.get(5, TimeUnit.SECONDS)));
@@ -209,13 +202,7 @@ class BatchQueueTest {
         BatchQueue<Fake>.Line c = queue.open("c", () -> true);
         queue.open("not reading", () -> false);
         long start = System.nanoTime();
-        CompletableFuture<List<Fake>> waiting = CompletableFuture.supplyAsync(() -> {
-            try {
-                return queue.take();
-            } catch (InterruptedException e) {
-                throw new IllegalStateException(e);
-            }
-        });
+        CompletableFuture<List<Fake>> waiting = takeLater(queue);
         Thread.sleep(100);
         b.submit(new Fake("b", "rows", 1, 8));
         Thread.sleep(200);

@@ -141,40 +141,25 @@ public final class Benchmark {
     }
 
     public static ModelConfig gpt2Small() {
-        return new ModelConfig(
-                Architecture.GPT2,
-                12,
-                12,
-                12,
-                768,
-                64,
-                3072,
-                50257,
-                1024,
-                1e-5,
-                "gelu_new",
-                0,
-                0,
-                false,
-                true,
-                true,
-                true,
-                1.0 / 8,
-                false,
-                ModelConfig.Normalization.LAYER_NORM);
+        return gpt2(768, 64, 3072, 50257);
     }
 
     /** GPT-2 small's layers and heads (so its op count) at d_head 4; tools/torch_reference.py's "narrow". */
     static ModelConfig gpt2Narrow() {
+        return gpt2(48, 4, 192, 1000);
+    }
+
+    /** GPT-2's layout with 12 layers of 12 heads at the given widths. */
+    private static ModelConfig gpt2(int dModel, int dHead, int dMlp, int vocab) {
         return new ModelConfig(
                 Architecture.GPT2,
                 12,
                 12,
                 12,
-                48,
-                4,
-                192,
-                1000,
+                dModel,
+                dHead,
+                dMlp,
+                vocab,
                 1024,
                 1e-5,
                 "gelu_new",
@@ -184,7 +169,7 @@ public final class Benchmark {
                 true,
                 true,
                 true,
-                1.0 / 2,
+                1.0 / Math.sqrt(dHead),
                 false,
                 ModelConfig.Normalization.LAYER_NORM);
     }
