@@ -14,6 +14,8 @@ logit[100] - logit[200] at the last position:
                 head's z replaced by the noise run's, only the last position's logits unembedded
   sweep         AtP over a distribution of pairs in batches of 16, each node's mean |effect| accumulated on the
                 device and copied back once: pairs per second
+  sweep-each    AtP of each pair of the same distribution in batches of 16, every pair's effects (every node at
+                every position) copied to the host: pairs per second
 
 --shape gpt2-narrow keeps GPT-2 small's 12 layers and 12 heads (so its ops) at d_model 48, d_mlp 192, vocab 1000, as
 `bench --shape gpt2-narrow` does: the time left is the cost of issuing each op.
@@ -192,17 +194,26 @@ def main() -> None:
                 for h in hooks:
                     h.remove()
 
-    def sweep():
-        total = None
+    def batches():
+        """The sweep's pairs, 16 to a batch: (clean, noise) token ids on the device."""
         batch = 16
         for start in range(0, args.pairs, batch):
             n = min(batch, args.pairs - start)
             g = torch.Generator().manual_seed(start)
             c = torch.randint(0, config.vocab_size, (n, args.tokens), generator=g).to(device)
             x = torch.randint(0, config.vocab_size, (n, args.tokens), generator=g).to(device)
+            yield c, x
+
+    def sweep():
+        total = None
+        for c, x in batches():
             part = atp(c, x).abs().sum(0)
             total = part if total is None else total + part
         (total / args.pairs).cpu()
+
+    def sweep_each():
+        for c, x in batches():
+            atp(c, x).cpu()
 
     result = {
         "device": str(device),
@@ -218,6 +229,7 @@ def main() -> None:
     sweep_s = timed(sweep)
     result["sweep_pairs"] = args.pairs
     result["sweep_pairs_per_s"] = args.pairs / sweep_s
+    result["sweep_each_pairs_per_s"] = args.pairs / timed(sweep_each)
     print(json.dumps(result))
 
 

@@ -43,7 +43,7 @@ final class GradientAttribution {
                         aggregate.addAbsoluteSum(
                                 key, e.positions(), runner.model().config(), row);
                     } else {
-                        aggregate.add(key, e.positions(), runner.model().config(), row);
+                        aggregate.single(key, e.positions(), runner.model().config(), row);
                     }
                 }
             });

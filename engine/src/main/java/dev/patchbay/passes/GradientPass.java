@@ -30,6 +30,15 @@ import java.util.Set;
  */
 final class GradientPass implements AutoCloseable {
     private final ModelConfig config;
+    /**
+     * The estimates' type: float64 for a float64 model (the precise checks), else float32. A float32 model's
+     * activations and gradients carry float32's relative error (about 1e-7) already; summing a node's d_head
+     * products in float64 added nothing to that and cost a conversion per block and twice the bytes to hold and read
+     * back (a batch of 16 pairs of GPT-2 small at 64 tokens: 311 MB in float64). Half precision widens to float32
+     * before its products. The QK fix computes in float64 and is narrowed here, like every group.
+     */
+    private final DataType estimateType;
+
     private final NodeSet nodes;
     private final boolean qkFix;
     private final List<BlockKey> groups = new ArrayList<>();
@@ -79,6 +88,7 @@ final class GradientPass implements AutoCloseable {
             boolean residualGradients,
             CleanSide cached) {
         this.config = model.config();
+        this.estimateType = model.dataType() == DataType.FLOAT64 ? DataType.FLOAT64 : DataType.FLOAT32;
         this.scope = scope;
         this.nodes = nodes;
         this.qkFix = qkFix;
@@ -193,14 +203,15 @@ final class GradientPass implements AutoCloseable {
     }
 
     /**
-     * Signed estimates [pair, node] of one group (float64, on the device) from the gradients the leaves hold now.
+     * Signed estimates [pair, node] of one group (on the device, in {@link #estimateType}) from the gradients the
+     * leaves hold now.
      * Computed in a scope of its own, closed on return: GradDrop asks once per variant, and the products over
      * every coordinate would otherwise stay until the pass ends. The result belongs to the pass; the caller may
      * close it.
      */
     NDArray estimates(BlockKey g) {
         try (NDManager work = scope.newSubManager()) {
-            NDArray result = estimatesIn(work, g);
+            NDArray result = estimatesIn(work, g).toType(estimateType, false);
             result.attach(scope);
             return result;
         }
@@ -220,10 +231,10 @@ final class GradientPass implements AutoCloseable {
             String site = g.kind().site(g.layer());
             NDArray delta = Scoped.view(work, deltas.get(site));
             NDArray grad = Scoped.view(work, gradient(site));
-            // A half-precision product would itself be half: widen first there. Otherwise multiply, then widen.
+            // A half-precision product and its sums would themselves be half: widen first there.
             NDArray product = Precision.isHalf(delta.getDataType())
-                    ? delta.toType(DataType.FLOAT64, false).mul(grad.toType(DataType.FLOAT64, false))
-                    : delta.mul(grad).toType(DataType.FLOAT64, false);
+                    ? delta.toType(DataType.FLOAT32, false).mul(grad.toType(DataType.FLOAT32, false))
+                    : delta.mul(grad);
             // Sum over each node's own coordinates: d_head for q/k/v/z, d_model for whole-layer outputs.
             perPosition = g.kind().hasUnits() && g.kind() != NodeKind.NEURON
                     ? product.sum(new int[] {-1})

@@ -50,8 +50,8 @@ final class BenchCommand implements Callable<Integer> {
     @Option(
             names = "--pairs",
             defaultValue = "16",
-            description = "Pairs of the AtP sweep whose throughput is measured (default: ${DEFAULT-VALUE}; the"
-                    + " GPU check uses 256).")
+            description = "Pairs of the AtP sweeps whose throughput is measured, summed and each pair's own"
+                    + " (default: ${DEFAULT-VALUE}; the GPU check uses 256).")
     int sweepPairs;
 
     @Option(
@@ -104,7 +104,7 @@ final class BenchCommand implements Callable<Integer> {
             rows.addAll(new dev.patchbay.research.bench.GenerationBenchmark(repeats, compute).run());
         }
         if (section.equals("all") || section.equals("service")) {
-            rows.addAll(new dev.patchbay.research.bench.ServiceBenchmark(tokens, repeats, compute).run());
+            rows.addAll(new dev.patchbay.research.bench.ServiceBenchmark(tokens, repeats, sweepPairs, compute).run());
         }
         w.printf("%-52s %12s %10s  %s%n", "measurement", "median (s)", "x forward", "target");
         for (Benchmark.Row r : rows) {

@@ -6,6 +6,8 @@ import dev.patchbay.attribution.ActivationPatching;
 import dev.patchbay.attribution.AtP;
 import dev.patchbay.attribution.AtPStar;
 import dev.patchbay.attribution.AttributionMethod;
+import dev.patchbay.execution.Device;
+import dev.patchbay.execution.SchedulerConfig;
 import dev.patchbay.model.Architecture;
 import dev.patchbay.model.ComputeContext;
 import dev.patchbay.model.HookedTransformer;
@@ -21,6 +23,8 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
 import java.util.function.Supplier;
 
 /**
@@ -39,6 +43,11 @@ public final class Benchmark {
     static final String ATP = "AtP, attention + neuron nodes";
     static final String AP_BATCHED = "activation patching of every head, batched + resumed";
     static final String SWEEP = "AtP over a distribution of pairs";
+    static final String SWEEP_EACH = "AtP of each pair, every effect returned";
+
+    /** Single-pair jobs in flight at once in the per-pair sweep: the batch the reference's sweep uses too. */
+    static final int SWEEP_WINDOW = 16;
+
     static final String FORWARD_OPS = "libtorch ops issued: clean forward";
     static final String ATP_OPS = "libtorch ops issued: AtP";
 
@@ -218,6 +227,7 @@ public final class Benchmark {
                         pair.metric()));
             }
             double sweep = median(method(model, new AtP(false, 16), distribution, nodes));
+            double each = eachPair(model, random, pair.metric(), nodes);
 
             List<Row> rows = new ArrayList<>();
             rows.add(new Row(FORWARD, forward, 1, ""));
@@ -242,7 +252,40 @@ public final class Benchmark {
                     sweep,
                     sweep / forward,
                     String.format("%d pairs, 16 a batch: %.2f pairs/s", sweepPairs, sweepPairs / sweep)));
+            rows.add(new Row(
+                    SWEEP_EACH,
+                    each,
+                    each / forward,
+                    String.format("%d pairs, %d at once: %.2f pairs/s", sweepPairs, SWEEP_WINDOW, sweepPairs / each)));
             return rows;
+        }
+    }
+
+    /**
+     * The median time of a sweep of single-pair AtP jobs over {@code sweepPairs} pairs, {@link #SWEEP_WINDOW} at a
+     * time through a {@link Device} (which merges their passes), every pair's per-position effects returned. Fresh
+     * pairs every run: the device's clean cache would serve repeated ones (a sweep's prompts are its own).
+     */
+    private double eachPair(HookedTransformer model, Random random, Metric metric, NodeSet nodes) {
+        ModelConfig config = model.config();
+        long expected = sweepPairs * nodes.count(config, tokens);
+        ExecutorService pool = Executors.newFixedThreadPool(SWEEP_WINDOW);
+        try (Device device = new Device("bench", model, SchedulerConfig.defaults())) {
+            return median(repeats, () -> {
+                List<PromptPair> fresh = new ArrayList<>();
+                for (int p = 0; p < sweepPairs; p++) {
+                    fresh.add(new PromptPair(
+                            random.ints(tokens, 0, config.vocabSize()).toArray(),
+                            random.ints(tokens, 0, config.vocabSize()).toArray(),
+                            metric));
+                }
+                long effects = PerPairSweep.inProcess(device, fresh, nodes, pool);
+                if (effects != expected) {
+                    throw new IllegalStateException(effects + " effects returned, " + expected + " expected");
+                }
+            });
+        } finally {
+            pool.shutdownNow();
         }
     }
 

@@ -4,6 +4,7 @@ import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDManager;
 import dev.patchbay.attribution.AtPStar;
 import dev.patchbay.checkpoint.LoadedModel;
+import dev.patchbay.execution.Device;
 import dev.patchbay.execution.SchedulerConfig;
 import dev.patchbay.model.ComputeContext;
 import dev.patchbay.model.HookedTransformer;
@@ -40,17 +41,21 @@ import java.util.stream.IntStream;
 /**
  * The service's overheads on the random GPT-2-small-shaped model: an AtP* request through gRPC against the
  * same computation in-process, concurrent clients against the same requests one after another, a repeated
- * request whose clean prompt is cached against the first, and the Python client's figures against a
+ * request whose clean prompt is cached against the first, a sweep of single-pair jobs in-process against the
+ * same through one Sweep stream, and the Python client's figures against a
  * TransformerLens loop (see {@link PythonClients}).
  */
 public final class ServiceBenchmark {
     private final int tokens;
     private final int repeats;
+    private final int sweepPairs;
     private final ComputeContext compute;
 
-    public ServiceBenchmark(int tokens, int repeats, ComputeContext compute) {
+    /** @param sweepPairs pairs of the sweep of single-pair jobs timed in-process and through gRPC */
+    public ServiceBenchmark(int tokens, int repeats, int sweepPairs, ComputeContext compute) {
         this.tokens = tokens;
         this.repeats = repeats;
+        this.sweepPairs = sweepPairs;
         this.compute = compute;
     }
 
@@ -61,8 +66,18 @@ public final class ServiceBenchmark {
         try (NDManager weights = compute.newScope()) {
             HookedTransformer model = HookedTransformer.build(config, new RandomWeights(weights), weights);
             LoadedModel loaded = LoadedModel.inMemory("gpt2-small-random", model);
-            PatchbayServer server = PatchbayServer.start(
-                    0, Map.of(loaded.name(), loaded), SchedulerConfig.defaults(), ServerLimits.defaults());
+            ServerLimits d = ServerLimits.defaults();
+            // The sweep rows run Benchmark.SWEEP_WINDOW single-pair jobs at once, in-process and through gRPC alike.
+            ServerLimits limits = new ServerLimits(
+                    d.maxRequestBytes(),
+                    d.maxPairs(),
+                    d.maxTokens(),
+                    d.maxPatchedRuns(),
+                    d.maxConcurrentJobs(),
+                    Benchmark.SWEEP_WINDOW,
+                    d.maxTextChars());
+            PatchbayServer server =
+                    PatchbayServer.start(0, Map.of(loaded.name(), loaded), SchedulerConfig.defaults(), limits);
             ManagedChannel channel = Grpc.newChannelBuilderForAddress(
                             "127.0.0.1", server.port(), InsecureChannelCredentials.create())
                     .maxInboundMessageSize(64 << 20)
@@ -148,6 +163,7 @@ public final class ServiceBenchmark {
                         String.format(
                                 "%.2fx faster, %d cache hit(s)",
                                 first / second, summary.getSummary().getCacheHits())));
+                rows.addAll(eachPairSweep(channel, server.device(loaded.name()), loaded.name(), random, config));
                 rows.addAll(PythonClients.run(server.port(), loaded.name(), tokens, config.vocabSize(), 20, clients));
             } finally {
                 channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
@@ -155,6 +171,64 @@ public final class ServiceBenchmark {
             }
         }
         return rows;
+    }
+
+    /**
+     * A sweep of single-pair AtP jobs, each returning every effect per position, in-process (threads submitting to
+     * the server's own device) against one Sweep stream through gRPC, alternated.
+     */
+    private List<Benchmark.Row> eachPairSweep(
+            ManagedChannel channel, Device device, String model, Random random, ModelConfig config) {
+        // Fresh pairs every run: the device's clean cache would serve repeated ones.
+        Supplier<List<PromptPair>> fresh = () -> IntStream.range(0, sweepPairs)
+                .mapToObj(i -> pair(random, config))
+                .toList();
+        NodeSet nodes = NodeSet.attentionAndNeurons();
+        long expected = sweepPairs * nodes.count(config, tokens);
+        ExecutorService pool = Executors.newFixedThreadPool(Benchmark.SWEEP_WINDOW);
+        double[] both;
+        try {
+            both = interleavedMedians(
+                    () -> {
+                        List<dev.patchbay.nodes.PromptPair> pairs = fresh.get().stream()
+                                .map(ServiceBenchmark::domain)
+                                .toList();
+                        expect(expected, PerPairSweep.inProcess(device, pairs, nodes, pool));
+                    },
+                    () -> {
+                        List<AttributeRequest> jobs = fresh.get().stream()
+                                .map(p -> AttributeRequest.newBuilder()
+                                        .setModel(model)
+                                        .addPairs(p)
+                                        .setMethod(Method.ATP)
+                                        .setNodes(nodes())
+                                        .build())
+                                .toList();
+                        expect(expected, PerPairSweep.served(channel, jobs));
+                    });
+        } finally {
+            pool.shutdownNow();
+        }
+        String what = String.format("%d pairs, %d at once", sweepPairs, Benchmark.SWEEP_WINDOW);
+        return List.of(
+                new Benchmark.Row(
+                        "AtP of each pair, every effect returned, in-process",
+                        both[0],
+                        0,
+                        String.format("%s: %.2f pairs/s", what, sweepPairs / both[0])),
+                new Benchmark.Row(
+                        "the same through gRPC, one Sweep stream",
+                        both[1],
+                        0,
+                        String.format(
+                                "%s: %.2f pairs/s; overhead %+.1f%%",
+                                what, sweepPairs / both[1], 100 * (both[1] / both[0] - 1))));
+    }
+
+    private static void expect(long expected, long effects) {
+        if (effects != expected) {
+            throw new IllegalStateException(effects + " effects returned, " + expected + " expected");
+        }
     }
 
     private static dev.patchbay.proto.v1.NodeSet nodes() {

@@ -67,21 +67,37 @@ public final class TorchReference {
         rows.add(compareOps(
                 prefix + "ops issued, forward", r.getAsJsonObject("forward_ops"), ours.get(Benchmark.FORWARD_OPS)));
         rows.add(compareOps(prefix + "ops issued, AtP", r.getAsJsonObject("atp_ops"), ours.get(Benchmark.ATP_OPS)));
-        double pairsPerSecond = r.get("sweep_pairs_per_s").getAsDouble();
-        double sweepSeconds = r.get("sweep_pairs").getAsInt() / pairsPerSecond;
-        Benchmark.Row sweep = ours.get(Benchmark.SWEEP);
-        rows.add(new Benchmark.Row(
-                prefix + "AtP sweep, " + r.get("sweep_pairs").getAsInt() + " pairs",
-                sweepSeconds,
-                sweepSeconds / forward,
-                sweep == null
+        int pairs = r.get("sweep_pairs").getAsInt();
+        rows.add(comparePairs(
+                prefix + "AtP sweep, " + pairs + " pairs",
+                pairs,
+                r.get("sweep_pairs_per_s").getAsDouble(),
+                forward,
+                ours.get(Benchmark.SWEEP)));
+        rows.add(comparePairs(
+                prefix + "AtP of each pair, every effect returned, " + pairs + " pairs",
+                pairs,
+                r.get("sweep_each_pairs_per_s").getAsDouble(),
+                forward,
+                ours.get(Benchmark.SWEEP_EACH)));
+        return rows;
+    }
+
+    /** A sweep's throughput beside Patchbay's row for the same pairs (target: more pairs per second). */
+    private static Benchmark.Row comparePairs(
+            String name, int pairs, double pairsPerSecond, double forward, Benchmark.Row patchbay) {
+        double seconds = pairs / pairsPerSecond;
+        return new Benchmark.Row(
+                name,
+                seconds,
+                seconds / forward,
+                patchbay == null
                         ? String.format("%.2f pairs/s", pairsPerSecond)
                         : String.format(
                                 "%.2f pairs/s; Patchbay %.2f (%.2fx; target: faster)",
                                 pairsPerSecond,
-                                sweepPairs / sweep.medianSeconds(),
-                                sweepPairs / sweep.medianSeconds() / pairsPerSecond)));
-        return rows;
+                                pairs / patchbay.medianSeconds(),
+                                pairs / patchbay.medianSeconds() / pairsPerSecond));
     }
 
     /** The reference's op counts beside Patchbay's (whose row says them in its target column). */
