@@ -7,10 +7,11 @@ import com.github.benmanes.caffeine.cache.Caffeine;
 import com.github.benmanes.caffeine.cache.RemovalCause;
 import com.github.benmanes.caffeine.cache.stats.CacheStats;
 import dev.patchbay.model.ComputeContext;
+import dev.patchbay.model.Scoped;
 import dev.patchbay.nodes.Metric;
 import dev.patchbay.nodes.NodeSet;
-import dev.patchbay.passes.CleanSide;
 import dev.patchbay.passes.GradientVariant;
+import dev.patchbay.passes.PackedCleanSide;
 import java.util.Arrays;
 import java.util.HashMap;
 import java.util.Map;
@@ -20,8 +21,9 @@ import java.util.Set;
  * What clean prompts cost once, kept for the next request with the same prompt: a clean forward's activations
  * (every layer's residual stream and the logits), and, per metric and node set, the clean side of an AtP pass
  * (activations and metric gradients at the node sites). Keyed by model and token ids, weighed in bytes of
- * native memory. An entry owns its arrays (in its own manager) and frees them when evicted; callers get
- * copies, so an eviction never pulls memory from under a running pass. Only the device thread touches it.
+ * native memory. An entry owns its arrays (in its own manager) and frees them when evicted; callers get copies
+ * (a forward's activations) or views (a clean side, which the pass then joins into its batch), owned by their own
+ * scope either way, so an eviction never pulls memory from under a running pass. Only the device thread touches it.
  */
 public final class CleanCache implements AutoCloseable {
     /** A model, a clean prompt, and what was kept of it. */
@@ -49,12 +51,10 @@ public final class CleanCache implements AutoCloseable {
     record AtPCleanSide(GradientVariant variant, NodeSet nodes, Metric metric, int metricPosition) implements Kept {}
 
     private static final String LOGITS = "#logits";
-    private static final String REFERENCE = "#reference";
-    private static final String GRADIENT = "#gradient:";
 
-    /** Arrays (and a metric value, for clean sides) owned by one manager. */
-    private record Entry(NDManager manager, Map<String, NDArray> arrays, double metric, long bytes) {
-        static Entry of(ComputeContext compute, Map<String, NDArray> arrays, double metric) {
+    /** A forward's arrays, or a packed AtP clean side, owned by one manager. */
+    private record Entry(NDManager manager, Map<String, NDArray> arrays, PackedCleanSide packed, long bytes) {
+        static Entry of(ComputeContext compute, Map<String, NDArray> arrays) {
             NDManager manager = compute.newScope();
             Map<String, NDArray> own = new HashMap<>();
             long bytes = 0;
@@ -63,7 +63,7 @@ public final class CleanCache implements AutoCloseable {
                 bytes += e.getValue().getShape().size()
                         * e.getValue().getDataType().getNumOfBytes();
             }
-            return new Entry(manager, own, metric, bytes);
+            return new Entry(manager, own, null, bytes);
         }
     }
 
@@ -103,7 +103,7 @@ public final class CleanCache implements AutoCloseable {
     void putActivations(Key key, Map<String, NDArray> sites, NDArray logits) {
         Map<String, NDArray> arrays = new HashMap<>(sites);
         arrays.put(LOGITS, logits);
-        cache.put(key, Entry.of(compute, arrays, 0));
+        cache.put(key, Entry.of(compute, arrays));
     }
 
     /** Whether one pair's AtP clean side is cached (a look that counts as neither hit nor miss). */
@@ -111,35 +111,27 @@ public final class CleanCache implements AutoCloseable {
         return cache.asMap().containsKey(key);
     }
 
-    /** A copy of one pair's AtP clean side into {@code scope}, or null. */
-    CleanSide cleanSide(Key key, NDManager scope) {
+    /**
+     * One pair's AtP clean side, or null: views owned by {@code scope}, which keep the memory alive should the entry
+     * be evicted before the pass that reads them ends (a view costs no copy).
+     */
+    PackedCleanSide cleanSide(Key key, NDManager scope) {
         Entry e = cache.getIfPresent(key);
-        if (e == null) {
+        if (e == null || e.packed() == null) {
             return null;
         }
-        Map<String, NDArray> activations = new HashMap<>();
-        Map<String, NDArray> gradients = new HashMap<>();
-        e.arrays().forEach((name, a) -> {
-            if (name.startsWith(GRADIENT)) {
-                gradients.put(name.substring(GRADIENT.length()), copyInto(a, scope));
-            } else if (!name.equals(REFERENCE)) {
-                activations.put(name, copyInto(a, scope));
-            }
-        });
-        return new CleanSide(
-                activations,
-                Set.copyOf(gradients.keySet()),
-                gradients::get,
-                new double[] {e.metric()},
-                copyInto(e.arrays().get(REFERENCE), scope));
+        PackedCleanSide kept = e.packed();
+        return new PackedCleanSide(
+                kept.layout(),
+                kept.parts().stream().map(p -> Scoped.view(scope, p)).toList(),
+                kept.metric());
     }
 
-    void putCleanSide(Key key, CleanSide side) {
-        Map<String, NDArray> arrays = new HashMap<>(side.activations());
-        side.gradientSites()
-                .forEach(s -> arrays.put(GRADIENT + s, side.gradients().apply(s)));
-        arrays.put(REFERENCE, side.reference());
-        cache.put(key, Entry.of(compute, arrays, side.metrics()[0]));
+    /** Keeps one pair's packed AtP clean side; the entry takes over its arrays (no copy). */
+    void putCleanSide(Key key, PackedCleanSide side) {
+        NDManager manager = compute.newScope();
+        side.parts().forEach(p -> p.attach(manager));
+        cache.put(key, new Entry(manager, Map.of(), side, side.bytes()));
     }
 
     private static NDArray copyInto(NDArray a, NDManager manager) {

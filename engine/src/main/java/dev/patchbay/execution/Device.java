@@ -10,7 +10,6 @@ import dev.patchbay.model.KvCache;
 import dev.patchbay.model.TokenBatch;
 import dev.patchbay.nodes.PromptPair;
 import dev.patchbay.passes.CircuitBatch;
-import dev.patchbay.passes.CleanSide;
 import dev.patchbay.passes.EdgeEstimate;
 import dev.patchbay.passes.EdgeEstimates;
 import dev.patchbay.passes.EdgeEstimator;
@@ -20,6 +19,7 @@ import dev.patchbay.passes.GradientEstimates;
 import dev.patchbay.passes.GradientEstimator;
 import dev.patchbay.passes.GradientVariant;
 import dev.patchbay.passes.GradientWork;
+import dev.patchbay.passes.PackedCleanSide;
 import dev.patchbay.passes.PassMemory;
 import dev.patchbay.passes.PassRunner;
 import dev.patchbay.passes.PatchBatch;
@@ -501,9 +501,9 @@ public final class Device implements AutoCloseable {
             }
             List<CleanCache.Key> keys = keys(merged.pairs(), merged);
             try (NDManager scope = model.compute().newScope()) {
-                List<CleanSide> hits = new ArrayList<>();
+                List<PackedCleanSide> hits = new ArrayList<>();
                 for (CleanCache.Key key : keys) {
-                    CleanSide hit = cache.cleanSide(key, scope);
+                    PackedCleanSide hit = cache.cleanSide(key, scope);
                     if (hit == null) {
                         break;
                     }

@@ -26,10 +26,14 @@ public final class GradientEstimator {
     /**
      * Runs {@code work}. With {@code cached} (one clean side per pair, all of one length; not for GradDrop, which
      * needs the live graph) only the noise forward runs; otherwise the clean sides computed are handed to
-     * {@code computed}, if given, before they are freed.
+     * {@code computed}, if given, packed in arrays of the caller's to keep (attach them elsewhere, or they are freed
+     * with the pass).
      */
     public static GradientEstimates run(
-            HookedTransformer model, GradientWork work, List<CleanSide> cached, Consumer<List<CleanSide>> computed) {
+            HookedTransformer model,
+            GradientWork work,
+            List<PackedCleanSide> cached,
+            Consumer<List<PackedCleanSide>> computed) {
         long start = System.nanoTime();
         PairBatch batch = PairBatch.of(work.pairs());
         int layers = model.config().nLayers();
@@ -52,9 +56,9 @@ public final class GradientEstimator {
                                 batch,
                                 work.nodes(),
                                 work.variant().qkFix(),
-                                CleanSide.stack(scope, cached))) {
+                                CleanSide.unpack(scope, cached))) {
             if (computed != null && cached == null) {
-                computed.accept(pass.cleanRows());
+                computed.accept(pass.packedCleanRows());
             }
             Map<BlockKey, NDArray> onDevice = new LinkedHashMap<>();
             double passes;

@@ -174,16 +174,11 @@ final class GradientPass implements AutoCloseable {
         }
     }
 
-    /** Each pair's clean side, for a cache: the estimates' sites only, with the gradients as they are now. */
-    List<CleanSide> cleanRows() {
+    /** Each pair's clean side packed for a cache: the estimates' sites only, with the gradients as they are now. */
+    List<PackedCleanSide> packedCleanRows() {
         Map<String, NDArray> activations = new HashMap<>();
         cleanSites.forEach(s -> activations.put(s, clean.activations().get(s)));
-        CleanSide batch = new CleanSide(activations, gradientSites, clean.gradients(), cleanMetrics, clean.reference());
-        List<CleanSide> rows = new ArrayList<>();
-        for (int r = 0; r < cleanMetrics.length; r++) {
-            rows.add(batch.row(r));
-        }
-        return rows;
+        return new CleanSide(activations, gradientSites, clean.gradients(), cleanMetrics, clean.reference()).packRows();
     }
 
     List<BlockKey> groups() {

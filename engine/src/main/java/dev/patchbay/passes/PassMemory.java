@@ -34,9 +34,13 @@ public final class PassMemory {
     private static final int QK_FIX_KEPT_PER_LAYER = 7;
 
     private static final int QK_FIX_PREPARATION = 40;
-    /** Values kept per node site and position for the AtP family: clean and noise activations, gradient,
-     * difference, product, and the host copy. */
-    private static final int GRADIENT_SITE_COPIES = 6;
+    /**
+     * Values per node site and position the AtP family holds at its peak, when the clean side is packed for the cache
+     * (right after the backward): clean and noise activations, gradient and difference, the packed clean side's
+     * concatenation of activations and gradients (two) and each pair's copy of it (two). Later, while estimating:
+     * the four, a product, the estimates and their concatenation for the read-back.
+     */
+    private static final int GRADIENT_SITE_COPIES = 8;
 
     /**
      * Edge estimates: copies of the split inputs [T, heads, d_model] per layer, and of the writers' changes [T,

@@ -16,16 +16,14 @@ import dev.patchbay.model.TokenBatch;
 import dev.patchbay.nodes.Metric;
 import dev.patchbay.nodes.NodeSet;
 import dev.patchbay.nodes.PromptPair;
-import dev.patchbay.passes.CleanSide;
 import dev.patchbay.passes.GradientEstimator;
 import dev.patchbay.passes.GradientVariant;
 import dev.patchbay.passes.GradientWork;
+import dev.patchbay.passes.PackedCleanSide;
 import dev.patchbay.passes.PatchBatch;
 import dev.patchbay.passes.PatchRow;
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.List;
-import java.util.Map;
 import java.util.Set;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -100,26 +98,19 @@ class ArrayOwnershipTest {
                 nodes,
                 GradientVariant.ATP_QK_FIX);
         try (NDManager cache = NDManager.newBaseManager("PyTorch")) {
-            List<CleanSide> cached = new ArrayList<>();
-            GradientEstimator.run(model, work, null, sides -> sides.forEach(s -> cached.add(copy(s, cache))));
+            List<PackedCleanSide> cached = new ArrayList<>();
+            // As the cache does: it takes the packed arrays over.
+            GradientEstimator.run(
+                    model,
+                    work,
+                    null,
+                    sides -> sides.forEach(s -> {
+                        s.parts().forEach(p -> p.attach(cache));
+                        cached.add(s);
+                    }));
             int before = cache.getManagedArrays().size();
             GradientEstimator.run(model, work, cached, null);
             assertEquals(before, cache.getManagedArrays().size(), "a batch left arrays with its cached clean sides");
         }
-    }
-
-    private static CleanSide copy(CleanSide side, NDManager manager) {
-        Map<String, NDArray> acts = new HashMap<>();
-        side.activations().forEach((s, a) -> acts.put(s, copy(a, manager)));
-        Map<String, NDArray> grads = new HashMap<>();
-        side.gradientSites().forEach(s -> grads.put(s, copy(side.gradients().apply(s), manager)));
-        return new CleanSide(
-                acts, side.gradientSites(), grads::get, side.metrics().clone(), copy(side.reference(), manager));
-    }
-
-    private static NDArray copy(NDArray a, NDManager manager) {
-        NDArray c = a.duplicate();
-        c.attach(manager);
-        return c;
     }
 }
