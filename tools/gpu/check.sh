@@ -3,8 +3,8 @@
 # builds DJL's JNI against that PyTorch, runs Patchbay on cuda and on the same machine's CPU, compares logits and
 # AtP* effects, measures fp16 and bf16 against fp32 on the GPU, and benchmarks (the GPT-2 shape beside plain
 # PyTorch, the 1B Llama shape, and edge attribution); the report goes to $OUT (default gpu-report/).
-# PARTS="parity" (or "bench", "narrow", "llama", "edges", "generation", any of them) runs a part alone, for calls
-# with a time limit.
+# PARTS="parity" (or "bench", "service", "narrow", "llama", "edges", "generation", any of them) runs a part alone,
+# for calls with a time limit.
 #
 # It needs the folder that tools/gpu/make-carry.sh prepares (default gpu-carry/, or PATCHBAY_GPU_CARRY): a Java
 # runtime and the jar without CPU natives (bundle.tar.xz), the bundled model, DJL's native sources and JNI headers.
@@ -41,10 +41,11 @@ ln -s "$(find "$site/nvidia" -name 'libcudart.so*' | head -1)" "$cudart/libcudar
 run() { "$java" -Djna.library.path="$cudart" -Dai.djl.offline=true -jar "$jar" "$@"; }
 
 # PARTS picks what runs (default all of them), so that the check can be split over calls with a time limit:
-# parity (cuda against cpu, and fp16/bf16 against fp32), bench (the GPT-2 shape beside plain PyTorch), narrow (the
+# parity (cuda against cpu, and fp16/bf16 against fp32), bench (the GPT-2 shape beside plain PyTorch), service (the
+# same through gRPC), narrow (the
 # per-op cost beside plain PyTorch's), llama (the 1B Llama shape), edges (EAP and AtP* on edges, cuda against cpu, and bench --section edges), generation (greedy
 # generation with an intervention, cuda against cpu, and bench --section generation).
-parts=" ${PARTS:-parity bench narrow llama edges generation} "
+parts=" ${PARTS:-parity bench service narrow llama edges generation} "
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee -a "$out/report.txt"
 if [[ "$parts" == *" parity "* ]]; then
   model="$carry/model"
@@ -101,6 +102,16 @@ if [[ "$parts" == *" bench "* ]]; then
   cat "$out/bench-cuda.txt" >> "$out/report.txt"
   awk '{ n++; sum += $1; if ($1 > max) max = $1 } END { if (n) printf "GPU utilisation during the bench: mean %.0f%%, max %d%% over %d s\n", sum / n, max, n }' \
     "$out/utilisation.txt" | tee -a "$out/report.txt"
+fi
+if [[ "$parts" == *" service "* ]]; then
+  # Through gRPC on the GPU: AtP* served against in-process, concurrent clients, the clean cache, and a sweep of 256
+  # single-pair jobs (every pair's per-position effects returned) on one Sweep stream against the same in-process.
+  # The Python client rows say "not measured" where python3 lacks grpcio.
+  timeout "${SERVICE_SECONDS:-200}" "$java" -Djna.library.path="$cudart" -Dai.djl.offline=true \
+    -Dpatchbay.home="$root" -jar "$jar" bench --device cuda --section service --repeats 3 --pairs 256 \
+    --out "$out/bench-cuda-service.json" > "$out/bench-cuda-service.txt" 2>&1 \
+    || echo "the service bench did not finish in ${SERVICE_SECONDS:-200} s" >> "$out/report.txt"
+  cat "$out/bench-cuda-service.txt" >> "$out/report.txt"
 fi
 if [[ "$parts" == *" narrow "* ]]; then
   # GPT-2 small's ops at d_model 48 and 16 tokens, beside plain PyTorch on the same GPU: almost no arithmetic, so

@@ -21,7 +21,8 @@ public record ServerLimits(
         int sweepWindow,
         int maxTextChars) {
     public static ServerLimits defaults() {
-        // 64 Ki characters is 32 per token for a prompt of the 2048 tokens allowed.
-        return new ServerLimits(16 << 20, 4096, 2048, 2_000_000, 64, 8, 64 << 10);
+        // 64 Ki characters is 32 per token for a prompt of the 2048 tokens allowed. A sweep window of 32 is the
+        // default batch's rows: a sweep of single-pair jobs can fill a batch (a window of 8 capped them at 8 pairs).
+        return new ServerLimits(16 << 20, 4096, 2048, 2_000_000, 64, 32, 64 << 10);
     }
 }
