@@ -227,7 +227,10 @@ public final class Benchmark {
                         pair.metric()));
             }
             double sweep = median(method(model, new AtP(false, 16), distribution, nodes));
-            double each = eachPair(model, random, pair.metric(), nodes);
+            Supplier<List<PromptPair>> fresh = () -> randomPairs(random, config, pair.metric());
+            long expected = sweepPairs * nodes.count(config, tokens);
+            double each = median(repeats, () -> expect(expected, PerPairSweep.batched(model, fresh.get(), nodes)));
+            double jobs = eachPairAsJobs(model, fresh, nodes, expected);
 
             List<Row> rows = new ArrayList<>();
             rows.add(new Row(FORWARD, forward, 1, ""));
@@ -256,36 +259,51 @@ public final class Benchmark {
                     SWEEP_EACH,
                     each,
                     each / forward,
-                    String.format("%d pairs, %d at once: %.2f pairs/s", sweepPairs, SWEEP_WINDOW, sweepPairs / each)));
+                    String.format("%d pairs, %d a call: %.2f pairs/s", sweepPairs, SWEEP_WINDOW, sweepPairs / each)));
+            rows.add(new Row(
+                    SWEEP_EACH + ", as single-pair jobs",
+                    jobs,
+                    jobs / forward,
+                    String.format(
+                            "through the device's queue, %d at once: %.2f pairs/s", SWEEP_WINDOW, sweepPairs / jobs)));
             return rows;
         }
     }
 
     /**
-     * The median time of a sweep of single-pair AtP jobs over {@code sweepPairs} pairs, {@link #SWEEP_WINDOW} at a
-     * time through a {@link Device} (which merges their passes), every pair's per-position effects returned. Fresh
-     * pairs every run: the device's clean cache would serve repeated ones (a sweep's prompts are its own).
+     * The median time of a sweep of single-pair AtP jobs, {@link #SWEEP_WINDOW} at a time through a {@link Device}
+     * (which merges their passes into batches, as the server does for a Sweep), every pair's per-position effects
+     * returned.
      */
-    private double eachPair(HookedTransformer model, Random random, Metric metric, NodeSet nodes) {
-        ModelConfig config = model.config();
-        long expected = sweepPairs * nodes.count(config, tokens);
+    private double eachPairAsJobs(
+            HookedTransformer model, Supplier<List<PromptPair>> fresh, NodeSet nodes, long expected) {
         ExecutorService pool = Executors.newFixedThreadPool(SWEEP_WINDOW);
         try (Device device = new Device("bench", model, SchedulerConfig.defaults())) {
-            return median(repeats, () -> {
-                List<PromptPair> fresh = new ArrayList<>();
-                for (int p = 0; p < sweepPairs; p++) {
-                    fresh.add(new PromptPair(
-                            random.ints(tokens, 0, config.vocabSize()).toArray(),
-                            random.ints(tokens, 0, config.vocabSize()).toArray(),
-                            metric));
-                }
-                long effects = PerPairSweep.inProcess(device, fresh, nodes, pool);
-                if (effects != expected) {
-                    throw new IllegalStateException(effects + " effects returned, " + expected + " expected");
-                }
-            });
+            return median(repeats, () -> expect(expected, PerPairSweep.inProcess(device, fresh.get(), nodes, pool)));
         } finally {
             pool.shutdownNow();
+        }
+    }
+
+    /**
+     * {@code sweepPairs} new random pairs: each run of a sweep gets its own, since the device's clean cache would
+     * serve repeated ones (a sweep's prompts are its own).
+     */
+    private List<PromptPair> randomPairs(Random random, ModelConfig config, Metric metric) {
+        List<PromptPair> pairs = new ArrayList<>();
+        for (int p = 0; p < sweepPairs; p++) {
+            pairs.add(new PromptPair(
+                    random.ints(tokens, 0, config.vocabSize()).toArray(),
+                    random.ints(tokens, 0, config.vocabSize()).toArray(),
+                    metric));
+        }
+        return pairs;
+    }
+
+    /** Fails a sweep that returned fewer or more effects than it should, instead of timing it as fast. */
+    static void expect(long expected, long effects) {
+        if (effects != expected) {
+            throw new IllegalStateException(effects + " effects returned, " + expected + " expected");
         }
     }
 

@@ -3,9 +3,15 @@ package dev.patchbay.research.bench;
 import dev.patchbay.attribution.AtP;
 import dev.patchbay.attribution.AttributionListener;
 import dev.patchbay.execution.Device;
+import dev.patchbay.model.HookedTransformer;
 import dev.patchbay.nodes.EffectBlock;
 import dev.patchbay.nodes.NodeSet;
 import dev.patchbay.nodes.PromptPair;
+import dev.patchbay.passes.GradientEstimates;
+import dev.patchbay.passes.GradientVariant;
+import dev.patchbay.passes.GradientWork;
+import dev.patchbay.passes.PairBatch;
+import dev.patchbay.passes.PassRunner;
 import dev.patchbay.proto.v1.AttributeRequest;
 import dev.patchbay.proto.v1.PatchbayGrpc;
 import dev.patchbay.proto.v1.SweepEvent;
@@ -24,13 +30,32 @@ import java.util.concurrent.atomic.AtomicReference;
 
 /**
  * AtP's signed effect of every node at every position for each pair of a sweep on its own: the result a
- * researcher asks for per prompt (the paper's eq. 4), not a distribution's mean. Each pair is a job of its own and
- * a window of them is in flight, so the device merges their passes into batches of up to the window's pairs, as the
- * server does for a sweep of single-pair jobs. Both ways return how many effects came back: a run that returned
- * fewer than it should fails instead of passing as fast.
+ * researcher asks for per prompt (the paper's eq. 4), not a distribution's mean. Three ways: the engine's passes
+ * called with a batch of pairs; each pair a job of its own with a window of them in flight, so that the device merges
+ * their passes into batches, as the server does for a sweep of single-pair jobs; and such a sweep through gRPC. Each
+ * returns how many effects came back, so that a run that returned fewer than it should fails instead of passing as
+ * fast.
  */
 final class PerPairSweep {
     private PerPairSweep() {}
+
+    /**
+     * In-process, the engine alone: {@link Benchmark#SWEEP_WINDOW} pairs a call to the passes, each pair's estimates
+     * returned as its own rows (what the device runs for a merged batch of single-pair jobs).
+     */
+    static long batched(HookedTransformer model, List<PromptPair> pairs, NodeSet nodes) {
+        PassRunner runner = PassRunner.direct(model);
+        long effects = 0;
+        for (List<PromptPair> batch : PairBatch.split(pairs, Benchmark.SWEEP_WINDOW)) {
+            GradientEstimates e = runner.gradients(new GradientWork(batch, nodes, GradientVariant.ATP));
+            for (double[][] rows : e.estimates().values()) {
+                for (double[] row : rows) {
+                    effects += row.length;
+                }
+            }
+        }
+        return effects;
+    }
 
     /** In-process: each pair's AtP on a thread of {@code pool} (its size is the window), through the device's queue. */
     static long inProcess(Device device, List<PromptPair> pairs, NodeSet nodes, ExecutorService pool) {

@@ -193,7 +193,7 @@ public final class ServiceBenchmark {
                         List<dev.patchbay.nodes.PromptPair> pairs = fresh.get().stream()
                                 .map(ServiceBenchmark::domain)
                                 .toList();
-                        expect(expected, PerPairSweep.inProcess(device, pairs, nodes, pool));
+                        Benchmark.expect(expected, PerPairSweep.inProcess(device, pairs, nodes, pool));
                     },
                     () -> {
                         List<AttributeRequest> jobs = fresh.get().stream()
@@ -204,7 +204,7 @@ public final class ServiceBenchmark {
                                         .setNodes(nodes())
                                         .build())
                                 .toList();
-                        expect(expected, PerPairSweep.served(channel, jobs));
+                        Benchmark.expect(expected, PerPairSweep.served(channel, jobs));
                     });
         } finally {
             pool.shutdownNow();
@@ -223,12 +223,6 @@ public final class ServiceBenchmark {
                         String.format(
                                 "%s: %.2f pairs/s; overhead %+.1f%%",
                                 what, sweepPairs / both[1], 100 * (both[1] / both[0] - 1))));
-    }
-
-    private static void expect(long expected, long effects) {
-        if (effects != expected) {
-            throw new IllegalStateException(effects + " effects returned, " + expected + " expected");
-        }
     }
 
     private static dev.patchbay.proto.v1.NodeSet nodes() {
