@@ -15,6 +15,7 @@ import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
 import java.util.TreeSet;
+import java.util.function.BiConsumer;
 import java.util.function.Function;
 
 /**
@@ -40,7 +41,7 @@ public record CleanSide(
         List<DataType> types = new ArrayList<>();
         List<NDList> flattened = new ArrayList<>();
         List<Long> widths = new ArrayList<>();
-        java.util.function.BiConsumer<PackedCleanSide.Kind, Map.Entry<String, NDArray>> add = (kind, e) -> {
+        BiConsumer<PackedCleanSide.Kind, Map.Entry<String, NDArray>> add = (kind, e) -> {
             NDArray a = e.getValue();
             int part = types.indexOf(a.getDataType());
             if (part < 0) {
