@@ -104,11 +104,12 @@ if [[ "$parts" == *" bench "* ]]; then
     "$out/utilisation.txt" | tee -a "$out/report.txt"
 fi
 if [[ "$parts" == *" service "* ]]; then
-  # Through gRPC on the GPU: AtP* served against in-process, concurrent clients, the clean cache, and a sweep of 256
-  # single-pair jobs (every pair's per-position effects returned) on one Sweep stream against the same in-process.
+  # Through gRPC on the GPU: AtP* served against in-process, concurrent clients, the clean cache, and a sweep of 64
+  # single-pair jobs (every pair's per-position effects returned, 9.7 MB of protobuf each) on one Sweep stream
+  # against the same in-process.
   # The Python client rows say "not measured" where python3 lacks grpcio.
   timeout "${SERVICE_SECONDS:-200}" "$java" -Djna.library.path="$cudart" -Dai.djl.offline=true \
-    -Dpatchbay.home="$root" -jar "$jar" bench --device cuda --section service --repeats 3 --pairs 256 \
+    -Dpatchbay.home="$root" -jar "$jar" bench --device cuda --section service --repeats 3 --pairs 64 \
     --out "$out/bench-cuda-service.json" > "$out/bench-cuda-service.txt" 2>&1 \
     || echo "the service bench did not finish in ${SERVICE_SECONDS:-200} s" >> "$out/report.txt"
   cat "$out/bench-cuda-service.txt" >> "$out/report.txt"
