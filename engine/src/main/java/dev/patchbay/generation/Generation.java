@@ -29,9 +29,9 @@ import java.util.stream.IntStream;
  * prompt in one batch, each against its own cache's keys and values, which hold what the interventions made of the
  * earlier positions, so a change at an early position reaches later steps as it would without a cache (an
  * intervention on attention scores or patterns keeps each cache's steps apart: their key axes differ). Without it,
- * every step recomputes every sequence whole (the oracle the cache is tested against). Greedy where the temperature is 0, else sampled (temperature,
- * top-k, top-p) from one generator per prompt seeded from the seed and the prompt's index, so a prompt's sample
- * does not depend on what it is batched with.
+ * every step recomputes every sequence whole (the oracle the cache is tested against). Greedy where the
+ * temperature is 0, else sampled (temperature, top-k, top-p) from one generator per prompt seeded from the seed and
+ * the prompt's index, so a prompt's sample does not depend on what it is batched with.
  */
 public final class Generation {
     private Generation() {}

@@ -25,8 +25,9 @@ import java.util.Set;
 /**
  * The passes the AtP family shares for a batch of pairs: a noise forward, a clean forward whose graph is kept,
  * and the full backward of the metric. Both forwards unembed only each row's metric position, so neither they
- * nor the backward pay for logits the metric does not read (KL over the vocabulary at that position is exact). It then turns whatever gradients the graph's leaves hold into per-node
- * estimates, (n(noise) - n(clean)) . dMetric/dn (eq. 4), or the QK fix for queries and keys (eqs. 6-10).
+ * nor the backward pay for logits the metric does not read (KL over the vocabulary at that position is exact). It
+ * then turns whatever gradients the graph's leaves hold into per-node estimates, (n(noise) - n(clean)) .
+ * dMetric/dn (eq. 4), or the QK fix for queries and keys (eqs. 6-10).
  */
 final class GradientPass implements AutoCloseable {
     private final ModelConfig config;
@@ -199,10 +200,9 @@ final class GradientPass implements AutoCloseable {
 
     /**
      * Signed estimates [pair, node] of one group (on the device, in {@link #estimateType}) from the gradients the
-     * leaves hold now.
-     * Computed in a scope of its own, closed on return: GradDrop asks once per variant, and the products over
-     * every coordinate would otherwise stay until the pass ends. The result belongs to the pass; the caller may
-     * close it.
+     * leaves hold now. Computed in a scope of its own, closed on return: GradDrop asks once per variant, and the
+     * products over every coordinate would otherwise stay until the pass ends. The result belongs to the pass; the
+     * caller may close it.
      */
     NDArray estimates(BlockKey g) {
         try (NDManager work = scope.newSubManager()) {

@@ -66,16 +66,8 @@ public final class ServiceBenchmark {
         try (NDManager weights = compute.newScope()) {
             HookedTransformer model = HookedTransformer.build(config, new RandomWeights(weights), weights);
             LoadedModel loaded = LoadedModel.inMemory("gpt2-small-random", model);
-            ServerLimits d = ServerLimits.defaults();
             // The sweep rows run Benchmark.SWEEP_WINDOW single-pair jobs at once, in-process and through gRPC alike.
-            ServerLimits limits = new ServerLimits(
-                    d.maxRequestBytes(),
-                    d.maxPairs(),
-                    d.maxTokens(),
-                    d.maxPatchedRuns(),
-                    d.maxConcurrentJobs(),
-                    Benchmark.SWEEP_WINDOW,
-                    d.maxTextChars());
+            ServerLimits limits = ServerLimits.defaults().withSweepWindow(Benchmark.SWEEP_WINDOW);
             PatchbayServer server =
                     PatchbayServer.start(0, Map.of(loaded.name(), loaded), SchedulerConfig.defaults(), limits);
             ManagedChannel channel = Grpc.newChannelBuilderForAddress(

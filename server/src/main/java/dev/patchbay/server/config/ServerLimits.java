@@ -20,6 +20,12 @@ public record ServerLimits(
         int maxConcurrentJobs,
         int sweepWindow,
         int maxTextChars) {
+    /** These limits with another sweep window. */
+    public ServerLimits withSweepWindow(int window) {
+        return new ServerLimits(
+                maxRequestBytes, maxPairs, maxTokens, maxPatchedRuns, maxConcurrentJobs, window, maxTextChars);
+    }
+
     public static ServerLimits defaults() {
         // 64 Ki characters is 32 per token for a prompt of the 2048 tokens allowed. A sweep window of 32 is the
         // default batch's rows: a sweep of single-pair jobs can fill a batch (a window of 8 capped them at 8 pairs).
