@@ -13,9 +13,11 @@ import dev.patchbay.nodes.Node;
 import dev.patchbay.nodes.NodeKind;
 import dev.patchbay.nodes.NodeSet;
 import dev.patchbay.nodes.PromptPair;
+import dev.patchbay.passes.ForwardPass;
 import dev.patchbay.passes.MetricBatch;
 import dev.patchbay.passes.PairBatch;
 import dev.patchbay.passes.PassRunner;
+import dev.patchbay.passes.PatchBatch;
 import dev.patchbay.passes.PatchRow;
 import java.util.ArrayList;
 import java.util.LinkedHashSet;
@@ -96,9 +98,9 @@ public final class ActivationPatching implements AttributionMethod {
                                     pair.metricPosition(),
                                     runs.reference));
                         }
-                        PassRunner.RowResults results = runner.patchRows(batch);
+                        double[] metrics = runner.run(new PatchBatch(batch));
                         for (int r = 0; r < rows; r++) {
-                            g.sums[from + r] += results.metrics()[r] - runs.cleanMetric;
+                            g.sums[from + r] += metrics[r] - runs.cleanMetric;
                         }
                         tally.rows(rows, (double) (config.nLayers() - g.layer) / config.nLayers());
                         listener.onProgress(tally.rows, total);
@@ -121,7 +123,7 @@ public final class ActivationPatching implements AttributionMethod {
 
     /** A pair's clean and noise runs with the metric's clean value and the clean log-probs (for KL). */
     record CleanAndNoise(
-            PassRunner.Activations clean, PassRunner.Activations noise, double cleanMetric, NDArray reference) {
+            ForwardPass.Activations clean, ForwardPass.Activations noise, double cleanMetric, NDArray reference) {
         static CleanAndNoise of(
                 PassRunner runner,
                 NDManager scope,
@@ -129,8 +131,8 @@ public final class ActivationPatching implements AttributionMethod {
                 Set<String> cleanSites,
                 Set<String> noiseSites,
                 Tally tally) {
-            PassRunner.Activations clean = runner.forward(scope, pair.clean(), cleanSites, true);
-            PassRunner.Activations noise = runner.forward(scope, pair.noise(), noiseSites, false);
+            ForwardPass.Activations clean = runner.run(new ForwardPass(scope, pair.clean(), cleanSites, true));
+            ForwardPass.Activations noise = runner.run(new ForwardPass(scope, pair.noise(), noiseSites, false));
             int[] position = {pair.metricPosition()};
             MetricBatch own = new MetricBatch(scope, List.of(pair.metric()), position, null);
             NDArray reference = own.atPositions(clean.logits()).logSoftmax(-1);

@@ -422,7 +422,7 @@ public final class CausalScrubbing implements AutoCloseable {
             runs += rows.size();
             for (int from = 0; from < rows.size(); from += chunk) {
                 List<ScrubBatch.Row> part = rows.subList(from, Math.min(rows.size(), from + chunk));
-                ScrubBatch.Output o = runner.scrubRows(values, part, readers);
+                ScrubBatch.Output o = runner.run(new ScrubBatch(values, part, readers));
                 for (int i = 0; i < part.size(); i++) {
                     int r = from + i;
                     if (!metric) {
@@ -472,8 +472,8 @@ public final class CausalScrubbing implements AutoCloseable {
         double[] out = new double[rows.size()];
         for (int from = 0; from < rows.size(); from += chunk) {
             List<ScrubBatch.Row> part = rows.subList(from, Math.min(rows.size(), from + chunk));
-            double[] m =
-                    runner.scrubRows(scope, part, hypothesis.graph.readers()).metrics();
+            double[] m = runner.run(new ScrubBatch(scope, part, hypothesis.graph.readers()))
+                    .metrics();
             System.arraycopy(m, 0, out, from, m.length);
         }
         return out;

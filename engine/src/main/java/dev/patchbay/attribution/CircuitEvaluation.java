@@ -11,6 +11,7 @@ import dev.patchbay.nodes.EdgeGraph;
 import dev.patchbay.nodes.PromptPair;
 import dev.patchbay.passes.CircuitBatch;
 import dev.patchbay.passes.EdgeSites;
+import dev.patchbay.passes.ForwardPass;
 import dev.patchbay.passes.PassRunner;
 import java.util.ArrayList;
 import java.util.List;
@@ -101,7 +102,8 @@ public final class CircuitEvaluation implements AutoCloseable {
                 for (PromptPair pair : pairs) {
                     noise.add(CircuitBatch.writerOutputs(
                             model,
-                            runner.forward(scope, pair.noise(), sites, false).sites()));
+                            runner.run(new ForwardPass(scope, pair.noise(), sites, false))
+                                    .sites()));
                 }
             }
             fixedValues = switch (ablation) {
@@ -161,7 +163,7 @@ public final class CircuitEvaluation implements AutoCloseable {
         double[] flat = new double[rows.size()];
         for (int from = 0; from < rows.size(); from += chunk) {
             List<CircuitBatch.Row> part = rows.subList(from, Math.min(rows.size(), from + chunk));
-            double[] m = runner.circuitRows(part, readers, writers);
+            double[] m = runner.run(new CircuitBatch(part, readers, writers));
             System.arraycopy(m, 0, flat, from, m.length);
         }
         double[][] out = new double[circuits.size()][pairs.size()];

@@ -9,6 +9,7 @@ import dev.patchbay.model.Precision;
 import dev.patchbay.nodes.PromptPair;
 import dev.patchbay.passes.CircuitBatch;
 import dev.patchbay.passes.EdgeSites;
+import dev.patchbay.passes.ForwardPass;
 import dev.patchbay.passes.PassRunner;
 import java.util.ArrayList;
 import java.util.LinkedHashSet;
@@ -30,7 +31,7 @@ record CleanWriters(NDArray outputs, List<NDArray> references) {
         NDList outputs = new NDList();
         List<NDArray> references = new ArrayList<>();
         for (PromptPair pair : pairs) {
-            PassRunner.Activations run = runner.forward(scope, pair.clean(), sites, true);
+            ForwardPass.Activations run = runner.run(new ForwardPass(scope, pair.clean(), sites, true));
             outputs.add(CircuitBatch.writerOutputs(runner.model(), run.sites()));
             references.add(Precision.widened(run.logits().get(new NDIndex("0, {}", pair.metricPosition())))
                     .logSoftmax(-1)

@@ -166,7 +166,7 @@ public final class EdgeAttribution {
         Cost cost = Cost.NONE;
         int done = 0;
         for (List<PromptPair> batch : PairBatch.split(pairs, s.maxRows())) {
-            EdgeEstimates e = runner.edgeGradients(new EdgeWork(batch, estimate, s.igSteps(), s.perPosition()));
+            EdgeEstimates e = runner.run(new EdgeWork(batch, estimate, s.igSteps(), s.perPosition()));
             positions = e.positions();
             for (double m : e.cleanMetrics()) {
                 clean += m;

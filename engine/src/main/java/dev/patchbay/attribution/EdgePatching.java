@@ -14,6 +14,7 @@ import dev.patchbay.nodes.PromptPair;
 import dev.patchbay.passes.EdgeSites;
 import dev.patchbay.passes.PairBatch;
 import dev.patchbay.passes.PassRunner;
+import dev.patchbay.passes.PatchBatch;
 import dev.patchbay.passes.PatchRow;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -117,9 +118,9 @@ public final class EdgePatching implements GroupPatching<Edge>, AutoCloseable {
                         for (int g : entry.getValue()) {
                             rows.add(row(sources, pairs.get(p), p, groups.get(g), layer));
                         }
-                        PassRunner.RowResults results = runner.patchRows(rows);
+                        double[] metrics = runner.run(new PatchBatch(rows));
                         for (int i = 0; i < rows.size(); i++) {
-                            perPair[entry.getValue().get(i) - from][p] = results.metrics()[i] - run.cleanMetric();
+                            perPair[entry.getValue().get(i) - from][p] = metrics[i] - run.cleanMetric();
                         }
                         tally.rows(rows.size(), (double) (config.nLayers() - layer) / config.nLayers());
                     }

@@ -32,7 +32,7 @@ final class GradientAttribution {
         // that back. A single pair's estimate is signed (eq. 4), so it comes back whole.
         boolean distribution = pairs.size() > 1;
         for (List<PromptPair> batch : PairBatch.split(pairs, maxRows)) {
-            GradientEstimates e = runner.gradients(
+            GradientEstimates e = runner.run(
                     distribution
                             ? GradientWork.summed(batch, nodes, variant)
                             : new GradientWork(batch, nodes, variant));

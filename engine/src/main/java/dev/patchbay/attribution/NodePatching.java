@@ -11,6 +11,7 @@ import dev.patchbay.nodes.NodeSet;
 import dev.patchbay.nodes.PromptPair;
 import dev.patchbay.passes.PairBatch;
 import dev.patchbay.passes.PassRunner;
+import dev.patchbay.passes.PatchBatch;
 import dev.patchbay.passes.PatchRow;
 import java.util.ArrayList;
 import java.util.Collection;
@@ -117,9 +118,9 @@ public final class NodePatching implements GroupPatching<Node>, AutoCloseable {
                     for (int g : entry.getValue()) {
                         rows.add(row(pairs.get(p), run, sources.get(p), groups.get(g), layer));
                     }
-                    PassRunner.RowResults results = runner.patchRows(rows);
+                    double[] metrics = runner.run(new PatchBatch(rows));
                     for (int i = 0; i < rows.size(); i++) {
-                        perPair[entry.getValue().get(i) - from][p] = results.metrics()[i] - run.cleanMetric();
+                        perPair[entry.getValue().get(i) - from][p] = metrics[i] - run.cleanMetric();
                     }
                     tally.rows(rows.size(), (double) (config.nLayers() - layer) / config.nLayers());
                 }

@@ -79,6 +79,8 @@ public final class BatchQueue<T extends BatchQueue.Task<T>> {
     private final Map<Line, ArrayDeque<T>> lines = new HashMap<>();
     private int next;
     private boolean closed;
+    /** While held, no batch is taken: tasks queue up (see {@link #hold()}). */
+    private boolean held;
 
     public BatchQueue(Limits limits) {
         this(limits, System::nanoTime);
@@ -130,6 +132,68 @@ public final class BatchQueue<T extends BatchQueue.Task<T>> {
         } finally {
             lock.unlock();
         }
+    }
+
+    /**
+     * Stops batches from being taken until {@link #release()}: tasks queue up, and a batch taken after the release
+     * merges every compatible task queued by then. What makes merging deterministic where timing cannot (tests that
+     * must see requests share a batch on hardware of any speed), and a way for an operator to pause a device.
+     */
+    public void hold() {
+        lock.lock();
+        try {
+            held = true;
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** Lets batches be taken again. */
+    public void release() {
+        lock.lock();
+        try {
+            held = false;
+            changed.signalAll();
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /**
+     * Waits until at least {@code tasks} tasks are queued (over all lines), or {@code timeout} passes; returns
+     * whether they are. A gate for tests and tools that must know work is waiting, instead of a sleep.
+     */
+    public boolean awaitQueued(int tasks, Duration timeout) throws InterruptedException {
+        long left = timeout.toNanos();
+        lock.lock();
+        try {
+            while (queued() < tasks) {
+                if (left <= 0) {
+                    return false;
+                }
+                left = changed.awaitNanos(left);
+            }
+            return true;
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /**
+     * Whether every open line has tasks queued and a client not ready to take results: nothing can run until a
+     * client reads. What a test of backpressure waits for, instead of a time without progress.
+     */
+    public boolean stalledOnClients() {
+        lock.lock();
+        try {
+            return !ring.isEmpty() && ring.stream().allMatch(l -> !lines.get(l).isEmpty() && !l.ready.getAsBoolean());
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    private int queued() {
+        return lines.values().stream().mapToInt(ArrayDeque::size).sum();
     }
 
     /** One request's tasks, in the order it submitted them. */
@@ -212,11 +276,11 @@ public final class BatchQueue<T extends BatchQueue.Task<T>> {
     public List<T> take() throws InterruptedException {
         lock.lock();
         try {
-            Line served = nextLine();
+            Line served = held ? null : nextLine();
             while (served == null && !closed) {
                 // Wake now and then too: a client's readiness can change without a wake() (it is polled).
                 changed.await(50, TimeUnit.MILLISECONDS);
-                served = nextLine();
+                served = held ? null : nextLine();
             }
             T head = served == null ? null : lines.get(served).poll();
             if (closed) {

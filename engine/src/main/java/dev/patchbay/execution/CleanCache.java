@@ -8,9 +8,8 @@ import com.github.benmanes.caffeine.cache.RemovalCause;
 import com.github.benmanes.caffeine.cache.stats.CacheStats;
 import dev.patchbay.model.ComputeContext;
 import dev.patchbay.model.Scoped;
-import dev.patchbay.nodes.Metric;
-import dev.patchbay.nodes.NodeSet;
-import dev.patchbay.passes.GradientVariant;
+import dev.patchbay.passes.CleanStore;
+import dev.patchbay.passes.ForwardPass;
 import dev.patchbay.passes.PackedCleanSide;
 import java.util.Arrays;
 import java.util.HashMap;
@@ -25,30 +24,25 @@ import java.util.Set;
  * (a forward's activations) or views (a clean side, which the pass then joins into its batch), owned by their own
  * scope either way, so an eviction never pulls memory from under a running pass. Only the device thread touches it.
  */
-public final class CleanCache implements AutoCloseable {
-    /** A model, a clean prompt, and what was kept of it. */
-    record Key(String model, int[] ids, Kept kept) {
+public final class CleanCache implements CleanStore, AutoCloseable {
+    /**
+     * A clean prompt, and what was kept of it: {@link #FORWARD}, or the clean side of one AtP setting. A cache
+     * serves one model (its device's), so the model is not part of the key.
+     */
+    record Key(int[] ids, Object kept) {
         @Override
         public boolean equals(Object o) {
-            return o instanceof Key k && k.model.equals(model) && Arrays.equals(k.ids, ids) && k.kept.equals(kept);
+            return o instanceof Key k && Arrays.equals(k.ids, ids) && k.kept.equals(kept);
         }
 
         @Override
         public int hashCode() {
-            return (model.hashCode() * 31 + Arrays.hashCode(ids)) * 31 + kept.hashCode();
+            return Arrays.hashCode(ids) * 31 + kept.hashCode();
         }
     }
 
-    /** What is kept of a clean prompt: its forward's activations, or the clean side of one AtP setting. */
-    sealed interface Kept permits Forward, AtPCleanSide {}
-
-    /** Every layer's residual stream, and the logits. */
-    enum Forward implements Kept {
-        ACTIVATIONS
-    }
-
-    /** Activations and metric gradients at the node sites, for one gradient variant, node set and metric. */
-    record AtPCleanSide(GradientVariant variant, NodeSet nodes, Metric metric, int metricPosition) implements Kept {}
+    /** What is kept of a clean forward: every layer's residual stream and the requested sites, and the logits. */
+    static final Object FORWARD = "forward";
 
     private static final String LOGITS = "#logits";
 
@@ -69,9 +63,11 @@ public final class CleanCache implements AutoCloseable {
 
     private final Cache<Key, Entry> cache;
     private final ComputeContext compute;
+    private final long maxBytes;
 
     CleanCache(long maxBytes, ComputeContext compute) {
         this.compute = compute;
+        this.maxBytes = maxBytes;
         cache = Caffeine.newBuilder()
                 .maximumWeight(maxBytes)
                 .weigher((Key k, Entry e) -> (int) Math.min(Integer.MAX_VALUE, e.bytes()))
@@ -86,9 +82,14 @@ public final class CleanCache implements AutoCloseable {
                 .build();
     }
 
-    /** Copies of a forward's activations at {@code sites} into {@code scope}, or null unless all are cached. */
-    Map<String, NDArray> activations(Key key, Set<String> sites, NDManager scope, NDArray[] logitsOut) {
-        Entry e = cache.getIfPresent(key);
+    @Override
+    public boolean enabled() {
+        return maxBytes > 0;
+    }
+
+    @Override
+    public ForwardPass.Activations activations(int[] tokens, Set<String> sites, NDManager scope) {
+        Entry e = cache.getIfPresent(new Key(tokens, FORWARD));
         if (e == null || !e.arrays().keySet().containsAll(sites)) {
             return null;
         }
@@ -96,27 +97,28 @@ public final class CleanCache implements AutoCloseable {
         for (String s : sites) {
             out.put(s, copyInto(e.arrays().get(s), scope));
         }
-        logitsOut[0] = copyInto(e.arrays().get(LOGITS), scope);
-        return out;
+        return new ForwardPass.Activations(out, copyInto(e.arrays().get(LOGITS), scope), true);
     }
 
-    void putActivations(Key key, Map<String, NDArray> sites, NDArray logits) {
+    @Override
+    public void putActivations(int[] tokens, Map<String, NDArray> sites, NDArray logits) {
         Map<String, NDArray> arrays = new HashMap<>(sites);
         arrays.put(LOGITS, logits);
-        cache.put(key, Entry.of(compute, arrays));
+        cache.put(new Key(tokens, FORWARD), Entry.of(compute, arrays));
     }
 
-    /** Whether one pair's AtP clean side is cached (a look that counts as neither hit nor miss). */
-    boolean holdsCleanSide(Key key) {
-        return cache.asMap().containsKey(key);
+    @Override
+    public boolean holdsCleanSide(int[] tokens, AtPSide side) {
+        return cache.asMap().containsKey(new Key(tokens, side));
     }
 
     /**
      * One pair's AtP clean side, or null: views owned by {@code scope}, which keep the memory alive should the entry
      * be evicted before the pass that reads them ends (a view costs no copy).
      */
-    PackedCleanSide cleanSide(Key key, NDManager scope) {
-        Entry e = cache.getIfPresent(key);
+    @Override
+    public PackedCleanSide cleanSide(int[] tokens, AtPSide side, NDManager scope) {
+        Entry e = cache.getIfPresent(new Key(tokens, side));
         if (e == null || e.packed() == null) {
             return null;
         }
@@ -128,10 +130,11 @@ public final class CleanCache implements AutoCloseable {
     }
 
     /** Keeps one pair's packed AtP clean side; the entry takes over its arrays (no copy). */
-    void putCleanSide(Key key, PackedCleanSide side) {
+    @Override
+    public void putCleanSide(int[] tokens, AtPSide side, PackedCleanSide packed) {
         NDManager manager = compute.newScope();
-        side.parts().forEach(p -> p.attach(manager));
-        cache.put(key, new Entry(manager, Map.of(), side, side.bytes()));
+        packed.parts().forEach(p -> p.attach(manager));
+        cache.put(new Key(tokens, side), new Entry(manager, Map.of(), packed, packed.bytes()));
     }
 
     private static NDArray copyInto(NDArray a, NDManager manager) {

@@ -10,6 +10,7 @@ import dev.patchbay.model.Intervention;
 import dev.patchbay.model.KvCache;
 import dev.patchbay.model.Patch;
 import dev.patchbay.model.SiteLayout;
+import dev.patchbay.passes.ForwardPass;
 import dev.patchbay.passes.GenerationStep;
 import dev.patchbay.passes.PassRunner;
 import java.util.ArrayList;
@@ -170,7 +171,7 @@ public final class Generation {
                     throw new IllegalArgumentException(
                             "patches[" + i + "]: a mean over sources needs them of one" + " length");
                 }
-                activations.add(runner.forward(scope, source, Set.of(p.site()), false)
+                activations.add(runner.run(new ForwardPass(scope, source, Set.of(p.site()), false))
                         .sites()
                         .get(p.site())
                         .get(new NDIndex("0")));
@@ -245,7 +246,7 @@ public final class Generation {
                     for (int p : rows) {
                         batch.add(row(p, prompts.get(p), generated.get(p), steers, sources, settings.cached()));
                     }
-                    double[][] logits = runner.nextTokenLogits(stepCaches, batch);
+                    double[][] logits = runner.run(new GenerationStep(stepCaches, batch));
                     for (int i = 0; i < rows.size(); i++) {
                         int p = rows.get(i);
                         if (done[p]) {

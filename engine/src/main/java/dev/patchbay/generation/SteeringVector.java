@@ -6,6 +6,7 @@ import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import dev.patchbay.model.HookSites;
 import dev.patchbay.model.SiteLayout;
+import dev.patchbay.passes.ForwardPass;
 import dev.patchbay.passes.PassRunner;
 import java.util.List;
 import java.util.Set;
@@ -54,7 +55,9 @@ public final class SteeringVector {
     }
 
     private static double[] read(PassRunner runner, NDManager scope, String site, int[] tokens, Reading reading) {
-        NDArray x = runner.forward(scope, tokens, Set.of(site), false).sites().get(site); // [1, T, d]
+        NDArray x = runner.run(new ForwardPass(scope, tokens, Set.of(site), false))
+                .sites()
+                .get(site); // [1, T, d]
         NDArray at = reading == Reading.LAST_TOKEN
                 ? x.get(new NDIndex("0, {}", tokens.length - 1))
                 : x.get(new NDIndex("0")).mean(new int[] {0});

@@ -22,8 +22,10 @@ import java.util.Map;
  * Circuit runs (docs/spec/atp-spec.md section 10): rows of clean prompts, each with the edges outside its circuit
  * ablated ({@link EdgeAblation}), read by the metric; and the writer values ablations take.
  */
-public final class CircuitBatch {
-    private CircuitBatch() {}
+public record CircuitBatch(List<CircuitBatch.Row> rows, int readers, int writers) implements Pass<double[]> {
+    public CircuitBatch {
+        rows = List.copyOf(rows);
+    }
 
     /**
      * One circuit run: the clean prompt, each writer's ablated value [writers, T, d_model] (the model's dtype), the
@@ -31,8 +33,28 @@ public final class CircuitBatch {
      */
     public record Row(int[] tokens, NDArray ablated, float[] mask, Metric metric, int position, NDArray reference) {}
 
-    /** The metric of each row, in one batched forward (rows of one length). */
-    public static double[] run(HookedTransformer model, List<Row> rows, int readers, int writers) {
+    @Override
+    public int rowCount() {
+        return rows.size();
+    }
+
+    @Override
+    public int length() {
+        return rows.stream().mapToInt(r -> r.tokens().length).max().orElse(1);
+    }
+
+    @Override
+    public long bytes(ModelConfig config, int elementBytes, int paddedLength) {
+        // A forward row, and each row's ablated writer values and their changes (two [writers, T, d] each).
+        return rows.size()
+                * (PassMemory.forwardRowBytes(config, paddedLength, elementBytes)
+                        + 2L * elementBytes * writers * paddedLength * config.dModel());
+    }
+
+    /** The metric of each row, in one batched forward (rows of one length); never merged (rows carry own values). */
+    @Override
+    public double[] run(PassContext context) {
+        HookedTransformer model = context.model();
         try (NDManager scope = model.compute().newScope()) {
             DataType type = model.dataType();
             int[][] tokens = new int[rows.size()][];

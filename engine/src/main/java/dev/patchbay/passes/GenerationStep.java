@@ -10,10 +10,13 @@ import dev.patchbay.model.HookedTransformer;
 import dev.patchbay.model.Hooks;
 import dev.patchbay.model.Intervention;
 import dev.patchbay.model.KvCache;
+import dev.patchbay.model.ModelConfig;
 import dev.patchbay.model.Patch;
 import dev.patchbay.model.Precision;
 import dev.patchbay.model.SiteLayout;
 import dev.patchbay.model.TokenBatch;
+import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 
 /**
@@ -22,8 +25,11 @@ import java.util.List;
  * (rows of different lengths, right-padded); with caches, every row is its new tokens (of one length), the caches
  * take the rows in order, and a row's interventions' positions count from its cache's length.
  */
-public final class GenerationStep {
-    private GenerationStep() {}
+public record GenerationStep(List<KvCache> caches, List<GenerationStep.Row> rows) implements Pass<double[][]> {
+    public GenerationStep {
+        caches = List.copyOf(caches);
+        rows = List.copyOf(rows);
+    }
 
     /**
      * A sequence so far, its interventions and its patches (their row is set here; positions already resolved and
@@ -48,8 +54,58 @@ public final class GenerationStep {
     /** A patch of a row at a site (its row is set here). */
     public record SitePatch(String site, Patch patch) {}
 
-    /** Each row's next-token logits [V], in float64; no {@code caches} recomputes every row's whole sequence. */
-    public static double[][] run(HookedTransformer model, List<KvCache> caches, List<Row> rows) {
+    /**
+     * Cached steps of one length merge across requests, each request's rows attending to its own caches, unless a
+     * row hooks the attention maps (their key axes differ by cache).
+     */
+    private record MergeKey(int length) {}
+
+    @Override
+    public Object mergeKey() {
+        boolean mergeable = !caches.isEmpty() && rows.stream().noneMatch(Row::hooksAttentionMaps);
+        return mergeable ? new MergeKey(length()) : null;
+    }
+
+    @Override
+    public int rowCount() {
+        return rows.size();
+    }
+
+    @Override
+    public int length() {
+        return rows.stream().mapToInt(r -> r.tokens().length).max().orElse(1);
+    }
+
+    @Override
+    public long bytes(ModelConfig config, int elementBytes, int paddedLength) {
+        return rows.size() * PassMemory.forwardRowBytes(config, paddedLength, elementBytes);
+    }
+
+    /** Each row's next-token logits [V], in float64; no caches recomputes every row's whole sequence. */
+    @Override
+    public double[][] run(PassContext context) {
+        return run(context.model(), caches, rows);
+    }
+
+    @Override
+    public List<double[][]> runMerged(PassContext context, List<Pass<double[][]>> batch) {
+        List<KvCache> allCaches = new ArrayList<>();
+        List<Row> allRows = new ArrayList<>();
+        for (Pass<double[][]> p : batch) {
+            allCaches.addAll(((GenerationStep) p).caches());
+            allRows.addAll(((GenerationStep) p).rows());
+        }
+        double[][] logits = run(context.model(), allCaches, allRows);
+        List<double[][]> out = new ArrayList<>();
+        int from = 0;
+        for (Pass<double[][]> p : batch) {
+            out.add(Arrays.copyOfRange(logits, from, from + p.rowCount()));
+            from += p.rowCount();
+        }
+        return out;
+    }
+
+    private static double[][] run(HookedTransformer model, List<KvCache> caches, List<Row> rows) {
         try (NDManager scope = model.compute().newScope()) {
             int[][] tokens = new int[rows.size()][];
             int[] last = new int[rows.size()];

@@ -12,7 +12,6 @@ import java.util.Map;
  * work, [group of pairs][node] sums of |estimate|; the pairs' clean and noise metrics, and what the passes cost.
  *
  * @param sums the work's groups of pairs when its estimates are sums (empty: one row per pair)
- * @param shared whether the batch also carried other requests' pairs
  * @param cache whether the clean passes could come from a cache, and whether they did
  */
 public record GradientEstimates(
@@ -22,7 +21,6 @@ public record GradientEstimates(
         double[] cleanMetrics,
         double[] noiseMetrics,
         Cost cost,
-        boolean shared,
         CacheUse cache) {
     /** How a batch used the clean cache. */
     public enum CacheUse {
@@ -32,14 +30,14 @@ public record GradientEstimates(
     }
 
     public GradientEstimates withCache(CacheUse use) {
-        return new GradientEstimates(estimates, sums, positions, cleanMetrics, noiseMetrics, cost, shared, use);
+        return new GradientEstimates(estimates, sums, positions, cleanMetrics, noiseMetrics, cost, use);
     }
 
     /**
      * The pairs [from, from + count) of a merged batch, for the work that owns them. For sums, those pairs are
      * whole groups: the rows of those groups.
      */
-    public GradientEstimates slice(int from, int count, boolean sharedBatch) {
+    public GradientEstimates slice(int from, int count) {
         int firstRow = from;
         int rowCount = count;
         List<Integer> part = List.of();
@@ -72,7 +70,6 @@ public record GradientEstimates(
                 Arrays.copyOfRange(cleanMetrics, from, from + count),
                 Arrays.copyOfRange(noiseMetrics, from, from + count),
                 new Cost(cost.forwardPasses() * share, cost.computeEquivalents() * share, cost.wallSeconds()),
-                sharedBatch,
                 cache);
     }
 

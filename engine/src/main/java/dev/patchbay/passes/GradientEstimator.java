@@ -85,7 +85,6 @@ public final class GradientEstimator {
                     pass.cleanMetrics(),
                     pass.noiseMetrics(),
                     new Cost(passes, compute, (System.nanoTime() - start) / 1e9),
-                    false,
                     GradientEstimates.CacheUse.NOT_APPLICABLE);
         }
     }

@@ -7,6 +7,7 @@ import ai.djl.ndarray.types.Shape;
 import dev.patchbay.model.ForwardResult;
 import dev.patchbay.model.HookedTransformer;
 import dev.patchbay.model.Hooks;
+import dev.patchbay.model.ModelConfig;
 import dev.patchbay.model.Patch;
 import dev.patchbay.model.Scoped;
 import dev.patchbay.model.TokenBatch;
@@ -14,12 +15,62 @@ import dev.patchbay.nodes.Metric;
 import java.util.ArrayList;
 import java.util.List;
 
-/** Runs patched rows of one layer as one batched forward pass resumed at that layer, on the calling thread. */
-public final class PatchBatch {
-    private PatchBatch() {}
+/**
+ * Patched rows of one layer, run as one batched forward pass resumed at that layer; gives the metric of each row.
+ * Patched rows of other requests that resume at the same layer share the batch.
+ */
+public record PatchBatch(List<PatchRow> rows) implements Pass<double[]> {
+    public PatchBatch {
+        rows = List.copyOf(rows);
+        if (rows.isEmpty()) {
+            throw new IllegalArgumentException("rows: a patch batch needs at least one row");
+        }
+    }
+
+    /** Rows resuming at one layer may share a batch. */
+    private record MergeKey(int layer) {}
+
+    @Override
+    public Object mergeKey() {
+        return new MergeKey(rows.get(0).layer());
+    }
+
+    @Override
+    public int rowCount() {
+        return rows.size();
+    }
+
+    @Override
+    public int length() {
+        return rows.stream().mapToInt(r -> r.tokens().length).max().orElse(1);
+    }
+
+    @Override
+    public long bytes(ModelConfig config, int elementBytes, int paddedLength) {
+        return rows.size() * PassMemory.forwardRowBytes(config, paddedLength, elementBytes);
+    }
+
+    @Override
+    public double[] run(PassContext context) {
+        return run(context.model(), rows);
+    }
+
+    @Override
+    public List<double[]> runMerged(PassContext context, List<Pass<double[]>> batch) {
+        List<PatchRow> all = new ArrayList<>();
+        batch.forEach(p -> all.addAll(((PatchBatch) p).rows()));
+        double[] metrics = run(context.model(), all);
+        List<double[]> out = new ArrayList<>();
+        int from = 0;
+        for (Pass<double[]> p : batch) {
+            out.add(java.util.Arrays.copyOfRange(metrics, from, from + p.rowCount()));
+            from += p.rowCount();
+        }
+        return out;
+    }
 
     /** The metric of each row; all rows must resume at the same layer. */
-    public static double[] run(HookedTransformer model, List<PatchRow> rows) {
+    private static double[] run(HookedTransformer model, List<PatchRow> rows) {
         int layer = rows.get(0).layer();
         int length = rows.stream().mapToInt(r -> r.tokens().length).max().orElseThrow();
         try (NDManager scope = model.compute().newScope()) {

@@ -24,8 +24,10 @@ import java.util.TreeMap;
  * edges given values computed elsewhere (each edge its own {@link Source}), read at one writer's output (a node of
  * the scrubbed tree) or at the metric (its root).
  */
-public final class ScrubBatch {
-    private ScrubBatch() {}
+public record ScrubBatch(NDManager out, List<ScrubBatch.Row> rows, int readers) implements Pass<ScrubBatch.Output> {
+    public ScrubBatch {
+        rows = List.copyOf(rows);
+    }
 
     /** An edge's value: the writer's output [T, d_model] (the model's dtype) that {@code reader} takes instead. */
     public record Source(int reader, int writer, NDArray value) {}
@@ -52,8 +54,32 @@ public final class ScrubBatch {
     /** What a batch read: each row's writer output [B, T, d_model] in the caller's scope, or each row's metric. */
     public record Output(NDArray writes, double[] metrics) {}
 
-    /** Rows of one length, all reading writers or all reading the metric; writes land in {@code out}. */
-    public static Output run(HookedTransformer model, NDManager out, List<Row> rows, int readers) {
+    @Override
+    public int rowCount() {
+        return rows.size();
+    }
+
+    @Override
+    public int length() {
+        return rows.stream().mapToInt(r -> r.tokens().length).max().orElse(1);
+    }
+
+    @Override
+    public long bytes(ModelConfig config, int elementBytes, int paddedLength) {
+        // A forward row, and each row's source values and their changes (two [sources, T, d] each).
+        long sources = rows.stream().mapToLong(r -> r.sources().size()).max().orElse(0);
+        return rows.size()
+                * (PassMemory.forwardRowBytes(config, paddedLength, elementBytes)
+                        + 2L * elementBytes * sources * paddedLength * config.dModel());
+    }
+
+    /**
+     * Rows of one length, all reading writers or all reading the metric; writes land in {@code out}. Never merged:
+     * each row carries its own values.
+     */
+    @Override
+    public Output run(PassContext context) {
+        HookedTransformer model = context.model();
         boolean metric = rows.get(0).readsMetric();
         for (Row r : rows) {
             if (r.readsMetric() != metric) {

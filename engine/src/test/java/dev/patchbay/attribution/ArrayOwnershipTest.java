@@ -20,6 +20,7 @@ import dev.patchbay.passes.GradientEstimator;
 import dev.patchbay.passes.GradientVariant;
 import dev.patchbay.passes.GradientWork;
 import dev.patchbay.passes.PackedCleanSide;
+import dev.patchbay.passes.PassContext;
 import dev.patchbay.passes.PatchBatch;
 import dev.patchbay.passes.PatchRow;
 import java.util.ArrayList;
@@ -83,7 +84,7 @@ class ArrayOwnershipTest {
                             reference));
                 }
                 int before = owner.getManagedArrays().size();
-                PatchBatch.run(model, batch);
+                new PatchBatch(batch).run(PassContext.of(model));
                 assertEquals(
                         before, owner.getManagedArrays().size(), "a batch of " + rows + " left arrays with its inputs");
             }

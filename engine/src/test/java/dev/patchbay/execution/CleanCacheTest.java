@@ -23,9 +23,7 @@ class CleanCacheTest {
             for (int i = 0; i < 10; i++) {
                 NDArray site = scope.ones(new Shape(1, 1000), DataType.FLOAT32).mul(i);
                 cache.putActivations(
-                        new CleanCache.Key("m", new int[] {i}, CleanCache.Forward.ACTIVATIONS),
-                        Map.of("s", site),
-                        scope.zeros(new Shape(1, 100), DataType.FLOAT32));
+                        new int[] {i}, Map.of("s", site), scope.zeros(new Shape(1, 100), DataType.FLOAT32));
             }
             assertTrue(cache.weightedBytes() <= 3 * entryBytes, "weighed " + cache.weightedBytes());
             assertTrue(cache.entries() <= 3);
@@ -33,31 +31,20 @@ class CleanCacheTest {
             int present = 0;
             int kept = -1;
             for (int i = 0; i < 10; i++) {
-                var hit = cache.activations(
-                        new CleanCache.Key("m", new int[] {i}, CleanCache.Forward.ACTIVATIONS),
-                        Set.of("s"),
-                        scope,
-                        new NDArray[1]);
+                var hit = cache.activations(new int[] {i}, Set.of("s"), scope);
                 if (hit != null) {
-                    assertEquals((float) i, hit.get("s").getFloat(0, 0));
+                    assertTrue(hit.fromCache());
+                    assertEquals((float) i, hit.sites().get("s").getFloat(0, 0));
                     present++;
                     kept = i;
                 }
             }
             assertTrue(present >= 1 && present <= 3, present + " entries present");
-            NDArray[] logits = new NDArray[1];
-            assertNotNull(cache.activations(
-                    new CleanCache.Key("m", new int[] {kept}, CleanCache.Forward.ACTIVATIONS),
-                    Set.of("s"),
-                    scope,
-                    logits));
-            assertEquals(new Shape(1, 100), logits[0].getShape());
+            var hit = cache.activations(new int[] {kept}, Set.of("s"), scope);
+            assertNotNull(hit);
+            assertEquals(new Shape(1, 100), hit.logits().getShape());
             assertNull(
-                    cache.activations(
-                            new CleanCache.Key("m", new int[] {kept}, CleanCache.Forward.ACTIVATIONS),
-                            Set.of("s", "other"),
-                            scope,
-                            logits),
+                    cache.activations(new int[] {kept}, Set.of("s", "other"), scope),
                     "an entry without every asked-for site is a miss");
         }
     }

@@ -46,17 +46,15 @@ class SummedGradientsTest {
                 new double[] {0, 1, 2, 3, 4, 5},
                 new double[] {0, 1, 2, 3, 4, 5},
                 new Cost(6, 6, 1),
-                false,
                 GradientEstimates.CacheUse.NOT_APPLICABLE);
-        GradientEstimates middle = all.slice(2, 1, true);
+        GradientEstimates middle = all.slice(2, 1);
         assertArrayEquals(new double[][] {{2, 2}}, middle.estimates().get(key));
         assertEquals(List.of(1), middle.sums());
         assertArrayEquals(new double[] {2}, middle.cleanMetrics());
-        GradientEstimates firstTwo = all.slice(0, 3, true);
+        GradientEstimates firstTwo = all.slice(0, 3);
         assertArrayEquals(new double[][] {{1, 1}, {2, 2}}, firstTwo.estimates().get(key));
-        assertArrayEquals(
-                new double[][] {{3, 3}}, all.slice(3, 3, true).estimates().get(key));
-        assertThrows(IllegalArgumentException.class, () -> all.slice(1, 1, true), "a slice must start a group");
+        assertArrayEquals(new double[][] {{3, 3}}, all.slice(3, 3).estimates().get(key));
+        assertThrows(IllegalArgumentException.class, () -> all.slice(1, 1), "a slice must start a group");
     }
 
     @Test
@@ -65,33 +63,33 @@ class SummedGradientsTest {
                 Device device = new Device(
                         "tiny-gpt2",
                         loaded.transformer(),
-                        // A long queue delay: the two requests' passes wait for each other and share a batch.
-                        new SchedulerConfig(32, 8192, Duration.ofMillis(500), 0))) {
+                        // No queue delay: the device is held until both requests' passes are queued, so they
+                        // share a batch on hardware of any speed.
+                        new SchedulerConfig(32, 8192, Duration.ZERO, 0))) {
             PromptPair a = ToyModels.pair("tiny-gpt2");
             PromptPair b = new PromptPair(a.noise(), a.clean(), Metric.logitDiff(new int[] {7}, new int[] {3}));
             NodeSet nodes = new NodeSet(EnumSet.of(NodeKind.HEAD_OUTPUT, NodeKind.NEURON), null, true, null);
             List<List<PromptPair>> requests = List.of(List.of(a, b), List.of(b, b, a));
             ExecutorService threads = Executors.newFixedThreadPool(requests.size());
             List<Future<GradientEstimates>> merged = new ArrayList<>();
-            // Both requests are open before either submits, so the first waits the queue delay for the second.
             List<Device.Job> jobs = new ArrayList<>();
-            for (int r = 0; r < requests.size(); r++) {
-                jobs.add(device.open("r" + r, () -> true));
-            }
             try {
-                for (int r = 0; r < requests.size(); r++) {
-                    List<PromptPair> pairs = requests.get(r);
-                    Device.Job job = jobs.get(r);
-                    merged.add(threads.submit(
-                            () -> job.runner().gradients(GradientWork.summed(pairs, nodes, GradientVariant.ATP))));
+                try (Device.Hold held = device.hold()) {
+                    for (int r = 0; r < requests.size(); r++) {
+                        List<PromptPair> pairs = requests.get(r);
+                        Device.Job job = device.open("r" + r, () -> true);
+                        jobs.add(job);
+                        merged.add(threads.submit(
+                                () -> job.runner().run(GradientWork.summed(pairs, nodes, GradientVariant.ATP))));
+                    }
+                    assertTrue(device.awaitQueued(requests.size(), Duration.ofMinutes(1)), "passes never queued");
                 }
                 for (int r = 0; r < requests.size(); r++) {
                     GradientEstimates together = merged.get(r).get();
-                    assertTrue(together.shared(), "the requests must have shared a batch");
+                    assertEquals(1, jobs.get(r).tally().sharedBatches(), "the requests must have shared a batch");
                     GradientEstimates alone;
                     try (Device.Job job = device.open("alone" + r, () -> true)) {
-                        alone = job.runner()
-                                .gradients(GradientWork.summed(requests.get(r), nodes, GradientVariant.ATP));
+                        alone = job.runner().run(GradientWork.summed(requests.get(r), nodes, GradientVariant.ATP));
                     }
                     assertEquals(List.of(requests.get(r).size()), together.sums());
                     for (BlockKey key : alone.estimates().keySet()) {

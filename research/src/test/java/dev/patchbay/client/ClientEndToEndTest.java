@@ -298,15 +298,18 @@ class ClientEndToEndTest {
                         .pair(CLEAN, "Hi", " Mary", " John")
                         .build())));
         assertEquals(Status.Code.INVALID_ARGUMENT, bad.code());
-        PatchbayException late = assertThrows(
-                PatchbayException.class,
-                () -> AttributionResults.collect(client.withTimeout(Duration.ofMillis(50))
-                        .attribute(AttributionRequest.forModel("tiny-gpt2")
-                                .pair(CLEAN, NOISE, " Mary", " John")
-                                .method(Method.ACTIVATION_PATCHING)
-                                .nodes(Nodes.neurons())
-                                .build())));
-        assertEquals(Status.Code.DEADLINE_EXCEEDED, late.code());
+        // Held, the device runs nothing: the request outlives its timeout on hardware of any speed.
+        try (var held = server.device("tiny-gpt2").hold()) {
+            PatchbayException late = assertThrows(
+                    PatchbayException.class,
+                    () -> AttributionResults.collect(client.withTimeout(Duration.ofMillis(50))
+                            .attribute(AttributionRequest.forModel("tiny-gpt2")
+                                    .pair(CLEAN, NOISE, " Mary", " John")
+                                    .method(Method.ACTIVATION_PATCHING)
+                                    .nodes(Nodes.neurons())
+                                    .build())));
+            assertEquals(Status.Code.DEADLINE_EXCEEDED, late.code());
+        }
         assertFalse(client.models().isEmpty(), "the client still works");
     }
 }

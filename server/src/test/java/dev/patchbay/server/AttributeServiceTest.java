@@ -331,19 +331,25 @@ class AttributeServiceTest {
 
     @Test
     void concurrentRequestsAreBatchedTogether() throws Exception {
-        long sharedBefore = server.device("tiny-gpt2").sharedBatches();
+        var device = server.device("tiny-gpt2");
+        long sharedBefore = device.sharedBatches();
         ExecutorService clients = Executors.newFixedThreadPool(6);
         try {
             List<Future<List<AttributeEvent>>> futures = new ArrayList<>();
-            for (int c = 0; c < 6; c++) {
-                String noise = c % 2 == 0 ? NOISE : "When John and Mary went to the store, John gave a drink to";
-                AttributeRequest r = AttributeRequest.newBuilder()
-                        .setModel("tiny-gpt2")
-                        .addPairs(pair(CLEAN, noise))
-                        .setMethod(Method.ATP)
-                        .setNodes(perPosition(NodeKind.HEAD_OUTPUT, NodeKind.NEURON))
-                        .build();
-                futures.add(clients.submit(() -> collect(r)));
+            // The device is held until all six requests' passes are queued: they share batches on hardware of any
+            // speed (each request is one AtP pass).
+            try (var held = device.hold()) {
+                for (int c = 0; c < 6; c++) {
+                    String noise = c % 2 == 0 ? NOISE : "When John and Mary went to the store, John gave a drink to";
+                    AttributeRequest r = AttributeRequest.newBuilder()
+                            .setModel("tiny-gpt2")
+                            .addPairs(pair(CLEAN, noise))
+                            .setMethod(Method.ATP)
+                            .setNodes(perPosition(NodeKind.HEAD_OUTPUT, NodeKind.NEURON))
+                            .build();
+                    futures.add(clients.submit(() -> collect(r)));
+                }
+                assertTrue(device.awaitQueued(6, Duration.ofMinutes(1)), "the requests' passes never queued");
             }
             int shared = 0;
             for (Future<List<AttributeEvent>> f : futures) {
@@ -351,7 +357,7 @@ class AttributeServiceTest {
                 shared += events.get(events.size() - 1).getSummary().getSharedBatches();
             }
             assertTrue(shared > 0, "some requests' passes must share a batch");
-            assertTrue(server.device("tiny-gpt2").sharedBatches() > sharedBefore);
+            assertTrue(device.sharedBatches() > sharedBefore);
         } finally {
             clients.shutdownNow();
         }
@@ -511,19 +517,21 @@ class AttributeServiceTest {
         long before = device.passes();
         long start = System.nanoTime();
         List<AttributeEvent> events = new ArrayList<>();
-        StatusRuntimeException e = assertThrows(
-                StatusRuntimeException.class,
-                () -> PatchbayGrpc.newBlockingStub(channel)
-                        .withDeadlineAfter(300, TimeUnit.MILLISECONDS)
-                        .attribute(big)
-                        .forEachRemaining(events::add));
-        assertEquals(Status.Code.DEADLINE_EXCEEDED, e.getStatus().getCode());
-        awaitNoOpenJobs(device);
+        // Held, the device runs none of the request's passes: it outlives its deadline on hardware of any speed.
+        try (var held = device.hold()) {
+            StatusRuntimeException e = assertThrows(
+                    StatusRuntimeException.class,
+                    () -> PatchbayGrpc.newBlockingStub(channel)
+                            .withDeadlineAfter(1, TimeUnit.SECONDS)
+                            .attribute(big)
+                            .forEachRemaining(events::add));
+            assertEquals(Status.Code.DEADLINE_EXCEEDED, e.getStatus().getCode());
+            awaitNoOpenJobs(device);
+        }
         double seconds = (System.nanoTime() - start) / 1e9;
-        long ran = device.passes() - before;
-        long needed = events.get(0).getAccepted().getNodeCount() / 32;
-        assertTrue(ran < needed, "the device ran all " + ran + " passes of an expired request");
-        assertTrue(seconds < 0.3 + 10, "the request outlived its deadline by " + (seconds - 0.3) + " s");
+        assertTrue(events.get(0).hasAccepted(), "the request was accepted before its deadline");
+        assertEquals(0, device.passes() - before, "the device ran passes of an expired request");
+        assertTrue(seconds < 1 + 10, "the request outlived its deadline by " + (seconds - 1) + " s");
     }
 
     /** Waits until every request on the device has ended and left its queue (its passes can no longer run). */

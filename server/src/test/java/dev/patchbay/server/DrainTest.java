@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import ai.djl.ndarray.types.DataType;
 import dev.patchbay.TestCheckpoints;
 import dev.patchbay.checkpoint.LoadedModel;
+import dev.patchbay.execution.Device;
 import dev.patchbay.execution.SchedulerConfig;
 import dev.patchbay.proto.v1.AttributeEvent;
 import dev.patchbay.proto.v1.AttributeRequest;
@@ -64,7 +65,9 @@ class DrainTest {
                 });
                 assertEquals(ServingStatus.SERVING, health.poll(10, TimeUnit.SECONDS));
 
-                // Activation patching of every neuron at every position, 4 rows a batch: thousands of batches.
+                // Activation patching of every neuron at every position, 4 rows a batch: thousands of batches; and the
+                // device held, so that it outlives the drain on hardware of any speed.
+                Device.Hold held = server.device("m").hold();
                 Iterator<AttributeEvent> long_ = PatchbayGrpc.newBlockingStub(channel)
                         .attribute(request(Method.ACTIVATION_PATCHING, NodeKind.NEURON, true));
                 assertTrue(long_.next().hasAccepted(), "the long request is running");
@@ -84,6 +87,7 @@ class DrainTest {
                 });
                 assertEquals(Status.Code.UNAVAILABLE, ended.getStatus().getCode(), ended.getMessage());
                 assertTrue(ended.getStatus().getDescription().contains("shutting down"), ended.getMessage());
+                held.close();
                 drained.get(30, TimeUnit.SECONDS);
 
                 StatusRuntimeException refused = assertThrows(

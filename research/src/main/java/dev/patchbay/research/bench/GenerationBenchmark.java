@@ -9,6 +9,7 @@ import dev.patchbay.model.Intervention;
 import dev.patchbay.model.KvCache;
 import dev.patchbay.model.ModelConfig;
 import dev.patchbay.passes.GenerationStep;
+import dev.patchbay.passes.PassContext;
 import dev.patchbay.passes.PassRunner;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -48,7 +49,8 @@ public final class GenerationBenchmark {
                 whole[context] = next[0];
                 double recompute = Benchmark.median(
                         repeats,
-                        () -> GenerationStep.run(model, List.of(), List.of(new GenerationStep.Row(whole, List.of()))));
+                        () -> new GenerationStep(List.of(), List.of(new GenerationStep.Row(whole, List.of())))
+                                .run(PassContext.of(model)));
                 rows.add(new Benchmark.Row(
                         "decode step at " + context + " tokens: KV cache",
                         cached,
@@ -183,15 +185,16 @@ public final class GenerationBenchmark {
                 try {
                     if (split == 0) {
                         caches.add(new KvCache(model, sequences));
-                        GenerationStep.run(model, caches, prompts);
+                        new GenerationStep(caches, prompts).run(PassContext.of(model));
                     } else {
                         for (GenerationStep.Row prompt : prompts) {
                             caches.add(new KvCache(model, 1));
-                            GenerationStep.run(model, List.of(caches.get(caches.size() - 1)), List.of(prompt));
+                            new GenerationStep(List.of(caches.get(caches.size() - 1)), List.of(prompt))
+                                    .run(PassContext.of(model));
                         }
                     }
                     long start = System.nanoTime();
-                    GenerationStep.run(model, caches, next);
+                    new GenerationStep(caches, next).run(PassContext.of(model));
                     times[split][i] = (System.nanoTime() - start) / 1e9;
                 } finally {
                     caches.forEach(KvCache::close);
@@ -218,9 +221,11 @@ public final class GenerationBenchmark {
         double[] times = new double[repeats + 1];
         for (int i = 0; i < times.length; i++) {
             try (KvCache cache = new KvCache(model, 1)) {
-                GenerationStep.run(model, List.of(cache), List.of(new GenerationStep.Row(prompt, List.of())));
+                new GenerationStep(List.of(cache), List.of(new GenerationStep.Row(prompt, List.of())))
+                        .run(PassContext.of(model));
                 long start = System.nanoTime();
-                GenerationStep.run(model, List.of(cache), List.of(new GenerationStep.Row(next, List.of())));
+                new GenerationStep(List.of(cache), List.of(new GenerationStep.Row(next, List.of())))
+                        .run(PassContext.of(model));
                 times[i] = (System.nanoTime() - start) / 1e9;
             }
         }

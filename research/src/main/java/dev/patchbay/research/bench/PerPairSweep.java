@@ -47,7 +47,7 @@ final class PerPairSweep {
         PassRunner runner = PassRunner.direct(model);
         long effects = 0;
         for (List<PromptPair> batch : PairBatch.split(pairs, Benchmark.SWEEP_WINDOW)) {
-            GradientEstimates e = runner.gradients(new GradientWork(batch, nodes, GradientVariant.ATP));
+            GradientEstimates e = runner.run(new GradientWork(batch, nodes, GradientVariant.ATP));
             for (double[][] rows : e.estimates().values()) {
                 for (double[] row : rows) {
                     effects += row.length;

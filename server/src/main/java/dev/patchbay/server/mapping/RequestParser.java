@@ -189,10 +189,13 @@ public final class RequestParser {
         int gradientRows = batchRows;
         if (method.estimate() != null) {
             int length = pairs.get(0).length();
-            int fit = model.device().edgeRowsFitting(length, method.estimate(), steps);
+            int fit = model.device().budget().edgeRowsFitting(length, method.estimate(), steps);
             if (fit < 1) {
                 throw overBudget(
-                        model, length, model.device().edgeRowBytes(length, method.estimate(), steps), method.id());
+                        model,
+                        length,
+                        model.device().budget().edgeRowBytes(length, method.estimate(), steps),
+                        method.id());
             }
             gradientRows = Math.min(batchRows, fit);
         }
@@ -425,7 +428,7 @@ public final class RequestParser {
             throw RequestException.invalid("max_new_tokens: a prompt of " + longest + " tokens and " + newTokens
                     + " new ones exceed " + limit + " tokens (the server's or the model's limit)");
         }
-        long bytes = model.device().generationBytes(prompts.size(), (int) (longest + newTokens));
+        long bytes = model.device().budget().generationBytes(prompts.size(), (int) (longest + newTokens));
         if (bytes > model.device().memoryBudget()) {
             throw RequestException.tooLarge(String.format(
                     java.util.Locale.ROOT,
@@ -743,10 +746,13 @@ public final class RequestParser {
         int length = pairs.get(0).length();
         int gradientRows = batchRows;
         if (method.estimate() != null) {
-            int fit = model.device().edgeRowsFitting(length, method.estimate(), steps);
+            int fit = model.device().budget().edgeRowsFitting(length, method.estimate(), steps);
             if (fit < 1) {
                 throw overBudget(
-                        model, length, model.device().edgeRowBytes(length, method.estimate(), steps), method.id());
+                        model,
+                        length,
+                        model.device().budget().edgeRowBytes(length, method.estimate(), steps),
+                        method.id());
             }
             gradientRows = Math.min(batchRows, fit);
         }
@@ -882,9 +888,9 @@ public final class RequestParser {
      */
     private int patchRowsFitting(ServedModel model, List<PromptPair> pairs) throws RequestException {
         int length = pairs.get(0).length();
-        int fit = model.device().forwardRowsFitting(length);
+        int fit = model.device().budget().forwardRowsFitting(length);
         if (fit < 1) {
-            throw overBudget(model, length, model.device().forwardRowBytes(length), "a forward pass");
+            throw overBudget(model, length, model.device().budget().forwardRowBytes(length), "a forward pass");
         }
         return Math.min(batchRows, fit);
     }
@@ -893,12 +899,12 @@ public final class RequestParser {
     private int gradientRowsFitting(ServedModel model, List<PromptPair> pairs, String method, boolean qkFix)
             throws RequestException {
         int length = pairs.get(0).length();
-        int fit = model.device().gradientRowsFitting(length, qkFix);
+        int fit = model.device().budget().gradientRowsFitting(length, qkFix);
         if (fit < 1) {
             throw overBudget(
                     model,
                     length,
-                    model.device().gradientRowBytes(length, qkFix),
+                    model.device().budget().gradientRowBytes(length, qkFix),
                     method + "'s forward and backward" + (qkFix ? " with the QK fix" : ""));
         }
         return Math.min(batchRows, fit);

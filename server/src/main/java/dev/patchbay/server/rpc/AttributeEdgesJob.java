@@ -50,7 +50,7 @@ final class AttributeEdgesJob extends StreamingJob<AttributeEdgesEvent> {
 
     @Override
     void work() {
-        CountingRunner runner = new CountingRunner(job.runner());
+        PassRunner runner = job.runner();
         String metric = RequestParser.metricText(request.model(), request.pairs());
         send(AttributeEdgesEvent.newBuilder()
                 .setAccepted(Accepted.newBuilder()
@@ -105,9 +105,9 @@ final class AttributeEdgesJob extends StreamingJob<AttributeEdgesEvent> {
                         .setForwardPasses(cost.forwardPasses())
                         .setComputeForwardEquivalents(cost.computeEquivalents())
                         .setWallSeconds(cost.wallSeconds())
-                        .setCacheHits(runner.cacheHits())
-                        .setCacheMisses(runner.cacheMisses())
-                        .setSharedBatches(runner.sharedBatches()))
+                        .setCacheHits(runner.tally().cacheHits())
+                        .setCacheMisses(runner.tally().cacheMisses())
+                        .setSharedBatches(runner.tally().sharedBatches()))
                 .build());
     }
 

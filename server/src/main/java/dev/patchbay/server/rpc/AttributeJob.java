@@ -57,7 +57,7 @@ final class AttributeJob implements Runnable {
     @Override
     public void run() {
         try (job) {
-            CountingRunner runner = new CountingRunner(job.runner());
+            PassRunner runner = job.runner();
             sink.send(AttributeEvent.newBuilder()
                     .setAccepted(Accepted.newBuilder()
                             .setRequestId(job.id())
@@ -111,9 +111,9 @@ final class AttributeJob implements Runnable {
                             .setForwardPasses(cost.forwardPasses())
                             .setComputeForwardEquivalents(cost.computeEquivalents())
                             .setWallSeconds(cost.wallSeconds())
-                            .setCacheHits(runner.cacheHits())
-                            .setCacheMisses(runner.cacheMisses())
-                            .setSharedBatches(runner.sharedBatches()))
+                            .setCacheHits(runner.tally().cacheHits())
+                            .setCacheMisses(runner.tally().cacheMisses())
+                            .setSharedBatches(runner.tally().sharedBatches()))
                     .build());
             sink.complete();
         } catch (CancellationException e) {

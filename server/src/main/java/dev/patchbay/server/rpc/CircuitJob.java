@@ -5,6 +5,7 @@ import dev.patchbay.attribution.EdgeAttribution;
 import dev.patchbay.attribution.EdgeResult;
 import dev.patchbay.execution.Device;
 import dev.patchbay.nodes.Edge;
+import dev.patchbay.passes.PassRunner;
 import dev.patchbay.proto.v1.Accepted;
 import dev.patchbay.proto.v1.CircuitEvent;
 import dev.patchbay.proto.v1.CircuitPoint;
@@ -41,7 +42,7 @@ final class CircuitJob extends StreamingJob<CircuitEvent> {
     @Override
     void work() {
         long start = System.nanoTime();
-        CountingRunner runner = new CountingRunner(job.runner());
+        PassRunner runner = job.runner();
         String metric = RequestParser.metricText(request.model(), request.pairs());
         String method = "circuit/" + request.ablation().name().toLowerCase(java.util.Locale.ROOT);
         send(CircuitEvent.newBuilder()
@@ -84,8 +85,8 @@ final class CircuitJob extends StreamingJob<CircuitEvent> {
                         .setPairs(request.pairs().size())
                         .setForwardPasses(passes)
                         .setWallSeconds((System.nanoTime() - start) / 1e9)
-                        .setCacheHits(runner.cacheHits())
-                        .setCacheMisses(runner.cacheMisses()))
+                        .setCacheHits(runner.tally().cacheHits())
+                        .setCacheMisses(runner.tally().cacheMisses()))
                 .build());
     }
 

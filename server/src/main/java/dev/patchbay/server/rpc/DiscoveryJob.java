@@ -7,6 +7,7 @@ import dev.patchbay.attribution.EdgeResult;
 import dev.patchbay.execution.Device;
 import dev.patchbay.nodes.Edge;
 import dev.patchbay.nodes.EdgeGraph;
+import dev.patchbay.passes.PassRunner;
 import dev.patchbay.proto.v1.Accepted;
 import dev.patchbay.proto.v1.DiscoveryEvent;
 import dev.patchbay.proto.v1.DiscoveryStep;
@@ -43,7 +44,7 @@ final class DiscoveryJob extends StreamingJob<DiscoveryEvent> {
     @Override
     void work() {
         long start = System.nanoTime();
-        CountingRunner runner = new CountingRunner(job.runner());
+        PassRunner runner = job.runner();
         String metric = RequestParser.metricText(request.model(), request.pairs());
         send(DiscoveryEvent.newBuilder()
                 .setAccepted(Accepted.newBuilder()
@@ -83,8 +84,8 @@ final class DiscoveryJob extends StreamingJob<DiscoveryEvent> {
                         .setPairs(request.pairs().size())
                         .setForwardPasses(passes * request.pairs().size())
                         .setWallSeconds((System.nanoTime() - start) / 1e9)
-                        .setCacheHits(runner.cacheHits())
-                        .setCacheMisses(runner.cacheMisses()))
+                        .setCacheHits(runner.tally().cacheHits())
+                        .setCacheMisses(runner.tally().cacheMisses()))
                 .build());
     }
 

@@ -3,6 +3,7 @@ package dev.patchbay.server.rpc;
 import dev.patchbay.attribution.NodePatching;
 import dev.patchbay.execution.Device;
 import dev.patchbay.nodes.Cost;
+import dev.patchbay.passes.PassRunner;
 import dev.patchbay.proto.v1.Accepted;
 import dev.patchbay.proto.v1.PatchEvent;
 import dev.patchbay.proto.v1.PatchResult;
@@ -60,7 +61,7 @@ final class PatchJob implements Runnable {
                             .setPlannedForwardPasses(request.pairs().size()
                                     * (2.0 + request.groups().size())))
                     .build());
-            CountingRunner runner = new CountingRunner(job.runner());
+            PassRunner runner = job.runner();
             Cost cost;
             try (NodePatching patching = new NodePatching(
                     runner,
@@ -85,9 +86,9 @@ final class PatchJob implements Runnable {
                             .setForwardPasses(cost.forwardPasses())
                             .setComputeForwardEquivalents(cost.computeEquivalents())
                             .setWallSeconds(cost.wallSeconds())
-                            .setCacheHits(runner.cacheHits())
-                            .setCacheMisses(runner.cacheMisses())
-                            .setSharedBatches(runner.sharedBatches()))
+                            .setCacheHits(runner.tally().cacheHits())
+                            .setCacheMisses(runner.tally().cacheMisses())
+                            .setSharedBatches(runner.tally().sharedBatches()))
                     .build());
             response.onCompleted();
         } catch (CancellationException | StatusRuntimeException e) {

@@ -3,6 +3,7 @@ package dev.patchbay.server.rpc;
 import dev.patchbay.attribution.CausalScrubbing;
 import dev.patchbay.execution.Device;
 import dev.patchbay.nodes.Edge;
+import dev.patchbay.passes.PassRunner;
 import dev.patchbay.proto.v1.Accepted;
 import dev.patchbay.proto.v1.Progress;
 import dev.patchbay.proto.v1.ScrubEvent;
@@ -33,7 +34,7 @@ final class ScrubJob extends StreamingJob<ScrubEvent> {
     @Override
     void work() {
         long start = System.nanoTime();
-        CountingRunner runner = new CountingRunner(job.runner());
+        PassRunner runner = job.runner();
         String metric = RequestParser.metricText(request.model(), request.pairs());
         long runsPerSample = request.hypothesis().runsPerSample();
         send(ScrubEvent.newBuilder()
@@ -92,8 +93,8 @@ final class ScrubJob extends StreamingJob<ScrubEvent> {
                         .setCleanMetric(result.original())
                         .setForwardPasses(passes)
                         .setWallSeconds((System.nanoTime() - start) / 1e9)
-                        .setCacheHits(runner.cacheHits())
-                        .setCacheMisses(runner.cacheMisses()))
+                        .setCacheHits(runner.tally().cacheHits())
+                        .setCacheMisses(runner.tally().cacheMisses()))
                 .build());
     }
 }

@@ -1,0 +1,59 @@
+package dev.patchbay.passes;
+
+import dev.patchbay.model.ModelConfig;
+
+/**
+ * A model's memory budget for one batched pass, and what fits it: how many rows of each pass kind, estimated by
+ * {@link PassMemory} from the model's shape and element size before anything runs. Planning asks this, never the
+ * device: it is arithmetic, and touches no array.
+ *
+ * @param elementBytes bytes per activation value (the compute precision's)
+ * @param bytes native bytes one batched pass of this model may hold at its peak
+ */
+public record Budget(ModelConfig config, int elementBytes, long bytes) {
+    public Budget {
+        if (elementBytes < 1 || bytes < 1) {
+            throw new IllegalArgumentException("a budget needs positive element and budget sizes");
+        }
+    }
+
+    /** How many rows of {@code rowBytes} each fit; 0 when not even one does. */
+    public int rowsFitting(long rowBytes) {
+        return (int) Math.min(Integer.MAX_VALUE, bytes / Math.max(1, rowBytes));
+    }
+
+    /** One forward row (a clean, noise or patched run) of {@code length} tokens. */
+    public long forwardRowBytes(int length) {
+        return PassMemory.forwardRowBytes(config, length, elementBytes);
+    }
+
+    /** One AtP-family pair of {@code length} tokens, with the QK fix's tables where {@code qkFix}. */
+    public long gradientRowBytes(int length, boolean qkFix) {
+        return PassMemory.gradientRowBytes(config, length, elementBytes, qkFix);
+    }
+
+    /** One pair of an edge estimate of {@code length} tokens. */
+    public long edgeRowBytes(int length, EdgeEstimate estimate, int steps) {
+        return PassMemory.edgeRowBytes(config, length, elementBytes, estimate, steps);
+    }
+
+    /**
+     * A generation of {@code rows} sequences reaching {@code length} tokens: its KV cache and its first step, which
+     * runs the prompts whole.
+     */
+    public long generationBytes(int rows, int length) {
+        return PassMemory.kvCacheBytes(config, rows, length, elementBytes) + rows * forwardRowBytes(length);
+    }
+
+    public int forwardRowsFitting(int length) {
+        return rowsFitting(forwardRowBytes(length));
+    }
+
+    public int gradientRowsFitting(int length, boolean qkFix) {
+        return rowsFitting(gradientRowBytes(length, qkFix));
+    }
+
+    public int edgeRowsFitting(int length, EdgeEstimate estimate, int steps) {
+        return rowsFitting(edgeRowBytes(length, estimate, steps));
+    }
+}
