@@ -174,6 +174,8 @@ def test_the_async_client_takes_every_option_of_the_sync_client():
         sync = inspect.signature(getattr(patchbay.Client, name)).parameters
         asynchronous = inspect.signature(getattr(patchbay.AsyncClient, name)).parameters
         assert list(asynchronous) == list(sync), name
+        for parameter in sync:
+            assert asynchronous[parameter].default == sync[parameter].default, f"{name}({parameter})"
 
 
 def test_the_async_client_lists_nodes_and_shows_progress(server_address, client, capsys):

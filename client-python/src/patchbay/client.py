@@ -326,7 +326,7 @@ class Client:
             model=model, text=text, allow_unknown_tokens=allow_unknown_tokens))
         return Tokens(ids=list(response.ids), tokens=list(response.tokens))
 
-    def attribute(self, model: str, pairs: Pairs, *, method: str = "atp-star", nodes: NodeSpec = "heads",
+    def attribute(self, model: str, pairs: Pairs, *, method: str | None = None, nodes: NodeSpec = "heads",
                   metric: str = "logit_diff", verify_top_k: int = 0, verify_budget: float = 0.0, progress: bool = False,
                   baseline: dict | None = None, diagnostic: dict | bool | None = None,
                   allow_unknown_tokens: bool = False) -> Attribution:
@@ -345,7 +345,7 @@ class Client:
                              allow_unknown_tokens=allow_unknown_tokens)
         return Attribution(self._stub.Attribute(request, timeout=self._timeout, metadata=self._metadata), progress)
 
-    def attribute_edges(self, model: str, pairs: Pairs, *, method: str = "atp-star", per_position: bool = False,
+    def attribute_edges(self, model: str, pairs: Pairs, *, method: str | None = None, per_position: bool = False,
                         ig_steps: int = 0, metric: str = "logit_diff", verify_top_k: int = 0,
                         verify_budget: float = 0.0, progress: bool = False, diagnostic: dict | bool | None = None,
                         allow_unknown_tokens: bool = False) -> EdgeAttribution:
@@ -362,8 +362,8 @@ class Client:
         return EdgeAttribution(self._stub.AttributeEdges(request, timeout=self._timeout, metadata=self._metadata),
                                progress)
 
-    def evaluate_circuit(self, model: str, pairs: Pairs, *, circuits=None, ablation: str = "resample",
-                         ranking: str = "atp-star", sizes: Iterable[int] | None = None, seed: int = 0,
+    def evaluate_circuit(self, model: str, pairs: Pairs, *, circuits=None, ablation: str | None = None,
+                         ranking: str | None = None, sizes: Iterable[int] | None = None, seed: int = 0,
                          ig_steps: int = 0, metric: str = "logit_diff", progress: bool = False,
                          allow_unknown_tokens: bool = False) -> CircuitRun:
         """The faithfulness of circuits of edges: each pair's clean prompt run with every edge outside the circuit
@@ -378,9 +378,9 @@ class Client:
         return CircuitRun(self._stub.EvaluateCircuit(request, timeout=self._timeout, metadata=self._metadata),
                           progress)
 
-    def discover_circuit(self, model: str, pairs: Pairs, *, search: str = "greedy", ranking: str = "atp-star",
-                         target: float = 0.9, threshold: float = 0.01, ablation: str = "resample", seed: int = 0,
-                         ig_steps: int = 0, metric: str = "logit_diff", progress: bool = False,
+    def discover_circuit(self, model: str, pairs: Pairs, *, search: str | None = None, ranking: str | None = None,
+                         target: float | None = None, threshold: float | None = None, ablation: str | None = None,
+                         seed: int = 0, ig_steps: int = 0, metric: str = "logit_diff", progress: bool = False,
                          allow_unknown_tokens: bool = False) -> DiscoveryRun:
         """Finds a circuit of edges: "greedy" (the smallest top n of ``ranking`` whose faithfulness is within
         1 - target of 1, then pruned by exact checks) or "acdc" (from the full model, every edge dropped that moves
@@ -392,7 +392,7 @@ class Client:
         return DiscoveryRun(self._stub.DiscoverCircuit(request, timeout=self._timeout, metadata=self._metadata),
                             progress)
 
-    def scrub(self, model: str, pairs: Pairs, claims: dict, *, samples: int = 200, seed: int = 0,
+    def scrub(self, model: str, pairs: Pairs, claims: dict, *, samples: int | None = None, seed: int = 0,
               metric: str = "logit_diff", progress: bool = False, allow_unknown_tokens: bool = False) -> ScrubRun:
         """Causal scrubbing of a hypothesis: ``claims`` maps each part (an edge such as "L0H1->L1H0.k", or a writer
         "embed", "L1H0", "L2.mlp", standing for its edges into the other claimed writers and the logits) to a label
@@ -403,7 +403,7 @@ class Client:
                                 allow_unknown_tokens=allow_unknown_tokens)
         return ScrubRun(self._stub.Scrub(request, timeout=self._timeout, metadata=self._metadata), progress)
 
-    def generate(self, model: str, prompts, *, max_new_tokens: int = 16, interventions=None,
+    def generate(self, model: str, prompts, *, max_new_tokens: int | None = None, interventions=None,
                  temperature: float = 0.0, top_k: int = 0, top_p: float = 0.0, seed: int = 0, stop=None,
                  top_alternatives: int = 0, watch=None, allow_unknown_tokens: bool = False) -> GenerationRun:
         """Continues a prompt (text or token ids) or a list of them: greedy at temperature 0, else sampled (top_k,
@@ -505,7 +505,7 @@ class AsyncClient:
             model=model, text=text, allow_unknown_tokens=allow_unknown_tokens))
         return Tokens(ids=list(response.ids), tokens=list(response.tokens))
 
-    async def attribute(self, model: str, pairs: Pairs, *, method: str = "atp-star", nodes: NodeSpec = "heads",
+    async def attribute(self, model: str, pairs: Pairs, *, method: str | None = None, nodes: NodeSpec = "heads",
                         metric: str = "logit_diff", verify_top_k: int = 0, verify_budget: float = 0.0,
                         progress: bool = False, baseline: dict | None = None,
                         diagnostic: dict | bool | None = None,
@@ -519,7 +519,7 @@ class AsyncClient:
                                                      metadata=self._metadata), ev.convert, progress):
             yield event
 
-    async def attribute_edges(self, model: str, pairs: Pairs, *, method: str = "atp-star", per_position: bool = False,
+    async def attribute_edges(self, model: str, pairs: Pairs, *, method: str | None = None, per_position: bool = False,
                               ig_steps: int = 0, metric: str = "logit_diff", verify_top_k: int = 0,
                               verify_budget: float = 0.0, progress: bool = False,
                               diagnostic: dict | bool | None = None,
@@ -533,8 +533,8 @@ class AsyncClient:
                                                      metadata=self._metadata), edges.convert, progress):
             yield event
 
-    async def evaluate_circuit(self, model: str, pairs: Pairs, *, circuits=None, ablation: str = "resample",
-                               ranking: str = "atp-star", sizes: Iterable[int] | None = None, seed: int = 0,
+    async def evaluate_circuit(self, model: str, pairs: Pairs, *, circuits=None, ablation: str | None = None,
+                               ranking: str | None = None, sizes: Iterable[int] | None = None, seed: int = 0,
                                ig_steps: int = 0, metric: str = "logit_diff", progress: bool = False,
                                allow_unknown_tokens: bool = False) -> AsyncIterator[object]:
         """Yields typed circuit events as they stream; the arguments are Client.evaluate_circuit's."""
@@ -544,8 +544,8 @@ class AsyncClient:
                                                      metadata=self._metadata), edges.convert_circuit, progress):
             yield event
 
-    async def discover_circuit(self, model: str, pairs: Pairs, *, search: str = "greedy", ranking: str = "atp-star",
-                               target: float = 0.9, threshold: float = 0.01, ablation: str = "resample",
+    async def discover_circuit(self, model: str, pairs: Pairs, *, search: str | None = None, ranking: str | None = None,
+                               target: float | None = None, threshold: float | None = None, ablation: str | None = None,
                                seed: int = 0, ig_steps: int = 0, metric: str = "logit_diff", progress: bool = False,
                                allow_unknown_tokens: bool = False) -> AsyncIterator[object]:
         """Yields typed discovery events as they stream; the arguments are Client.discover_circuit's."""
@@ -556,7 +556,7 @@ class AsyncClient:
                                                      metadata=self._metadata), edges.convert_discovery, progress):
             yield event
 
-    async def scrub(self, model: str, pairs: Pairs, claims: dict, *, samples: int = 200, seed: int = 0,
+    async def scrub(self, model: str, pairs: Pairs, claims: dict, *, samples: int | None = None, seed: int = 0,
                     metric: str = "logit_diff", progress: bool = False,
                     allow_unknown_tokens: bool = False) -> AsyncIterator[object]:
         """Yields typed scrub events as they stream; the arguments are Client.scrub's."""
@@ -566,7 +566,7 @@ class AsyncClient:
                                         scrub.convert, progress):
             yield event
 
-    async def generate(self, model: str, prompts, *, max_new_tokens: int = 16, interventions=None,
+    async def generate(self, model: str, prompts, *, max_new_tokens: int | None = None, interventions=None,
                        temperature: float = 0.0, top_k: int = 0, top_p: float = 0.0, seed: int = 0, stop=None,
                        top_alternatives: int = 0, watch=None,
                        allow_unknown_tokens: bool = False) -> AsyncIterator[object]:
@@ -663,7 +663,7 @@ def _model_info(models: list[patchbay_pb2.ModelInfo], name: str) -> patchbay_pb2
     raise ValueError(f"model: the server has no {name!r}; it has {[m.name for m in models]}")
 
 
-def _attribute(model: str, pairs: Pairs, *, method: str = "atp-star", nodes: NodeSpec = "heads",
+def _attribute(model: str, pairs: Pairs, *, method: str | None = None, nodes: NodeSpec = "heads",
                metric: str = "logit_diff", verify_top_k: int = 0, verify_budget: float = 0.0,
                baseline: dict | None = None, diagnostic: dict | bool | None = None,
                allow_unknown_tokens: bool = False) -> patchbay_pb2.AttributeRequest:
@@ -676,16 +676,17 @@ def _attribute(model: str, pairs: Pairs, *, method: str = "atp-star", nodes: Nod
     return request
 
 
-def _attribute_edges(model: str, pairs: Pairs, *, method: str, per_position: bool, ig_steps: int, metric: str,
+def _attribute_edges(model: str, pairs: Pairs, *, method: str | None, per_position: bool, ig_steps: int, metric: str,
                      verify_top_k: int, verify_budget: float, diagnostic: dict | bool | None,
                      allow_unknown_tokens: bool) -> patchbay_pb2.AttributeEdgesRequest:
     """The AttributeEdgesRequest that Client.attribute_edges and AsyncClient.attribute_edges send."""
-    if method not in edges.METHODS:
+    if method is not None and method not in edges.METHODS:
         raise ValueError(f"method: unknown edge method {method!r}; use one of {sorted(edges.METHODS)}")
     if metric not in METRICS:
         raise ValueError(f"metric: unknown {metric!r}; use one of {sorted(METRICS)}")
     request = patchbay_pb2.AttributeEdgesRequest(
-        model=model, pairs=pair_list(pairs), metric=METRICS[metric], method=edges.METHODS[method],
+        model=model, pairs=pair_list(pairs), metric=METRICS[metric],
+        method=edges.METHODS[method] if method is not None else None,
         per_position=per_position, ig_steps=ig_steps, verify_top_k=verify_top_k, verify_budget=verify_budget,
         allow_unknown_tokens=allow_unknown_tokens)
     if diagnostic:
@@ -694,7 +695,8 @@ def _attribute_edges(model: str, pairs: Pairs, *, method: str, per_position: boo
     return request
 
 
-def _circuit(model: str, pairs: Pairs, *, circuits, ablation: str, ranking: str, sizes, seed: int, ig_steps: int,
+def _circuit(model: str, pairs: Pairs, *, circuits, ablation: str | None, ranking: str | None, sizes, seed: int,
+             ig_steps: int,
              metric: str, allow_unknown_tokens: bool) -> patchbay_pb2.EvaluateCircuitRequest:
     if metric not in METRICS:
         raise ValueError(f"metric: unknown {metric!r}; use one of {sorted(METRICS)}")
@@ -703,16 +705,18 @@ def _circuit(model: str, pairs: Pairs, *, circuits, ablation: str, ranking: str,
                                  allow_unknown_tokens=allow_unknown_tokens)
 
 
-def _discovery(model: str, pairs: Pairs, *, search: str, ranking: str, target: float, threshold: float, ablation: str,
+def _discovery(model: str, pairs: Pairs, *, search: str | None, ranking: str | None, target: float | None,
+               threshold: float | None, ablation: str | None,
                seed: int, ig_steps: int, metric: str,
                allow_unknown_tokens: bool) -> patchbay_pb2.DiscoverCircuitRequest:
-    if search not in edges.SEARCHES:
+    if search is not None and search not in edges.SEARCHES:
         raise ValueError(f"search: unknown {search!r}; use one of {sorted(edges.SEARCHES)}")
     base = _circuit(model, pairs, circuits=None, ablation=ablation, ranking=ranking, sizes=None, seed=seed,
                     ig_steps=ig_steps, metric=metric, allow_unknown_tokens=allow_unknown_tokens)
     return patchbay_pb2.DiscoverCircuitRequest(
         model=model, pairs=base.pairs, metric=base.metric, ablation=base.ablation, seed=seed,
-        search=edges.SEARCHES[search], ranking=base.ranking, target=target, threshold=threshold, ig_steps=ig_steps,
+        search=edges.SEARCHES[search] if search is not None else None, ranking=base.ranking,
+        target=target or 0.0, threshold=threshold or 0.0, ig_steps=ig_steps,
         allow_unknown_tokens=allow_unknown_tokens)
 
 

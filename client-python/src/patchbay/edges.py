@@ -152,16 +152,20 @@ def convert_circuit(event: pb.CircuitEvent):
     return ev.convert(wrapped)
 
 
-def circuit_request(model: str, pairs, *, circuits, ablation: str, ranking: str, sizes, seed: int, ig_steps: int,
+def circuit_request(model: str, pairs, *, circuits, ablation: str | None, ranking: str | None, sizes, seed: int,
+                    ig_steps: int,
                     metric: pb.MetricKind, allow_unknown_tokens: bool) -> pb.EvaluateCircuitRequest:
     """The EvaluateCircuitRequest: circuits as {name: [edge names]} or a list of edge-name lists, else a prune curve
     of ``ranking``'s top-n edges for each n of ``sizes``."""
-    if ablation not in ABLATIONS:
+    if ablation is not None and ablation not in ABLATIONS:
         raise ValueError(f"ablation: unknown {ablation!r}; use one of {sorted(ABLATIONS)}")
-    if ranking not in METHODS:
+    if ranking is not None and ranking not in METHODS:
         raise ValueError(f"ranking: unknown edge method {ranking!r}; use one of {sorted(METHODS)}")
-    request = pb.EvaluateCircuitRequest(model=model, pairs=pairs, metric=metric, ablation=ABLATIONS[ablation],
-                                        seed=seed, ranking=METHODS[ranking], sizes=list(sizes or []),
+    # None leaves a field unset: the server's default, written once, in its operation.
+    request = pb.EvaluateCircuitRequest(model=model, pairs=pairs, metric=metric,
+                                        ablation=ABLATIONS[ablation] if ablation is not None else None,
+                                        seed=seed, ranking=METHODS[ranking] if ranking is not None else None,
+                                        sizes=list(sizes or []),
                                         ig_steps=ig_steps, allow_unknown_tokens=allow_unknown_tokens)
     if circuits is not None:
         named = (circuits.items() if isinstance(circuits, dict)

@@ -98,7 +98,8 @@ def intervention(spec: Mapping[str, Any] | pb.Intervention) -> pb.Intervention:
     return out
 
 
-def request(model: str, prompts: Prompt | Sequence[Prompt], *, max_new_tokens: int, interventions, temperature: float,
+def request(model: str, prompts: Prompt | Sequence[Prompt], *, max_new_tokens: int | None, interventions,
+            temperature: float,
             top_k: int, top_p: float, seed: int, stop: TokenSpec | None, top_alternatives: int,
             watch: TokenSpec | None, allow_unknown_tokens: bool) -> pb.GenerateRequest:
     """One prompt (text or token ids) or a list of them."""
@@ -108,7 +109,7 @@ def request(model: str, prompts: Prompt | Sequence[Prompt], *, max_new_tokens: i
     if not items:
         raise ValueError("prompts: at least one prompt is needed")
     return pb.GenerateRequest(
-        model=model, prompts=[_prompt(p) for p in items], max_new_tokens=max_new_tokens,
+        model=model, prompts=[_prompt(p) for p in items], max_new_tokens=max_new_tokens or 0,
         stop=_tokens(stop) if stop is not None else [], temperature=temperature, top_k=top_k, top_p=top_p,
         seed=seed, interventions=[intervention(i) for i in (interventions or [])],
         top_alternatives=top_alternatives, watch=_tokens(watch) if watch is not None else [],

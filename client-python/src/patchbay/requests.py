@@ -99,18 +99,19 @@ def node_set(nodes: NodeSpec) -> pb.NodeSet:
                       positions=spec.get("positions", []))
 
 
-def attribute_request(model: str, pairs: Pairs, method: str = "atp-star", nodes: NodeSpec = "heads",
+def attribute_request(model: str, pairs: Pairs, method: str | None = None, nodes: NodeSpec = "heads",
                       metric: str = "logit_diff", verify_top_k: int = 0, baseline: dict[str, Any] | None = None,
                       verify_budget: float = 0.0, allow_unknown_tokens: bool = False) -> pb.AttributeRequest:
     """baseline: the baselines' settings, a dict of BaselineOptions fields (seed, samples,
     inclusion_probability, block_size, branching, max_group_patches). allow_unknown_tokens: read words the
     vocabulary lacks as its unknown token instead of refusing them."""
-    if method not in METHODS:
+    if method is not None and method not in METHODS:
         raise ValueError(f"method: unknown {method!r}; use one of {sorted(METHODS)}")
     if metric not in METRICS:
         raise ValueError(f"metric: unknown {metric!r}; use one of {sorted(METRICS)}")
-    return pb.AttributeRequest(model=model, pairs=pair_list(pairs), method=METHODS[method],
-                               nodes=node_set(nodes), metric=METRICS[metric], verify_top_k=verify_top_k,
+    return pb.AttributeRequest(model=model, pairs=pair_list(pairs),
+                               method=METHODS[method] if method is not None else None, nodes=node_set(nodes),
+                               metric=METRICS[metric], verify_top_k=verify_top_k,
                                verify_budget=verify_budget, baseline=pb.BaselineOptions(**(baseline or {})),
                                allow_unknown_tokens=allow_unknown_tokens)
 

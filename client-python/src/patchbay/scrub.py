@@ -48,8 +48,8 @@ def convert(event: pb.ScrubEvent):
     return ev.convert(wrapped)
 
 
-def request(model: str, pairs: Pairs, claims: Mapping[str, Sequence[Any]], *, samples: int, seed: int, metric: str,
-            allow_unknown_tokens: bool) -> pb.ScrubRequest:
+def request(model: str, pairs: Pairs, claims: Mapping[str, Sequence[Any]], *, samples: int | None, seed: int,
+            metric: str, allow_unknown_tokens: bool) -> pb.ScrubRequest:
     """The ScrubRequest: ``claims`` maps a part (an edge such as "L0H1->L1H0.k", or a writer: "embed", "L1H0",
     "L2.mlp") to one label per pair; labels are compared as text."""
     if metric not in METRICS:
@@ -61,5 +61,5 @@ def request(model: str, pairs: Pairs, claims: Mapping[str, Sequence[Any]], *, sa
         if len(labels) != len(messages):
             raise ValueError(f"claims[{part!r}]: {len(labels)} labels for {len(messages)} pairs; give one per pair")
         scrub_claims.append(pb.ScrubClaim(part=part, labels=labels))
-    return pb.ScrubRequest(model=model, pairs=messages, metric=METRICS[metric], claims=scrub_claims, samples=samples,
-                           seed=seed, allow_unknown_tokens=allow_unknown_tokens)
+    return pb.ScrubRequest(model=model, pairs=messages, metric=METRICS[metric], claims=scrub_claims,
+                           samples=samples or 0, seed=seed, allow_unknown_tokens=allow_unknown_tokens)

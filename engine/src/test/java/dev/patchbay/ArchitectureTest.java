@@ -46,7 +46,8 @@ class ArchitectureTest {
                         "dev.patchbay.passes..",
                         "dev.patchbay.execution..",
                         "dev.patchbay.attribution..",
-                        "dev.patchbay.generation..")
+                        "dev.patchbay.generation..",
+                        "dev.patchbay.operations..")
                 .check(engine);
     }
 
@@ -58,7 +59,8 @@ class ArchitectureTest {
                         "dev.patchbay.passes..",
                         "dev.patchbay.execution..",
                         "dev.patchbay.attribution..",
-                        "dev.patchbay.generation..")
+                        "dev.patchbay.generation..",
+                        "dev.patchbay.operations..")
                 .check(engine);
     }
 
@@ -69,7 +71,8 @@ class ArchitectureTest {
                         "dev.patchbay.execution..",
                         "dev.patchbay.attribution..",
                         "dev.patchbay.generation..",
-                        "dev.patchbay.checkpoint..")
+                        "dev.patchbay.checkpoint..",
+                        "dev.patchbay.operations..")
                 .check(engine);
     }
 
@@ -79,19 +82,35 @@ class ArchitectureTest {
                         "dev.patchbay.execution..",
                         "dev.patchbay.attribution..",
                         "dev.patchbay.generation..",
-                        "dev.patchbay.checkpoint..")
+                        "dev.patchbay.checkpoint..",
+                        "dev.patchbay.operations..")
                 .check(engine);
     }
 
     @Test
     void methodsOrchestrateThroughTheRunnerNotTheExecutor() {
-        below("dev.patchbay.attribution..", "dev.patchbay.execution..", "dev.patchbay.checkpoint..")
+        below(
+                        "dev.patchbay.attribution..",
+                        "dev.patchbay.execution..",
+                        "dev.patchbay.checkpoint..",
+                        "dev.patchbay.operations..")
                 .check(engine);
         below(
                         "dev.patchbay.generation..",
                         "dev.patchbay.execution..",
                         "dev.patchbay.checkpoint..",
-                        "dev.patchbay.attribution..")
+                        "dev.patchbay.attribution..",
+                        "dev.patchbay.operations..")
+                .check(engine);
+    }
+
+    /**
+     * Operations (one per use-case) compose methods and run them through a runner: they never reach the executor,
+     * so the server, the command line and a notebook run them alike.
+     */
+    @Test
+    void operationsRunThroughTheRunnerNotTheExecutor() {
+        below("dev.patchbay.operations..", "dev.patchbay.execution..", "dev.patchbay.checkpoint..")
                 .check(engine);
     }
 

@@ -3,7 +3,6 @@ package dev.patchbay.cli;
 import com.google.gson.GsonBuilder;
 import com.google.gson.JsonArray;
 import com.google.gson.JsonObject;
-import dev.patchbay.attribution.AttributionListener;
 import dev.patchbay.attribution.AttributionResult;
 import dev.patchbay.attribution.EdgeAttribution;
 import dev.patchbay.attribution.catalog.Methods;
@@ -17,6 +16,10 @@ import dev.patchbay.nodes.Metric;
 import dev.patchbay.nodes.Node;
 import dev.patchbay.nodes.NodeSet;
 import dev.patchbay.nodes.PromptPair;
+import dev.patchbay.operations.AttributeEdges;
+import dev.patchbay.operations.AttributeNodes;
+import dev.patchbay.operations.DiagnosticOptions;
+import dev.patchbay.operations.Serving;
 import dev.patchbay.passes.PassRunner;
 import java.io.IOException;
 import java.io.PrintWriter;
@@ -90,10 +93,10 @@ final class AttributeCommand implements Callable<Integer> {
 
     @Option(
             names = "--method",
-            defaultValue = "atp-star",
             description = "ap, atp, atp-qk, atp-star, or a baseline:"
                     + " iterative, subsampling, blocks, hierarchical; with --edges: exact, eap, eap-ig or atp-star"
-                    + " (default: ${DEFAULT-VALUE}).")
+                    + " (default: " + AttributeNodes.DEFAULT_METHOD + "; with --edges, "
+                    + AttributeEdges.DEFAULT_METHOD_ID + ").")
     String method;
 
     @Option(
@@ -104,8 +107,9 @@ final class AttributeCommand implements Callable<Integer> {
 
     @Option(
             names = "--ig-steps",
-            defaultValue = "5",
-            description = "EAP-IG's interpolation steps, with --edges --method eap-ig (default: ${DEFAULT-VALUE}).")
+            defaultValue = "0",
+            description = "EAP-IG's interpolation steps, with --edges --method eap-ig (default: "
+                    + EdgeAttribution.Settings.DEFAULT_IG_STEPS + ").")
     int igSteps;
 
     @Option(
@@ -116,26 +120,26 @@ final class AttributeCommand implements Callable<Integer> {
 
     @Option(
             names = "--samples",
-            defaultValue = "256",
-            description = "Subsampling's patched runs (default: ${DEFAULT-VALUE}).")
+            defaultValue = "0",
+            description = "Subsampling's patched runs (default: " + Methods.DEFAULT_SAMPLES + ").")
     int samples;
 
     @Option(
             names = "--inclusion",
-            defaultValue = "0.1",
-            description = "Subsampling's inclusion probability (default: ${DEFAULT-VALUE}).")
+            defaultValue = "0",
+            description = "Subsampling's inclusion probability (default: " + Methods.DEFAULT_INCLUSION + ").")
     double inclusion;
 
     @Option(
             names = "--block-size",
-            defaultValue = "16",
-            description = "Blocks' nodes per block (default: ${DEFAULT-VALUE}).")
+            defaultValue = "0",
+            description = "Blocks' nodes per block (default: " + Methods.DEFAULT_BLOCK_SIZE + ").")
     int blockSize;
 
     @Option(
             names = "--branching",
-            defaultValue = "4",
-            description = "Hierarchical's children per group (default: ${DEFAULT-VALUE}).")
+            defaultValue = "0",
+            description = "Hierarchical's children per group (default: " + Methods.DEFAULT_BRANCHING + ").")
     int branching;
 
     @Option(
@@ -195,39 +199,36 @@ final class AttributeCommand implements Callable<Integer> {
                     ? PairsFile.read(pairsFile, tokenizer, kind)
                     : List.of(pair(tokenizer, kind, clean, noise, answers, wrongs, ""));
             PassRunner runner = PassRunner.direct(loaded.transformer());
+            Serving serving = InProcess.serving(loaded, batchRows);
             if (edges) {
-                runEdges(out, loaded, tokenizer, pairs, runner);
+                runEdges(out, loaded, tokenizer, pairs, runner, serving);
                 return 0;
             }
-            AttributionResult result = Methods.byId(
-                            method,
-                            batchRows,
-                            8,
-                            new Methods.BaselineSettings(
-                                    seed, samples, inclusion, blockSize, branching, maxGroupPatches))
-                    .run(runner, pairs, nodeSet(), AttributionListener.NONE);
-            List<AttributionResult.Scored> top = result.top(verifyTopK);
-            Verification.Result verified = verifyTopK > 0
-                    ? Verification.verify(runner, pairs, top, batchRows, (v, done, total) -> {})
-                    : new Verification.Result(List.of(), Cost.NONE);
-            FalseNegativeDiagnostic.Report<Node> report = diagnostic
-                    ? Verification.diagnose(
-                            runner,
-                            pairs,
-                            result.nodesExcept(top),
-                            FalseNegativeDiagnostic.Settings.defaults(),
-                            verified.largestEffect(),
-                            batchRows)
-                    : null;
+            NodeRun run = NodeRun.of(
+                    runner,
+                    AttributeNodes.plan(
+                            new AttributeNodes.Request(
+                                    pairs,
+                                    nodeSet(),
+                                    method,
+                                    new Methods.BaselineSettings(
+                                            seed, samples, inclusion, blockSize, branching, maxGroupPatches),
+                                    verifyTopK,
+                                    0,
+                                    diagnostic ? DiagnosticOptions.DEFAULTS : DiagnosticOptions.OFF),
+                            serving));
+            AttributionResult result = run.result();
+            List<Verification.Verified> verified = run.verified();
+            FalseNegativeDiagnostic.Report<Node> report = run.report();
             Metric first = pairs.get(0).metric();
             String metricText = first.describe(id -> '"' + tokenizer.decode(id) + '"');
             if (json) {
-                out.println(toJson(result, verified, report));
+                out.println(toJson(result, run.total(), verified, report));
             } else {
-                printTable(out, loaded, tokenizer, pairs, result, verified, report, metricText);
+                printTable(out, loaded, tokenizer, pairs, result, run.total(), verified, report, metricText);
             }
             if (outFile != null) {
-                ResultFiles.write(outFile, result, verified, toJson(result, verified, report));
+                ResultFiles.write(outFile, result, verified, toJson(result, run.total(), verified, report));
                 if (!json) {
                     out.println("wrote " + outFile);
                 }
@@ -238,7 +239,12 @@ final class AttributeCommand implements Callable<Integer> {
     }
 
     private void runEdges(
-            PrintWriter out, LoadedModel loaded, TextTokenizer tokenizer, List<PromptPair> pairs, PassRunner runner)
+            PrintWriter out,
+            LoadedModel loaded,
+            TextTokenizer tokenizer,
+            List<PromptPair> pairs,
+            PassRunner runner,
+            Serving serving)
             throws IOException {
         if (nodes != null && !nodes.equals("heads")) {
             throw new IllegalArgumentException("--nodes chooses nodes; --edges scores every edge of the model");
@@ -251,9 +257,15 @@ final class AttributeCommand implements Callable<Integer> {
                         throw new IllegalArgumentException(
                                 "--positions: unknown '" + positions + "'; use all or per-position");
                 };
-        EdgeAttribution.Settings settings =
-                new EdgeAttribution.Settings(EdgeAttribution.Method.byId(method), perPosition, igSteps, 8, batchRows);
-        EdgeReport report = EdgeReport.run(runner, pairs, settings, verifyTopK, diagnostic);
+        AttributeEdges.Request request = new AttributeEdges.Request(
+                pairs,
+                method == null ? null : EdgeAttribution.Method.byId(method),
+                igSteps,
+                perPosition,
+                verifyTopK,
+                0,
+                diagnostic ? DiagnosticOptions.DEFAULTS : DiagnosticOptions.OFF);
+        EdgeReport report = EdgeReport.run(runner, AttributeEdges.plan(request, serving));
         if (json) {
             out.println(report.json());
         } else {
@@ -349,17 +361,16 @@ final class AttributeCommand implements Callable<Integer> {
     }
 
     private static String toJson(
-            AttributionResult result, Verification.Result verified, FalseNegativeDiagnostic.Report<Node> report) {
+            AttributionResult result,
+            Cost total,
+            List<Verification.Verified> verified,
+            FalseNegativeDiagnostic.Report<Node> report) {
         JsonObject o = new JsonObject();
         o.addProperty("method", result.method());
         o.addProperty("metric", result.metric());
         o.addProperty("pairs", result.pairs());
         o.addProperty("clean_metric", result.cleanMetric());
         o.addProperty("noise_metric", result.noiseMetric());
-        Cost total = result.cost().plus(verified.cost());
-        if (report != null) {
-            total = total.plus(report.cost());
-        }
         JsonObject cost = new JsonObject();
         cost.addProperty("forward_passes", total.forwardPasses());
         cost.addProperty("compute_forward_equivalents", total.computeEquivalents());
@@ -373,7 +384,7 @@ final class AttributeCommand implements Callable<Integer> {
         }
         o.add("effects", effects);
         JsonArray checked = new JsonArray();
-        for (Verification.Verified v : verified.verified()) {
+        for (Verification.Verified v : verified) {
             JsonObject one = new JsonObject();
             one.addProperty("rank", v.rank());
             one.addProperty("node", v.node().name());
@@ -402,7 +413,8 @@ final class AttributeCommand implements Callable<Integer> {
             TextTokenizer tokenizer,
             List<PromptPair> pairs,
             AttributionResult r,
-            Verification.Result verified,
+            Cost total,
+            List<Verification.Verified> verified,
             FalseNegativeDiagnostic.Report<Node> report,
             String metric) {
         out.printf("%s on %s: %s%n", r.method(), loaded.name(), metric);
@@ -415,7 +427,6 @@ final class AttributeCommand implements Callable<Integer> {
         } else {
             out.printf("%d pairs (a node's estimate is its mean |effect| over them)%n", pairs.size());
         }
-        Cost total = r.cost().plus(verified.cost());
         out.printf(
                 "metric: clean %.4f, noise %.4f; cost %.1f forward passes (%.1f of compute), %.2f s%n",
                 r.cleanMetric(),
@@ -424,7 +435,7 @@ final class AttributeCommand implements Callable<Integer> {
                 total.computeEquivalents(),
                 total.wallSeconds());
         Map<Node, Double> effects = new HashMap<>();
-        verified.verified().forEach(v -> effects.put(v.node(), v.effect()));
+        verified.forEach(v -> effects.put(v.node(), v.effect()));
         boolean anyVerified = !effects.isEmpty();
         out.printf("%-6s %-20s %12s%s%n", "rank", "node", "estimate", anyVerified ? "  verified effect" : "");
         List<AttributionResult.Scored> ranked = r.top(top);

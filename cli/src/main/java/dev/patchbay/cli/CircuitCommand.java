@@ -6,18 +6,20 @@ import com.google.gson.JsonObject;
 import dev.patchbay.attribution.CircuitDiscovery;
 import dev.patchbay.attribution.CircuitEvaluation;
 import dev.patchbay.attribution.EdgeAttribution;
-import dev.patchbay.attribution.EdgeResult;
 import dev.patchbay.checkpoint.BundledModel;
 import dev.patchbay.checkpoint.LoadedModel;
 import dev.patchbay.nodes.Edge;
-import dev.patchbay.nodes.EdgeGraph;
 import dev.patchbay.nodes.Metric;
 import dev.patchbay.nodes.PromptPair;
+import dev.patchbay.operations.Accepted;
+import dev.patchbay.operations.DiscoverCircuit;
+import dev.patchbay.operations.EdgeRanking;
+import dev.patchbay.operations.EvaluateCircuit;
+import dev.patchbay.operations.Serving;
+import dev.patchbay.operations.Summary;
 import dev.patchbay.passes.PassRunner;
 import java.io.PrintWriter;
 import java.nio.file.Path;
-import java.util.ArrayList;
-import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
@@ -37,6 +39,9 @@ import picocli.CommandLine.Spec;
         description = "Evaluates a circuit of edges (--edges), a prune curve (--prune) or discovers one (--discover),"
                 + " for a clean/noise prompt pair (--clean, --noise, --answer) or a distribution (--pairs FILE).")
 final class CircuitCommand implements Callable<Integer> {
+    /** Runs per batch of circuit runs (fewer where the memory budget asks it). */
+    private static final int BATCH_ROWS = 32;
+
     @Option(names = "--model", description = "Hugging Face model directory (default: the bundled model).")
     Path model;
 
@@ -83,21 +88,21 @@ final class CircuitCommand implements Callable<Integer> {
 
     @Option(
             names = "--ranking",
-            defaultValue = "atp-star",
             description = "The edge method that ranks for --prune and greedy discovery: exact, eap, eap-ig or atp-star"
-                    + " (default: ${DEFAULT-VALUE}).")
+                    + " (default: " + EdgeRanking.DEFAULT_METHOD_ID + ").")
     String ranking;
 
     @Option(
             names = "--target",
-            defaultValue = "0.9",
-            description = "Greedy discovery's faithfulness target (default: ${DEFAULT-VALUE}).")
+            defaultValue = "0",
+            description = "Greedy discovery's faithfulness target (default: " + DiscoverCircuit.DEFAULT_TARGET + ").")
     double target;
 
     @Option(
             names = "--threshold",
-            defaultValue = "0.01",
-            description = "ACDC's threshold on the change of faithfulness (default: ${DEFAULT-VALUE}).")
+            defaultValue = "0",
+            description = "ACDC's threshold on the change of faithfulness (default: "
+                    + DiscoverCircuit.DEFAULT_THRESHOLD + ").")
     double threshold;
 
     @Option(names = "--json", description = "Print the result as one JSON object.")
@@ -135,88 +140,14 @@ final class CircuitCommand implements Callable<Integer> {
                     ? PairsFile.read(pairsFile, loaded.tokenizer(), kind)
                     : List.of(AttributeCommand.pair(loaded.tokenizer(), kind, clean, noise, answers, wrongs, ""));
             PassRunner runner = PassRunner.direct(loaded.transformer());
+            Serving serving = InProcess.serving(loaded, BATCH_ROWS);
+            EdgeRanking by = new EdgeRanking(ranking == null ? null : EdgeAttribution.Method.byId(ranking), 0);
             JsonObject result = new JsonObject();
             result.addProperty("ablation", ablation);
-            try (CircuitEvaluation eval = new CircuitEvaluation(runner, pairs, how, seed, 32)) {
-                if (edges != null) {
-                    List<Edge> circuit = edges.stream().map(Edge::parse).toList();
-                    CircuitEvaluation.Faithfulness f = eval.faithfulness(new LinkedHashSet<>(circuit));
-                    result.add("circuit", names(circuit));
-                    result.addProperty("faithfulness", f.mean());
-                    result.addProperty("low", f.low());
-                    result.addProperty("high", f.high());
-                    if (!json) {
-                        out.printf(
-                                Locale.ROOT,
-                                "circuit of %d edges: faithfulness %.4f (95%% interval %.4f to %.4f) under %s"
-                                        + " ablation%n",
-                                circuit.size(),
-                                f.mean(),
-                                f.low(),
-                                f.high(),
-                                ablation);
-                    }
-                } else {
-                    List<Edge> order = ranked(runner, pairs);
-                    if (prune) {
-                        List<Integer> sizes = new ArrayList<>(List.of(0));
-                        for (int n = 1; n < order.size(); n *= 2) {
-                            sizes.add(n);
-                        }
-                        sizes.add(order.size());
-                        JsonArray points = new JsonArray();
-                        if (!json) {
-                            out.printf(
-                                    "prune curve of %s's ranking under %s ablation%n%8s %12s%n",
-                                    ranking, ablation, "edges", "faithfulness");
-                        }
-                        eval.pruneCurve(
-                                order,
-                                sizes.stream().mapToInt(Integer::intValue).toArray(),
-                                p -> {
-                                    JsonObject point = new JsonObject();
-                                    point.addProperty("size", p.size());
-                                    point.addProperty(
-                                            "faithfulness", p.faithfulness().mean());
-                                    points.add(point);
-                                    if (!json) {
-                                        out.printf(
-                                                Locale.ROOT,
-                                                "%8d %12.4f%n",
-                                                p.size(),
-                                                p.faithfulness().mean());
-                                    }
-                                });
-                        result.add("prune_curve", points);
-                    } else {
-                        CircuitDiscovery.Found found = switch (discover) {
-                            case "greedy" -> CircuitDiscovery.greedy(eval, order, target, s -> {});
-                            case "acdc" ->
-                                CircuitDiscovery.acdc(
-                                        eval, new EdgeGraph(loaded.transformer().config()), threshold, s -> {});
-                            default ->
-                                throw new IllegalArgumentException(
-                                        "--discover: unknown '" + discover + "'; use greedy or acdc");
-                        };
-                        result.add("circuit", names(found.edges()));
-                        result.addProperty("faithfulness", found.faithfulness());
-                        result.addProperty("forward_passes", found.forwardPasses());
-                        if (!json) {
-                            out.printf(
-                                    Locale.ROOT,
-                                    "%s found %d edges, faithfulness %.4f, %.0f forward passes per pair:%n  %s%n",
-                                    discover,
-                                    found.edges().size(),
-                                    found.faithfulness(),
-                                    found.forwardPasses(),
-                                    String.join(
-                                            ", ",
-                                            found.edges().stream()
-                                                    .map(Edge::name)
-                                                    .toList()));
-                        }
-                    }
-                }
+            if (discover != null) {
+                discover(out, result, runner, serving, pairs, how, by);
+            } else {
+                evaluate(out, result, runner, serving, pairs, how, by);
             }
             if (json) {
                 out.println(new GsonBuilder()
@@ -229,17 +160,119 @@ final class CircuitCommand implements Callable<Integer> {
         return 0;
     }
 
-    /** Every edge, most important first by --ranking (not needed for --discover acdc). */
-    private List<Edge> ranked(PassRunner runner, List<PromptPair> pairs) {
-        if ("acdc".equals(discover)) {
-            return List.of();
+    /** A circuit's faithfulness (--edges), or a prune curve (--prune). */
+    private void evaluate(
+            PrintWriter out,
+            JsonObject result,
+            PassRunner runner,
+            Serving serving,
+            List<PromptPair> pairs,
+            CircuitEvaluation.Ablation how,
+            EdgeRanking by) {
+        List<Edge> circuit =
+                edges == null ? List.of() : edges.stream().map(Edge::parse).toList();
+        EvaluateCircuit.Plan plan = EvaluateCircuit.plan(
+                new EvaluateCircuit.Request(
+                        pairs,
+                        how,
+                        seed,
+                        edges == null ? List.of() : List.of(new EvaluateCircuit.Circuit("circuit", circuit)),
+                        by,
+                        null),
+                serving);
+        JsonArray points = new JsonArray();
+        if (prune && !json) {
+            out.printf(
+                    "prune curve of %s's ranking under %s ablation%n%8s %12s%n",
+                    plan.ranking().method().id(), ablation, "edges", "faithfulness");
         }
-        EdgeResult r = EdgeAttribution.run(
-                runner,
-                pairs,
-                new EdgeAttribution.Settings(EdgeAttribution.Method.byId(ranking), false, 5, 8, 32),
-                EdgeAttribution.Listener.NONE);
-        return r.top(r.size()).stream().map(EdgeResult.Scored::edge).toList();
+        EvaluateCircuit.run(runner, plan, new EvaluateCircuit.Events() {
+            @Override
+            public void accepted(Accepted accepted) {}
+
+            @Override
+            public void point(EvaluateCircuit.Point p) {
+                CircuitEvaluation.Faithfulness f = p.faithfulness();
+                if (!prune) {
+                    result.add("circuit", names(circuit));
+                    result.addProperty("faithfulness", f.mean());
+                    result.addProperty("low", f.low());
+                    result.addProperty("high", f.high());
+                    if (!json) {
+                        out.printf(
+                                Locale.ROOT,
+                                "circuit of %d edges: faithfulness %.4f (95%% interval %.4f to %.4f) under %s"
+                                        + " ablation%n",
+                                p.size(),
+                                f.mean(),
+                                f.low(),
+                                f.high(),
+                                ablation);
+                    }
+                    return;
+                }
+                JsonObject point = new JsonObject();
+                point.addProperty("size", p.size());
+                point.addProperty("faithfulness", f.mean());
+                points.add(point);
+                if (!json) {
+                    out.printf(Locale.ROOT, "%8d %12.4f%n", p.size(), f.mean());
+                }
+            }
+
+            @Override
+            public void progress(long done, long total) {}
+
+            @Override
+            public void summary(Summary summary) {}
+        });
+        if (prune) {
+            result.add("prune_curve", points);
+        }
+    }
+
+    /** A circuit found greedily from --ranking, or by ACDC. */
+    private void discover(
+            PrintWriter out,
+            JsonObject result,
+            PassRunner runner,
+            Serving serving,
+            List<PromptPair> pairs,
+            CircuitEvaluation.Ablation how,
+            EdgeRanking by) {
+        DiscoverCircuit.Search search = switch (discover) {
+            case "greedy" -> DiscoverCircuit.Search.GREEDY;
+            case "acdc" -> DiscoverCircuit.Search.ACDC;
+            default -> throw new IllegalArgumentException("--discover: unknown '" + discover + "'; use greedy or acdc");
+        };
+        DiscoverCircuit.Plan plan = DiscoverCircuit.plan(
+                new DiscoverCircuit.Request(pairs, how, seed, search, by, target, threshold), serving);
+        CircuitDiscovery.Found found = DiscoverCircuit.run(runner, plan, new DiscoverCircuit.Events() {
+            @Override
+            public void accepted(Accepted accepted) {}
+
+            @Override
+            public void step(CircuitDiscovery.Step step) {}
+
+            @Override
+            public void found(CircuitDiscovery.Found circuit) {}
+
+            @Override
+            public void summary(Summary summary) {}
+        });
+        result.add("circuit", names(found.edges()));
+        result.addProperty("faithfulness", found.faithfulness());
+        result.addProperty("forward_passes", found.forwardPasses());
+        if (!json) {
+            out.printf(
+                    Locale.ROOT,
+                    "%s found %d edges, faithfulness %.4f, %.0f forward passes per pair:%n  %s%n",
+                    discover,
+                    found.edges().size(),
+                    found.faithfulness(),
+                    found.forwardPasses(),
+                    String.join(", ", found.edges().stream().map(Edge::name).toList()));
+        }
     }
 
     private static JsonArray names(List<Edge> edges) {

@@ -3,20 +3,22 @@ package dev.patchbay.cli;
 import com.google.gson.GsonBuilder;
 import com.google.gson.JsonArray;
 import com.google.gson.JsonObject;
-import dev.patchbay.attribution.EdgeAttribution;
 import dev.patchbay.attribution.EdgeResult;
 import dev.patchbay.attribution.diagnostic.EdgeVerification;
 import dev.patchbay.attribution.diagnostic.FalseNegativeDiagnostic;
 import dev.patchbay.nodes.Cost;
 import dev.patchbay.nodes.Edge;
 import dev.patchbay.nodes.EdgeBlock;
-import dev.patchbay.nodes.PromptPair;
+import dev.patchbay.operations.Accepted;
+import dev.patchbay.operations.AttributeEdges;
+import dev.patchbay.operations.Summary;
 import dev.patchbay.passes.PassRunner;
 import java.io.BufferedWriter;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
@@ -28,43 +30,56 @@ import java.util.Map;
  */
 final class EdgeReport {
     private final EdgeResult result;
-    private final EdgeVerification.Result verified;
+    private final List<EdgeVerification.Verified> verified;
     private final FalseNegativeDiagnostic.Report<Edge> diagnostic;
+    private final Cost total;
 
     private EdgeReport(
-            EdgeResult result, EdgeVerification.Result verified, FalseNegativeDiagnostic.Report<Edge> diagnostic) {
+            EdgeResult result,
+            List<EdgeVerification.Verified> verified,
+            FalseNegativeDiagnostic.Report<Edge> diagnostic,
+            Cost total) {
         this.result = result;
         this.verified = verified;
         this.diagnostic = diagnostic;
+        this.total = total;
     }
 
-    /** Runs the method, then verification of {@code verifyTopK} edges and the diagnostic if asked. */
-    static EdgeReport run(
-            PassRunner runner,
-            List<PromptPair> pairs,
-            EdgeAttribution.Settings settings,
-            int verifyTopK,
-            boolean diagnostic) {
-        EdgeResult result = EdgeAttribution.run(runner, pairs, settings, EdgeAttribution.Listener.NONE);
-        List<EdgeResult.Scored> top = result.top(verifyTopK);
-        EdgeVerification.Result verified = verifyTopK > 0
-                ? EdgeVerification.verify(runner, pairs, top, settings.chunk(), (v, done, total) -> {})
-                : new EdgeVerification.Result(List.of(), Cost.NONE);
-        FalseNegativeDiagnostic.Report<Edge> report = diagnostic
-                ? EdgeVerification.diagnose(
-                        runner,
-                        pairs,
-                        result.edgesExcept(top),
-                        FalseNegativeDiagnostic.Settings.defaults(),
-                        verified.largestEffect(),
-                        settings.chunk())
-                : null;
-        return new EdgeReport(result, verified, report);
+    /** Runs an {@link AttributeEdges} plan: the method, then verification and the diagnostic as planned. */
+    static EdgeReport run(PassRunner runner, AttributeEdges.Plan plan) {
+        List<EdgeVerification.Verified> verified = new ArrayList<>();
+        List<FalseNegativeDiagnostic.Report<Edge>> report = new ArrayList<>();
+        Cost[] total = {Cost.NONE};
+        EdgeResult result = AttributeEdges.run(runner, plan, new AttributeEdges.Events() {
+            @Override
+            public void accepted(Accepted accepted) {}
+
+            @Override
+            public void block(EdgeBlock block) {}
+
+            @Override
+            public void progress(String stage, long done, long total) {}
+
+            @Override
+            public void verified(EdgeVerification.Verified v) {
+                verified.add(v);
+            }
+
+            @Override
+            public void diagnostic(FalseNegativeDiagnostic.Report<Edge> r) {
+                report.add(r);
+            }
+
+            @Override
+            public void summary(Summary s) {
+                total[0] = s.cost();
+            }
+        });
+        return new EdgeReport(result, List.copyOf(verified), report.isEmpty() ? null : report.get(0), total[0]);
     }
 
     private Cost totalCost() {
-        Cost total = result.cost().plus(verified.cost());
-        return diagnostic == null ? total : total.plus(diagnostic.cost());
+        return total;
     }
 
     void printTable(PrintWriter out, String model, String metric, int top) {
@@ -126,7 +141,7 @@ final class EdgeReport {
         }
         o.add("edges", scores);
         JsonArray checked = new JsonArray();
-        for (EdgeVerification.Verified v : verified.verified()) {
+        for (EdgeVerification.Verified v : verified) {
             JsonObject one = new JsonObject();
             one.addProperty("rank", v.rank());
             one.addProperty("edge", v.edge().name());
@@ -171,7 +186,7 @@ final class EdgeReport {
 
     private Map<Edge, Double> effects() {
         Map<Edge, Double> effects = new HashMap<>();
-        verified.verified().forEach(v -> effects.put(v.edge(), v.effect()));
+        verified.forEach(v -> effects.put(v.edge(), v.effect()));
         return effects;
     }
 }

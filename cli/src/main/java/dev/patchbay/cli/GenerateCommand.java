@@ -9,6 +9,9 @@ import dev.patchbay.checkpoint.LoadedModel;
 import dev.patchbay.checkpoint.TextTokenizer;
 import dev.patchbay.generation.Generation;
 import dev.patchbay.model.Intervention;
+import dev.patchbay.operations.Accepted;
+import dev.patchbay.operations.Generate;
+import dev.patchbay.operations.Summary;
 import dev.patchbay.passes.PassRunner;
 import java.io.IOException;
 import java.io.PrintWriter;
@@ -48,7 +51,10 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--text", required = true, description = "The prompt; repeat for several.")
     List<String> texts;
 
-    @Option(names = "--max-new-tokens", defaultValue = "16", description = "(default: ${DEFAULT-VALUE}).")
+    @Option(
+            names = "--max-new-tokens",
+            defaultValue = "0",
+            description = "(default: " + Generate.DEFAULT_MAX_NEW_TOKENS + ").")
     int maxNewTokens;
 
     @Option(names = "--intervene", description = "An intervention (see above); repeat for several.")
@@ -117,7 +123,10 @@ final class GenerateCommand implements Callable<Integer> {
                 patches.add(new Generation.PatchFrom(
                         site[0], tokenizer.encodeKnown(source).ids(), site[1] == null ? null : numbers(site[1])));
             }
-            Generation.Settings settings = new Generation.Settings(maxNewTokens, stops, temperature, topK, topP, seed);
+            Generate.Plan plan = Generate.plan(
+                    new Generate.Request(
+                            prompts, steers, patches, maxNewTokens, stops, temperature, topK, topP, seed, 0, null),
+                    InProcess.serving(loaded, 1));
             boolean one = prompts.size() == 1;
             // One prompt streams: the text decoded so far, printed as it grows (a tokenizer may join tokens with
             // spaces, so the whole sequence is decoded, not each token alone).
@@ -129,20 +138,32 @@ final class GenerateCommand implements Callable<Integer> {
                 out.print(printed);
                 out.flush();
             }
-            List<int[]> continuations = Generation.run(
-                    PassRunner.direct(loaded.transformer()), prompts, steers, patches, settings, token -> {
-                        if (one && !json) {
-                            sequence.add(token.id());
-                            String text = tokenizer.decode(sequence.stream()
-                                    .mapToInt(Integer::intValue)
-                                    .toArray());
-                            if (text.startsWith(printed.toString())) {
-                                out.print(text.substring(printed.length()));
-                                printed.setLength(0);
-                                printed.append(text);
+            List<int[]> continuations =
+                    Generate.run(PassRunner.direct(loaded.transformer()), plan, new Generate.Events() {
+                        @Override
+                        public void accepted(Accepted accepted) {}
+
+                        @Override
+                        public void token(Generate.Token token) {
+                            if (one && !json) {
+                                sequence.add(token.token().id());
+                                String text = tokenizer.decode(sequence.stream()
+                                        .mapToInt(Integer::intValue)
+                                        .toArray());
+                                if (text.startsWith(printed.toString())) {
+                                    out.print(text.substring(printed.length()));
+                                    printed.setLength(0);
+                                    printed.append(text);
+                                }
+                                out.flush();
                             }
-                            out.flush();
                         }
+
+                        @Override
+                        public void continuation(Generate.Continuation continuation) {}
+
+                        @Override
+                        public void summary(Summary summary) {}
                     });
             if (one && !json) {
                 out.println();

@@ -8,6 +8,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 
@@ -26,14 +27,14 @@ final class ResultFiles {
         }
     }
 
-    static void write(Path file, AttributionResult result, Verification.Result verified, String json)
+    static void write(Path file, AttributionResult result, List<Verification.Verified> verified, String json)
             throws IOException {
         String name = file.getFileName().toString().toLowerCase(Locale.ROOT);
         if (name.endsWith(".json")) {
             Files.writeString(file, json + System.lineSeparator());
         } else if (name.endsWith(".csv")) {
             Map<Node, Double> effects = new HashMap<>();
-            verified.verified().forEach(v -> effects.put(v.node(), v.effect()));
+            verified.forEach(v -> effects.put(v.node(), v.effect()));
             try (BufferedWriter w = Files.newBufferedWriter(file)) {
                 w.write("node,layer,estimate,verified_effect");
                 w.newLine();

@@ -9,6 +9,9 @@ import dev.patchbay.checkpoint.BundledModel;
 import dev.patchbay.checkpoint.LoadedModel;
 import dev.patchbay.nodes.Metric;
 import dev.patchbay.nodes.PromptPair;
+import dev.patchbay.operations.Accepted;
+import dev.patchbay.operations.Scrub;
+import dev.patchbay.operations.Summary;
 import dev.patchbay.passes.PassRunner;
 import java.io.PrintWriter;
 import java.nio.file.Path;
@@ -34,6 +37,9 @@ import picocli.CommandLine.Spec;
                 + " line of --pairs (FIELD+FIELD for several; * for the input itself). Prints the fraction of the"
                 + " behaviour the hypothesis recovers, with its 95% interval.")
 final class ScrubCommand implements Callable<Integer> {
+    /** Model runs per batch (fewer where the memory budget asks it). */
+    private static final int BATCH_ROWS = 32;
+
     @Option(names = "--model", description = "Hugging Face model directory (default: the bundled model).")
     Path model;
 
@@ -54,7 +60,10 @@ final class ScrubCommand implements Callable<Integer> {
             description = "logit_diff, log_prob, prob or kl_divergence (default: ${DEFAULT-VALUE}).")
     String metric;
 
-    @Option(names = "--samples", defaultValue = "200", description = "Samples to draw (default: ${DEFAULT-VALUE}).")
+    @Option(
+            names = "--samples",
+            defaultValue = "0",
+            description = "Samples to draw (default: " + Scrub.DEFAULT_SAMPLES + ").")
     int samples;
 
     @Option(names = "--seed", defaultValue = "0", description = "The draws' seed (default: ${DEFAULT-VALUE}).")
@@ -88,12 +97,25 @@ final class ScrubCommand implements Callable<Integer> {
         try (LoadedModel loaded = LoadedModel.load(
                 model != null ? model : BundledModel.directory(), precision.dataType(), device.compute())) {
             List<PromptPair> pairs = PairsFile.read(pairsFile, loaded.tokenizer(), Metric.Kind.fromId(metric), true);
-            CausalScrubbing.Hypothesis h = CausalScrubbing.Hypothesis.of(loaded.config(), pairs, hypothesis);
-            CausalScrubbing.Result r;
-            try (CausalScrubbing scrubbing =
-                    new CausalScrubbing(PassRunner.direct(loaded.transformer()), pairs, h, 32)) {
-                r = scrubbing.run(samples, seed, s -> {});
-            }
+            Scrub.Plan plan = Scrub.plan(
+                    new Scrub.Request(pairs, hypothesis, samples, seed), InProcess.serving(loaded, BATCH_ROWS));
+            CausalScrubbing.Hypothesis h = plan.hypothesis();
+            CausalScrubbing.Result r = Scrub.run(PassRunner.direct(loaded.transformer()), plan, new Scrub.Events() {
+                @Override
+                public void accepted(Accepted accepted) {}
+
+                @Override
+                public void sample(CausalScrubbing.Sample sample) {}
+
+                @Override
+                public void progress(long done, long total) {}
+
+                @Override
+                public void result(CausalScrubbing.Result result) {}
+
+                @Override
+                public void summary(Summary summary) {}
+            });
             if (json) {
                 JsonObject o = new JsonObject();
                 o.addProperty("recovered", r.recovered());
@@ -117,7 +139,7 @@ final class ScrubCommand implements Callable<Integer> {
                                 + "recovered %.3f (95%% interval %.3f to %.3f): metric %.4f original, %.4f scrubbed,"
                                 + " %.4f on random inputs%n",
                         h.edges().size(),
-                        samples,
+                        plan.samples(),
                         pairs.size(),
                         h.runsPerSample(),
                         r.recovered(),

@@ -17,8 +17,8 @@ import dev.patchbay.proto.v1.Token;
  * }</pre>
  */
 public final class AttributionRequest {
-    private final AttributeRequest.Builder proto =
-            AttributeRequest.newBuilder().setMethod(Method.ATP_STAR).setNodes(Nodes.heads());
+    /** The method is left unset unless chosen: the server's default (AtP*), written once, in its operation. */
+    private final AttributeRequest.Builder proto = AttributeRequest.newBuilder().setNodes(Nodes.heads());
 
     private AttributionRequest(String model) {
         proto.setModel(model);

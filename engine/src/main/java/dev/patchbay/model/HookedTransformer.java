@@ -195,6 +195,14 @@ public final class HookedTransformer implements AutoCloseable {
     }
 
     /**
+     * Whether every layer's heads' writes add up to its attention output (no norm after the sum), so that a head has
+     * a write of its own: what circuits and causal scrubbing, which ablate a head's edges, need.
+     */
+    public boolean headWritesAdd() {
+        return blocks.stream().allMatch(TransformerBlock::headWritesAdd);
+    }
+
+    /**
      * Each head's write z_h W_O[h] to the residual stream, [B, T, H, d_model], from layer {@code layer}'s output z
      * [B, T, H, d_head]; only where heads' writes add up ({@link TransformerBlock#headWritesAdd}).
      */

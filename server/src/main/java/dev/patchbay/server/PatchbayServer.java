@@ -3,6 +3,7 @@ package dev.patchbay.server;
 import dev.patchbay.checkpoint.LoadedModel;
 import dev.patchbay.execution.Device;
 import dev.patchbay.execution.SchedulerConfig;
+import dev.patchbay.operations.RequestLimits;
 import dev.patchbay.server.config.ServerConfig;
 import dev.patchbay.server.config.ServerLimits;
 import dev.patchbay.server.mapping.ServedModel;
@@ -129,10 +130,11 @@ public final class PatchbayServer implements AutoCloseable {
             throws IOException {
         Map<String, Device> devices = new LinkedHashMap<>();
         Map<String, ServedModel> served = new LinkedHashMap<>();
+        RequestLimits requestLimits = limits.forRequests(scheduler.maxBatchRows());
         models.forEach((name, m) -> {
             Device device = new Device(name, m.transformer(), scheduler);
             devices.put(name, device);
-            served.put(name, new ServedModel(m, device));
+            served.put(name, ServedModel.of(m, device, requestLimits));
         });
         AtomicInteger threads = new AtomicInteger();
         // Request threads only orchestrate and wait for the devices; a full pool refuses new requests.
@@ -162,7 +164,7 @@ public final class PatchbayServer implements AutoCloseable {
                 },
                 new java.util.concurrent.ThreadPoolExecutor.DiscardPolicy());
         AccessLog accessLog = new AccessLog();
-        PatchbayService service = new PatchbayService(served, limits, scheduler.maxBatchRows(), jobs, accessLog);
+        PatchbayService service = new PatchbayService(served, limits, jobs, accessLog);
         Server server = transport
                 .executor(handlers)
                 .maxInboundMessageSize(limits.maxRequestBytes())

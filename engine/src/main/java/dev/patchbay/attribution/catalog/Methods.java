@@ -15,6 +15,18 @@ public final class Methods {
     public static final List<String> IDS =
             List.of("ap", "atp", "atp-qk", "atp-star", "iterative", "subsampling", "blocks", "hierarchical");
 
+    /** Subsampling's patched runs when a request gives none. */
+    public static final int DEFAULT_SAMPLES = 256;
+
+    /** Subsampling's inclusion probability when a request gives none. */
+    public static final double DEFAULT_INCLUSION = 0.1;
+
+    /** Blocks' nodes per block when a request gives none. */
+    public static final int DEFAULT_BLOCK_SIZE = 16;
+
+    /** Hierarchical's children per group when a request gives none. */
+    public static final int DEFAULT_BRANCHING = 4;
+
     /** The baselines' settings; zeros take the defaults. */
     public record BaselineSettings(
             long seed, int samples, double inclusionProbability, int blockSize, int branching, long maxGroupPatches) {
@@ -40,13 +52,13 @@ public final class Methods {
             case "iterative" -> new Iterative(b.seed());
             case "subsampling" ->
                 new Subsampling(
-                        b.samples() > 0 ? b.samples() : 256,
-                        b.inclusionProbability() > 0 ? b.inclusionProbability() : 0.1,
+                        b.samples() > 0 ? b.samples() : DEFAULT_SAMPLES,
+                        b.inclusionProbability() > 0 ? b.inclusionProbability() : DEFAULT_INCLUSION,
                         b.seed(),
                         patchRows);
-            case "blocks" -> new Blocks(b.blockSize() > 0 ? b.blockSize() : 16, patchRows);
+            case "blocks" -> new Blocks(b.blockSize() > 0 ? b.blockSize() : DEFAULT_BLOCK_SIZE, patchRows);
             case "hierarchical" ->
-                new Hierarchical(b.branching() > 0 ? b.branching() : 4, b.maxGroupPatches(), patchRows);
+                new Hierarchical(b.branching() > 0 ? b.branching() : DEFAULT_BRANCHING, b.maxGroupPatches(), patchRows);
             default -> throw new IllegalArgumentException("method: unknown '" + id + "'; known are " + IDS);
         };
     }

@@ -1,5 +1,7 @@
 package dev.patchbay.server.config;
 
+import dev.patchbay.operations.RequestLimits;
+
 /**
  * What one request may ask for; a request over a limit gets RESOURCE_EXHAUSTED.
  *
@@ -24,6 +26,11 @@ public record ServerLimits(
     public ServerLimits withSweepWindow(int window) {
         return new ServerLimits(
                 maxRequestBytes, maxPairs, maxTokens, maxPatchedRuns, maxConcurrentJobs, window, maxTextChars);
+    }
+
+    /** What operations plan a request against: these limits, and batches of {@code batchRows} rows. */
+    public RequestLimits forRequests(int batchRows) {
+        return new RequestLimits(maxPatchedRuns, maxPairs, maxTokens, batchRows);
     }
 
     public static ServerLimits defaults() {

@@ -7,22 +7,22 @@ import io.grpc.Status;
 import io.grpc.stub.StreamObserver;
 
 /**
- * Where one job's events go: its own Attribute call, or a sweep's shared stream with the job's id on every
- * event. Sends are serialized, since a sweep's jobs run on several threads and a call must see one writer.
+ * Where one request's events go: its own call, or a sweep's shared stream with the job's id on every event. Sends
+ * are serialized, since a sweep's jobs run on several threads and a call must see one writer.
  */
-interface EventSink {
-    void send(AttributeEvent event);
+interface EventSink<E> {
+    void send(E event);
 
-    /** The job finished normally. */
+    /** The request finished normally. */
     void complete();
 
-    /** The job failed with {@code status}; a sweep goes on with its other jobs. */
+    /** The request failed with {@code status}; a sweep goes on with its other jobs. */
     void fail(Status status);
 
-    static EventSink of(StreamObserver<AttributeEvent> call) {
-        return new EventSink() {
+    static <E> EventSink<E> of(StreamObserver<E> call) {
+        return new EventSink<>() {
             @Override
-            public synchronized void send(AttributeEvent event) {
+            public synchronized void send(E event) {
                 call.onNext(event);
             }
 
@@ -38,8 +38,9 @@ interface EventSink {
         };
     }
 
-    static EventSink inSweep(Object lock, StreamObserver<SweepEvent> sweep, String jobId, Runnable finished) {
-        return new EventSink() {
+    static EventSink<AttributeEvent> inSweep(
+            Object lock, StreamObserver<SweepEvent> sweep, String jobId, Runnable finished) {
+        return new EventSink<>() {
             @Override
             public void send(AttributeEvent event) {
                 synchronized (lock) {

@@ -30,10 +30,18 @@ import dev.patchbay.proto.v1.SweepRequest;
 import dev.patchbay.proto.v1.TokenizeRequest;
 import dev.patchbay.proto.v1.TokenizeResponse;
 import dev.patchbay.server.config.ServerLimits;
+import dev.patchbay.server.mapping.AttributeEdgesMapper;
+import dev.patchbay.server.mapping.AttributeMapper;
+import dev.patchbay.server.mapping.CircuitMapper;
+import dev.patchbay.server.mapping.GenerateMapper;
+import dev.patchbay.server.mapping.Inputs;
+import dev.patchbay.server.mapping.PatchMapper;
+import dev.patchbay.server.mapping.Prepared;
 import dev.patchbay.server.mapping.Protos;
 import dev.patchbay.server.mapping.RequestException;
-import dev.patchbay.server.mapping.RequestParser;
+import dev.patchbay.server.mapping.ScrubMapper;
 import dev.patchbay.server.mapping.ServedModel;
+import dev.patchbay.server.mapping.SteeringVectorMapper;
 import io.grpc.Context;
 import io.grpc.Deadline;
 import io.grpc.Status;
@@ -56,7 +64,7 @@ import java.util.concurrent.atomic.AtomicLong;
  */
 public final class PatchbayService extends PatchbayGrpc.PatchbayImplBase {
     private final Map<String, ServedModel> models;
-    private final RequestParser parser;
+    private final Inputs inputs;
     private final ExecutorService jobs;
     private final ServerLimits limits;
     private final AtomicLong ids = new AtomicLong();
@@ -69,15 +77,11 @@ public final class PatchbayService extends PatchbayGrpc.PatchbayImplBase {
     private final long startedAt = System.nanoTime();
 
     public PatchbayService(
-            Map<String, ServedModel> models,
-            ServerLimits limits,
-            int batchRows,
-            ExecutorService jobs,
-            AccessLog accessLog) {
+            Map<String, ServedModel> models, ServerLimits limits, ExecutorService jobs, AccessLog accessLog) {
         this.accessLog = accessLog;
         this.models = Map.copyOf(models);
         this.limits = limits;
-        this.parser = new RequestParser(this.models, limits, batchRows);
+        this.inputs = new Inputs(this.models, limits);
         this.jobs = jobs;
     }
 
@@ -124,10 +128,10 @@ public final class PatchbayService extends PatchbayGrpc.PatchbayImplBase {
     @Override
     public void tokenize(TokenizeRequest request, StreamObserver<TokenizeResponse> response) {
         try {
-            String text = parser.text(request.getText(), "text");
+            String text = inputs.text(request.getText(), "text");
             TextTokenizer.Tokens tokens;
             try {
-                TextTokenizer tokenizer = RequestParser.tokenizer(parser.model(request.getModel()), "model");
+                TextTokenizer tokenizer = Inputs.tokenizer(inputs.model(request.getModel()), "model");
                 tokens = request.getAllowUnknownTokens() ? tokenizer.encode(text) : tokenizer.encodeKnown(text);
             } catch (IllegalArgumentException e) {
                 throw RequestException.invalid(
@@ -145,103 +149,66 @@ public final class PatchbayService extends PatchbayGrpc.PatchbayImplBase {
 
     @Override
     public void attribute(AttributeRequest request, StreamObserver<AttributeEvent> response) {
-        run(
-                response,
-                () -> parser.attribute(request),
-                p -> p.model().device(),
-                (p, job) -> new AttributeJob(p, job, EventSink.of(response), this::stopping));
+        run(response, () -> AttributeMapper.prepare(inputs, request));
     }
 
     @Override
     public void attributeEdges(AttributeEdgesRequest request, StreamObserver<AttributeEdgesEvent> response) {
-        run(
-                response,
-                () -> parser.attributeEdges(request),
-                p -> p.model().device(),
-                (p, job) -> new AttributeEdgesJob(p, job, response, this::stopping));
+        run(response, () -> AttributeEdgesMapper.prepare(inputs, request));
     }
 
     @Override
     public void evaluateCircuit(EvaluateCircuitRequest request, StreamObserver<CircuitEvent> response) {
-        run(
-                response,
-                () -> parser.evaluateCircuit(request),
-                p -> p.model().device(),
-                (p, job) -> new CircuitJob(p, job, response, this::stopping));
+        run(response, () -> CircuitMapper.evaluate(inputs, request));
     }
 
     @Override
     public void discoverCircuit(DiscoverCircuitRequest request, StreamObserver<DiscoveryEvent> response) {
-        run(
-                response,
-                () -> parser.discoverCircuit(request),
-                p -> p.model().device(),
-                (p, job) -> new DiscoveryJob(p, job, response, this::stopping));
+        run(response, () -> CircuitMapper.discover(inputs, request));
     }
 
     @Override
     public void scrub(ScrubRequest request, StreamObserver<ScrubEvent> response) {
-        run(
-                response,
-                () -> parser.scrub(request),
-                p -> p.model().device(),
-                (p, job) -> new ScrubJob(p, job, response, this::stopping));
+        run(response, () -> ScrubMapper.prepare(inputs, request));
     }
 
     @Override
     public void generate(GenerateRequest request, StreamObserver<GenerateEvent> response) {
-        run(
-                response,
-                () -> parser.generate(request),
-                p -> p.model().device(),
-                (p, job) -> new GenerateJob(p, job, response, this::stopping));
+        run(response, () -> GenerateMapper.prepare(inputs, request));
     }
 
     @Override
     public void makeSteeringVector(SteeringVectorRequest request, StreamObserver<SteeringVectorResponse> response) {
-        run(
-                response,
-                () -> parser.steeringVector(request),
-                p -> p.model().device(),
-                (p, job) -> new SteeringVectorJob(p, parser, job, response, this::stopping));
+        run(response, () -> SteeringVectorMapper.prepare(inputs, request));
     }
 
     @Override
     public void patch(PatchRequest request, StreamObserver<PatchEvent> response) {
-        run(
-                response,
-                () -> parser.patch(request),
-                p -> p.model().device(),
-                (p, job) -> new PatchJob(p, job, response, this::stopping));
+        run(response, () -> PatchMapper.prepare(inputs, request));
     }
 
     /** Checks a request; a refusal carries its status. */
     @FunctionalInterface
-    private interface Parse<P> {
-        P parse() throws RequestException;
+    private interface Prepare<E> {
+        Prepared<E> prepare() throws RequestException;
     }
 
     /**
-     * Every job-running call: the request checked, a job opened on its model's device and the work started on its
-     * own thread; a refusal (or what the engine itself refuses about a request the parser let through) ends the call
-     * with its status.
+     * Every job-running call: the request checked and planned, a job opened on its model's device and the work
+     * started on its own thread; a refusal ends the call with its status.
      */
-    private <P, E> void run(
-            StreamObserver<E> response,
-            Parse<P> parse,
-            java.util.function.Function<P, Device> device,
-            java.util.function.BiFunction<P, Device.Job, Runnable> work) {
+    private <E> void run(StreamObserver<E> response, Prepare<E> prepare) {
         var call = (ServerCallStreamObserver<E>) response;
         try {
-            P parsed = parse.parse();
-            Device.Job job = openJob(device.apply(parsed), call);
-            start(job, call, work.apply(parsed, job));
+            Prepared<E> prepared = prepare.prepare();
+            Device.Job job = openJob(prepared.model().device(), call);
+            start(job, call, new OperationJob<>(prepared, job, EventSink.of(call), this::stopping));
         } catch (RequestException e) {
             response.onError(e.status().asRuntimeException());
         } catch (IllegalArgumentException e) {
-            response.onError(io.grpc.Status.INVALID_ARGUMENT
-                    .withDescription(e.getMessage())
-                    .asRuntimeException());
+            // A value the engine refused as the request was read (a prompt pair, a metric): the caller's.
+            response.onError(
+                    Status.INVALID_ARGUMENT.withDescription(e.getMessage()).asRuntimeException());
         }
     }
 
@@ -312,12 +279,15 @@ public final class PatchbayService extends PatchbayGrpc.PatchbayImplBase {
         @Override
         public void onNext(SweepRequest request) {
             running.incrementAndGet();
-            EventSink sink = EventSink.inSweep(lock, call, request.getJobId(), this::finished);
-            RequestParser.Attribute parsed;
+            EventSink<AttributeEvent> sink = EventSink.inSweep(lock, call, request.getJobId(), this::finished);
+            Prepared<AttributeEvent> parsed;
             try {
-                parsed = parser.attribute(request.getJob());
+                parsed = AttributeMapper.prepare(inputs, request.getJob());
             } catch (RequestException e) {
                 sink.fail(e.status());
+                return;
+            } catch (IllegalArgumentException e) {
+                sink.fail(Status.INVALID_ARGUMENT.withDescription(e.getMessage()));
                 return;
             }
             Device device = parsed.model().device();
@@ -327,7 +297,7 @@ public final class PatchbayService extends PatchbayGrpc.PatchbayImplBase {
             try {
                 jobs.execute(() -> {
                     try {
-                        new AttributeJob(parsed, job, sink, PatchbayService.this::stopping).run();
+                        new OperationJob<>(parsed, job, sink, PatchbayService.this::stopping).run();
                     } finally {
                         active.remove(job);
                         runningJobs.remove(job);

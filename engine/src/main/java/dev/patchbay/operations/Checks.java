@@ -1,0 +1,189 @@
+package dev.patchbay.operations;
+
+import dev.patchbay.attribution.CircuitEvaluation;
+import dev.patchbay.attribution.EdgeAttribution;
+import dev.patchbay.attribution.baselines.Subsampling;
+import dev.patchbay.attribution.diagnostic.FalseNegativeDiagnostic;
+import dev.patchbay.nodes.PromptPair;
+import java.util.List;
+import java.util.Locale;
+
+/** The checks and sizes more than one operation shares; each refuses with the field's name. */
+final class Checks {
+    private Checks() {}
+
+    /** The value, refused with the field's name if it is NaN or infinite. */
+    static double finite(double value, String field) {
+        if (!Double.isFinite(value)) {
+            throw InvalidRequest.invalid(field + ": must be a finite number, got " + value);
+        }
+        return value;
+    }
+
+    /** The number of prompts or pairs ({@code field}, each a {@code what}), refused when none or over the limit. */
+    static void count(int count, String field, String what, Serving on) {
+        if (count == 0) {
+            throw InvalidRequest.invalid(field + ": at least one " + what + " is needed");
+        }
+        if (count > on.limits().maxPairs()) {
+            throw InvalidRequest.tooLarge(field + ": " + count + " " + field + " exceed the server's limit of "
+                    + on.limits().maxPairs());
+        }
+    }
+
+    /** Refuses a plan of more runs than the limit, with {@code message} saying what to change. */
+    static void withinRuns(double runs, String message, Serving on) {
+        if (runs > on.limits().maxPatchedRuns()) {
+            throw InvalidRequest.tooLarge(message);
+        }
+    }
+
+    /**
+     * Rows of a forward pass at these pairs' length within the batch limit and the model's memory budget; refuses
+     * the request when not even one fits.
+     */
+    static int patchRows(Serving on, List<PromptPair> pairs) {
+        int length = pairs.get(0).length();
+        int fit = on.budget().forwardRowsFitting(length);
+        if (fit < 1) {
+            throw overBudget(on, length, on.budget().forwardRowBytes(length), "a forward pass");
+        }
+        return Math.min(on.limits().batchRows(), fit);
+    }
+
+    /** Pairs of an AtP-family pass within the batch limit and the memory budget; refuses when none fits. */
+    static int gradientRows(Serving on, List<PromptPair> pairs, String method, boolean qkFix) {
+        int length = pairs.get(0).length();
+        int fit = on.budget().gradientRowsFitting(length, qkFix);
+        if (fit < 1) {
+            throw overBudget(
+                    on,
+                    length,
+                    on.budget().gradientRowBytes(length, qkFix),
+                    method + "'s forward and backward" + (qkFix ? " with the QK fix" : ""));
+        }
+        return Math.min(on.limits().batchRows(), fit);
+    }
+
+    /** Pairs of an edge estimate within the batch limit and the memory budget (all rows for exact patching). */
+    static int edgeRows(Serving on, List<PromptPair> pairs, EdgeAttribution.Method method, int steps) {
+        if (method.estimate() == null) {
+            return on.limits().batchRows();
+        }
+        int length = pairs.get(0).length();
+        int fit = on.budget().edgeRowsFitting(length, method.estimate(), steps);
+        if (fit < 1) {
+            throw overBudget(on, length, on.budget().edgeRowBytes(length, method.estimate(), steps), method.id());
+        }
+        return Math.min(on.limits().batchRows(), fit);
+    }
+
+    private static InvalidRequest overBudget(Serving on, int length, long rowBytes, String pass) {
+        return InvalidRequest.tooLarge(String.format(
+                Locale.ROOT,
+                "pairs: one prompt of %d tokens needs about %.2f GB for %s, over the server's memory budget of"
+                        + " %.2f GB per batch (--memory-budget); use shorter prompts",
+                length,
+                rowBytes / 1e9,
+                pass,
+                on.budget().bytes() / 1e9));
+    }
+
+    /** EAP-IG's steps: 0 takes the default, at most {@link EdgeRanking#MAX_IG_STEPS}. */
+    static int igSteps(int steps) {
+        if (steps < 0 || steps > EdgeRanking.MAX_IG_STEPS) {
+            throw InvalidRequest.invalid(
+                    "ig_steps: between 1 and " + EdgeRanking.MAX_IG_STEPS + " (0 takes the default), got " + steps);
+        }
+        return steps == 0 ? EdgeAttribution.Settings.DEFAULT_IG_STEPS : steps;
+    }
+
+    /** How many top items verification patches: verify_top_k, capped by the items and by verify_budget. */
+    static long verifyCount(int topK, double budget, long count, List<PromptPair> pairs) {
+        if (topK < 0) {
+            throw InvalidRequest.invalid("verify_top_k: must not be negative, got " + topK);
+        }
+        // NaN would compare false below and read as "no cap".
+        if (finite(budget, "verify_budget") < 0) {
+            throw InvalidRequest.invalid("verify_budget: must not be negative, got " + budget);
+        }
+        long verify = Math.min(count, topK);
+        if (budget > 0) {
+            // Each verified item costs one run per pair, after every pair's clean and noise runs.
+            verify = Math.min(verify, Math.max(0, (long) Math.floor(budget / pairs.size()) - 2));
+        }
+        return verify;
+    }
+
+    /** The diagnostic's settings, or null when it is off; {@code what} names the items ("nodes", "edges"). */
+    static FalseNegativeDiagnostic.Settings diagnostic(
+            DiagnosticOptions d, long verify, long count, List<PromptPair> pairs, String what, Serving on) {
+        if (d == null || !d.enabled()) {
+            return null;
+        }
+        if (verify == 0) {
+            throw InvalidRequest.invalid("diagnostic: needs verification (verify_top_k > 0, and a verify_budget"
+                    + " that allows it): it bounds the " + what + " left unverified");
+        }
+        // Zero takes the default; NaN and infinities are refused, never read as "no limit".
+        double inclusion = finite(d.inclusionProbability(), "diagnostic.inclusion_probability");
+        double alpha = finite(d.alpha(), "diagnostic.alpha");
+        if (d.samples() < 0) {
+            throw InvalidRequest.invalid(
+                    "diagnostic.samples: must not be negative (zero takes the default), got " + d.samples());
+        }
+        double threshold = finite(d.threshold(), "diagnostic.threshold");
+        FalseNegativeDiagnostic.Settings settings;
+        try {
+            settings = new FalseNegativeDiagnostic.Settings(
+                    d.samples() > 0 ? d.samples() : FalseNegativeDiagnostic.Settings.DEFAULT_SAMPLES,
+                    inclusion != 0 ? inclusion : FalseNegativeDiagnostic.Settings.DEFAULT_INCLUSION,
+                    alpha != 0 ? alpha : FalseNegativeDiagnostic.Settings.DEFAULT_ALPHA,
+                    threshold,
+                    d.seed());
+        } catch (IllegalArgumentException e) {
+            throw InvalidRequest.invalid(e.getMessage());
+        }
+        inclusion(count - verify, settings.inclusionProbability(), "diagnostic.inclusion_probability");
+        withinRuns(
+                (double) settings.samples() * pairs.size(),
+                "diagnostic.samples: " + settings.samples() + " runs for each of " + pairs.size()
+                        + " pairs exceed the server's limit of " + on.limits().maxPatchedRuns(),
+                on);
+        return settings;
+    }
+
+    /** Refuses an inclusion probability that would leave Subsampling's random subsets empty (and loop). */
+    static void inclusion(long items, double p, String field) {
+        if (items <= 0) {
+            return;
+        }
+        try {
+            Subsampling.checkInclusion(items, p);
+        } catch (IllegalArgumentException e) {
+            throw InvalidRequest.invalid(field + ": " + e.getMessage());
+        }
+    }
+
+    /** Circuits and scrubbing ablate heads' edges: each head needs a write of its own. */
+    static void headWrites(Serving on) {
+        if (!on.model().headWritesAdd()) {
+            throw InvalidRequest.invalid(on.config().architecture().modelType()
+                    + " normalizes the attention output after the heads are summed: a head has no write of its own");
+        }
+    }
+
+    /** Circuits need pairs of one length, and resampling needs at least two pairs to draw from. */
+    static void circuitPairs(CircuitEvaluation.Ablation ablation, List<PromptPair> pairs) {
+        for (int i = 0; i < pairs.size(); i++) {
+            if (pairs.get(i).length() != pairs.get(0).length()) {
+                throw InvalidRequest.invalid("pairs[" + i + "]: circuits need pairs of one length ("
+                        + pairs.get(0).length() + " tokens), this one has "
+                        + pairs.get(i).length());
+            }
+        }
+        if (ablation == CircuitEvaluation.Ablation.RESAMPLE && pairs.size() < 2) {
+            throw InvalidRequest.invalid("ablation: resample draws from other pairs; give at least two pairs");
+        }
+    }
+}

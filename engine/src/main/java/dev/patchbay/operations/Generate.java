@@ -1,0 +1,206 @@
+package dev.patchbay.operations;
+
+import dev.patchbay.generation.Generation;
+import dev.patchbay.model.ModelConfig;
+import dev.patchbay.passes.PassRunner;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+
+/**
+ * Continues prompts (greedy or seeded sampling, with a KV cache) with interventions at any hook site and patches from
+ * source prompts, streaming each token: the Generate use-case and {@code patchbay generate}.
+ */
+public final class Generate {
+    /** New tokens per prompt when a request gives none. */
+    public static final int DEFAULT_MAX_NEW_TOKENS = 16;
+
+    /** The most alternatives a token may report. */
+    public static final int MAX_ALTERNATIVES = 20;
+
+    /** The operation's name in events. */
+    public static final String METHOD = "generate";
+
+    private Generate() {}
+
+    /**
+     * A generation request; zeros take the defaults.
+     *
+     * @param maxNewTokens at least 1; 0 takes {@link #DEFAULT_MAX_NEW_TOKENS}
+     * @param temperature 0 for greedy
+     * @param topK 0 for all tokens
+     * @param topP 0 or 1 for all tokens
+     * @param topAlternatives the most likely tokens each step reports beside the one chosen
+     * @param watch tokens whose log-probability each step reports
+     */
+    public record Request(
+            List<int[]> prompts,
+            List<Generation.Steer> steers,
+            List<Generation.PatchFrom> patches,
+            int maxNewTokens,
+            int[] stop,
+            double temperature,
+            int topK,
+            double topP,
+            long seed,
+            int topAlternatives,
+            int[] watch) {
+        public Request {
+            prompts = List.copyOf(prompts);
+            steers = List.copyOf(steers);
+            patches = List.copyOf(patches);
+            stop = stop == null ? new int[0] : stop.clone();
+            watch = watch == null ? new int[0] : watch.clone();
+        }
+    }
+
+    /** A checked request and the settings it runs with. */
+    public record Plan(Request request, Generation.Settings settings) {
+        public Accepted accepted() {
+            return new Accepted(
+                    request.prompts().size(), (double) request.prompts().size() * settings.maxNewTokens(), METHOD);
+        }
+    }
+
+    /**
+     * A token as it is generated, with the log-probabilities of the watched tokens (in the request's order) and the
+     * most likely alternatives (most likely first).
+     */
+    public record Token(Generation.Token token, double[] watched, int[] alternatives, double[] logProbs) {}
+
+    /** A prompt's continuation, and whether a stop token ended it (else max_new_tokens did). */
+    public record Continuation(int prompt, int[] ids, boolean stopped) {}
+
+    /** What the operation tells as it runs, in order. */
+    public interface Events {
+        void accepted(Accepted accepted);
+
+        void token(Token token);
+
+        void continuation(Continuation continuation);
+
+        void summary(Summary summary);
+    }
+
+    /** Refuses no prompts, or more than the limit (a front end may ask this before tokenizing any). */
+    public static void checkPromptCount(int prompts, Serving on) {
+        Checks.count(prompts, "prompts", "prompt", on);
+    }
+
+    public static Plan plan(Request request, Serving on) {
+        checkPromptCount(request.prompts().size(), on);
+        int newTokens = request.maxNewTokens() == 0 ? DEFAULT_MAX_NEW_TOKENS : request.maxNewTokens();
+        if (newTokens < 0) {
+            throw InvalidRequest.invalid("max_new_tokens: at least 1 (0 takes " + DEFAULT_MAX_NEW_TOKENS + "), got "
+                    + request.maxNewTokens());
+        }
+        long longest = request.prompts().stream().mapToInt(p -> p.length).max().orElse(0);
+        ModelConfig config = on.config();
+        long limit = config.learnedPositions()
+                ? Math.min(on.limits().maxTokens(), config.maxPositions())
+                : on.limits().maxTokens();
+        if (longest + newTokens > limit) {
+            throw InvalidRequest.invalid("max_new_tokens: a prompt of " + longest + " tokens and " + newTokens
+                    + " new ones exceed " + limit + " tokens (the server's or the model's limit)");
+        }
+        int prompts = request.prompts().size();
+        long bytes = on.budget().generationBytes(prompts, (int) (longest + newTokens));
+        if (bytes > on.budget().bytes()) {
+            throw InvalidRequest.tooLarge(String.format(
+                    Locale.ROOT,
+                    "prompts: %d prompts of up to %d tokens need about %.2f GB (their KV cache and first step), over"
+                            + " the server's memory budget of %.2f GB; send fewer prompts or fewer new tokens",
+                    prompts,
+                    longest + newTokens,
+                    bytes / 1e9,
+                    on.budget().bytes() / 1e9));
+        }
+        // Each step is a pass: charge them as patched runs.
+        Checks.withinRuns(
+                (double) prompts * newTokens,
+                "max_new_tokens: " + prompts + " prompts x " + newTokens + " steps exceed the server's limit of "
+                        + on.limits().maxPatchedRuns() + " runs",
+                on);
+        double temperature = Checks.finite(request.temperature(), "temperature");
+        if (temperature < 0) {
+            throw InvalidRequest.invalid("temperature: 0 (greedy) or positive, got " + temperature);
+        }
+        if (request.topK() < 0) {
+            throw InvalidRequest.invalid("top_k: 0 (all) or positive, got " + request.topK());
+        }
+        double topP = Checks.finite(request.topP(), "top_p");
+        if (topP < 0 || topP > 1) {
+            throw InvalidRequest.invalid("top_p: in [0, 1] (0 or 1: all), got " + topP);
+        }
+        if (request.topAlternatives() < 0 || request.topAlternatives() > MAX_ALTERNATIVES) {
+            throw InvalidRequest.invalid(
+                    "top_alternatives: in [0, " + MAX_ALTERNATIVES + "], got " + request.topAlternatives());
+        }
+        return new Plan(
+                request,
+                new Generation.Settings(newTokens, request.stop(), temperature, request.topK(), topP, request.seed()));
+    }
+
+    /** Runs a plan and gives each prompt's continuation. */
+    public static List<int[]> run(PassRunner runner, Plan plan, Events events) {
+        long start = System.nanoTime();
+        Request request = plan.request();
+        events.accepted(plan.accepted());
+        int[] steps = {0};
+        boolean detail = request.topAlternatives() > 0 || request.watch().length > 0;
+        List<int[]> out =
+                Generation.run(runner, request.prompts(), request.steers(), request.patches(), plan.settings(), t -> {
+                    steps[0]++;
+                    if (!detail) {
+                        events.token(new Token(t, new double[0], new int[0], null));
+                        return;
+                    }
+                    double[] logProbs = t.logProbs();
+                    double[] watched = Arrays.stream(request.watch())
+                            .mapToDouble(w -> logProbs[w])
+                            .toArray();
+                    events.token(new Token(t, watched, mostLikely(logProbs, request.topAlternatives()), logProbs));
+                });
+        for (int p = 0; p < out.size(); p++) {
+            int[] ids = out.get(p);
+            boolean stopped = ids.length > 0 && contains(plan.settings().stopTokens(), ids[ids.length - 1]);
+            events.continuation(new Continuation(p, ids, stopped));
+        }
+        events.summary(new Summary(
+                METHOD,
+                request.prompts().size(),
+                Double.NaN,
+                Double.NaN,
+                new dev.patchbay.nodes.Cost(steps[0], Double.NaN, (System.nanoTime() - start) / 1e9),
+                runner.tally()));
+        return out;
+    }
+
+    /** The {@code k} largest entries' indices, largest first (ties: the lower index first), by selection. */
+    static int[] mostLikely(double[] values, int k) {
+        k = Math.min(k, values.length);
+        int[] top = new int[k];
+        int size = 0;
+        for (int i = 0; i < values.length && k > 0; i++) {
+            if (size == k && !(values[i] > values[top[k - 1]])) {
+                continue;
+            }
+            int at = size < k ? size++ : k - 1;
+            while (at > 0 && values[i] > values[top[at - 1]]) {
+                top[at] = top[at - 1];
+                at--;
+            }
+            top[at] = i;
+        }
+        return top;
+    }
+
+    private static boolean contains(int[] ids, int id) {
+        for (int s : ids) {
+            if (s == id) {
+                return true;
+            }
+        }
+        return false;
+    }
+}
