@@ -11,7 +11,6 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CancellationException;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
@@ -38,7 +37,7 @@ public final class Device implements AutoCloseable {
     /** What every pass on this device runs with: the model and the clean cache. */
     private final PassContext context;
 
-    private final BatchQueue<Work<?>> queue;
+    private final BatchQueue<QueuedPass<?>> queue;
     private final Thread worker;
     private final AtomicLong batches = new AtomicLong();
     private final AtomicLong sharedBatches = new AtomicLong();
@@ -152,10 +151,10 @@ public final class Device implements AutoCloseable {
 
     /** A request's handle: its runner, and its cancellation. */
     public final class Job implements AutoCloseable {
-        private final BatchQueue<Work<?>>.Line line;
+        private final BatchQueue<QueuedPass<?>>.Line line;
         private final PassTally tally = new PassTally();
 
-        private Job(BatchQueue<Work<?>>.Line line) {
+        private Job(BatchQueue<QueuedPass<?>>.Line line) {
             this.line = line;
         }
 
@@ -190,7 +189,7 @@ public final class Device implements AutoCloseable {
 
     /** Queues {@code pass} for {@code job} and waits for its result, counting it in the job's tally. */
     private <T> T submit(Job job, Pass<T> pass) {
-        Work<T> work = new Work<>(job, pass);
+        QueuedPass<T> work = new QueuedPass<>(job, pass, model.config(), elementBytes);
         job.line.submit(work);
         try {
             T value = work.result.get();
@@ -215,7 +214,7 @@ public final class Device implements AutoCloseable {
 
     private void work() {
         try {
-            for (List<Work<?>> batch = queue.take(); !batch.isEmpty(); batch = queue.take()) {
+            for (List<QueuedPass<?>> batch = queue.take(); !batch.isEmpty(); batch = queue.take()) {
                 run(batch);
             }
         } catch (InterruptedException e) {
@@ -223,7 +222,7 @@ public final class Device implements AutoCloseable {
         }
     }
 
-    private void run(List<Work<?>> batch) {
+    private void run(List<QueuedPass<?>> batch) {
         batches.incrementAndGet();
         passes.addAndGet(batch.size());
         if (batch.size() > 1) {
@@ -238,7 +237,7 @@ public final class Device implements AutoCloseable {
                 return;
             }
             // A failure in a shared batch must fail only the request at fault: run each alone.
-            for (Work<?> w : batch) {
+            for (QueuedPass<?> w : batch) {
                 try {
                     runTogether(List.of(w));
                 } catch (RuntimeException | Error single) {
@@ -254,20 +253,20 @@ public final class Device implements AutoCloseable {
      * result.
      */
     @SuppressWarnings("unchecked") // equal merge keys imply one pass class, so one result type
-    private <T> void runTogether(List<Work<?>> batch) {
+    private <T> void runTogether(List<QueuedPass<?>> batch) {
         long start = System.nanoTime();
-        Work<T> head = (Work<T>) batch.get(0);
+        QueuedPass<T> head = (QueuedPass<T>) batch.get(0);
         List<T> results;
         if (batch.size() == 1) {
             results = List.of(head.pass.run(context));
         } else {
             List<Pass<T>> passes = new ArrayList<>();
-            batch.forEach(w -> passes.add(((Work<T>) w).pass));
+            batch.forEach(w -> passes.add(((QueuedPass<T>) w).pass));
             results = head.pass.runMerged(context, passes);
         }
         slowDown(System.nanoTime() - start);
         for (int i = 0; i < batch.size(); i++) {
-            Work<T> w = (Work<T>) batch.get(i);
+            QueuedPass<T> w = (QueuedPass<T>) batch.get(i);
             w.shared = batch.size() > 1;
             w.result.complete(results.get(i));
         }
@@ -304,52 +303,6 @@ public final class Device implements AutoCloseable {
             Thread.currentThread().interrupt();
         }
         cache.close();
-    }
-
-    /** One submitted pass, as the queue sees it: its request, its merge key, its size. */
-    private final class Work<T> implements BatchQueue.Task<Work<?>> {
-        final Job job;
-        final Pass<T> pass;
-        final Object mergeKey;
-        final CompletableFuture<T> result = new CompletableFuture<>();
-        /** Set on the device thread before {@link #result} completes; read after it. */
-        volatile boolean shared;
-
-        Work(Job job, Pass<T> pass) {
-            this.job = job;
-            this.pass = pass;
-            this.mergeKey = pass.mergeKey();
-        }
-
-        @Override
-        public boolean mergeable() {
-            return mergeKey != null;
-        }
-
-        @Override
-        public boolean compatible(Work<?> other) {
-            return mergeKey != null && other.pass.getClass() == pass.getClass() && mergeKey.equals(other.mergeKey);
-        }
-
-        @Override
-        public int rows() {
-            return pass.rowCount();
-        }
-
-        @Override
-        public int length() {
-            return pass.length();
-        }
-
-        @Override
-        public long bytes(int paddedLength) {
-            return pass.bytes(model.config(), elementBytes, paddedLength);
-        }
-
-        @Override
-        public void drop() {
-            result.cancel(false);
-        }
     }
 
     /** A job's view of the device: every pass queues and waits for its result. */
