@@ -2,15 +2,28 @@ package dev.patchbay;
 
 import static com.tngtech.archunit.lang.syntax.ArchRuleDefinition.noClasses;
 import static com.tngtech.archunit.library.dependencies.SlicesRuleDefinition.slices;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import com.tngtech.archunit.base.DescribedPredicate;
+import com.tngtech.archunit.core.domain.Dependency;
+import com.tngtech.archunit.core.domain.JavaClass;
 import com.tngtech.archunit.core.domain.JavaClasses;
 import com.tngtech.archunit.core.domain.JavaMethodCall;
 import com.tngtech.archunit.core.importer.ClassFileImporter;
 import com.tngtech.archunit.core.importer.ImportOption;
 import com.tngtech.archunit.lang.ArchRule;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Deque;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.TreeSet;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
@@ -35,6 +48,86 @@ class ArchitectureTest {
     @Test
     void noPackageCycles() {
         slices().matching("dev.patchbay.(**)").should().beFreeOfCycles().check(engine);
+    }
+
+    /**
+     * The runtime has no class-level cycle (it had one of 30 classes: config, architectures, families, blocks, hook
+     * context, hook sites, back to the config): the config and the runtime know no family; {@link
+     * dev.patchbay.model.Families} knows them all. Nested classes count as their top-level class.
+     */
+    @Test
+    void theModelPackageHasNoClassCycle() {
+        Map<String, Set<String>> uses = new TreeMap<>();
+        for (JavaClass c : engine) {
+            if (!c.getPackageName().equals("dev.patchbay.model")) {
+                continue;
+            }
+            String from = topLevel(c);
+            for (Dependency d : c.getDirectDependenciesFromSelf()) {
+                JavaClass target = d.getTargetClass();
+                if (target.getPackageName().equals("dev.patchbay.model")
+                        && !topLevel(target).equals(from)) {
+                    uses.computeIfAbsent(from, k -> new TreeSet<>()).add(topLevel(target));
+                }
+            }
+        }
+        assertTrue(uses.size() > 20, "the model package's classes: " + uses.keySet());
+        List<List<String>> cycles = new StronglyConnected(uses).largerThanOne();
+        assertTrue(cycles.isEmpty(), "class cycles in dev.patchbay.model: " + cycles);
+    }
+
+    private static String topLevel(JavaClass c) {
+        String name = c.getName();
+        int nested = name.indexOf('$');
+        return nested < 0 ? name : name.substring(0, nested);
+    }
+
+    /** Tarjan's strongly connected components over a small graph. */
+    private static final class StronglyConnected {
+        private final Map<String, Set<String>> graph;
+        private final Map<String, Integer> index = new HashMap<>();
+        private final Map<String, Integer> low = new HashMap<>();
+        private final Deque<String> stack = new ArrayDeque<>();
+        private final Set<String> onStack = new HashSet<>();
+        private final List<List<String>> components = new ArrayList<>();
+
+        StronglyConnected(Map<String, Set<String>> graph) {
+            this.graph = graph;
+        }
+
+        List<List<String>> largerThanOne() {
+            for (String v : graph.keySet()) {
+                if (!index.containsKey(v)) {
+                    visit(v);
+                }
+            }
+            return components.stream().filter(c -> c.size() > 1).toList();
+        }
+
+        private void visit(String v) {
+            index.put(v, index.size());
+            low.put(v, index.get(v));
+            stack.push(v);
+            onStack.add(v);
+            for (String w : graph.getOrDefault(v, Set.of())) {
+                if (!index.containsKey(w)) {
+                    visit(w);
+                    low.put(v, Math.min(low.get(v), low.get(w)));
+                } else if (onStack.contains(w)) {
+                    low.put(v, Math.min(low.get(v), index.get(w)));
+                }
+            }
+            if (low.get(v).equals(index.get(v))) {
+                List<String> component = new ArrayList<>();
+                String w;
+                do {
+                    w = stack.pop();
+                    onStack.remove(w);
+                    component.add(w);
+                } while (!w.equals(v));
+                components.add(component);
+            }
+        }
     }
 
     @Test

@@ -4,6 +4,7 @@ import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import dev.patchbay.model.Architecture;
 import dev.patchbay.model.ConfigValues;
+import dev.patchbay.model.Families;
 import dev.patchbay.model.ModelConfig;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -36,7 +37,7 @@ public final class HfConfig implements ConfigValues {
                         "unknown architecture: model_type \"" + modelType + "\"; supported are "
                                 + Architecture.supported()));
         try {
-            return arch.readConfig(config);
+            return Families.readConfig(arch, config);
         } catch (IllegalArgumentException e) {
             throw new CheckpointException(file, e.getMessage(), e);
         }

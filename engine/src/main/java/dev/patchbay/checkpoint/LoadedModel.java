@@ -3,6 +3,7 @@ package dev.patchbay.checkpoint;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import dev.patchbay.model.ComputeContext;
+import dev.patchbay.model.Families;
 import dev.patchbay.model.HookedTransformer;
 import dev.patchbay.model.ModelConfig;
 import dev.patchbay.model.Precision;
@@ -39,7 +40,7 @@ public record LoadedModel(String name, Path directory, HookedTransformer transfo
         NDManager manager = compute.newScope();
         try {
             TensorStore store = TensorStore.open(dir, manager, computeType);
-            HookedTransformer transformer = HookedTransformer.build(config, store, manager);
+            HookedTransformer transformer = Families.build(config, store, manager);
             TextTokenizer tokenizer = TextTokenizer.open(dir);
             Path name = dir.toAbsolutePath().normalize().getFileName();
             return new LoadedModel(name == null ? dir.toString() : name.toString(), dir, transformer, tokenizer);

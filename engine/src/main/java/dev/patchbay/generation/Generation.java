@@ -218,7 +218,7 @@ public final class Generation {
         List<KvCache> caches = new ArrayList<>();
         try {
             if (settings.cached()) {
-                groups.forEach(g -> caches.add(new KvCache(runner.model(), g.size())));
+                groups.forEach(g -> caches.add(runner.model().newKvCache(g.size())));
             }
             for (int step = 0; step < settings.maxNewTokens(); step++) {
                 // The first cached step runs each group's prompts whole (their lengths differ); every later step

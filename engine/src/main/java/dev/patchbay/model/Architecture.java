@@ -4,40 +4,53 @@ import java.util.Arrays;
 import java.util.Optional;
 
 /**
- * The transformer families Patchbay runs, by the {@code model_type} of their Hugging Face config. Each names
- * its {@link ArchitectureFamily}, where all it knows lives.
+ * The transformer families Patchbay runs, by the {@code model_type} of their Hugging Face config, with the facts
+ * about each that the runtime asks (declared here, named, as TransformerLens's adapters declare theirs). What a
+ * family knows beyond these (its config keys, weight names and block) lives in its {@link ArchitectureFamily}, which
+ * {@link Families} finds; this enum knows no family, so the config and the runtime never reach the families.
  */
 public enum Architecture {
-    GPT2("gpt2", new Gpt2Family()),
-    GPT_NEOX("gpt_neox", new NeoXFamily()),
-    LLAMA("llama", new LlamaFamily(LlamaFamily.Variant.LLAMA)),
-    MISTRAL("mistral", new LlamaFamily(LlamaFamily.Variant.MISTRAL)),
-    QWEN2("qwen2", new LlamaFamily(LlamaFamily.Variant.QWEN2)),
-    QWEN3("qwen3", new LlamaFamily(LlamaFamily.Variant.QWEN3)),
-    PHI3("phi3", new LlamaFamily(LlamaFamily.Variant.PHI3)),
-    GEMMA2("gemma2", new GemmaFamily(2)),
-    GEMMA3("gemma3_text", new GemmaFamily(3)),
-    OLMO2("olmo2", new Olmo2Family());
+    //          model_type     learned positions, gated MLP, per-head query and key norms
+    GPT2("gpt2", true, false, false),
+    GPT_NEOX("gpt_neox", false, false, false),
+    LLAMA("llama", false, true, false),
+    MISTRAL("mistral", false, true, false),
+    QWEN2("qwen2", false, true, false),
+    QWEN3("qwen3", false, true, true),
+    PHI3("phi3", false, true, false),
+    GEMMA2("gemma2", false, true, false),
+    GEMMA3("gemma3_text", false, true, true),
+    OLMO2("olmo2", false, true, false);
 
     private final String modelType;
-    private final ArchitectureFamily family;
+    private final boolean learnedPositions;
+    private final boolean gatedMlp;
+    private final boolean normsHeadsOfQueriesAndKeys;
 
-    Architecture(String modelType, ArchitectureFamily family) {
+    Architecture(String modelType, boolean learnedPositions, boolean gatedMlp, boolean normsHeadsOfQueriesAndKeys) {
         this.modelType = modelType;
-        this.family = family;
+        this.learnedPositions = learnedPositions;
+        this.gatedMlp = gatedMlp;
+        this.normsHeadsOfQueriesAndKeys = normsHeadsOfQueriesAndKeys;
     }
 
     public String modelType() {
         return modelType;
     }
 
-    /** Reads a model's configuration by this family's keys. */
-    public ModelConfig readConfig(ConfigValues values) {
-        return family.config(this, values);
+    /** Whether positions are a learned table: a hook_pos_embed site, and prompts no longer than the table. */
+    public boolean learnedPositions() {
+        return learnedPositions;
     }
 
-    ArchitectureFamily family() {
-        return family;
+    /** Whether the MLP is gated: hook_pre is the gate and hook_pre_linear the linear branch. */
+    public boolean gatedMlp() {
+        return gatedMlp;
+    }
+
+    /** Whether each head's query and key are normalized before rotary: sites hook_q_normed and hook_k_normed. */
+    public boolean normsHeadsOfQueriesAndKeys() {
+        return normsHeadsOfQueriesAndKeys;
     }
 
     public static Optional<Architecture> fromModelType(String modelType) {

@@ -55,11 +55,6 @@ public interface ConfigValues {
     /** A list of strings, such as {@code layer_types}. */
     List<String> strings(String key);
 
-    /** The model's rotary frequencies from {@code rope_parameters} or {@code rope_scaling} and {@code rope_theta}. */
-    default RopeParameters rope(double defaultTheta) {
-        return RopeParameters.read(this, RopeParameters.section(this), RopeParameters.sectionKey(this), defaultTheta);
-    }
-
     /**
      * Each layer's sliding window (0: none), as transformers decides it: {@code layer_types} where the config
      * lists them ("sliding_attention" or "full_attention"), else the layers {@code slidingByDefault} names.

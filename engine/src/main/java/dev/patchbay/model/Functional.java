@@ -84,4 +84,16 @@ final class Functional {
             default -> throw new IllegalArgumentException("unknown activation " + name);
         };
     }
+
+    /**
+     * Each head's own write [B, T, H, d_model] for a change {@code dz} [B, T, H, d_head] of its output, through the
+     * output projection {@code wo} [H * d_head, d_model]: dz_h W_O[h] (the bias is no head's).
+     */
+    static NDArray headWrites(NDArray dz, NDArray wo) {
+        Shape s = dz.getShape();
+        long heads = s.get(2);
+        NDArray perHead = Scoped.view(dz.getManager(), wo)
+                .reshape(heads, s.get(3), wo.getShape().get(1)); // [H, d_head, d_model], owned with dz
+        return dz.transpose(0, 2, 1, 3).matMul(perHead).transpose(0, 2, 1, 3);
+    }
 }

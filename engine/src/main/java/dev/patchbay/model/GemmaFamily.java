@@ -32,16 +32,14 @@ final class GemmaFamily implements ArchitectureFamily {
                 && c.object("rope_parameters").has("full_attention")) {
             // transformers 5 writes one rope section per layer type.
             ConfigValues rope = c.object("rope_parameters");
-            global = RopeParameters.read(
-                    c, rope.object("full_attention"), "rope_parameters.full_attention", 1_000_000.0);
-            local = RopeParameters.read(
-                    c, rope.object("sliding_attention"), "rope_parameters.sliding_attention", 10_000.0);
+            global = RopeConfig.read(c, rope.object("full_attention"), "rope_parameters.full_attention", 1_000_000.0);
+            local = RopeConfig.read(c, rope.object("sliding_attention"), "rope_parameters.sliding_attention", 10_000.0);
         } else if (generation == 3) {
             // Released Gemma 3 configs: rope_theta and rope_scaling for global layers, rope_local_base_freq.
-            global = c.rope(1_000_000.0);
+            global = RopeConfig.read(c, 1_000_000.0);
             local = RopeParameters.unscaled(c.number("rope_local_base_freq", 10_000.0));
         } else {
-            global = c.rope(10_000.0);
+            global = RopeConfig.read(c, 10_000.0);
             local = global;
         }
         int pattern = generation == 2 ? 2 : c.integer("sliding_window_pattern", 6);
@@ -90,20 +88,5 @@ final class GemmaFamily implements ArchitectureFamily {
                 manager,
                 l -> new GemmaBlock(config, l, w, norm, generation == 3),
                 norm.get("model.norm.weight", config.dModel()));
-    }
-
-    @Override
-    public boolean learnedPositions() {
-        return false;
-    }
-
-    @Override
-    public boolean gatedMlp() {
-        return true;
-    }
-
-    @Override
-    public boolean normsHeadsOfQueriesAndKeys() {
-        return generation == 3;
     }
 }

@@ -88,6 +88,6 @@ final class Gpt2Block implements TransformerBlock {
 
     @Override
     public NDArray headWriteChanges(NDArray cleanZ, NDArray noiseZ) {
-        return SplitInputs.headWrites(noiseZ.sub(cleanZ), wo);
+        return Functional.headWrites(noiseZ.sub(cleanZ), wo);
     }
 }

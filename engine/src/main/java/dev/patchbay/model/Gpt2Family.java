@@ -58,14 +58,4 @@ final class Gpt2Family implements ArchitectureFamily {
                 w.get(p + "ln_f.bias", d),
                 wte.transpose());
     }
-
-    @Override
-    public boolean learnedPositions() {
-        return true;
-    }
-
-    @Override
-    public boolean gatedMlp() {
-        return false;
-    }
 }

@@ -29,16 +29,18 @@ public final class GradientSession implements AutoCloseable {
         this.leaves = leaves;
     }
 
+    /** Opens a session over {@code run}, the model's forward (its blocks and unembedding) under a context. */
     static GradientSession open(
-            HookedTransformer model,
+            ModelConfig config,
+            java.util.function.BiFunction<TokenBatch, HookContext, NDArray> run,
             ai.djl.ndarray.NDManager scope,
             TokenBatch batch,
             Hooks hooks,
             java.util.function.Function<NDArray, NDArray> metric) {
         GradMode gradMode = GradMode.enable();
         try {
-            HookContext ctx = new HookContext(scope, hooks, batch, model.config());
-            NDArray logits = model.run(batch, ctx);
+            HookContext ctx = new HookContext(scope, hooks, batch, config);
+            NDArray logits = run.apply(batch, ctx);
             NDArray perRow = metric.apply(logits);
             ForwardResult result = new ForwardResult(logits, ctx.cache(), ctx.leaves(), perRow);
             return new GradientSession(gradMode, result, perRow.sum(), ctx.leaves());

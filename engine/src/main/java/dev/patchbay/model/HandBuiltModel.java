@@ -65,7 +65,7 @@ public final class HandBuiltModel {
     }
 
     public HookedTransformer build(NDManager manager) {
-        return HookedTransformer.build(
+        return Families.build(
                 config,
                 new Weights() {
                     @Override

@@ -133,7 +133,7 @@ final class HookContext {
     /** Records head writes z_h W_O[h] of the layer's output z [B, T, H, d_head], when edges are ablated. */
     void headsWrote(NDArray z, NDArray wo) {
         if (ablated != null) {
-            ablated.wrote(SplitInputs.headWrites(z, wo));
+            ablated.wrote(Functional.headWrites(z, wo));
         }
     }
 

@@ -72,7 +72,7 @@ public final class HookSites {
         }
         boolean rotary = config.rotaryDim() > 0;
         boolean gated = config.gatedMlp();
-        boolean headNorms = config.architecture().family().normsHeadsOfQueriesAndKeys();
+        boolean headNorms = config.architecture().normsHeadsOfQueriesAndKeys();
         for (int l = 0; l < config.nLayers(); l++) {
             sites.add(residPre(l));
             for (String s : new String[] {"q", "k", "v"}) {

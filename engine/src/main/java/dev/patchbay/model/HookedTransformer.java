@@ -54,11 +54,6 @@ public final class HookedTransformer implements AutoCloseable {
         this.sites = new LinkedHashSet<>(HookSites.all(config));
     }
 
-    /** Builds the model from weights named as in the architecture's Hugging Face checkpoints. */
-    public static HookedTransformer build(ModelConfig config, Weights w, NDManager manager) {
-        return config.architecture().family().build(config, w, manager);
-    }
-
     public ModelConfig config() {
         return config;
     }
@@ -180,7 +175,7 @@ public final class HookedTransformer implements AutoCloseable {
     public GradientSession openGradientSession(
             NDManager scope, TokenBatch batch, Hooks hooks, Function<NDArray, NDArray> metric) {
         check(batch, hooks);
-        return GradientSession.open(this, scope, batch, hooks, metric);
+        return GradientSession.open(config, this::run, scope, batch, hooks, metric);
     }
 
     /**
@@ -192,6 +187,11 @@ public final class HookedTransformer implements AutoCloseable {
      */
     public NDArray headWriteChanges(int layer, NDArray cleanZ, NDArray noiseZ) {
         return blocks.get(layer).headWriteChanges(cleanZ, noiseZ);
+    }
+
+    /** An empty KV cache for {@code rows} sequences of this model, for {@link #forwardCached}. */
+    public KvCache newKvCache(int rows) {
+        return new KvCache(compute(), config.nLayers(), rows);
     }
 
     /**

@@ -19,15 +19,15 @@ public final class KvCache implements AutoCloseable {
     /** Positions the forward now running adds, committed when it completes. */
     private int pending;
 
-    /** An empty cache for {@code rows} sequences. */
-    public KvCache(HookedTransformer model, int rows) {
+    /** An empty cache for {@code rows} sequences of a model of {@code layers} layers (see HookedTransformer#newKvCache). */
+    KvCache(ComputeContext compute, int layers, int rows) {
         if (rows < 1) {
             throw new IllegalArgumentException("a KV cache holds at least one sequence, not " + rows);
         }
         this.rows = rows;
-        this.scope = model.compute().newScope();
-        this.keys = new NDArray[model.config().nLayers()];
-        this.values = new NDArray[model.config().nLayers()];
+        this.scope = compute.newScope();
+        this.keys = new NDArray[layers];
+        this.values = new NDArray[layers];
     }
 
     /** The sequences it holds: the rows of every step it runs. */

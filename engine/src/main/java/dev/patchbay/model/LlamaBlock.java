@@ -84,6 +84,6 @@ final class LlamaBlock implements TransformerBlock {
 
     @Override
     public NDArray headWriteChanges(NDArray cleanZ, NDArray noiseZ) {
-        return SplitInputs.headWrites(noiseZ.sub(cleanZ), p.wo());
+        return Functional.headWrites(noiseZ.sub(cleanZ), p.wo());
     }
 }

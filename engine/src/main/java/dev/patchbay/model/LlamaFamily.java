@@ -42,7 +42,7 @@ final class LlamaFamily implements ArchitectureFamily {
         int heads = c.integer("num_attention_heads");
         int layers = c.integer("num_hidden_layers");
         int dHead = c.has("head_dim") ? c.integer("head_dim") : c.headDim(d, heads);
-        RopeParameters rope = c.rope(10000.0);
+        RopeParameters rope = RopeConfig.read(c, 10000.0);
         int[] windows = windows(c, layers);
         List<LayerAttention> attention = new ArrayList<>();
         for (int window : windows) {
@@ -82,7 +82,7 @@ final class LlamaFamily implements ArchitectureFamily {
 
     /** Rotary dimensions: all of each head, or partial_rotary_factor of it (Phi-3 and others may set it). */
     static int rotaryDim(ConfigValues c, int dHead) {
-        ConfigValues section = RopeParameters.section(c);
+        ConfigValues section = RopeConfig.section(c);
         double fraction = section != null && section.has("partial_rotary_factor")
                 ? section.number("partial_rotary_factor", 1.0)
                 : c.number("partial_rotary_factor", 1.0);
@@ -120,21 +120,6 @@ final class LlamaFamily implements ArchitectureFamily {
                 manager,
                 l -> LlamaBlock.load(config, l, w, layout),
                 w.get("model.norm.weight", config.dModel()));
-    }
-
-    @Override
-    public boolean learnedPositions() {
-        return false;
-    }
-
-    @Override
-    public boolean gatedMlp() {
-        return true;
-    }
-
-    @Override
-    public boolean normsHeadsOfQueriesAndKeys() {
-        return variant == Variant.QWEN3;
     }
 
     /**

@@ -169,12 +169,12 @@ public record ModelConfig(
      * models compute any position, and maxPositions is only what they were trained on.
      */
     public boolean learnedPositions() {
-        return architecture.family().learnedPositions();
+        return architecture.learnedPositions();
     }
 
     /** Whether the MLP is gated (SwiGLU): hook_pre is the gate and hook_pre_linear the linear branch. */
     public boolean gatedMlp() {
-        return architecture.family().gatedMlp();
+        return architecture.gatedMlp();
     }
 
     /** Query heads that share one key/value head under grouped-query attention. */

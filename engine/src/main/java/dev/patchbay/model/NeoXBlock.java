@@ -100,6 +100,6 @@ final class NeoXBlock implements TransformerBlock {
 
     @Override
     public NDArray headWriteChanges(NDArray cleanZ, NDArray noiseZ) {
-        return SplitInputs.headWrites(noiseZ.sub(cleanZ), wo);
+        return Functional.headWrites(noiseZ.sub(cleanZ), wo);
     }
 }

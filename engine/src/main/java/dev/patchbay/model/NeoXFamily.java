@@ -14,11 +14,11 @@ final class NeoXFamily implements ArchitectureFamily {
         int heads = c.integer("num_attention_heads");
         int dHead = c.headDim(d, heads);
         // Released checkpoints say rotary_pct and rotary_emb_base; transformers 5 writes rope_parameters.
-        ConfigValues section = RopeParameters.section(c);
+        ConfigValues section = RopeConfig.section(c);
         double fraction = section != null && section.has("partial_rotary_factor")
                 ? section.number("partial_rotary_factor", 1.0)
                 : c.number("rotary_pct", c.number("partial_rotary_factor", 1.0));
-        RopeParameters rope = c.rope(c.number("rotary_emb_base", 10000.0));
+        RopeParameters rope = RopeConfig.read(c, c.number("rotary_emb_base", 10000.0));
         int layers = c.integer("num_hidden_layers");
         return new ModelConfig(
                 architecture,
@@ -65,15 +65,5 @@ final class NeoXFamily implements ArchitectureFamily {
                 w.get("gpt_neox.final_layer_norm.weight", d),
                 w.get("gpt_neox.final_layer_norm.bias", d),
                 out.transpose());
-    }
-
-    @Override
-    public boolean learnedPositions() {
-        return false;
-    }
-
-    @Override
-    public boolean gatedMlp() {
-        return false;
     }
 }

@@ -11,7 +11,7 @@ final class Olmo2Family implements ArchitectureFamily {
         int heads = c.integer("num_attention_heads");
         int layers = c.integer("num_hidden_layers");
         int dHead = c.has("head_dim") ? c.integer("head_dim") : c.headDim(d, heads);
-        RopeParameters rope = c.rope(10000.0);
+        RopeParameters rope = RopeConfig.read(c, 10000.0);
         return new ModelConfig(
                 architecture,
                 layers,
@@ -43,15 +43,5 @@ final class Olmo2Family implements ArchitectureFamily {
     public HookedTransformer build(ModelConfig config, Weights w, NDManager manager) {
         return LlamaLayout.assemble(
                 config, w, manager, l -> new Olmo2Block(config, l, w), w.get("model.norm.weight", config.dModel()));
-    }
-
-    @Override
-    public boolean learnedPositions() {
-        return false;
-    }
-
-    @Override
-    public boolean gatedMlp() {
-        return true;
     }
 }

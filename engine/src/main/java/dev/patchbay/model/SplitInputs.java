@@ -82,25 +82,13 @@ final class SplitInputs {
     }
 
     /**
-     * Each head's own write [B, T, H, d_model] for a change {@code dz} [B, T, H, d_head] of its output, through the
-     * output projection {@code wo} [H * d_head, d_model]: dz_h W_O[h] (the bias is no head's).
-     */
-    static NDArray headWrites(NDArray dz, NDArray wo) {
-        Shape s = dz.getShape();
-        long heads = s.get(2);
-        NDArray perHead = Scoped.view(dz.getManager(), wo)
-                .reshape(heads, s.get(3), wo.getShape().get(1)); // [H, d_head, d_model], owned with dz
-        return dz.transpose(0, 2, 1, 3).matMul(perHead).transpose(0, 2, 1, 3);
-    }
-
-    /**
      * Each head's change of a write that a norm follows, out = norm(merge(z) W_O + b): norm(A + dz_h W_O[h]) -
      * norm(A) with A the clean pre-norm output [B, T, d_model].
      */
     static NDArray normalizedHeadWrites(
             NDArray cleanZ, NDArray noiseZ, NDArray wo, NDArray bo, UnaryOperator<NDArray> norm) {
         NDArray before = Functional.linear(Attention.mergeHeads(cleanZ), wo, bo);
-        NDArray moved = before.expandDims(2).add(headWrites(noiseZ.sub(cleanZ), wo));
+        NDArray moved = before.expandDims(2).add(Functional.headWrites(noiseZ.sub(cleanZ), wo));
         return norm.apply(moved).sub(norm.apply(before).expandDims(2));
     }
 }

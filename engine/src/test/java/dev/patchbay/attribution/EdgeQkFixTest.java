@@ -11,6 +11,7 @@ import dev.patchbay.TestCheckpoints;
 import dev.patchbay.ToyModels;
 import dev.patchbay.checkpoint.HfConfig;
 import dev.patchbay.checkpoint.TensorStore;
+import dev.patchbay.model.Families;
 import dev.patchbay.model.ForwardResult;
 import dev.patchbay.model.HookSites;
 import dev.patchbay.model.HookedTransformer;
@@ -61,7 +62,7 @@ class EdgeQkFixTest {
     void qkFixOnEdgesEqualsBruteForce(String name, double factor) {
         try (NDManager weights = NDManager.newBaseManager("PyTorch")) {
             Path dir = TestCheckpoints.dir(name);
-            HookedTransformer model = HookedTransformer.build(
+            HookedTransformer model = Families.build(
                     HfConfig.read(dir),
                     new QkFixTest.ScaledQueriesAndKeys(TensorStore.open(dir, weights, DataType.FLOAT64), factor),
                     weights);

@@ -9,6 +9,7 @@ import ai.djl.ndarray.types.DataType;
 import dev.patchbay.TestCheckpoints;
 import dev.patchbay.ToyModels;
 import dev.patchbay.checkpoint.LoadedModel;
+import dev.patchbay.model.Families;
 import dev.patchbay.model.ForwardResult;
 import dev.patchbay.model.HookSites;
 import dev.patchbay.model.HookedTransformer;
@@ -132,7 +133,7 @@ class QkFixTest {
                 NDManager scope = NDManager.newBaseManager("PyTorch")) {
             java.nio.file.Path dir = TestCheckpoints.dir(name);
             var store = dev.patchbay.checkpoint.TensorStore.open(dir, weights, type);
-            HookedTransformer model = HookedTransformer.build(
+            HookedTransformer model = Families.build(
                     dev.patchbay.checkpoint.HfConfig.read(dir), new ScaledQueriesAndKeys(store, factor), weights);
             Checked checked = checkAgainstBruteForce(
                     model, scope, ToyModels.pair(name), 0, type == DataType.FLOAT64 ? 1e-9 : 1e-4);

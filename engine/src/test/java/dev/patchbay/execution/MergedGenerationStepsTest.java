@@ -108,8 +108,8 @@ class MergedGenerationStepsTest {
     void hooksOnAttentionPatternsAreRefusedAcrossCachesOfDifferentLengths(String name) {
         try (LoadedModel loaded = TestCheckpoints.load(name, DataType.FLOAT64);
                 NDManager scope = loaded.transformer().compute().newScope();
-                KvCache a = new KvCache(loaded.transformer(), 1);
-                KvCache b = new KvCache(loaded.transformer(), 1)) {
+                KvCache a = loaded.transformer().newKvCache(1);
+                KvCache b = loaded.transformer().newKvCache(1)) {
             loaded.transformer()
                     .forwardCached(
                             scope,

@@ -10,6 +10,7 @@ import dev.patchbay.execution.Device;
 import dev.patchbay.execution.SchedulerConfig;
 import dev.patchbay.model.Architecture;
 import dev.patchbay.model.ComputeContext;
+import dev.patchbay.model.Families;
 import dev.patchbay.model.HookedTransformer;
 import dev.patchbay.model.Hooks;
 import dev.patchbay.model.ModelConfig;
@@ -187,7 +188,7 @@ public final class Benchmark {
         Engine.getEngine("PyTorch").setRandomSeed(1234);
         ModelConfig config = shape.config();
         try (NDManager weights = compute.newScope()) {
-            HookedTransformer model = HookedTransformer.build(config, new RandomWeights(weights), weights);
+            HookedTransformer model = Families.build(config, new RandomWeights(weights), weights);
             Random random = new Random(42);
             int[] clean = random.ints(tokens, 0, config.vocabSize()).toArray();
             int[] noise = random.ints(tokens, 0, config.vocabSize()).toArray();

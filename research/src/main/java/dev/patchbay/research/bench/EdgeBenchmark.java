@@ -8,6 +8,7 @@ import dev.patchbay.attribution.EdgeAttribution;
 import dev.patchbay.attribution.EdgePatching;
 import dev.patchbay.execution.ResidentMemory;
 import dev.patchbay.model.ComputeContext;
+import dev.patchbay.model.Families;
 import dev.patchbay.model.ForwardResult;
 import dev.patchbay.model.HookedTransformer;
 import dev.patchbay.model.Hooks;
@@ -52,7 +53,7 @@ public final class EdgeBenchmark {
         Engine.getEngine("PyTorch").setRandomSeed(1234);
         ModelConfig config = Benchmark.gpt2Small();
         try (NDManager weights = compute.newScope()) {
-            HookedTransformer model = HookedTransformer.build(config, new RandomWeights(weights), weights);
+            HookedTransformer model = Families.build(config, new RandomWeights(weights), weights);
             Random random = new Random(42);
             int[] clean = random.ints(tokens, 0, config.vocabSize()).toArray();
             int[] noise = random.ints(tokens, 0, config.vocabSize()).toArray();

@@ -4,6 +4,7 @@ import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDManager;
 import dev.patchbay.generation.Generation;
 import dev.patchbay.model.ComputeContext;
+import dev.patchbay.model.Families;
 import dev.patchbay.model.HookedTransformer;
 import dev.patchbay.model.Intervention;
 import dev.patchbay.model.KvCache;
@@ -37,7 +38,7 @@ public final class GenerationBenchmark {
         Engine.getEngine("PyTorch").setRandomSeed(1234);
         ModelConfig config = Benchmark.gpt2Small();
         try (NDManager weights = compute.newScope()) {
-            HookedTransformer model = HookedTransformer.build(config, new RandomWeights(weights), weights);
+            HookedTransformer model = Families.build(config, new RandomWeights(weights), weights);
             PassRunner runner = PassRunner.direct(model);
             Random random = new Random(7);
             List<Benchmark.Row> rows = new ArrayList<>();
@@ -184,11 +185,11 @@ public final class GenerationBenchmark {
                 List<KvCache> caches = new ArrayList<>();
                 try {
                     if (split == 0) {
-                        caches.add(new KvCache(model, sequences));
+                        caches.add(model.newKvCache(sequences));
                         new GenerationStep(caches, prompts).run(PassContext.of(model));
                     } else {
                         for (GenerationStep.Row prompt : prompts) {
-                            caches.add(new KvCache(model, 1));
+                            caches.add(model.newKvCache(1));
                             new GenerationStep(List.of(caches.get(caches.size() - 1)), List.of(prompt))
                                     .run(PassContext.of(model));
                         }
@@ -220,7 +221,7 @@ public final class GenerationBenchmark {
     private double cachedStep(HookedTransformer model, int[] prompt, int[] next) {
         double[] times = new double[repeats + 1];
         for (int i = 0; i < times.length; i++) {
-            try (KvCache cache = new KvCache(model, 1)) {
+            try (KvCache cache = model.newKvCache(1)) {
                 new GenerationStep(List.of(cache), List.of(new GenerationStep.Row(prompt, List.of())))
                         .run(PassContext.of(model));
                 long start = System.nanoTime();

@@ -8,6 +8,7 @@ import dev.patchbay.attribution.AtPStar;
 import dev.patchbay.attribution.AttributionMethod;
 import dev.patchbay.execution.ResidentMemory;
 import dev.patchbay.model.ComputeContext;
+import dev.patchbay.model.Families;
 import dev.patchbay.model.HookedTransformer;
 import dev.patchbay.model.ModelConfig;
 import dev.patchbay.nodes.Metric;
@@ -41,7 +42,7 @@ public final class MemoryBenchmark {
         Engine.getEngine("PyTorch").setRandomSeed(1234);
         ModelConfig config = Benchmark.gpt2Small();
         try (NDManager weights = compute.newScope()) {
-            HookedTransformer model = HookedTransformer.build(config, new RandomWeights(weights), weights);
+            HookedTransformer model = Families.build(config, new RandomWeights(weights), weights);
             Random random = new Random(42);
             int[] clean = random.ints(tokens, 0, config.vocabSize()).toArray();
             int[] noise = random.ints(tokens, 0, config.vocabSize()).toArray();

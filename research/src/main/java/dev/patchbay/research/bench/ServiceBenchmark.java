@@ -7,6 +7,7 @@ import dev.patchbay.checkpoint.LoadedModel;
 import dev.patchbay.execution.Device;
 import dev.patchbay.execution.SchedulerConfig;
 import dev.patchbay.model.ComputeContext;
+import dev.patchbay.model.Families;
 import dev.patchbay.model.HookedTransformer;
 import dev.patchbay.model.ModelConfig;
 import dev.patchbay.nodes.Metric;
@@ -64,7 +65,7 @@ public final class ServiceBenchmark {
         ModelConfig config = Benchmark.gpt2Small();
         List<Benchmark.Row> rows = new ArrayList<>();
         try (NDManager weights = compute.newScope()) {
-            HookedTransformer model = HookedTransformer.build(config, new RandomWeights(weights), weights);
+            HookedTransformer model = Families.build(config, new RandomWeights(weights), weights);
             LoadedModel loaded = LoadedModel.inMemory("gpt2-small-random", model);
             // The sweep rows run Benchmark.SWEEP_WINDOW single-pair jobs at once, in-process and through gRPC alike.
             ServerLimits limits = ServerLimits.defaults().withSweepWindow(Benchmark.SWEEP_WINDOW);
