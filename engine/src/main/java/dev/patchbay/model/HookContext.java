@@ -354,7 +354,9 @@ final class HookContext {
 
     private NDArray fitted(String site, NDArray source, Shape rowShape, SiteLayout layout, DataType type) {
         Shape s = source.getShape();
-        if (layout == SiteLayout.HEADS && s.dimension() == rowShape.dimension() - 1 && site.endsWith("_input")) {
+        if (layout == SiteLayout.HEADS
+                && s.dimension() == rowShape.dimension() - 1
+                && HookSite.of(site).splitInput()) {
             // A residual-shaped source [T, d_model] for a split input [T, heads, d_model]: the same stream for
             // each patched head (the mask picks which).
             source = Scoped.view(scope, source).expandDims(1).broadcast(new Shape(s.get(0), rowShape.get(1), s.get(1)));

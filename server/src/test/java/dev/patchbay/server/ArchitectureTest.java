@@ -78,6 +78,7 @@ class ArchitectureTest {
             "dev.patchbay.model.HookedTransformer",
             "dev.patchbay.model.ComputeContext",
             "dev.patchbay.model.HookSites",
+            "dev.patchbay.model.HookSite",
             "dev.patchbay.model.SiteLayout",
             "dev.patchbay.model.Intervention",
             "dev.patchbay.generation.Generation$",

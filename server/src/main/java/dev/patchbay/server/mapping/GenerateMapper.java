@@ -2,9 +2,9 @@ package dev.patchbay.server.mapping;
 
 import dev.patchbay.checkpoint.TextTokenizer;
 import dev.patchbay.generation.Generation;
+import dev.patchbay.model.HookSite;
 import dev.patchbay.model.HookSites;
 import dev.patchbay.model.Intervention;
-import dev.patchbay.model.ModelConfig;
 import dev.patchbay.model.SiteLayout;
 import dev.patchbay.operations.Accepted;
 import dev.patchbay.operations.Generate;
@@ -188,7 +188,7 @@ public final class GenerateMapper {
             }
         }
         int[] units = in.getUnitsList().stream().mapToInt(Integer::intValue).toArray();
-        int count = unitCount(model.config(), site);
+        int count = HookSite.of(site).units(model.config());
         for (int u = 0; u < units.length; u++) {
             if (units[u] < 0 || units[u] >= count) {
                 throw RequestException.invalid(
@@ -201,17 +201,6 @@ public final class GenerateMapper {
             default -> Generation.PatchKind.PROMPT;
         };
         return new Generation.PatchFrom(site, sources, kind, units.length == 0 ? null : units, seed);
-    }
-
-    /** Heads of a per-head site (key/value heads for keys and values), neurons of an MLP site, 0 on the stream. */
-    private static int unitCount(ModelConfig c, String site) {
-        String leaf = site.substring(site.lastIndexOf('.') + 1);
-        boolean kv = leaf.startsWith("hook_k") || leaf.startsWith("hook_v") || leaf.equals("hook_rot_k");
-        return switch (HookSites.layoutOf(site)) {
-            case HEADS, ATTENTION_MAP -> kv ? c.nKvHeads() : c.nHeads();
-            case NEURONS -> c.dMlp();
-            case RESIDUAL -> 0;
-        };
     }
 
     /** An intervention checked against the model: its site, op, units, positions and value length. */
@@ -231,10 +220,9 @@ public final class GenerateMapper {
             default ->
                 throw RequestException.invalid(at + ".op: name one of OP_ADD, OP_SET, OP_SCALE, OP_ZERO, OP_PATCH");
         };
-        ModelConfig c = model.config();
-        SiteLayout layout = HookSites.layoutOf(site);
-        String leaf = site.substring(site.lastIndexOf('.') + 1);
-        int units = unitCount(c, site);
+        HookSite typed = HookSite.of(site);
+        SiteLayout layout = typed.layout();
+        int units = typed.units(model.config());
         int[] chosen = in.getUnitsList().stream().mapToInt(Integer::intValue).toArray();
         if (units == 0 && chosen.length > 0) {
             throw RequestException.invalid(at + ".units: " + site + " is a residual site, with no heads or neurons");
@@ -245,12 +233,7 @@ public final class GenerateMapper {
                         at + ".units[" + u + "]: " + chosen[u] + " outside [0, " + units + ") at " + site);
             }
         }
-        long width = switch (layout) {
-            case HEADS -> leaf.endsWith("_input") ? c.dModel() : c.dHead();
-            case NEURONS -> c.dMlp();
-            case RESIDUAL -> c.dModel();
-            case ATTENTION_MAP -> -1; // as long as the sequence: checked as it runs
-        };
+        long width = typed.width(model.config()); // -1 for attention maps: as long as the sequence, checked as it runs
         boolean needsValue = op == Intervention.Op.ADD || op == Intervention.Op.SET;
         double[] named = null;
         if (!in.getVector().isEmpty()) {

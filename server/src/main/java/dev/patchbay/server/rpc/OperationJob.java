@@ -20,6 +20,10 @@ import org.slf4j.LoggerFactory;
 final class OperationJob<E> implements Runnable {
     private static final Logger log = LoggerFactory.getLogger(OperationJob.class);
 
+    /** What a request still running when the server stops gets: a client may retry it elsewhere. */
+    static final Status STOPPING =
+            Status.UNAVAILABLE.withDescription("the server is shutting down; retry on another server");
+
     private final Prepared<E> request;
     private final Device.Job job;
     private final EventSink<E> sink;
@@ -44,7 +48,7 @@ final class OperationJob<E> implements Runnable {
         } catch (CancellationException e) {
             log.info("request {} cancelled", job.id());
             if (serverStopping.getAsBoolean()) {
-                fail(PatchbayService.stoppingStatus());
+                fail(STOPPING);
             }
         } catch (InvalidRequest e) {
             fail((e.kind() == InvalidRequest.Kind.TOO_LARGE ? Status.RESOURCE_EXHAUSTED : Status.INVALID_ARGUMENT)

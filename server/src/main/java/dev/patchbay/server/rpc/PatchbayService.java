@@ -239,10 +239,6 @@ public final class PatchbayService extends PatchbayGrpc.PatchbayImplBase {
         return stopping;
     }
 
-    static Status stoppingStatus() {
-        return Status.UNAVAILABLE.withDescription("the server is shutting down; retry on another server");
-    }
-
     /** A job on {@code device} that the call's cancellation (or deadline) cancels and its readiness paces. */
     private Device.Job openJob(Device device, ServerCallStreamObserver<?> call) {
         Device.Job job = open(device, call);
