@@ -52,31 +52,28 @@ final class GemmaFamily implements ArchitectureFamily {
         if (!(queryScale > 0)) {
             throw c.invalid("query_pre_attn_scalar must be positive, not " + queryScale);
         }
-        return new ModelConfig(
-                architecture,
-                layers,
-                heads,
-                c.integer("num_key_value_heads", heads),
-                d,
-                dHead,
-                c.integer("intermediate_size"),
-                c.integer("vocab_size"),
-                c.integer("max_position_embeddings"),
-                c.number("rms_norm_eps", 1e-6),
-                c.activation(activationKey),
-                dHead,
-                global.theta(),
-                false,
-                c.bool("tie_word_embeddings", true),
-                c.bool("attention_bias", false),
-                false,
-                1.0 / Math.sqrt(queryScale),
-                false,
-                ModelConfig.Normalization.RMS_NORM,
-                Math.sqrt(d),
-                c.number("attn_logit_softcapping", 0),
-                c.number("final_logit_softcapping", 0),
-                attention);
+        return ModelConfig.builder(architecture)
+                .nLayers(layers)
+                .nHeads(heads)
+                .nKvHeads(c.integer("num_key_value_heads", heads))
+                .dModel(d)
+                .dHead(dHead)
+                .dMlp(c.integer("intermediate_size"))
+                .vocabSize(c.integer("vocab_size"))
+                .maxPositions(c.integer("max_position_embeddings"))
+                .normEps(c.number("rms_norm_eps", 1e-6))
+                .activation(c.activation(activationKey))
+                .rotaryDim(dHead)
+                .ropeTheta(global.theta())
+                .tiedEmbeddings(c.bool("tie_word_embeddings", true))
+                .attentionBias(c.bool("attention_bias", false))
+                .attnScale(1.0 / Math.sqrt(queryScale))
+                .normalization(ModelConfig.Normalization.RMS_NORM)
+                .embedScale(Math.sqrt(d))
+                .attnSoftcap(c.number("attn_logit_softcapping", 0))
+                .logitSoftcap(c.number("final_logit_softcapping", 0))
+                .layers(attention)
+                .build();
     }
 
     @Override

@@ -14,27 +14,25 @@ final class Gpt2Family implements ArchitectureFamily {
         int dHead = c.headDim(d, heads);
         // transformers scales by 1/sqrt(embed_dim // num_heads), and optionally by 1/(layer + 1) too.
         double scale = c.bool("scale_attn_weights", true) ? 1.0 / Math.sqrt(dHead) : 1.0;
-        return new ModelConfig(
-                architecture,
-                c.integer("n_layer"),
-                heads,
-                heads,
-                d,
-                dHead,
-                c.integer("n_inner", 4 * d),
-                c.integer("vocab_size"),
-                c.integer("n_positions"),
-                c.number("layer_norm_epsilon", 1e-5),
-                c.activation("activation_function"),
-                0,
-                0,
-                false,
-                true,
-                true,
-                true,
-                scale,
-                c.bool("scale_attn_by_inverse_layer_idx", false),
-                ModelConfig.Normalization.LAYER_NORM);
+        return ModelConfig.builder(architecture)
+                .nLayers(c.integer("n_layer"))
+                .nHeads(heads)
+                .nKvHeads(heads)
+                .dModel(d)
+                .dHead(dHead)
+                .dMlp(c.integer("n_inner", 4 * d))
+                .vocabSize(c.integer("vocab_size"))
+                .maxPositions(c.integer("n_positions"))
+                .normEps(c.number("layer_norm_epsilon", 1e-5))
+                .activation(c.activation("activation_function"))
+                .ropeTheta(0)
+                .tiedEmbeddings(true)
+                .attentionBias(true)
+                .mlpBias(true)
+                .attnScale(scale)
+                .scaleAttnByInverseLayer(c.bool("scale_attn_by_inverse_layer_idx", false))
+                .normalization(ModelConfig.Normalization.LAYER_NORM)
+                .build();
     }
 
     @Override

@@ -18,27 +18,24 @@ public final class HandBuiltModel {
     private final Map<String, double[]> values = new HashMap<>();
 
     public HandBuiltModel(int layers, int heads, int dModel, int dMlp, int vocab, String activation) {
-        config = new ModelConfig(
-                Architecture.GPT2,
-                layers,
-                heads,
-                heads,
-                dModel,
-                dModel / heads,
-                dMlp,
-                vocab,
-                16,
-                1e-5,
-                activation,
-                0,
-                0,
-                false,
-                true,
-                true,
-                true,
-                1.0 / Math.sqrt((double) dModel / heads),
-                false,
-                ModelConfig.Normalization.NONE);
+        config = ModelConfig.builder(Architecture.GPT2)
+                .nLayers(layers)
+                .nHeads(heads)
+                .nKvHeads(heads)
+                .dModel(dModel)
+                .dHead(dModel / heads)
+                .dMlp(dMlp)
+                .vocabSize(vocab)
+                .maxPositions(16)
+                .normEps(1e-5)
+                .activation(activation)
+                .ropeTheta(0)
+                .tiedEmbeddings(true)
+                .attentionBias(true)
+                .mlpBias(true)
+                .attnScale(1.0 / Math.sqrt((double) dModel / heads))
+                .normalization(ModelConfig.Normalization.NONE)
+                .build();
     }
 
     /** Sets one entry of a weight whose shape the config implies. */

@@ -53,31 +53,26 @@ final class LlamaFamily implements ArchitectureFamily {
             case QWEN2 -> true;
             case MISTRAL, PHI3 -> false;
         };
-        return new ModelConfig(
-                architecture,
-                layers,
-                heads,
-                c.integer("num_key_value_heads", heads),
-                d,
-                dHead,
-                c.integer("intermediate_size"),
-                c.integer("vocab_size"),
-                c.integer("max_position_embeddings"),
-                c.number("rms_norm_eps", 1e-6),
-                c.activation("hidden_act"),
-                rotaryDim(c, dHead),
-                rope.theta(),
-                false,
-                c.bool("tie_word_embeddings", false),
-                attentionBias,
-                variant == Variant.LLAMA && c.bool("mlp_bias", false),
-                1.0 / Math.sqrt(dHead),
-                false,
-                ModelConfig.Normalization.RMS_NORM,
-                1,
-                0,
-                0,
-                attention);
+        return ModelConfig.builder(architecture)
+                .nLayers(layers)
+                .nHeads(heads)
+                .nKvHeads(c.integer("num_key_value_heads", heads))
+                .dModel(d)
+                .dHead(dHead)
+                .dMlp(c.integer("intermediate_size"))
+                .vocabSize(c.integer("vocab_size"))
+                .maxPositions(c.integer("max_position_embeddings"))
+                .normEps(c.number("rms_norm_eps", 1e-6))
+                .activation(c.activation("hidden_act"))
+                .rotaryDim(rotaryDim(c, dHead))
+                .ropeTheta(rope.theta())
+                .tiedEmbeddings(c.bool("tie_word_embeddings", false))
+                .attentionBias(attentionBias)
+                .mlpBias(variant == Variant.LLAMA && c.bool("mlp_bias", false))
+                .attnScale(1.0 / Math.sqrt(dHead))
+                .normalization(ModelConfig.Normalization.RMS_NORM)
+                .layers(attention)
+                .build();
     }
 
     /** Rotary dimensions: all of each head, or partial_rotary_factor of it (Phi-3 and others may set it). */

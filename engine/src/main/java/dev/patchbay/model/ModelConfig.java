@@ -78,85 +78,231 @@ public record ModelConfig(
         }
     }
 
-    /**
-     * A model whose layers all attend alike (every earlier key, rotary at {@code ropeTheta}), without embedding
-     * scale or soft-capping: GPT-2, NeoX and Llama-style models, and the constructed ones of tests and benchmarks.
-     */
-    public ModelConfig(
-            Architecture architecture,
-            int nLayers,
-            int nHeads,
-            int nKvHeads,
-            int dModel,
-            int dHead,
-            int dMlp,
-            int vocabSize,
-            int maxPositions,
-            double normEps,
-            String activation,
-            int rotaryDim,
-            double ropeTheta,
-            boolean parallelResidual,
-            boolean tiedEmbeddings,
-            boolean attentionBias,
-            boolean mlpBias,
-            double attnScale,
-            boolean scaleAttnByInverseLayer,
-            Normalization normalization) {
-        this(
-                architecture,
-                nLayers,
-                nHeads,
-                nKvHeads,
-                dModel,
-                dHead,
-                dMlp,
-                vocabSize,
-                maxPositions,
-                normEps,
-                activation,
-                rotaryDim,
-                ropeTheta,
-                parallelResidual,
-                tiedEmbeddings,
-                attentionBias,
-                mlpBias,
-                attnScale,
-                scaleAttnByInverseLayer,
-                normalization,
-                1,
-                0,
-                0,
-                Collections.nCopies(Math.max(nLayers, 0), new LayerAttention(0, RopeParameters.unscaled(ropeTheta))));
+    /** A builder for {@code architecture}'s config: every field by name (24 positional components read badly). */
+    public static Builder builder(Architecture architecture) {
+        return new Builder(architecture);
     }
 
     /** The same model with another normalization (toy models for tests are GPT-2 shaped without any). */
     public ModelConfig withNormalization(Normalization n) {
-        return new ModelConfig(
-                architecture,
-                nLayers,
-                nHeads,
-                nKvHeads,
-                dModel,
-                dHead,
-                dMlp,
-                vocabSize,
-                maxPositions,
-                normEps,
-                activation,
-                rotaryDim,
-                ropeTheta,
-                parallelResidual,
-                tiedEmbeddings,
-                attentionBias,
-                mlpBias,
-                attnScale,
-                scaleAttnByInverseLayer,
-                n,
-                embedScale,
-                attnSoftcap,
-                logitSoftcap,
-                layers);
+        return toBuilder().normalization(n).build();
+    }
+
+    /** A builder holding this config's every field. */
+    public Builder toBuilder() {
+        Builder b = new Builder(architecture);
+        b.nLayers = nLayers;
+        b.nHeads = nHeads;
+        b.nKvHeads = nKvHeads;
+        b.dModel = dModel;
+        b.dHead = dHead;
+        b.dMlp = dMlp;
+        b.vocabSize = vocabSize;
+        b.maxPositions = maxPositions;
+        b.normEps = normEps;
+        b.activation = activation;
+        b.rotaryDim = rotaryDim;
+        b.ropeTheta = ropeTheta;
+        b.parallelResidual = parallelResidual;
+        b.tiedEmbeddings = tiedEmbeddings;
+        b.attentionBias = attentionBias;
+        b.mlpBias = mlpBias;
+        b.attnScale = attnScale;
+        b.scaleAttnByInverseLayer = scaleAttnByInverseLayer;
+        b.normalization = normalization;
+        b.embedScale = embedScale;
+        b.attnSoftcap = attnSoftcap;
+        b.logitSoftcap = logitSoftcap;
+        b.layers = layers;
+        return b;
+    }
+
+    /**
+     * Builds a {@link ModelConfig} by name. Unset: key/value heads as many as heads, no rotary, no biases, no
+     * parallel residual, untied embeddings, an embedding scale of 1, no soft-caps, and every layer attending to every
+     * earlier key with rotary at {@code ropeTheta} (10000 unless set); the sizes, the activation, the attention scale
+     * and the normalization must be set.
+     */
+    public static final class Builder {
+        private final Architecture architecture;
+        private int nLayers;
+        private int nHeads;
+        private int nKvHeads;
+        private int dModel;
+        private int dHead;
+        private int dMlp;
+        private int vocabSize;
+        private int maxPositions;
+        private double normEps = 1e-5;
+        private String activation;
+        private int rotaryDim;
+        private double ropeTheta = 10000;
+        private boolean parallelResidual;
+        private boolean tiedEmbeddings;
+        private boolean attentionBias;
+        private boolean mlpBias;
+        private double attnScale = Double.NaN;
+        private boolean scaleAttnByInverseLayer;
+        private Normalization normalization;
+        private double embedScale = 1;
+        private double attnSoftcap;
+        private double logitSoftcap;
+        private List<LayerAttention> layers;
+
+        private Builder(Architecture architecture) {
+            this.architecture = architecture;
+        }
+
+        public Builder nLayers(int v) {
+            nLayers = v;
+            return this;
+        }
+
+        public Builder nHeads(int v) {
+            nHeads = v;
+            return this;
+        }
+
+        public Builder nKvHeads(int v) {
+            nKvHeads = v;
+            return this;
+        }
+
+        public Builder dModel(int v) {
+            dModel = v;
+            return this;
+        }
+
+        public Builder dHead(int v) {
+            dHead = v;
+            return this;
+        }
+
+        public Builder dMlp(int v) {
+            dMlp = v;
+            return this;
+        }
+
+        public Builder vocabSize(int v) {
+            vocabSize = v;
+            return this;
+        }
+
+        public Builder maxPositions(int v) {
+            maxPositions = v;
+            return this;
+        }
+
+        public Builder normEps(double v) {
+            normEps = v;
+            return this;
+        }
+
+        public Builder activation(String v) {
+            activation = v;
+            return this;
+        }
+
+        public Builder rotaryDim(int v) {
+            rotaryDim = v;
+            return this;
+        }
+
+        public Builder ropeTheta(double v) {
+            ropeTheta = v;
+            return this;
+        }
+
+        public Builder parallelResidual(boolean v) {
+            parallelResidual = v;
+            return this;
+        }
+
+        public Builder tiedEmbeddings(boolean v) {
+            tiedEmbeddings = v;
+            return this;
+        }
+
+        public Builder attentionBias(boolean v) {
+            attentionBias = v;
+            return this;
+        }
+
+        public Builder mlpBias(boolean v) {
+            mlpBias = v;
+            return this;
+        }
+
+        public Builder attnScale(double v) {
+            attnScale = v;
+            return this;
+        }
+
+        public Builder scaleAttnByInverseLayer(boolean v) {
+            scaleAttnByInverseLayer = v;
+            return this;
+        }
+
+        public Builder normalization(Normalization v) {
+            normalization = v;
+            return this;
+        }
+
+        public Builder embedScale(double v) {
+            embedScale = v;
+            return this;
+        }
+
+        public Builder attnSoftcap(double v) {
+            attnSoftcap = v;
+            return this;
+        }
+
+        public Builder logitSoftcap(double v) {
+            logitSoftcap = v;
+            return this;
+        }
+
+        /** Each layer's sliding window and rotary frequencies. */
+        public Builder layers(List<LayerAttention> v) {
+            layers = v;
+            return this;
+        }
+
+        public ModelConfig build() {
+            if (activation == null || normalization == null || Double.isNaN(attnScale)) {
+                throw new IllegalStateException("a model config needs its activation, normalization and attention"
+                        + " scale set: " + activation + ", " + normalization + ", " + attnScale);
+            }
+            return new ModelConfig(
+                    architecture,
+                    nLayers,
+                    nHeads,
+                    nKvHeads == 0 ? nHeads : nKvHeads,
+                    dModel,
+                    dHead,
+                    dMlp,
+                    vocabSize,
+                    maxPositions,
+                    normEps,
+                    activation,
+                    rotaryDim,
+                    ropeTheta,
+                    parallelResidual,
+                    tiedEmbeddings,
+                    attentionBias,
+                    mlpBias,
+                    attnScale,
+                    scaleAttnByInverseLayer,
+                    normalization,
+                    embedScale,
+                    attnSoftcap,
+                    logitSoftcap,
+                    layers != null
+                            ? layers
+                            : Collections.nCopies(
+                                    Math.max(nLayers, 0), new LayerAttention(0, RopeParameters.unscaled(ropeTheta))));
+        }
     }
 
     /** The multiplier of q.k in layer {@code layer}'s attention scores. */

@@ -20,31 +20,27 @@ final class NeoXFamily implements ArchitectureFamily {
                 : c.number("rotary_pct", c.number("partial_rotary_factor", 1.0));
         RopeParameters rope = RopeConfig.read(c, c.number("rotary_emb_base", 10000.0));
         int layers = c.integer("num_hidden_layers");
-        return new ModelConfig(
-                architecture,
-                layers,
-                heads,
-                heads,
-                d,
-                dHead,
-                c.integer("intermediate_size"),
-                c.integer("vocab_size"),
-                c.integer("max_position_embeddings"),
-                c.number("layer_norm_eps", 1e-5),
-                c.activation("hidden_act"),
-                (int) (dHead * fraction),
-                rope.theta(),
-                c.bool("use_parallel_residual", true),
-                c.bool("tie_word_embeddings", false),
-                c.bool("attention_bias", true),
-                true,
-                1.0 / Math.sqrt(dHead),
-                false,
-                ModelConfig.Normalization.LAYER_NORM,
-                1,
-                0,
-                0,
-                Collections.nCopies(layers, new LayerAttention(0, rope)));
+        return ModelConfig.builder(architecture)
+                .nLayers(layers)
+                .nHeads(heads)
+                .nKvHeads(heads)
+                .dModel(d)
+                .dHead(dHead)
+                .dMlp(c.integer("intermediate_size"))
+                .vocabSize(c.integer("vocab_size"))
+                .maxPositions(c.integer("max_position_embeddings"))
+                .normEps(c.number("layer_norm_eps", 1e-5))
+                .activation(c.activation("hidden_act"))
+                .rotaryDim((int) (dHead * fraction))
+                .ropeTheta(rope.theta())
+                .parallelResidual(c.bool("use_parallel_residual", true))
+                .tiedEmbeddings(c.bool("tie_word_embeddings", false))
+                .attentionBias(c.bool("attention_bias", true))
+                .mlpBias(true)
+                .attnScale(1.0 / Math.sqrt(dHead))
+                .normalization(ModelConfig.Normalization.LAYER_NORM)
+                .layers(Collections.nCopies(layers, new LayerAttention(0, rope)))
+                .build();
     }
 
     @Override

@@ -12,31 +12,25 @@ final class Olmo2Family implements ArchitectureFamily {
         int layers = c.integer("num_hidden_layers");
         int dHead = c.has("head_dim") ? c.integer("head_dim") : c.headDim(d, heads);
         RopeParameters rope = RopeConfig.read(c, 10000.0);
-        return new ModelConfig(
-                architecture,
-                layers,
-                heads,
-                c.integer("num_key_value_heads", heads),
-                d,
-                dHead,
-                c.integer("intermediate_size"),
-                c.integer("vocab_size"),
-                c.integer("max_position_embeddings"),
-                c.number("rms_norm_eps", 1e-6),
-                c.activation("hidden_act"),
-                LlamaFamily.rotaryDim(c, dHead),
-                rope.theta(),
-                false,
-                c.bool("tie_word_embeddings", false),
-                c.bool("attention_bias", false),
-                false,
-                1.0 / Math.sqrt(dHead),
-                false,
-                ModelConfig.Normalization.RMS_NORM,
-                1,
-                0,
-                0,
-                Collections.nCopies(layers, new LayerAttention(0, rope)));
+        return ModelConfig.builder(architecture)
+                .nLayers(layers)
+                .nHeads(heads)
+                .nKvHeads(c.integer("num_key_value_heads", heads))
+                .dModel(d)
+                .dHead(dHead)
+                .dMlp(c.integer("intermediate_size"))
+                .vocabSize(c.integer("vocab_size"))
+                .maxPositions(c.integer("max_position_embeddings"))
+                .normEps(c.number("rms_norm_eps", 1e-6))
+                .activation(c.activation("hidden_act"))
+                .rotaryDim(LlamaFamily.rotaryDim(c, dHead))
+                .ropeTheta(rope.theta())
+                .tiedEmbeddings(c.bool("tie_word_embeddings", false))
+                .attentionBias(c.bool("attention_bias", false))
+                .attnScale(1.0 / Math.sqrt(dHead))
+                .normalization(ModelConfig.Normalization.RMS_NORM)
+                .layers(Collections.nCopies(layers, new LayerAttention(0, rope)))
+                .build();
     }
 
     @Override

@@ -165,6 +165,15 @@ final class Checks {
         }
     }
 
+    /** What circuits need of a request: pairs, of one length, enough for the ablation, on a model with head writes. */
+    static void circuitRequest(List<PromptPair> pairs, CircuitEvaluation.Ablation ablation, Serving on) {
+        if (pairs.isEmpty()) {
+            throw InvalidRequest.invalid("pairs: at least one prompt pair is needed");
+        }
+        circuitPairs(ablation, pairs);
+        headWrites(on);
+    }
+
     /** Circuits and scrubbing ablate heads' edges: each head needs a write of its own. */
     static void headWrites(Serving on) {
         if (!on.model().headWritesAdd()) {

@@ -83,11 +83,7 @@ public final class DiscoverCircuit {
 
     public static Plan plan(Request request, Serving on) {
         List<PromptPair> pairs = request.pairs();
-        if (pairs.isEmpty()) {
-            throw InvalidRequest.invalid("pairs: at least one prompt pair is needed");
-        }
-        Checks.circuitPairs(request.ablation(), pairs);
-        Checks.headWrites(on);
+        Checks.circuitRequest(pairs, request.ablation(), on);
         double target = Checks.finite(request.target(), "target");
         target = target == 0 ? DEFAULT_TARGET : target;
         if (!(target > 0 && target <= 1)) {
@@ -106,9 +102,7 @@ public final class DiscoverCircuit {
         EdgeGraph graph = new EdgeGraph(on.config());
         // At most one run per edge, a prefix search, and the full and empty circuits, per pair.
         double runs = (graph.edges() + 2 + 2 * (64 - Long.numberOfLeadingZeros(graph.edges()))) * (double) pairs.size();
-        if (ranking != null && ranking.method() == EdgeAttribution.Method.EXACT) {
-            runs += EdgeAttribution.plannedPasses(graph, pairs, ranking);
-        }
+        runs += EdgeRanking.exactPasses(graph, pairs, ranking);
         Checks.withinRuns(
                 runs,
                 "pairs: discovery may take " + (long) runs + " runs, over the server's limit of "

@@ -1,6 +1,7 @@
 package dev.patchbay.operations;
 
 import dev.patchbay.attribution.EdgeAttribution;
+import dev.patchbay.nodes.EdgeGraph;
 import dev.patchbay.nodes.PromptPair;
 import java.util.List;
 
@@ -24,5 +25,12 @@ public record EdgeRanking(EdgeAttribution.Method method, int igSteps) {
         EdgeAttribution.Method m = method == null ? DEFAULT_METHOD : method;
         int steps = Checks.igSteps(igSteps);
         return new EdgeAttribution.Settings(m, false, steps, Checks.edgeRows(on, pairs, m, steps), patchRows);
+    }
+
+    /** The forward passes a ranking costs before it is used: exact patching's runs; an estimate's are few. */
+    static double exactPasses(EdgeGraph graph, List<PromptPair> pairs, EdgeAttribution.Settings ranking) {
+        return ranking != null && ranking.method() == EdgeAttribution.Method.EXACT
+                ? EdgeAttribution.plannedPasses(graph, pairs, ranking)
+                : 0;
     }
 }

@@ -99,11 +99,7 @@ public final class EvaluateCircuit {
 
     public static Plan plan(Request request, Serving on) {
         List<PromptPair> pairs = request.pairs();
-        if (pairs.isEmpty()) {
-            throw InvalidRequest.invalid("pairs: at least one prompt pair is needed");
-        }
-        Checks.circuitPairs(request.ablation(), pairs);
-        Checks.headWrites(on);
+        Checks.circuitRequest(pairs, request.ablation(), on);
         EdgeGraph graph = new EdgeGraph(on.config());
         int length = pairs.get(0).length();
         for (int c = 0; c < request.circuits().size(); c++) {
@@ -138,9 +134,7 @@ public final class EvaluateCircuit {
         int points =
                 request.circuits().isEmpty() ? sizes.length : request.circuits().size();
         double runs = (double) (points + 2) * pairs.size();
-        if (ranking != null && ranking.method() == EdgeAttribution.Method.EXACT) {
-            runs += EdgeAttribution.plannedPasses(graph, pairs, ranking);
-        }
+        runs += EdgeRanking.exactPasses(graph, pairs, ranking);
         Checks.withinRuns(
                 runs,
                 "circuits: " + (long) runs + " runs exceed the server's limit of "

@@ -8,27 +8,22 @@ import org.junit.jupiter.api.Test;
 
 /** A site's layer, units and width, read once from its name, on a grouped-query model (4 heads, 2 key/value heads). */
 class HookSiteTest {
-    private static final ModelConfig GQA = new ModelConfig(
-            Architecture.LLAMA,
-            2,
-            4,
-            2,
-            16,
-            4,
-            32,
-            50,
-            64,
-            1e-5,
-            "silu",
-            4,
-            10000,
-            false,
-            false,
-            false,
-            false,
-            0.5,
-            false,
-            ModelConfig.Normalization.RMS_NORM);
+    private static final ModelConfig GQA = ModelConfig.builder(Architecture.LLAMA)
+            .nLayers(2)
+            .nHeads(4)
+            .nKvHeads(2)
+            .dModel(16)
+            .dHead(4)
+            .dMlp(32)
+            .vocabSize(50)
+            .maxPositions(64)
+            .normEps(1e-5)
+            .activation("silu")
+            .rotaryDim(4)
+            .ropeTheta(10000)
+            .attnScale(0.5)
+            .normalization(ModelConfig.Normalization.RMS_NORM)
+            .build();
 
     @Test
     void unitsAndWidthsFollowTheLayout() {

@@ -127,27 +127,23 @@ public final class Benchmark {
 
     /** Llama 3.2 1B's shape: grouped-query attention, SwiGLU, tied embeddings (rotary unscaled: speed is alike). */
     static ModelConfig llama1b() {
-        return new ModelConfig(
-                Architecture.LLAMA,
-                16,
-                32,
-                8,
-                2048,
-                64,
-                8192,
-                128256,
-                131072,
-                1e-5,
-                "silu",
-                64,
-                500000,
-                false,
-                true,
-                false,
-                false,
-                1.0 / 8,
-                false,
-                ModelConfig.Normalization.RMS_NORM);
+        return ModelConfig.builder(Architecture.LLAMA)
+                .nLayers(16)
+                .nHeads(32)
+                .nKvHeads(8)
+                .dModel(2048)
+                .dHead(64)
+                .dMlp(8192)
+                .vocabSize(128256)
+                .maxPositions(131072)
+                .normEps(1e-5)
+                .activation("silu")
+                .rotaryDim(64)
+                .ropeTheta(500000)
+                .tiedEmbeddings(true)
+                .attnScale(1.0 / 8)
+                .normalization(ModelConfig.Normalization.RMS_NORM)
+                .build();
     }
 
     public static ModelConfig gpt2Small() {
@@ -161,27 +157,24 @@ public final class Benchmark {
 
     /** GPT-2's layout with 12 layers of 12 heads at the given widths. */
     private static ModelConfig gpt2(int dModel, int dHead, int dMlp, int vocab) {
-        return new ModelConfig(
-                Architecture.GPT2,
-                12,
-                12,
-                12,
-                dModel,
-                dHead,
-                dMlp,
-                vocab,
-                1024,
-                1e-5,
-                "gelu_new",
-                0,
-                0,
-                false,
-                true,
-                true,
-                true,
-                1.0 / Math.sqrt(dHead),
-                false,
-                ModelConfig.Normalization.LAYER_NORM);
+        return ModelConfig.builder(Architecture.GPT2)
+                .nLayers(12)
+                .nHeads(12)
+                .nKvHeads(12)
+                .dModel(dModel)
+                .dHead(dHead)
+                .dMlp(dMlp)
+                .vocabSize(vocab)
+                .maxPositions(1024)
+                .normEps(1e-5)
+                .activation("gelu_new")
+                .ropeTheta(0)
+                .tiedEmbeddings(true)
+                .attentionBias(true)
+                .mlpBias(true)
+                .attnScale(1.0 / Math.sqrt(dHead))
+                .normalization(ModelConfig.Normalization.LAYER_NORM)
+                .build();
     }
 
     public List<Row> run() {
