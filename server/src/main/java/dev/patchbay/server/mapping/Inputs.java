@@ -9,7 +9,6 @@ import dev.patchbay.nodes.PromptPair;
 import dev.patchbay.operations.InvalidRequest;
 import dev.patchbay.proto.v1.AttributeRequest;
 import dev.patchbay.proto.v1.MetricKind;
-import dev.patchbay.proto.v1.Node;
 import dev.patchbay.proto.v1.Prompt;
 import dev.patchbay.proto.v1.Token;
 import dev.patchbay.server.config.ServerLimits;
@@ -254,36 +253,6 @@ public final class Inputs {
                     field + ": model '" + model.loaded().name() + "' has no tokenizer; give token ids");
         }
         return model.loaded().tokenizer();
-    }
-
-    /**
-     * A node of a Patch group: given by kind, layer, unit and position, or by its name alone (kind unset:
-     * {@code {"name": "L2H2"}}, handy from grpcurl); a name given with a kind must agree with it.
-     */
-    public static dev.patchbay.nodes.Node groupNode(Node node, String field) throws RequestException {
-        if (node.getKind() == dev.patchbay.proto.v1.NodeKind.NODE_KIND_UNSPECIFIED
-                && !node.getName().isEmpty()) {
-            try {
-                return dev.patchbay.nodes.Node.parse(node.getName());
-            } catch (IllegalArgumentException e) {
-                throw RequestException.invalid(field + ".name: " + e.getMessage());
-            }
-        }
-        var parsed = new dev.patchbay.nodes.Node(
-                kind(node.getKind(), field + ".kind"), node.getLayer(), node.getUnit(), node.getPosition());
-        if (!node.getName().isEmpty() && !sameNode(node.getName(), parsed)) {
-            throw RequestException.invalid(field + ": name '" + node.getName() + "' does not match kind, layer, unit"
-                    + " and position (" + parsed.name() + ")");
-        }
-        return parsed;
-    }
-
-    private static boolean sameNode(String name, dev.patchbay.nodes.Node node) {
-        try {
-            return dev.patchbay.nodes.Node.parse(name).equals(node);
-        } catch (IllegalArgumentException e) {
-            return false;
-        }
     }
 
     /**

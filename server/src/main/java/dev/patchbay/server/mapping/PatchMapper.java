@@ -25,7 +25,7 @@ public final class PatchMapper {
             var group = r.getGroups(g);
             List<Node> nodes = new ArrayList<>();
             for (int n = 0; n < group.getNodesCount(); n++) {
-                nodes.add(Inputs.groupNode(group.getNodes(n), "groups[" + g + "].nodes[" + n + "]"));
+                nodes.add(groupNode(group.getNodes(n), "groups[" + g + "].nodes[" + n + "]"));
             }
             groups.add(new PatchGroups.Group(group.getName(), nodes));
         }
@@ -70,5 +70,35 @@ public final class PatchMapper {
                                 .build());
             }
         };
+    }
+
+    /**
+     * A node of a Patch group: given by kind, layer, unit and position, or by its name alone (kind unset:
+     * {@code {"name": "L2H2"}}, handy from grpcurl); a name given with a kind must agree with it.
+     */
+    private static Node groupNode(dev.patchbay.proto.v1.Node node, String field) throws RequestException {
+        if (node.getKind() == dev.patchbay.proto.v1.NodeKind.NODE_KIND_UNSPECIFIED
+                && !node.getName().isEmpty()) {
+            try {
+                return Node.parse(node.getName());
+            } catch (IllegalArgumentException e) {
+                throw RequestException.invalid(field + ".name: " + e.getMessage());
+            }
+        }
+        var parsed = new Node(
+                Inputs.kind(node.getKind(), field + ".kind"), node.getLayer(), node.getUnit(), node.getPosition());
+        if (!node.getName().isEmpty() && !sameNode(node.getName(), parsed)) {
+            throw RequestException.invalid(field + ": name '" + node.getName() + "' does not match kind, layer, unit"
+                    + " and position (" + parsed.name() + ")");
+        }
+        return parsed;
+    }
+
+    private static boolean sameNode(String name, Node node) {
+        try {
+            return Node.parse(name).equals(node);
+        } catch (IllegalArgumentException e) {
+            return false;
+        }
     }
 }
