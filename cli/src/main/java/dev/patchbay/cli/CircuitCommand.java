@@ -8,6 +8,7 @@ import dev.patchbay.attribution.CircuitEvaluation;
 import dev.patchbay.attribution.EdgeAttribution;
 import dev.patchbay.checkpoint.BundledModel;
 import dev.patchbay.checkpoint.LoadedModel;
+import dev.patchbay.nodes.Ablation;
 import dev.patchbay.nodes.Edge;
 import dev.patchbay.nodes.Metric;
 import dev.patchbay.nodes.PromptPair;
@@ -124,11 +125,11 @@ final class CircuitCommand implements Callable<Integer> {
         if (modes != 1) {
             throw new IllegalArgumentException("give one of --edges, --prune or --discover greedy|acdc");
         }
-        CircuitEvaluation.Ablation how = switch (ablation) {
-            case "noise" -> CircuitEvaluation.Ablation.NOISE_PROMPT;
-            case "zero" -> CircuitEvaluation.Ablation.ZERO;
-            case "mean" -> CircuitEvaluation.Ablation.MEAN;
-            case "resample" -> CircuitEvaluation.Ablation.RESAMPLE;
+        Ablation how = switch (ablation) {
+            case "noise" -> Ablation.NOISE_PROMPT;
+            case "zero" -> Ablation.ZERO;
+            case "mean" -> Ablation.MEAN;
+            case "resample" -> Ablation.RESAMPLE;
             default ->
                 throw new IllegalArgumentException(
                         "--ablation: unknown '" + ablation + "'; use noise, zero, mean or resample");
@@ -167,7 +168,7 @@ final class CircuitCommand implements Callable<Integer> {
             PassRunner runner,
             Serving serving,
             List<PromptPair> pairs,
-            CircuitEvaluation.Ablation how,
+            Ablation how,
             EdgeRanking by) {
         List<Edge> circuit =
                 edges == null ? List.of() : edges.stream().map(Edge::parse).toList();
@@ -238,7 +239,7 @@ final class CircuitCommand implements Callable<Integer> {
             PassRunner runner,
             Serving serving,
             List<PromptPair> pairs,
-            CircuitEvaluation.Ablation how,
+            Ablation how,
             EdgeRanking by) {
         DiscoverCircuit.Search search = switch (discover) {
             case "greedy" -> DiscoverCircuit.Search.GREEDY;

@@ -6,6 +6,7 @@ import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import dev.patchbay.model.HookedTransformer;
+import dev.patchbay.nodes.Ablation;
 import dev.patchbay.nodes.Edge;
 import dev.patchbay.nodes.EdgeGraph;
 import dev.patchbay.nodes.PromptPair;
@@ -26,14 +27,6 @@ import org.apache.commons.statistics.distribution.TDistribution;
  * zero, its mean output over the pairs' clean prompts, or its output on another pair's clean prompt, drawn per pair.
  */
 public final class CircuitEvaluation implements AutoCloseable {
-    /** What an ablated edge's writer contributes instead of its output. */
-    public enum Ablation {
-        NOISE_PROMPT,
-        ZERO,
-        MEAN,
-        RESAMPLE
-    }
-
     /** Faithfulness per pair, their mean and its 95% confidence interval (Student's t; NaN for one pair). */
     public record Faithfulness(double[] perPair, double mean, double low, double high) {}
 

@@ -10,6 +10,7 @@ import dev.patchbay.model.Intervention;
 import dev.patchbay.model.KvCache;
 import dev.patchbay.model.Patch;
 import dev.patchbay.model.SiteLayout;
+import dev.patchbay.nodes.Ablation;
 import dev.patchbay.passes.ForwardPass;
 import dev.patchbay.passes.GenerationStep;
 import dev.patchbay.passes.PassRunner;
@@ -49,27 +50,23 @@ public final class Generation {
     /** An intervention (its row is ignored: it applies to every prompt) and the positions it reaches. */
     public record Steer(Intervention change, Positions where) {}
 
-    /** Where a patch's activation comes from. */
-    public enum PatchKind {
-        /** The one source prompt's activation. */
-        PROMPT,
-        /** The mean over the source prompts (of one length) at each position: mean ablation. */
-        MEAN,
-        /** One source prompt per generated prompt, drawn with the seed: resample ablation. */
-        RESAMPLE
-    }
-
     /**
      * Activation patching during generation: at {@code site}, an activation from source prompts replaces the prompt's
      * at the source's positions (all of them, or the given heads or neurons), as {@code Attribute}'s patching does;
-     * generated positions are not patched. A source may not be longer than any prompt.
+     * generated positions are not patched. A source may not be longer than any prompt. Where the activation comes
+     * from is an {@link Ablation}: the one source prompt ({@link Ablation#NOISE_PROMPT}), the sources' mean (of one
+     * length) at each position, or one source per generated prompt drawn with the seed; zero is an intervention.
      */
-    public record PatchFrom(String site, List<int[]> sources, PatchKind kind, int[] units, long seed) {
+    public record PatchFrom(String site, List<int[]> sources, Ablation kind, int[] units, long seed) {
         public PatchFrom {
             if (sources.isEmpty()) {
                 throw new IllegalArgumentException("a patch needs at least one source prompt");
             }
-            if (kind == PatchKind.PROMPT && sources.size() != 1) {
+            if (kind == Ablation.ZERO) {
+                throw new IllegalArgumentException(
+                        "a patch takes its activation from a source; zero is an intervention");
+            }
+            if (kind == Ablation.NOISE_PROMPT && sources.size() != 1) {
                 throw new IllegalArgumentException("a patch from one prompt has one source, not " + sources.size());
             }
             sources = List.copyOf(sources);
@@ -77,7 +74,7 @@ public final class Generation {
 
         /** From one prompt. */
         public PatchFrom(String site, int[] source, int[] units) {
-            this(site, List.of(source), PatchKind.PROMPT, units, 0);
+            this(site, List.of(source), Ablation.NOISE_PROMPT, units, 0);
         }
     }
 
@@ -167,7 +164,7 @@ public final class Generation {
                     throw new IllegalArgumentException("patches[" + i + "]: a source of " + source.length
                             + " tokens is longer than the shortest prompt (" + shortest + ")");
                 }
-                if (p.kind() == PatchKind.MEAN && source.length != p.sources().get(0).length) {
+                if (p.kind() == Ablation.MEAN && source.length != p.sources().get(0).length) {
                     throw new IllegalArgumentException(
                             "patches[" + i + "]: a mean over sources needs them of one" + " length");
                 }
@@ -180,10 +177,11 @@ public final class Generation {
             Random draw = new Random(p.seed());
             for (int r = 0; r < perPrompt.length; r++) {
                 perPrompt[r] = switch (p.kind()) {
-                    case PROMPT -> activations.get(0);
+                    case NOISE_PROMPT -> activations.get(0);
                     case MEAN ->
                         r == 0 ? NDArrays.stack(new NDList(activations)).mean(new int[] {0}) : perPrompt[0];
                     case RESAMPLE -> activations.get(draw.nextInt(activations.size()));
+                    case ZERO -> throw new IllegalStateException("a patch is never zero: PatchFrom refuses it");
                 };
             }
             out.add(new Source(p.site(), perPrompt, p.units()));

@@ -1,9 +1,9 @@
 package dev.patchbay.operations;
 
-import dev.patchbay.attribution.CircuitEvaluation;
 import dev.patchbay.attribution.EdgeAttribution;
 import dev.patchbay.attribution.baselines.Subsampling;
 import dev.patchbay.attribution.diagnostic.FalseNegativeDiagnostic;
+import dev.patchbay.nodes.Ablation;
 import dev.patchbay.nodes.PromptPair;
 import java.util.List;
 import java.util.Locale;
@@ -166,7 +166,7 @@ final class Checks {
     }
 
     /** What circuits need of a request: pairs, of one length, enough for the ablation, on a model with head writes. */
-    static void circuitRequest(List<PromptPair> pairs, CircuitEvaluation.Ablation ablation, Serving on) {
+    static void circuitRequest(List<PromptPair> pairs, Ablation ablation, Serving on) {
         if (pairs.isEmpty()) {
             throw InvalidRequest.invalid("pairs: at least one prompt pair is needed");
         }
@@ -183,7 +183,7 @@ final class Checks {
     }
 
     /** Circuits need pairs of one length, and resampling needs at least two pairs to draw from. */
-    static void circuitPairs(CircuitEvaluation.Ablation ablation, List<PromptPair> pairs) {
+    static void circuitPairs(Ablation ablation, List<PromptPair> pairs) {
         for (int i = 0; i < pairs.size(); i++) {
             if (pairs.get(i).length() != pairs.get(0).length()) {
                 throw InvalidRequest.invalid("pairs[" + i + "]: circuits need pairs of one length ("
@@ -191,7 +191,7 @@ final class Checks {
                         + pairs.get(i).length());
             }
         }
-        if (ablation == CircuitEvaluation.Ablation.RESAMPLE && pairs.size() < 2) {
+        if (ablation == Ablation.RESAMPLE && pairs.size() < 2) {
             throw InvalidRequest.invalid("ablation: resample draws from other pairs; give at least two pairs");
         }
     }

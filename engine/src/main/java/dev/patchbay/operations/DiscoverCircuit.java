@@ -4,6 +4,7 @@ import dev.patchbay.attribution.CircuitDiscovery;
 import dev.patchbay.attribution.CircuitEvaluation;
 import dev.patchbay.attribution.EdgeAttribution;
 import dev.patchbay.attribution.EdgeResult;
+import dev.patchbay.nodes.Ablation;
 import dev.patchbay.nodes.Cost;
 import dev.patchbay.nodes.Edge;
 import dev.patchbay.nodes.EdgeGraph;
@@ -42,7 +43,7 @@ public final class DiscoverCircuit {
      */
     public record Request(
             List<PromptPair> pairs,
-            CircuitEvaluation.Ablation ablation,
+            Ablation ablation,
             long seed,
             Search search,
             EdgeRanking ranking,

@@ -3,6 +3,7 @@ package dev.patchbay.operations;
 import dev.patchbay.attribution.CircuitEvaluation;
 import dev.patchbay.attribution.EdgeAttribution;
 import dev.patchbay.attribution.EdgeResult;
+import dev.patchbay.nodes.Ablation;
 import dev.patchbay.nodes.Cost;
 import dev.patchbay.nodes.Edge;
 import dev.patchbay.nodes.EdgeGraph;
@@ -19,7 +20,7 @@ import java.util.Set;
  */
 public final class EvaluateCircuit {
     /** The ablation when a request names none: each ablated edge takes another pair's value. */
-    public static final CircuitEvaluation.Ablation DEFAULT_ABLATION = CircuitEvaluation.Ablation.RESAMPLE;
+    public static final Ablation DEFAULT_ABLATION = Ablation.RESAMPLE;
 
     private EvaluateCircuit() {}
 
@@ -31,7 +32,7 @@ public final class EvaluateCircuit {
      */
     public record Request(
             List<PromptPair> pairs,
-            CircuitEvaluation.Ablation ablation,
+            Ablation ablation,
             long seed,
             List<Circuit> circuits,
             EdgeRanking ranking,

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.patchbay.Float64Models;
 import dev.patchbay.model.HandBuiltModel;
 import dev.patchbay.model.HookedTransformer;
+import dev.patchbay.nodes.Ablation;
 import dev.patchbay.nodes.Edge;
 import dev.patchbay.nodes.EdgeGraph;
 import dev.patchbay.nodes.Metric;
@@ -62,8 +63,7 @@ class CircuitDiscoveryTest extends Float64Models {
                 EdgeAttribution.Listener.NONE);
         List<Edge> ranking =
                 eap.top(eap.size()).stream().map(EdgeResult.Scored::edge).toList();
-        try (CircuitEvaluation eval =
-                new CircuitEvaluation(runner, List.of(PAIR), CircuitEvaluation.Ablation.NOISE_PROMPT, 0, 16)) {
+        try (CircuitEvaluation eval = new CircuitEvaluation(runner, List.of(PAIR), Ablation.NOISE_PROMPT, 0, 16)) {
             List<CircuitDiscovery.Step> steps = new ArrayList<>();
             CircuitDiscovery.Found found = CircuitDiscovery.greedy(eval, ranking, 0.999, steps::add);
             assertEquals(PLANTED, names(found.edges()));
@@ -78,8 +78,7 @@ class CircuitDiscoveryTest extends Float64Models {
         HookedTransformer model = planted();
         PassRunner runner = PassRunner.direct(model);
         EdgeGraph graph = new EdgeGraph(model.config());
-        try (CircuitEvaluation eval =
-                new CircuitEvaluation(runner, List.of(PAIR), CircuitEvaluation.Ablation.NOISE_PROMPT, 0, 16)) {
+        try (CircuitEvaluation eval = new CircuitEvaluation(runner, List.of(PAIR), Ablation.NOISE_PROMPT, 0, 16)) {
             CircuitDiscovery.Found found = CircuitDiscovery.acdc(eval, graph, 1e-6, step -> {});
             assertEquals(PLANTED, names(found.edges()));
             // One check per edge of the model (the full and empty circuits once more).

@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.patchbay.Float64Models;
 import dev.patchbay.ToyModels;
 import dev.patchbay.model.HookedTransformer;
+import dev.patchbay.nodes.Ablation;
 import dev.patchbay.nodes.Edge;
 import dev.patchbay.nodes.EdgeGraph;
 import dev.patchbay.nodes.Metric;
@@ -45,8 +46,8 @@ class CircuitEvaluationTest extends Float64Models {
         HookedTransformer model = model(name);
         PromptPair pair = ToyModels.pair(name);
         EdgeGraph graph = new EdgeGraph(model.config());
-        try (CircuitEvaluation eval = new CircuitEvaluation(
-                        PassRunner.direct(model), List.of(pair), CircuitEvaluation.Ablation.NOISE_PROMPT, 0, 8);
+        try (CircuitEvaluation eval =
+                        new CircuitEvaluation(PassRunner.direct(model), List.of(pair), Ablation.NOISE_PROMPT, 0, 8);
                 EdgePatching patching = new EdgePatching(PassRunner.direct(model), List.of(pair), 8)) {
             Set<Edge> all = eval.allEdges();
             Random random = new Random(3);
@@ -100,7 +101,7 @@ class CircuitEvaluationTest extends Float64Models {
         }
         double[][] resampled;
         try (CircuitEvaluation eval =
-                new CircuitEvaluation(PassRunner.direct(model), pairs, CircuitEvaluation.Ablation.RESAMPLE, 42, 4)) {
+                new CircuitEvaluation(PassRunner.direct(model), pairs, Ablation.RESAMPLE, 42, 4)) {
             resampled = eval.metrics(List.of(circuit, circuit));
         }
         // The draws: once per pair, in order, each another pair uniformly; every circuit uses the same ones.
@@ -117,7 +118,7 @@ class CircuitEvaluationTest extends Float64Models {
                 PromptPair asNoise =
                         new PromptPair(pairs.get(p).clean(), pairs.get(j).clean(), metric);
                 try (CircuitEvaluation one = new CircuitEvaluation(
-                        PassRunner.direct(model), List.of(asNoise), CircuitEvaluation.Ablation.NOISE_PROMPT, 0, 1)) {
+                        PassRunner.direct(model), List.of(asNoise), Ablation.NOISE_PROMPT, 0, 1)) {
                     double expected = one.metrics(List.of(circuit))[0][0];
                     assertEquals(expected, resampled[c0][p], 1e-10 * Math.max(1, Math.abs(expected)));
                 }
@@ -146,8 +147,7 @@ class CircuitEvaluationTest extends Float64Models {
         List<Edge> ranking =
                 eap.top(eap.size()).stream().map(EdgeResult.Scored::edge).toList();
         int[] sizes = {0, 5, 20, 60, ranking.size()};
-        try (CircuitEvaluation eval =
-                new CircuitEvaluation(PassRunner.direct(model), pairs, CircuitEvaluation.Ablation.MEAN, 0, 8)) {
+        try (CircuitEvaluation eval = new CircuitEvaluation(PassRunner.direct(model), pairs, Ablation.MEAN, 0, 8)) {
             List<CircuitEvaluation.CurvePoint> streamed = new ArrayList<>();
             List<CircuitEvaluation.CurvePoint> curve = eval.pruneCurve(ranking, sizes, streamed::add);
             assertEquals(curve, streamed);
@@ -170,11 +170,7 @@ class CircuitEvaluationTest extends Float64Models {
         IllegalArgumentException refused = assertThrows(
                 IllegalArgumentException.class,
                 () -> new CircuitEvaluation(
-                        PassRunner.direct(model(name)),
-                        List.of(ToyModels.pair(name)),
-                        CircuitEvaluation.Ablation.ZERO,
-                        0,
-                        4));
+                        PassRunner.direct(model(name)), List.of(ToyModels.pair(name)), Ablation.ZERO, 0, 4));
         assertTrue(refused.getMessage().contains("normalizes the attention output"), refused.getMessage());
     }
 }

@@ -10,6 +10,7 @@ import ai.djl.ndarray.types.DataType;
 import dev.patchbay.TestCheckpoints;
 import dev.patchbay.checkpoint.LoadedModel;
 import dev.patchbay.model.Intervention;
+import dev.patchbay.nodes.Ablation;
 import dev.patchbay.passes.PassRunner;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -165,7 +166,7 @@ class GenerationPropertiesTest {
                         List.of(SHORT),
                         List.of(),
                         List.of(new Generation.PatchFrom(
-                                "blocks.0.hook_resid_pre", List.of(other, third), Generation.PatchKind.MEAN, null, 0)),
+                                "blocks.0.hook_resid_pre", List.of(other, third), Ablation.MEAN, null, 0)),
                         greedy,
                         t -> {})
                 .get(0);
@@ -174,7 +175,7 @@ class GenerationPropertiesTest {
                         List.of(SHORT),
                         List.of(),
                         List.of(new Generation.PatchFrom(
-                                "blocks.0.hook_resid_pre", List.of(other, other), Generation.PatchKind.MEAN, null, 0)),
+                                "blocks.0.hook_resid_pre", List.of(other, other), Ablation.MEAN, null, 0)),
                         greedy,
                         t -> {})
                 .get(0);
@@ -206,7 +207,7 @@ class GenerationPropertiesTest {
                 List.of(SHORT, new int[] {1, 2, 3, 4}),
                 List.of(),
                 List.of(new Generation.PatchFrom(
-                        "blocks.0.hook_resid_pre", List.of(other, third), Generation.PatchKind.RESAMPLE, null, 11)),
+                        "blocks.0.hook_resid_pre", List.of(other, third), Ablation.RESAMPLE, null, 11)),
                 greedy,
                 t -> {});
         java.util.Random draw = new java.util.Random(11);

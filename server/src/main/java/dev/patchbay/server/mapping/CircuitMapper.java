@@ -2,6 +2,7 @@ package dev.patchbay.server.mapping;
 
 import dev.patchbay.attribution.CircuitDiscovery;
 import dev.patchbay.attribution.CircuitEvaluation;
+import dev.patchbay.nodes.Ablation;
 import dev.patchbay.nodes.Edge;
 import dev.patchbay.nodes.PromptPair;
 import dev.patchbay.operations.Accepted;
@@ -10,7 +11,6 @@ import dev.patchbay.operations.EdgeRanking;
 import dev.patchbay.operations.EvaluateCircuit;
 import dev.patchbay.operations.InvalidRequest;
 import dev.patchbay.operations.Summary;
-import dev.patchbay.proto.v1.Ablation;
 import dev.patchbay.proto.v1.CircuitEvent;
 import dev.patchbay.proto.v1.CircuitPoint;
 import dev.patchbay.proto.v1.DiscoverCircuitRequest;
@@ -31,7 +31,7 @@ public final class CircuitMapper {
     public static Prepared<CircuitEvent> evaluate(Inputs in, EvaluateCircuitRequest r) throws RequestException {
         ServedModel model = in.model(r.getModel());
         List<PromptPair> pairs = in.pairs(model, r.getPairsList(), r.getMetric(), r.getAllowUnknownTokens());
-        CircuitEvaluation.Ablation ablation = ablation(r.getAblation());
+        Ablation ablation = ablation(r.getAblation());
         List<EvaluateCircuit.Circuit> circuits = new ArrayList<>();
         for (int c = 0; c < r.getCircuitsCount(); c++) {
             var circuit = r.getCircuits(c);
@@ -71,7 +71,7 @@ public final class CircuitMapper {
     public static Prepared<DiscoveryEvent> discover(Inputs in, DiscoverCircuitRequest r) throws RequestException {
         ServedModel model = in.model(r.getModel());
         List<PromptPair> pairs = in.pairs(model, r.getPairsList(), r.getMetric(), r.getAllowUnknownTokens());
-        CircuitEvaluation.Ablation ablation = ablation(r.getAblation());
+        Ablation ablation = ablation(r.getAblation());
         DiscoverCircuit.Search search = switch (r.getSearch()) {
             case GREEDY -> DiscoverCircuit.Search.GREEDY;
             case DISCOVERY_SEARCH_UNSPECIFIED -> null;
@@ -102,13 +102,13 @@ public final class CircuitMapper {
     }
 
     /** An ablation from the wire; unset is null, which the operations read as their default. */
-    private static CircuitEvaluation.Ablation ablation(Ablation a) throws RequestException {
+    private static Ablation ablation(dev.patchbay.proto.v1.Ablation a) throws RequestException {
         return switch (a) {
-            case RESAMPLE -> CircuitEvaluation.Ablation.RESAMPLE;
+            case RESAMPLE -> Ablation.RESAMPLE;
             case ABLATION_UNSPECIFIED -> null;
-            case MEAN -> CircuitEvaluation.Ablation.MEAN;
-            case ZERO -> CircuitEvaluation.Ablation.ZERO;
-            case NOISE_PROMPT -> CircuitEvaluation.Ablation.NOISE_PROMPT;
+            case MEAN -> Ablation.MEAN;
+            case ZERO -> Ablation.ZERO;
+            case NOISE_PROMPT -> Ablation.NOISE_PROMPT;
             default -> throw RequestException.invalid("ablation: unknown value " + a);
         };
     }

@@ -5,6 +5,7 @@ import dev.patchbay.model.HookSite;
 import dev.patchbay.model.HookSites;
 import dev.patchbay.model.Intervention;
 import dev.patchbay.model.SiteLayout;
+import dev.patchbay.nodes.Ablation;
 import dev.patchbay.operations.SteeringVectors;
 import java.util.ArrayList;
 import java.util.List;
@@ -71,10 +72,10 @@ final class InterventionMapper {
                         at + ".units[" + u + "]: " + units[u] + " outside [0, " + count + ") at " + site);
             }
         }
-        Generation.PatchKind kind = switch (in.getOp()) {
-            case OP_MEAN -> Generation.PatchKind.MEAN;
-            case OP_RESAMPLE -> Generation.PatchKind.RESAMPLE;
-            default -> Generation.PatchKind.PROMPT;
+        Ablation kind = switch (in.getOp()) {
+            case OP_MEAN -> Ablation.MEAN;
+            case OP_RESAMPLE -> Ablation.RESAMPLE;
+            default -> Ablation.NOISE_PROMPT;
         };
         return new Generation.PatchFrom(site, sources, kind, units.length == 0 ? null : units, seed);
     }
