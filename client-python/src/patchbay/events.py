@@ -16,6 +16,8 @@ class Accepted:
     planned_forward_passes: float
     method: str
     metric: str
+    #: What ``node_count`` counts: "nodes", "edges", "groups", "circuits", "points", "samples" or "prompts".
+    count_unit: str = ""
 
 
 @dataclass(frozen=True)
@@ -109,7 +111,7 @@ def convert(event: pb.AttributeEvent):
     kind = event.WhichOneof("event")
     if kind == "accepted":
         a = event.accepted
-        return Accepted(a.request_id, a.node_count, a.planned_forward_passes, a.method, a.metric)
+        return Accepted(a.request_id, a.node_count, a.planned_forward_passes, a.method, a.metric, a.count_unit)
     if kind == "progress":
         return Progress(event.progress.stage, event.progress.done, event.progress.total)
     if kind == "block":

@@ -6,8 +6,14 @@ import java.util.List;
 
 /** What an Attribute call streams, in order: accepted, progress and effects, verified nodes, a summary. */
 public sealed interface AttributionEvent {
-    /** The server took the request. */
-    record Accepted(String requestId, long nodeCount, double plannedForwardPasses, String method, String metric)
+    /** The server took the request: {@code nodeCount} counts what {@code countUnit} names ("nodes" here). */
+    record Accepted(
+            String requestId,
+            long nodeCount,
+            double plannedForwardPasses,
+            String method,
+            String metric,
+            String countUnit)
             implements AttributionEvent {}
 
     /** Work done so far: stage is "scoring" or "verifying". */

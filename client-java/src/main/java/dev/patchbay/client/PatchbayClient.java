@@ -297,7 +297,12 @@ public final class PatchbayClient implements AutoCloseable {
             case ACCEPTED -> {
                 var a = e.getAccepted();
                 yield new AttributionEvent.Accepted(
-                        a.getRequestId(), a.getNodeCount(), a.getPlannedForwardPasses(), a.getMethod(), a.getMetric());
+                        a.getRequestId(),
+                        a.getNodeCount(),
+                        a.getPlannedForwardPasses(),
+                        a.getMethod(),
+                        a.getMetric(),
+                        a.getCountUnit());
             }
             case PROGRESS ->
                 new AttributionEvent.Progress(

@@ -3,8 +3,10 @@ package dev.patchbay.operations;
 /**
  * What an operation tells first, once its plan is made and before any pass runs.
  *
- * @param count what the operation scores or runs, in its own unit (nodes, edges, circuits, samples, prompts)
+ * @param count what the operation scores or runs, in {@code unit}
+ * @param unit what {@code count} counts: "nodes", "edges", "groups", "circuits", "points" (of a prune curve),
+ *     "samples", "prompts"; empty where nothing is counted
  * @param plannedForwardPasses the plan's cost in the paper's unit, the one plan the limit check also used
  * @param method the method or operation, by its short name
  */
-public record Accepted(long count, double plannedForwardPasses, String method) {}
+public record Accepted(long count, String unit, double plannedForwardPasses, String method) {}

@@ -61,7 +61,7 @@ public final class AttributeEdges {
         }
 
         public Accepted accepted() {
-            return new Accepted(edgeCount, plannedForwardPasses, methodId());
+            return new Accepted(edgeCount, "edges", plannedForwardPasses, methodId());
         }
     }
 

@@ -75,7 +75,7 @@ public final class AttributeNodes {
         }
 
         public Accepted accepted() {
-            return new Accepted(nodeCount, plannedForwardPasses, methodId());
+            return new Accepted(nodeCount, "nodes", plannedForwardPasses, methodId());
         }
     }
 

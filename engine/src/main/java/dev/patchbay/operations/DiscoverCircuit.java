@@ -67,7 +67,7 @@ public final class DiscoverCircuit {
         }
 
         public Accepted accepted() {
-            return new Accepted(0, 0, method());
+            return new Accepted(0, "", 0, method());
         }
     }
 

@@ -70,7 +70,7 @@ public final class EvaluateCircuit {
         }
 
         public Accepted accepted() {
-            return new Accepted(points, plannedRuns, method());
+            return new Accepted(points, ranking == null ? "circuits" : "points", plannedRuns, method());
         }
     }
 

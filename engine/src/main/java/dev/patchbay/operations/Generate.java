@@ -58,7 +58,10 @@ public final class Generate {
     public record Plan(Request request, Generation.Settings settings) {
         public Accepted accepted() {
             return new Accepted(
-                    request.prompts().size(), (double) request.prompts().size() * settings.maxNewTokens(), METHOD);
+                    request.prompts().size(),
+                    "prompts",
+                    (double) request.prompts().size() * settings.maxNewTokens(),
+                    METHOD);
         }
     }
 

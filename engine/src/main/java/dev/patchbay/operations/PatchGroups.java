@@ -43,7 +43,7 @@ public final class PatchGroups {
         }
 
         public Accepted accepted() {
-            return new Accepted(request.groups().size(), plannedForwardPasses(), METHOD);
+            return new Accepted(request.groups().size(), "groups", plannedForwardPasses(), METHOD);
         }
     }
 

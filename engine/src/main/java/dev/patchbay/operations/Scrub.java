@@ -40,7 +40,7 @@ public final class Scrub {
         }
 
         public Accepted accepted() {
-            return new Accepted(samples, plannedRuns(), METHOD);
+            return new Accepted(samples, "samples", plannedRuns(), METHOD);
         }
     }
 

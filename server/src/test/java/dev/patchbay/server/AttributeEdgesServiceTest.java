@@ -128,6 +128,7 @@ class AttributeEdgesServiceTest {
                 EdgeAttribution.Listener.NONE);
         assertEquals(AttributeEdgesEvent.EventCase.ACCEPTED, events.get(0).getEventCase());
         assertEquals(local.size(), events.get(0).getAccepted().getNodeCount());
+        assertEquals("edges", events.get(0).getAccepted().getCountUnit());
         List<EdgeBlock> blocks = events.stream()
                 .filter(AttributeEdgesEvent::hasBlock)
                 .map(AttributeEdgesEvent::getBlock)

@@ -134,6 +134,7 @@ class AttributeServiceTest {
         assertEquals(
                 events.get(0).getAccepted().getNodeCount(),
                 blocks.stream().mapToInt(EffectBlock::getValuesCount).sum());
+        assertEquals("nodes", events.get(0).getAccepted().getCountUnit());
 
         // The same computation in-process.
         var engine = new AtPStar(8)

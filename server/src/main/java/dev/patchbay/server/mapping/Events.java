@@ -13,6 +13,7 @@ final class Events {
         var out = dev.patchbay.proto.v1.Accepted.newBuilder()
                 .setRequestId(requestId)
                 .setNodeCount(a.count())
+                .setCountUnit(a.unit())
                 .setPlannedForwardPasses(a.plannedForwardPasses())
                 .setMethod(a.method());
         if (metric != null) {
