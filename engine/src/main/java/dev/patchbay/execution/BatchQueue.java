@@ -79,8 +79,8 @@ public final class BatchQueue<T extends BatchQueue.Task<T>> {
     private final Map<Line, ArrayDeque<T>> lines = new HashMap<>();
     private int next;
     private boolean closed;
-    /** While held, no batch is taken: tasks queue up (see {@link #hold()}). */
-    private boolean held;
+    /** Holds not yet released: while any is, no batch is taken and tasks queue up (see {@link #hold()}). */
+    private int holds;
 
     public BatchQueue(Limits limits) {
         this(limits, System::nanoTime);
@@ -142,17 +142,17 @@ public final class BatchQueue<T extends BatchQueue.Task<T>> {
     public void hold() {
         lock.lock();
         try {
-            held = true;
+            holds++;
         } finally {
             lock.unlock();
         }
     }
 
-    /** Lets batches be taken again. */
+    /** Releases one hold; batches are taken again once every hold is released. */
     public void release() {
         lock.lock();
         try {
-            held = false;
+            holds = Math.max(0, holds - 1);
             changed.signalAll();
         } finally {
             lock.unlock();
@@ -276,11 +276,11 @@ public final class BatchQueue<T extends BatchQueue.Task<T>> {
     public List<T> take() throws InterruptedException {
         lock.lock();
         try {
-            Line served = held ? null : nextLine();
+            Line served = holds > 0 ? null : nextLine();
             while (served == null && !closed) {
                 // Wake now and then too: a client's readiness can change without a wake() (it is polled).
                 changed.await(50, TimeUnit.MILLISECONDS);
-                served = held ? null : nextLine();
+                served = holds > 0 ? null : nextLine();
             }
             T head = served == null ? null : lines.get(served).poll();
             if (closed) {

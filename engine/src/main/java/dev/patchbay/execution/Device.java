@@ -121,7 +121,16 @@ public final class Device implements AutoCloseable {
      */
     public Hold hold() {
         queue.hold();
-        return queue::release;
+        boolean[] released = {false};
+        return () -> {
+            // Closing a handle twice releases its hold once: holds of other callers stay.
+            synchronized (released) {
+                if (!released[0]) {
+                    released[0] = true;
+                    queue.release();
+                }
+            }
+        };
     }
 
     /** A held device's handle: closing it lets the worker run again. */

@@ -1,6 +1,7 @@
 package dev.patchbay.execution;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -210,5 +211,42 @@ class BatchQueueTest {
         c.submit(new Fake("c", "rows", 1, 8));
         assertEquals(List.of("a", "b", "c"), owners(waiting.get(5, TimeUnit.SECONDS)));
         assertTrue(System.nanoTime() - start < TimeUnit.SECONDS.toNanos(5), "it did not wait out the delay");
+    }
+
+    /**
+     * A held queue takes nothing; tasks queue up, and the first batch after the last hold is released merges every
+     * compatible one: merging made independent of timing. The gates are exact: {@code awaitQueued} returns once the
+     * tasks are queued (and false at its timeout otherwise), {@code stalledOnClients} once every open line waits for
+     * a client.
+     */
+    @Test
+    void aHeldQueueTakesNothingAndMergesWhatQueuedOnceReleased() throws Exception {
+        BatchQueue<Fake> queue = queue(100, 1 << 20);
+        queue.hold();
+        queue.hold();
+        CompletableFuture<List<Fake>> waiting = takeLater(queue);
+        for (String owner : List.of("a", "b", "c")) {
+            queue.open(owner, () -> true).submit(new Fake(owner, "rows", 1, 8));
+        }
+        assertTrue(queue.awaitQueued(3, Duration.ofMinutes(1)));
+        assertFalse(queue.awaitQueued(4, Duration.ofMillis(1)), "a fourth task never came");
+        queue.release();
+        assertTrue(queue.awaitQueued(3, Duration.ofMillis(1)), "one hold is still held: nothing was taken");
+        assertFalse(waiting.isDone());
+        queue.release();
+        assertEquals(List.of("a", "b", "c"), owners(waiting.get(1, TimeUnit.MINUTES)));
+    }
+
+    @Test
+    void aQueueIsStalledOnClientsWhenEveryOpenLineWaitsForItsReader() throws Exception {
+        BatchQueue<Fake> queue = queue(100, 1 << 20);
+        AtomicBoolean reading = new AtomicBoolean(false);
+        assertFalse(queue.stalledOnClients(), "no line, nothing to wait for");
+        BatchQueue<Fake>.Line slow = queue.open("slow", reading::get);
+        assertFalse(queue.stalledOnClients(), "an empty line is not stalled");
+        slow.submit(new Fake("slow", "rows", 1, 8));
+        assertTrue(queue.stalledOnClients());
+        reading.set(true);
+        assertFalse(queue.stalledOnClients());
     }
 }
