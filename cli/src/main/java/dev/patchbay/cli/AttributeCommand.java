@@ -11,6 +11,7 @@ import dev.patchbay.attribution.diagnostic.Verification;
 import dev.patchbay.checkpoint.BundledModel;
 import dev.patchbay.checkpoint.LoadedModel;
 import dev.patchbay.checkpoint.TextTokenizer;
+import dev.patchbay.execution.SchedulerConfig;
 import dev.patchbay.nodes.Cost;
 import dev.patchbay.nodes.Metric;
 import dev.patchbay.nodes.Node;
@@ -169,8 +170,9 @@ final class AttributeCommand implements Callable<Integer> {
 
     @Option(
             names = "--batch-rows",
-            defaultValue = "32",
-            description = "Patched runs per forward pass (default: ${DEFAULT-VALUE}).")
+            defaultValue = "0",
+            description = "Patched runs per forward pass (default: " + SchedulerConfig.DEFAULT_BATCH_ROWS
+                    + ", fewer where the memory budget asks it).")
     int batchRows;
 
     @Option(

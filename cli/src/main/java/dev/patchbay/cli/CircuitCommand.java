@@ -40,9 +40,6 @@ import picocli.CommandLine.Spec;
         description = "Evaluates a circuit of edges (--edges), a prune curve (--prune) or discovers one (--discover),"
                 + " for a clean/noise prompt pair (--clean, --noise, --answer) or a distribution (--pairs FILE).")
 final class CircuitCommand implements Callable<Integer> {
-    /** Runs per batch of circuit runs (fewer where the memory budget asks it). */
-    private static final int BATCH_ROWS = 32;
-
     @Option(names = "--model", description = "Hugging Face model directory (default: the bundled model).")
     Path model;
 
@@ -141,7 +138,7 @@ final class CircuitCommand implements Callable<Integer> {
                     ? PairsFile.read(pairsFile, loaded.tokenizer(), kind)
                     : List.of(AttributeCommand.pair(loaded.tokenizer(), kind, clean, noise, answers, wrongs, ""));
             PassRunner runner = PassRunner.direct(loaded.transformer());
-            Serving serving = InProcess.serving(loaded, BATCH_ROWS);
+            Serving serving = InProcess.serving(loaded, 0);
             EdgeRanking by = new EdgeRanking(ranking == null ? null : EdgeAttribution.Method.byId(ranking), 0);
             JsonObject result = new JsonObject();
             result.addProperty("ablation", ablation);

@@ -126,7 +126,7 @@ final class GenerateCommand implements Callable<Integer> {
             Generate.Plan plan = Generate.plan(
                     new Generate.Request(
                             prompts, steers, patches, maxNewTokens, stops, temperature, topK, topP, seed, 0, null),
-                    InProcess.serving(loaded, 1));
+                    InProcess.serving(loaded, 0));
             boolean one = prompts.size() == 1;
             // One prompt streams: the text decoded so far, printed as it grows (a tokenizer may join tokens with
             // spaces, so the whole sequence is decoded, not each token alone).

@@ -10,13 +10,16 @@ import dev.patchbay.passes.Budget;
 final class InProcess {
     private InProcess() {}
 
-    /** {@code batchRows} rows a batch at most, fewer where the memory budget asks it. */
+    /**
+     * {@code batchRows} rows a batch at most ({@link SchedulerConfig#DEFAULT_BATCH_ROWS} for 0, as served), fewer
+     * where the memory budget asks it.
+     */
     static Serving serving(LoadedModel loaded, int batchRows) {
         long budget = SchedulerConfig.defaultMemoryBudget(
                 loaded.transformer().compute().device());
         return new Serving(
                 loaded.transformer(),
                 new Budget(loaded.config(), loaded.transformer().dataType().getNumOfBytes(), budget),
-                RequestLimits.unlimited(batchRows));
+                RequestLimits.unlimited(batchRows > 0 ? batchRows : SchedulerConfig.DEFAULT_BATCH_ROWS));
     }
 }

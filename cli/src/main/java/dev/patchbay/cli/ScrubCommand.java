@@ -37,9 +37,6 @@ import picocli.CommandLine.Spec;
                 + " line of --pairs (FIELD+FIELD for several; * for the input itself). Prints the fraction of the"
                 + " behaviour the hypothesis recovers, with its 95% interval.")
 final class ScrubCommand implements Callable<Integer> {
-    /** Model runs per batch (fewer where the memory budget asks it). */
-    private static final int BATCH_ROWS = 32;
-
     @Option(names = "--model", description = "Hugging Face model directory (default: the bundled model).")
     Path model;
 
@@ -97,8 +94,8 @@ final class ScrubCommand implements Callable<Integer> {
         try (LoadedModel loaded = LoadedModel.load(
                 model != null ? model : BundledModel.directory(), precision.dataType(), device.compute())) {
             List<PromptPair> pairs = PairsFile.read(pairsFile, loaded.tokenizer(), Metric.Kind.fromId(metric), true);
-            Scrub.Plan plan = Scrub.plan(
-                    new Scrub.Request(pairs, hypothesis, samples, seed), InProcess.serving(loaded, BATCH_ROWS));
+            Scrub.Plan plan =
+                    Scrub.plan(new Scrub.Request(pairs, hypothesis, samples, seed), InProcess.serving(loaded, 0));
             CausalScrubbing.Hypothesis h = plan.hypothesis();
             CausalScrubbing.Result r = Scrub.run(PassRunner.direct(loaded.transformer()), plan, new Scrub.Events() {
                 @Override

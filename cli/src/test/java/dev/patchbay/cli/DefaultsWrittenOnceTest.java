@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.patchbay.attribution.EdgeAttribution;
 import dev.patchbay.attribution.catalog.Methods;
 import dev.patchbay.attribution.diagnostic.FalseNegativeDiagnostic;
+import dev.patchbay.execution.SchedulerConfig;
 import dev.patchbay.operations.AttributeEdges;
 import dev.patchbay.operations.AttributeNodes;
 import dev.patchbay.operations.DiscoverCircuit;
@@ -45,6 +46,7 @@ class DefaultsWrittenOnceTest {
             Scrub.class,
             Generate.class,
             Methods.class,
+            SchedulerConfig.class,
             EdgeAttribution.Settings.class,
             FalseNegativeDiagnostic.Settings.class);
 

@@ -13,6 +13,7 @@ import java.util.List;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.BooleanSupplier;
 import org.slf4j.Logger;
@@ -121,14 +122,11 @@ public final class Device implements AutoCloseable {
      */
     public Hold hold() {
         queue.hold();
-        boolean[] released = {false};
+        AtomicBoolean released = new AtomicBoolean();
+        // Closing a handle twice releases its hold once: holds of other callers stay.
         return () -> {
-            // Closing a handle twice releases its hold once: holds of other callers stay.
-            synchronized (released) {
-                if (!released[0]) {
-                    released[0] = true;
-                    queue.release();
-                }
+            if (released.compareAndSet(false, true)) {
+                queue.release();
             }
         };
     }

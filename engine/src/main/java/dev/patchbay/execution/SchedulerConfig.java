@@ -31,8 +31,11 @@ public record SchedulerConfig(
         this(maxBatchRows, maxBatchTokens, queueDelay, cacheBytes, defaultMemoryBudget());
     }
 
+    /** Rows in one batched pass unless configured: the server's and the command line's. */
+    public static final int DEFAULT_BATCH_ROWS = 32;
+
     public static SchedulerConfig defaults() {
-        return new SchedulerConfig(32, 8192, Duration.ofMillis(2), 1L << 30, defaultMemoryBudget());
+        return new SchedulerConfig(DEFAULT_BATCH_ROWS, 8192, Duration.ofMillis(2), 1L << 30, defaultMemoryBudget());
     }
 
     /**

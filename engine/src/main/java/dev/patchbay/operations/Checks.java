@@ -183,7 +183,7 @@ final class Checks {
     }
 
     /** Circuits need pairs of one length, and resampling needs at least two pairs to draw from. */
-    static void circuitPairs(Ablation ablation, List<PromptPair> pairs) {
+    private static void circuitPairs(Ablation ablation, List<PromptPair> pairs) {
         for (int i = 0; i < pairs.size(); i++) {
             if (pairs.get(i).length() != pairs.get(0).length()) {
                 throw InvalidRequest.invalid("pairs[" + i + "]: circuits need pairs of one length ("
