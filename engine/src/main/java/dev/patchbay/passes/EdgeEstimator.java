@@ -31,6 +31,7 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.function.ToIntFunction;
 
 /**
  * Runs one {@link EdgeWork} on the calling thread (docs/spec/atp-spec.md section 9): a noise forward and a clean
@@ -239,10 +240,11 @@ public final class EdgeEstimator {
     }
 
     /**
-     * GradDrop on edges: for each layer l a backward variant stops the gradient through l's residual write; an edge's
-     * score is the mean of |estimate| over the variants that leave its reader a gradient: all but its own layer's
-     * (L - 1 of them) for a reader inside a layer, all L for the logits (whose estimate no variant changes, so the
-     * score there is |EAP|). Variants are pushed back from the full gradient at resid_post(l), as for nodes.
+     * GradDrop on edges ({@link GradDrop}'s schedule): an edge's score is the mean of |estimate| over the variants that
+     * leave its reader a gradient: all but its own layer's (L - 1 of them) for a reader inside a layer, all L for the
+     * logits (whose estimate no variant changes, so the score there is |EAP|). The QK fix is linear in the pattern
+     * gradient, so for queries and keys each variant's pattern gradient is kept with its weight and the fix is run once
+     * over all of them.
      */
     private void gradDrop(
             GradientSession session,
@@ -252,56 +254,76 @@ public final class EdgeEstimator {
             Map<EdgeGraph.Group, NDArray> scores) {
         Map<Integer, List<NDArray>> patternGradients = new LinkedHashMap<>();
         Map<Integer, List<Double>> patternWeights = new LinkedHashMap<>();
-        for (EdgeGraph.Group g : graph.groups()) {
-            // The variants of the layers at or below the reader's own (all L for the logits) leave its gradient as it
-            // is; its own layer's (l = reader layer) zeroes it and is left out of the mean.
-            int unchanged = g.kind() == ReaderKind.LOGITS ? layers : g.layer();
-            if (isQkFixed(g)) {
-                // Queries and keys of a layer share its pattern's gradient.
-                if (!patternGradients.containsKey(g.layer())) {
-                    patternGradients.put(g.layer(), new ArrayList<>(List.of(patternGradient(clean, g))));
-                    patternWeights.put(g.layer(), new ArrayList<>(List.of((double) unchanged)));
-                }
-            } else {
-                try (NDArray full = eap(clean, changes, g);
-                        NDArray magnitude = full.abs()) {
-                    scores.put(g, Scalars.times(magnitude, unchanged));
+        GradDrop.Backward backward = new GradDrop.Backward() {
+            @Override
+            public NDArray residualGradient(int layer) {
+                try (NDManager temp = scope.newSubManager()) {
+                    NDArray gradient = clean.gradient(HookSites.residPost(layer));
+                    gradient.attach(temp);
+                    NDArray copy = gradient.duplicate();
+                    copy.attach(scope);
+                    return copy;
                 }
             }
-        }
-        NDArray[] upstream = new NDArray[layers];
-        for (int l = 0; l < layers; l++) {
-            try (NDManager temp = scope.newSubManager()) {
-                NDArray gradient = clean.gradient(HookSites.residPost(l));
-                gradient.attach(temp);
-                upstream[l] = gradient.duplicate();
-                upstream[l].attach(scope);
+
+            @Override
+            public void zeroGradients() {
+                session.zeroGradients(gradientSites);
             }
-        }
-        for (int l = 1; l < layers; l++) {
-            session.zeroGradients(gradientSites);
-            session.backwardFrom(HookSites.residPre(l), upstream[l]);
-            compute += batch.size() * 2.0 * l / layers;
-            Set<Integer> patternsTaken = new LinkedHashSet<>();
-            for (EdgeGraph.Group g : graph.groups()) {
-                if (g.kind() == ReaderKind.LOGITS || g.layer() >= l) {
-                    continue;
-                }
-                if (isQkFixed(g)) {
-                    if (patternsTaken.add(g.layer())) {
-                        patternGradients.get(g.layer()).add(patternGradient(clean, g));
-                        patternWeights.get(g.layer()).add(1.0);
+
+            @Override
+            public void backwardFrom(int layer, NDArray upstream) {
+                session.backwardFrom(HookSites.residPre(layer), upstream);
+            }
+        };
+        GradDrop.Scored<EdgeGraph.Group> scored = new GradDrop.Scored<>() {
+            @Override
+            public List<EdgeGraph.Group> groups() {
+                return graph.groups();
+            }
+
+            @Override
+            public int fullVariants(EdgeGraph.Group g) {
+                return g.kind() == ReaderKind.LOGITS ? layers : g.layer();
+            }
+
+            @Override
+            public boolean changedBy(EdgeGraph.Group g, int stop) {
+                return g.kind() != ReaderKind.LOGITS && g.layer() < stop;
+            }
+
+            @Override
+            public void read(List<EdgeGraph.Group> groups, ToIntFunction<EdgeGraph.Group> weight) {
+                Set<Integer> patternsTaken = new LinkedHashSet<>();
+                for (EdgeGraph.Group g : groups) {
+                    if (isQkFixed(g)) {
+                        // Queries and keys of a layer share its pattern's gradient.
+                        if (patternsTaken.add(g.layer())) {
+                            patternGradients
+                                    .computeIfAbsent(g.layer(), l -> new ArrayList<>())
+                                    .add(patternGradient(clean, g));
+                            patternWeights
+                                    .computeIfAbsent(g.layer(), l -> new ArrayList<>())
+                                    .add((double) weight.applyAsInt(g));
+                        }
+                        continue;
                     }
-                } else {
                     NDArray before = scores.get(g);
-                    try (NDArray variant = eap(clean, changes, g);
-                            NDArray magnitude = variant.abs()) {
-                        scores.put(g, before.add(magnitude));
+                    try (NDArray estimate = eap(clean, changes, g);
+                            NDArray magnitude = estimate.abs()) {
+                        if (before == null) {
+                            scores.put(g, Scalars.times(magnitude, weight.applyAsInt(g)));
+                        } else {
+                            try (NDArray term = Scalars.times(magnitude, weight.applyAsInt(g))) {
+                                scores.put(g, before.add(term));
+                            }
+                            before.close();
+                        }
                     }
-                    before.close();
                 }
             }
-        }
+        };
+        compute += batch.size() * GradDrop.run(backward, scored, layers);
         passes += batch.size() * 2.0 * (layers - 1);
         for (EdgeGraph.Group g : graph.groups()) {
             if (g.kind() == ReaderKind.QUERY && isQkFixed(g)) {
@@ -313,8 +335,10 @@ public final class EdgeEstimator {
                 scores.put(graph.group(new Edge.Reader(ReaderKind.KEY, g.layer(), 0)), fixed[1]);
             }
         }
+        int informative = GradDrop.informativeVariants(layers);
         scores.replaceAll((g, score) -> {
-            NDArray mean = Scalars.times(score, 1.0 / Math.max(1, g.kind() == ReaderKind.LOGITS ? layers : layers - 1));
+            NDArray mean =
+                    Scalars.times(score, 1.0 / (g.kind() == ReaderKind.LOGITS ? Math.max(1, layers) : informative));
             score.close();
             return mean;
         });

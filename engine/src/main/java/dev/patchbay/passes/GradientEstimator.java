@@ -7,13 +7,16 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import dev.patchbay.model.HookedTransformer;
+import dev.patchbay.model.Scalars;
 import dev.patchbay.nodes.BlockKey;
 import dev.patchbay.nodes.Cost;
+import dev.patchbay.nodes.NodeKind;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.function.Consumer;
+import java.util.function.ToIntFunction;
 
 /** Runs one {@link GradientWork}: the AtP family's passes for a batch of pairs, on the calling thread. */
 public final class GradientEstimator {
@@ -64,7 +67,13 @@ public final class GradientEstimator {
             double passes;
             double compute;
             if (work.variant().gradDrop()) {
-                double variants = GradDrop.scores(pass, layers, onDevice);
+                double variants = GradDrop.run(pass, new NodeScores(pass, onDevice), layers);
+                int informative = GradDrop.informativeVariants(layers);
+                onDevice.replaceAll((g, score) -> {
+                    NDArray mean = Scalars.times(score, 1.0 / informative);
+                    score.close();
+                    return mean;
+                });
                 // Per pair, in the paper's unit: two forward passes and L backward passes. The compute is two
                 // forwards, one full backward and the partial backward passes below the dropped layers.
                 passes = batch.size() * (2 + 2.0 * layers);
@@ -86,6 +95,46 @@ public final class GradientEstimator {
                     pass.noiseMetrics(),
                     new Cost(passes, compute, (System.nanoTime() - start) / 1e9),
                     GradientEstimates.CacheUse.NOT_APPLICABLE);
+        }
+    }
+
+    /**
+     * A node pass's GradDrop sums: per group, weight x |estimate| on the device, so each group is read back once rather
+     * than once per variant. A node in layer n is read in full by the n variants above it; residual-stream nodes
+     * (resid_pre(n)) lie below the stop at their own layer, so they get all L terms.
+     */
+    private record NodeScores(GradientPass pass, Map<BlockKey, NDArray> sums) implements GradDrop.Scored<BlockKey> {
+        @Override
+        public List<BlockKey> groups() {
+            return pass.groups();
+        }
+
+        @Override
+        public int fullVariants(BlockKey g) {
+            return g.layer();
+        }
+
+        @Override
+        public boolean changedBy(BlockKey g, int stop) {
+            return g.layer() < stop || (g.kind() == NodeKind.RESIDUAL && g.layer() == stop);
+        }
+
+        @Override
+        public void read(List<BlockKey> groups, ToIntFunction<BlockKey> weight) {
+            for (BlockKey g : groups) {
+                NDArray before = sums.get(g);
+                try (NDArray estimate = pass.estimates(g);
+                        NDArray magnitude = estimate.abs()) {
+                    if (before == null) {
+                        sums.put(g, Scalars.times(magnitude, weight.applyAsInt(g)));
+                    } else {
+                        try (NDArray term = Scalars.times(magnitude, weight.applyAsInt(g))) {
+                            sums.put(g, before.add(term));
+                        }
+                        before.close();
+                    }
+                }
+            }
         }
     }
 

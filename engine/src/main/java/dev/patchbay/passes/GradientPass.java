@@ -29,7 +29,7 @@ import java.util.Set;
  * then turns whatever gradients the graph's leaves hold into per-node estimates, (n(noise) - n(clean)) .
  * dMetric/dn (eq. 4), or the QK fix for queries and keys (eqs. 6-10).
  */
-final class GradientPass implements AutoCloseable {
+final class GradientPass implements GradDrop.Backward, AutoCloseable {
     private final ModelConfig config;
     /**
      * The estimates' type: float64 for a float64 model (the precise checks), else float32. A float32 model's
@@ -258,17 +258,20 @@ final class GradientPass implements AutoCloseable {
     }
 
     /** Resets every captured gradient to zero. */
-    void zeroGradients() {
+    @Override
+    public void zeroGradients() {
         session.zeroGradients(gradientSites);
     }
 
     /** The full gradient at resid_post(l), copied so that later backward passes cannot change it. */
-    NDArray residualGradient(int layer) {
+    @Override
+    public NDArray residualGradient(int layer) {
         return gradient(HookSites.residPost(layer)).duplicate();
     }
 
     /** Pushes {@code upstream} back from resid_pre(layer) through the layers below it. */
-    void backwardFrom(int layer, NDArray upstream) {
+    @Override
+    public void backwardFrom(int layer, NDArray upstream) {
         session.backwardFrom(HookSites.residPre(layer), upstream);
     }
 
