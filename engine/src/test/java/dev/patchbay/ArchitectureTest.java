@@ -53,19 +53,21 @@ class ArchitectureTest {
     /**
      * The runtime has no class-level cycle (it had one of 30 classes: config, architectures, families, blocks, hook
      * context, hook sites, back to the config): the config and the runtime know no family; {@link
-     * dev.patchbay.model.Families} knows them all. Nested classes count as their top-level class.
+     * dev.patchbay.model.family.Families} knows them all. The families and their blocks live in a subpackage of their
+     * own, which the runtime never imports ({@link #noPackageCycles}); this checks both packages' classes together.
+     * Nested classes count as their top-level class.
      */
     @Test
     void theModelPackageHasNoClassCycle() {
         Map<String, Set<String>> uses = new TreeMap<>();
         for (JavaClass c : engine) {
-            if (!c.getPackageName().equals("dev.patchbay.model")) {
+            if (!c.getPackageName().startsWith("dev.patchbay.model")) {
                 continue;
             }
             String from = topLevel(c);
             for (Dependency d : c.getDirectDependenciesFromSelf()) {
                 JavaClass target = d.getTargetClass();
-                if (target.getPackageName().equals("dev.patchbay.model")
+                if (target.getPackageName().startsWith("dev.patchbay.model")
                         && !topLevel(target).equals(from)) {
                     uses.computeIfAbsent(from, k -> new TreeSet<>()).add(topLevel(target));
                 }
@@ -73,7 +75,44 @@ class ArchitectureTest {
         }
         assertTrue(uses.size() > 20, "the model package's classes: " + uses.keySet());
         List<List<String>> cycles = new StronglyConnected(uses).largerThanOne();
-        assertTrue(cycles.isEmpty(), "class cycles in dev.patchbay.model: " + cycles);
+        assertTrue(cycles.isEmpty(), "class cycles in dev.patchbay.model and .family: " + cycles);
+    }
+
+    /**
+     * The runtime's building blocks are public only so that the families' package can assemble layers from them;
+     * nothing else builds a layer or a model by hand. Named, so a new building block is added here when it is made
+     * public.
+     */
+    @Test
+    void onlyTheRuntimeAndTheFamiliesUseItsBuildingBlocks() {
+        Set<String> blocks = Set.of(
+                "dev.patchbay.model.Attention",
+                "dev.patchbay.model.Functional",
+                "dev.patchbay.model.HookContext",
+                "dev.patchbay.model.RopeConfig",
+                "dev.patchbay.model.Rotary",
+                "dev.patchbay.model.SplitInputs",
+                "dev.patchbay.model.TransformerBlock");
+        List<String> outside = new ArrayList<>();
+        int seen = 0;
+        for (JavaClass c : engine) {
+            boolean inRuntime = c.getPackageName().equals("dev.patchbay.model")
+                    || c.getPackageName().equals("dev.patchbay.model.family");
+            for (Dependency d : c.getDirectDependenciesFromSelf()) {
+                String target = topLevel(d.getTargetClass());
+                boolean block = blocks.contains(target);
+                boolean assembles = d.getTargetClass().getName().equals("dev.patchbay.model.HookedTransformer")
+                        && d.getDescription().contains("constructor");
+                if (block || assembles) {
+                    seen++;
+                    if (!inRuntime) {
+                        outside.add(d.getDescription());
+                    }
+                }
+            }
+        }
+        assertTrue(seen > 20, "the families use the building blocks: " + seen);
+        assertTrue(outside.isEmpty(), "building blocks used outside the runtime: " + outside);
     }
 
     private static String topLevel(JavaClass c) {

@@ -1,8 +1,8 @@
 package dev.patchbay;
 
 import ai.djl.ndarray.NDManager;
-import dev.patchbay.model.HandBuiltModel;
 import dev.patchbay.model.HookedTransformer;
+import dev.patchbay.model.family.HandBuiltModel;
 import dev.patchbay.nodes.Metric;
 import dev.patchbay.nodes.PromptPair;
 import java.util.Random;

@@ -3,10 +3,10 @@ package dev.patchbay.checkpoint;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import dev.patchbay.model.ComputeContext;
-import dev.patchbay.model.Families;
 import dev.patchbay.model.HookedTransformer;
 import dev.patchbay.model.ModelConfig;
 import dev.patchbay.model.Precision;
+import dev.patchbay.model.family.Families;
 import java.nio.file.Files;
 import java.nio.file.Path;
 

@@ -6,8 +6,9 @@ import java.util.Optional;
 /**
  * The transformer families Patchbay runs, by the {@code model_type} of their Hugging Face config, with the facts
  * about each that the runtime asks (declared here, named, as TransformerLens's adapters declare theirs). What a
- * family knows beyond these (its config keys, weight names and block) lives in its {@link ArchitectureFamily}, which
- * {@link Families} finds; this enum knows no family, so the config and the runtime never reach the families.
+ * family knows beyond these (its config keys, weight names and block) lives in its {@code ArchitectureFamily}, which
+ * {@code Families} finds (both in {@code dev.patchbay.model.family}); this enum knows no family, so the config and
+ * the runtime never reach the families.
  */
 public enum Architecture {
     //          model_type     learned positions, gated MLP, per-head query and key norms

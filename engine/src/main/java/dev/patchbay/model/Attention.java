@@ -12,11 +12,11 @@ import java.util.List;
  * {@code hook_attn_scores} (soft-capped where the model caps, masked, pre-softmax), {@code hook_pattern} and {@code hook_z}. Eager on purpose:
  * the QK fix needs the probabilities and their gradients, which fused kernels hide.
  */
-final class Attention {
+public final class Attention {
     private Attention() {}
 
     /** Layer {@code layer}'s attention as the model configures it: its scale, soft-cap and window. */
-    static NDArray attend(HookContext ctx, ModelConfig config, int layer, NDArray q, NDArray k, NDArray v) {
+    public static NDArray attend(HookContext ctx, ModelConfig config, int layer, NDArray q, NDArray k, NDArray v) {
         return attend(
                 ctx,
                 layer,
@@ -106,13 +106,13 @@ final class Attention {
     }
 
     /** [B, T, H * d] to [B, T, H, d]. */
-    static NDArray splitHeads(NDArray x, long heads) {
+    public static NDArray splitHeads(NDArray x, long heads) {
         Shape s = x.getShape();
         return x.reshape(s.get(0), s.get(1), heads, s.get(2) / heads);
     }
 
     /** [B, T, H, d] to [B, T, H * d]. */
-    static NDArray mergeHeads(NDArray x) {
+    public static NDArray mergeHeads(NDArray x) {
         Shape s = x.getShape();
         return x.reshape(s.get(0), s.get(1), s.get(2) * s.get(3));
     }

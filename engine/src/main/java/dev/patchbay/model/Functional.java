@@ -14,7 +14,7 @@ import java.util.Set;
  * The few stateless ops the blocks share, matching Hugging Face's definitions (to float round-off where an op is
  * written in fewer kernels).
  */
-final class Functional {
+public final class Functional {
     private static final double SQRT_2_OVER_PI = Math.sqrt(2.0 / Math.PI);
 
     /** The MLP nonlinearities {@link #activation} computes, by their Hugging Face names. */
@@ -23,13 +23,13 @@ final class Functional {
     private Functional() {}
 
     /** x W + b, with W stored [in, out]. The activation is the left operand so results live in its scope. */
-    static NDArray linear(NDArray x, NDArray weight, NDArray bias) {
+    public static NDArray linear(NDArray x, NDArray weight, NDArray bias) {
         NDArray y = x.matMul(weight);
         return bias == null ? y : y.add(bias);
     }
 
     /** The block's normalization: LayerNorm (with bias), RMSNorm (bias null), or none for toy models. */
-    static NDArray norm(ModelConfig config, NDArray x, NDArray weight, NDArray bias) {
+    public static NDArray norm(ModelConfig config, NDArray x, NDArray weight, NDArray bias) {
         return switch (config.normalization()) {
             case LAYER_NORM -> layerNorm(x, weight, bias, config.normEps());
             case RMS_NORM -> rmsNorm(x, weight, config.normEps());
@@ -44,7 +44,7 @@ final class Functional {
      * about a tenth of a small model's forward saved. libtorch takes eps as a float; in float64 that moves the
      * result by about eps * 1e-7 relative, far below the parity bounds.
      */
-    static NDArray layerNorm(NDArray x, NDArray weight, NDArray bias, double eps) {
+    public static NDArray layerNorm(NDArray x, NDArray weight, NDArray bias, double eps) {
         Shape last = new Shape(x.getShape().get(x.getShape().dimension() - 1));
         DataType type = x.getDataType();
         NDArray normalized = LayerNorm.layerNorm(
@@ -57,7 +57,7 @@ final class Functional {
         return Precision.narrowed(normalized, type);
     }
 
-    static NDArray rmsNorm(NDArray x, NDArray weight, double eps) {
+    public static NDArray rmsNorm(NDArray x, NDArray weight, double eps) {
         DataType type = x.getDataType();
         NDArray wide = Precision.widened(x);
         NDArray meanSquare = wide.square().mean(new int[] {-1}, true);
@@ -65,12 +65,12 @@ final class Functional {
     }
 
     /** c tanh(x / c): Gemma 2's soft-capping of attention scores and of final logits; x itself for c = 0. */
-    static NDArray softcap(NDArray x, double c) {
+    public static NDArray softcap(NDArray x, double c) {
         return c == 0 ? x : times(times(x, 1 / c).tanh(), c);
     }
 
     /** The MLP nonlinearity by its Hugging Face name (checked when the config is read). */
-    static NDArray activation(String name, NDArray x) {
+    public static NDArray activation(String name, NDArray x) {
         return switch (name) {
             // GPT-2's tanh approximation, 0.5 x (1 + tanh(u)) with u = sqrt(2 / pi) (x + 0.044715 x^3), written as
             // x sigmoid(2u), the same function in seven ops instead of nine. DJL's gelu is the exact erf form.
@@ -89,7 +89,7 @@ final class Functional {
      * Each head's own write [B, T, H, d_model] for a change {@code dz} [B, T, H, d_head] of its output, through the
      * output projection {@code wo} [H * d_head, d_model]: dz_h W_O[h] (the bias is no head's).
      */
-    static NDArray headWrites(NDArray dz, NDArray wo) {
+    public static NDArray headWrites(NDArray dz, NDArray wo) {
         Shape s = dz.getShape();
         long heads = s.get(2);
         NDArray perHead = Scoped.view(dz.getManager(), wo)

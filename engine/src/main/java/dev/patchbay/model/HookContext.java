@@ -23,7 +23,7 @@ import java.util.function.Function;
  * next layer starts (see {@link HookedTransformer}). Closing a layer's arrays frees only what nothing else
  * refers to: autograd keeps the tensors the backward pass needs.
  */
-final class HookContext {
+public final class HookContext {
     private final NDManager pass;
     private NDManager scope;
     private final Hooks hooks;
@@ -44,11 +44,11 @@ final class HookContext {
     /** Each row's first position: its cache's length (0 without a cache). */
     private final int[] offsets;
 
-    HookContext(NDManager pass, Hooks hooks, TokenBatch batch, ModelConfig config) {
+    public HookContext(NDManager pass, Hooks hooks, TokenBatch batch, ModelConfig config) {
         this(pass, hooks, batch, config, List.of());
     }
 
-    HookContext(NDManager pass, Hooks hooks, TokenBatch batch, ModelConfig config, List<KvCache> kvCaches) {
+    public HookContext(NDManager pass, Hooks hooks, TokenBatch batch, ModelConfig config, List<KvCache> kvCaches) {
         this.pass = pass;
         this.scope = pass;
         this.hooks = hooks;
@@ -64,17 +64,17 @@ final class HookContext {
     }
 
     /** The caches of earlier positions, in row order; empty for a whole forward. */
-    List<KvCache> kvCaches() {
+    public List<KvCache> kvCaches() {
         return kvCaches;
     }
 
     /** Each row's first position: the positions its cache holds (0 without a cache). */
-    int[] offsets() {
+    public int[] offsets() {
         return offsets;
     }
 
     /** The first position every row shares, or -1 where the rows' caches differ in length. */
-    int sharedOffset() {
+    public int sharedOffset() {
         for (int o : offsets) {
             if (o != offsets[0]) {
                 return -1;
@@ -84,26 +84,26 @@ final class HookContext {
     }
 
     /** The prompts of this pass, with each row's own length. */
-    TokenBatch batch() {
+    public TokenBatch batch() {
         return batch;
     }
 
     /** The scope of the layer being computed: what is created here is freed when the layer is done. */
-    NDManager scope() {
+    public NDManager scope() {
         return scope;
     }
 
     /** The scope of the whole pass, which the caller closes. */
-    NDManager passScope() {
+    public NDManager passScope() {
         return pass;
     }
 
     /** Makes {@code layer} the scope for what follows; the previous layer scope is the caller's to close. */
-    void enterLayer(NDManager layer) {
+    public void enterLayer(NDManager layer) {
         this.scope = layer;
     }
 
-    Hooks hooks() {
+    public Hooks hooks() {
         return hooks;
     }
 
@@ -117,7 +117,7 @@ final class HookContext {
     }
 
     /** Whether the hooks name this site themselves, or ablate edges: only then is a split input computed. */
-    boolean names(String site) {
+    public boolean names(String site) {
         return hooks.names(site) || hooks.ablation() != null;
     }
 
@@ -126,23 +126,23 @@ final class HookContext {
     private int layer;
 
     /** The layer whose block runs next (edge ablation reads and writes by layer). */
-    void startLayer(int l) {
+    public void startLayer(int l) {
         layer = l;
     }
 
     /** Records head writes z_h W_O[h] of the layer's output z [B, T, H, d_head], when edges are ablated. */
-    void headsWrote(NDArray z, NDArray wo) {
+    public void headsWrote(NDArray z, NDArray wo) {
         if (ablated != null) {
             ablated.wrote(Functional.headWrites(z, wo));
         }
     }
 
     /** The final stream with the logits' ablated edges' changes added. */
-    NDArray logitsInput(NDArray resid) {
+    public NDArray logitsInput(NDArray resid) {
         return ablated == null ? resid : ablated.logitsInput(scope, resid);
     }
 
-    NDArray apply(String site, NDArray x) {
+    public NDArray apply(String site, NDArray x) {
         if (ablated != null) {
             x = ablated.readerInput(scope, layer, site, x);
         }
@@ -181,11 +181,11 @@ final class HookContext {
         return x;
     }
 
-    Map<String, NDArray> cache() {
+    public Map<String, NDArray> cache() {
         return cache;
     }
 
-    Map<String, NDArray> leaves() {
+    public Map<String, NDArray> leaves() {
         return leaves;
     }
 
@@ -194,7 +194,7 @@ final class HookContext {
      * window, at or before {@code window} positions back. Queries are the last positions of the keys (a generation
      * step's new tokens after the cached ones).
      */
-    NDArray causalMask(long queries, long keys, DataType type, int window) {
+    public NDArray causalMask(long queries, long keys, DataType type, int window) {
         return memo("causal-mask " + window + " " + queries + "x" + keys, pass -> {
             long offset = keys - queries;
             float[] mask = new float[(int) (queries * keys)];

@@ -34,7 +34,8 @@ public final class HookedTransformer implements AutoCloseable {
     private final NDArray unembed;
     private final Set<String> sites;
 
-    HookedTransformer(
+    /** Assembled by a family ({@code dev.patchbay.model.family}) from its checkpoint's weights. */
+    public HookedTransformer(
             ModelConfig config,
             NDManager manager,
             NDArray tokenEmbedding,

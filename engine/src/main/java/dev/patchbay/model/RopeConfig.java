@@ -5,11 +5,11 @@ package dev.patchbay.model;
  * {@code rope_theta}), as transformers does: apart from {@link RopeParameters}, so that the runtime's values do not
  * reach the config reader.
  */
-final class RopeConfig {
+public final class RopeConfig {
     private RopeConfig() {}
 
     /** The model's rotary frequencies from {@code rope_parameters} or {@code rope_scaling} and {@code rope_theta}. */
-    static RopeParameters read(ConfigValues config, double defaultTheta) {
+    public static RopeParameters read(ConfigValues config, double defaultTheta) {
         return read(config, section(config), sectionKey(config), defaultTheta);
     }
 
@@ -20,7 +20,7 @@ final class RopeConfig {
      *
      * @param where the key the section was read from, for error messages
      */
-    static RopeParameters read(ConfigValues config, ConfigValues section, String where, double defaultTheta) {
+    public static RopeParameters read(ConfigValues config, ConfigValues section, String where, double defaultTheta) {
         double theta = section != null && section.has("rope_theta")
                 ? section.number("rope_theta", defaultTheta)
                 : config.number("rope_theta", defaultTheta);
@@ -59,7 +59,7 @@ final class RopeConfig {
     }
 
     /** The rope section of a config ({@code rope_parameters}, else {@code rope_scaling}), or null. */
-    static ConfigValues section(ConfigValues config) {
+    public static ConfigValues section(ConfigValues config) {
         for (String key : new String[] {"rope_parameters", "rope_scaling"}) {
             if (config.has(key)) {
                 return config.object(key);
@@ -69,7 +69,7 @@ final class RopeConfig {
     }
 
     /** The key {@link #section} read, for error messages. */
-    static String sectionKey(ConfigValues config) {
+    public static String sectionKey(ConfigValues config) {
         return config.has("rope_parameters") ? "rope_parameters" : "rope_scaling";
     }
 

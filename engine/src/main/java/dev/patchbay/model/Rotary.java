@@ -11,11 +11,11 @@ import ai.djl.ndarray.types.Shape;
  * {@code rotaryDim} dimensions of each head (all of them for Llama, a fraction for Pythia and some Phi-3), at
  * the frequencies of {@link RopeParameters}.
  */
-final class Rotary {
+public final class Rotary {
     private final int rotaryDim;
     private final RopeParameters rope;
 
-    Rotary(int rotaryDim, RopeParameters rope) {
+    public Rotary(int rotaryDim, RopeParameters rope) {
         this.rotaryDim = rotaryDim;
         this.rope = rope;
     }
@@ -26,7 +26,7 @@ final class Rotary {
      * the frequencies depend on each prompt's length (dynamic NTK scaling beyond the trained positions), so that a
      * prompt gets the same result in any batch.
      */
-    NDArray[] tables(HookContext ctx, NDArray x) {
+    public NDArray[] tables(HookContext ctx, NDArray x) {
         long length = x.getShape().get(1);
         // A generation step's positions follow the cached ones: each row's own where its cache differs in length.
         int offset = ctx.sharedOffset();
@@ -74,7 +74,7 @@ final class Rotary {
     }
 
     /** Rotates x [B, T, H, d_head] by position. */
-    NDArray apply(NDArray x, NDArray[] tables) {
+    public NDArray apply(NDArray x, NDArray[] tables) {
         long dHead = x.getShape().get(3);
         NDArray rot = rotaryDim == dHead ? x : x.get(new NDIndex("..., :{}", rotaryDim));
         int half = rotaryDim / 2;

@@ -11,11 +11,11 @@ import java.util.function.UnaryOperator;
  * everywhere else every head reads the shared stream, as the model itself does, at no extra cost. Both forms give
  * the same values (up to the order of float sums).
  */
-final class SplitInputs {
+public final class SplitInputs {
     private SplitInputs() {}
 
     /** Whether no head of {@code layer} reads a split input of its own this pass (the model's usual form). */
-    static boolean noneSplit(HookContext ctx, int layer) {
+    public static boolean noneSplit(HookContext ctx, int layer) {
         return !ctx.names(HookSites.headInput(layer, "q"))
                 && !ctx.names(HookSites.headInput(layer, "k"))
                 && !ctx.names(HookSites.headInput(layer, "v"));
@@ -32,7 +32,7 @@ final class SplitInputs {
      * @param w the projection [d_model, heads * d_head]
      * @param b its bias [heads * d_head], or null
      */
-    static NDArray heads(
+    public static NDArray heads(
             HookContext ctx,
             String site,
             NDArray resid,
@@ -60,7 +60,7 @@ final class SplitInputs {
      *
      * @param project the residual stream [.., d_model] to the normalized projection [.., heads * d_head]
      */
-    static NDArray headsOfWholeProjection(
+    public static NDArray headsOfWholeProjection(
             HookContext ctx, String site, NDArray resid, int heads, UnaryOperator<NDArray> project) {
         if (!ctx.names(site)) {
             return Attention.splitHeads(project.apply(resid), heads);
@@ -85,7 +85,7 @@ final class SplitInputs {
      * Each head's change of a write that a norm follows, out = norm(merge(z) W_O + b): norm(A + dz_h W_O[h]) -
      * norm(A) with A the clean pre-norm output [B, T, d_model].
      */
-    static NDArray normalizedHeadWrites(
+    public static NDArray normalizedHeadWrites(
             NDArray cleanZ, NDArray noiseZ, NDArray wo, NDArray bo, UnaryOperator<NDArray> norm) {
         NDArray before = Functional.linear(Attention.mergeHeads(cleanZ), wo, bo);
         NDArray moved = before.expandDims(2).add(Functional.headWrites(noiseZ.sub(cleanZ), wo));

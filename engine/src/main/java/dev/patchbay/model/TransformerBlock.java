@@ -3,7 +3,7 @@ package dev.patchbay.model;
 import ai.djl.ndarray.NDArray;
 
 /** One layer of a transformer: reads the residual stream, returns it with the layer's writes added. */
-interface TransformerBlock {
+public interface TransformerBlock {
     /**
      * @param resid the residual stream entering the layer, [B, T, d_model], already hooked as resid_pre
      * @return the residual stream leaving it, not yet hooked as resid_post (the caller may stop its gradient first)

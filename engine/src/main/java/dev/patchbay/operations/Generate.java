@@ -92,6 +92,12 @@ public final class Generate {
 
     public static Plan plan(Request request, Serving on) {
         checkPromptCount(request.prompts().size(), on);
+        for (int i = 0; i < request.steers().size(); i++) {
+            Interventions.check(request.steers().get(i), "steers[" + i + "]", on);
+        }
+        for (int i = 0; i < request.patches().size(); i++) {
+            Interventions.check(request.patches().get(i), "patches[" + i + "]", request.prompts(), on);
+        }
         int newTokens = request.maxNewTokens() == 0 ? DEFAULT_MAX_NEW_TOKENS : request.maxNewTokens();
         if (newTokens < 0) {
             throw InvalidRequest.invalid("max_new_tokens: at least 1 (0 takes " + DEFAULT_MAX_NEW_TOKENS + "), got "

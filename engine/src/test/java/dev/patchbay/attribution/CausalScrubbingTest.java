@@ -5,8 +5,8 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.ndarray.NDManager;
-import dev.patchbay.model.HandBuiltModel;
 import dev.patchbay.model.HookedTransformer;
+import dev.patchbay.model.family.HandBuiltModel;
 import dev.patchbay.nodes.Metric;
 import dev.patchbay.nodes.PromptPair;
 import dev.patchbay.passes.PassRunner;

@@ -4,8 +4,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.patchbay.Float64Models;
-import dev.patchbay.model.HandBuiltModel;
 import dev.patchbay.model.HookedTransformer;
+import dev.patchbay.model.family.HandBuiltModel;
 import dev.patchbay.nodes.Ablation;
 import dev.patchbay.nodes.Edge;
 import dev.patchbay.nodes.EdgeGraph;

@@ -15,8 +15,8 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * Generate: the request to {@link Generate} (its interventions checked against the model's hook sites here), its
- * events back to the wire.
+ * Generate: the request to {@link Generate} (its interventions through {@link InterventionMapper}), its events
+ * back to the wire.
  */
 public final class GenerateMapper {
     private GenerateMapper() {}
@@ -40,9 +40,7 @@ public final class GenerateMapper {
         for (int i = 0; i < r.getInterventionsCount(); i++) {
             var in = r.getInterventions(i);
             String at = "interventions[" + i + "]";
-            if (in.getOp() == dev.patchbay.proto.v1.InterventionOp.OP_PATCH
-                    || in.getOp() == dev.patchbay.proto.v1.InterventionOp.OP_MEAN
-                    || in.getOp() == dev.patchbay.proto.v1.InterventionOp.OP_RESAMPLE) {
+            if (InterventionMapper.isPatch(in)) {
                 patches.add(InterventionMapper.patchFrom(
                         inputs, model, in, at, prompts, r.getSeed(), r.getAllowUnknownTokens()));
             } else {

@@ -50,14 +50,6 @@ public final class Inputs {
         return text;
     }
 
-    /** The value, refused with the field's name if it is NaN or infinite. */
-    public static double finite(double value, String field) throws RequestException {
-        if (!Double.isFinite(value)) {
-            throw RequestException.invalid(field + ": must be a finite number, got " + value);
-        }
-        return value;
-    }
-
     public ServedModel model(String name) throws RequestException {
         ServedModel model = models.get(name);
         if (model == null) {

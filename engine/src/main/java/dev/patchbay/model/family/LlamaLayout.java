@@ -1,7 +1,11 @@
-package dev.patchbay.model;
+package dev.patchbay.model.family;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import dev.patchbay.model.HookedTransformer;
+import dev.patchbay.model.ModelConfig;
+import dev.patchbay.model.TransformerBlock;
+import dev.patchbay.model.Weights;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.function.IntFunction;

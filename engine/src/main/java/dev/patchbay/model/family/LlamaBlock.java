@@ -1,4 +1,4 @@
-package dev.patchbay.model;
+package dev.patchbay.model.family;
 
 import static dev.patchbay.model.Functional.activation;
 import static dev.patchbay.model.Functional.linear;
@@ -6,13 +6,22 @@ import static dev.patchbay.model.Functional.norm;
 import static dev.patchbay.model.Functional.rmsNorm;
 
 import ai.djl.ndarray.NDArray;
+import dev.patchbay.model.Attention;
+import dev.patchbay.model.Functional;
+import dev.patchbay.model.HookContext;
+import dev.patchbay.model.HookSites;
+import dev.patchbay.model.ModelConfig;
+import dev.patchbay.model.Rotary;
+import dev.patchbay.model.SplitInputs;
+import dev.patchbay.model.TransformerBlock;
+import dev.patchbay.model.Weights;
 import java.util.function.UnaryOperator;
 
 /**
  * A Llama-shaped layer, shared by Llama, Mistral, Qwen 2 and 3 and Phi-3: RMSNorm before attention and before
  * the MLP, rotary, grouped-query attention (fewer key/value heads than query heads), and a gated MLP:
  * post = act(x W_gate) * (x W_up). What varies between them is in {@link Layout}; sliding windows and rotary
- * scaling are in the config's {@link LayerAttention}.
+ * scaling are in the config's {@link dev.patchbay.model.LayerAttention}.
  */
 final class LlamaBlock implements TransformerBlock {
     /**

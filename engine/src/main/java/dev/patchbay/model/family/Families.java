@@ -1,6 +1,11 @@
-package dev.patchbay.model;
+package dev.patchbay.model.family;
 
 import ai.djl.ndarray.NDManager;
+import dev.patchbay.model.Architecture;
+import dev.patchbay.model.ConfigValues;
+import dev.patchbay.model.HookedTransformer;
+import dev.patchbay.model.ModelConfig;
+import dev.patchbay.model.Weights;
 
 /**
  * Each {@link Architecture}'s family: how its config is read and its model built. The one place that knows every

@@ -1,6 +1,11 @@
-package dev.patchbay.model;
+package dev.patchbay.model.family;
 
 import ai.djl.ndarray.NDManager;
+import dev.patchbay.model.Architecture;
+import dev.patchbay.model.ConfigValues;
+import dev.patchbay.model.HookedTransformer;
+import dev.patchbay.model.ModelConfig;
+import dev.patchbay.model.Weights;
 
 /**
  * What one architecture family knows beyond {@link Architecture}'s facts: the keys of its config.json, the names of

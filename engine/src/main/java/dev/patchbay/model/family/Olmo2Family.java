@@ -1,6 +1,14 @@
-package dev.patchbay.model;
+package dev.patchbay.model.family;
 
 import ai.djl.ndarray.NDManager;
+import dev.patchbay.model.Architecture;
+import dev.patchbay.model.ConfigValues;
+import dev.patchbay.model.HookedTransformer;
+import dev.patchbay.model.LayerAttention;
+import dev.patchbay.model.ModelConfig;
+import dev.patchbay.model.RopeConfig;
+import dev.patchbay.model.RopeParameters;
+import dev.patchbay.model.Weights;
 import java.util.Collections;
 
 /** OLMo 2: norms after attention and the MLP instead of before, and q/k norms over the whole projection. */

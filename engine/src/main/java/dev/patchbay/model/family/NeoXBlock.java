@@ -1,4 +1,4 @@
-package dev.patchbay.model;
+package dev.patchbay.model.family;
 
 import static dev.patchbay.model.Functional.activation;
 import static dev.patchbay.model.Functional.linear;
@@ -6,6 +6,15 @@ import static dev.patchbay.model.Functional.norm;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.index.NDIndex;
+import dev.patchbay.model.Attention;
+import dev.patchbay.model.Functional;
+import dev.patchbay.model.HookContext;
+import dev.patchbay.model.HookSites;
+import dev.patchbay.model.ModelConfig;
+import dev.patchbay.model.Rotary;
+import dev.patchbay.model.SplitInputs;
+import dev.patchbay.model.TransformerBlock;
+import dev.patchbay.model.Weights;
 import java.util.function.UnaryOperator;
 
 /**

@@ -1,6 +1,8 @@
-package dev.patchbay.model;
+package dev.patchbay.model.family;
 
 import ai.djl.ndarray.NDArray;
+import dev.patchbay.model.ModelConfig;
+import dev.patchbay.model.Weights;
 
 /**
  * The attention and gated-MLP projections that the Llama-style layouts name alike ({@code self_attn.q_proj},

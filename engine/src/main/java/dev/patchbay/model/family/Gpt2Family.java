@@ -1,7 +1,13 @@
-package dev.patchbay.model;
+package dev.patchbay.model.family;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import dev.patchbay.model.Architecture;
+import dev.patchbay.model.ConfigValues;
+import dev.patchbay.model.HookedTransformer;
+import dev.patchbay.model.ModelConfig;
+import dev.patchbay.model.TransformerBlock;
+import dev.patchbay.model.Weights;
 import java.util.ArrayList;
 import java.util.List;
 
