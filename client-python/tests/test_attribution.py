@@ -89,6 +89,31 @@ def test_sweep_tags_events_and_reports_a_failed_job(client):
     assert errors["broken"].code.name == "NOT_FOUND"
 
 
+def test_a_sweep_carries_any_operation_and_each_job_gets_what_its_own_call_gives(client):
+    jobs = [
+        ("edges", dict(operation="attribute_edges", model="tiny-gpt2", pairs=PAIR, method="eap")),
+        ("generate", dict(operation="generate", model="tiny-gpt2", prompts=CLEAN, max_new_tokens=3)),
+        ("patch", dict(operation="patch", model="tiny-gpt2", pairs=PAIR, groups=[["L1H2"]])),
+        ("heads", dict(model="tiny-gpt2", pairs=PAIR, method="atp")),
+    ]
+    by_job = {}
+    for job_id, event in client.sweep(iter(jobs)):
+        by_job.setdefault(job_id, []).append(event)
+    alone = client.attribute_edges("tiny-gpt2", PAIR, method="eap").collect()
+    swept = [e for e in by_job["edges"] if isinstance(e, patchbay.edges.EdgeBlock)]
+    assert len(swept) == len(alone.blocks()) > 0
+    for a, b in zip(alone.blocks(), swept):
+        np.testing.assert_array_equal(a.values, b.values)
+    continuation = [e for e in by_job["generate"] if isinstance(e, patchbay.generate.Continuation)]
+    assert continuation[0].ids == client.generate("tiny-gpt2", CLEAN, max_new_tokens=3).ids()
+    results = [e for e in by_job["patch"] if not isinstance(e, (patchbay.Accepted, patchbay.Summary))]
+    assert [r.group for r in results] == ["L1H2"]
+    assert results[0].effect == next(iter(client.patch("tiny-gpt2", PAIR, [["L1H2"]]))).effect
+    assert isinstance(by_job["heads"][-1], patchbay.Summary)
+    with pytest.raises(ValueError, match="operation: unknown 'magic'"):
+        list(client.sweep(iter([("x", dict(operation="magic", model="tiny-gpt2"))])))
+
+
 def test_plots_are_written(client, tmp_path):
     from patchbay import plots
 

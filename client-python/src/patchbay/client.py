@@ -1,6 +1,7 @@
 """The hand-written layer over the generated stubs in patchbay.v1."""
 from __future__ import annotations
 
+import inspect
 import json
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -446,15 +447,22 @@ class Client:
             raise PatchbayError.of(e) from None
 
     def sweep(self, jobs: Iterable[tuple[str, dict]]) -> Iterator[tuple[str, object]]:
-        """Many attribution jobs over one stream: ``jobs`` yields (job_id, keyword arguments of attribute()
-        plus "model" and "pairs"); yields (job_id, event) as results arrive, and (job_id, PatchbayError) for a
-        job that failed while the others go on."""
+        """Many jobs over one stream: ``jobs`` yields (job_id, job), a job being the keyword arguments of one of
+        this client's methods, "model" and "pairs" included, with "operation" naming the method ("attribute" when
+        absent; "attribute_edges", "evaluate_circuit", "discover_circuit", "scrub", "generate", "patch"). Yields
+        (job_id, event) as results arrive, each event typed as that method's run gives it, and (job_id,
+        PatchbayError) for a job that failed while the others go on."""
+        refused: list[Exception] = []
         try:
-            for event in self._stub.Sweep((_sweep_job(i, job) for i, job in jobs), timeout=self._timeout,
+            for event in self._stub.Sweep(_sweep_requests(jobs, refused), timeout=self._timeout,
                                           metadata=self._metadata):
                 yield _sweep_event(event)
         except grpc.RpcError as e:
+            if refused:
+                raise refused[0] from None
             raise PatchbayError.of(e) from None
+        if refused:
+            raise refused[0]
 
     def close(self) -> None:
         self._channel.close()
@@ -604,12 +612,17 @@ class AsyncClient:
 
     async def sweep(self, jobs: Iterable[tuple[str, dict]]):
         """Yields (job_id, event) as Client.sweep does; ``jobs`` is read as the server asks for more."""
+        refused: list[Exception] = []
         try:
-            async for event in self._stub.Sweep((_sweep_job(i, job) for i, job in jobs), timeout=self._timeout,
+            async for event in self._stub.Sweep(_sweep_requests(jobs, refused), timeout=self._timeout,
                                                 metadata=self._metadata):
                 yield _sweep_event(event)
         except grpc.RpcError as e:
+            if refused:
+                raise refused[0] from None
             raise PatchbayError.of(e) from None
+        if refused:
+            raise refused[0]
 
     @staticmethod
     async def _events(call, convert, progress: bool) -> AsyncIterator[object]:
@@ -728,16 +741,75 @@ def _patch(model: str, pairs: Pairs, groups, metric: str) -> patchbay_pb2.PatchR
 
 
 def _sweep_job(job_id: str, job: dict) -> patchbay_pb2.SweepRequest:
-    """A sweep job: attribute()'s keyword arguments plus "model" and "pairs" ("progress" is per call, ignored)."""
+    """A sweep job: the keyword arguments of one Client method, with "operation" naming it ("attribute" when absent;
+    "attribute_edges", "evaluate_circuit", "discover_circuit", "scrub", "generate" or "patch") and its positional
+    arguments by name ("model", "pairs"; "claims" for scrub, "prompts" for generate, "groups" for patch). Omitted
+    arguments take the method's own defaults; "progress" is per call and ignored."""
     job = dict(job)
+    operation = job.pop("operation", "attribute")
+    if operation not in _SWEEP_OPERATIONS:
+        raise ValueError(f"operation: unknown {operation!r}; use one of {sorted(_SWEEP_OPERATIONS)}")
+    method, build, field = _SWEEP_OPERATIONS[operation]
     job.pop("progress", None)
-    return patchbay_pb2.SweepRequest(job_id=job_id, job=_attribute(job.pop("model"), job.pop("pairs"), **job))
+    try:
+        bound = inspect.signature(method).bind(None, **job)
+    except TypeError as e:
+        raise ValueError(f"job {job_id!r}: {e} (for Client.{operation})") from None
+    bound.apply_defaults()
+    arguments = {name: value for name, value in bound.arguments.items() if name not in ("self", "progress")}
+    return patchbay_pb2.SweepRequest(job_id=job_id, **{field: build(**arguments)})
+
+
+def _sweep_requests(jobs: Iterable[tuple[str, dict]], refused: list) -> Iterator[patchbay_pb2.SweepRequest]:
+    """The jobs as requests; the first job that cannot be built ends the stream and is kept in ``refused`` for the
+    caller to raise (an exception inside gRPC's request iterator would reach it only as "Exception iterating
+    requests!"). The jobs sent before it still finish."""
+    for job_id, job in jobs:
+        try:
+            request = _sweep_job(job_id, job)
+        except (ValueError, TypeError) as e:
+            refused.append(e)
+            return
+        yield request
+
+
+def _patch_event(event: patchbay_pb2.PatchEvent):
+    """A patch job's event: a group's PatchResult as Client.patch yields it; accepted and summary typed."""
+    kind = event.WhichOneof("event")
+    if kind == "result":
+        return event.result
+    return ev.convert(patchbay_pb2.AttributeEvent(**{kind: getattr(event, kind)}))
 
 
 def _sweep_event(event: patchbay_pb2.SweepEvent) -> tuple[str, object]:
-    if event.HasField("error"):
+    kind = event.WhichOneof("event")
+    if kind == "error":
         return event.job_id, PatchbayError(getattr(grpc.StatusCode, event.error.code), event.error.message)
-    return event.job_id, ev.convert(event.attribute)
+    return event.job_id, _SWEEP_EVENTS[kind](getattr(event, kind))
+
+
+#: A sweep's operations: the Client method whose arguments a job gives, what builds its request, and the
+#: SweepRequest field that carries it.
+_SWEEP_OPERATIONS: dict[str, tuple[Callable, Callable, str]] = {
+    "attribute": (Client.attribute, _attribute, "job"),
+    "attribute_edges": (Client.attribute_edges, _attribute_edges, "attribute_edges"),
+    "evaluate_circuit": (Client.evaluate_circuit, _circuit, "evaluate_circuit"),
+    "discover_circuit": (Client.discover_circuit, _discovery, "discover_circuit"),
+    "scrub": (Client.scrub, scrub.request, "scrub"),
+    "generate": (Client.generate, generate.request, "generate"),
+    "patch": (Client.patch, _patch, "patch"),
+}
+
+#: A sweep event's field -> its typed events, as each operation's own run converts them.
+_SWEEP_EVENTS: dict[str, Callable[[Any], object]] = {
+    "attribute": ev.convert,
+    "attribute_edges": edges.convert,
+    "evaluate_circuit": edges.convert_circuit,
+    "discover_circuit": edges.convert_discovery,
+    "scrub": scrub.convert,
+    "generate": generate.convert,
+    "patch": _patch_event,
+}
 
 
 def _auth_metadata(token: str | None) -> tuple[tuple[str, str], ...] | None:

@@ -78,9 +78,13 @@ def resolve(target: str | Sequence[str]) -> list[str]:
 
 
 def affinity_key(job: dict) -> bytes:
-    """What decides a job's replica: its pairs' clean prompts (text or token ids), as the server's cache keys."""
-    request = _sweep_job("", job).job
-    return b"".join(pair.clean.SerializeToString(deterministic=True) for pair in request.pairs)
+    """What decides a job's replica: its pairs' clean prompts (text or token ids), as the server's cache keys; a
+    generation's prompts."""
+    sweep = _sweep_job("", job)
+    request = getattr(sweep, sweep.WhichOneof("request"))
+    if hasattr(request, "pairs"):
+        return b"".join(pair.clean.SerializeToString(deterministic=True) for pair in request.pairs)
+    return b"".join(prompt.SerializeToString(deterministic=True) for prompt in request.prompts)
 
 
 class _Replica:

@@ -1016,12 +1016,24 @@ class PatchEvent(_message.Message):
     def __init__(self, accepted: _Optional[_Union[Accepted, _Mapping]] = ..., result: _Optional[_Union[PatchResult, _Mapping]] = ..., summary: _Optional[_Union[Summary, _Mapping]] = ...) -> None: ...
 
 class SweepRequest(_message.Message):
-    __slots__ = ("job_id", "job")
+    __slots__ = ("job_id", "job", "attribute_edges", "evaluate_circuit", "discover_circuit", "scrub", "generate", "patch")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     JOB_FIELD_NUMBER: _ClassVar[int]
+    ATTRIBUTE_EDGES_FIELD_NUMBER: _ClassVar[int]
+    EVALUATE_CIRCUIT_FIELD_NUMBER: _ClassVar[int]
+    DISCOVER_CIRCUIT_FIELD_NUMBER: _ClassVar[int]
+    SCRUB_FIELD_NUMBER: _ClassVar[int]
+    GENERATE_FIELD_NUMBER: _ClassVar[int]
+    PATCH_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     job: AttributeRequest
-    def __init__(self, job_id: _Optional[str] = ..., job: _Optional[_Union[AttributeRequest, _Mapping]] = ...) -> None: ...
+    attribute_edges: AttributeEdgesRequest
+    evaluate_circuit: EvaluateCircuitRequest
+    discover_circuit: DiscoverCircuitRequest
+    scrub: ScrubRequest
+    generate: GenerateRequest
+    patch: PatchRequest
+    def __init__(self, job_id: _Optional[str] = ..., job: _Optional[_Union[AttributeRequest, _Mapping]] = ..., attribute_edges: _Optional[_Union[AttributeEdgesRequest, _Mapping]] = ..., evaluate_circuit: _Optional[_Union[EvaluateCircuitRequest, _Mapping]] = ..., discover_circuit: _Optional[_Union[DiscoverCircuitRequest, _Mapping]] = ..., scrub: _Optional[_Union[ScrubRequest, _Mapping]] = ..., generate: _Optional[_Union[GenerateRequest, _Mapping]] = ..., patch: _Optional[_Union[PatchRequest, _Mapping]] = ...) -> None: ...
 
 class JobError(_message.Message):
     __slots__ = ("code", "message")
@@ -1032,11 +1044,23 @@ class JobError(_message.Message):
     def __init__(self, code: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
 
 class SweepEvent(_message.Message):
-    __slots__ = ("job_id", "attribute", "error")
+    __slots__ = ("job_id", "attribute", "error", "attribute_edges", "evaluate_circuit", "discover_circuit", "scrub", "generate", "patch")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     ATTRIBUTE_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
+    ATTRIBUTE_EDGES_FIELD_NUMBER: _ClassVar[int]
+    EVALUATE_CIRCUIT_FIELD_NUMBER: _ClassVar[int]
+    DISCOVER_CIRCUIT_FIELD_NUMBER: _ClassVar[int]
+    SCRUB_FIELD_NUMBER: _ClassVar[int]
+    GENERATE_FIELD_NUMBER: _ClassVar[int]
+    PATCH_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     attribute: AttributeEvent
     error: JobError
-    def __init__(self, job_id: _Optional[str] = ..., attribute: _Optional[_Union[AttributeEvent, _Mapping]] = ..., error: _Optional[_Union[JobError, _Mapping]] = ...) -> None: ...
+    attribute_edges: AttributeEdgesEvent
+    evaluate_circuit: CircuitEvent
+    discover_circuit: DiscoveryEvent
+    scrub: ScrubEvent
+    generate: GenerateEvent
+    patch: PatchEvent
+    def __init__(self, job_id: _Optional[str] = ..., attribute: _Optional[_Union[AttributeEvent, _Mapping]] = ..., error: _Optional[_Union[JobError, _Mapping]] = ..., attribute_edges: _Optional[_Union[AttributeEdgesEvent, _Mapping]] = ..., evaluate_circuit: _Optional[_Union[CircuitEvent, _Mapping]] = ..., discover_circuit: _Optional[_Union[DiscoveryEvent, _Mapping]] = ..., scrub: _Optional[_Union[ScrubEvent, _Mapping]] = ..., generate: _Optional[_Union[GenerateEvent, _Mapping]] = ..., patch: _Optional[_Union[PatchEvent, _Mapping]] = ...) -> None: ...

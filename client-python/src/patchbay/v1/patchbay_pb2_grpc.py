@@ -189,8 +189,8 @@ class PatchbayServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Sweep(self, request_iterator, context):
-        """Many attribution jobs over one stream, with flow control both ways: each job's events come back tagged
-        with the client's job id as soon as they are ready, in whatever order jobs finish.
+        """Many jobs over one stream, each any streaming operation above, with flow control both ways: each job's
+        events come back tagged with the client's job id as soon as they are ready, in whatever order jobs finish.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -6,14 +6,20 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.ndarray.types.DataType;
+import com.google.protobuf.Message;
 import dev.patchbay.TestCheckpoints;
 import dev.patchbay.attribution.AtPStar;
 import dev.patchbay.attribution.AttributionResult;
 import dev.patchbay.checkpoint.LoadedModel;
 import dev.patchbay.execution.SchedulerConfig;
+import dev.patchbay.proto.v1.AttributeEdgesEvent;
+import dev.patchbay.proto.v1.AttributeEdgesRequest;
 import dev.patchbay.proto.v1.AttributeEvent;
 import dev.patchbay.proto.v1.AttributeRequest;
+import dev.patchbay.proto.v1.EdgeMethod;
 import dev.patchbay.proto.v1.EffectBlock;
+import dev.patchbay.proto.v1.GenerateEvent;
+import dev.patchbay.proto.v1.GenerateRequest;
 import dev.patchbay.proto.v1.Method;
 import dev.patchbay.proto.v1.Node;
 import dev.patchbay.proto.v1.NodeGroup;
@@ -771,6 +777,122 @@ class AttributeServiceTest {
         assertTrue(events.stream()
                 .anyMatch(e ->
                         e.getJobId().equals("bad") && e.getError().getCode().equals("NOT_FOUND")));
+    }
+
+    /**
+     * A sweep carries any streaming operation: a patch, an edge attribution and a generation in one stream, each job's
+     * events (less the request id, which is the server's own per job) the same as its own call streams, and a job
+     * that names no operation fails alone.
+     */
+    @Test
+    void aSweepCarriesAnyOperationAndEachJobStreamsWhatItsOwnCallWould() throws Exception {
+        Node head = Node.newBuilder()
+                .setKind(NodeKind.HEAD_OUTPUT)
+                .setLayer(1)
+                .setUnit(2)
+                .setPosition(-1)
+                .build();
+        PatchRequest patch = PatchRequest.newBuilder()
+                .setModel("tiny-gpt2")
+                .addPairs(pair(CLEAN, NOISE))
+                .addGroups(NodeGroup.newBuilder().addNodes(head))
+                .build();
+        AttributeEdgesRequest edges = AttributeEdgesRequest.newBuilder()
+                .setModel("tiny-gpt2")
+                .addPairs(pair(CLEAN, NOISE))
+                .setMethod(EdgeMethod.EAP)
+                .build();
+        GenerateRequest generate = GenerateRequest.newBuilder()
+                .setModel("tiny-llama")
+                .addPrompts(Prompt.newBuilder().setText(CLEAN))
+                .setMaxNewTokens(4)
+                .build();
+        List<SweepEvent> events = new CopyOnWriteArrayList<>();
+        CountDownLatch done = new CountDownLatch(1);
+        StreamObserver<SweepRequest> requests = PatchbayGrpc.newStub(channel).sweep(new StreamObserver<>() {
+            @Override
+            public void onNext(SweepEvent e) {
+                events.add(e);
+            }
+
+            @Override
+            public void onError(Throwable t) {
+                done.countDown();
+            }
+
+            @Override
+            public void onCompleted() {
+                done.countDown();
+            }
+        });
+        requests.onNext(
+                SweepRequest.newBuilder().setJobId("patch").setPatch(patch).build());
+        requests.onNext(SweepRequest.newBuilder()
+                .setJobId("edges")
+                .setAttributeEdges(edges)
+                .build());
+        requests.onNext(SweepRequest.newBuilder()
+                .setJobId("generate")
+                .setGenerate(generate)
+                .build());
+        requests.onNext(SweepRequest.newBuilder().setJobId("empty").build());
+        requests.onCompleted();
+        assertTrue(done.await(60, TimeUnit.SECONDS));
+
+        var stub = PatchbayGrpc.newBlockingStub(channel);
+        List<PatchEvent> patchAlone = new ArrayList<>();
+        stub.patch(patch).forEachRemaining(patchAlone::add);
+        assertEquals(
+                withoutTimes(patchAlone.stream().map(e -> (Message) e).toList()),
+                withoutTimes(jobEvents(events, "patch", SweepEvent::getPatch)));
+        List<AttributeEdgesEvent> edgesAlone = new ArrayList<>();
+        stub.attributeEdges(edges).forEachRemaining(edgesAlone::add);
+        assertEquals(
+                withoutTimes(edgesAlone.stream().map(e -> (Message) e).toList()),
+                withoutTimes(jobEvents(events, "edges", SweepEvent::getAttributeEdges)));
+        List<GenerateEvent> generateAlone = new ArrayList<>();
+        stub.generate(generate).forEachRemaining(generateAlone::add);
+        assertEquals(
+                withoutTimes(generateAlone.stream().map(e -> (Message) e).toList()),
+                withoutTimes(jobEvents(events, "generate", SweepEvent::getGenerate)));
+        SweepEvent empty = events.stream()
+                .filter(e -> e.getJobId().equals("empty"))
+                .findFirst()
+                .orElseThrow();
+        assertEquals("INVALID_ARGUMENT", empty.getError().getCode());
+        assertTrue(
+                empty.getError().getMessage().startsWith("request: "),
+                empty.getError().getMessage());
+    }
+
+    private static List<Message> jobEvents(
+            List<SweepEvent> events, String jobId, java.util.function.Function<SweepEvent, Message> field) {
+        List<Message> out = new ArrayList<>();
+        for (SweepEvent e : events) {
+            if (e.getJobId().equals(jobId)) {
+                assertFalse(e.hasError(), () -> jobId + ": " + e.getError());
+                out.add(field.apply(e));
+            }
+        }
+        assertFalse(out.isEmpty(), jobId);
+        return out;
+    }
+
+    /**
+     * The events with what differs from one run to the next cleared: the request id, wall time, the batches shared
+     * with other requests (the sweep's jobs run beside each other) and the clean cache's use (a later call finds the
+     * sweep's clean runs in it, so its compute is lower).
+     */
+    private static List<String> withoutTimes(List<Message> events) {
+        return events.stream()
+                .map(e -> e.toString()
+                        .replaceAll("request_id: \"[^\"]*\"", "")
+                        .replaceAll("wall_seconds: [-0-9.eE]+", "")
+                        .replaceAll("shared_batches: [0-9]+", "")
+                        .replaceAll("cache_hits: [0-9]+", "")
+                        .replaceAll("cache_misses: [0-9]+", "")
+                        .replaceAll("compute_forward_equivalents: [-0-9.eE]+", ""))
+                .toList();
     }
 
     private static void expect(Status.Code code, String field, AttributeRequest.Builder request) {

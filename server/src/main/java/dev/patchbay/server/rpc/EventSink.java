@@ -1,10 +1,10 @@
 package dev.patchbay.server.rpc;
 
-import dev.patchbay.proto.v1.AttributeEvent;
 import dev.patchbay.proto.v1.JobError;
 import dev.patchbay.proto.v1.SweepEvent;
 import io.grpc.Status;
 import io.grpc.stub.StreamObserver;
+import java.util.function.BiConsumer;
 
 /**
  * Where one request's events go: its own call, or a sweep's shared stream with the job's id on every event. Sends
@@ -38,16 +38,23 @@ interface EventSink<E> {
         };
     }
 
-    static EventSink<AttributeEvent> inSweep(
-            Object lock, StreamObserver<SweepEvent> sweep, String jobId, Runnable finished) {
+    /**
+     * A sweep job's events, each put in the sweep's event by {@code wrap} (the field of the job's operation) and tagged
+     * with the job's id.
+     */
+    static <E> EventSink<E> inSweep(
+            Object lock,
+            StreamObserver<SweepEvent> sweep,
+            String jobId,
+            BiConsumer<SweepEvent.Builder, E> wrap,
+            Runnable finished) {
         return new EventSink<>() {
             @Override
-            public void send(AttributeEvent event) {
+            public void send(E event) {
+                SweepEvent.Builder out = SweepEvent.newBuilder().setJobId(jobId);
+                wrap.accept(out, event);
                 synchronized (lock) {
-                    sweep.onNext(SweepEvent.newBuilder()
-                            .setJobId(jobId)
-                            .setAttribute(event)
-                            .build());
+                    sweep.onNext(out.build());
                 }
             }
 

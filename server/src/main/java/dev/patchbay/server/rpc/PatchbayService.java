@@ -57,6 +57,7 @@ import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.BiConsumer;
 
 /**
  * The Patchbay gRPC service. Handlers run on gRPC's threads and only check requests; each request's work runs
@@ -259,7 +260,10 @@ public final class PatchbayService extends PatchbayGrpc.PatchbayImplBase {
         return sweep;
     }
 
-    /** One Sweep call: jobs in from the client, their events out, tagged with the client's job ids. */
+    /**
+     * One Sweep call: jobs of any streaming operation in from the client, their events out, tagged with the client's
+     * job ids.
+     */
     private final class Sweep implements StreamObserver<SweepRequest> {
         private final ServerCallStreamObserver<SweepEvent> call;
         private final Object lock = new Object();
@@ -275,10 +279,56 @@ public final class PatchbayService extends PatchbayGrpc.PatchbayImplBase {
         @Override
         public void onNext(SweepRequest request) {
             running.incrementAndGet();
-            EventSink<AttributeEvent> sink = EventSink.inSweep(lock, call, request.getJobId(), this::finished);
-            Prepared<AttributeEvent> parsed;
+            switch (request.getRequestCase()) {
+                case JOB ->
+                    submit(
+                            request,
+                            () -> AttributeMapper.prepare(inputs, request.getJob()),
+                            SweepEvent.Builder::setAttribute);
+                case ATTRIBUTE_EDGES ->
+                    submit(
+                            request,
+                            () -> AttributeEdgesMapper.prepare(inputs, request.getAttributeEdges()),
+                            SweepEvent.Builder::setAttributeEdges);
+                case EVALUATE_CIRCUIT ->
+                    submit(
+                            request,
+                            () -> CircuitMapper.evaluate(inputs, request.getEvaluateCircuit()),
+                            SweepEvent.Builder::setEvaluateCircuit);
+                case DISCOVER_CIRCUIT ->
+                    submit(
+                            request,
+                            () -> CircuitMapper.discover(inputs, request.getDiscoverCircuit()),
+                            SweepEvent.Builder::setDiscoverCircuit);
+                case SCRUB ->
+                    submit(
+                            request,
+                            () -> ScrubMapper.prepare(inputs, request.getScrub()),
+                            SweepEvent.Builder::setScrub);
+                case GENERATE ->
+                    submit(
+                            request,
+                            () -> GenerateMapper.prepare(inputs, request.getGenerate()),
+                            SweepEvent.Builder::setGenerate);
+                case PATCH ->
+                    submit(
+                            request,
+                            () -> PatchMapper.prepare(inputs, request.getPatch()),
+                            SweepEvent.Builder::setPatch);
+                case REQUEST_NOT_SET ->
+                    EventSink.inSweep(lock, call, request.getJobId(), (b, e) -> {}, this::finished)
+                            .fail(Status.INVALID_ARGUMENT.withDescription("request: a sweep job names its operation's"
+                                    + " request (job for Attribute, attribute_edges, evaluate_circuit, discover_circuit,"
+                                    + " scrub, generate or patch)"));
+            }
+        }
+
+        /** One job: checked and planned on this thread, run on a job thread, its events into the sweep. */
+        private <E> void submit(SweepRequest request, Prepare<E> prepare, BiConsumer<SweepEvent.Builder, E> wrap) {
+            EventSink<E> sink = EventSink.inSweep(lock, call, request.getJobId(), wrap, this::finished);
+            Prepared<E> parsed;
             try {
-                parsed = AttributeMapper.prepare(inputs, request.getJob());
+                parsed = prepare.prepare();
             } catch (RequestException e) {
                 sink.fail(e.status());
                 return;
