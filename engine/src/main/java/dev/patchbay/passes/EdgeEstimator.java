@@ -308,17 +308,8 @@ public final class EdgeEstimator {
                         }
                         continue;
                     }
-                    NDArray before = scores.get(g);
-                    try (NDArray estimate = eap(clean, changes, g);
-                            NDArray magnitude = estimate.abs()) {
-                        if (before == null) {
-                            scores.put(g, Scalars.times(magnitude, weight.applyAsInt(g)));
-                        } else {
-                            try (NDArray term = Scalars.times(magnitude, weight.applyAsInt(g))) {
-                                scores.put(g, before.add(term));
-                            }
-                            before.close();
-                        }
+                    try (NDArray estimate = eap(clean, changes, g)) {
+                        GradDrop.accumulate(scores, g, estimate, weight.applyAsInt(g));
                     }
                 }
             }

@@ -1,7 +1,9 @@
 package dev.patchbay.passes;
 
 import ai.djl.ndarray.NDArray;
+import dev.patchbay.model.Scalars;
 import java.util.List;
+import java.util.Map;
 import java.util.function.ToIntFunction;
 
 /**
@@ -76,6 +78,24 @@ final class GradDrop {
             scored.read(changed, g -> 1);
         }
         return compute;
+    }
+
+    /**
+     * Adds weight x |estimate| to g's running sum (the first read starts it), on the device; the sum before is closed.
+     */
+    static <G> void accumulate(Map<G, NDArray> sums, G g, NDArray estimate, int weight) {
+        NDArray before = sums.get(g);
+        NDArray term;
+        try (NDArray magnitude = estimate.abs()) {
+            term = Scalars.times(magnitude, weight);
+        }
+        if (before == null) {
+            sums.put(g, term);
+            return;
+        }
+        sums.put(g, before.add(term));
+        term.close();
+        before.close();
     }
 
     /** The divisor of eq. 11: the variants that can leave a site inside a layer a gradient (all but its own). */

@@ -122,17 +122,8 @@ public final class GradientEstimator {
         @Override
         public void read(List<BlockKey> groups, ToIntFunction<BlockKey> weight) {
             for (BlockKey g : groups) {
-                NDArray before = sums.get(g);
-                try (NDArray estimate = pass.estimates(g);
-                        NDArray magnitude = estimate.abs()) {
-                    if (before == null) {
-                        sums.put(g, Scalars.times(magnitude, weight.applyAsInt(g)));
-                    } else {
-                        try (NDArray term = Scalars.times(magnitude, weight.applyAsInt(g))) {
-                            sums.put(g, before.add(term));
-                        }
-                        before.close();
-                    }
+                try (NDArray estimate = pass.estimates(g)) {
+                    GradDrop.accumulate(sums, g, estimate, weight.applyAsInt(g));
                 }
             }
         }

@@ -734,38 +734,20 @@ class AttributeServiceTest {
 
     @Test
     void aSweepTagsEachJobsEventsAndSurvivesABadJob() throws Exception {
-        List<SweepEvent> events = new CopyOnWriteArrayList<>();
-        CountDownLatch done = new CountDownLatch(1);
-        StreamObserver<SweepRequest> requests = PatchbayGrpc.newStub(channel).sweep(new StreamObserver<>() {
-            @Override
-            public void onNext(SweepEvent e) {
-                events.add(e);
-            }
-
-            @Override
-            public void onError(Throwable t) {
-                done.countDown();
-            }
-
-            @Override
-            public void onCompleted() {
-                done.countDown();
-            }
-        });
+        List<SweepRequest> requests = new ArrayList<>();
         NodeSet heads = NodeSet.newBuilder().addKinds(NodeKind.HEAD_OUTPUT).build();
         int jobs = 10;
         for (int j = 0; j < jobs; j++) {
-            requests.onNext(SweepRequest.newBuilder()
+            requests.add(SweepRequest.newBuilder()
                     .setJobId("job-" + j)
                     .setJob(request("tiny-gpt2", j % 2 == 0 ? Method.ATP : Method.ATP_STAR, heads))
                     .build());
         }
-        requests.onNext(SweepRequest.newBuilder()
+        requests.add(SweepRequest.newBuilder()
                 .setJobId("bad")
                 .setJob(request("nope", Method.ATP, heads))
                 .build());
-        requests.onCompleted();
-        assertTrue(done.await(60, TimeUnit.SECONDS));
+        List<SweepEvent> events = sweep(requests);
         for (int j = 0; j < jobs; j++) {
             String id = "job-" + j;
             assertTrue(
@@ -807,37 +789,17 @@ class AttributeServiceTest {
                 .addPrompts(Prompt.newBuilder().setText(CLEAN))
                 .setMaxNewTokens(4)
                 .build();
-        List<SweepEvent> events = new CopyOnWriteArrayList<>();
-        CountDownLatch done = new CountDownLatch(1);
-        StreamObserver<SweepRequest> requests = PatchbayGrpc.newStub(channel).sweep(new StreamObserver<>() {
-            @Override
-            public void onNext(SweepEvent e) {
-                events.add(e);
-            }
-
-            @Override
-            public void onError(Throwable t) {
-                done.countDown();
-            }
-
-            @Override
-            public void onCompleted() {
-                done.countDown();
-            }
-        });
-        requests.onNext(
-                SweepRequest.newBuilder().setJobId("patch").setPatch(patch).build());
-        requests.onNext(SweepRequest.newBuilder()
-                .setJobId("edges")
-                .setAttributeEdges(edges)
-                .build());
-        requests.onNext(SweepRequest.newBuilder()
-                .setJobId("generate")
-                .setGenerate(generate)
-                .build());
-        requests.onNext(SweepRequest.newBuilder().setJobId("empty").build());
-        requests.onCompleted();
-        assertTrue(done.await(60, TimeUnit.SECONDS));
+        List<SweepEvent> events = sweep(List.of(
+                SweepRequest.newBuilder().setJobId("patch").setPatch(patch).build(),
+                SweepRequest.newBuilder()
+                        .setJobId("edges")
+                        .setAttributeEdges(edges)
+                        .build(),
+                SweepRequest.newBuilder()
+                        .setJobId("generate")
+                        .setGenerate(generate)
+                        .build(),
+                SweepRequest.newBuilder().setJobId("empty").build()));
 
         var stub = PatchbayGrpc.newBlockingStub(channel);
         List<PatchEvent> patchAlone = new ArrayList<>();
@@ -863,6 +825,32 @@ class AttributeServiceTest {
         assertTrue(
                 empty.getError().getMessage().startsWith("request: "),
                 empty.getError().getMessage());
+    }
+
+    /** Sends the jobs over one Sweep call, half-closes it and gives every event once the server has ended it. */
+    private static List<SweepEvent> sweep(List<SweepRequest> jobs) throws InterruptedException {
+        List<SweepEvent> events = new CopyOnWriteArrayList<>();
+        CountDownLatch done = new CountDownLatch(1);
+        StreamObserver<SweepRequest> requests = PatchbayGrpc.newStub(channel).sweep(new StreamObserver<>() {
+            @Override
+            public void onNext(SweepEvent e) {
+                events.add(e);
+            }
+
+            @Override
+            public void onError(Throwable t) {
+                done.countDown();
+            }
+
+            @Override
+            public void onCompleted() {
+                done.countDown();
+            }
+        });
+        jobs.forEach(requests::onNext);
+        requests.onCompleted();
+        assertTrue(done.await(60, TimeUnit.SECONDS));
+        return events;
     }
 
     private static List<Message> jobEvents(
