@@ -114,6 +114,19 @@ def test_a_sweep_carries_any_operation_and_each_job_gets_what_its_own_call_gives
         list(client.sweep(iter([("x", dict(operation="magic", model="tiny-gpt2"))])))
 
 
+def test_recomputing_layers_gives_the_same_estimates(client):
+    plain = client.attribute("tiny-gpt2", PAIR, method="atp-qk", nodes="all").collect()
+    recomputed = client.attribute("tiny-gpt2", PAIR, method="atp-qk", nodes="all", recompute_layers=True).collect()
+    a, b = plain.to_dataframe(), recomputed.to_dataframe()
+    assert list(a["name"]) == list(b["name"])
+    # float32 on the server: the same products of the same values, summed in another order at most.
+    np.testing.assert_allclose(b["estimate"], a["estimate"], rtol=1e-4, atol=1e-5 * np.abs(a["estimate"]).max())
+    assert recomputed.summary.compute_forward_equivalents > plain.summary.compute_forward_equivalents
+    with pytest.raises(patchbay.PatchbayError) as error:
+        client.attribute("tiny-gpt2", PAIR, method="atp-star", recompute_layers=True).collect()
+    assert error.value.code.name == "INVALID_ARGUMENT" and "recompute_layers" in error.value.message
+
+
 def test_plots_are_written(client, tmp_path):
     from patchbay import plots
 

@@ -330,7 +330,7 @@ class Client:
     def attribute(self, model: str, pairs: Pairs, *, method: str | None = None, nodes: NodeSpec = "heads",
                   metric: str = "logit_diff", verify_top_k: int = 0, verify_budget: float = 0.0, progress: bool = False,
                   baseline: dict | None = None, diagnostic: dict | bool | None = None,
-                  allow_unknown_tokens: bool = False) -> Attribution:
+                  allow_unknown_tokens: bool = False, recompute_layers: bool = False) -> Attribution:
         """Scores every node of ``nodes`` for one pair or a list of pairs (a distribution).
 
         pairs: Pair objects, (clean, noise, answer, wrong) tuples or dicts. method: "ap", "atp", "atp-qk",
@@ -340,10 +340,12 @@ class Client:
         nodes: "heads", "attention", "neurons", "all" or a dict (kinds, layers, per_position,
         positions). progress: show a tqdm bar (with the ``progress`` extra installed). allow_unknown_tokens: a
         word the model's vocabulary lacks is refused unless this is set (then it reads as the unknown token).
+        recompute_layers: "atp" and "atp-qk" recompute each layer in the backward, holding one layer's graph (the
+        server does so by itself for prompts whose plain pass would not fit its memory budget).
         """
         request = _attribute(model, pairs, method=method, nodes=nodes, metric=metric, verify_top_k=verify_top_k,
                              verify_budget=verify_budget, baseline=baseline, diagnostic=diagnostic,
-                             allow_unknown_tokens=allow_unknown_tokens)
+                             allow_unknown_tokens=allow_unknown_tokens, recompute_layers=recompute_layers)
         return Attribution(self._stub.Attribute(request, timeout=self._timeout, metadata=self._metadata), progress)
 
     def attribute_edges(self, model: str, pairs: Pairs, *, method: str | None = None, per_position: bool = False,
@@ -517,12 +519,12 @@ class AsyncClient:
                         metric: str = "logit_diff", verify_top_k: int = 0, verify_budget: float = 0.0,
                         progress: bool = False, baseline: dict | None = None,
                         diagnostic: dict | bool | None = None,
-                        allow_unknown_tokens: bool = False) -> AsyncIterator[object]:
+                        allow_unknown_tokens: bool = False, recompute_layers: bool = False) -> AsyncIterator[object]:
         """Yields typed events as they stream; the arguments are Client.attribute's. Collect them with
         ``Attribution.of_events([e async for e in ...])`` for the DataFrame, array and save views."""
         request = _attribute(model, pairs, method=method, nodes=nodes, metric=metric, verify_top_k=verify_top_k,
                              verify_budget=verify_budget, baseline=baseline, diagnostic=diagnostic,
-                             allow_unknown_tokens=allow_unknown_tokens)
+                             allow_unknown_tokens=allow_unknown_tokens, recompute_layers=recompute_layers)
         async for event in self._events(self._stub.Attribute(request, timeout=self._timeout,
                                                      metadata=self._metadata), ev.convert, progress):
             yield event
@@ -679,10 +681,10 @@ def _model_info(models: list[patchbay_pb2.ModelInfo], name: str) -> patchbay_pb2
 def _attribute(model: str, pairs: Pairs, *, method: str | None = None, nodes: NodeSpec = "heads",
                metric: str = "logit_diff", verify_top_k: int = 0, verify_budget: float = 0.0,
                baseline: dict | None = None, diagnostic: dict | bool | None = None,
-               allow_unknown_tokens: bool = False) -> patchbay_pb2.AttributeRequest:
+               allow_unknown_tokens: bool = False, recompute_layers: bool = False) -> patchbay_pb2.AttributeRequest:
     """The AttributeRequest that Client.attribute, AsyncClient.attribute and a sweep's jobs send."""
     request = attribute_request(model, pairs, method, nodes, metric, verify_top_k, baseline, verify_budget,
-                                allow_unknown_tokens)
+                                allow_unknown_tokens, recompute_layers)
     if diagnostic:
         options = {} if diagnostic is True else dict(diagnostic)
         request.diagnostic.CopyFrom(patchbay_pb2.DiagnosticOptions(enabled=True, **options))

@@ -101,10 +101,13 @@ def node_set(nodes: NodeSpec) -> pb.NodeSet:
 
 def attribute_request(model: str, pairs: Pairs, method: str | None = None, nodes: NodeSpec = "heads",
                       metric: str = "logit_diff", verify_top_k: int = 0, baseline: dict[str, Any] | None = None,
-                      verify_budget: float = 0.0, allow_unknown_tokens: bool = False) -> pb.AttributeRequest:
+                      verify_budget: float = 0.0, allow_unknown_tokens: bool = False,
+                      recompute_layers: bool = False) -> pb.AttributeRequest:
     """baseline: the baselines' settings, a dict of BaselineOptions fields (seed, samples,
     inclusion_probability, block_size, branching, max_group_patches). allow_unknown_tokens: read words the
-    vocabulary lacks as its unknown token instead of refusing them."""
+    vocabulary lacks as its unknown token instead of refusing them. recompute_layers: AtP and AtP with the QK fix
+    recompute each layer in the backward (one layer's graph of memory; the server chooses it by itself when the
+    plain pass does not fit)."""
     if method is not None and method not in METHODS:
         raise ValueError(f"method: unknown {method!r}; use one of {sorted(METHODS)}")
     if metric not in METRICS:
@@ -113,7 +116,7 @@ def attribute_request(model: str, pairs: Pairs, method: str | None = None, nodes
                                method=METHODS[method] if method is not None else None, nodes=node_set(nodes),
                                metric=METRICS[metric], verify_top_k=verify_top_k,
                                verify_budget=verify_budget, baseline=pb.BaselineOptions(**(baseline or {})),
-                               allow_unknown_tokens=allow_unknown_tokens)
+                               allow_unknown_tokens=allow_unknown_tokens, recompute_layers=recompute_layers)
 
 
 def _prompt(p: Prompt) -> pb.Prompt:

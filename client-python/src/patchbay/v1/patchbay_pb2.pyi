@@ -330,7 +330,7 @@ class BaselineOptions(_message.Message):
     def __init__(self, seed: _Optional[int] = ..., samples: _Optional[int] = ..., inclusion_probability: _Optional[float] = ..., block_size: _Optional[int] = ..., branching: _Optional[int] = ..., max_group_patches: _Optional[int] = ...) -> None: ...
 
 class AttributeRequest(_message.Message):
-    __slots__ = ("model", "pairs", "metric", "nodes", "method", "verify_top_k", "baseline", "diagnostic", "verify_budget", "allow_unknown_tokens")
+    __slots__ = ("model", "pairs", "metric", "nodes", "method", "verify_top_k", "baseline", "diagnostic", "verify_budget", "allow_unknown_tokens", "recompute_layers")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     PAIRS_FIELD_NUMBER: _ClassVar[int]
     METRIC_FIELD_NUMBER: _ClassVar[int]
@@ -341,6 +341,7 @@ class AttributeRequest(_message.Message):
     DIAGNOSTIC_FIELD_NUMBER: _ClassVar[int]
     VERIFY_BUDGET_FIELD_NUMBER: _ClassVar[int]
     ALLOW_UNKNOWN_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    RECOMPUTE_LAYERS_FIELD_NUMBER: _ClassVar[int]
     model: str
     pairs: _containers.RepeatedCompositeFieldContainer[PromptPair]
     metric: MetricKind
@@ -351,7 +352,8 @@ class AttributeRequest(_message.Message):
     diagnostic: DiagnosticOptions
     verify_budget: float
     allow_unknown_tokens: bool
-    def __init__(self, model: _Optional[str] = ..., pairs: _Optional[_Iterable[_Union[PromptPair, _Mapping]]] = ..., metric: _Optional[_Union[MetricKind, str]] = ..., nodes: _Optional[_Union[NodeSet, _Mapping]] = ..., method: _Optional[_Union[Method, str]] = ..., verify_top_k: _Optional[int] = ..., baseline: _Optional[_Union[BaselineOptions, _Mapping]] = ..., diagnostic: _Optional[_Union[DiagnosticOptions, _Mapping]] = ..., verify_budget: _Optional[float] = ..., allow_unknown_tokens: _Optional[bool] = ...) -> None: ...
+    recompute_layers: bool
+    def __init__(self, model: _Optional[str] = ..., pairs: _Optional[_Iterable[_Union[PromptPair, _Mapping]]] = ..., metric: _Optional[_Union[MetricKind, str]] = ..., nodes: _Optional[_Union[NodeSet, _Mapping]] = ..., method: _Optional[_Union[Method, str]] = ..., verify_top_k: _Optional[int] = ..., baseline: _Optional[_Union[BaselineOptions, _Mapping]] = ..., diagnostic: _Optional[_Union[DiagnosticOptions, _Mapping]] = ..., verify_budget: _Optional[float] = ..., allow_unknown_tokens: _Optional[bool] = ..., recompute_layers: _Optional[bool] = ...) -> None: ...
 
 class DiagnosticOptions(_message.Message):
     __slots__ = ("enabled", "samples", "inclusion_probability", "alpha", "threshold", "seed")

@@ -4,6 +4,7 @@ import dev.patchbay.model.HookedTransformer;
 import dev.patchbay.nodes.NodeSet;
 import dev.patchbay.nodes.PromptPair;
 import dev.patchbay.passes.GradientVariant;
+import dev.patchbay.passes.LayerwiseGradientWork;
 import dev.patchbay.passes.PassRunner;
 import java.util.List;
 
@@ -16,17 +17,32 @@ import java.util.List;
 public final class AtP implements AttributionMethod {
     private final GradientVariant variant;
     private final int maxRows;
+    private final boolean recomputeLayers;
 
     /**
      * @param qkFix whether query and key nodes get the QK fix
      * @param maxRows prompt pairs per batch
      */
     public AtP(boolean qkFix, int maxRows) {
+        this(qkFix, maxRows, false);
+    }
+
+    /**
+     * @param recomputeLayers run each batch with per-layer recomputation ({@link LayerwiseGradientWork}): the same
+     *     estimates in the memory of one layer's graph, at about 1.5 times the compute
+     */
+    public AtP(boolean qkFix, int maxRows, boolean recomputeLayers) {
         if (maxRows < 1) {
             throw new IllegalArgumentException("maxRows must be positive");
         }
         this.variant = qkFix ? GradientVariant.ATP_QK_FIX : GradientVariant.ATP;
         this.maxRows = maxRows;
+        this.recomputeLayers = recomputeLayers;
+    }
+
+    /** Whether its batches recompute each layer in the backward instead of keeping every layer's graph. */
+    public boolean recomputesLayers() {
+        return recomputeLayers;
     }
 
     @Override
@@ -37,7 +53,7 @@ public final class AtP implements AttributionMethod {
     @Override
     public AttributionResult run(
             PassRunner runner, List<PromptPair> pairs, NodeSet nodes, AttributionListener listener) {
-        return GradientAttribution.run(id(), runner, pairs, nodes, variant, maxRows, listener);
+        return GradientAttribution.run(id(), runner, pairs, nodes, variant, maxRows, recomputeLayers, listener);
     }
 
     @Override

@@ -33,7 +33,7 @@ public final class AtPStar implements AttributionMethod {
     @Override
     public AttributionResult run(
             PassRunner runner, List<PromptPair> pairs, NodeSet nodes, AttributionListener listener) {
-        return GradientAttribution.run(id(), runner, pairs, nodes, GradientVariant.ATP_STAR, maxRows, listener);
+        return GradientAttribution.run(id(), runner, pairs, nodes, GradientVariant.ATP_STAR, maxRows, false, listener);
     }
 
     @Override

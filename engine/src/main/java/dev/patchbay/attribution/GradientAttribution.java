@@ -7,6 +7,7 @@ import dev.patchbay.nodes.PromptPair;
 import dev.patchbay.passes.GradientEstimates;
 import dev.patchbay.passes.GradientVariant;
 import dev.patchbay.passes.GradientWork;
+import dev.patchbay.passes.LayerwiseGradientWork;
 import dev.patchbay.passes.PairBatch;
 import dev.patchbay.passes.PassRunner;
 import java.util.List;
@@ -22,6 +23,7 @@ final class GradientAttribution {
             NodeSet nodes,
             GradientVariant variant,
             int maxRows,
+            boolean recomputeLayers,
             AttributionListener listener) {
         PairBatch.validate(pairs, nodes, runner.model().config());
         long start = System.nanoTime();
@@ -32,10 +34,11 @@ final class GradientAttribution {
         // that back. A single pair's estimate is signed (eq. 4), so it comes back whole.
         boolean distribution = pairs.size() > 1;
         for (List<PromptPair> batch : PairBatch.split(pairs, maxRows)) {
+            List<Integer> sums = distribution ? List.of(batch.size()) : List.of();
             GradientEstimates e = runner.run(
-                    distribution
-                            ? GradientWork.summed(batch, nodes, variant)
-                            : new GradientWork(batch, nodes, variant));
+                    recomputeLayers
+                            ? new LayerwiseGradientWork(batch, nodes, variant, sums)
+                            : new GradientWork(batch, nodes, variant, sums));
             aggregate.metrics(e.cleanMetrics(), e.noiseMetrics());
             e.estimates().forEach((key, rows) -> {
                 for (double[] row : rows) {

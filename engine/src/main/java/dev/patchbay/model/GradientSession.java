@@ -41,9 +41,13 @@ public final class GradientSession implements AutoCloseable {
         try {
             HookContext ctx = new HookContext(scope, hooks, batch, config);
             NDArray logits = run.apply(batch, ctx);
-            NDArray perRow = metric.apply(logits);
+            if ((logits == null) != (metric == null)) {
+                throw new IllegalArgumentException(
+                        logits == null ? "a forward stopped before the logits has no metric" : "a metric is needed");
+            }
+            NDArray perRow = metric == null ? null : metric.apply(logits);
             ForwardResult result = new ForwardResult(logits, ctx.cache(), ctx.leaves(), perRow);
-            return new GradientSession(gradMode, result, perRow.sum(), ctx.leaves());
+            return new GradientSession(gradMode, result, perRow == null ? null : perRow.sum(), ctx.leaves());
         } catch (RuntimeException e) {
             gradMode.close();
             throw e;
@@ -57,6 +61,9 @@ public final class GradientSession implements AutoCloseable {
 
     /** The full backward of the summed per-row metric; the graph is kept. */
     public void backward() {
+        if (metricSum == null) {
+            throw new IllegalStateException("a forward stopped before the logits: push a gradient back from a site");
+        }
         NDArray ones = metricSum.onesLike();
         JniUtils.backward((PtNDArray) metricSum, (PtNDArray) ones, true, false);
     }

@@ -180,6 +180,43 @@ public final class HookedTransformer implements AutoCloseable {
     }
 
     /**
+     * A gradient session over layers {@code layer..L-1} from a given residual stream [B, T, d_model] (a kept input:
+     * per-layer recomputation runs one layer at a time this way). With {@link Hooks.Builder#stopAfter} the forward
+     * ends at that site, the session has no logits and {@code metric} must be null: push a gradient back from the site
+     * with {@link GradientSession#backwardFrom}. The input is read as a value; capture its gradient by naming its
+     * resid_pre site in the hooks.
+     */
+    public GradientSession openGradientSessionFrom(
+            NDManager scope,
+            TokenBatch batch,
+            int layer,
+            NDArray residPre,
+            Hooks hooks,
+            Function<NDArray, NDArray> metric) {
+        check(batch, hooks);
+        if (layer < 0 || layer >= blocks.size()) {
+            throw new IllegalArgumentException("cannot resume at layer " + layer + " of " + blocks.size());
+        }
+        if (hooks.ablation() != null) {
+            throw new IllegalArgumentException("edge ablation needs every writer's output: run the whole forward");
+        }
+        return GradientSession.open(
+                config,
+                (b, ctx) -> {
+                    try {
+                        return runBlocks(
+                                layer, Scoped.view(scope, residPre).stopGradient(), ctx, hooks.logitPositions());
+                    } catch (HookContext.Stopped stopped) {
+                        return null;
+                    }
+                },
+                scope,
+                batch,
+                hooks,
+                metric);
+    }
+
+    /**
      * How much each head of layer {@code layer} moves the residual stream when its output changes from
      * {@code cleanZ} to {@code noiseZ} ([B, T, H, d_head] each) with every other head clean: [B, T, H, d_model].
      * Where the output projection writes to the stream directly this is head h's own write, (z'_h - z_h) W_O[h];

@@ -31,6 +31,8 @@ public final class AttributeNodes {
      * @param method a method's short name ({@link Methods#IDS}); null takes {@link #DEFAULT_METHOD}
      * @param verifyTopK nodes to verify by activation patching, largest |estimate| first; 0 for none
      * @param verifyBudget the most forward passes verification may take over all pairs; 0 for no cap
+     * @param recomputeLayers run AtP or AtP with the QK fix with per-layer recomputation even where the plain pass
+     *     fits (the plan chooses it by itself where the plain pass does not)
      */
     public record Request(
             List<PromptPair> pairs,
@@ -39,11 +41,24 @@ public final class AttributeNodes {
             Methods.BaselineSettings baseline,
             int verifyTopK,
             double verifyBudget,
-            DiagnosticOptions diagnostic) {
+            DiagnosticOptions diagnostic,
+            boolean recomputeLayers) {
         public Request {
             pairs = List.copyOf(pairs);
             baseline = baseline == null ? Methods.BaselineSettings.DEFAULTS : baseline;
             diagnostic = diagnostic == null ? DiagnosticOptions.OFF : diagnostic;
+        }
+
+        /** A request the plan runs as it sees fit (per-layer recomputation only where the plain pass does not fit). */
+        public Request(
+                List<PromptPair> pairs,
+                NodeSet nodes,
+                String method,
+                Methods.BaselineSettings baseline,
+                int verifyTopK,
+                double verifyBudget,
+                DiagnosticOptions diagnostic) {
+            this(pairs, nodes, method, baseline, verifyTopK, verifyBudget, diagnostic, false);
         }
 
         /** The method's short name, the default where the request names none. */
@@ -121,10 +136,16 @@ public final class AttributeNodes {
         }
         int patchRows = Checks.patchRows(on, pairs);
         boolean qkFix = (id.equals("atp-qk") || id.equals("atp-star")) && nodes.hasQueriesOrKeys();
-        int gradientRows = id.startsWith("atp")
-                ? Checks.gradientRows(on, pairs, id, qkFix)
-                : on.limits().batchRows();
-        AttributionMethod method = Methods.byId(id, patchRows, gradientRows, b);
+        boolean recompute = recomputesLayers(request, on, qkFix);
+        int gradientRows;
+        if (recompute) {
+            gradientRows = Checks.layerwiseGradientRows(on, pairs, id, qkFix, nodes.perPosition());
+        } else if (id.startsWith("atp")) {
+            gradientRows = Checks.gradientRows(on, pairs, id, qkFix);
+        } else {
+            gradientRows = on.limits().batchRows();
+        }
+        AttributionMethod method = Methods.byId(id, patchRows, gradientRows, b, recompute);
         long count = nodes.count(on.config(), pairs.get(0).length());
         if (id.equals("subsampling") && b.inclusionProbability() > 0) {
             Checks.inclusion(count, b.inclusionProbability(), "baseline.inclusion_probability");
@@ -146,6 +167,26 @@ public final class AttributeNodes {
             planned += (double) diagnostic.samples() * pairs.size();
         }
         return new Plan(request, method, (int) verify, count, planned, diagnostic, patchRows);
+    }
+
+    /**
+     * Whether AtP or AtP with the QK fix runs with per-layer recomputation: where the request asks, or where one pair
+     * of the plain pass would not fit the memory budget. GradDrop (AtP*) has none: asking for it is refused, and where
+     * its plain pass does not fit, its refusal stands.
+     */
+    private static boolean recomputesLayers(Request request, Serving on, boolean qkFix) {
+        String id = request.methodId();
+        boolean offered = id.equals("atp") || id.equals("atp-qk");
+        if (request.recomputeLayers() && !offered) {
+            throw InvalidRequest.invalid(
+                    "recompute_layers: only atp and atp-qk run with per-layer recomputation, not " + id);
+        }
+        return request.recomputeLayers()
+                || (offered
+                        && on.budget()
+                                        .gradientRowsFitting(
+                                                request.pairs().get(0).length(), qkFix)
+                                < 1);
     }
 
     /**

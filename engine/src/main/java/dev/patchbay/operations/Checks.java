@@ -65,6 +65,24 @@ final class Checks {
         return Math.min(on.limits().batchRows(), fit);
     }
 
+    /**
+     * Pairs of AtP or AtP with the QK fix run with per-layer recomputation, within the batch limit and the memory
+     * budget; refuses when none fits.
+     */
+    static int layerwiseGradientRows(
+            Serving on, List<PromptPair> pairs, String method, boolean qkFix, boolean perPosition) {
+        int length = pairs.get(0).length();
+        int fit = on.budget().layerwiseGradientRowsFitting(length, qkFix, perPosition);
+        if (fit < 1) {
+            throw overBudget(
+                    on,
+                    length,
+                    on.budget().layerwiseGradientRowBytes(length, qkFix, perPosition),
+                    method + " with per-layer recomputation" + (qkFix ? " and the QK fix" : ""));
+        }
+        return Math.min(on.limits().batchRows(), fit);
+    }
+
     /** Pairs of an edge estimate within the batch limit and the memory budget (all rows for exact patching). */
     static int edgeRows(Serving on, List<PromptPair> pairs, EdgeAttribution.Method method, int steps) {
         if (method.estimate() == null) {

@@ -32,6 +32,11 @@ public record Budget(ModelConfig config, int elementBytes, long bytes) {
         return PassMemory.gradientRowBytes(config, length, elementBytes, qkFix);
     }
 
+    /** One AtP-family pair with per-layer recomputation ({@link LayerwiseGradientWork}). */
+    public long layerwiseGradientRowBytes(int length, boolean qkFix, boolean perPosition) {
+        return PassMemory.layerwiseGradientRowBytes(config, length, elementBytes, qkFix, perPosition);
+    }
+
     /** One pair of an edge estimate of {@code length} tokens. */
     public long edgeRowBytes(int length, EdgeEstimate estimate, int steps) {
         return PassMemory.edgeRowBytes(config, length, elementBytes, estimate, steps);
@@ -51,6 +56,10 @@ public record Budget(ModelConfig config, int elementBytes, long bytes) {
 
     public int gradientRowsFitting(int length, boolean qkFix) {
         return rowsFitting(gradientRowBytes(length, qkFix));
+    }
+
+    public int layerwiseGradientRowsFitting(int length, boolean qkFix, boolean perPosition) {
+        return rowsFitting(layerwiseGradientRowBytes(length, qkFix, perPosition));
     }
 
     public int edgeRowsFitting(int length, EdgeEstimate estimate, int steps) {

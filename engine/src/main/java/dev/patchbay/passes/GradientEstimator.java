@@ -139,7 +139,7 @@ public final class GradientEstimator {
      * row at a time, not all rows at once, keeps the host from holding the whole batch twice (311 MB in float64 for
      * 16 pairs of GPT-2 small at 64 tokens).
      */
-    private static Map<BlockKey, double[][]> readBack(Map<BlockKey, NDArray> blocks, List<Integer> sums) {
+    static Map<BlockKey, double[][]> readBack(Map<BlockKey, NDArray> blocks, List<Integer> sums) {
         NDArray all = blocks.size() == 1
                 ? blocks.values().iterator().next()
                 : NDArrays.concat(new NDList(blocks.values()), 1);

@@ -71,13 +71,28 @@ final class GradientPass implements GradDrop.Backward, AutoCloseable {
             NodeSet nodes,
             boolean qkFix,
             boolean residualGradients) {
-        this(model, scope, batch, nodes, qkFix, residualGradients, null);
+        this(model, scope, batch, nodes, qkFix, residualGradients, null, null);
     }
 
     /** Runs only the noise forward; the clean side comes from {@code cached}. */
     GradientPass(
             HookedTransformer model, NDManager scope, PairBatch batch, NodeSet nodes, boolean qkFix, CleanSide cached) {
-        this(model, scope, batch, nodes, qkFix, false, cached);
+        this(model, scope, batch, nodes, qkFix, false, cached, null);
+    }
+
+    /**
+     * Runs nothing: the estimates of {@code nodes} from a noise run's activations at their sites and a clean side
+     * (one recomputed layer of {@link LayerwiseGradientWork}). The metrics are the caller's.
+     */
+    GradientPass(
+            HookedTransformer model,
+            NDManager scope,
+            PairBatch batch,
+            NodeSet nodes,
+            boolean qkFix,
+            ForwardResult noise,
+            CleanSide clean) {
+        this(model, scope, batch, nodes, qkFix, false, clean, noise);
     }
 
     private GradientPass(
@@ -87,40 +102,33 @@ final class GradientPass implements GradDrop.Backward, AutoCloseable {
             NodeSet nodes,
             boolean qkFix,
             boolean residualGradients,
-            CleanSide cached) {
+            CleanSide cached,
+            ForwardResult givenNoise) {
         this.config = model.config();
         this.estimateType = model.dataType() == DataType.FLOAT64 ? DataType.FLOAT64 : DataType.FLOAT32;
         this.scope = scope;
         this.nodes = nodes;
         this.qkFix = qkFix;
-        Set<String> noiseSites = new LinkedHashSet<>();
-        for (int layer : nodes.layers(config)) {
-            for (NodeKind kind : nodes.orderedKinds()) {
-                groups.add(new BlockKey(kind, layer));
-                String site = kind.site(layer);
-                noiseSites.add(site);
-                cleanSites.add(site);
-                gradientSites.add(site);
-                if (qkFix && (kind == NodeKind.QUERY || kind == NodeKind.KEY)) {
-                    for (String s : List.of(rotated(layer, "q"), rotated(layer, "k"))) {
-                        noiseSites.add(s);
-                        cleanSites.add(s);
-                    }
-                    cleanSites.add(HookSites.attn(layer, "attn_scores"));
-                    gradientSites.add(HookSites.attn(layer, "pattern"));
-                }
-            }
-        }
+        Sites sites = Sites.of(config, nodes, qkFix);
+        groups.addAll(sites.groups());
+        Set<String> noiseSites = sites.noise();
+        cleanSites.addAll(sites.clean());
+        gradientSites.addAll(sites.gradient());
         if (residualGradients) {
             for (int l = 0; l < config.nLayers(); l++) {
                 cleanSites.add(HookSites.residPre(l));
                 gradientSites.add(HookSites.residPost(l));
             }
         }
-        noise = model.forward(
-                scope,
-                batch.noise,
-                Hooks.builder().cache(noiseSites).unembedOnly(batch.positions).build());
+        noise = givenNoise != null
+                ? givenNoise
+                : model.forward(
+                        scope,
+                        batch.noise,
+                        Hooks.builder()
+                                .cache(noiseSites)
+                                .unembedOnly(batch.positions)
+                                .build());
         if (cached != null) {
             session = null;
             clean = cached;
@@ -148,8 +156,10 @@ final class GradientPass implements GradDrop.Backward, AutoCloseable {
                         result.activations(), gradientSites, result::gradient, doubles(result.metric()), reference);
             }
             cleanMetrics = clean.metrics();
-            noiseMetrics =
-                    doubles(batch.unembeddedMetric(scope, clean.reference()).apply(noise.logits()));
+            // A noise side given for one layer has no logits: its metric is its caller's.
+            noiseMetrics = noise.logits() == null
+                    ? null
+                    : doubles(batch.unembeddedMetric(scope, clean.reference()).apply(noise.logits()));
             positions = nodes.positions(batch.clean.length());
             for (BlockKey g : groups) {
                 String site = g.kind().site(g.layer());
@@ -172,6 +182,35 @@ final class GradientPass implements GradDrop.Backward, AutoCloseable {
         } catch (RuntimeException e) {
             close();
             throw e;
+        }
+    }
+
+    /**
+     * What a gradient pass over {@code nodes} reads: its groups (layer by layer, kinds in order), the sites of the
+     * noise run's activations, the clean run's activations and the clean run's gradients (with the QK fix, the rotated
+     * queries and keys of both runs, the clean scores and the pattern's gradient).
+     */
+    record Sites(List<BlockKey> groups, Set<String> noise, Set<String> clean, Set<String> gradient) {
+        static Sites of(ModelConfig config, NodeSet nodes, boolean qkFix) {
+            Sites s = new Sites(new ArrayList<>(), new LinkedHashSet<>(), new LinkedHashSet<>(), new LinkedHashSet<>());
+            for (int layer : nodes.layers(config)) {
+                for (NodeKind kind : nodes.orderedKinds()) {
+                    s.groups.add(new BlockKey(kind, layer));
+                    String site = kind.site(layer);
+                    s.noise.add(site);
+                    s.clean.add(site);
+                    s.gradient.add(site);
+                    if (qkFix && (kind == NodeKind.QUERY || kind == NodeKind.KEY)) {
+                        for (String r : List.of(rotated(config, layer, "q"), rotated(config, layer, "k"))) {
+                            s.noise.add(r);
+                            s.clean.add(r);
+                        }
+                        s.clean.add(HookSites.attn(layer, "attn_scores"));
+                        s.gradient.add(HookSites.attn(layer, "pattern"));
+                    }
+                }
+            }
+            return s;
         }
     }
 
@@ -280,6 +319,11 @@ final class GradientPass implements GradDrop.Backward, AutoCloseable {
     }
 
     private String rotated(int layer, String qOrK) {
+        return rotated(config, layer, qOrK);
+    }
+
+    /** Queries or keys as the scores use them: after rotary where the model has it. */
+    private static String rotated(ModelConfig config, int layer, String qOrK) {
         return HookSites.attn(layer, config.rotaryDim() > 0 ? "rot_" + qOrK : qOrK);
     }
 

@@ -94,6 +94,29 @@ public final class PassMemory {
     }
 
     /**
+     * A pair of AtP with per-layer recomputation ({@link LayerwiseGradientWork}): every layer's input residual stream
+     * kept from the clean and noise forwards (no graph), one layer's forward working set, one layer's graph and node
+     * sites (the plain pass's per-layer terms, once), the estimates of every layer made so far (per position when the
+     * nodes are), and with {@code qkFix} one layer's QK fix tables rather than every layer's.
+     */
+    public static long layerwiseGradientRowBytes(
+            ModelConfig c, int length, int elementBytes, boolean qkFix, boolean perPosition) {
+        double t = length;
+        double graphLayer = GRADIENT_ATTENTION_MAPS * (double) c.nHeads() * t * t
+                + t * (GRADIENT_RESIDUAL_WIDTHS * (double) c.dModel() + GRADIENT_MLP_WIDTHS * (double) c.dMlp());
+        double sites = GRADIENT_SITE_COPIES * t * (4.0 * c.nHeads() * c.dHead() + c.dMlp());
+        double forwardLayer = FORWARD_ATTENTION_MAPS * (double) c.nHeads() * t * t
+                + t * (FORWARD_RESIDUAL_WIDTHS * (double) c.dModel() + FORWARD_MLP_WIDTHS * (double) c.dMlp());
+        double kept = 2.0 * c.nLayers() * t * c.dModel();
+        double logits = 2.0 * c.vocabSize();
+        // Estimates are float32 or float64 whatever the model computes in: counted in float64 to be safe.
+        double estimates = c.nLayers() * (perPosition ? t : 1) * (4.0 * c.nHeads() + c.dMlp() + 3) * Double.BYTES;
+        double maps = (double) c.nHeads() * t * t;
+        double qk = qkFix ? maps * Double.BYTES * (QK_FIX_KEPT_PER_LAYER + QK_FIX_PREPARATION) : 0;
+        return bytes((graphLayer + sites + forwardLayer + kept + logits) * elementBytes + estimates + qk);
+    }
+
+    /**
      * A pair of an edge estimate ({@link EdgeEstimator}): a gradient pass whose readers' split inputs (queries, keys
      * and values per head, [T, heads, d_model], and their norms) are kept for the backward, every writer's change
      * [T, writers, d_model] with a copy per reader group's product, for EAP-IG its batch of interpolated runs, and

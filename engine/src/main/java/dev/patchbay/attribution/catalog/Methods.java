@@ -44,10 +44,22 @@ public final class Methods {
     }
 
     public static AttributionMethod byId(String id, int patchRows, int pairRows, BaselineSettings b) {
+        return byId(id, patchRows, pairRows, b, false);
+    }
+
+    /**
+     * @param recomputeLayers AtP and AtP with the QK fix recompute each layer in the backward (the same estimates
+     *     in one layer's graph of memory); no other method takes it
+     */
+    public static AttributionMethod byId(
+            String id, int patchRows, int pairRows, BaselineSettings b, boolean recomputeLayers) {
+        if (recomputeLayers && !id.equals("atp") && !id.equals("atp-qk")) {
+            throw new IllegalArgumentException(id + " has no per-layer recomputation");
+        }
         return switch (id) {
             case "ap" -> new ActivationPatching(patchRows);
-            case "atp" -> new AtP(false, pairRows);
-            case "atp-qk" -> new AtP(true, pairRows);
+            case "atp" -> new AtP(false, pairRows, recomputeLayers);
+            case "atp-qk" -> new AtP(true, pairRows, recomputeLayers);
             case "atp-star" -> new AtPStar(pairRows);
             case "iterative" -> new Iterative(b.seed());
             case "subsampling" ->

@@ -49,6 +49,24 @@ public final class MemoryBenchmark {
             List<PromptPair> pairs =
                     List.of(new PromptPair(clean, noise, Metric.logitDiff(new int[] {100}, new int[] {200})));
             long loaded = ResidentMemory.currentBytes();
+            // Per-layer recomputation first: the allocator keeps what a larger pass freed, so a smaller peak measured
+            // after it would not show.
+            rows.add(measure(
+                    "AtP, recomputed per layer, attention + neuron nodes: peak above the model",
+                    loaded,
+                    model,
+                    new AtP(false, 1, true),
+                    pairs,
+                    NodeSet.attentionAndNeurons(),
+                    ""));
+            rows.add(measure(
+                    "AtP with the QK fix, recomputed per layer: peak above the model",
+                    loaded,
+                    model,
+                    new AtP(true, 1, true),
+                    pairs,
+                    NodeSet.attentionAndNeurons(),
+                    ""));
             rows.add(measure(
                     "activation patching, 144 heads: peak above the model",
                     loaded,
@@ -62,6 +80,14 @@ public final class MemoryBenchmark {
                     loaded,
                     model,
                     new AtP(false, 1),
+                    pairs,
+                    NodeSet.attentionAndNeurons(),
+                    ""));
+            rows.add(measure(
+                    "AtP with the QK fix, attention + neuron nodes: peak above the model",
+                    loaded,
+                    model,
+                    new AtP(true, 1),
                     pairs,
                     NodeSet.attentionAndNeurons(),
                     ""));

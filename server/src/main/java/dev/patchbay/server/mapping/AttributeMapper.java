@@ -51,7 +51,8 @@ public final class AttributeMapper {
                         b.getMaxGroupPatches()),
                 r.getVerifyTopK(),
                 r.getVerifyBudget(),
-                diagnostic(r.getDiagnostic()));
+                diagnostic(r.getDiagnostic()),
+                r.getRecomputeLayers());
         AttributeNodes.Plan plan;
         try {
             plan = AttributeNodes.plan(request, model.serving());

@@ -1,0 +1,86 @@
+package dev.patchbay.operations;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ai.djl.ndarray.types.DataType;
+import dev.patchbay.TestCheckpoints;
+import dev.patchbay.attribution.AtP;
+import dev.patchbay.checkpoint.LoadedModel;
+import dev.patchbay.model.ModelConfig;
+import dev.patchbay.nodes.Metric;
+import dev.patchbay.nodes.NodeSet;
+import dev.patchbay.nodes.PromptPair;
+import dev.patchbay.passes.Budget;
+import java.util.List;
+import java.util.stream.IntStream;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The plan runs AtP with per-layer recomputation where one pair of the plain pass would not fit the memory budget but a
+ * recomputed one does, refuses what fits neither, and takes the request's flag for the methods that have it.
+ */
+class RecomputeLayersPlanTest {
+    private static LoadedModel loaded;
+    private static ModelConfig config;
+
+    @BeforeAll
+    static void load() {
+        loaded = TestCheckpoints.load("tiny-llama", DataType.FLOAT32);
+        config = loaded.transformer().config();
+    }
+
+    @AfterAll
+    static void close() {
+        loaded.close();
+    }
+
+    private static PromptPair pair(int length) {
+        int[] clean = IntStream.range(0, length).map(i -> 5 + i % 50).toArray();
+        int[] noise = clean.clone();
+        noise[1] = 77;
+        return new PromptPair(clean, noise, Metric.logitDiff(new int[] {11}, new int[] {40}));
+    }
+
+    private static AttributeNodes.Plan plan(String method, int length, long budget, boolean force) {
+        Serving on = new Serving(loaded.transformer(), new Budget(config, 4, budget), RequestLimits.unlimited(8));
+        return AttributeNodes.plan(
+                new AttributeNodes.Request(
+                        List.of(pair(length)), NodeSet.attentionAndNeurons(), method, null, 0, 0, null, force),
+                on);
+    }
+
+    @Test
+    void aPromptWhosePlainPassDoesNotFitRunsWithRecomputation() {
+        int length = 512;
+        Budget sizes = new Budget(config, 4, 1);
+        long plain = sizes.gradientRowBytes(length, true);
+        long layerwise = sizes.layerwiseGradientRowBytes(length, true, false);
+        // Two layers: recomputation saves one layer's graph and QK tables here (a deep model saves nearly all).
+        assertTrue(layerwise < plain, "recomputation must hold less: " + layerwise + " of " + plain);
+        long between = (plain + layerwise) / 2;
+
+        AttributeNodes.Plan fits = plan("atp-qk", length, plain * 2, false);
+        assertFalse(((AtP) fits.method()).recomputesLayers(), "the plain pass where it fits");
+        AttributeNodes.Plan recomputed = plan("atp-qk", length, between, false);
+        assertTrue(((AtP) recomputed.method()).recomputesLayers());
+        assertEquals("atp-qk", recomputed.methodId());
+
+        InvalidRequest star = assertThrows(InvalidRequest.class, () -> plan("atp-star", length, between, false));
+        assertTrue(star.getMessage().startsWith("pairs: one prompt of 512 tokens needs about"), star.getMessage());
+        InvalidRequest neither = assertThrows(InvalidRequest.class, () -> plan("atp-qk", length, layerwise / 2, false));
+        assertTrue(neither.getMessage().contains("with per-layer recomputation"), neither.getMessage());
+    }
+
+    @Test
+    void theRequestsFlagForcesItForAtPAndIsRefusedElsewhere() {
+        assertTrue(((AtP) plan("atp", 16, 1L << 32, true).method()).recomputesLayers());
+        InvalidRequest e = assertThrows(InvalidRequest.class, () -> plan("atp-star", 16, 1L << 32, true));
+        assertEquals(
+                "recompute_layers: only atp and atp-qk run with per-layer recomputation, not atp-star", e.getMessage());
+    }
+}

@@ -1,0 +1,105 @@
+package dev.patchbay.passes;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.patchbay.Float64Models;
+import dev.patchbay.TestCheckpoints;
+import dev.patchbay.ToyModels;
+import dev.patchbay.model.HookedTransformer;
+import dev.patchbay.nodes.BlockKey;
+import dev.patchbay.nodes.Metric;
+import dev.patchbay.nodes.NodeKind;
+import dev.patchbay.nodes.NodeSet;
+import dev.patchbay.nodes.PromptPair;
+import java.util.Arrays;
+import java.util.EnumSet;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/**
+ * Per-layer recomputation against the plain gradient pass (itself checked against finite differences and exact
+ * patching elsewhere): every node kind, per position and over all positions, with and without the QK fix, two pairs
+ * of different lengths (so padding and per-row metric positions are exercised), on every family in float64. The
+ * tolerance, 1e-10 of the largest estimate, is round-off: both passes multiply the same values, but the layers' graphs
+ * are built again and libtorch may sum in another order.
+ */
+class LayerwiseGradientTest extends Float64Models {
+    private static List<PromptPair> pairs(String name) {
+        PromptPair first = ToyModels.pair(name);
+        int shorter = first.length() - 2;
+        PromptPair second = new PromptPair(
+                Arrays.copyOf(first.noise(), shorter),
+                Arrays.copyOf(first.clean(), shorter),
+                Metric.logitDiff(new int[] {40}, new int[] {11}));
+        return List.of(first, second);
+    }
+
+    @ParameterizedTest
+    @MethodSource("models")
+    void perLayerRecomputationGivesThePlainPassesEstimates(String name) {
+        HookedTransformer model = model(name);
+        PassRunner runner = PassRunner.direct(model);
+        List<PromptPair> pairs = pairs(name);
+        double largest = 0;
+        double worst = 0;
+        for (GradientVariant variant : List.of(GradientVariant.ATP, GradientVariant.ATP_QK_FIX)) {
+            for (boolean perPosition : List.of(false, true)) {
+                // Per position needs one length: the first pair alone.
+                List<PromptPair> batch = perPosition ? pairs.subList(0, 1) : pairs;
+                NodeSet nodes = new NodeSet(EnumSet.allOf(NodeKind.class), null, perPosition, null);
+                GradientEstimates plain = runner.run(new GradientWork(batch, nodes, variant));
+                GradientEstimates layerwise = runner.run(LayerwiseGradientWork.of(batch, nodes, variant));
+                assertEquals(plain.estimates().keySet(), layerwise.estimates().keySet(), "groups in the same order");
+                assertEquals(
+                        List.copyOf(plain.estimates().keySet()),
+                        List.copyOf(layerwise.estimates().keySet()));
+                assertArrayEquals(plain.cleanMetrics(), layerwise.cleanMetrics(), 1e-12);
+                assertArrayEquals(plain.noiseMetrics(), layerwise.noiseMetrics(), 1e-12);
+                assertArrayEquals(plain.positions(), layerwise.positions());
+                for (Map.Entry<BlockKey, double[][]> e : plain.estimates().entrySet()) {
+                    double[][] other = layerwise.estimates().get(e.getKey());
+                    for (int r = 0; r < e.getValue().length; r++) {
+                        for (int i = 0; i < e.getValue()[r].length; i++) {
+                            largest = Math.max(largest, Math.abs(e.getValue()[r][i]));
+                            worst = Math.max(worst, Math.abs(e.getValue()[r][i] - other[r][i]));
+                        }
+                    }
+                }
+            }
+        }
+        assertTrue(largest > 1e-3, "the test needs estimates that matter: " + largest);
+        assertEquals(0, worst, 1e-10 * largest, name + ": largest " + largest);
+    }
+
+    /** A distribution's sums of |estimate|, and a subset of layers. */
+    @Test
+    void summedOverPairsAndOverSomeLayersToo() {
+        String name = TestCheckpoints.ALL.iterator().next();
+        HookedTransformer model = model(name);
+        PassRunner runner = PassRunner.direct(model);
+        List<PromptPair> pairs = pairs(name);
+        NodeSet nodes = new NodeSet(EnumSet.of(NodeKind.HEAD_OUTPUT, NodeKind.KEY), new int[] {0}, false, null);
+        GradientEstimates plain = runner.run(GradientWork.summed(pairs, nodes, GradientVariant.ATP_QK_FIX));
+        GradientEstimates layerwise =
+                runner.run(new LayerwiseGradientWork(pairs, nodes, GradientVariant.ATP_QK_FIX, List.of(pairs.size())));
+        assertEquals(2, plain.estimates().size());
+        plain.estimates().forEach((g, rows) -> {
+            assertEquals(1, rows.length, "one sum");
+            assertArrayEquals(rows[0], layerwise.estimates().get(g)[0], 1e-10);
+        });
+    }
+
+    @Test
+    void gradDropIsNotOffered() {
+        PromptPair pair = ToyModels.pair(TestCheckpoints.ALL.iterator().next());
+        assertThrows(
+                IllegalArgumentException.class,
+                () -> LayerwiseGradientWork.of(List.of(pair), NodeSet.attentionAndNeurons(), GradientVariant.ATP_STAR));
+    }
+}
