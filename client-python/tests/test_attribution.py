@@ -102,7 +102,7 @@ def test_a_sweep_carries_any_operation_and_each_job_gets_what_its_own_call_gives
     alone = client.attribute_edges("tiny-gpt2", PAIR, method="eap").collect()
     swept = [e for e in by_job["edges"] if isinstance(e, patchbay.edges.EdgeBlock)]
     assert len(swept) == len(alone.blocks()) > 0
-    for a, b in zip(alone.blocks(), swept):
+    for a, b in zip(alone.blocks(), swept, strict=True):
         np.testing.assert_array_equal(a.values, b.values)
     continuation = [e for e in by_job["generate"] if isinstance(e, patchbay.generate.Continuation)]
     assert continuation[0].ids == client.generate("tiny-gpt2", CLEAN, max_new_tokens=3).ids()
@@ -122,6 +122,7 @@ def test_recomputing_layers_gives_the_same_estimates(client):
     # float32 on the server: the same products of the same values, summed in another order at most.
     np.testing.assert_allclose(b["estimate"], a["estimate"], rtol=1e-4, atol=1e-5 * np.abs(a["estimate"]).max())
     assert recomputed.summary.compute_forward_equivalents > plain.summary.compute_forward_equivalents
+    assert recomputed.events[0].variant == "per-layer recomputation (asked for)" and plain.events[0].variant == ""
     with pytest.raises(patchbay.PatchbayError) as error:
         client.attribute("tiny-gpt2", PAIR, method="atp-star", recompute_layers=True).collect()
     assert error.value.code.name == "INVALID_ARGUMENT" and "recompute_layers" in error.value.message

@@ -18,6 +18,9 @@ class Accepted:
     metric: str
     #: What ``node_count`` counts: "nodes", "edges", "groups", "circuits", "points", "samples" or "prompts".
     count_unit: str = ""
+    #: How the server runs the method where it had a choice, and why (e.g. per-layer recomputation for a long
+    #: prompt); empty for the plain pass.
+    variant: str = ""
 
 
 @dataclass(frozen=True)
@@ -111,7 +114,8 @@ def convert(event: pb.AttributeEvent):
     kind = event.WhichOneof("event")
     if kind == "accepted":
         a = event.accepted
-        return Accepted(a.request_id, a.node_count, a.planned_forward_passes, a.method, a.metric, a.count_unit)
+        return Accepted(a.request_id, a.node_count, a.planned_forward_passes, a.method, a.metric, a.count_unit,
+                        a.variant)
     if kind == "progress":
         return Progress(event.progress.stage, event.progress.done, event.progress.total)
     if kind == "block":

@@ -434,20 +434,22 @@ class EffectBlock(_message.Message):
     def __init__(self, kind: _Optional[_Union[NodeKind, str]] = ..., layer: _Optional[int] = ..., positions: _Optional[_Iterable[int]] = ..., units: _Optional[int] = ..., shape: _Optional[_Iterable[int]] = ..., values: _Optional[_Iterable[float]] = ...) -> None: ...
 
 class Accepted(_message.Message):
-    __slots__ = ("request_id", "node_count", "planned_forward_passes", "method", "metric", "count_unit")
+    __slots__ = ("request_id", "node_count", "planned_forward_passes", "method", "metric", "count_unit", "variant")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     NODE_COUNT_FIELD_NUMBER: _ClassVar[int]
     PLANNED_FORWARD_PASSES_FIELD_NUMBER: _ClassVar[int]
     METHOD_FIELD_NUMBER: _ClassVar[int]
     METRIC_FIELD_NUMBER: _ClassVar[int]
     COUNT_UNIT_FIELD_NUMBER: _ClassVar[int]
+    VARIANT_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     node_count: int
     planned_forward_passes: float
     method: str
     metric: str
     count_unit: str
-    def __init__(self, request_id: _Optional[str] = ..., node_count: _Optional[int] = ..., planned_forward_passes: _Optional[float] = ..., method: _Optional[str] = ..., metric: _Optional[str] = ..., count_unit: _Optional[str] = ...) -> None: ...
+    variant: str
+    def __init__(self, request_id: _Optional[str] = ..., node_count: _Optional[int] = ..., planned_forward_passes: _Optional[float] = ..., method: _Optional[str] = ..., metric: _Optional[str] = ..., count_unit: _Optional[str] = ..., variant: _Optional[str] = ...) -> None: ...
 
 class Progress(_message.Message):
     __slots__ = ("stage", "done", "total")

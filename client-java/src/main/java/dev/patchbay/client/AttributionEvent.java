@@ -6,14 +6,18 @@ import java.util.List;
 
 /** What an Attribute call streams, in order: accepted, progress and effects, verified nodes, a summary. */
 public sealed interface AttributionEvent {
-    /** The server took the request: {@code nodeCount} counts what {@code countUnit} names ("nodes" here). */
+    /**
+     * The server took the request: {@code nodeCount} counts what {@code countUnit} names ("nodes" here); {@code
+     * variant} says how the method runs where the server had a choice, and why (empty for the plain pass).
+     */
     record Accepted(
             String requestId,
             long nodeCount,
             double plannedForwardPasses,
             String method,
             String metric,
-            String countUnit)
+            String countUnit,
+            String variant)
             implements AttributionEvent {}
 
     /** Work done so far: stage is "scoring" or "verifying". */

@@ -302,7 +302,8 @@ public final class PatchbayClient implements AutoCloseable {
                         a.getPlannedForwardPasses(),
                         a.getMethod(),
                         a.getMetric(),
-                        a.getCountUnit());
+                        a.getCountUnit(),
+                        a.getVariant());
             }
             case PROGRESS ->
                 new AttributionEvent.Progress(

@@ -137,7 +137,7 @@ class PatchbayClientTest {
             s.forEach(events::add);
         }
         assertEquals(4, events.size());
-        assertEquals(new AttributionEvent.Accepted("r1", 4, 0, "atp", "logit_diff", ""), events.get(0));
+        assertEquals(new AttributionEvent.Accepted("r1", 4, 0, "atp", "logit_diff", "", ""), events.get(0));
         AttributionEvent.Effects effects = (AttributionEvent.Effects) events.get(1);
         assertEquals(
                 List.of("L1H0", "L1H1", "L1H2", "L1H3"),

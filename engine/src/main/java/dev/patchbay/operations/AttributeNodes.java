@@ -13,6 +13,7 @@ import dev.patchbay.nodes.NodeSet;
 import dev.patchbay.nodes.PromptPair;
 import dev.patchbay.passes.PassRunner;
 import java.util.List;
+import java.util.Locale;
 
 /**
  * Scores every node of a set by an attribution method, then (if asked) verifies the top nodes by activation
@@ -75,6 +76,7 @@ public final class AttributeNodes {
      * @param plannedForwardPasses the method's planned cost plus its verification and diagnostic
      * @param diagnostic the diagnostic's settings, null when it is off
      * @param patchRows patched runs per batch, sized to the memory budget (verification uses it too)
+     * @param variant how the method runs where the plan chose (see {@link Accepted#variant()}); empty for plain
      */
     public record Plan(
             Request request,
@@ -83,14 +85,15 @@ public final class AttributeNodes {
             long nodeCount,
             double plannedForwardPasses,
             FalseNegativeDiagnostic.Settings diagnostic,
-            int patchRows) {
+            int patchRows,
+            String variant) {
         /** The method's short name. */
         public String methodId() {
             return method.id();
         }
 
         public Accepted accepted() {
-            return new Accepted(nodeCount, "nodes", plannedForwardPasses, methodId());
+            return new Accepted(nodeCount, "nodes", plannedForwardPasses, methodId(), variant);
         }
     }
 
@@ -166,7 +169,15 @@ public final class AttributeNodes {
             // The plan includes the diagnostic's patched runs, one per sample and pair.
             planned += (double) diagnostic.samples() * pairs.size();
         }
-        return new Plan(request, method, (int) verify, count, planned, diagnostic, patchRows);
+        return new Plan(
+                request,
+                method,
+                (int) verify,
+                count,
+                planned,
+                diagnostic,
+                patchRows,
+                recompute ? recomputation(request, on, qkFix) : "");
     }
 
     /**
@@ -187,6 +198,24 @@ public final class AttributeNodes {
                                         .gradientRowsFitting(
                                                 request.pairs().get(0).length(), qkFix)
                                 < 1);
+    }
+
+    /** What Accepted says of per-layer recomputation: asked for, or why the plan chose it. */
+    private static String recomputation(Request request, Serving on, boolean qkFix) {
+        if (request.recomputeLayers()) {
+            return "per-layer recomputation (asked for)";
+        }
+        int length = request.pairs().get(0).length();
+        return String.format(
+                Locale.ROOT,
+                "per-layer recomputation: one pair of the plain pass needs about %.2f GB, over the memory budget of"
+                        + " %.2f GB; recomputed, about %.2f GB",
+                on.budget().gradientRowBytes(length, qkFix) / 1e9,
+                on.budget().bytes() / 1e9,
+                on.budget()
+                                .layerwiseGradientRowBytes(
+                                        length, qkFix, request.nodes().perPosition())
+                        / 1e9);
     }
 
     /**

@@ -66,9 +66,16 @@ class RecomputeLayersPlanTest {
 
         AttributeNodes.Plan fits = plan("atp-qk", length, plain * 2, false);
         assertFalse(((AtP) fits.method()).recomputesLayers(), "the plain pass where it fits");
+        assertEquals("", fits.accepted().variant());
         AttributeNodes.Plan recomputed = plan("atp-qk", length, between, false);
         assertTrue(((AtP) recomputed.method()).recomputesLayers());
         assertEquals("atp-qk", recomputed.methodId());
+        assertTrue(
+                recomputed
+                        .accepted()
+                        .variant()
+                        .startsWith("per-layer recomputation: one pair of the plain pass needs about"),
+                recomputed.accepted().variant());
 
         InvalidRequest star = assertThrows(InvalidRequest.class, () -> plan("atp-star", length, between, false));
         assertTrue(star.getMessage().startsWith("pairs: one prompt of 512 tokens needs about"), star.getMessage());

@@ -15,7 +15,8 @@ final class Events {
                 .setNodeCount(a.count())
                 .setCountUnit(a.unit())
                 .setPlannedForwardPasses(a.plannedForwardPasses())
-                .setMethod(a.method());
+                .setMethod(a.method())
+                .setVariant(a.variant());
         if (metric != null) {
             out.setMetric(metric);
         }
