@@ -124,7 +124,7 @@ def test_recomputing_layers_gives_the_same_estimates(client):
     assert recomputed.summary.compute_forward_equivalents > plain.summary.compute_forward_equivalents
     assert recomputed.events[0].variant == "per-layer recomputation (asked for)" and plain.events[0].variant == ""
     with pytest.raises(patchbay.PatchbayError) as error:
-        client.attribute("tiny-gpt2", PAIR, method="atp-star", recompute_layers=True).collect()
+        client.attribute("tiny-gpt2", PAIR, method="ap", recompute_layers=True).collect()
     assert error.value.code.name == "INVALID_ARGUMENT" and "recompute_layers" in error.value.message
 
 

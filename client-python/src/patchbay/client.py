@@ -340,8 +340,8 @@ class Client:
         nodes: "heads", "attention", "neurons", "all" or a dict (kinds, layers, per_position,
         positions). progress: show a tqdm bar (with the ``progress`` extra installed). allow_unknown_tokens: a
         word the model's vocabulary lacks is refused unless this is set (then it reads as the unknown token).
-        recompute_layers: "atp" and "atp-qk" recompute each layer in the backward, holding one layer's graph (the
-        server does so by itself for prompts whose plain pass would not fit its memory budget).
+        recompute_layers: "atp", "atp-qk" and "atp-star" recompute each layer in the backward, holding one layer's
+        graph (the server does so by itself for prompts whose plain pass would not fit its memory budget).
         """
         request = _attribute(model, pairs, method=method, nodes=nodes, metric=metric, verify_top_k=verify_top_k,
                              verify_budget=verify_budget, baseline=baseline, diagnostic=diagnostic,

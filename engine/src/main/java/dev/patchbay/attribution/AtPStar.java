@@ -16,13 +16,28 @@ import java.util.List;
  */
 public final class AtPStar implements AttributionMethod {
     private final int maxRows;
+    private final boolean recomputeLayers;
 
     /** @param maxRows prompt pairs per batch */
     public AtPStar(int maxRows) {
+        this(maxRows, false);
+    }
+
+    /**
+     * @param recomputeLayers run each batch with per-layer recomputation ({@link
+     *     dev.patchbay.passes.LayerwiseGradientWork}): the same scores in the memory of one layer's graph
+     */
+    public AtPStar(int maxRows, boolean recomputeLayers) {
         if (maxRows < 1) {
             throw new IllegalArgumentException("maxRows must be positive");
         }
         this.maxRows = maxRows;
+        this.recomputeLayers = recomputeLayers;
+    }
+
+    /** Whether its batches recompute each layer in the backward instead of keeping every layer's graph. */
+    public boolean recomputesLayers() {
+        return recomputeLayers;
     }
 
     @Override
@@ -33,7 +48,8 @@ public final class AtPStar implements AttributionMethod {
     @Override
     public AttributionResult run(
             PassRunner runner, List<PromptPair> pairs, NodeSet nodes, AttributionListener listener) {
-        return GradientAttribution.run(id(), runner, pairs, nodes, GradientVariant.ATP_STAR, maxRows, false, listener);
+        return GradientAttribution.run(
+                id(), runner, pairs, nodes, GradientVariant.ATP_STAR, maxRows, recomputeLayers, listener);
     }
 
     @Override

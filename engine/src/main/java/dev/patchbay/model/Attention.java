@@ -3,16 +3,28 @@ package dev.patchbay.model;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.Shape;
+import ai.djl.pytorch.jni.JniUtils;
 import java.util.List;
 
 /**
  * Causal multi-head attention from per-head q, k, v, with the hook sites every architecture shares:
  * {@code hook_attn_scores} (soft-capped where the model caps, masked, pre-softmax), {@code hook_pattern} and {@code hook_z}. Eager on purpose:
  * the QK fix needs the probabilities and their gradients, which fused kernels hide.
+ *
+ * <p>Where no hook needs a layer's maps whole and no gradient is recorded, the maps are made a chunk of query rows at
+ * a time: each row is its own softmax, so the output is the same (to the round-off of matrix products over fewer
+ * rows), and a forward holds one chunk's heads x rows x keys maps instead of heads x T x T (at 4,096 tokens of the
+ * Llama 3.2 1B shape, 2.1 GB a map in float32). Under a gradient the graph keeps every chunk's pattern anyway.
  */
 public final class Attention {
+    /** The score-sized temporaries of one chunk of query rows: the scores, their masked sum and the softmax. */
+    public static final long CHUNK_BYTES = 64L << 20;
+
+    private static final int CHUNK_MAPS = 4;
+
     private Attention() {}
 
     /** Layer {@code layer}'s attention as the model configures it: its scale, soft-cap and window. */
@@ -48,6 +60,10 @@ public final class Attention {
             k = full[0];
             v = full[1];
         }
+        int rows = chunkRows(ctx, layer, q, k);
+        if (rows < q.getShape().get(1)) {
+            return ctx.apply(HookSites.attn(layer, "z"), inQueryChunks(ctx, q, k, v, scale, softcap, window, rows));
+        }
         NDArray scores = scores(ctx, q, k, scale, softcap, window);
         scores = ctx.apply(HookSites.attn(layer, "attn_scores"), scores);
         NDArray pattern = ctx.apply(HookSites.attn(layer, "pattern"), softmax(scores));
@@ -74,12 +90,63 @@ public final class Attention {
         return NDArrays.concat(outputs, 0);
     }
 
+    /**
+     * Query rows per chunk for this layer: all of them where a hook needs the maps whole or a gradient is recorded,
+     * else the forward's own chunk, or as many as keep one chunk's maps within {@link #CHUNK_BYTES}.
+     */
+    private static int chunkRows(HookContext ctx, int layer, NDArray q, NDArray k) {
+        int queries = (int) q.getShape().get(1);
+        if (ctx.hooks().touchesAttentionMaps(layer) || JniUtils.isGradMode()) {
+            return queries;
+        }
+        if (ctx.hooks().attentionChunkRows() > 0) {
+            return ctx.hooks().attentionChunkRows();
+        }
+        long perRow = CHUNK_MAPS
+                * q.getShape().get(0)
+                * q.getShape().get(2)
+                * k.getShape().get(1)
+                * Math.max(Float.BYTES, q.getDataType().getNumOfBytes());
+        return (int) Math.max(1, Math.min(queries, CHUNK_BYTES / perRow));
+    }
+
+    /**
+     * z [B, T, H, d] computed {@code rows} query rows at a time, each chunk's maps freed before the next; the queries
+     * are the last T of the T_keys keys (a generation step's follow its cache).
+     */
+    private static NDArray inQueryChunks(
+            HookContext ctx, NDArray q, NDArray k, NDArray v, double scale, double softcap, int window, int rows) {
+        long queries = q.getShape().get(1);
+        long keys = k.getShape().get(1);
+        NDManager layer = ctx.scope();
+        NDList outputs = new NDList();
+        for (long from = 0; from < queries; from += rows) {
+            long to = Math.min(queries, from + rows);
+            try (NDManager chunk = layer.newSubManager()) {
+                NDArray ownQ = Scoped.view(chunk, q).get(new NDIndex(":, {}:{}", from, to));
+                NDArray mask = chunk.create(
+                                HookContext.maskValues(to - from, keys, keys - queries + from, window),
+                                new Shape(to - from, keys))
+                        .toType(q.getDataType(), false);
+                NDArray z = weighted(softmax(rawScores(ownQ, k, scale, softcap).add(mask)), v, ownQ);
+                z.attach(layer);
+                outputs.add(z);
+            }
+        }
+        return NDArrays.concat(outputs, 1);
+    }
+
     /** Scaled, soft-capped and masked scores [B, H, T, T_keys] of q [B, T, H, d] against k [B, T_keys, H_kv, d]. */
     private static NDArray scores(HookContext ctx, NDArray q, NDArray k, double scale, double softcap, int window) {
+        return rawScores(q, k, scale, softcap)
+                .add(ctx.causalMask(q.getShape().get(1), k.getShape().get(1), q.getDataType(), window));
+    }
+
+    /** Scaled and soft-capped scores [B, H, T, T_keys], before the mask; owned by q's manager. */
+    private static NDArray rawScores(NDArray q, NDArray k, double scale, double softcap) {
         int groups = (int) (q.getShape().get(2) / k.getShape().get(2));
         NDArray keys = expandKvHeads(k, groups).transpose(0, 2, 3, 1); // [B, H, d, T_keys]
-        return Functional.softcap(Scalars.times(q.transpose(0, 2, 1, 3).matMul(keys), scale), softcap)
-                .add(ctx.causalMask(q.getShape().get(1), k.getShape().get(1), q.getDataType(), window));
+        return Functional.softcap(Scalars.times(q.transpose(0, 2, 1, 3).matMul(keys), scale), softcap);
     }
 
     /** In half precision the softmax is taken in float32, as transformers upcasts it. */

@@ -83,6 +83,16 @@ public final class GradientSession implements AutoCloseable {
         }
     }
 
+    /**
+     * Runs {@code read} with gradient mode off: what it makes from the session's arrays records no graph, so kept past
+     * the session it holds none of it.
+     */
+    public void outsideTheGraph(Runnable read) {
+        try (GradMode off = GradMode.disable()) {
+            read.run();
+        }
+    }
+
     /** Resets the accumulated gradient of these sites to zero. */
     public void zeroGradients(Collection<String> sites) {
         for (String site : sites) {

@@ -195,18 +195,27 @@ public final class HookContext {
      * step's new tokens after the cached ones).
      */
     public NDArray causalMask(long queries, long keys, DataType type, int window) {
-        return memo("causal-mask " + window + " " + queries + "x" + keys, pass -> {
-            long offset = keys - queries;
-            float[] mask = new float[(int) (queries * keys)];
-            for (int q = 0; q < queries; q++) {
-                long at = q + offset;
-                for (int k = 0; k < keys; k++) {
-                    boolean visible = k <= at && (window == 0 || k > at - window);
-                    mask[(int) (q * keys + k)] = visible ? 0 : Float.NEGATIVE_INFINITY;
-                }
+        return memo(
+                "causal-mask " + window + " " + queries + "x" + keys,
+                pass -> pass.create(maskValues(queries, keys, keys - queries, window), new Shape(queries, keys))
+                        .toType(type, false));
+    }
+
+    /**
+     * A causal mask's values [queries, keys], 0 where a query sees a key and -inf elsewhere, for queries at positions
+     * {@code first}, {@code first + 1}, ... among the keys; with a sliding window a query sees {@code window} keys,
+     * itself included.
+     */
+    static float[] maskValues(long queries, long keys, long first, int window) {
+        float[] mask = new float[(int) (queries * keys)];
+        for (int q = 0; q < queries; q++) {
+            long at = q + first;
+            for (int k = 0; k < keys; k++) {
+                boolean visible = k <= at && (window == 0 || k > at - window);
+                mask[(int) (q * keys + k)] = visible ? 0 : Float.NEGATIVE_INFINITY;
             }
-            return pass.create(mask, new Shape(queries, keys)).toType(type, false);
-        });
+        }
+        return mask;
     }
 
     /**

@@ -26,8 +26,10 @@ public final class Hooks {
     private final String stopAfter;
     private final EdgeAblation ablation;
     private final Map<String, List<Intervention>> interventions;
+    private final int attentionChunkRows;
 
     private Hooks(Builder b) {
+        this.attentionChunkRows = b.attentionChunkRows;
         this.cached = Set.copyOf(b.cached);
         this.cacheAll = b.cacheAll;
         Map<String, List<Patch>> copy = new HashMap<>();
@@ -98,6 +100,24 @@ public final class Hooks {
         return caches(site) || patches.containsKey(site) || gradients.contains(site) || interventions.containsKey(site);
     }
 
+    /**
+     * Whether a hook reads, changes or stops at layer {@code layer}'s attention scores or pattern, which must then be
+     * made whole rather than a chunk of query rows at a time.
+     */
+    boolean touchesAttentionMaps(int layer) {
+        if (cacheAll) {
+            return true;
+        }
+        String scores = HookSites.attn(layer, "attn_scores");
+        String pattern = HookSites.attn(layer, "pattern");
+        return names(scores) || names(pattern) || scores.equals(stopAfter) || pattern.equals(stopAfter);
+    }
+
+    /** Query rows per chunk of attention this forward asks for; 0 to size them by the working set. */
+    int attentionChunkRows() {
+        return attentionChunkRows;
+    }
+
     /** Whether any hook reads or changes attention scores or patterns (or every site is cached). */
     boolean touchesAttentionMaps() {
         return cacheAll || namedSites().stream().anyMatch(s -> HookSites.layoutOf(s) == SiteLayout.ATTENTION_MAP);
@@ -125,6 +145,7 @@ public final class Hooks {
         private String stopAfter;
         private EdgeAblation ablation;
         private final Map<String, List<Intervention>> interventions = new HashMap<>();
+        private int attentionChunkRows;
 
         public Builder cache(String... sites) {
             cached.addAll(List.of(sites));
@@ -182,6 +203,19 @@ public final class Hooks {
          */
         public Builder stopAfter(String site) {
             stopAfter = site;
+            return this;
+        }
+
+        /**
+         * Computes attention {@code rows} query rows at a time where no hook needs a layer's maps whole and no
+         * gradient is recorded (the outputs are the same to round-off; tests force small chunks with it). By default
+         * chunks are sized so that one holds about {@link Attention#CHUNK_BYTES}.
+         */
+        public Builder attentionChunkRows(int rows) {
+            if (rows < 0) {
+                throw new IllegalArgumentException("attention chunk rows must be positive, or 0 for the default");
+            }
+            attentionChunkRows = rows;
             return this;
         }
 

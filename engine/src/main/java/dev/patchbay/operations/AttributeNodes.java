@@ -11,6 +11,7 @@ import dev.patchbay.nodes.EffectBlock;
 import dev.patchbay.nodes.Node;
 import dev.patchbay.nodes.NodeSet;
 import dev.patchbay.nodes.PromptPair;
+import dev.patchbay.passes.Budget;
 import dev.patchbay.passes.PassRunner;
 import java.util.List;
 import java.util.Locale;
@@ -32,8 +33,8 @@ public final class AttributeNodes {
      * @param method a method's short name ({@link Methods#IDS}); null takes {@link #DEFAULT_METHOD}
      * @param verifyTopK nodes to verify by activation patching, largest |estimate| first; 0 for none
      * @param verifyBudget the most forward passes verification may take over all pairs; 0 for no cap
-     * @param recomputeLayers run AtP or AtP with the QK fix with per-layer recomputation even where the plain pass
-     *     fits (the plan chooses it by itself where the plain pass does not)
+     * @param recomputeLayers run the AtP family (AtP, AtP with the QK fix, AtP*) with per-layer recomputation even
+     *     where the plain pass fits (the plan chooses it by itself where the plain pass does not)
      */
     public record Request(
             List<PromptPair> pairs,
@@ -139,12 +140,13 @@ public final class AttributeNodes {
         }
         int patchRows = Checks.patchRows(on, pairs);
         boolean qkFix = (id.equals("atp-qk") || id.equals("atp-star")) && nodes.hasQueriesOrKeys();
-        boolean recompute = recomputesLayers(request, on, qkFix);
+        boolean gradDrop = id.equals("atp-star");
+        boolean recompute = recomputesLayers(request, on, qkFix, gradDrop);
         int gradientRows;
         if (recompute) {
-            gradientRows = Checks.layerwiseGradientRows(on, pairs, id, qkFix, nodes.perPosition());
+            gradientRows = Checks.layerwiseGradientRows(on, pairs, id, qkFix, gradDrop, nodes.perPosition());
         } else if (id.startsWith("atp")) {
-            gradientRows = Checks.gradientRows(on, pairs, id, qkFix);
+            gradientRows = Checks.gradientRows(on, pairs, id, qkFix, gradDrop);
         } else {
             gradientRows = on.limits().batchRows();
         }
@@ -177,31 +179,36 @@ public final class AttributeNodes {
                 planned,
                 diagnostic,
                 patchRows,
-                recompute ? recomputation(request, on, qkFix) : "");
+                recompute ? recomputation(request, on, qkFix, gradDrop) : "");
     }
 
     /**
-     * Whether AtP or AtP with the QK fix runs with per-layer recomputation: where the request asks, or where one pair
-     * of the plain pass would not fit the memory budget. GradDrop (AtP*) has none: asking for it is refused, and where
-     * its plain pass does not fit, its refusal stands.
+     * Whether the AtP family runs with per-layer recomputation: where the request asks, or where one pair of the plain
+     * pass would not fit the memory budget and a recomputed one holds less (a shallow model's short prompt may hold
+     * more recomputed: one layer's graph and a forward's working set). Where neither fits, the refusal is the smaller
+     * pass's, so it names the smallest budget that would run the request.
      */
-    private static boolean recomputesLayers(Request request, Serving on, boolean qkFix) {
+    private static boolean recomputesLayers(Request request, Serving on, boolean qkFix, boolean gradDrop) {
         String id = request.methodId();
-        boolean offered = id.equals("atp") || id.equals("atp-qk");
+        boolean offered = id.startsWith("atp");
         if (request.recomputeLayers() && !offered) {
             throw InvalidRequest.invalid(
-                    "recompute_layers: only atp and atp-qk run with per-layer recomputation, not " + id);
+                    "recompute_layers: only atp, atp-qk and atp-star run with per-layer recomputation, not " + id);
         }
-        return request.recomputeLayers()
-                || (offered
-                        && on.budget()
-                                        .gradientRowsFitting(
-                                                request.pairs().get(0).length(), qkFix)
-                                < 1);
+        if (request.recomputeLayers()) {
+            return true;
+        }
+        int length = request.pairs().get(0).length();
+        Budget budget = on.budget();
+        return offered
+                && budget.gradientRowsFitting(length, qkFix, gradDrop) < 1
+                && budget.layerwiseGradientRowBytes(
+                                length, qkFix, gradDrop, request.nodes().perPosition())
+                        < budget.gradientRowBytes(length, qkFix, gradDrop);
     }
 
     /** What Accepted says of per-layer recomputation: asked for, or why the plan chose it. */
-    private static String recomputation(Request request, Serving on, boolean qkFix) {
+    private static String recomputation(Request request, Serving on, boolean qkFix, boolean gradDrop) {
         if (request.recomputeLayers()) {
             return "per-layer recomputation (asked for)";
         }
@@ -210,11 +217,11 @@ public final class AttributeNodes {
                 Locale.ROOT,
                 "per-layer recomputation: one pair of the plain pass needs about %.2f GB, over the memory budget of"
                         + " %.2f GB; recomputed, about %.2f GB",
-                on.budget().gradientRowBytes(length, qkFix) / 1e9,
+                on.budget().gradientRowBytes(length, qkFix, gradDrop) / 1e9,
                 on.budget().bytes() / 1e9,
                 on.budget()
                                 .layerwiseGradientRowBytes(
-                                        length, qkFix, request.nodes().perPosition())
+                                        length, qkFix, gradDrop, request.nodes().perPosition())
                         / 1e9);
     }
 

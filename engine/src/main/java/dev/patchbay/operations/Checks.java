@@ -52,32 +52,29 @@ final class Checks {
     }
 
     /** Pairs of an AtP-family pass within the batch limit and the memory budget; refuses when none fits. */
-    static int gradientRows(Serving on, List<PromptPair> pairs, String method, boolean qkFix) {
+    static int gradientRows(Serving on, List<PromptPair> pairs, String method, boolean qkFix, boolean gradDrop) {
         int length = pairs.get(0).length();
-        int fit = on.budget().gradientRowsFitting(length, qkFix);
+        int fit = on.budget().gradientRowsFitting(length, qkFix, gradDrop);
         if (fit < 1) {
             throw overBudget(
                     on,
                     length,
-                    on.budget().gradientRowBytes(length, qkFix),
+                    on.budget().gradientRowBytes(length, qkFix, gradDrop),
                     method + "'s forward and backward" + (qkFix ? " with the QK fix" : ""));
         }
         return Math.min(on.limits().batchRows(), fit);
     }
 
-    /**
-     * Pairs of AtP or AtP with the QK fix run with per-layer recomputation, within the batch limit and the memory
-     * budget; refuses when none fits.
-     */
+    /** Pairs of an AtP-family pass run with per-layer recomputation, within the batch limit and the memory budget. */
     static int layerwiseGradientRows(
-            Serving on, List<PromptPair> pairs, String method, boolean qkFix, boolean perPosition) {
+            Serving on, List<PromptPair> pairs, String method, boolean qkFix, boolean gradDrop, boolean perPosition) {
         int length = pairs.get(0).length();
-        int fit = on.budget().layerwiseGradientRowsFitting(length, qkFix, perPosition);
+        int fit = on.budget().layerwiseGradientRowsFitting(length, qkFix, gradDrop, perPosition);
         if (fit < 1) {
             throw overBudget(
                     on,
                     length,
-                    on.budget().layerwiseGradientRowBytes(length, qkFix, perPosition),
+                    on.budget().layerwiseGradientRowBytes(length, qkFix, gradDrop, perPosition),
                     method + " with per-layer recomputation" + (qkFix ? " and the QK fix" : ""));
         }
         return Math.min(on.limits().batchRows(), fit);
@@ -100,11 +97,13 @@ final class Checks {
         return InvalidRequest.tooLarge(String.format(
                 Locale.ROOT,
                 "pairs: one prompt of %d tokens needs about %.2f GB for %s, over the server's memory budget of"
-                        + " %.2f GB per batch (--memory-budget); use shorter prompts",
+                        + " %.2f GB per batch; a --memory-budget of at least %.2f GB would run it, or use shorter"
+                        + " prompts",
                 length,
                 rowBytes / 1e9,
                 pass,
-                on.budget().bytes() / 1e9));
+                on.budget().bytes() / 1e9,
+                Math.ceil(rowBytes / 1e7) / 100));
     }
 
     /** EAP-IG's steps: 0 takes the default, at most {@link EdgeRanking#MAX_IG_STEPS}. */

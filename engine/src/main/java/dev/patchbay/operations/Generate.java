@@ -1,7 +1,9 @@
 package dev.patchbay.operations;
 
 import dev.patchbay.generation.Generation;
+import dev.patchbay.model.HookSites;
 import dev.patchbay.model.ModelConfig;
+import dev.patchbay.model.SiteLayout;
 import dev.patchbay.passes.PassRunner;
 import java.util.Arrays;
 import java.util.List;
@@ -113,7 +115,10 @@ public final class Generate {
                     + " new ones exceed " + limit + " tokens (the server's or the model's limit)");
         }
         int prompts = request.prompts().size();
-        long bytes = on.budget().generationBytes(prompts, (int) (longest + newTokens));
+        boolean onAttentionMaps = request.steers().stream()
+                        .anyMatch(s -> HookSites.layoutOf(s.change().site()) == SiteLayout.ATTENTION_MAP)
+                || request.patches().stream().anyMatch(p -> HookSites.layoutOf(p.site()) == SiteLayout.ATTENTION_MAP);
+        long bytes = on.budget().generationBytes(prompts, (int) (longest + newTokens), onAttentionMaps);
         if (bytes > on.budget().bytes()) {
             throw InvalidRequest.tooLarge(String.format(
                     Locale.ROOT,

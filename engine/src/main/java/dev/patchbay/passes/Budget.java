@@ -22,19 +22,25 @@ public record Budget(ModelConfig config, int elementBytes, long bytes) {
         return (int) Math.min(Integer.MAX_VALUE, bytes / Math.max(1, rowBytes));
     }
 
-    /** One forward row (a clean, noise or patched run) of {@code length} tokens. */
+    /**
+     * One forward row (a clean, noise or patched run) of {@code length} tokens, its attention made in chunks (no hook
+     * on an attention map).
+     */
     public long forwardRowBytes(int length) {
-        return PassMemory.forwardRowBytes(config, length, elementBytes);
+        return PassMemory.forwardRowBytes(config, length, elementBytes, false);
     }
 
-    /** One AtP-family pair of {@code length} tokens, with the QK fix's tables where {@code qkFix}. */
-    public long gradientRowBytes(int length, boolean qkFix) {
-        return PassMemory.gradientRowBytes(config, length, elementBytes, qkFix);
+    /**
+     * One AtP-family pair of {@code length} tokens, with the QK fix where {@code qkFix}, and GradDrop's variants (and
+     * the QK fix's tables kept for them) where {@code gradDrop}.
+     */
+    public long gradientRowBytes(int length, boolean qkFix, boolean gradDrop) {
+        return PassMemory.gradientRowBytes(config, length, elementBytes, qkFix, gradDrop);
     }
 
     /** One AtP-family pair with per-layer recomputation ({@link LayerwiseGradientWork}). */
-    public long layerwiseGradientRowBytes(int length, boolean qkFix, boolean perPosition) {
-        return PassMemory.layerwiseGradientRowBytes(config, length, elementBytes, qkFix, perPosition);
+    public long layerwiseGradientRowBytes(int length, boolean qkFix, boolean gradDrop, boolean perPosition) {
+        return PassMemory.layerwiseGradientRowBytes(config, length, elementBytes, qkFix, gradDrop, perPosition);
     }
 
     /** One pair of an edge estimate of {@code length} tokens. */
@@ -44,22 +50,23 @@ public record Budget(ModelConfig config, int elementBytes, long bytes) {
 
     /**
      * A generation of {@code rows} sequences reaching {@code length} tokens: its KV cache and its first step, which
-     * runs the prompts whole.
+     * runs the prompts whole; with {@code wholeMaps} (a steer on an attention map) that step's maps are made whole.
      */
-    public long generationBytes(int rows, int length) {
-        return PassMemory.kvCacheBytes(config, rows, length, elementBytes) + rows * forwardRowBytes(length);
+    public long generationBytes(int rows, int length, boolean wholeMaps) {
+        return PassMemory.kvCacheBytes(config, rows, length, elementBytes)
+                + rows * PassMemory.forwardRowBytes(config, length, elementBytes, wholeMaps);
     }
 
     public int forwardRowsFitting(int length) {
         return rowsFitting(forwardRowBytes(length));
     }
 
-    public int gradientRowsFitting(int length, boolean qkFix) {
-        return rowsFitting(gradientRowBytes(length, qkFix));
+    public int gradientRowsFitting(int length, boolean qkFix, boolean gradDrop) {
+        return rowsFitting(gradientRowBytes(length, qkFix, gradDrop));
     }
 
-    public int layerwiseGradientRowsFitting(int length, boolean qkFix, boolean perPosition) {
-        return rowsFitting(layerwiseGradientRowBytes(length, qkFix, perPosition));
+    public int layerwiseGradientRowsFitting(int length, boolean qkFix, boolean gradDrop, boolean perPosition) {
+        return rowsFitting(layerwiseGradientRowBytes(length, qkFix, gradDrop, perPosition));
     }
 
     public int edgeRowsFitting(int length, EdgeEstimate estimate, int steps) {

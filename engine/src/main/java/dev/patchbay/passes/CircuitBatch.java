@@ -47,7 +47,7 @@ public record CircuitBatch(List<CircuitBatch.Row> rows, int readers, int writers
     public long bytes(ModelConfig config, int elementBytes, int paddedLength) {
         // A forward row, and each row's ablated writer values and their changes (two [writers, T, d] each).
         return rows.size()
-                * (PassMemory.forwardRowBytes(config, paddedLength, elementBytes)
+                * (PassMemory.forwardRowBytes(config, paddedLength, elementBytes, false)
                         + 2L * elementBytes * writers * paddedLength * config.dModel());
     }
 

@@ -421,15 +421,19 @@ public final class EdgeEstimator {
             int layer,
             int n,
             List<NDArray> gradients) {
+        NDArray rows = repeated(temp, scores, n);
+        // Read once per variant: the tables are kept where there are several.
         QkFix fix = new QkFix(
-                repeated(temp, scores, n),
+                rows,
                 repeated(temp, cleanQ, n),
                 patchedQ,
                 repeated(temp, cleanK, n),
                 patchedK,
                 config.attnScale(layer),
                 config.attnSoftcap(),
-                false);
+                false,
+                gradients.size() > 1,
+                QkFix.rowsPerChunk(rows.getShape()));
         NDList variants = new NDList();
         for (NDArray g : gradients) {
             NDArray est = fix.keys(repeated(temp, g, n)); // [n * B, T, H_kv]

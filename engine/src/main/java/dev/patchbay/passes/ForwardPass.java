@@ -7,6 +7,7 @@ import dev.patchbay.model.HookSites;
 import dev.patchbay.model.HookedTransformer;
 import dev.patchbay.model.Hooks;
 import dev.patchbay.model.ModelConfig;
+import dev.patchbay.model.SiteLayout;
 import dev.patchbay.model.TokenBatch;
 import java.util.LinkedHashSet;
 import java.util.Map;
@@ -35,7 +36,8 @@ public record ForwardPass(NDManager scope, int[] tokens, Set<String> sites, bool
 
     @Override
     public long bytes(ModelConfig config, int elementBytes, int paddedLength) {
-        return PassMemory.forwardRowBytes(config, paddedLength, elementBytes);
+        boolean maps = sites.stream().anyMatch(s -> HookSites.layoutOf(s) == SiteLayout.ATTENTION_MAP);
+        return PassMemory.forwardRowBytes(config, paddedLength, elementBytes, maps);
     }
 
     @Override

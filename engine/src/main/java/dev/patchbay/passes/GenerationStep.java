@@ -78,7 +78,8 @@ public record GenerationStep(List<KvCache> caches, List<GenerationStep.Row> rows
 
     @Override
     public long bytes(ModelConfig config, int elementBytes, int paddedLength) {
-        return rows.size() * PassMemory.forwardRowBytes(config, paddedLength, elementBytes);
+        boolean maps = rows.stream().anyMatch(Row::hooksAttentionMaps);
+        return rows.size() * PassMemory.forwardRowBytes(config, paddedLength, elementBytes, maps);
     }
 
     /** Each row's next-token logits [V], in float64; no caches recomputes every row's whole sequence. */

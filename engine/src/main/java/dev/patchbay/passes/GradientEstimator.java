@@ -103,7 +103,7 @@ public final class GradientEstimator {
      * than once per variant. A node in layer n is read in full by the n variants above it; residual-stream nodes
      * (resid_pre(n)) lie below the stop at their own layer, so they get all L terms.
      */
-    private record NodeScores(GradientPass pass, Map<BlockKey, NDArray> sums) implements GradDrop.Scored<BlockKey> {
+    record NodeScores(GradientPass pass, Map<BlockKey, NDArray> sums) implements GradDrop.Scored<BlockKey> {
         @Override
         public List<BlockKey> groups() {
             return pass.groups();

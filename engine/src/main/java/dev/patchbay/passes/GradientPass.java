@@ -166,17 +166,21 @@ final class GradientPass implements GradDrop.Backward, AutoCloseable {
                 deltas.computeIfAbsent(
                         site, s -> noise.activation(s).sub(clean.activations().get(s)));
                 if (qkFix && (g.kind() == NodeKind.QUERY || g.kind() == NodeKind.KEY)) {
-                    qk.computeIfAbsent(
-                            g.layer(),
-                            l -> new QkFix(
-                                    clean.activations().get(HookSites.attn(l, "attn_scores")),
-                                    clean.activations().get(rotated(l, "q")),
-                                    noise.activation(rotated(l, "q")),
-                                    clean.activations().get(rotated(l, "k")),
-                                    noise.activation(rotated(l, "k")),
-                                    config.attnScale(l),
-                                    config.attnSoftcap(),
-                                    !nodes.perPosition()));
+                    qk.computeIfAbsent(g.layer(), l -> {
+                        NDArray scores = clean.activations().get(HookSites.attn(l, "attn_scores"));
+                        // GradDrop reads a layer once per variant: its tables are kept; a single read makes them.
+                        return new QkFix(
+                                scores,
+                                clean.activations().get(rotated(l, "q")),
+                                noise.activation(rotated(l, "q")),
+                                clean.activations().get(rotated(l, "k")),
+                                noise.activation(rotated(l, "k")),
+                                config.attnScale(l),
+                                config.attnSoftcap(),
+                                !nodes.perPosition(),
+                                residualGradients,
+                                QkFix.rowsPerChunk(scores.getShape()));
+                    });
                 }
             }
         } catch (RuntimeException e) {

@@ -70,7 +70,8 @@ public record GradientWork(List<PromptPair> pairs, NodeSet nodes, GradientVarian
 
     @Override
     public long bytes(ModelConfig config, int elementBytes, int paddedLength) {
-        return pairs.size() * PassMemory.gradientRowBytes(config, paddedLength, elementBytes, needsQkFix());
+        return pairs.size()
+                * PassMemory.gradientRowBytes(config, paddedLength, elementBytes, needsQkFix(), variant.gradDrop());
     }
 
     @Override

@@ -10,31 +10,42 @@ import dev.patchbay.model.HookedTransformer;
 import dev.patchbay.model.Hooks;
 import dev.patchbay.model.ModelConfig;
 import dev.patchbay.model.Precision;
+import dev.patchbay.model.Scalars;
 import dev.patchbay.nodes.BlockKey;
 import dev.patchbay.nodes.Cost;
+import dev.patchbay.nodes.NodeKind;
 import dev.patchbay.nodes.NodeSet;
 import dev.patchbay.nodes.PromptPair;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.EnumSet;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.SortedMap;
+import java.util.TreeMap;
 import java.util.stream.IntStream;
 
 /**
- * AtP, or AtP with the QK fix, with per-layer recomputation, as a pass: what a pair holds grows with one layer's
- * graph rather than every layer's. The clean and noise forwards run without a graph and keep only each layer's input
- * residual stream; the backward then goes down the layers: each layer is run again from its kept clean input with its
- * graph (and from its kept noise input without one, for its node sites), the gradient at its output pushed back
- * through it, its nodes' estimates made from that gradient at once, the gradient at its input handed to the layer
- * below, and the layer freed. The estimates are the plain pass's ({@link GradientWork}) to round-off: the same
- * products of the same values (LayerwiseGradientTest). Each layer's forward runs twice more: on the GPT-2-small shape
- * at 1,024 tokens AtP took 1.9 times the plain pass's time for 0.42 times its peak memory (bench --section memory).
+ * The AtP family (AtP, AtP with the QK fix, AtP*) with per-layer recomputation, as a pass: what a pair holds grows
+ * with one layer's graph rather than every layer's. The clean and noise forwards run without a graph and keep only
+ * each layer's input residual stream; the backward then goes down the layers: each layer is run again from its kept
+ * clean input with its graph (and from its kept noise input without one, for its node sites), the gradient at its
+ * output pushed back through it, its nodes' estimates made from that gradient at once, the gradient at its input
+ * handed to the layer below, and the layer freed. The estimates are the plain pass's ({@link GradientWork}) to
+ * round-off: the same products of the same values (LayerwiseGradientTest). Each layer's forward runs twice more: on
+ * the GPT-2-small shape at 1,024 tokens AtP took 1.9 times the plain pass's time for 0.42 times its peak memory
+ * (bench --section memory).
  *
- * <p>GradDrop (AtP*) is not offered here: its variants would recompute the layers below each stop. Planning chooses
- * this pass when the plain one does not fit the memory budget ({@code AttributeNodes.plan}).
+ * <p>GradDrop goes down the layers with one gradient stream per variant started above: variant s (the gradient
+ * through layer s's write stopped) equals the full backward above s and starts at resid_pre(s) with the full gradient
+ * at resid_post(s), so at layer l the full stream and the streams of every s > l are pushed back through l's one
+ * recomputed graph, each read as {@link GradDrop} would (through {@link GradientEstimator.NodeScores}), and handed
+ * down. That is GradDrop's own count of backward passes through layers, L (L + 1) / 2; the variants' residual
+ * gradients, L of [T, d_model], are all it holds more. Planning chooses this pass when the plain one does not fit the
+ * memory budget ({@code AttributeNodes.plan}).
  *
  * @param sums as {@link GradientWork#sums()}
  */
@@ -43,10 +54,6 @@ public record LayerwiseGradientWork(List<PromptPair> pairs, NodeSet nodes, Gradi
     public LayerwiseGradientWork {
         pairs = List.copyOf(pairs);
         sums = List.copyOf(sums);
-        if (variant.gradDrop()) {
-            throw new IllegalArgumentException(
-                    "per-layer recomputation runs AtP and AtP with the QK fix, not GradDrop");
-        }
         if (!sums.isEmpty() && sums.stream().mapToInt(Integer::intValue).sum() != pairs.size()) {
             throw new IllegalArgumentException("sums " + sums + " do not cover " + pairs.size() + " pairs");
         }
@@ -70,6 +77,7 @@ public record LayerwiseGradientWork(List<PromptPair> pairs, NodeSet nodes, Gradi
                         paddedLength,
                         elementBytes,
                         variant.qkFix() && nodes.hasQueriesOrKeys(),
+                        variant.gradDrop(),
                         nodes.perPosition());
     }
 
@@ -79,7 +87,6 @@ public record LayerwiseGradientWork(List<PromptPair> pairs, NodeSet nodes, Gradi
         HookedTransformer model = context.model();
         ModelConfig config = model.config();
         int layers = config.nLayers();
-        boolean qkFix = variant.qkFix();
         PairBatch batch = PairBatch.of(pairs);
         List<String> inputs =
                 IntStream.range(0, layers).mapToObj(HookSites::residPre).toList();
@@ -97,72 +104,91 @@ public record LayerwiseGradientWork(List<PromptPair> pairs, NodeSet nodes, Gradi
             Set<Integer> scored = new LinkedHashSet<>();
             Arrays.stream(nodes.layers(config)).forEach(scored::add);
             Map<Integer, Map<BlockKey, NDArray>> byLayer = new LinkedHashMap<>();
-            NDArray upstream = null;
+            Streams streams = new Streams(null, new TreeMap<>());
+            Context run = new Context(model, batch, noise, clean, metric, cleanMetrics, reference, byLayer);
             for (int l = layers - 1; l >= 0; l--) {
                 NodeSet own = scored.contains(l)
                         ? new NodeSet(nodes.kinds(), new int[] {l}, nodes.perPosition(), nodes.positions())
                         : null;
                 try (NDManager layer = scope.newSubManager()) {
-                    NDArray below = backThroughLayer(
-                            model,
-                            layer,
-                            batch,
-                            l,
-                            noise,
-                            clean,
-                            metric,
-                            upstream,
-                            own,
-                            qkFix,
-                            cleanMetrics,
-                            reference,
-                            byLayer);
+                    Streams below = backThroughLayer(run, layer, l, streams, own);
                     below.attach(scope);
-                    if (upstream != null) {
-                        upstream.close();
-                    }
-                    upstream = below;
+                    streams.close();
+                    streams = below;
                 }
             }
+            streams.close();
             Map<BlockKey, NDArray> onDevice = new LinkedHashMap<>();
             for (int l : nodes.layers(config)) {
                 onDevice.putAll(byLayer.get(l));
             }
+            double passes;
+            double compute;
+            if (variant.gradDrop()) {
+                int informative = GradDrop.informativeVariants(layers);
+                onDevice.replaceAll((g, score) -> Scalars.times(score, 1.0 / informative));
+                // As the plain pass: two forwards and L backward passes per pair in the paper's unit; the compute is
+                // the plain pass's (a full backward and the variants' partial ones) and each layer's forward again.
+                passes = batch.size() * (2 + 2.0 * layers);
+                compute = batch.size() * (4 + (layers - 1) + 2.0);
+            } else {
+                // In the paper's unit, two forwards and a backward per pair, as the plain pass; the compute adds each
+                // layer's forward run again, clean and noise.
+                passes = 4.0 * batch.size();
+                compute = passes + 2.0 * batch.size();
+            }
             Map<BlockKey, double[][]> estimates = GradientEstimator.readBack(onDevice, sums);
-            // In the paper's unit, two forwards and a backward per pair, as the plain pass; the compute adds each
-            // layer's forward run again, clean and noise.
-            double passes = 4.0 * batch.size();
             return new GradientEstimates(
                     estimates,
                     sums,
                     nodes.positions(batch.clean.length()),
                     cleanMetrics,
                     noiseMetrics,
-                    new Cost(passes, passes + 2.0 * batch.size(), (System.nanoTime() - start) / 1e9),
+                    new Cost(passes, compute, (System.nanoTime() - start) / 1e9),
                     GradientEstimates.CacheUse.NOT_APPLICABLE);
         }
     }
 
-    /**
-     * Layer {@code l} run again from its kept inputs, the gradient at its output ({@code upstream}, or the metric's own
-     * backward at the top layer) pushed back through it, its nodes' estimates put in {@code byLayer} (owned by the
-     * pass). Returns the gradient at the layer's input, owned by {@code layer}'s scope.
-     */
-    private NDArray backThroughLayer(
+    /** What every layer's step reads: the kept forwards, the metric, and where the estimates go (owned by the pass). */
+    private record Context(
             HookedTransformer model,
-            NDManager layer,
             PairBatch batch,
-            int l,
             ForwardResult noise,
             ForwardResult clean,
             MetricBatch metric,
-            NDArray upstream,
-            NodeSet own,
-            boolean qkFix,
             double[] cleanMetrics,
             NDArray reference,
-            Map<Integer, Map<BlockKey, NDArray>> byLayer) {
+            Map<Integer, Map<BlockKey, NDArray>> byLayer) {}
+
+    /**
+     * The gradients at one layer's output (or, handed down, its input): the full backward's ({@code null} above the
+     * top layer, where the metric's own backward starts), and with GradDrop each variant's started above, by the layer
+     * whose write it stops.
+     */
+    private record Streams(NDArray full, SortedMap<Integer, NDArray> variants) {
+        void attach(NDManager scope) {
+            full.attach(scope);
+            variants.values().forEach(v -> v.attach(scope));
+        }
+
+        void close() {
+            if (full != null) {
+                full.close();
+            }
+            variants.values().forEach(NDArray::close);
+        }
+    }
+
+    /**
+     * Layer {@code l} run again from its kept inputs, each stream at its output (or the metric's own backward at the
+     * top layer) pushed back through it, its nodes' estimates put in the context's {@code byLayer}. Returns the
+     * streams at the layer's input, owned by {@code layer}'s scope.
+     */
+    private Streams backThroughLayer(Context run, NDManager layer, int l, Streams above, NodeSet own) {
+        HookedTransformer model = run.model();
         ModelConfig config = model.config();
+        boolean qkFix = variant.qkFix();
+        boolean gradDrop = variant.gradDrop();
         boolean top = l == config.nLayers() - 1;
         String input = HookSites.residPre(l);
         String output = HookSites.residPost(l);
@@ -171,9 +197,12 @@ public record LayerwiseGradientWork(List<PromptPair> pairs, NodeSet nodes, Gradi
                 : GradientPass.Sites.of(config, own, qkFix);
         Set<String> gradients = new LinkedHashSet<>(sites.gradient());
         gradients.add(input);
+        if (top && gradDrop) {
+            gradients.add(output); // where variant L - 1 starts: the full gradient at the top layer's output
+        }
         Hooks.Builder hooks = Hooks.builder().cache(sites.clean()).cache(output).gradient(gradients);
         if (top) {
-            hooks.unembedOnly(batch.positions);
+            hooks.unembedOnly(run.batch().positions);
         } else {
             hooks.stopAfter(output);
         }
@@ -182,37 +211,84 @@ public record LayerwiseGradientWork(List<PromptPair> pairs, NodeSet nodes, Gradi
                 ? null
                 : model.forwardFrom(
                         layer,
-                        batch.noise,
+                        run.batch().noise,
                         l,
-                        noise.activation(input),
+                        run.noise().activation(input),
                         Hooks.builder().cache(sites.noise()).stopAfter(output).build());
-        ForwardResult recomputed;
+        NDManager pass = layer.getParentManager();
         try (GradientSession session = model.openGradientSessionFrom(
-                layer, batch.clean, l, clean.activation(input), hooks.build(), top ? metric : null)) {
+                layer, run.batch().clean, l, run.clean().activation(input), hooks.build(), top ? run.metric() : null)) {
+            ForwardResult recomputed = session.result();
             if (top) {
                 session.backward();
             } else {
-                session.backwardFrom(output, upstream);
+                session.backwardFrom(output, above.full());
             }
-            recomputed = session.result();
-        }
-        // The estimates with gradient mode off: made under it, they would record a graph back to the layer's
-        // activations and, kept past the layer, hold its whole graph (190 MB a layer on the GPT-2-small shape at
-        // 1,024 tokens).
-        if (own != null) {
-            CleanSide side = new CleanSide(
-                    recomputed.activations(), sites.gradient(), recomputed::gradient, cleanMetrics, reference);
-            try (GradientPass pass = new GradientPass(model, layer, batch, own, qkFix, noiseLayer, side)) {
-                Map<BlockKey, NDArray> estimates = new LinkedHashMap<>();
-                for (BlockKey g : pass.groups()) {
-                    NDArray e = pass.estimates(g);
-                    e.attach(layer.getParentManager());
-                    estimates.put(g, e);
+            Streams below = new Streams(recomputed.gradient(input).duplicate(), new TreeMap<>());
+            Map<BlockKey, NDArray> estimates = new LinkedHashMap<>();
+            GradientPass estimator = null;
+            if (own != null) {
+                CleanSide side = new CleanSide(
+                        recomputed.activations(),
+                        sites.gradient(),
+                        recomputed::gradient,
+                        run.cleanMetrics(),
+                        run.reference());
+                estimator = new GradientPass(model, layer, run.batch(), own, qkFix, noiseLayer, side);
+                run.byLayer().put(l, estimates);
+            }
+            // Estimates are made with gradient mode off: made under it, they would record a graph back to the layer's
+            // activations and, kept past the layer, hold its whole graph (190 MB a layer on the GPT-2-small shape at
+            // 1,024 tokens).
+            GradientPass reading = estimator;
+            if (!gradDrop) {
+                if (reading != null) {
+                    session.outsideTheGraph(() -> {
+                        for (BlockKey g : reading.groups()) {
+                            NDArray e = reading.estimates(g);
+                            e.attach(pass);
+                            estimates.put(g, e);
+                        }
+                    });
                 }
-                byLayer.put(l, estimates);
+                return below;
             }
+            NDArray atOutput = top ? recomputed.gradient(output).duplicate() : above.full();
+            GradientEstimator.NodeScores scores =
+                    reading == null ? null : new GradientEstimator.NodeScores(reading, estimates);
+            if (scores != null) {
+                session.outsideTheGraph(() -> scores.read(scores.groups(), scores::fullVariants));
+            }
+            for (Map.Entry<Integer, NDArray> stream : above.variants().entrySet()) {
+                int stop = stream.getKey();
+                session.zeroGradients(gradients);
+                session.backwardFrom(output, stream.getValue());
+                if (scores != null) {
+                    List<BlockKey> changed = scores.groups().stream()
+                            .filter(g -> scores.changedBy(g, stop))
+                            .toList();
+                    session.outsideTheGraph(() -> scores.read(changed, g -> 1));
+                }
+                below.variants().put(stop, recomputed.gradient(input).duplicate());
+            }
+            // Variant l: layer l is an identity for the gradient, so resid_pre(l) gets the full gradient at its
+            // output; the layer's residual nodes are read under it, and the stream goes on below.
+            if (scores != null && own.kinds().contains(NodeKind.RESIDUAL)) {
+                NodeSet residual =
+                        new NodeSet(EnumSet.of(NodeKind.RESIDUAL), new int[] {l}, own.perPosition(), own.positions());
+                CleanSide identity = new CleanSide(
+                        recomputed.activations(), Set.of(input), site -> atOutput, run.cleanMetrics(), run.reference());
+                GradientPass residualPass =
+                        new GradientPass(model, layer, run.batch(), residual, false, noiseLayer, identity);
+                GradientEstimator.NodeScores residualScores = new GradientEstimator.NodeScores(residualPass, estimates);
+                session.outsideTheGraph(() -> residualScores.read(residualScores.groups(), g -> 1));
+            }
+            if (l > 0) {
+                below.variants().put(l, atOutput.duplicate());
+            }
+            estimates.values().forEach(e -> e.attach(pass));
+            return below;
         }
-        return recomputed.gradient(input).duplicate();
     }
 
     private static double[] doubles(NDArray a) {

@@ -1,5 +1,6 @@
 package dev.patchbay.passes;
 
+import dev.patchbay.model.Attention;
 import dev.patchbay.model.ModelConfig;
 
 /**
@@ -27,13 +28,11 @@ public final class PassMemory {
 
     private static final int FORWARD_MLP_WIDTHS = 4;
     /**
-     * The QK fix (query and key nodes of AtP with the QK fix and AtP*): float64 [B, H, T, T] arrays it keeps per
-     * layer for the estimates, and the temporaries one layer's preparation holds at once (measured with the tiny
-     * Llama at 1024 tokens over every node: 1.75 GB a row, estimated 2.2 GB).
+     * The QK fix's float64 per-head copies of queries, keys and their changes, per layer prepared ([T, heads, d_head]
+     * each).
      */
-    private static final int QK_FIX_KEPT_PER_LAYER = 7;
+    private static final int QK_FIX_INPUTS = 4;
 
-    private static final int QK_FIX_PREPARATION = 40;
     /**
      * Values per node site and position the AtP family holds at its peak, when the clean side is packed for the cache
      * (right after the backward): clean and noise activations, gradient and difference, the packed clean side's
@@ -55,16 +54,23 @@ public final class PassMemory {
 
     /**
      * A forward pass without gradients (a clean or noise run, or a patched run): one layer's intermediates at a
-     * time, every layer's residual stream kept (activation patching resumes from it), and logits at every
-     * position.
+     * time, every layer's residual stream kept (activation patching resumes from it), and logits at every position.
+     * The attention maps are made a chunk of query rows at a time (at most {@link Attention#CHUNK_BYTES}, or one
+     * row's), unless {@code wholeMaps}: a hook reads or changes the scores or pattern, which are then made whole.
      */
-    public static long forwardRowBytes(ModelConfig c, int length, int elementBytes) {
+    public static long forwardRowBytes(ModelConfig c, int length, int elementBytes, boolean wholeMaps) {
         double t = length;
-        double attention = FORWARD_ATTENTION_MAPS * (double) c.nHeads() * t * t;
+        double whole = FORWARD_ATTENTION_MAPS * (double) c.nHeads() * t * t * elementBytes;
+        double attention = wholeMaps ? whole : Math.min(whole, chunkedAttentionBytes(c, t));
         double layer = t * (FORWARD_RESIDUAL_WIDTHS * (double) c.dModel() + FORWARD_MLP_WIDTHS * (double) c.dMlp());
         double kept = c.nLayers() * t * (2.0 * c.dModel() + c.dMlp());
         double logits = t * c.vocabSize();
-        return bytes((attention + layer + kept + logits) * elementBytes);
+        return bytes(attention + (layer + kept + logits) * elementBytes);
+    }
+
+    /** One chunk of query rows of attention: {@link Attention#CHUNK_BYTES}, or a single row's maps where larger. */
+    private static double chunkedAttentionBytes(ModelConfig c, double t) {
+        return Math.max(Attention.CHUNK_BYTES, FORWARD_ATTENTION_MAPS * (double) c.nHeads() * t * Double.BYTES);
     }
 
     /**
@@ -78,9 +84,10 @@ public final class PassMemory {
     /**
      * A forward and backward pass of the AtP family: the graph of every layer is kept for the backward, and the
      * node sites' values per position are kept for the estimates; with {@code qkFix} (AtP with the QK fix, or
-     * AtP*, over query or key nodes) the QK fix's tables as well, which dominate long prompts.
+     * AtP*, over query or key nodes) the QK fix's inputs per layer and one chunk of its tables, and with
+     * {@code gradDrop} as well every layer's kept tables, which dominate AtP* on long prompts.
      */
-    public static long gradientRowBytes(ModelConfig c, int length, int elementBytes, boolean qkFix) {
+    public static long gradientRowBytes(ModelConfig c, int length, int elementBytes, boolean qkFix, boolean gradDrop) {
         double t = length;
         double perLayer = GRADIENT_ATTENTION_MAPS * (double) c.nHeads() * t * t
                 + t * (GRADIENT_RESIDUAL_WIDTHS * (double) c.dModel() + GRADIENT_MLP_WIDTHS * (double) c.dMlp());
@@ -88,32 +95,50 @@ public final class PassMemory {
         double logits = 2.0 * c.vocabSize();
         // The noise run of a pair needs no graph and frees its layers as it goes: the clean run's graph dominates.
         double graph = (c.nLayers() * (perLayer + sites) + logits) * elementBytes;
-        double maps = (double) c.nHeads() * t * t;
-        double qk = qkFix ? maps * Double.BYTES * (c.nLayers() * QK_FIX_KEPT_PER_LAYER + QK_FIX_PREPARATION) : 0;
+        double qk = qkFix ? qkFixBytes(c, t, c.nLayers(), gradDrop ? c.nLayers() : 0) : 0;
         return bytes(graph + qk);
+    }
+
+    /**
+     * The QK fix ({@link QkFix}) of a pair: float64 copies of queries, keys and their changes for {@code prepared}
+     * layers, the seven kept tables of {@code kept} layers, and one chunk of query rows being made (its forty
+     * temporaries, at most {@link QkFix#CHUNK_BYTES} unless a single row is larger). Measured with the tiny Llama at
+     * 1,024 tokens over every node before the tables were chunked: 1.75 GB a row, estimated 2.2 GB.
+     */
+    private static double qkFixBytes(ModelConfig c, double t, int prepared, int kept) {
+        double maps = (double) c.nHeads() * t * t;
+        double inputs = QK_FIX_INPUTS * prepared * t * c.nHeads() * c.dHead();
+        double row = QkFix.PREPARATION_MAPS * (double) c.nHeads() * t;
+        double chunk =
+                Math.min(QkFix.PREPARATION_MAPS * maps, Math.max(row, QkFix.CHUNK_BYTES / (double) Double.BYTES));
+        return (inputs + kept * QkFix.KEPT_MAPS * maps + chunk) * Double.BYTES;
     }
 
     /**
      * A pair of AtP with per-layer recomputation ({@link LayerwiseGradientWork}): every layer's input residual stream
      * kept from the clean and noise forwards (no graph), one layer's forward working set, one layer's graph and node
      * sites (the plain pass's per-layer terms, once), the estimates of every layer made so far (per position when the
-     * nodes are), and with {@code qkFix} one layer's QK fix tables rather than every layer's.
+     * nodes are), with {@code qkFix} one layer's QK fix inputs and one chunk of its tables, and with {@code gradDrop}
+     * each variant's residual gradient (L of [T, d_model]).
      */
     public static long layerwiseGradientRowBytes(
-            ModelConfig c, int length, int elementBytes, boolean qkFix, boolean perPosition) {
+            ModelConfig c, int length, int elementBytes, boolean qkFix, boolean gradDrop, boolean perPosition) {
         double t = length;
         double graphLayer = GRADIENT_ATTENTION_MAPS * (double) c.nHeads() * t * t
                 + t * (GRADIENT_RESIDUAL_WIDTHS * (double) c.dModel() + GRADIENT_MLP_WIDTHS * (double) c.dMlp());
         double sites = GRADIENT_SITE_COPIES * t * (4.0 * c.nHeads() * c.dHead() + c.dMlp());
-        double forwardLayer = FORWARD_ATTENTION_MAPS * (double) c.nHeads() * t * t
-                + t * (FORWARD_RESIDUAL_WIDTHS * (double) c.dModel() + FORWARD_MLP_WIDTHS * (double) c.dMlp());
-        double kept = 2.0 * c.nLayers() * t * c.dModel();
+        // Its forwards without a graph hook no attention map: their attention is made in chunks of query rows.
+        double forwardAttention = Math.min(
+                FORWARD_ATTENTION_MAPS * (double) c.nHeads() * t * t * elementBytes, chunkedAttentionBytes(c, t));
+        double forwardLayer =
+                t * (FORWARD_RESIDUAL_WIDTHS * (double) c.dModel() + FORWARD_MLP_WIDTHS * (double) c.dMlp());
+        double kept = (gradDrop ? 3.0 : 2.0) * c.nLayers() * t * c.dModel();
         double logits = 2.0 * c.vocabSize();
         // Estimates are float32 or float64 whatever the model computes in: counted in float64 to be safe.
         double estimates = c.nLayers() * (perPosition ? t : 1) * (4.0 * c.nHeads() + c.dMlp() + 3) * Double.BYTES;
-        double maps = (double) c.nHeads() * t * t;
-        double qk = qkFix ? maps * Double.BYTES * (QK_FIX_KEPT_PER_LAYER + QK_FIX_PREPARATION) : 0;
-        return bytes((graphLayer + sites + forwardLayer + kept + logits) * elementBytes + estimates + qk);
+        double qk = qkFix ? qkFixBytes(c, t, 1, 0) : 0;
+        return bytes(
+                (graphLayer + sites + forwardLayer + kept + logits) * elementBytes + forwardAttention + estimates + qk);
     }
 
     /**
@@ -124,7 +149,7 @@ public final class PassMemory {
      */
     public static long edgeRowBytes(ModelConfig c, int length, int elementBytes, EdgeEstimate estimate, int steps) {
         double t = length;
-        long gradient = gradientRowBytes(c, length, elementBytes, false);
+        long gradient = gradientRowBytes(c, length, elementBytes, false, false);
         // Per layer the split inputs, their norms, the gradient leaves and the sums with them, kept for the backward.
         double readers = SPLIT_INPUT_COPIES * c.nLayers() * t * (c.nHeads() + 2.0 * c.nKvHeads()) * c.dModel();
         // The changes, their rows laid out for the products, and a group's gradient in the same layout.

@@ -5,11 +5,13 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import dev.patchbay.model.ForwardResult;
+import dev.patchbay.model.HookSites;
 import dev.patchbay.model.HookedTransformer;
 import dev.patchbay.model.Hooks;
 import dev.patchbay.model.ModelConfig;
 import dev.patchbay.model.Patch;
 import dev.patchbay.model.Scoped;
+import dev.patchbay.model.SiteLayout;
 import dev.patchbay.model.TokenBatch;
 import dev.patchbay.nodes.Metric;
 import java.util.ArrayList;
@@ -47,7 +49,10 @@ public record PatchBatch(List<PatchRow> rows) implements Pass<double[]> {
 
     @Override
     public long bytes(ModelConfig config, int elementBytes, int paddedLength) {
-        return rows.size() * PassMemory.forwardRowBytes(config, paddedLength, elementBytes);
+        boolean maps = rows.stream()
+                .flatMap(r -> r.patches().stream())
+                .anyMatch(p -> HookSites.layoutOf(p.site()) == SiteLayout.ATTENTION_MAP);
+        return rows.size() * PassMemory.forwardRowBytes(config, paddedLength, elementBytes, maps);
     }
 
     @Override

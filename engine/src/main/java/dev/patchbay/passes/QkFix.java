@@ -5,10 +5,14 @@ import static dev.patchbay.model.Scalars.times;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import dev.patchbay.model.Scoped;
+import java.util.ArrayList;
+import java.util.List;
 
 /**
  * The QK fix (docs/spec/atp-spec.md section 4; eqs. 6-10): for a query or key node, recompute the attention softmax
@@ -28,34 +32,67 @@ import dev.patchbay.model.Scoped;
  * the rest, p_j / (1 - p_s): the others' probabilities may underflow to 0 (a gap above about 745) while the
  * patched row, whose total can be e^-700 of the clean one, hands them nearly all of it.
  *
- * <p>One layer is prepared once from the clean and noise runs; the estimates are linear in g, so the L
- * backward variants of GradDrop each cost only elementwise products.
+ * <p>Every table is a [B, H, T, T] float64 array whose query rows are independent (a row's softmax, its dominant
+ * key, its patched totals), so the tables are made a chunk of query rows at a time: the preparation's some forty
+ * temporaries then hold {@link #CHUNK_BYTES} rather than forty heads x T x T maps, which at 1,024 tokens of the
+ * GPT-2-small shape were 4 GB a layer. A pass that reads each group once (AtP with the QK fix) keeps no table: a read
+ * makes each chunk's tables, contracts them with the pattern gradient and frees them. GradDrop (AtP*) reads a layer
+ * once per variant, so there the tables are kept, chunk by chunk; the estimates are linear in g, so each variant costs
+ * only elementwise products.
  */
 final class QkFix {
+    /** Float64 [B, H, rows, T] temporaries one chunk's preparation holds at once (counted from the code below). */
+    static final int PREPARATION_MAPS = 40;
+    /** Float64 [B, H, T, T] tables kept per layer when the tables are kept (GradDrop). */
+    static final int KEPT_MAPS = 7;
+    /** The working set of one chunk of query rows: its preparation's temporaries. */
+    static final long CHUNK_BYTES = 64L << 20;
+
+    private final NDArray scores;
+    private final NDArray cleanQ;
+    private final NDArray cleanK;
+    private final NDArray queryChange;
+    private final NDArray keyChange;
+    private final double scale;
+    private final double softcap;
+    private final boolean allKeys;
     private final int groups;
-    private final NDArray pattern;
-    private final NDArray queryDelta;
-    /** Where a key holds more than half of its row (at most one key per row). */
-    private final NDArray dominant;
-    /** The patched key's own probability change, p'_ts - p_ts. */
-    private final NDArray keySelf;
-    /** Each key's share of the rest of a row that has a dominant key (0 for the dominant key itself). */
-    private final NDArray restShare;
-    /**
-     * Every other key's relative change p'_tj / p_tj - 1, the same for all j != s of row t; for a row's dominant
-     * key s, times the rest of the row (see restShare).
-     */
-    private final NDArray keyOthers;
+    private final int length;
+    private final int rowsPerChunk;
+    /** Each chunk's tables when they are kept; null when each read makes them anew. */
+    private final List<Tables> kept;
 
-    private final NDArray allKeysDelta;
+    /** One chunk's tables: query rows [from, to) of every [B, H, T, T] table. */
+    private record Tables(
+            int from,
+            int to,
+            NDArray pattern,
+            NDArray queryDelta,
+            /* Where a key holds more than half of its row (at most one key per row). */
+            NDArray dominant,
+            /* The patched key's own probability change, p'_ts - p_ts. */
+            NDArray keySelf,
+            /* Each key's share of the rest of a row that has a dominant key (0 for the dominant key itself). */
+            NDArray restShare,
+            /*
+             * Every other key's relative change p'_tj / p_tj - 1, the same for all j != s of row t; for a row's
+             * dominant key s, times the rest of the row (see restShare).
+             */
+            NDArray keyOthers,
+            NDArray allKeysDelta) {}
 
     /**
+     * Keeps float64 per-head copies of the queries and keys and their changes (small: T x d_head per head), and with
+     * {@code keep} every chunk's tables.
+     *
      * @param scores the clean run's attention scores [B, H, T, T] (scaled, masked with -inf)
      * @param cleanQ,noiseQ queries as the scores use them (after rotary) [B, T, H, d]
      * @param cleanK,noiseK keys as the scores use them [B, T, H_kv, d]
      * @param scale the layer's multiplier of q.k
      * @param softcap c where the scores are soft-capped, s = c tanh(scale q.k / c) (Gemma 2); 0 for none
      * @param allKeys whether to prepare the estimate for all keys of a head patched at once
+     * @param keep whether the tables are kept for many reads (GradDrop's variants) rather than made at each read
+     * @param rowsPerChunk query rows per chunk ({@link #rowsPerChunk} sizes it to {@link #CHUNK_BYTES})
      */
     QkFix(
             NDArray scores,
@@ -65,31 +102,70 @@ final class QkFix {
             NDArray noiseK,
             double scale,
             double softcap,
-            boolean allKeys) {
-        // The construction makes some forty float64 [B, H, T, T] temporaries; only seven are kept. They are made in a
-        // scope of their own, closed here, or a long prompt's pass would hold all of them for every layer.
+            boolean allKeys,
+            boolean keep,
+            int rowsPerChunk) {
         NDManager owner = scores.getManager();
+        this.scores = scores;
+        this.scale = scale;
+        this.softcap = softcap;
+        this.allKeys = allKeys;
+        this.groups = (int) (cleanQ.getShape().get(2) / cleanK.getShape().get(2));
+        this.length = (int) scores.getShape().get(2);
+        this.rowsPerChunk = Math.max(1, rowsPerChunk);
         try (NDManager work = owner.newSubManager()) {
-            NDArray a = Scoped.view(work, scores).toType(DataType.FLOAT64, false);
-            int heads = (int) cleanQ.getShape().get(2);
-            groups = heads / (int) cleanK.getShape().get(2);
             NDArray qc = perHead(Scoped.view(work, cleanQ), 1);
             NDArray kc = perHead(Scoped.view(work, cleanK), groups);
             NDArray dq = perHead(Scoped.view(work, noiseQ), 1).sub(qc);
             NDArray dk = perHead(Scoped.view(work, noiseK), groups).sub(kc);
+            this.cleanQ = qc;
+            this.cleanK = kc;
+            this.queryChange = dq;
+            this.keyChange = dk;
+            for (NDArray a : new NDArray[] {qc, kc, dq, dk}) {
+                a.attach(owner);
+            }
+        }
+        if (keep) {
+            kept = new ArrayList<>();
+            for (int from = 0; from < length; from += this.rowsPerChunk) {
+                kept.add(tables(owner, from, Math.min(length, from + this.rowsPerChunk)));
+            }
+        } else {
+            kept = null;
+        }
+    }
+
+    /** Query rows per chunk such that one chunk's preparation holds about {@link #CHUNK_BYTES} (at least one row). */
+    static int rowsPerChunk(Shape scores) {
+        long perRow = PREPARATION_MAPS * scores.get(0) * scores.get(1) * scores.get(3) * Double.BYTES;
+        return (int) Math.max(1, Math.min(scores.get(2), CHUNK_BYTES / Math.max(1, perRow)));
+    }
+
+    /**
+     * The tables of query rows [from, to), owned by {@code into}; their temporaries are made in a scope of their own
+     * and closed here.
+     */
+    private Tables tables(NDManager into, int from, int to) {
+        try (NDManager work = into.newSubManager()) {
+            NDIndex rows = new NDIndex(":, :, {}:{}", from, to);
+            NDArray a = Scoped.view(work, scores).get(rows).toType(DataType.FLOAT64, false);
+            NDArray qc = Scoped.view(work, cleanQ).get(rows);
+            NDArray dq = Scoped.view(work, queryChange).get(rows);
+            NDArray keysT = Scoped.view(work, cleanK).transpose(0, 1, 3, 2);
             NDArray logP = a.logSoftmax(-1);
-            pattern = logP.exp();
+            NDArray pattern = logP.exp();
 
             // Query t patched: only row t of the scores moves, by (q'_t - q_t).k_s * scale (eqs. 6-7); the whole
             // row is recomputed, so no probability is formed from another.
-            NDArray keysT = kc.transpose(0, 1, 3, 2);
             NDArray raw = softcap == 0 ? null : times(qc.matMul(keysT), scale);
             NDArray queryScores = a.add(scoreChange(raw, times(dq.matMul(keysT), scale), softcap));
-            queryDelta = queryScores.softmax(-1).sub(pattern);
+            NDArray queryDelta = queryScores.softmax(-1).sub(pattern);
 
             // Key s patched: column s of every row t >= s moves by delta_ts = q_t.(k'_s - k_s) * scale.
-            NDArray delta = scoreChange(raw, times(qc.matMul(dk.transpose(0, 1, 3, 2)), scale), softcap);
-            dominant = pattern.gt(0.5);
+            NDArray dkT = Scoped.view(work, keyChange).transpose(0, 1, 3, 2);
+            NDArray delta = scoreChange(raw, times(qc.matMul(dkT), scale), softcap);
+            NDArray dominant = pattern.gt(0.5);
             NDArray minusInfinity = a.zerosLike().log();
             NDArray othersOfDominant = logSumExp(NDArrays.where(dominant, minusInfinity, logP));
             NDArray logRest = NDArrays.where(
@@ -100,57 +176,99 @@ final class QkFix {
             // (p_j may underflow to 0 while the patched row hands it most of the weight).
             NDArray finiteOthers =
                     NDArrays.where(othersOfDominant.isInfinite(), othersOfDominant.zerosLike(), othersOfDominant);
-            restShare = NDArrays.where(
+            NDArray restShare = NDArrays.where(
                     dominant, a.zerosLike(), logP.sub(finiteOthers).exp());
             // log of the patched row's total relative to the clean one: log(rest + p e^delta).
             NDArray logTotal = logAddExp(logRest, logP.add(delta));
-            keySelf = logP.add(delta).sub(logTotal).exp().sub(pattern);
+            NDArray keySelf = logP.add(delta).sub(logTotal).exp().sub(pattern);
             // The others' relative change is 1/total - 1. For a dominant key it multiplies their share of the rest
             // (restShare, summed in keys()), so it is scaled by the rest: rest/total - rest, finite where 1/total
             // overflows. A row whose only visible key is s has no others to change.
-            keyOthers = NDArrays.where(
+            NDArray keyOthers = NDArrays.where(
                     logRest.isInfinite(),
                     a.zerosLike(),
                     NDArrays.where(
                             dominant,
                             logRest.sub(logTotal).exp().sub(logRest.exp()),
                             plus(logTotal.neg().exp(), -1)));
-            allKeysDelta = allKeys ? a.add(delta).softmax(-1).sub(pattern) : null;
-            for (NDArray kept :
-                    new NDArray[] {pattern, queryDelta, dominant, restShare, keySelf, keyOthers, allKeysDelta}) {
-                if (kept != null) {
-                    kept.attach(owner);
-                }
+            NDArray allKeysDelta = allKeys ? a.add(delta).softmax(-1).sub(pattern) : null;
+            Tables t = new Tables(from, to, pattern, queryDelta, dominant, keySelf, restShare, keyOthers, allKeysDelta);
+            for (NDArray table : new NDArray[] {pattern, queryDelta, dominant, keySelf, restShare, keyOthers}) {
+                table.attach(into);
+            }
+            if (allKeysDelta != null) {
+                allKeysDelta.attach(into);
+            }
+            return t;
+        }
+    }
+
+    /** What one chunk contributes to an estimate: from its tables and its rows of g (float64), in its scope. */
+    private interface ChunkRead {
+        NDArray apply(Tables tables, NDArray g);
+    }
+
+    /**
+     * {@code read} of each chunk, in order, owned by g's manager: each chunk's tables (made here unless kept) and its
+     * rows of g are freed before the next chunk.
+     */
+    private List<NDArray> eachChunk(NDArray g, ChunkRead read) {
+        NDManager out = g.getManager();
+        List<NDArray> parts = new ArrayList<>();
+        for (int c = 0, from = 0; from < length; c++, from += rowsPerChunk) {
+            int to = Math.min(length, from + rowsPerChunk);
+            try (NDManager work = out.newSubManager()) {
+                Tables t = kept != null ? kept.get(c) : tables(work, from, to);
+                NDArray rows = Scoped.view(work, g)
+                        .get(new NDIndex(":, :, {}:{}", from, to))
+                        .toType(DataType.FLOAT64, false);
+                NDArray part = read.apply(t, rows);
+                part.attach(out);
+                parts.add(part);
             }
         }
+        return parts;
+    }
+
+    /** The chunks' parts added up, owned by the first part's manager. */
+    private static NDArray sum(List<NDArray> parts) {
+        NDArray total = parts.get(0);
+        for (int i = 1; i < parts.size(); i++) {
+            total = total.add(parts.get(i));
+        }
+        return total;
     }
 
     /** Query node estimates [B, T, H] under pattern gradient {@code g} [B, H, T, T]. */
     NDArray queries(NDArray g) {
-        return g.toType(DataType.FLOAT64, false)
-                .mul(queryDelta)
-                .sum(new int[] {-1})
-                .transpose(0, 2, 1);
+        List<NDArray> rows = eachChunk(g, (t, gc) -> gc.mul(t.queryDelta()).sum(new int[] {-1}));
+        NDArray all = rows.size() == 1 ? rows.get(0) : NDArrays.concat(new NDList(rows), 2);
+        return all.transpose(0, 2, 1);
     }
 
     /** Key node estimates [B, T, H_kv]: each key's row changes, summed over the query rows that see it. */
     NDArray keys(NDArray g) {
-        NDArray g64 = g.toType(DataType.FLOAT64, false);
-        NDArray weighted = g64.mul(pattern);
-        // sum over j != s of g_tj A_tj: the row total less key s, except for a row's dominant key, whose own term
-        // would leave only rounding error behind; there the others are summed directly, as shares of the rest.
-        NDArray rowTotal = weighted.sum(new int[] {-1}, true);
-        NDArray othersOfDominant = g64.mul(restShare).sum(new int[] {-1}, true);
-        NDArray others =
-                NDArrays.where(dominant, othersOfDominant.broadcast(weighted.getShape()), rowTotal.sub(weighted));
-        NDArray change = g64.mul(keySelf).add(others.mul(keyOthers));
-        return groupSum(change.sum(new int[] {2}).transpose(0, 2, 1));
+        NDArray perKey = sum(eachChunk(g, (t, gc) -> {
+            NDArray weighted = gc.mul(t.pattern());
+            // sum over j != s of g_tj A_tj: the row total less key s, except for a row's dominant key, whose own
+            // term would leave only rounding error behind; there the others are summed directly, as shares of the
+            // rest.
+            NDArray rowTotal = weighted.sum(new int[] {-1}, true);
+            NDArray othersOfDominant = gc.mul(t.restShare()).sum(new int[] {-1}, true);
+            NDArray others = NDArrays.where(
+                    t.dominant(), othersOfDominant.broadcast(weighted.getShape()), rowTotal.sub(weighted));
+            return gc.mul(t.keySelf()).add(others.mul(t.keyOthers())).sum(new int[] {2});
+        }));
+        return groupSum(perKey.transpose(0, 2, 1));
     }
 
     /** Estimates [B, H_kv] for all keys of a key/value head patched at once (a coarse key node). */
     NDArray allKeys(NDArray g) {
+        if (!allKeys) {
+            throw new IllegalStateException("the QK fix was not prepared for all keys at once");
+        }
         NDArray perQueryHead =
-                g.toType(DataType.FLOAT64, false).mul(allKeysDelta).sum(new int[] {2, 3});
+                sum(eachChunk(g, (t, gc) -> gc.mul(t.allKeysDelta()).sum(new int[] {2, 3})));
         Shape s = perQueryHead.getShape();
         return perQueryHead.reshape(s.get(0), s.get(1) / groups, groups).sum(new int[] {-1});
     }

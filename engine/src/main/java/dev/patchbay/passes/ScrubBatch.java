@@ -69,7 +69,7 @@ public record ScrubBatch(NDManager out, List<ScrubBatch.Row> rows, int readers) 
         // A forward row, and each row's source values and their changes (two [sources, T, d] each).
         long sources = rows.stream().mapToLong(r -> r.sources().size()).max().orElse(0);
         return rows.size()
-                * (PassMemory.forwardRowBytes(config, paddedLength, elementBytes)
+                * (PassMemory.forwardRowBytes(config, paddedLength, elementBytes, false)
                         + 2L * elementBytes * sources * paddedLength * config.dModel());
     }
 

@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import ai.djl.ndarray.types.DataType;
 import dev.patchbay.TestCheckpoints;
 import dev.patchbay.attribution.AtP;
+import dev.patchbay.attribution.AtPStar;
 import dev.patchbay.checkpoint.LoadedModel;
 import dev.patchbay.model.ModelConfig;
 import dev.patchbay.nodes.Metric;
@@ -15,23 +16,33 @@ import dev.patchbay.nodes.NodeSet;
 import dev.patchbay.nodes.PromptPair;
 import dev.patchbay.passes.Budget;
 import java.util.List;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import java.util.stream.IntStream;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /**
- * The plan runs AtP with per-layer recomputation where one pair of the plain pass would not fit the memory budget but a
- * recomputed one does, refuses what fits neither, and takes the request's flag for the methods that have it.
+ * The plan runs the AtP family with per-layer recomputation where one pair of the plain pass would not fit the memory
+ * budget but a recomputed one does, refuses what fits neither, and takes the request's flag for the methods that have
+ * it.
  */
 class RecomputeLayersPlanTest {
     private static LoadedModel loaded;
+    /**
+     * The memory of the tiny Llama's shape with 16 layers, as a 1B Llama has: with two layers, one layer's graph and
+     * one forward's working set are no smaller than the plain pass, and recomputation would never be chosen.
+     */
     private static ModelConfig config;
 
     @BeforeAll
     static void load() {
         loaded = TestCheckpoints.load("tiny-llama", DataType.FLOAT32);
-        config = loaded.transformer().config();
+        config = loaded.transformer().config().toBuilder()
+                .nLayers(16)
+                .layers(null)
+                .build();
     }
 
     @AfterAll
@@ -58,9 +69,8 @@ class RecomputeLayersPlanTest {
     void aPromptWhosePlainPassDoesNotFitRunsWithRecomputation() {
         int length = 512;
         Budget sizes = new Budget(config, 4, 1);
-        long plain = sizes.gradientRowBytes(length, true);
-        long layerwise = sizes.layerwiseGradientRowBytes(length, true, false);
-        // Two layers: recomputation saves one layer's graph and QK tables here (a deep model saves nearly all).
+        long plain = sizes.gradientRowBytes(length, true, false);
+        long layerwise = sizes.layerwiseGradientRowBytes(length, true, false, false);
         assertTrue(layerwise < plain, "recomputation must hold less: " + layerwise + " of " + plain);
         long between = (plain + layerwise) / 2;
 
@@ -77,17 +87,31 @@ class RecomputeLayersPlanTest {
                         .startsWith("per-layer recomputation: one pair of the plain pass needs about"),
                 recomputed.accepted().variant());
 
-        InvalidRequest star = assertThrows(InvalidRequest.class, () -> plan("atp-star", length, between, false));
-        assertTrue(star.getMessage().startsWith("pairs: one prompt of 512 tokens needs about"), star.getMessage());
+        // AtP* keeps the QK fix's tables of every layer for its variants: recomputed, one layer's chunks.
+        long starPlain = sizes.gradientRowBytes(length, true, true);
+        long starLayerwise = sizes.layerwiseGradientRowBytes(length, true, true, false);
+        assertTrue(starLayerwise < starPlain, starLayerwise + " of " + starPlain);
+        AttributeNodes.Plan star = plan("atp-star", length, (starPlain + starLayerwise) / 2, false);
+        assertTrue(((AtPStar) star.method()).recomputesLayers());
+        assertFalse(((AtPStar) plan("atp-star", length, starPlain * 2, false).method()).recomputesLayers());
         InvalidRequest neither = assertThrows(InvalidRequest.class, () -> plan("atp-qk", length, layerwise / 2, false));
         assertTrue(neither.getMessage().contains("with per-layer recomputation"), neither.getMessage());
+        // The refusal names the smallest budget that runs the request, and that budget does.
+        Matcher named = Pattern.compile("a --memory-budget of at least ([0-9.]+) GB would run it")
+                .matcher(neither.getMessage());
+        assertTrue(named.find(), neither.getMessage());
+        long smallest = (long) (Double.parseDouble(named.group(1)) * 1e9);
+        assertTrue(((AtP) plan("atp-qk", length, smallest, false).method()).recomputesLayers());
+        assertThrows(InvalidRequest.class, () -> plan("atp-qk", length, smallest - 20_000_000, false));
     }
 
     @Test
-    void theRequestsFlagForcesItForAtPAndIsRefusedElsewhere() {
+    void theRequestsFlagForcesItForTheAtPFamilyAndIsRefusedElsewhere() {
         assertTrue(((AtP) plan("atp", 16, 1L << 32, true).method()).recomputesLayers());
-        InvalidRequest e = assertThrows(InvalidRequest.class, () -> plan("atp-star", 16, 1L << 32, true));
+        assertTrue(((AtPStar) plan("atp-star", 16, 1L << 32, true).method()).recomputesLayers());
+        InvalidRequest e = assertThrows(InvalidRequest.class, () -> plan("ap", 16, 1L << 32, true));
         assertEquals(
-                "recompute_layers: only atp and atp-qk run with per-layer recomputation, not atp-star", e.getMessage());
+                "recompute_layers: only atp, atp-qk and atp-star run with per-layer recomputation, not ap",
+                e.getMessage());
     }
 }

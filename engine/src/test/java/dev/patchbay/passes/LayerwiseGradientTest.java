@@ -2,7 +2,6 @@ package dev.patchbay.passes;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.patchbay.Float64Models;
@@ -23,8 +22,9 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
 /**
- * Per-layer recomputation against the plain gradient pass (itself checked against finite differences and exact
- * patching elsewhere): every node kind, per position and over all positions, with and without the QK fix, two pairs
+ * Per-layer recomputation against the plain gradient pass (itself checked against finite differences, exact patching
+ * and, for AtP*, L separate backward passes elsewhere): every node kind, per position and over all positions, AtP,
+ * AtP with the QK fix and AtP*, two pairs
  * of different lengths (so padding and per-row metric positions are exercised), on every family in float64. The
  * tolerance, 1e-10 of the largest estimate, is round-off: both passes multiply the same values, but the layers' graphs
  * are built again and libtorch may sum in another order.
@@ -48,8 +48,11 @@ class LayerwiseGradientTest extends Float64Models {
         List<PromptPair> pairs = pairs(name);
         double largest = 0;
         double worst = 0;
-        for (GradientVariant variant : List.of(GradientVariant.ATP, GradientVariant.ATP_QK_FIX)) {
+        for (GradientVariant variant : GradientVariant.values()) {
             for (boolean perPosition : List.of(false, true)) {
+                if (variant.gradDrop() && perPosition) {
+                    continue; // GradDrop per position: summedOverPairsAndOverSomeLayersToo, on one family (time)
+                }
                 // Per position needs one length: the first pair alone.
                 List<PromptPair> batch = perPosition ? pairs.subList(0, 1) : pairs;
                 NodeSet nodes = new NodeSet(EnumSet.allOf(NodeKind.class), null, perPosition, null);
@@ -77,29 +80,35 @@ class LayerwiseGradientTest extends Float64Models {
         assertEquals(0, worst, 1e-10 * largest, name + ": largest " + largest);
     }
 
-    /** A distribution's sums of |estimate|, and a subset of layers. */
+    /**
+     * A distribution's sums of |estimate|, and a subset of layers (GradDrop's variants still go down through the layers
+     * without nodes); AtP* per position.
+     */
     @Test
     void summedOverPairsAndOverSomeLayersToo() {
         String name = TestCheckpoints.ALL.iterator().next();
         HookedTransformer model = model(name);
         PassRunner runner = PassRunner.direct(model);
         List<PromptPair> pairs = pairs(name);
-        NodeSet nodes = new NodeSet(EnumSet.of(NodeKind.HEAD_OUTPUT, NodeKind.KEY), new int[] {0}, false, null);
-        GradientEstimates plain = runner.run(GradientWork.summed(pairs, nodes, GradientVariant.ATP_QK_FIX));
-        GradientEstimates layerwise =
-                runner.run(new LayerwiseGradientWork(pairs, nodes, GradientVariant.ATP_QK_FIX, List.of(pairs.size())));
-        assertEquals(2, plain.estimates().size());
-        plain.estimates().forEach((g, rows) -> {
-            assertEquals(1, rows.length, "one sum");
-            assertArrayEquals(rows[0], layerwise.estimates().get(g)[0], 1e-10);
-        });
-    }
-
-    @Test
-    void gradDropIsNotOffered() {
-        PromptPair pair = ToyModels.pair(TestCheckpoints.ALL.iterator().next());
-        assertThrows(
-                IllegalArgumentException.class,
-                () -> LayerwiseGradientWork.of(List.of(pair), NodeSet.attentionAndNeurons(), GradientVariant.ATP_STAR));
+        NodeSet nodes = new NodeSet(
+                EnumSet.of(NodeKind.HEAD_OUTPUT, NodeKind.KEY, NodeKind.RESIDUAL), new int[] {0}, false, null);
+        for (GradientVariant variant : List.of(GradientVariant.ATP_QK_FIX, GradientVariant.ATP_STAR)) {
+            GradientEstimates plain = runner.run(GradientWork.summed(pairs, nodes, variant));
+            GradientEstimates layerwise =
+                    runner.run(new LayerwiseGradientWork(pairs, nodes, variant, List.of(pairs.size())));
+            assertEquals(3, plain.estimates().size());
+            plain.estimates().forEach((g, rows) -> {
+                assertEquals(1, rows.length, "one sum");
+                assertArrayEquals(rows[0], layerwise.estimates().get(g)[0], 1e-10, variant + " " + g);
+            });
+        }
+        // AtP* per position, one pair.
+        NodeSet perPosition = nodes.withPerPosition(true);
+        List<PromptPair> one = pairs.subList(0, 1);
+        GradientEstimates plain = runner.run(new GradientWork(one, perPosition, GradientVariant.ATP_STAR));
+        GradientEstimates layerwise = runner.run(LayerwiseGradientWork.of(one, perPosition, GradientVariant.ATP_STAR));
+        plain.estimates()
+                .forEach((g, rows) ->
+                        assertArrayEquals(rows[0], layerwise.estimates().get(g)[0], 1e-10));
     }
 }

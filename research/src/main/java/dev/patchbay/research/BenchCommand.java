@@ -35,7 +35,9 @@ final class BenchCommand implements Callable<Integer> {
     @Option(
             names = "--section",
             defaultValue = "all",
-            description = "memory, methods, reference (methods beside plain PyTorch + transformers, tools/"
+            description = "memory, memory-sweep (peak memory against prompt length up to --tokens, not in all),"
+                    + " envelope (the longest prompt each AtP pass fits per model and memory size, from"
+                    + " the memory model), methods, reference (methods beside plain PyTorch + transformers, tools/"
                     + "torch_reference.py), edges, generation, service or all (default: ${DEFAULT-VALUE}).")
     String section;
 
@@ -70,10 +72,20 @@ final class BenchCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         PrintWriter w = spec.commandLine().getOut();
         List<Benchmark.Row> rows = new java.util.ArrayList<>();
-        if (!List.of("all", "memory", "methods", "reference", "edges", "generation", "service")
+        if (!List.of(
+                        "all",
+                        "memory",
+                        "memory-sweep",
+                        "envelope",
+                        "methods",
+                        "reference",
+                        "edges",
+                        "generation",
+                        "service")
                 .contains(section)) {
             throw new IllegalArgumentException("--section: unknown '" + section
-                    + "'; use memory, methods, reference, edges, generation, service or all");
+                    + "'; use memory, memory-sweep, envelope, methods, reference, edges, generation, service or"
+                    + " all");
         }
         ComputeContext compute = device.compute();
         Benchmark.ModelShape shape = Benchmark.ModelShape.of(shapeId);
@@ -81,6 +93,13 @@ final class BenchCommand implements Callable<Integer> {
         // Memory first: the allocator's leftovers from timed runs would blur the peaks.
         if (section.equals("all") || section.equals("memory")) {
             rows.addAll(new dev.patchbay.research.bench.MemoryBenchmark(tokens, compute).run());
+        }
+        // Not in "all": its longest prompts take minutes each.
+        if (section.equals("memory-sweep")) {
+            rows.addAll(new dev.patchbay.research.bench.MemorySweep(compute, Math.max(tokens, 256)).run());
+        }
+        if (section.equals("all") || section.equals("envelope")) {
+            rows.addAll(dev.patchbay.research.bench.MemoryEnvelope.run());
         }
         if (List.of("all", "methods", "reference").contains(section)) {
             List<Benchmark.Row> methods = new Benchmark(shape, tokens, repeats, sweepPairs, compute).run();

@@ -90,20 +90,61 @@ class MemoryBudgetTest {
     }
 
     /**
-     * AtP* over queries and keys keeps float64 QK-fix tables of heads x T x T per layer: at 2048 tokens one pair
-     * of the tiny Llama needs several GB (1.75 GB measured at 1024 tokens), so within a 1.26 GB budget it is
-     * refused before anything runs, naming the QK fix, instead of exhausting memory.
+     * AtP* over queries and keys: the plain pass keeps float64 QK-fix tables of heads x T x T for every layer, several
+     * GB for one pair of the tiny Llama at 2048 tokens (1.75 GB measured at 1024 tokens before the tables were made in
+     * chunks). Within a 1.26 GB budget the plan runs it with per-layer recomputation (one layer's graph, the tables a
+     * chunk of query rows at a time), says so in Accepted, and stays within the budget; below what even that needs it
+     * is refused before anything runs, naming the QK fix and the smallest budget that would do.
      */
     @Test
     void theQkFixTablesCountTowardsTheBudget(@TempDir Path dir) throws Exception {
         AttributeRequest atpStar = request().toBuilder()
+                .clearPairs()
+                .addPairs(request().getPairs(0))
                 .setMethod(Method.ATP_STAR)
                 .setNodes(dev.patchbay.proto.v1.NodeSet.newBuilder()
                         .addKinds(NodeKind.QUERY)
                         .addKinds(NodeKind.KEY)
                         .setPerPosition(true))
                 .build();
-        assertRefusedBeforeAnythingRuns(dir, BUDGET, atpStar, "with the QK fix");
+        try (LoadedModel model =
+                LoadedModel.load(longTinyLlama(Files.createDirectories(dir.resolve("run"))), DataType.FLOAT32)) {
+            String name = InProcessServerBuilder.generateName();
+            try (PatchbayServer server = start(name, model, BUDGET)) {
+                ManagedChannel channel = InProcessChannelBuilder.forName(name).build();
+                try {
+                    long before = ResidentMemory.currentBytes();
+                    ResidentMemory.resetPeak();
+                    Iterator<AttributeEvent> events =
+                            PatchbayGrpc.newBlockingStub(channel).attribute(atpStar);
+                    AttributeEvent first = events.next();
+                    AttributeEvent last = first;
+                    while (events.hasNext()) {
+                        last = events.next();
+                    }
+                    long growth = ResidentMemory.peakBytes() - before;
+                    System.out.printf(
+                            "memory budget: AtP* over queries and keys at %d tokens, recomputed per layer, grew the"
+                                    + " peak resident memory by %.0f MB (budget %.0f MB)%n",
+                            TOKENS, growth / 1e6, BUDGET / 1e6);
+                    assertTrue(
+                            first.getAccepted()
+                                    .getVariant()
+                                    .startsWith("per-layer recomputation: one pair of the plain"),
+                            first.getAccepted().getVariant());
+                    assertTrue(last.hasSummary(), "the request was answered");
+                    assertTrue(growth < BUDGET, "peak resident memory grew by " + growth / 1e6 + " MB");
+                } finally {
+                    channel.shutdownNow();
+                }
+            }
+        }
+        assertRefusedBeforeAnythingRuns(
+                Files.createDirectories(dir.resolve("refused")),
+                100L << 20,
+                atpStar,
+                "with per-layer recomputation and the QK fix, over the server's memory budget of 0.10 GB per batch;"
+                        + " a --memory-budget of at least");
     }
 
     /** The request gets RESOURCE_EXHAUSTED naming {@code names}, and the device runs nothing. */

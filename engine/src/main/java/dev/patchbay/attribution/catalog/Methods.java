@@ -48,19 +48,19 @@ public final class Methods {
     }
 
     /**
-     * @param recomputeLayers AtP and AtP with the QK fix recompute each layer in the backward (the same estimates
-     *     in one layer's graph of memory); no other method takes it
+     * @param recomputeLayers the AtP family (AtP, AtP with the QK fix, AtP*) recompute each layer in the backward
+     *     (the same estimates in one layer's graph of memory); no other method takes it
      */
     public static AttributionMethod byId(
             String id, int patchRows, int pairRows, BaselineSettings b, boolean recomputeLayers) {
-        if (recomputeLayers && !id.equals("atp") && !id.equals("atp-qk")) {
+        if (recomputeLayers && !id.startsWith("atp")) {
             throw new IllegalArgumentException(id + " has no per-layer recomputation");
         }
         return switch (id) {
             case "ap" -> new ActivationPatching(patchRows);
             case "atp" -> new AtP(false, pairRows, recomputeLayers);
             case "atp-qk" -> new AtP(true, pairRows, recomputeLayers);
-            case "atp-star" -> new AtPStar(pairRows);
+            case "atp-star" -> new AtPStar(pairRows, recomputeLayers);
             case "iterative" -> new Iterative(b.seed());
             case "subsampling" ->
                 new Subsampling(

@@ -68,6 +68,14 @@ public final class MemoryBenchmark {
                     NodeSet.attentionAndNeurons(),
                     ""));
             rows.add(measure(
+                    "AtP*, recomputed per layer: peak above the model",
+                    loaded,
+                    model,
+                    new AtPStar(1, true),
+                    pairs,
+                    NodeSet.attentionAndNeurons(),
+                    ""));
+            rows.add(measure(
                     "activation patching, 144 heads: peak above the model",
                     loaded,
                     model,

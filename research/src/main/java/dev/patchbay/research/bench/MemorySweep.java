@@ -1,0 +1,150 @@
+package dev.patchbay.research.bench;
+
+import ai.djl.engine.Engine;
+import ai.djl.ndarray.NDManager;
+import dev.patchbay.attribution.AtP;
+import dev.patchbay.attribution.AtPStar;
+import dev.patchbay.attribution.AttributionMethod;
+import dev.patchbay.execution.ResidentMemory;
+import dev.patchbay.model.ComputeContext;
+import dev.patchbay.model.HookedTransformer;
+import dev.patchbay.model.ModelConfig;
+import dev.patchbay.model.family.Families;
+import dev.patchbay.nodes.Metric;
+import dev.patchbay.nodes.NodeSet;
+import dev.patchbay.nodes.PromptPair;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Random;
+import java.util.function.Supplier;
+
+/**
+ * Peak resident memory above the model against prompt length, for AtP and AtP* with per-layer recomputation (and the
+ * plain passes where they fit the machine), on random models: the tiny Llama's shape widened to 8 heads, and Llama
+ * 3.2 1B's shape cut to 4 of its 16 layers. Lengths go up, so each peak starts from a process that has held no more;
+ * set MALLOC_MMAP_THRESHOLD_=65536 MALLOC_TRIM_THRESHOLD_=0 so that freed native memory goes back and each peak is
+ * its own. The growth exponent is the slope of log(peak) over log(length) between the two longest prompts.
+ */
+public final class MemorySweep {
+    private static final double GB = 1e9;
+    /**
+     * Queries, keys, values, heads and neurons over all positions: per-position estimates of a 1B shape at 4,096
+     * tokens would be a gigabyte of host arrays, which is not what is measured here.
+     */
+    private static final NodeSet NODES = NodeSet.attentionAndNeurons().withPerPosition(false);
+
+    private final ComputeContext compute;
+    private final int longest;
+
+    /** @param longest the longest prompt of the tiny shape's sweep (the 1B shape's stops at 4,096) */
+    public MemorySweep(ComputeContext compute, int longest) {
+        this.compute = compute;
+        this.longest = longest;
+    }
+
+    /** The tiny Llama (d_model 64, 2 layers) widened to 8 query heads over 4 key/value heads. */
+    static ModelConfig tinyLlamaWide() {
+        return Benchmark.llama1b().toBuilder()
+                .nLayers(2)
+                .nHeads(8)
+                .nKvHeads(4)
+                .dModel(64)
+                .dHead(8)
+                .dMlp(128)
+                .vocabSize(300)
+                .attnScale(1.0 / Math.sqrt(8))
+                .layers(null)
+                .build();
+    }
+
+    /** Llama 3.2 1B's shape with 4 of its 16 layers. */
+    static ModelConfig llama1bFourLayers() {
+        return Benchmark.llama1b().toBuilder().nLayers(4).layers(null).build();
+    }
+
+    /** A method measured, and the longest prompt it is run at (the plain passes stop where they would not fit). */
+    private record Measured(String name, Supplier<AttributionMethod> method, int upTo) {}
+
+    public List<Benchmark.Row> run() {
+        List<Benchmark.Row> rows = new ArrayList<>();
+        if (!ResidentMemory.supported()) {
+            rows.add(new Benchmark.Row("memory sweep", 0, 0, "not measured: needs Linux's /proc/self"));
+            return rows;
+        }
+        List<Integer> tiny = new ArrayList<>();
+        for (int t = 256; t <= longest; t *= 2) {
+            tiny.add(t);
+        }
+        rows.addAll(sweep(
+                "tiny Llama, 8 heads",
+                tinyLlamaWide(),
+                tiny,
+                List.of(
+                        new Measured("AtP, recomputed", () -> new AtP(false, 1, true), longest),
+                        new Measured("AtP*, recomputed", () -> new AtPStar(1, true), longest),
+                        new Measured("AtP, plain", () -> new AtP(false, 1), Math.min(longest, 8192)),
+                        new Measured("AtP*, plain", () -> new AtPStar(1), Math.min(longest, 4096)))));
+        rows.addAll(sweep(
+                "Llama 3.2 1B shape, 4 layers",
+                llama1bFourLayers(),
+                List.of(512, 1024, 2048, 4096),
+                List.of(
+                        new Measured("AtP, recomputed", () -> new AtP(false, 1, true), 4096),
+                        new Measured("AtP*, recomputed", () -> new AtPStar(1, true), 4096),
+                        new Measured("AtP, plain", () -> new AtP(false, 1), 2048),
+                        new Measured("AtP*, plain", () -> new AtPStar(1), 1024))));
+        return rows;
+    }
+
+    private List<Benchmark.Row> sweep(String shape, ModelConfig config, List<Integer> lengths, List<Measured> methods) {
+        List<Benchmark.Row> rows = new ArrayList<>();
+        Engine.getEngine("PyTorch").setRandomSeed(1234);
+        try (NDManager weights = compute.newScope()) {
+            HookedTransformer model = Families.build(config, new RandomWeights(weights), weights);
+            long loaded = ResidentMemory.currentBytes();
+            for (Measured m : methods) {
+                double[] peaks = new double[lengths.size()];
+                double[] seconds = new double[lengths.size()];
+                int measured = 0;
+                for (int i = 0; i < lengths.size() && lengths.get(i) <= m.upTo(); i++) {
+                    int length = lengths.get(i);
+                    List<PromptPair> pairs = List.of(pair(length, config.vocabSize()));
+                    AttributionMethod method = m.method().get();
+                    long start = System.nanoTime();
+                    long peak = ResidentMemory.peakDuring(() -> method.run(model, pairs, NODES));
+                    seconds[i] = (System.nanoTime() - start) / 1e9;
+                    peaks[i] = Math.max(0, peak - loaded) / GB;
+                    measured = i + 1;
+                    rows.add(new Benchmark.Row(
+                            String.format(Locale.ROOT, "sweep: %s, %s, %d tokens", shape, m.name(), length),
+                            seconds[i],
+                            0,
+                            String.format(Locale.ROOT, "measured %.3f GB above the model", peaks[i])));
+                }
+                if (measured >= 2) {
+                    double slope = Math.log(peaks[measured - 1] / peaks[measured - 2])
+                            / Math.log((double) lengths.get(measured - 1) / lengths.get(measured - 2));
+                    rows.add(new Benchmark.Row(
+                            String.format(Locale.ROOT, "sweep: %s, %s, growth", shape, m.name()),
+                            0,
+                            0,
+                            String.format(
+                                    Locale.ROOT,
+                                    "peak ~ T^%.2f from %d to %d tokens",
+                                    slope,
+                                    lengths.get(measured - 2),
+                                    lengths.get(measured - 1))));
+                }
+            }
+        }
+        return rows;
+    }
+
+    private static PromptPair pair(int length, int vocab) {
+        Random random = new Random(42);
+        int[] clean = random.ints(length, 0, vocab).toArray();
+        int[] noise = random.ints(length, 0, vocab).toArray();
+        return new PromptPair(clean, noise, Metric.logitDiff(new int[] {5}, new int[] {7}));
+    }
+}
