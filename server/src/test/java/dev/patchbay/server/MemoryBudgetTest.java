@@ -28,7 +28,8 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.Iterator;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Map;
 import java.util.Random;
 import java.util.stream.Stream;
@@ -49,39 +50,15 @@ class MemoryBudgetTest {
 
     @Test
     void sixteenPairsOf2048TokensAreSplitToFitTheBudgetAndAnswered(@TempDir Path dir) throws Exception {
-        try (LoadedModel model = LoadedModel.load(longTinyLlama(dir), DataType.FLOAT32)) {
-            String name = InProcessServerBuilder.generateName();
-            try (PatchbayServer server = start(name, model, BUDGET)) {
-                ManagedChannel channel = InProcessChannelBuilder.forName(name).build();
-                try {
-                    long before = ResidentMemory.currentBytes();
-                    ResidentMemory.resetPeak();
-                    AttributeEvent last = null;
-                    Iterator<AttributeEvent> events =
-                            PatchbayGrpc.newBlockingStub(channel).attribute(request());
-                    while (events.hasNext()) {
-                        last = events.next();
-                    }
-                    long growth = ResidentMemory.peakBytes() - before;
-                    System.out.printf(
-                            "memory budget: %d x %d-token AtP grew the peak resident memory by %.0f MB"
-                                    + " (budget %.0f MB, %d batches)%n",
-                            PAIRS,
-                            TOKENS,
-                            growth / 1e6,
-                            BUDGET / 1e6,
-                            server.device("long-llama").batches());
-                    assertTrue(last != null && last.hasSummary(), "the request was answered");
-                    // The estimate puts 2 pairs of this length in the budget: 8 gradient batches, not 1 of 16.
-                    assertTrue(
-                            server.device("long-llama").batches() >= PAIRS / 2,
-                            "batches: " + server.device("long-llama").batches());
-                    assertTrue(growth < BUDGET, "peak resident memory grew by " + growth / 1e6 + " MB");
-                } finally {
-                    channel.shutdownNow();
-                }
-            }
-        }
+        Served served = serve(dir, BUDGET, request());
+        System.out.printf(
+                "memory budget: %d x %d-token AtP grew the peak resident memory by %.0f MB (budget %.0f MB, %d"
+                        + " batches)%n",
+                PAIRS, TOKENS, served.growth() / 1e6, BUDGET / 1e6, served.batches());
+        assertTrue(served.last().hasSummary(), "the request was answered");
+        // The estimate puts 2 pairs of this length in the budget: 8 gradient batches, not 1 of 16.
+        assertTrue(served.batches() >= PAIRS / 2, "batches: " + served.batches());
+        assertTrue(served.growth() < BUDGET, "peak resident memory grew by " + served.growth() / 1e6 + " MB");
     }
 
     @Test
@@ -107,44 +84,48 @@ class MemoryBudgetTest {
                         .addKinds(NodeKind.KEY)
                         .setPerPosition(true))
                 .build();
-        try (LoadedModel model =
-                LoadedModel.load(longTinyLlama(Files.createDirectories(dir.resolve("run"))), DataType.FLOAT32)) {
-            String name = InProcessServerBuilder.generateName();
-            try (PatchbayServer server = start(name, model, BUDGET)) {
-                ManagedChannel channel = InProcessChannelBuilder.forName(name).build();
-                try {
-                    long before = ResidentMemory.currentBytes();
-                    ResidentMemory.resetPeak();
-                    Iterator<AttributeEvent> events =
-                            PatchbayGrpc.newBlockingStub(channel).attribute(atpStar);
-                    AttributeEvent first = events.next();
-                    AttributeEvent last = first;
-                    while (events.hasNext()) {
-                        last = events.next();
-                    }
-                    long growth = ResidentMemory.peakBytes() - before;
-                    System.out.printf(
-                            "memory budget: AtP* over queries and keys at %d tokens, recomputed per layer, grew the"
-                                    + " peak resident memory by %.0f MB (budget %.0f MB)%n",
-                            TOKENS, growth / 1e6, BUDGET / 1e6);
-                    assertTrue(
-                            first.getAccepted()
-                                    .getVariant()
-                                    .startsWith("per-layer recomputation: one pair of the plain"),
-                            first.getAccepted().getVariant());
-                    assertTrue(last.hasSummary(), "the request was answered");
-                    assertTrue(growth < BUDGET, "peak resident memory grew by " + growth / 1e6 + " MB");
-                } finally {
-                    channel.shutdownNow();
-                }
-            }
-        }
+        Served served = serve(Files.createDirectories(dir.resolve("run")), BUDGET, atpStar);
+        System.out.printf(
+                "memory budget: AtP* over queries and keys at %d tokens, recomputed per layer, grew the peak resident"
+                        + " memory by %.0f MB (budget %.0f MB)%n",
+                TOKENS, served.growth() / 1e6, BUDGET / 1e6);
+        String variant = served.events().get(0).getAccepted().getVariant();
+        assertTrue(variant.startsWith("per-layer recomputation: one pair of the plain"), variant);
+        assertTrue(served.last().hasSummary(), "the request was answered");
+        assertTrue(served.growth() < BUDGET, "peak resident memory grew by " + served.growth() / 1e6 + " MB");
         assertRefusedBeforeAnythingRuns(
                 Files.createDirectories(dir.resolve("refused")),
                 100L << 20,
                 atpStar,
                 "with per-layer recomputation and the QK fix, over the server's memory budget of 0.10 GB per batch;"
                         + " a --memory-budget of at least");
+    }
+
+    /** What one request did on a server of its own: its events, the growth of peak resident memory, its batches. */
+    private record Served(List<AttributeEvent> events, long growth, long batches) {
+        AttributeEvent last() {
+            return events.get(events.size() - 1);
+        }
+    }
+
+    private static Served serve(Path dir, long budget, AttributeRequest request) throws Exception {
+        try (LoadedModel model = LoadedModel.load(longTinyLlama(dir), DataType.FLOAT32)) {
+            String name = InProcessServerBuilder.generateName();
+            try (PatchbayServer server = start(name, model, budget)) {
+                ManagedChannel channel = InProcessChannelBuilder.forName(name).build();
+                try {
+                    long before = ResidentMemory.currentBytes();
+                    ResidentMemory.resetPeak();
+                    List<AttributeEvent> events = new ArrayList<>();
+                    PatchbayGrpc.newBlockingStub(channel).attribute(request).forEachRemaining(events::add);
+                    long growth = ResidentMemory.peakBytes() - before;
+                    return new Served(
+                            events, growth, server.device("long-llama").batches());
+                } finally {
+                    channel.shutdownNow();
+                }
+            }
+        }
     }
 
     /** The request gets RESOURCE_EXHAUSTED naming {@code names}, and the device runs nothing. */

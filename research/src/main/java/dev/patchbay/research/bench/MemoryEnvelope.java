@@ -48,6 +48,7 @@ public final class MemoryEnvelope {
                 .nLayers(32)
                 .dModel(4096)
                 .dHead(128)
+                .rotaryDim(128)
                 .dMlp(14336)
                 .tiedEmbeddings(false)
                 .attnScale(1.0 / Math.sqrt(128))

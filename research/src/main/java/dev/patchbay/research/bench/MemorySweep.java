@@ -54,6 +54,7 @@ public final class MemorySweep {
                 .nKvHeads(4)
                 .dModel(64)
                 .dHead(8)
+                .rotaryDim(8)
                 .dMlp(128)
                 .vocabSize(300)
                 .attnScale(1.0 / Math.sqrt(8))
