@@ -13,6 +13,7 @@ import dev.patchbay.model.family.Families;
 import dev.patchbay.nodes.Metric;
 import dev.patchbay.nodes.NodeSet;
 import dev.patchbay.nodes.PromptPair;
+import dev.patchbay.passes.Budget;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
@@ -67,8 +68,35 @@ public final class MemorySweep {
         return Benchmark.llama1b().toBuilder().nLayers(4).layers(null).build();
     }
 
-    /** A method measured, and the longest prompt it is run at (the plain passes stop where they would not fit). */
-    private record Measured(String name, Supplier<AttributionMethod> method, int upTo) {}
+    /**
+     * A method measured, the longest prompt it is run at (the plain passes stop where they would not fit), and what
+     * the memory model the server plans with estimates for one pair of it.
+     */
+    private record Measured(String name, Supplier<AttributionMethod> method, int upTo, Estimate estimate) {}
+
+    /** One pair's bytes by the memory model, from the model's budget arithmetic. */
+    private interface Estimate {
+        long bytes(Budget b, int length);
+    }
+
+    /** The sweep's nodes include queries and keys: the QK fix's terms count for AtP*. */
+    private static List<Measured> methods(int longest, int plainAtP, int plainStar) {
+        return List.of(
+                new Measured(
+                        "AtP, recomputed",
+                        () -> new AtP(false, 1, true),
+                        longest,
+                        (b, t) -> b.layerwiseGradientRowBytes(t, false, false, false)),
+                new Measured(
+                        "AtP*, recomputed",
+                        () -> new AtPStar(1, true),
+                        longest,
+                        (b, t) -> b.layerwiseGradientRowBytes(t, true, true, false)),
+                new Measured(
+                        "AtP, plain", () -> new AtP(false, 1), plainAtP, (b, t) -> b.gradientRowBytes(t, false, false)),
+                new Measured(
+                        "AtP*, plain", () -> new AtPStar(1), plainStar, (b, t) -> b.gradientRowBytes(t, true, true)));
+    }
 
     public List<Benchmark.Row> run() {
         List<Benchmark.Row> rows = new ArrayList<>();
@@ -84,20 +112,12 @@ public final class MemorySweep {
                 "tiny Llama, 8 heads",
                 tinyLlamaWide(),
                 tiny,
-                List.of(
-                        new Measured("AtP, recomputed", () -> new AtP(false, 1, true), longest),
-                        new Measured("AtP*, recomputed", () -> new AtPStar(1, true), longest),
-                        new Measured("AtP, plain", () -> new AtP(false, 1), Math.min(longest, 4096)),
-                        new Measured("AtP*, plain", () -> new AtPStar(1), Math.min(longest, 2048)))));
+                methods(longest, Math.min(longest, 4096), Math.min(longest, 2048))));
         rows.addAll(sweep(
                 "Llama 3.2 1B shape, 4 layers",
                 llama1bFourLayers(),
                 List.of(512, 1024, 2048),
-                List.of(
-                        new Measured("AtP, recomputed", () -> new AtP(false, 1, true), 2048),
-                        new Measured("AtP*, recomputed", () -> new AtPStar(1, true), 2048),
-                        new Measured("AtP, plain", () -> new AtP(false, 1), 2048),
-                        new Measured("AtP*, plain", () -> new AtPStar(1), 1024))));
+                methods(2048, 2048, 1024)));
         return rows;
     }
 
@@ -124,7 +144,11 @@ public final class MemorySweep {
                             String.format(Locale.ROOT, "sweep: %s, %s, %d tokens", shape, m.name(), length),
                             seconds[i],
                             0,
-                            String.format(Locale.ROOT, "measured %.3f GB above the model", peaks[i])));
+                            String.format(
+                                    Locale.ROOT,
+                                    "measured %.3f GB above the model; the memory model estimates %.3f GB",
+                                    peaks[i],
+                                    m.estimate().bytes(new Budget(config, Float.BYTES, 1), length) / GB)));
                 }
                 if (measured >= 2) {
                     double slope = Math.log(peaks[measured - 1] / peaks[measured - 2])
