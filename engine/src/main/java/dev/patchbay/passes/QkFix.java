@@ -12,6 +12,7 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import dev.patchbay.model.Scoped;
 import java.util.ArrayList;
+import java.util.EnumSet;
 import java.util.List;
 
 /**
@@ -35,8 +36,10 @@ import java.util.List;
  * <p>Every table is a [B, H, T, T] float64 array whose query rows are independent (a row's softmax, its dominant
  * key, its patched totals), so the tables are made a chunk of query rows at a time: the preparation's some forty
  * temporaries then hold {@link #CHUNK_BYTES} rather than forty heads x T x T maps, which at 1,024 tokens of the
- * GPT-2-small shape were 4 GB a layer. A pass that reads each group once (AtP with the QK fix) keeps no table: a read
- * makes each chunk's tables, contracts them with the pattern gradient and frees them. GradDrop (AtP*) reads a layer
+ * GPT-2-small shape were 4 GB a layer. A pass that reads each group once (AtP with the QK fix, and per-layer
+ * recomputation, which holds one layer at a time) keeps no table: a read makes each chunk's tables, only those it
+ * needs (a query read skips the key tables, a third of the work), contracts them with the pattern gradient and frees
+ * them. GradDrop (AtP*) reads a layer
  * once per variant, so there the tables are kept, chunk by chunk; the estimates are linear in g, so each variant costs
  * only elementwise products.
  */
@@ -62,7 +65,14 @@ final class QkFix {
     /** Each chunk's tables when they are kept; null when each read makes them anew. */
     private final List<Tables> kept;
 
-    /** One chunk's tables: query rows [from, to) of every [B, H, T, T] table. */
+    /** What a read needs of a chunk's tables: made at each read, a chunk makes only those. */
+    private enum Read {
+        QUERIES,
+        KEYS,
+        ALL_KEYS
+    }
+
+    /** One chunk's tables: query rows [from, to) of every [B, H, T, T] table (null where not made). */
     private record Tables(
             int from,
             int to,
@@ -129,11 +139,16 @@ final class QkFix {
         if (keep) {
             kept = new ArrayList<>();
             for (int from = 0; from < length; from += this.rowsPerChunk) {
-                kept.add(tables(owner, from, Math.min(length, from + this.rowsPerChunk)));
+                kept.add(tables(owner, from, Math.min(length, from + this.rowsPerChunk), everything()));
             }
         } else {
             kept = null;
         }
+    }
+
+    /** Every table a kept chunk holds: the queries', the keys', and the all-keys table where it was asked for. */
+    private EnumSet<Read> everything() {
+        return allKeys ? EnumSet.allOf(Read.class) : EnumSet.of(Read.QUERIES, Read.KEYS);
     }
 
     /** Query rows per chunk such that one chunk's preparation holds about {@link #CHUNK_BYTES} (at least one row). */
@@ -146,58 +161,71 @@ final class QkFix {
      * The tables of query rows [from, to), owned by {@code into}; their temporaries are made in a scope of their own
      * and closed here.
      */
-    private Tables tables(NDManager into, int from, int to) {
+    private Tables tables(NDManager into, int from, int to, EnumSet<Read> reads) {
         try (NDManager work = into.newSubManager()) {
             NDIndex rows = new NDIndex(":, :, {}:{}", from, to);
             NDArray a = Scoped.view(work, scores).get(rows).toType(DataType.FLOAT64, false);
             NDArray qc = Scoped.view(work, cleanQ).get(rows);
-            NDArray dq = Scoped.view(work, queryChange).get(rows);
             NDArray keysT = Scoped.view(work, cleanK).transpose(0, 1, 3, 2);
             NDArray logP = a.logSoftmax(-1);
             NDArray pattern = logP.exp();
-
-            // Query t patched: only row t of the scores moves, by (q'_t - q_t).k_s * scale (eqs. 6-7); the whole
-            // row is recomputed, so no probability is formed from another.
             NDArray raw = softcap == 0 ? null : times(qc.matMul(keysT), scale);
-            NDArray queryScores = a.add(scoreChange(raw, times(dq.matMul(keysT), scale), softcap));
-            NDArray queryDelta = queryScores.softmax(-1).sub(pattern);
+
+            NDArray queryDelta = null;
+            if (reads.contains(Read.QUERIES)) {
+                // Query t patched: only row t of the scores moves, by (q'_t - q_t).k_s * scale (eqs. 6-7); the whole
+                // row is recomputed, so no probability is formed from another.
+                NDArray dq = Scoped.view(work, queryChange).get(rows);
+                NDArray queryScores = a.add(scoreChange(raw, times(dq.matMul(keysT), scale), softcap));
+                queryDelta = queryScores.softmax(-1).sub(pattern);
+            }
 
             // Key s patched: column s of every row t >= s moves by delta_ts = q_t.(k'_s - k_s) * scale.
-            NDArray dkT = Scoped.view(work, keyChange).transpose(0, 1, 3, 2);
-            NDArray delta = scoreChange(raw, times(qc.matMul(dkT), scale), softcap);
-            NDArray dominant = pattern.gt(0.5);
-            NDArray minusInfinity = a.zerosLike().log();
-            NDArray othersOfDominant = logSumExp(NDArrays.where(dominant, minusInfinity, logP));
-            NDArray logRest = NDArrays.where(
-                    dominant,
-                    othersOfDominant.broadcast(a.getShape()),
-                    plus(pattern.neg(), 1).log());
-            // Each other key's share of the rest of its row, p_j / (1 - p_dominant): exact however small both are
-            // (p_j may underflow to 0 while the patched row hands it most of the weight).
-            NDArray finiteOthers =
-                    NDArrays.where(othersOfDominant.isInfinite(), othersOfDominant.zerosLike(), othersOfDominant);
-            NDArray restShare = NDArrays.where(
-                    dominant, a.zerosLike(), logP.sub(finiteOthers).exp());
-            // log of the patched row's total relative to the clean one: log(rest + p e^delta).
-            NDArray logTotal = logAddExp(logRest, logP.add(delta));
-            NDArray keySelf = logP.add(delta).sub(logTotal).exp().sub(pattern);
-            // The others' relative change is 1/total - 1. For a dominant key it multiplies their share of the rest
-            // (restShare, summed in keys()), so it is scaled by the rest: rest/total - rest, finite where 1/total
-            // overflows. A row whose only visible key is s has no others to change.
-            NDArray keyOthers = NDArrays.where(
-                    logRest.isInfinite(),
-                    a.zerosLike(),
-                    NDArrays.where(
-                            dominant,
-                            logRest.sub(logTotal).exp().sub(logRest.exp()),
-                            plus(logTotal.neg().exp(), -1)));
-            NDArray allKeysDelta = allKeys ? a.add(delta).softmax(-1).sub(pattern) : null;
-            Tables t = new Tables(from, to, pattern, queryDelta, dominant, keySelf, restShare, keyOthers, allKeysDelta);
-            for (NDArray table : new NDArray[] {pattern, queryDelta, dominant, keySelf, restShare, keyOthers}) {
-                table.attach(into);
+            NDArray delta = null;
+            if (reads.contains(Read.KEYS) || reads.contains(Read.ALL_KEYS)) {
+                NDArray dkT = Scoped.view(work, keyChange).transpose(0, 1, 3, 2);
+                delta = scoreChange(raw, times(qc.matMul(dkT), scale), softcap);
             }
-            if (allKeysDelta != null) {
-                allKeysDelta.attach(into);
+            NDArray dominant = null;
+            NDArray restShare = null;
+            NDArray keySelf = null;
+            NDArray keyOthers = null;
+            if (reads.contains(Read.KEYS)) {
+                dominant = pattern.gt(0.5);
+                NDArray minusInfinity = a.zerosLike().log();
+                NDArray othersOfDominant = logSumExp(NDArrays.where(dominant, minusInfinity, logP));
+                NDArray logRest = NDArrays.where(
+                        dominant,
+                        othersOfDominant.broadcast(a.getShape()),
+                        plus(pattern.neg(), 1).log());
+                // Each other key's share of the rest of its row, p_j / (1 - p_dominant): exact however small both
+                // are (p_j may underflow to 0 while the patched row hands it most of the weight).
+                NDArray finiteOthers =
+                        NDArrays.where(othersOfDominant.isInfinite(), othersOfDominant.zerosLike(), othersOfDominant);
+                restShare = NDArrays.where(
+                        dominant, a.zerosLike(), logP.sub(finiteOthers).exp());
+                // log of the patched row's total relative to the clean one: log(rest + p e^delta).
+                NDArray logTotal = logAddExp(logRest, logP.add(delta));
+                keySelf = logP.add(delta).sub(logTotal).exp().sub(pattern);
+                // The others' relative change is 1/total - 1. For a dominant key it multiplies their share of the
+                // rest (restShare, summed in keys()), so it is scaled by the rest: rest/total - rest, finite where
+                // 1/total overflows. A row whose only visible key is s has no others to change.
+                keyOthers = NDArrays.where(
+                        logRest.isInfinite(),
+                        a.zerosLike(),
+                        NDArrays.where(
+                                dominant,
+                                logRest.sub(logTotal).exp().sub(logRest.exp()),
+                                plus(logTotal.neg().exp(), -1)));
+            }
+            NDArray allKeysDelta =
+                    reads.contains(Read.ALL_KEYS) ? a.add(delta).softmax(-1).sub(pattern) : null;
+            Tables t = new Tables(from, to, pattern, queryDelta, dominant, keySelf, restShare, keyOthers, allKeysDelta);
+            for (NDArray table :
+                    new NDArray[] {pattern, queryDelta, dominant, keySelf, restShare, keyOthers, allKeysDelta}) {
+                if (table != null) {
+                    table.attach(into);
+                }
             }
             return t;
         }
@@ -212,13 +240,13 @@ final class QkFix {
      * {@code read} of each chunk, in order, owned by g's manager: each chunk's tables (made here unless kept) and its
      * rows of g are freed before the next chunk.
      */
-    private List<NDArray> eachChunk(NDArray g, ChunkRead read) {
+    private List<NDArray> eachChunk(NDArray g, Read needs, ChunkRead read) {
         NDManager out = g.getManager();
         List<NDArray> parts = new ArrayList<>();
         for (int c = 0, from = 0; from < length; c++, from += rowsPerChunk) {
             int to = Math.min(length, from + rowsPerChunk);
             try (NDManager work = out.newSubManager()) {
-                Tables t = kept != null ? kept.get(c) : tables(work, from, to);
+                Tables t = kept != null ? kept.get(c) : tables(work, from, to, EnumSet.of(needs));
                 NDArray rows = Scoped.view(work, g)
                         .get(new NDIndex(":, :, {}:{}", from, to))
                         .toType(DataType.FLOAT64, false);
@@ -241,14 +269,15 @@ final class QkFix {
 
     /** Query node estimates [B, T, H] under pattern gradient {@code g} [B, H, T, T]. */
     NDArray queries(NDArray g) {
-        List<NDArray> rows = eachChunk(g, (t, gc) -> gc.mul(t.queryDelta()).sum(new int[] {-1}));
+        List<NDArray> rows =
+                eachChunk(g, Read.QUERIES, (t, gc) -> gc.mul(t.queryDelta()).sum(new int[] {-1}));
         NDArray all = rows.size() == 1 ? rows.get(0) : NDArrays.concat(new NDList(rows), 2);
         return all.transpose(0, 2, 1);
     }
 
     /** Key node estimates [B, T, H_kv]: each key's row changes, summed over the query rows that see it. */
     NDArray keys(NDArray g) {
-        NDArray perKey = sum(eachChunk(g, (t, gc) -> {
+        NDArray perKey = sum(eachChunk(g, Read.KEYS, (t, gc) -> {
             NDArray weighted = gc.mul(t.pattern());
             // sum over j != s of g_tj A_tj: the row total less key s, except for a row's dominant key, whose own
             // term would leave only rounding error behind; there the others are summed directly, as shares of the
@@ -267,8 +296,8 @@ final class QkFix {
         if (!allKeys) {
             throw new IllegalStateException("the QK fix was not prepared for all keys at once");
         }
-        NDArray perQueryHead =
-                sum(eachChunk(g, (t, gc) -> gc.mul(t.allKeysDelta()).sum(new int[] {2, 3})));
+        NDArray perQueryHead = sum(eachChunk(
+                g, Read.ALL_KEYS, (t, gc) -> gc.mul(t.allKeysDelta()).sum(new int[] {2, 3})));
         Shape s = perQueryHead.getShape();
         return perQueryHead.reshape(s.get(0), s.get(1) / groups, groups).sum(new int[] {-1});
     }
