@@ -140,6 +140,15 @@ public final class MemorySweep {
                     seconds[i] = (System.nanoTime() - start) / 1e9;
                     peaks[i] = Math.max(0, peak - loaded) / GB;
                     measured = i + 1;
+                    // Each point as it is measured: the longest take minutes, and the table prints at the end.
+                    System.err.printf(
+                            Locale.ROOT,
+                            "sweep: %s, %s, %d tokens: %.1f s, %.3f GB above the model%n",
+                            shape,
+                            m.name(),
+                            length,
+                            seconds[i],
+                            peaks[i]);
                     rows.add(new Benchmark.Row(
                             String.format(Locale.ROOT, "sweep: %s, %s, %d tokens", shape, m.name(), length),
                             seconds[i],
