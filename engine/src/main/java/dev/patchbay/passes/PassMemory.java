@@ -19,6 +19,24 @@ public final class PassMemory {
     private static final int FORWARD_ATTENTION_MAPS = 6;
     /** Attention-sized tensors per layer a gradient pass keeps for, and creates in, its backward. */
     private static final int GRADIENT_ATTENTION_MAPS = 3;
+    /**
+     * Attention-sized tensors the one recomputed layer of {@link LayerwiseGradientWork} holds at its peak: its graph's
+     * and its backward's temporaries (measured 4.3 on the tiny Llama widened to 8 heads at 8,192 tokens, where
+     * attention is nearly all of it), and with the QK fix the pattern's gradient kept and read (AtP*: 7.4 measured).
+     */
+    private static final int LAYERWISE_ATTENTION_MAPS = 5;
+
+    private static final int LAYERWISE_PATTERN_GRADIENT_MAPS = 3;
+    /**
+     * The recomputed QK-fix passes make their tables again at every read, a chunk at a time, and the allocator's high
+     * water mark runs above the arrays counted here: on the GPT-2-small shape at 1,024 tokens (per position) AtP with
+     * the QK fix measured 1.82 GB and AtP* 2.40 GB against 1.37 and 1.41 GB counted, the excess in what is not an
+     * attention map. That part of their estimates is scaled by this to stay on the safe side; the attention maps,
+     * which dominate long prompts, are counted as measured (the tiny shape's sweep at 8,192 tokens).
+     */
+    private static final double LAYERWISE_QK_FIX_MARGIN = 2.2;
+    /** Attention-sized tensors per layer the plain pass keeps more with the QK fix: the clean scores, the pattern's gradient. */
+    private static final int QK_FIX_GRAPH_MAPS = 2;
     /** [T, d_model] and [T, d_mlp] tensors per layer a gradient pass keeps for its backward. */
     private static final int GRADIENT_RESIDUAL_WIDTHS = 16;
 
@@ -95,7 +113,10 @@ public final class PassMemory {
         double logits = 2.0 * c.vocabSize();
         // The noise run of a pair needs no graph and frees its layers as it goes: the clean run's graph dominates.
         double graph = (c.nLayers() * (perLayer + sites) + logits) * elementBytes;
-        double qk = qkFix ? qkFixBytes(c, t, c.nLayers(), gradDrop ? c.nLayers() : 0) : 0;
+        double qk = qkFix
+                ? qkFixBytes(c, t, c.nLayers(), gradDrop ? c.nLayers() : 0)
+                        + QK_FIX_GRAPH_MAPS * c.nLayers() * (double) c.nHeads() * t * t * elementBytes
+                : 0;
         return bytes(graph + qk);
     }
 
@@ -124,7 +145,8 @@ public final class PassMemory {
     public static long layerwiseGradientRowBytes(
             ModelConfig c, int length, int elementBytes, boolean qkFix, boolean gradDrop, boolean perPosition) {
         double t = length;
-        double graphLayer = GRADIENT_ATTENTION_MAPS * (double) c.nHeads() * t * t
+        int maps = LAYERWISE_ATTENTION_MAPS + (qkFix ? LAYERWISE_PATTERN_GRADIENT_MAPS : 0);
+        double graphLayer = maps * (double) c.nHeads() * t * t
                 + t * (GRADIENT_RESIDUAL_WIDTHS * (double) c.dModel() + GRADIENT_MLP_WIDTHS * (double) c.dMlp());
         double sites = GRADIENT_SITE_COPIES * t * (4.0 * c.nHeads() * c.dHead() + c.dMlp());
         // Its forwards without a graph hook no attention map: their attention is made in chunks of query rows.
@@ -137,8 +159,13 @@ public final class PassMemory {
         // Estimates are float32 or float64 whatever the model computes in: counted in float64 to be safe.
         double estimates = c.nLayers() * (perPosition ? t : 1) * (4.0 * c.nHeads() + c.dMlp() + 3) * Double.BYTES;
         double qk = qkFix ? qkFixBytes(c, t, 1, 0) : 0;
-        return bytes(
-                (graphLayer + sites + forwardLayer + kept + logits) * elementBytes + forwardAttention + estimates + qk);
+        double attention = maps * (double) c.nHeads() * t * t * elementBytes;
+        double rest = (graphLayer + sites + forwardLayer + kept + logits) * elementBytes
+                + forwardAttention
+                + estimates
+                + qk
+                - attention;
+        return bytes(attention + (qkFix ? rest * LAYERWISE_QK_FIX_MARGIN : rest));
     }
 
     /**
