@@ -12,7 +12,9 @@ import dev.patchbay.model.ModelConfig;
  * tensors alive at once, rounded up from the pass's code and checked against peak resident memory on the tiny
  * Llama checkpoint at 2048 tokens (measured: AtP 306 MB a row, estimated 438; activation patching 350 MB a row,
  * estimated 411): an estimate that is too low lets a batch exhaust memory, one that is too high only makes
- * batches smaller.
+ * batches smaller. Forwards without a graph and the QK fix make their maps a chunk of query rows at a time, and
+ * per-layer recomputation holds one layer's graph; those passes were calibrated against the memory sweep
+ * (docs/memory.md, where every estimate is set beside its measured peak).
  */
 public final class PassMemory {
     /** Attention-sized tensors [heads, T, T] one layer of a forward holds at once (scores, mask sum, softmax). */
