@@ -3,8 +3,8 @@
 # builds DJL's JNI against that PyTorch, runs Patchbay on cuda and on the same machine's CPU, compares logits and
 # AtP* effects, measures fp16 and bf16 against fp32 on the GPU, and benchmarks (the GPT-2 shape beside plain
 # PyTorch, the 1B Llama shape, and edge attribution); the report goes to $OUT (default gpu-report/).
-# PARTS="parity" (or "bench", "service", "narrow", "llama", "edges", "generation", any of them) runs a part alone,
-# for calls with a time limit.
+# PARTS="parity" (or "bench", "service", "narrow", "llama", "edges", "generation", "memory", any of them) runs a part
+# alone, for calls with a time limit.
 #
 # It needs the folder that tools/gpu/make-carry.sh prepares (default gpu-carry/, or PATCHBAY_GPU_CARRY): a Java
 # runtime and the jar without CPU natives (bundle.tar.xz), the bundled model, DJL's native sources and JNI headers.
@@ -44,8 +44,9 @@ run() { "$java" -Djna.library.path="$cudart" -Dai.djl.offline=true -jar "$jar" "
 # parity (cuda against cpu, and fp16/bf16 against fp32), bench (the GPT-2 shape beside plain PyTorch), service (the
 # same through gRPC), narrow (the
 # per-op cost beside plain PyTorch's), llama (the 1B Llama shape), edges (EAP and AtP* on edges, cuda against cpu, and bench --section edges), generation (greedy
-# generation with an intervention, cuda against cpu, and bench --section generation).
-parts=" ${PARTS:-parity bench service narrow llama edges generation} "
+# generation with an intervention, cuda against cpu, and bench --section generation), memory (bench --section
+# memory-sweep on cuda, each point's peak GPU memory sampled by nvidia-smi, beside the memory model's estimate).
+parts=" ${PARTS:-parity bench service narrow llama edges generation memory} "
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee -a "$out/report.txt"
 if [[ "$parts" == *" parity "* ]]; then
   model="$carry/model"
@@ -187,6 +188,41 @@ PY
     --out "$out/bench-cuda-generation.json" > "$out/bench-cuda-generation.txt" 2>&1 \
     || echo "the generation bench did not finish in ${GENERATION_SECONDS:-200} s" >> "$out/report.txt"
   cat "$out/bench-cuda-generation.txt" >> "$out/report.txt"
+fi
+if [[ "$parts" == *" memory "* ]]; then
+  # Device memory, not the host's: nvidia-smi's used memory every 0.2 s, and each sweep point's line stamped as it
+  # is printed; a point's peak is the largest sample since the point before it. PyTorch's caching allocator would
+  # keep what a point freed and blur the next one's figure, so caching is off for this run.
+  (while true; do echo "$(date +%s.%N) $(nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits | head -1)"
+    sleep 0.2; done) > "$out/memory-samples.txt" &
+  sampler=$!
+  PYTORCH_NO_CUDA_MEMORY_CACHING=1 timeout "${MEMORY_SECONDS:-300}" "$java" -Djna.library.path="$cudart" \
+    -Dai.djl.offline=true -Dpatchbay.home="$root" -jar "$jar" bench --device cuda --section memory-sweep \
+    --tokens "${MEMORY_TOKENS:-8192}" --out "$out/bench-cuda-memory.json" 2>&1 \
+    | while IFS= read -r line; do echo "$(date +%s.%N) $line"; done > "$out/bench-cuda-memory.txt" \
+    || echo "the memory sweep did not finish in ${MEMORY_SECONDS:-300} s" >> "$out/report.txt"
+  kill "$sampler" 2>/dev/null || true
+  python3 - "$out" <<'PY' | tee -a "$out/report.txt"
+import sys, pathlib
+out = pathlib.Path(sys.argv[1])
+samples = []
+for line in (out / "memory-samples.txt").read_text().splitlines():
+    parts = line.split()
+    if len(parts) == 2 and parts[1].isdigit():
+        samples.append((float(parts[0]), int(parts[1])))
+base = min((m for _, m in samples), default=0)
+last = 0.0
+for line in (out / "bench-cuda-memory.txt").read_text().splitlines():
+    stamp, _, text = line.partition(" ")
+    if "the memory model estimates" in text:  # the table at the end: measured beside estimated
+        print("  " + text.strip())
+    elif text.startswith("sweep: ") and text.endswith("GB above the model"):  # a point, as it was measured
+        t = float(stamp)
+        peak = max((m for s, m in samples if last <= s <= t), default=base)
+        print(f"{text.split(': ', 1)[1].rsplit(':', 1)[0]}: GPU peak {(peak - base) * 1048576 / 1e9:.3f} GB above the idle"
+              f" device (host figure: {text.rsplit(': ', 1)[1]})")
+        last = t
+PY
 fi
 echo "total $(( $(date +%s) - start )) s" | tee -a "$out/report.txt"
 
