@@ -6,6 +6,7 @@ import dev.patchbay.nodes.PromptPair;
 import dev.patchbay.passes.GradientVariant;
 import dev.patchbay.passes.LayerwiseGradientWork;
 import dev.patchbay.passes.PassRunner;
+import dev.patchbay.passes.Recomputation;
 import java.util.List;
 
 /**
@@ -17,7 +18,7 @@ import java.util.List;
 public final class AtP implements AttributionMethod {
     private final GradientVariant variant;
     private final int maxRows;
-    private final boolean recomputeLayers;
+    private final Recomputation recomputation;
 
     /**
      * @param qkFix whether query and key nodes get the QK fix
@@ -32,17 +33,22 @@ public final class AtP implements AttributionMethod {
      *     estimates in the memory of one layer's graph, at about 1.5 times the compute
      */
     public AtP(boolean qkFix, int maxRows, boolean recomputeLayers) {
+        this(qkFix, maxRows, recomputeLayers ? Recomputation.PER_LAYER : Recomputation.NONE);
+    }
+
+    /** @param recomputation how its batches hold their layers (the plan's choice) */
+    public AtP(boolean qkFix, int maxRows, Recomputation recomputation) {
         if (maxRows < 1) {
             throw new IllegalArgumentException("maxRows must be positive");
         }
         this.variant = qkFix ? GradientVariant.ATP_QK_FIX : GradientVariant.ATP;
         this.maxRows = maxRows;
-        this.recomputeLayers = recomputeLayers;
+        this.recomputation = recomputation;
     }
 
     /** Whether its batches recompute each layer in the backward instead of keeping every layer's graph. */
     public boolean recomputesLayers() {
-        return recomputeLayers;
+        return recomputation.perLayer();
     }
 
     @Override
@@ -53,7 +59,7 @@ public final class AtP implements AttributionMethod {
     @Override
     public AttributionResult run(
             PassRunner runner, List<PromptPair> pairs, NodeSet nodes, AttributionListener listener) {
-        return GradientAttribution.run(id(), runner, pairs, nodes, variant, maxRows, recomputeLayers, listener);
+        return GradientAttribution.run(id(), runner, pairs, nodes, variant, maxRows, recomputation, listener);
     }
 
     @Override

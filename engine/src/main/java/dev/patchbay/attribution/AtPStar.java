@@ -5,6 +5,7 @@ import dev.patchbay.nodes.NodeSet;
 import dev.patchbay.nodes.PromptPair;
 import dev.patchbay.passes.GradientVariant;
 import dev.patchbay.passes.PassRunner;
+import dev.patchbay.passes.Recomputation;
 import java.util.List;
 
 /**
@@ -16,7 +17,7 @@ import java.util.List;
  */
 public final class AtPStar implements AttributionMethod {
     private final int maxRows;
-    private final boolean recomputeLayers;
+    private final Recomputation recomputation;
 
     /** @param maxRows prompt pairs per batch */
     public AtPStar(int maxRows) {
@@ -28,16 +29,26 @@ public final class AtPStar implements AttributionMethod {
      *     dev.patchbay.passes.LayerwiseGradientWork}): the same scores in the memory of one layer's graph
      */
     public AtPStar(int maxRows, boolean recomputeLayers) {
+        this(maxRows, recomputeLayers ? Recomputation.PER_LAYER : Recomputation.NONE);
+    }
+
+    /** @param recomputation how its batches hold their layers (the plan's choice) */
+    public AtPStar(int maxRows, Recomputation recomputation) {
         if (maxRows < 1) {
             throw new IllegalArgumentException("maxRows must be positive");
         }
         this.maxRows = maxRows;
-        this.recomputeLayers = recomputeLayers;
+        this.recomputation = recomputation;
     }
 
     /** Whether its batches recompute each layer in the backward instead of keeping every layer's graph. */
     public boolean recomputesLayers() {
-        return recomputeLayers;
+        return recomputation.perLayer();
+    }
+
+    /** How its batches hold their layers. */
+    public Recomputation recomputation() {
+        return recomputation;
     }
 
     @Override
@@ -49,7 +60,7 @@ public final class AtPStar implements AttributionMethod {
     public AttributionResult run(
             PassRunner runner, List<PromptPair> pairs, NodeSet nodes, AttributionListener listener) {
         return GradientAttribution.run(
-                id(), runner, pairs, nodes, GradientVariant.ATP_STAR, maxRows, recomputeLayers, listener);
+                id(), runner, pairs, nodes, GradientVariant.ATP_STAR, maxRows, recomputation, listener);
     }
 
     @Override

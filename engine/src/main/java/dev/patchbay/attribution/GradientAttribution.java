@@ -10,6 +10,7 @@ import dev.patchbay.passes.GradientWork;
 import dev.patchbay.passes.LayerwiseGradientWork;
 import dev.patchbay.passes.PairBatch;
 import dev.patchbay.passes.PassRunner;
+import dev.patchbay.passes.Recomputation;
 import java.util.List;
 
 /** The loop the AtP family shares: batches of pairs through the runner, aggregated into blocks. */
@@ -23,7 +24,7 @@ final class GradientAttribution {
             NodeSet nodes,
             GradientVariant variant,
             int maxRows,
-            boolean recomputeLayers,
+            Recomputation recomputation,
             AttributionListener listener) {
         PairBatch.validate(pairs, nodes, runner.model().config());
         long start = System.nanoTime();
@@ -36,8 +37,13 @@ final class GradientAttribution {
         for (List<PromptPair> batch : PairBatch.split(pairs, maxRows)) {
             List<Integer> sums = distribution ? List.of(batch.size()) : List.of();
             GradientEstimates e = runner.run(
-                    recomputeLayers
-                            ? new LayerwiseGradientWork(batch, nodes, variant, sums)
+                    recomputation.perLayer()
+                            ? new LayerwiseGradientWork(
+                                    batch,
+                                    nodes,
+                                    variant,
+                                    sums,
+                                    recomputation == Recomputation.PER_LAYER_KEEPING_QK_TABLES)
                             : new GradientWork(batch, nodes, variant, sums));
             aggregate.metrics(e.cleanMetrics(), e.noiseMetrics());
             e.estimates().forEach((key, rows) -> {

@@ -13,6 +13,7 @@ import dev.patchbay.nodes.NodeSet;
 import dev.patchbay.nodes.PromptPair;
 import dev.patchbay.passes.Budget;
 import dev.patchbay.passes.PassRunner;
+import dev.patchbay.passes.Recomputation;
 import java.util.List;
 import java.util.Locale;
 
@@ -142,15 +143,27 @@ public final class AttributeNodes {
         boolean qkFix = (id.equals("atp-qk") || id.equals("atp-star")) && nodes.hasQueriesOrKeys();
         boolean gradDrop = id.equals("atp-star");
         boolean recompute = recomputesLayers(request, on, qkFix, gradDrop);
+        // GradDrop reads a layer's QK-fix tables once per variant: recomputed, they are kept where they fit.
+        boolean keepTables = recompute
+                && qkFix
+                && gradDrop
+                && on.budget()
+                                .layerwiseGradientRowsFitting(
+                                        pairs.get(0).length(), true, true, nodes.perPosition(), true)
+                        >= 1;
+        Recomputation recomputation = !recompute
+                ? Recomputation.NONE
+                : keepTables ? Recomputation.PER_LAYER_KEEPING_QK_TABLES : Recomputation.PER_LAYER;
         int gradientRows;
         if (recompute) {
-            gradientRows = Checks.layerwiseGradientRows(on, pairs, id, qkFix, gradDrop, nodes.perPosition());
+            gradientRows =
+                    Checks.layerwiseGradientRows(on, pairs, id, qkFix, gradDrop, nodes.perPosition(), keepTables);
         } else if (id.startsWith("atp")) {
             gradientRows = Checks.gradientRows(on, pairs, id, qkFix, gradDrop);
         } else {
             gradientRows = on.limits().batchRows();
         }
-        AttributionMethod method = Methods.byId(id, patchRows, gradientRows, b, recompute);
+        AttributionMethod method = Methods.byId(id, patchRows, gradientRows, b, recomputation);
         long count = nodes.count(on.config(), pairs.get(0).length());
         if (id.equals("subsampling") && b.inclusionProbability() > 0) {
             Checks.inclusion(count, b.inclusionProbability(), "baseline.inclusion_probability");
@@ -179,7 +192,7 @@ public final class AttributeNodes {
                 planned,
                 diagnostic,
                 patchRows,
-                recompute ? recomputation(request, on, qkFix, gradDrop) : "");
+                recompute ? recomputation(request, on, qkFix, gradDrop, keepTables) : "");
     }
 
     /**
@@ -203,26 +216,29 @@ public final class AttributeNodes {
         return offered
                 && budget.gradientRowsFitting(length, qkFix, gradDrop) < 1
                 && budget.layerwiseGradientRowBytes(
-                                length, qkFix, gradDrop, request.nodes().perPosition())
+                                length, qkFix, gradDrop, request.nodes().perPosition(), false)
                         < budget.gradientRowBytes(length, qkFix, gradDrop);
     }
 
     /** What Accepted says of per-layer recomputation: asked for, or why the plan chose it. */
-    private static String recomputation(Request request, Serving on, boolean qkFix, boolean gradDrop) {
+    private static String recomputation(
+            Request request, Serving on, boolean qkFix, boolean gradDrop, boolean keepTables) {
+        String tables = keepTables ? ", keeping each layer's QK-fix tables for GradDrop's variants" : "";
         if (request.recomputeLayers()) {
-            return "per-layer recomputation (asked for)";
+            return "per-layer recomputation (asked for)" + tables;
         }
         int length = request.pairs().get(0).length();
         return String.format(
                 Locale.ROOT,
                 "per-layer recomputation: one pair of the plain pass needs about %.2f GB, over the memory budget of"
-                        + " %.2f GB; recomputed, about %.2f GB",
+                        + " %.2f GB; recomputed, about %.2f GB%s",
                 on.budget().gradientRowBytes(length, qkFix, gradDrop) / 1e9,
                 on.budget().bytes() / 1e9,
                 on.budget()
                                 .layerwiseGradientRowBytes(
-                                        length, qkFix, gradDrop, request.nodes().perPosition())
-                        / 1e9);
+                                        length, qkFix, gradDrop, request.nodes().perPosition(), keepTables)
+                        / 1e9,
+                tables);
     }
 
     /**

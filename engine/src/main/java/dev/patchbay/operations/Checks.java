@@ -67,14 +67,20 @@ final class Checks {
 
     /** Pairs of an AtP-family pass run with per-layer recomputation, within the batch limit and the memory budget. */
     static int layerwiseGradientRows(
-            Serving on, List<PromptPair> pairs, String method, boolean qkFix, boolean gradDrop, boolean perPosition) {
+            Serving on,
+            List<PromptPair> pairs,
+            String method,
+            boolean qkFix,
+            boolean gradDrop,
+            boolean perPosition,
+            boolean keepQkTables) {
         int length = pairs.get(0).length();
-        int fit = on.budget().layerwiseGradientRowsFitting(length, qkFix, gradDrop, perPosition);
+        int fit = on.budget().layerwiseGradientRowsFitting(length, qkFix, gradDrop, perPosition, keepQkTables);
         if (fit < 1) {
             throw overBudget(
                     on,
                     length,
-                    on.budget().layerwiseGradientRowBytes(length, qkFix, gradDrop, perPosition),
+                    on.budget().layerwiseGradientRowBytes(length, qkFix, gradDrop, perPosition, keepQkTables),
                     method + " with per-layer recomputation" + (qkFix ? " and the QK fix" : ""));
         }
         return Math.min(on.limits().batchRows(), fit);

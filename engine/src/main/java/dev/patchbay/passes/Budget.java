@@ -39,8 +39,10 @@ public record Budget(ModelConfig config, int elementBytes, long bytes) {
     }
 
     /** One AtP-family pair with per-layer recomputation ({@link LayerwiseGradientWork}). */
-    public long layerwiseGradientRowBytes(int length, boolean qkFix, boolean gradDrop, boolean perPosition) {
-        return PassMemory.layerwiseGradientRowBytes(config, length, elementBytes, qkFix, gradDrop, perPosition);
+    public long layerwiseGradientRowBytes(
+            int length, boolean qkFix, boolean gradDrop, boolean perPosition, boolean keepQkTables) {
+        return PassMemory.layerwiseGradientRowBytes(
+                config, length, elementBytes, qkFix, gradDrop, perPosition, keepQkTables);
     }
 
     /** One pair of an edge estimate of {@code length} tokens. */
@@ -65,8 +67,9 @@ public record Budget(ModelConfig config, int elementBytes, long bytes) {
         return rowsFitting(gradientRowBytes(length, qkFix, gradDrop));
     }
 
-    public int layerwiseGradientRowsFitting(int length, boolean qkFix, boolean gradDrop, boolean perPosition) {
-        return rowsFitting(layerwiseGradientRowBytes(length, qkFix, gradDrop, perPosition));
+    public int layerwiseGradientRowsFitting(
+            int length, boolean qkFix, boolean gradDrop, boolean perPosition, boolean keepQkTables) {
+        return rowsFitting(layerwiseGradientRowBytes(length, qkFix, gradDrop, perPosition, keepQkTables));
     }
 
     public int edgeRowsFitting(int length, EdgeEstimate estimate, int steps) {

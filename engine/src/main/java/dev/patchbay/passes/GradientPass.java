@@ -71,18 +71,20 @@ final class GradientPass implements GradDrop.Backward, AutoCloseable {
             NodeSet nodes,
             boolean qkFix,
             boolean residualGradients) {
-        this(model, scope, batch, nodes, qkFix, residualGradients, null, null);
+        this(model, scope, batch, nodes, qkFix, residualGradients, null, null, residualGradients);
     }
 
     /** Runs only the noise forward; the clean side comes from {@code cached}. */
     GradientPass(
             HookedTransformer model, NDManager scope, PairBatch batch, NodeSet nodes, boolean qkFix, CleanSide cached) {
-        this(model, scope, batch, nodes, qkFix, false, cached, null);
+        this(model, scope, batch, nodes, qkFix, false, cached, null, false);
     }
 
     /**
      * Runs nothing: the estimates of {@code nodes} from a noise run's activations at their sites and a clean side
      * (one recomputed layer of {@link LayerwiseGradientWork}). The metrics are the caller's.
+     *
+     * @param keepQkTables keep the QK fix's tables for many reads rather than make them at each
      */
     GradientPass(
             HookedTransformer model,
@@ -91,8 +93,9 @@ final class GradientPass implements GradDrop.Backward, AutoCloseable {
             NodeSet nodes,
             boolean qkFix,
             ForwardResult noise,
-            CleanSide clean) {
-        this(model, scope, batch, nodes, qkFix, false, clean, noise);
+            CleanSide clean,
+            boolean keepQkTables) {
+        this(model, scope, batch, nodes, qkFix, false, clean, noise, keepQkTables);
     }
 
     private GradientPass(
@@ -103,7 +106,8 @@ final class GradientPass implements GradDrop.Backward, AutoCloseable {
             boolean qkFix,
             boolean residualGradients,
             CleanSide cached,
-            ForwardResult givenNoise) {
+            ForwardResult givenNoise,
+            boolean keepQkTables) {
         this.config = model.config();
         this.estimateType = model.dataType() == DataType.FLOAT64 ? DataType.FLOAT64 : DataType.FLOAT32;
         this.scope = scope;
@@ -168,7 +172,7 @@ final class GradientPass implements GradDrop.Backward, AutoCloseable {
                 if (qkFix && (g.kind() == NodeKind.QUERY || g.kind() == NodeKind.KEY)) {
                     qk.computeIfAbsent(g.layer(), l -> {
                         NDArray scores = clean.activations().get(HookSites.attn(l, "attn_scores"));
-                        // GradDrop reads a layer once per variant: its tables are kept; a single read makes them.
+                        // Kept where a layer is read many times (GradDrop's variants); else made at each read.
                         return new QkFix(
                                 scores,
                                 clean.activations().get(rotated(l, "q")),
@@ -178,7 +182,7 @@ final class GradientPass implements GradDrop.Backward, AutoCloseable {
                                 config.attnScale(l),
                                 config.attnSoftcap(),
                                 !nodes.perPosition(),
-                                residualGradients,
+                                keepQkTables,
                                 QkFix.rowsPerChunk(scores.getShape()));
                     });
                 }

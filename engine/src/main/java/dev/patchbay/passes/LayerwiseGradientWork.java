@@ -48,8 +48,11 @@ import java.util.stream.IntStream;
  * memory budget ({@code AttributeNodes.plan}).
  *
  * @param sums as {@link GradientWork#sums()}
+ * @param keepQkTables keep each layer's QK-fix tables while the layer is read (GradDrop reads it once per variant)
+ *     rather than make them at each read: faster, seven float64 heads x T x T tables more ({@link Recomputation})
  */
-public record LayerwiseGradientWork(List<PromptPair> pairs, NodeSet nodes, GradientVariant variant, List<Integer> sums)
+public record LayerwiseGradientWork(
+        List<PromptPair> pairs, NodeSet nodes, GradientVariant variant, List<Integer> sums, boolean keepQkTables)
         implements Pass<GradientEstimates> {
     public LayerwiseGradientWork {
         pairs = List.copyOf(pairs);
@@ -57,6 +60,11 @@ public record LayerwiseGradientWork(List<PromptPair> pairs, NodeSet nodes, Gradi
         if (!sums.isEmpty() && sums.stream().mapToInt(Integer::intValue).sum() != pairs.size()) {
             throw new IllegalArgumentException("sums " + sums + " do not cover " + pairs.size() + " pairs");
         }
+    }
+
+    /** Tables made at each read. */
+    public LayerwiseGradientWork(List<PromptPair> pairs, NodeSet nodes, GradientVariant variant, List<Integer> sums) {
+        this(pairs, nodes, variant, sums, false);
     }
 
     @Override
@@ -78,7 +86,8 @@ public record LayerwiseGradientWork(List<PromptPair> pairs, NodeSet nodes, Gradi
                         elementBytes,
                         variant.qkFix() && nodes.hasQueriesOrKeys(),
                         variant.gradDrop(),
-                        nodes.perPosition());
+                        nodes.perPosition(),
+                        keepQkTables);
     }
 
     @Override
@@ -234,7 +243,7 @@ public record LayerwiseGradientWork(List<PromptPair> pairs, NodeSet nodes, Gradi
                         recomputed::gradient,
                         run.cleanMetrics(),
                         run.reference());
-                estimator = new GradientPass(model, layer, run.batch(), own, qkFix, noiseLayer, side);
+                estimator = new GradientPass(model, layer, run.batch(), own, qkFix, noiseLayer, side, keepQkTables);
                 run.byLayer().put(l, estimates);
             }
             // Estimates are made with gradient mode off: made under it, they would record a graph back to the layer's
@@ -279,7 +288,7 @@ public record LayerwiseGradientWork(List<PromptPair> pairs, NodeSet nodes, Gradi
                 CleanSide identity = new CleanSide(
                         recomputed.activations(), Set.of(input), site -> atOutput, run.cleanMetrics(), run.reference());
                 GradientPass residualPass =
-                        new GradientPass(model, layer, run.batch(), residual, false, noiseLayer, identity);
+                        new GradientPass(model, layer, run.batch(), residual, false, noiseLayer, identity, false);
                 GradientEstimator.NodeScores residualScores = new GradientEstimator.NodeScores(residualPass, estimates);
                 session.outsideTheGraph(() -> residualScores.read(residualScores.groups(), g -> 1));
             }

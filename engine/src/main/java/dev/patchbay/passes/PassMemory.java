@@ -142,10 +142,16 @@ public final class PassMemory {
      * kept from the clean and noise forwards (no graph), one layer's forward working set, one layer's graph and node
      * sites (the plain pass's per-layer terms, once), the estimates of every layer made so far (per position when the
      * nodes are), with {@code qkFix} one layer's QK fix inputs and one chunk of its tables, and with {@code gradDrop}
-     * each variant's residual gradient (L of [T, d_model]).
+     * each variant's residual gradient (L of [T, d_model]), and with {@code keepQkTables} one layer's kept QK-fix tables.
      */
     public static long layerwiseGradientRowBytes(
-            ModelConfig c, int length, int elementBytes, boolean qkFix, boolean gradDrop, boolean perPosition) {
+            ModelConfig c,
+            int length,
+            int elementBytes,
+            boolean qkFix,
+            boolean gradDrop,
+            boolean perPosition,
+            boolean keepQkTables) {
         double t = length;
         int maps = LAYERWISE_ATTENTION_MAPS + (qkFix ? LAYERWISE_PATTERN_GRADIENT_MAPS : 0);
         double graphLayer = maps * (double) c.nHeads() * t * t
@@ -160,7 +166,7 @@ public final class PassMemory {
         double logits = 2.0 * c.vocabSize();
         // Estimates are float32 or float64 whatever the model computes in: counted in float64 to be safe.
         double estimates = c.nLayers() * (perPosition ? t : 1) * (4.0 * c.nHeads() + c.dMlp() + 3) * Double.BYTES;
-        double qk = qkFix ? qkFixBytes(c, t, 1, 0) : 0;
+        double qk = qkFix ? qkFixBytes(c, t, 1, keepQkTables ? 1 : 0) : 0;
         double attention = maps * (double) c.nHeads() * t * t * elementBytes;
         double rest = (graphLayer + sites + forwardLayer + kept + logits) * elementBytes
                 + forwardAttention

@@ -15,6 +15,7 @@ import dev.patchbay.nodes.Metric;
 import dev.patchbay.nodes.NodeSet;
 import dev.patchbay.nodes.PromptPair;
 import dev.patchbay.passes.Budget;
+import dev.patchbay.passes.Recomputation;
 import java.util.List;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -70,7 +71,7 @@ class RecomputeLayersPlanTest {
         int length = 512;
         Budget sizes = new Budget(config, 4, 1);
         long plain = sizes.gradientRowBytes(length, true, false);
-        long layerwise = sizes.layerwiseGradientRowBytes(length, true, false, false);
+        long layerwise = sizes.layerwiseGradientRowBytes(length, true, false, false, false);
         assertTrue(layerwise < plain, "recomputation must hold less: " + layerwise + " of " + plain);
         long between = (plain + layerwise) / 2;
 
@@ -89,10 +90,19 @@ class RecomputeLayersPlanTest {
 
         // AtP* keeps the QK fix's tables of every layer for its variants: recomputed, one layer's chunks.
         long starPlain = sizes.gradientRowBytes(length, true, true);
-        long starLayerwise = sizes.layerwiseGradientRowBytes(length, true, true, false);
+        long starLayerwise = sizes.layerwiseGradientRowBytes(length, true, true, false, false);
         assertTrue(starLayerwise < starPlain, starLayerwise + " of " + starPlain);
         AttributeNodes.Plan star = plan("atp-star", length, (starPlain + starLayerwise) / 2, false);
         assertTrue(((AtPStar) star.method()).recomputesLayers());
+        // Recomputed AtP* keeps each layer's QK-fix tables for its variants where they fit, and only there.
+        // (The plan's nodes, attentionAndNeurons, are per position.)
+        long starKeeping = sizes.layerwiseGradientRowBytes(length, true, true, true, true);
+        assertTrue(starLayerwise < starKeeping && starKeeping < starPlain, starKeeping + " of " + starPlain);
+        AttributeNodes.Plan keeping = plan("atp-star", length, starKeeping, false);
+        assertEquals(Recomputation.PER_LAYER_KEEPING_QK_TABLES, ((AtPStar) keeping.method()).recomputation());
+        assertTrue(keeping.accepted().variant().endsWith("keeping each layer's QK-fix tables for GradDrop's variants"));
+        AttributeNodes.Plan making = plan("atp-star", length, starKeeping - 1, false);
+        assertEquals(Recomputation.PER_LAYER, ((AtPStar) making.method()).recomputation());
         assertFalse(((AtPStar) plan("atp-star", length, starPlain * 2, false).method()).recomputesLayers());
         InvalidRequest neither = assertThrows(InvalidRequest.class, () -> plan("atp-qk", length, layerwise / 2, false));
         assertTrue(neither.getMessage().contains("with per-layer recomputation"), neither.getMessage());

@@ -49,15 +49,19 @@ class LayerwiseGradientTest extends Float64Models {
         double largest = 0;
         double worst = 0;
         for (GradientVariant variant : GradientVariant.values()) {
-            for (boolean perPosition : List.of(false, true)) {
-                if (variant.gradDrop() && perPosition) {
+            for (int form = 0; form < 3; form++) {
+                boolean perPosition = form == 1;
+                // AtP* with each layer's QK-fix tables kept for its variants' reads, as the plan may choose.
+                boolean keepTables = form == 2;
+                if ((variant.gradDrop() && perPosition) || (keepTables && !variant.gradDrop())) {
                     continue; // GradDrop per position: summedOverPairsAndOverSomeLayersToo, on one family (time)
                 }
                 // Per position needs one length: the first pair alone.
                 List<PromptPair> batch = perPosition ? pairs.subList(0, 1) : pairs;
                 NodeSet nodes = new NodeSet(EnumSet.allOf(NodeKind.class), null, perPosition, null);
                 GradientEstimates plain = runner.run(new GradientWork(batch, nodes, variant));
-                GradientEstimates layerwise = runner.run(LayerwiseGradientWork.of(batch, nodes, variant));
+                GradientEstimates layerwise =
+                        runner.run(new LayerwiseGradientWork(batch, nodes, variant, List.of(), keepTables));
                 assertEquals(plain.estimates().keySet(), layerwise.estimates().keySet(), "groups in the same order");
                 assertEquals(
                         List.copyOf(plain.estimates().keySet()),

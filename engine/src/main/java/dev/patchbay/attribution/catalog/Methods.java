@@ -8,6 +8,7 @@ import dev.patchbay.attribution.baselines.Blocks;
 import dev.patchbay.attribution.baselines.Hierarchical;
 import dev.patchbay.attribution.baselines.Iterative;
 import dev.patchbay.attribution.baselines.Subsampling;
+import dev.patchbay.passes.Recomputation;
 import java.util.List;
 
 /** The attribution methods by their short names. */
@@ -44,23 +45,23 @@ public final class Methods {
     }
 
     public static AttributionMethod byId(String id, int patchRows, int pairRows, BaselineSettings b) {
-        return byId(id, patchRows, pairRows, b, false);
+        return byId(id, patchRows, pairRows, b, Recomputation.NONE);
     }
 
     /**
-     * @param recomputeLayers the AtP family (AtP, AtP with the QK fix, AtP*) recompute each layer in the backward
+     * @param recomputation the AtP family (AtP, AtP with the QK fix, AtP*) recompute each layer in the backward
      *     (the same estimates in one layer's graph of memory); no other method takes it
      */
     public static AttributionMethod byId(
-            String id, int patchRows, int pairRows, BaselineSettings b, boolean recomputeLayers) {
-        if (recomputeLayers && !id.startsWith("atp")) {
+            String id, int patchRows, int pairRows, BaselineSettings b, Recomputation recomputation) {
+        if (recomputation.perLayer() && !id.startsWith("atp")) {
             throw new IllegalArgumentException(id + " has no per-layer recomputation");
         }
         return switch (id) {
             case "ap" -> new ActivationPatching(patchRows);
-            case "atp" -> new AtP(false, pairRows, recomputeLayers);
-            case "atp-qk" -> new AtP(true, pairRows, recomputeLayers);
-            case "atp-star" -> new AtPStar(pairRows, recomputeLayers);
+            case "atp" -> new AtP(false, pairRows, recomputation);
+            case "atp-qk" -> new AtP(true, pairRows, recomputation);
+            case "atp-star" -> new AtPStar(pairRows, recomputation);
             case "iterative" -> new Iterative(b.seed());
             case "subsampling" ->
                 new Subsampling(

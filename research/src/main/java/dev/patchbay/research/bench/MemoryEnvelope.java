@@ -60,7 +60,7 @@ public final class MemoryEnvelope {
     record Pass(String name, boolean qkFix, boolean gradDrop, boolean recomputed) {
         long rowBytes(Budget b, int length) {
             return recomputed
-                    ? b.layerwiseGradientRowBytes(length, qkFix, gradDrop, false)
+                    ? b.layerwiseGradientRowBytes(length, qkFix, gradDrop, false, false)
                     : b.gradientRowBytes(length, qkFix, gradDrop);
         }
     }

@@ -86,12 +86,12 @@ public final class MemorySweep {
                         "AtP, recomputed",
                         () -> new AtP(false, 1, true),
                         longest,
-                        (b, t) -> b.layerwiseGradientRowBytes(t, false, false, false)),
+                        (b, t) -> b.layerwiseGradientRowBytes(t, false, false, false, false)),
                 new Measured(
                         "AtP*, recomputed",
                         () -> new AtPStar(1, true),
                         longest,
-                        (b, t) -> b.layerwiseGradientRowBytes(t, true, true, false)),
+                        (b, t) -> b.layerwiseGradientRowBytes(t, true, true, false, false)),
                 new Measured(
                         "AtP, plain", () -> new AtP(false, 1), plainAtP, (b, t) -> b.gradientRowBytes(t, false, false)),
                 new Measured(
