@@ -216,7 +216,11 @@ public final class Generation {
         List<KvCache> caches = new ArrayList<>();
         try {
             if (settings.cached()) {
-                groups.forEach(g -> caches.add(runner.model().newKvCache(g.size())));
+                for (List<Integer> g : groups) {
+                    // A group's prompts share one length: the cache holds it and every new token, allocated once.
+                    int capacity = prompts.get(g.get(0)).length + settings.maxNewTokens();
+                    caches.add(runner.model().newKvCache(g.size(), capacity));
+                }
             }
             for (int step = 0; step < settings.maxNewTokens(); step++) {
                 // The first cached step runs each group's prompts whole (their lengths differ); every later step

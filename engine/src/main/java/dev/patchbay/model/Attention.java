@@ -56,7 +56,7 @@ public final class Attention {
         }
         if (caches.size() == 1) {
             // A generation step: the earlier positions' keys and values, then this step's.
-            NDArray[] full = caches.get(0).extend(layer, k, v);
+            NDArray[] full = caches.get(0).extend(ctx.scope(), layer, k, v);
             k = full[0];
             v = full[1];
         }
@@ -83,7 +83,7 @@ public final class Attention {
         for (KvCache cache : ctx.kvCaches()) {
             NDIndex rows = new NDIndex("{}:{}", from, from + cache.rows());
             from += cache.rows();
-            NDArray[] full = cache.extend(layer, k.get(rows), v.get(rows));
+            NDArray[] full = cache.extend(ctx.scope(), layer, k.get(rows), v.get(rows));
             NDArray ownQ = q.get(rows);
             outputs.add(weighted(softmax(scores(ctx, ownQ, full[0], scale, softcap, window)), full[1], ownQ));
         }

@@ -227,9 +227,17 @@ public final class HookedTransformer implements AutoCloseable {
         return blocks.get(layer).headWriteChanges(cleanZ, noiseZ);
     }
 
-    /** An empty KV cache for {@code rows} sequences of this model, for {@link #forwardCached}. */
+    /**
+     * An empty KV cache for {@code rows} sequences of this model, for {@link #forwardCached}, with room for
+     * {@code capacity} positions (a prompt and its new tokens) before it grows.
+     */
+    public KvCache newKvCache(int rows, int capacity) {
+        return new KvCache(compute(), config.nLayers(), rows, capacity);
+    }
+
+    /** An empty KV cache sized by its first forward (it doubles when a later one overflows it). */
     public KvCache newKvCache(int rows) {
-        return new KvCache(compute(), config.nLayers(), rows);
+        return newKvCache(rows, 1);
     }
 
     /**

@@ -2,7 +2,6 @@ package dev.patchbay.operations;
 
 import dev.patchbay.generation.Generation;
 import dev.patchbay.model.HookSites;
-import dev.patchbay.model.ModelConfig;
 import dev.patchbay.model.SiteLayout;
 import dev.patchbay.passes.PassRunner;
 import java.util.Arrays;
@@ -106,14 +105,7 @@ public final class Generate {
                     + request.maxNewTokens());
         }
         long longest = request.prompts().stream().mapToInt(p -> p.length).max().orElse(0);
-        ModelConfig config = on.config();
-        long limit = config.learnedPositions()
-                ? Math.min(on.limits().maxTokens(), config.maxPositions())
-                : on.limits().maxTokens();
-        if (longest + newTokens > limit) {
-            throw InvalidRequest.invalid("max_new_tokens: a prompt of " + longest + " tokens and " + newTokens
-                    + " new ones exceed " + limit + " tokens (the server's or the model's limit)");
-        }
+        checkPositions(longest, newTokens, on);
         int prompts = request.prompts().size();
         boolean onAttentionMaps = request.steers().stream()
                         .anyMatch(s -> HookSites.layoutOf(s.change().site()) == SiteLayout.ATTENTION_MAP)
@@ -153,6 +145,27 @@ public final class Generate {
         return new Plan(
                 request,
                 new Generation.Settings(newTokens, request.stop(), temperature, request.topK(), topP, request.seed()));
+    }
+
+    /**
+     * A continuation stays within the server's token limit and the model's trained positions, for every family: a
+     * learned table has no row beyond them, and a rotary model generating past them (dynamic NTK rescaling included)
+     * continues where transformers' own cached generation already departs from the model's forward.
+     */
+    private static void checkPositions(long longest, int newTokens, Serving on) {
+        long total = longest + newTokens;
+        int positions = on.config().maxPositions();
+        if (positions > 0 && total > positions) {
+            throw InvalidRequest.invalid("max_new_tokens: a prompt of " + longest + " tokens and " + newTokens
+                    + " new ones make " + total + " positions, beyond the model's " + positions
+                    + " (max_position_embeddings); at most " + Math.max(0, positions - longest) + " new tokens");
+        }
+        if (total > on.limits().maxTokens()) {
+            throw InvalidRequest.invalid("max_new_tokens: a prompt of " + longest + " tokens and " + newTokens
+                    + " new ones make " + total + " tokens, over the server's limit of "
+                    + on.limits().maxTokens()
+                    + " (--max-tokens); at most " + Math.max(0, on.limits().maxTokens() - longest) + " new tokens");
+        }
     }
 
     /** Runs a plan and gives each prompt's continuation. */
