@@ -70,6 +70,15 @@ public final class PassMemory {
 
     private static final int WRITER_COPIES = 4;
 
+    /**
+     * Edge AtP*'s QK fix: float64 heads x T x T tables per writer at once (the query and key changes, their
+     * softmaxes and temporaries). Calibrated on a Llama of 4 heads, d_model 256, 2 and 4 layers, per position and
+     * not, at 512 to 1,024 tokens, where a 64 MB chunk had been assumed: measured 1.86 GB above the model for one pair
+     * of 1,024 tokens (estimated 1.30 before, 2.07 now), 1.08 GB with 2 layers per position (0.65; 1.42), 0.59 GB
+     * at 512 tokens (0.59; 0.78). EdgeMemoryTest holds the estimate above the measured peak at two lengths.
+     */
+    static final int EDGE_QK_FIX_WRITER_MAPS = 23;
+
     private PassMemory() {}
 
     /**
@@ -195,7 +204,11 @@ public final class PassMemory {
         }
         if (estimate.qkFix()) {
             double maps = (double) c.nHeads() * t * t;
-            row += EdgeEstimator.QK_FIX_CHUNK_BYTES + maps * elementBytes * c.nLayers() * (c.nLayers() + 1) / 2.0;
+            // GradDrop's pattern gradients kept per variant, and one writer's float64 tables at a time: the chunk
+            // holds at least one writer, so past the chunk's bytes the tables grow as heads x T^2 (calibrated).
+            double writerTables = EDGE_QK_FIX_WRITER_MAPS * Double.BYTES * maps;
+            row += Math.max(EdgeEstimator.QK_FIX_CHUNK_BYTES, writerTables)
+                    + maps * elementBytes * c.nLayers() * (c.nLayers() + 1) / 2.0;
         }
         return bytes(row);
     }
