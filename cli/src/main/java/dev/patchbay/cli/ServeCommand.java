@@ -37,6 +37,12 @@ final class ServeCommand implements Callable<Integer> {
     @Option(names = "--port", description = "Port to listen on; 0 picks a free one (default: ${DEFAULT-VALUE}).")
     int port;
 
+    @Option(
+            names = "--health-port",
+            description = "A second, plaintext port serving only gRPC health on --host, for probes that cannot speak"
+                    + " TLS (Kubernetes' grpc probe); -1: none (default: ${DEFAULT-VALUE}).")
+    int healthPort;
+
     @Mixin
     DtypeOption precision = new DtypeOption();
 
@@ -147,6 +153,7 @@ final class ServeCommand implements Callable<Integer> {
         PatchbayServer server = PatchbayServer.start(
                 host,
                 port,
+                healthPort,
                 loaded,
                 new SchedulerConfig(maxBatchRows, maxBatchTokens, Duration.ofMillis(queueDelayMs), cacheBytes, budget),
                 new ServerLimits(
@@ -160,6 +167,9 @@ final class ServeCommand implements Callable<Integer> {
                 security);
         // Tests and scripts read this line to find a port chosen with --port 0.
         System.out.println("patchbay listening on " + host + ":" + server.port());
+        if (server.healthPort() >= 0) {
+            System.err.println("patchbay: health alone, plaintext, on " + host + ":" + server.healthPort());
+        }
         System.err.println("patchbay: " + (security.tls() ? "TLS" : "plaintext")
                 + (tlsClientCa != null ? ", client certificates required" : "")
                 + (authTokens != null ? ", bearer tokens required" : ", no authentication"));

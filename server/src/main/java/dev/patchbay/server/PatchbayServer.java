@@ -8,16 +8,23 @@ import dev.patchbay.server.config.ServerConfig;
 import dev.patchbay.server.config.ServerLimits;
 import dev.patchbay.server.mapping.ServedModel;
 import dev.patchbay.server.rpc.AccessLog;
+import dev.patchbay.server.rpc.ErrorText;
 import dev.patchbay.server.rpc.MalformedMessages;
 import dev.patchbay.server.rpc.PatchbayService;
+import dev.patchbay.server.rpc.UnknownMethods;
 import dev.patchbay.server.security.BearerTokens;
 import dev.patchbay.server.security.TransportSecurity;
 import io.grpc.BindableService;
+import io.grpc.InsecureServerCredentials;
+import io.grpc.Metadata;
 import io.grpc.Server;
 import io.grpc.ServerBuilder;
+import io.grpc.ServerCall;
+import io.grpc.ServerCallExecutorSupplier;
 import io.grpc.ServerInterceptors;
 import io.grpc.ServerServiceDefinition;
 import io.grpc.health.v1.HealthCheckResponse.ServingStatus;
+import io.grpc.health.v1.HealthGrpc;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import io.grpc.protobuf.services.HealthStatusManager;
 import io.grpc.protobuf.services.ProtoReflectionServiceV1;
@@ -28,7 +35,9 @@ import java.time.Duration;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.Executor;
 import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
 import java.util.concurrent.SynchronousQueue;
 import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
@@ -41,25 +50,39 @@ public final class PatchbayServer implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(PatchbayServer.class);
 
     private final Server server;
+    /** The plaintext health-only server for probes that cannot speak TLS, or null. */
+    private final Server healthServer;
+
     private final HealthStatusManager health;
     private final Map<String, Device> devices;
     private final ThreadPoolExecutor jobs;
     private final ExecutorService handlers;
+    private final ExecutorService healthChecks;
     private final PatchbayService service;
 
     /** Threads that run the RPC handlers (parsing, tokenizing, planning); the work runs on the jobs' threads. */
     private static final int HANDLER_THREADS = 4;
 
+    /** Health checks' own threads: a probe is answered while every handler parses a large request. */
+    private static final int HEALTH_THREADS = 2;
+
+    /** The largest message the health-only port reads: a HealthCheckRequest is a service name. */
+    private static final int HEALTH_MAX_MESSAGE_BYTES = 4096;
+
     private PatchbayServer(
             Server server,
+            Server healthServer,
             HealthStatusManager health,
             Map<String, Device> devices,
             ThreadPoolExecutor jobs,
             ExecutorService handlers,
+            ExecutorService healthChecks,
             PatchbayService service) {
         this.handlers = handlers;
+        this.healthChecks = healthChecks;
         this.service = service;
         this.server = server;
+        this.healthServer = healthServer;
         this.health = health;
         this.devices = devices;
         this.jobs = jobs;
@@ -99,8 +122,30 @@ public final class PatchbayServer implements AutoCloseable {
             ServerLimits limits,
             TransportSecurity security)
             throws IOException {
+        return start(host, port, ServerConfig.NO_HEALTH_PORT, models, scheduler, limits, security);
+    }
+
+    /**
+     * As above, and with {@code healthPort} at or above 0 (0 picks a free port) a second, plaintext port on
+     * {@code host} that serves the health service alone: Kubernetes' gRPC probes cannot speak TLS, and health
+     * carries no data (the same statuses the main port reports, NOT_SERVING while draining).
+     */
+    public static PatchbayServer start(
+            String host,
+            int port,
+            int healthPort,
+            Map<String, LoadedModel> models,
+            SchedulerConfig scheduler,
+            ServerLimits limits,
+            TransportSecurity security)
+            throws IOException {
+        ServerBuilder<?> healthTransport = healthPort < 0
+                ? null
+                : NettyServerBuilder.forAddress(
+                        new InetSocketAddress(host, healthPort), InsecureServerCredentials.create());
         return start(
                 NettyServerBuilder.forAddress(new InetSocketAddress(host, port), security.credentials()),
+                healthTransport,
                 models,
                 scheduler,
                 limits,
@@ -123,6 +168,21 @@ public final class PatchbayServer implements AutoCloseable {
      */
     public static PatchbayServer start(
             ServerBuilder<?> transport,
+            Map<String, LoadedModel> models,
+            SchedulerConfig scheduler,
+            ServerLimits limits,
+            BearerTokens tokens)
+            throws IOException {
+        return start(transport, null, models, scheduler, limits, tokens);
+    }
+
+    /**
+     * Serves {@code models} through {@code transport}, and health alone, in plaintext and without tokens, through
+     * {@code healthTransport} where it is not null.
+     */
+    public static PatchbayServer start(
+            ServerBuilder<?> transport,
+            ServerBuilder<?> healthTransport,
             Map<String, LoadedModel> models,
             SchedulerConfig scheduler,
             ServerLimits limits,
@@ -163,24 +223,53 @@ public final class PatchbayServer implements AutoCloseable {
                     return t;
                 },
                 new java.util.concurrent.ThreadPoolExecutor.DiscardPolicy());
+        ExecutorService healthChecks = Executors.newFixedThreadPool(HEALTH_THREADS, r -> {
+            Thread t = new Thread(r, "patchbay-health");
+            t.setDaemon(true);
+            return t;
+        });
         AccessLog accessLog = new AccessLog();
+        MalformedMessages malformed = new MalformedMessages();
         PatchbayService service = new PatchbayService(served, limits, jobs, accessLog);
+        ServerServiceDefinition healthService =
+                malformed.guard(health.getHealthService().bindService());
         Server server = transport
                 .executor(handlers)
+                // Health checks (and their messages' parsing) run on threads of their own.
+                .callExecutor(new ServerCallExecutorSupplier() {
+                    @Override
+                    public <Q, R> Executor getExecutor(ServerCall<Q, R> call, Metadata headers) {
+                        String name = call.getMethodDescriptor().getServiceName();
+                        return HealthGrpc.SERVICE_NAME.equals(name) ? healthChecks : null;
+                    }
+                })
                 .maxInboundMessageSize(limits.maxRequestBytes())
                 // Outermost the access log, so refused calls (no token, malformed bytes) are logged and counted.
                 .addService(ServerInterceptors.intercept(
-                        requiringTokens(new MalformedMessages().guard(service.bindService()), tokens), accessLog))
-                .addService(health.getHealthService())
+                        requiringTokens(malformed.guard(service.bindService()), tokens),
+                        ErrorText.interceptor(),
+                        accessLog))
+                .addService(healthService)
                 .addService(requiringTokens(ProtoReflectionServiceV1.newInstance(), tokens))
                 // v1alpha too: Python's grpc_reflection and older grpcurl ask for it.
                 .addService(requiringTokens(reflectionV1Alpha(), tokens))
+                .fallbackHandlerRegistry(new UnknownMethods(tokens))
                 .build()
                 .start();
+        Server healthServer = null;
+        if (healthTransport != null) {
+            healthServer = healthTransport
+                    .executor(healthChecks)
+                    .maxInboundMessageSize(HEALTH_MAX_MESSAGE_BYTES)
+                    .addService(healthService)
+                    .build()
+                    .start();
+            log.info("health alone, plaintext, on {}", healthServer.getListenSockets());
+        }
         health.setStatus("", ServingStatus.SERVING);
         health.setStatus("patchbay.v1.Patchbay", ServingStatus.SERVING);
         log.info("listening on {} with models {}", server.getListenSockets(), models.keySet());
-        return new PatchbayServer(server, health, devices, jobs, handlers, service);
+        return new PatchbayServer(server, healthServer, health, devices, jobs, handlers, healthChecks, service);
     }
 
     private static ServerServiceDefinition requiringTokens(BindableService service, BearerTokens tokens) {
@@ -204,6 +293,11 @@ public final class PatchbayServer implements AutoCloseable {
     /** The port listened on; -1 on the in-process transport. */
     public int port() {
         return server.getPort();
+    }
+
+    /** The plaintext health-only port, or -1 where there is none. */
+    public int healthPort() {
+        return healthServer == null ? -1 : healthServer.getPort();
     }
 
     /** The device running a model's passes (for metrics and tests). */
@@ -242,5 +336,12 @@ public final class PatchbayServer implements AutoCloseable {
         jobs.awaitTermination(5, TimeUnit.SECONDS);
         handlers.shutdownNow();
         handlers.awaitTermination(5, TimeUnit.SECONDS);
+        // Last: probes see NOT_SERVING for the whole drain.
+        if (healthServer != null) {
+            healthServer.shutdownNow();
+            healthServer.awaitTermination(5, TimeUnit.SECONDS);
+        }
+        healthChecks.shutdownNow();
+        healthChecks.awaitTermination(5, TimeUnit.SECONDS);
     }
 }

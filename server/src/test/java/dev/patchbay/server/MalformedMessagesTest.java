@@ -103,6 +103,45 @@ class MalformedMessagesTest {
         }
     }
 
+    /**
+     * Health is open to anyone, tokens or not: its malformed messages were UNKNOWN with a SEVERE stack trace each
+     * (500 calls wrote 1.1 MB of log in 0.6 s). Bytes that are not a HealthCheckRequest are INVALID_ARGUMENT.
+     */
+    @Test
+    void healthChecksOfBytesThatAreNotAMessageAreInvalidArgument() throws Exception {
+        try (LoadedModel model = TestCheckpoints.load("tiny-gpt2", DataType.FLOAT32);
+                PatchbayServer server = PatchbayServer.start(0, Map.of("m", model))) {
+            ManagedChannel channel = Grpc.newChannelBuilderForAddress(
+                            "127.0.0.1", server.port(), InsecureChannelCredentials.create())
+                    .build();
+            try {
+                MethodDescriptor<byte[], byte[]> check = MethodDescriptor.<byte[], byte[]>newBuilder()
+                        .setType(MethodDescriptor.MethodType.UNARY)
+                        .setFullMethodName("grpc.health.v1.Health/Check")
+                        .setRequestMarshaller(RAW)
+                        .setResponseMarshaller(RAW)
+                        .build();
+                // Field 1 (service) as a length-delimited string of 100 bytes with 3 of them.
+                byte[] truncated = {0x0a, 100, 'a', 'b', 'c'};
+                StatusRuntimeException e = org.junit.jupiter.api.Assertions.assertThrows(
+                        StatusRuntimeException.class,
+                        () -> ClientCalls.blockingUnaryCall(
+                                channel,
+                                check,
+                                CallOptions.DEFAULT.withDeadlineAfter(20, TimeUnit.SECONDS),
+                                truncated));
+                assertEquals(Status.Code.INVALID_ARGUMENT, e.getStatus().getCode());
+                assertEquals(
+                        io.grpc.health.v1.HealthCheckResponse.ServingStatus.SERVING,
+                        io.grpc.health.v1.HealthGrpc.newBlockingStub(channel)
+                                .check(io.grpc.health.v1.HealthCheckRequest.getDefaultInstance())
+                                .getStatus());
+            } finally {
+                channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+            }
+        }
+    }
+
     private static Status.Code attribute(ManagedChannel channel, byte[] message) {
         MethodDescriptor<byte[], byte[]> method = MethodDescriptor.<byte[], byte[]>newBuilder()
                 .setType(MethodDescriptor.MethodType.SERVER_STREAMING)

@@ -15,14 +15,15 @@ import java.util.concurrent.TimeUnit;
  * Self-signed certificates made at test time with the JDK's keytool (no private key is committed), written as
  * the PEM files that serve's --tls-* flags and gRPC's TLS credentials read.
  */
-final class TestCertificates {
+public final class TestCertificates {
     /** A certificate and its private key, as PEM files. */
-    record Pem(Path certificate, Path privateKey) {}
+    public record Pem(Path certificate, Path privateKey) {}
 
     private TestCertificates() {}
 
     /** A self-signed certificate for localhost and 127.0.0.1. */
-    static Pem selfSigned(Path dir, String name) throws IOException, InterruptedException, GeneralSecurityException {
+    public static Pem selfSigned(Path dir, String name)
+            throws IOException, InterruptedException, GeneralSecurityException {
         Path store = dir.resolve(name + ".p12");
         String password = "test-only";
         Process keytool = new ProcessBuilder(

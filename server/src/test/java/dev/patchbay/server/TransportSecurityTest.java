@@ -9,21 +9,25 @@ import dev.patchbay.TestCheckpoints;
 import dev.patchbay.checkpoint.LoadedModel;
 import dev.patchbay.execution.SchedulerConfig;
 import dev.patchbay.proto.v1.ListModelsRequest;
+import dev.patchbay.proto.v1.ListModelsResponse;
 import dev.patchbay.proto.v1.PatchbayGrpc;
 import dev.patchbay.server.config.ServerLimits;
 import dev.patchbay.server.security.TransportSecurity;
 import io.grpc.CallCredentials;
+import io.grpc.CallOptions;
 import io.grpc.ChannelCredentials;
 import io.grpc.Grpc;
 import io.grpc.InsecureChannelCredentials;
 import io.grpc.ManagedChannel;
 import io.grpc.Metadata;
+import io.grpc.MethodDescriptor;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.grpc.TlsChannelCredentials;
 import io.grpc.health.v1.HealthCheckRequest;
 import io.grpc.health.v1.HealthCheckResponse.ServingStatus;
 import io.grpc.health.v1.HealthGrpc;
+import io.grpc.stub.ClientCalls;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
@@ -118,6 +122,38 @@ class TransportSecurityTest {
         }
     }
 
+    /**
+     * A method no service has was UNIMPLEMENTED before any token was asked for, so anyone could list what exists;
+     * now it is authenticated first, like every call but health.
+     */
+    @Test
+    void unknownMethodsAreAuthenticatedBeforeTheyAreUnimplemented() throws Exception {
+        try (PatchbayServer s = start(new TransportSecurity(server.certificate(), server.privateKey(), null, tokens))) {
+            ManagedChannel channel = channel(s, trusting());
+            try {
+                MethodDescriptor<ListModelsRequest, ListModelsResponse> unknown =
+                        PatchbayGrpc.getListModelsMethod().toBuilder()
+                                .setFullMethodName("patchbay.v1.Patchbay/NoSuchMethod")
+                                .build();
+                StatusRuntimeException anonymous = assertThrows(
+                        StatusRuntimeException.class,
+                        () -> ClientCalls.blockingUnaryCall(
+                                channel, unknown, CallOptions.DEFAULT, ListModelsRequest.getDefaultInstance()));
+                assertEquals(Status.Code.UNAUTHENTICATED, anonymous.getStatus().getCode());
+                StatusRuntimeException withToken = assertThrows(
+                        StatusRuntimeException.class,
+                        () -> ClientCalls.blockingUnaryCall(
+                                channel,
+                                unknown,
+                                CallOptions.DEFAULT.withCallCredentials(bearer(TOKEN)),
+                                ListModelsRequest.getDefaultInstance()));
+                assertEquals(Status.Code.UNIMPLEMENTED, withToken.getStatus().getCode());
+            } finally {
+                channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+            }
+        }
+    }
+
     @Test
     void badSecuritySettingsAreRefusedNamingTheFlag() throws Exception {
         IllegalArgumentException half = assertThrows(
@@ -137,6 +173,11 @@ class TransportSecurityTest {
                 IllegalArgumentException.class,
                 () -> new TransportSecurity(server.certificate(), server.certificate(), null, null).credentials());
         assertTrue(notAKey.getMessage().contains("--tls-key"), notAKey.getMessage());
+        // A key that is not the certificate's started a server whose every handshake failed silently.
+        IllegalArgumentException otherKey = assertThrows(
+                IllegalArgumentException.class,
+                () -> new TransportSecurity(server.certificate(), client.privateKey(), null, null).credentials());
+        assertTrue(otherKey.getMessage().contains("is not the private key"), otherKey.getMessage());
     }
 
     private static PatchbayServer start(TransportSecurity security) throws Exception {

@@ -9,9 +9,13 @@ import java.util.Map;
  * ({@link SchedulerConfig}), and what one request may ask for ({@link ServerLimits}). The command line and its
  * properties file take their defaults from {@link #flagDefaults()}, so no default is written twice.
  */
-public record ServerConfig(String host, int port, SchedulerConfig scheduler, ServerLimits limits, int drainSeconds) {
+public record ServerConfig(
+        String host, int port, int healthPort, SchedulerConfig scheduler, ServerLimits limits, int drainSeconds) {
     /** Loopback: nobody else on the network reaches the server unless its owner says so ("0.0.0.0"). */
     public static final String DEFAULT_HOST = "127.0.0.1";
+
+    /** No plaintext health-only port (the --health-port default). */
+    public static final int NO_HEALTH_PORT = -1;
 
     /** The port Patchbay listens on unless told otherwise. */
     public static final int DEFAULT_PORT = 50051;
@@ -24,7 +28,12 @@ public record ServerConfig(String host, int port, SchedulerConfig scheduler, Ser
 
     public static ServerConfig defaults() {
         return new ServerConfig(
-                DEFAULT_HOST, DEFAULT_PORT, SchedulerConfig.defaults(), ServerLimits.defaults(), DEFAULT_DRAIN_SECONDS);
+                DEFAULT_HOST,
+                DEFAULT_PORT,
+                NO_HEALTH_PORT,
+                SchedulerConfig.defaults(),
+                ServerLimits.defaults(),
+                DEFAULT_DRAIN_SECONDS);
     }
 
     /** Each serve flag's default, by the flag's name without dashes (also the properties-file key). */
@@ -33,6 +42,7 @@ public record ServerConfig(String host, int port, SchedulerConfig scheduler, Ser
         Map<String, String> flags = new LinkedHashMap<>();
         flags.put("host", d.host());
         flags.put("port", String.valueOf(d.port()));
+        flags.put("health-port", String.valueOf(d.healthPort()));
         flags.put("drain-seconds", String.valueOf(d.drainSeconds()));
         flags.put("cache-bytes", String.valueOf(d.scheduler().cacheBytes()));
         flags.put("memory-budget", String.valueOf(d.scheduler().memoryBudget()));

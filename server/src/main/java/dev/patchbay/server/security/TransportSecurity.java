@@ -4,8 +4,19 @@ import io.grpc.InsecureServerCredentials;
 import io.grpc.ServerCredentials;
 import io.grpc.TlsServerCredentials;
 import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.security.GeneralSecurityException;
+import java.security.KeyFactory;
+import java.security.PrivateKey;
+import java.security.PublicKey;
+import java.security.Signature;
+import java.security.cert.CertificateException;
+import java.security.cert.CertificateFactory;
+import java.security.spec.PKCS8EncodedKeySpec;
+import java.util.Base64;
 
 /**
  * Who may connect and how: plaintext, TLS ({@code --tls-cert}, {@code --tls-key}, PEM files; the key in PKCS#8),
@@ -47,6 +58,7 @@ public record TransportSecurity(Path certificate, Path privateKey, Path clientCa
         if (clientCa != null) {
             pem(clientCa, "--tls-client-ca", "CERTIFICATE", "PEM certificates");
         }
+        keyOfCertificate(certificate, privateKey);
         TlsServerCredentials.Builder tls = TlsServerCredentials.newBuilder();
         try {
             tls.keyManager(
@@ -73,6 +85,56 @@ public record TransportSecurity(Path certificate, Path privateKey, Path clientCa
     /** The accepted bearer tokens, or null when none are required. */
     public BearerTokens tokens() throws IOException {
         return tokensFile == null ? null : BearerTokens.read(readable(tokensFile, "--auth-tokens"));
+    }
+
+    /**
+     * Refuses a key that is not the certificate's: the transport accepts the pair and every handshake then fails
+     * with nothing in the server's log. Signs a probe with the key and verifies it with the certificate's public key.
+     */
+    private static void keyOfCertificate(Path certificate, Path privateKey) throws IOException {
+        PublicKey publicKey;
+        try (InputStream in = Files.newInputStream(certificate)) {
+            publicKey = CertificateFactory.getInstance("X.509")
+                    .generateCertificate(in)
+                    .getPublicKey();
+        } catch (CertificateException e) {
+            throw new IllegalArgumentException("--tls-cert: cannot read a certificate from " + certificate, e);
+        }
+        String text = Files.readString(privateKey, StandardCharsets.US_ASCII);
+        String body = text.substring(
+                text.indexOf("-----BEGIN PRIVATE KEY-----") + "-----BEGIN PRIVATE KEY-----".length(),
+                Math.max(0, text.indexOf("-----END PRIVATE KEY-----")));
+        String algorithm = publicKey.getAlgorithm();
+        String signing = switch (algorithm) {
+            case "RSA" -> "SHA256withRSA";
+            case "EC" -> "SHA256withECDSA";
+            case "Ed25519", "Ed448", "EdDSA" -> algorithm;
+            default -> null;
+        };
+        if (signing == null) {
+            return; // a key type this check does not know: the transport judges it
+        }
+        boolean matches;
+        try {
+            PrivateKey key = KeyFactory.getInstance(algorithm)
+                    .generatePrivate(
+                            new PKCS8EncodedKeySpec(Base64.getMimeDecoder().decode(body)));
+            byte[] probe = "patchbay: does this key belong to this certificate?".getBytes(StandardCharsets.US_ASCII);
+            Signature signer = Signature.getInstance(signing);
+            signer.initSign(key);
+            signer.update(probe);
+            byte[] signature = signer.sign();
+            signer.initVerify(publicKey);
+            signer.update(probe);
+            matches = signer.verify(signature);
+        } catch (GeneralSecurityException | IllegalArgumentException e) {
+            matches = false;
+        }
+        if (!matches) {
+            throw new IllegalArgumentException("--tls-key: " + privateKey + " is not the private key of the "
+                    + algorithm + " certificate in --tls-cert " + certificate
+                    + " (every TLS handshake would fail); give the key the certificate was issued for");
+        }
     }
 
     /** Refuses a file that is not the PEM the flag needs, before the transport reads it with a vaguer message. */
