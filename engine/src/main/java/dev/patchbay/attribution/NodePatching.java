@@ -200,6 +200,10 @@ public final class NodePatching implements GroupPatching<Node>, AutoCloseable {
             throw new IllegalArgumentException(
                     where + "unit " + n.unit() + " outside [0, " + n.kind().units(config) + ")");
         }
+        if (!n.kind().hasUnits() && n.unit() != 0) {
+            throw new IllegalArgumentException(where + "unit " + n.unit() + " given, but " + n.kind()
+                    + " is a whole-layer node with no heads or neurons (leave unit 0)");
+        }
         for (PromptPair p : pairs) {
             if (n.position() >= p.length() || n.position() < -1) {
                 throw new IllegalArgumentException(

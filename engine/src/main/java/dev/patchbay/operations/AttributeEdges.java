@@ -92,6 +92,9 @@ public final class AttributeEdges {
         } catch (IllegalArgumentException e) {
             throw InvalidRequest.invalid(e.getMessage());
         }
+        if (method.estimate() != null && !method.estimate().integrated()) {
+            Checks.gradientMetric(pairs, method.id());
+        }
         int patchRows = Checks.patchRows(on, pairs);
         int gradientRows = Checks.edgeRows(on, pairs, method, steps);
         EdgeAttribution.Settings settings =

@@ -125,6 +125,9 @@ public final class AttributeNodes {
         if (!Methods.IDS.contains(id)) {
             throw InvalidRequest.invalid("method: unknown '" + id + "'; known are " + Methods.IDS);
         }
+        if (id.startsWith("atp")) {
+            Checks.gradientMetric(pairs, id);
+        }
         NodeSet nodes = request.nodes();
         Methods.BaselineSettings b = request.baseline();
         Checks.finite(b.inclusionProbability(), "baseline.inclusion_probability");

@@ -4,6 +4,7 @@ import dev.patchbay.attribution.EdgeAttribution;
 import dev.patchbay.attribution.baselines.Subsampling;
 import dev.patchbay.attribution.diagnostic.FalseNegativeDiagnostic;
 import dev.patchbay.nodes.Ablation;
+import dev.patchbay.nodes.Metric;
 import dev.patchbay.nodes.PromptPair;
 import java.util.List;
 import java.util.Locale;
@@ -112,6 +113,18 @@ final class Checks {
                 Math.ceil(rowBytes / 1e7) / 100));
     }
 
+    /**
+     * Refuses KL divergence with an estimate taken at the clean run: KL(clean || run) is 0 there and at its minimum,
+     * so its gradient is zero and every estimate would be 0 (accepted before, it answered all zeros).
+     */
+    static void gradientMetric(List<PromptPair> pairs, String methodId) {
+        if (pairs.stream().anyMatch(p -> p.metric().kind() == Metric.Kind.KL_DIVERGENCE)) {
+            throw InvalidRequest.invalid("metric: kl_divergence has zero gradient at the clean run, so " + methodId
+                    + "'s estimates would all be 0; use activation patching (or exact edges, or EAP-IG), or a logit"
+                    + " difference or log-probability metric");
+        }
+    }
+
     /** EAP-IG's steps: 0 takes the default, at most {@link EdgeRanking#MAX_IG_STEPS}. */
     static int igSteps(int steps) {
         if (steps < 0 || steps > EdgeRanking.MAX_IG_STEPS) {
@@ -134,6 +147,16 @@ final class Checks {
         if (budget > 0) {
             // Each verified item costs one run per pair, after every pair's clean and noise runs.
             verify = Math.min(verify, Math.max(0, (long) Math.floor(budget / pairs.size()) - 2));
+            if (verify == 0 && topK > 0 && count > 0) {
+                // Accepted before, it verified nothing and said nothing.
+                throw InvalidRequest.invalid(String.format(
+                        Locale.ROOT,
+                        "verify_budget: %s forward passes verify nothing: each of %d pairs takes its clean and noise"
+                                + " runs first, so at least %d are needed for one item (0 for no cap)",
+                        budget,
+                        pairs.size(),
+                        3L * pairs.size()));
+            }
         }
         return verify;
     }

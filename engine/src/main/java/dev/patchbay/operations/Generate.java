@@ -19,6 +19,12 @@ public final class Generate {
     /** The most alternatives a token may report. */
     public static final int MAX_ALTERNATIVES = 20;
 
+    /**
+     * The most interventions and patches one request may carry together: each is applied at every step, and 10,000
+     * were accepted before.
+     */
+    public static final int MAX_INTERVENTIONS = 256;
+
     /** The operation's name in events. */
     public static final String METHOD = "generate";
 
@@ -86,6 +92,28 @@ public final class Generate {
         void summary(Summary summary);
     }
 
+    /** Refuses more interventions and patches than {@link #MAX_INTERVENTIONS} (before a front end builds any). */
+    public static void checkInterventionCount(int count) {
+        if (count > MAX_INTERVENTIONS) {
+            throw InvalidRequest.invalid("interventions: " + count + " interventions and patches, over the limit of "
+                    + MAX_INTERVENTIONS + " a request");
+        }
+    }
+
+    /** The new tokens a request asks for: 0 takes {@link #DEFAULT_MAX_NEW_TOKENS}. */
+    public static int newTokens(int requested) {
+        return requested == 0 ? DEFAULT_MAX_NEW_TOKENS : requested;
+    }
+
+    /**
+     * Refuses a steer's given positions that no sequence of this request reaches (the longest prompt and its new
+     * tokens); {@code field} names it as the caller does.
+     */
+    public static void checkReach(Generation.Steer steer, String field, List<int[]> prompts, int maxNewTokens) {
+        long longest = prompts.stream().mapToInt(p -> p.length).max().orElse(0);
+        Interventions.checkReach(steer, field, longest, newTokens(maxNewTokens));
+    }
+
     /** Refuses no prompts, or more than the limit (a front end may ask this before tokenizing any). */
     public static void checkPromptCount(int prompts, Serving on) {
         Checks.count(prompts, "prompts", "prompt", on);
@@ -93,19 +121,23 @@ public final class Generate {
 
     public static Plan plan(Request request, Serving on) {
         checkPromptCount(request.prompts().size(), on);
+        checkInterventionCount(request.steers().size() + request.patches().size());
         for (int i = 0; i < request.steers().size(); i++) {
             Interventions.check(request.steers().get(i), "steers[" + i + "]", on);
         }
         for (int i = 0; i < request.patches().size(); i++) {
             Interventions.check(request.patches().get(i), "patches[" + i + "]", request.prompts(), on);
         }
-        int newTokens = request.maxNewTokens() == 0 ? DEFAULT_MAX_NEW_TOKENS : request.maxNewTokens();
+        int newTokens = newTokens(request.maxNewTokens());
         if (newTokens < 0) {
             throw InvalidRequest.invalid("max_new_tokens: at least 1 (0 takes " + DEFAULT_MAX_NEW_TOKENS + "), got "
                     + request.maxNewTokens());
         }
         long longest = request.prompts().stream().mapToInt(p -> p.length).max().orElse(0);
         checkPositions(longest, newTokens, on);
+        for (int i = 0; i < request.steers().size(); i++) {
+            Interventions.checkReach(request.steers().get(i), "steers[" + i + "]", longest, newTokens);
+        }
         int prompts = request.prompts().size();
         boolean onAttentionMaps = request.steers().stream()
                         .anyMatch(s -> HookSites.layoutOf(s.change().site()) == SiteLayout.ATTENTION_MAP)
@@ -121,10 +153,13 @@ public final class Generate {
                     bytes / 1e9,
                     on.budget().bytes() / 1e9));
         }
-        // Each step is a pass: charge them as patched runs.
+        // Each step is a pass, and each patch's source a forward: charge them as patched runs.
+        double sourceRuns =
+                request.patches().stream().mapToDouble(p -> p.sources().size()).sum();
         Checks.withinRuns(
-                (double) prompts * newTokens,
-                "max_new_tokens: " + prompts + " prompts x " + newTokens + " steps exceed the server's limit of "
+                (double) prompts * newTokens + sourceRuns,
+                (sourceRuns > 0 ? "patches: " + (long) sourceRuns + " source runs and " : "max_new_tokens: ") + prompts
+                        + " prompts x " + newTokens + " steps exceed the server's limit of "
                         + on.limits().maxPatchedRuns() + " runs",
                 on);
         double temperature = Checks.finite(request.temperature(), "temperature");

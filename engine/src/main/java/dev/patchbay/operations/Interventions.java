@@ -77,8 +77,13 @@ public final class Interventions {
             }
         }
         Checks.finite(coefficient, field + ".coefficient");
+        double largest = largestValue(on);
         for (int v = 0; v < values; v++) {
             Checks.finite(value[v], field + ".value[" + v + "]");
+            if (Math.abs(value[v]) > largest) {
+                throw InvalidRequest.invalid(field + ".value[" + v + "]: " + value[v] + " is beyond the model's "
+                        + on.model().dataType() + " range (+-" + largest + "): it would be infinite there");
+            }
         }
         return new Generation.Steer(
                 new Intervention(
@@ -90,6 +95,35 @@ public final class Interventions {
                         needsValue ? value : null,
                         coefficient),
                 where);
+    }
+
+    /** The largest finite magnitude of the model's compute precision. */
+    private static double largestValue(Serving on) {
+        return switch (on.model().dataType()) {
+            case FLOAT16 -> 65504;
+            case BFLOAT16 -> 3.3895313892515355e38;
+            case FLOAT32 -> Float.MAX_VALUE;
+            default -> Double.MAX_VALUE;
+        };
+    }
+
+    /**
+     * Refuses a steer's given positions that no sequence reaches: past a prompt of {@code longest} tokens and its
+     * {@code newTokens} new ones, the intervention would be accepted and never applied.
+     */
+    static void checkReach(Generation.Steer s, String field, long longest, int newTokens) {
+        int[] positions = s.change().positions();
+        if (s.where() != Generation.Positions.GIVEN || positions == null) {
+            return;
+        }
+        long end = longest + newTokens;
+        for (int t = 0; t < positions.length; t++) {
+            if (positions[t] >= end) {
+                throw InvalidRequest.invalid(field + ".positions[" + t + "]: " + positions[t] + " is beyond the last"
+                        + " position any sequence reaches (" + (end - 1) + ": the longest prompt, " + longest
+                        + " tokens, and " + newTokens + " new ones)");
+            }
+        }
     }
 
     /** A steer a front end built itself, checked as {@link #steer} checks one. */

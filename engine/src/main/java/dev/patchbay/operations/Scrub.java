@@ -66,6 +66,10 @@ public final class Scrub {
             throw InvalidRequest.invalid("samples: at least 2, for a confidence interval (0 takes " + DEFAULT_SAMPLES
                     + "), got " + request.samples());
         }
+        if (request.claims().isEmpty()) {
+            throw InvalidRequest.invalid("claims: a hypothesis needs at least one claim (a part of the model and the"
+                    + " label each pair gives it); with none there is nothing to scrub");
+        }
         int samples = request.samples() == 0 ? DEFAULT_SAMPLES : request.samples();
         Checks.headWrites(on);
         CausalScrubbing.Hypothesis hypothesis;

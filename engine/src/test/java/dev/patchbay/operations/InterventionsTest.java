@@ -46,6 +46,50 @@ class InterventionsTest {
                 .getMessage();
     }
 
+    /**
+     * A patch's sources are forward runs, charged with the steps against the run limit: 200 patches of 4,096 sources
+     * ran until the client's deadline before. Here 3 prompts x 2 steps and 2 patches of 3 sources fit 12 runs, not 11.
+     */
+    @Test
+    void patchSourcesAreChargedAsRuns() {
+        Generation.PatchFrom patch = new Generation.PatchFrom(
+                "blocks.0.hook_resid_pre",
+                List.of(new int[] {1, 2}, new int[] {3, 4}, new int[] {5, 6}),
+                Ablation.MEAN,
+                null,
+                0);
+        Generate.Request request = new Generate.Request(
+                List.of(new int[] {1, 2, 3, 4}, new int[] {1, 2, 3, 5}, new int[] {1, 2, 3, 6}),
+                List.of(),
+                List.of(patch, patch),
+                2,
+                null,
+                0,
+                0,
+                0,
+                0,
+                0,
+                null);
+        Serving budgeted = new Serving(on.model(), on.budget(), new RequestLimits(12, 64, 256, 8));
+        Generate.plan(request, budgeted);
+        Serving tighter = new Serving(on.model(), on.budget(), new RequestLimits(11, 64, 256, 8));
+        String refused = assertThrows(InvalidRequest.class, () -> Generate.plan(request, tighter))
+                .getMessage();
+        assertEquals("patches: 6 source runs and 3 prompts x 2 steps exceed the server's limit of 11 runs", refused);
+    }
+
+    /** Interventions at positions no sequence reaches were accepted and never applied. */
+    @Test
+    void aGivenPositionBeyondEverySequenceIsRefused() {
+        Generation.Steer late = new Generation.Steer(
+                new Intervention("blocks.0.hook_resid_pre", Intervention.Op.ZERO, 0, new int[] {2, 6}, null, null, 1),
+                Generation.Positions.GIVEN);
+        assertEquals(
+                "steers[0].positions[1]: 6 is beyond the last position any sequence reaches (5: the longest prompt,"
+                        + " 4 tokens, and 2 new ones)",
+                refusal(List.of(late), List.of()));
+    }
+
     @Test
     void aSteerBuiltElsewhereIsCheckedByThePlan() {
         int heads = loaded.transformer().config().nHeads();

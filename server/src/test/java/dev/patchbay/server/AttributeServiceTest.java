@@ -762,6 +762,31 @@ class AttributeServiceTest {
     }
 
     /**
+     * A sweep's events are told apart by job id alone: an empty id, or an earlier job's, was accepted and its events
+     * could not be told from the other job's. Such a job fails alone; the first job of the id runs.
+     */
+    @Test
+    void aSweepRefusesEmptyAndRepeatedJobIds() throws Exception {
+        NodeSet heads = NodeSet.newBuilder().addKinds(NodeKind.HEAD_OUTPUT).build();
+        AttributeRequest job = request("tiny-gpt2", Method.ATP, heads).build();
+        List<SweepEvent> events = sweep(List.of(
+                SweepRequest.newBuilder().setJobId("same").setJob(job).build(),
+                SweepRequest.newBuilder().setJobId("same").setJob(job).build(),
+                SweepRequest.newBuilder().setJob(job).build()));
+        List<SweepEvent> same =
+                events.stream().filter(e -> e.getJobId().equals("same")).toList();
+        assertEquals(1, same.stream().filter(e -> e.getAttribute().hasSummary()).count(), "the first job ran");
+        List<SweepEvent> errors = events.stream().filter(SweepEvent::hasError).toList();
+        assertEquals(2, errors.size(), errors.toString());
+        assertTrue(errors.stream().allMatch(e -> e.getError().getCode().equals("INVALID_ARGUMENT")));
+        assertTrue(
+                errors.stream().anyMatch(e -> e.getError().getMessage().contains("earlier job's")), errors.toString());
+        assertTrue(
+                errors.stream().anyMatch(e -> e.getError().getMessage().startsWith("job_id: empty")),
+                errors.toString());
+    }
+
+    /**
      * A sweep carries any streaming operation: a patch, an edge attribution and a generation in one stream, each job's
      * events (less the request id, which is the server's own per job) the same as its own call streams, and a job
      * that names no operation fails alone.

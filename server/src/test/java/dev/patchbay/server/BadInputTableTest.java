@@ -110,6 +110,9 @@ class BadInputTableTest {
                 case "Generate" ->
                     stub.generate(parse(dev.patchbay.proto.v1.GenerateRequest.newBuilder(), json))
                             .forEachRemaining(e -> {});
+                case "AttributeEdges" ->
+                    stub.attributeEdges(parse(dev.patchbay.proto.v1.AttributeEdgesRequest.newBuilder(), json))
+                            .forEachRemaining(e -> {});
                 case "Scrub" ->
                     stub.scrub(parse(dev.patchbay.proto.v1.ScrubRequest.newBuilder(), json))
                             .forEachRemaining(e -> {});
@@ -128,7 +131,7 @@ class BadInputTableTest {
         return (T) builder.build();
     }
 
-    /** The table's shorthands: $PAIR, $HEADS, $PAIRS(n), $GROUPS(n), $IDS(n), $TEXT(n). */
+    /** The table's shorthands: $PAIR, $HEADS, $PAIRS(n), $GROUPS(n), $IDS(n), $TEXT(n), $ZEROS(n). */
     static String expand(String json) {
         json = replace(json, "\\$PAIRS\\((\\d+)\\)", n -> String.join(",", Collections.nCopies(n, PAIR)));
         json = replace(json, "\\$GROUPS\\((\\d+)\\)", n -> String.join(",", Collections.nCopies(n, GROUP)));
@@ -139,6 +142,11 @@ class BadInputTableTest {
                         .mapToObj(i -> Integer.toString(3 + i % 200))
                         .collect(Collectors.joining(",")));
         json = replace(json, "\\$TEXT\\((\\d+)\\)", "a"::repeat);
+        json = replace(
+                json,
+                "\\$ZEROS\\((\\d+)\\)",
+                n -> String.join(
+                        ",", Collections.nCopies(n, "{\"site\":\"blocks.0.hook_resid_pre\",\"op\":\"OP_ZERO\"}")));
         return json.replace("$PAIR", PAIR).replace("$HEADS", "{\"kinds\":[\"HEAD_OUTPUT\"]}");
     }
 

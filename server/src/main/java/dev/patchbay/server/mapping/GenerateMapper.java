@@ -37,6 +37,11 @@ public final class GenerateMapper {
         int[] watch = inputs.tokens(model, r.getWatchList(), "watch", r.getAllowUnknownTokens());
         List<Generation.Steer> steers = new ArrayList<>();
         List<Generation.PatchFrom> patches = new ArrayList<>();
+        try {
+            Generate.checkInterventionCount(r.getInterventionsCount());
+        } catch (InvalidRequest e) {
+            throw Inputs.refused(e);
+        }
         for (int i = 0; i < r.getInterventionsCount(); i++) {
             var in = r.getInterventions(i);
             String at = "interventions[" + i + "]";
@@ -44,7 +49,13 @@ public final class GenerateMapper {
                 patches.add(InterventionMapper.patchFrom(
                         inputs, model, in, at, prompts, r.getSeed(), r.getAllowUnknownTokens()));
             } else {
-                steers.add(InterventionMapper.steer(r.getModel(), model, in, at));
+                Generation.Steer steer = InterventionMapper.steer(r.getModel(), model, in, at);
+                try {
+                    Generate.checkReach(steer, at, prompts, r.getMaxNewTokens());
+                } catch (InvalidRequest e) {
+                    throw Inputs.refused(e);
+                }
+                steers.add(steer);
             }
         }
         Generate.Plan plan;

@@ -271,6 +271,8 @@ public final class PatchbayService extends PatchbayGrpc.PatchbayImplBase {
         private final java.util.Set<Device.Job> active = java.util.concurrent.ConcurrentHashMap.newKeySet();
         private volatile boolean halfClosed;
         private volatile boolean ended;
+        /** The job ids seen so far: events are told apart by them alone. onNext is called serially. */
+        private final java.util.Set<String> jobIds = new java.util.HashSet<>();
 
         Sweep(ServerCallStreamObserver<SweepEvent> call) {
             this.call = call;
@@ -279,6 +281,20 @@ public final class PatchbayService extends PatchbayGrpc.PatchbayImplBase {
         @Override
         public void onNext(SweepRequest request) {
             running.incrementAndGet();
+            String id = request.getJobId();
+            String wrongId = id.isEmpty()
+                    ? "job_id: empty; give each job of a sweep an id of its own (its events carry it)"
+                    : id.length() > MAX_JOB_ID_CHARS
+                            ? "job_id: " + id.length() + " characters, over " + MAX_JOB_ID_CHARS
+                            : !jobIds.add(id)
+                                    ? "job_id: '" + id + "' is an earlier job's of this sweep; its events could not be"
+                                            + " told apart"
+                                    : null;
+            if (wrongId != null) {
+                EventSink.inSweep(lock, call, ErrorText.echo(id), (b, e) -> {}, this::finished)
+                        .fail(Status.INVALID_ARGUMENT.withDescription(wrongId));
+                return;
+            }
             switch (request.getRequestCase()) {
                 case JOB ->
                     submit(
@@ -414,6 +430,9 @@ public final class PatchbayService extends PatchbayGrpc.PatchbayImplBase {
                     .asRuntimeException());
         }
     }
+
+    /** The longest job id a sweep takes: it is echoed on every event of its job. */
+    static final int MAX_JOB_ID_CHARS = ErrorText.MAX_ECHO;
 
     private String nextId() {
         return "r" + ids.incrementAndGet();
