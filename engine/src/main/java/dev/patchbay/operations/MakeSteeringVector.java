@@ -36,7 +36,7 @@ public final class MakeSteeringVector {
         }
     }
 
-    public static Plan plan(Request request, Serving on, SteeringVectors kept) {
+    public static Plan plan(Request request, Serving on, SteeringVectors.Namespace kept) {
         String name = request.name();
         if (name == null || name.isBlank() || name.length() > MAX_NAME) {
             throw InvalidRequest.invalid("name: a name of 1 to " + MAX_NAME + " characters is needed");
@@ -52,7 +52,7 @@ public final class MakeSteeringVector {
     }
 
     /** Makes the vector and keeps it in {@code kept} under the request's name. */
-    public static Made run(PassRunner runner, Plan plan, SteeringVectors kept) {
+    public static Made run(PassRunner runner, Plan plan, SteeringVectors.Namespace kept) {
         Request request = plan.request();
         double[] values = SteeringVector.contrastive(runner, request.site(), request.pairs(), request.reading());
         kept.put(request.name(), new SteeringVectors.Kept(request.site(), values));

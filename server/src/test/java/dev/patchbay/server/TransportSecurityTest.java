@@ -154,6 +154,57 @@ class TransportSecurityTest {
         }
     }
 
+    /**
+     * Steering vectors are kept per token: one namespace per model was shared by every client, so anyone could
+     * replace another's vector or fill the slots. A vector one token made is not found by another.
+     */
+    @Test
+    void steeringVectorsAreKeptPerToken() throws Exception {
+        try (PatchbayServer s = start(new TransportSecurity(server.certificate(), server.privateKey(), null, tokens))) {
+            ManagedChannel channel = channel(s, trusting());
+            try {
+                var first = PatchbayGrpc.newBlockingStub(channel).withCallCredentials(bearer(TOKEN));
+                var second =
+                        PatchbayGrpc.newBlockingStub(channel).withCallCredentials(bearer("another-token-0123456789"));
+                first.makeSteeringVector(dev.patchbay.proto.v1.SteeringVectorRequest.newBuilder()
+                        .setModel("m")
+                        .setSite("blocks.0.hook_resid_pre")
+                        .setName("mine")
+                        .addPairs(dev.patchbay.proto.v1.ContrastPair.newBuilder()
+                                .setPositive(prompt(5, 17, 2))
+                                .setNegative(prompt(5, 18, 2)))
+                        .build());
+                dev.patchbay.proto.v1.GenerateRequest generate = dev.patchbay.proto.v1.GenerateRequest.newBuilder()
+                        .setModel("m")
+                        .addPrompts(prompt(5, 17, 2))
+                        .setMaxNewTokens(2)
+                        .addInterventions(dev.patchbay.proto.v1.Intervention.newBuilder()
+                                .setSite("blocks.0.hook_resid_pre")
+                                .setOp(dev.patchbay.proto.v1.InterventionOp.OP_ADD)
+                                .setVector("mine"))
+                        .build();
+                first.generate(generate).forEachRemaining(e -> {});
+                StatusRuntimeException other = assertThrows(
+                        StatusRuntimeException.class,
+                        () -> second.generate(generate).forEachRemaining(e -> {}));
+                assertEquals(Status.Code.INVALID_ARGUMENT, other.getStatus().getCode());
+                assertTrue(
+                        other.getStatus().getDescription().contains("no steering vector 'mine'"),
+                        other.getStatus().getDescription());
+            } finally {
+                channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+            }
+        }
+    }
+
+    private static dev.patchbay.proto.v1.Prompt prompt(int... ids) {
+        var tokens = dev.patchbay.proto.v1.TokenIds.newBuilder();
+        for (int id : ids) {
+            tokens.addIds(id);
+        }
+        return dev.patchbay.proto.v1.Prompt.newBuilder().setIds(tokens).build();
+    }
+
     @Test
     void badSecuritySettingsAreRefusedNamingTheFlag() throws Exception {
         IllegalArgumentException half = assertThrows(

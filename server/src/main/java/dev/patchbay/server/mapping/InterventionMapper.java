@@ -7,6 +7,7 @@ import dev.patchbay.operations.Interventions;
 import dev.patchbay.operations.InvalidRequest;
 import dev.patchbay.operations.SteeringVectors;
 import dev.patchbay.proto.v1.InterventionOp;
+import dev.patchbay.server.security.Caller;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -75,7 +76,7 @@ final class InterventionMapper {
         double[] value =
                 in.getValueList().stream().mapToDouble(Double::doubleValue).toArray();
         if (!in.getVector().isEmpty()) {
-            SteeringVectors.Kept kept = model.vectors().get(in.getVector());
+            SteeringVectors.Kept kept = model.vectors().of(Caller.current()).get(in.getVector());
             if (kept == null) {
                 throw RequestException.invalid(at + ".vector: no steering vector '" + in.getVector() + "' was made"
                         + " for " + modelName + " (MakeSteeringVector makes one)");

@@ -18,7 +18,7 @@ public record ServedModel(LoadedModel loaded, Device device, Serving serving, St
                 loaded,
                 device,
                 new Serving(loaded.transformer(), device.budget(), limits),
-                new SteeringVectors(SteeringVectors.DEFAULT_CAPACITY));
+                new SteeringVectors(SteeringVectors.DEFAULT_PER_CALLER));
     }
 
     public ModelConfig config() {

@@ -3,8 +3,10 @@ package dev.patchbay.server.mapping;
 import dev.patchbay.generation.SteeringVector;
 import dev.patchbay.operations.InvalidRequest;
 import dev.patchbay.operations.MakeSteeringVector;
+import dev.patchbay.operations.SteeringVectors;
 import dev.patchbay.proto.v1.SteeringVectorRequest;
 import dev.patchbay.proto.v1.SteeringVectorResponse;
+import dev.patchbay.server.security.Caller;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -26,17 +28,17 @@ public final class SteeringVectorMapper {
             case READING_MEAN_OVER_POSITIONS -> SteeringVector.Reading.MEAN_OVER_POSITIONS;
             default -> throw RequestException.invalid("reading: unknown value " + r.getReadingValue());
         };
+        // The caller's own namespace, taken here on the call's thread (the vector is kept on a job's).
+        SteeringVectors.Namespace vectors = model.vectors().of(Caller.current());
         MakeSteeringVector.Plan plan;
         try {
             plan = MakeSteeringVector.plan(
-                    new MakeSteeringVector.Request(r.getSite(), pairs, reading, r.getName()),
-                    model.serving(),
-                    model.vectors());
+                    new MakeSteeringVector.Request(r.getSite(), pairs, reading, r.getName()), model.serving(), vectors);
         } catch (InvalidRequest e) {
             throw Inputs.refused(e);
         }
         return new Prepared<>(model, "steering-vector", r.getSite(), pairs.size(), (runner, out) -> {
-            MakeSteeringVector.Made made = MakeSteeringVector.run(runner, plan, model.vectors());
+            MakeSteeringVector.Made made = MakeSteeringVector.run(runner, plan, vectors);
             SteeringVectorResponse.Builder response =
                     SteeringVectorResponse.newBuilder().setName(made.name()).setSite(made.site());
             for (double v : made.values()) {

@@ -1,5 +1,7 @@
 package dev.patchbay.server.security;
 
+import io.grpc.Context;
+import io.grpc.Contexts;
 import io.grpc.Metadata;
 import io.grpc.ServerCall;
 import io.grpc.ServerCallHandler;
@@ -57,28 +59,37 @@ public final class BearerTokens implements ServerInterceptor {
 
     /** Whether {@code header} (the authorization metadata's value) carries an accepted token. */
     boolean accepts(String header) {
+        return caller(header) != null;
+    }
+
+    /**
+     * The caller whose accepted token {@code header} carries, or null. The scheme's case and the spaces around the
+     * token are not significant ("bearer x" is accepted as "Bearer x" is).
+     */
+    private String caller(String header) {
         if (header == null || !header.regionMatches(true, 0, SCHEME, 0, SCHEME.length())) {
-            return false;
+            return null;
         }
         byte[] offered = digest(header.substring(SCHEME.length()).strip());
         boolean found = false;
         for (byte[] d : digests) {
             found |= MessageDigest.isEqual(d, offered); // no early exit: every token is compared
         }
-        return found;
+        return found ? Caller.ofDigest(offered) : null;
     }
 
     @Override
     public <Q, R> ServerCall.Listener<Q> interceptCall(
             ServerCall<Q, R> call, Metadata headers, ServerCallHandler<Q, R> next) {
-        if (!accepts(headers.get(AUTHORIZATION))) {
+        String caller = caller(headers.get(AUTHORIZATION));
+        if (caller == null) {
             call.close(
                     Status.UNAUTHENTICATED.withDescription(
                             "a valid bearer token is required (authorization: Bearer" + " <token>)"),
                     new Metadata());
             return new ServerCall.Listener<>() {};
         }
-        return next.startCall(call, headers);
+        return Contexts.interceptCall(Context.current().withValue(Caller.KEY, caller), call, headers, next);
     }
 
     private static byte[] digest(String token) {
