@@ -2,6 +2,7 @@ package dev.patchbay.cli;
 
 import dev.patchbay.checkpoint.BundledModel;
 import dev.patchbay.checkpoint.LoadedModel;
+import dev.patchbay.execution.MemoryPool;
 import dev.patchbay.execution.SchedulerConfig;
 import dev.patchbay.model.ComputeContext;
 import dev.patchbay.server.PatchbayServer;
@@ -81,9 +82,11 @@ final class ServeCommand implements Callable<Integer> {
 
     @Option(
             names = "--memory-budget",
-            description = "Native bytes one batched pass of a model may hold; batches are sized to fit and a"
-                    + " prompt too long for one row is refused (default: half of the GPU's memory on a GPU, else"
-                    + " ${DEFAULT-VALUE}, half of physical memory; per model).")
+            description = "Native bytes the process may hold for all its models: the clean caches (models times"
+                    + " --cache-bytes) and a sixteenth for KV caches are set aside, the rest is shared by the batches"
+                    + " running at once; batches are sized to fit and a prompt too long for one row is refused"
+                    + " (default: half of the GPU's memory on a GPU, else ${DEFAULT-VALUE}, half of physical"
+                    + " memory).")
     long memoryBudget;
 
     @Option(
@@ -148,7 +151,6 @@ final class ServeCommand implements Callable<Integer> {
         long budget = memoryBudget == SchedulerConfig.defaultMemoryBudget()
                 ? SchedulerConfig.defaultMemoryBudget(compute.device())
                 : memoryBudget;
-        System.err.printf("patchbay: memory budget per batched pass %.1f GiB%n", budget / (double) (1L << 30));
         TransportSecurity security = new TransportSecurity(tlsCert, tlsKey, tlsClientCa, authTokens);
         PatchbayServer server = PatchbayServer.start(
                 host,
@@ -167,6 +169,17 @@ final class ServeCommand implements Callable<Integer> {
                 security);
         // Tests and scripts read this line to find a port chosen with --port 0.
         System.out.println("patchbay listening on " + host + ":" + server.port());
+        MemoryPool pool = server.memoryPool();
+        System.err.printf(
+                "patchbay: memory budget %.1f GiB for the process (%d model%s): %.1f GiB set aside for the clean"
+                        + " caches, %.1f GiB for what requests keep across batches (KV caches), %.1f GiB for the"
+                        + " batches running at once%n",
+                gib(pool.totalBytes()),
+                loaded.size(),
+                loaded.size() == 1 ? "" : "s",
+                gib(pool.cacheBytes()),
+                gib(pool.keptBytes()),
+                gib(pool.passBytes()));
         if (server.healthPort() >= 0) {
             System.err.println("patchbay: health alone, plaintext, on " + host + ":" + server.healthPort());
         }
@@ -184,5 +197,9 @@ final class ServeCommand implements Callable<Integer> {
         }));
         server.awaitTermination();
         return 0;
+    }
+
+    private static double gib(long bytes) {
+        return bytes / (double) (1L << 30);
     }
 }

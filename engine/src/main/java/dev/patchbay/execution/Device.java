@@ -34,6 +34,9 @@ public final class Device implements AutoCloseable {
     private final String modelName;
     private final HookedTransformer model;
     private final SchedulerConfig config;
+    /** The memory budget this device's batches share with the other models' devices. */
+    private final MemoryPool pool;
+
     private final CleanCache cache;
     /** What every pass on this device runs with: the model and the clean cache. */
     private final PassContext context;
@@ -46,15 +49,25 @@ public final class Device implements AutoCloseable {
     /** Bytes per activation value, read once: planning must not touch the model's arrays. */
     private final int elementBytes;
 
+    /** A device alone: its batches within the config's memory budget, its clean cache beside it. */
     public Device(String modelName, HookedTransformer model, SchedulerConfig config) {
+        this(modelName, model, config, MemoryPool.ofPasses(config.memoryBudget()));
+    }
+
+    /**
+     * A device whose batches share {@code pool} with other models' devices: each is sized to the pool's pass bytes
+     * and holds its estimate while it runs.
+     */
+    public Device(String modelName, HookedTransformer model, SchedulerConfig config, MemoryPool pool) {
         this.modelName = modelName;
         this.model = model;
         this.config = config;
+        this.pool = pool;
         this.elementBytes = model.dataType().getNumOfBytes();
         this.cache = new CleanCache(config.cacheBytes(), model.compute());
         this.context = new PassContext(model, cache);
         this.queue = new BatchQueue<>(new BatchQueue.Limits(
-                config.maxBatchRows(), config.maxBatchTokens(), config.queueDelay(), config.memoryBudget()));
+                config.maxBatchRows(), config.maxBatchTokens(), config.queueDelay(), pool.passBytes()));
         this.worker = new Thread(this::work, "patchbay-device-" + modelName);
         worker.setDaemon(true);
         worker.start();
@@ -73,13 +86,18 @@ public final class Device implements AutoCloseable {
         return model.dataType().toString().toLowerCase(java.util.Locale.ROOT);
     }
 
+    /** What one batch of this model may hold: the shared budget less the clean caches. */
     public long memoryBudget() {
-        return config.memoryBudget();
+        return pool.passBytes();
+    }
+
+    public MemoryPool pool() {
+        return pool;
     }
 
     /** What fits this model's memory budget: planning's question, answered without the device thread. */
     public Budget budget() {
-        return new Budget(model.config(), elementBytes, config.memoryBudget());
+        return new Budget(model.config(), elementBytes, pool.passBytes());
     }
 
     /** Batches run so far, and how many of them carried passes of more than one request. */
@@ -261,15 +279,28 @@ public final class Device implements AutoCloseable {
      */
     @SuppressWarnings("unchecked") // equal merge keys imply one pass class, so one result type
     private <T> void runTogether(List<QueuedPass<?>> batch) {
+        int padded = batch.stream().mapToInt(QueuedPass::length).max().orElse(1);
+        long bytes = batch.stream().mapToLong(w -> w.bytes(padded)).sum();
+        long held;
+        try {
+            held = pool.acquire(bytes);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new CancellationException("the device stopped while its batch waited for memory");
+        }
         long start = System.nanoTime();
         QueuedPass<T> head = (QueuedPass<T>) batch.get(0);
         List<T> results;
-        if (batch.size() == 1) {
-            results = List.of(head.pass.run(context));
-        } else {
-            List<Pass<T>> passes = new ArrayList<>();
-            batch.forEach(w -> passes.add(((QueuedPass<T>) w).pass));
-            results = head.pass.runMerged(context, passes);
+        try {
+            if (batch.size() == 1) {
+                results = List.of(head.pass.run(context));
+            } else {
+                List<Pass<T>> passes = new ArrayList<>();
+                batch.forEach(w -> passes.add(((QueuedPass<T>) w).pass));
+                results = head.pass.runMerged(context, passes);
+            }
+        } finally {
+            pool.release(held);
         }
         slowDown(System.nanoTime() - start);
         for (int i = 0; i < batch.size(); i++) {
@@ -333,6 +364,11 @@ public final class Device implements AutoCloseable {
         @Override
         public PassTally tally() {
             return job.tally;
+        }
+
+        @Override
+        public Retained retain(long bytes, long stepBytes) {
+            return pool.reserve(bytes, stepBytes);
         }
     }
 }

@@ -11,9 +11,10 @@ import java.time.Duration;
  * @param queueDelay how long the worker waits for other requests' compatible passes before running a batch
  *     that is not full (as Triton's dynamic batcher does); zero runs at once
  * @param cacheBytes the clean-activation cache's budget, in bytes of native memory
- * @param memoryBudget native bytes one batched pass of this model may hold at its peak, as estimated by
- *     {@link dev.patchbay.passes.PassMemory}: batches are sized to fit, and a request whose single row does not
- *     fit is refused
+ * @param memoryBudget native bytes at the peak, as estimated by {@link dev.patchbay.passes.PassMemory}: in a server,
+ *     the whole process's, shared by every model ({@link MemoryPool}: the clean caches and a share for KV caches set
+ *     aside, the rest for the batches running at once); for a device alone, what one batch may hold. Batches are
+ *     sized to fit, and a request whose single row does not fit is refused
  */
 public record SchedulerConfig(
         int maxBatchRows, int maxBatchTokens, Duration queueDelay, long cacheBytes, long memoryBudget) {
@@ -40,7 +41,7 @@ public record SchedulerConfig(
 
     /**
      * Half of the machine's physical memory (8 GiB where the JVM cannot tell): the other half is for the
-     * weights, the cache, the JVM and everything else on the machine. A budget is per model.
+     * weights, the JVM and everything else on the machine.
      */
     /**
      * The default budget for a model on {@code device}: on a GPU, half of its memory as CUDA reports it (the other

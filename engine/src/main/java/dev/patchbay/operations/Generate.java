@@ -62,7 +62,11 @@ public final class Generate {
     }
 
     /** A checked request and the settings it runs with. */
-    public record Plan(Request request, Generation.Settings settings) {
+    /**
+     * A checked request, the settings it runs with, the bytes its KV caches keep across its steps (reserved for its
+     * life where a server shares its memory) and the bytes of its largest step (the first, whole prompts).
+     */
+    public record Plan(Request request, Generation.Settings settings, long keptBytes, long stepBytes) {
         public Accepted accepted() {
             return new Accepted(
                     request.prompts().size(),
@@ -143,6 +147,7 @@ public final class Generate {
                         .anyMatch(s -> HookSites.layoutOf(s.change().site()) == SiteLayout.ATTENTION_MAP)
                 || request.patches().stream().anyMatch(p -> HookSites.layoutOf(p.site()) == SiteLayout.ATTENTION_MAP);
         long bytes = on.budget().generationBytes(prompts, (int) (longest + newTokens), onAttentionMaps);
+        long kept = on.budget().kvCacheBytes(prompts, (int) (longest + newTokens));
         if (bytes > on.budget().bytes()) {
             throw InvalidRequest.tooLarge(String.format(
                     Locale.ROOT,
@@ -179,7 +184,9 @@ public final class Generate {
         }
         return new Plan(
                 request,
-                new Generation.Settings(newTokens, request.stop(), temperature, request.topK(), topP, request.seed()));
+                new Generation.Settings(newTokens, request.stop(), temperature, request.topK(), topP, request.seed()),
+                kept,
+                bytes - kept);
     }
 
     /**
@@ -210,19 +217,28 @@ public final class Generate {
         events.accepted(plan.accepted());
         int[] steps = {0};
         boolean detail = request.topAlternatives() > 0 || request.watch().length > 0;
-        List<int[]> out =
-                Generation.run(runner, request.prompts(), request.steers(), request.patches(), plan.settings(), t -> {
-                    steps[0]++;
-                    if (!detail) {
-                        events.token(new Token(t, new double[0], new int[0], null));
-                        return;
-                    }
-                    double[] logProbs = t.logProbs();
-                    double[] watched = Arrays.stream(request.watch())
-                            .mapToDouble(w -> logProbs[w])
-                            .toArray();
-                    events.token(new Token(t, watched, mostLikely(logProbs, request.topAlternatives()), logProbs));
-                });
+        PassRunner.Retained caches;
+        try {
+            caches = runner.retain(plan.keptBytes(), plan.stepBytes());
+        } catch (PassRunner.RetainedMemoryRefused e) {
+            throw InvalidRequest.tooLarge("prompts: their KV caches, " + e.getMessage()
+                    + "; retry when other generations end, or send fewer prompts or new tokens");
+        }
+        List<int[]> out;
+        try (caches) {
+            out = Generation.run(runner, request.prompts(), request.steers(), request.patches(), plan.settings(), t -> {
+                steps[0]++;
+                if (!detail) {
+                    events.token(new Token(t, new double[0], new int[0], null));
+                    return;
+                }
+                double[] logProbs = t.logProbs();
+                double[] watched = Arrays.stream(request.watch())
+                        .mapToDouble(w -> logProbs[w])
+                        .toArray();
+                events.token(new Token(t, watched, mostLikely(logProbs, request.topAlternatives()), logProbs));
+            });
+        }
         for (int p = 0; p < out.size(); p++) {
             int[] ids = out.get(p);
             boolean stopped = ids.length > 0 && contains(plan.settings().stopTokens(), ids[ids.length - 1]);

@@ -59,6 +59,11 @@ public record Budget(ModelConfig config, int elementBytes, long bytes) {
                 + rows * PassMemory.forwardRowBytes(config, length, elementBytes, wholeMaps);
     }
 
+    /** The KV caches of {@code rows} sequences reaching {@code length} tokens. */
+    public long kvCacheBytes(int rows, int length) {
+        return PassMemory.kvCacheBytes(config, rows, length, elementBytes);
+    }
+
     public int forwardRowsFitting(int length) {
         return rowsFitting(forwardRowBytes(length));
     }

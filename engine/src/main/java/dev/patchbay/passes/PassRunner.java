@@ -16,6 +16,29 @@ public interface PassRunner {
     /** What this runner's passes did that a request's summary reports: cache use, shared batches. */
     PassTally tally();
 
+    /**
+     * Reserves {@code bytes} that the request keeps across its batches (a generation's KV caches) until the handle
+     * is closed; {@code stepBytes} is one of its own batches, which must still fit beside it. In-process nothing is
+     * reserved; a server refuses at once ({@link RetainedMemoryRefused}) what does not fit its memory budget now.
+     */
+    default Retained retain(long bytes, long stepBytes) {
+        return () -> {};
+    }
+
+    /** Memory a request keeps; closing it gives the memory back. */
+    @FunctionalInterface
+    interface Retained extends AutoCloseable {
+        @Override
+        void close();
+    }
+
+    /** A reservation that does not fit the memory budget beside what other requests keep now. */
+    final class RetainedMemoryRefused extends RuntimeException {
+        public RetainedMemoryRefused(String message) {
+            super(message);
+        }
+    }
+
     static PassRunner direct(HookedTransformer model) {
         return new DirectRunner(model);
     }

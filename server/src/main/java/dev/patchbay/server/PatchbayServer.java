@@ -2,6 +2,7 @@ package dev.patchbay.server;
 
 import dev.patchbay.checkpoint.LoadedModel;
 import dev.patchbay.execution.Device;
+import dev.patchbay.execution.MemoryPool;
 import dev.patchbay.execution.SchedulerConfig;
 import dev.patchbay.operations.RequestLimits;
 import dev.patchbay.server.config.ServerConfig;
@@ -191,8 +192,10 @@ public final class PatchbayServer implements AutoCloseable {
         Map<String, Device> devices = new LinkedHashMap<>();
         Map<String, ServedModel> served = new LinkedHashMap<>();
         RequestLimits requestLimits = limits.forRequests(scheduler.maxBatchRows());
+        // One memory budget for the process, whatever the number of models: their batches share it at run time.
+        MemoryPool pool = new MemoryPool(scheduler.memoryBudget(), models.size() * scheduler.cacheBytes());
         models.forEach((name, m) -> {
-            Device device = new Device(name, m.transformer(), scheduler);
+            Device device = new Device(name, m.transformer(), scheduler, pool);
             devices.put(name, device);
             served.put(name, ServedModel.of(m, device, requestLimits));
         });
@@ -298,6 +301,11 @@ public final class PatchbayServer implements AutoCloseable {
     /** The plaintext health-only port, or -1 where there is none. */
     public int healthPort() {
         return healthServer == null ? -1 : healthServer.getPort();
+    }
+
+    /** The memory budget every model's batches share. */
+    public MemoryPool memoryPool() {
+        return devices.values().iterator().next().pool();
     }
 
     /** The device running a model's passes (for metrics and tests). */
