@@ -8,7 +8,10 @@ import dev.patchbay.TestCheckpoints;
 import dev.patchbay.checkpoint.LoadedModel;
 import dev.patchbay.execution.ResidentMemory;
 import dev.patchbay.execution.SchedulerConfig;
+import dev.patchbay.proto.v1.AttributeEdgesRequest;
 import dev.patchbay.proto.v1.AttributeRequest;
+import dev.patchbay.proto.v1.EdgeMethod;
+import dev.patchbay.proto.v1.GenerateRequest;
 import dev.patchbay.proto.v1.Method;
 import dev.patchbay.proto.v1.Node;
 import dev.patchbay.proto.v1.NodeGroup;
@@ -16,6 +19,7 @@ import dev.patchbay.proto.v1.NodeKind;
 import dev.patchbay.proto.v1.NodeSet;
 import dev.patchbay.proto.v1.PatchRequest;
 import dev.patchbay.proto.v1.PatchbayGrpc;
+import dev.patchbay.proto.v1.Prompt;
 import dev.patchbay.proto.v1.TokenizeRequest;
 import dev.patchbay.server.config.ServerLimits;
 import io.grpc.Grpc;
@@ -40,13 +44,19 @@ import org.junit.jupiter.api.Test;
 
 /**
  * Sixteen clients send a mix of small and large requests (AtP, AtP* over every position, activation patching
- * with verification, Patch, Tokenize, and a bad request) over a real socket for a bounded time. Nothing may
- * fail but the bad requests, each with its status, and resident memory must stay flat after the warm-up.
+ * with verification, Patch, Tokenize, generation up to the model's last position, every edge estimate per position,
+ * and a bad request) over a real socket for a bounded time. Nothing may fail but the bad requests, each with its
+ * status; resident memory must stay flat after the warm-up, and native memory (resident less the JVM's committed
+ * heap) must stay within the server's memory budget plus a margin for the allocator's wander.
  * {@code -Dpatchbay.soak.seconds=600} runs it longer.
  */
 @Tag("slow") // numerical oracles or long loops: ./patchbay test --fast skips them
 class SoakTest {
     private static final int CLIENTS = 16;
+    /** The server's memory budget for the whole process. */
+    private static final long BUDGET = 1L << 30;
+    /** The native allocator's wander and the JVM's own native memory (threads, code): NativeMemoryTest's tens. */
+    private static final long MARGIN = 256L << 20;
 
     @Test
     void sixteenClientsOfMixedRequestsNeitherFailNorGrowMemory() throws Exception {
@@ -56,13 +66,17 @@ class SoakTest {
                 PatchbayServer server = PatchbayServer.start(
                         0,
                         Map.of("tiny-gpt2", gpt2, "tiny-llama", llama),
-                        new SchedulerConfig(32, 8192, Duration.ofMillis(2), 16L << 20),
+                        new SchedulerConfig(32, 8192, Duration.ofMillis(2), 16L << 20, BUDGET),
                         ServerLimits.defaults())) {
             ManagedChannel channel = Grpc.newChannelBuilderForAddress(
                             "127.0.0.1", server.port(), InsecureChannelCredentials.create())
                     .maxInboundMessageSize(64 << 20)
                     .build();
             ExecutorService clients = Executors.newFixedThreadPool(CLIENTS);
+            long heapBefore = committedHeap();
+            long before = ResidentMemory.currentBytes();
+            ResidentMemory.resetPeak();
+            long heapMost = heapBefore;
             try {
                 long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds);
                 Map<String, AtomicLong> done = new ConcurrentHashMap<>();
@@ -82,6 +96,7 @@ class SoakTest {
                 while (System.nanoTime() < end) {
                     Thread.sleep(1000);
                     samples.add(ResidentMemory.currentBytes());
+                    heapMost = Math.max(heapMost, committedHeap());
                 }
                 for (Future<?> f : running) {
                     f.get(5, TimeUnit.MINUTES);
@@ -98,6 +113,15 @@ class SoakTest {
                 // A leak of even a small request's arrays per request would add hundreds of MB here; the native
                 // allocator's wander is tens (NativeMemoryTest).
                 assertTrue(last - middle < 96L << 20, "resident memory grew by " + (last - middle) / 1e6 + " MB");
+                // The peak above the start, less what the JVM's heap grew by: the native memory the passes held.
+                long nativeGrowth =
+                        ResidentMemory.peakBytes() - before - (Math.max(heapMost, committedHeap()) - heapBefore);
+                System.out.printf(
+                        "soak: native memory peaked %.0f MB above the start (budget %.0f MB, margin %.0f MB)%n",
+                        nativeGrowth / 1e6, BUDGET / 1e6, MARGIN / 1e6);
+                assertTrue(
+                        nativeGrowth <= BUDGET + MARGIN,
+                        "native memory grew by " + nativeGrowth / 1e6 + " MB over a budget of " + BUDGET / 1e6);
                 assertEquals(
                         0,
                         server.device("tiny-gpt2").openJobs()
@@ -122,13 +146,15 @@ class SoakTest {
                 AttributeServiceTest.CLEAN.replace("store", place).replace("drink", thing),
                 AttributeServiceTest.NOISE.replace("store", place).replace("drink", thing));
         String clean = pair.getClean().getText();
-        int choice = random.nextInt(6);
+        int choice = random.nextInt(8);
         String kind = switch (choice) {
             case 0 -> "atp";
             case 1 -> "atp*-per-position";
             case 2 -> "ap+verify";
             case 3 -> "patch";
             case 4 -> "tokenize";
+            case 6 -> "generate-to-the-last-position";
+            case 7 -> "edges-per-position";
             default -> "bad";
         };
         try {
@@ -171,6 +197,28 @@ class SoakTest {
                                                     .setPosition(-1)))
                                     .build())
                             .forEachRemaining(e -> {});
+                case 6 ->
+                    // Both test models have 64 positions: the prompt and its continuation fill them.
+                    stub.generate(GenerateRequest.newBuilder()
+                                    .setModel(model)
+                                    .addPrompts(Prompt.newBuilder().setText(clean))
+                                    .setMaxNewTokens(64
+                                            - stub.tokenize(TokenizeRequest.newBuilder()
+                                                            .setModel(model)
+                                                            .setText(clean)
+                                                            .build())
+                                                    .getIdsCount())
+                                    .build())
+                            .forEachRemaining(e -> {});
+                case 7 ->
+                    stub.attributeEdges(AttributeEdgesRequest.newBuilder()
+                                    .setModel(model)
+                                    .addPairs(pair)
+                                    .setMethod(List.of(EdgeMethod.EAP, EdgeMethod.EAP_IG, EdgeMethod.EDGE_ATP_STAR)
+                                            .get(random.nextInt(3)))
+                                    .setPerPosition(true)
+                                    .build())
+                            .forEachRemaining(e -> {});
                 default ->
                     stub.tokenize(TokenizeRequest.newBuilder()
                             .setModel(model)
@@ -183,6 +231,12 @@ class SoakTest {
             }
         }
         return kind;
+    }
+
+    private static long committedHeap() {
+        return java.lang.management.ManagementFactory.getMemoryMXBean()
+                .getHeapMemoryUsage()
+                .getCommitted();
     }
 
     private static NodeSet heads() {
