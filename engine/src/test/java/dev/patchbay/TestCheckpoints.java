@@ -63,6 +63,26 @@ public final class TestCheckpoints {
         }
     }
 
+    /**
+     * The tiny Llama test checkpoint copied into {@code dir} with room for 4096 positions (rotary, so the weights do
+     * not change): long prompts for the memory tests.
+     */
+    public static Path longTinyLlama(Path dir) throws IOException {
+        try (var files = Files.list(dir("tiny-llama"))) {
+            for (Path f : files.toList()) {
+                Files.copy(f, dir.resolve(f.getFileName()));
+            }
+        }
+        Path config = dir.resolve("config.json");
+        String text = Files.readString(config);
+        String longer = text.replace("\"max_position_embeddings\": 64", "\"max_position_embeddings\": 4096");
+        if (longer.equals(text)) {
+            throw new IllegalStateException("the tiny Llama's config changed shape: " + config);
+        }
+        Files.writeString(config, longer);
+        return dir;
+    }
+
     public static LoadedModel load(String name, DataType type) {
         return LoadedModel.load(dir(name), type);
     }

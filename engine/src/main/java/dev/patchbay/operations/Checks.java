@@ -6,6 +6,7 @@ import dev.patchbay.attribution.diagnostic.FalseNegativeDiagnostic;
 import dev.patchbay.nodes.Ablation;
 import dev.patchbay.nodes.Metric;
 import dev.patchbay.nodes.PromptPair;
+import dev.patchbay.passes.CircuitBatch;
 import java.util.List;
 import java.util.Locale;
 
@@ -96,6 +97,17 @@ final class Checks {
         int fit = on.budget().edgeRowsFitting(length, method.estimate(), steps);
         if (fit < 1) {
             throw overBudget(on, length, on.budget().edgeRowBytes(length, method.estimate(), steps), method.id());
+        }
+        return Math.min(on.limits().batchRows(), fit);
+    }
+
+    /** Circuit runs per batch: as many rows of {@link CircuitBatch} as fit the budget (at least one, else refused). */
+    static int circuitRows(Serving on, List<PromptPair> pairs, int writers) {
+        int length = pairs.get(0).length();
+        long row = CircuitBatch.rowBytes(on.config(), on.budget().elementBytes(), writers, length);
+        int fit = on.budget().rowsFitting(row);
+        if (fit < 1) {
+            throw overBudget(on, length, row, "a circuit run");
         }
         return Math.min(on.limits().batchRows(), fit);
     }

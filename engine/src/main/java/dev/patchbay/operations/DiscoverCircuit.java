@@ -97,10 +97,10 @@ public final class DiscoverCircuit {
             throw InvalidRequest.invalid(
                     "threshold: must not be negative (0 takes " + DEFAULT_THRESHOLD + "), got " + request.threshold());
         }
-        int rows = Checks.patchRows(on, pairs);
+        EdgeGraph graph = new EdgeGraph(on.config());
+        int rows = Checks.circuitRows(on, pairs, graph.writers());
         EdgeAttribution.Settings ranking =
                 request.search() == Search.ACDC ? null : request.ranking().settings(on, pairs, rows);
-        EdgeGraph graph = new EdgeGraph(on.config());
         // At most one run per edge, a prefix search, and the full and empty circuits, per pair.
         double runs = (graph.edges() + 2 + 2 * (64 - Long.numberOfLeadingZeros(graph.edges()))) * (double) pairs.size();
         runs += EdgeRanking.exactPasses(graph, pairs, ranking);

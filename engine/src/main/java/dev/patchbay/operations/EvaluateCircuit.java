@@ -118,7 +118,8 @@ public final class EvaluateCircuit {
                 }
             }
         }
-        int rows = Checks.patchRows(on, pairs);
+        // The circuit runs' rows (each ablating edges on a forward); verification-free, so patch rows do not apply.
+        int rows = Checks.circuitRows(on, pairs, graph.writers());
         EdgeAttribution.Settings ranking = null;
         int[] sizes = new int[0];
         if (request.circuits().isEmpty()) {

@@ -70,6 +70,7 @@ class ArchitectureTest {
             "dev.patchbay.execution.Device",
             "dev.patchbay.execution.CleanCache",
             "dev.patchbay.execution.SchedulerConfig",
+            "dev.patchbay.execution.MemoryPool",
             "dev.patchbay.execution.ResidentMemory",
             "dev.patchbay.passes.PassRunner",
             "dev.patchbay.passes.PassTally",

@@ -32,7 +32,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
-import java.util.stream.Stream;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -109,7 +108,7 @@ class MemoryBudgetTest {
     }
 
     private static Served serve(Path dir, long budget, AttributeRequest request) throws Exception {
-        try (LoadedModel model = LoadedModel.load(longTinyLlama(dir), DataType.FLOAT32)) {
+        try (LoadedModel model = LoadedModel.load(TestCheckpoints.longTinyLlama(dir), DataType.FLOAT32)) {
             String name = InProcessServerBuilder.generateName();
             try (PatchbayServer server = start(name, model, budget)) {
                 ManagedChannel channel = InProcessChannelBuilder.forName(name).build();
@@ -131,7 +130,7 @@ class MemoryBudgetTest {
     /** The request gets RESOURCE_EXHAUSTED naming {@code names}, and the device runs nothing. */
     private static void assertRefusedBeforeAnythingRuns(Path dir, long budget, AttributeRequest request, String names)
             throws Exception {
-        try (LoadedModel model = LoadedModel.load(longTinyLlama(dir), DataType.FLOAT32)) {
+        try (LoadedModel model = LoadedModel.load(TestCheckpoints.longTinyLlama(dir), DataType.FLOAT32)) {
             String name = InProcessServerBuilder.generateName();
             try (PatchbayServer server = start(name, model, budget)) {
                 ManagedChannel channel = InProcessChannelBuilder.forName(name).build();
@@ -181,21 +180,5 @@ class MemoryBudgetTest {
                 .setIds(TokenIds.newBuilder()
                         .addAllIds(random.ints(TOKENS, 3, 300).boxed().toList()))
                 .build();
-    }
-
-    /** The tiny Llama test checkpoint with room for 4096 positions (rotary, so the weights do not change). */
-    private static Path longTinyLlama(Path dir) throws IOException {
-        Path source = TestCheckpoints.dir("tiny-llama");
-        try (Stream<Path> files = Files.list(source)) {
-            for (Path f : files.toList()) {
-                Files.copy(f, dir.resolve(f.getFileName()));
-            }
-        }
-        Path config = dir.resolve("config.json");
-        String text = Files.readString(config);
-        String longer = text.replace("\"max_position_embeddings\": 64", "\"max_position_embeddings\": 4096");
-        assertTrue(!longer.equals(text), "the test checkpoint's config changed shape");
-        Files.writeString(config, longer);
-        return dir;
     }
 }
