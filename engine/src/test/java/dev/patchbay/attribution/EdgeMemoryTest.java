@@ -3,6 +3,7 @@ package dev.patchbay.attribution;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.ndarray.types.DataType;
+import dev.patchbay.NativePeak;
 import dev.patchbay.TestCheckpoints;
 import dev.patchbay.checkpoint.LoadedModel;
 import dev.patchbay.execution.ResidentMemory;
@@ -23,7 +24,8 @@ import org.junit.jupiter.api.Test;
  * measured peak above the model stays below it at two prompt lengths, one pair, on the tiny Llama (4 heads, so
  * the QK fix's heads x T x T tables dominate at these lengths). AtP* used to be estimated with its QK-fix tables
  * bounded by a 64 MB chunk; one writer's tables alone grow past that (a server admitted 2 pairs of 1,024 tokens
- * and grew by 8 GB). Peaks are resident memory, so an edge method that kept what it should free fails here.
+ * and grew by 8 GB). Peaks are native memory (resident, less the heap's growth), so an edge method that kept what it
+ * should free fails here.
  */
 @Tag("slow") // numerical oracles or long loops: ./patchbay test --fast skips them
 class EdgeMemoryTest {
@@ -38,8 +40,7 @@ class EdgeMemoryTest {
             for (EdgeAttribution.Method method : List.of(
                     EdgeAttribution.Method.EAP, EdgeAttribution.Method.EAP_IG, EdgeAttribution.Method.ATP_STAR)) {
                 for (int length : new int[] {256, 512}) {
-                    long before = ResidentMemory.currentBytes();
-                    long peak = ResidentMemory.peakDuring(() -> run(model, method, length, true)) - before;
+                    long peak = NativePeak.during(() -> run(model, method, length, true));
                     long estimate = budget.edgeRowBytes(length, method.estimate(), STEPS);
                     System.out.printf(
                             "edge memory: %s, one pair of %d tokens per position: %.3f GB above the model, estimated"

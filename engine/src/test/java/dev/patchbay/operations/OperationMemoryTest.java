@@ -3,6 +3,7 @@ package dev.patchbay.operations;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.ndarray.types.DataType;
+import dev.patchbay.NativePeak;
 import dev.patchbay.TestCheckpoints;
 import dev.patchbay.attribution.CausalScrubbing;
 import dev.patchbay.attribution.EdgeAttribution;
@@ -14,7 +15,6 @@ import dev.patchbay.nodes.Metric;
 import dev.patchbay.nodes.PromptPair;
 import dev.patchbay.passes.Budget;
 import dev.patchbay.passes.PassRunner;
-import java.lang.management.ManagementFactory;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -144,20 +144,13 @@ class OperationMemoryTest {
     }
 
     private static void measure(String what, int length, Runnable operation) {
-        long heapBefore = committedHeap();
-        long before = ResidentMemory.currentBytes();
-        long peak = ResidentMemory.peakDuring(operation);
-        long growth = peak - before - Math.max(0, committedHeap() - heapBefore);
+        long growth = NativePeak.during(operation);
         System.out.printf(
                 "operation memory: %s, %d tokens: %.0f MB native above the start (budget %.0f MB)%n",
                 what, length, growth / 1e6, BUDGET / 1e6);
         assertTrue(
                 growth <= BUDGET + MARGIN,
                 what + " at " + length + " tokens grew native memory by " + growth / 1e6 + " MB");
-    }
-
-    private static long committedHeap() {
-        return ManagementFactory.getMemoryMXBean().getHeapMemoryUsage().getCommitted();
     }
 
     private static List<PromptPair> pairs(int n, int length) {
