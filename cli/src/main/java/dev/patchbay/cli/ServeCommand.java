@@ -77,13 +77,14 @@ final class ServeCommand implements Callable<Integer> {
     @Option(
             names = "--cache-bytes",
             description =
-                    "Native memory for the cache of clean activations (default: ${DEFAULT-VALUE}; 0 disables it).")
+                    "Native memory for the caches of clean activations, shared equally by the served models (default:"
+                            + " ${DEFAULT-VALUE}; 0 disables them).")
     long cacheBytes;
 
     @Option(
             names = "--memory-budget",
-            description = "Native bytes the process may hold for all its models: the clean caches (models times"
-                    + " --cache-bytes) and a sixteenth for KV caches are set aside, the rest is shared by the batches"
+            description = "Native bytes the process may hold for all its models: the clean caches (--cache-bytes)"
+                    + " and a sixteenth for KV caches are set aside, the rest is shared by the batches"
                     + " running at once; batches are sized to fit and a prompt too long for one row is refused"
                     + " (default: half of the GPU's memory on a GPU, else ${DEFAULT-VALUE}, half of physical"
                     + " memory).")

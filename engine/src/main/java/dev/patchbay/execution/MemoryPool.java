@@ -36,8 +36,8 @@ public final class MemoryPool {
         if (caches + kept >= total) {
             throw new IllegalArgumentException(String.format(
                     Locale.ROOT,
-                    "--memory-budget: %.2f GB leaves nothing for passes beside the clean caches' %.2f GB (the models"
-                            + " times --cache-bytes); raise the budget or lower --cache-bytes",
+                    "--memory-budget: %.2f GB leaves nothing for passes beside the clean caches' %.2f GB"
+                            + " (--cache-bytes) and the KV caches' sixteenth; raise the budget or lower --cache-bytes",
                     total / 1e9,
                     caches / 1e9));
         }

@@ -192,10 +192,17 @@ public final class PatchbayServer implements AutoCloseable {
         Map<String, Device> devices = new LinkedHashMap<>();
         Map<String, ServedModel> served = new LinkedHashMap<>();
         RequestLimits requestLimits = limits.forRequests(scheduler.maxBatchRows());
-        // One memory budget for the process, whatever the number of models: their batches share it at run time.
-        MemoryPool pool = new MemoryPool(scheduler.memoryBudget(), models.size() * scheduler.cacheBytes());
+        // One memory budget for the process, whatever the number of models: their batches share it at run time, and
+        // the clean caches share --cache-bytes, each model's cache an equal part of it.
+        MemoryPool pool = new MemoryPool(scheduler.memoryBudget(), scheduler.cacheBytes());
+        SchedulerConfig perModel = new SchedulerConfig(
+                scheduler.maxBatchRows(),
+                scheduler.maxBatchTokens(),
+                scheduler.queueDelay(),
+                scheduler.cacheBytes() / Math.max(1, models.size()),
+                scheduler.memoryBudget());
         models.forEach((name, m) -> {
-            Device device = new Device(name, m.transformer(), scheduler, pool);
+            Device device = new Device(name, m.transformer(), perModel, pool);
             devices.put(name, device);
             served.put(name, ServedModel.of(m, device, requestLimits));
         });
