@@ -703,7 +703,7 @@ def _attribute_edges(model: str, pairs: Pairs, *, method: str | None, per_positi
         model=model, pairs=pair_list(pairs), metric=METRICS[metric],
         method=edges.METHODS[method] if method is not None else None,
         per_position=per_position, ig_steps=ig_steps, verify_top_k=verify_top_k, verify_budget=verify_budget,
-        allow_unknown_tokens=allow_unknown_tokens)
+        allow_unknown_tokens=allow_unknown_tokens, packed_values=True)
     if diagnostic:
         options = {} if diagnostic is True else dict(diagnostic)
         request.diagnostic.CopyFrom(patchbay_pb2.DiagnosticOptions(enabled=True, **options))

@@ -63,7 +63,7 @@ def convert(event: pb.AttributeEdgesEvent):
     kind = event.WhichOneof("event")
     if kind == "block":
         b = event.block
-        values = np.asarray(b.values, dtype=np.float32).reshape(tuple(b.shape))
+        values = ev.block_values(b)
         return EdgeBlock(READERS[b.reader_kind], b.reader_layer, b.readers, b.writers, b.heads_per_layer,
                          list(b.positions), values, b.reader_kind)
     if kind == "verified":

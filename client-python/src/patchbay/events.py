@@ -8,6 +8,16 @@ import numpy as np
 from patchbay.names import SITES, WHOLE_LAYER, node_name, node_names
 from patchbay.v1 import patchbay_pb2 as pb
 
+_PACKED = {pb.FLOAT32_LE: "<f4", pb.FLOAT64_LE: "<f8"}
+
+
+def block_values(b) -> np.ndarray:
+    """A block's values in its shape: packed bytes read in place (``numpy.frombuffer``, read-only, no copy), or the
+    repeated field of a request that did not ask for packed values."""
+    dtype = _PACKED.get(b.encoding)
+    flat = np.frombuffer(b.packed, dtype=dtype) if dtype else np.asarray(b.values, dtype=np.float32)
+    return flat.reshape(tuple(b.shape))
+
 
 @dataclass(frozen=True)
 class Accepted:
@@ -120,7 +130,7 @@ def convert(event: pb.AttributeEvent):
         return Progress(event.progress.stage, event.progress.done, event.progress.total)
     if kind == "block":
         b = event.block
-        values = np.asarray(b.values, dtype=np.float32).reshape(tuple(b.shape))
+        values = block_values(b)
         return Effects(SITES[b.kind], b.layer, list(b.positions), values, b.kind)
     if kind == "verified":
         v, n = event.verified, event.verified.node

@@ -116,7 +116,8 @@ def attribute_request(model: str, pairs: Pairs, method: str | None = None, nodes
                                method=METHODS[method] if method is not None else None, nodes=node_set(nodes),
                                metric=METRICS[metric], verify_top_k=verify_top_k,
                                verify_budget=verify_budget, baseline=pb.BaselineOptions(**(baseline or {})),
-                               allow_unknown_tokens=allow_unknown_tokens, recompute_layers=recompute_layers)
+                               allow_unknown_tokens=allow_unknown_tokens, recompute_layers=recompute_layers,
+                               packed_values=True)
 
 
 def _prompt(p: Prompt) -> pb.Prompt:

@@ -39,6 +39,12 @@ class Method(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     BLOCKS: _ClassVar[Method]
     HIERARCHICAL: _ClassVar[Method]
 
+class ValueEncoding(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    VALUES_REPEATED: _ClassVar[ValueEncoding]
+    FLOAT32_LE: _ClassVar[ValueEncoding]
+    FLOAT64_LE: _ClassVar[ValueEncoding]
+
 class EdgeMethod(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     EDGE_METHOD_UNSPECIFIED: _ClassVar[EdgeMethod]
@@ -122,6 +128,9 @@ ITERATIVE: Method
 SUBSAMPLING: Method
 BLOCKS: Method
 HIERARCHICAL: Method
+VALUES_REPEATED: ValueEncoding
+FLOAT32_LE: ValueEncoding
+FLOAT64_LE: ValueEncoding
 EDGE_METHOD_UNSPECIFIED: EdgeMethod
 EXACT_EDGE_PATCHING: EdgeMethod
 EAP: EdgeMethod
@@ -330,7 +339,7 @@ class BaselineOptions(_message.Message):
     def __init__(self, seed: _Optional[int] = ..., samples: _Optional[int] = ..., inclusion_probability: _Optional[float] = ..., block_size: _Optional[int] = ..., branching: _Optional[int] = ..., max_group_patches: _Optional[int] = ...) -> None: ...
 
 class AttributeRequest(_message.Message):
-    __slots__ = ("model", "pairs", "metric", "nodes", "method", "verify_top_k", "baseline", "diagnostic", "verify_budget", "allow_unknown_tokens", "recompute_layers")
+    __slots__ = ("model", "pairs", "metric", "nodes", "method", "verify_top_k", "baseline", "diagnostic", "verify_budget", "allow_unknown_tokens", "recompute_layers", "packed_values")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     PAIRS_FIELD_NUMBER: _ClassVar[int]
     METRIC_FIELD_NUMBER: _ClassVar[int]
@@ -342,6 +351,7 @@ class AttributeRequest(_message.Message):
     VERIFY_BUDGET_FIELD_NUMBER: _ClassVar[int]
     ALLOW_UNKNOWN_TOKENS_FIELD_NUMBER: _ClassVar[int]
     RECOMPUTE_LAYERS_FIELD_NUMBER: _ClassVar[int]
+    PACKED_VALUES_FIELD_NUMBER: _ClassVar[int]
     model: str
     pairs: _containers.RepeatedCompositeFieldContainer[PromptPair]
     metric: MetricKind
@@ -353,7 +363,8 @@ class AttributeRequest(_message.Message):
     verify_budget: float
     allow_unknown_tokens: bool
     recompute_layers: bool
-    def __init__(self, model: _Optional[str] = ..., pairs: _Optional[_Iterable[_Union[PromptPair, _Mapping]]] = ..., metric: _Optional[_Union[MetricKind, str]] = ..., nodes: _Optional[_Union[NodeSet, _Mapping]] = ..., method: _Optional[_Union[Method, str]] = ..., verify_top_k: _Optional[int] = ..., baseline: _Optional[_Union[BaselineOptions, _Mapping]] = ..., diagnostic: _Optional[_Union[DiagnosticOptions, _Mapping]] = ..., verify_budget: _Optional[float] = ..., allow_unknown_tokens: _Optional[bool] = ..., recompute_layers: _Optional[bool] = ...) -> None: ...
+    packed_values: bool
+    def __init__(self, model: _Optional[str] = ..., pairs: _Optional[_Iterable[_Union[PromptPair, _Mapping]]] = ..., metric: _Optional[_Union[MetricKind, str]] = ..., nodes: _Optional[_Union[NodeSet, _Mapping]] = ..., method: _Optional[_Union[Method, str]] = ..., verify_top_k: _Optional[int] = ..., baseline: _Optional[_Union[BaselineOptions, _Mapping]] = ..., diagnostic: _Optional[_Union[DiagnosticOptions, _Mapping]] = ..., verify_budget: _Optional[float] = ..., allow_unknown_tokens: _Optional[bool] = ..., recompute_layers: _Optional[bool] = ..., packed_values: _Optional[bool] = ...) -> None: ...
 
 class DiagnosticOptions(_message.Message):
     __slots__ = ("enabled", "samples", "inclusion_probability", "alpha", "threshold", "seed")
@@ -418,20 +429,24 @@ class Node(_message.Message):
     def __init__(self, kind: _Optional[_Union[NodeKind, str]] = ..., layer: _Optional[int] = ..., unit: _Optional[int] = ..., position: _Optional[int] = ..., name: _Optional[str] = ...) -> None: ...
 
 class EffectBlock(_message.Message):
-    __slots__ = ("kind", "layer", "positions", "units", "shape", "values")
+    __slots__ = ("kind", "layer", "positions", "units", "shape", "values", "packed", "encoding")
     KIND_FIELD_NUMBER: _ClassVar[int]
     LAYER_FIELD_NUMBER: _ClassVar[int]
     POSITIONS_FIELD_NUMBER: _ClassVar[int]
     UNITS_FIELD_NUMBER: _ClassVar[int]
     SHAPE_FIELD_NUMBER: _ClassVar[int]
     VALUES_FIELD_NUMBER: _ClassVar[int]
+    PACKED_FIELD_NUMBER: _ClassVar[int]
+    ENCODING_FIELD_NUMBER: _ClassVar[int]
     kind: NodeKind
     layer: int
     positions: _containers.RepeatedScalarFieldContainer[int]
     units: int
     shape: _containers.RepeatedScalarFieldContainer[int]
     values: _containers.RepeatedScalarFieldContainer[float]
-    def __init__(self, kind: _Optional[_Union[NodeKind, str]] = ..., layer: _Optional[int] = ..., positions: _Optional[_Iterable[int]] = ..., units: _Optional[int] = ..., shape: _Optional[_Iterable[int]] = ..., values: _Optional[_Iterable[float]] = ...) -> None: ...
+    packed: bytes
+    encoding: ValueEncoding
+    def __init__(self, kind: _Optional[_Union[NodeKind, str]] = ..., layer: _Optional[int] = ..., positions: _Optional[_Iterable[int]] = ..., units: _Optional[int] = ..., shape: _Optional[_Iterable[int]] = ..., values: _Optional[_Iterable[float]] = ..., packed: _Optional[bytes] = ..., encoding: _Optional[_Union[ValueEncoding, str]] = ...) -> None: ...
 
 class Accepted(_message.Message):
     __slots__ = ("request_id", "node_count", "planned_forward_passes", "method", "metric", "count_unit", "variant")
@@ -516,7 +531,7 @@ class AttributeEvent(_message.Message):
     def __init__(self, accepted: _Optional[_Union[Accepted, _Mapping]] = ..., progress: _Optional[_Union[Progress, _Mapping]] = ..., block: _Optional[_Union[EffectBlock, _Mapping]] = ..., verified: _Optional[_Union[VerifiedNode, _Mapping]] = ..., summary: _Optional[_Union[Summary, _Mapping]] = ..., diagnostic: _Optional[_Union[Diagnostic, _Mapping]] = ...) -> None: ...
 
 class AttributeEdgesRequest(_message.Message):
-    __slots__ = ("model", "pairs", "metric", "method", "per_position", "ig_steps", "verify_top_k", "verify_budget", "diagnostic", "allow_unknown_tokens")
+    __slots__ = ("model", "pairs", "metric", "method", "per_position", "ig_steps", "verify_top_k", "verify_budget", "diagnostic", "allow_unknown_tokens", "packed_values")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     PAIRS_FIELD_NUMBER: _ClassVar[int]
     METRIC_FIELD_NUMBER: _ClassVar[int]
@@ -527,6 +542,7 @@ class AttributeEdgesRequest(_message.Message):
     VERIFY_BUDGET_FIELD_NUMBER: _ClassVar[int]
     DIAGNOSTIC_FIELD_NUMBER: _ClassVar[int]
     ALLOW_UNKNOWN_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    PACKED_VALUES_FIELD_NUMBER: _ClassVar[int]
     model: str
     pairs: _containers.RepeatedCompositeFieldContainer[PromptPair]
     metric: MetricKind
@@ -537,7 +553,8 @@ class AttributeEdgesRequest(_message.Message):
     verify_budget: float
     diagnostic: DiagnosticOptions
     allow_unknown_tokens: bool
-    def __init__(self, model: _Optional[str] = ..., pairs: _Optional[_Iterable[_Union[PromptPair, _Mapping]]] = ..., metric: _Optional[_Union[MetricKind, str]] = ..., method: _Optional[_Union[EdgeMethod, str]] = ..., per_position: _Optional[bool] = ..., ig_steps: _Optional[int] = ..., verify_top_k: _Optional[int] = ..., verify_budget: _Optional[float] = ..., diagnostic: _Optional[_Union[DiagnosticOptions, _Mapping]] = ..., allow_unknown_tokens: _Optional[bool] = ...) -> None: ...
+    packed_values: bool
+    def __init__(self, model: _Optional[str] = ..., pairs: _Optional[_Iterable[_Union[PromptPair, _Mapping]]] = ..., metric: _Optional[_Union[MetricKind, str]] = ..., method: _Optional[_Union[EdgeMethod, str]] = ..., per_position: _Optional[bool] = ..., ig_steps: _Optional[int] = ..., verify_top_k: _Optional[int] = ..., verify_budget: _Optional[float] = ..., diagnostic: _Optional[_Union[DiagnosticOptions, _Mapping]] = ..., allow_unknown_tokens: _Optional[bool] = ..., packed_values: _Optional[bool] = ...) -> None: ...
 
 class Edge(_message.Message):
     __slots__ = ("writer_kind", "writer_layer", "writer_unit", "reader_kind", "reader_layer", "reader_unit", "position", "name")
@@ -560,7 +577,7 @@ class Edge(_message.Message):
     def __init__(self, writer_kind: _Optional[_Union[WriterKind, str]] = ..., writer_layer: _Optional[int] = ..., writer_unit: _Optional[int] = ..., reader_kind: _Optional[_Union[ReaderKind, str]] = ..., reader_layer: _Optional[int] = ..., reader_unit: _Optional[int] = ..., position: _Optional[int] = ..., name: _Optional[str] = ...) -> None: ...
 
 class EdgeBlock(_message.Message):
-    __slots__ = ("reader_kind", "reader_layer", "readers", "writers", "positions", "shape", "values", "heads_per_layer")
+    __slots__ = ("reader_kind", "reader_layer", "readers", "writers", "positions", "shape", "values", "heads_per_layer", "packed", "encoding")
     READER_KIND_FIELD_NUMBER: _ClassVar[int]
     READER_LAYER_FIELD_NUMBER: _ClassVar[int]
     READERS_FIELD_NUMBER: _ClassVar[int]
@@ -569,6 +586,8 @@ class EdgeBlock(_message.Message):
     SHAPE_FIELD_NUMBER: _ClassVar[int]
     VALUES_FIELD_NUMBER: _ClassVar[int]
     HEADS_PER_LAYER_FIELD_NUMBER: _ClassVar[int]
+    PACKED_FIELD_NUMBER: _ClassVar[int]
+    ENCODING_FIELD_NUMBER: _ClassVar[int]
     reader_kind: ReaderKind
     reader_layer: int
     readers: int
@@ -577,7 +596,9 @@ class EdgeBlock(_message.Message):
     shape: _containers.RepeatedScalarFieldContainer[int]
     values: _containers.RepeatedScalarFieldContainer[float]
     heads_per_layer: int
-    def __init__(self, reader_kind: _Optional[_Union[ReaderKind, str]] = ..., reader_layer: _Optional[int] = ..., readers: _Optional[int] = ..., writers: _Optional[int] = ..., positions: _Optional[_Iterable[int]] = ..., shape: _Optional[_Iterable[int]] = ..., values: _Optional[_Iterable[float]] = ..., heads_per_layer: _Optional[int] = ...) -> None: ...
+    packed: bytes
+    encoding: ValueEncoding
+    def __init__(self, reader_kind: _Optional[_Union[ReaderKind, str]] = ..., reader_layer: _Optional[int] = ..., readers: _Optional[int] = ..., writers: _Optional[int] = ..., positions: _Optional[_Iterable[int]] = ..., shape: _Optional[_Iterable[int]] = ..., values: _Optional[_Iterable[float]] = ..., heads_per_layer: _Optional[int] = ..., packed: _Optional[bytes] = ..., encoding: _Optional[_Union[ValueEncoding, str]] = ...) -> None: ...
 
 class VerifiedEdge(_message.Message):
     __slots__ = ("rank", "edge", "estimate", "effect")

@@ -18,7 +18,9 @@ import dev.patchbay.proto.v1.Token;
  */
 public final class AttributionRequest {
     /** The method is left unset unless chosen: the server's default (AtP*), written once, in its operation. */
-    private final AttributeRequest.Builder proto = AttributeRequest.newBuilder().setNodes(Nodes.heads());
+    /** Effects come as packed bytes, read in one copy (PatchbayClient reads either form). */
+    private final AttributeRequest.Builder proto =
+            AttributeRequest.newBuilder().setNodes(Nodes.heads()).setPackedValues(true);
 
     private AttributionRequest(String model) {
         proto.setModel(model);

@@ -58,7 +58,8 @@ public final class EdgeResults {
         List<Row> rows = new ArrayList<>();
         for (EdgeBlock b : blocks) {
             int perPosition = b.getReaders() * b.getWriters();
-            for (int i = 0; i < b.getValuesCount(); i++) {
+            float[] values = Values.of(b.getEncoding(), b.getPacked(), b.getValuesList());
+            for (int i = 0; i < values.length; i++) {
                 int position = b.getPositionsCount() == 0 ? -1 : b.getPositions(i / perPosition);
                 String writer = writer(i % b.getWriters(), b.getHeadsPerLayer());
                 String reader = reader(b.getReaderKind(), b.getReaderLayer(), (i % perPosition) / b.getWriters());
@@ -70,7 +71,7 @@ public final class EdgeResults {
                         kind(b.getReaderKind()),
                         b.getReaderLayer(),
                         position,
-                        b.getValues(i),
+                        values[i],
                         verified.getOrDefault(name, Double.NaN)));
             }
         }

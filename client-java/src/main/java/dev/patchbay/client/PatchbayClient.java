@@ -359,10 +359,7 @@ public final class PatchbayClient implements AutoCloseable {
 
     /** The block's packed values, copied once into primitives; node rows and names are made on demand. */
     private static AttributionEvent.Effects effects(EffectBlock b) {
-        float[] values = new float[b.getValuesCount()];
-        for (int i = 0; i < values.length; i++) {
-            values[i] = b.getValues(i);
-        }
+        float[] values = Values.of(b.getEncoding(), b.getPacked(), b.getValuesList());
         int[] positions =
                 b.getPositionsList().stream().mapToInt(Integer::intValue).toArray();
         return new AttributionEvent.Effects(b.getKind(), b.getLayer(), Math.max(1, b.getUnits()), positions, values);

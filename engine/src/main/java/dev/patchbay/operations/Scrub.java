@@ -39,8 +39,15 @@ public final class Scrub {
                     + request.pairs().size();
         }
 
+        /**
+         * With no claims every path is resampled, so the scrubbed metric is a random input's: the baseline, which a
+         * researcher may want, or a forgotten field; Accepted says which it is instead of refusing it.
+         */
         public Accepted accepted() {
-            return new Accepted(samples, "samples", plannedRuns(), METHOD);
+            String variant = request.claims().isEmpty()
+                    ? "no claims: every path is resampled, so the scrubbed metric is a random input's (the baseline)"
+                    : "";
+            return new Accepted(samples, "samples", plannedRuns(), METHOD, variant);
         }
     }
 
@@ -65,10 +72,6 @@ public final class Scrub {
         if (request.samples() < 0 || request.samples() == 1) {
             throw InvalidRequest.invalid("samples: at least 2, for a confidence interval (0 takes " + DEFAULT_SAMPLES
                     + "), got " + request.samples());
-        }
-        if (request.claims().isEmpty()) {
-            throw InvalidRequest.invalid("claims: a hypothesis needs at least one claim (a part of the model and the"
-                    + " label each pair gives it); with none there is nothing to scrub");
         }
         int samples = request.samples() == 0 ? DEFAULT_SAMPLES : request.samples();
         Checks.headWrites(on);

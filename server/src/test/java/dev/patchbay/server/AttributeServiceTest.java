@@ -34,6 +34,7 @@ import dev.patchbay.proto.v1.SweepEvent;
 import dev.patchbay.proto.v1.SweepRequest;
 import dev.patchbay.proto.v1.Token;
 import dev.patchbay.proto.v1.TokenIds;
+import dev.patchbay.proto.v1.ValueEncoding;
 import dev.patchbay.server.config.ServerLimits;
 import dev.patchbay.server.mapping.Protos;
 import io.grpc.ManagedChannel;
@@ -42,6 +43,7 @@ import io.grpc.StatusRuntimeException;
 import io.grpc.inprocess.InProcessChannelBuilder;
 import io.grpc.inprocess.InProcessServerBuilder;
 import io.grpc.stub.StreamObserver;
+import java.nio.ByteOrder;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -118,6 +120,64 @@ class AttributeServiceTest {
         List<AttributeEvent> events = new ArrayList<>();
         PatchbayGrpc.newBlockingStub(channel).attribute(request).forEachRemaining(events::add);
         return events;
+    }
+
+    /**
+     * Packed effects (the wire's fast form, what both clients ask for) carry the same float32 values as the repeated
+     * field, little-endian, and the same blocks; edges too.
+     */
+    @Test
+    void packedValuesAreTheRepeatedValuesAsLittleEndianBytes() {
+        AttributeRequest plain = request("tiny-gpt2", Method.ATP, perPosition(NodeKind.HEAD_OUTPUT, NodeKind.NEURON))
+                .build();
+        List<EffectBlock> repeated = blocks(collect(plain));
+        List<EffectBlock> packed =
+                blocks(collect(plain.toBuilder().setPackedValues(true).build()));
+        assertEquals(repeated.size(), packed.size());
+        assertTrue(repeated.size() > 1);
+        for (int i = 0; i < repeated.size(); i++) {
+            EffectBlock r = repeated.get(i);
+            EffectBlock p = packed.get(i);
+            assertEquals(ValueEncoding.VALUES_REPEATED, r.getEncoding());
+            assertEquals(ValueEncoding.FLOAT32_LE, p.getEncoding());
+            assertEquals(0, p.getValuesCount(), "packed blocks leave the repeated field empty");
+            assertEquals(
+                    r.toBuilder().clearValues().build(),
+                    p.toBuilder().clearPacked().clearEncoding().build());
+            float[] read = new float[r.getValuesCount()];
+            p.getPacked()
+                    .asReadOnlyByteBuffer()
+                    .order(ByteOrder.LITTLE_ENDIAN)
+                    .asFloatBuffer()
+                    .get(read);
+            for (int v = 0; v < read.length; v++) {
+                assertEquals(r.getValues(v), read[v], 0f, "block " + i + " value " + v);
+            }
+        }
+        AttributeEdgesRequest edges = AttributeEdgesRequest.newBuilder()
+                .setModel("tiny-gpt2")
+                .addPairs(pair(CLEAN, NOISE))
+                .setMethod(EdgeMethod.EAP)
+                .setPackedValues(true)
+                .build();
+        List<AttributeEdgesEvent> events = new ArrayList<>();
+        PatchbayGrpc.newBlockingStub(channel).attributeEdges(edges).forEachRemaining(events::add);
+        dev.patchbay.proto.v1.EdgeBlock block = events.stream()
+                .filter(AttributeEdgesEvent::hasBlock)
+                .findFirst()
+                .orElseThrow()
+                .getBlock();
+        assertEquals(ValueEncoding.FLOAT32_LE, block.getEncoding());
+        assertEquals(
+                (long) block.getReaders() * block.getWriters() * Float.BYTES,
+                block.getPacked().size());
+    }
+
+    private static List<EffectBlock> blocks(List<AttributeEvent> events) {
+        return events.stream()
+                .filter(AttributeEvent::hasBlock)
+                .map(AttributeEvent::getBlock)
+                .toList();
     }
 
     @Test

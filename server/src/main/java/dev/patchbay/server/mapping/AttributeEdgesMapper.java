@@ -15,6 +15,7 @@ import dev.patchbay.proto.v1.AttributeEdgesRequest;
 import dev.patchbay.proto.v1.EdgeBound;
 import dev.patchbay.proto.v1.EdgeDiagnostic;
 import dev.patchbay.proto.v1.EdgeMethod;
+import dev.patchbay.proto.v1.ValueEncoding;
 import dev.patchbay.proto.v1.VerifiedEdge;
 import java.util.List;
 
@@ -46,7 +47,15 @@ public final class AttributeEdgesMapper {
                 "edges/" + plan.methodId(),
                 plan.edgeCount() + " edges" + (r.getPerPosition() ? " per position" : ""),
                 pairs.size(),
-                (runner, out) -> AttributeEdges.run(runner, plan, events(out, metric, heads)));
+                (runner, out) -> AttributeEdges.run(
+                        runner,
+                        plan,
+                        events(
+                                out,
+                                metric,
+                                heads,
+                                Protos.encoding(
+                                        r.getPackedValues(), model.device().dtype()))));
     }
 
     /** An edge method from the wire; unset is null, which the operation reads as its default. */
@@ -61,7 +70,8 @@ public final class AttributeEdgesMapper {
         };
     }
 
-    private static AttributeEdges.Events events(Prepared.Output<AttributeEdgesEvent> out, String metric, int heads) {
+    private static AttributeEdges.Events events(
+            Prepared.Output<AttributeEdgesEvent> out, String metric, int heads, ValueEncoding encoding) {
         return new AttributeEdges.Events() {
             @Override
             public void accepted(Accepted a) {
@@ -75,7 +85,7 @@ public final class AttributeEdgesMapper {
             public void block(EdgeBlock block) {
                 out.send()
                         .accept(AttributeEdgesEvent.newBuilder()
-                                .setBlock(Protos.edgeBlock(block, heads))
+                                .setBlock(Protos.edgeBlock(block, heads, encoding))
                                 .build());
             }
 

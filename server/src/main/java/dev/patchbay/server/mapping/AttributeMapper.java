@@ -14,6 +14,7 @@ import dev.patchbay.proto.v1.AttributeEvent;
 import dev.patchbay.proto.v1.AttributeRequest;
 import dev.patchbay.proto.v1.Diagnostic;
 import dev.patchbay.proto.v1.NodeBound;
+import dev.patchbay.proto.v1.ValueEncoding;
 import dev.patchbay.proto.v1.VerifiedNode;
 import java.util.List;
 
@@ -65,7 +66,14 @@ public final class AttributeMapper {
                 plan.methodId(),
                 nodes.toString(),
                 pairs.size(),
-                (runner, out) -> AttributeNodes.run(runner, plan, events(out, metric)));
+                (runner, out) -> AttributeNodes.run(
+                        runner,
+                        plan,
+                        events(
+                                out,
+                                metric,
+                                Protos.encoding(
+                                        r.getPackedValues(), model.device().dtype()))));
     }
 
     /** The diagnostic's options as the engine takes them (zeros take its defaults). */
@@ -79,7 +87,8 @@ public final class AttributeMapper {
                 d.getSeed());
     }
 
-    private static AttributeNodes.Events events(Prepared.Output<AttributeEvent> out, String metric) {
+    private static AttributeNodes.Events events(
+            Prepared.Output<AttributeEvent> out, String metric, ValueEncoding encoding) {
         return new AttributeNodes.Events() {
             @Override
             public void accepted(dev.patchbay.operations.Accepted a) {
@@ -93,7 +102,7 @@ public final class AttributeMapper {
             public void block(EffectBlock block) {
                 out.send()
                         .accept(AttributeEvent.newBuilder()
-                                .setBlock(Protos.block(block))
+                                .setBlock(Protos.block(block, encoding))
                                 .build());
             }
 
