@@ -241,6 +241,7 @@ public final class Device implements AutoCloseable {
         try {
             for (List<QueuedPass<?>> batch = queue.take(); !batch.isEmpty(); batch = queue.take()) {
                 run(batch);
+                NativeMemory.batchRan();
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import ai.djl.ndarray.types.DataType;
 import dev.patchbay.TestCheckpoints;
 import dev.patchbay.checkpoint.LoadedModel;
+import dev.patchbay.execution.NativeMemory;
 import dev.patchbay.execution.ResidentMemory;
 import dev.patchbay.execution.SchedulerConfig;
 import dev.patchbay.proto.v1.AttributeEdgesRequest;
@@ -126,6 +127,16 @@ class SoakTest {
                         0,
                         server.device("tiny-gpt2").openJobs()
                                 + server.device("tiny-llama").openJobs());
+                // Once the load stops, freed native memory goes back (NativeMemory's trimmer, within a second or two).
+                long after = Long.MAX_VALUE;
+                for (int i = 0; i < 5; i++) {
+                    Thread.sleep(1000);
+                    System.gc();
+                    after = Math.min(after, ResidentMemory.currentBytes());
+                }
+                System.out.printf(
+                        "soak: resident %.0f MB at the start, %.0f MB at the peak, %.0f MB once idle (trimming %s)%n",
+                        before / 1e6, Collections.max(samples) / 1e6, after / 1e6, NativeMemory.trims() ? "on" : "off");
             } finally {
                 clients.shutdownNow();
                 channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
