@@ -93,6 +93,10 @@ public final class NativeMemory {
                 }
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
+            } catch (UnsatisfiedLinkError e) {
+                // A libc without malloc_trim (musl): JNA binds at the first call. Memory stays as the allocator keeps
+                // it.
+                log.info("freed native memory is not returned to the system: {}", e.toString());
             }
         }
     }
