@@ -127,16 +127,16 @@ class SoakTest {
                         0,
                         server.device("tiny-gpt2").openJobs()
                                 + server.device("tiny-llama").openJobs());
-                // Once the load stops, freed native memory goes back (NativeMemory's trimmer, within a second or two).
-                long after = Long.MAX_VALUE;
-                for (int i = 0; i < 5; i++) {
-                    Thread.sleep(1000);
-                    System.gc();
-                    after = Math.min(after, ResidentMemory.currentBytes());
-                }
+                // Once the load stops, freed native memory goes back (NativeMemory's trimmer). A gate, not a sleep: the
+                // trimmer has run after a quiet second (false at once where nothing is trimmed).
+                System.gc();
+                NativeMemory.awaitTrimmed(Duration.ofMinutes(1));
                 System.out.printf(
                         "soak: resident %.0f MB at the start, %.0f MB at the peak, %.0f MB once idle (trimming %s)%n",
-                        before / 1e6, Collections.max(samples) / 1e6, after / 1e6, NativeMemory.trims() ? "on" : "off");
+                        before / 1e6,
+                        Collections.max(samples) / 1e6,
+                        ResidentMemory.currentBytes() / 1e6,
+                        NativeMemory.trims() ? "on" : "off");
             } finally {
                 clients.shutdownNow();
                 channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
