@@ -3,7 +3,6 @@ package dev.patchbay.model;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
-import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.pytorch.jni.JniUtils;
@@ -17,13 +16,16 @@ import java.util.List;
  * <p>Where no hook needs a layer's maps whole and no gradient is recorded, the maps are made a chunk of query rows at
  * a time: each row is its own softmax, so the output is the same (to the round-off of matrix products over fewer
  * rows), and a forward holds one chunk's heads x rows x keys maps instead of heads x T x T (at 4,096 tokens of the
- * Llama 3.2 1B shape, 2.1 GB a map in float32). Under a gradient the graph keeps every chunk's pattern anyway.
+ * Llama 3.2 1B shape, 2.1 GB a map in float32). Under a gradient the graph would keep every chunk's pattern, so there
+ * the maps are whole, unless the hooks ask for the attention's gradient in chunks too
+ * ({@link AttentionBackwardInChunks}).
  */
 public final class Attention {
     /** The score-sized temporaries of one chunk of query rows: the scores, their masked sum and the softmax. */
     public static final long CHUNK_BYTES = 64L << 20;
 
-    private static final int CHUNK_MAPS = 4;
+    /** Score-sized temporaries a chunk of a forward holds at once: a chunk is sized so that these fit CHUNK_BYTES. */
+    public static final int CHUNK_MAPS = 4;
 
     private Attention() {}
 
@@ -60,14 +62,34 @@ public final class Attention {
             k = full[0];
             v = full[1];
         }
+        if (caches.isEmpty() && JniUtils.isGradMode() && ctx.hooks().attentionGradientInChunks()) {
+            if (ctx.hooks().touchesAttentionMaps(layer)) {
+                throw new IllegalArgumentException("attention maps of layer " + layer
+                        + " are hooked: they cannot be made in chunks under a gradient");
+            }
+            int rows = budgetedRows(ctx, q, k);
+            NDArray z;
+            try (GradMode off = GradMode.disable()) {
+                z = ScaledDotProduct.inQueryChunks(ctx.scope(), q, k, v, scale, softcap, window, rows);
+            }
+            z.attach(ctx.passScope());
+            // z as a leaf: the rest of the layer is recorded from here, and the session's backward goes on through the
+            // attention chunk by chunk.
+            z.setRequiresGradient(true);
+            ctx.keepForBackward(
+                    new AttentionBackwardInChunks(ctx.passScope(), q, k, v, z, scale, softcap, window, rows));
+            return ctx.apply(HookSites.attn(layer, "z"), z);
+        }
         int rows = chunkRows(ctx, layer, q, k);
         if (rows < q.getShape().get(1)) {
-            return ctx.apply(HookSites.attn(layer, "z"), inQueryChunks(ctx, q, k, v, scale, softcap, window, rows));
+            return ctx.apply(
+                    HookSites.attn(layer, "z"),
+                    ScaledDotProduct.inQueryChunks(ctx.scope(), q, k, v, scale, softcap, window, rows));
         }
         NDArray scores = scores(ctx, q, k, scale, softcap, window);
         scores = ctx.apply(HookSites.attn(layer, "attn_scores"), scores);
-        NDArray pattern = ctx.apply(HookSites.attn(layer, "pattern"), softmax(scores));
-        return ctx.apply(HookSites.attn(layer, "z"), weighted(pattern, v, q));
+        NDArray pattern = ctx.apply(HookSites.attn(layer, "pattern"), ScaledDotProduct.softmax(scores));
+        return ctx.apply(HookSites.attn(layer, "z"), ScaledDotProduct.weighted(pattern, v, q));
     }
 
     /**
@@ -85,7 +107,8 @@ public final class Attention {
             from += cache.rows();
             NDArray[] full = cache.extend(ctx.scope(), layer, k.get(rows), v.get(rows));
             NDArray ownQ = q.get(rows);
-            outputs.add(weighted(softmax(scores(ctx, ownQ, full[0], scale, softcap, window)), full[1], ownQ));
+            outputs.add(ScaledDotProduct.weighted(
+                    ScaledDotProduct.softmax(scores(ctx, ownQ, full[0], scale, softcap, window)), full[1], ownQ));
         }
         return NDArrays.concat(outputs, 0);
     }
@@ -99,6 +122,12 @@ public final class Attention {
         if (ctx.hooks().touchesAttentionMaps(layer) || JniUtils.isGradMode()) {
             return queries;
         }
+        return budgetedRows(ctx, q, k);
+    }
+
+    /** The forward's own chunk, or as many query rows as keep one chunk's maps within {@link #CHUNK_BYTES}. */
+    private static int budgetedRows(HookContext ctx, NDArray q, NDArray k) {
+        int queries = (int) q.getShape().get(1);
         if (ctx.hooks().attentionChunkRows() > 0) {
             return ctx.hooks().attentionChunkRows();
         }
@@ -110,66 +139,10 @@ public final class Attention {
         return (int) Math.max(1, Math.min(queries, CHUNK_BYTES / perRow));
     }
 
-    /**
-     * z [B, T, H, d] computed {@code rows} query rows at a time, each chunk's maps freed before the next; the queries
-     * are the last T of the T_keys keys (a generation step's follow its cache).
-     */
-    private static NDArray inQueryChunks(
-            HookContext ctx, NDArray q, NDArray k, NDArray v, double scale, double softcap, int window, int rows) {
-        long queries = q.getShape().get(1);
-        long keys = k.getShape().get(1);
-        NDManager layer = ctx.scope();
-        NDList outputs = new NDList();
-        for (long from = 0; from < queries; from += rows) {
-            long to = Math.min(queries, from + rows);
-            try (NDManager chunk = layer.newSubManager()) {
-                NDArray ownQ = Scoped.view(chunk, q).get(new NDIndex(":, {}:{}", from, to));
-                NDArray mask = chunk.create(
-                                HookContext.maskValues(to - from, keys, keys - queries + from, window),
-                                new Shape(to - from, keys))
-                        .toType(q.getDataType(), false);
-                NDArray z = weighted(softmax(rawScores(ownQ, k, scale, softcap).add(mask)), v, ownQ);
-                z.attach(layer);
-                outputs.add(z);
-            }
-        }
-        return NDArrays.concat(outputs, 1);
-    }
-
     /** Scaled, soft-capped and masked scores [B, H, T, T_keys] of q [B, T, H, d] against k [B, T_keys, H_kv, d]. */
     private static NDArray scores(HookContext ctx, NDArray q, NDArray k, double scale, double softcap, int window) {
-        return rawScores(q, k, scale, softcap)
+        return ScaledDotProduct.rawScores(q, k, scale, softcap)
                 .add(ctx.causalMask(q.getShape().get(1), k.getShape().get(1), q.getDataType(), window));
-    }
-
-    /** Scaled and soft-capped scores [B, H, T, T_keys], before the mask; owned by q's manager. */
-    private static NDArray rawScores(NDArray q, NDArray k, double scale, double softcap) {
-        int groups = (int) (q.getShape().get(2) / k.getShape().get(2));
-        NDArray keys = expandKvHeads(k, groups).transpose(0, 2, 3, 1); // [B, H, d, T_keys]
-        return Functional.softcap(Scalars.times(q.transpose(0, 2, 1, 3).matMul(keys), scale), softcap);
-    }
-
-    /** In half precision the softmax is taken in float32, as transformers upcasts it. */
-    private static NDArray softmax(NDArray scores) {
-        return Precision.narrowed(Precision.widened(scores).softmax(-1), scores.getDataType());
-    }
-
-    /** z [B, T, H, d]: the pattern [B, H, T, T_keys] applied to the values v [B, T_keys, H_kv, d]. */
-    private static NDArray weighted(NDArray pattern, NDArray v, NDArray q) {
-        int groups = (int) (q.getShape().get(2) / v.getShape().get(2));
-        NDArray values = expandKvHeads(v, groups).transpose(0, 2, 1, 3); // [B, H, T_keys, d]
-        return pattern.matMul(values).transpose(0, 2, 1, 3);
-    }
-
-    /** Grouped-query attention: query head h reads key/value head h / groups. */
-    private static NDArray expandKvHeads(NDArray x, int groups) {
-        if (groups == 1) {
-            return x;
-        }
-        Shape s = x.getShape();
-        return x.expandDims(3)
-                .broadcast(new Shape(s.get(0), s.get(1), s.get(2), groups, s.get(3)))
-                .reshape(s.get(0), s.get(1), s.get(2) * groups, s.get(3));
     }
 
     /** [B, T, H * d] to [B, T, H, d]. */

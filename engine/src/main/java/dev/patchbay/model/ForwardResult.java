@@ -14,12 +14,35 @@ public final class ForwardResult {
     private final Map<String, NDArray> cache;
     private final Map<String, NDArray> leaves;
     private final NDArray metric;
+    private final Map<Integer, AttentionBackwardInChunks> attentionInChunks;
 
     ForwardResult(NDArray logits, Map<String, NDArray> cache, Map<String, NDArray> leaves, NDArray metric) {
+        this(logits, cache, leaves, metric, Map.of());
+    }
+
+    ForwardResult(
+            NDArray logits,
+            Map<String, NDArray> cache,
+            Map<String, NDArray> leaves,
+            NDArray metric,
+            Map<Integer, AttentionBackwardInChunks> attentionInChunks) {
         this.logits = logits;
         this.cache = Collections.unmodifiableMap(cache);
         this.leaves = leaves;
         this.metric = metric;
+        this.attentionInChunks = Collections.unmodifiableMap(attentionInChunks);
+    }
+
+    /**
+     * Layer {@code layer}'s attention where it was made in chunks under a gradient
+     * ({@link Hooks.Builder#attentionGradientInChunks}): its scores and pattern gradient a chunk of rows at a time.
+     */
+    public AttentionBackwardInChunks attentionInChunks(int layer) {
+        AttentionBackwardInChunks a = attentionInChunks.get(layer);
+        if (a == null) {
+            throw new IllegalArgumentException("layer " + layer + "'s attention was not made in chunks in this pass");
+        }
+        return a;
     }
 
     public NDArray logits() {

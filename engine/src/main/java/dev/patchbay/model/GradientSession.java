@@ -4,7 +4,10 @@ import ai.djl.engine.EngineException;
 import ai.djl.ndarray.NDArray;
 import ai.djl.pytorch.engine.PtNDArray;
 import ai.djl.pytorch.jni.JniUtils;
+import java.util.ArrayList;
 import java.util.Collection;
+import java.util.Collections;
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -21,12 +24,22 @@ public final class GradientSession implements AutoCloseable {
     private final ForwardResult result;
     private final NDArray metricSum;
     private final Map<String, NDArray> leaves;
+    /** Attention made in chunks, by layer from the top: each backward goes on through them in that order. */
+    private final List<AttentionBackwardInChunks> attentionInChunks;
 
-    GradientSession(GradMode gradMode, ForwardResult result, NDArray metricSum, Map<String, NDArray> leaves) {
+    GradientSession(
+            GradMode gradMode,
+            ForwardResult result,
+            NDArray metricSum,
+            Map<String, NDArray> leaves,
+            Map<Integer, AttentionBackwardInChunks> attentionInChunks) {
         this.gradMode = gradMode;
         this.result = result;
         this.metricSum = metricSum;
         this.leaves = leaves;
+        List<AttentionBackwardInChunks> fromTheTop = new ArrayList<>(attentionInChunks.values());
+        Collections.reverse(fromTheTop);
+        this.attentionInChunks = List.copyOf(fromTheTop);
     }
 
     /** Opens a session over {@code run}, the model's forward (its blocks and unembedding) under a context. */
@@ -46,8 +59,10 @@ public final class GradientSession implements AutoCloseable {
                         logits == null ? "a forward stopped before the logits has no metric" : "a metric is needed");
             }
             NDArray perRow = metric == null ? null : metric.apply(logits);
-            ForwardResult result = new ForwardResult(logits, ctx.cache(), ctx.leaves(), perRow);
-            return new GradientSession(gradMode, result, perRow == null ? null : perRow.sum(), ctx.leaves());
+            ForwardResult result =
+                    new ForwardResult(logits, ctx.cache(), ctx.leaves(), perRow, ctx.attentionInChunks());
+            return new GradientSession(
+                    gradMode, result, perRow == null ? null : perRow.sum(), ctx.leaves(), ctx.attentionInChunks());
         } catch (RuntimeException e) {
             gradMode.close();
             throw e;
@@ -65,7 +80,17 @@ public final class GradientSession implements AutoCloseable {
             throw new IllegalStateException("a forward stopped before the logits: push a gradient back from a site");
         }
         NDArray ones = metricSum.onesLike();
+        attentionInChunks.forEach(AttentionBackwardInChunks::zeroGradient);
         JniUtils.backward((PtNDArray) metricSum, (PtNDArray) ones, true, false);
+        throughAttentionInChunks();
+    }
+
+    /**
+     * A backward stops at the output of attention made in chunks: each such layer's, from the top, takes its gradient
+     * on through the attention and down (a lower layer's output then has every contribution above it).
+     */
+    private void throughAttentionInChunks() {
+        attentionInChunks.forEach(AttentionBackwardInChunks::backward);
     }
 
     /**
@@ -75,12 +100,14 @@ public final class GradientSession implements AutoCloseable {
      */
     public void backwardFrom(String site, NDArray upstream) {
         PtNDArray activation = (PtNDArray) result.activation(site);
+        attentionInChunks.forEach(AttentionBackwardInChunks::zeroGradient);
         try {
             JniUtils.backward(activation, (PtNDArray) upstream, true, false);
         } catch (EngineException e) {
             // PyTorch refuses when no gradient site lies upstream of the activation.
             throw new IllegalStateException("cannot push a gradient back from " + site + ": " + e.getMessage(), e);
         }
+        throughAttentionInChunks();
     }
 
     /**

@@ -31,6 +31,7 @@ public final class HookContext {
     private final Map<String, NDArray> cache = new LinkedHashMap<>();
     private final Map<String, NDArray> leaves = new HashMap<>();
     private final Map<String, Object> perPass = new HashMap<>();
+    private final Map<Integer, AttentionBackwardInChunks> attentionInChunks = new LinkedHashMap<>();
 
     /** The edges this pass ablates and what it has recorded of them, or null. */
     private final AblatedEdges ablated;
@@ -181,6 +182,16 @@ public final class HookContext {
         return x;
     }
 
+    /** Keeps the current layer's attention, made in chunks under a gradient, for the session's backward. */
+    void keepForBackward(AttentionBackwardInChunks attention) {
+        attentionInChunks.put(layer, attention);
+    }
+
+    /** The attentions made in chunks under a gradient, by layer, in the order the forward made them. */
+    Map<Integer, AttentionBackwardInChunks> attentionInChunks() {
+        return attentionInChunks;
+    }
+
     public Map<String, NDArray> cache() {
         return cache;
     }
@@ -197,25 +208,7 @@ public final class HookContext {
     public NDArray causalMask(long queries, long keys, DataType type, int window) {
         return memo(
                 "causal-mask " + window + " " + queries + "x" + keys,
-                pass -> pass.create(maskValues(queries, keys, keys - queries, window), new Shape(queries, keys))
-                        .toType(type, false));
-    }
-
-    /**
-     * A causal mask's values [queries, keys], 0 where a query sees a key and -inf elsewhere, for queries at positions
-     * {@code first}, {@code first + 1}, ... among the keys; with a sliding window a query sees {@code window} keys,
-     * itself included.
-     */
-    static float[] maskValues(long queries, long keys, long first, int window) {
-        float[] mask = new float[(int) (queries * keys)];
-        for (int q = 0; q < queries; q++) {
-            long at = q + first;
-            for (int k = 0; k < keys; k++) {
-                boolean visible = k <= at && (window == 0 || k > at - window);
-                mask[(int) (q * keys + k)] = visible ? 0 : Float.NEGATIVE_INFINITY;
-            }
-        }
-        return mask;
+                pass -> ScaledDotProduct.mask(pass, queries, keys, keys - queries, window, type));
     }
 
     /**

@@ -134,6 +134,9 @@ public final class HookedTransformer implements AutoCloseable {
     public ForwardResult forwardWithGradients(
             NDManager scope, TokenBatch batch, Hooks hooks, Function<NDArray, NDArray> metric) {
         check(batch, hooks);
+        if (hooks.attentionGradientInChunks()) {
+            throw new IllegalArgumentException("attention differentiated in chunks needs a gradient session");
+        }
         try (GradMode on = GradMode.enable()) {
             HookContext ctx = new HookContext(scope, hooks, batch, config);
             NDArray logits = run(batch, ctx);

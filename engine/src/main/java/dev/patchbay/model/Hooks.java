@@ -27,9 +27,11 @@ public final class Hooks {
     private final EdgeAblation ablation;
     private final Map<String, List<Intervention>> interventions;
     private final int attentionChunkRows;
+    private final boolean attentionGradientInChunks;
 
     private Hooks(Builder b) {
         this.attentionChunkRows = b.attentionChunkRows;
+        this.attentionGradientInChunks = b.attentionGradientInChunks;
         this.cached = Set.copyOf(b.cached);
         this.cacheAll = b.cacheAll;
         Map<String, List<Patch>> copy = new HashMap<>();
@@ -118,6 +120,11 @@ public final class Hooks {
         return attentionChunkRows;
     }
 
+    /** Whether attention under a gradient is made, and differentiated, a chunk of query rows at a time. */
+    boolean attentionGradientInChunks() {
+        return attentionGradientInChunks;
+    }
+
     /** Whether any hook reads or changes attention scores or patterns (or every site is cached). */
     boolean touchesAttentionMaps() {
         return cacheAll || namedSites().stream().anyMatch(s -> HookSites.layoutOf(s) == SiteLayout.ATTENTION_MAP);
@@ -146,6 +153,7 @@ public final class Hooks {
         private EdgeAblation ablation;
         private final Map<String, List<Intervention>> interventions = new HashMap<>();
         private int attentionChunkRows;
+        private boolean attentionGradientInChunks;
 
         public Builder cache(String... sites) {
             cached.addAll(List.of(sites));
@@ -216,6 +224,16 @@ public final class Hooks {
                 throw new IllegalArgumentException("attention chunk rows must be positive, or 0 for the default");
             }
             attentionChunkRows = rows;
+            return this;
+        }
+
+        /**
+         * Under a gradient too, makes attention a chunk of query rows at a time ({@link #attentionChunkRows}), and its
+         * backward likewise ({@link AttentionBackwardInChunks}): no heads x T x T map is ever whole. No hook may then
+         * name a layer's scores or pattern; the QK fix reads them from {@link ForwardResult#attentionInChunks}.
+         */
+        public Builder attentionGradientInChunks() {
+            attentionGradientInChunks = true;
             return this;
         }
 

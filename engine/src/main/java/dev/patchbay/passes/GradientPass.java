@@ -4,6 +4,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
+import dev.patchbay.model.AttentionBackwardInChunks;
 import dev.patchbay.model.ForwardResult;
 import dev.patchbay.model.GradientSession;
 import dev.patchbay.model.HookSites;
@@ -21,6 +22,7 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.function.Function;
 
 /**
  * The passes the AtP family shares for a batch of pairs: a noise forward, a clean forward whose graph is kept,
@@ -53,6 +55,9 @@ final class GradientPass implements GradDrop.Backward, AutoCloseable {
     private final NDManager scope;
 
     private final Map<Integer, QkFix> qk = new HashMap<>();
+    /** The clean run's attention by layer where it was differentiated in chunks (its maps never whole), else null. */
+    private final Function<Integer, AttentionBackwardInChunks> attentionInChunks;
+
     private int[] positions;
     private NDArray positionIndex;
     private double[] cleanMetrics;
@@ -71,13 +76,13 @@ final class GradientPass implements GradDrop.Backward, AutoCloseable {
             NodeSet nodes,
             boolean qkFix,
             boolean residualGradients) {
-        this(model, scope, batch, nodes, qkFix, residualGradients, null, null, residualGradients);
+        this(model, scope, batch, nodes, qkFix, residualGradients, null, null, residualGradients, null);
     }
 
     /** Runs only the noise forward; the clean side comes from {@code cached}. */
     GradientPass(
             HookedTransformer model, NDManager scope, PairBatch batch, NodeSet nodes, boolean qkFix, CleanSide cached) {
-        this(model, scope, batch, nodes, qkFix, false, cached, null, false);
+        this(model, scope, batch, nodes, qkFix, false, cached, null, false, null);
     }
 
     /**
@@ -85,6 +90,8 @@ final class GradientPass implements GradDrop.Backward, AutoCloseable {
      * (one recomputed layer of {@link LayerwiseGradientWork}). The metrics are the caller's.
      *
      * @param keepQkTables keep the QK fix's tables for many reads rather than make them at each
+     * @param attentionInChunks the clean run's attention by layer where it was differentiated in chunks (the QK fix
+     *     then reads its scores and pattern gradient from there, a chunk of rows at a time), or null
      */
     GradientPass(
             HookedTransformer model,
@@ -94,8 +101,9 @@ final class GradientPass implements GradDrop.Backward, AutoCloseable {
             boolean qkFix,
             ForwardResult noise,
             CleanSide clean,
-            boolean keepQkTables) {
-        this(model, scope, batch, nodes, qkFix, false, clean, noise, keepQkTables);
+            boolean keepQkTables,
+            Function<Integer, AttentionBackwardInChunks> attentionInChunks) {
+        this(model, scope, batch, nodes, qkFix, false, clean, noise, keepQkTables, attentionInChunks);
     }
 
     private GradientPass(
@@ -107,13 +115,15 @@ final class GradientPass implements GradDrop.Backward, AutoCloseable {
             boolean residualGradients,
             CleanSide cached,
             ForwardResult givenNoise,
-            boolean keepQkTables) {
+            boolean keepQkTables,
+            Function<Integer, AttentionBackwardInChunks> attentionInChunks) {
         this.config = model.config();
+        this.attentionInChunks = attentionInChunks;
         this.estimateType = model.dataType() == DataType.FLOAT64 ? DataType.FLOAT64 : DataType.FLOAT32;
         this.scope = scope;
         this.nodes = nodes;
         this.qkFix = qkFix;
-        Sites sites = Sites.of(config, nodes, qkFix);
+        Sites sites = Sites.of(config, nodes, qkFix, attentionInChunks == null);
         groups.addAll(sites.groups());
         Set<String> noiseSites = sites.noise();
         cleanSites.addAll(sites.clean());
@@ -171,6 +181,9 @@ final class GradientPass implements GradDrop.Backward, AutoCloseable {
                         site, s -> noise.activation(s).sub(clean.activations().get(s)));
                 if (qkFix && (g.kind() == NodeKind.QUERY || g.kind() == NodeKind.KEY)) {
                     qk.computeIfAbsent(g.layer(), l -> {
+                        if (attentionInChunks != null) {
+                            return chunkedQkFix(l, keepQkTables);
+                        }
                         NDArray scores = clean.activations().get(HookSites.attn(l, "attn_scores"));
                         // Kept where a layer is read many times (GradDrop's variants); else made at each read.
                         return new QkFix(
@@ -200,6 +213,14 @@ final class GradientPass implements GradDrop.Backward, AutoCloseable {
      */
     record Sites(List<BlockKey> groups, Set<String> noise, Set<String> clean, Set<String> gradient) {
         static Sites of(ModelConfig config, NodeSet nodes, boolean qkFix) {
+            return of(config, nodes, qkFix, true);
+        }
+
+        /**
+         * @param mapsWhole whether the QK fix reads the scores and the pattern's gradient at their sites; where the
+         *     attention is differentiated in chunks they are never whole, and it reads them from the attention
+         */
+        static Sites of(ModelConfig config, NodeSet nodes, boolean qkFix, boolean mapsWhole) {
             Sites s = new Sites(new ArrayList<>(), new LinkedHashSet<>(), new LinkedHashSet<>(), new LinkedHashSet<>());
             for (int layer : nodes.layers(config)) {
                 for (NodeKind kind : nodes.orderedKinds()) {
@@ -213,8 +234,10 @@ final class GradientPass implements GradDrop.Backward, AutoCloseable {
                             s.noise.add(r);
                             s.clean.add(r);
                         }
-                        s.clean.add(HookSites.attn(layer, "attn_scores"));
-                        s.gradient.add(HookSites.attn(layer, "pattern"));
+                        if (mapsWhole) {
+                            s.clean.add(HookSites.attn(layer, "attn_scores"));
+                            s.gradient.add(HookSites.attn(layer, "pattern"));
+                        }
                     }
                 }
             }
@@ -262,13 +285,13 @@ final class GradientPass implements GradDrop.Backward, AutoCloseable {
     private NDArray estimatesIn(NDManager work, BlockKey g) {
         NDArray perPosition;
         if (qkFix && g.kind() == NodeKind.QUERY) {
-            perPosition = qk.get(g.layer()).queries(Scoped.view(work, gradient(HookSites.attn(g.layer(), "pattern"))));
+            perPosition = qk.get(g.layer()).queries(work, patternGradient(work, g.layer()));
         } else if (qkFix && g.kind() == NodeKind.KEY) {
-            NDArray pattern = Scoped.view(work, gradient(HookSites.attn(g.layer(), "pattern")));
+            QkFix.Rows pattern = patternGradient(work, g.layer());
             if (!nodes.perPosition()) {
-                return qk.get(g.layer()).allKeys(pattern);
+                return qk.get(g.layer()).allKeys(work, pattern);
             }
-            perPosition = qk.get(g.layer()).keys(pattern);
+            perPosition = qk.get(g.layer()).keys(work, pattern);
         } else {
             String site = g.kind().site(g.layer());
             NDArray delta = Scoped.view(work, deltas.get(site));
@@ -320,6 +343,36 @@ final class GradientPass implements GradDrop.Backward, AutoCloseable {
     @Override
     public void backwardFrom(int layer, NDArray upstream) {
         session.backwardFrom(HookSites.residPre(layer), upstream);
+    }
+
+    /** The gradient at layer {@code layer}'s pattern as it is now, by query rows. */
+    private QkFix.Rows patternGradient(NDManager work, int layer) {
+        if (attentionInChunks != null) {
+            return attentionInChunks.apply(layer)::patternGradientRows;
+        }
+        return QkFix.Rows.of(Scoped.view(work, gradient(HookSites.attn(layer, "pattern"))));
+    }
+
+    /** The QK fix of a layer whose attention was differentiated in chunks: its scores made a chunk of rows at a time. */
+    private QkFix chunkedQkFix(int layer, boolean keepQkTables) {
+        AttentionBackwardInChunks attention = attentionInChunks.apply(layer);
+        NDArray cleanQ = clean.activations().get(rotated(layer, "q"));
+        long rows = cleanQ.getShape().get(0);
+        long heads = cleanQ.getShape().get(2);
+        int length = attention.length();
+        return new QkFix(
+                attention::scoresRows,
+                length,
+                scope,
+                cleanQ,
+                noise.activation(rotated(layer, "q")),
+                clean.activations().get(rotated(layer, "k")),
+                noise.activation(rotated(layer, "k")),
+                config.attnScale(layer),
+                config.attnSoftcap(),
+                !nodes.perPosition(),
+                keepQkTables,
+                QkFix.rowsPerChunk(rows, heads, length, length));
     }
 
     private NDArray gradient(String site) {

@@ -3,6 +3,7 @@ package dev.patchbay.passes;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
+import dev.patchbay.model.AttentionBackwardInChunks;
 import dev.patchbay.model.ForwardResult;
 import dev.patchbay.model.GradientSession;
 import dev.patchbay.model.HookSites;
@@ -48,18 +49,39 @@ import java.util.stream.IntStream;
  * memory budget ({@code AttributeNodes.plan}).
  *
  * @param sums as {@link GradientWork#sums()}
+ * <p>The recomputed layer's attention is itself made and differentiated a chunk of query rows at a time
+ * ({@link AttentionBackwardInChunks}): no heads x T x T map is ever whole, so what a pair holds grows linearly in
+ * its length beyond one chunk, and the QK fix reads the layer's scores and pattern gradient by chunks.
+ *
+ * @param sums as {@link GradientWork#sums()}
  * @param keepQkTables keep each layer's QK-fix tables while the layer is read (GradDrop reads it once per variant)
  *     rather than make them at each read: faster, seven float64 heads x T x T tables more ({@link Recomputation})
+ * @param attentionRows query rows per chunk of the recomputed layer's attention; 0 sizes them by
+ *     {@link dev.patchbay.model.Attention#CHUNK_BYTES} (tests force small chunks)
  */
 public record LayerwiseGradientWork(
-        List<PromptPair> pairs, NodeSet nodes, GradientVariant variant, List<Integer> sums, boolean keepQkTables)
+        List<PromptPair> pairs,
+        NodeSet nodes,
+        GradientVariant variant,
+        List<Integer> sums,
+        boolean keepQkTables,
+        int attentionRows)
         implements Pass<GradientEstimates> {
     public LayerwiseGradientWork {
+        if (attentionRows < 0) {
+            throw new IllegalArgumentException("attention rows must be positive, or 0 for the default");
+        }
         pairs = List.copyOf(pairs);
         sums = List.copyOf(sums);
         if (!sums.isEmpty() && sums.stream().mapToInt(Integer::intValue).sum() != pairs.size()) {
             throw new IllegalArgumentException("sums " + sums + " do not cover " + pairs.size() + " pairs");
         }
+    }
+
+    /** Attention chunks sized by the working set. */
+    public LayerwiseGradientWork(
+            List<PromptPair> pairs, NodeSet nodes, GradientVariant variant, List<Integer> sums, boolean keepQkTables) {
+        this(pairs, nodes, variant, sums, keepQkTables, 0);
     }
 
     /** Tables made at each read. */
@@ -203,13 +225,18 @@ public record LayerwiseGradientWork(
         String output = HookSites.residPost(l);
         GradientPass.Sites sites = own == null
                 ? new GradientPass.Sites(List.of(), Set.of(), Set.of(), Set.of())
-                : GradientPass.Sites.of(config, own, qkFix);
+                : GradientPass.Sites.of(config, own, qkFix, false);
         Set<String> gradients = new LinkedHashSet<>(sites.gradient());
         gradients.add(input);
         if (top && gradDrop) {
             gradients.add(output); // where variant L - 1 starts: the full gradient at the top layer's output
         }
-        Hooks.Builder hooks = Hooks.builder().cache(sites.clean()).cache(output).gradient(gradients);
+        Hooks.Builder hooks = Hooks.builder()
+                .cache(sites.clean())
+                .cache(output)
+                .gradient(gradients)
+                .attentionGradientInChunks()
+                .attentionChunkRows(attentionRows);
         if (top) {
             hooks.unembedOnly(run.batch().positions);
         } else {
@@ -223,7 +250,11 @@ public record LayerwiseGradientWork(
                         run.batch().noise,
                         l,
                         run.noise().activation(input),
-                        Hooks.builder().cache(sites.noise()).stopAfter(output).build());
+                        Hooks.builder()
+                                .cache(sites.noise())
+                                .stopAfter(output)
+                                .attentionChunkRows(attentionRows)
+                                .build());
         NDManager pass = layer.getParentManager();
         try (GradientSession session = model.openGradientSessionFrom(
                 layer, run.batch().clean, l, run.clean().activation(input), hooks.build(), top ? run.metric() : null)) {
@@ -243,7 +274,16 @@ public record LayerwiseGradientWork(
                         recomputed::gradient,
                         run.cleanMetrics(),
                         run.reference());
-                estimator = new GradientPass(model, layer, run.batch(), own, qkFix, noiseLayer, side, keepQkTables);
+                estimator = new GradientPass(
+                        model,
+                        layer,
+                        run.batch(),
+                        own,
+                        qkFix,
+                        noiseLayer,
+                        side,
+                        keepQkTables,
+                        recomputed::attentionInChunks);
                 run.byLayer().put(l, estimates);
             }
             // Estimates are made with gradient mode off: made under it, they would record a graph back to the layer's
@@ -288,7 +328,7 @@ public record LayerwiseGradientWork(
                 CleanSide identity = new CleanSide(
                         recomputed.activations(), Set.of(input), site -> atOutput, run.cleanMetrics(), run.reference());
                 GradientPass residualPass =
-                        new GradientPass(model, layer, run.batch(), residual, false, noiseLayer, identity, false);
+                        new GradientPass(model, layer, run.batch(), residual, false, noiseLayer, identity, false, null);
                 GradientEstimator.NodeScores residualScores = new GradientEstimator.NodeScores(residualPass, estimates);
                 session.outsideTheGraph(() -> residualScores.read(residualScores.groups(), g -> 1));
             }

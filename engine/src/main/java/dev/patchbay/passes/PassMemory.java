@@ -22,9 +22,10 @@ public final class PassMemory {
     /** Attention-sized tensors per layer a gradient pass keeps for, and creates in, its backward. */
     private static final int GRADIENT_ATTENTION_MAPS = 3;
     /**
-     * Attention-sized tensors the one recomputed layer of {@link LayerwiseGradientWork} holds at its peak: its graph's
-     * and its backward's temporaries (measured 4.3 on the tiny Llama widened to 8 heads at 8,192 tokens, where
-     * attention is nearly all of it), and with the QK fix the pattern's gradient kept and read (AtP*: 7.4 measured).
+     * Score-sized tensors of one chunk of query rows the recomputed layer of {@link LayerwiseGradientWork} holds at its
+     * peak, its attention being made and differentiated a chunk at a time: the chunk's graph and its backward's
+     * temporaries (when the maps were whole, 4.3 whole maps were measured on the tiny Llama widened to 8 heads at
+     * 8,192 tokens), and with the QK fix the pattern gradient's rows it reads (7.4 then).
      */
     private static final int LAYERWISE_ATTENTION_MAPS = 5;
 
@@ -150,7 +151,7 @@ public final class PassMemory {
     /**
      * A pair of AtP with per-layer recomputation ({@link LayerwiseGradientWork}): every layer's input residual stream
      * kept from the clean and noise forwards (no graph), one layer's forward working set, one layer's graph and node
-     * sites (the plain pass's per-layer terms, once), the estimates of every layer made so far (per position when the
+     * sites (the plain pass's per-layer terms, once, with one chunk of query rows of its attention maps), the estimates of every layer made so far (per position when the
      * nodes are), with {@code qkFix} one layer's QK fix inputs and one chunk of its tables, and with {@code gradDrop}
      * each variant's residual gradient (L of [T, d_model]), and with {@code keepQkTables} one layer's kept QK-fix tables.
      */
@@ -164,8 +165,19 @@ public final class PassMemory {
             boolean keepQkTables) {
         double t = length;
         int maps = LAYERWISE_ATTENTION_MAPS + (qkFix ? LAYERWISE_PATTERN_GRADIENT_MAPS : 0);
-        double graphLayer = maps * (double) c.nHeads() * t * t
-                + t * (GRADIENT_RESIDUAL_WIDTHS * (double) c.dModel() + GRADIENT_MLP_WIDTHS * (double) c.dMlp());
+        // A chunk's rows are sized so that CHUNK_MAPS of its maps hold CHUNK_BYTES, and are at least one row.
+        double chunkRows = Math.min(
+                t,
+                Math.max(
+                        1,
+                        Math.floor(Attention.CHUNK_BYTES
+                                / (Attention.CHUNK_MAPS
+                                        * (double) c.nHeads()
+                                        * t
+                                        * Math.max(Float.BYTES, elementBytes)))));
+        double attention = maps * (double) c.nHeads() * chunkRows * t * elementBytes;
+        double graphLayer =
+                t * (GRADIENT_RESIDUAL_WIDTHS * (double) c.dModel() + GRADIENT_MLP_WIDTHS * (double) c.dMlp());
         double sites = GRADIENT_SITE_COPIES * t * (4.0 * c.nHeads() * c.dHead() + c.dMlp());
         // Its forwards without a graph hook no attention map: their attention is made in chunks of query rows.
         double forwardAttention = Math.min(
@@ -177,12 +189,8 @@ public final class PassMemory {
         // Estimates are float32 or float64 whatever the model computes in: counted in float64 to be safe.
         double estimates = c.nLayers() * (perPosition ? t : 1) * (4.0 * c.nHeads() + c.dMlp() + 3) * Double.BYTES;
         double qk = qkFix ? qkFixBytes(c, t, 1, keepQkTables ? 1 : 0) : 0;
-        double attention = maps * (double) c.nHeads() * t * t * elementBytes;
-        double rest = (graphLayer + sites + forwardLayer + kept + logits) * elementBytes
-                + forwardAttention
-                + estimates
-                + qk
-                - attention;
+        double rest =
+                (graphLayer + sites + forwardLayer + kept + logits) * elementBytes + forwardAttention + estimates + qk;
         return bytes(attention + (qkFix ? rest * LAYERWISE_QK_FIX_MARGIN : rest));
     }
 

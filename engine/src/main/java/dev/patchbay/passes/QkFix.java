@@ -51,7 +51,7 @@ final class QkFix {
     /** The working set of one chunk of query rows: its preparation's temporaries. */
     static final long CHUNK_BYTES = 64L << 20;
 
-    private final NDArray scores;
+    private final Rows scores;
     private final NDArray cleanQ;
     private final NDArray cleanK;
     private final NDArray queryChange;
@@ -64,6 +64,19 @@ final class QkFix {
     private final int rowsPerChunk;
     /** Each chunk's tables when they are kept; null when each read makes them anew. */
     private final List<Tables> kept;
+
+    /**
+     * Query rows [from, to) of a [B, H, T, T] map (the clean scores, the pattern's gradient), owned by {@code into}:
+     * rows of a whole map, or rows made on demand where the map is never whole (attention differentiated in chunks).
+     */
+    interface Rows {
+        NDArray rows(NDManager into, int from, int to);
+
+        /** Rows of a whole map. */
+        static Rows of(NDArray whole) {
+            return (into, from, to) -> Scoped.view(into, whole).get(new NDIndex(":, :, {}:{}", from, to));
+        }
+    }
 
     /** What a read needs of a chunk's tables: made at each read, a chunk makes only those. */
     private enum Read {
@@ -91,19 +104,7 @@ final class QkFix {
             NDArray keyOthers,
             NDArray allKeysDelta) {}
 
-    /**
-     * Keeps float64 per-head copies of the queries and keys and their changes (small: T x d_head per head), and with
-     * {@code keep} every chunk's tables.
-     *
-     * @param scores the clean run's attention scores [B, H, T, T] (scaled, masked with -inf)
-     * @param cleanQ,noiseQ queries as the scores use them (after rotary) [B, T, H, d]
-     * @param cleanK,noiseK keys as the scores use them [B, T, H_kv, d]
-     * @param scale the layer's multiplier of q.k
-     * @param softcap c where the scores are soft-capped, s = c tanh(scale q.k / c) (Gemma 2); 0 for none
-     * @param allKeys whether to prepare the estimate for all keys of a head patched at once
-     * @param keep whether the tables are kept for many reads (GradDrop's variants) rather than made at each read
-     * @param rowsPerChunk query rows per chunk ({@link #rowsPerChunk} sizes it to {@link #CHUNK_BYTES})
-     */
+    /** Over whole scores [B, H, T, T]; the copies and tables are owned by the scores' manager. */
     QkFix(
             NDArray scores,
             NDArray cleanQ,
@@ -115,13 +116,55 @@ final class QkFix {
             boolean allKeys,
             boolean keep,
             int rowsPerChunk) {
-        NDManager owner = scores.getManager();
+        this(
+                Rows.of(scores),
+                (int) scores.getShape().get(2),
+                scores.getManager(),
+                cleanQ,
+                noiseQ,
+                cleanK,
+                noiseK,
+                scale,
+                softcap,
+                allKeys,
+                keep,
+                rowsPerChunk);
+    }
+
+    /**
+     * Keeps float64 per-head copies of the queries and keys and their changes (small: T x d_head per head), and with
+     * {@code keep} every chunk's tables.
+     *
+     * @param scores the clean run's attention scores [B, H, T, T] (scaled, masked with -inf), by rows
+     * @param length T, the query rows
+     * @param owner what owns the kept copies and tables
+     * @param cleanQ,noiseQ queries as the scores use them (after rotary) [B, T, H, d]
+     * @param cleanK,noiseK keys as the scores use them [B, T, H_kv, d]
+     * @param scale the layer's multiplier of q.k
+     * @param softcap c where the scores are soft-capped, s = c tanh(scale q.k / c) (Gemma 2); 0 for none
+     * @param allKeys whether to prepare the estimate for all keys of a head patched at once
+     * @param keep whether the tables are kept for many reads (GradDrop's variants) rather than made at each read
+     * @param rowsPerChunk query rows per chunk ({@link #rowsPerChunk} sizes it to {@link #CHUNK_BYTES})
+     */
+    QkFix(
+            Rows scores,
+            int length,
+            NDManager owner,
+            NDArray cleanQ,
+            NDArray noiseQ,
+            NDArray cleanK,
+            NDArray noiseK,
+            double scale,
+            double softcap,
+            boolean allKeys,
+            boolean keep,
+            int rowsPerChunk) {
         this.scores = scores;
         this.scale = scale;
         this.softcap = softcap;
         this.allKeys = allKeys;
         this.groups = (int) (cleanQ.getShape().get(2) / cleanK.getShape().get(2));
-        this.length = (int) scores.getShape().get(2);
+        this.length = length;
         this.rowsPerChunk = Math.max(1, rowsPerChunk);
         try (NDManager work = owner.newSubManager()) {
             NDArray qc = perHead(Scoped.view(work, cleanQ), 1);
@@ -153,8 +196,13 @@ final class QkFix {
 
     /** Query rows per chunk such that one chunk's preparation holds about {@link #CHUNK_BYTES} (at least one row). */
     static int rowsPerChunk(Shape scores) {
-        long perRow = PREPARATION_MAPS * scores.get(0) * scores.get(1) * scores.get(3) * Double.BYTES;
-        return (int) Math.max(1, Math.min(scores.get(2), CHUNK_BYTES / Math.max(1, perRow)));
+        return rowsPerChunk(scores.get(0), scores.get(1), scores.get(2), scores.get(3));
+    }
+
+    /** As {@link #rowsPerChunk(Shape)} for maps [batch, heads, queries, keys]. */
+    static int rowsPerChunk(long batch, long heads, long queries, long keys) {
+        long perRow = PREPARATION_MAPS * batch * heads * keys * Double.BYTES;
+        return (int) Math.max(1, Math.min(queries, CHUNK_BYTES / Math.max(1, perRow)));
     }
 
     /**
@@ -164,7 +212,7 @@ final class QkFix {
     private Tables tables(NDManager into, int from, int to, EnumSet<Read> reads) {
         try (NDManager work = into.newSubManager()) {
             NDIndex rows = new NDIndex(":, :, {}:{}", from, to);
-            NDArray a = Scoped.view(work, scores).get(rows).toType(DataType.FLOAT64, false);
+            NDArray a = scores.rows(work, from, to).toType(DataType.FLOAT64, false);
             NDArray qc = Scoped.view(work, cleanQ).get(rows);
             NDArray keysT = Scoped.view(work, cleanK).transpose(0, 1, 3, 2);
             NDArray logP = a.logSoftmax(-1);
@@ -237,20 +285,15 @@ final class QkFix {
     }
 
     /**
-     * {@code read} of each chunk, in order, owned by g's manager: each chunk's tables (made here unless kept) and its
+     * {@code read} of each chunk, in order, owned by {@code out}: each chunk's tables (made here unless kept) and its
      * rows of g are freed before the next chunk.
      */
-    private List<NDArray> eachChunk(NDArray g, Read needs, ChunkRead read) {
-        NDManager out = g.getManager();
+    private List<NDArray> eachChunk(NDManager out, Rows g, Read needs, ChunkRead read) {
         List<NDArray> parts = new ArrayList<>();
         for (int c = 0, from = 0; from < length; c++, from += rowsPerChunk) {
             int to = Math.min(length, from + rowsPerChunk);
             try (NDManager work = out.newSubManager()) {
-                Tables t = kept != null ? kept.get(c) : tables(work, from, to, EnumSet.of(needs));
-                NDArray rows = Scoped.view(work, g)
-                        .get(new NDIndex(":, :, {}:{}", from, to))
-                        .toType(DataType.FLOAT64, false);
-                NDArray part = read.apply(t, rows);
+                NDArray part = read.apply(chunkTables(work, c, from, to, needs), chunkRows(work, g, from, to));
                 part.attach(out);
                 parts.add(part);
             }
@@ -258,26 +301,54 @@ final class QkFix {
         return parts;
     }
 
-    /** The chunks' parts added up, owned by the first part's manager. */
-    private static NDArray sum(List<NDArray> parts) {
-        NDArray total = parts.get(0);
-        for (int i = 1; i < parts.size(); i++) {
-            total = total.add(parts.get(i));
+    /**
+     * {@code read} of each chunk added up as the chunks go, owned by {@code out}: a key's estimate sums every query row
+     * that sees it, so each chunk's part is [B, H, T]; kept until the end, the parts of chunks of a few rows would be
+     * heads x T^2 / rows (1.4 GB a read at 8,192 tokens of 8 heads).
+     */
+    private NDArray summedOverChunks(NDManager out, Rows g, Read needs, ChunkRead read) {
+        NDArray total = null;
+        for (int c = 0, from = 0; from < length; c++, from += rowsPerChunk) {
+            int to = Math.min(length, from + rowsPerChunk);
+            try (NDManager work = out.newSubManager()) {
+                NDArray part = read.apply(chunkTables(work, c, from, to, needs), chunkRows(work, g, from, to));
+                if (total == null) {
+                    total = part;
+                    total.attach(out);
+                } else {
+                    NDArray next = total.add(part);
+                    total.close();
+                    total = next;
+                }
+            }
         }
         return total;
     }
 
-    /** Query node estimates [B, T, H] under pattern gradient {@code g} [B, H, T, T]. */
-    NDArray queries(NDArray g) {
-        List<NDArray> rows =
-                eachChunk(g, Read.QUERIES, (t, gc) -> gc.mul(t.queryDelta()).sum(new int[] {-1}));
+    /** Chunk {@code c}'s tables, kept or made in {@code work}. */
+    private Tables chunkTables(NDManager work, int c, int from, int to, Read needs) {
+        return kept != null ? kept.get(c) : tables(work, from, to, EnumSet.of(needs));
+    }
+
+    /** Rows [from, to) of g in float64, owned by {@code work}. */
+    private static NDArray chunkRows(NDManager work, Rows g, int from, int to) {
+        return g.rows(work, from, to).toType(DataType.FLOAT64, false);
+    }
+
+    /** Query node estimates [B, T, H] under pattern gradient {@code g} [B, H, T, T], owned by {@code out}. */
+    NDArray queries(NDManager out, Rows g) {
+        List<NDArray> rows = eachChunk(
+                out, g, Read.QUERIES, (t, gc) -> gc.mul(t.queryDelta()).sum(new int[] {-1}));
         NDArray all = rows.size() == 1 ? rows.get(0) : NDArrays.concat(new NDList(rows), 2);
         return all.transpose(0, 2, 1);
     }
 
-    /** Key node estimates [B, T, H_kv]: each key's row changes, summed over the query rows that see it. */
-    NDArray keys(NDArray g) {
-        NDArray perKey = sum(eachChunk(g, Read.KEYS, (t, gc) -> {
+    /**
+     * Key node estimates [B, T, H_kv]: each key's row changes, summed over the query rows that see it; owned by
+     * {@code out}.
+     */
+    NDArray keys(NDManager out, Rows g) {
+        NDArray perKey = summedOverChunks(out, g, Read.KEYS, (t, gc) -> {
             NDArray weighted = gc.mul(t.pattern());
             // sum over j != s of g_tj A_tj: the row total less key s, except for a row's dominant key, whose own
             // term would leave only rounding error behind; there the others are summed directly, as shares of the
@@ -287,19 +358,34 @@ final class QkFix {
             NDArray others = NDArrays.where(
                     t.dominant(), othersOfDominant.broadcast(weighted.getShape()), rowTotal.sub(weighted));
             return gc.mul(t.keySelf()).add(others.mul(t.keyOthers())).sum(new int[] {2});
-        }));
+        });
         return groupSum(perKey.transpose(0, 2, 1));
     }
 
-    /** Estimates [B, H_kv] for all keys of a key/value head patched at once (a coarse key node). */
-    NDArray allKeys(NDArray g) {
+    /** Estimates [B, H_kv] for all keys of a key/value head patched at once (a coarse key node), owned by {@code out}. */
+    NDArray allKeys(NDManager out, Rows g) {
         if (!allKeys) {
             throw new IllegalStateException("the QK fix was not prepared for all keys at once");
         }
-        NDArray perQueryHead = sum(eachChunk(
-                g, Read.ALL_KEYS, (t, gc) -> gc.mul(t.allKeysDelta()).sum(new int[] {2, 3})));
+        NDArray perQueryHead = summedOverChunks(
+                out, g, Read.ALL_KEYS, (t, gc) -> gc.mul(t.allKeysDelta()).sum(new int[] {2, 3}));
         Shape s = perQueryHead.getShape();
         return perQueryHead.reshape(s.get(0), s.get(1) / groups, groups).sum(new int[] {-1});
+    }
+
+    /** {@link #queries(NDManager, Rows)} of a whole pattern gradient, owned by its manager. */
+    NDArray queries(NDArray g) {
+        return queries(g.getManager(), Rows.of(g));
+    }
+
+    /** {@link #keys(NDManager, Rows)} of a whole pattern gradient, owned by its manager. */
+    NDArray keys(NDArray g) {
+        return keys(g.getManager(), Rows.of(g));
+    }
+
+    /** {@link #allKeys(NDManager, Rows)} of a whole pattern gradient, owned by its manager. */
+    NDArray allKeys(NDArray g) {
+        return allKeys(g.getManager(), Rows.of(g));
     }
 
     /**

@@ -85,6 +85,48 @@ class LayerwiseGradientTest extends Float64Models {
     }
 
     /**
+     * The recomputed layer's attention made and differentiated in chunks of 1 and 3 query rows (a chunk boundary inside
+     * the sliding window of 4 of Mistral and Gemma 2), with and without AtP*'s kept QK-fix tables, against the plain
+     * pass: the pattern gradient the QK fix reads is z's gradient times the values, chunk by chunk, and the queries',
+     * keys' and values' gradients add up over the chunks. Fails with a chunk's backward left out (checked).
+     */
+    @ParameterizedTest
+    @MethodSource("models")
+    void attentionInChunksOfFewRowsGivesThePlainPassesEstimates(String name) {
+        HookedTransformer model = model(name);
+        PassRunner runner = PassRunner.direct(model);
+        List<PromptPair> pairs = pairs(name);
+        NodeSet all = new NodeSet(EnumSet.allOf(NodeKind.class), null, false, null);
+        double largest = 0;
+        double worst = 0;
+        for (int rows : new int[] {1, 3}) {
+            for (int form = 0; form < 3; form++) {
+                // AtP* over both pairs (tables made per read, then kept); AtP with the QK fix per position, one pair.
+                GradientVariant variant = form < 2 ? GradientVariant.ATP_STAR : GradientVariant.ATP_QK_FIX;
+                List<PromptPair> batch = form < 2 ? pairs : pairs.subList(0, 1);
+                NodeSet nodes = form < 2 ? all : all.withPerPosition(true);
+                GradientEstimates plain = runner.run(new GradientWork(batch, nodes, variant));
+                GradientEstimates chunked =
+                        runner.run(new LayerwiseGradientWork(batch, nodes, variant, List.of(), form == 1, rows));
+                assertEquals(
+                        List.copyOf(plain.estimates().keySet()),
+                        List.copyOf(chunked.estimates().keySet()));
+                for (Map.Entry<BlockKey, double[][]> e : plain.estimates().entrySet()) {
+                    double[][] other = chunked.estimates().get(e.getKey());
+                    for (int r = 0; r < e.getValue().length; r++) {
+                        for (int i = 0; i < e.getValue()[r].length; i++) {
+                            largest = Math.max(largest, Math.abs(e.getValue()[r][i]));
+                            worst = Math.max(worst, Math.abs(e.getValue()[r][i] - other[r][i]));
+                        }
+                    }
+                }
+            }
+        }
+        assertTrue(largest > 1e-3, "the test needs estimates that matter: " + largest);
+        assertEquals(0, worst, 1e-10 * largest, name + ": largest " + largest);
+    }
+
+    /**
      * A distribution's sums of |estimate|, and a subset of layers (GradDrop's variants still go down through the layers
      * without nodes); AtP* per position.
      */
