@@ -91,7 +91,17 @@ final class ScaledDotProduct {
                 NDArray windowStart = work.arange((int) (first - window), (int) (first + queries - window));
                 visible = visible.logicalAnd(key.gt(windowStart.reshape(queries, 1)));
             }
-            NDArray mask = visible.toType(type, false).log();
+            // Each step's input freed before the next, in float32 until the last: at most 12 bytes a query-key pair
+            // at once for a float64 mask (a whole-map pass's memoized mask counts against its budget).
+            NDArray visibility = visible.toType(DataType.FLOAT32, false);
+            visible.close();
+            NDArray mask = visibility.log();
+            visibility.close();
+            if (type != DataType.FLOAT32) {
+                NDArray typed = mask.toType(type, false);
+                mask.close();
+                mask = typed;
+            }
             mask.attach(scope);
             return mask;
         }
