@@ -15,6 +15,10 @@ whose input is that site:
 positions is every call, "generated" the calls after the first (whose one position is the previous step's token).
 A patch copies the site's input on the source prompt into the prompt's first positions during the first call.
 
+It also writes testdata/golden/generation-bundled.json: greedy `generate` on the two bundled models (models/), in
+their own float32, with each model's generation settings as transformers reads them, so a continuation ends where
+`generate` ends it at the model's end-of-text token (eos_token_id), and again with that token ignored (issue 36).
+
 Developer tool: needs torch and transformers; deterministic. Usage: python3 tools/make_generation_golden.py
 """
 import json
@@ -26,6 +30,13 @@ from transformers import AutoModelForCausalLM
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 CHECKPOINTS = ROOT / "testdata" / "checkpoints"
 OUT = ROOT / "testdata" / "golden" / "generation.json"
+BUNDLED_OUT = ROOT / "testdata" / "golden" / "generation-bundled.json"
+# Texts for the bundled models (trained on IOI, induction and city recall; see models/*/README.md).
+BUNDLED_TEXTS = ["When Mary and John went to the store, John gave a drink to",
+                 "City: Varnholm. Country:",
+                 "After Anna and Paul went to the park, Paul handed a ball to",
+                 "the"]
+BUNDLED_NEW_TOKENS = 12
 PROMPTS = [[5, 17, 2, 44, 9, 31], [8, 11, 2, 40, 19, 31, 5, 12]]
 # The prompt patches take their activations from (no longer than the shortest prompt).
 SOURCE = [7, 7, 3, 12, 40, 2]
@@ -156,6 +167,33 @@ def generate(model, prompt, interventions):
             "logits": [[float(f"{v:.12g}") for v in step[0].tolist()] for step in out.logits]}
 
 
+def bundled():
+    """Greedy continuations of BUNDLED_TEXTS on each bundled model, one prompt a call (no padding), stopping at the
+    model's end-of-text token as generate does by default, and with it ignored."""
+    from tokenizers import Tokenizer
+
+    golden = {"made_by": "tools/make_generation_golden.py", "dtype": "float32", "new_tokens": BUNDLED_NEW_TOKENS,
+              "models": {}}
+    for name in ("patchbay-tiny", "patchbay-tiny-llama"):
+        directory = ROOT / "models" / name
+        model = AutoModelForCausalLM.from_pretrained(directory, attn_implementation="eager").eval()
+        tokenizer = Tokenizer.from_file(str(directory / "tokenizer.json"))
+        eos = model.generation_config.eos_token_id
+        runs = []
+        for text in BUNDLED_TEXTS:
+            prompt = tokenizer.encode(text).ids
+            run = {"text": text, "prompt": prompt}
+            for key, settings in (("generated", {}), ("ignoring_eos", {"eos_token_id": None})):
+                with torch.no_grad():
+                    out = model.generate(torch.tensor([prompt]), max_new_tokens=BUNDLED_NEW_TOKENS, do_sample=False,
+                                         pad_token_id=0, **settings)
+                run[key] = out[0, len(prompt):].tolist()
+            runs.append(run)
+        golden["models"][name] = {"eos_token_id": eos, "runs": runs}
+    BUNDLED_OUT.write_text(json.dumps(golden, indent=1))
+    print(f"wrote {BUNDLED_OUT}")
+
+
 def main():
     golden = {"made_by": "tools/make_generation_golden.py", "dtype": "float64", "new_tokens": NEW_TOKENS,
               "models": {}}
@@ -169,6 +207,7 @@ def main():
             for case in cases(model.config)]
     OUT.write_text(json.dumps(golden))
     print(f"wrote {OUT} ({OUT.stat().st_size // 1024} KiB)")
+    bundled()
 
 
 if __name__ == "__main__":

@@ -96,3 +96,14 @@ def test_node_names_become_interventions():
         {"site": "blocks.0.hook_mlp_out", "op": "zero"}]
     assert patchbay.node_interventions("L1H0.k@2", "patch", source=[1, 2, 3]) == [
         {"site": "blocks.1.attn.hook_k", "op": "patch", "source": [1, 2, 3], "units": [0]}]
+
+
+def test_the_end_of_text_token_is_listed_and_can_be_ignored(client):
+    # The server stops a continuation there unless told (its oracle: transformers' generate, in the Java tests).
+    info = next(m for m in client.models() if m.name == "tiny-gpt2")
+    assert list(info.end_of_text) == [0]
+    request = patchbay.generate.request("tiny-gpt2", PROMPT, max_new_tokens=4, interventions=None, temperature=0.0,
+                                        top_k=0, top_p=0.0, seed=0, stop=None, top_alternatives=0, watch=None,
+                                        allow_unknown_tokens=False, ignore_eos=True)
+    assert request.ignore_eos
+    assert len(client.generate("tiny-gpt2", PROMPT, max_new_tokens=4, ignore_eos=True).ids()) == 4

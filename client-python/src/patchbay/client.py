@@ -408,18 +408,21 @@ class Client:
 
     def generate(self, model: str, prompts, *, max_new_tokens: int | None = None, interventions=None,
                  temperature: float = 0.0, top_k: int = 0, top_p: float = 0.0, seed: int = 0, stop=None,
-                 top_alternatives: int = 0, watch=None, allow_unknown_tokens: bool = False) -> GenerationRun:
+                 top_alternatives: int = 0, watch=None, allow_unknown_tokens: bool = False,
+                 ignore_eos: bool = False) -> GenerationRun:
         """Continues a prompt (text or token ids) or a list of them: greedy at temperature 0, else sampled (top_k,
         top_p, seeded per prompt). ``interventions`` change activations at every step, e.g.
         ``[{"site": "blocks.2.hook_resid_pre", "op": "add", "value": vector, "coefficient": 4}]`` or
         ``{"site": "blocks.1.attn.hook_z", "op": "zero", "units": [3]}`` (ops add, set, scale, zero; positions
         "all", "prompt", "generated" or a list). ``watch``: tokens (e.g. [" Mary", " John"]) whose log-probabilities
-        every new token reports (``token.watched``), to measure what steering does to them. Iterate the run for
-        tokens as they arrive; ``run.text()`` waits for the whole continuation."""
+        every new token reports (``token.watched``), to measure what steering does to them. A continuation ends at
+        the model's end-of-text token (``eos_token_id``), as transformers' ``generate`` does, or at a ``stop``
+        token; ``ignore_eos=True`` goes on past the former. Iterate the run for tokens as they arrive;
+        ``run.text()`` waits for the whole continuation."""
         request = generate.request(model, prompts, max_new_tokens=max_new_tokens, interventions=interventions,
                                    temperature=temperature, top_k=top_k, top_p=top_p, seed=seed, stop=stop,
                                    top_alternatives=top_alternatives, watch=watch,
-                                   allow_unknown_tokens=allow_unknown_tokens)
+                                   allow_unknown_tokens=allow_unknown_tokens, ignore_eos=ignore_eos)
         return GenerationRun(self._stub.Generate(request, timeout=self._timeout, metadata=self._metadata))
 
     def steering_vector(self, model: str, site: str, pairs, *, name: str, reading: str = "last",
@@ -579,13 +582,13 @@ class AsyncClient:
     async def generate(self, model: str, prompts, *, max_new_tokens: int | None = None, interventions=None,
                        temperature: float = 0.0, top_k: int = 0, top_p: float = 0.0, seed: int = 0, stop=None,
                        top_alternatives: int = 0, watch=None,
-                       allow_unknown_tokens: bool = False) -> AsyncIterator[object]:
+                       allow_unknown_tokens: bool = False, ignore_eos: bool = False) -> AsyncIterator[object]:
         """Yields typed generation events (tokens, then continuations) as they stream; Client.generate's
         arguments."""
         request = generate.request(model, prompts, max_new_tokens=max_new_tokens, interventions=interventions,
                                    temperature=temperature, top_k=top_k, top_p=top_p, seed=seed, stop=stop,
                                    top_alternatives=top_alternatives, watch=watch,
-                                   allow_unknown_tokens=allow_unknown_tokens)
+                                   allow_unknown_tokens=allow_unknown_tokens, ignore_eos=ignore_eos)
         async for event in self._events(self._stub.Generate(request, timeout=self._timeout,
                                                             metadata=self._metadata), generate.convert, False):
             yield event

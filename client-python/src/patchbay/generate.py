@@ -101,7 +101,7 @@ def intervention(spec: Mapping[str, Any] | pb.Intervention) -> pb.Intervention:
 def request(model: str, prompts: Prompt | Sequence[Prompt], *, max_new_tokens: int | None, interventions,
             temperature: float,
             top_k: int, top_p: float, seed: int, stop: TokenSpec | None, top_alternatives: int,
-            watch: TokenSpec | None, allow_unknown_tokens: bool) -> pb.GenerateRequest:
+            watch: TokenSpec | None, allow_unknown_tokens: bool, ignore_eos: bool = False) -> pb.GenerateRequest:
     """One prompt (text or token ids) or a list of them."""
     one = isinstance(prompts, str) or (isinstance(prompts, Sequence) and bool(prompts)
                                        and isinstance(prompts[0], int))
@@ -113,7 +113,7 @@ def request(model: str, prompts: Prompt | Sequence[Prompt], *, max_new_tokens: i
         stop=_tokens(stop) if stop is not None else [], temperature=temperature, top_k=top_k, top_p=top_p,
         seed=seed, interventions=[intervention(i) for i in (interventions or [])],
         top_alternatives=top_alternatives, watch=_tokens(watch) if watch is not None else [],
-        allow_unknown_tokens=allow_unknown_tokens)
+        allow_unknown_tokens=allow_unknown_tokens, ignore_eos=ignore_eos)
 
 
 #: The hook site of each node kind (TransformerLens names), for ``node_interventions``.

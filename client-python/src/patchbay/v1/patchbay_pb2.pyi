@@ -227,7 +227,7 @@ class ListModelsResponse(_message.Message):
     def __init__(self, models: _Optional[_Iterable[_Union[ModelInfo, _Mapping]]] = ...) -> None: ...
 
 class ModelInfo(_message.Message):
-    __slots__ = ("name", "architecture", "n_layers", "n_heads", "n_kv_heads", "d_model", "d_head", "d_mlp", "vocab_size", "max_positions", "hook_sites", "dtype", "device")
+    __slots__ = ("name", "architecture", "n_layers", "n_heads", "n_kv_heads", "d_model", "d_head", "d_mlp", "vocab_size", "max_positions", "hook_sites", "dtype", "device", "end_of_text")
     NAME_FIELD_NUMBER: _ClassVar[int]
     ARCHITECTURE_FIELD_NUMBER: _ClassVar[int]
     N_LAYERS_FIELD_NUMBER: _ClassVar[int]
@@ -241,6 +241,7 @@ class ModelInfo(_message.Message):
     HOOK_SITES_FIELD_NUMBER: _ClassVar[int]
     DTYPE_FIELD_NUMBER: _ClassVar[int]
     DEVICE_FIELD_NUMBER: _ClassVar[int]
+    END_OF_TEXT_FIELD_NUMBER: _ClassVar[int]
     name: str
     architecture: str
     n_layers: int
@@ -254,7 +255,8 @@ class ModelInfo(_message.Message):
     hook_sites: _containers.RepeatedScalarFieldContainer[str]
     dtype: str
     device: str
-    def __init__(self, name: _Optional[str] = ..., architecture: _Optional[str] = ..., n_layers: _Optional[int] = ..., n_heads: _Optional[int] = ..., n_kv_heads: _Optional[int] = ..., d_model: _Optional[int] = ..., d_head: _Optional[int] = ..., d_mlp: _Optional[int] = ..., vocab_size: _Optional[int] = ..., max_positions: _Optional[int] = ..., hook_sites: _Optional[_Iterable[str]] = ..., dtype: _Optional[str] = ..., device: _Optional[str] = ...) -> None: ...
+    end_of_text: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, name: _Optional[str] = ..., architecture: _Optional[str] = ..., n_layers: _Optional[int] = ..., n_heads: _Optional[int] = ..., n_kv_heads: _Optional[int] = ..., d_model: _Optional[int] = ..., d_head: _Optional[int] = ..., d_mlp: _Optional[int] = ..., vocab_size: _Optional[int] = ..., max_positions: _Optional[int] = ..., hook_sites: _Optional[_Iterable[str]] = ..., dtype: _Optional[str] = ..., device: _Optional[str] = ..., end_of_text: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class TokenizeRequest(_message.Message):
     __slots__ = ("model", "text", "allow_unknown_tokens")
@@ -919,7 +921,7 @@ class SteeringVectorResponse(_message.Message):
     def __init__(self, name: _Optional[str] = ..., site: _Optional[str] = ..., values: _Optional[_Iterable[float]] = ..., norm: _Optional[float] = ...) -> None: ...
 
 class GenerateRequest(_message.Message):
-    __slots__ = ("model", "prompts", "max_new_tokens", "stop", "temperature", "top_k", "top_p", "seed", "interventions", "top_alternatives", "allow_unknown_tokens", "watch")
+    __slots__ = ("model", "prompts", "max_new_tokens", "stop", "temperature", "top_k", "top_p", "seed", "interventions", "top_alternatives", "allow_unknown_tokens", "watch", "ignore_eos")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     PROMPTS_FIELD_NUMBER: _ClassVar[int]
     MAX_NEW_TOKENS_FIELD_NUMBER: _ClassVar[int]
@@ -932,6 +934,7 @@ class GenerateRequest(_message.Message):
     TOP_ALTERNATIVES_FIELD_NUMBER: _ClassVar[int]
     ALLOW_UNKNOWN_TOKENS_FIELD_NUMBER: _ClassVar[int]
     WATCH_FIELD_NUMBER: _ClassVar[int]
+    IGNORE_EOS_FIELD_NUMBER: _ClassVar[int]
     model: str
     prompts: _containers.RepeatedCompositeFieldContainer[Prompt]
     max_new_tokens: int
@@ -944,7 +947,8 @@ class GenerateRequest(_message.Message):
     top_alternatives: int
     allow_unknown_tokens: bool
     watch: _containers.RepeatedCompositeFieldContainer[Token]
-    def __init__(self, model: _Optional[str] = ..., prompts: _Optional[_Iterable[_Union[Prompt, _Mapping]]] = ..., max_new_tokens: _Optional[int] = ..., stop: _Optional[_Iterable[_Union[Token, _Mapping]]] = ..., temperature: _Optional[float] = ..., top_k: _Optional[int] = ..., top_p: _Optional[float] = ..., seed: _Optional[int] = ..., interventions: _Optional[_Iterable[_Union[Intervention, _Mapping]]] = ..., top_alternatives: _Optional[int] = ..., allow_unknown_tokens: _Optional[bool] = ..., watch: _Optional[_Iterable[_Union[Token, _Mapping]]] = ...) -> None: ...
+    ignore_eos: bool
+    def __init__(self, model: _Optional[str] = ..., prompts: _Optional[_Iterable[_Union[Prompt, _Mapping]]] = ..., max_new_tokens: _Optional[int] = ..., stop: _Optional[_Iterable[_Union[Token, _Mapping]]] = ..., temperature: _Optional[float] = ..., top_k: _Optional[int] = ..., top_p: _Optional[float] = ..., seed: _Optional[int] = ..., interventions: _Optional[_Iterable[_Union[Intervention, _Mapping]]] = ..., top_alternatives: _Optional[int] = ..., allow_unknown_tokens: _Optional[bool] = ..., watch: _Optional[_Iterable[_Union[Token, _Mapping]]] = ..., ignore_eos: _Optional[bool] = ...) -> None: ...
 
 class TokenChoice(_message.Message):
     __slots__ = ("id", "text", "log_prob")

@@ -75,8 +75,17 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--source", description = "The prompt patch interventions take their activations from.")
     String source;
 
-    @Option(names = "--stop", description = "A token that ends the continuation; repeat for several.")
+    @Option(
+            names = "--stop",
+            description = "A token that ends the continuation, beside the model's end-of-text token; repeat for"
+                    + " several.")
     List<String> stop = new ArrayList<>();
+
+    @Option(
+            names = "--ignore-eos",
+            description =
+                    "Go on past the model's end-of-text token (eos_token_id), where transformers' generate" + " stops.")
+    boolean ignoreEos;
 
     @Option(names = "--json", description = "Print each continuation as a JSON object instead.")
     boolean json;
@@ -125,7 +134,18 @@ final class GenerateCommand implements Callable<Integer> {
             }
             Generate.Plan plan = Generate.plan(
                     new Generate.Request(
-                            prompts, steers, patches, maxNewTokens, stops, temperature, topK, topP, seed, 0, null),
+                            prompts,
+                            steers,
+                            patches,
+                            maxNewTokens,
+                            stops,
+                            ignoreEos,
+                            temperature,
+                            topK,
+                            topP,
+                            seed,
+                            0,
+                            null),
                     InProcess.serving(loaded, 0));
             boolean one = prompts.size() == 1;
             // One prompt streams: the text decoded so far, printed as it grows (a tokenizer may join tokens with

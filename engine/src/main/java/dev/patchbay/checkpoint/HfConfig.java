@@ -1,11 +1,13 @@
 package dev.patchbay.checkpoint;
 
+import com.google.gson.JsonArray;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import dev.patchbay.model.Architecture;
 import dev.patchbay.model.ConfigValues;
 import dev.patchbay.model.ModelConfig;
 import dev.patchbay.model.family.Families;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -36,11 +38,46 @@ public final class HfConfig implements ConfigValues {
                         file,
                         "unknown architecture: model_type \"" + modelType + "\"; supported are "
                                 + Architecture.supported()));
+        ModelConfig read;
         try {
-            return Families.readConfig(arch, config);
+            read = Families.readConfig(arch, config);
         } catch (IllegalArgumentException e) {
             throw new CheckpointException(file, e.getMessage(), e);
         }
+        Path generation = dir.resolve("generation_config.json");
+        HfConfig eosFrom = config;
+        if (Files.isRegularFile(generation)) {
+            HfConfig g = new HfConfig(generation, "", Json.read(generation));
+            eosFrom = g.json.has("eos_token_id") ? g : config;
+        }
+        List<Integer> endOfText = eosFrom.tokenIds("eos_token_id");
+        try {
+            return read.withEndOfText(endOfText);
+        } catch (IllegalArgumentException e) {
+            throw eosFrom.invalid("\"eos_token_id\": " + e.getMessage());
+        }
+    }
+
+    /**
+     * Token ids under {@code key}: one integer or a list of them, none when the key is absent or null. transformers'
+     * {@code generate} reads {@code eos_token_id} from generation_config.json where that file names it (null there
+     * means none), else from config.json, and so does {@link #read}.
+     */
+    private List<Integer> tokenIds(String key) {
+        if (!has(key)) {
+            return List.of();
+        }
+        JsonElement value = json.get(key);
+        List<Integer> out = new ArrayList<>();
+        if (value.isJsonArray()) {
+            JsonArray list = value.getAsJsonArray();
+            for (int i = 0; i < list.size(); i++) {
+                out.add(exactInteger(list.get(i), key + "[" + i + "]"));
+            }
+        } else {
+            out.add(exactInteger(value, key));
+        }
+        return out;
     }
 
     @Override
@@ -63,7 +100,10 @@ public final class HfConfig implements ConfigValues {
      */
     @Override
     public int integer(String key) {
-        JsonElement value = required(key);
+        return exactInteger(required(key), key);
+    }
+
+    private int exactInteger(JsonElement value, String key) {
         try {
             int n = value.getAsBigDecimal().intValueExact();
             if (n < 0) {

@@ -19,6 +19,8 @@ import java.util.List;
  *     for none
  * @param logitSoftcap c of Gemma 2's final logit soft-capping, logits = c tanh(logits / c); 0 for none
  * @param layers each layer's sliding window and rotary frequencies
+ * @param endOfText the tokens that end a text (the checkpoint's {@code eos_token_id}, one or several; none when it
+ *     names none): generation stops at them unless told to go on, as transformers' {@code generate} does
  */
 public record ModelConfig(
         Architecture architecture,
@@ -44,7 +46,8 @@ public record ModelConfig(
         double embedScale,
         double attnSoftcap,
         double logitSoftcap,
-        List<LayerAttention> layers) {
+        List<LayerAttention> layers,
+        List<Integer> endOfText) {
 
     /** How a block normalizes the residual stream it reads. */
     public enum Normalization {
@@ -72,6 +75,13 @@ public record ModelConfig(
                             + attnSoftcap + ", " + logitSoftcap);
         }
         layers = List.copyOf(layers);
+        endOfText = List.copyOf(endOfText);
+        for (int id : endOfText) {
+            if (id < 0 || id >= vocabSize) {
+                throw new IllegalArgumentException(
+                        "end-of-text token " + id + " is outside the vocabulary of " + vocabSize + " tokens");
+            }
+        }
         if (layers.size() != nLayers) {
             throw new IllegalArgumentException(
                     "attention settings for " + layers.size() + " layers, but the model has " + nLayers);
@@ -86,6 +96,11 @@ public record ModelConfig(
     /** The same model with another normalization (toy models for tests are GPT-2 shaped without any). */
     public ModelConfig withNormalization(Normalization n) {
         return toBuilder().normalization(n).build();
+    }
+
+    /** The same model ending its texts at {@code tokens}. */
+    public ModelConfig withEndOfText(List<Integer> tokens) {
+        return toBuilder().endOfText(tokens).build();
     }
 
     /** A builder holding this config's every field. */
@@ -114,12 +129,13 @@ public record ModelConfig(
         b.attnSoftcap = attnSoftcap;
         b.logitSoftcap = logitSoftcap;
         b.layers = layers;
+        b.endOfText = endOfText;
         return b;
     }
 
     /**
      * Builds a {@link ModelConfig} by name. Unset: key/value heads as many as heads, no rotary, no biases, no
-     * parallel residual, untied embeddings, an embedding scale of 1, no soft-caps, and every layer attending to every
+     * parallel residual, untied embeddings, no end-of-text token, an embedding scale of 1, no soft-caps, and every layer attending to every
      * earlier key with rotary at {@code ropeTheta} (10000 unless set); the sizes, the activation, the attention scale
      * and the normalization must be set.
      */
@@ -148,6 +164,7 @@ public record ModelConfig(
         private double attnSoftcap;
         private double logitSoftcap;
         private List<LayerAttention> layers;
+        private List<Integer> endOfText = List.of();
 
         private Builder(Architecture architecture) {
             this.architecture = architecture;
@@ -269,6 +286,12 @@ public record ModelConfig(
             return this;
         }
 
+        /** The tokens that end a text; none unless set. */
+        public Builder endOfText(List<Integer> v) {
+            endOfText = v;
+            return this;
+        }
+
         public ModelConfig build() {
             if (activation == null || normalization == null || Double.isNaN(attnScale)) {
                 throw new IllegalStateException("a model config needs its activation, normalization and attention"
@@ -301,7 +324,8 @@ public record ModelConfig(
                     layers != null
                             ? layers
                             : Collections.nCopies(
-                                    Math.max(nLayers, 0), new LayerAttention(0, RopeParameters.unscaled(ropeTheta))));
+                                    Math.max(nLayers, 0), new LayerAttention(0, RopeParameters.unscaled(ropeTheta))),
+                    endOfText);
         }
     }
 

@@ -7,6 +7,7 @@ import dev.patchbay.passes.PassRunner;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
+import java.util.stream.IntStream;
 
 /**
  * Continues prompts (greedy or seeded sampling, with a KV cache) with interventions at any hook site and patches from
@@ -34,6 +35,9 @@ public final class Generate {
      * A generation request; zeros take the defaults.
      *
      * @param maxNewTokens at least 1; 0 takes {@link #DEFAULT_MAX_NEW_TOKENS}
+     * @param stop tokens that end a continuation, beside the model's end-of-text tokens
+     * @param ignoreEos go on past the model's end-of-text tokens (transformers stops there, and so does this unless
+     *     told)
      * @param temperature 0 for greedy
      * @param topK 0 for all tokens
      * @param topP 0 or 1 for all tokens
@@ -46,6 +50,7 @@ public final class Generate {
             List<Generation.PatchFrom> patches,
             int maxNewTokens,
             int[] stop,
+            boolean ignoreEos,
             double temperature,
             int topK,
             double topP,
@@ -184,9 +189,20 @@ public final class Generate {
         }
         return new Plan(
                 request,
-                new Generation.Settings(newTokens, request.stop(), temperature, request.topK(), topP, request.seed()),
+                new Generation.Settings(
+                        newTokens, stopTokens(request, on), temperature, request.topK(), topP, request.seed()),
                 kept,
                 bytes - kept);
+    }
+
+    /** The request's stop tokens and, unless it ignores them, the model's end-of-text tokens. */
+    private static int[] stopTokens(Request request, Serving on) {
+        IntStream endOfText = request.ignoreEos()
+                ? IntStream.empty()
+                : on.config().endOfText().stream().mapToInt(Integer::intValue);
+        return IntStream.concat(Arrays.stream(request.stop()), endOfText)
+                .distinct()
+                .toArray();
     }
 
     /**

@@ -12,6 +12,7 @@ import java.io.RandomAccessFile;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.function.Consumer;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -64,6 +65,36 @@ class BadCheckpointTest {
             assertEquals(dir.resolve("config.json"), e.file());
             assertTrue(e.getMessage().contains(bad[2]), bad[1] + ": " + e.getMessage());
         }
+    }
+
+    /**
+     * The end-of-text tokens come from generation_config.json where it names them (null there: none), else from
+     * config.json, one id or a list, as transformers' generate reads them; one outside the vocabulary is refused
+     * naming the file that holds it.
+     */
+    @Test
+    void endOfTextTokensAreReadAsTransformersReadsThem() throws IOException {
+        Path dir = copy("tiny-gpt2");
+        assertEquals(List.of(0), HfConfig.read(dir).endOfText());
+        Path generation = dir.resolve("generation_config.json");
+        Files.writeString(generation, "{\"eos_token_id\": [3, 7]}");
+        assertEquals(List.of(3, 7), HfConfig.read(dir).endOfText());
+        Files.writeString(generation, "{\"eos_token_id\": null}");
+        assertEquals(List.of(), HfConfig.read(dir).endOfText());
+        Files.writeString(generation, "{\"bos_token_id\": 1}");
+        assertEquals(List.of(0), HfConfig.read(dir).endOfText());
+        Files.writeString(generation, "{\"eos_token_id\": [3, 1000000]}");
+        CheckpointException e = fails(dir);
+        assertEquals(generation, e.file());
+        assertTrue(
+                e.getMessage().contains("\"eos_token_id\": end-of-text token 1000000 is outside the vocabulary"),
+                e.getMessage());
+        Files.writeString(generation, "{\"eos_token_id\": [3, \"x\"]}");
+        e = fails(dir);
+        assertTrue(e.getMessage().contains("\"eos_token_id[1]\" must be an integer"), e.getMessage());
+        Files.delete(generation);
+        edit(dir.resolve("config.json"), "\"eos_token_id\": 0", "\"eos_token_id\": 9");
+        assertEquals(List.of(9), HfConfig.read(dir).endOfText());
     }
 
     @Test

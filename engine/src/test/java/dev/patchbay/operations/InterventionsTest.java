@@ -38,7 +38,8 @@ class InterventionsTest {
     }
 
     private static Generate.Request request(List<Generation.Steer> steers, List<Generation.PatchFrom> patches) {
-        return new Generate.Request(List.of(new int[] {1, 2, 3, 4}), steers, patches, 2, null, 0, 0, 0, 0, 0, null);
+        return new Generate.Request(
+                List.of(new int[] {1, 2, 3, 4}), steers, patches, 2, null, false, 0, 0, 0, 0, 0, null);
     }
 
     private static String refusal(List<Generation.Steer> steers, List<Generation.PatchFrom> patches) {
@@ -64,6 +65,7 @@ class InterventionsTest {
                 List.of(patch, patch),
                 2,
                 null,
+                false,
                 0,
                 0,
                 0,

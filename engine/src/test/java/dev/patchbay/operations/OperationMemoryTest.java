@@ -118,6 +118,7 @@ class OperationMemoryTest {
                                             "blocks.0.hook_resid_pre", sources, Ablation.MEAN, null, 0)),
                                     4,
                                     null,
+                                    true,
                                     0,
                                     0,
                                     0,

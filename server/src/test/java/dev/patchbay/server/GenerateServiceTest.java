@@ -197,6 +197,59 @@ class GenerateServiceTest {
                 unknown.getStatus().getDescription());
     }
 
+    /**
+     * On the bundled model (whose eos_token_id is 0), a continuation ends at the end-of-text token as transformers'
+     * generate ends it ([43, 2, 0] for this IOI prompt, testdata/golden/generation-bundled.json), reported as a stop
+     * token; with ignore_eos it runs to max_new_tokens. ListModels names the token.
+     */
+    @Test
+    void aContinuationEndsAtTheModelsEndOfTextUnlessTold() throws Exception {
+        String name = InProcessServerBuilder.generateName();
+        try (LoadedModel bundled = TestCheckpoints.load(TestCheckpoints.DEFAULT_MODEL, DataType.FLOAT32)) {
+            PatchbayServer served = PatchbayServer.start(
+                    InProcessServerBuilder.forName(name),
+                    Map.of("bundled", bundled),
+                    new SchedulerConfig(32, 8192, Duration.ofMillis(5), 1L << 30),
+                    new ServerLimits(1 << 20, 64, 64, 100_000, 32, 4, 4096));
+            ManagedChannel to = InProcessChannelBuilder.forName(name).build();
+            try {
+                var stub = PatchbayGrpc.newBlockingStub(to);
+                assertEquals(
+                        List.of(0),
+                        stub.listModels(dev.patchbay.proto.v1.ListModelsRequest.getDefaultInstance())
+                                .getModels(0)
+                                .getEndOfTextList());
+                int[] ioi = {71, 43, 75, 33, 153, 148, 145, 142, 1, 33, 98, 74, 90, 148};
+                for (boolean ignore : new boolean[] {false, true}) {
+                    GenerateRequest request = GenerateRequest.newBuilder()
+                            .setModel("bundled")
+                            .addPrompts(ids(ioi))
+                            .setMaxNewTokens(8)
+                            .setIgnoreEos(ignore)
+                            .build();
+                    List<Continuation> done = new ArrayList<>();
+                    stub.generate(request).forEachRemaining(e -> {
+                        if (e.hasContinuation()) {
+                            done.add(e.getContinuation());
+                        }
+                    });
+                    if (ignore) {
+                        assertEquals(
+                                List.of(43, 2, 0, 71, 10, 75, 7, 102),
+                                done.get(0).getIdsList());
+                        assertEquals("max_new_tokens", done.get(0).getStoppedBy());
+                    } else {
+                        assertEquals(List.of(43, 2, 0), done.get(0).getIdsList());
+                        assertEquals("stop token", done.get(0).getStoppedBy());
+                    }
+                }
+            } finally {
+                to.shutdownNow();
+                served.close();
+            }
+        }
+    }
+
     /** A generation whose KV cache and first step would not fit the memory budget is refused before it starts. */
     @Test
     void aGenerationBeyondTheMemoryBudgetIsRefused() throws Exception {

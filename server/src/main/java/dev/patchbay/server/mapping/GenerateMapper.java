@@ -67,6 +67,7 @@ public final class GenerateMapper {
                             patches,
                             r.getMaxNewTokens(),
                             stop,
+                            r.getIgnoreEos(),
                             r.getTemperature(),
                             r.getTopK(),
                             r.getTopP(),

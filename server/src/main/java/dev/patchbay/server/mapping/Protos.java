@@ -174,6 +174,7 @@ public final class Protos {
                 .setDMlp(c.dMlp())
                 .setVocabSize(c.vocabSize())
                 .setMaxPositions(c.maxPositions())
+                .addAllEndOfText(c.endOfText())
                 .addAllHookSites(sites)
                 .build();
     }
