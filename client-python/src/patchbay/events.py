@@ -106,6 +106,8 @@ class Summary:
     cache_hits: int
     cache_misses: int
     shared_batches: int
+    #: The scores are magnitudes (>= 0, no sign: AtP*, or a mean |estimate| over pairs), not signed effects.
+    magnitudes: bool = False
 
 
 @dataclass(frozen=True)
@@ -138,7 +140,8 @@ def convert(event: pb.AttributeEvent):
     if kind == "summary":
         s = event.summary
         return Summary(s.method, s.metric, s.pairs, s.clean_metric, s.noise_metric, s.forward_passes,
-                       s.compute_forward_equivalents, s.wall_seconds, s.cache_hits, s.cache_misses, s.shared_batches)
+                       s.compute_forward_equivalents, s.wall_seconds, s.cache_hits, s.cache_misses, s.shared_batches,
+                       s.magnitudes)
     if kind == "diagnostic":
         d = event.diagnostic
         return Diagnostic(d.nodes, d.max_upper_bound, d.threshold, d.alpha,

@@ -29,99 +29,147 @@ def _pyplot():
     return plt
 
 
+#: Colours of a signed quantity, the same in every figure: red where noising the node or edge raises the metric,
+#: blue where it lowers it (so it carries the behaviour the metric measures); grey for a magnitude with no sign.
+RAISES, LOWERS, NO_SIGN = "tab:red", "tab:blue", "tab:gray"
+
+
+def magnitudes(run) -> bool:
+    """Whether the run's scores are magnitudes (>= 0, with no sign to read) rather than signed changes of the
+    metric: the server says so in its summary (AtP*'s scores; a gradient method's mean |estimate| over several
+    pairs). A run without a summary (still streaming), or from a server too old to say, is read as magnitudes where
+    it may be: a figure then claims no sign rather than a wrong one."""
+    summary = run.summary
+    if summary is None:
+        return True
+    return bool(summary.magnitudes) or summary.method == "atp-star" or (
+        summary.pairs > 1 and summary.method not in ("ap", "exact"))
+
+
+def _sign_colour(value: float) -> str:
+    return RAISES if value > 0 else LOWERS
+
+
+def _finish(fig, path: str | None):
+    """Saves and closes the figure and returns the path; with no path, returns the figure itself (to show in a
+    notebook, change, or read back as the tests do)."""
+    if path is None:
+        return fig
+    fig.savefig(path, dpi=120)
+    _pyplot().close(fig)
+    return path
+
+
 def _title(attribution, title: str | None, what: str) -> str:
     summary = attribution.summary
     text = title or (f"{summary.method} {what}: {summary.metric}" if summary else what)
     return "\n".join(textwrap.wrap(text, 48))
 
 
-def head_heatmap(attribution, path: str, title: str | None = None) -> str:
-    """A layer by head heatmap of head effects, each cell with its value; returns the path written.
+def head_heatmap(attribution, path: str | None, title: str | None = None):
+    """A layer by head heatmap of head effects, each cell with its value; returns the path written (or, with
+    ``path=None``, the figure).
 
-    Signed estimates (AtP, activation patching) get a diverging scale centred on 0; magnitudes (AtP* scores,
-    never negative) a sequential one, so that no colour suggests a sign that is not there.
+    Signed estimates (AtP, activation patching) get a diverging scale centred on 0 (red raises the metric, blue
+    lowers it); magnitudes (AtP* scores, means of |estimate| over pairs) a sequential grey one, so that no colour
+    suggests a sign that is not there; there each verified head's cell is marked with the sign of its patched effect.
     """
     plt = _pyplot()
     matrix = head_matrix(attribution)
-    signed = bool(np.nanmin(matrix) < 0)
+    signed = not magnitudes(attribution)
     limit = float(np.nanmax(np.abs(matrix))) or 1.0
     fig, ax = plt.subplots(figsize=(max(4.5, 1.6 + 0.8 * matrix.shape[1]), 1.6 + 0.6 * matrix.shape[0]))
     if signed:
         image = ax.imshow(matrix, cmap="RdBu_r", vmin=-limit, vmax=limit, aspect="auto")
-        label = "estimate (blue < 0 < red)"
+        label = "estimate: change of the metric\n(red raises it, blue lowers it)"
     else:
-        image = ax.imshow(matrix, cmap="Reds", vmin=0, vmax=limit, aspect="auto")
-        label = "score (a magnitude, >= 0)"
+        image = ax.imshow(matrix, cmap="Greys", vmin=0, vmax=limit, aspect="auto")
+        label = "score: a magnitude (>= 0), no sign"
     # Beside a magnitude, the sign of each verified head's true effect (AtP* scores carry none).
-    signs = {(v.layer, v.unit): ("-" if v.effect < 0 else "+") for v in attribution.verified()
-             if v.site == "z" and v.position < 0}
+    signs = {(v.layer, v.unit): v.effect for v in attribution.verified() if v.site == "z" and v.position < 0}
     for (layer, head), value in np.ndenumerate(matrix):
         strong = abs(value) > 0.6 * limit
-        sign = f"\n({signs[(layer, head)]})" if not signed and (layer, head) in signs else ""
+        known = not signed and (layer, head) in signs
+        sign = f"\n({'+' if signs[(layer, head)] > 0 else '-'})" if known else ""
         ax.text(head, layer, f"{value:.2f}{sign}", ha="center", va="center", fontsize=8,
-                color="white" if strong else "black")
-    ax.set_xlabel("head" + ("\n(+)/(-): sign of the verified effect" if signs and not signed else ""))
+                color=_sign_colour(signs[(layer, head)]) if known else "white" if strong else "black",
+                fontweight="bold" if known else "normal")
+    ax.set_xlabel("head" + ("\n(+) red / (-) blue: sign of the verified effect" if signs and not signed else ""))
     ax.set_ylabel("layer")
     ax.set_xticks(range(matrix.shape[1]))
     ax.set_yticks(range(matrix.shape[0]))
     ax.set_title(_title(attribution, title, "per head"), fontsize=9)
     fig.colorbar(image, ax=ax, label=label)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _finish(fig, path)
 
 
-def verified_bars(attribution, path: str, k: int = 10, title: str | None = None) -> str:
-    """The top-k nodes' estimates next to their verified effects, in rank order; returns the path written."""
+def verified_bars(attribution, path: str | None, k: int = 10, title: str | None = None):
+    """The top-k nodes' estimates next to their verified effects, in rank order; returns the path written (or the
+    figure). Signed estimates stand beside signed effects on one axis; magnitudes (AtP*) beside |effect|, each effect
+    bar coloured by its sign (red raises the metric, blue lowers it), the estimate bars grey."""
     plt = _pyplot()
     verified = _verified(attribution, k)
     names = [v.name for v in verified]
     x = np.arange(len(names))
     fig, ax = plt.subplots(figsize=(max(4.5, 1.5 + 0.7 * len(names)), 3.8))
-    magnitudes = all(v.estimate >= 0 for v in verified)
-    ax.bar(x - 0.2, [v.estimate for v in verified], 0.4,
-           label="estimate (a magnitude)" if magnitudes else "estimate")
-    ax.bar(x + 0.2, [v.effect for v in verified], 0.4, label="verified effect (activation patching)")
+    effects = np.array([v.effect for v in verified])
+    colours = [_sign_colour(e) for e in effects]
+    if magnitudes(attribution):
+        ax.bar(x - 0.2, [v.estimate for v in verified], 0.4, color=NO_SIGN, label="score (a magnitude, no sign)")
+        ax.bar(x + 0.2, np.abs(effects), 0.4, color=colours)
+        ax.set_ylabel("score and |effect| on the metric")
+    else:
+        ax.bar(x - 0.2, [v.estimate for v in verified], 0.4, color="white", edgecolor="black", hatch="//",
+               label="estimate (signed)")
+        ax.bar(x + 0.2, effects, 0.4, color=colours)
+        ax.set_ylabel("change of the metric")
+    from matplotlib.patches import Patch
+
+    handles, labels = ax.get_legend_handles_labels()
+    handles += [Patch(color=RAISES), Patch(color=LOWERS)]
+    labels += ["verified effect: noising raises the metric", "verified effect: noising lowers the metric"]
     ax.set_xticks(x, names, rotation=45, ha="right")
     ax.axhline(0, color="black", linewidth=0.5)
     ax.set_xlabel("node, in the estimate's rank order")
-    ax.set_ylabel("effect on the metric")
     ax.set_title(_title(attribution, title, "top nodes, verified"), fontsize=9)
-    ax.legend(fontsize=8)
+    ax.legend(handles, labels, fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _finish(fig, path)
 
 
-def verified_scatter(attribution, path: str, k: int = 100, title: str | None = None) -> str:
+def verified_scatter(attribution, path: str | None, k: int = 100, title: str | None = None):
     """Each verified node's estimate against its true effect, with the diagonal where they agree; magnitudes
-    (AtP* scores) are set against |effect|. Returns the path written."""
+    (AtP* scores) are set against |effect|, each point coloured by its effect's sign. Returns the path written (or
+    the figure)."""
     plt = _pyplot()
     verified = _verified(attribution, k)
     estimates = np.array([v.estimate for v in verified])
     effects = np.array([v.effect for v in verified])
-    magnitudes = bool((estimates >= 0).all() and (effects < 0).any())
-    if magnitudes:
-        effects = np.abs(effects)
+    unsigned = magnitudes(attribution)
+    colours = [_sign_colour(e) for e in effects]
+    shown = np.abs(effects) if unsigned else effects
     fig, ax = plt.subplots(figsize=(4.8, 4.5))
-    ax.scatter(estimates, effects, s=18)
-    low = float(min(estimates.min(), effects.min(), 0))
-    high = float(max(estimates.max(), effects.max(), 0))
+    ax.scatter(estimates, shown, s=18, c=colours)
+    low = float(min(estimates.min(), shown.min(), 0))
+    high = float(max(estimates.max(), shown.max(), 0))
     # Names for the points that stand out; the crowd near 0 would only overprint itself.
-    for v, x, y in zip(verified, estimates, effects, strict=True):
+    for v, x, y in zip(verified, estimates, shown, strict=True):
         if max(abs(x), abs(y)) > 0.1 * max(abs(low), abs(high)):
             ax.annotate(v.name, (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
-    ax.plot([low, high], [low, high], color="gray", linewidth=0.8, linestyle="--", label="estimate = effect")
-    ax.set_xlabel("estimate")
-    ax.set_ylabel("|verified effect|" if magnitudes else "verified effect")
+    from matplotlib.lines import Line2D
+
+    ax.plot([low, high], [low, high], color="gray", linewidth=0.8, linestyle="--")
+    handles = [Line2D([], [], color="gray", linewidth=0.8, linestyle="--"),
+               Line2D([], [], color=RAISES, marker="o", linestyle=""),
+               Line2D([], [], color=LOWERS, marker="o", linestyle="")]
+    ax.legend(handles, ["score = |effect|" if unsigned else "estimate = effect", "noising raises the metric",
+                        "noising lowers the metric"], fontsize=7)
+    ax.set_xlabel("score (a magnitude)" if unsigned else "estimate")
+    ax.set_ylabel("|verified effect|" if unsigned else "verified effect")
     ax.set_title(_title(attribution, title, "estimate vs verified effect"), fontsize=9)
-    ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _finish(fig, path)
 
 
 def _verified(attribution, k: int):
@@ -151,14 +199,17 @@ def _component(name: str, heads: int, layers: int) -> tuple[str, float, float]:
     return f"L{layer}H{m.group(2)}", int(m.group(2)), layer
 
 
-def circuit_graph(run, path: str, k: int = 30, title: str | None = None, edges: list[str] | None = None) -> str:
+def circuit_graph(run, path: str | None, k: int = 30, title: str | None = None, edges: list[str] | None = None):
     """The top ``k`` edges of an edge run as a circuit (or, with ``edges``, those edges: a discovered circuit, scored
     by the run): components by layer (heads across, the MLP after them, the embeddings below, the logits above),
-    each edge an arrow from writer to reader labelled with the input it enters (q, k, v) where that is a head's, its
-    width by |score| and its colour by sign (the verified effect where known, else the estimate: the change of the
-    metric when the edge carries the noise prompt's value; blue where that lowers the metric, so the edge carries the
-    behaviour). Over a distribution an estimate is a mean |effect|, with no sign: such an edge, unverified, is grey.
-    Returns the path written."""
+    each edge an arrow from writer to reader labelled with the input it enters (q, k, v) where that is a head's.
+
+    Two kinds of edge, never on one scale. A verified edge (patched exactly) is solid, coloured by the sign of its
+    patched effect (red: noising it raises the metric; blue: lowers it, so the edge carries the behaviour), its width
+    by |effect| against the largest verified |effect|. An unverified edge is dashed, its width by |score| against the
+    largest unverified |score|: grey where the scores are magnitudes (AtP*, or a mean |estimate| over pairs: no
+    sign), else coloured by the estimate's sign. The legend gives both scales' widest values. Returns the path
+    written (or, with ``path=None``, the figure; each arrow's ``get_gid()`` is its edge's name)."""
     plt = _pyplot()
     if edges is None:
         top = run.top(k)
@@ -173,25 +224,34 @@ def circuit_graph(run, path: str, k: int = 30, title: str | None = None, edges: 
     blocks = run.blocks()
     heads = max(b.heads_per_layer for b in blocks)
     layers = max(b.layer for b in blocks)  # the logits' group has layer n_layers
-    verified = ~top["verified_effect"].isna().to_numpy()
-    score = np.where(verified, top["verified_effect"], top["estimate"]).astype(float)
-    signed = verified | (run.summary is None or run.summary.pairs <= 1)
-    largest = float(np.abs(score).max()) or 1.0
-    fig, ax = plt.subplots(figsize=(min(14.0, 2.0 + 0.7 * (heads + 2)), min(12.0, 2.0 + 0.8 * (layers + 2))))
+    effect = top["verified_effect"].to_numpy(dtype=float)
+    estimate = top["estimate"].to_numpy(dtype=float)
+    verified = ~np.isnan(effect)
+    signed_estimates = not magnitudes(run)
+    widest_effect = float(np.abs(effect[verified]).max()) if verified.any() else 0.0
+    widest_score = float(np.abs(estimate[~verified]).max()) if (~verified).any() else 0.0
+    fig, ax = plt.subplots(figsize=(min(14.0, 2.0 + 0.7 * (heads + 2)), min(13.0, 2.9 + 0.8 * (layers + 2))))
     placed: dict[str, tuple[float, float]] = {}
-    for writer, reader, kind, value, known in zip(top["writer"], top["reader"], top["kind"], score, signed,
-                                                  strict=True):
+    for name, writer, reader, kind, est, eff, known in zip(top["name"], top["writer"], top["reader"], top["kind"],
+                                                          estimate, effect, verified, strict=True):
         w_name, wx, wy = _component(writer, heads, layers)
         r_name, rx, ry = _component(reader, heads, layers)
         placed[w_name], placed[r_name] = (wx, wy), (rx, ry)
-        colour = "tab:gray" if not known else "tab:red" if value > 0 else "tab:blue"
-        ax.annotate("", xy=(rx, ry), xytext=(wx, wy), arrowprops=dict(
-            arrowstyle="-|>", color=colour, alpha=0.75, linewidth=0.5 + 4.5 * abs(value) / largest,
+        # Verified edges on top and up to 5 points wide; unverified ones fainter and up to 3, so that a score's own
+        # scale never looks like the size of a patched effect.
+        if known:
+            colour, width, style = _sign_colour(eff), 0.5 + 4.5 * abs(eff) / (widest_effect or 1.0), "solid"
+        else:
+            colour = _sign_colour(est) if signed_estimates else NO_SIGN
+            width, style = 0.5 + 2.5 * abs(est) / (widest_score or 1.0), "dashed"
+        arrow = ax.annotate("", xy=(rx, ry), xytext=(wx, wy), zorder=3 if known else 2, arrowprops=dict(
+            arrowstyle="-|>", color=colour, alpha=0.85 if known else 0.5, linewidth=width, linestyle=style,
             shrinkA=9, shrinkB=9, connectionstyle="arc3,rad=0.08"))
+        arrow.set_gid(name)
         if kind in ("q", "k", "v"):
             ax.annotate(kind, ((0.25 * wx + 0.75 * rx), (0.25 * wy + 0.75 * ry)), fontsize=7, color=colour)
-    for name, (x, y) in placed.items():
-        ax.annotate(name, (x, y), fontsize=7, ha="center", va="center", zorder=4,
+    for component, (x, y) in placed.items():
+        ax.annotate(component, (x, y), fontsize=7, ha="center", va="center", zorder=4,
                     bbox=dict(boxstyle="round,pad=0.3", facecolor="white", edgecolor="black", linewidth=0.8))
     ax.set_yticks(range(-1, layers + 1), ["embed", *[f"layer {i}" for i in range(layers)], "logits"])
     ax.set_xticks([])
@@ -201,24 +261,31 @@ def circuit_graph(run, path: str, k: int = 30, title: str | None = None, edges: 
         ax.spines[side].set_visible(False)
     from matplotlib.lines import Line2D
 
-    handles = [Line2D([], [], color="tab:red"), Line2D([], [], color="tab:blue")]
-    labels = ["noising it raises the metric", "noising it lowers the metric"]
-    if not signed.all():
-        handles.append(Line2D([], [], color="tab:gray"))
-        labels.append("not verified: a mean |effect|, no sign")
-    ax.legend(handles, labels, fontsize=7, loc="lower right")
+    handles, labels = [], []
+    if verified.any() or signed_estimates:
+        handles += [Line2D([], [], color=RAISES), Line2D([], [], color=LOWERS)]
+        labels += ["noising it raises the metric", "noising it lowers the metric"]
+    if verified.any():
+        handles.append(Line2D([], [], color="black", linewidth=5))
+        labels.append(f"verified (solid): width |patched effect|, widest {widest_effect:.3g}")
+    if (~verified).any():
+        handles.append(Line2D([], [], color="black" if signed_estimates else NO_SIGN, linewidth=3, linestyle="--"))
+        labels.append(("not verified (dashed): width |estimate|" if signed_estimates
+                       else "not verified (dashed, grey): a magnitude, no sign; width score")
+                      + f", widest {widest_score:.3g}")
+    # Below the drawing, where it covers no component.
+    ax.legend(handles, labels, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.02), frameon=False)
     summary = run.summary
     what = f"top {len(top)} edges" if edges is None else f"a circuit of {len(top)} edges"
     ax.set_title(title or (f"{summary.method} {what}: {summary.metric}" if summary else what), fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _finish(fig, path)
 
 
-def prune_curve(run, path: str, title: str | None = None) -> str:
+def prune_curve(run, path: str | None, title: str | None = None):
     """Faithfulness against circuit size for a prune curve (``Client.evaluate_circuit`` without circuits), with
-    each point's 95% interval over pairs shaded; 1 is the full model, 0 everything ablated. Returns the path."""
+    each point's 95% interval over pairs shaded; 1 is the full model, 0 everything ablated. Returns the path (or,
+    with ``path=None``, the figure)."""
     plt = _pyplot()
     points = sorted(run.points(), key=lambda p: p.size)
     if not points:
@@ -241,6 +308,4 @@ def prune_curve(run, path: str, title: str | None = None) -> str:
     what = "prune curve"
     ax.set_title(title or (f"{summary.method} {what}: {summary.metric}" if summary else what), fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _finish(fig, path)

@@ -491,7 +491,7 @@ class VerifiedNode(_message.Message):
     def __init__(self, rank: _Optional[int] = ..., node: _Optional[_Union[Node, _Mapping]] = ..., estimate: _Optional[float] = ..., effect: _Optional[float] = ...) -> None: ...
 
 class Summary(_message.Message):
-    __slots__ = ("method", "metric", "pairs", "clean_metric", "noise_metric", "forward_passes", "compute_forward_equivalents", "wall_seconds", "cache_hits", "cache_misses", "shared_batches")
+    __slots__ = ("method", "metric", "pairs", "clean_metric", "noise_metric", "forward_passes", "compute_forward_equivalents", "wall_seconds", "cache_hits", "cache_misses", "shared_batches", "magnitudes")
     METHOD_FIELD_NUMBER: _ClassVar[int]
     METRIC_FIELD_NUMBER: _ClassVar[int]
     PAIRS_FIELD_NUMBER: _ClassVar[int]
@@ -503,6 +503,7 @@ class Summary(_message.Message):
     CACHE_HITS_FIELD_NUMBER: _ClassVar[int]
     CACHE_MISSES_FIELD_NUMBER: _ClassVar[int]
     SHARED_BATCHES_FIELD_NUMBER: _ClassVar[int]
+    MAGNITUDES_FIELD_NUMBER: _ClassVar[int]
     method: str
     metric: str
     pairs: int
@@ -514,7 +515,8 @@ class Summary(_message.Message):
     cache_hits: int
     cache_misses: int
     shared_batches: int
-    def __init__(self, method: _Optional[str] = ..., metric: _Optional[str] = ..., pairs: _Optional[int] = ..., clean_metric: _Optional[float] = ..., noise_metric: _Optional[float] = ..., forward_passes: _Optional[float] = ..., compute_forward_equivalents: _Optional[float] = ..., wall_seconds: _Optional[float] = ..., cache_hits: _Optional[int] = ..., cache_misses: _Optional[int] = ..., shared_batches: _Optional[int] = ...) -> None: ...
+    magnitudes: bool
+    def __init__(self, method: _Optional[str] = ..., metric: _Optional[str] = ..., pairs: _Optional[int] = ..., clean_metric: _Optional[float] = ..., noise_metric: _Optional[float] = ..., forward_passes: _Optional[float] = ..., compute_forward_equivalents: _Optional[float] = ..., wall_seconds: _Optional[float] = ..., cache_hits: _Optional[int] = ..., cache_misses: _Optional[int] = ..., shared_batches: _Optional[int] = ..., magnitudes: _Optional[bool] = ...) -> None: ...
 
 class AttributeEvent(_message.Message):
     __slots__ = ("accepted", "progress", "block", "verified", "summary", "diagnostic")

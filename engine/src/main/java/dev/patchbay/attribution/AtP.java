@@ -51,6 +51,12 @@ public final class AtP implements AttributionMethod {
         return recomputation.perLayer();
     }
 
+    /** A single pair's estimates are signed; over a distribution, the mean of per-pair magnitudes (eq. 5). */
+    @Override
+    public boolean magnitudes(int pairs) {
+        return pairs > 1;
+    }
+
     @Override
     public String id() {
         return variant.qkFix() ? "atp-qk" : "atp";

@@ -51,6 +51,12 @@ public final class AtPStar implements AttributionMethod {
         return recomputation;
     }
 
+    /** GradDrop's score sums magnitudes: never negative, whatever the pairs. */
+    @Override
+    public boolean magnitudes(int pairs) {
+        return true;
+    }
+
     @Override
     public String id() {
         return "atp-star";

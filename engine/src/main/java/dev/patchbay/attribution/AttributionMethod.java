@@ -22,6 +22,15 @@ public interface AttributionMethod {
         return run(PassRunner.direct(model), pairs, nodes, AttributionListener.NONE);
     }
 
+    /**
+     * Whether the estimates for {@code pairs} pairs are magnitudes (never negative, with no sign to read) rather than
+     * signed changes of the metric: AtP*'s GradDrop, and the gradient methods' mean |estimate| over a distribution
+     * (eq. 5). A figure draws the two differently.
+     */
+    default boolean magnitudes(int pairs) {
+        return false;
+    }
+
     /** The planned cost in the paper's forward-pass unit, for a request's Accepted event. */
     double plannedForwardPasses(HookedTransformer model, List<PromptPair> pairs, NodeSet nodes);
 }

@@ -44,6 +44,14 @@ public final class EdgeAttribution {
             return estimate;
         }
 
+        /**
+         * Whether the scores for {@code pairs} pairs are magnitudes (no sign): AtP*'s always, the other estimates'
+         * over a distribution (the mean of per-pair magnitudes, eq. 5); exact patching's mean effect is signed.
+         */
+        public boolean magnitudes(int pairs) {
+            return estimate != null && (estimate.unsigned() || pairs > 1);
+        }
+
         /** The id used in results and on the command line: exact, eap, eap-ig, atp-star. */
         public String id() {
             return name().toLowerCase(Locale.ROOT).replace('_', '-');
@@ -189,7 +197,7 @@ public final class EdgeAttribution {
             listener.onProgress(done, pairs.size());
         }
         // Signed for a single pair (eq. 4), else the mean of per-pair magnitudes (eq. 5); AtP* is a magnitude.
-        boolean signedResult = !estimate.unsigned() && pairs.size() == 1;
+        boolean signedResult = !s.method().magnitudes(pairs.size());
         List<EdgeBlock> blocks = new ArrayList<>();
         for (EdgeGraph.Group g : graph.groups()) {
             double[] values = (signedResult ? signed : magnitude).get(g).clone();

@@ -155,7 +155,13 @@ public final class AttributeEdges {
             }
         }
         events.summary(new Summary(
-                result.method(), result.pairs(), result.cleanMetric(), result.noiseMetric(), cost, runner.tally()));
+                result.method(),
+                result.pairs(),
+                result.cleanMetric(),
+                result.noiseMetric(),
+                cost,
+                runner.tally(),
+                plan.request().method().magnitudes(result.pairs())));
         return result;
     }
 }

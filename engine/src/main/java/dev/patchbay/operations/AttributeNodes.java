@@ -286,7 +286,13 @@ public final class AttributeNodes {
             }
         }
         events.summary(new Summary(
-                result.method(), result.pairs(), result.cleanMetric(), result.noiseMetric(), cost, runner.tally()));
+                result.method(),
+                result.pairs(),
+                result.cleanMetric(),
+                result.noiseMetric(),
+                cost,
+                runner.tally(),
+                plan.method().magnitudes(result.pairs())));
         return result;
     }
 }

@@ -187,6 +187,13 @@ class AttributeEdgesServiceTest {
             assertEquals(
                     2, events.stream().filter(AttributeEdgesEvent::hasVerified).count(), family + " " + method);
             assertTrue(events.get(events.size() - 1).hasSummary(), family + " " + method);
+            // The summary says whether the scores are magnitudes, and the values bear it out: AtP*'s are never
+            // negative, one pair's signed scores have both signs.
+            boolean magnitudes = events.get(events.size() - 1).getSummary().getMagnitudes();
+            assertEquals(method == EdgeMethod.EDGE_ATP_STAR, magnitudes, family + " " + method);
+            boolean anyNegative =
+                    blocks.stream().flatMap(b -> b.getValuesList().stream()).anyMatch(v -> v < 0);
+            assertEquals(!magnitudes, anyNegative, family + " " + method);
             if (method == EdgeMethod.EAP) {
                 for (int b = 0; b < blocks.size(); b++) {
                     double[] expected = local.blocks().get(b).values();

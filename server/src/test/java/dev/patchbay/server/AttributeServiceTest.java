@@ -247,6 +247,7 @@ class AttributeServiceTest {
                 "every block arrives before verification starts");
         var summary = events.get(events.size() - 1).getSummary();
         assertEquals("atp-star", summary.getMethod());
+        assertTrue(summary.getMagnitudes(), "AtP* scores are magnitudes");
         assertTrue(summary.getForwardPasses() > 0 && summary.getCleanMetric() != summary.getNoiseMetric());
     }
 

@@ -42,7 +42,8 @@ final class Events {
                 .setWallSeconds(s.cost().wallSeconds())
                 .setCacheHits(s.tally().cacheHits())
                 .setCacheMisses(s.tally().cacheMisses())
-                .setSharedBatches(s.tally().sharedBatches());
+                .setSharedBatches(s.tally().sharedBatches())
+                .setMagnitudes(s.magnitudes());
         if (metric != null) {
             out.setMetric(metric);
         }
