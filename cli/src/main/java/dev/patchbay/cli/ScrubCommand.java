@@ -35,7 +35,7 @@ import picocli.CommandLine.Spec;
         description = "Causal scrubbing of a hypothesis: --claim PART=FIELD says PART (an edge such as"
                 + " L0H1->L1H0.k, or a writer: embed, L1H0, L2.mlp) depends on the input only through FIELD of each"
                 + " line of --pairs (FIELD+FIELD for several; * for the input itself). Prints the fraction of the"
-                + " behaviour the hypothesis recovers, with its 95% interval.")
+                + " behaviour the hypothesis recovers, with its 95%% interval.")
 final class ScrubCommand implements Callable<Integer> {
     @Option(names = "--model", description = "Hugging Face model directory (default: the bundled model).")
     Path model;

@@ -56,10 +56,16 @@ public final class TensorStore implements Weights {
                 store.fileOf.put(entry.getKey(), shard);
             }
         } else {
+            boolean pickled = Files.exists(dir.resolve("pytorch_model.bin"))
+                    || Files.exists(dir.resolve("pytorch_model.bin.index.json"));
             throw new CheckpointException(
                     dir,
-                    "no model.safetensors or model.safetensors.index.json"
-                            + " (only safetensors checkpoints are supported)");
+                    "no model.safetensors or model.safetensors.index.json (only safetensors checkpoints are supported)"
+                            + (pickled
+                                    ? "; this directory has pytorch_model.bin: convert it with transformers,"
+                                            + " AutoModelForCausalLM.from_pretrained(dir).save_pretrained(dir,"
+                                            + " safe_serialization=True)"
+                                    : ""));
         }
         return store;
     }

@@ -34,7 +34,17 @@ public final class TextTokenizer implements AutoCloseable {
     public static TextTokenizer open(Path dir) {
         Path file = dir.resolve("tokenizer.json");
         if (!Files.exists(file)) {
-            throw new CheckpointException(file, "file not found (a Hugging Face tokenizer.json is required)");
+            boolean slow = Files.exists(dir.resolve("vocab.json"))
+                    || Files.exists(dir.resolve("tokenizer.model"))
+                    || Files.exists(dir.resolve("merges.txt"));
+            throw new CheckpointException(
+                    file,
+                    "file not found (a Hugging Face tokenizer.json is required)"
+                            + (slow
+                                    ? "; this directory has a slow tokenizer's files (vocab.json, merges.txt or"
+                                            + " tokenizer.model): write tokenizer.json with transformers,"
+                                            + " AutoTokenizer.from_pretrained(dir).save_pretrained(dir)"
+                                    : ""));
         }
         try {
             // No truncation and no padding: a prompt is tokenized exactly as given.

@@ -274,7 +274,24 @@ class BadCheckpointTest {
     void missingTokenizer() throws IOException {
         Path dir = copy("tiny-gpt2");
         Files.delete(dir.resolve("tokenizer.json"));
-        assertEquals(dir.resolve("tokenizer.json"), fails(dir).file());
+        CheckpointException e = fails(dir);
+        assertEquals(dir.resolve("tokenizer.json"), e.file());
+        assertTrue(!e.getMessage().contains("save_pretrained"), e.getMessage());
+        // A slow tokenizer's files: the refusal says how to write tokenizer.json.
+        Files.writeString(dir.resolve("vocab.json"), "{}");
+        Files.writeString(dir.resolve("merges.txt"), "");
+        e = fails(dir);
+        assertTrue(e.getMessage().contains("AutoTokenizer.from_pretrained(dir).save_pretrained(dir)"), e.getMessage());
+    }
+
+    /** A pickled checkpoint is refused with the conversion that makes it loadable. */
+    @Test
+    void aPytorchBinCheckpointIsRefusedSayingHowToConvertIt() throws IOException {
+        Path dir = copy("tiny-gpt2");
+        Files.move(dir.resolve("model.safetensors"), dir.resolve("pytorch_model.bin"));
+        CheckpointException e = fails(dir);
+        assertEquals(dir, e.file());
+        assertTrue(e.getMessage().contains("save_pretrained(dir, safe_serialization=True)"), e.getMessage());
     }
 
     @Test

@@ -195,6 +195,20 @@ class GenerateServiceTest {
         assertTrue(
                 unknown.getStatus().getDescription().startsWith("interventions[0].vector: no steering vector 'nope'"),
                 unknown.getStatus().getDescription());
+        // No operation named: the refusal lists every one the contract has.
+        io.grpc.StatusRuntimeException unnamed = org.junit.jupiter.api.Assertions.assertThrows(
+                io.grpc.StatusRuntimeException.class,
+                () -> PatchbayGrpc.newBlockingStub(channel)
+                        .generate(steer.toBuilder()
+                                .setInterventions(
+                                        0,
+                                        steer.getInterventions(0).toBuilder()
+                                                .setOp(InterventionOp.INTERVENTION_OP_UNSPECIFIED))
+                                .build())
+                        .forEachRemaining(e -> {}));
+        assertEquals(
+                "interventions[0].op: name one of OP_ADD, OP_SET, OP_SCALE, OP_ZERO, OP_PATCH, OP_MEAN, OP_RESAMPLE",
+                unnamed.getStatus().getDescription());
     }
 
     /**

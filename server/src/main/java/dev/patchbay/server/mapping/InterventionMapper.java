@@ -63,6 +63,12 @@ final class InterventionMapper {
     }
 
     /** A change in place; a named steering vector is looked up on the served model. */
+    /** Every operation the contract has, as a refusal lists them (read from the enum, so none is left out). */
+    private static final String OPERATIONS = java.util.Arrays.stream(InterventionOp.values())
+            .filter(o -> o != InterventionOp.UNRECOGNIZED && o.getNumber() != 0)
+            .map(Enum::name)
+            .collect(java.util.stream.Collectors.joining(", "));
+
     static Generation.Steer steer(String modelName, ServedModel model, dev.patchbay.proto.v1.Intervention in, String at)
             throws RequestException {
         Intervention.Op op = switch (in.getOp()) {
@@ -70,8 +76,7 @@ final class InterventionMapper {
             case OP_SET -> Intervention.Op.SET;
             case OP_SCALE -> Intervention.Op.SCALE;
             case OP_ZERO -> Intervention.Op.ZERO;
-            default ->
-                throw RequestException.invalid(at + ".op: name one of OP_ADD, OP_SET, OP_SCALE, OP_ZERO, OP_PATCH");
+            default -> throw RequestException.invalid(at + ".op: name one of " + OPERATIONS);
         };
         double[] value =
                 in.getValueList().stream().mapToDouble(Double::doubleValue).toArray();
