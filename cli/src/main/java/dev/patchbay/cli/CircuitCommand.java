@@ -75,7 +75,10 @@ final class CircuitCommand implements Callable<Integer> {
     @Option(names = "--seed", defaultValue = "0", description = "Resample's draws (default: ${DEFAULT-VALUE}).")
     long seed;
 
-    @Option(names = "--edges", split = ",", description = "The circuit's edges, e.g. embed->L0H2.v,L0H2->logits.")
+    @Option(
+            names = "--edges",
+            split = ",",
+            description = "The circuit's edges, e.g. embed->L0H2.v,L0H2->logits; --edges '' for the empty circuit.")
     List<String> edges;
 
     @Option(names = "--prune", description = "A prune curve: the top n edges of --ranking, n = 0, 1, 2, 4, ..., all.")
@@ -167,8 +170,9 @@ final class CircuitCommand implements Callable<Integer> {
             List<PromptPair> pairs,
             Ablation how,
             EdgeRanking by) {
-        List<Edge> circuit =
-                edges == null ? List.of() : edges.stream().map(Edge::parse).toList();
+        List<Edge> circuit = edges == null
+                ? List.of()
+                : edges.stream().filter(e -> !e.isBlank()).map(Edge::parse).toList();
         EvaluateCircuit.Plan plan = EvaluateCircuit.plan(
                 new EvaluateCircuit.Request(
                         pairs,

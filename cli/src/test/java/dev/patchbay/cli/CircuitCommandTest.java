@@ -58,6 +58,14 @@ class CircuitCommandTest {
                         .getAsDouble());
     }
 
+    /** The empty circuit (everything ablated) is reachable by --edges too: its faithfulness is 0 by definition. */
+    @Test
+    void anEmptyEdgeListIsTheEmptyCircuit() {
+        JsonObject empty = circuit("--edges", "");
+        assertEquals(0.0, empty.get("faithfulness").getAsDouble(), 1e-9, empty.toString());
+        assertEquals(0, empty.getAsJsonArray("circuit").size(), empty.toString());
+    }
+
     @Test
     void oneModeAtATime() {
         int exit = cli.run("circuit", "--prune", "--discover", "acdc", "--clean", "a", "--noise", "b", "--answer", "c");
