@@ -24,8 +24,8 @@ from bundled_server import serve  # noqa: E402
 import patchbay  # noqa: E402
 
 OUT = REPO / "docs" / "steering"
-IOI = "When Mary and John went to the store , John gave a drink to"
-OTHER = "When Mary and John went to the store , Mary gave a drink to"
+IOI = "When Mary and John went to the store, John gave a drink to"
+OTHER = "When Mary and John went to the store, Mary gave a drink to"
 # Contrastive pairs for the vector: positive prompts answer John, negative ones Mary (same template, other places).
 PLACES = "park school garden station market library".split()
 INDUCTION = "apple river stone cloud green silver apple river stone"
