@@ -27,3 +27,7 @@ def test_the_quickstart_notebook_runs(tmp_path, monkeypatch):
     assert "largest verified effect" in text and "events read back" in text
     assert sum("image/png" in o.get("data", {}) for o in outputs) == 2
     assert (work / "quickstart-run.npz").exists()
+    # What a reader sees is the notebook's own output: no server log lines, no exit status left as a cell's value.
+    assert not [o for o in outputs if o.get("name") == "stderr"], [o.get("text") for o in outputs]
+    assert "143" not in "".join(str(o.get("data", {}).get("text/plain", "")) for o in outputs)
+    assert "INFO" in (work / "quickstart-server.log").read_text()
