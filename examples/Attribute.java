@@ -23,7 +23,7 @@ public class Attribute {
             for (AttributionResults.Row row : results.top(10)) {
                 System.out.printf("%-8s %12.4f %16.4f%n", row.name(), row.estimate(), row.verifiedEffect());
             }
-            System.out.println("heatmap: " + HeadHeatmap.write(results.rows(), "AtP* on " + model, Path.of("attribute-java-heads.png")));
+            System.out.println("heatmap: " + HeadHeatmap.write(results, "AtP* on " + model, Path.of("attribute-java-heads.png")));
         }
     }
 }

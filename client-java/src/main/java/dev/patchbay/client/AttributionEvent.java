@@ -86,7 +86,10 @@ public sealed interface AttributionEvent {
             double forwardPasses)
             implements AttributionEvent {}
 
-    /** Costs and metric values, last. */
+    /**
+     * Costs and metric values, last; {@code magnitudes}: the scores are magnitudes (never negative, no sign: AtP*,
+     * or a mean |estimate| over pairs), not signed changes of the metric.
+     */
     record Summary(
             String method,
             String metric,
@@ -98,6 +101,7 @@ public sealed interface AttributionEvent {
             double wallSeconds,
             int cacheHits,
             int cacheMisses,
-            int sharedBatches)
+            int sharedBatches,
+            boolean magnitudes)
             implements AttributionEvent {}
 }

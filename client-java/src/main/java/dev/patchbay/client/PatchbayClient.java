@@ -338,7 +338,8 @@ public final class PatchbayClient implements AutoCloseable {
                         s.getWallSeconds(),
                         s.getCacheHits(),
                         s.getCacheMisses(),
-                        s.getSharedBatches());
+                        s.getSharedBatches(),
+                        s.getMagnitudes());
             }
             case DIAGNOSTIC -> {
                 var d = e.getDiagnostic();

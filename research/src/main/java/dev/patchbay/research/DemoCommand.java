@@ -91,7 +91,7 @@ final class DemoCommand implements Callable<Integer> {
                 printVerified(w, events, signed);
                 AttributionResults results = AttributionResults.collect(events.stream());
                 Path picture = HeadHeatmap.write(
-                        results.rows(), "AtP* score per head on " + loaded.name() + ": logit(Mary) - logit(John)", out);
+                        results, "AtP* score per head on " + loaded.name() + ": logit(Mary) - logit(John)", out);
                 w.printf("heatmap of every head's AtP* score: %s%n", picture.toAbsolutePath());
                 w.flush();
             } finally {
