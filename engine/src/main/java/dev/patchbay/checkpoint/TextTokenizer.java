@@ -106,9 +106,30 @@ public final class TextTokenizer implements AutoCloseable {
         Tokens t = tokens(encoding);
         if (t.ids().length != 1) {
             throw new IllegalArgumentException("'" + text + "' is " + t.ids().length + " tokens "
-                    + java.util.Arrays.toString(t.strings()) + "; an answer must be a single token");
+                    + java.util.Arrays.toString(t.strings()) + "; an answer must be a single token"
+                    + otherSpacing(text));
         }
         return t.ids()[0];
+    }
+
+    /**
+     * Where the answer with its leading space dropped, or with one added, is a single known token: byte-level BPE
+     * (GPT-2, Llama 3) spells a word after a space with the space (" Mary" is one token, "Mary" two), while a
+     * SentencePiece tokenizer marks a word's start itself, so " Mary" may be the pieces "▁" + "Mary". Empty where
+     * neither spelling is one token.
+     */
+    private String otherSpacing(String text) {
+        String other = text.startsWith(" ") ? text.substring(1) : " " + text;
+        if (other.isEmpty()) {
+            return "";
+        }
+        Encoding encoding = tokenizer.encode(other, false, false);
+        Tokens t = tokens(encoding);
+        if (t.ids().length != 1 || (unkToken != null && t.ids()[0] == unkId)) {
+            return "";
+        }
+        return "; '" + other + "' is one token [" + t.strings()[0] + "]: this tokenizer spells the word "
+                + (text.startsWith(" ") ? "without" : "with") + " the leading space";
     }
 
     /** The words of {@code text} that became the unknown token without being spelled as it. */

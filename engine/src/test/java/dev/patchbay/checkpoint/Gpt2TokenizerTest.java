@@ -66,6 +66,21 @@ class Gpt2TokenizerTest {
         assertTrue(e.getMessage().endsWith("an answer must be a single token"), e.getMessage());
     }
 
+    /** An answer whose other spacing is one token is refused saying so: the tokenizer decides where the space goes. */
+    @Test
+    void aRefusedAnswerNamesTheSpellingThatIsOneToken() {
+        try (TextTokenizer tiny = TextTokenizer.open(TestCheckpoints.dir("tiny-gpt2"))) {
+            var e = assertThrows(IllegalArgumentException.class, () -> tiny.singleToken("Mary"));
+            assertTrue(
+                    e.getMessage()
+                            .endsWith("an answer must be a single token; ' Mary' is one token [ĠMary]: this tokenizer"
+                                    + " spells the word with the leading space"),
+                    e.getMessage());
+        }
+        var e = assertThrows(IllegalArgumentException.class, () -> gpt2.singleToken(" \n"));
+        assertTrue(e.getMessage().endsWith("spells the word without the leading space"), e.getMessage());
+    }
+
     private static int[] ints(JsonArray a) {
         int[] out = new int[a.size()];
         for (int i = 0; i < out.length; i++) {
