@@ -10,7 +10,7 @@ from typing import Any
 import grpc
 import numpy as np
 
-from patchbay import edges, generate, runs, scrub
+from patchbay import edges, generate, report, runs, scrub
 from patchbay import events as ev
 from patchbay.names import node_names, parse_node
 from patchbay.requests import METRICS, NodeSpec, Pairs, attribute_request, node_set, pair_list
@@ -46,6 +46,8 @@ class _Run:
 
     def __init__(self, call, progress: bool = False):
         self._call = call
+        #: The model the run was asked of (set by the client; empty for a run read back from a file).
+        self.model = ""
         self._events: list = []
         self._done = False
         self._bar = _ProgressBar() if progress else None
@@ -110,6 +112,12 @@ class Attribution(_Run):
         """Writes the whole run (reading the rest of the stream first) to an .npz file; ``patchbay.load_run``
         reads it back. The format is documented in ``patchbay.runs``."""
         runs.save(self.collect()._events, path)
+
+    def to_html(self, path, title: str | None = None) -> str:
+        """Writes an interactive report of the whole run to one self-contained HTML file (no network when
+        viewed): the head heatmap with hover values, the verified nodes, the diagnostic's bounds and the run's
+        metadata. Returns the path."""
+        return report.write(report.node_data(self.collect(), title), path)
 
     def as_array(self, kind: str = "z") -> np.ndarray:
         """The estimates of one node kind ("z", "q", "k", "v", "post", ...) shaped [layer, head] or
@@ -198,6 +206,13 @@ class EdgeAttribution(_Run):
 
     def to_dataframe(self):
         return edges.rows(self.blocks(), self.verified(), None)
+
+    def to_html(self, path, title: str | None = None) -> str:
+        """Writes an interactive report of the whole run to one self-contained HTML file (no network when
+        viewed): the circuit graph of its top edges (zoom, hover for estimate, verified effect and rank, a slider
+        for how many edges, search by name), the verified edges, the diagnostic's bounds and the run's metadata.
+        Returns the path."""
+        return report.write(report.edge_data(self.collect(), title), path)
 
     def top(self, k: int = 10):
         return edges.rows(self.blocks(), self.verified(), k)
@@ -346,7 +361,9 @@ class Client:
         request = _attribute(model, pairs, method=method, nodes=nodes, metric=metric, verify_top_k=verify_top_k,
                              verify_budget=verify_budget, baseline=baseline, diagnostic=diagnostic,
                              allow_unknown_tokens=allow_unknown_tokens, recompute_layers=recompute_layers)
-        return Attribution(self._stub.Attribute(request, timeout=self._timeout, metadata=self._metadata), progress)
+        run = Attribution(self._stub.Attribute(request, timeout=self._timeout, metadata=self._metadata), progress)
+        run.model = model
+        return run
 
     def attribute_edges(self, model: str, pairs: Pairs, *, method: str | None = None, per_position: bool = False,
                         ig_steps: int = 0, metric: str = "logit_diff", verify_top_k: int = 0,
@@ -362,8 +379,10 @@ class Client:
         request = _attribute_edges(model, pairs, method=method, per_position=per_position, ig_steps=ig_steps,
                                    metric=metric, verify_top_k=verify_top_k, verify_budget=verify_budget,
                                    diagnostic=diagnostic, allow_unknown_tokens=allow_unknown_tokens)
-        return EdgeAttribution(self._stub.AttributeEdges(request, timeout=self._timeout, metadata=self._metadata),
-                               progress)
+        run = EdgeAttribution(self._stub.AttributeEdges(request, timeout=self._timeout, metadata=self._metadata),
+                              progress)
+        run.model = model
+        return run
 
     def evaluate_circuit(self, model: str, pairs: Pairs, *, circuits=None, ablation: str | None = None,
                          ranking: str | None = None, sizes: Iterable[int] | None = None, seed: int = 0,

@@ -80,7 +80,8 @@ final class AttributeCommand implements Callable<Integer> {
 
     @Option(
             names = "--out",
-            description = "Also write every node's estimate (and verified effect) to this file: .json or .csv.")
+            description = "Also write every node's (or edge's) estimate and verified effect to this file: .json, .csv,"
+                    + " or .html for the interactive report (heatmap, circuit graph, verification, diagnostic).")
     Path outFile;
 
     @Option(names = "--wrong", description = "The wrong-answer token, for logit_diff; repeat for a set.")
@@ -229,7 +230,22 @@ final class AttributeCommand implements Callable<Integer> {
             } else {
                 printTable(out, loaded, tokenizer, pairs, result, run.total(), verified, report, metricText);
             }
-            if (outFile != null) {
+            if (outFile != null
+                    && outFile.getFileName().toString().toLowerCase(Locale.ROOT).endsWith(".html")) {
+                HtmlReport.Run about = new HtmlReport.Run(
+                        loaded.name(),
+                        result.method(),
+                        metricText,
+                        result.pairs(),
+                        result.cleanMetric(),
+                        result.noiseMetric(),
+                        run.total(),
+                        run.magnitudes());
+                HtmlReport.write(outFile, HtmlReport.nodes(about, result, verified, report));
+                if (!json) {
+                    out.println("wrote " + outFile);
+                }
+            } else if (outFile != null) {
                 ResultFiles.write(outFile, result, verified, toJson(result, run.total(), verified, report));
                 if (!json) {
                     out.println("wrote " + outFile);
@@ -275,7 +291,8 @@ final class AttributeCommand implements Callable<Integer> {
             report.printTable(out, loaded.name(), metricText, top);
         }
         if (outFile != null) {
-            report.write(outFile);
+            String metricText = pairs.get(0).metric().describe(id -> '"' + tokenizer.decode(id) + '"');
+            report.write(outFile, loaded.name(), metricText, loaded.config());
             if (!json) {
                 out.println("wrote " + outFile);
             }

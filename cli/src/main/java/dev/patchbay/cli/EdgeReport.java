@@ -6,6 +6,7 @@ import com.google.gson.JsonObject;
 import dev.patchbay.attribution.EdgeResult;
 import dev.patchbay.attribution.diagnostic.EdgeVerification;
 import dev.patchbay.attribution.diagnostic.FalseNegativeDiagnostic;
+import dev.patchbay.model.ModelConfig;
 import dev.patchbay.nodes.Cost;
 import dev.patchbay.nodes.Edge;
 import dev.patchbay.nodes.EdgeBlock;
@@ -33,16 +34,19 @@ final class EdgeReport {
     private final List<EdgeVerification.Verified> verified;
     private final FalseNegativeDiagnostic.Report<Edge> diagnostic;
     private final Cost total;
+    private final boolean magnitudes;
 
     private EdgeReport(
             EdgeResult result,
             List<EdgeVerification.Verified> verified,
             FalseNegativeDiagnostic.Report<Edge> diagnostic,
-            Cost total) {
+            Cost total,
+            boolean magnitudes) {
         this.result = result;
         this.verified = verified;
         this.diagnostic = diagnostic;
         this.total = total;
+        this.magnitudes = magnitudes;
     }
 
     /** Runs an {@link AttributeEdges} plan: the method, then verification and the diagnostic as planned. */
@@ -50,6 +54,7 @@ final class EdgeReport {
         List<EdgeVerification.Verified> verified = new ArrayList<>();
         List<FalseNegativeDiagnostic.Report<Edge>> report = new ArrayList<>();
         Cost[] total = {Cost.NONE};
+        boolean[] magnitudes = {false};
         EdgeResult result = AttributeEdges.run(runner, plan, new AttributeEdges.Events() {
             @Override
             public void accepted(Accepted accepted) {}
@@ -73,9 +78,11 @@ final class EdgeReport {
             @Override
             public void summary(Summary s) {
                 total[0] = s.cost();
+                magnitudes[0] = s.magnitudes();
             }
         });
-        return new EdgeReport(result, List.copyOf(verified), report.isEmpty() ? null : report.get(0), total[0]);
+        return new EdgeReport(
+                result, List.copyOf(verified), report.isEmpty() ? null : report.get(0), total[0], magnitudes[0]);
     }
 
     private Cost totalCost() {
@@ -165,7 +172,22 @@ final class EdgeReport {
     }
 
     /** The command's JSON (.json), or one row per edge, largest |estimate| first (.csv). */
-    void write(Path file) throws IOException {
+    /** Writes a .json, .csv or .html file; the report names the model and its metric, and draws its layers. */
+    void write(Path file, String model, String metric, ModelConfig config) throws IOException {
+        if (file.getFileName().toString().toLowerCase(Locale.ROOT).endsWith(".html")) {
+            HtmlReport.Run run = new HtmlReport.Run(
+                    model,
+                    result.method(),
+                    metric,
+                    result.pairs(),
+                    result.cleanMetric(),
+                    result.noiseMetric(),
+                    total,
+                    magnitudes);
+            HtmlReport.write(
+                    file, HtmlReport.edges(run, result, verified, diagnostic, config.nHeads(), config.nLayers()));
+            return;
+        }
         if (file.getFileName().toString().toLowerCase(Locale.ROOT).endsWith(".json")) {
             Files.writeString(file, json() + System.lineSeparator());
             return;

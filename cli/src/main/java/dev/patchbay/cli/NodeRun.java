@@ -13,16 +13,21 @@ import dev.patchbay.passes.PassRunner;
 import java.util.ArrayList;
 import java.util.List;
 
-/** An {@link AttributeNodes} plan run in-process, its events collected for printing. */
+/**
+ * An {@link AttributeNodes} plan run in-process, its events collected for printing; {@code magnitudes}: whether the
+ * scores are magnitudes (the summary says).
+ */
 record NodeRun(
         AttributionResult result,
         List<Verification.Verified> verified,
         FalseNegativeDiagnostic.Report<Node> report,
-        Cost total) {
+        Cost total,
+        boolean magnitudes) {
     static NodeRun of(PassRunner runner, AttributeNodes.Plan plan) {
         List<Verification.Verified> verified = new ArrayList<>();
         List<FalseNegativeDiagnostic.Report<Node>> report = new ArrayList<>();
         Cost[] total = {Cost.NONE};
+        boolean[] magnitudes = {false};
         AttributionResult result = AttributeNodes.run(runner, plan, new AttributeNodes.Events() {
             @Override
             public void accepted(Accepted accepted) {}
@@ -46,8 +51,10 @@ record NodeRun(
             @Override
             public void summary(Summary s) {
                 total[0] = s.cost();
+                magnitudes[0] = s.magnitudes();
             }
         });
-        return new NodeRun(result, List.copyOf(verified), report.isEmpty() ? null : report.get(0), total[0]);
+        return new NodeRun(
+                result, List.copyOf(verified), report.isEmpty() ? null : report.get(0), total[0], magnitudes[0]);
     }
 }

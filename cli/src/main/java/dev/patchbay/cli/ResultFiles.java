@@ -13,8 +13,9 @@ import java.util.Locale;
 import java.util.Map;
 
 /**
- * {@code attribute --out FILE}: the command's JSON (.json), or one row per node (.csv: node, layer, estimate,
- * verified_effect, largest |estimate| first; verified_effect empty where not verified).
+ * {@code attribute --out FILE}: the command's JSON (.json), one row per node (.csv: node, layer, estimate,
+ * verified_effect, largest |estimate| first; verified_effect empty where not verified), or the interactive report
+ * (.html, {@link HtmlReport}).
  */
 final class ResultFiles {
     private ResultFiles() {}
@@ -22,8 +23,8 @@ final class ResultFiles {
     /** Refuses a file name this writer has no format for, before any work is done. */
     static void checkName(Path file) {
         String name = file.getFileName().toString().toLowerCase(Locale.ROOT);
-        if (!name.endsWith(".json") && !name.endsWith(".csv")) {
-            throw new IllegalArgumentException("--out: " + file + " must end in .json or .csv");
+        if (!name.endsWith(".json") && !name.endsWith(".csv") && !name.endsWith(".html")) {
+            throw new IllegalArgumentException("--out: " + file + " must end in .json, .csv or .html");
         }
     }
 

@@ -222,6 +222,50 @@ class AttributeCommandTest {
         }
     }
 
+    /**
+     * --out report.html: the interactive report, self-contained (ECharts inlined, nothing to fetch), its data the
+     * run's: every node or the top edges, ranked, with the verified effects and the diagnostic. Its page is the
+     * Python client's, tested in a real browser there (client-python/tests/test_report.py).
+     */
+    @Test
+    void theInteractiveReportIsOneSelfContainedFile(@TempDir Path dir) throws IOException {
+        Path nodes = dir.resolve("heads.html");
+        assertEquals(0, attributeIoi("--verify-top-k", "3", "--diagnostic", "--out", nodes.toString()), err.toString());
+        JsonObject data = reportData(nodes);
+        assertEquals("atp-star", data.get("method").getAsString());
+        assertTrue(data.get("magnitudes").getAsBoolean());
+        assertEquals(8, data.getAsJsonArray("nodes").size());
+        var top = data.getAsJsonArray("nodes").get(0).getAsJsonObject();
+        assertEquals(1, top.get("rank").getAsInt());
+        assertTrue(top.get("verified_effect").isJsonPrimitive(), top.toString());
+        assertTrue(data.getAsJsonArray("nodes")
+                .get(5)
+                .getAsJsonObject()
+                .get("verified_effect")
+                .isJsonNull());
+        assertEquals(5, data.getAsJsonObject("diagnostic").get("count").getAsInt());
+        Path edges = dir.resolve("edges.html");
+        assertEquals(
+                0,
+                attributeIoi("--edges", "--method", "eap", "--verify-top-k", "2", "--out", edges.toString()),
+                err.toString());
+        JsonObject edgeData = reportData(edges);
+        assertTrue(!edgeData.get("magnitudes").getAsBoolean(), "one pair's EAP scores are signed");
+        assertEquals(4, edgeData.get("heads_per_layer").getAsInt());
+        assertEquals(2, edgeData.get("n_layers").getAsInt());
+        assertEquals("tiny-gpt2", edgeData.get("model").getAsString());
+        String page = Files.readString(edges);
+        assertTrue(page.contains("echarts") && !page.contains("__PATCHBAY_") && !page.contains("<script src"));
+    }
+
+    private static JsonObject reportData(Path file) throws IOException {
+        String page = Files.readString(file);
+        String open = "<script id=\"patchbay-data\" type=\"application/json\">";
+        int start = page.indexOf(open) + open.length();
+        return JsonParser.parseString(page.substring(start, page.indexOf("</script>", start)))
+                .getAsJsonObject();
+    }
+
     @Test
     void edgesPerPositionAreWrittenToCsv(@TempDir Path dir) throws IOException {
         Path csv = dir.resolve("edges.csv");
@@ -254,7 +298,7 @@ class AttributeCommandTest {
             "--pairs replaces --clean",
             "give --clean, --noise and --answer",
             "--diagnostic bounds what verification left out",
-            "must end in .json or .csv",
+            "must end in .json, .csv or .html",
             "pairs.jsonl line 1: --clean and --noise must have the same token length",
             "--pairs: cannot read",
         };
