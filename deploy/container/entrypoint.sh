@@ -9,4 +9,6 @@ if [ -n "${PATCHBAY_TORCH:-}" ]; then
   use_installed_torch
 fi
 # shellcheck disable=SC2086
-exec java ${PATCHBAY_JAVA_OPTS:-} $gpu_opts -Dai.djl.offline=true -jar /opt/patchbay/patchbay.jar "$@"
+# deploy/jvm.options: the heap goes back to the system when idle; PATCHBAY_JAVA_OPTS, after it, may override.
+exec java @/opt/patchbay/jvm.options ${PATCHBAY_JAVA_OPTS:-} $gpu_opts -Dai.djl.offline=true \
+  -jar /opt/patchbay/patchbay.jar "$@"
