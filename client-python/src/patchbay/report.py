@@ -37,7 +37,7 @@ def _metadata(run, title: str | None, what: str) -> dict[str, Any]:
     accepted = next((e for e in run.events if isinstance(e, ev.Accepted)), None)
     method = summary.method if summary else (accepted.method if accepted else "")
     return {
-        "title": title or f"Patchbay {what}: {method}",
+        "title": title or f"Patchbay {what}: {method}" + (f" on {run.model}" if run.model else ""),
         "model": run.model,
         "method": method,
         "metric": summary.metric if summary else "",
