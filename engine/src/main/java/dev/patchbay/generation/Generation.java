@@ -254,10 +254,9 @@ public final class Generation {
                         if (done[p]) {
                             continue;
                         }
-                        double[] logProbs = Sampling.logSoftmax(logits[i]);
                         int id = Sampling.next(logits[i], settings, random[p]);
                         generated.get(p).add(id);
-                        listener.accept(new Token(p, step, id, logProbs[id], logits[i]));
+                        listener.accept(new Token(p, step, id, Sampling.logProb(logits[i], id), logits[i]));
                         for (int stop : settings.stopTokens()) {
                             done[p] |= id == stop;
                         }
