@@ -67,12 +67,15 @@ def test_signed_single_pair_estimates_keep_their_sign_and_a_verified_effect_over
     assert drawn["L1H1->logits"][0] == rgb(BLUE) and drawn["L1H1->logits"][2]
 
 
-def test_a_run_from_a_server_that_does_not_say_is_read_as_magnitudes_where_it_may_be():
-    # No summary yet, or an older server's AtP* summary without the flag: no colour claims a sign.
-    assert plots.magnitudes(edge_run("atp-star", False, {}))
-    assert plots.magnitudes(edge_run("eap", False, {}, pairs=2))
+def test_the_servers_flag_decides_and_a_run_that_cannot_say_is_read_as_magnitudes():
+    # The engine's flag is the rule (the client does not second-guess it); no summary yet, or an older server's
+    # AtP* summary without the flag: no colour claims a sign.
+    assert plots.magnitudes(edge_run("eap", True, {}, pairs=2))
     assert not plots.magnitudes(edge_run("exact", False, {}, pairs=2))
     assert not plots.magnitudes(edge_run("eap", False, {}))
+    assert plots.magnitudes(edge_run("atp-star", False, {}))
+    block = edges.EdgeBlock("logits", 2, 1, 7, 2, [], np.zeros((1, 7), dtype=np.float32), pb.READER_LOGITS)
+    assert plots.magnitudes(patchbay.EdgeAttribution.of_events([block]))
 
 
 def node_run(method, magnitudes, values, verified=()):

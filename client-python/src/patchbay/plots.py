@@ -36,14 +36,13 @@ RAISES, LOWERS, NO_SIGN = "tab:red", "tab:blue", "tab:gray"
 
 def magnitudes(run) -> bool:
     """Whether the run's scores are magnitudes (>= 0, with no sign to read) rather than signed changes of the
-    metric: the server says so in its summary (AtP*'s scores; a gradient method's mean |estimate| over several
-    pairs). A run without a summary (still streaming), or from a server too old to say, is read as magnitudes where
-    it may be: a figure then claims no sign rather than a wrong one."""
+    metric, as the server's summary says (the engine decides: AtP*'s scores; a gradient method's mean |estimate|
+    over several pairs). A run without a summary (still streaming) is read as magnitudes, so a figure claims no sign
+    rather than a wrong one; AtP* is read so too from a server older than the flag (its scores never have a sign)."""
     summary = run.summary
     if summary is None:
         return True
-    return bool(summary.magnitudes) or summary.method == "atp-star" or (
-        summary.pairs > 1 and summary.method not in ("ap", "exact"))
+    return bool(summary.magnitudes) or summary.method == "atp-star"
 
 
 def _sign_colour(value: float) -> str:
