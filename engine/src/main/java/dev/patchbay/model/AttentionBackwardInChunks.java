@@ -150,8 +150,26 @@ public final class AttentionBackwardInChunks {
      * z's gradient times the values, as the pattern's own leaf would have it. Owned by {@code into}, without a graph.
      */
     public NDArray patternGradientRows(NDManager into, int from, int to) {
+        return patternGradientRows(into, from, to, gradient(into, z));
+    }
+
+    /**
+     * A copy of z's gradient now [B, T, H, d_head], owned by {@code into}: linear in T where the pattern's gradient is
+     * heads x T x T, so a pass that reads the pattern's gradient under several backwards (GradDrop's variants) keeps
+     * this and makes the rows from it ({@link #patternGradientRows(NDManager, int, int, NDArray)}).
+     */
+    public NDArray outputGradient(NDManager into) {
+        try (NDManager temp = into.newSubManager()) {
+            NDArray copy = gradient(temp, z).duplicate();
+            copy.attach(into);
+            return copy;
+        }
+    }
+
+    /** As {@link #patternGradientRows(NDManager, int, int)} under a gradient {@code outputGradient} kept at z. */
+    public NDArray patternGradientRows(NDManager into, int from, int to, NDArray outputGradient) {
         try (GradMode off = GradMode.disable()) {
-            NDArray upstream = gradient(into, z).get(new NDIndex(":, {}:{}", from, to));
+            NDArray upstream = Scoped.view(into, outputGradient).get(new NDIndex(":, {}:{}", from, to));
             int groups = (int) (leafQ.getShape().get(2) / leafV.getShape().get(2));
             NDArray values = ScaledDotProduct.expandKvHeads(Scoped.view(into, leafV), groups)
                     .transpose(0, 2, 3, 1); // [B, H, d, T]

@@ -40,11 +40,6 @@ import java.util.function.ToIntFunction;
  * with its reader's gradient, all edges of a reader group in one batched matrix product.
  */
 public final class EdgeEstimator {
-    /**
-     * The QK fix's float64 tables per chunk of writers (a row, one writer and pair, holds about 16 [heads, T, T]
-     * tables at its peak, 50 for per-position keys). 256 MB chunks were no faster on the GPT-2-small shape.
-     */
-    static final long QK_FIX_CHUNK_BYTES = 64L << 20;
     /** Interpolated runs per EAP-IG gradient pass. */
     static final int IG_ROWS = 16;
 
@@ -55,8 +50,8 @@ public final class EdgeEstimator {
     private final PairBatch batch;
     private final NDManager scope;
     private final int layers;
-    /** Every writer's change as rows [B, writers, T * d_model], once the first group asks. */
-    private NDArray writerRows;
+    /** The products of writers' changes and readers' gradients, once the changes are known. */
+    private EdgeReads reads;
 
     private double passes;
     private double compute;
@@ -73,21 +68,21 @@ public final class EdgeEstimator {
 
     public static EdgeEstimates run(HookedTransformer model, EdgeWork work) {
         long start = System.nanoTime();
-        validate(work);
+        validate(work.pairs(), work.perPosition());
         try (NDManager scope = model.compute().newScope()) {
             EdgeEstimator e = new EdgeEstimator(model, work, scope);
             return e.run(start);
         }
     }
 
-    private static void validate(EdgeWork work) {
-        List<PromptPair> pairs = work.pairs();
+    /** Every pair has one metric kind, and per position one length. */
+    static void validate(List<PromptPair> pairs, boolean perPosition) {
         Metric.Kind kind = pairs.get(0).metric().kind();
         for (int i = 0; i < pairs.size(); i++) {
             if (pairs.get(i).metric().kind() != kind) {
                 throw new IllegalArgumentException("pairs[" + i + "]: all pairs must use one metric kind");
             }
-            if (work.perPosition() && pairs.get(i).length() != pairs.get(0).length()) {
+            if (perPosition && pairs.get(i).length() != pairs.get(0).length()) {
                 throw new IllegalArgumentException("pairs[" + i + "]: per-position edges need every pair to have the"
                         + " same length (" + pairs.get(0).length() + " tokens), this one has "
                         + pairs.get(i).length());
@@ -115,8 +110,16 @@ public final class EdgeEstimator {
                             .build());
             cleanMetrics = doubles(batch.unembeddedMetric(scope, null).apply(clean.logits()));
             reference = logProbs(clean.logits());
-            NDArray changes = EdgeSites.writerChanges(model, scope, clean.activations(), noise.activations());
-            integrated(clean, noise, changes, reference, onDevice);
+            reads = new EdgeReads(
+                    model,
+                    batch,
+                    scope,
+                    estimate,
+                    work.perPosition(),
+                    EdgeSites.writerChanges(model, scope, clean.activations(), noise.activations()),
+                    true,
+                    0);
+            integrated(clean, noise, reference, onDevice);
         } else {
             Set<String> cached = new LinkedHashSet<>(writerSites);
             Set<String> gradients = new LinkedHashSet<>();
@@ -151,18 +154,28 @@ public final class EdgeEstimator {
                 reference = logProbs(clean.logits());
                 passes = 4.0 * batch.size();
                 compute = passes;
-                NDArray changes = EdgeSites.writerChanges(model, scope, clean.activations(), noise.activations());
+                reads = new EdgeReads(
+                        model,
+                        batch,
+                        scope,
+                        estimate,
+                        work.perPosition(),
+                        EdgeSites.writerChanges(model, scope, clean.activations(), noise.activations()),
+                        true,
+                        0);
                 if (estimate.gradDrop()) {
-                    gradDrop(session, clean, changes, gradients, onDevice);
+                    gradDrop(session, clean, gradients, onDevice);
                 } else {
                     for (EdgeGraph.Group g : graph.groups()) {
                         if (g.kind() == ReaderKind.QUERY && isQkFixed(g)) {
-                            NDArray[] fixed = qkFix(
-                                    clean, changes, g.layer(), List.of(patternGradient(clean, g)), new double[] {1});
+                            NDArray[] fixed = reads.qkFix(
+                                    cleanLayer(clean, g.layer()),
+                                    List.of(QkFix.Rows.of(patternGradient(clean, g))),
+                                    new double[] {1});
                             onDevice.put(g, fixed[0]);
                             onDevice.put(graph.group(new Edge.Reader(ReaderKind.KEY, g.layer(), 0)), fixed[1]);
                         } else if (!isQkFixed(g)) {
-                            onDevice.put(g, eap(clean, changes, g));
+                            onDevice.put(g, eap(clean, g));
                         }
                     }
                 }
@@ -189,43 +202,24 @@ public final class EdgeEstimator {
      * released on return: GradDrop reads every reader's gradient once per variant, and each read is an array of its
      * own that would otherwise hold the variant's storage until the pass ends (about 1 GB on the GPT-2-small shape).
      */
-    private NDArray eap(ForwardResult run, NDArray changes, EdgeGraph.Group g) {
+    private NDArray eap(ForwardResult run, EdgeGraph.Group g) {
         try (NDManager temp = scope.newSubManager()) {
             NDArray gradient = run.gradient(EdgeSites.readerSite(g.kind(), g.layer(), config));
             gradient.attach(temp);
-            return eap(temp, changes, g.kind().perHead() ? gradient : gradient.expandDims(2), g);
+            return reads.eap(gradient, g);
         }
     }
 
-    /**
-     * EAP for one group [B, edges] (owned by the pass): sum over positions (or per position) and d_model of change x
-     * gradient [B, T, U, d], as one batched product. Products are taken in the model's precision (float32 for half
-     * models), then widened.
-     */
-    private NDArray eap(NDManager temp, NDArray changes, NDArray gradient, EdgeGraph.Group g) {
-        NDArray r = widenedHalf(Scoped.view(temp, gradient)); // [B, T, U, d]
-        long rows = r.getShape().get(0);
-        NDArray product;
-        if (work.perPosition()) {
-            NDArray c = widenedHalf(Scoped.view(temp, changes)).get(new NDIndex(":, :, :{}", g.writers()));
-            product = r.matMul(c.transpose(0, 1, 3, 2)); // [B, T, U, W]
-        } else {
-            NDArray writers = Scoped.view(temp, writerRows(changes)).get(new NDIndex(":, :{}", g.writers()));
-            NDArray readers = r.transpose(0, 2, 1, 3).reshape(rows, r.getShape().get(2), -1);
-            product = readers.matMul(writers.transpose(0, 2, 1)); // [B, U, W]
-        }
-        NDArray result = product.reshape(rows, -1).toType(DataType.FLOAT64, false);
-        result.attach(scope);
-        return result;
-    }
-
-    /** Every writer's change as rows [B, writers, T * d_model], laid out once for all groups and variants. */
-    private NDArray writerRows(NDArray changes) {
-        if (writerRows == null) {
-            Shape s = changes.getShape();
-            writerRows = widenedHalf(changes).transpose(0, 2, 1, 3).reshape(s.get(0), s.get(2), s.get(1) * s.get(3));
-        }
-        return writerRows;
+    /** The clean run's layer as the QK fix reads it. */
+    private EdgeReads.Layer cleanLayer(ForwardResult clean, int layer) {
+        NDArray scores = clean.activation(HookSites.attn(layer, "attn_scores"));
+        return new EdgeReads.Layer(
+                layer,
+                clean.activation(HookSites.residPre(layer)),
+                QkFix.Rows.of(scores),
+                (int) scores.getShape().get(2),
+                clean.activation(rotated(layer, "q")),
+                clean.activation(rotated(layer, "k")));
     }
 
     /** A copy of the pattern gradient {@code run} holds now (it changes with every backward variant). */
@@ -249,7 +243,6 @@ public final class EdgeEstimator {
     private void gradDrop(
             GradientSession session,
             ForwardResult clean,
-            NDArray changes,
             Set<String> gradientSites,
             Map<EdgeGraph.Group, NDArray> scores) {
         Map<Integer, List<NDArray>> patternGradients = new LinkedHashMap<>();
@@ -308,7 +301,7 @@ public final class EdgeEstimator {
                         }
                         continue;
                     }
-                    try (NDArray estimate = eap(clean, changes, g)) {
+                    try (NDArray estimate = eap(clean, g)) {
                         GradDrop.accumulate(scores, g, estimate, weight.applyAsInt(g));
                     }
                 }
@@ -321,7 +314,10 @@ public final class EdgeEstimator {
                 double[] weights = patternWeights.get(g.layer()).stream()
                         .mapToDouble(Double::doubleValue)
                         .toArray();
-                NDArray[] fixed = qkFix(clean, changes, g.layer(), patternGradients.get(g.layer()), weights);
+                List<QkFix.Rows> rows = patternGradients.get(g.layer()).stream()
+                        .map(QkFix.Rows::of)
+                        .toList();
+                NDArray[] fixed = reads.qkFix(cleanLayer(clean, g.layer()), rows, weights);
                 scores.put(g, fixed[0]);
                 scores.put(graph.group(new Edge.Reader(ReaderKind.KEY, g.layer(), 0)), fixed[1]);
             }
@@ -336,157 +332,12 @@ public final class EdgeEstimator {
     }
 
     /**
-     * The QK fix for the edges into one layer's queries and keys: each writer's change is added to the layer's clean
-     * input (all heads at once: a head's query depends on its own input alone), the layer is run up to its rotated
-     * keys to get the patched queries and keys exactly through the norm, projection, per-head norms and rotary, and
-     * the softmax of every row they move is recomputed ({@link EdgeQkFix}; per-position keys by {@link QkFix}'s
-     * per-key form). Linear in the pattern gradient, so each of {@code gradients} (GradDrop's variants) costs only a
-     * product. Returns, for queries and for keys, sum_v weights[v] |estimate_v| with GradDrop, or the signed estimate
-     * under the one gradient without, as [B, edges] in block order.
-     */
-    private NDArray[] qkFix(
-            ForwardResult clean, NDArray changes, int layer, List<NDArray> gradients, double[] weights) {
-        NDArray resid = clean.activation(HookSites.residPre(layer));
-        NDArray scores = clean.activation(HookSites.attn(layer, "attn_scores"));
-        NDArray cleanQ = clean.activation(rotated(layer, "q"));
-        NDArray cleanK = clean.activation(rotated(layer, "k"));
-        Shape sc = scores.getShape();
-        int pairs = batch.size();
-        int writers = graph.writersBefore(layer);
-        boolean perPosition = work.perPosition();
-        // A row's float64 [heads, T, T] tables at their peak: the query and key changes and their temporaries.
-        long rowBytes = 8L * 16 * sc.get(1) * sc.get(2) * sc.get(3);
-        if (perPosition) {
-            rowBytes = 8L * 50 * sc.get(1) * sc.get(2) * sc.get(3); // QkFix's per-key tables
-        }
-        int writersPerChunk = (int) Math.max(1, QK_FIX_CHUNK_BYTES / rowBytes / pairs);
-        NDList queryChunks = new NDList();
-        NDList keyChunks = new NDList();
-        try (NDManager layerScope = scope.newSubManager()) {
-            EdgeQkFix fix =
-                    new EdgeQkFix(layerScope, scores, cleanQ, cleanK, config.attnScale(layer), config.attnSoftcap());
-            for (int w0 = 0; w0 < writers; w0 += writersPerChunk) {
-                int w1 = Math.min(writers, w0 + writersPerChunk);
-                int n = w1 - w0;
-                try (NDManager temp = layerScope.newSubManager()) {
-                    // Rows writer-major: row (w - w0) * B + b holds pair b's input with writer w's change added.
-                    NDArray change = Scoped.view(temp, changes)
-                            .get(new NDIndex(":, :, {}:{}", w0, w1))
-                            .transpose(2, 0, 1, 3); // [n, B, T, d]
-                    Shape cs = change.getShape();
-                    NDArray inputs = change.add(resid.expandDims(0)).reshape(n * (long) pairs, cs.get(2), cs.get(3));
-                    int[][] tokens = new int[n * pairs][];
-                    for (int i = 0; i < tokens.length; i++) {
-                        tokens[i] = batch.pairs.get(i % pairs).clean();
-                    }
-                    ForwardResult patched = model.forwardFrom(
-                            temp,
-                            TokenBatch.of(tokens),
-                            layer,
-                            inputs,
-                            Hooks.builder()
-                                    .cache(rotated(layer, "q"), rotated(layer, "k"))
-                                    .stopAfter(rotated(layer, "k"))
-                                    .build());
-                    NDArray patchedQ = patched.activation(rotated(layer, "q"));
-                    NDArray patchedK = patched.activation(rotated(layer, "k"));
-                    // [V, n, B, (T,) H] for queries; keys the same, summed over each key/value head's query heads.
-                    NDArray queries = fix.estimates(fix.queryChanges(patchedQ, n), gradients, perPosition);
-                    NDArray keys;
-                    if (perPosition) {
-                        keys = perKeyEstimates(temp, scores, cleanQ, cleanK, patchedQ, patchedK, layer, n, gradients);
-                    } else {
-                        keys = fix.perKeyValueHead(fix.estimates(fix.keyChanges(patchedK, n), gradients, false));
-                    }
-                    NDArray q = combined(queries, weights);
-                    NDArray k = combined(keys, weights);
-                    q.attach(scope);
-                    k.attach(scope);
-                    queryChunks.add(q);
-                    keyChunks.add(k);
-                }
-            }
-        }
-        return new NDArray[] {blockOrder(NDArrays.concat(queryChunks, 0)), blockOrder(NDArrays.concat(keyChunks, 0))};
-    }
-
-    /** Per-position key estimates [V, n, B, T, H_kv] by {@link QkFix}'s per-key form (one key column moved at a time). */
-    private NDArray perKeyEstimates(
-            NDManager temp,
-            NDArray scores,
-            NDArray cleanQ,
-            NDArray cleanK,
-            NDArray patchedQ,
-            NDArray patchedK,
-            int layer,
-            int n,
-            List<NDArray> gradients) {
-        NDArray rows = repeated(temp, scores, n);
-        // Read once per variant: the tables are kept where there are several.
-        QkFix fix = new QkFix(
-                rows,
-                repeated(temp, cleanQ, n),
-                patchedQ,
-                repeated(temp, cleanK, n),
-                patchedK,
-                config.attnScale(layer),
-                config.attnSoftcap(),
-                false,
-                gradients.size() > 1,
-                QkFix.rowsPerChunk(rows.getShape()));
-        NDList variants = new NDList();
-        for (NDArray g : gradients) {
-            NDArray est = fix.keys(repeated(temp, g, n)); // [n * B, T, H_kv]
-            Shape es = est.getShape();
-            variants.add(est.reshape(n, es.get(0) / n, es.get(1), es.get(2)));
-        }
-        return NDArrays.stack(variants);
-    }
-
-    /** sum_v weights[v] |estimate_v| with GradDrop, else the one variant's signed estimate: [V, ...] to [...]. */
-    private NDArray combined(NDArray perVariant, double[] weights) {
-        if (!work.estimate().gradDrop()) {
-            return perVariant.get(0);
-        }
-        double[] w = weights;
-        NDArray weighted = perVariant.abs();
-        long[] shape = new long[weighted.getShape().dimension()];
-        Arrays.fill(shape, 1);
-        shape[0] = w.length;
-        NDArray factors = weighted.getManager().create(w, new Shape(shape));
-        return weighted.mul(factors).sum(new int[] {0});
-    }
-
-    /** [W, B, (T,) U] to [B, edges] in block order: (position, reader, writer). */
-    private NDArray blockOrder(NDArray all) {
-        NDArray ordered = work.perPosition() ? all.transpose(1, 2, 3, 0) : all.transpose(1, 2, 0);
-        return ordered.reshape(batch.size(), -1);
-    }
-
-    /** [B, ...] to [n * B, ...]: the batch repeated n times, writer-major. */
-    private static NDArray repeated(NDManager temp, NDArray x, int n) {
-        Shape s = x.getShape();
-        long[] target = new long[s.dimension() + 1];
-        target[0] = n;
-        for (int i = 0; i < s.dimension(); i++) {
-            target[i + 1] = s.get(i);
-        }
-        long[] flat = s.getShape().clone();
-        flat[0] = n * s.get(0);
-        return Scoped.view(temp, x).expandDims(0).broadcast(new Shape(target)).reshape(new Shape(flat));
-    }
-
-    /**
      * EAP-IG (Hanna et al. 2024, following their code): the gradient at the reader inputs averaged over runs of the
      * clean prompt whose input to layer 0 is noise + (k / m)(clean - noise), k = 0..m-1 (so m = 1 is the gradient at
      * the noise input), times each writer's (noise - clean) change. Steps of a pair run as one batch (up to 16 rows).
      */
     private void integrated(
-            ForwardResult clean,
-            ForwardResult noise,
-            NDArray changes,
-            NDArray reference,
-            Map<EdgeGraph.Group, NDArray> onDevice) {
+            ForwardResult clean, ForwardResult noise, NDArray reference, Map<EdgeGraph.Group, NDArray> onDevice) {
         int steps = work.igSteps();
         String input = HookSites.residPre(0);
         Set<String> readerSites = new LinkedHashSet<>();
@@ -497,8 +348,10 @@ public final class EdgeEstimator {
         Map<String, List<NDArray>> perPair = new LinkedHashMap<>();
         for (int p = 0; p < batch.size(); p++) {
             PromptPair pair = batch.pairs.get(p);
-            NDArray noiseInput = noise.activation(input).get(new NDIndex("{}", p));
-            NDArray toClean = clean.activation(input).get(new NDIndex("{}", p)).sub(noiseInput);
+            // The pair's runs are its own length: the batch's rows are padded on the right to the longest.
+            NDIndex own = new NDIndex("{}, :{}", p, pair.length());
+            NDArray noiseInput = noise.activation(input).get(own);
+            NDArray toClean = clean.activation(input).get(own).sub(noiseInput);
             for (int k0 = 0; k0 < steps; k0 += IG_ROWS) {
                 int k1 = Math.min(steps, k0 + IG_ROWS);
                 try (NDManager temp = scope.newSubManager()) {
@@ -530,7 +383,8 @@ public final class EdgeEstimator {
                 }
             }
             for (String site : readerSites) {
-                perPair.computeIfAbsent(site, s -> new ArrayList<>()).add(sums.remove(site));
+                perPair.computeIfAbsent(site, s -> new ArrayList<>())
+                        .add(paddedTo(sums.remove(site), batch.clean.length()));
             }
         }
         passes = batch.size() * (2.0 + 3.0 * steps);
@@ -539,11 +393,24 @@ public final class EdgeEstimator {
         perPair.forEach((site, list) ->
                 meanGradients.put(site, Scalars.times(NDArrays.concat(new NDList(list), 0), 1.0 / steps)));
         for (EdgeGraph.Group g : graph.groups()) {
-            NDArray grad = meanGradients.get(EdgeSites.readerSite(g.kind(), g.layer(), config));
-            try (NDManager temp = scope.newSubManager()) {
-                onDevice.put(g, eap(temp, changes, g.kind().perHead() ? grad : grad.expandDims(2), g));
-            }
+            onDevice.put(g, reads.eap(meanGradients.get(EdgeSites.readerSite(g.kind(), g.layer(), config)), g));
         }
+    }
+
+    /**
+     * A pair's gradient [1, T_pair, ...] padded with zeros to the batch's T: pad positions are no reader's input, so
+     * their writers' changes there (the pads see real tokens, so they differ) count for nothing.
+     */
+    private static NDArray paddedTo(NDArray gradient, int length) {
+        Shape s = gradient.getShape();
+        if (s.get(1) == length) {
+            return gradient;
+        }
+        long[] pad = s.getShape().clone();
+        pad[1] = length - s.get(1);
+        NDArray padded = gradient.concat(gradient.getManager().zeros(new Shape(pad), gradient.getDataType()), 1);
+        gradient.close();
+        return padded;
     }
 
     private static NDArray accumulate(NDArray sum, NDArray add) {
@@ -565,17 +432,13 @@ public final class EdgeEstimator {
     }
 
     private String rotated(int layer, String qOrK) {
-        return HookSites.attn(layer, config.rotaryDim() > 0 ? "rot_" + qOrK : qOrK);
+        return EdgeReads.rotated(config, layer, qOrK);
     }
 
     private NDArray logProbs(NDArray logits) {
         return Precision.widened(batch.unembeddedMetric(scope, null).atPositions(logits))
                 .logSoftmax(-1)
                 .stopGradient();
-    }
-
-    private static NDArray widenedHalf(NDArray x) {
-        return Precision.isHalf(x.getDataType()) ? x.toType(DataType.FLOAT32, false) : x;
     }
 
     private static double[] doubles(NDArray a) {

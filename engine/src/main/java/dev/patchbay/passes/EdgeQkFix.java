@@ -31,8 +31,9 @@ final class EdgeQkFix {
     private final int groups;
 
     /**
-     * @param scores the clean scores [B, H, T, T] (scaled, soft-capped, masked with -inf)
-     * @param cleanQ,cleanK queries [B, T, H, d] and keys [B, T, H_kv, d] as the scores use them
+     * @param scores the clean scores [B, H, R, T] of R query rows (scaled, soft-capped, masked with -inf): every
+     *     table is row-local, so a chunk of rows is fixed alone
+     * @param cleanQ,cleanK the rows' queries [B, R, H, d] and all keys [B, T, H_kv, d] as the scores use them
      */
     EdgeQkFix(NDManager scope, NDArray scores, NDArray cleanQ, NDArray cleanK, double scale, double softcap) {
         this.scale = scale;
@@ -45,14 +46,14 @@ final class EdgeQkFix {
         this.raw = softcap == 0 ? null : times(this.cleanQ.matMul(this.cleanK.transpose(0, 1, 3, 2)), scale);
     }
 
-    /** The pattern's change [n, B, H, T, T] with each of n writers' patched queries [n * B, T, H, d] (writer-major). */
+    /** The pattern's change [n, B, H, R, T] with each of n writers' patched queries [n * B, R, H, d] (writer-major). */
     NDArray queryChanges(NDArray patchedQ, int n) {
         NDArray q = split(QkFix.perHead(patchedQ, 1), n); // [n, B, H, T, d]
         NDArray change = times(q.sub(cleanQ).matMul(cleanK.transpose(0, 1, 3, 2)), scale);
         return moved(change);
     }
 
-    /** The pattern's change [n, B, H, T, T] with each of n writers' patched keys [n * B, T, H_kv, d] (writer-major). */
+    /** The pattern's change [n, B, H, R, T] with each of n writers' patched keys [n * B, T, H_kv, d] (writer-major). */
     NDArray keyChanges(NDArray patchedK, int n) {
         NDArray k = split(QkFix.perHead(patchedK, groups), n); // [n, B, H, T, d]
         NDArray queries = Scoped.view(patchedK.getManager(), cleanQ); // so that the product is the chunk's
@@ -64,32 +65,33 @@ final class EdgeQkFix {
      * Each variant's estimate, est[v, n, B, H] over all positions, or [v, n, B, T, H] per query position
      * ({@code perQuery}): sum over keys (and rows, over all positions) of g_v x change.
      *
-     * @param changes a pattern change [n, B, H, T, T]
-     * @param gradients the variants' pattern gradients, each [B, H, T, T]
+     * @param changes a pattern change [n, B, H, R, T]
+     * @param gradients the variants' pattern gradients at the same rows, each [B, H, R, T]
      */
     NDArray estimates(NDArray changes, List<NDArray> gradients, boolean perQuery) {
         Shape s = changes.getShape();
         long n = s.get(0);
         long b = s.get(1);
         long h = s.get(2);
-        long t = s.get(3);
+        long t = s.get(3); // query rows (a chunk of them)
+        long keys = s.get(4);
         int v = gradients.size();
         // Everything here belongs to the chunk's scope (the changes'): DJL attaches a result to its first operand's
         // manager, and the gradients belong to the pass.
         NDManager chunk = changes.getManager();
         NDList stacked = new NDList();
         gradients.forEach(g -> stacked.add(Scoped.view(chunk, g).toType(DataType.FLOAT64, false)));
-        NDArray g = NDArrays.stack(stacked); // [V, B, H, T, T]
+        NDArray g = NDArrays.stack(stacked); // [V, B, H, R, T]
         if (perQuery) {
             // Per (pair, head, query row): [V, T_keys] x [T_keys, n].
-            NDArray gs = g.reshape(v, b * h * t, t).transpose(1, 0, 2);
-            NDArray cs = changes.reshape(n, b * h * t, t).transpose(1, 2, 0);
+            NDArray gs = g.reshape(v, b * h * t, keys).transpose(1, 0, 2);
+            NDArray cs = changes.reshape(n, b * h * t, keys).transpose(1, 2, 0);
             return gs.matMul(cs) // [B*H*T, V, n]
                     .reshape(b, h, t, v, n)
                     .transpose(3, 4, 0, 2, 1); // [V, n, B, T, H]
         }
-        NDArray gs = g.reshape(v, b * h, t * t).transpose(1, 0, 2);
-        NDArray cs = changes.reshape(n, b * h, t * t).transpose(1, 2, 0);
+        NDArray gs = g.reshape(v, b * h, t * keys).transpose(1, 0, 2);
+        NDArray cs = changes.reshape(n, b * h, t * keys).transpose(1, 2, 0);
         return gs.matMul(cs) // [B*H, V, n]
                 .reshape(b, h, v, n)
                 .transpose(2, 3, 0, 1); // [V, n, B, H]

@@ -216,8 +216,44 @@ public final class PassMemory {
             // GradDrop's pattern gradients kept per variant, and one writer's float64 tables at a time: the chunk
             // holds at least one writer, so past the chunk's bytes the tables grow as heads x T^2 (calibrated).
             double writerTables = EDGE_QK_FIX_WRITER_MAPS * Double.BYTES * maps;
-            row += Math.max(EdgeEstimator.QK_FIX_CHUNK_BYTES, writerTables)
+            row += Math.max(EdgeReads.QK_FIX_CHUNK_BYTES, writerTables)
                     + maps * elementBytes * c.nLayers() * (c.nLayers() + 1) / 2.0;
+        }
+        return bytes(row);
+    }
+
+    /**
+     * A pair of an edge estimate with per-layer recomputation ({@link LayerwiseEdgeWork}): every layer's clean input
+     * kept (no graph), every writer's change [T, writers, d_model] in one layout (two while it is laid out, when the
+     * forwards' writer outputs are still held), one recomputed layer as {@link #layerwiseGradientRowBytes} counts it
+     * with its readers' split inputs, the estimates (per position when the edges are), with GradDrop each variant's
+     * residual gradient and attention-output gradient, with the QK fix one chunk of its tables and a writer chunk's
+     * patched queries and keys, and for EAP-IG a batch of interpolated runs' kept inputs and recomputed layer.
+     */
+    public static long layerwiseEdgeRowBytes(
+            ModelConfig c, int length, int elementBytes, EdgeEstimate estimate, int steps, boolean perPosition) {
+        double t = length;
+        double writers = 1 + c.nLayers() * (c.nHeads() + 1.0);
+        double changes = writers * t * c.dModel();
+        // While the changes are made: both forwards' writer outputs, the parts and their concatenation, the layout.
+        double making = 2.0 * c.nLayers() * t * (c.dModel() + (double) c.nHeads() * c.dHead()) + 2 * changes;
+        double layer = layerwiseGradientRowBytes(c, length, elementBytes, estimate.qkFix(), false, false, false);
+        double readers = SPLIT_INPUT_COPIES * t * (c.nHeads() + 2.0 * c.nKvHeads()) * c.dModel() * elementBytes;
+        double edges = new dev.patchbay.nodes.EdgeGraph(c).writers() * (3.0 * c.nHeads() + 2) * c.nLayers();
+        // The estimates in float64, and one group's product in float32 and float64 while it is made.
+        double estimates = edges * (perPosition ? t : 1) * Double.BYTES
+                + (perPosition ? t : 1) * c.nHeads() * writers * (Float.BYTES + Double.BYTES);
+        double row =
+                layer + readers + Math.max(making, changes + c.nLayers() * t * c.dModel()) * elementBytes + estimates;
+        if (estimate.gradDrop()) {
+            row += 2.0 * c.nLayers() * t * c.dModel() * elementBytes;
+        }
+        if (estimate.qkFix()) {
+            row += EdgeReads.QK_FIX_CHUNK_BYTES + 4.0 * t * c.nHeads() * c.dHead() * Double.BYTES;
+        }
+        if (estimate.integrated()) {
+            int rows = Math.min(steps, EdgeEstimator.IG_ROWS);
+            row += rows * (c.nLayers() * t * c.dModel() * elementBytes + layer + readers);
         }
         return bytes(row);
     }
