@@ -368,17 +368,20 @@ class Client:
     def attribute_edges(self, model: str, pairs: Pairs, *, method: str | None = None, per_position: bool = False,
                         ig_steps: int = 0, metric: str = "logit_diff", verify_top_k: int = 0,
                         verify_budget: float = 0.0, progress: bool = False, diagnostic: dict | bool | None = None,
-                        allow_unknown_tokens: bool = False) -> EdgeAttribution:
+                        allow_unknown_tokens: bool = False, recompute_layers: bool = False) -> EdgeAttribution:
         """Scores every edge (writer -> reader) of ``model`` for one pair or a distribution.
 
         method: "exact" (exact edge patching, one run per edge and pair), "eap", "eap-ig" (with ``ig_steps``,
         default 5) or "atp-star" (EAP with the QK fix and GradDrop). per_position: one edge per position, prompt
         length times as many. verify_top_k, verify_budget, diagnostic, progress, allow_unknown_tokens: as in
-        ``attribute``, with exact edge patching as the check.
+        ``attribute``, with exact edge patching as the check. recompute_layers: the estimates recompute each layer
+        in the backward, in memory linear in the prompt's length (the server does so by itself for prompts whose
+        plain pass would not fit its memory budget; exact patching refuses it).
         """
         request = _attribute_edges(model, pairs, method=method, per_position=per_position, ig_steps=ig_steps,
                                    metric=metric, verify_top_k=verify_top_k, verify_budget=verify_budget,
-                                   diagnostic=diagnostic, allow_unknown_tokens=allow_unknown_tokens)
+                                   diagnostic=diagnostic, allow_unknown_tokens=allow_unknown_tokens,
+                                   recompute_layers=recompute_layers)
         run = EdgeAttribution(self._stub.AttributeEdges(request, timeout=self._timeout, metadata=self._metadata),
                               progress)
         run.model = model
@@ -555,12 +558,14 @@ class AsyncClient:
                               ig_steps: int = 0, metric: str = "logit_diff", verify_top_k: int = 0,
                               verify_budget: float = 0.0, progress: bool = False,
                               diagnostic: dict | bool | None = None,
-                              allow_unknown_tokens: bool = False) -> AsyncIterator[object]:
+                              allow_unknown_tokens: bool = False,
+                              recompute_layers: bool = False) -> AsyncIterator[object]:
         """Yields typed edge events as they stream; the arguments are Client.attribute_edges'. Collect them with
         ``EdgeAttribution.of_events([e async for e in ...])`` for the DataFrame."""
         request = _attribute_edges(model, pairs, method=method, per_position=per_position, ig_steps=ig_steps,
                                    metric=metric, verify_top_k=verify_top_k, verify_budget=verify_budget,
-                                   diagnostic=diagnostic, allow_unknown_tokens=allow_unknown_tokens)
+                                   diagnostic=diagnostic, allow_unknown_tokens=allow_unknown_tokens,
+                                   recompute_layers=recompute_layers)
         async for event in self._events(self._stub.AttributeEdges(request, timeout=self._timeout,
                                                      metadata=self._metadata), edges.convert, progress):
             yield event
@@ -715,7 +720,7 @@ def _attribute(model: str, pairs: Pairs, *, method: str | None = None, nodes: No
 
 def _attribute_edges(model: str, pairs: Pairs, *, method: str | None, per_position: bool, ig_steps: int, metric: str,
                      verify_top_k: int, verify_budget: float, diagnostic: dict | bool | None,
-                     allow_unknown_tokens: bool) -> patchbay_pb2.AttributeEdgesRequest:
+                     allow_unknown_tokens: bool, recompute_layers: bool = False) -> patchbay_pb2.AttributeEdgesRequest:
     """The AttributeEdgesRequest that Client.attribute_edges and AsyncClient.attribute_edges send."""
     if method is not None and method not in edges.METHODS:
         raise ValueError(f"method: unknown edge method {method!r}; use one of {sorted(edges.METHODS)}")
@@ -725,7 +730,7 @@ def _attribute_edges(model: str, pairs: Pairs, *, method: str | None, per_positi
         model=model, pairs=pair_list(pairs), metric=METRICS[metric],
         method=edges.METHODS[method] if method is not None else None,
         per_position=per_position, ig_steps=ig_steps, verify_top_k=verify_top_k, verify_budget=verify_budget,
-        allow_unknown_tokens=allow_unknown_tokens, packed_values=True)
+        allow_unknown_tokens=allow_unknown_tokens, packed_values=True, recompute_layers=recompute_layers)
     if diagnostic:
         options = {} if diagnostic is True else dict(diagnostic)
         request.diagnostic.CopyFrom(patchbay_pb2.DiagnosticOptions(enabled=True, **options))

@@ -10,6 +10,7 @@ import dev.patchbay.nodes.PromptPair;
 import dev.patchbay.passes.EdgeEstimate;
 import dev.patchbay.passes.EdgeEstimates;
 import dev.patchbay.passes.EdgeWork;
+import dev.patchbay.passes.LayerwiseEdgeWork;
 import dev.patchbay.passes.PairBatch;
 import dev.patchbay.passes.PassRunner;
 import java.util.ArrayList;
@@ -71,8 +72,11 @@ public final class EdgeAttribution {
      * @param igSteps EAP-IG's interpolation steps
      * @param maxRows pairs per gradient pass
      * @param chunk patched runs per streamed result for exact patching
+     * @param recomputeLayers an estimate's passes recompute each layer in the backward ({@link LayerwiseEdgeWork}):
+     *     the same estimates in memory linear in the prompt's length
      */
-    public record Settings(Method method, boolean perPosition, int igSteps, int maxRows, int chunk) {
+    public record Settings(
+            Method method, boolean perPosition, int igSteps, int maxRows, int chunk, boolean recomputeLayers) {
         public static final int DEFAULT_IG_STEPS = 5;
 
         public Settings {
@@ -82,6 +86,14 @@ public final class EdgeAttribution {
             if (maxRows < 1 || chunk < 1) {
                 throw new IllegalArgumentException("rows per pass and chunk must be positive");
             }
+            if (recomputeLayers && method == Method.EXACT) {
+                throw new IllegalArgumentException("exact edge patching has no backward to recompute");
+            }
+        }
+
+        /** The plain passes. */
+        public Settings(Method method, boolean perPosition, int igSteps, int maxRows, int chunk) {
+            this(method, perPosition, igSteps, maxRows, chunk, false);
         }
     }
 
@@ -174,7 +186,10 @@ public final class EdgeAttribution {
         Cost cost = Cost.NONE;
         int done = 0;
         for (List<PromptPair> batch : PairBatch.split(pairs, s.maxRows())) {
-            EdgeEstimates e = runner.run(new EdgeWork(batch, estimate, s.igSteps(), s.perPosition()));
+            EdgeEstimates e = runner.run(
+                    s.recomputeLayers()
+                            ? new LayerwiseEdgeWork(batch, estimate, s.igSteps(), s.perPosition())
+                            : new EdgeWork(batch, estimate, s.igSteps(), s.perPosition()));
             positions = e.positions();
             for (double m : e.cleanMetrics()) {
                 clean += m;

@@ -30,6 +30,8 @@ public final class AttributeEdges {
      * @param method null takes {@link #DEFAULT_METHOD}
      * @param igSteps EAP-IG's interpolation steps; 0 takes the default
      * @param perPosition whether each edge is one position, or all positions at once
+     * @param recomputeLayers run an estimate (EAP, EAP-IG, AtP*) with per-layer recomputation even where the plain
+     *     pass fits (the plan chooses it by itself where the plain pass does not)
      */
     public record Request(
             List<PromptPair> pairs,
@@ -38,11 +40,24 @@ public final class AttributeEdges {
             boolean perPosition,
             int verifyTopK,
             double verifyBudget,
-            DiagnosticOptions diagnostic) {
+            DiagnosticOptions diagnostic,
+            boolean recomputeLayers) {
         public Request {
             pairs = List.copyOf(pairs);
             method = method == null ? DEFAULT_METHOD : method;
             diagnostic = diagnostic == null ? DiagnosticOptions.OFF : diagnostic;
+        }
+
+        /** A request the plan runs as it sees fit (per-layer recomputation only where the plain pass does not fit). */
+        public Request(
+                List<PromptPair> pairs,
+                EdgeAttribution.Method method,
+                int igSteps,
+                boolean perPosition,
+                int verifyTopK,
+                double verifyBudget,
+                DiagnosticOptions diagnostic) {
+            this(pairs, method, igSteps, perPosition, verifyTopK, verifyBudget, diagnostic, false);
         }
     }
 
@@ -54,14 +69,15 @@ public final class AttributeEdges {
             long edgeCount,
             double plannedForwardPasses,
             FalseNegativeDiagnostic.Settings diagnostic,
-            int patchRows) {
+            int patchRows,
+            String variant) {
         /** The edge method's short name. */
         public String methodId() {
             return settings.method().id();
         }
 
         public Accepted accepted() {
-            return new Accepted(edgeCount, "edges", plannedForwardPasses, methodId());
+            return new Accepted(edgeCount, "edges", plannedForwardPasses, methodId(), variant);
         }
     }
 
@@ -96,9 +112,10 @@ public final class AttributeEdges {
             Checks.gradientMetric(pairs, method.id());
         }
         int patchRows = Checks.patchRows(on, pairs);
-        int gradientRows = Checks.edgeRows(on, pairs, method, steps);
-        EdgeAttribution.Settings settings =
-                new EdgeAttribution.Settings(method, request.perPosition(), steps, gradientRows, patchRows);
+        Checks.EdgePasses passes =
+                Checks.edgePasses(on, pairs, method, steps, request.perPosition(), request.recomputeLayers());
+        EdgeAttribution.Settings settings = new EdgeAttribution.Settings(
+                method, request.perPosition(), steps, passes.rows(), patchRows, passes.recomputeLayers());
         EdgeGraph graph = new EdgeGraph(on.config());
         long count = EdgeAttribution.edgeCount(graph, pairs.get(0).length(), request.perPosition());
         long verify = Checks.verifyCount(request.verifyTopK(), request.verifyBudget(), count, pairs);
@@ -115,7 +132,7 @@ public final class AttributeEdges {
         if (diagnostic != null) {
             planned += (double) diagnostic.samples() * pairs.size();
         }
-        return new Plan(request, settings, (int) verify, count, planned, diagnostic, patchRows);
+        return new Plan(request, settings, (int) verify, count, planned, diagnostic, patchRows, passes.variant());
     }
 
     /** Runs a plan: the edge method, then verification of the top edges and the diagnostic over the rest. */

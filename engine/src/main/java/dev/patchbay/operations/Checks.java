@@ -6,7 +6,9 @@ import dev.patchbay.attribution.diagnostic.FalseNegativeDiagnostic;
 import dev.patchbay.nodes.Ablation;
 import dev.patchbay.nodes.Metric;
 import dev.patchbay.nodes.PromptPair;
+import dev.patchbay.passes.Budget;
 import dev.patchbay.passes.CircuitBatch;
+import dev.patchbay.passes.EdgeEstimate;
 import java.util.List;
 import java.util.Locale;
 
@@ -88,17 +90,61 @@ final class Checks {
         return Math.min(on.limits().batchRows(), fit);
     }
 
-    /** Pairs of an edge estimate within the batch limit and the memory budget (all rows for exact patching). */
-    static int edgeRows(Serving on, List<PromptPair> pairs, EdgeAttribution.Method method, int steps) {
-        if (method.estimate() == null) {
-            return on.limits().batchRows();
+    /**
+     * How an edge method's passes run: pairs per pass, whether each layer is recomputed in the backward, and what
+     * Accepted says of that choice (empty for the plain pass).
+     */
+    record EdgePasses(int rows, boolean recomputeLayers, String variant) {}
+
+    /**
+     * Plans an edge method's passes within the memory budget: an estimate recomputes each layer where the request
+     * asks, or where one pair of the plain pass would not fit and a recomputed one holds less; where neither fits, the
+     * refusal names the smaller of the two. Exact patching runs forwards only (all rows) and refuses recomputation.
+     */
+    static EdgePasses edgePasses(
+            Serving on,
+            List<PromptPair> pairs,
+            EdgeAttribution.Method method,
+            int steps,
+            boolean perPosition,
+            boolean askRecompute) {
+        EdgeEstimate estimate = method.estimate();
+        if (estimate == null) {
+            if (askRecompute) {
+                throw InvalidRequest.invalid("recompute_layers: exact edge patching runs no backward to recompute;"
+                        + " eap, eap-ig and atp-star run with per-layer recomputation");
+            }
+            return new EdgePasses(on.limits().batchRows(), false, "");
         }
-        int length = pairs.get(0).length();
-        int fit = on.budget().edgeRowsFitting(length, method.estimate(), steps);
+        // Pairs of different lengths run padded to the longest.
+        int length = pairs.stream().mapToInt(PromptPair::length).max().orElse(1);
+        Budget budget = on.budget();
+        long plain = budget.edgeRowBytes(length, estimate, steps);
+        long recomputed = budget.layerwiseEdgeRowBytes(length, estimate, steps, perPosition);
+        boolean recompute = askRecompute || (budget.rowsFitting(plain) < 1 && recomputed < plain);
+        long row = recompute ? recomputed : plain;
+        int fit = budget.rowsFitting(row);
         if (fit < 1) {
-            throw overBudget(on, length, on.budget().edgeRowBytes(length, method.estimate(), steps), method.id());
+            boolean smallerRecomputed = recomputed < plain;
+            throw overBudget(
+                    on,
+                    length,
+                    smallerRecomputed ? recomputed : plain,
+                    method.id() + (smallerRecomputed ? " with per-layer recomputation" : ""));
         }
-        return Math.min(on.limits().batchRows(), fit);
+        String variant = "";
+        if (askRecompute) {
+            variant = "per-layer recomputation (asked for)";
+        } else if (recompute) {
+            variant = String.format(
+                    Locale.ROOT,
+                    "per-layer recomputation: one pair of the plain pass needs about %.2f GB, over the memory budget"
+                            + " of %.2f GB; recomputed, about %.2f GB",
+                    plain / 1e9,
+                    budget.bytes() / 1e9,
+                    recomputed / 1e9);
+        }
+        return new EdgePasses(Math.min(on.limits().batchRows(), fit), recompute, variant);
     }
 
     /** Circuit runs per batch: as many rows of {@link CircuitBatch} as fit the budget (at least one, else refused). */

@@ -20,11 +20,15 @@ public record EdgeRanking(EdgeAttribution.Method method, int igSteps) {
 
     public static final EdgeRanking DEFAULT = new EdgeRanking(null, 0);
 
-    /** The ranking's settings over all positions, its passes sized to the memory budget. */
+    /**
+     * The ranking's settings over all positions, its passes sized to the memory budget (recomputing each layer where
+     * the plain pass would not fit).
+     */
     EdgeAttribution.Settings settings(Serving on, List<PromptPair> pairs, int patchRows) {
         EdgeAttribution.Method m = method == null ? DEFAULT_METHOD : method;
         int steps = Checks.igSteps(igSteps);
-        return new EdgeAttribution.Settings(m, false, steps, Checks.edgeRows(on, pairs, m, steps), patchRows);
+        Checks.EdgePasses passes = Checks.edgePasses(on, pairs, m, steps, false, false);
+        return new EdgeAttribution.Settings(m, false, steps, passes.rows(), patchRows, passes.recomputeLayers());
     }
 
     /** The forward passes a ranking costs before it is used: exact patching's runs; an estimate's are few. */

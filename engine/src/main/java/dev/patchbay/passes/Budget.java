@@ -50,6 +50,11 @@ public record Budget(ModelConfig config, int elementBytes, long bytes) {
         return PassMemory.edgeRowBytes(config, length, elementBytes, estimate, steps);
     }
 
+    /** One pair of an edge estimate with per-layer recomputation ({@link LayerwiseEdgeWork}). */
+    public long layerwiseEdgeRowBytes(int length, EdgeEstimate estimate, int steps, boolean perPosition) {
+        return PassMemory.layerwiseEdgeRowBytes(config, length, elementBytes, estimate, steps, perPosition);
+    }
+
     /**
      * A generation of {@code rows} sequences reaching {@code length} tokens: its KV cache and its first step, which
      * runs the prompts whole; with {@code wholeMaps} (a steer on an attention map) that step's maps are made whole.
@@ -79,5 +84,9 @@ public record Budget(ModelConfig config, int elementBytes, long bytes) {
 
     public int edgeRowsFitting(int length, EdgeEstimate estimate, int steps) {
         return rowsFitting(edgeRowBytes(length, estimate, steps));
+    }
+
+    public int layerwiseEdgeRowsFitting(int length, EdgeEstimate estimate, int steps, boolean perPosition) {
+        return rowsFitting(layerwiseEdgeRowBytes(length, estimate, steps, perPosition));
     }
 }

@@ -25,7 +25,7 @@ import org.junit.jupiter.api.Test;
  * the QK fix's heads x T x T tables dominate at these lengths). AtP* used to be estimated with its QK-fix tables
  * bounded by a 64 MB chunk; one writer's tables alone grow past that (a server admitted 2 pairs of 1,024 tokens
  * and grew by 8 GB). Peaks are native memory (resident, less the heap's growth), so an edge method that kept what it
- * should free fails here.
+ * should free fails here. The same with per-layer recomputation ({@link Budget#layerwiseEdgeRowBytes}).
  */
 @Tag("slow") // numerical oracles or long loops: ./patchbay test --fast skips them
 class EdgeMemoryTest {
@@ -36,20 +36,25 @@ class EdgeMemoryTest {
             HookedTransformer model = loaded.transformer();
             Budget budget = new Budget(model.config(), Float.BYTES, 1);
             // Libtorch's pools and the first allocations of every op, out of the measured peaks.
-            run(model, EdgeAttribution.Method.ATP_STAR, 64, true);
+            run(model, EdgeAttribution.Method.ATP_STAR, 64, true, false);
+            run(model, EdgeAttribution.Method.ATP_STAR, 64, true, true);
             for (EdgeAttribution.Method method : List.of(
                     EdgeAttribution.Method.EAP, EdgeAttribution.Method.EAP_IG, EdgeAttribution.Method.ATP_STAR)) {
                 for (int length : new int[] {256, 512}) {
-                    long peak = NativePeak.during(() -> run(model, method, length, true));
-                    long estimate = budget.edgeRowBytes(length, method.estimate(), STEPS);
-                    System.out.printf(
-                            "edge memory: %s, one pair of %d tokens per position: %.3f GB above the model, estimated"
-                                    + " %.3f GB%n",
-                            method.id(), length, peak / 1e9, estimate / 1e9);
-                    assertTrue(
-                            peak <= estimate,
-                            method.id() + " at " + length + " tokens: measured " + peak + " bytes, estimated "
-                                    + estimate);
+                    for (boolean recomputed : new boolean[] {false, true}) {
+                        long peak = NativePeak.during(() -> run(model, method, length, true, recomputed));
+                        long estimate = recomputed
+                                ? budget.layerwiseEdgeRowBytes(length, method.estimate(), STEPS, true)
+                                : budget.edgeRowBytes(length, method.estimate(), STEPS);
+                        String what = method.id() + (recomputed ? " recomputed" : "");
+                        System.out.printf(
+                                "edge memory: %s, one pair of %d tokens per position: %.3f GB above the model,"
+                                        + " estimated %.3f GB%n",
+                                what, length, peak / 1e9, estimate / 1e9);
+                        assertTrue(
+                                peak <= estimate,
+                                what + " at " + length + " tokens: measured " + peak + " bytes, estimated " + estimate);
+                    }
                 }
             }
         }
@@ -57,7 +62,12 @@ class EdgeMemoryTest {
 
     private static final int STEPS = 5;
 
-    private static void run(HookedTransformer model, EdgeAttribution.Method method, int length, boolean perPosition) {
+    private static void run(
+            HookedTransformer model,
+            EdgeAttribution.Method method,
+            int length,
+            boolean perPosition,
+            boolean recomputed) {
         Random random = new Random(length);
         int vocab = model.config().vocabSize();
         PromptPair pair = new PromptPair(
@@ -67,7 +77,7 @@ class EdgeMemoryTest {
         EdgeAttribution.run(
                 PassRunner.direct(model),
                 List.of(pair),
-                new EdgeAttribution.Settings(method, perPosition, STEPS, 1, 64),
+                new EdgeAttribution.Settings(method, perPosition, STEPS, 1, 64, recomputed),
                 EdgeAttribution.Listener.NONE);
     }
 }

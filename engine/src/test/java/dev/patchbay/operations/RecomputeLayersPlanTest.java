@@ -9,12 +9,14 @@ import ai.djl.ndarray.types.DataType;
 import dev.patchbay.TestCheckpoints;
 import dev.patchbay.attribution.AtP;
 import dev.patchbay.attribution.AtPStar;
+import dev.patchbay.attribution.EdgeAttribution;
 import dev.patchbay.checkpoint.LoadedModel;
 import dev.patchbay.model.ModelConfig;
 import dev.patchbay.nodes.Metric;
 import dev.patchbay.nodes.NodeSet;
 import dev.patchbay.nodes.PromptPair;
 import dev.patchbay.passes.Budget;
+import dev.patchbay.passes.EdgeEstimate;
 import dev.patchbay.passes.Recomputation;
 import java.util.List;
 import java.util.regex.Matcher;
@@ -113,6 +115,59 @@ class RecomputeLayersPlanTest {
         long smallest = (long) (Double.parseDouble(named.group(1)) * 1e9);
         assertTrue(((AtP) plan("atp-qk", length, smallest, false).method()).recomputesLayers());
         assertThrows(InvalidRequest.class, () -> plan("atp-qk", length, smallest - 20_000_000, false));
+    }
+
+    private static AttributeEdges.Plan edgePlan(String method, int length, long budget, boolean force) {
+        Serving on = new Serving(loaded.transformer(), new Budget(config, 4, budget), RequestLimits.unlimited(8));
+        return AttributeEdges.plan(
+                new AttributeEdges.Request(
+                        List.of(pair(length)), EdgeAttribution.Method.byId(method), 3, false, 0, 0, null, force),
+                on);
+    }
+
+    /** Edge estimates likewise: recomputed where the plain pass does not fit, refused naming a budget that runs. */
+    @Test
+    void anEdgeEstimateWhosePlainPassDoesNotFitRunsWithRecomputation() {
+        int length = 512;
+        Budget sizes = new Budget(config, 4, 1);
+        for (String method : List.of("eap", "eap-ig", "atp-star")) {
+            EdgeEstimate estimate = EdgeAttribution.Method.byId(method).estimate();
+            long plain = sizes.edgeRowBytes(length, estimate, 3);
+            long layerwise = sizes.layerwiseEdgeRowBytes(length, estimate, 3, false);
+            assertTrue(layerwise < plain, method + ": recomputation must hold less: " + layerwise + " of " + plain);
+            AttributeEdges.Plan fits = edgePlan(method, length, plain * 2, false);
+            assertFalse(fits.settings().recomputeLayers(), method + ": the plain pass where it fits");
+            assertEquals("", fits.accepted().variant());
+            AttributeEdges.Plan recomputed = edgePlan(method, length, (plain + layerwise) / 2, false);
+            assertTrue(recomputed.settings().recomputeLayers(), method);
+            assertTrue(
+                    recomputed
+                            .accepted()
+                            .variant()
+                            .startsWith("per-layer recomputation: one pair of the plain pass needs about"),
+                    recomputed.accepted().variant());
+            InvalidRequest neither =
+                    assertThrows(InvalidRequest.class, () -> edgePlan(method, length, layerwise / 2, false));
+            assertTrue(neither.getMessage().contains(method + " with per-layer recomputation"), neither.getMessage());
+            Matcher named = Pattern.compile("a --memory-budget of at least ([0-9.]+) GB would run it")
+                    .matcher(neither.getMessage());
+            assertTrue(named.find(), neither.getMessage());
+            long smallest = (long) (Double.parseDouble(named.group(1)) * 1e9);
+            assertTrue(edgePlan(method, length, smallest, false).settings().recomputeLayers(), method);
+            assertThrows(InvalidRequest.class, () -> edgePlan(method, length, smallest - 20_000_000, false));
+        }
+    }
+
+    @Test
+    void theRequestsFlagForcesItForEdgeEstimatesAndExactPatchingRefusesIt() {
+        for (String method : List.of("eap", "eap-ig", "atp-star")) {
+            AttributeEdges.Plan forced = edgePlan(method, 16, 1L << 32, true);
+            assertTrue(forced.settings().recomputeLayers(), method);
+            assertEquals(
+                    "per-layer recomputation (asked for)", forced.accepted().variant());
+        }
+        InvalidRequest e = assertThrows(InvalidRequest.class, () -> edgePlan("exact", 16, 1L << 32, true));
+        assertTrue(e.getMessage().startsWith("recompute_layers: exact edge patching"), e.getMessage());
     }
 
     @Test

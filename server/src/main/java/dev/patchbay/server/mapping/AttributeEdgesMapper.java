@@ -33,7 +33,8 @@ public final class AttributeEdgesMapper {
                 r.getPerPosition(),
                 r.getVerifyTopK(),
                 r.getVerifyBudget(),
-                AttributeMapper.diagnostic(r.getDiagnostic()));
+                AttributeMapper.diagnostic(r.getDiagnostic()),
+                r.getRecomputeLayers());
         AttributeEdges.Plan plan;
         try {
             plan = AttributeEdges.plan(request, model.serving());
