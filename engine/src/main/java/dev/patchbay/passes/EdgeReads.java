@@ -235,8 +235,11 @@ final class EdgeReads {
                                 queryRows.add(qPart);
                             } else {
                                 queries = sum(queries, qPart);
-                                NDArray kPart =
-                                        fix.perKeyValueHead(fix.estimates(fix.keyChanges(patchedK, n), g, false));
+                                // The patched keys as a view of the row chunk's: the change's products then
+                                // belong to the chunk, not to the writers' scope (DJL attaches a result to its first
+                                // operand's manager), and go with it.
+                                NDArray kPart = fix.perKeyValueHead(
+                                        fix.estimates(fix.keyChanges(Scoped.view(chunk, patchedK), n), g, false));
                                 kPart.attach(temp);
                                 keys = sum(keys, kPart);
                             }

@@ -57,6 +57,13 @@ final class BenchCommand implements Callable<Integer> {
     int sweepPairs;
 
     @Option(
+            names = "--sweep-methods",
+            split = ",",
+            description = "The memory sweep's methods to run, by a part of their names (comma-separated, any case:"
+                    + " e.g. EAP,edge for the edge methods); every method when left out.")
+    List<String> sweepMethods = List.of();
+
+    @Option(
             names = "--out",
             defaultValue = "patchbay-bench.json",
             description = "Where to write the JSON (default: ${DEFAULT-VALUE}).")
@@ -96,7 +103,8 @@ final class BenchCommand implements Callable<Integer> {
         }
         // Not in "all": its longest prompts take minutes each.
         if (section.equals("memory-sweep")) {
-            rows.addAll(new dev.patchbay.research.bench.MemorySweep(compute, Math.max(tokens, 256)).run());
+            rows.addAll(
+                    new dev.patchbay.research.bench.MemorySweep(compute, Math.max(tokens, 256), sweepMethods).run());
         }
         if (section.equals("all") || section.equals("envelope")) {
             rows.addAll(dev.patchbay.research.bench.MemoryEnvelope.run());

@@ -5,6 +5,7 @@ import ai.djl.ndarray.NDManager;
 import dev.patchbay.attribution.AtP;
 import dev.patchbay.attribution.AtPStar;
 import dev.patchbay.attribution.AttributionMethod;
+import dev.patchbay.attribution.EdgeAttribution;
 import dev.patchbay.execution.ResidentMemory;
 import dev.patchbay.model.ComputeContext;
 import dev.patchbay.model.HookedTransformer;
@@ -14,6 +15,7 @@ import dev.patchbay.nodes.Metric;
 import dev.patchbay.nodes.NodeSet;
 import dev.patchbay.nodes.PromptPair;
 import dev.patchbay.passes.Budget;
+import dev.patchbay.passes.PassRunner;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
@@ -21,8 +23,8 @@ import java.util.Random;
 import java.util.function.Supplier;
 
 /**
- * Peak resident memory above the model against prompt length, for AtP and AtP* with per-layer recomputation (and the
- * plain passes where they fit the machine), on random models: the tiny Llama's shape widened to 8 heads, and Llama
+ * Peak resident memory above the model against prompt length, for AtP, AtP*, EAP and edge AtP* with per-layer
+ * recomputation (and the plain passes where they fit the machine), on random models: the tiny Llama's shape widened to 8 heads, and Llama
  * 3.2 1B's shape cut to 4 of its 16 layers. Lengths go up, so each peak starts from a process that has held no more;
  * set MALLOC_MMAP_THRESHOLD_=65536 MALLOC_TRIM_THRESHOLD_=0 so that freed native memory goes back and each peak is
  * its own. The growth exponent is the slope of log(peak) over log(length) between the two longest prompts.
@@ -37,14 +39,22 @@ public final class MemorySweep {
 
     private final ComputeContext compute;
     private final int longest;
+    private final List<String> only;
 
     /**
      * @param longest the longest prompt of the tiny shape's sweep (the 1B shape's stops at 2,048: at 4,096 one method
      *     takes some ten minutes on 2 cores)
+     * @param only run only the methods whose names contain one of these (any case); all when empty
      */
-    public MemorySweep(ComputeContext compute, int longest) {
+    public MemorySweep(ComputeContext compute, int longest, List<String> only) {
         this.compute = compute;
         this.longest = longest;
+        this.only = only.stream().map(s -> s.toLowerCase(Locale.ROOT)).toList();
+    }
+
+    private boolean chosen(Measured m) {
+        String name = m.name().toLowerCase(Locale.ROOT);
+        return only.isEmpty() || only.stream().anyMatch(name::contains);
     }
 
     /** The tiny Llama (d_model 64, 2 layers) widened to 8 query heads over 4 key/value heads. */
@@ -72,30 +82,77 @@ public final class MemorySweep {
      * A method measured, the longest prompt it is run at (the plain passes stop where they would not fit), and what
      * the memory model the server plans with estimates for one pair of it.
      */
-    private record Measured(String name, Supplier<AttributionMethod> method, int upTo, Estimate estimate) {}
+    private record Measured(String name, Run method, int upTo, Estimate estimate) {}
+
+    /** One run of a method over some pairs. */
+    private interface Run {
+        void on(HookedTransformer model, List<PromptPair> pairs);
+
+        /** A node method over the sweep's nodes. */
+        static Run nodes(Supplier<AttributionMethod> method) {
+            return (model, pairs) -> method.get().run(model, pairs, NODES);
+        }
+
+        /** An edge estimate over all positions, plain or recomputed. */
+        static Run edges(EdgeAttribution.Method method, boolean recomputed) {
+            return (model, pairs) -> EdgeAttribution.run(
+                    PassRunner.direct(model),
+                    pairs,
+                    new EdgeAttribution.Settings(method, false, 5, 1, 64, recomputed),
+                    EdgeAttribution.Listener.NONE);
+        }
+    }
 
     /** One pair's bytes by the memory model, from the model's budget arithmetic. */
     private interface Estimate {
         long bytes(Budget b, int length);
     }
 
-    /** The sweep's nodes include queries and keys: the QK fix's terms count for AtP*. */
-    private static List<Measured> methods(int longest, int plainAtP, int plainStar) {
+    /**
+     * The sweep's nodes include queries and keys: the QK fix's terms count for AtP*. Edges over all positions: EAP and
+     * edge AtP*, plain and recomputed.
+     */
+    private static List<Measured> methods(int longest, int plainAtP, int plainStar, int plainEap, int plainEdgeStar) {
+        EdgeAttribution.Method eap = EdgeAttribution.Method.EAP;
+        EdgeAttribution.Method star = EdgeAttribution.Method.ATP_STAR;
         return List.of(
                 new Measured(
                         "AtP, recomputed",
-                        () -> new AtP(false, 1, true),
+                        Run.nodes(() -> new AtP(false, 1, true)),
                         longest,
                         (b, t) -> b.layerwiseGradientRowBytes(t, false, false, false, false)),
                 new Measured(
                         "AtP*, recomputed",
-                        () -> new AtPStar(1, true),
+                        Run.nodes(() -> new AtPStar(1, true)),
                         longest,
                         (b, t) -> b.layerwiseGradientRowBytes(t, true, true, false, false)),
                 new Measured(
-                        "AtP, plain", () -> new AtP(false, 1), plainAtP, (b, t) -> b.gradientRowBytes(t, false, false)),
+                        "AtP, plain",
+                        Run.nodes(() -> new AtP(false, 1)),
+                        plainAtP,
+                        (b, t) -> b.gradientRowBytes(t, false, false)),
                 new Measured(
-                        "AtP*, plain", () -> new AtPStar(1), plainStar, (b, t) -> b.gradientRowBytes(t, true, true)));
+                        "AtP*, plain",
+                        Run.nodes(() -> new AtPStar(1)),
+                        plainStar,
+                        (b, t) -> b.gradientRowBytes(t, true, true)),
+                new Measured(
+                        "EAP, recomputed",
+                        Run.edges(eap, true),
+                        longest,
+                        (b, t) -> b.layerwiseEdgeRowBytes(t, eap.estimate(), 5, false)),
+                new Measured(
+                        "edge AtP*, recomputed",
+                        Run.edges(star, true),
+                        longest,
+                        (b, t) -> b.layerwiseEdgeRowBytes(t, star.estimate(), 5, false)),
+                new Measured(
+                        "EAP, plain", Run.edges(eap, false), plainEap, (b, t) -> b.edgeRowBytes(t, eap.estimate(), 5)),
+                new Measured(
+                        "edge AtP*, plain",
+                        Run.edges(star, false),
+                        plainEdgeStar,
+                        (b, t) -> b.edgeRowBytes(t, star.estimate(), 5)));
     }
 
     public List<Benchmark.Row> run() {
@@ -112,12 +169,17 @@ public final class MemorySweep {
                 "tiny Llama, 8 heads",
                 tinyLlamaWide(),
                 tiny,
-                methods(longest, Math.min(longest, 4096), Math.min(longest, 2048))));
+                methods(
+                        longest,
+                        Math.min(longest, 4096),
+                        Math.min(longest, 2048),
+                        Math.min(longest, 4096),
+                        Math.min(longest, 1024))));
         rows.addAll(sweep(
                 "Llama 3.2 1B shape, 4 layers",
                 llama1bFourLayers(),
                 List.of(512, 1024, 2048),
-                methods(2048, 2048, 1024)));
+                methods(2048, 2048, 1024, 1024, 512)));
         return rows;
     }
 
@@ -128,15 +190,17 @@ public final class MemorySweep {
             HookedTransformer model = Families.build(config, new RandomWeights(weights), weights);
             long loaded = ResidentMemory.currentBytes();
             for (Measured m : methods) {
+                if (!chosen(m)) {
+                    continue;
+                }
                 double[] peaks = new double[lengths.size()];
                 double[] seconds = new double[lengths.size()];
                 int measured = 0;
                 for (int i = 0; i < lengths.size() && lengths.get(i) <= m.upTo(); i++) {
                     int length = lengths.get(i);
                     List<PromptPair> pairs = List.of(pair(length, config.vocabSize()));
-                    AttributionMethod method = m.method().get();
                     long start = System.nanoTime();
-                    long peak = ResidentMemory.peakDuring(() -> method.run(model, pairs, NODES));
+                    long peak = ResidentMemory.peakDuring(() -> m.method().on(model, pairs));
                     seconds[i] = (System.nanoTime() - start) / 1e9;
                     peaks[i] = Math.max(0, peak - loaded) / GB;
                     measured = i + 1;
