@@ -86,3 +86,17 @@ def test_bad_edge_requests_are_refused(client):
         client.attribute_edges("tiny-gpt2", PAIR, method="acdc")
     with pytest.raises(patchbay.PatchbayError, match="ig_steps"):
         client.attribute_edges("tiny-gpt2", PAIR, method="eap-ig", ig_steps=100000).collect()
+
+
+def test_recomputing_layers_gives_the_same_edge_estimates(client):
+    plain = client.attribute_edges("tiny-gpt2", PAIR, method="atp-star").collect()
+    recomputed = client.attribute_edges("tiny-gpt2", PAIR, method="atp-star", recompute_layers=True).collect()
+    a, b = plain.to_dataframe().set_index("name"), recomputed.to_dataframe().set_index("name")
+    assert sorted(a.index) == sorted(b.index)
+    # float32 on the server: the same products of the same values, summed in another order at most.
+    b = b.loc[a.index]
+    np.testing.assert_allclose(b["estimate"], a["estimate"], rtol=1e-4, atol=1e-5 * np.abs(a["estimate"]).max())
+    assert recomputed.events[0].variant == "per-layer recomputation (asked for)" and plain.events[0].variant == ""
+    with pytest.raises(patchbay.PatchbayError) as error:
+        client.attribute_edges("tiny-gpt2", PAIR, method="exact", recompute_layers=True).collect()
+    assert error.value.code.name == "INVALID_ARGUMENT" and "recompute_layers" in error.value.message

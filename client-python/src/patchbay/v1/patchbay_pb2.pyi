@@ -535,7 +535,7 @@ class AttributeEvent(_message.Message):
     def __init__(self, accepted: _Optional[_Union[Accepted, _Mapping]] = ..., progress: _Optional[_Union[Progress, _Mapping]] = ..., block: _Optional[_Union[EffectBlock, _Mapping]] = ..., verified: _Optional[_Union[VerifiedNode, _Mapping]] = ..., summary: _Optional[_Union[Summary, _Mapping]] = ..., diagnostic: _Optional[_Union[Diagnostic, _Mapping]] = ...) -> None: ...
 
 class AttributeEdgesRequest(_message.Message):
-    __slots__ = ("model", "pairs", "metric", "method", "per_position", "ig_steps", "verify_top_k", "verify_budget", "diagnostic", "allow_unknown_tokens", "packed_values")
+    __slots__ = ("model", "pairs", "metric", "method", "per_position", "ig_steps", "verify_top_k", "verify_budget", "diagnostic", "allow_unknown_tokens", "packed_values", "recompute_layers")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     PAIRS_FIELD_NUMBER: _ClassVar[int]
     METRIC_FIELD_NUMBER: _ClassVar[int]
@@ -547,6 +547,7 @@ class AttributeEdgesRequest(_message.Message):
     DIAGNOSTIC_FIELD_NUMBER: _ClassVar[int]
     ALLOW_UNKNOWN_TOKENS_FIELD_NUMBER: _ClassVar[int]
     PACKED_VALUES_FIELD_NUMBER: _ClassVar[int]
+    RECOMPUTE_LAYERS_FIELD_NUMBER: _ClassVar[int]
     model: str
     pairs: _containers.RepeatedCompositeFieldContainer[PromptPair]
     metric: MetricKind
@@ -558,7 +559,8 @@ class AttributeEdgesRequest(_message.Message):
     diagnostic: DiagnosticOptions
     allow_unknown_tokens: bool
     packed_values: bool
-    def __init__(self, model: _Optional[str] = ..., pairs: _Optional[_Iterable[_Union[PromptPair, _Mapping]]] = ..., metric: _Optional[_Union[MetricKind, str]] = ..., method: _Optional[_Union[EdgeMethod, str]] = ..., per_position: _Optional[bool] = ..., ig_steps: _Optional[int] = ..., verify_top_k: _Optional[int] = ..., verify_budget: _Optional[float] = ..., diagnostic: _Optional[_Union[DiagnosticOptions, _Mapping]] = ..., allow_unknown_tokens: _Optional[bool] = ..., packed_values: _Optional[bool] = ...) -> None: ...
+    recompute_layers: bool
+    def __init__(self, model: _Optional[str] = ..., pairs: _Optional[_Iterable[_Union[PromptPair, _Mapping]]] = ..., metric: _Optional[_Union[MetricKind, str]] = ..., method: _Optional[_Union[EdgeMethod, str]] = ..., per_position: _Optional[bool] = ..., ig_steps: _Optional[int] = ..., verify_top_k: _Optional[int] = ..., verify_budget: _Optional[float] = ..., diagnostic: _Optional[_Union[DiagnosticOptions, _Mapping]] = ..., allow_unknown_tokens: _Optional[bool] = ..., packed_values: _Optional[bool] = ..., recompute_layers: _Optional[bool] = ...) -> None: ...
 
 class Edge(_message.Message):
     __slots__ = ("writer_kind", "writer_layer", "writer_unit", "reader_kind", "reader_layer", "reader_unit", "position", "name")
