@@ -116,7 +116,8 @@ public final class EdgeEstimator {
                     scope,
                     estimate,
                     work.perPosition(),
-                    EdgeSites.writerChanges(model, scope, clean.activations(), noise.activations()),
+                    EdgeSites.writerChanges(
+                            model, scope, clean.activations(), noise.activations(), !work.perPosition()),
                     true,
                     0);
             integrated(clean, noise, reference, onDevice);
@@ -160,7 +161,8 @@ public final class EdgeEstimator {
                         scope,
                         estimate,
                         work.perPosition(),
-                        EdgeSites.writerChanges(model, scope, clean.activations(), noise.activations()),
+                        EdgeSites.writerChanges(
+                                model, scope, clean.activations(), noise.activations(), !work.perPosition()),
                         true,
                         0);
                 if (estimate.gradDrop()) {

@@ -50,8 +50,8 @@ final class EdgeReads {
     private final NDArray writerRows;
 
     /**
-     * @param changes every writer's change [B, T, writers, d_model] ({@link EdgeSites#writerChanges}), owned by
-     *     {@code scope}; over all positions it is laid out as rows once and closed
+     * @param changes every writer's change ({@link EdgeSites#writerChanges}) per position, [B, T, writers, d_model],
+     *     or over all positions as rows [B, writers, T * d_model], owned by {@code scope}
      * @param keepKeyTables per-position key edges under several gradients (GradDrop's variants) keep each writer
      *     chunk's QK-fix tables for all of them rather than make them per variant: faster, heads x T x T per row more
      * @param qkFixRows query rows per chunk of the QK fix; 0 sizes them by {@link #QK_FIX_CHUNK_BYTES} (tests force
@@ -75,16 +75,8 @@ final class EdgeReads {
         this.gradDrop = estimate.gradDrop();
         this.keepKeyTables = keepKeyTables;
         this.qkFixRows = qkFixRows;
-        if (perPosition) {
-            this.changes = changes;
-            this.writerRows = null;
-        } else {
-            Shape s = changes.getShape();
-            this.writerRows =
-                    widenedHalf(changes).transpose(0, 2, 1, 3).reshape(s.get(0), s.get(2), s.get(1) * s.get(3));
-            this.changes = null;
-            changes.close();
-        }
+        this.changes = perPosition ? changes : null;
+        this.writerRows = perPosition ? null : changes;
     }
 
     private EdgeReads(EdgeReads all, PairBatch one, NDManager scope, NDArray changes, NDArray writerRows) {

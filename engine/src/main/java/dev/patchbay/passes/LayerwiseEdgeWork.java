@@ -30,6 +30,7 @@ import java.util.Map;
 import java.util.Set;
 import java.util.SortedMap;
 import java.util.TreeMap;
+import java.util.function.ToIntFunction;
 import java.util.stream.IntStream;
 
 /**
@@ -121,12 +122,8 @@ public record LayerwiseEdgeWork(
                     .stopGradient();
             double[] noiseMetrics =
                     doubles(batch.unembeddedMetric(scope, reference).apply(noise.logits()));
-            NDArray changes;
-            try (NDManager making = scope.newSubManager()) {
-                // Made in a scope of their own: the parts of the concatenation go with it.
-                changes = EdgeSites.writerChanges(model, making, clean.activations(), noise.activations());
-                changes.attach(scope);
-            }
+            NDArray changes =
+                    EdgeSites.writerChanges(model, scope, clean.activations(), noise.activations(), !perPosition);
             EdgeReads reads = new EdgeReads(model, batch, scope, estimate, perPosition, changes, false, attentionRows);
             // The writers' outputs are in the changes now; only the layers' clean inputs are read again.
             for (String site : writerSites) {
@@ -139,7 +136,7 @@ public record LayerwiseEdgeWork(
             double passes;
             double compute;
             if (estimate.integrated()) {
-                integrated(run, clean, noise.activation(HookSites.residPre(0)), reference);
+                integrated(run, scope, clean, noise.activation(HookSites.residPre(0)), reference);
                 // As the plain pass: two forwards and a forward and backward per step; each step's layers run again.
                 passes = batch.size() * (2.0 + 3.0 * igSteps);
                 compute = passes + batch.size() * (double) igSteps;
@@ -259,7 +256,6 @@ public record LayerwiseEdgeWork(
         } else {
             hooks.stopAfter(output);
         }
-        NDManager pass = layer.getParentManager();
         try (GradientSession session = model.openGradientSessionFrom(
                 layer, run.batch().clean, l, clean.activation(input), hooks.build(), top ? metric : null)) {
             ForwardResult recomputed = session.result();
@@ -328,38 +324,35 @@ public record LayerwiseEdgeWork(
         }
     }
 
-    /** How many times a group's estimate under the gradient read now counts in GradDrop's sum (1 without it). */
-    private interface Weight {
-        int of(EdgeGraph.Group g);
-    }
-
     /**
      * Reads {@code groups} under the gradient the recomputed layer holds now: EAP into the run's scores (GradDrop's
      * weighted magnitudes added up), and for QK-fixed queries and keys the attention output's gradient kept for the
      * fix at the layer's end.
+     *
+     * @param weight how many times a group's estimate under the gradient read now counts in GradDrop's sum (1 without)
      */
     private void read(
             Run run,
             ForwardResult recomputed,
             AttentionBackwardInChunks attention,
             List<EdgeGraph.Group> groups,
-            Weight weight,
+            ToIntFunction<EdgeGraph.Group> weight,
             List<NDArray> outputGradients,
             List<Double> weights,
             NDManager layer) {
         ModelConfig config = run.model().config();
+        NDManager pass = layer.getParentManager();
         boolean qkTaken = false;
         for (EdgeGraph.Group g : groups) {
             if (estimate.qkFix() && (g.kind() == ReaderKind.QUERY || g.kind() == ReaderKind.KEY)) {
                 if (!qkTaken) {
                     // Queries and keys of a layer share its pattern's gradient.
                     outputGradients.add(attention.outputGradient(layer));
-                    weights.add((double) weight.of(g));
+                    weights.add((double) weight.applyAsInt(g));
                     qkTaken = true;
                 }
                 continue;
             }
-            NDManager pass = layer.getParentManager();
             NDArray estimate;
             try (NDManager temp = layer.newSubManager()) {
                 NDArray gradient = recomputed.gradient(EdgeSites.readerSite(g.kind(), g.layer(), config));
@@ -367,7 +360,7 @@ public record LayerwiseEdgeWork(
                 estimate = run.reads().eap(gradient, g);
             }
             if (this.estimate.gradDrop()) {
-                GradDrop.accumulate(run.scores(), g, estimate, weight.of(g));
+                GradDrop.accumulate(run.scores(), g, estimate, weight.applyAsInt(g));
                 estimate.close();
             } else {
                 run.scores().put(g, estimate);
@@ -382,7 +375,7 @@ public record LayerwiseEdgeWork(
      * down the layers with the full gradient alone, adding each reader group's product with the pair's writer changes
      * (summed over the batch's runs, over m) to the pair's estimates as soon as the layer is done.
      */
-    private void integrated(Run run, ForwardResult clean, NDArray noiseInput, NDArray reference) {
+    private void integrated(Run run, NDManager scope, ForwardResult clean, NDArray noiseInput, NDArray reference) {
         HookedTransformer model = run.model();
         ModelConfig config = model.config();
         int layers = config.nLayers();
@@ -390,7 +383,6 @@ public record LayerwiseEdgeWork(
         List<String> inputs =
                 IntStream.range(0, layers).mapToObj(HookSites::residPre).toList();
         PairBatch batch = run.batch();
-        NDManager scope = noiseInput.getManager();
         List<Map<EdgeGraph.Group, NDArray>> perPair = new ArrayList<>();
         for (int p = 0; p < batch.size(); p++) {
             PromptPair pair = batch.pairs.get(p);

@@ -223,39 +223,44 @@ public final class PassMemory {
     }
 
     /**
-     * A pair of an edge estimate with per-layer recomputation ({@link LayerwiseEdgeWork}): every layer's clean input
-     * kept (no graph), every writer's change [T, writers, d_model] in one layout (two while it is laid out, when the
-     * forwards' writer outputs are still held), one recomputed layer as {@link #layerwiseGradientRowBytes} counts it
-     * with its readers' split inputs, the estimates (per position when the edges are), with GradDrop each variant's
-     * residual gradient and attention-output gradient, with the QK fix one chunk of its tables and a writer chunk's
-     * patched queries and keys, and for EAP-IG a batch of interpolated runs' kept inputs and recomputed layer.
+     * A pair of an edge estimate with per-layer recomputation ({@link LayerwiseEdgeWork}), at the larger of two
+     * moments. While the changes are made: every layer's clean input kept (no graph), both forwards' writer outputs,
+     * every writer's change [T, writers, d_model] in its one layout, and one layer's head writes being written into it
+     * (four copies of [T, heads, d_model]). In the backward: the inputs and the changes, one recomputed layer as
+     * {@link #layerwiseGradientRowBytes} counts it with its readers' split inputs, the estimates (per position when the
+     * edges are), with GradDrop each variant's residual and attention-output gradients, with the QK fix one chunk of
+     * its tables and a writer chunk's patched queries and keys, and for EAP-IG a batch of interpolated runs' kept
+     * inputs and recomputed layer.
      */
     public static long layerwiseEdgeRowBytes(
             ModelConfig c, int length, int elementBytes, EdgeEstimate estimate, int steps, boolean perPosition) {
         double t = length;
         double writers = 1 + c.nLayers() * (c.nHeads() + 1.0);
-        double changes = writers * t * c.dModel();
-        // While the changes are made: both forwards' writer outputs, the parts and their concatenation, the layout.
-        double making = 2.0 * c.nLayers() * t * (c.dModel() + (double) c.nHeads() * c.dHead()) + 2 * changes;
+        double inputs = c.nLayers() * t * c.dModel() * elementBytes;
+        // Over all positions half models keep the changes in float32, the products' precision.
+        double changes = writers * t * c.dModel() * (perPosition ? elementBytes : Math.max(Float.BYTES, elementBytes));
+        double writerOutputs = 2.0 * c.nLayers() * t * (c.dModel() + (double) c.nHeads() * c.dHead()) * elementBytes;
+        double headWrites = 4.0 * c.nHeads() * t * c.dModel() * Math.max(Float.BYTES, elementBytes);
+        double making = inputs + writerOutputs + changes + headWrites;
+
         double layer = layerwiseGradientRowBytes(c, length, elementBytes, estimate.qkFix(), false, false, false);
         double readers = SPLIT_INPUT_COPIES * t * (c.nHeads() + 2.0 * c.nKvHeads()) * c.dModel() * elementBytes;
         double edges = new dev.patchbay.nodes.EdgeGraph(c).writers() * (3.0 * c.nHeads() + 2) * c.nLayers();
         // The estimates in float64, and one group's product in float32 and float64 while it is made.
         double estimates = edges * (perPosition ? t : 1) * Double.BYTES
                 + (perPosition ? t : 1) * c.nHeads() * writers * (Float.BYTES + Double.BYTES);
-        double row =
-                layer + readers + Math.max(making, changes + c.nLayers() * t * c.dModel()) * elementBytes + estimates;
+        double backward = inputs + changes + layer + readers + estimates;
         if (estimate.gradDrop()) {
-            row += 2.0 * c.nLayers() * t * c.dModel() * elementBytes;
+            backward += 2.0 * c.nLayers() * t * c.dModel() * elementBytes;
         }
         if (estimate.qkFix()) {
-            row += EdgeReads.QK_FIX_CHUNK_BYTES + 4.0 * t * c.nHeads() * c.dHead() * Double.BYTES;
+            backward += EdgeReads.QK_FIX_CHUNK_BYTES + 4.0 * t * c.nHeads() * c.dHead() * Double.BYTES;
         }
         if (estimate.integrated()) {
             int rows = Math.min(steps, EdgeEstimator.IG_ROWS);
-            row += rows * (c.nLayers() * t * c.dModel() * elementBytes + layer + readers);
+            backward += rows * (inputs + layer + readers);
         }
-        return bytes(row);
+        return bytes(Math.max(making, backward));
     }
 
     private static long bytes(double value) {

@@ -64,6 +64,13 @@ final class BenchCommand implements Callable<Integer> {
     List<String> sweepMethods = List.of();
 
     @Option(
+            names = "--sweep-from",
+            defaultValue = "256",
+            description = "The memory sweep's shortest prompt on the tiny shape; lengths double from it up to --tokens"
+                    + " (default: ${DEFAULT-VALUE}).")
+    int sweepFrom;
+
+    @Option(
             names = "--out",
             defaultValue = "patchbay-bench.json",
             description = "Where to write the JSON (default: ${DEFAULT-VALUE}).")
@@ -103,8 +110,9 @@ final class BenchCommand implements Callable<Integer> {
         }
         // Not in "all": its longest prompts take minutes each.
         if (section.equals("memory-sweep")) {
-            rows.addAll(
-                    new dev.patchbay.research.bench.MemorySweep(compute, Math.max(tokens, 256), sweepMethods).run());
+            rows.addAll(new dev.patchbay.research.bench.MemorySweep(
+                            compute, Math.max(tokens, sweepFrom), sweepFrom, sweepMethods)
+                    .run());
         }
         if (section.equals("all") || section.equals("envelope")) {
             rows.addAll(dev.patchbay.research.bench.MemoryEnvelope.run());

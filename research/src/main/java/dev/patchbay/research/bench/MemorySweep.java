@@ -39,16 +39,22 @@ public final class MemorySweep {
 
     private final ComputeContext compute;
     private final int longest;
+    private final int shortest;
     private final List<String> only;
 
     /**
      * @param longest the longest prompt of the tiny shape's sweep (the 1B shape's stops at 2,048: at 4,096 one method
      *     takes some ten minutes on 2 cores)
+     * @param shortest the tiny shape's shortest prompt: lengths double from it
      * @param only run only the methods whose names contain one of these (any case); all when empty
      */
-    public MemorySweep(ComputeContext compute, int longest, List<String> only) {
+    public MemorySweep(ComputeContext compute, int longest, int shortest, List<String> only) {
+        if (shortest < 1) {
+            throw new IllegalArgumentException("--sweep-from must be positive, got " + shortest);
+        }
         this.compute = compute;
         this.longest = longest;
+        this.shortest = shortest;
         this.only = only.stream().map(s -> s.toLowerCase(Locale.ROOT)).toList();
     }
 
@@ -162,7 +168,7 @@ public final class MemorySweep {
             return rows;
         }
         List<Integer> tiny = new ArrayList<>();
-        for (int t = 256; t <= longest; t *= 2) {
+        for (int t = shortest; t <= longest; t *= 2) {
             tiny.add(t);
         }
         rows.addAll(sweep(
