@@ -110,16 +110,7 @@ public final class EdgeEstimator {
                             .build());
             cleanMetrics = doubles(batch.unembeddedMetric(scope, null).apply(clean.logits()));
             reference = logProbs(clean.logits());
-            reads = new EdgeReads(
-                    model,
-                    batch,
-                    scope,
-                    estimate,
-                    work.perPosition(),
-                    EdgeSites.writerChanges(
-                            model, scope, clean.activations(), noise.activations(), !work.perPosition()),
-                    true,
-                    0);
+            reads = reads(clean, noise);
             integrated(clean, noise, reference, onDevice);
         } else {
             Set<String> cached = new LinkedHashSet<>(writerSites);
@@ -155,16 +146,7 @@ public final class EdgeEstimator {
                 reference = logProbs(clean.logits());
                 passes = 4.0 * batch.size();
                 compute = passes;
-                reads = new EdgeReads(
-                        model,
-                        batch,
-                        scope,
-                        estimate,
-                        work.perPosition(),
-                        EdgeSites.writerChanges(
-                                model, scope, clean.activations(), noise.activations(), !work.perPosition()),
-                        true,
-                        0);
+                reads = reads(clean, noise);
                 if (estimate.gradDrop()) {
                     gradDrop(session, clean, gradients, onDevice);
                 } else {
@@ -185,7 +167,7 @@ public final class EdgeEstimator {
         }
         double[] noiseMetrics = doubles(batch.unembeddedMetric(scope, reference).apply(noise.logits()));
         Map<EdgeGraph.Group, double[][]> estimates = new LinkedHashMap<>();
-        onDevice.forEach((g, values) -> estimates.put(g, rows(values)));
+        onDevice.forEach((g, values) -> estimates.put(g, EdgeReads.rows(values)));
         int[] positions = null;
         if (work.perPosition()) {
             positions = new int[batch.clean.length()];
@@ -210,6 +192,16 @@ public final class EdgeEstimator {
             gradient.attach(temp);
             return reads.eap(gradient, g);
         }
+    }
+
+    /**
+     * The products of the writers' changes between the two runs, laid out for the pass's edges; per-position keys
+     * under GradDrop keep their QK-fix tables for all the variants' reads.
+     */
+    private EdgeReads reads(ForwardResult clean, ForwardResult noise) {
+        NDArray changes =
+                EdgeSites.writerChanges(model, scope, clean.activations(), noise.activations(), !work.perPosition());
+        return new EdgeReads(model, batch, scope, work.estimate(), work.perPosition(), changes, true, 0);
     }
 
     /** The clean run's layer as the QK fix reads it. */
@@ -445,16 +437,5 @@ public final class EdgeEstimator {
 
     private static double[] doubles(NDArray a) {
         return a.toType(DataType.FLOAT64, false).toDoubleArray();
-    }
-
-    private static double[][] rows(NDArray values) {
-        int count = (int) values.getShape().get(0);
-        double[] flat = values.toDoubleArray();
-        int per = flat.length / count;
-        double[][] out = new double[count][per];
-        for (int r = 0; r < count; r++) {
-            System.arraycopy(flat, r * per, out[r], 0, per);
-        }
-        return out;
     }
 }

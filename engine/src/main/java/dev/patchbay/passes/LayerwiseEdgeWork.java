@@ -17,6 +17,7 @@ import dev.patchbay.model.Scalars;
 import dev.patchbay.model.Scoped;
 import dev.patchbay.model.TokenBatch;
 import dev.patchbay.nodes.Cost;
+import dev.patchbay.nodes.Edge;
 import dev.patchbay.nodes.Edge.ReaderKind;
 import dev.patchbay.nodes.EdgeGraph;
 import dev.patchbay.nodes.Metric;
@@ -169,7 +170,7 @@ public record LayerwiseEdgeWork(
             }
             Map<EdgeGraph.Group, double[][]> estimates = new LinkedHashMap<>();
             for (EdgeGraph.Group g : run.graph().groups()) {
-                estimates.put(g, rows(run.scores().get(g)));
+                estimates.put(g, EdgeReads.rows(run.scores().get(g)));
             }
             int[] positions = null;
             if (perPosition) {
@@ -524,24 +525,10 @@ public record LayerwiseEdgeWork(
     }
 
     private static EdgeGraph.Group group(EdgeGraph graph, ReaderKind kind, int layer) {
-        return graph.groups().stream()
-                .filter(g -> g.kind() == kind && g.layer() == layer)
-                .findFirst()
-                .orElseThrow();
+        return graph.group(new Edge.Reader(kind, layer, 0));
     }
 
     private static double[] doubles(NDArray a) {
         return a.toType(DataType.FLOAT64, false).toDoubleArray();
-    }
-
-    private static double[][] rows(NDArray values) {
-        int count = (int) values.getShape().get(0);
-        double[] flat = values.toDoubleArray();
-        int per = flat.length / count;
-        double[][] out = new double[count][per];
-        for (int r = 0; r < count; r++) {
-            System.arraycopy(flat, r * per, out[r], 0, per);
-        }
-        return out;
     }
 }
