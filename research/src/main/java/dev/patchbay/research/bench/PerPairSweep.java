@@ -86,6 +86,15 @@ final class PerPairSweep {
         return effects;
     }
 
+    /** The effects a block carries, packed (as both clients ask) or in the repeated field. */
+    private static long values(dev.patchbay.proto.v1.EffectBlock block) {
+        return switch (block.getEncoding()) {
+            case FLOAT32_LE -> block.getPacked().size() / Float.BYTES;
+            case FLOAT64_LE -> block.getPacked().size() / Double.BYTES;
+            default -> block.getValuesCount();
+        };
+    }
+
     /** Through gRPC: the jobs on one Sweep stream; the server's sweep window bounds how many run at once. */
     static long served(ManagedChannel channel, List<AttributeRequest> jobs) {
         CountDownLatch ended = new CountDownLatch(1);
@@ -101,7 +110,7 @@ final class PerPairSweep {
                                     + event.getError().getCode() + " "
                                     + event.getError().getMessage()));
                 } else if (event.getAttribute().hasBlock()) {
-                    effects.addAndGet(event.getAttribute().getBlock().getValuesCount());
+                    effects.addAndGet(values(event.getAttribute().getBlock()));
                 }
             }
 

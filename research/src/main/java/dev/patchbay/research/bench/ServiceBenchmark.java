@@ -44,7 +44,7 @@ import java.util.stream.IntStream;
  * same computation in-process, concurrent clients against the same requests one after another, a repeated
  * request whose clean prompt is cached against the first, a sweep of single-pair jobs in-process against the
  * same through one Sweep stream, and the Python client's figures against a
- * TransformerLens loop (see {@link PythonClients}).
+ * TransformerLens loop (see {@link PythonClients}). Served requests ask for packed values, as both clients do.
  */
 public final class ServiceBenchmark {
     private final int tokens;
@@ -83,6 +83,7 @@ public final class ServiceBenchmark {
                         .addPairs(pair)
                         .setMethod(Method.ATP_STAR)
                         .setNodes(nodes())
+                        .setPackedValues(true)
                         .build();
                 double[] firstBlock = new double[1];
                 // Alternate the two so that drift in the machine's speed hits both alike.
@@ -107,6 +108,7 @@ public final class ServiceBenchmark {
                                 .addPairs(pair(random, config))
                                 .setMethod(Method.ATP)
                                 .setNodes(nodes())
+                                .setPackedValues(true)
                                 .build())
                         .toList();
                 double oneByOne = median(() -> fresh.get().forEach(r -> drain(channel, r)));
@@ -141,6 +143,7 @@ public final class ServiceBenchmark {
                         .setMethod(Method.ATP)
                         .setVerifyTopK(20)
                         .setNodes(dev.patchbay.proto.v1.NodeSet.newBuilder().addKinds(NodeKind.HEAD_OUTPUT))
+                        .setPackedValues(true)
                         .build();
                 long start = System.nanoTime();
                 drain(channel, patching);
@@ -195,6 +198,7 @@ public final class ServiceBenchmark {
                                         .addPairs(p)
                                         .setMethod(Method.ATP)
                                         .setNodes(nodes())
+                                        .setPackedValues(true)
                                         .build())
                                 .toList();
                         Benchmark.expect(expected, PerPairSweep.served(channel, jobs));
