@@ -45,7 +45,8 @@ run() { "$java" -Djna.library.path="$cudart" -Dai.djl.offline=true -jar "$jar" "
 # same through gRPC), narrow (the
 # per-op cost beside plain PyTorch's), llama (the 1B Llama shape), edges (EAP and AtP* on edges, cuda against cpu, and bench --section edges), generation (greedy
 # generation with an intervention, cuda against cpu, and bench --section generation), memory (bench --section
-# memory-sweep on cuda, each point's peak GPU memory sampled by nvidia-smi, beside the memory model's estimate).
+# memory-sweep on cuda, each point's peak GPU memory sampled by nvidia-smi, beside the memory model's estimate; the
+# node methods unless MEMORY_METHODS names others, e.g. 'EAP;edge' for the edge methods).
 parts=" ${PARTS:-parity bench service narrow llama edges generation memory} "
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee -a "$out/report.txt"
 if [[ "$parts" == *" parity "* ]]; then
@@ -198,7 +199,7 @@ if [[ "$parts" == *" memory "* ]]; then
   sampler=$!
   PYTORCH_NO_CUDA_MEMORY_CACHING=1 timeout "${MEMORY_SECONDS:-300}" "$java" -Djna.library.path="$cudart" \
     -Dai.djl.offline=true -Dpatchbay.home="$root" -jar "$jar" bench --device cuda --section memory-sweep \
-    --tokens "${MEMORY_TOKENS:-8192}" --out "$out/bench-cuda-memory.json" 2>&1 \
+    --tokens "${MEMORY_TOKENS:-8192}" --sweep-methods "${MEMORY_METHODS:-AtP}" --out "$out/bench-cuda-memory.json" 2>&1 \
     | while IFS= read -r line; do echo "$(date +%s.%N) $line"; done > "$out/bench-cuda-memory.txt" \
     || echo "the memory sweep did not finish in ${MEMORY_SECONDS:-300} s" >> "$out/report.txt"
   kill "$sampler" 2>/dev/null || true

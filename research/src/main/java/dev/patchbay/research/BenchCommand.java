@@ -58,9 +58,10 @@ final class BenchCommand implements Callable<Integer> {
 
     @Option(
             names = "--sweep-methods",
-            split = ",",
-            description = "The memory sweep's methods to run, by a part of their names (comma-separated, any case:"
-                    + " e.g. EAP,edge for the edge methods); every method when left out.")
+            split = ";",
+            description = "The memory sweep's methods to run, by how their names begin (any case; several separated"
+                    + " by ';', since the names hold commas): e.g. 'AtP' for the node methods, 'EAP;edge' for the edge"
+                    + " methods, 'AtP, recomputed' for one; every method when left out.")
     List<String> sweepMethods = List.of();
 
     @Option(
