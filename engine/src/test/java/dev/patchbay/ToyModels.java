@@ -5,6 +5,8 @@ import dev.patchbay.model.HookedTransformer;
 import dev.patchbay.model.family.HandBuiltModel;
 import dev.patchbay.nodes.Metric;
 import dev.patchbay.nodes.PromptPair;
+import java.util.Arrays;
+import java.util.List;
 import java.util.Random;
 
 /**
@@ -42,5 +44,19 @@ public final class ToyModels {
             noise[t] = (noise[t] * 7 + 13) % 300;
         }
         return new PromptPair(clean, noise, Metric.logitDiff(new int[] {11}, new int[] {40}));
+    }
+
+    /**
+     * {@link #pair} and the same two tokens shorter with the answers swapped: a batch of two lengths, so that padding
+     * and per-row metric positions are exercised.
+     */
+    public static List<PromptPair> pairsOfTwoLengths(String model) {
+        PromptPair first = pair(model);
+        int shorter = first.length() - 2;
+        PromptPair second = new PromptPair(
+                Arrays.copyOf(first.noise(), shorter),
+                Arrays.copyOf(first.clean(), shorter),
+                Metric.logitDiff(new int[] {40}, new int[] {11}));
+        return List.of(first, second);
     }
 }

@@ -98,8 +98,8 @@ final class Checks {
 
     /**
      * Plans an edge method's passes within the memory budget: an estimate recomputes each layer where the request
-     * asks, or where one pair of the plain pass would not fit and a recomputed one holds less; where neither fits, the
-     * refusal names the smaller of the two. Exact patching runs forwards only (all rows) and refuses recomputation.
+     * asks, or where one pair of the plain pass would not fit and a recomputed one holds less; where nothing fits, the
+     * refusal names the smallest budget that would run the request. Exact patching runs forwards only (all rows) and refuses recomputation.
      */
     static EdgePasses edgePasses(
             Serving on,
@@ -125,12 +125,13 @@ final class Checks {
         long row = recompute ? recomputed : plain;
         int fit = budget.rowsFitting(row);
         if (fit < 1) {
-            boolean smallerRecomputed = recomputed < plain;
+            // The smallest budget that runs it: the recomputed pass's where it is asked for or holds less.
+            boolean named = askRecompute || recomputed < plain;
             throw overBudget(
                     on,
                     length,
-                    smallerRecomputed ? recomputed : plain,
-                    method.id() + (smallerRecomputed ? " with per-layer recomputation" : ""));
+                    named ? recomputed : plain,
+                    method.id() + (named ? " with per-layer recomputation" : ""));
         }
         String variant = "";
         if (askRecompute) {

@@ -13,11 +13,8 @@ import dev.patchbay.model.HookSites;
 import dev.patchbay.model.HookedTransformer;
 import dev.patchbay.model.Hooks;
 import dev.patchbay.model.ModelConfig;
-import dev.patchbay.model.Patch;
 import dev.patchbay.model.Precision;
 import dev.patchbay.model.Scalars;
-import dev.patchbay.model.Scoped;
-import dev.patchbay.model.TokenBatch;
 import dev.patchbay.nodes.Cost;
 import dev.patchbay.nodes.Edge;
 import dev.patchbay.nodes.Edge.ReaderKind;
@@ -40,9 +37,6 @@ import java.util.function.ToIntFunction;
  * with its reader's gradient, all edges of a reader group in one batched matrix product.
  */
 public final class EdgeEstimator {
-    /** Interpolated runs per EAP-IG gradient pass. */
-    static final int IG_ROWS = 16;
-
     private final HookedTransformer model;
     private final ModelConfig config;
     private final EdgeGraph graph;
@@ -346,29 +340,16 @@ public final class EdgeEstimator {
             NDIndex own = new NDIndex("{}, :{}", p, pair.length());
             NDArray noiseInput = noise.activation(input).get(own);
             NDArray toClean = clean.activation(input).get(own).sub(noiseInput);
-            for (int k0 = 0; k0 < steps; k0 += IG_ROWS) {
-                int k1 = Math.min(steps, k0 + IG_ROWS);
+            for (int k0 = 0; k0 < steps; k0 += InterpolatedRuns.ROWS) {
+                int k1 = Math.min(steps, k0 + InterpolatedRuns.ROWS);
                 try (NDManager temp = scope.newSubManager()) {
-                    Hooks.Builder hooks = Hooks.builder().gradient(readerSites);
-                    int rows = k1 - k0;
-                    int[][] tokens = new int[rows][];
-                    List<Metric> metrics = new ArrayList<>();
-                    List<NDArray> references = new ArrayList<>();
-                    for (int k = k0; k < k1; k++) {
-                        NDArray point = Scalars.times(Scoped.view(temp, toClean), (double) k / steps)
-                                .add(noiseInput);
-                        hooks.patch(input, Patch.whole(k - k0, point));
-                        tokens[k - k0] = pair.clean();
-                        metrics.add(pair.metric());
-                        references.add(reference.get(new NDIndex("{}:{}", p, p + 1)));
-                    }
-                    int[] positions = new int[rows];
-                    Arrays.fill(positions, pair.metricPosition());
+                    InterpolatedRuns runs =
+                            InterpolatedRuns.of(temp, pair, p, noiseInput, toClean, reference, k0, k1, steps);
                     ForwardResult run = model.forwardWithGradients(
                             temp,
-                            TokenBatch.of(tokens),
-                            hooks.unembedOnly(positions).build(),
-                            new MetricBatch(temp, metrics, new int[rows], Scoped.concat(temp, references)));
+                            runs.tokens(),
+                            runs.hooks().gradient(readerSites).build(),
+                            runs.metric());
                     for (String site : readerSites) {
                         NDArray summed = run.gradient(site).sum(new int[] {0}, true);
                         summed.attach(scope);

@@ -11,16 +11,13 @@ import dev.patchbay.model.HookSites;
 import dev.patchbay.model.HookedTransformer;
 import dev.patchbay.model.Hooks;
 import dev.patchbay.model.ModelConfig;
-import dev.patchbay.model.Patch;
 import dev.patchbay.model.Precision;
 import dev.patchbay.model.Scalars;
 import dev.patchbay.model.Scoped;
-import dev.patchbay.model.TokenBatch;
 import dev.patchbay.nodes.Cost;
 import dev.patchbay.nodes.Edge;
 import dev.patchbay.nodes.Edge.ReaderKind;
 import dev.patchbay.nodes.EdgeGraph;
-import dev.patchbay.nodes.Metric;
 import dev.patchbay.nodes.PromptPair;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -29,8 +26,6 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.SortedMap;
-import java.util.TreeMap;
 import java.util.function.ToIntFunction;
 import java.util.stream.IntStream;
 
@@ -142,10 +137,10 @@ public record LayerwiseEdgeWork(
                 passes = batch.size() * (2.0 + 3.0 * igSteps);
                 compute = passes + batch.size() * (double) igSteps;
             } else {
-                Streams streams = new Streams(null, new TreeMap<>());
+                GradientStreams streams = GradientStreams.none();
                 for (int l = layers - 1; l >= 0; l--) {
                     try (NDManager layer = scope.newSubManager()) {
-                        Streams below = backThroughLayer(run, layer, l, streams, clean, metric);
+                        GradientStreams below = backThroughLayer(run, layer, l, streams, clean, metric);
                         below.attach(scope);
                         streams.close();
                         streams = below;
@@ -194,25 +189,6 @@ public record LayerwiseEdgeWork(
             EdgeReads reads,
             Map<EdgeGraph.Group, NDArray> scores) {}
 
-    /**
-     * The gradients at one layer's output (or, handed down, its input): the full backward's ({@code null} above the
-     * top layer, where the metric's own backward starts), and with GradDrop each variant's started above, by the layer
-     * whose write it stops.
-     */
-    private record Streams(NDArray full, SortedMap<Integer, NDArray> variants) {
-        void attach(NDManager scope) {
-            full.attach(scope);
-            variants.values().forEach(v -> v.attach(scope));
-        }
-
-        void close() {
-            if (full != null) {
-                full.close();
-            }
-            variants.values().forEach(NDArray::close);
-        }
-    }
-
     /** The reader groups of layer {@code l}, and at the top layer the logits' (whose input is that layer's output). */
     private static List<EdgeGraph.Group> groupsAt(EdgeGraph graph, int l, boolean top) {
         return graph.groups().stream()
@@ -225,8 +201,8 @@ public record LayerwiseEdgeWork(
      * the top layer) pushed back through it, and the edges into its readers estimated into the run's scores. Returns
      * the streams at the layer's input, owned by {@code layer}'s scope.
      */
-    private Streams backThroughLayer(
-            Run run, NDManager layer, int l, Streams above, ForwardResult clean, MetricBatch metric) {
+    private GradientStreams backThroughLayer(
+            Run run, NDManager layer, int l, GradientStreams above, ForwardResult clean, MetricBatch metric) {
         HookedTransformer model = run.model();
         ModelConfig config = model.config();
         boolean gradDrop = estimate.gradDrop();
@@ -266,7 +242,8 @@ public record LayerwiseEdgeWork(
                 session.backwardFrom(output, above.full());
             }
             AttentionBackwardInChunks attention = recomputed.attentionInChunks(l);
-            Streams below = new Streams(recomputed.gradient(input).duplicate(), new TreeMap<>());
+            GradientStreams below =
+                    GradientStreams.of(recomputed.gradient(input).duplicate());
             // The QK fix's pattern gradients, one per backward, as the attention output's gradient; and their weights.
             List<NDArray> outputGradients = new ArrayList<>();
             List<Double> weights = new ArrayList<>();
@@ -396,43 +373,17 @@ public record LayerwiseEdgeWork(
                 NDArray from = Scoped.view(pairScope, noiseInput).get(own);
                 NDArray toClean =
                         Scoped.view(pairScope, clean.activation(input)).get(own).sub(from);
-                for (int k0 = 0; k0 < igSteps; k0 += EdgeEstimator.IG_ROWS) {
-                    int k1 = Math.min(igSteps, k0 + EdgeEstimator.IG_ROWS);
-                    int rows = k1 - k0;
+                for (int k0 = 0; k0 < igSteps; k0 += InterpolatedRuns.ROWS) {
+                    int k1 = Math.min(igSteps, k0 + InterpolatedRuns.ROWS);
                     try (NDManager steps = pairScope.newSubManager()) {
-                        Hooks.Builder hooks = Hooks.builder().cache(inputs);
-                        int[][] tokens = new int[rows][];
-                        List<Metric> metrics = new ArrayList<>();
-                        List<NDArray> references = new ArrayList<>();
-                        for (int k = k0; k < k1; k++) {
-                            NDArray point = Scalars.times(Scoped.view(steps, toClean), (double) k / igSteps)
-                                    .add(from);
-                            hooks.patch(input, Patch.whole(k - k0, point));
-                            tokens[k - k0] = pair.clean();
-                            metrics.add(pair.metric());
-                            references.add(reference.get(new NDIndex("{}:{}", p, p + 1)));
-                        }
-                        int[] positions = new int[rows];
-                        Arrays.fill(positions, pair.metricPosition());
-                        TokenBatch stepTokens = TokenBatch.of(tokens);
+                        InterpolatedRuns runs =
+                                InterpolatedRuns.of(steps, pair, p, from, toClean, reference, k0, k1, igSteps);
                         ForwardResult forward = model.forward(
-                                steps, stepTokens, hooks.unembedOnly(positions).build());
-                        MetricBatch metric =
-                                new MetricBatch(steps, metrics, new int[rows], Scoped.concat(steps, references));
+                                steps, runs.tokens(), runs.hooks().cache(inputs).build());
                         NDArray upstream = null;
                         for (int l = layers - 1; l >= 0; l--) {
-                            NDArray below = integratedLayer(
-                                    model,
-                                    run.graph(),
-                                    reads,
-                                    steps,
-                                    stepTokens,
-                                    positions,
-                                    forward,
-                                    metric,
-                                    l,
-                                    upstream,
-                                    sums);
+                            NDArray below =
+                                    integratedLayer(model, run.graph(), reads, steps, runs, forward, l, upstream, sums);
                             if (upstream != null) {
                                 upstream.close();
                             }
@@ -465,10 +416,8 @@ public record LayerwiseEdgeWork(
             EdgeGraph graph,
             EdgeReads reads,
             NDManager steps,
-            TokenBatch tokens,
-            int[] positions,
+            InterpolatedRuns runs,
             ForwardResult forward,
-            MetricBatch metric,
             int l,
             NDArray upstream,
             Map<EdgeGraph.Group, NDArray> sums) {
@@ -488,13 +437,13 @@ public record LayerwiseEdgeWork(
                 .attentionGradientInChunks()
                 .attentionChunkRows(attentionRows);
         if (top) {
-            hooks.unembedOnly(positions);
+            hooks.unembedOnly(runs.positions());
         } else {
             hooks.stopAfter(output);
         }
         try (NDManager layer = steps.newSubManager()) {
             try (GradientSession session = model.openGradientSessionFrom(
-                    layer, tokens, l, forward.activation(input), hooks.build(), top ? metric : null)) {
+                    layer, runs.tokens(), l, forward.activation(input), hooks.build(), top ? runs.metric() : null)) {
                 ForwardResult recomputed = session.result();
                 if (top) {
                     session.backward();

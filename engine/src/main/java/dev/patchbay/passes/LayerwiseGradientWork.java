@@ -25,8 +25,6 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.SortedMap;
-import java.util.TreeMap;
 import java.util.stream.IntStream;
 
 /**
@@ -135,14 +133,14 @@ public record LayerwiseGradientWork(
             Set<Integer> scored = new LinkedHashSet<>();
             Arrays.stream(nodes.layers(config)).forEach(scored::add);
             Map<Integer, Map<BlockKey, NDArray>> byLayer = new LinkedHashMap<>();
-            Streams streams = new Streams(null, new TreeMap<>());
+            GradientStreams streams = GradientStreams.none();
             Context run = new Context(model, batch, noise, clean, metric, cleanMetrics, reference, byLayer);
             for (int l = layers - 1; l >= 0; l--) {
                 NodeSet own = scored.contains(l)
                         ? new NodeSet(nodes.kinds(), new int[] {l}, nodes.perPosition(), nodes.positions())
                         : null;
                 try (NDManager layer = scope.newSubManager()) {
-                    Streams below = backThroughLayer(run, layer, l, streams, own);
+                    GradientStreams below = backThroughLayer(run, layer, l, streams, own);
                     below.attach(scope);
                     streams.close();
                     streams = below;
@@ -192,30 +190,11 @@ public record LayerwiseGradientWork(
             Map<Integer, Map<BlockKey, NDArray>> byLayer) {}
 
     /**
-     * The gradients at one layer's output (or, handed down, its input): the full backward's ({@code null} above the
-     * top layer, where the metric's own backward starts), and with GradDrop each variant's started above, by the layer
-     * whose write it stops.
-     */
-    private record Streams(NDArray full, SortedMap<Integer, NDArray> variants) {
-        void attach(NDManager scope) {
-            full.attach(scope);
-            variants.values().forEach(v -> v.attach(scope));
-        }
-
-        void close() {
-            if (full != null) {
-                full.close();
-            }
-            variants.values().forEach(NDArray::close);
-        }
-    }
-
-    /**
      * Layer {@code l} run again from its kept inputs, each stream at its output (or the metric's own backward at the
      * top layer) pushed back through it, its nodes' estimates put in the context's {@code byLayer}. Returns the
      * streams at the layer's input, owned by {@code layer}'s scope.
      */
-    private Streams backThroughLayer(Context run, NDManager layer, int l, Streams above, NodeSet own) {
+    private GradientStreams backThroughLayer(Context run, NDManager layer, int l, GradientStreams above, NodeSet own) {
         HookedTransformer model = run.model();
         ModelConfig config = model.config();
         boolean qkFix = variant.qkFix();
@@ -264,7 +243,8 @@ public record LayerwiseGradientWork(
             } else {
                 session.backwardFrom(output, above.full());
             }
-            Streams below = new Streams(recomputed.gradient(input).duplicate(), new TreeMap<>());
+            GradientStreams below =
+                    GradientStreams.of(recomputed.gradient(input).duplicate());
             Map<BlockKey, NDArray> estimates = new LinkedHashMap<>();
             GradientPass estimator = null;
             if (own != null) {

@@ -216,7 +216,7 @@ public final class PassMemory {
         double writers = WRITER_COPIES * t * (1 + c.nLayers() * (c.nHeads() + 1.0)) * c.dModel();
         double row = gradient + (readers + writers) * elementBytes;
         if (estimate.integrated()) {
-            row += Math.min(steps, EdgeEstimator.IG_ROWS) * (gradient + readers * elementBytes);
+            row += Math.min(steps, InterpolatedRuns.ROWS) * (gradient + readers * elementBytes);
         }
         if (estimate.qkFix()) {
             double maps = (double) c.nHeads() * t * t;
@@ -264,7 +264,7 @@ public final class PassMemory {
             backward += EdgeReads.QK_FIX_CHUNK_BYTES + 4.0 * t * c.nHeads() * c.dHead() * Double.BYTES;
         }
         if (estimate.integrated()) {
-            int rows = Math.min(steps, EdgeEstimator.IG_ROWS);
+            int rows = Math.min(steps, InterpolatedRuns.ROWS);
             backward += rows * (inputs + layer + readers);
         }
         return bytes(LAYERWISE_EDGE_MARGIN * Math.max(making, backward));

@@ -166,6 +166,19 @@ class RecomputeLayersPlanTest {
             assertEquals(
                     "per-layer recomputation (asked for)", forced.accepted().variant());
         }
+        // Asked for where it holds more than the plain pass (a short prompt: one chunk of the QK fix's tables): a
+        // budget the plain pass fits is refused, naming the recomputed pass's, which runs it.
+        Budget sizes = new Budget(config, 4, 1);
+        long plain = sizes.edgeRowBytes(16, EdgeEstimate.ATP_STAR, 3);
+        long recomputed = sizes.layerwiseEdgeRowBytes(16, EdgeEstimate.ATP_STAR, 3, false);
+        assertTrue(plain < recomputed, plain + " against " + recomputed);
+        InvalidRequest tooSmall =
+                assertThrows(InvalidRequest.class, () -> edgePlan("atp-star", 16, (plain + recomputed) / 2, true));
+        Matcher named = Pattern.compile("a --memory-budget of at least ([0-9.]+) GB would run it")
+                .matcher(tooSmall.getMessage());
+        assertTrue(named.find(), tooSmall.getMessage());
+        long smallest = (long) (Double.parseDouble(named.group(1)) * 1e9);
+        assertTrue(edgePlan("atp-star", 16, smallest, true).settings().recomputeLayers());
         InvalidRequest e = assertThrows(InvalidRequest.class, () -> edgePlan("exact", 16, 1L << 32, true));
         assertTrue(e.getMessage().startsWith("recompute_layers: exact edge patching"), e.getMessage());
     }

@@ -9,11 +9,9 @@ import dev.patchbay.TestCheckpoints;
 import dev.patchbay.ToyModels;
 import dev.patchbay.model.HookedTransformer;
 import dev.patchbay.nodes.BlockKey;
-import dev.patchbay.nodes.Metric;
 import dev.patchbay.nodes.NodeKind;
 import dev.patchbay.nodes.NodeSet;
 import dev.patchbay.nodes.PromptPair;
-import java.util.Arrays;
 import java.util.EnumSet;
 import java.util.List;
 import java.util.Map;
@@ -31,13 +29,7 @@ import org.junit.jupiter.params.provider.MethodSource;
  */
 class LayerwiseGradientTest extends Float64Models {
     private static List<PromptPair> pairs(String name) {
-        PromptPair first = ToyModels.pair(name);
-        int shorter = first.length() - 2;
-        PromptPair second = new PromptPair(
-                Arrays.copyOf(first.noise(), shorter),
-                Arrays.copyOf(first.clean(), shorter),
-                Metric.logitDiff(new int[] {40}, new int[] {11}));
-        return List.of(first, second);
+        return ToyModels.pairsOfTwoLengths(name);
     }
 
     @ParameterizedTest
