@@ -22,7 +22,6 @@ import dev.patchbay.nodes.EdgeGraph;
 import dev.patchbay.nodes.Metric;
 import dev.patchbay.nodes.PromptPair;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
@@ -160,16 +159,10 @@ public final class EdgeEstimator {
             }
         }
         double[] noiseMetrics = doubles(batch.unembeddedMetric(scope, reference).apply(noise.logits()));
-        Map<EdgeGraph.Group, double[][]> estimates = new LinkedHashMap<>();
-        onDevice.forEach((g, values) -> estimates.put(g, EdgeReads.rows(values)));
-        int[] positions = null;
-        if (work.perPosition()) {
-            positions = new int[batch.clean.length()];
-            Arrays.setAll(positions, i -> i);
-        }
-        return new EdgeEstimates(
-                estimates,
-                positions,
+        return EdgeEstimates.readBack(
+                onDevice,
+                work.perPosition(),
+                batch.clean.length(),
                 cleanMetrics,
                 noiseMetrics,
                 new Cost(passes, compute, (System.nanoTime() - start) / 1e9));

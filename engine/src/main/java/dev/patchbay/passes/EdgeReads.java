@@ -343,18 +343,6 @@ final class EdgeReads {
         return rotated(config, layer, qOrK);
     }
 
-    /** Estimates [B, edges] read back as each row's values. */
-    static double[][] rows(NDArray values) {
-        int count = (int) values.getShape().get(0);
-        double[] flat = values.toDoubleArray();
-        int per = flat.length / count;
-        double[][] out = new double[count][per];
-        for (int r = 0; r < count; r++) {
-            System.arraycopy(flat, r * per, out[r], 0, per);
-        }
-        return out;
-    }
-
     static NDArray widenedHalf(NDArray x) {
         return Precision.isHalf(x.getDataType()) ? x.toType(DataType.FLOAT32, false) : x;
     }

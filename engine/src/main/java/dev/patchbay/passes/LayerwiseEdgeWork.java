@@ -20,7 +20,6 @@ import dev.patchbay.nodes.Edge.ReaderKind;
 import dev.patchbay.nodes.EdgeGraph;
 import dev.patchbay.nodes.PromptPair;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
@@ -163,18 +162,10 @@ public record LayerwiseEdgeWork(
                     compute = passes + batch.size();
                 }
             }
-            Map<EdgeGraph.Group, double[][]> estimates = new LinkedHashMap<>();
-            for (EdgeGraph.Group g : run.graph().groups()) {
-                estimates.put(g, EdgeReads.rows(run.scores().get(g)));
-            }
-            int[] positions = null;
-            if (perPosition) {
-                positions = new int[batch.clean.length()];
-                Arrays.setAll(positions, i -> i);
-            }
-            return new EdgeEstimates(
-                    estimates,
-                    positions,
+            return EdgeEstimates.readBack(
+                    run.scores(),
+                    perPosition,
+                    batch.clean.length(),
                     cleanMetrics,
                     noiseMetrics,
                     new Cost(passes, compute, (System.nanoTime() - start) / 1e9));
