@@ -83,6 +83,11 @@ public final class TestCheckpoints {
         return dir;
     }
 
+    /** A dictionary tools/make_feature_golden.py wrote for a test checkpoint, in the SAELens layout. */
+    public static Path dictionaryDir(String model, String name) {
+        return testdata("dictionaries/" + model + "/" + name);
+    }
+
     public static LoadedModel load(String name, DataType type) {
         return LoadedModel.load(dir(name), type);
     }
