@@ -6,10 +6,13 @@ import ai.djl.ndarray.types.DataType;
 import dev.patchbay.features.Dictionary;
 import dev.patchbay.features.FeatureEstimates;
 import dev.patchbay.model.ForwardResult;
+import dev.patchbay.model.GradientSession;
+import dev.patchbay.model.HookSites;
 import dev.patchbay.model.HookedTransformer;
 import dev.patchbay.model.Hooks;
 import dev.patchbay.model.ModelConfig;
 import dev.patchbay.model.Precision;
+import dev.patchbay.model.Scalars;
 import dev.patchbay.nodes.Cost;
 import dev.patchbay.nodes.PromptPair;
 import java.util.ArrayList;
@@ -19,15 +22,24 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.function.ToIntFunction;
 
 /**
- * AtP over the features and error nodes of some dictionaries, for a batch of pairs (issue 33): a noise forward, a
- * clean forward with the metric's backward, each keeping the dictionaries' input and output sites. A feature's
- * estimate at a position is (f_noise - f_clean) (W_dec[i] . g) with g the metric's gradient at the dictionary's site
- * in the clean run (eq. 4 with the feature as the node: its write to the site is f_i W_dec[i]); the error node's is
- * (err_noise - err_clean) . g. Only features whose activation differs between the runs are read back.
+ * AtP or AtP* over the features and error nodes of some dictionaries, for a batch of pairs (issue 33): a noise
+ * forward, a clean forward with the metric's backward, each keeping the dictionaries' input and output sites. A
+ * feature's estimate at a position is (f_noise - f_clean) (W_dec[i] . g) with g the metric's gradient at the
+ * dictionary's site in the clean run (eq. 4 with the feature as the node: its write to the site is f_i W_dec[i]); the
+ * error node's is (err_noise - err_clean) . g. Only features whose activation differs between the runs are read back.
+ *
+ * <p>With GradDrop (AtP*), each estimate is the mean over the backward variants of its |estimate| (eq. 11), on the
+ * schedule the node passes use ({@link GradDrop}): a feature is a node of its site. The QK fix does not apply: it
+ * recomputes the attention softmax for a node whose change enters the scores directly (a query or a key), and no
+ * dictionary writes a query or key site; a residual-stream feature reaches the scores through the norms and
+ * projections of every later layer, as a residual node does, which AtP* also leaves to GradDrop.
+ *
+ * @param gradDrop AtP* (GradDrop's mean |estimate|) rather than AtP's signed estimates
  */
-public record FeatureGradientWork(List<PromptPair> pairs, List<Dictionary> dictionaries)
+public record FeatureGradientWork(List<PromptPair> pairs, List<Dictionary> dictionaries, boolean gradDrop)
         implements Pass<FeatureEstimates> {
     public FeatureGradientWork {
         pairs = List.copyOf(pairs);
@@ -35,6 +47,19 @@ public record FeatureGradientWork(List<PromptPair> pairs, List<Dictionary> dicti
         if (pairs.isEmpty() || dictionaries.isEmpty()) {
             throw new IllegalArgumentException("feature AtP needs at least one pair and one dictionary");
         }
+        for (Dictionary d : dictionaries) {
+            if (gradDrop && d.shortSite().equals("resid_mid")) {
+                // Its own layer's variant leaves it the gradient of resid_post through the skip alone, which no
+                // partial backward from a resid_pre reaches.
+                throw new IllegalArgumentException(
+                        "dictionary '" + d.name() + "': AtP* (GradDrop) is not offered at" + " resid_mid; use atp");
+            }
+        }
+    }
+
+    /** AtP's signed estimates. */
+    public FeatureGradientWork(List<PromptPair> pairs, List<Dictionary> dictionaries) {
+        this(pairs, dictionaries, false);
     }
 
     @Override
@@ -48,15 +73,15 @@ public record FeatureGradientWork(List<PromptPair> pairs, List<Dictionary> dicti
     }
 
     /**
-     * The plain AtP pass's row (the clean graph dominates) and, per dictionary, the dense arrays of its features that
-     * live at once: both runs' features, their difference, the gradient's projection, the estimates and the mask, six
-     * [T, width] arrays.
+     * The plain AtP pass's row (the clean graph dominates; GradDrop's as the node pass has it) and, per dictionary,
+     * the dense arrays of its features that live at once: both runs' features, their difference, the gradient's
+     * projection, the estimates and the mask, six [T, width] arrays, and GradDrop's sum a seventh.
      */
     @Override
     public long bytes(ModelConfig config, int elementBytes, int paddedLength) {
-        long perRow = PassMemory.gradientRowBytes(config, paddedLength, elementBytes, false, false);
+        long perRow = PassMemory.gradientRowBytes(config, paddedLength, elementBytes, false, gradDrop);
         for (Dictionary d : dictionaries) {
-            perRow += 6L * paddedLength * d.width() * elementBytes;
+            perRow += (gradDrop ? 7L : 6L) * paddedLength * d.width() * elementBytes;
         }
         return pairs.size() * perRow;
     }
@@ -70,26 +95,37 @@ public record FeatureGradientWork(List<PromptPair> pairs, List<Dictionary> dicti
     public FeatureEstimates run(HookedTransformer model) {
         long start = System.nanoTime();
         PairBatch batch = PairBatch.of(pairs);
+        int layers = model.config().nLayers();
         Set<String> sites = new LinkedHashSet<>();
-        Set<String> outputs = new LinkedHashSet<>();
+        Set<String> gradients = new LinkedHashSet<>();
         for (Dictionary d : dictionaries) {
             sites.add(d.inputSite());
             sites.add(d.site());
-            outputs.add(d.site());
+            gradients.add(d.site());
         }
-        try (NDManager scope = model.compute().newScope()) {
-            ForwardResult clean = model.forwardWithGradients(
-                    scope,
-                    batch.clean,
-                    Hooks.builder()
-                            .cache(sites)
-                            .gradient(outputs)
-                            .unembedOnly(batch.positions)
-                            .build(),
-                    batch.unembeddedMetric(scope, null));
+        Set<String> cleanSites = new LinkedHashSet<>(sites);
+        if (gradDrop) {
+            for (int l = 0; l < layers; l++) {
+                cleanSites.add(HookSites.residPre(l));
+                gradients.add(HookSites.residPost(l));
+            }
+        }
+        try (NDManager scope = model.compute().newScope();
+                GradientSession session = model.openGradientSession(
+                        scope,
+                        batch.clean,
+                        Hooks.builder()
+                                .cache(cleanSites)
+                                .gradient(gradients)
+                                .unembedOnly(batch.positions)
+                                .build(),
+                        batch.unembeddedMetric(scope, null))) {
+            ForwardResult clean = session.result();
+            session.backward();
             NDArray reference = Precision.widened(
                             batch.unembeddedMetric(scope, null).atPositions(clean.logits()))
-                    .logSoftmax(-1);
+                    .logSoftmax(-1)
+                    .stopGradient();
             ForwardResult noise = model.forward(
                     scope,
                     batch.noise,
@@ -97,50 +133,144 @@ public record FeatureGradientWork(List<PromptPair> pairs, List<Dictionary> dicti
             double[] cleanMetrics = doubles(clean.metric());
             double[] noiseMetrics =
                     doubles(batch.unembeddedMetric(scope, reference).apply(noise.logits()));
+            Map<Dictionary, Changes> changes = new LinkedHashMap<>();
+            for (Dictionary d : dictionaries) {
+                changes.put(d, Changes.of(scope, d, clean, noise));
+            }
+            Map<Dictionary, NDArray[]> estimates = new LinkedHashMap<>();
+            double passes;
+            double compute;
+            if (gradDrop) {
+                Scores scores = new Scores(clean, changes, new LinkedHashMap<>(), new LinkedHashMap<>());
+                double variants = GradDrop.run(new Variants(session, clean, gradients), scores, layers);
+                double mean = 1.0 / GradDrop.informativeVariants(layers);
+                for (Dictionary d : dictionaries) {
+                    estimates.put(d, new NDArray[] {
+                        Scalars.times(scores.features().get(d), mean),
+                        Scalars.times(scores.errors().get(d), mean)
+                    });
+                }
+                // As the node pass counts them: two forwards and L backwards in the paper's unit; in compute, two
+                // forwards, one full backward and the partial backwards below the dropped layers.
+                passes = pairs.size() * (2 + 2.0 * layers);
+                compute = pairs.size() * (4 + variants);
+            } else {
+                changes.forEach((d, c) -> estimates.put(d, c.estimates(clean.gradient(d.site()))));
+                // Two forward passes and one backward, per pair.
+                passes = 4.0 * pairs.size();
+                compute = passes;
+            }
             List<Map<String, FeatureEstimates.Block>> blocks = new ArrayList<>();
             for (int p = 0; p < pairs.size(); p++) {
                 blocks.add(new LinkedHashMap<>());
             }
-            for (Dictionary d : dictionaries) {
-                try (NDManager work = scope.newSubManager()) {
-                    estimate(work, d, clean, noise, blocks);
-                }
-            }
+            estimates.forEach((d, e) -> readBack(d, changes.get(d).changed, e[0], e[1], blocks));
             List<FeatureEstimates.Pair> out = new ArrayList<>();
             for (int p = 0; p < pairs.size(); p++) {
                 out.add(new FeatureEstimates.Pair(cleanMetrics[p], noiseMetrics[p], blocks.get(p)));
             }
-            // Two forward passes and one backward, per pair.
-            double passes = 4.0 * pairs.size();
-            return new FeatureEstimates(out, new Cost(passes, passes, (System.nanoTime() - start) / 1e9));
+            return new FeatureEstimates(out, new Cost(passes, compute, (System.nanoTime() - start) / 1e9));
         }
     }
 
-    /** One dictionary's estimates, read back into each pair's block. */
-    private void estimate(
-            NDManager work,
-            Dictionary d,
+    /**
+     * What a dictionary's estimates need besides the gradient, made once: each feature's change [B, T, width], the
+     * error's change [B, T, d_out], and which features changed.
+     */
+    private record Changes(Dictionary d, NDArray features, NDArray errors, NDArray changed) {
+        static Changes of(NDManager scope, Dictionary d, ForwardResult clean, ForwardResult noise) {
+            NDArray cleanIn = view(scope, clean.activation(d.inputSite()));
+            NDArray noiseIn = view(scope, noise.activation(d.inputSite()));
+            NDArray cleanFeatures = d.encode(cleanIn);
+            NDArray noiseFeatures = d.encode(noiseIn);
+            NDArray cleanError = view(scope, clean.activation(d.site())).sub(d.reconstruct(cleanFeatures, cleanIn));
+            NDArray noiseError = view(scope, noise.activation(d.site())).sub(d.reconstruct(noiseFeatures, noiseIn));
+            NDArray change = noiseFeatures.sub(cleanFeatures);
+            return new Changes(d, change, noiseError.sub(cleanError), change.neq(0));
+        }
+
+        /** Signed estimates: the features' [B, T, width] and the error's [B, T], from the site's gradient. */
+        NDArray[] estimates(NDArray siteGradient) {
+            NDArray gradient = view(features.getManager(), siteGradient);
+            return new NDArray[] {
+                features.mul(gradient.matMul(d.decoderTransposed(features.getManager()))),
+                errors.mul(gradient).sum(new int[] {-1})
+            };
+        }
+    }
+
+    /** GradDrop's backward variants over the clean run's session. */
+    private record Variants(GradientSession session, ForwardResult clean, Set<String> gradients)
+            implements GradDrop.Backward {
+        @Override
+        public NDArray residualGradient(int layer) {
+            return clean.gradient(HookSites.residPost(layer)).duplicate();
+        }
+
+        @Override
+        public void zeroGradients() {
+            session.zeroGradients(gradients);
+        }
+
+        @Override
+        public void backwardFrom(int layer, NDArray upstream) {
+            session.backwardFrom(HookSites.residPre(layer), upstream);
+        }
+    }
+
+    /**
+     * The dictionaries as GradDrop's groups: a feature is a node of its site. A site inside layer n (z, attn_out,
+     * mlp_out, mlp_post) has the n variants below it in full and none from its own; resid_pre(n) lies below its own
+     * layer's stop, so that variant changes it; resid_post(n) is above layer n, so n + 1 variants leave it in full.
+     */
+    private record Scores(
             ForwardResult clean,
-            ForwardResult noise,
+            Map<Dictionary, Changes> changes,
+            Map<Dictionary, NDArray> features,
+            Map<Dictionary, NDArray> errors)
+            implements GradDrop.Scored<Dictionary> {
+        @Override
+        public List<Dictionary> groups() {
+            return List.copyOf(changes.keySet());
+        }
+
+        @Override
+        public int fullVariants(Dictionary d) {
+            return d.shortSite().equals("resid_post") ? d.layer() + 1 : d.layer();
+        }
+
+        @Override
+        public boolean changedBy(Dictionary d, int stop) {
+            return switch (d.shortSite()) {
+                case "resid_pre" -> stop >= d.layer();
+                default -> stop > d.layer();
+            };
+        }
+
+        @Override
+        public void read(List<Dictionary> groups, ToIntFunction<Dictionary> weight) {
+            for (Dictionary d : groups) {
+                NDArray[] estimate = changes.get(d).estimates(clean.gradient(d.site()));
+                int w = weight.applyAsInt(d);
+                GradDrop.accumulate(features, d, estimate[0], w);
+                GradDrop.accumulate(errors, d, estimate[1], w);
+                for (NDArray a : estimate) {
+                    a.close();
+                }
+            }
+        }
+    }
+
+    /** One dictionary's estimates [B, T, width] and error estimates [B, T], read back into each pair's block. */
+    private void readBack(
+            Dictionary d,
+            NDArray changed,
+            NDArray estimates,
+            NDArray errors,
             List<Map<String, FeatureEstimates.Block>> blocks) {
-        NDArray cleanIn = view(work, clean.activation(d.inputSite()));
-        NDArray noiseIn = view(work, noise.activation(d.inputSite()));
-        NDArray cleanFeatures = d.encode(cleanIn);
-        NDArray noiseFeatures = d.encode(noiseIn);
-        NDArray gradient = view(work, clean.gradient(d.site()));
-        NDArray change = noiseFeatures.sub(cleanFeatures);
-        NDArray estimates = change.mul(gradient.matMul(d.decoderTransposed(work)));
-        NDArray cleanError = view(work, clean.activation(d.site())).sub(d.reconstruct(cleanFeatures, cleanIn));
-        NDArray noiseError = view(work, noise.activation(d.site())).sub(d.reconstruct(noiseFeatures, noiseIn));
-        NDArray errors = noiseError.sub(cleanError).mul(gradient).sum(new int[] {-1});
-        NDArray changed = change.neq(0);
         // Indices [n, 3] (row, position, feature) in row-major order, as the mask selects the values.
         long[] where = changed.nonzero().toLongArray();
         double[] values = doubles(estimates.booleanMask(changed));
-        double[][] errorRows = new double[pairs.size()][];
-        for (int p = 0; p < pairs.size(); p++) {
-            errorRows[p] = doubles(errors.get(p));
-        }
         List<List<Integer>> perPair = new ArrayList<>();
         for (int p = 0; p < pairs.size(); p++) {
             perPair.add(new ArrayList<>());
@@ -163,16 +293,16 @@ public record FeatureGradientWork(List<PromptPair> pairs, List<Dictionary> dicti
                 features[i] = (int) where[3 * e + 2];
                 own[i] = values[e];
             }
-            double[] errorsOfPair = Arrays.copyOf(errorRows[p], pairs.get(p).length());
+            double[] errorsOfPair =
+                    Arrays.copyOf(doubles(errors.get(p)), pairs.get(p).length());
             blocks.get(p).put(d.name(), new FeatureEstimates.Block(positions, features, own, errorsOfPair));
         }
     }
 
-    /** A site's value flattened per position ([B, T, width]), as a view the work scope owns. */
-    private static NDArray view(NDManager work, NDArray siteValue) {
-        NDArray flat = Dictionary.flat(siteValue);
-        NDArray view = flat == siteValue ? siteValue.reshape(siteValue.getShape()) : flat;
-        view.attach(work);
+    /** A site's value flattened per position ([B, T, width]), as a view the scope owns. */
+    private static NDArray view(NDManager scope, NDArray siteValue) {
+        NDArray view = Dictionary.flat(siteValue.reshape(siteValue.getShape()));
+        view.attach(scope);
         return view;
     }
 
