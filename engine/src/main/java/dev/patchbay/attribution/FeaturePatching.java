@@ -2,7 +2,7 @@ package dev.patchbay.attribution;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.types.Shape;
 import dev.patchbay.features.Dictionary;
 import dev.patchbay.features.FeatureNode;
 import dev.patchbay.model.HookSites;
@@ -163,26 +163,37 @@ public final class FeaturePatching implements GroupPatching<FeatureNode>, AutoCl
         }
     }
 
-    /** The site's clean value [T, ...] plus every node's change in the group, owned by {@code scope}. */
+    /**
+     * The site's clean value [T, ...] plus every node's change in the group, owned by {@code scope}: the group's
+     * features as a mask over [T, width] and its error terms as one over positions, so a group of any size is one
+     * product with W_dec (the diagnostic patches thousands of features at once).
+     */
     private NDArray patched(NDManager scope, Sides s, List<FeatureNode> group) {
+        int length = (int) s.featureChange().getShape().get(0);
+        int width = dictionary.width();
+        float[] features = new float[length * width];
+        float[] errors = new float[length];
+        for (FeatureNode n : group) {
+            int from = n.position() < 0 ? 0 : n.position();
+            int to = n.position() < 0 ? length : n.position() + 1;
+            for (int t = from; t < to; t++) {
+                if (n.isError()) {
+                    errors[t] = 1;
+                } else {
+                    features[t * width + n.feature()] = 1;
+                }
+            }
+        }
         try (NDManager work = scope.newSubManager()) {
             NDArray featureChange = Scoped.view(work, s.featureChange());
             NDArray errorChange = Scoped.view(work, s.errorChange());
-            NDArray decoder = Scoped.view(work, dictionary.decoder());
-            NDArray change = errorChange.zerosLike();
-            for (FeatureNode n : group) {
-                NDArray own = n.isError()
-                        ? errorChange
-                        : featureChange
-                                .get(new NDIndex(":, {}:{}", n.feature(), n.feature() + 1))
-                                .mul(decoder.get(n.feature()));
-                if (n.position() >= 0) {
-                    NDArray only = own.zerosLike();
-                    only.set(new NDIndex("{}", n.position()), own.get(n.position()));
-                    own = only;
-                }
-                change = change.add(own);
-            }
+            NDArray featureMask =
+                    work.create(features, new Shape(length, width)).toType(featureChange.getDataType(), false);
+            NDArray errorMask = work.create(errors, new Shape(length, 1)).toType(errorChange.getDataType(), false);
+            NDArray change = featureChange
+                    .mul(featureMask)
+                    .matMul(Scoped.view(work, dictionary.decoder()))
+                    .add(errorChange.mul(errorMask));
             NDArray clean = Scoped.view(work, s.cleanSite());
             NDArray source = clean.add(change.reshape(clean.getShape()));
             source.attach(scope);

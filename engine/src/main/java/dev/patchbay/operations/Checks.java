@@ -69,6 +69,15 @@ final class Checks {
         return Math.min(on.limits().batchRows(), fit);
     }
 
+    /** Pairs of a pass of {@code rowBytes} a pair, within the batch limit and the memory budget; refuses when none fits. */
+    static int rowsFitting(Serving on, List<PromptPair> pairs, long rowBytes, String pass) {
+        int fit = on.budget().rowsFitting(rowBytes);
+        if (fit < 1) {
+            throw overBudget(on, pairs.get(0).length(), rowBytes, pass);
+        }
+        return Math.min(on.limits().batchRows(), fit);
+    }
+
     /** Pairs of an AtP-family pass run with per-layer recomputation, within the batch limit and the memory budget. */
     static int layerwiseGradientRows(
             Serving on,
