@@ -45,6 +45,12 @@ class ValueEncoding(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     FLOAT32_LE: _ClassVar[ValueEncoding]
     FLOAT64_LE: _ClassVar[ValueEncoding]
 
+class FeatureMethod(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    FEATURE_METHOD_UNSPECIFIED: _ClassVar[FeatureMethod]
+    FEATURE_ATP: _ClassVar[FeatureMethod]
+    FEATURE_ATP_STAR: _ClassVar[FeatureMethod]
+
 class EdgeMethod(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     EDGE_METHOD_UNSPECIFIED: _ClassVar[EdgeMethod]
@@ -131,6 +137,9 @@ HIERARCHICAL: Method
 VALUES_REPEATED: ValueEncoding
 FLOAT32_LE: ValueEncoding
 FLOAT64_LE: ValueEncoding
+FEATURE_METHOD_UNSPECIFIED: FeatureMethod
+FEATURE_ATP: FeatureMethod
+FEATURE_ATP_STAR: FeatureMethod
 EDGE_METHOD_UNSPECIFIED: EdgeMethod
 EXACT_EDGE_PATCHING: EdgeMethod
 EAP: EdgeMethod
@@ -227,7 +236,7 @@ class ListModelsResponse(_message.Message):
     def __init__(self, models: _Optional[_Iterable[_Union[ModelInfo, _Mapping]]] = ...) -> None: ...
 
 class ModelInfo(_message.Message):
-    __slots__ = ("name", "architecture", "n_layers", "n_heads", "n_kv_heads", "d_model", "d_head", "d_mlp", "vocab_size", "max_positions", "hook_sites", "dtype", "device", "end_of_text")
+    __slots__ = ("name", "architecture", "n_layers", "n_heads", "n_kv_heads", "d_model", "d_head", "d_mlp", "vocab_size", "max_positions", "hook_sites", "dtype", "device", "end_of_text", "dictionaries")
     NAME_FIELD_NUMBER: _ClassVar[int]
     ARCHITECTURE_FIELD_NUMBER: _ClassVar[int]
     N_LAYERS_FIELD_NUMBER: _ClassVar[int]
@@ -242,6 +251,7 @@ class ModelInfo(_message.Message):
     DTYPE_FIELD_NUMBER: _ClassVar[int]
     DEVICE_FIELD_NUMBER: _ClassVar[int]
     END_OF_TEXT_FIELD_NUMBER: _ClassVar[int]
+    DICTIONARIES_FIELD_NUMBER: _ClassVar[int]
     name: str
     architecture: str
     n_layers: int
@@ -256,7 +266,24 @@ class ModelInfo(_message.Message):
     dtype: str
     device: str
     end_of_text: _containers.RepeatedScalarFieldContainer[int]
-    def __init__(self, name: _Optional[str] = ..., architecture: _Optional[str] = ..., n_layers: _Optional[int] = ..., n_heads: _Optional[int] = ..., n_kv_heads: _Optional[int] = ..., d_model: _Optional[int] = ..., d_head: _Optional[int] = ..., d_mlp: _Optional[int] = ..., vocab_size: _Optional[int] = ..., max_positions: _Optional[int] = ..., hook_sites: _Optional[_Iterable[str]] = ..., dtype: _Optional[str] = ..., device: _Optional[str] = ..., end_of_text: _Optional[_Iterable[int]] = ...) -> None: ...
+    dictionaries: _containers.RepeatedCompositeFieldContainer[DictionaryInfo]
+    def __init__(self, name: _Optional[str] = ..., architecture: _Optional[str] = ..., n_layers: _Optional[int] = ..., n_heads: _Optional[int] = ..., n_kv_heads: _Optional[int] = ..., d_model: _Optional[int] = ..., d_head: _Optional[int] = ..., d_mlp: _Optional[int] = ..., vocab_size: _Optional[int] = ..., max_positions: _Optional[int] = ..., hook_sites: _Optional[_Iterable[str]] = ..., dtype: _Optional[str] = ..., device: _Optional[str] = ..., end_of_text: _Optional[_Iterable[int]] = ..., dictionaries: _Optional[_Iterable[_Union[DictionaryInfo, _Mapping]]] = ...) -> None: ...
+
+class DictionaryInfo(_message.Message):
+    __slots__ = ("name", "site", "input_site", "width", "activation", "k")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SITE_FIELD_NUMBER: _ClassVar[int]
+    INPUT_SITE_FIELD_NUMBER: _ClassVar[int]
+    WIDTH_FIELD_NUMBER: _ClassVar[int]
+    ACTIVATION_FIELD_NUMBER: _ClassVar[int]
+    K_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    site: str
+    input_site: str
+    width: int
+    activation: str
+    k: int
+    def __init__(self, name: _Optional[str] = ..., site: _Optional[str] = ..., input_site: _Optional[str] = ..., width: _Optional[int] = ..., activation: _Optional[str] = ..., k: _Optional[int] = ...) -> None: ...
 
 class TokenizeRequest(_message.Message):
     __slots__ = ("model", "text", "allow_unknown_tokens")
@@ -533,6 +560,124 @@ class AttributeEvent(_message.Message):
     summary: Summary
     diagnostic: Diagnostic
     def __init__(self, accepted: _Optional[_Union[Accepted, _Mapping]] = ..., progress: _Optional[_Union[Progress, _Mapping]] = ..., block: _Optional[_Union[EffectBlock, _Mapping]] = ..., verified: _Optional[_Union[VerifiedNode, _Mapping]] = ..., summary: _Optional[_Union[Summary, _Mapping]] = ..., diagnostic: _Optional[_Union[Diagnostic, _Mapping]] = ...) -> None: ...
+
+class AttributeFeaturesRequest(_message.Message):
+    __slots__ = ("model", "pairs", "metric", "dictionaries", "method", "verify_top_k", "diagnostic", "allow_unknown_tokens")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    PAIRS_FIELD_NUMBER: _ClassVar[int]
+    METRIC_FIELD_NUMBER: _ClassVar[int]
+    DICTIONARIES_FIELD_NUMBER: _ClassVar[int]
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    VERIFY_TOP_K_FIELD_NUMBER: _ClassVar[int]
+    DIAGNOSTIC_FIELD_NUMBER: _ClassVar[int]
+    ALLOW_UNKNOWN_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    pairs: _containers.RepeatedCompositeFieldContainer[PromptPair]
+    metric: MetricKind
+    dictionaries: _containers.RepeatedScalarFieldContainer[str]
+    method: FeatureMethod
+    verify_top_k: int
+    diagnostic: DiagnosticOptions
+    allow_unknown_tokens: bool
+    def __init__(self, model: _Optional[str] = ..., pairs: _Optional[_Iterable[_Union[PromptPair, _Mapping]]] = ..., metric: _Optional[_Union[MetricKind, str]] = ..., dictionaries: _Optional[_Iterable[str]] = ..., method: _Optional[_Union[FeatureMethod, str]] = ..., verify_top_k: _Optional[int] = ..., diagnostic: _Optional[_Union[DiagnosticOptions, _Mapping]] = ..., allow_unknown_tokens: _Optional[bool] = ...) -> None: ...
+
+class FeatureNode(_message.Message):
+    __slots__ = ("layer", "site", "feature", "position", "name")
+    LAYER_FIELD_NUMBER: _ClassVar[int]
+    SITE_FIELD_NUMBER: _ClassVar[int]
+    FEATURE_FIELD_NUMBER: _ClassVar[int]
+    POSITION_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    layer: int
+    site: str
+    feature: int
+    position: int
+    name: str
+    def __init__(self, layer: _Optional[int] = ..., site: _Optional[str] = ..., feature: _Optional[int] = ..., position: _Optional[int] = ..., name: _Optional[str] = ...) -> None: ...
+
+class FeatureBlock(_message.Message):
+    __slots__ = ("pair", "dictionary", "layer", "site", "positions", "features", "estimates", "errors")
+    PAIR_FIELD_NUMBER: _ClassVar[int]
+    DICTIONARY_FIELD_NUMBER: _ClassVar[int]
+    LAYER_FIELD_NUMBER: _ClassVar[int]
+    SITE_FIELD_NUMBER: _ClassVar[int]
+    POSITIONS_FIELD_NUMBER: _ClassVar[int]
+    FEATURES_FIELD_NUMBER: _ClassVar[int]
+    ESTIMATES_FIELD_NUMBER: _ClassVar[int]
+    ERRORS_FIELD_NUMBER: _ClassVar[int]
+    pair: int
+    dictionary: str
+    layer: int
+    site: str
+    positions: _containers.RepeatedScalarFieldContainer[int]
+    features: _containers.RepeatedScalarFieldContainer[int]
+    estimates: _containers.RepeatedScalarFieldContainer[float]
+    errors: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, pair: _Optional[int] = ..., dictionary: _Optional[str] = ..., layer: _Optional[int] = ..., site: _Optional[str] = ..., positions: _Optional[_Iterable[int]] = ..., features: _Optional[_Iterable[int]] = ..., estimates: _Optional[_Iterable[float]] = ..., errors: _Optional[_Iterable[float]] = ...) -> None: ...
+
+class VerifiedFeature(_message.Message):
+    __slots__ = ("rank", "dictionary", "node", "estimate", "effect")
+    RANK_FIELD_NUMBER: _ClassVar[int]
+    DICTIONARY_FIELD_NUMBER: _ClassVar[int]
+    NODE_FIELD_NUMBER: _ClassVar[int]
+    ESTIMATE_FIELD_NUMBER: _ClassVar[int]
+    EFFECT_FIELD_NUMBER: _ClassVar[int]
+    rank: int
+    dictionary: str
+    node: FeatureNode
+    estimate: float
+    effect: float
+    def __init__(self, rank: _Optional[int] = ..., dictionary: _Optional[str] = ..., node: _Optional[_Union[FeatureNode, _Mapping]] = ..., estimate: _Optional[float] = ..., effect: _Optional[float] = ...) -> None: ...
+
+class FeatureBound(_message.Message):
+    __slots__ = ("node", "difference", "standard_error", "upper_bound", "miss_probability")
+    NODE_FIELD_NUMBER: _ClassVar[int]
+    DIFFERENCE_FIELD_NUMBER: _ClassVar[int]
+    STANDARD_ERROR_FIELD_NUMBER: _ClassVar[int]
+    UPPER_BOUND_FIELD_NUMBER: _ClassVar[int]
+    MISS_PROBABILITY_FIELD_NUMBER: _ClassVar[int]
+    node: FeatureNode
+    difference: float
+    standard_error: float
+    upper_bound: float
+    miss_probability: float
+    def __init__(self, node: _Optional[_Union[FeatureNode, _Mapping]] = ..., difference: _Optional[float] = ..., standard_error: _Optional[float] = ..., upper_bound: _Optional[float] = ..., miss_probability: _Optional[float] = ...) -> None: ...
+
+class FeatureDiagnostic(_message.Message):
+    __slots__ = ("dictionary", "nodes", "max_upper_bound", "threshold", "alpha", "flagged", "expected_missed", "forward_passes")
+    DICTIONARY_FIELD_NUMBER: _ClassVar[int]
+    NODES_FIELD_NUMBER: _ClassVar[int]
+    MAX_UPPER_BOUND_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    ALPHA_FIELD_NUMBER: _ClassVar[int]
+    FLAGGED_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_MISSED_FIELD_NUMBER: _ClassVar[int]
+    FORWARD_PASSES_FIELD_NUMBER: _ClassVar[int]
+    dictionary: str
+    nodes: int
+    max_upper_bound: float
+    threshold: float
+    alpha: float
+    flagged: _containers.RepeatedCompositeFieldContainer[FeatureBound]
+    expected_missed: float
+    forward_passes: float
+    def __init__(self, dictionary: _Optional[str] = ..., nodes: _Optional[int] = ..., max_upper_bound: _Optional[float] = ..., threshold: _Optional[float] = ..., alpha: _Optional[float] = ..., flagged: _Optional[_Iterable[_Union[FeatureBound, _Mapping]]] = ..., expected_missed: _Optional[float] = ..., forward_passes: _Optional[float] = ...) -> None: ...
+
+class AttributeFeaturesEvent(_message.Message):
+    __slots__ = ("accepted", "progress", "block", "verified", "diagnostic", "summary")
+    ACCEPTED_FIELD_NUMBER: _ClassVar[int]
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    BLOCK_FIELD_NUMBER: _ClassVar[int]
+    VERIFIED_FIELD_NUMBER: _ClassVar[int]
+    DIAGNOSTIC_FIELD_NUMBER: _ClassVar[int]
+    SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    accepted: Accepted
+    progress: Progress
+    block: FeatureBlock
+    verified: VerifiedFeature
+    diagnostic: FeatureDiagnostic
+    summary: Summary
+    def __init__(self, accepted: _Optional[_Union[Accepted, _Mapping]] = ..., progress: _Optional[_Union[Progress, _Mapping]] = ..., block: _Optional[_Union[FeatureBlock, _Mapping]] = ..., verified: _Optional[_Union[VerifiedFeature, _Mapping]] = ..., diagnostic: _Optional[_Union[FeatureDiagnostic, _Mapping]] = ..., summary: _Optional[_Union[Summary, _Mapping]] = ...) -> None: ...
 
 class AttributeEdgesRequest(_message.Message):
     __slots__ = ("model", "pairs", "metric", "method", "per_position", "ig_steps", "verify_top_k", "verify_budget", "diagnostic", "allow_unknown_tokens", "packed_values", "recompute_layers")
@@ -1049,7 +1194,7 @@ class PatchEvent(_message.Message):
     def __init__(self, accepted: _Optional[_Union[Accepted, _Mapping]] = ..., result: _Optional[_Union[PatchResult, _Mapping]] = ..., summary: _Optional[_Union[Summary, _Mapping]] = ...) -> None: ...
 
 class SweepRequest(_message.Message):
-    __slots__ = ("job_id", "job", "attribute_edges", "evaluate_circuit", "discover_circuit", "scrub", "generate", "patch")
+    __slots__ = ("job_id", "job", "attribute_edges", "evaluate_circuit", "discover_circuit", "scrub", "generate", "patch", "attribute_features")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     JOB_FIELD_NUMBER: _ClassVar[int]
     ATTRIBUTE_EDGES_FIELD_NUMBER: _ClassVar[int]
@@ -1058,6 +1203,7 @@ class SweepRequest(_message.Message):
     SCRUB_FIELD_NUMBER: _ClassVar[int]
     GENERATE_FIELD_NUMBER: _ClassVar[int]
     PATCH_FIELD_NUMBER: _ClassVar[int]
+    ATTRIBUTE_FEATURES_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     job: AttributeRequest
     attribute_edges: AttributeEdgesRequest
@@ -1066,7 +1212,8 @@ class SweepRequest(_message.Message):
     scrub: ScrubRequest
     generate: GenerateRequest
     patch: PatchRequest
-    def __init__(self, job_id: _Optional[str] = ..., job: _Optional[_Union[AttributeRequest, _Mapping]] = ..., attribute_edges: _Optional[_Union[AttributeEdgesRequest, _Mapping]] = ..., evaluate_circuit: _Optional[_Union[EvaluateCircuitRequest, _Mapping]] = ..., discover_circuit: _Optional[_Union[DiscoverCircuitRequest, _Mapping]] = ..., scrub: _Optional[_Union[ScrubRequest, _Mapping]] = ..., generate: _Optional[_Union[GenerateRequest, _Mapping]] = ..., patch: _Optional[_Union[PatchRequest, _Mapping]] = ...) -> None: ...
+    attribute_features: AttributeFeaturesRequest
+    def __init__(self, job_id: _Optional[str] = ..., job: _Optional[_Union[AttributeRequest, _Mapping]] = ..., attribute_edges: _Optional[_Union[AttributeEdgesRequest, _Mapping]] = ..., evaluate_circuit: _Optional[_Union[EvaluateCircuitRequest, _Mapping]] = ..., discover_circuit: _Optional[_Union[DiscoverCircuitRequest, _Mapping]] = ..., scrub: _Optional[_Union[ScrubRequest, _Mapping]] = ..., generate: _Optional[_Union[GenerateRequest, _Mapping]] = ..., patch: _Optional[_Union[PatchRequest, _Mapping]] = ..., attribute_features: _Optional[_Union[AttributeFeaturesRequest, _Mapping]] = ...) -> None: ...
 
 class JobError(_message.Message):
     __slots__ = ("code", "message")
@@ -1077,7 +1224,7 @@ class JobError(_message.Message):
     def __init__(self, code: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
 
 class SweepEvent(_message.Message):
-    __slots__ = ("job_id", "attribute", "error", "attribute_edges", "evaluate_circuit", "discover_circuit", "scrub", "generate", "patch")
+    __slots__ = ("job_id", "attribute", "error", "attribute_edges", "evaluate_circuit", "discover_circuit", "scrub", "generate", "patch", "attribute_features")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     ATTRIBUTE_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
@@ -1087,6 +1234,7 @@ class SweepEvent(_message.Message):
     SCRUB_FIELD_NUMBER: _ClassVar[int]
     GENERATE_FIELD_NUMBER: _ClassVar[int]
     PATCH_FIELD_NUMBER: _ClassVar[int]
+    ATTRIBUTE_FEATURES_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     attribute: AttributeEvent
     error: JobError
@@ -1096,4 +1244,5 @@ class SweepEvent(_message.Message):
     scrub: ScrubEvent
     generate: GenerateEvent
     patch: PatchEvent
-    def __init__(self, job_id: _Optional[str] = ..., attribute: _Optional[_Union[AttributeEvent, _Mapping]] = ..., error: _Optional[_Union[JobError, _Mapping]] = ..., attribute_edges: _Optional[_Union[AttributeEdgesEvent, _Mapping]] = ..., evaluate_circuit: _Optional[_Union[CircuitEvent, _Mapping]] = ..., discover_circuit: _Optional[_Union[DiscoveryEvent, _Mapping]] = ..., scrub: _Optional[_Union[ScrubEvent, _Mapping]] = ..., generate: _Optional[_Union[GenerateEvent, _Mapping]] = ..., patch: _Optional[_Union[PatchEvent, _Mapping]] = ...) -> None: ...
+    attribute_features: AttributeFeaturesEvent
+    def __init__(self, job_id: _Optional[str] = ..., attribute: _Optional[_Union[AttributeEvent, _Mapping]] = ..., error: _Optional[_Union[JobError, _Mapping]] = ..., attribute_edges: _Optional[_Union[AttributeEdgesEvent, _Mapping]] = ..., evaluate_circuit: _Optional[_Union[CircuitEvent, _Mapping]] = ..., discover_circuit: _Optional[_Union[DiscoveryEvent, _Mapping]] = ..., scrub: _Optional[_Union[ScrubEvent, _Mapping]] = ..., generate: _Optional[_Union[GenerateEvent, _Mapping]] = ..., patch: _Optional[_Union[PatchEvent, _Mapping]] = ..., attribute_features: _Optional[_Union[AttributeFeaturesEvent, _Mapping]] = ...) -> None: ...

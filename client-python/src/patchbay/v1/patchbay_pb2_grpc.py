@@ -55,6 +55,11 @@ class PatchbayStub:
                 request_serializer=patchbay_dot_v1_dot_patchbay__pb2.AttributeEdgesRequest.SerializeToString,
                 response_deserializer=patchbay_dot_v1_dot_patchbay__pb2.AttributeEdgesEvent.FromString,
                 _registered_method=True)
+        self.AttributeFeatures = channel.unary_stream(
+                '/patchbay.v1.Patchbay/AttributeFeatures',
+                request_serializer=patchbay_dot_v1_dot_patchbay__pb2.AttributeFeaturesRequest.SerializeToString,
+                response_deserializer=patchbay_dot_v1_dot_patchbay__pb2.AttributeFeaturesEvent.FromString,
+                _registered_method=True)
         self.EvaluateCircuit = channel.unary_stream(
                 '/patchbay.v1.Patchbay/EvaluateCircuit',
                 request_serializer=patchbay_dot_v1_dot_patchbay__pb2.EvaluateCircuitRequest.SerializeToString,
@@ -129,6 +134,17 @@ class PatchbayServicer:
         value input, an MLP's input or the logits) with exact edge patching, EAP, EAP-IG or AtP* on edges. Streams
         what Attribute streams: Accepted, progress, one block per reader group, the top-k edges verified by exact
         edge patching in rank order, the diagnostic over the rest, and a Summary last.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AttributeFeatures(self, request, context):
+        """Scores the features and error terms of the sparse dictionaries (SAEs, transcoders) spliced into a model (serve
+        --dictionary) with AtP or AtP*. Streams Accepted, progress, one sparse block per pair and dictionary (only the
+        features whose activation differs between the clean and the noise run: no other feature can have an effect),
+        the top-k feature nodes verified by exact feature patching, each dictionary's diagnostic over its nodes left
+        unverified, and a Summary last.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -226,6 +242,11 @@ def add_PatchbayServicer_to_server(servicer, server):
                     servicer.AttributeEdges,
                     request_deserializer=patchbay_dot_v1_dot_patchbay__pb2.AttributeEdgesRequest.FromString,
                     response_serializer=patchbay_dot_v1_dot_patchbay__pb2.AttributeEdgesEvent.SerializeToString,
+            ),
+            'AttributeFeatures': grpc.unary_stream_rpc_method_handler(
+                    servicer.AttributeFeatures,
+                    request_deserializer=patchbay_dot_v1_dot_patchbay__pb2.AttributeFeaturesRequest.FromString,
+                    response_serializer=patchbay_dot_v1_dot_patchbay__pb2.AttributeFeaturesEvent.SerializeToString,
             ),
             'EvaluateCircuit': grpc.unary_stream_rpc_method_handler(
                     servicer.EvaluateCircuit,
@@ -377,6 +398,33 @@ class Patchbay:
             '/patchbay.v1.Patchbay/AttributeEdges',
             patchbay_dot_v1_dot_patchbay__pb2.AttributeEdgesRequest.SerializeToString,
             patchbay_dot_v1_dot_patchbay__pb2.AttributeEdgesEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AttributeFeatures(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/patchbay.v1.Patchbay/AttributeFeatures',
+            patchbay_dot_v1_dot_patchbay__pb2.AttributeFeaturesRequest.SerializeToString,
+            patchbay_dot_v1_dot_patchbay__pb2.AttributeFeaturesEvent.FromString,
             options,
             channel_credentials,
             insecure,

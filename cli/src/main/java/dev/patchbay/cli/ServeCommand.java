@@ -75,6 +75,14 @@ final class ServeCommand implements Callable<Integer> {
     List<Path> models;
 
     @Option(
+            names = "--dictionary",
+            description = "A sparse dictionary (SAE or transcoder) in the SAELens layout to splice into a model:"
+                    + " [MODEL/]NAME=DIR[@SITE] (the model may be left out when one is served; SITE defaults to the"
+                    + " site its cfg.json names); repeat for several. Its features become nodes for attribute"
+                    + " --features and AttributeFeatures.")
+    List<String> dictionaries;
+
+    @Option(
             names = "--cache-bytes",
             description =
                     "Native memory for the caches of clean activations, shared equally by the served models (default:"
@@ -147,6 +155,9 @@ final class ServeCommand implements Callable<Integer> {
             if (loaded.putIfAbsent(m.name(), m) != null) {
                 throw new IllegalArgumentException("--model: two models are named '" + m.name() + "'");
             }
+        }
+        for (String spec : dictionaries == null ? List.<String>of() : dictionaries) {
+            DictionarySpec.parse(spec, loaded).addTo(loaded);
         }
         // Batches on a GPU are sized by its memory unless a budget was given (on the command line or in --config).
         long budget = memoryBudget == SchedulerConfig.defaultMemoryBudget()

@@ -2,6 +2,8 @@ package dev.patchbay.checkpoint;
 
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
+import dev.patchbay.features.Dictionaries;
+import dev.patchbay.features.Dictionary;
 import dev.patchbay.model.ComputeContext;
 import dev.patchbay.model.HookedTransformer;
 import dev.patchbay.model.ModelConfig;
@@ -11,11 +13,16 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 
 /**
- * A model loaded from a Hugging Face directory: the runtime, its tokenizer, and the name requests use. A model
- * built in memory (the benchmark's) has no directory and no tokenizer: requests must then give token ids.
+ * A model loaded from a Hugging Face directory: the runtime, its tokenizer, the name requests use, and the sparse
+ * dictionaries spliced into it (none until {@link #addDictionary}). A model built in memory (the benchmark's) has no
+ * directory and no tokenizer: requests must then give token ids.
  */
-public record LoadedModel(String name, Path directory, HookedTransformer transformer, TextTokenizer tokenizer)
+public record LoadedModel(
+        String name, Path directory, HookedTransformer transformer, TextTokenizer tokenizer, Dictionaries dictionaries)
         implements AutoCloseable {
+    public LoadedModel(String name, Path directory, HookedTransformer transformer, TextTokenizer tokenizer) {
+        this(name, directory, transformer, tokenizer, new Dictionaries());
+    }
 
     /** Loads {@code dir} for fp32 compute. */
     public static LoadedModel load(Path dir) {
@@ -50,6 +57,28 @@ public record LoadedModel(String name, Path directory, HookedTransformer transfo
         }
     }
 
+    /**
+     * Loads the SAELens dictionary in {@code dir} and splices it in under {@code name}: its features become nodes of
+     * {@code site} (or of the site its cfg.json names, where null). Refuses, naming the file and field or tensor, a
+     * dictionary that does not fit the model, and a second one of that name or at that site.
+     */
+    public void addDictionary(String name, Path dir, String site) {
+        Dictionary d = SaeLensDictionary.load(
+                name,
+                dir,
+                site,
+                config(),
+                transformer.hookSites(),
+                transformer.compute().newScope(),
+                transformer.dataType());
+        try {
+            dictionaries.add(d);
+        } catch (IllegalArgumentException e) {
+            d.close();
+            throw new CheckpointException(dir, e.getMessage());
+        }
+    }
+
     public ModelConfig config() {
         return transformer.config();
     }
@@ -61,6 +90,7 @@ public record LoadedModel(String name, Path directory, HookedTransformer transfo
 
     @Override
     public void close() {
+        dictionaries.close();
         if (tokenizer != null) {
             tokenizer.close();
         }

@@ -85,8 +85,8 @@ public final class AttributeFeatures {
         }
     }
 
-    /** One pair's estimates over one dictionary. */
-    public record Block(int pair, String dictionary, Dictionary.Activation activation, FeatureEstimates.Block block) {}
+    /** One pair's estimates over one dictionary, whose feature nodes are of {@code site} (short name) in {@code layer}. */
+    public record Block(int pair, String dictionary, int layer, String site, FeatureEstimates.Block block) {}
 
     /** A node's mean estimate over the pairs. */
     public record Scored(String dictionary, FeatureNode node, double estimate) {}
@@ -221,7 +221,7 @@ public final class AttributeFeatures {
                 for (Dictionary d : plan.dictionaries()) {
                     FeatureEstimates.Block block = pair.byDictionary().get(d.name());
                     sums.get(d.name()).add(block);
-                    events.block(new Block(done, d.name(), d.activation(), block));
+                    events.block(new Block(done, d.name(), d.layer(), d.shortSite(), block));
                 }
                 done++;
             }

@@ -2,12 +2,14 @@ package dev.patchbay.server.mapping;
 
 import com.google.protobuf.ByteString;
 import com.google.protobuf.UnsafeByteOperations;
+import dev.patchbay.features.Dictionary;
 import dev.patchbay.model.ModelConfig;
 import dev.patchbay.nodes.Edge;
 import dev.patchbay.nodes.EdgeBlock;
 import dev.patchbay.nodes.EffectBlock;
 import dev.patchbay.nodes.Node;
 import dev.patchbay.nodes.NodeKind;
+import dev.patchbay.proto.v1.DictionaryInfo;
 import dev.patchbay.proto.v1.ModelInfo;
 import dev.patchbay.proto.v1.ReaderKind;
 import dev.patchbay.proto.v1.ValueEncoding;
@@ -16,6 +18,7 @@ import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.util.List;
 
 /** The engine's results as protocol messages. */
 public final class Protos {
@@ -160,9 +163,19 @@ public final class Protos {
         return out.build();
     }
 
-    public static ModelInfo model(String name, ModelConfig c, Iterable<String> sites, String dtype, String device) {
-        return ModelInfo.newBuilder()
-                .setDtype(dtype)
+    public static ModelInfo model(
+            String name, ModelConfig c, Iterable<String> sites, String dtype, String device, List<Dictionary> dicts) {
+        ModelInfo.Builder info = ModelInfo.newBuilder();
+        for (Dictionary d : dicts) {
+            info.addDictionaries(DictionaryInfo.newBuilder()
+                    .setName(d.name())
+                    .setSite(d.site())
+                    .setInputSite(d.inputSite())
+                    .setWidth(d.width())
+                    .setActivation(d.activation().id())
+                    .setK(d.k()));
+        }
+        return info.setDtype(dtype)
                 .setDevice(device)
                 .setName(name)
                 .setArchitecture(c.architecture().modelType())

@@ -6,6 +6,8 @@ import dev.patchbay.execution.ResidentMemory;
 import dev.patchbay.proto.v1.AttributeEdgesEvent;
 import dev.patchbay.proto.v1.AttributeEdgesRequest;
 import dev.patchbay.proto.v1.AttributeEvent;
+import dev.patchbay.proto.v1.AttributeFeaturesEvent;
+import dev.patchbay.proto.v1.AttributeFeaturesRequest;
 import dev.patchbay.proto.v1.AttributeRequest;
 import dev.patchbay.proto.v1.CircuitEvent;
 import dev.patchbay.proto.v1.DiscoverCircuitRequest;
@@ -31,6 +33,7 @@ import dev.patchbay.proto.v1.TokenizeRequest;
 import dev.patchbay.proto.v1.TokenizeResponse;
 import dev.patchbay.server.config.ServerLimits;
 import dev.patchbay.server.mapping.AttributeEdgesMapper;
+import dev.patchbay.server.mapping.AttributeFeaturesMapper;
 import dev.patchbay.server.mapping.AttributeMapper;
 import dev.patchbay.server.mapping.CircuitMapper;
 import dev.patchbay.server.mapping.GenerateMapper;
@@ -96,7 +99,8 @@ public final class PatchbayService extends PatchbayGrpc.PatchbayImplBase {
                         e.getValue().config(),
                         e.getValue().loaded().transformer().hookSites(),
                         e.getValue().device().dtype(),
-                        e.getValue().loaded().transformer().compute().device().toString())));
+                        e.getValue().loaded().transformer().compute().device().toString(),
+                        e.getValue().loaded().dictionaries().all())));
         response.onNext(out.build());
         response.onCompleted();
     }
@@ -156,6 +160,11 @@ public final class PatchbayService extends PatchbayGrpc.PatchbayImplBase {
     @Override
     public void attributeEdges(AttributeEdgesRequest request, StreamObserver<AttributeEdgesEvent> response) {
         run(response, () -> AttributeEdgesMapper.prepare(inputs, request));
+    }
+
+    @Override
+    public void attributeFeatures(AttributeFeaturesRequest request, StreamObserver<AttributeFeaturesEvent> response) {
+        run(response, () -> AttributeFeaturesMapper.prepare(inputs, request));
     }
 
     @Override
@@ -301,6 +310,11 @@ public final class PatchbayService extends PatchbayGrpc.PatchbayImplBase {
                             request,
                             () -> AttributeMapper.prepare(inputs, request.getJob()),
                             SweepEvent.Builder::setAttribute);
+                case ATTRIBUTE_FEATURES ->
+                    submit(
+                            request,
+                            () -> AttributeFeaturesMapper.prepare(inputs, request.getAttributeFeatures()),
+                            SweepEvent.Builder::setAttributeFeatures);
                 case ATTRIBUTE_EDGES ->
                     submit(
                             request,
