@@ -10,6 +10,8 @@ import pytest
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 CHECKPOINTS = REPO / "testdata" / "checkpoints"
+#: The sparse dictionaries spliced into tiny-gpt2 on the session's server (tools/make_feature_golden.py made them).
+DICTIONARIES = ("resid-relu", "z-jumprelu", "mlp-transcoder")
 
 
 def pytest_collection_modifyitems(items):
@@ -20,7 +22,9 @@ def pytest_collection_modifyitems(items):
 
 @pytest.fixture(scope="session")
 def server_address():
-    yield from _serve()
+    dictionaries = [f"--dictionary=tiny-gpt2/{name}={REPO / 'testdata' / 'dictionaries' / 'tiny-gpt2' / name}"
+                    for name in DICTIONARIES]
+    yield from _serve(*dictionaries)
 
 
 #: The token the server of ``token_server_address`` accepts.

@@ -5,7 +5,7 @@ import pathlib
 
 import pytest
 
-from patchbay import edge_name, node_name, parse_edge, parse_node
+from patchbay import edge_name, feature_name, node_name, parse_edge, parse_feature, parse_node
 from patchbay.v1 import patchbay_pb2 as pb
 
 EXAMPLES = json.loads((pathlib.Path(__file__).resolve().parents[2] / "proto" / "node-names.json").read_text())
@@ -46,4 +46,19 @@ def test_edge_names_parse_to_their_fields_and_print_back_unchanged(example):
 def test_invalid_edge_names_are_refused_with_the_text_in_the_message(name):
     with pytest.raises(ValueError, match="not an edge name") as refused:
         parse_edge(name)
+    assert repr(name) in str(refused.value)
+
+
+@pytest.mark.parametrize("example", EXAMPLES["features"], ids=lambda e: e["name"])
+def test_feature_names_parse_to_their_fields_and_print_back_unchanged(example):
+    node = parse_feature(example["name"])
+    assert (node.layer, node.site, node.feature, node.position) == (
+        example["layer"], example["site"], example["feature"], example["position"])
+    assert feature_name(node.layer, node.site, node.feature, node.position) == example["name"]
+
+
+@pytest.mark.parametrize("name", EXAMPLES["invalid_features"])
+def test_invalid_feature_names_are_refused_with_the_text_in_the_message(name):
+    with pytest.raises(ValueError, match="not a feature node name") as refused:
+        parse_feature(name)
     assert repr(name) in str(refused.value)

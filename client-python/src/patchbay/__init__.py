@@ -6,6 +6,7 @@ from patchbay.client import (
                              Client,
                              DiscoveryRun,
                              EdgeAttribution,
+                             FeatureAttribution,
                              GenerationRun,
                              PatchbayError,
                              ScrubRun,
@@ -14,8 +15,9 @@ from patchbay.client import (
 )
 from patchbay.edges import CircuitPoint, EdgeBlock, EdgeDiagnostic, VerifiedEdge
 from patchbay.events import Accepted, Diagnostic, Effects, Progress, Summary, Verified
+from patchbay.features import FeatureBlock, FeatureDiagnostic, VerifiedFeature
 from patchbay.generate import Continuation, GeneratedToken, node_interventions
-from patchbay.names import edge_name, node_name, parse_edge, parse_node
+from patchbay.names import edge_name, feature_name, node_name, parse_edge, parse_feature, parse_node
 from patchbay.replicas import Replicas, SweepStats
 from patchbay.requests import Pair
 from patchbay.runs import NodeInfo
@@ -25,5 +27,7 @@ __all__ = ["AsyncClient", "Attribution", "Client", "PatchbayError", "Tokens", "P
            "Progress", "Summary", "Verified", "Diagnostic", "node_name", "parse_node", "load_run", "NodeInfo",
            "EdgeAttribution", "EdgeBlock", "VerifiedEdge", "EdgeDiagnostic", "edge_name", "parse_edge", "CircuitRun",
            "CircuitPoint", "DiscoveryRun", "ScrubRun", "ScrubSample", "ScrubResult",
-           "GenerationRun", "GeneratedToken", "Continuation", "node_interventions", "Replicas", "SweepStats"]
+           "GenerationRun", "GeneratedToken", "Continuation", "node_interventions", "Replicas", "SweepStats",
+           "FeatureAttribution", "FeatureBlock", "VerifiedFeature", "FeatureDiagnostic", "feature_name",
+           "parse_feature"]
 __version__ = "0.1.0"

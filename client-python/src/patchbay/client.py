@@ -10,7 +10,7 @@ from typing import Any
 import grpc
 import numpy as np
 
-from patchbay import edges, generate, report, runs, scrub
+from patchbay import edges, features, generate, report, runs, scrub
 from patchbay import events as ev
 from patchbay.names import node_names, parse_node
 from patchbay.requests import METRICS, NodeSpec, Pairs, attribute_request, node_set, pair_list
@@ -218,6 +218,37 @@ class EdgeAttribution(_Run):
         return edges.rows(self.blocks(), self.verified(), k)
 
 
+class FeatureAttribution(_Run):
+    """One AttributeFeatures call (``Client.attribute(..., nodes="features")``): a sparse block per pair and
+    dictionary, the verified feature nodes, each dictionary's diagnostic, a summary.
+
+    ``to_dataframe()`` has one row per scored node with its mean estimate over the pairs: name
+    (``L1.resid_pre.f12@3``; ``L1.resid_pre.err@3`` for the error term), dictionary, layer, site, feature (-1: the
+    error term), position, estimate and verified_effect (NaN unless verified), largest |estimate| first; ``top(k)``
+    the k largest; ``pair_frame()`` each pair's own estimates.
+    """
+
+    _convert = staticmethod(features.convert)
+
+    def blocks(self) -> list[features.FeatureBlock]:
+        return [e for e in self.collect()._events if isinstance(e, features.FeatureBlock)]
+
+    def verified(self) -> list[features.VerifiedFeature]:
+        return [e for e in self.collect()._events if isinstance(e, features.VerifiedFeature)]
+
+    def diagnostics(self) -> list[features.FeatureDiagnostic]:
+        return [e for e in self.collect()._events if isinstance(e, features.FeatureDiagnostic)]
+
+    def to_dataframe(self):
+        return features.rows(self.blocks(), self.verified(), None)
+
+    def top(self, k: int = 10):
+        return features.rows(self.blocks(), self.verified(), k)
+
+    def pair_frame(self):
+        return features.pair_rows(self.blocks())
+
+
 class CircuitRun(_Run):
     """One EvaluateCircuit call: each circuit's (or prune-curve point's) faithfulness as it completes.
 
@@ -345,7 +376,8 @@ class Client:
     def attribute(self, model: str, pairs: Pairs, *, method: str | None = None, nodes: NodeSpec = "heads",
                   metric: str = "logit_diff", verify_top_k: int = 0, verify_budget: float = 0.0, progress: bool = False,
                   baseline: dict | None = None, diagnostic: dict | bool | None = None,
-                  allow_unknown_tokens: bool = False, recompute_layers: bool = False) -> Attribution:
+                  allow_unknown_tokens: bool = False, recompute_layers: bool = False,
+                  dictionaries: Iterable[str] | str | None = None) -> Attribution | FeatureAttribution:
         """Scores every node of ``nodes`` for one pair or a list of pairs (a distribution).
 
         pairs: Pair objects, (clean, noise, answer, wrong) tuples or dicts. method: "ap", "atp", "atp-qk",
@@ -357,7 +389,21 @@ class Client:
         word the model's vocabulary lacks is refused unless this is set (then it reads as the unknown token).
         recompute_layers: "atp", "atp-qk" and "atp-star" recompute each layer in the backward, holding one layer's
         graph (the server does so by itself for prompts whose plain pass would not fit its memory budget).
+
+        nodes="features": the features and error terms of the sparse dictionaries spliced into the model (serve
+        --dictionary; ``dictionaries`` names some, default all) by "atp" or "atp-star" (the default), verified by
+        exact feature patching; returns a FeatureAttribution.
         """
+        if isinstance(nodes, str) and nodes == "features":
+            scored = FeatureAttribution(self._stub.AttributeFeatures(
+                _attribute_features(model, pairs, dictionaries=dictionaries, method=method, metric=metric,
+                                    verify_top_k=verify_top_k, diagnostic=diagnostic,
+                                    allow_unknown_tokens=allow_unknown_tokens),
+                timeout=self._timeout, metadata=self._metadata), progress)
+            scored.model = model
+            return scored
+        if dictionaries is not None:
+            raise ValueError("dictionaries: only with nodes=\"features\"")
         request = _attribute(model, pairs, method=method, nodes=nodes, metric=metric, verify_top_k=verify_top_k,
                              verify_budget=verify_budget, baseline=baseline, diagnostic=diagnostic,
                              allow_unknown_tokens=allow_unknown_tokens, recompute_layers=recompute_layers)
@@ -544,9 +590,22 @@ class AsyncClient:
                         metric: str = "logit_diff", verify_top_k: int = 0, verify_budget: float = 0.0,
                         progress: bool = False, baseline: dict | None = None,
                         diagnostic: dict | bool | None = None,
-                        allow_unknown_tokens: bool = False, recompute_layers: bool = False) -> AsyncIterator[object]:
+                        allow_unknown_tokens: bool = False, recompute_layers: bool = False,
+                        dictionaries: Iterable[str] | str | None = None) -> AsyncIterator[object]:
         """Yields typed events as they stream; the arguments are Client.attribute's. Collect them with
-        ``Attribution.of_events([e async for e in ...])`` for the DataFrame, array and save views."""
+        ``Attribution.of_events([e async for e in ...])`` (``FeatureAttribution`` for nodes="features") for the
+        DataFrame, array and save views."""
+        if isinstance(nodes, str) and nodes == "features":
+            call = self._stub.AttributeFeatures(
+                _attribute_features(model, pairs, dictionaries=dictionaries, method=method, metric=metric,
+                                    verify_top_k=verify_top_k, diagnostic=diagnostic,
+                                    allow_unknown_tokens=allow_unknown_tokens),
+                timeout=self._timeout, metadata=self._metadata)
+            async for event in self._events(call, features.convert, progress):
+                yield event
+            return
+        if dictionaries is not None:
+            raise ValueError("dictionaries: only with nodes=\"features\"")
         request = _attribute(model, pairs, method=method, nodes=nodes, metric=metric, verify_top_k=verify_top_k,
                              verify_budget=verify_budget, baseline=baseline, diagnostic=diagnostic,
                              allow_unknown_tokens=allow_unknown_tokens, recompute_layers=recompute_layers)
@@ -735,6 +794,17 @@ def _attribute_edges(model: str, pairs: Pairs, *, method: str | None, per_positi
         options = {} if diagnostic is True else dict(diagnostic)
         request.diagnostic.CopyFrom(patchbay_pb2.DiagnosticOptions(enabled=True, **options))
     return request
+
+
+def _attribute_features(model: str, pairs: Pairs, *, dictionaries, method: str | None, metric: str,
+                        verify_top_k: int, diagnostic: dict | bool | None,
+                        allow_unknown_tokens: bool) -> patchbay_pb2.AttributeFeaturesRequest:
+    """The AttributeFeaturesRequest that Client.attribute(nodes="features") sends."""
+    if metric not in METRICS:
+        raise ValueError(f"metric: unknown {metric!r}; use one of {sorted(METRICS)}")
+    return features.request(model, pair_list(pairs), dictionaries=dictionaries, method=method,
+                            metric=METRICS[metric], verify_top_k=verify_top_k, diagnostic=diagnostic,
+                            allow_unknown_tokens=allow_unknown_tokens)
 
 
 def _circuit(model: str, pairs: Pairs, *, circuits, ablation: str | None, ranking: str | None, sizes, seed: int,

@@ -134,3 +134,30 @@ def writer_names(writers: int, heads: int) -> np.ndarray:
         names += [f"L{layer}H{h}" for h in range(heads)] + [f"L{layer}.mlp"]
         layer += 1
     return np.asarray(names[:writers])
+
+
+#: The sites a dictionary's feature nodes are named after (proto/NODE-NAMES.md, "Features").
+FEATURE_SITES = ("resid_pre", "resid_mid", "resid_post", "attn_out", "mlp_out", "z", "mlp_post")
+_FEATURE = re.compile(rf"L{_NUMBER}\.({'|'.join(FEATURE_SITES)})\.(?:f{_NUMBER}|(err))(?:@{_NUMBER})?")
+
+
+def feature_name(layer: int, site: str, feature: int, position: int) -> str:
+    """The canonical name: L6.resid_pre.f1234 (all positions), L6.resid_pre.f1234@7, L6.resid_pre.err@7 (feature
+    -1: the error term)."""
+    node = "err" if feature < 0 else f"f{feature}"
+    return f"L{layer}.{site}.{node}" + ("" if position < 0 else f"@{position}")
+
+
+def parse_feature(name: str) -> pb.FeatureNode:
+    """Parses a feature node's name into the message results use (feature -1: the error term).
+
+    Raises ValueError naming the text if it is not a feature node's name.
+    """
+    m = _FEATURE.fullmatch(name)
+    if not m:
+        raise ValueError(f"not a feature node name: {name!r} (see proto/NODE-NAMES.md)")
+    layer, site, feature, err, position = m.groups()
+    if any(int(x) > _INT32_MAX for x in (layer, feature, position) if x is not None):
+        raise ValueError(f"not a feature node name: {name!r} (a number is too large)")
+    return pb.FeatureNode(layer=int(layer), site=site, feature=-1 if err else int(feature),
+                          position=-1 if position is None else int(position), name=name)

@@ -1,6 +1,7 @@
 package dev.patchbay.client;
 
 import dev.patchbay.proto.v1.Edge;
+import dev.patchbay.proto.v1.FeatureNode;
 import dev.patchbay.proto.v1.Node;
 import dev.patchbay.proto.v1.NodeKind;
 import dev.patchbay.proto.v1.NodeSet;
@@ -113,6 +114,43 @@ public final class Nodes {
             case MLP_OUT -> "L" + layer + ".mlp" + at;
             default -> "L" + layer + ".resid" + at;
         };
+    }
+
+    private static final Pattern FEATURE = Pattern.compile("L" + NUMBER
+            + "\\.(resid_pre|resid_mid|resid_post|attn_out|mlp_out|z|mlp_post)\\.(?:f" + NUMBER + "|(err))(?:@" + NUMBER
+            + ")?");
+
+    /**
+     * Parses a feature node's name in the grammar of proto/NODE-NAMES.md ({@code L6.resid_pre.f1234@7}, the error
+     * term {@code L6.resid_pre.err@7}, feature -1) into the message results use.
+     *
+     * @throws IllegalArgumentException naming the text if it is not a feature node's name
+     */
+    public static FeatureNode parseFeature(String name) {
+        Matcher m = FEATURE.matcher(name);
+        if (!m.matches()) {
+            throw new IllegalArgumentException("not a feature node name: '" + name + "' (see proto/NODE-NAMES.md)");
+        }
+        try {
+            int layer = Integer.parseInt(m.group(1));
+            int feature = m.group(4) != null ? -1 : Integer.parseInt(m.group(3));
+            int position = m.group(5) == null ? -1 : Integer.parseInt(m.group(5));
+            return FeatureNode.newBuilder()
+                    .setLayer(layer)
+                    .setSite(m.group(2))
+                    .setFeature(feature)
+                    .setPosition(position)
+                    .setName(featureName(layer, m.group(2), feature, position))
+                    .build();
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException("not a feature node name: '" + name + "' (a number is too large)", e);
+        }
+    }
+
+    /** A feature node's canonical name; feature -1 is the error term. */
+    public static String featureName(int layer, String site, int feature, int position) {
+        return "L" + layer + "." + site + "." + (feature < 0 ? "err" : "f" + feature)
+                + (position < 0 ? "" : "@" + position);
     }
 
     private static final Pattern EDGE = Pattern.compile("(?:(embed)|L" + NUMBER + "(?:H" + NUMBER + "|\\.(mlp)))->"

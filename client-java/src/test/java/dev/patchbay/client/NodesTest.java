@@ -87,4 +87,31 @@ class NodesTest {
             assertTrue(refused.getMessage().contains("'" + name + "'"), refused.getMessage());
         }
     }
+
+    @Test
+    void featureNamesParseToTheirFieldsAndPrintBackUnchanged() throws IOException {
+        int checked = 0;
+        for (JsonElement e : examples().getAsJsonArray("features")) {
+            JsonObject x = e.getAsJsonObject();
+            String name = x.get("name").getAsString();
+            dev.patchbay.proto.v1.FeatureNode node = Nodes.parseFeature(name);
+            assertEquals(x.get("layer").getAsInt(), node.getLayer(), name);
+            assertEquals(x.get("site").getAsString(), node.getSite(), name);
+            assertEquals(x.get("feature").getAsInt(), node.getFeature(), name);
+            assertEquals(x.get("position").getAsInt(), node.getPosition(), name);
+            assertEquals(name, node.getName());
+            checked++;
+        }
+        assertTrue(checked >= 10);
+    }
+
+    @Test
+    void invalidFeatureNamesAreRefusedWithTheTextInTheMessage() throws IOException {
+        for (JsonElement e : examples().getAsJsonArray("invalid_features")) {
+            String name = e.getAsString();
+            IllegalArgumentException refused = assertThrows(
+                    IllegalArgumentException.class, () -> Nodes.parseFeature(name), () -> "accepted '" + name + "'");
+            assertTrue(refused.getMessage().contains("'" + name + "'"), refused.getMessage());
+        }
+    }
 }

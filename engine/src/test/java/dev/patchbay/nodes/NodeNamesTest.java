@@ -95,4 +95,33 @@ class NodeNamesTest {
             assertTrue(refused.getMessage().contains("'" + name + "'"), refused.getMessage());
         }
     }
+
+    @Test
+    void featureNamesParseToTheirFieldsAndPrintBackUnchanged() throws IOException {
+        int checked = 0;
+        for (JsonElement e : examples().getAsJsonArray("features")) {
+            JsonObject x = e.getAsJsonObject();
+            String name = x.get("name").getAsString();
+            dev.patchbay.features.FeatureNode node = dev.patchbay.features.FeatureNode.parse(name);
+            assertEquals(x.get("layer").getAsInt(), node.layer(), name);
+            assertEquals(x.get("site").getAsString(), node.site(), name);
+            assertEquals(x.get("feature").getAsInt(), node.feature(), name);
+            assertEquals(x.get("position").getAsInt(), node.position(), name);
+            assertEquals(name, node.name());
+            checked++;
+        }
+        assertTrue(checked >= 10);
+    }
+
+    @Test
+    void invalidFeatureNamesAreRefusedWithTheTextInTheMessage() throws IOException {
+        for (JsonElement e : examples().getAsJsonArray("invalid_features")) {
+            String name = e.getAsString();
+            IllegalArgumentException refused = assertThrows(
+                    IllegalArgumentException.class,
+                    () -> dev.patchbay.features.FeatureNode.parse(name),
+                    () -> "accepted '" + name + "'");
+            assertTrue(refused.getMessage().contains("'" + name + "'"), refused.getMessage());
+        }
+    }
 }

@@ -1,0 +1,108 @@
+"""Feature attribution through the client (``attribute(nodes="features")``) against the golden file that
+transformers made with the same dictionaries (testdata/golden/features.json), its frames, and its refusals."""
+import json
+import math
+import pathlib
+
+import numpy as np
+import pytest
+from conftest import DICTIONARIES
+
+from patchbay import Client, FeatureAttribution, Pair, PatchbayError, parse_feature
+
+GOLDEN = json.loads((pathlib.Path(__file__).resolve().parents[2] / "testdata" / "golden" / "features.json")
+                    .read_text())
+
+
+@pytest.fixture(scope="module")
+def client(server_address):
+    with Client(server_address) as c:
+        yield c
+
+
+def golden_pairs():
+    runs = GOLDEN["models"]["tiny-gpt2"][0]["runs"]
+    return [Pair(r["clean"], r["noise"], GOLDEN["answer"], GOLDEN["wrong"]) for r in runs]
+
+
+def test_the_model_lists_its_dictionaries(client):
+    model = next(m for m in client.models() if m.name == "tiny-gpt2")
+    assert [d.name for d in model.dictionaries] == list(DICTIONARIES)
+    assert model.dictionaries[2].input_site == "blocks.1.hook_mlp_in"
+    assert model.dictionaries[2].site == "blocks.1.hook_mlp_out"
+
+
+def test_atp_over_features_matches_transformers_per_pair(client):
+    run = client.attribute("tiny-gpt2", golden_pairs(), nodes="features", method="atp")
+    assert isinstance(run, FeatureAttribution)
+    frame = run.pair_frame()
+    for entry in GOLDEN["models"]["tiny-gpt2"]:
+        for p, golden in enumerate(entry["runs"]):
+            mine = frame[(frame["dictionary"] == entry["name"]) & (frame["pair"] == p)]
+            got = {(t, f): v for t, f, v in zip(mine["position"], mine["feature"], mine["estimate"], strict=True)}
+            scale = max(abs(v) for _, _, v in golden["atp"])
+            # The server computes in float32: a feature within float32's rounding of its threshold may be listed on one
+            # side only, with an estimate that small; every other golden entry is here to float32's accuracy.
+            for t, f, v in golden["atp"]:
+                if (t, f) in got:
+                    assert got[(t, f)] == pytest.approx(v, abs=1e-4 * scale)
+                else:
+                    assert abs(v) < 1e-4 * scale
+            errors = mine[mine["feature"] == -1].sort_values("position")["estimate"].to_numpy()
+            np.testing.assert_allclose(errors, golden["error_atp"], atol=1e-4 * scale)
+
+
+def test_the_frame_ranks_by_the_mean_over_pairs_and_names_each_node(client):
+    run = client.attribute("tiny-gpt2", golden_pairs(), nodes="features", method="atp", verify_top_k=4,
+                           diagnostic={"samples": 16})
+    frame = run.to_dataframe()
+    assert list(frame.columns) == ["name", "dictionary", "layer", "site", "feature", "position", "estimate",
+                                   "verified_effect"]
+    magnitudes = frame["estimate"].abs().to_numpy()
+    assert (magnitudes[:-1] >= magnitudes[1:]).all()
+    for name, site, feature, position in zip(frame["name"][:20], frame["site"][:20], frame["feature"][:20],
+                                             frame["position"][:20], strict=True):
+        node = parse_feature(name)
+        assert (node.site, node.feature, node.position) == (site, feature, position)
+    top = run.top(4)
+    assert top["verified_effect"].notna().all()
+    assert [v.rank for v in sorted(run.verified(), key=lambda v: v.rank)] == [1, 2, 3, 4]
+    assert {d.dictionary for d in run.diagnostics()} == set(DICTIONARIES)
+    assert not run.summary.magnitudes
+
+
+def test_atp_star_gives_magnitudes_over_the_named_dictionary(client):
+    run = client.attribute("tiny-gpt2", golden_pairs()[:1], nodes="features", dictionaries="z-jumprelu")
+    frame = run.to_dataframe()
+    assert set(frame["dictionary"]) == {"z-jumprelu"}
+    assert (frame["estimate"] >= 0).all()
+    assert run.summary.magnitudes and run.summary.method == "atp-star"
+    assert not math.isnan(run.summary.clean_metric)
+
+
+def test_refusals(client):
+    with pytest.raises(ValueError, match="method"):
+        client.attribute("tiny-gpt2", golden_pairs(), nodes="features", method="eap")
+    with pytest.raises(PatchbayError, match="dictionaries: no dictionary 'nope'"):
+        client.attribute("tiny-gpt2", golden_pairs(), nodes="features", dictionaries=["nope"]).collect()
+    with pytest.raises(PatchbayError, match="--dictionary"):
+        client.attribute("tiny-llama", [Pair([1, 5, 9], [1, 6, 9], 11, 40)], nodes="features").collect()
+    with pytest.raises(ValueError, match="dictionaries"):
+        client.attribute("tiny-gpt2", golden_pairs(), dictionaries=["resid-relu"])
+
+
+def test_the_async_client_streams_the_same_events(server_address):
+    import asyncio
+
+    from patchbay import AsyncClient
+
+    async def collect():
+        async with AsyncClient(server_address) as c:
+            return [e async for e in c.attribute("tiny-gpt2", golden_pairs(), nodes="features", method="atp")]
+
+    events = asyncio.run(collect())
+    frame = FeatureAttribution.of_events(events).to_dataframe()
+    with Client(server_address) as c:
+        expected = c.attribute("tiny-gpt2", golden_pairs(), nodes="features", method="atp").to_dataframe()
+    assert frame["name"].tolist() == expected["name"].tolist()
+    np.testing.assert_allclose(frame["estimate"], expected["estimate"], rtol=1e-6)
