@@ -106,3 +106,17 @@ def test_the_async_client_streams_the_same_events(server_address):
         expected = c.attribute("tiny-gpt2", golden_pairs(), nodes="features", method="atp").to_dataframe()
     assert frame["name"].tolist() == expected["name"].tolist()
     np.testing.assert_allclose(frame["estimate"], expected["estimate"], rtol=1e-6)
+
+
+def test_the_position_figure_has_a_row_per_dictionary_rank_and_error_term(client, tmp_path):
+    pytest.importorskip("matplotlib")
+    from patchbay import plots
+
+    run = client.attribute("tiny-gpt2", golden_pairs(), nodes="features", method="atp", verify_top_k=3)
+    figure = plots.feature_positions(run, None, k=2)
+    labels = [t.get_text() for t in figure.axes[0].get_yticklabels()]
+    assert labels == [f"{d}: {r}" for d in DICTIONARIES for r in ("top 1", "top 2", "error")]
+    path = plots.feature_positions(run, str(tmp_path / "features.png"), k=1)
+    assert pathlib.Path(path).stat().st_size > 1000
+    # Each verified node shown is outlined; the three verified are each some dictionary's top 2 at its position.
+    assert 1 <= len(figure.axes[0].patches) <= 3

@@ -308,3 +308,61 @@ def prune_curve(run, path: str | None, title: str | None = None):
     ax.set_title(title or (f"{summary.method} {what}: {summary.metric}" if summary else what), fontsize=9)
     fig.tight_layout()
     return _finish(fig, path)
+
+
+def feature_positions(run, path: str | None, tokens: list[str] | None = None, k: int = 2,
+                      title: str | None = None):
+    """A feature attribution (``attribute(nodes="features")``) position by position: for each dictionary, its ``k``
+    top features at each position (by |mean estimate| over the pairs) and its error term, one row each, every cell
+    coloured by its estimate and labelled with the feature's index; verified nodes are outlined and carry the sign
+    of their patched effect. ``tokens`` labels the positions. Returns the path written (or the figure)."""
+    plt = _pyplot()
+    frame = run.to_dataframe()
+    if frame.empty:
+        raise ValueError("the run scored no features")
+    signed = not magnitudes(run)
+    dictionaries = list(dict.fromkeys(b.dictionary for b in run.blocks()))  # the server's order
+    length = int(frame["position"].max()) + 1
+    rows = [(d, rank) for d in dictionaries for rank in [*range(k), -1]]
+    values = np.full((len(rows), length), np.nan)
+    labels = np.full((len(rows), length), "", dtype=object)
+    names = np.full((len(rows), length), "", dtype=object)
+    for r, (d, rank) in enumerate(rows):
+        mine = frame[frame["dictionary"] == d]
+        for t in range(length):
+            at = mine[mine["position"] == t]
+            at = at[at["feature"] == -1] if rank < 0 else at[at["feature"] >= 0].head(k)
+            if rank < len(at) or (rank < 0 and len(at)):
+                row = at.iloc[rank if rank >= 0 else 0]
+                values[r, t] = row["estimate"]
+                labels[r, t] = "err" if rank < 0 else f"f{row['feature']}"
+                names[r, t] = row["name"]
+    limit = float(np.nanmax(np.abs(values))) or 1.0
+    fig, ax = plt.subplots(figsize=(max(5.0, 1.8 + 0.75 * length), 1.4 + 0.45 * len(rows)))
+    if signed:
+        image = ax.imshow(values, cmap="RdBu_r", vmin=-limit, vmax=limit, aspect="auto")
+        label = "estimate: change of the metric\n(red raises it, blue lowers it)"
+    else:
+        image = ax.imshow(values, cmap="Greys", vmin=0, vmax=limit, aspect="auto")
+        label = "score: a magnitude (>= 0), no sign"
+    effects = {v.name: v.effect for v in run.verified()}
+    for (r, t), value in np.ndenumerate(values):
+        if np.isnan(value):
+            continue
+        effect = effects.get(names[r, t])
+        text = labels[r, t] + ("" if effect is None else f"\n({'+' if effect > 0 else '-'})")
+        ax.text(t, r, text, ha="center", va="center", fontsize=7,
+                color="white" if abs(value) > 0.6 * limit else "black",
+                fontweight="bold" if effect is not None else "normal")
+        if effect is not None:
+            ax.add_patch(plt.Rectangle((t - 0.5, r - 0.5), 1, 1, fill=False, edgecolor=_sign_colour(effect), lw=2))
+    ax.set_yticks(range(len(rows)), [f"{d}: {'error' if rank < 0 else f'top {rank + 1}'}" for d, rank in rows],
+                  fontsize=7)
+    ax.set_xticks(range(length), tokens if tokens is not None else range(length), rotation=60, ha="right",
+                  fontsize=7)
+    ax.set_xlabel("position" + ("\noutlined: verified (red: noising raises the metric, blue: lowers it)"
+                                if effects else ""))
+    ax.set_title(_title(run, title, "top features per position"), fontsize=9)
+    fig.colorbar(image, ax=ax, label=label)
+    fig.tight_layout()
+    return _finish(fig, path)

@@ -18,6 +18,7 @@ import dev.patchbay.nodes.Node;
 import dev.patchbay.nodes.NodeSet;
 import dev.patchbay.nodes.PromptPair;
 import dev.patchbay.operations.AttributeEdges;
+import dev.patchbay.operations.AttributeFeatures;
 import dev.patchbay.operations.AttributeNodes;
 import dev.patchbay.operations.DiagnosticOptions;
 import dev.patchbay.operations.Serving;
@@ -106,6 +107,18 @@ final class AttributeCommand implements Callable<Integer> {
             description = "Score edges (writer -> reader, e.g. L0H1->L1H2.q) instead of nodes; --positions"
                     + " per-position scores each edge at each position.")
     boolean edges;
+
+    @Option(
+            names = "--features",
+            description = "Score the features and error terms of the sparse dictionaries given with --dictionary"
+                    + " (--method atp or atp-star), verified by exact feature patching with --verify-top-k.")
+    boolean features;
+
+    @Option(
+            names = "--dictionary",
+            description = "With --features: a dictionary in the SAELens layout, NAME=DIR[@SITE] (SITE defaults to the"
+                    + " one its cfg.json names); repeat for several.")
+    List<String> dictionaries;
 
     @Option(
             names = "--ig-steps",
@@ -207,6 +220,10 @@ final class AttributeCommand implements Callable<Integer> {
                 runEdges(out, loaded, tokenizer, pairs, runner, serving);
                 return 0;
             }
+            if (features) {
+                runFeatures(out, loaded, tokenizer, pairs, runner, serving);
+                return 0;
+            }
             NodeRun run = NodeRun.of(
                     runner,
                     AttributeNodes.plan(
@@ -293,6 +310,43 @@ final class AttributeCommand implements Callable<Integer> {
         if (outFile != null) {
             String metricText = pairs.get(0).metric().describe(id -> '"' + tokenizer.decode(id) + '"');
             report.write(outFile, loaded.name(), metricText, loaded.config());
+            if (!json) {
+                out.println("wrote " + outFile);
+            }
+        }
+        out.flush();
+    }
+
+    private void runFeatures(
+            PrintWriter out,
+            LoadedModel loaded,
+            TextTokenizer tokenizer,
+            List<PromptPair> pairs,
+            PassRunner runner,
+            Serving serving)
+            throws IOException {
+        if (nodes != null || edges || positions != null) {
+            throw new IllegalArgumentException("--features scores every feature of its dictionaries at every"
+                    + " position; --nodes, --edges and --positions do not apply");
+        }
+        if (dictionaries == null || dictionaries.isEmpty()) {
+            throw new IllegalArgumentException("--features needs at least one --dictionary NAME=DIR[@SITE]");
+        }
+        for (String spec : dictionaries) {
+            DictionarySpec.parse(spec, Map.of(loaded.name(), loaded)).addTo(Map.of(loaded.name(), loaded));
+        }
+        AttributeFeatures.Request request = new AttributeFeatures.Request(
+                pairs, List.of(), method, verifyTopK, diagnostic ? DiagnosticOptions.DEFAULTS : DiagnosticOptions.OFF);
+        FeatureReport report =
+                FeatureReport.run(runner, AttributeFeatures.plan(request, serving, loaded.dictionaries()));
+        if (json) {
+            out.println(report.json());
+        } else {
+            String metricText = pairs.get(0).metric().describe(id -> '"' + tokenizer.decode(id) + '"');
+            report.printTable(out, loaded.name(), metricText, top);
+        }
+        if (outFile != null) {
+            report.write(outFile);
             if (!json) {
                 out.println("wrote " + outFile);
             }

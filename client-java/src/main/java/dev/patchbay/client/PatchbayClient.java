@@ -3,6 +3,8 @@ package dev.patchbay.client;
 import dev.patchbay.proto.v1.AttributeEdgesEvent;
 import dev.patchbay.proto.v1.AttributeEdgesRequest;
 import dev.patchbay.proto.v1.AttributeEvent;
+import dev.patchbay.proto.v1.AttributeFeaturesEvent;
+import dev.patchbay.proto.v1.AttributeFeaturesRequest;
 import dev.patchbay.proto.v1.AttributeRequest;
 import dev.patchbay.proto.v1.CircuitEvent;
 import dev.patchbay.proto.v1.DiscoverCircuitRequest;
@@ -164,6 +166,16 @@ public final class PatchbayClient implements AutoCloseable {
      */
     public Stream<AttributeEdgesEvent> attributeEdges(AttributeEdgesRequest request) {
         return streaming(() -> stub().attributeEdges(request), e -> e);
+    }
+
+    /**
+     * Streams an AttributeFeatures call's events as they arrive (Accepted, progress, one sparse FeatureBlock per pair
+     * and dictionary, verified feature nodes, each dictionary's diagnostic, a Summary); {@link FeatureResults#collect}
+     * turns them into rows. Closing the stream early cancels the request; a refused or failed request throws
+     * {@link PatchbayException}.
+     */
+    public Stream<AttributeFeaturesEvent> attributeFeatures(AttributeFeaturesRequest request) {
+        return streaming(() -> stub().attributeFeatures(request), e -> e);
     }
 
     /**

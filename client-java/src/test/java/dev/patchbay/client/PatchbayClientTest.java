@@ -6,14 +6,18 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.patchbay.proto.v1.Accepted;
 import dev.patchbay.proto.v1.AttributeEvent;
+import dev.patchbay.proto.v1.AttributeFeaturesEvent;
+import dev.patchbay.proto.v1.AttributeFeaturesRequest;
 import dev.patchbay.proto.v1.AttributeRequest;
 import dev.patchbay.proto.v1.EffectBlock;
+import dev.patchbay.proto.v1.FeatureBlock;
 import dev.patchbay.proto.v1.ListModelsRequest;
 import dev.patchbay.proto.v1.ListModelsResponse;
 import dev.patchbay.proto.v1.ModelInfo;
 import dev.patchbay.proto.v1.NodeKind;
 import dev.patchbay.proto.v1.PatchbayGrpc;
 import dev.patchbay.proto.v1.Summary;
+import dev.patchbay.proto.v1.VerifiedFeature;
 import dev.patchbay.proto.v1.VerifiedNode;
 import io.grpc.ManagedChannel;
 import io.grpc.Server;
@@ -96,6 +100,62 @@ class PatchbayClientTest {
                     .build());
             out.onCompleted();
         }
+
+        /** Two pairs over one dictionary at blocks.1.hook_resid_pre, two positions; feature 7 changes in both. */
+        @Override
+        public void attributeFeatures(AttributeFeaturesRequest request, StreamObserver<AttributeFeaturesEvent> out) {
+            out.onNext(AttributeFeaturesEvent.newBuilder()
+                    .setBlock(FeatureBlock.newBuilder()
+                            .setPair(0)
+                            .setDictionary("res1")
+                            .setLayer(1)
+                            .setSite("resid_pre")
+                            .addAllPositions(List.of(0, 1))
+                            .addAllFeatures(List.of(7, 3))
+                            .addAllEstimates(List.of(1.0, -0.5))
+                            .addAllErrors(List.of(0.25, 0.0)))
+                    .build());
+            out.onNext(AttributeFeaturesEvent.newBuilder()
+                    .setBlock(FeatureBlock.newBuilder()
+                            .setPair(1)
+                            .setDictionary("res1")
+                            .setLayer(1)
+                            .setSite("resid_pre")
+                            .addAllPositions(List.of(0))
+                            .addAllFeatures(List.of(7))
+                            .addAllEstimates(List.of(3.0))
+                            .addAllErrors(List.of(-0.25, 0.5)))
+                    .build());
+            out.onNext(AttributeFeaturesEvent.newBuilder()
+                    .setVerified(VerifiedFeature.newBuilder()
+                            .setRank(1)
+                            .setDictionary("res1")
+                            .setNode(Nodes.parseFeature("L1.resid_pre.f7@0"))
+                            .setEstimate(2.0)
+                            .setEffect(1.75))
+                    .build());
+            out.onNext(AttributeFeaturesEvent.newBuilder()
+                    .setSummary(Summary.newBuilder().setMethod("atp").setPairs(2))
+                    .build());
+            out.onCompleted();
+        }
+    }
+
+    @Test
+    void featureBlocksBecomeRowsOfMeansOverPairsWithVerifiedEffects() {
+        FeatureResults results = FeatureResults.collect(client.attributeFeatures(
+                AttributeFeaturesRequest.newBuilder().setModel("m").build()));
+        List<FeatureResults.Row> rows = results.rows().toList();
+        assertEquals(
+                List.of("L1.resid_pre.f7@0", "L1.resid_pre.f3@1", "L1.resid_pre.err@1", "L1.resid_pre.err@0"),
+                rows.stream().map(FeatureResults.Row::name).toList());
+        assertEquals(2.0, rows.get(0).estimate());
+        assertEquals(1.75, rows.get(0).verifiedEffect());
+        assertEquals(-0.25, rows.get(1).estimate());
+        assertEquals(-1, rows.get(2).feature());
+        assertEquals(0.0, rows.get(3).estimate());
+        assertTrue(Double.isNaN(rows.get(1).verifiedEffect()));
+        assertEquals(2, results.summary().getSummary().getPairs());
     }
 
     private FakeService service;
