@@ -220,6 +220,9 @@ final class AttributeCommand implements Callable<Integer> {
                 runEdges(out, loaded, tokenizer, pairs, runner, serving);
                 return 0;
             }
+            if (features && edges) {
+                throw new IllegalArgumentException("--features and --edges: give one or the other");
+            }
             if (features) {
                 runFeatures(out, loaded, tokenizer, pairs, runner, serving);
                 return 0;
@@ -325,9 +328,9 @@ final class AttributeCommand implements Callable<Integer> {
             PassRunner runner,
             Serving serving)
             throws IOException {
-        if (nodes != null || edges || positions != null) {
+        if (!"heads".equals(nodes) || positions != null) {
             throw new IllegalArgumentException("--features scores every feature of its dictionaries at every"
-                    + " position; --nodes, --edges and --positions do not apply");
+                    + " position; --nodes and --positions do not apply");
         }
         if (dictionaries == null || dictionaries.isEmpty()) {
             throw new IllegalArgumentException("--features needs at least one --dictionary NAME=DIR[@SITE]");

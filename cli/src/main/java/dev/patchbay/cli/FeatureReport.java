@@ -108,16 +108,21 @@ final class FeatureReport {
         }
         for (AttributeFeatures.Diagnostic d : diagnostics) {
             out.printf(
-                    "diagnostic (%s): %d unverified nodes, largest upper bound %.4f (threshold %.4f); verify next: %s%n",
+                    "diagnostic (%s): %d unverified nodes, largest upper bound %.4f (threshold %.4f); %d to verify"
+                            + " next%s%n",
                     d.dictionary(),
                     d.report().nodes(),
                     d.report().maxUpperBound(),
                     d.report().threshold(),
+                    d.report().flagged().size(),
                     d.report().flagged().isEmpty()
-                            ? "none"
-                            : d.report().flagged().stream()
-                                    .map(b -> b.item().name())
-                                    .toList());
+                            ? ""
+                            : ", largest bounds first: "
+                                    + d.report().flagged().stream()
+                                            .limit(10)
+                                            .map(b -> b.item().name())
+                                            .toList()
+                                    + (d.report().flagged().size() > 10 ? " ..." : ""));
         }
     }
 

@@ -310,4 +310,42 @@ class AttributeCommandTest {
             assertTrue(err.toString().contains(expected[i]), expected[i] + " in: " + err);
         }
     }
+
+    @Test
+    void featuresOfTheDictionariesGivenAreScoredVerifiedAndWritten(@TempDir Path dir) throws IOException {
+        Path csv = dir.resolve("features.csv");
+        String residual = "resid=" + TestCheckpoints.dictionaryDir("tiny-gpt2", "resid-relu");
+        String transcoder = "mlp=" + TestCheckpoints.dictionaryDir("tiny-gpt2", "mlp-transcoder");
+        assertEquals(
+                0,
+                attributeIoi(
+                        "--features",
+                        "--dictionary",
+                        residual,
+                        "--dictionary",
+                        transcoder,
+                        "--method",
+                        "atp",
+                        "--verify-top-k",
+                        "3",
+                        "--out",
+                        csv.toString()),
+                err.toString());
+        String table = out.toString();
+        assertTrue(table.contains("atp on the features of tiny-gpt2"), table);
+        assertTrue(table.contains("L1.resid_pre.") && table.contains("verified effect"), table);
+        java.util.List<String> lines = Files.readAllLines(csv);
+        assertEquals("name,dictionary,layer,site,feature,position,estimate,verified_effect", lines.get(0));
+        assertEquals(3, lines.stream().skip(1).filter(l -> !l.endsWith(",")).count(), "verified rows");
+        assertTrue(lines.stream().anyMatch(l -> l.startsWith("L1.mlp_out.err@")), "the transcoder's error nodes");
+    }
+
+    @Test
+    void featuresWithoutADictionaryOrWithABadOneAreOneClearError() {
+        assertEquals(1, attributeIoi("--features"));
+        assertTrue(err.toString().contains("--dictionary"), err.toString());
+        err.getBuffer().setLength(0);
+        assertEquals(1, attributeIoi("--features", "--dictionary", "x=" + TestCheckpoints.dir("tiny-gpt2")));
+        assertTrue(err.toString().contains("cfg.json"), err.toString());
+    }
 }
