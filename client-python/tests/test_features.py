@@ -120,3 +120,22 @@ def test_the_position_figure_has_a_row_per_dictionary_rank_and_error_term(client
     assert pathlib.Path(path).stat().st_size > 1000
     # Each verified node shown is outlined; the three verified are each some dictionary's top 2 at its position.
     assert 1 <= len(figure.axes[0].patches) <= 3
+
+
+def test_a_sweep_runs_feature_jobs_beside_component_jobs(client):
+    from patchbay import FeatureBlock, Summary
+
+    pairs = golden_pairs()
+    events = list(client.sweep([
+        ("features", {"model": "tiny-gpt2", "pairs": pairs, "nodes": "features", "method": "atp"}),
+        ("heads", {"model": "tiny-gpt2", "pairs": pairs, "method": "atp"}),
+        ("bad", {"model": "tiny-gpt2", "pairs": pairs, "nodes": "features", "dictionaries": ["nope"]}),
+    ]))
+    features = [e for job, e in events if job == "features"]
+    assert sum(isinstance(e, FeatureBlock) for e in features) == len(pairs) * len(DICTIONARIES)
+    assert isinstance(features[-1], Summary)
+    assert any(isinstance(e, Summary) for job, e in events if job == "heads")
+    assert any(isinstance(e, PatchbayError) and "nope" in e.message for job, e in events if job == "bad")
+    with pytest.raises(ValueError, match="recompute_layers"):
+        list(client.sweep([("x", {"model": "tiny-gpt2", "pairs": pairs, "nodes": "features",
+                                  "recompute_layers": True})]))

@@ -234,7 +234,9 @@ class FeatureAttribution(_Run):
         return [e for e in self.collect()._events if isinstance(e, features.FeatureBlock)]
 
     def verified(self) -> list[features.VerifiedFeature]:
-        return [e for e in self.collect()._events if isinstance(e, features.VerifiedFeature)]
+        """The verified nodes in rank order (the server verifies them a dictionary at a time)."""
+        return sorted((e for e in self.collect()._events if isinstance(e, features.VerifiedFeature)),
+                      key=lambda v: v.rank)
 
     def diagnostics(self) -> list[features.FeatureDiagnostic]:
         return [e for e in self.collect()._events if isinstance(e, features.FeatureDiagnostic)]
@@ -524,7 +526,8 @@ class Client:
         this client's methods, "model" and "pairs" included, with "operation" naming the method ("attribute" when
         absent; "attribute_edges", "evaluate_circuit", "discover_circuit", "scrub", "generate", "patch"). Yields
         (job_id, event) as results arrive, each event typed as that method's run gives it, and (job_id,
-        PatchbayError) for a job that failed while the others go on."""
+        PatchbayError) for a job that failed while the others go on. An "attribute" job with nodes="features" runs
+        AttributeFeatures and yields its typed events."""
         refused: list[Exception] = []
         try:
             for event in self._stub.Sweep(_sweep_requests(jobs, refused), timeout=self._timeout,
@@ -856,6 +859,9 @@ def _sweep_job(job_id: str, job: dict) -> patchbay_pb2.SweepRequest:
         raise ValueError(f"job {job_id!r}: {e} (for Client.{operation})") from None
     bound.apply_defaults()
     arguments = {name: value for name, value in bound.arguments.items() if name not in ("self", "progress")}
+    if field is None:  # the builder picks the field (attribute: nodes or features)
+        field, request = build(**arguments)
+        return patchbay_pb2.SweepRequest(job_id=job_id, **{field: request})
     return patchbay_pb2.SweepRequest(job_id=job_id, **{field: build(**arguments)})
 
 
@@ -887,10 +893,25 @@ def _sweep_event(event: patchbay_pb2.SweepEvent) -> tuple[str, object]:
     return event.job_id, _SWEEP_EVENTS[kind](getattr(event, kind))
 
 
+def _attribute_job(*, dictionaries=None, **arguments) -> tuple[str, object]:
+    """An attribute job's SweepRequest field and request: AttributeFeatures for nodes="features", else Attribute."""
+    if isinstance(arguments["nodes"], str) and arguments["nodes"] == "features":
+        unused = [name for name in ("verify_budget", "baseline", "recompute_layers") if arguments[name]]
+        if unused:
+            raise ValueError(f"{', '.join(unused)}: not with nodes=\"features\"")
+        return "attribute_features", _attribute_features(
+            arguments["model"], arguments["pairs"], dictionaries=dictionaries, method=arguments["method"],
+            metric=arguments["metric"], verify_top_k=arguments["verify_top_k"], diagnostic=arguments["diagnostic"],
+            allow_unknown_tokens=arguments["allow_unknown_tokens"])
+    if dictionaries is not None:
+        raise ValueError("dictionaries: only with nodes=\"features\"")
+    return "job", _attribute(**arguments)
+
+
 #: A sweep's operations: the Client method whose arguments a job gives, what builds its request, and the
-#: SweepRequest field that carries it.
-_SWEEP_OPERATIONS: dict[str, tuple[Callable, Callable, str]] = {
-    "attribute": (Client.attribute, _attribute, "job"),
+#: SweepRequest field that carries it (None: the builder returns the field with the request).
+_SWEEP_OPERATIONS: dict[str, tuple[Callable, Callable, str | None]] = {
+    "attribute": (Client.attribute, _attribute_job, None),
     "attribute_edges": (Client.attribute_edges, _attribute_edges, "attribute_edges"),
     "evaluate_circuit": (Client.evaluate_circuit, _circuit, "evaluate_circuit"),
     "discover_circuit": (Client.discover_circuit, _discovery, "discover_circuit"),
@@ -902,6 +923,7 @@ _SWEEP_OPERATIONS: dict[str, tuple[Callable, Callable, str]] = {
 #: A sweep event's field -> its typed events, as each operation's own run converts them.
 _SWEEP_EVENTS: dict[str, Callable[[Any], object]] = {
     "attribute": ev.convert,
+    "attribute_features": features.convert,
     "attribute_edges": edges.convert,
     "evaluate_circuit": edges.convert_circuit,
     "discover_circuit": edges.convert_discovery,

@@ -12,6 +12,7 @@ import dev.patchbay.TestCheckpoints;
 import dev.patchbay.checkpoint.LoadedModel;
 import dev.patchbay.execution.SchedulerConfig;
 import dev.patchbay.proto.v1.AttributeEvent;
+import dev.patchbay.proto.v1.AttributeFeaturesRequest;
 import dev.patchbay.proto.v1.AttributeRequest;
 import dev.patchbay.proto.v1.PatchRequest;
 import dev.patchbay.proto.v1.PatchbayGrpc;
@@ -61,6 +62,9 @@ class BadInputTableTest {
         try (LoadedModel gpt2 = TestCheckpoints.load("tiny-gpt2", DataType.FLOAT32);
                 LoadedModel llama = TestCheckpoints.load("tiny-llama", DataType.FLOAT32);
                 LoadedModel tiny = TestCheckpoints.load(TestCheckpoints.DEFAULT_MODEL, DataType.FLOAT32)) {
+            // tiny-gpt2 has a sparse dictionary spliced in (for AttributeFeatures' rows); tiny-llama has none.
+            gpt2.addDictionary(
+                    "resid-relu", TestCheckpoints.dictionaryDir("tiny-gpt2", "resid-relu"), "blocks.1.hook_resid_pre");
             String name = InProcessServerBuilder.generateName();
             try (PatchbayServer server = PatchbayServer.start(
                     InProcessServerBuilder.forName(name),
@@ -112,6 +116,9 @@ class BadInputTableTest {
                             .forEachRemaining(e -> {});
                 case "AttributeEdges" ->
                     stub.attributeEdges(parse(dev.patchbay.proto.v1.AttributeEdgesRequest.newBuilder(), json))
+                            .forEachRemaining(e -> {});
+                case "AttributeFeatures" ->
+                    stub.attributeFeatures(parse(AttributeFeaturesRequest.newBuilder(), json))
                             .forEachRemaining(e -> {});
                 case "Scrub" ->
                     stub.scrub(parse(dev.patchbay.proto.v1.ScrubRequest.newBuilder(), json))
