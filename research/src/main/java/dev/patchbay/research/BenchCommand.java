@@ -38,7 +38,8 @@ final class BenchCommand implements Callable<Integer> {
             description = "memory, memory-sweep (peak memory against prompt length up to --tokens, not in all),"
                     + " envelope (the longest prompt each AtP pass fits per model and memory size, from"
                     + " the memory model), methods, reference (methods beside plain PyTorch + transformers, tools/"
-                    + "torch_reference.py), edges, generation, service or all (default: ${DEFAULT-VALUE}).")
+                    + "torch_reference.py), edges, features (AtP over SAE features, beside component AtP and plain PyTorch),"
+                    + " generation, service or all (default: ${DEFAULT-VALUE}).")
     String section;
 
     @Option(
@@ -95,12 +96,13 @@ final class BenchCommand implements Callable<Integer> {
                         "methods",
                         "reference",
                         "edges",
+                        "features",
                         "generation",
                         "service")
                 .contains(section)) {
             throw new IllegalArgumentException("--section: unknown '" + section
-                    + "'; use memory, memory-sweep, envelope, methods, reference, edges, generation, service or"
-                    + " all");
+                    + "'; use memory, memory-sweep, envelope, methods, reference, edges, features, generation,"
+                    + " service or all");
         }
         ComputeContext compute = device.compute();
         Benchmark.ModelShape shape = Benchmark.ModelShape.of(shapeId);
@@ -135,6 +137,9 @@ final class BenchCommand implements Callable<Integer> {
         }
         if (section.equals("all") || section.equals("edges")) {
             rows.addAll(new dev.patchbay.research.bench.EdgeBenchmark(tokens, repeats, compute).run());
+        }
+        if (section.equals("all") || section.equals("features")) {
+            rows.addAll(new dev.patchbay.research.bench.FeatureBenchmark(tokens, 16384, repeats, compute).run());
         }
         if (section.equals("all") || section.equals("generation")) {
             rows.addAll(new dev.patchbay.research.bench.GenerationBenchmark(repeats, compute).run());
