@@ -107,7 +107,12 @@ public record Dictionary(
     /** The reconstruction [..., outputWidth] from features and the input they were encoded from. */
     public NDArray reconstruct(NDArray features, NDArray x) {
         NDArray out = features.matMul(decoder).add(decoderBias);
-        return skip == null ? out : out.add(x.matMul(transposed(x.getManager(), skip)));
+        return skip == null ? out : out.add(skipTerm(x));
+    }
+
+    /** A skip transcoder's skip term x W_skip^T [..., outputWidth]; only for a dictionary with {@link #skip()}. */
+    public NDArray skipTerm(NDArray x) {
+        return x.matMul(transposed(x.getManager(), skip));
     }
 
     /** W_dec transposed, [outputWidth, width], as a view {@code scope} owns (the weights' own manager lives long). */

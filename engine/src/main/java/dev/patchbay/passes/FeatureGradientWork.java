@@ -175,27 +175,32 @@ public record FeatureGradientWork(List<PromptPair> pairs, List<Dictionary> dicti
 
     /**
      * What a dictionary's estimates need besides the gradient, made once: each feature's change [B, T, width], the
-     * error's change [B, T, d_out], and which features changed.
+     * site's change [B, T, d_out] (a skip transcoder's skip term taken out), and which features changed.
+     *
+     * <p>The error node's estimate needs no reconstruction: the error's change is the site's change less the features'
+     * decoded change, so its estimate is (site change . g) less the sum of the features' estimates (which share the
+     * product g W_dec^T). Two [T, width] x [width, d_out] products fewer per dictionary than decoding both runs (a
+     * third of a 16k-wide SAE's work).
      */
-    private record Changes(Dictionary d, NDArray features, NDArray errors, NDArray changed) {
+    private record Changes(Dictionary d, NDArray features, NDArray site, NDArray changed) {
         static Changes of(NDManager scope, Dictionary d, ForwardResult clean, ForwardResult noise) {
             NDArray cleanIn = view(scope, clean.activation(d.inputSite()));
             NDArray noiseIn = view(scope, noise.activation(d.inputSite()));
-            NDArray cleanFeatures = d.encode(cleanIn);
-            NDArray noiseFeatures = d.encode(noiseIn);
-            NDArray cleanError = view(scope, clean.activation(d.site())).sub(d.reconstruct(cleanFeatures, cleanIn));
-            NDArray noiseError = view(scope, noise.activation(d.site())).sub(d.reconstruct(noiseFeatures, noiseIn));
-            NDArray change = noiseFeatures.sub(cleanFeatures);
-            return new Changes(d, change, noiseError.sub(cleanError), change.neq(0));
+            NDArray change = d.encode(noiseIn).sub(d.encode(cleanIn));
+            NDArray site = view(scope, noise.activation(d.site())).sub(view(scope, clean.activation(d.site())));
+            if (d.skip() != null) {
+                // A skip transcoder's reconstruction has the skip term too; it is neither a feature's nor the error's.
+                site = site.sub(d.skipTerm(noiseIn.sub(cleanIn)));
+            }
+            return new Changes(d, change, site, change.neq(0));
         }
 
         /** Signed estimates: the features' [B, T, width] and the error's [B, T], from the site's gradient. */
         NDArray[] estimates(NDArray siteGradient) {
             NDArray gradient = view(features.getManager(), siteGradient);
-            return new NDArray[] {
-                features.mul(gradient.matMul(d.decoderTransposed(features.getManager()))),
-                errors.mul(gradient).sum(new int[] {-1})
-            };
+            NDArray perFeature = features.mul(gradient.matMul(d.decoderTransposed(features.getManager())));
+            NDArray error = site.mul(gradient).sum(new int[] {-1}).sub(perFeature.sum(new int[] {-1}));
+            return new NDArray[] {perFeature, error};
         }
     }
 

@@ -77,6 +77,57 @@ class FeatureFiniteDifferenceTest {
         }
     }
 
+    /**
+     * A skip transcoder (GPT-2's test transcoder given a random W_skip): its skip term belongs to neither the features
+     * nor the error, and the error node's estimate must still be the derivative along the error's change.
+     */
+    @ParameterizedTest
+    @FieldSource("MODELS")
+    void aSkipTranscodersErrorNodeIsTheDerivativeAlongItsChange(String modelName) {
+        try (LoadedModel model = TestCheckpoints.load(modelName, DataType.FLOAT64)) {
+            JsonObject entry = FeatureGolden.dictionaries(modelName).stream()
+                    .filter(e -> e.get("name").getAsString().contains("transcoder"))
+                    .findFirst()
+                    .orElseThrow();
+            Dictionary t = FeatureGolden.load(model, entry);
+            NDManager manager = t.decoder().getManager();
+            ai.djl.engine.Engine.getEngine("PyTorch").setRandomSeed(5);
+            Dictionary d = new Dictionary(
+                    "skip",
+                    t.inputSite(),
+                    t.site(),
+                    t.activation(),
+                    t.k(),
+                    false,
+                    t.encoder(),
+                    t.encoderBias(),
+                    t.decoder(),
+                    t.decoderBias(),
+                    t.threshold(),
+                    manager.randomNormal(new ai.djl.ndarray.types.Shape(t.outputWidth(), t.inputWidth()))
+                            .toType(DataType.FLOAT64, false)
+                            .mul(0.2));
+            PromptPair pair =
+                    FeatureGolden.pair(entry.getAsJsonArray("runs").get(0).getAsJsonObject());
+            double[] errors = new FeatureGradientWork(List.of(pair), List.of(d))
+                    .run(model.transformer())
+                    .pairs()
+                    .get(0)
+                    .byDictionary()
+                    .get("skip")
+                    .errors();
+            double largest = FeatureAtPTest.scale(errors);
+            assertTrue(largest > 1e-3, "error estimates too small to test: " + largest);
+            for (int position = 0; position < errors.length; position++) {
+                assertEquals(
+                        derivative(model, d, pair, FeatureNode.ERROR, position),
+                        errors[position],
+                        1e-6 * largest,
+                        "err@" + position);
+            }
+        }
+    }
+
     /** The central difference of the metric along the node's change at its position. */
     private static double derivative(LoadedModel model, Dictionary d, PromptPair pair, int feature, int position) {
         try (NDManager scope = model.transformer().compute().newScope()) {
