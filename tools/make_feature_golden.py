@@ -11,6 +11,10 @@ logit[ANSWER] - logit[WRONG] at the last position, all computed in float64 by tr
   atp          AtP of every feature whose activation differs between the runs, per position:
                (f_noise - f_clean) * (W_dec[i] . dMetric/d(site)), the gradient taken at the dictionary's site
                in the clean run; and the error node's, (err_noise - err_clean) . dMetric/d(site)
+  ig           integrated gradients along the features (the feature-circuits recipe, IG_STEPS steps): the site set to
+               clean + a (noise - clean) for a = k / IG_STEPS, k = 0 .. IG_STEPS - 1 (features and error interpolated
+               together), the metric's gradient there averaged over the steps, times each changed feature's change
+               projected by W_dec[i] (and the error's change); per position, sparse as atp
   exact        the metric's change when the clean run's site becomes site + (f_noise - f_clean) W_dec[i] at one
                position (features with the largest |AtP|), at every position at once (the same features), and
                when the error term alone takes its noise value at one position
@@ -40,6 +44,7 @@ OUT = ROOT / "testdata" / "golden" / "features.json"
 ANSWER, WRONG = 5, 7
 LENGTH = 7
 TOP = 4
+IG_STEPS = 5
 
 # name, architecture, input site, output site (None: the same), width, options
 SPECS = {
@@ -177,12 +182,27 @@ def patched_metric(model, ids, site, delta):
         return metric(model, ids).item()
 
 
+def interpolated_gradient(model, ids, site, clean_value, noise_value):
+    """The metric's gradient at the site, averaged over the site set to clean + a (noise - clean), a = k / IG_STEPS."""
+    total = torch.zeros_like(clean_value)
+    for k in range(IG_STEPS):
+        alpha = k / IG_STEPS
+        point = clean_value + alpha * (noise_value - clean_value)
+        handle = Site(model, site)
+        handle.change = lambda x, point=point: point.reshape(x.shape[1:]).unsqueeze(0).clone()
+        with handle, torch.enable_grad():
+            metric(model, ids).backward()
+        total += handle.value.grad[0].reshape(LENGTH, -1)
+    return total / IG_STEPS
+
+
 def sparse(f):
     return [[p, i, f[p, i].item()] for p, i in (f != 0).nonzero().tolist()]
 
 
 def main():
     golden = {"made_by": "tools/make_feature_golden.py", "dtype": "float64", "answer": ANSWER, "wrong": WRONG,
+              "ig_steps": IG_STEPS,
               "models": {}}
     for model_name, specs in SPECS.items():
         model = AutoModelForCausalLM.from_pretrained(CHECKPOINTS / model_name, dtype=torch.float64,
@@ -227,6 +247,10 @@ def main():
                 atp = [[p, i, estimates[p, i].item()] for p, i in changed]
                 error_atp = ((err_noise - err_clean) * grad).sum(-1).tolist()
                 by_size = sorted(changed, key=lambda pi: -abs(estimates[pi[0], pi[1]].item()))[:TOP]
+                ig_grad = interpolated_gradient(model, clean, site_out, clean_values[site_out], noise_values[site_out])
+                ig_estimates = delta * (ig_grad @ w_dec.T)
+                ig = [[p, i, ig_estimates[p, i].item()] for p, i in changed]
+                ig_error = ((err_noise - err_clean) * ig_grad).sum(-1).tolist()
                 exact = []
                 for p, i in by_size:
                     d = torch.zeros(LENGTH, d_out, dtype=torch.float64)
@@ -243,7 +267,7 @@ def main():
                     exact_error.append(patched_metric(model, clean, site_out, d) - clean_metric)
                 runs.append({"clean": clean, "noise": noise, "clean_metric": clean_metric,
                              "noise_metric": noise_metric, "clean_features": sparse(f_clean),
-                             "noise_features": sparse(f_noise), "atp": atp, "error_atp": error_atp,
+                             "noise_features": sparse(f_noise), "atp": atp, "error_atp": error_atp, "ig": ig, "error_ig": ig_error,
                              "exact": exact, "exact_all_positions": exact_all_positions,
                              "exact_error": exact_error})
             entries.append({"name": name, "directory": str(directory.relative_to(ROOT)), "site": site_out,

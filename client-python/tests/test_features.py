@@ -139,3 +139,20 @@ def test_a_sweep_runs_feature_jobs_beside_component_jobs(client):
     with pytest.raises(ValueError, match="recompute_layers"):
         list(client.sweep([("x", {"model": "tiny-gpt2", "pairs": pairs, "nodes": "features",
                                   "recompute_layers": True})]))
+
+
+def test_integrated_gradients_match_transformers(client):
+    steps = GOLDEN["ig_steps"]
+    run = client.attribute("tiny-gpt2", golden_pairs(), nodes="features", method="ig", ig_steps=steps)
+    assert run.summary.method == "ig" and not run.summary.magnitudes
+    frame = run.pair_frame()
+    for entry in GOLDEN["models"]["tiny-gpt2"]:
+        for p, golden in enumerate(entry["runs"]):
+            mine = frame[(frame["dictionary"] == entry["name"]) & (frame["pair"] == p)]
+            got = {(t, f): v for t, f, v in zip(mine["position"], mine["feature"], mine["estimate"], strict=True)}
+            scale = max(abs(v) for _, _, v in golden["ig"])
+            for t, f, v in golden["ig"]:
+                # float32 on the server: as for AtP above.
+                assert got.get((t, f), 0.0) == pytest.approx(v, abs=1e-4 * scale)
+    with pytest.raises(ValueError, match="ig_steps"):
+        client.attribute("tiny-gpt2", golden_pairs(), method="atp", ig_steps=5)

@@ -11,7 +11,7 @@ from patchbay.names import feature_name
 from patchbay.v1 import patchbay_pb2 as pb
 
 #: A feature method's name, as in ``Client.attribute(nodes="features", method=...)``.
-METHODS: dict[str, pb.FeatureMethod] = {"atp": pb.FEATURE_ATP, "atp-star": pb.FEATURE_ATP_STAR}
+METHODS: dict[str, pb.FeatureMethod] = {"atp": pb.FEATURE_ATP, "atp-star": pb.FEATURE_ATP_STAR, "ig": pb.FEATURE_IG}
 
 
 @dataclass(frozen=True)
@@ -121,7 +121,8 @@ def rows(blocks: list[FeatureBlock], verified: list[VerifiedFeature], k: int | N
 
 
 def request(model: str, pairs, *, dictionaries, method: str | None, metric: pb.MetricKind, verify_top_k: int,
-            diagnostic: dict | bool | None, allow_unknown_tokens: bool) -> pb.AttributeFeaturesRequest:
+            diagnostic: dict | bool | None, allow_unknown_tokens: bool,
+            ig_steps: int = 0) -> pb.AttributeFeaturesRequest:
     """The AttributeFeaturesRequest that ``Client.attribute(nodes="features")`` sends."""
     if method is not None and method not in METHODS:
         raise ValueError(f"method: {method!r} is not offered over features; use one of {sorted(METHODS)}")
@@ -130,7 +131,8 @@ def request(model: str, pairs, *, dictionaries, method: str | None, metric: pb.M
     out = pb.AttributeFeaturesRequest(model=model, pairs=pairs, metric=metric,
                                       dictionaries=list(dictionaries or []),
                                       method=METHODS[method] if method is not None else None,
-                                      verify_top_k=verify_top_k, allow_unknown_tokens=allow_unknown_tokens)
+                                      verify_top_k=verify_top_k, allow_unknown_tokens=allow_unknown_tokens,
+                                      ig_steps=ig_steps)
     if diagnostic:
         options = {} if diagnostic is True else dict(diagnostic)
         out.diagnostic.CopyFrom(pb.DiagnosticOptions(enabled=True, **options))

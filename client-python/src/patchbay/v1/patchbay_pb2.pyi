@@ -50,6 +50,7 @@ class FeatureMethod(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     FEATURE_METHOD_UNSPECIFIED: _ClassVar[FeatureMethod]
     FEATURE_ATP: _ClassVar[FeatureMethod]
     FEATURE_ATP_STAR: _ClassVar[FeatureMethod]
+    FEATURE_IG: _ClassVar[FeatureMethod]
 
 class EdgeMethod(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -140,6 +141,7 @@ FLOAT64_LE: ValueEncoding
 FEATURE_METHOD_UNSPECIFIED: FeatureMethod
 FEATURE_ATP: FeatureMethod
 FEATURE_ATP_STAR: FeatureMethod
+FEATURE_IG: FeatureMethod
 EDGE_METHOD_UNSPECIFIED: EdgeMethod
 EXACT_EDGE_PATCHING: EdgeMethod
 EAP: EdgeMethod
@@ -562,7 +564,7 @@ class AttributeEvent(_message.Message):
     def __init__(self, accepted: _Optional[_Union[Accepted, _Mapping]] = ..., progress: _Optional[_Union[Progress, _Mapping]] = ..., block: _Optional[_Union[EffectBlock, _Mapping]] = ..., verified: _Optional[_Union[VerifiedNode, _Mapping]] = ..., summary: _Optional[_Union[Summary, _Mapping]] = ..., diagnostic: _Optional[_Union[Diagnostic, _Mapping]] = ...) -> None: ...
 
 class AttributeFeaturesRequest(_message.Message):
-    __slots__ = ("model", "pairs", "metric", "dictionaries", "method", "verify_top_k", "diagnostic", "allow_unknown_tokens")
+    __slots__ = ("model", "pairs", "metric", "dictionaries", "method", "verify_top_k", "diagnostic", "allow_unknown_tokens", "ig_steps")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     PAIRS_FIELD_NUMBER: _ClassVar[int]
     METRIC_FIELD_NUMBER: _ClassVar[int]
@@ -571,6 +573,7 @@ class AttributeFeaturesRequest(_message.Message):
     VERIFY_TOP_K_FIELD_NUMBER: _ClassVar[int]
     DIAGNOSTIC_FIELD_NUMBER: _ClassVar[int]
     ALLOW_UNKNOWN_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    IG_STEPS_FIELD_NUMBER: _ClassVar[int]
     model: str
     pairs: _containers.RepeatedCompositeFieldContainer[PromptPair]
     metric: MetricKind
@@ -579,7 +582,8 @@ class AttributeFeaturesRequest(_message.Message):
     verify_top_k: int
     diagnostic: DiagnosticOptions
     allow_unknown_tokens: bool
-    def __init__(self, model: _Optional[str] = ..., pairs: _Optional[_Iterable[_Union[PromptPair, _Mapping]]] = ..., metric: _Optional[_Union[MetricKind, str]] = ..., dictionaries: _Optional[_Iterable[str]] = ..., method: _Optional[_Union[FeatureMethod, str]] = ..., verify_top_k: _Optional[int] = ..., diagnostic: _Optional[_Union[DiagnosticOptions, _Mapping]] = ..., allow_unknown_tokens: _Optional[bool] = ...) -> None: ...
+    ig_steps: int
+    def __init__(self, model: _Optional[str] = ..., pairs: _Optional[_Iterable[_Union[PromptPair, _Mapping]]] = ..., metric: _Optional[_Union[MetricKind, str]] = ..., dictionaries: _Optional[_Iterable[str]] = ..., method: _Optional[_Union[FeatureMethod, str]] = ..., verify_top_k: _Optional[int] = ..., diagnostic: _Optional[_Union[DiagnosticOptions, _Mapping]] = ..., allow_unknown_tokens: _Optional[bool] = ..., ig_steps: _Optional[int] = ...) -> None: ...
 
 class FeatureNode(_message.Message):
     __slots__ = ("layer", "site", "feature", "position", "name")

@@ -111,7 +111,8 @@ final class AttributeCommand implements Callable<Integer> {
     @Option(
             names = "--features",
             description = "Score the features and error terms of the sparse dictionaries given with --dictionary"
-                    + " (--method atp or atp-star), verified by exact feature patching with --verify-top-k.")
+                    + " (--method atp, atp-star or ig, with --ig-steps), verified by exact feature patching with"
+                    + " --verify-top-k.")
     boolean features;
 
     @Option(
@@ -123,8 +124,10 @@ final class AttributeCommand implements Callable<Integer> {
     @Option(
             names = "--ig-steps",
             defaultValue = "0",
-            description = "EAP-IG's interpolation steps, with --edges --method eap-ig (default: "
-                    + EdgeAttribution.Settings.DEFAULT_IG_STEPS + ").")
+            description = "Interpolation steps: EAP-IG's, with --edges --method eap-ig (default: "
+                    + EdgeAttribution.Settings.DEFAULT_IG_STEPS
+                    + "); integrated gradients', with --features --method ig"
+                    + " (default: " + AttributeFeatures.DEFAULT_IG_STEPS + ").")
     int igSteps;
 
     @Option(

@@ -33,8 +33,11 @@ public final class AttributeFeatures {
     /** The method when a request names none. */
     public static final String DEFAULT_METHOD = "atp-star";
 
-    /** The methods offered over features. */
-    public static final List<String> METHODS = List.of("atp", "atp-star");
+    /** The methods offered over features: AtP, AtP*, and integrated gradients along the features ("ig"). */
+    public static final List<String> METHODS = List.of("atp", "atp-star", "ig");
+
+    /** Integrated gradients' steps when a request gives none: feature-circuits' default. */
+    public static final int DEFAULT_IG_STEPS = 10;
 
     private AttributeFeatures() {}
 
@@ -42,19 +45,31 @@ public final class AttributeFeatures {
      * A feature attribution request in the engine's terms; zeros and nulls take the defaults.
      *
      * @param dictionaries the dictionaries whose features are scored, by name; empty for every one the model has
-     * @param method "atp" or "atp-star"; null takes {@link #DEFAULT_METHOD}
+     * @param method "atp", "atp-star" or "ig"; null takes {@link #DEFAULT_METHOD}
      * @param verifyTopK nodes to verify by exact feature patching, largest |mean estimate| first; 0 for none
+     * @param igSteps integrated gradients' steps; 0 takes {@link #DEFAULT_IG_STEPS} (only with "ig")
      */
     public record Request(
             List<PromptPair> pairs,
             List<String> dictionaries,
             String method,
             int verifyTopK,
-            DiagnosticOptions diagnostic) {
+            DiagnosticOptions diagnostic,
+            int igSteps) {
         public Request {
             pairs = List.copyOf(pairs);
             dictionaries = dictionaries == null ? List.of() : List.copyOf(dictionaries);
             diagnostic = diagnostic == null ? DiagnosticOptions.OFF : diagnostic;
+        }
+
+        /** A request with integrated gradients' default steps. */
+        public Request(
+                List<PromptPair> pairs,
+                List<String> dictionaries,
+                String method,
+                int verifyTopK,
+                DiagnosticOptions diagnostic) {
+            this(pairs, dictionaries, method, verifyTopK, diagnostic, 0);
         }
 
         public String methodId() {
@@ -65,6 +80,7 @@ public final class AttributeFeatures {
     /**
      * A checked request and how it runs.
      *
+     * @param igSteps integrated gradients' steps, 0 for AtP and AtP*
      * @param gradientRows pairs per gradient pass, sized to the memory budget
      * @param patchRows patched runs per batch (verification and the diagnostic)
      * @param nodeCount feature and error nodes the dictionaries have at the pairs' positions (the most that can be
@@ -74,6 +90,7 @@ public final class AttributeFeatures {
             Request request,
             List<Dictionary> dictionaries,
             boolean gradDrop,
+            int igSteps,
             int gradientRows,
             int patchRows,
             int verify,
@@ -155,9 +172,16 @@ public final class AttributeFeatures {
             }
         }
         boolean gradDrop = id.equals("atp-star");
+        if (request.igSteps() != 0 && !id.equals("ig")) {
+            throw InvalidRequest.invalid("ig_steps: only with the method ig, not " + id);
+        }
+        int igSteps = id.equals("ig") ? Checks.igSteps(request.igSteps(), DEFAULT_IG_STEPS) : 0;
+        if (igSteps == 1) {
+            throw InvalidRequest.invalid("ig_steps: integrated gradients take at least 2 steps (1 is atp)");
+        }
         FeatureGradientWork probe;
         try {
-            probe = new FeatureGradientWork(pairs.subList(0, 1), dictionaries, gradDrop);
+            probe = new FeatureGradientWork(pairs.subList(0, 1), dictionaries, gradDrop, igSteps);
         } catch (IllegalArgumentException e) {
             throw InvalidRequest.invalid("dictionaries: " + e.getMessage());
         }
@@ -184,7 +208,8 @@ public final class AttributeFeatures {
         long verify = Checks.verifyCount(request.verifyTopK(), 0, nodes, pairs);
         int patchRows = verify > 0 ? Checks.patchRows(on, pairs) : on.limits().batchRows();
         int layers = on.config().nLayers();
-        double planned = pairs.size() * (gradDrop ? 2 + 2.0 * layers : 4.0);
+        double planned = pairs.size()
+                * (gradDrop ? 2 + 2.0 * layers : 4.0 + 3.0 * Math.max(0, igSteps - 1) * dictionaries.size());
         // Each dictionary's verification runs every pair's clean and noise passes, then one run per node and pair.
         planned += verify > 0 ? pairs.size() * (2.0 * dictionaries.size() + verify) : 0;
         Checks.withinRuns(
@@ -198,7 +223,16 @@ public final class AttributeFeatures {
             planned += (double) diagnostic.samples() * pairs.size() * dictionaries.size();
         }
         return new Plan(
-                request, dictionaries, gradDrop, gradientRows, patchRows, (int) verify, nodes, planned, diagnostic);
+                request,
+                dictionaries,
+                gradDrop,
+                igSteps,
+                gradientRows,
+                patchRows,
+                (int) verify,
+                nodes,
+                planned,
+                diagnostic);
     }
 
     /** Runs a plan: the gradient passes, then verification and the diagnostic; every pass through {@code runner}. */
@@ -213,7 +247,7 @@ public final class AttributeFeatures {
         int done = 0;
         for (List<PromptPair> batch : PairBatch.split(pairs, plan.gradientRows())) {
             FeatureEstimates estimates =
-                    runner.run(new FeatureGradientWork(batch, plan.dictionaries(), plan.gradDrop()));
+                    runner.run(new FeatureGradientWork(batch, plan.dictionaries(), plan.gradDrop(), plan.igSteps()));
             cost = cost.plus(estimates.cost());
             for (FeatureEstimates.Pair pair : estimates.pairs()) {
                 clean += pair.cleanMetric() / pairs.size();

@@ -195,11 +195,16 @@ final class Checks {
 
     /** EAP-IG's steps: 0 takes the default, at most {@link EdgeRanking#MAX_IG_STEPS}. */
     static int igSteps(int steps) {
+        return igSteps(steps, EdgeAttribution.Settings.DEFAULT_IG_STEPS);
+    }
+
+    /** Integrated gradients' steps: 0 takes {@code fallback}, at most {@link EdgeRanking#MAX_IG_STEPS}. */
+    static int igSteps(int steps, int fallback) {
         if (steps < 0 || steps > EdgeRanking.MAX_IG_STEPS) {
             throw InvalidRequest.invalid(
                     "ig_steps: between 1 and " + EdgeRanking.MAX_IG_STEPS + " (0 takes the default), got " + steps);
         }
-        return steps == 0 ? EdgeAttribution.Settings.DEFAULT_IG_STEPS : steps;
+        return steps == 0 ? fallback : steps;
     }
 
     /** How many top items verification patches: verify_top_k, capped by the items and by verify_budget. */

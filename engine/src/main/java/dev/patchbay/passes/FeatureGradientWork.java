@@ -2,7 +2,9 @@ package dev.patchbay.passes;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
 import dev.patchbay.features.Dictionary;
 import dev.patchbay.features.FeatureEstimates;
 import dev.patchbay.model.ForwardResult;
@@ -11,8 +13,11 @@ import dev.patchbay.model.HookSites;
 import dev.patchbay.model.HookedTransformer;
 import dev.patchbay.model.Hooks;
 import dev.patchbay.model.ModelConfig;
+import dev.patchbay.model.Patch;
 import dev.patchbay.model.Precision;
 import dev.patchbay.model.Scalars;
+import dev.patchbay.model.Scoped;
+import dev.patchbay.model.TokenBatch;
 import dev.patchbay.nodes.Cost;
 import dev.patchbay.nodes.PromptPair;
 import java.util.ArrayList;
@@ -37,15 +42,26 @@ import java.util.function.ToIntFunction;
  * dictionary writes a query or key site; a residual-stream feature reaches the scores through the norms and
  * projections of every later layer, as a residual node does, which AtP* also leaves to GradDrop.
  *
+ * <p>With {@code igSteps} > 1, integrated gradients along the features, the feature-circuits recipe (Marks et al.
+ * 2024, their code's {@code _pe_ig}): for each dictionary alone, its site set to clean + a (noise - clean) for
+ * a = k / igSteps, k = 0 .. igSteps - 1 (its features and its error term interpolated together, since decoding is
+ * linear), the metric's gradient there averaged over the steps and used in place of the clean run's (whose gradient
+ * is step 0).
+ *
  * @param gradDrop AtP* (GradDrop's mean |estimate|) rather than AtP's signed estimates
+ * @param igSteps integrated gradients' steps (> 1), or 0 for AtP's single gradient
  */
-public record FeatureGradientWork(List<PromptPair> pairs, List<Dictionary> dictionaries, boolean gradDrop)
+public record FeatureGradientWork(List<PromptPair> pairs, List<Dictionary> dictionaries, boolean gradDrop, int igSteps)
         implements Pass<FeatureEstimates> {
     public FeatureGradientWork {
         pairs = List.copyOf(pairs);
         dictionaries = List.copyOf(dictionaries);
         if (pairs.isEmpty() || dictionaries.isEmpty()) {
             throw new IllegalArgumentException("feature AtP needs at least one pair and one dictionary");
+        }
+        if (igSteps == 1 || igSteps < 0 || (igSteps > 0 && gradDrop)) {
+            throw new IllegalArgumentException("integrated gradients take 2 or more steps, without GradDrop; got "
+                    + igSteps + (gradDrop ? " with GradDrop" : ""));
         }
         for (Dictionary d : dictionaries) {
             if (gradDrop && d.shortSite().equals("resid_mid")) {
@@ -59,7 +75,12 @@ public record FeatureGradientWork(List<PromptPair> pairs, List<Dictionary> dicti
 
     /** AtP's signed estimates. */
     public FeatureGradientWork(List<PromptPair> pairs, List<Dictionary> dictionaries) {
-        this(pairs, dictionaries, false);
+        this(pairs, dictionaries, false, 0);
+    }
+
+    /** AtP's signed estimates, or AtP*'s magnitudes. */
+    public FeatureGradientWork(List<PromptPair> pairs, List<Dictionary> dictionaries, boolean gradDrop) {
+        this(pairs, dictionaries, gradDrop, 0);
     }
 
     @Override
@@ -80,10 +101,13 @@ public record FeatureGradientWork(List<PromptPair> pairs, List<Dictionary> dicti
     @Override
     public long bytes(ModelConfig config, int elementBytes, int paddedLength) {
         long perRow = PassMemory.gradientRowBytes(config, paddedLength, elementBytes, false, gradDrop);
+        long features = 0;
         for (Dictionary d : dictionaries) {
-            perRow += (gradDrop ? 7L : 6L) * paddedLength * d.width() * elementBytes;
+            features += (gradDrop ? 7L : 6L) * paddedLength * d.width() * elementBytes;
         }
-        return pairs.size() * perRow;
+        // Integrated gradients add one batch of igSteps - 1 interpolated runs of one pair at a time, with its graph.
+        long interpolated = igSteps > 1 ? (igSteps - 1L) * perRow : 0;
+        return pairs.size() * (perRow + features) + interpolated;
     }
 
     @Override
@@ -154,6 +178,14 @@ public record FeatureGradientWork(List<PromptPair> pairs, List<Dictionary> dicti
                 // forwards, one full backward and the partial backwards below the dropped layers.
                 passes = pairs.size() * (2 + 2.0 * layers);
                 compute = pairs.size() * (4 + variants);
+            } else if (igSteps > 1) {
+                for (Dictionary d : dictionaries) {
+                    NDArray meanGradient = interpolatedGradient(model, scope, d, clean, noise);
+                    estimates.put(d, changes.get(d).estimates(meanGradient));
+                }
+                // Two forwards and one backward per pair, then igSteps - 1 forwards and backwards per dictionary.
+                passes = pairs.size() * (4.0 + 3.0 * (igSteps - 1) * dictionaries.size());
+                compute = passes;
             } else {
                 changes.forEach((d, c) -> estimates.put(d, c.estimates(clean.gradient(d.site()))));
                 // Two forward passes and one backward, per pair.
@@ -171,6 +203,56 @@ public record FeatureGradientWork(List<PromptPair> pairs, List<Dictionary> dicti
             }
             return new FeatureEstimates(out, new Cost(passes, compute, (System.nanoTime() - start) / 1e9));
         }
+    }
+
+    /**
+     * The metric's gradient at {@code d}'s site averaged over the interpolated runs, [B, T, ...] as the site: the clean
+     * run's is step 0; steps 1 .. igSteps - 1 run as one batch per pair, each pair at its own length (zeros beyond).
+     */
+    private NDArray interpolatedGradient(
+            HookedTransformer model, NDManager scope, Dictionary d, ForwardResult clean, ForwardResult noise) {
+        NDArray cleanGradient = clean.gradient(d.site());
+        List<NDArray> perPair = new ArrayList<>();
+        for (int p = 0; p < pairs.size(); p++) {
+            PromptPair pair = pairs.get(p);
+            int length = pair.length();
+            NDIndex own = new NDIndex("{}, 0:{}", p, length);
+            // Values, not graph: the clean run's graph is still open, and a backward through a patch source made from
+            // it
+            // would add to its gradients.
+            NDArray cleanSite =
+                    Scoped.view(scope, clean.activation(d.site())).get(own).stopGradient();
+            NDArray change = Scoped.view(scope, noise.activation(d.site()))
+                    .get(own)
+                    .sub(cleanSite)
+                    .stopGradient();
+            int rows = igSteps - 1;
+            Hooks.Builder hooks = Hooks.builder().gradient(d.site());
+            int[][] tokens = new int[rows][];
+            List<dev.patchbay.nodes.Metric> metrics = new ArrayList<>();
+            for (int k = 1; k < igSteps; k++) {
+                hooks.patch(d.site(), Patch.whole(k - 1, cleanSite.add(Scalars.times(change, (double) k / igSteps))));
+                tokens[k - 1] = pair.clean();
+                metrics.add(pair.metric());
+            }
+            int[] positions = new int[rows];
+            Arrays.fill(positions, pair.metricPosition());
+            hooks.unembedOnly(positions);
+            ForwardResult run = model.forwardWithGradients(
+                    scope, TokenBatch.of(tokens), hooks.build(), new MetricBatch(scope, metrics, new int[rows], null));
+            NDArray sum = run.gradient(d.site())
+                    .sum(new int[] {0})
+                    .add(Scoped.view(scope, cleanGradient).get(own));
+            NDArray mean = Scalars.times(sum, 1.0 / igSteps);
+            long padded = cleanGradient.getShape().get(1);
+            if (length < padded) {
+                Shape rest = cleanGradient.getShape().slice(2);
+                NDArray zeros = scope.zeros(new Shape(padded - length).addAll(rest), mean.getDataType());
+                mean = mean.concat(zeros, 0);
+            }
+            perPair.add(mean);
+        }
+        return Scoped.stack(scope, perPair);
     }
 
     /**

@@ -62,6 +62,55 @@ class FeatureAtPTest {
         }
     }
 
+    /**
+     * Integrated gradients along the features (the feature-circuits recipe) against transformers: each dictionary's
+     * site interpolated alone, the gradient averaged over the steps; every changed feature's estimate and the error's.
+     * Two pairs of one length in one batch, and each dictionary in a work of its own (the runs of one dictionary must
+     * not touch another's gradient).
+     */
+    @ParameterizedTest
+    @FieldSource("MODELS")
+    void integratedGradientsMatchTransformers(String modelName) {
+        double tolerance = FeatureGolden.tolerance(modelName);
+        int steps = FeatureGolden.FILE.get("ig_steps").getAsInt();
+        try (LoadedModel model = TestCheckpoints.load(modelName, DataType.FLOAT64)) {
+            List<JsonObject> entries = FeatureGolden.dictionaries(modelName);
+            List<Dictionary> dictionaries = new ArrayList<>();
+            for (JsonObject entry : entries) {
+                dictionaries.add(FeatureGolden.load(model, entry));
+            }
+            List<PromptPair> pairs = new ArrayList<>();
+            entries.get(0).getAsJsonArray("runs").forEach(r -> pairs.add(FeatureGolden.pair(r.getAsJsonObject())));
+            FeatureEstimates together =
+                    new FeatureGradientWork(pairs, dictionaries, false, steps).run(model.transformer());
+            for (int d = 0; d < entries.size(); d++) {
+                Dictionary dictionary = dictionaries.get(d);
+                FeatureEstimates alone =
+                        new FeatureGradientWork(pairs, List.of(dictionary), false, steps).run(model.transformer());
+                for (int p = 0; p < pairs.size(); p++) {
+                    JsonObject run =
+                            entries.get(d).getAsJsonArray("runs").get(p).getAsJsonObject();
+                    String where = modelName + " " + dictionary.name() + " pair " + p + " IG";
+                    List<double[]> golden = FeatureGolden.triples(run.getAsJsonArray("ig"));
+                    double[] errors = FeatureGolden.doubles(run.getAsJsonArray("error_ig"));
+                    // Relative to the block's largest value, features and error alike (Llama's float32 islands put
+                    // about 2e-5 of it on a small error node).
+                    double largest = scale(errors);
+                    for (double[] g : golden) {
+                        largest = Math.max(largest, Math.abs(g[2]));
+                    }
+                    for (FeatureEstimates result : List.of(together, alone)) {
+                        FeatureEstimates.Block block =
+                                result.pairs().get(p).byDictionary().get(dictionary.name());
+                        assertSparseEquals(
+                                golden, block.positions(), block.features(), block.estimates(), tolerance, where);
+                        assertArrayEquals(errors, block.errors(), tolerance * largest, where + " error node");
+                    }
+                }
+            }
+        }
+    }
+
     /** Both runs' features at every position, as transformers' hook values encode to. */
     private static void checkActivations(
             LoadedModel model, Dictionary d, PromptPair pair, JsonObject run, double tolerance, String where) {

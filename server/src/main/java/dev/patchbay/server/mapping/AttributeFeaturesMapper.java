@@ -31,7 +31,8 @@ public final class AttributeFeaturesMapper {
                 r.getDictionariesList(),
                 method(r.getMethod()),
                 r.getVerifyTopK(),
-                AttributeMapper.diagnostic(r.getDiagnostic()));
+                AttributeMapper.diagnostic(r.getDiagnostic()),
+                r.getIgSteps());
         AttributeFeatures.Plan plan;
         try {
             plan = AttributeFeatures.plan(
@@ -52,6 +53,7 @@ public final class AttributeFeaturesMapper {
         return switch (m) {
             case FEATURE_ATP -> "atp";
             case FEATURE_ATP_STAR -> "atp-star";
+            case FEATURE_IG -> "ig";
             case FEATURE_METHOD_UNSPECIFIED -> null;
             default -> throw RequestException.invalid("method: unknown value " + m);
         };
