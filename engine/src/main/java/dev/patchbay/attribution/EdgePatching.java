@@ -126,14 +126,7 @@ public final class EdgePatching implements GroupPatching<Edge>, AutoCloseable {
                     }
                 }
             }
-            for (int g = from; g < to; g++) {
-                double[] effects = perPair[g - from];
-                double mean = 0;
-                for (double e : effects) {
-                    mean += e / effects.length;
-                }
-                consumer.accept(g, mean, effects);
-            }
+            GroupPatching.report(consumer, from, perPair);
             progress.onProgress((long) tally.passes, (long) Math.ceil(Math.max(plannedPasses, tally.passes)));
         }
     }

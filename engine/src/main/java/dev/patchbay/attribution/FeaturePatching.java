@@ -152,14 +152,7 @@ public final class FeaturePatching implements GroupPatching<FeatureNode>, AutoCl
                 rows.forEach(r -> r.patches().get(0).patch().source().close());
                 tally.rows(rows.size(), (double) (config.nLayers() - layer) / config.nLayers());
             }
-            for (int g = from; g < to; g++) {
-                double[] effects = perPair[g - from];
-                double mean = 0;
-                for (double e : effects) {
-                    mean += e / effects.length;
-                }
-                consumer.accept(g, mean, effects);
-            }
+            GroupPatching.report(consumer, from, perPair);
         }
     }
 

@@ -13,6 +13,21 @@ public interface GroupPatching<T> {
         void accept(int index, double effect, double[] perPair);
     }
 
+    /**
+     * Hands {@code consumer} each group of a chunk with its mean effect over the pairs: {@code perPair[g - from]} holds
+     * group g's effect on each pair.
+     */
+    static void report(Consumer consumer, int from, double[][] perPair) {
+        for (int g = 0; g < perPair.length; g++) {
+            double[] effects = perPair[g];
+            double mean = 0;
+            for (double e : effects) {
+                mean += e / effects.length;
+            }
+            consumer.accept(from + g, mean, effects);
+        }
+    }
+
     /** Patches each group jointly; results go to {@code consumer} in order, a chunk at a time. */
     void patch(List<List<T>> groups, Consumer consumer);
 

@@ -125,14 +125,7 @@ public final class NodePatching implements GroupPatching<Node>, AutoCloseable {
                     tally.rows(rows.size(), (double) (config.nLayers() - layer) / config.nLayers());
                 }
             }
-            for (int g = from; g < to; g++) {
-                double[] effects = perPair[g - from];
-                double mean = 0;
-                for (double e : effects) {
-                    mean += e / effects.length;
-                }
-                consumer.accept(g, mean, effects);
-            }
+            GroupPatching.report(consumer, from, perPair);
             progress.onProgress((long) tally.passes, (long) Math.ceil(Math.max(plannedPasses, tally.passes)));
         }
     }
