@@ -19,6 +19,16 @@ logit[ANSWER] - logit[WRONG] at the last position, all computed in float64 by tr
                position (features with the largest |AtP|), at every position at once (the same features), and
                when the error term alone takes its noise value at one position
 
+and, for two pairs of dictionaries per model (an upstream one before a downstream one) on the first pair:
+
+  edges        EAP over feature edges: into each of the downstream dictionary's EDGE_NODES changed features of
+               largest |AtP|, from every changed upstream feature at a position at or before it,
+               (f_u(noise) - f_u(clean))_t' (W_dec_U[u] . df_d(t)/dx_U(t')) (W_dec_D[d] . g_D(t)), the Jacobian by
+               autograd through the model and the downstream encoder
+  exact_edges  exact patching of the EDGE_TOP largest edges: the clean run with u's change added at t' gives d's
+               activation f_d'(t); the metric's change when the clean run's downstream site gets
+               (f_d'(t) - f_d(t)) W_dec_D[d] at t, nothing else changed
+
 The dictionaries: tiny-gpt2: a ReLU SAE at blocks.1.hook_resid_pre (with apply_b_dec_to_input), a JumpReLU SAE at
 blocks.0.attn.hook_z (reshape_activations hook_z), a ReLU transcoder from blocks.1.hook_mlp_in to
 blocks.1.hook_mlp_out; tiny-llama: a TopK SAE at blocks.1.hook_resid_pre, a JumpReLU transcoder from
@@ -45,6 +55,11 @@ ANSWER, WRONG = 5, 7
 LENGTH = 7
 TOP = 4
 IG_STEPS = 5
+EDGE_NODES = 4
+EDGE_TOP = 6
+# upstream, downstream dictionary names: the pairs FeatureEdgeTest checks.
+EDGE_CHAINS = {"tiny-gpt2": [("z-jumprelu", "resid-relu"), ("resid-relu", "mlp-transcoder")],
+               "tiny-llama": [("mlp-jumprelu-transcoder", "resid-topk"), ("resid-topk", "z-relu")]}
 
 # name, architecture, input site, output site (None: the same), width, options
 SPECS = {
@@ -196,6 +211,66 @@ def interpolated_gradient(model, ids, site, clean_value, noise_value):
     return total / IG_STEPS
 
 
+def edge_golden(model, up, down, clean, noise):
+    """EAP over the edges from dictionary ``up`` to ``down`` (each a dict: tensors, cfg, site_in, site_out) and exact
+    patching of the largest, on one pair."""
+    sites = [up["site_in"], up["site_out"], down["site_in"], down["site_out"]]
+    _, noise_values, _ = run_sites(model, noise, sites, False)
+    # The clean run, differentiable: the upstream site's value (a leaf where nothing below needs a gradient) and the
+    # downstream input, from which the downstream features are encoded in the graph.
+    handles = {s: Site(model, s) for s in dict.fromkeys(sites)}
+    for h in handles.values():
+        h.__enter__()
+    try:
+        with torch.enable_grad():
+            m = metric(model, clean)
+            x_up = handles[up["site_out"]].value
+            f_down = encode(down["tensors"], down["cfg"], handles[down["site_in"]].value[0].reshape(LENGTH, -1))
+            g_down = torch.autograd.grad(m, handles[down["site_out"]].value, retain_graph=True)[0][0].reshape(LENGTH, -1)
+            f_up_clean = encode(up["tensors"], up["cfg"], handles[up["site_in"]].value[0].reshape(LENGTH, -1).detach())
+            f_up_noise = encode(up["tensors"], up["cfg"], noise_values[up["site_in"]])
+            f_down_noise = encode(down["tensors"], down["cfg"], noise_values[down["site_in"]])
+            w_dec_up, w_dec_down = up["tensors"]["W_dec"].double(), down["tensors"]["W_dec"].double()
+            weight = g_down @ w_dec_down.T  # d's effect on the metric per unit of its activation
+            down_change = f_down_noise - f_down.detach()
+            atp = down_change * weight
+            changed_down = (down_change != 0).nonzero().tolist()
+            chosen = sorted(changed_down, key=lambda pd: -abs(atp[pd[0], pd[1]].item()))[:EDGE_NODES]
+            up_change = f_up_noise - f_up_clean
+            changed_up = (up_change != 0).nonzero().tolist()
+            edges = []
+            for t, d in chosen:
+                if f_down[t, d].item() == 0:
+                    continue  # inactive at the clean run: its first-order edges are 0
+                jac = torch.autograd.grad(f_down[t, d], x_up, retain_graph=True)[0][0].reshape(LENGTH, -1)
+                projected = jac @ w_dec_up.T
+                for tp, u in changed_up:
+                    if tp <= t:
+                        edges.append([u, tp, d, t, (up_change[tp, u] * projected[tp, u] * weight[t, d]).item()])
+    finally:
+        for h in handles.values():
+            h.__exit__()
+    with torch.no_grad():
+        clean_metric = metric(model, clean).item()
+        _, clean_values, _ = run_sites(model, clean, sites, False)
+        f_down_clean = encode(down["tensors"], down["cfg"], clean_values[down["site_in"]])
+    exact = []
+    for u, tp, d, t, _ in sorted(edges, key=lambda e: -abs(e[4]))[:EDGE_TOP]:
+        delta = torch.zeros(LENGTH, w_dec_up.shape[1], dtype=torch.float64)
+        delta[tp] = up_change[tp, u] * w_dec_up[u]
+        handle = Site(model, up["site_out"])
+        handle.change = lambda x, delta=delta: x + delta.reshape(x.shape[1:]).unsqueeze(0)
+        reader = Site(model, down["site_in"])
+        with handle, reader, torch.no_grad():
+            metric(model, clean)
+        f_after = encode(down["tensors"], down["cfg"], reader.value[0].reshape(LENGTH, -1))
+        second = torch.zeros(LENGTH, w_dec_down.shape[1], dtype=torch.float64)
+        second[t] = (f_after[t, d] - f_down_clean[t, d]) * w_dec_down[d]
+        exact.append([u, tp, d, t, patched_metric(model, clean, down["site_out"], second) - clean_metric])
+    return {"upstream": up["name"], "downstream": down["name"], "downstream_nodes": chosen, "edges": edges,
+            "exact_edges": exact}
+
+
 def sparse(f):
     return [[p, i, f[p, i].item()] for p, i in (f != 0).nonzero().tolist()]
 
@@ -214,6 +289,7 @@ def main():
         pairs = [(torch.randint(10, vocab, (LENGTH,), generator=g).tolist(),
                   torch.randint(10, vocab, (LENGTH,), generator=g).tolist()) for _ in range(2)]
         entries = []
+        made = {}
         for seed, (name, arch, site_in, site_out, width, options) in enumerate(SPECS[model_name]):
             site_out = site_out or site_in
             _, probe, _ = run_sites(model, pairs[0][0], [site_in, site_out], False)
@@ -230,6 +306,7 @@ def main():
             directory.mkdir(parents=True, exist_ok=True)
             (directory / "cfg.json").write_text(json.dumps(cfg, indent=2) + "\n")
             save_file(tensors, directory / "sae_weights.safetensors")
+            made[name] = {"name": name, "tensors": tensors, "cfg": cfg, "site_in": site_in, "site_out": site_out}
             w_dec = tensors["W_dec"].double()
             b_dec = tensors["b_dec"].double()
             runs = []
@@ -273,6 +350,8 @@ def main():
             entries.append({"name": name, "directory": str(directory.relative_to(ROOT)), "site": site_out,
                             "input_site": site_in, "runs": runs})
         golden["models"][model_name] = entries
+        golden.setdefault("edges", {})[model_name] = [
+            edge_golden(model, made[up], made[down], pairs[0][0], pairs[0][1]) for up, down in EDGE_CHAINS[model_name]]
     OUT.write_text(json.dumps(golden, indent=1) + "\n")
     print(f"wrote {OUT} ({OUT.stat().st_size // 1024} KiB)")
 
