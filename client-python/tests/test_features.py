@@ -156,3 +156,29 @@ def test_integrated_gradients_match_transformers(client):
                 assert got.get((t, f), 0.0) == pytest.approx(v, abs=1e-4 * scale)
     with pytest.raises(ValueError, match="ig_steps"):
         client.attribute("tiny-gpt2", golden_pairs(), method="atp", ig_steps=5)
+
+
+def test_feature_edges_are_estimated_between_dictionaries_and_the_largest_verified(client):
+    golden = next(e for e in GOLDEN["edges"]["tiny-gpt2"] if e["upstream"] == "z-jumprelu")
+    run = client.attribute("tiny-gpt2", golden_pairs()[:1], nodes="features", method="atp",
+                           dictionaries=["z-jumprelu", "resid-relu"], edge_nodes=4, verify_edges=3)
+    edges = run.edges()
+    assert list(edges.columns) == ["pair", "upstream", "downstream", "name", "from", "to", "estimate",
+                                   "verified_effect"]
+    mine = edges[(edges["upstream"] == "z-jumprelu") & (edges["downstream"] == "resid-relu")]
+    assert len(mine) == len(golden["edges"])
+    scale = max(abs(e[4]) for e in golden["edges"])
+    by_name = dict(zip(mine["name"], mine["estimate"], strict=True))
+    for u, t, d, s, value in golden["edges"]:
+        # float32 on the server, as above.
+        assert by_name[f"L0.z.f{u}@{t}->L1.resid_pre.f{d}@{s}"] == pytest.approx(value, abs=1e-4 * scale)
+    verified = mine[mine["verified_effect"].notna()]
+    assert len(verified) == 3
+    exact = {f"L0.z.f{u}@{t}->L1.resid_pre.f{d}@{s}": value for u, t, d, s, value in golden["exact_edges"]}
+    for name, effect in zip(verified["name"], verified["verified_effect"], strict=True):
+        assert effect == pytest.approx(exact[name], abs=1e-4 * scale)
+    with pytest.raises(PatchbayError, match="verify_edges: needs edges"):
+        client.attribute("tiny-gpt2", golden_pairs()[:1], nodes="features", verify_edges=2).collect()
+    with pytest.raises(PatchbayError, match="edge_nodes: edges join two dictionaries"):
+        client.attribute("tiny-gpt2", golden_pairs()[:1], nodes="features", dictionaries=["z-jumprelu"],
+                         edge_nodes=2).collect()

@@ -15,7 +15,7 @@ from patchbay.client import (
 )
 from patchbay.edges import CircuitPoint, EdgeBlock, EdgeDiagnostic, VerifiedEdge
 from patchbay.events import Accepted, Diagnostic, Effects, Progress, Summary, Verified
-from patchbay.features import FeatureBlock, FeatureDiagnostic, VerifiedFeature
+from patchbay.features import FeatureBlock, FeatureDiagnostic, FeatureEdgeBlock, VerifiedFeature
 from patchbay.generate import Continuation, GeneratedToken, node_interventions
 from patchbay.names import edge_name, feature_name, node_name, parse_edge, parse_feature, parse_node
 from patchbay.replicas import Replicas, SweepStats
@@ -28,6 +28,7 @@ __all__ = ["AsyncClient", "Attribution", "Client", "PatchbayError", "Tokens", "P
            "EdgeAttribution", "EdgeBlock", "VerifiedEdge", "EdgeDiagnostic", "edge_name", "parse_edge", "CircuitRun",
            "CircuitPoint", "DiscoveryRun", "ScrubRun", "ScrubSample", "ScrubResult",
            "GenerationRun", "GeneratedToken", "Continuation", "node_interventions", "Replicas", "SweepStats",
-           "FeatureAttribution", "FeatureBlock", "VerifiedFeature", "FeatureDiagnostic", "feature_name",
+           "FeatureAttribution", "FeatureBlock", "VerifiedFeature", "FeatureDiagnostic", "FeatureEdgeBlock",
+           "feature_name",
            "parse_feature"]
 __version__ = "0.1.0"

@@ -250,6 +250,14 @@ class FeatureAttribution(_Run):
     def pair_frame(self):
         return features.pair_rows(self.blocks())
 
+    def edge_blocks(self) -> list[features.FeatureEdgeBlock]:
+        return [e for e in self.collect()._events if isinstance(e, features.FeatureEdgeBlock)]
+
+    def edges(self):
+        """The feature edges asked for with ``edge_nodes``: one row per edge and prompt pair (pair, upstream,
+        downstream, name, from, to, estimate, verified_effect), each block's largest |estimate| first."""
+        return features.edge_rows(self.edge_blocks())
+
 
 class CircuitRun(_Run):
     """One EvaluateCircuit call: each circuit's (or prune-curve point's) faithfulness as it completes.
@@ -379,8 +387,8 @@ class Client:
                   metric: str = "logit_diff", verify_top_k: int = 0, verify_budget: float = 0.0, progress: bool = False,
                   baseline: dict | None = None, diagnostic: dict | bool | None = None,
                   allow_unknown_tokens: bool = False, recompute_layers: bool = False,
-                  dictionaries: Iterable[str] | str | None = None,
-                  ig_steps: int = 0) -> Attribution | FeatureAttribution:
+                  dictionaries: Iterable[str] | str | None = None, ig_steps: int = 0, edge_nodes: int = 0,
+                  verify_edges: int = 0) -> Attribution | FeatureAttribution:
         """Scores every node of ``nodes`` for one pair or a list of pairs (a distribution).
 
         pairs: Pair objects, (clean, noise, answer, wrong) tuples or dicts. method: "ap", "atp", "atp-qk",
@@ -396,17 +404,19 @@ class Client:
         nodes="features": the features and error terms of the sparse dictionaries spliced into the model (serve
         --dictionary; ``dictionaries`` names some, default all) by "atp", "atp-star" (the default) or "ig"
         (integrated gradients along the features, ``ig_steps`` steps, default 10), verified by exact feature
-        patching; returns a FeatureAttribution.
+        patching; returns a FeatureAttribution. ``edge_nodes``: also EAP's feature edges between the dictionaries
+        (into each downstream dictionary's edge_nodes top features), ``verify_edges`` of them verified exactly.
         """
         if isinstance(nodes, str) and nodes == "features":
             scored = FeatureAttribution(self._stub.AttributeFeatures(
                 _attribute_features(model, pairs, dictionaries=dictionaries, method=method, metric=metric,
                                     verify_top_k=verify_top_k, diagnostic=diagnostic,
-                                    allow_unknown_tokens=allow_unknown_tokens, ig_steps=ig_steps),
+                                    allow_unknown_tokens=allow_unknown_tokens, ig_steps=ig_steps,
+                                    edge_nodes=edge_nodes, verify_edges=verify_edges),
                 timeout=self._timeout, metadata=self._metadata), progress)
             scored.model = model
             return scored
-        _features_only(dictionaries, ig_steps)
+        _features_only(dictionaries, ig_steps, edge_nodes, verify_edges)
         request = _attribute(model, pairs, method=method, nodes=nodes, metric=metric, verify_top_k=verify_top_k,
                              verify_budget=verify_budget, baseline=baseline, diagnostic=diagnostic,
                              allow_unknown_tokens=allow_unknown_tokens, recompute_layers=recompute_layers)
@@ -595,7 +605,8 @@ class AsyncClient:
                         progress: bool = False, baseline: dict | None = None,
                         diagnostic: dict | bool | None = None,
                         allow_unknown_tokens: bool = False, recompute_layers: bool = False,
-                        dictionaries: Iterable[str] | str | None = None, ig_steps: int = 0) -> AsyncIterator[object]:
+                        dictionaries: Iterable[str] | str | None = None, ig_steps: int = 0, edge_nodes: int = 0,
+                        verify_edges: int = 0) -> AsyncIterator[object]:
         """Yields typed events as they stream; the arguments are Client.attribute's. Collect them with
         ``Attribution.of_events([e async for e in ...])`` (``FeatureAttribution`` for nodes="features") for the
         DataFrame, array and save views."""
@@ -603,12 +614,13 @@ class AsyncClient:
             call = self._stub.AttributeFeatures(
                 _attribute_features(model, pairs, dictionaries=dictionaries, method=method, metric=metric,
                                     verify_top_k=verify_top_k, diagnostic=diagnostic,
-                                    allow_unknown_tokens=allow_unknown_tokens, ig_steps=ig_steps),
+                                    allow_unknown_tokens=allow_unknown_tokens, ig_steps=ig_steps,
+                                    edge_nodes=edge_nodes, verify_edges=verify_edges),
                 timeout=self._timeout, metadata=self._metadata)
             async for event in self._events(call, features.convert, progress):
                 yield event
             return
-        _features_only(dictionaries, ig_steps)
+        _features_only(dictionaries, ig_steps, edge_nodes, verify_edges)
         request = _attribute(model, pairs, method=method, nodes=nodes, metric=metric, verify_top_k=verify_top_k,
                              verify_budget=verify_budget, baseline=baseline, diagnostic=diagnostic,
                              allow_unknown_tokens=allow_unknown_tokens, recompute_layers=recompute_layers)
@@ -800,22 +812,26 @@ def _attribute_edges(model: str, pairs: Pairs, *, method: str | None, per_positi
 
 
 def _attribute_features(model: str, pairs: Pairs, *, dictionaries, method: str | None, metric: str,
-                        verify_top_k: int, diagnostic: dict | bool | None,
-                        allow_unknown_tokens: bool, ig_steps: int = 0) -> patchbay_pb2.AttributeFeaturesRequest:
+                        verify_top_k: int, diagnostic: dict | bool | None, allow_unknown_tokens: bool,
+                        ig_steps: int = 0, edge_nodes: int = 0,
+                        verify_edges: int = 0) -> patchbay_pb2.AttributeFeaturesRequest:
     """The AttributeFeaturesRequest that Client.attribute(nodes="features") sends."""
     if metric not in METRICS:
         raise ValueError(f"metric: unknown {metric!r}; use one of {sorted(METRICS)}")
     return features.request(model, pair_list(pairs), dictionaries=dictionaries, method=method,
                             metric=METRICS[metric], verify_top_k=verify_top_k, diagnostic=diagnostic,
-                            allow_unknown_tokens=allow_unknown_tokens, ig_steps=ig_steps)
+                            allow_unknown_tokens=allow_unknown_tokens, ig_steps=ig_steps, edge_nodes=edge_nodes,
+                            verify_edges=verify_edges)
 
 
-def _features_only(dictionaries, ig_steps: int) -> None:
+def _features_only(dictionaries, ig_steps: int, edge_nodes: int = 0, verify_edges: int = 0) -> None:
     """Refuses the feature arguments in a component attribution."""
     if dictionaries is not None:
         raise ValueError("dictionaries: only with nodes=\"features\"")
     if ig_steps:
         raise ValueError("ig_steps: only with nodes=\"features\" and method=\"ig\"")
+    if edge_nodes or verify_edges:
+        raise ValueError("edge_nodes, verify_edges: only with nodes=\"features\"")
 
 
 def _circuit(model: str, pairs: Pairs, *, circuits, ablation: str | None, ranking: str | None, sizes, seed: int,
@@ -901,7 +917,8 @@ def _sweep_event(event: patchbay_pb2.SweepEvent) -> tuple[str, object]:
     return event.job_id, _SWEEP_EVENTS[kind](getattr(event, kind))
 
 
-def _attribute_job(*, dictionaries=None, ig_steps: int = 0, **arguments) -> tuple[str, object]:
+def _attribute_job(*, dictionaries=None, ig_steps: int = 0, edge_nodes: int = 0, verify_edges: int = 0,
+                   **arguments) -> tuple[str, object]:
     """An attribute job's SweepRequest field and request: AttributeFeatures for nodes="features", else Attribute."""
     if isinstance(arguments["nodes"], str) and arguments["nodes"] == "features":
         unused = [name for name in ("verify_budget", "baseline", "recompute_layers") if arguments[name]]
@@ -910,8 +927,9 @@ def _attribute_job(*, dictionaries=None, ig_steps: int = 0, **arguments) -> tupl
         return "attribute_features", _attribute_features(
             arguments["model"], arguments["pairs"], dictionaries=dictionaries, method=arguments["method"],
             metric=arguments["metric"], verify_top_k=arguments["verify_top_k"], diagnostic=arguments["diagnostic"],
-            allow_unknown_tokens=arguments["allow_unknown_tokens"], ig_steps=ig_steps)
-    _features_only(dictionaries, ig_steps)
+            allow_unknown_tokens=arguments["allow_unknown_tokens"], ig_steps=ig_steps, edge_nodes=edge_nodes,
+            verify_edges=verify_edges)
+    _features_only(dictionaries, ig_steps, edge_nodes, verify_edges)
     return "job", _attribute(**arguments)
 
 

@@ -52,8 +52,25 @@ class FeatureDiagnostic:
     forward_passes: float
 
 
+@dataclass(frozen=True)
+class FeatureEdgeBlock:
+    """One prompt pair's EAP edges from one dictionary's features into another's (``downstream_nodes``, largest |AtP|
+    first): rows of (name, from, to, estimate, verified_effect), largest |estimate| first; NaN where not verified."""
+    pair: int
+    upstream: str
+    downstream: str
+    downstream_nodes: list[str]
+    edges: list[tuple[str, str, str, float, float]]
+
+
 def convert(event: pb.AttributeFeaturesEvent):
     kind = event.WhichOneof("event")
+    if kind == "edges":
+        edges = event.edges
+        return FeatureEdgeBlock(edges.pair, edges.upstream, edges.downstream,
+                                [n.name for n in edges.downstream_nodes],
+                                [(e.name, getattr(e, "from").name, e.to.name, e.estimate,
+                                  e.effect if e.verified else float("nan")) for e in edges.edges])
     if kind == "block":
         b = event.block
         return FeatureBlock(b.pair, b.dictionary, b.layer, b.site, np.asarray(b.positions, dtype=np.int64),
@@ -120,9 +137,20 @@ def rows(blocks: list[FeatureBlock], verified: list[VerifiedFeature], k: int | N
     return mean[COLUMNS]
 
 
+EDGE_COLUMNS = ["pair", "upstream", "downstream", "name", "from", "to", "estimate", "verified_effect"]
+
+
+def edge_rows(blocks: list[FeatureEdgeBlock]):
+    """One row per feature edge and prompt pair, each block's largest |estimate| first."""
+    import pandas as pd
+
+    return pd.DataFrame([(b.pair, b.upstream, b.downstream, *edge) for b in blocks for edge in b.edges],
+                        columns=EDGE_COLUMNS)
+
+
 def request(model: str, pairs, *, dictionaries, method: str | None, metric: pb.MetricKind, verify_top_k: int,
             diagnostic: dict | bool | None, allow_unknown_tokens: bool,
-            ig_steps: int = 0) -> pb.AttributeFeaturesRequest:
+            ig_steps: int = 0, edge_nodes: int = 0, verify_edges: int = 0) -> pb.AttributeFeaturesRequest:
     """The AttributeFeaturesRequest that ``Client.attribute(nodes="features")`` sends."""
     if method is not None and method not in METHODS:
         raise ValueError(f"method: {method!r} is not offered over features; use one of {sorted(METHODS)}")
@@ -132,7 +160,7 @@ def request(model: str, pairs, *, dictionaries, method: str | None, metric: pb.M
                                       dictionaries=list(dictionaries or []),
                                       method=METHODS[method] if method is not None else None,
                                       verify_top_k=verify_top_k, allow_unknown_tokens=allow_unknown_tokens,
-                                      ig_steps=ig_steps)
+                                      ig_steps=ig_steps, edge_nodes=edge_nodes, verify_edges=verify_edges)
     if diagnostic:
         options = {} if diagnostic is True else dict(diagnostic)
         out.diagnostic.CopyFrom(pb.DiagnosticOptions(enabled=True, **options))

@@ -564,7 +564,7 @@ class AttributeEvent(_message.Message):
     def __init__(self, accepted: _Optional[_Union[Accepted, _Mapping]] = ..., progress: _Optional[_Union[Progress, _Mapping]] = ..., block: _Optional[_Union[EffectBlock, _Mapping]] = ..., verified: _Optional[_Union[VerifiedNode, _Mapping]] = ..., summary: _Optional[_Union[Summary, _Mapping]] = ..., diagnostic: _Optional[_Union[Diagnostic, _Mapping]] = ...) -> None: ...
 
 class AttributeFeaturesRequest(_message.Message):
-    __slots__ = ("model", "pairs", "metric", "dictionaries", "method", "verify_top_k", "diagnostic", "allow_unknown_tokens", "ig_steps")
+    __slots__ = ("model", "pairs", "metric", "dictionaries", "method", "verify_top_k", "diagnostic", "allow_unknown_tokens", "ig_steps", "edge_nodes", "verify_edges")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     PAIRS_FIELD_NUMBER: _ClassVar[int]
     METRIC_FIELD_NUMBER: _ClassVar[int]
@@ -574,6 +574,8 @@ class AttributeFeaturesRequest(_message.Message):
     DIAGNOSTIC_FIELD_NUMBER: _ClassVar[int]
     ALLOW_UNKNOWN_TOKENS_FIELD_NUMBER: _ClassVar[int]
     IG_STEPS_FIELD_NUMBER: _ClassVar[int]
+    EDGE_NODES_FIELD_NUMBER: _ClassVar[int]
+    VERIFY_EDGES_FIELD_NUMBER: _ClassVar[int]
     model: str
     pairs: _containers.RepeatedCompositeFieldContainer[PromptPair]
     metric: MetricKind
@@ -583,7 +585,38 @@ class AttributeFeaturesRequest(_message.Message):
     diagnostic: DiagnosticOptions
     allow_unknown_tokens: bool
     ig_steps: int
-    def __init__(self, model: _Optional[str] = ..., pairs: _Optional[_Iterable[_Union[PromptPair, _Mapping]]] = ..., metric: _Optional[_Union[MetricKind, str]] = ..., dictionaries: _Optional[_Iterable[str]] = ..., method: _Optional[_Union[FeatureMethod, str]] = ..., verify_top_k: _Optional[int] = ..., diagnostic: _Optional[_Union[DiagnosticOptions, _Mapping]] = ..., allow_unknown_tokens: _Optional[bool] = ..., ig_steps: _Optional[int] = ...) -> None: ...
+    edge_nodes: int
+    verify_edges: int
+    def __init__(self, model: _Optional[str] = ..., pairs: _Optional[_Iterable[_Union[PromptPair, _Mapping]]] = ..., metric: _Optional[_Union[MetricKind, str]] = ..., dictionaries: _Optional[_Iterable[str]] = ..., method: _Optional[_Union[FeatureMethod, str]] = ..., verify_top_k: _Optional[int] = ..., diagnostic: _Optional[_Union[DiagnosticOptions, _Mapping]] = ..., allow_unknown_tokens: _Optional[bool] = ..., ig_steps: _Optional[int] = ..., edge_nodes: _Optional[int] = ..., verify_edges: _Optional[int] = ...) -> None: ...
+
+class FeatureEdge(_message.Message):
+    __slots__ = ("to", "estimate", "verified", "effect", "name")
+    FROM_FIELD_NUMBER: _ClassVar[int]
+    TO_FIELD_NUMBER: _ClassVar[int]
+    ESTIMATE_FIELD_NUMBER: _ClassVar[int]
+    VERIFIED_FIELD_NUMBER: _ClassVar[int]
+    EFFECT_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    to: FeatureNode
+    estimate: float
+    verified: bool
+    effect: float
+    name: str
+    def __init__(self, to: _Optional[_Union[FeatureNode, _Mapping]] = ..., estimate: _Optional[float] = ..., verified: _Optional[bool] = ..., effect: _Optional[float] = ..., name: _Optional[str] = ..., **kwargs) -> None: ...
+
+class FeatureEdgeBlock(_message.Message):
+    __slots__ = ("pair", "upstream", "downstream", "downstream_nodes", "edges")
+    PAIR_FIELD_NUMBER: _ClassVar[int]
+    UPSTREAM_FIELD_NUMBER: _ClassVar[int]
+    DOWNSTREAM_FIELD_NUMBER: _ClassVar[int]
+    DOWNSTREAM_NODES_FIELD_NUMBER: _ClassVar[int]
+    EDGES_FIELD_NUMBER: _ClassVar[int]
+    pair: int
+    upstream: str
+    downstream: str
+    downstream_nodes: _containers.RepeatedCompositeFieldContainer[FeatureNode]
+    edges: _containers.RepeatedCompositeFieldContainer[FeatureEdge]
+    def __init__(self, pair: _Optional[int] = ..., upstream: _Optional[str] = ..., downstream: _Optional[str] = ..., downstream_nodes: _Optional[_Iterable[_Union[FeatureNode, _Mapping]]] = ..., edges: _Optional[_Iterable[_Union[FeatureEdge, _Mapping]]] = ...) -> None: ...
 
 class FeatureNode(_message.Message):
     __slots__ = ("layer", "site", "feature", "position", "name")
@@ -668,20 +701,22 @@ class FeatureDiagnostic(_message.Message):
     def __init__(self, dictionary: _Optional[str] = ..., nodes: _Optional[int] = ..., max_upper_bound: _Optional[float] = ..., threshold: _Optional[float] = ..., alpha: _Optional[float] = ..., flagged: _Optional[_Iterable[_Union[FeatureBound, _Mapping]]] = ..., expected_missed: _Optional[float] = ..., forward_passes: _Optional[float] = ...) -> None: ...
 
 class AttributeFeaturesEvent(_message.Message):
-    __slots__ = ("accepted", "progress", "block", "verified", "diagnostic", "summary")
+    __slots__ = ("accepted", "progress", "block", "verified", "diagnostic", "summary", "edges")
     ACCEPTED_FIELD_NUMBER: _ClassVar[int]
     PROGRESS_FIELD_NUMBER: _ClassVar[int]
     BLOCK_FIELD_NUMBER: _ClassVar[int]
     VERIFIED_FIELD_NUMBER: _ClassVar[int]
     DIAGNOSTIC_FIELD_NUMBER: _ClassVar[int]
     SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    EDGES_FIELD_NUMBER: _ClassVar[int]
     accepted: Accepted
     progress: Progress
     block: FeatureBlock
     verified: VerifiedFeature
     diagnostic: FeatureDiagnostic
     summary: Summary
-    def __init__(self, accepted: _Optional[_Union[Accepted, _Mapping]] = ..., progress: _Optional[_Union[Progress, _Mapping]] = ..., block: _Optional[_Union[FeatureBlock, _Mapping]] = ..., verified: _Optional[_Union[VerifiedFeature, _Mapping]] = ..., diagnostic: _Optional[_Union[FeatureDiagnostic, _Mapping]] = ..., summary: _Optional[_Union[Summary, _Mapping]] = ...) -> None: ...
+    edges: FeatureEdgeBlock
+    def __init__(self, accepted: _Optional[_Union[Accepted, _Mapping]] = ..., progress: _Optional[_Union[Progress, _Mapping]] = ..., block: _Optional[_Union[FeatureBlock, _Mapping]] = ..., verified: _Optional[_Union[VerifiedFeature, _Mapping]] = ..., diagnostic: _Optional[_Union[FeatureDiagnostic, _Mapping]] = ..., summary: _Optional[_Union[Summary, _Mapping]] = ..., edges: _Optional[_Union[FeatureEdgeBlock, _Mapping]] = ...) -> None: ...
 
 class AttributeEdgesRequest(_message.Message):
     __slots__ = ("model", "pairs", "metric", "method", "per_position", "ig_steps", "verify_top_k", "verify_budget", "diagnostic", "allow_unknown_tokens", "packed_values", "recompute_layers")

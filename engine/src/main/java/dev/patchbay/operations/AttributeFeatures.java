@@ -4,11 +4,15 @@ import dev.patchbay.attribution.FeaturePatching;
 import dev.patchbay.attribution.diagnostic.FalseNegativeDiagnostic;
 import dev.patchbay.features.Dictionaries;
 import dev.patchbay.features.Dictionary;
+import dev.patchbay.features.FeatureEdges;
 import dev.patchbay.features.FeatureEstimates;
 import dev.patchbay.features.FeatureNode;
+import dev.patchbay.model.HookSites;
 import dev.patchbay.nodes.Cost;
 import dev.patchbay.nodes.NodeSet;
 import dev.patchbay.nodes.PromptPair;
+import dev.patchbay.passes.FeatureEdgePatchWork;
+import dev.patchbay.passes.FeatureEdgeWork;
 import dev.patchbay.passes.FeatureGradientWork;
 import dev.patchbay.passes.PairBatch;
 import dev.patchbay.passes.PassRunner;
@@ -48,6 +52,9 @@ public final class AttributeFeatures {
      * @param method "atp", "atp-star" or "ig"; null takes {@link #DEFAULT_METHOD}
      * @param verifyTopK nodes to verify by exact feature patching, largest |mean estimate| first; 0 for none
      * @param igSteps integrated gradients' steps; 0 takes {@link #DEFAULT_IG_STEPS} (only with "ig")
+     * @param edgeNodes for each pair of dictionaries (one writing before the other reads) and each prompt pair, the
+     *     downstream features of largest |AtP| whose incoming edges EAP estimates; 0 for no edges
+     * @param verifyEdges of each such set of edges, the largest to verify by exact edge patching
      */
     public record Request(
             List<PromptPair> pairs,
@@ -55,7 +62,9 @@ public final class AttributeFeatures {
             String method,
             int verifyTopK,
             DiagnosticOptions diagnostic,
-            int igSteps) {
+            int igSteps,
+            int edgeNodes,
+            int verifyEdges) {
         public Request {
             pairs = List.copyOf(pairs);
             dictionaries = dictionaries == null ? List.of() : List.copyOf(dictionaries);
@@ -69,7 +78,7 @@ public final class AttributeFeatures {
                 String method,
                 int verifyTopK,
                 DiagnosticOptions diagnostic) {
-            this(pairs, dictionaries, method, verifyTopK, diagnostic, 0);
+            this(pairs, dictionaries, method, verifyTopK, diagnostic, 0, 0, 0);
         }
 
         public String methodId() {
@@ -96,7 +105,8 @@ public final class AttributeFeatures {
             int verify,
             long nodeCount,
             double plannedForwardPasses,
-            FalseNegativeDiagnostic.Settings diagnostic) {
+            FalseNegativeDiagnostic.Settings diagnostic,
+            List<List<Dictionary>> edgePairs) {
         public Accepted accepted() {
             return new Accepted(nodeCount, "features", plannedForwardPasses, request.methodId());
         }
@@ -104,6 +114,12 @@ public final class AttributeFeatures {
 
     /** One pair's estimates over one dictionary, whose feature nodes are of {@code site} (short name) in {@code layer}. */
     public record Block(int pair, String dictionary, int layer, String site, FeatureEstimates.Block block) {}
+
+    /**
+     * EAP's edges from one dictionary's features into another's top downstream features, for one prompt pair, largest
+     * |estimate| first; {@code effects[i]} is edge i's exact effect where it was verified (the first ones), else NaN.
+     */
+    public record EdgeBlock(int pair, FeatureEdges edges, double[] effects) {}
 
     /** A node's mean estimate over the pairs. */
     public record Scored(String dictionary, FeatureNode node, double estimate) {}
@@ -126,6 +142,9 @@ public final class AttributeFeatures {
         void verified(Verified verified);
 
         void diagnostic(Diagnostic diagnostic);
+
+        /** Feature edges, where the request asked for them (before the summary); ignored by default. */
+        default void edges(EdgeBlock block) {}
 
         void summary(Summary summary);
     }
@@ -222,6 +241,12 @@ public final class AttributeFeatures {
         if (diagnostic != null) {
             planned += (double) diagnostic.samples() * pairs.size() * dictionaries.size();
         }
+        List<List<Dictionary>> edgePairs = edgePairs(request, dictionaries, on);
+        // Per prompt pair and pair of dictionaries: two forwards and a backward, a backward per downstream node, and
+        // for verification the clean and noise runs and two forwards per edge.
+        planned += (double) pairs.size()
+                * edgePairs.size()
+                * (4 + 2.0 * request.edgeNodes() + (request.verifyEdges() > 0 ? 2 + 2.0 * request.verifyEdges() : 0));
         return new Plan(
                 request,
                 dictionaries,
@@ -232,7 +257,57 @@ public final class AttributeFeatures {
                 (int) verify,
                 nodes,
                 planned,
-                diagnostic);
+                diagnostic,
+                edgePairs);
+    }
+
+    /** Most downstream nodes a request may ask EAP edges into: one backward each, per prompt pair. */
+    static final int MAX_EDGE_NODES = 64;
+
+    /**
+     * The ordered pairs of dictionaries (upstream writes before downstream reads) whose edges the request asks for,
+     * checked against the limits and the memory budget; empty where it asks for none.
+     */
+    private static List<List<Dictionary>> edgePairs(Request request, List<Dictionary> dictionaries, Serving on) {
+        if (request.edgeNodes() < 0 || request.edgeNodes() > MAX_EDGE_NODES) {
+            throw InvalidRequest.invalid(
+                    "edge_nodes: between 0 and " + MAX_EDGE_NODES + ", got " + request.edgeNodes());
+        }
+        if (request.verifyEdges() < 0) {
+            throw InvalidRequest.invalid("verify_edges: must not be negative, got " + request.verifyEdges());
+        }
+        if (request.edgeNodes() == 0) {
+            if (request.verifyEdges() > 0) {
+                throw InvalidRequest.invalid("verify_edges: needs edges (edge_nodes > 0)");
+            }
+            return List.of();
+        }
+        List<String> order = HookSites.all(on.config());
+        List<List<Dictionary>> out = new ArrayList<>();
+        for (Dictionary up : dictionaries) {
+            for (Dictionary down : dictionaries) {
+                if (order.indexOf(up.site()) < order.indexOf(down.inputSite())) {
+                    out.add(List.of(up, down));
+                }
+            }
+        }
+        if (out.isEmpty()) {
+            throw InvalidRequest.invalid("edge_nodes: edges join two dictionaries, one writing before the other reads;"
+                    + " the request's dictionaries have no such pair");
+        }
+        for (List<Dictionary> pair : out) {
+            Checks.rowsFitting(
+                    on,
+                    request.pairs(),
+                    new FeatureEdgeWork(request.pairs().get(0), pair.get(0), pair.get(1), request.edgeNodes())
+                            .bytes(
+                                    on.config(),
+                                    on.budget().elementBytes(),
+                                    request.pairs().get(0).length()),
+                    "feature edges from " + pair.get(0).name() + " to "
+                            + pair.get(1).name());
+        }
+        return out;
     }
 
     /** Runs a plan: the gradient passes, then verification and the diagnostic; every pass through {@code runner}. */
@@ -268,9 +343,34 @@ public final class AttributeFeatures {
         if (plan.verify() > 0) {
             cost = cost.plus(verify(runner, plan, scored, verified, events));
         }
+        for (int p = 0; p < pairs.size(); p++) {
+            for (List<Dictionary> edgePair : plan.edgePairs()) {
+                cost = cost.plus(edges(runner, plan, p, edgePair.get(0), edgePair.get(1), events));
+            }
+        }
         events.summary(new Summary(
                 plan.request().methodId(), pairs.size(), clean, noise, cost, runner.tally(), plan.gradDrop()));
         return new Result(scored, verified, cost);
+    }
+
+    /** One prompt pair's EAP edges from {@code up} to {@code down}, the largest verified, streamed as one block. */
+    private static Cost edges(PassRunner runner, Plan plan, int p, Dictionary up, Dictionary down, Events events) {
+        PromptPair pair = plan.request().pairs().get(p);
+        FeatureEdges edges =
+                runner.run(new FeatureEdgeWork(pair, up, down, plan.request().edgeNodes()));
+        int verify = Math.min(plan.request().verifyEdges(), edges.edges().size());
+        double[] effects = new double[edges.edges().size()];
+        Arrays.fill(effects, Double.NaN);
+        Cost cost = edges.cost();
+        if (verify > 0) {
+            double[] exact = runner.run(new FeatureEdgePatchWork(
+                    pair, up, down, edges.edges().subList(0, verify), Math.max(1, plan.patchRows())));
+            System.arraycopy(exact, 0, effects, 0, verify);
+            // The pair's clean and noise runs, then two forwards per edge.
+            cost = cost.plus(new Cost(2 + 2.0 * verify, 2 + 2.0 * verify, 0));
+        }
+        events.edges(new EdgeBlock(p, edges, effects));
+        return cost;
     }
 
     /**

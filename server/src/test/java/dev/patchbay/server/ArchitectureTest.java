@@ -71,6 +71,7 @@ class ArchitectureTest {
             "dev.patchbay.features.Dictionary",
             "dev.patchbay.features.FeatureNode",
             "dev.patchbay.features.FeatureEstimates",
+            "dev.patchbay.features.FeatureEdges",
             "dev.patchbay.execution.Device",
             "dev.patchbay.execution.CleanCache",
             "dev.patchbay.execution.SchedulerConfig",

@@ -1,6 +1,7 @@
 package dev.patchbay.server.mapping;
 
 import dev.patchbay.attribution.diagnostic.FalseNegativeDiagnostic;
+import dev.patchbay.features.FeatureEdges;
 import dev.patchbay.features.FeatureEstimates;
 import dev.patchbay.features.FeatureNode;
 import dev.patchbay.nodes.PromptPair;
@@ -13,6 +14,8 @@ import dev.patchbay.proto.v1.AttributeFeaturesRequest;
 import dev.patchbay.proto.v1.FeatureBlock;
 import dev.patchbay.proto.v1.FeatureBound;
 import dev.patchbay.proto.v1.FeatureDiagnostic;
+import dev.patchbay.proto.v1.FeatureEdge;
+import dev.patchbay.proto.v1.FeatureEdgeBlock;
 import dev.patchbay.proto.v1.FeatureMethod;
 import dev.patchbay.proto.v1.VerifiedFeature;
 import java.util.Arrays;
@@ -32,7 +35,9 @@ public final class AttributeFeaturesMapper {
                 method(r.getMethod()),
                 r.getVerifyTopK(),
                 AttributeMapper.diagnostic(r.getDiagnostic()),
-                r.getIgSteps());
+                r.getIgSteps(),
+                r.getEdgeNodes(),
+                r.getVerifyEdges());
         AttributeFeatures.Plan plan;
         try {
             plan = AttributeFeatures.plan(
@@ -145,6 +150,31 @@ public final class AttributeFeaturesMapper {
                         .accept(AttributeFeaturesEvent.newBuilder()
                                 .setDiagnostic(d)
                                 .build());
+            }
+
+            @Override
+            public void edges(AttributeFeatures.EdgeBlock block) {
+                FeatureEdgeBlock.Builder b = FeatureEdgeBlock.newBuilder()
+                        .setPair(block.pair())
+                        .setUpstream(block.edges().upstreamDictionary())
+                        .setDownstream(block.edges().downstreamDictionary());
+                block.edges().downstream().forEach(n -> b.addDownstreamNodes(node(n)));
+                List<FeatureEdges.Edge> edges = block.edges().edges();
+                for (int i = 0; i < edges.size(); i++) {
+                    FeatureEdges.Edge e = edges.get(i);
+                    double effect = block.effects()[i];
+                    FeatureEdge.Builder edge = FeatureEdge.newBuilder()
+                            .setFrom(node(e.from()))
+                            .setTo(node(e.to()))
+                            .setEstimate(e.estimate())
+                            .setName(e.name());
+                    if (!Double.isNaN(effect)) {
+                        edge.setVerified(true).setEffect(effect);
+                    }
+                    b.addEdges(edge);
+                }
+                out.send()
+                        .accept(AttributeFeaturesEvent.newBuilder().setEdges(b).build());
             }
 
             @Override
