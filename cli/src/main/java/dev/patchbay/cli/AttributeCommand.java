@@ -122,6 +122,20 @@ final class AttributeCommand implements Callable<Integer> {
     List<String> dictionaries;
 
     @Option(
+            names = "--edge-nodes",
+            defaultValue = "0",
+            description = "With --features: EAP's feature edges between the dictionaries, into each downstream"
+                    + " dictionary's N changed features of largest |AtP| (default: none).")
+    int edgeNodes;
+
+    @Option(
+            names = "--verify-edges",
+            defaultValue = "0",
+            description = "With --edge-nodes: verify the N largest feature edges of each pair of dictionaries by exact"
+                    + " edge patching.")
+    int verifyEdges;
+
+    @Option(
             names = "--ig-steps",
             defaultValue = "0",
             description = "Interpolation steps: EAP-IG's, with --edges --method eap-ig (default: "
@@ -342,7 +356,14 @@ final class AttributeCommand implements Callable<Integer> {
             DictionarySpec.parse(spec, Map.of(loaded.name(), loaded)).addTo(Map.of(loaded.name(), loaded));
         }
         AttributeFeatures.Request request = new AttributeFeatures.Request(
-                pairs, List.of(), method, verifyTopK, diagnostic ? DiagnosticOptions.DEFAULTS : DiagnosticOptions.OFF);
+                pairs,
+                List.of(),
+                method,
+                verifyTopK,
+                diagnostic ? DiagnosticOptions.DEFAULTS : DiagnosticOptions.OFF,
+                igSteps,
+                edgeNodes,
+                verifyEdges);
         FeatureReport report =
                 FeatureReport.run(runner, AttributeFeatures.plan(request, serving, loaded.dictionaries()));
         if (json) {

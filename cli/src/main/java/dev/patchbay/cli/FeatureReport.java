@@ -28,17 +28,23 @@ import java.util.Map;
 final class FeatureReport {
     private final AttributeFeatures.Result result;
     private final List<AttributeFeatures.Diagnostic> diagnostics;
+    private final List<AttributeFeatures.EdgeBlock> edges;
     private final Summary summary;
 
     private FeatureReport(
-            AttributeFeatures.Result result, List<AttributeFeatures.Diagnostic> diagnostics, Summary summary) {
+            AttributeFeatures.Result result,
+            List<AttributeFeatures.Diagnostic> diagnostics,
+            List<AttributeFeatures.EdgeBlock> edges,
+            Summary summary) {
         this.result = result;
         this.diagnostics = diagnostics;
+        this.edges = edges;
         this.summary = summary;
     }
 
     static FeatureReport run(PassRunner runner, AttributeFeatures.Plan plan) {
         List<AttributeFeatures.Diagnostic> diagnostics = new ArrayList<>();
+        List<AttributeFeatures.EdgeBlock> edges = new ArrayList<>();
         Summary[] summary = {null};
         AttributeFeatures.Result result = AttributeFeatures.run(runner, plan, new AttributeFeatures.Events() {
             @Override
@@ -59,11 +65,16 @@ final class FeatureReport {
             }
 
             @Override
+            public void edges(AttributeFeatures.EdgeBlock block) {
+                edges.add(block);
+            }
+
+            @Override
             public void summary(Summary s) {
                 summary[0] = s;
             }
         });
-        return new FeatureReport(result, List.copyOf(diagnostics), summary[0]);
+        return new FeatureReport(result, List.copyOf(diagnostics), List.copyOf(edges), summary[0]);
     }
 
     private Map<String, Double> effects() {
@@ -105,6 +116,22 @@ final class FeatureReport {
                     s.dictionary(),
                     s.estimate(),
                     effect == null ? "" : String.format(Locale.ROOT, " %16.5f", effect));
+        }
+        for (AttributeFeatures.EdgeBlock b : edges) {
+            out.printf(
+                    "feature edges, pair %d, %s -> %s (into %d downstream features), largest first:%n",
+                    b.pair(),
+                    b.edges().upstreamDictionary(),
+                    b.edges().downstreamDictionary(),
+                    b.edges().downstream().size());
+            for (int i = 0; i < Math.min(top, b.edges().edges().size()); i++) {
+                double effect = b.effects()[i];
+                out.printf(
+                        "  %-44s %12.5f%s%n",
+                        b.edges().edges().get(i).name(),
+                        b.edges().edges().get(i).estimate(),
+                        Double.isNaN(effect) ? "" : String.format(Locale.ROOT, " %16.5f", effect));
+            }
         }
         for (AttributeFeatures.Diagnostic d : diagnostics) {
             out.printf(
@@ -171,6 +198,26 @@ final class FeatureReport {
             bounds.add(one);
         }
         o.add("diagnostics", bounds);
+        JsonArray edgeBlocks = new JsonArray();
+        for (AttributeFeatures.EdgeBlock b : edges) {
+            JsonObject one = new JsonObject();
+            one.addProperty("pair", b.pair());
+            one.addProperty("upstream", b.edges().upstreamDictionary());
+            one.addProperty("downstream", b.edges().downstreamDictionary());
+            JsonObject estimates = new JsonObject();
+            JsonObject effects = new JsonObject();
+            for (int i = 0; i < b.edges().edges().size(); i++) {
+                String name = b.edges().edges().get(i).name();
+                estimates.addProperty(name, b.edges().edges().get(i).estimate());
+                if (!Double.isNaN(b.effects()[i])) {
+                    effects.addProperty(name, b.effects()[i]);
+                }
+            }
+            one.add("estimates", estimates);
+            one.add("verified", effects);
+            edgeBlocks.add(one);
+        }
+        o.add("edges", edgeBlocks);
         return new GsonBuilder().serializeSpecialFloatingPointValues().create().toJson(o);
     }
 

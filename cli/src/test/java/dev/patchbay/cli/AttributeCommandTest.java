@@ -341,6 +341,49 @@ class AttributeCommandTest {
     }
 
     @Test
+    void featureEdgesBetweenTwoDictionariesArePrintedWithTheVerifiedOnes() {
+        String upstream = "z=" + TestCheckpoints.dictionaryDir("tiny-gpt2", "z-jumprelu");
+        String downstream = "resid=" + TestCheckpoints.dictionaryDir("tiny-gpt2", "resid-relu");
+        assertEquals(
+                0,
+                attributeIoi(
+                        "--features",
+                        "--dictionary",
+                        upstream,
+                        "--dictionary",
+                        downstream,
+                        "--method",
+                        "atp",
+                        "--edge-nodes",
+                        "2",
+                        "--verify-edges",
+                        "2",
+                        "--json"),
+                err.toString());
+        JsonObject json = JsonParser.parseString(out.toString().trim()).getAsJsonObject();
+        JsonObject block = json.getAsJsonArray("edges").get(0).getAsJsonObject();
+        assertEquals("z", block.get("upstream").getAsString());
+        assertEquals("resid", block.get("downstream").getAsString());
+        assertTrue(block.getAsJsonObject("estimates").size() > 2, block.toString());
+        assertEquals(2, block.getAsJsonObject("verified").size(), block.toString());
+        assertTrue(block.getAsJsonObject("estimates").keySet().iterator().next().startsWith("L0.z.f"));
+    }
+
+    @Test
+    void integratedGradientsTakeTheStepsGiven() {
+        String residual = "resid=" + TestCheckpoints.dictionaryDir("tiny-gpt2", "resid-relu");
+        assertEquals(
+                0,
+                attributeIoi("--features", "--dictionary", residual, "--method", "ig", "--ig-steps", "3", "--json"),
+                err.toString());
+        JsonObject json = JsonParser.parseString(out.toString().trim()).getAsJsonObject();
+        assertEquals("ig", json.get("method").getAsString());
+        // Two forwards and a backward, then two interpolated runs with their backward, for one dictionary.
+        assertEquals(
+                4 + 3 * 2, json.getAsJsonObject("cost").get("forward_passes").getAsDouble(), 1e-9);
+    }
+
+    @Test
     void featuresWithoutADictionaryOrWithABadOneAreOneClearError() {
         assertEquals(1, attributeIoi("--features"));
         assertTrue(err.toString().contains("--dictionary"), err.toString());
