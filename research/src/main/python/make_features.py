@@ -8,7 +8,8 @@ Starts a Patchbay server (the built jar) with both bundled models and the SAEs t
   induction (patchbay-tiny-llama)   8 repeated random sequences, the first copy replaced in the noise
 
 For each, AtP over every feature and error node of both SAEs, the 12 top nodes verified by exact feature patching,
-each dictionary's diagnostic over the rest; then, with AtP*, the same ranking's overlap. It writes
+each dictionary's diagnostic over the rest; then, with AtP*, the same ranking's overlap; and on the first pair the
+feature edges from resid1 into resid3's 6 top features, the 10 largest verified by exact edge patching. It writes
 docs/features/*.png (top features per position; estimates beside verified effects) and docs/features/results.json
 (every number the page quotes). Deterministic (fixed seeds). Usage, after ./patchbay test or mvn install has built
 cli/target/patchbay.jar:
@@ -33,6 +34,8 @@ from patchbay import plots  # noqa: E402
 OUT = REPO / "docs" / "features"
 SAES = ("resid1", "resid3")
 VERIFY = 12
+EDGE_NODES = 6
+EDGE_VERIFY = 10
 
 
 def dictionary_flags():
@@ -46,6 +49,10 @@ def study(client, model, prompts, tag, results):
     run = client.attribute(model, pairs, nodes="features", method="atp", verify_top_k=VERIFY,
                            diagnostic=True).collect()
     star = client.attribute(model, pairs, nodes="features", method="atp-star").collect()
+    # Feature edges from resid1's features into resid3's 6 top features, on the first pair, the 10 largest verified.
+    edged = client.attribute(model, pairs[:1], nodes="features", method="atp", edge_nodes=EDGE_NODES,
+                             verify_edges=EDGE_VERIFY).collect()
+    edges = edged.edges()
     frame = run.to_dataframe()
     top = frame.head(VERIFY)
     star_top = set(star.to_dataframe().head(VERIFY)["name"])
@@ -72,6 +79,12 @@ def study(client, model, prompts, tag, results):
         "diagnostics": [{"dictionary": d.dictionary, "unverified": d.nodes, "threshold": d.threshold,
                          "max_upper_bound": d.max_upper_bound, "flagged": len(d.flagged),
                          "first_flagged": [name for name, _ in d.flagged[:5]]} for d in run.diagnostics()],
+        "edges": {"downstream_nodes": edged.edge_blocks()[0].downstream_nodes, "count": len(edges),
+                  "top": [{"name": n, "estimate": e, "verified_effect": v} for n, e, v in
+                          zip(edges["name"][:EDGE_VERIFY], edges["estimate"][:EDGE_VERIFY],
+                              edges["verified_effect"][:EDGE_VERIFY], strict=True)],
+                  "verified_sign_agreement": float(((edges["estimate"][:EDGE_VERIFY] > 0)
+                                                    == (edges["verified_effect"][:EDGE_VERIFY] > 0)).mean())},
         "forward_passes": run.summary.forward_passes,
         "wall_seconds": run.summary.wall_seconds,
     }
