@@ -11,6 +11,7 @@ import dev.patchbay.model.HookedTransformer;
 import dev.patchbay.model.Hooks;
 import dev.patchbay.model.ModelConfig;
 import dev.patchbay.model.Patch;
+import dev.patchbay.model.Scalars;
 import dev.patchbay.model.Scoped;
 import dev.patchbay.model.TokenBatch;
 import dev.patchbay.nodes.PromptPair;
@@ -172,7 +173,7 @@ public record FeatureEdgePatchWork(
         NDArray added = flat.zerosLike();
         added.set(
                 new NDIndex("{}", position),
-                Scoped.view(work, d.decoder()).get(feature).mul(amount));
+                Scalars.times(Scoped.view(work, d.decoder()).get(feature), amount));
         return flat.add(added).reshape(site.getShape());
     }
 }
