@@ -21,10 +21,11 @@ logit[ANSWER] - logit[WRONG] at the last position, all computed in float64 by tr
 
 and, for two pairs of dictionaries per model (an upstream one before a downstream one) on the first pair:
 
-  edges        EAP over feature edges: into each of the downstream dictionary's EDGE_NODES changed features of
-               largest |AtP|, from every changed upstream feature at a position at or before it,
-               (f_u(noise) - f_u(clean))_t' (W_dec_U[u] . df_d(t)/dx_U(t')) (W_dec_D[d] . g_D(t)), the Jacobian by
-               autograd through the model and the downstream encoder
+  edges        EAP over feature edges: into the downstream dictionary's EDGE_NODES nodes of largest |AtP| (changed
+               features and error terms), from every changed upstream feature and every upstream error term at a
+               position at or before it: the upstream change times the Jacobian of the downstream node (a feature, or
+               the error term dotted with the metric's gradient there) by autograd through the model and the
+               downstream encoder, times the feature's effect per unit (1 for an error term)
   exact_edges  exact patching of the EDGE_TOP largest edges: the clean run with u's change added at t' gives d's
                activation f_d'(t); the metric's change when the clean run's downstream site gets
                (f_d'(t) - f_d(t)) W_dec_D[d] at t, nothing else changed
@@ -213,11 +214,13 @@ def interpolated_gradient(model, ids, site, clean_value, noise_value):
 
 def edge_golden(model, up, down, clean, noise):
     """EAP over the edges from dictionary ``up`` to ``down`` (each a dict: tensors, cfg, site_in, site_out) and exact
-    patching of the largest, on one pair."""
+    patching of the largest, on one pair. A node is (feature, position) with feature -1 for the error term."""
     sites = [up["site_in"], up["site_out"], down["site_in"], down["site_out"]]
     _, noise_values, _ = run_sites(model, noise, sites, False)
+    w_dec_up, w_dec_down = up["tensors"]["W_dec"].double(), down["tensors"]["W_dec"].double()
+    b_dec_up, b_dec_down = up["tensors"]["b_dec"].double(), down["tensors"]["b_dec"].double()
     # The clean run, differentiable: the upstream site's value (a leaf where nothing below needs a gradient) and the
-    # downstream input, from which the downstream features are encoded in the graph.
+    # downstream input and output, from which the downstream features and error are computed in the graph.
     handles = {s: Site(model, s) for s in dict.fromkeys(sites)}
     for h in handles.values():
         h.__enter__()
@@ -225,28 +228,41 @@ def edge_golden(model, up, down, clean, noise):
         with torch.enable_grad():
             m = metric(model, clean)
             x_up = handles[up["site_out"]].value
-            f_down = encode(down["tensors"], down["cfg"], handles[down["site_in"]].value[0].reshape(LENGTH, -1))
+            x_down_in = handles[down["site_in"]].value[0].reshape(LENGTH, -1)
+            x_down_out = handles[down["site_out"]].value[0].reshape(LENGTH, -1)
+            f_down = encode(down["tensors"], down["cfg"], x_down_in)
+            err_down = x_down_out - (f_down @ w_dec_down + b_dec_down)
             g_down = torch.autograd.grad(m, handles[down["site_out"]].value, retain_graph=True)[0][0].reshape(LENGTH, -1)
-            f_up_clean = encode(up["tensors"], up["cfg"], handles[up["site_in"]].value[0].reshape(LENGTH, -1).detach())
+            x_up_in = handles[up["site_in"]].value[0].reshape(LENGTH, -1).detach()
+            f_up_clean = encode(up["tensors"], up["cfg"], x_up_in)
+            err_up_clean = x_up[0].reshape(LENGTH, -1).detach() - (f_up_clean @ w_dec_up + b_dec_up)
             f_up_noise = encode(up["tensors"], up["cfg"], noise_values[up["site_in"]])
+            err_up_noise = noise_values[up["site_out"]] - (f_up_noise @ w_dec_up + b_dec_up)
             f_down_noise = encode(down["tensors"], down["cfg"], noise_values[down["site_in"]])
-            w_dec_up, w_dec_down = up["tensors"]["W_dec"].double(), down["tensors"]["W_dec"].double()
+            err_down_noise = noise_values[down["site_out"]] - (f_down_noise @ w_dec_down + b_dec_down)
             weight = g_down @ w_dec_down.T  # d's effect on the metric per unit of its activation
             down_change = f_down_noise - f_down.detach()
-            atp = down_change * weight
-            changed_down = (down_change != 0).nonzero().tolist()
-            chosen = sorted(changed_down, key=lambda pd: -abs(atp[pd[0], pd[1]].item()))[:EDGE_NODES]
+            candidates = [(t, d, (down_change[t, d] * weight[t, d]).item())
+                          for t, d in (down_change != 0).nonzero().tolist()]
+            err_atp = ((err_down_noise - err_down.detach()) * g_down).sum(-1)
+            candidates += [(t, -1, err_atp[t].item()) for t in range(LENGTH)]
+            chosen = [[t, d] for t, d, _ in sorted(candidates, key=lambda c: -abs(c[2]))[:EDGE_NODES]]
             up_change = f_up_noise - f_up_clean
+            up_err_change = err_up_noise - err_up_clean
             changed_up = (up_change != 0).nonzero().tolist()
             edges = []
             for t, d in chosen:
-                if f_down[t, d].item() == 0:
+                if d >= 0 and f_down[t, d].item() == 0:
                     continue  # inactive at the clean run: its first-order edges are 0
-                jac = torch.autograd.grad(f_down[t, d], x_up, retain_graph=True)[0][0].reshape(LENGTH, -1)
+                target = f_down[t, d] if d >= 0 else (g_down[t] * err_down[t]).sum()
+                w = weight[t, d].item() if d >= 0 else 1.0
+                jac = torch.autograd.grad(target, x_up, retain_graph=True)[0][0].reshape(LENGTH, -1)
                 projected = jac @ w_dec_up.T
                 for tp, u in changed_up:
                     if tp <= t:
-                        edges.append([u, tp, d, t, (up_change[tp, u] * projected[tp, u] * weight[t, d]).item()])
+                        edges.append([u, tp, d, t, (up_change[tp, u] * projected[tp, u] * w).item()])
+                for tp in range(t + 1):
+                    edges.append([-1, tp, d, t, ((up_err_change[tp] * jac[tp]).sum() * w).item()])
     finally:
         for h in handles.values():
             h.__exit__()
@@ -254,18 +270,31 @@ def edge_golden(model, up, down, clean, noise):
         clean_metric = metric(model, clean).item()
         _, clean_values, _ = run_sites(model, clean, sites, False)
         f_down_clean = encode(down["tensors"], down["cfg"], clean_values[down["site_in"]])
+        err_down_clean = clean_values[down["site_out"]] - (f_down_clean @ w_dec_down + b_dec_down)
     exact = []
     for u, tp, d, t, _ in sorted(edges, key=lambda e: -abs(e[4]))[:EDGE_TOP]:
         delta = torch.zeros(LENGTH, w_dec_up.shape[1], dtype=torch.float64)
-        delta[tp] = up_change[tp, u] * w_dec_up[u]
+        delta[tp] = up_err_change[tp] if u < 0 else up_change[tp, u] * w_dec_up[u]
         handle = Site(model, up["site_out"])
         handle.change = lambda x, delta=delta: x + delta.reshape(x.shape[1:]).unsqueeze(0)
-        reader = Site(model, down["site_in"])
-        with handle, reader, torch.no_grad():
-            metric(model, clean)
-        f_after = encode(down["tensors"], down["cfg"], reader.value[0].reshape(LENGTH, -1))
+        readers = {s: Site(model, s) for s in dict.fromkeys([down["site_in"], down["site_out"]])}
+        with handle, torch.no_grad():
+            for r in readers.values():
+                r.__enter__()
+            try:
+                metric(model, clean)
+            finally:
+                for r in readers.values():
+                    r.__exit__()
+        x_in_after = readers[down["site_in"]].value[0].reshape(LENGTH, -1)
+        x_out_after = readers[down["site_out"]].value[0].reshape(LENGTH, -1)
+        f_after = encode(down["tensors"], down["cfg"], x_in_after)
         second = torch.zeros(LENGTH, w_dec_down.shape[1], dtype=torch.float64)
-        second[t] = (f_after[t, d] - f_down_clean[t, d]) * w_dec_down[d]
+        if d >= 0:
+            second[t] = (f_after[t, d] - f_down_clean[t, d]) * w_dec_down[d]
+        else:
+            err_after = x_out_after - (f_after @ w_dec_down + b_dec_down)
+            second[t] = err_after[t] - err_down_clean[t]
         exact.append([u, tp, d, t, patched_metric(model, clean, down["site_out"], second) - clean_metric])
     return {"upstream": up["name"], "downstream": down["name"], "downstream_nodes": chosen, "edges": edges,
             "exact_edges": exact}

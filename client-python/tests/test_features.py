@@ -169,12 +169,16 @@ def test_feature_edges_are_estimated_between_dictionaries_and_the_largest_verifi
     assert len(mine) == len(golden["edges"])
     scale = max(abs(e[4]) for e in golden["edges"])
     by_name = dict(zip(mine["name"], mine["estimate"], strict=True))
+
+    def name(u, t, d, s):  # feature -1 is the error term
+        return (f"L0.z.{'err' if u < 0 else f'f{u}'}@{t}->L1.resid_pre.{'err' if d < 0 else f'f{d}'}@{s}")
+
     for u, t, d, s, value in golden["edges"]:
         # float32 on the server, as above.
-        assert by_name[f"L0.z.f{u}@{t}->L1.resid_pre.f{d}@{s}"] == pytest.approx(value, abs=1e-4 * scale)
+        assert by_name[name(u, t, d, s)] == pytest.approx(value, abs=1e-4 * scale)
     verified = mine[mine["verified_effect"].notna()]
     assert len(verified) == 3
-    exact = {f"L0.z.f{u}@{t}->L1.resid_pre.f{d}@{s}": value for u, t, d, s, value in golden["exact_edges"]}
+    exact = {name(u, t, d, s): value for u, t, d, s, value in golden["exact_edges"]}
     for name, effect in zip(verified["name"], verified["verified_effect"], strict=True):
         assert effect == pytest.approx(exact[name], abs=1e-4 * scale)
     with pytest.raises(PatchbayError, match="verify_edges: needs edges"):

@@ -13,6 +13,7 @@ import dev.patchbay.model.HookSites;
 import dev.patchbay.model.HookedTransformer;
 import dev.patchbay.model.Hooks;
 import dev.patchbay.model.ModelConfig;
+import dev.patchbay.model.Scalars;
 import dev.patchbay.model.Scoped;
 import dev.patchbay.nodes.Cost;
 import dev.patchbay.nodes.PromptPair;
@@ -21,16 +22,17 @@ import java.util.Comparator;
 import java.util.List;
 
 /**
- * EAP over the edges between the features of two dictionaries (issue 33, in progress; the sparse-feature-circuits
- * recipe, Marks et al. 2024): for one pair, the downstream dictionary's {@code downstreamNodes} features of largest
- * |AtP estimate| (changed between the runs), and for each, every upstream feature that changed at a position at or
- * before it. The edge u@t' -> d@t is estimated, to first order at the clean run, as
+ * EAP over the edges between the features and error terms of two dictionaries (issue 33; the sparse-feature-circuits
+ * recipe, Marks et al. 2024): for one pair, the downstream dictionary's {@code downstreamNodes} nodes of largest |AtP
+ * estimate| (changed features and error terms), and into each, every upstream feature that changed and every upstream
+ * error term at a position at or before it. An error term's edge is its change dotted with the same Jacobian; into a
+ * downstream error term, the node is the error dotted with the metric's gradient there, with weight 1. A feature
+ * edge u@t' -> d@t is estimated, to first order at the clean run, as
  * (f_u(noise) - f_u(clean))_t' (W_dec_U[u] . df_d(t)/dx_U(t')) (W_dec_D[d] . g_D(t)), with g_D the metric's gradient
  * at the downstream site: the upstream feature's change, carried to the downstream feature by the model between the
  * two sites (every other path held), times that feature's effect on the metric. df_d(t)/dx_U is one backward per
  * downstream node from its input site: d's encoder column where the feature is active in the clean run (where it is not,
- * the first-order estimate of every edge into it is 0, as EAP's is). Not yet served; the oracle is finite differences
- * of the downstream feature.
+ * the first-order estimate of every edge into it is 0, as EAP's is).
  */
 public record FeatureEdgeWork(PromptPair pair, Dictionary upstream, Dictionary downstream, int downstreamNodes)
         implements Pass<FeatureEdges> {
@@ -85,53 +87,49 @@ public record FeatureEdgeWork(PromptPair pair, Dictionary upstream, Dictionary d
             session.backward();
             ForwardResult noise = model.forward(
                     scope, batch.noise, Hooks.builder().cache(sites).build());
-            NDArray downstreamGradient = Dictionary.flat(view(scope, clean.gradient(downstream.site())));
-            NDArray downstreamIn = Dictionary.flat(view(scope, clean.activation(downstream.inputSite())))
-                    .stopGradient();
-            NDArray downstreamClean = downstream.encode(downstreamIn);
-            NDArray downstreamChange = downstream
-                    .encode(Dictionary.flat(view(scope, noise.activation(downstream.inputSite()))))
-                    .sub(downstreamClean);
+            Sides up = Sides.of(scope, upstream, clean, noise);
+            Sides down = Sides.of(scope, downstream, clean, noise);
+            NDArray downstreamGradient = Dictionary.flat(view(scope, clean.gradient(downstream.site())))
+                    .get(0);
             // Each downstream feature's effect on the metric per unit of activation, W_dec_D[d] . g_D(t).
-            NDArray weight = downstreamGradient
-                    .matMul(downstream.decoderTransposed(scope))
-                    .get(0);
-            List<FeatureNode> chosen =
-                    topDownstream(downstreamChange.mul(weight).get(0), downstreamChange.get(0));
+            NDArray weight = downstreamGradient.matMul(downstream.decoderTransposed(scope));
+            NDArray featureAtP = down.features.mul(weight);
+            // The error term's AtP: the site's change less the features' decoded change, dotted with the gradient.
+            NDArray errorAtP =
+                    down.site.mul(downstreamGradient).sum(new int[] {-1}).sub(featureAtP.sum(new int[] {-1}));
+            List<FeatureNode> chosen = topDownstream(featureAtP, down.features, errorAtP);
             double[] weightValues = weight.toType(DataType.FLOAT64, false).toDoubleArray();
+            double[] activeClean = down.clean.toType(DataType.FLOAT64, false).toDoubleArray();
             int width = downstream.width();
-            NDArray upstreamChange = upstream.encode(
-                            Dictionary.flat(view(scope, noise.activation(upstream.inputSite()))))
-                    .sub(upstream.encode(Dictionary.flat(view(scope, clean.activation(upstream.inputSite())))
-                            .stopGradient()))
-                    .get(0);
-            NDArray changed = upstreamChange.neq(0);
+            NDArray changed = up.features.neq(0);
             long[] where = changed.nonzero().toLongArray();
-            double[] changes = upstreamChange
+            double[] changes = up.features
                     .booleanMask(changed)
                     .toType(DataType.FLOAT64, false)
                     .toDoubleArray();
-            double[] activeClean =
-                    downstreamClean.get(0).toType(DataType.FLOAT64, false).toDoubleArray();
             NDArray inputShape = clean.activation(downstream.inputSite());
+            NDArray siteShape = clean.activation(downstream.site());
             List<FeatureEdges.Edge> edges = new ArrayList<>();
             for (FeatureNode d : chosen) {
-                if (activeClean[d.position() * width + d.feature()] == 0) {
+                if (!d.isError() && activeClean[d.position() * width + d.feature()] == 0) {
                     continue; // inactive at the clean run: its first-order edges are all 0
                 }
                 session.zeroGradients(List.of(upstream.site()));
                 try (NDManager push = scope.newSubManager()) {
-                    NDArray column = Scoped.view(push, downstream.encoder()).get(new NDIndex(":, {}", d.feature()));
-                    NDArray upstreamVector =
-                            push.zeros(Dictionary.flat(inputShape).getShape(), column.getDataType());
-                    upstreamVector.set(new NDIndex("0, {}", d.position()), column);
-                    session.backwardFrom(downstream.inputSite(), upstreamVector.reshape(inputShape.getShape()));
+                    pushBack(push, session, d, down, downstreamGradient, weight, inputShape, siteShape);
                     NDArray g = Dictionary.flat(view(push, clean.gradient(upstream.site())))
                             .get(0);
-                    double[] projected = g.matMul(upstream.decoderTransposed(push))
+                    NDArray projectedArray = g.matMul(upstream.decoderTransposed(push));
+                    double[] projected =
+                            projectedArray.toType(DataType.FLOAT64, false).toDoubleArray();
+                    // The upstream error term's change at each position, dotted with the same gradient.
+                    double[] errorChange = up.site
+                            .mul(g)
+                            .sum(new int[] {-1})
+                            .sub(up.features.mul(projectedArray).sum(new int[] {-1}))
                             .toType(DataType.FLOAT64, false)
                             .toDoubleArray();
-                    double w = weightValues[d.position() * width + d.feature()];
+                    double w = d.isError() ? 1 : weightValues[d.position() * width + d.feature()];
                     for (int e = 0; e < changes.length; e++) {
                         int t = (int) where[2 * e];
                         int u = (int) where[2 * e + 1];
@@ -142,6 +140,12 @@ public record FeatureEdgeWork(PromptPair pair, Dictionary upstream, Dictionary d
                                 new FeatureNode(upstream.layer(), upstream.shortSite(), u, t),
                                 d,
                                 changes[e] * projected[t * upstream.width() + u] * w));
+                    }
+                    for (int t = 0; t <= d.position(); t++) {
+                        edges.add(new FeatureEdges.Edge(
+                                new FeatureNode(upstream.layer(), upstream.shortSite(), FeatureNode.ERROR, t),
+                                d,
+                                errorChange[t] * w));
                     }
                 }
             }
@@ -157,25 +161,99 @@ public record FeatureEdgeWork(PromptPair pair, Dictionary upstream, Dictionary d
         }
     }
 
-    /** The downstream features that changed, largest |AtP estimate| first, at most {@code downstreamNodes}. */
-    private List<FeatureNode> topDownstream(NDArray estimates, NDArray change) {
+    /**
+     * The downstream nodes of largest |AtP estimate|, at most {@code downstreamNodes}: features that changed, [T, width]
+     * estimates, and the error term at every position, [T].
+     */
+    private List<FeatureNode> topDownstream(NDArray featureAtP, NDArray change, NDArray errorAtP) {
         NDArray changedMask = change.neq(0);
         long[] where = changedMask.nonzero().toLongArray();
-        double[] values = estimates
+        double[] values = featureAtP
                 .booleanMask(changedMask)
                 .toType(DataType.FLOAT64, false)
                 .toDoubleArray();
-        List<Integer> order = new ArrayList<>();
+        double[] errors = errorAtP.toType(DataType.FLOAT64, false).toDoubleArray();
+        List<FeatureNode> nodes = new ArrayList<>();
+        List<Double> estimates = new ArrayList<>();
         for (int e = 0; e < values.length; e++) {
-            order.add(e);
-        }
-        order.sort((a, b) -> Double.compare(Math.abs(values[b]), Math.abs(values[a])));
-        List<FeatureNode> out = new ArrayList<>();
-        for (int e : order.subList(0, Math.min(downstreamNodes, order.size()))) {
-            out.add(new FeatureNode(
+            nodes.add(new FeatureNode(
                     downstream.layer(), downstream.shortSite(), (int) where[2 * e + 1], (int) where[2 * e]));
+            estimates.add(values[e]);
         }
-        return out;
+        for (int t = 0; t < errors.length; t++) {
+            nodes.add(new FeatureNode(downstream.layer(), downstream.shortSite(), FeatureNode.ERROR, t));
+            estimates.add(errors[t]);
+        }
+        List<Integer> order = new ArrayList<>();
+        for (int i = 0; i < nodes.size(); i++) {
+            order.add(i);
+        }
+        order.sort((a, b) -> Double.compare(Math.abs(estimates.get(b)), Math.abs(estimates.get(a))));
+        return order.subList(0, Math.min(downstreamNodes, order.size())).stream()
+                .map(nodes::get)
+                .toList();
+    }
+
+    /**
+     * Pushes back, from the downstream dictionary's sites, the gradient of node {@code d} of the clean run: a feature
+     * is its encoder column at its input (where it is active); the error term, dotted with the metric's gradient g
+     * there, is g at the site less, at the input, what the features and a skip transcoder's skip term take of it.
+     */
+    private void pushBack(
+            NDManager push,
+            GradientSession session,
+            FeatureNode d,
+            Sides down,
+            NDArray downstreamGradient,
+            NDArray weight,
+            NDArray inputShape,
+            NDArray siteShape) {
+        NDIndex at = new NDIndex("0, {}", d.position());
+        NDArray input = push.zeros(Dictionary.flat(inputShape).getShape(), inputShape.getDataType());
+        NDArray encoder = Scoped.view(push, downstream.encoder());
+        if (!d.isError()) {
+            input.set(at, encoder.get(new NDIndex(":, {}", d.feature())));
+            session.backwardFrom(downstream.inputSite(), input.reshape(inputShape.getShape()));
+            return;
+        }
+        NDArray g = Scoped.view(push, downstreamGradient).get(d.position());
+        NDArray active = Scoped.view(push, down.clean).get(d.position()).neq(0).toType(g.getDataType(), false);
+        NDArray throughFeatures =
+                encoder.matMul(active.mul(Scoped.view(push, weight).get(d.position())));
+        NDArray taken = downstream.skip() == null
+                ? throughFeatures
+                : throughFeatures.add(
+                        Scoped.view(push, downstream.skip()).transpose().matMul(g));
+        if (downstream.isTranscoder()) {
+            NDArray output = push.zeros(Dictionary.flat(siteShape).getShape(), siteShape.getDataType());
+            output.set(at, g);
+            session.backwardFrom(downstream.site(), output.reshape(siteShape.getShape()));
+            input.set(at, Scalars.times(taken, -1));
+        } else {
+            input.set(at, g.sub(taken));
+        }
+        session.backwardFrom(downstream.inputSite(), input.reshape(inputShape.getShape()));
+    }
+
+    /**
+     * A dictionary's clean features [T, width], the features' change [T, width], and the site's change [T, d_out] with a
+     * skip transcoder's skip term taken out (the error's change is that less the features' decoded change).
+     */
+    private record Sides(NDArray clean, NDArray features, NDArray site) {
+        static Sides of(NDManager scope, Dictionary d, ForwardResult clean, ForwardResult noise) {
+            NDArray cleanIn = Dictionary.flat(view(scope, clean.activation(d.inputSite())))
+                    .stopGradient();
+            NDArray noiseIn = Dictionary.flat(view(scope, noise.activation(d.inputSite())));
+            NDArray cleanFeatures = d.encode(cleanIn);
+            NDArray site = Dictionary.flat(view(scope, noise.activation(d.site())))
+                    .sub(Dictionary.flat(view(scope, clean.activation(d.site())))
+                            .stopGradient());
+            if (d.skip() != null) {
+                site = site.sub(d.skipTerm(noiseIn.sub(cleanIn)));
+            }
+            return new Sides(
+                    cleanFeatures.get(0), d.encode(noiseIn).sub(cleanFeatures).get(0), site.get(0));
+        }
     }
 
     private static NDArray view(NDManager scope, NDArray array) {

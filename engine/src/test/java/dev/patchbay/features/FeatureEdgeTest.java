@@ -26,9 +26,9 @@ import org.junit.jupiter.params.provider.FieldSource;
 
 /**
  * EAP over feature edges and their exact patching, against transformers, and EAP against finite differences of the
- * model: an edge u@t' -> d@t is the derivative of the
- * downstream feature f_d(t) along the upstream feature's change at t' (the site overwritten with site + h c, central
- * differences, h = 1e-4, float64), times d's effect on the metric per unit, W_dec_D[d] . g_D(t) from a plain backward.
+ * model: an edge u@t' -> d@t is the derivative of the downstream node (f_d(t) times its effect on the metric per unit,
+ * W_dec_D[d] . g_D(t); for an error term, g_D(t) . err(t)) along the upstream node's change at t' (the site overwritten
+ * with site + h c, central differences, h = 1e-4, float64; g_D from a plain backward).
  * 1e-6 of the largest edge. Pairs of dictionaries on GPT-2 (hook_z -> resid_pre; resid_pre -> a transcoder) and Llama
  * (a transcoder's mlp_out -> resid_pre with TopK; resid_pre -> hook_z).
  */
@@ -163,52 +163,66 @@ class FeatureEdgeTest {
             Hooks sites = Hooks.builder().cache(up.inputSite(), up.site()).build();
             ForwardResult clean = model.transformer().forward(scope, TokenBatch.of(pair.clean()), sites);
             ForwardResult noise = model.transformer().forward(scope, TokenBatch.of(pair.noise()), sites);
-            int u = e.from().feature();
             int t = e.from().position();
-            double change = up.encode(Dictionary.flat(noise.activation(up.inputSite())))
-                    .sub(up.encode(Dictionary.flat(clean.activation(up.inputSite()))))
-                    .get(new NDIndex("0, {}, {}", t, u))
-                    .getDouble();
+            NDArray cleanIn = Dictionary.flat(clean.activation(up.inputSite()));
+            NDArray noiseIn = Dictionary.flat(noise.activation(up.inputSite()));
+            NDArray change;
+            if (e.from().isError()) {
+                NDArray cleanErr =
+                        Dictionary.flat(clean.activation(up.site())).sub(up.reconstruct(up.encode(cleanIn), cleanIn));
+                NDArray noiseErr =
+                        Dictionary.flat(noise.activation(up.site())).sub(up.reconstruct(up.encode(noiseIn), noiseIn));
+                change = noiseErr.sub(cleanErr).get(new NDIndex("0, {}", t));
+            } else {
+                double amount = up.encode(noiseIn)
+                        .sub(up.encode(cleanIn))
+                        .get(new NDIndex("0, {}, {}", t, e.from().feature()))
+                        .getDouble();
+                change = up.decoder().get(e.from().feature()).mul(amount);
+            }
             NDArray site = clean.activation(up.site()).get(0);
             NDArray direction = Dictionary.flat(site.expandDims(0)).get(0).zerosLike();
-            direction.set(new NDIndex("{}", t), up.decoder().get(u).mul(change));
+            direction.set(new NDIndex("{}", t), change);
             direction = direction.reshape(site.getShape());
-            double plus = downstreamFeature(model, scope, pair, up, down, site.add(direction.mul(H)), e.to());
-            double minus = downstreamFeature(model, scope, pair, up, down, site.sub(direction.mul(H)), e.to());
-            // d's effect on the metric per unit of its activation, from a plain backward of the clean run.
+            // The downstream node's gradient-weighted value: f_d times its effect per unit, or g . err.
             ForwardResult gradient = model.transformer()
                     .forwardWithGradients(
                             scope,
                             TokenBatch.of(pair.clean()),
                             Hooks.builder().gradient(down.site()).build(),
                             new MetricBatch(scope, List.of(pair.metric()), new int[] {pair.metricPosition()}, null));
-            double weight = Dictionary.flat(gradient.gradient(down.site()))
-                    .get(new NDIndex("0, {}", e.to().position()))
-                    .mul(down.decoder().get(e.to().feature()))
-                    .sum()
-                    .getDouble();
-            return (plus - minus) / (2 * H) * weight;
+            NDArray g = Dictionary.flat(gradient.gradient(down.site())).get(new NDIndex("0, {}", e.to().position()));
+            double plus = downstreamNode(model, scope, pair, up, down, site.add(direction.mul(H)), e.to(), g);
+            double minus = downstreamNode(model, scope, pair, up, down, site.sub(direction.mul(H)), e.to(), g);
+            return (plus - minus) / (2 * H);
         }
     }
 
-    private static double downstreamFeature(
+    /** The downstream node in the run with the upstream site overwritten: f_d(t) (W_dec_D[d] . g), or g . err(t). */
+    private static double downstreamNode(
             LoadedModel model,
             NDManager scope,
             PromptPair pair,
             Dictionary up,
             Dictionary down,
             NDArray site,
-            FeatureNode d) {
+            FeatureNode d,
+            NDArray g) {
         ForwardResult run = model.transformer()
                 .forward(
                         scope,
                         TokenBatch.of(pair.clean()),
                         Hooks.builder()
                                 .patch(up.site(), Patch.whole(0, site))
-                                .cache(down.inputSite())
+                                .cache(down.inputSite(), down.site())
                                 .build());
-        return down.encode(Dictionary.flat(run.activation(down.inputSite())))
-                .get(new NDIndex("0, {}, {}", d.position(), d.feature()))
-                .getDouble();
+        NDArray in = Dictionary.flat(run.activation(down.inputSite())).get(0).get(d.position());
+        NDArray features = down.encode(in);
+        if (d.isError()) {
+            NDArray out = Dictionary.flat(run.activation(down.site())).get(0).get(d.position());
+            return out.sub(down.reconstruct(features, in)).mul(g).sum().getDouble();
+        }
+        return features.get(d.feature()).getDouble()
+                * down.decoder().get(d.feature()).mul(g).sum().getDouble();
     }
 }
