@@ -3,6 +3,8 @@ package dev.patchbay.client;
 import dev.patchbay.proto.v1.AttributeFeaturesEvent;
 import dev.patchbay.proto.v1.FeatureBlock;
 import dev.patchbay.proto.v1.FeatureDiagnostic;
+import dev.patchbay.proto.v1.FeatureEdge;
+import dev.patchbay.proto.v1.FeatureEdgeBlock;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.HashMap;
@@ -34,12 +36,22 @@ public final class FeatureResults {
             double estimate,
             double verifiedEffect) {}
 
+    /**
+     * One feature edge of one prompt pair: its name ({@code L0.z.f35@6->L1.resid_pre.f41@6}; {@code err} for an error
+     * term), the two dictionaries, EAP's estimate, and the exact effect if it was verified (NaN otherwise).
+     */
+    public record EdgeRow(
+            int pair, String upstream, String downstream, String name, double estimate, double verifiedEffect) {}
+
     private final List<Row> rows;
+    private final List<EdgeRow> edges;
     private final List<FeatureDiagnostic> diagnostics;
     private final AttributeFeaturesEvent summary;
 
-    private FeatureResults(List<Row> rows, List<FeatureDiagnostic> diagnostics, AttributeFeaturesEvent summary) {
+    private FeatureResults(
+            List<Row> rows, List<EdgeRow> edges, List<FeatureDiagnostic> diagnostics, AttributeFeaturesEvent summary) {
         this.rows = rows;
+        this.edges = edges;
         this.diagnostics = diagnostics;
         this.summary = summary;
     }
@@ -49,6 +61,7 @@ public final class FeatureResults {
         Map<String, Row> sums = new LinkedHashMap<>();
         Map<String, Double> verified = new HashMap<>();
         List<FeatureDiagnostic> diagnostics = new ArrayList<>();
+        List<EdgeRow> edges = new ArrayList<>();
         Set<Integer> pairs = new HashSet<>();
         AttributeFeaturesEvent summary = null;
         try (events) {
@@ -70,6 +83,18 @@ public final class FeatureResults {
                                         + e.getVerified().getNode().getName(),
                                 e.getVerified().getEffect());
                     case DIAGNOSTIC -> diagnostics.add(e.getDiagnostic());
+                    case EDGES -> {
+                        FeatureEdgeBlock b = e.getEdges();
+                        for (FeatureEdge edge : b.getEdgesList()) {
+                            edges.add(new EdgeRow(
+                                    b.getPair(),
+                                    b.getUpstream(),
+                                    b.getDownstream(),
+                                    edge.getName(),
+                                    edge.getEstimate(),
+                                    edge.getVerified() ? edge.getEffect() : Double.NaN));
+                        }
+                    }
                     case SUMMARY -> summary = e;
                     default -> {}
                 }
@@ -89,7 +114,7 @@ public final class FeatureResults {
                     verified.getOrDefault(r.dictionary() + "/" + r.name(), Double.NaN)));
         }
         rows.sort(Comparator.comparingDouble((Row r) -> -Math.abs(r.estimate())));
-        return new FeatureResults(List.copyOf(rows), List.copyOf(diagnostics), summary);
+        return new FeatureResults(List.copyOf(rows), List.copyOf(edges), List.copyOf(diagnostics), summary);
     }
 
     private static void add(Map<String, Row> sums, FeatureBlock b, int feature, int position, double estimate) {
@@ -116,6 +141,11 @@ public final class FeatureResults {
     /** The {@code k} nodes of largest |mean estimate|. */
     public List<Row> top(int k) {
         return rows.subList(0, Math.min(k, rows.size()));
+    }
+
+    /** The feature edges asked for ({@code edge_nodes}), each block's largest |estimate| first. */
+    public List<EdgeRow> edges() {
+        return edges;
     }
 
     /** Each dictionary's diagnostic, where one was asked for. */

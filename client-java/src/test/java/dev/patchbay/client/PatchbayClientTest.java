@@ -135,6 +135,20 @@ class PatchbayClientTest {
                             .setEffect(1.75))
                     .build());
             out.onNext(AttributeFeaturesEvent.newBuilder()
+                    .setEdges(dev.patchbay.proto.v1.FeatureEdgeBlock.newBuilder()
+                            .setPair(0)
+                            .setUpstream("z0")
+                            .setDownstream("res1")
+                            .addEdges(dev.patchbay.proto.v1.FeatureEdge.newBuilder()
+                                    .setName("L0.z.f2@0->L1.resid_pre.f7@0")
+                                    .setEstimate(0.5)
+                                    .setVerified(true)
+                                    .setEffect(0.4))
+                            .addEdges(dev.patchbay.proto.v1.FeatureEdge.newBuilder()
+                                    .setName("L0.z.err@0->L1.resid_pre.f7@0")
+                                    .setEstimate(0.1)))
+                    .build());
+            out.onNext(AttributeFeaturesEvent.newBuilder()
                     .setSummary(Summary.newBuilder().setMethod("atp").setPairs(2))
                     .build());
             out.onCompleted();
@@ -156,6 +170,11 @@ class PatchbayClientTest {
         assertEquals(0.0, rows.get(3).estimate());
         assertTrue(Double.isNaN(rows.get(1).verifiedEffect()));
         assertEquals(2, results.summary().getSummary().getPairs());
+        assertEquals(2, results.edges().size());
+        assertEquals(
+                new FeatureResults.EdgeRow(0, "z0", "res1", "L0.z.f2@0->L1.resid_pre.f7@0", 0.5, 0.4),
+                results.edges().get(0));
+        assertTrue(Double.isNaN(results.edges().get(1).verifiedEffect()));
     }
 
     private FakeService service;
