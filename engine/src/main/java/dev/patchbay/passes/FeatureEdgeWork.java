@@ -87,23 +87,24 @@ public record FeatureEdgeWork(PromptPair pair, Dictionary upstream, Dictionary d
             session.backward();
             ForwardResult noise = model.forward(
                     scope, batch.noise, Hooks.builder().cache(sites).build());
-            Sides up = Sides.of(scope, upstream, clean, noise);
-            Sides down = Sides.of(scope, downstream, clean, noise);
+            DictionaryChanges up =
+                    DictionaryChanges.of(scope, upstream, clean, noise).row(0);
+            DictionaryChanges down =
+                    DictionaryChanges.of(scope, downstream, clean, noise).row(0);
             NDArray downstreamGradient = Dictionary.flat(view(scope, clean.gradient(downstream.site())))
                     .get(0);
             // Each downstream feature's effect on the metric per unit of activation, W_dec_D[d] . g_D(t).
             NDArray weight = downstreamGradient.matMul(downstream.decoderTransposed(scope));
-            NDArray featureAtP = down.features.mul(weight);
-            // The error term's AtP: the site's change less the features' decoded change, dotted with the gradient.
-            NDArray errorAtP =
-                    down.site.mul(downstreamGradient).sum(new int[] {-1}).sub(featureAtP.sum(new int[] {-1}));
-            List<FeatureNode> chosen = topDownstream(featureAtP, down.features, errorAtP);
+            NDArray featureAtP = down.features().mul(weight);
+            NDArray errorAtP = down.errorEstimates(downstreamGradient, featureAtP);
+            List<FeatureNode> chosen = topDownstream(featureAtP, down.features(), errorAtP);
             double[] weightValues = weight.toType(DataType.FLOAT64, false).toDoubleArray();
-            double[] activeClean = down.clean.toType(DataType.FLOAT64, false).toDoubleArray();
+            double[] activeClean =
+                    down.cleanFeatures().toType(DataType.FLOAT64, false).toDoubleArray();
             int width = downstream.width();
-            NDArray changed = up.features.neq(0);
+            NDArray changed = up.features().neq(0);
             long[] where = changed.nonzero().toLongArray();
-            double[] changes = up.features
+            double[] changes = up.features()
                     .booleanMask(changed)
                     .toType(DataType.FLOAT64, false)
                     .toDoubleArray();
@@ -123,10 +124,7 @@ public record FeatureEdgeWork(PromptPair pair, Dictionary upstream, Dictionary d
                     double[] projected =
                             projectedArray.toType(DataType.FLOAT64, false).toDoubleArray();
                     // The upstream error term's change at each position, dotted with the same gradient.
-                    double[] errorChange = up.site
-                            .mul(g)
-                            .sum(new int[] {-1})
-                            .sub(up.features.mul(projectedArray).sum(new int[] {-1}))
+                    double[] errorChange = up.errorEstimates(g, up.features().mul(projectedArray))
                             .toType(DataType.FLOAT64, false)
                             .toDoubleArray();
                     double w = d.isError() ? 1 : weightValues[d.position() * width + d.feature()];
@@ -203,7 +201,7 @@ public record FeatureEdgeWork(PromptPair pair, Dictionary upstream, Dictionary d
             NDManager push,
             GradientSession session,
             FeatureNode d,
-            Sides down,
+            DictionaryChanges down,
             NDArray downstreamGradient,
             NDArray weight,
             NDArray inputShape,
@@ -217,7 +215,8 @@ public record FeatureEdgeWork(PromptPair pair, Dictionary upstream, Dictionary d
             return;
         }
         NDArray g = Scoped.view(push, downstreamGradient).get(d.position());
-        NDArray active = Scoped.view(push, down.clean).get(d.position()).neq(0).toType(g.getDataType(), false);
+        NDArray active =
+                Scoped.view(push, down.cleanFeatures()).get(d.position()).neq(0).toType(g.getDataType(), false);
         NDArray throughFeatures =
                 encoder.matMul(active.mul(Scoped.view(push, weight).get(d.position())));
         NDArray taken = downstream.skip() == null
@@ -233,27 +232,6 @@ public record FeatureEdgeWork(PromptPair pair, Dictionary upstream, Dictionary d
             input.set(at, g.sub(taken));
         }
         session.backwardFrom(downstream.inputSite(), input.reshape(inputShape.getShape()));
-    }
-
-    /**
-     * A dictionary's clean features [T, width], the features' change [T, width], and the site's change [T, d_out] with a
-     * skip transcoder's skip term taken out (the error's change is that less the features' decoded change).
-     */
-    private record Sides(NDArray clean, NDArray features, NDArray site) {
-        static Sides of(NDManager scope, Dictionary d, ForwardResult clean, ForwardResult noise) {
-            NDArray cleanIn = Dictionary.flat(view(scope, clean.activation(d.inputSite())))
-                    .stopGradient();
-            NDArray noiseIn = Dictionary.flat(view(scope, noise.activation(d.inputSite())));
-            NDArray cleanFeatures = d.encode(cleanIn);
-            NDArray site = Dictionary.flat(view(scope, noise.activation(d.site())))
-                    .sub(Dictionary.flat(view(scope, clean.activation(d.site())))
-                            .stopGradient());
-            if (d.skip() != null) {
-                site = site.sub(d.skipTerm(noiseIn.sub(cleanIn)));
-            }
-            return new Sides(
-                    cleanFeatures.get(0), d.encode(noiseIn).sub(cleanFeatures).get(0), site.get(0));
-        }
     }
 
     private static NDArray view(NDManager scope, NDArray array) {

@@ -256,33 +256,23 @@ public record FeatureGradientWork(List<PromptPair> pairs, List<Dictionary> dicti
     }
 
     /**
-     * What a dictionary's estimates need besides the gradient, made once: each feature's change [B, T, width], the
-     * site's change [B, T, d_out] (a skip transcoder's skip term taken out), and which features changed.
-     *
-     * <p>The error node's estimate needs no reconstruction: the error's change is the site's change less the features'
-     * decoded change, so its estimate is (site change . g) less the sum of the features' estimates (which share the
-     * product g W_dec^T). Two [T, width] x [width, d_out] products fewer per dictionary than decoding both runs (a
-     * third of a 16k-wide SAE's work).
+     * What a dictionary's estimates need besides the gradient, made once: its changes between the runs and which
+     * features changed. The error node's estimate needs no reconstruction ({@link DictionaryChanges}): two
+     * [T, width] x [width, d_out] products fewer per dictionary than decoding both runs (a third of a 16k-wide SAE's
+     * work).
      */
-    private record Changes(Dictionary d, NDArray features, NDArray site, NDArray changed) {
+    private record Changes(Dictionary d, DictionaryChanges of, NDArray changed) {
         static Changes of(NDManager scope, Dictionary d, ForwardResult clean, ForwardResult noise) {
-            NDArray cleanIn = view(scope, clean.activation(d.inputSite()));
-            NDArray noiseIn = view(scope, noise.activation(d.inputSite()));
-            NDArray change = d.encode(noiseIn).sub(d.encode(cleanIn));
-            NDArray site = view(scope, noise.activation(d.site())).sub(view(scope, clean.activation(d.site())));
-            if (d.skip() != null) {
-                // A skip transcoder's reconstruction has the skip term too; it is neither a feature's nor the error's.
-                site = site.sub(d.skipTerm(noiseIn.sub(cleanIn)));
-            }
-            return new Changes(d, change, site, change.neq(0));
+            DictionaryChanges c = DictionaryChanges.of(scope, d, clean, noise);
+            return new Changes(d, c, c.features().neq(0));
         }
 
         /** Signed estimates: the features' [B, T, width] and the error's [B, T], from the site's gradient. */
         NDArray[] estimates(NDArray siteGradient) {
-            NDArray gradient = view(features.getManager(), siteGradient);
-            NDArray perFeature = features.mul(gradient.matMul(d.decoderTransposed(features.getManager())));
-            NDArray error = site.mul(gradient).sum(new int[] {-1}).sub(perFeature.sum(new int[] {-1}));
-            return new NDArray[] {perFeature, error};
+            NDManager scope = of.features().getManager();
+            NDArray gradient = view(scope, siteGradient);
+            NDArray perFeature = of.features().mul(gradient.matMul(d.decoderTransposed(scope)));
+            return new NDArray[] {perFeature, of.errorEstimates(gradient, perFeature)};
         }
     }
 
