@@ -26,8 +26,9 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Each operation that runs patched forwards is admitted on its own plan (rows per batch sized to the memory budget)
- * and must stay within it: circuit evaluation's prune curve (its edge ranking included), causal scrubbing and
- * generation with a patch from the mean of source prompts, at two prompt lengths on the tiny Llama given 4,096
+ * and must stay within it: circuit evaluation's prune curve (its edge ranking included), feature attribution (AtP*
+ * over two dictionaries, verification and feature edges), causal scrubbing and generation with a patch from the mean
+ * of source prompts, at two prompt lengths on the tiny Llama given 4,096
  * positions, with a 256 MB budget. Measured as native memory: the peak resident memory above the start, less what the
  * JVM's heap grew by; the margin is the native allocator's wander (NativeMemoryTest: tens of MB).
  */
@@ -45,6 +46,10 @@ class OperationMemoryTest {
                     new Budget(loaded.transformer().config(), Float.BYTES, BUDGET),
                     RequestLimits.unlimited(8));
             PassRunner runner = PassRunner.direct(loaded.transformer());
+            // Two of the test dictionaries, one writing before the other reads: feature AtP and feature edges.
+            for (String name : List.of("mlp-jumprelu-transcoder", "resid-topk")) {
+                loaded.addDictionary(name, TestCheckpoints.dictionaryDir("tiny-llama", name), null);
+            }
             for (int length : new int[] {256, 1024}) {
                 List<PromptPair> pairs = pairs(4, length);
                 measure(
@@ -75,6 +80,31 @@ class OperationMemoryTest {
 
                         @Override
                         public void progress(long done, long total) {}
+
+                        @Override
+                        public void summary(Summary summary) {}
+                    });
+                });
+                measure("feature AtP*, verified, with feature edges", length, () -> {
+                    AttributeFeatures.Plan plan = AttributeFeatures.plan(
+                            new AttributeFeatures.Request(pairs, List.of(), "atp-star", 8, null, 0, 4, 4),
+                            on,
+                            loaded.dictionaries());
+                    AttributeFeatures.run(runner, plan, new AttributeFeatures.Events() {
+                        @Override
+                        public void accepted(Accepted accepted) {}
+
+                        @Override
+                        public void block(AttributeFeatures.Block block) {}
+
+                        @Override
+                        public void progress(String stage, long done, long total) {}
+
+                        @Override
+                        public void verified(AttributeFeatures.Verified verified) {}
+
+                        @Override
+                        public void diagnostic(AttributeFeatures.Diagnostic diagnostic) {}
 
                         @Override
                         public void summary(Summary summary) {}
