@@ -95,10 +95,6 @@ public final class FeaturePatching implements GroupPatching<FeatureNode>, AutoCl
         }
     }
 
-    public Dictionary dictionary() {
-        return dictionary;
-    }
-
     /**
      * Refuses a node that is not of this session's dictionary or that the prompts do not have, naming it.
      */
@@ -197,13 +193,6 @@ public final class FeaturePatching implements GroupPatching<FeatureNode>, AutoCl
     @Override
     public Cost cost() {
         return new Cost(tally.passes, tally.compute, (System.nanoTime() - start) / 1e9);
-    }
-
-    /** Each pair's clean metric. */
-    public double[] cleanMetrics() {
-        return runs.stream()
-                .mapToDouble(ActivationPatching.CleanAndNoise::cleanMetric)
-                .toArray();
     }
 
     @Override

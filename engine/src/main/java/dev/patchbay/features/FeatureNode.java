@@ -32,11 +32,6 @@ public record FeatureNode(int layer, String site, int feature, int position) {
         }
     }
 
-    /** Whether a name is in the feature nodes' grammar (rather than a component node's). */
-    public static boolean isFeatureName(String name) {
-        return NAME.matcher(name).matches();
-    }
-
     /**
      * Parses a feature node's name; whether its layer, site, feature and position exist is the model's and its
      * dictionaries' to say.
